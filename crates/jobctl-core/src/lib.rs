@@ -1,0 +1,10 @@
+//! jobctl's pure core.
+//!
+//! Everything here is deterministic and free of I/O: no files, no clock, no
+//! network, no processes. Callers pass file contents, the current time and a
+//! time-zone lookup in as arguments. That keeps the job model, validation,
+//! calendar math and unit rendering easy to test exhaustively, and lets the
+//! same code run on a laptop, in CI, or on a host with no systemd at all.
+
+pub mod duration;
+pub mod size;

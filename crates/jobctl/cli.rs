@@ -1,0 +1,85 @@
+//! The command line: global options and the list of subcommands.
+//!
+//! Each subcommand's arguments live beside its implementation in
+//! `commands/<name>.rs`; this file only lists them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::env;
+
+/// Declarative systemd-native jobs.
+///
+/// jobctl reads one TOML file per job from a jobs.d folder, renders each job as
+/// a systemd .service/.timer pair, installs them through systemd's D-Bus API,
+/// and records every run in a local SQLite history.
+#[derive(Debug, Parser)]
+#[command(
+    name = "jobctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input.\n\
+Documentation: docs/job-file.md (job files), docs/operations.md (operating jobs)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Per-user mode: the user's own systemd manager (`systemctl --user`) and
+    /// paths under ~/.config and ~/.local/state instead of /etc and /var/lib.
+    #[arg(long, global = true)]
+    pub user: bool,
+
+    /// Folder of job files [default: /etc/jobctl/jobs.d, or
+    /// ~/.config/jobctl/jobs.d with --user].
+    #[arg(long, global = true, value_name = "DIR", env = env::JOBS_DIR)]
+    pub jobs_dir: Option<PathBuf>,
+
+    /// Folder jobctl writes unit files to [default: /etc/systemd/system, or
+    /// ~/.config/systemd/user with --user].
+    #[arg(long, global = true, value_name = "DIR", env = env::UNIT_DIR)]
+    pub unit_dir: Option<PathBuf>,
+
+    /// Global configuration file [default: /etc/jobctl/config.toml, or
+    /// ~/.config/jobctl/config.toml with --user].
+    #[arg(long, global = true, value_name = "FILE", env = env::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show version information.
+    #[command(hide = true)]
+    Version,
+}
+
+impl Command {
+    /// A name for the command, for error messages.
+    #[allow(dead_code)]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Version => "version",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,95 @@
+//! Errors at the binary's edge: a kind that decides the exit code, the error
+//! chain, and hints that tell the operator what to do next.
+//!
+//! Printed as `Error: …` / `Caused by: …` / `Hint: …` on stderr.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Exit status for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status for a failure while doing the work.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status for a usage error or invalid input (bad job files, bad flags).
+pub const EXIT_USAGE: u8 = 2;
+
+/// What went wrong, as far as the exit status is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The work failed (I/O, systemd, database).
+    Failure,
+    /// The input was wrong: bad arguments, invalid job files.
+    Usage,
+}
+
+/// An error to report to the operator.
+#[derive(Debug)]
+pub struct CliError {
+    kind: ErrorKind,
+    error: anyhow::Error,
+    hints: Vec<String>,
+}
+
+impl CliError {
+    pub fn failure(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            kind: ErrorKind::Failure,
+            error: error.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            kind: ErrorKind::Usage,
+            error: error.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// Adds a hint printed after the error.
+    pub fn hint(mut self, hint: impl Display) -> Self {
+        self.hints.push(hint.to_string());
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            ErrorKind::Failure => EXIT_FAILURE,
+            ErrorKind::Usage => EXIT_USAGE,
+        }
+    }
+
+    /// Prints the error to stderr and returns the exit code to use.
+    pub fn report(self) -> ExitCode {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "Error: {}", self.error);
+        for cause in self.error.chain().skip(1) {
+            let _ = writeln!(stderr, "Caused by: {cause}");
+        }
+        for hint in &self.hints {
+            let _ = writeln!(stderr, "Hint: {hint}");
+        }
+        ExitCode::from(self.exit_code())
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        CliError::failure(error)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> Self {
+        CliError::failure(error)
+    }
+}
+
+/// The result type of every command.
+pub type CliResult<T = ExitCode> = Result<T, CliError>;

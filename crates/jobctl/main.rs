@@ -1,0 +1,23 @@
+//! The `jobctl` binary: parses arguments, calls into the library crates, prints.
+//!
+//! All logic lives in the `jobctl-*` crates; this crate owns the command line,
+//! output formatting and the mapping of errors to exit codes (see [`error`]).
+
+mod cli;
+mod commands;
+mod env;
+mod error;
+mod output;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => err.report(),
+    }
+}

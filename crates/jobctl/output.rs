@@ -1,0 +1,32 @@
+//! Output helpers shared by commands: JSON printing, colour decisions, and
+//! treating a closed pipe (`jobctl list | head`) as success.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::env;
+
+/// Whether to colour output written to stdout.
+#[allow(dead_code)]
+pub fn use_color() -> bool {
+    env::var_os(env::NO_COLOR).is_none() && io::stdout().is_terminal()
+}
+
+/// Writes `value` as pretty JSON followed by a newline to stdout.
+pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
+    writeln!(out)?;
+    out.flush()
+}
+
+/// Writes text to stdout, ignoring a broken pipe (the reader went away, which
+/// is not an error for a command-line tool).
+pub fn print_text(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
