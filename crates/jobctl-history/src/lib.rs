@@ -1,0 +1,94 @@
+//! jobctl's run history: one SQLite database per writer identity, written by
+//! the run shim (`jobctl exec`) and read by `history`, `logs`, `list` and
+//! `health`.
+//!
+//! - [`Store`] opens a database for the shim (create, migrate, write a run's
+//!   start row and its completion) or for a reader (read-only).
+//! - [`RunRecord`] is one run; [`Status`] and [`Trigger`] its classifications.
+//! - [`liveness`] proves that a `running` row's shim is gone, so readers show
+//!   [`Status::Lost`] instead of `running` forever ([`RunRecord::effective_status`]).
+//! - [`Retention`] keeps the history bounded, cheaply after every run and in
+//!   full by `jobctl history prune`.
+//! - [`output`] is the stored format of a run's captured output: the two
+//!   streams interleaved in arrival order, with the middle of long outputs
+//!   elided.
+//! - [`locate`] finds every database a reader should merge (root reads the
+//!   main database and every user's).
+//!
+//! The library prints nothing and reads no environment; times are microseconds
+//! since the Unix epoch (UTC), passed in by the caller.
+
+pub mod liveness;
+pub mod locate;
+pub mod output;
+mod query;
+mod record;
+mod retention;
+mod schema;
+mod store;
+
+pub use query::{JobSummary, RunFilter, RunLookup, merge_newest_first};
+pub use record::{RunId, RunRecord, Status, Trigger};
+pub use retention::{PruneReport, Retention};
+pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+pub use store::{OpenMode, Store};
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong with the history.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the history database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot prepare the folder of the history database {path}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the history database {path} has schema version {found}, newer than this jobctl understands ({supported}); upgrade jobctl"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "the history database {path} has schema version {found}, older than this jobctl's {supported}, and is opened read-only; run any `jobctl exec` or `jobctl history prune` to upgrade it"
+    )]
+    OlderSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("history database error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored output of run {run} is malformed: {reason}")]
+    BadOutput { run: RunId, reason: String },
+    #[error("run id prefix \"{prefix}\" is ambiguous: it matches {count} runs; give more digits")]
+    AmbiguousRunId { prefix: String, count: usize },
+    #[error("\"{0}\" is not a run id (hexadecimal digits, at least 4)")]
+    BadRunId(String),
+    #[error("stored value is malformed: {0}")]
+    BadValue(String),
+}
+
+impl Error {
+    /// The SQLite result code under this error, if any (e.g. to tell "disk
+    /// full" from "locked" in a warning).
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        let source = match self {
+            Error::Open { source, .. } => source,
+            Error::Sqlite(source) => source,
+            _ => return None,
+        };
+        source.sqlite_error_code()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

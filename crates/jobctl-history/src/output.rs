@@ -1,0 +1,173 @@
+//! The stored form of a run's captured output.
+//!
+//! stdout and stderr arrive through two pipes; the shim records each piece in
+//! the order it read them, tagged with its stream, so a reader sees the two
+//! streams interleaved as the command wrote them (as far as two pipes can
+//! tell), unlike wrappers that keep two separate buffers. When the output is
+//! over the run's limit, the first and the last parts are kept and an
+//! [`Segment::Omitted`] marker stands for the middle.
+//!
+//! Encoding: a sequence of records `tag: u8, length: LEB128 varint, bytes`.
+//! Tag 1 = stdout, 2 = stderr (followed by `length` bytes), 3 = omitted
+//! (`length` is the number of bytes dropped; no bytes follow).
+
+/// Which stream a piece of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One decoded record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Data(Stream, &'a [u8]),
+    /// This many bytes were dropped here.
+    Omitted(u64),
+}
+
+const TAG_STDOUT: u8 = 1;
+const TAG_STDERR: u8 = 2;
+const TAG_OMITTED: u8 = 3;
+
+/// Builds the encoded form.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn with_capacity(bytes: usize) -> Encoder {
+        Encoder {
+            buf: Vec::with_capacity(bytes + 16),
+        }
+    }
+
+    pub fn data(&mut self, stream: Stream, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.buf.push(match stream {
+            Stream::Stdout => TAG_STDOUT,
+            Stream::Stderr => TAG_STDERR,
+        });
+        put_varint(&mut self.buf, bytes.len() as u64);
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub fn omitted(&mut self, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.buf.push(TAG_OMITTED);
+        put_varint(&mut self.buf, count);
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            buf.push(byte);
+            return;
+        }
+        buf.push(byte | 0x80);
+    }
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *data.get(*pos).ok_or("truncated length")?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("length too long".into())
+}
+
+/// Decodes a stored output. Fails on malformed data rather than guessing.
+pub fn decode(data: &[u8]) -> Result<Vec<Segment<'_>>, String> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < data.len() {
+        let tag = data[pos];
+        pos += 1;
+        let len = get_varint(data, &mut pos)?;
+        match tag {
+            TAG_STDOUT | TAG_STDERR => {
+                let len = usize::try_from(len).map_err(|_| "length too large")?;
+                let end = pos.checked_add(len).filter(|&e| e <= data.len());
+                let end = end.ok_or_else(|| format!("record at {pos} runs past the end"))?;
+                let stream = if tag == TAG_STDOUT {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                };
+                out.push(Segment::Data(stream, &data[pos..end]));
+                pos = end;
+            }
+            TAG_OMITTED => out.push(Segment::Omitted(len)),
+            other => return Err(format!("unknown record tag {other} at byte {}", pos - 1)),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let mut enc = Encoder::default();
+        enc.data(Stream::Stdout, b"hello\n");
+        enc.data(Stream::Stderr, &[0u8; 300]);
+        enc.omitted(1 << 40);
+        enc.data(Stream::Stdout, b"");
+        enc.data(Stream::Stdout, b"bye");
+        let data = enc.finish();
+        let segs = decode(&data).unwrap();
+        assert_eq!(
+            segs,
+            vec![
+                Segment::Data(Stream::Stdout, b"hello\n"),
+                Segment::Data(Stream::Stderr, &[0u8; 300]),
+                Segment::Omitted(1 << 40),
+                Segment::Data(Stream::Stdout, b"bye"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        assert!(decode(&[9, 0]).is_err());
+        assert!(decode(&[1, 5, b'a']).is_err());
+        assert!(decode(&[1]).is_err());
+        assert!(decode(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+        // Every short byte string decodes or fails cleanly.
+        for a in 0..=255u8 {
+            for b in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let _ = decode(&[a, b]);
+                let _ = decode(&[a, b, a]);
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Reading runs back: listings, one run by id prefix, per-job summaries, and
+//! a run's captured output. Every reader resolves `running` rows through a
+//! [`LivenessProbe`], so a run whose shim died shows as `lost`.
+
+use rusqlite::{Connection, OptionalExtension, ToSql};
+use serde::Serialize;
+
+use crate::liveness::LivenessProbe;
+use crate::record::{RunId, RunRecord, Status};
+use crate::store::{COLUMNS, Store, record_from_row};
+use crate::{Error, Result};
+
+/// Which runs a listing wants. Times are microseconds since the epoch.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub job: Option<String>,
+    /// Effective statuses (empty: any). `lost` and `running` are told apart
+    /// by the liveness probe, not by the stored value.
+    pub statuses: Vec<Status>,
+    /// Started at or after.
+    pub since_us: Option<i64>,
+    /// Started before.
+    pub until_us: Option<i64>,
+    /// At most this many runs (0: no limit).
+    pub limit: usize,
+}
+
+impl RunFilter {
+    /// Every failure status ([`Status::is_failure`]).
+    pub fn failures() -> Vec<Status> {
+        Status::ALL.into_iter().filter(|s| s.is_failure()).collect()
+    }
+}
+
+/// How `logs` names a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunLookup {
+    /// The newest run.
+    Last,
+    /// The newest failed run.
+    LastFailure,
+    /// A run id or a unique prefix of one (at least 4 digits).
+    Id(String),
+}
+
+/// The latest state of one job, for `list` and `health`.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobSummary {
+    pub job: String,
+    /// Its newest run, status resolved.
+    pub last: RunRecord,
+    /// Start of its newest successful run, if any is kept.
+    pub last_success_us: Option<i64>,
+    /// How many of its newest finished runs failed in a row (0 when the
+    /// newest finished run succeeded).
+    pub failure_streak: u32,
+}
+
+impl Store {
+    /// Runs matching `filter`, newest first, with `lost` resolved.
+    pub fn runs(
+        &self,
+        filter: &RunFilter,
+        probe: &LivenessProbe,
+        now_us: i64,
+    ) -> Result<Vec<RunRecord>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM runs WHERE 1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(job) = &filter.job {
+            args.push(Box::new(job.clone()));
+            sql.push_str(&format!(" AND job = ?{}", args.len()));
+        }
+        if let Some(since) = filter.since_us {
+            args.push(Box::new(since));
+            sql.push_str(&format!(" AND started_us >= ?{}", args.len()));
+        }
+        if let Some(until) = filter.until_us {
+            args.push(Box::new(until));
+            sql.push_str(&format!(" AND started_us < ?{}", args.len()));
+        }
+        if !filter.statuses.is_empty() {
+            let mut stored: Vec<&str> = filter
+                .statuses
+                .iter()
+                .map(|s| match s {
+                    Status::Lost | Status::Running => "running",
+                    other => other.as_str(),
+                })
+                .collect();
+            // `lost` may also be stored, by `history prune`.
+            if filter.statuses.contains(&Status::Lost) {
+                stored.push("lost");
+            }
+            stored.sort_unstable();
+            stored.dedup();
+            if !stored.contains(&"success") {
+                // Lets SQLite use the small partial index of unsuccessful runs.
+                sql.push_str(" AND status <> 'success'");
+            }
+            let list: Vec<String> = stored.iter().map(|s| format!("'{s}'")).collect();
+            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+        }
+        sql.push_str(" ORDER BY started_us DESC, id DESC");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let mut rows = stmt.query(params.as_slice())?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut run = record_from_row(row)?;
+            run.status = run.effective_status(probe, now_us);
+            if !filter.statuses.is_empty() && !filter.statuses.contains(&run.status) {
+                continue;
+            }
+            out.push(run);
+            if filter.limit != 0 && out.len() >= filter.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One run, by lookup, optionally only among one job's runs.
+    pub fn find_run(
+        &self,
+        job: Option<&str>,
+        lookup: &RunLookup,
+        probe: &LivenessProbe,
+        now_us: i64,
+    ) -> Result<Option<RunRecord>> {
+        let filter = |statuses| RunFilter {
+            job: job.map(str::to_string),
+            statuses,
+            limit: 1,
+            ..RunFilter::default()
+        };
+        match lookup {
+            RunLookup::Last => Ok(self.runs(&filter(vec![]), probe, now_us)?.pop()),
+            RunLookup::LastFailure => {
+                Ok(self.runs(&filter(RunFilter::failures()), probe, now_us)?.pop())
+            }
+            RunLookup::Id(prefix) => {
+                let (low, high) = RunId::prefix_range(&prefix.to_ascii_lowercase())?;
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3) LIMIT 2"
+                ))?;
+                let found: Vec<RunRecord> = stmt
+                    .query_map(rusqlite::params![low, high, job], record_from_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                if found.len() > 1 {
+                    let count: usize = self.conn.query_row(
+                        "SELECT count(*) FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3)",
+                        rusqlite::params![low, high, job],
+                        |r| r.get(0),
+                    )?;
+                    return Err(Error::AmbiguousRunId {
+                        prefix: prefix.clone(),
+                        count,
+                    });
+                }
+                Ok(found.into_iter().next().map(|mut run| {
+                    run.status = run.effective_status(probe, now_us);
+                    run
+                }))
+            }
+        }
+    }
+
+    /// The stored output of a run (see [`crate::output`]), if kept.
+    pub fn output(&self, run: RunId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT data FROM outputs WHERE run_id = ?1")?
+            .query_row([run.as_i64()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every job with at least one kept run, in name order.
+    pub fn jobs(&self) -> Result<Vec<String>> {
+        jobs_in(&self.conn)
+    }
+
+    /// The latest state of every job (or of the named ones), for `list` and
+    /// `health`: a few index seeks per job, whatever the history's size.
+    pub fn job_summaries(
+        &self,
+        only: Option<&[String]>,
+        probe: &LivenessProbe,
+        now_us: i64,
+    ) -> Result<Vec<JobSummary>> {
+        let jobs = match only {
+            Some(names) => names.to_vec(),
+            None => self.jobs()?,
+        };
+        let mut newest = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE job = ?1 ORDER BY started_us DESC, id DESC"
+        ))?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let mut rows = newest.query([&job])?;
+            let mut last: Option<RunRecord> = None;
+            let mut last_success_us = None;
+            let mut failure_streak = 0u32;
+            let mut streak_open = true;
+            while let Some(row) = rows.next()? {
+                let mut run = record_from_row(row)?;
+                run.status = run.effective_status(probe, now_us);
+                if run.status == Status::Success {
+                    last_success_us = Some(run.started_us);
+                    streak_open = false;
+                } else if streak_open && run.status.is_failure() {
+                    failure_streak += 1;
+                } else if run.status == Status::Expired {
+                    streak_open = false;
+                }
+                if last.is_none() {
+                    last = Some(run);
+                }
+                if last_success_us.is_some() {
+                    break;
+                }
+            }
+            if let Some(last) = last {
+                out.push(JobSummary {
+                    job,
+                    last,
+                    last_success_us,
+                    failure_streak,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Distinct job names by skip-scanning the (job, started_us) index: one seek
+/// per job instead of a pass over every run.
+pub(crate) fn jobs_in(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT job FROM runs WHERE job > ?1 ORDER BY job LIMIT 1")?;
+    let mut jobs = Vec::new();
+    let mut after = String::new();
+    // The empty string sorts before every name; a job named "" cannot exist
+    // (the shim requires a name), but is included if present.
+    if let Some(empty) = conn
+        .query_row("SELECT job FROM runs WHERE job = '' LIMIT 1", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+    {
+        jobs.push(empty);
+    }
+    while let Some(next) = stmt
+        .query_row([&after], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        jobs.push(next.clone());
+        after = next;
+    }
+    Ok(jobs)
+}
+
+/// Merges per-database listings (each newest first) into one, newest first,
+/// cut to `limit` (0: no limit).
+pub fn merge_newest_first(lists: Vec<Vec<RunRecord>>, limit: usize) -> Vec<RunRecord> {
+    let mut all: Vec<RunRecord> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| {
+        b.started_us
+            .cmp(&a.started_us)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    if limit != 0 {
+        all.truncate(limit);
+    }
+    all
+}

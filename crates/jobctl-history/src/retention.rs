@@ -1,0 +1,181 @@
+//! Keeping the history bounded.
+//!
+//! Three limits, each optional: the last `keep_runs` runs of each job, runs
+//! younger than `keep_age`, and `max_output` bytes of captured output in total
+//! (the oldest outputs go first; their runs' rows stay). A run is deleted when
+//! it breaks either run limit.
+//!
+//! After every run the shim applies them cheaply, inside its completing
+//! transaction: the keep_runs cut for the job that just ran (one index walk of
+//! at most `keep_runs` entries), the age cut (one index seek when nothing is
+//! due), and the output cap (one O(1) read of the running total). `jobctl
+//! history prune` applies them to every job and also marks provably lost runs.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::Result;
+use crate::liveness::LivenessProbe;
+use crate::record::{RunRecord, Status};
+use crate::store::{COLUMNS, Store, record_from_row};
+
+/// The limits. `None` means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_runs: Option<u64>,
+    /// Microseconds.
+    pub keep_age_us: Option<i64>,
+    /// Bytes of stored output, all jobs together.
+    pub max_output: Option<u64>,
+}
+
+impl Retention {
+    /// Built-in default: the last 1,000 runs of each job.
+    pub const DEFAULT_KEEP_RUNS: u64 = 1_000;
+    /// Built-in default: 180 days.
+    pub const DEFAULT_KEEP_AGE_US: i64 = 180 * 86_400 * 1_000_000;
+    /// Built-in default: 256 MiB of output in total.
+    pub const DEFAULT_MAX_OUTPUT: u64 = 256 << 20;
+
+    /// No limits at all.
+    pub const UNLIMITED: Retention = Retention {
+        keep_runs: None,
+        keep_age_us: None,
+        max_output: None,
+    };
+
+    pub(crate) fn after_run(&self, conn: &Connection, job: &str, now_us: i64) -> Result<()> {
+        if let Some(keep) = self.keep_runs {
+            conn.prepare_cached(KEEP_RUNS_SQL)?
+                .execute(params![job, keep as i64])?;
+        }
+        if let Some(age) = self.keep_age_us {
+            conn.prepare_cached(KEEP_AGE_SQL)?
+                .execute([now_us.saturating_sub(age)])?;
+        }
+        if let Some(max) = self.max_output {
+            trim_output(conn, max)?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep_runs: Some(Self::DEFAULT_KEEP_RUNS),
+            keep_age_us: Some(Self::DEFAULT_KEEP_AGE_US),
+            max_output: Some(Self::DEFAULT_MAX_OUTPUT),
+        }
+    }
+}
+
+/// Deletes the job's runs from its (keep_runs + 1)-th newest on.
+const KEEP_RUNS_SQL: &str = "DELETE FROM runs WHERE job = ?1 AND started_us <= \
+     (SELECT started_us FROM runs WHERE job = ?1 ORDER BY started_us DESC LIMIT 1 OFFSET ?2)";
+const KEEP_AGE_SQL: &str = "DELETE FROM runs WHERE started_us < ?1";
+const TOTAL_SQL: &str = "SELECT value FROM totals WHERE name = 'output_bytes'";
+
+pub(crate) fn prepare(conn: &Connection) -> Result<()> {
+    conn.prepare_cached(KEEP_RUNS_SQL)?;
+    conn.prepare_cached(KEEP_AGE_SQL)?;
+    conn.prepare_cached(TOTAL_SQL)?;
+    Ok(())
+}
+
+/// Drops the oldest outputs until the total is at most `max` bytes.
+fn trim_output(conn: &Connection, max: u64) -> Result<u64> {
+    let total: i64 = conn.prepare_cached(TOTAL_SQL)?.query_row([], |r| r.get(0))?;
+    let excess = total - max as i64;
+    if excess <= 0 {
+        return Ok(0);
+    }
+    let mut freed = 0i64;
+    let mut last_seq = None;
+    {
+        let mut stmt = conn.prepare_cached("SELECT seq, size FROM outputs ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let size: i64 = row.get(1)?;
+            freed += size;
+            last_seq = Some(seq);
+            if freed >= excess {
+                break;
+            }
+        }
+    }
+    match last_seq {
+        Some(seq) => Ok(conn.execute("DELETE FROM outputs WHERE seq <= ?1", [seq])? as u64),
+        None => Ok(0),
+    }
+}
+
+/// What a prune did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Runs deleted for being beyond keep_runs of their job.
+    pub runs_over_count: u64,
+    /// Runs deleted for being older than keep_age.
+    pub runs_over_age: u64,
+    /// Outputs dropped to fit max_output.
+    pub outputs_dropped: u64,
+    /// `running` rows whose shim is provably gone, now stored as `lost`.
+    pub marked_lost: u64,
+    /// Bytes of stored output before and after.
+    pub output_bytes_before: u64,
+    pub output_bytes_after: u64,
+}
+
+impl Store {
+    /// Applies `retention` to every job, marks lost runs, and (when anything
+    /// was deleted) lets SQLite reuse the freed pages. One transaction.
+    pub fn prune(
+        &mut self,
+        retention: &Retention,
+        probe: &LivenessProbe,
+        now_us: i64,
+    ) -> Result<PruneReport> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut report = PruneReport {
+            output_bytes_before: tx.query_row(TOTAL_SQL, [], |r| r.get::<_, i64>(0))?.max(0) as u64,
+            ..PruneReport::default()
+        };
+        // Lost runs first, so that what readers show is stored.
+        let running: Vec<RunRecord> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {COLUMNS} FROM runs WHERE status <> 'success' AND status = 'running'"
+            ))?;
+            let rows = stmt.query_map([], record_from_row)?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for run in running {
+            if run.effective_status(probe, now_us) == Status::Lost {
+                report.marked_lost += tx.execute(
+                    "UPDATE runs SET status = 'lost' WHERE id = ?1 AND status = 'running'",
+                    [run.id.as_i64()],
+                )? as u64;
+            }
+        }
+        if let Some(keep) = retention.keep_runs {
+            for job in crate::query::jobs_in(&tx)? {
+                report.runs_over_count +=
+                    tx.prepare_cached(KEEP_RUNS_SQL)?
+                        .execute(params![job, keep as i64])? as u64;
+            }
+        }
+        if let Some(age) = retention.keep_age_us {
+            report.runs_over_age += tx
+                .prepare_cached(KEEP_AGE_SQL)?
+                .execute([now_us.saturating_sub(age)])? as u64;
+        }
+        if let Some(max) = retention.max_output {
+            report.outputs_dropped = trim_output(&tx, max)?;
+        }
+        report.output_bytes_after = tx.query_row(TOTAL_SQL, [], |r| r.get::<_, i64>(0))?.max(0) as u64;
+        tx.commit()?;
+        Ok(report)
+    }
+}

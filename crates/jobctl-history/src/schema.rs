@@ -1,0 +1,98 @@
+//! The database schema, as an append-only list of migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Opening an
+//! older database applies the missing ones in one transaction; a newer one is
+//! refused (an older jobctl must not write rows it does not understand).
+//! Never edit or reorder a migration that has shipped: append a new one, with
+//! a comment saying why.
+
+/// One step of the schema's history.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The `user_version` after this migration.
+    pub version: i64,
+    /// Why the step exists (kept with the code, as a changelog of the schema).
+    pub why: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    why: "The first schema. `runs` has one row per run attempt, keyed by the \
+          shim's random 63-bit run id (so ids from root's and users' databases \
+          never collide when merged). The shim's process stamp (boot id, pid, \
+          start ticks, PID namespace) lets readers prove a `running` row lost. \
+          Captured output lives apart in `outputs` so that listing runs never \
+          pages through output blobs; its rowid is insertion order, so the \
+          oldest output is dropped first when the total exceeds max_output, and \
+          `totals` keeps that total in O(1) through triggers. Indexes serve the \
+          read paths: a job's runs newest first (and its keep_runs cut), all \
+          runs by start (listing, keep_age), and the few unsuccessful runs \
+          (failures across all jobs, running rows to check for lost).",
+    sql: r#"
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY,
+    job              TEXT    NOT NULL,
+    invocation_id    TEXT,
+    trigger          TEXT    NOT NULL,
+    attempt          INTEGER NOT NULL,
+    host             TEXT    NOT NULL,
+    user             TEXT    NOT NULL,
+    uid              INTEGER NOT NULL,
+    pid              INTEGER,
+    shim_pid         INTEGER NOT NULL,
+    shim_start_ticks INTEGER NOT NULL,
+    boot_id          TEXT    NOT NULL,
+    pid_ns           INTEGER NOT NULL,
+    started_us       INTEGER NOT NULL,
+    ended_us         INTEGER,
+    deadline_us      INTEGER,
+    status           TEXT    NOT NULL,
+    exit_code        INTEGER,
+    signal           INTEGER,
+    error            TEXT,
+    output_bytes     INTEGER NOT NULL DEFAULT 0,
+    output_truncated INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX runs_by_job ON runs (job, started_us);
+CREATE INDEX runs_by_start ON runs (started_us);
+CREATE INDEX runs_unsuccessful ON runs (started_us) WHERE status <> 'success';
+
+CREATE TABLE outputs (
+    seq    INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,
+    size   INTEGER NOT NULL,
+    data   BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE totals (
+    name  TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO totals (name, value) VALUES ('output_bytes', 0);
+
+CREATE TRIGGER outputs_added AFTER INSERT ON outputs BEGIN
+    UPDATE totals SET value = value + new.size WHERE name = 'output_bytes';
+END;
+CREATE TRIGGER outputs_removed AFTER DELETE ON outputs BEGIN
+    UPDATE totals SET value = value - old.size WHERE name = 'output_bytes';
+END;
+"#,
+}];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_and_explained() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert!(m.why.len() > 40, "migration {} needs a why", m.version);
+        }
+    }
+}
