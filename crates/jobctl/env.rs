@@ -22,3 +22,22 @@ pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub fn var_os(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
+
+/// Set by systemd for a unit with `StateDirectory=`: a colon-separated list of
+/// absolute paths. The shim writes `<first>/history.db` there (jobs that run
+/// as another user get `StateDirectory=jobctl/users/<user>`).
+pub const STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+/// Set by systemd for every unit start: the invocation's 128-bit id, the
+/// `_SYSTEMD_INVOCATION_ID` of the run's journal lines.
+pub const INVOCATION_ID: &str = "INVOCATION_ID";
+/// Set by systemd (≥ 250) for services started by a timer: the timer's name.
+/// Its presence makes a run's trigger `timer`.
+pub const TRIGGER_UNIT: &str = "TRIGGER_UNIT";
+/// Overrides the system-mode state folder (default `/var/lib/jobctl`), where
+/// the main history database and the users' folders live. For tests and
+/// unusual layouts.
+pub const STATE_DIR: &str = "JOBCTL_STATE_DIR";
+/// Where `jobctl exec` sends its warnings (e.g. "run not recorded"): `journal`,
+/// `stderr`, or `auto` (default: the journal when its socket answers, else a
+/// structured line on stderr).
+pub const WARNINGS: &str = "JOBCTL_WARNINGS";

@@ -1,1 +1,419 @@
-//! placeholder
+//! Process supervision for the run shim (`jobctl exec`).
+//!
+//! [`run`] starts a command in its own process group with stdout and stderr
+//! on pipes, forwards every byte unchanged and at once to the shim's own
+//! stdout and stderr (so journald sees the job's lines as they come, and a
+//! prompt without a newline shows up), keeps a bounded [`Capture`] of both
+//! streams interleaved, forwards stop signals to the whole process group, and
+//! reports how the command ended. It knows nothing of databases: the binary
+//! records the run around it.
+//!
+//! When the command ends, whatever is already in the pipes is drained and the
+//! shim returns; descendants that outlive the command (and may hold the pipes
+//! open) are left to systemd, which cleans up the unit's cgroup.
+
+pub mod capture;
+pub mod signals;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp};
+
+pub use capture::{Capture, Piece, Stream};
+pub use signals::{Received, STOP_SIGNALS, Signals, reraise};
+
+/// Errors of the shim's own machinery (not of the command).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot set up signal handling")]
+    Signals(#[source] Errno),
+    #[error("cannot wait for the command")]
+    Wait(#[source] Errno),
+    #[error("cannot watch the command's output")]
+    Poll(#[source] Errno),
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Run the command in this folder (checked first, so a bad folder is told
+    /// apart from a missing program).
+    pub working_directory: Option<PathBuf>,
+    /// Bytes of output to keep (first and last halves); 0 keeps none.
+    pub capture_limit: usize,
+}
+
+/// Why a command could not be started. Exit codes follow `env(1)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartFailure {
+    /// 127: no such program (or not on `$PATH`).
+    NotFound(String),
+    /// 126: found but cannot be executed (permissions, format, a folder).
+    NotExecutable(String),
+    /// 125: the working directory is missing or unusable.
+    BadWorkingDirectory(String),
+    /// 125: anything else that kept the command from starting.
+    Other(String),
+}
+
+impl StartFailure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartFailure::NotFound(_) => 127,
+            StartFailure::NotExecutable(_) => 126,
+            StartFailure::BadWorkingDirectory(_) | StartFailure::Other(_) => 125,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            StartFailure::NotFound(m)
+            | StartFailure::NotExecutable(m)
+            | StartFailure::BadWorkingDirectory(m)
+            | StartFailure::Other(m) => m,
+        }
+    }
+}
+
+/// How the command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    Exited(i32),
+    Signaled(i32),
+    NotStarted(StartFailure),
+}
+
+/// A stop signal the shim received (and forwarded to the command).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopRequest {
+    pub signal: i32,
+    pub at: SystemTime,
+}
+
+/// Called while the command runs.
+pub trait Observer {
+    /// The command started (its pid).
+    fn started(&mut self, _pid: u32) {}
+    /// The first stop signal arrived and was forwarded. The binary records
+    /// the run's provisional end here, in case it is killed before the
+    /// command exits.
+    fn stop_requested(&mut self, _request: StopRequest) {}
+}
+
+impl Observer for () {}
+
+/// The result of [`run`].
+#[derive(Debug)]
+pub struct Outcome {
+    pub pid: Option<u32>,
+    pub end: End,
+    pub stop: Option<StopRequest>,
+    pub capture: Capture,
+    pub started: SystemTime,
+    pub ended: SystemTime,
+}
+
+/// Read size per wake-up; four times the default pipe capacity, so that a
+/// fast writer is drained in few system calls.
+const READ_CHUNK: usize = 256 << 10;
+/// Pipe capacity requested for the command's output (best effort).
+const PIPE_SIZE: i32 = 256 << 10;
+/// After the command exits, at most this much is drained from pipes that a
+/// leftover descendant still writes to.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Runs `spec` to completion, forwarding and capturing its output.
+pub fn run(spec: &Spec, signals: &mut Signals, observer: &mut dyn Observer) -> Result<Outcome, Error> {
+    let started = SystemTime::now();
+    let mut capture = Capture::new(spec.capture_limit);
+    let not_started = |failure, capture| Outcome {
+        pid: None,
+        end: End::NotStarted(failure),
+        stop: None,
+        capture,
+        started,
+        ended: SystemTime::now(),
+    };
+    if let Some(dir) = &spec.working_directory {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Ok(not_started(
+                    StartFailure::BadWorkingDirectory(format!(
+                        "working directory {} is not a directory",
+                        dir.display()
+                    )),
+                    capture,
+                ));
+            }
+            Err(e) => {
+                return Ok(not_started(
+                    StartFailure::BadWorkingDirectory(format!(
+                        "working directory {}: {e}",
+                        dir.display()
+                    )),
+                    capture,
+                ));
+            }
+        }
+    }
+
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(dir) = &spec.working_directory {
+        command.current_dir(dir);
+    }
+    let terminal = foreground_terminal();
+    if terminal {
+        // Interactive run: the command's group takes the terminal, so it can
+        // read its prompts' answers and gets the terminal's Ctrl-C directly.
+        // Done in the child too, so it holds the terminal before it execs.
+        // SAFETY: only async-signal-safe system calls run in the child.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set = nix::sys::signal::SigSet::empty();
+                set.add(Signal::SIGTTOU);
+                let _ = nix::sys::signal::sigprocmask(
+                    nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                    Some(&set),
+                    None,
+                );
+                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+                let _ = tcsetpgrp(io::stdin(), nix::unistd::getpgrp());
+                let _ = nix::sys::signal::sigprocmask(
+                    nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+                    Some(&set),
+                    None,
+                );
+                Ok(())
+            });
+        }
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let program = spec.program.to_string_lossy();
+            let failure = match e.kind() {
+                io::ErrorKind::NotFound => {
+                    StartFailure::NotFound(format!("{program}: command not found"))
+                }
+                io::ErrorKind::PermissionDenied => {
+                    StartFailure::NotExecutable(format!("{program}: permission denied"))
+                }
+                _ if e.raw_os_error().is_some_and(is_exec_errno) => {
+                    StartFailure::NotExecutable(format!("{program}: {e}"))
+                }
+                _ => StartFailure::Other(format!("{program}: {e}")),
+            };
+            return Ok(not_started(failure, capture));
+        }
+    };
+    let pid = child.id();
+    let pgid = Pid::from_raw(pid as i32);
+    if terminal {
+        let _ = tcsetpgrp(io::stdin(), pgid);
+    }
+    observer.started(pid);
+
+    let mut pipes: Vec<(Stream, OwnedFd, bool)> = Vec::with_capacity(2);
+    if let Some(out) = child.stdout.take() {
+        pipes.push((Stream::Stdout, OwnedFd::from(out), true));
+    }
+    if let Some(err) = child.stderr.take() {
+        pipes.push((Stream::Stderr, OwnedFd::from(err), true));
+    }
+    for (_, fd, _) in &pipes {
+        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+    }
+    // The std handle would reap on drop; from here on we wait ourselves.
+    drop(child);
+
+    let mut forward = Forwarder::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut stop: Option<StopRequest> = None;
+    let status = loop {
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+        fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+        for (_, fd, open) in &pipes {
+            if *open {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Poll(e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut idx = 1;
+        for (stream, fd, open) in pipes.iter_mut() {
+            if !*open {
+                continue;
+            }
+            if ready[idx] {
+                match read_fd(fd.as_fd(), &mut buf) {
+                    Ok(0) => *open = false,
+                    Ok(n) => {
+                        forward.write(*stream, &buf[..n]);
+                        capture.push(*stream, &buf[..n]);
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(_) => *open = false,
+                }
+            }
+            idx += 1;
+        }
+        if ready[0] {
+            let mut child_changed = false;
+            loop {
+                match signals.read() {
+                    Received::Stop(sig) => {
+                        // Forward every stop signal to the whole group.
+                        let _ = killpg(pgid, sig);
+                        if stop.is_none() {
+                            let request = StopRequest {
+                                signal: sig as i32,
+                                at: SystemTime::now(),
+                            };
+                            stop = Some(request);
+                            observer.stop_requested(request);
+                        }
+                    }
+                    Received::Child => child_changed = true,
+                    Received::None => break,
+                }
+            }
+            if child_changed && let Some(status) = reap(pgid)? {
+                break status;
+            }
+        }
+    };
+    let ended = SystemTime::now();
+    if terminal {
+        let _ = tcsetpgrp(io::stdin(), getpgrp());
+    }
+    // What the command wrote before it ended is already in the pipes.
+    let mut drained = 0u64;
+    for (stream, fd, open) in pipes.iter_mut() {
+        if !*open {
+            continue;
+        }
+        let _ = fcntl(&*fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        while drained < DRAIN_LIMIT {
+            match read_fd(fd.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    drained += n as u64;
+                    forward.write(*stream, &buf[..n]);
+                    capture.push(*stream, &buf[..n]);
+                }
+            }
+        }
+        *open = false;
+    }
+    let end = match status {
+        WaitStatus::Exited(_, code) => End::Exited(code),
+        WaitStatus::Signaled(_, sig, _) => End::Signaled(sig as i32),
+        // reap() only returns terminal states.
+        _ => End::Exited(125),
+    };
+    Ok(Outcome {
+        pid: Some(pid),
+        end,
+        stop,
+        capture,
+        started,
+        ended,
+    })
+}
+
+fn is_exec_errno(errno: i32) -> bool {
+    [Errno::ENOEXEC, Errno::EISDIR, Errno::ENOTDIR, Errno::ELOOP, Errno::ETXTBSY]
+        .iter()
+        .any(|e| *e as i32 == errno)
+}
+
+/// Whether stdin is a terminal whose foreground group is ours (an interactive
+/// shell run in the foreground).
+fn foreground_terminal() -> bool {
+    let stdin = io::stdin();
+    nix::unistd::isatty(stdin.as_fd()).unwrap_or(false)
+        && tcgetpgrp(stdin.as_fd()).is_ok_and(|pg| pg == getpgrp())
+}
+
+/// Reaps the command if it ended. A stopped or continued command is not an
+/// end (a terminal's Ctrl-Z is the command's business).
+fn reap(pid: Pid) -> Result<Option<WaitStatus>, Error> {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                return Ok(Some(status));
+            }
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Wait(e)),
+        }
+    }
+}
+
+fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes output through to the shim's stdout/stderr unchanged. A closed
+/// reader (EPIPE) stops forwarding that stream but not the capture; a
+/// non-blocking descriptor inherited from the caller is waited on, not
+/// dropped.
+#[derive(Default)]
+struct Forwarder {
+    stdout_closed: bool,
+    stderr_closed: bool,
+}
+
+impl Forwarder {
+    fn write(&mut self, stream: Stream, mut data: &[u8]) {
+        let (closed, fd): (&mut bool, BorrowedFd<'_>) = match stream {
+            // SAFETY: fds 1 and 2 stay open for the life of the process.
+            Stream::Stdout => (&mut self.stdout_closed, unsafe { BorrowedFd::borrow_raw(1) }),
+            Stream::Stderr => (&mut self.stderr_closed, unsafe { BorrowedFd::borrow_raw(2) }),
+        };
+        while !*closed && !data.is_empty() {
+            match nix::unistd::write(fd, data) {
+                Ok(n) => data = &data[n..],
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => {
+                    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                    let _ = poll(&mut fds, PollTimeout::NONE);
+                }
+                Err(_) => *closed = true,
+            }
+        }
+    }
+}
