@@ -17,7 +17,8 @@
 //! touch PATH          create PATH
 //! ignore-term         ignore SIGTERM from now on
 //! trap-term CODE      on SIGTERM, exit with CODE
-//! spawn-orphan MS     fork a child that keeps stdout/stderr open for MS ms, then exits
+//! spawn-orphan MS PATH
+//!                     start a child that keeps stdout/stderr open for MS ms (its pid in PATH)
 //! fail-until PATH N   count this attempt in PATH; exit 1 while fewer than N attempts
 //! cwd                 print the working directory
 //! env NAME            print $NAME (or "<unset>")
@@ -136,9 +137,10 @@ fn run(args: &[String]) -> Result<u8, String> {
             }
             "spawn-orphan" => {
                 let ms: u64 = next("milliseconds")?.parse().map_err(|_| "bad duration")?;
+                let pidfile = next("pid file")?;
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
                 std::process::Command::new(exe)
-                    .args(["sleep", &ms.to_string()])
+                    .args(["pidfile", &pidfile, "sleep", &ms.to_string()])
                     .spawn()
                     .map_err(|e| e.to_string())?;
             }

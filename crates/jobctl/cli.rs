@@ -62,6 +62,9 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     Render(commands::render::RenderArgs),
     Generate(commands::generate::GenerateArgs),
+    Exec(commands::exec::ExecArgs),
+    History(commands::history::HistoryArgs),
+    Logs(commands::logs::LogsArgs),
 }
 
 #[cfg(test)]

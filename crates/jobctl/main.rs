@@ -7,6 +7,8 @@ mod cli;
 mod commands;
 mod env;
 mod error;
+mod history_db;
+mod journal;
 mod load;
 mod output;
 mod paths;

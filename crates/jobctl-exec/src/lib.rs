@@ -182,30 +182,26 @@ pub fn run(spec: &Spec, signals: &mut Signals, observer: &mut dyn Observer) -> R
         command.current_dir(dir);
     }
     let terminal = foreground_terminal();
-    if terminal {
-        // Interactive run: the command's group takes the terminal, so it can
-        // read its prompts' answers and gets the terminal's Ctrl-C directly.
-        // Done in the child too, so it holds the terminal before it execs.
-        // SAFETY: only async-signal-safe system calls run in the child.
-        unsafe {
-            command.pre_exec(|| {
-                let mut set = nix::sys::signal::SigSet::empty();
-                set.add(Signal::SIGTTOU);
-                let _ = nix::sys::signal::sigprocmask(
-                    nix::sys::signal::SigmaskHow::SIG_BLOCK,
-                    Some(&set),
-                    None,
-                );
+    // The shim blocks its signals (see `signals`); the command must start
+    // with an empty mask, and the standard library does not reset it.
+    // In an interactive run the command's group also takes the terminal, so
+    // it can read its prompts' answers and gets the terminal's Ctrl-C
+    // directly; this is done in the child too, so it holds the terminal
+    // before it execs.
+    // SAFETY: only async-signal-safe system calls run in the child.
+    unsafe {
+        command.pre_exec(move || {
+            use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+            if terminal {
+                let mut ttou = SigSet::empty();
+                ttou.add(Signal::SIGTTOU);
+                let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None);
                 let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
                 let _ = tcsetpgrp(io::stdin(), nix::unistd::getpgrp());
-                let _ = nix::sys::signal::sigprocmask(
-                    nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
-                    Some(&set),
-                    None,
-                );
-                Ok(())
-            });
-        }
+            }
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            Ok(())
+        });
     }
     let mut child = match command.spawn() {
         Ok(child) => child,

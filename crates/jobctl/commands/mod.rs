@@ -1,6 +1,9 @@
 //! One module per subcommand: `XxxArgs` (clap) and a `run` function.
 
+pub mod exec;
 pub mod generate;
+pub mod history;
+pub mod logs;
 pub mod render;
 pub mod validate;
 
@@ -21,6 +24,9 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),
+        Command::Exec(args) => exec::run(&paths, args),
+        Command::History(args) => history::run(&paths, args),
+        Command::Logs(args) => logs::run(&paths, args),
     }
 }
 

@@ -1,0 +1,519 @@
+//! `jobctl exec`: the run shim every job's `ExecStart=` goes through.
+//!
+//! It records the run in the history (a start row before the command starts,
+//! completed when it ends), runs the command with its output forwarded
+//! unchanged and a bounded copy captured, forwards stop signals, retries
+//! within the timeout, and exits exactly as the command did. Bookkeeping
+//! never breaks the job: when the database cannot be written, the command
+//! still runs and its status still propagates, and the run's record goes to
+//! the journal as a warning instead (see `journal.rs`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use jobctl_core::duration::Timespan;
+use jobctl_core::size::ByteSize;
+use jobctl_exec::{End, Observer, Signals, Spec, StopRequest};
+use jobctl_history::liveness::ProcessStamp;
+use jobctl_history::output::{Encoder, Stream};
+use jobctl_history::{OpenMode, Retention, RunId, RunRecord, Status, Store, Trigger};
+
+use crate::env;
+use crate::error::CliResult;
+use crate::history_db::{self, system_time_us};
+use crate::paths::Paths;
+
+/// Exit status for the shim's own errors, as `env(1)`.
+const EXIT_SHIM_ERROR: u8 = 125;
+
+/// Run a command as a recorded run of a job (the shim in every job's
+/// ExecStart=).
+///
+/// The command's output passes through unchanged; its exit status (or the
+/// signal that killed it) becomes jobctl's. Own errors exit 125, a command
+/// that cannot be executed 126, one that is not found 127, as env(1).
+///
+/// Examples:
+///   jobctl exec --job nightly-refresh -- /opt/app/refresh --full
+///   jobctl exec --job backup --timeout 2h --retry-attempts 3 --retry-delay 30s -- /usr/local/bin/backup
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The job this run belongs to.
+    #[arg(long, value_name = "NAME")]
+    pub job: String,
+
+    /// The job's timeout (its TimeoutStartSec=): a stop signal at or after it
+    /// makes the run `timeout` rather than `killed`, and retries never start
+    /// past it. systemd enforces it, not the shim.
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<Timespan>,
+
+    /// The first instant the job may no longer run (RFC 3339 with an offset).
+    /// At or after it the command is not run and the run is recorded
+    /// `expired` (exit status 0).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub not_after: Option<jiff::Timestamp>,
+
+    /// Attempts in all, the first included: a failed command (non-zero exit,
+    /// or killed by a signal the shim did not forward) is run again, each
+    /// attempt recorded.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retry_attempts: u32,
+
+    /// Wait before the second attempt.
+    #[arg(long, value_name = "DUR", default_value = "0")]
+    pub retry_delay: Timespan,
+
+    /// Each further wait is the previous one times this factor.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub retry_backoff: f64,
+
+    /// Cap on the wait between attempts.
+    #[arg(long, value_name = "DUR")]
+    pub retry_max_delay: Option<Timespan>,
+
+    /// Output kept per run: the first and the last half of this many bytes
+    /// (0 keeps none). The total byte count is always recorded.
+    #[arg(long, value_name = "SIZE", default_value = "4M")]
+    pub output_limit: ByteSize,
+
+    /// Record in this database instead of the default location.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// What started the run [default: timer when $TRIGGER_UNIT is set, else
+    /// manual when $INVOCATION_ID is set, else shell].
+    #[arg(long, value_enum, value_name = "TRIGGER")]
+    pub trigger: Option<TriggerArg>,
+
+    /// Run the command in this folder. A missing folder is recorded as an
+    /// `error` run (exit 125) instead of failing before the shim starts.
+    #[arg(long, value_name = "DIR")]
+    pub working_directory: Option<PathBuf>,
+
+    /// Retention: keep this many runs per job (0: no limit) [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub keep_runs: Option<u64>,
+
+    /// Retention: drop runs older than this ("infinity" or 0: no limit)
+    /// [default: 180d].
+    #[arg(long, value_name = "DUR")]
+    pub keep_age: Option<Timespan>,
+
+    /// Retention: stored output of all runs together, oldest dropped first
+    /// (0: no limit) [default: 256M].
+    #[arg(long, value_name = "SIZE")]
+    pub max_output: Option<ByteSize>,
+
+    /// How long a history write waits for another writer's lock before the
+    /// run goes unrecorded (the command runs regardless).
+    #[arg(long, value_name = "DUR", default_value = "3s")]
+    pub db_timeout: Timespan,
+
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TriggerArg {
+    Timer,
+    Manual,
+    Shell,
+}
+
+/// The retention limits from flags over the built-in defaults.
+pub fn retention_from(
+    keep_runs: Option<u64>,
+    keep_age: Option<Timespan>,
+    max_output: Option<ByteSize>,
+) -> Retention {
+    let defaults = Retention::default();
+    Retention {
+        keep_runs: match keep_runs {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => defaults.keep_runs,
+        },
+        keep_age_us: match keep_age {
+            Some(age) if age.is_infinite() || age.as_usec() == 0 => None,
+            Some(age) => Some(i64::try_from(age.as_usec()).unwrap_or(i64::MAX)),
+            None => defaults.keep_age_us,
+        },
+        max_output: match max_output {
+            Some(size) if size.bytes() == 0 => None,
+            Some(size) => Some(size.bytes()),
+            None => defaults.max_output,
+        },
+    }
+}
+
+pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
+    // First, so that a stop signal or the child's exit is never missed.
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("jobctl exec: {e}");
+            return Ok(ExitCode::from(EXIT_SHIM_ERROR));
+        }
+    };
+    if args.retry_attempts == 0 || !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
+        eprintln!("jobctl exec: --retry-attempts must be at least 1 and --retry-backoff a number ≥ 1");
+        return Ok(ExitCode::from(EXIT_SHIM_ERROR));
+    }
+    let retention = retention_from(args.keep_runs, args.keep_age, args.max_output);
+    let (db_path, create_dir) = history_db::shim_database(paths, args.db.as_deref());
+    let mut book = Bookkeeper {
+        db_path,
+        create_dir,
+        paths,
+        busy: args.db_timeout.to_std().unwrap_or(Duration::from_secs(3)),
+        store: None,
+        failed: None,
+        retention,
+    };
+
+    let invocation_start = std::time::SystemTime::now();
+    let start_us = system_time_us(invocation_start);
+    let deadline_us = args
+        .timeout
+        .filter(|t| !t.is_infinite() && t.as_usec() > 0)
+        .map(|t| start_us.saturating_add(i64::try_from(t.as_usec()).unwrap_or(i64::MAX)));
+    let template = RunRecord {
+        id: RunId::from_random(0),
+        job: args.job.clone(),
+        invocation_id: env::var_os(env::INVOCATION_ID).map(|v| v.to_string_lossy().into_owned()),
+        trigger: trigger(args.trigger),
+        attempt: 1,
+        host: history_db::hostname().unwrap_or_default(),
+        user: String::new(),
+        uid: nix::unistd::getuid().as_raw(),
+        pid: None,
+        shim: ProcessStamp::current().unwrap_or(ProcessStamp {
+            boot_id: String::new(),
+            pid: std::process::id(),
+            start_ticks: 0,
+            pid_ns: 0,
+        }),
+        started_us: start_us,
+        ended_us: None,
+        deadline_us,
+        status: Status::Running,
+        exit_code: None,
+        signal: None,
+        error: None,
+        output_bytes: 0,
+        output_truncated: false,
+    };
+    let mut template = template;
+    template.user = user_name(template.uid);
+
+    if let Some(not_after) = args.not_after
+        && start_us >= not_after.as_microsecond()
+    {
+        let mut record = template.clone();
+        record.id = new_run_id();
+        record.status = Status::Expired;
+        record.ended_us = Some(start_us);
+        eprintln!(
+            "jobctl exec: job {} expired at {not_after}; not running it",
+            args.job
+        );
+        book.finish(&record, None);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let spec = Spec {
+        program: program.clone(),
+        args: rest.to_vec(),
+        working_directory: args.working_directory.clone(),
+        capture_limit: usize::try_from(args.output_limit.bytes()).unwrap_or(usize::MAX),
+    };
+    let retry = jobctl_core::job::Retry {
+        attempts: args.retry_attempts,
+        delay: args.retry_delay,
+        backoff: args.retry_backoff,
+        max_delay: args.retry_max_delay,
+    };
+    let waits = jobctl_core::job::retry_waits(&retry);
+
+    let mut attempt = 1u32;
+    loop {
+        let mut record = template.clone();
+        record.id = new_run_id();
+        record.attempt = attempt;
+        record.started_us = history_db::now_us();
+        book.begin(&record);
+
+        let mut observer = RunObserver {
+            book: &mut book,
+            record: &record,
+            deadline_us,
+        };
+        let outcome = match jobctl_exec::run(&spec, &mut signals, &mut observer) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The command may still run; nothing sane is left to do but
+                // record the shim's failure and stop.
+                eprintln!("jobctl exec: {e}");
+                record.status = Status::Error;
+                record.ended_us = Some(history_db::now_us());
+                record.exit_code = Some(i32::from(EXIT_SHIM_ERROR));
+                record.error = Some(e.to_string());
+                book.finish(&record, None);
+                return Ok(ExitCode::from(EXIT_SHIM_ERROR));
+            }
+        };
+
+        record.pid = outcome.pid;
+        record.started_us = system_time_us(outcome.started);
+        record.ended_us = Some(system_time_us(outcome.ended).max(record.started_us));
+        record.output_bytes = outcome.capture.total_bytes();
+        record.output_truncated = outcome.capture.truncated();
+        let mut forwarded_stop = false;
+        match &outcome.end {
+            End::Exited(code) => {
+                record.exit_code = Some(*code);
+                record.status = if *code == 0 { Status::Success } else { Status::Failed };
+            }
+            End::Signaled(sig) => {
+                record.signal = Some(*sig);
+                record.status = Status::Killed;
+            }
+            End::NotStarted(failure) => {
+                eprintln!("jobctl exec: {}", failure.message());
+                record.exit_code = Some(failure.exit_code());
+                record.error = Some(failure.message().to_string());
+                record.status = Status::Error;
+            }
+        }
+        if let Some(stop) = outcome.stop {
+            forwarded_stop = true;
+            record.status = stop_status(stop, deadline_us);
+            if record.signal.is_none() && matches!(outcome.end, End::Exited(_)) {
+                // Keep the exit code, note the signal that asked for the stop.
+                record.signal = Some(stop.signal);
+            }
+        }
+        let output = stored_output(&outcome.capture);
+        book.finish(&record, output.as_deref());
+
+        // A failure is worth another attempt; a stop is not, whoever sent it
+        // (a terminal's Ctrl-C reaches the command, not the shim).
+        let stopped_by_signal = record
+            .signal
+            .is_some_and(|sig| jobctl_exec::STOP_SIGNALS.iter().any(|s| *s as i32 == sig));
+        let retryable = !forwarded_stop
+            && !stopped_by_signal
+            && matches!(record.status, Status::Failed | Status::Killed);
+        let wait = waits.get(attempt as usize - 1).copied();
+        if retryable && let Some(wait) = wait {
+            let wait_us = i64::try_from(wait.as_usec()).unwrap_or(i64::MAX);
+            let in_time = deadline_us
+                .is_none_or(|deadline| history_db::now_us().saturating_add(wait_us) < deadline);
+            if in_time {
+                eprintln!(
+                    "jobctl exec: attempt {attempt} of {} failed; retrying in {wait}",
+                    retry.attempts
+                );
+                match signals.sleep(wait.to_std().unwrap_or(Duration::MAX)) {
+                    None => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Some(sig) => {
+                        eprintln!("jobctl exec: stopped by {sig} while waiting to retry");
+                        drop(book);
+                        jobctl_exec::reraise(sig as i32);
+                    }
+                }
+            }
+            eprintln!(
+                "jobctl exec: attempt {attempt} failed; no retry, the next would start past the job's timeout"
+            );
+        }
+        drop(book);
+        return Ok(match outcome.end {
+            End::Exited(code) => ExitCode::from(code as u8),
+            End::NotStarted(failure) => ExitCode::from(failure.exit_code() as u8),
+            End::Signaled(sig) => jobctl_exec::reraise(sig),
+        });
+    }
+}
+
+/// A stop signal at or after the deadline is the timeout (systemd counts the
+/// timeout from a moment slightly before the shim started, hence the
+/// tolerance); any other is a plain stop.
+fn stop_status(stop: StopRequest, deadline_us: Option<i64>) -> Status {
+    let at = system_time_us(stop.at);
+    match deadline_us {
+        Some(deadline) if at >= deadline - TIMEOUT_TOLERANCE_US => Status::Timeout,
+        _ => Status::Killed,
+    }
+}
+
+const TIMEOUT_TOLERANCE_US: i64 = 1_000_000;
+
+/// Records the run's provisional end as soon as a stop signal arrives: if
+/// the command ignores it, systemd SIGKILLs the whole unit (the shim too)
+/// after its stop timeout, and the row should then say `timeout`/`killed`,
+/// not `running`.
+struct RunObserver<'a, 'p> {
+    book: &'a mut Bookkeeper<'p>,
+    record: &'a RunRecord,
+    deadline_us: Option<i64>,
+}
+
+impl Observer for RunObserver<'_, '_> {
+    fn started(&mut self, _pid: u32) {
+        // Prepare the completing statements while the command runs.
+        if let Some(store) = &self.book.store {
+            let _ = store.prepare_finish();
+        }
+    }
+
+    fn stop_requested(&mut self, request: StopRequest) {
+        let mut record = self.record.clone();
+        record.status = stop_status(request, self.deadline_us);
+        record.signal = Some(request.signal);
+        record.ended_us = Some(system_time_us(request.at));
+        self.book.update(&record);
+    }
+}
+
+/// The database side of the shim: opens lazily, remembers the first failure,
+/// and never returns an error to the run.
+struct Bookkeeper<'p> {
+    db_path: PathBuf,
+    create_dir: bool,
+    paths: &'p Paths,
+    busy: Duration,
+    store: Option<Store>,
+    failed: Option<String>,
+    retention: Retention,
+}
+
+impl Bookkeeper<'_> {
+    fn open(&mut self) -> Option<&mut Store> {
+        if self.store.is_none() {
+            if self.create_dir
+                && let Some(dir) = self.db_path.parent()
+            {
+                let _ = history_db::create_state_dir(self.paths, dir);
+            }
+            match Store::open(&self.db_path, OpenMode::Write, self.busy) {
+                Ok(store) => self.store = Some(store),
+                Err(e) => {
+                    self.failed = Some(error_chain(&e));
+                    return None;
+                }
+            }
+        }
+        self.store.as_mut()
+    }
+
+    fn begin(&mut self, record: &RunRecord) {
+        if let Some(store) = self.open()
+            && let Err(e) = store.begin_run(record)
+        {
+            self.failed = Some(error_chain(&e));
+            // A locked or broken connection is retried fresh at the end.
+            self.store = None;
+        }
+    }
+
+    fn update(&mut self, record: &RunRecord) {
+        if let Some(store) = self.open()
+            && let Err(e) = store.update_run(record)
+        {
+            self.failed = Some(error_chain(&e));
+            self.store = None;
+        }
+    }
+
+    /// Completes the run; if that fails, the journal gets the record.
+    fn finish(&mut self, record: &RunRecord, output: Option<&[u8]>) {
+        let retention = self.retention;
+        let now = history_db::now_us();
+        let result = match self.open() {
+            Some(store) => store
+                .finish_run(record, output, &retention, now)
+                .map_err(|e| error_chain(&e)),
+            None => Err(self.failed.clone().unwrap_or_else(|| "cannot open".into())),
+        };
+        match result {
+            Ok(()) => self.failed = None,
+            Err(error) => {
+                self.store = None;
+                crate::journal::run_not_recorded(record, &self.db_path, &error);
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn trigger(flag: Option<TriggerArg>) -> Trigger {
+    match flag {
+        Some(TriggerArg::Timer) => Trigger::Timer,
+        Some(TriggerArg::Manual) => Trigger::Manual,
+        Some(TriggerArg::Shell) => Trigger::Shell,
+        None if env::var_os(env::TRIGGER_UNIT).is_some() => Trigger::Timer,
+        None if env::var_os(env::INVOCATION_ID).is_some() => Trigger::Manual,
+        None => Trigger::Shell,
+    }
+}
+
+/// A fresh random run id; falls back to time and pid bits if the kernel's
+/// random source fails (it does not, in practice).
+fn new_run_id() -> RunId {
+    let bits = getrandom::u64().unwrap_or_else(|_| {
+        (history_db::now_us() as u64).rotate_left(17) ^ u64::from(std::process::id())
+    });
+    RunId::from_random(bits)
+}
+
+/// The user's name (systemd's dynamic users resolve while the unit runs),
+/// else the uid as text.
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The capture in the history's output format, or nothing when the run
+/// printed nothing (no output row at all).
+fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<u8>> {
+    if capture.kept_bytes() == 0 && !capture.truncated() {
+        return None;
+    }
+    let mut enc = Encoder::with_capacity(capture.kept_bytes() as usize);
+    for piece in capture.pieces() {
+        match piece {
+            jobctl_exec::Piece::Data(stream, data) => enc.data(
+                match stream {
+                    jobctl_exec::Stream::Stdout => Stream::Stdout,
+                    jobctl_exec::Stream::Stderr => Stream::Stderr,
+                },
+                data,
+            ),
+            jobctl_exec::Piece::Omitted(n) => enc.omitted(n),
+        }
+    }
+    Some(enc.finish())
+}

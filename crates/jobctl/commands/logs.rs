@@ -1,0 +1,283 @@
+//! `jobctl logs`: the captured output of one run, the two streams marked, or
+//! that run's journal lines.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use jobctl_history::liveness::LivenessProbe;
+use jobctl_history::output::{Segment, Stream, decode};
+use jobctl_history::{RunLookup, RunRecord};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+use crate::history_db::{self, Readers, format_duration, format_local, now_us};
+use crate::output;
+use crate::paths::{Mode, Paths};
+
+/// Show the captured output of a job's run.
+///
+/// Each line is marked with the stream it came from (`out|` or `err|`), in
+/// the order the two streams were written. Long outputs keep their first and
+/// last parts; the gap says how much was left out.
+///
+/// Examples:
+///   jobctl logs nightly-refresh              # the last run
+///   jobctl logs nightly-refresh --failed     # the last failed run
+///   jobctl logs nightly-refresh --run 5eadbeef
+///   jobctl logs nightly-refresh --journal    # its journal lines instead
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+
+    /// The run with this id (or a unique prefix of at least 4 digits).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["last", "failed"])]
+    pub run: Option<String>,
+
+    /// The job's last run (the default).
+    #[arg(long, conflicts_with = "failed")]
+    pub last: bool,
+
+    /// The job's last run that ended badly.
+    #[arg(long)]
+    pub failed: bool,
+
+    /// Show the run's journal lines (journalctl _SYSTEMD_INVOCATION_ID=…)
+    /// instead of the captured output.
+    #[arg(long, conflicts_with_all = ["raw", "json"])]
+    pub journal: bool,
+
+    /// Print the output exactly as written, unmarked.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+
+    /// Machine-readable output (text decoded as UTF-8, invalid bytes replaced).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Read this database only.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SegmentView {
+    Data { stream: Stream, text: String },
+    Omitted { omitted_bytes: u64 },
+}
+
+pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
+    let lookup = match (&args.run, args.failed) {
+        (Some(id), _) => RunLookup::Id(id.clone()),
+        (None, true) => RunLookup::LastFailure,
+        (None, false) => RunLookup::Last,
+    };
+    let readers = Readers::open(paths, args.db.as_deref()).map_err(CliError::failure)?;
+    readers.report_skipped();
+    let probe = LivenessProbe::current(history_db::hostname());
+    let now = now_us();
+    let mut found: Vec<(RunRecord, usize)> = Vec::new();
+    for (i, (located, store)) in readers.stores.iter().enumerate() {
+        let run = store.find_run(Some(&args.job), &lookup, &probe, now);
+        match run {
+            Ok(Some(run)) => found.push((run, i)),
+            Ok(None) => {}
+            Err(e @ (jobctl_history::Error::BadRunId(_) | jobctl_history::Error::AmbiguousRunId { .. })) => {
+                return Err(CliError::usage(e));
+            }
+            Err(e) => {
+                return Err(CliError::failure(
+                    anyhow::Error::new(e).context(format!("cannot read {}", located.path.display())),
+                ));
+            }
+        }
+    }
+    if matches!(lookup, RunLookup::Id(_)) && found.len() > 1 {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "run id \"{}\" matches runs in {} databases; give more digits",
+            args.run.as_deref().unwrap_or_default(),
+            found.len()
+        )));
+    }
+    found.sort_by(|(a, _), (b, _)| b.started_us.cmp(&a.started_us));
+    let Some((run, store_index)) = found.into_iter().next() else {
+        let what = match &lookup {
+            RunLookup::Last => "no recorded run".to_string(),
+            RunLookup::LastFailure => "no failed run".to_string(),
+            RunLookup::Id(id) => format!("no run with id {id}"),
+        };
+        return Err(CliError::failure(anyhow::anyhow!("job {}: {what}", args.job))
+            .hint("list the recorded runs with `jobctl history JOB`"));
+    };
+    let (located, store) = &readers.stores[store_index];
+
+    if args.journal {
+        return journal(paths, &run);
+    }
+    let data = store
+        .output(run.id)
+        .with_context(|| format!("cannot read {}", located.path.display()))?;
+    let segments = match &data {
+        Some(bytes) => decode(bytes).map_err(|reason| {
+            CliError::failure(jobctl_history::Error::BadOutput { run: run.id, reason })
+        })?,
+        None => Vec::new(),
+    };
+    let note = if data.is_none() && run.output_bytes > 0 {
+        Some("its output was removed by retention (max_output)")
+    } else {
+        None
+    };
+
+    if args.json {
+        let views: Vec<SegmentView> = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Data(stream, bytes) => SegmentView::Data {
+                    stream: *stream,
+                    text: String::from_utf8_lossy(bytes).into_owned(),
+                },
+                Segment::Omitted(n) => SegmentView::Omitted { omitted_bytes: *n },
+            })
+            .collect();
+        let view = super::history::view(&run, &located.path, located.owner.clone());
+        output::print_json(&serde_json::json!({
+            "run": view,
+            "output": views,
+            "output_removed": note.is_some(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.raw {
+        let mut out = std::io::stdout().lock();
+        for seg in &segments {
+            if let Segment::Data(_, bytes) = seg {
+                if let Err(e) = out.write_all(bytes) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    return Err(e.into());
+                }
+            } else if let Segment::Omitted(n) = seg {
+                eprintln!("jobctl logs: {n} bytes omitted from the middle of this output");
+            }
+        }
+        let _ = out.flush();
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let color = output::use_color();
+    let mut text = String::new();
+    let ended = match run.ended_us {
+        Some(end) => format!(", took {}", format_duration(end - run.started_us)),
+        None => String::new(),
+    };
+    text.push_str(&format!(
+        "-- run {} of {}: {} (exit {}), started {}{ended}, {} bytes of output{} --\n",
+        run.id,
+        run.job,
+        run.status,
+        super::history::exit_text(&run),
+        format_local(run.started_us),
+        run.output_bytes,
+        if run.output_truncated { ", truncated" } else { "" },
+    ));
+    if let Some(note) = note {
+        text.push_str(&format!("-- {note} --\n"));
+    }
+    render_marked(&segments, color, &mut text);
+    output::print_text(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Marks each line with its stream. A line cut by a switch to the other
+/// stream is ended there, so every line has exactly one mark.
+pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
+    let mut at_line_start = true;
+    let mut current: Option<Stream> = None;
+    for seg in segments {
+        match seg {
+            Segment::Omitted(n) => {
+                if !at_line_start {
+                    out.push('\n');
+                }
+                out.push_str(&format!("-- {n} bytes omitted --\n"));
+                at_line_start = true;
+                current = None;
+            }
+            Segment::Data(stream, bytes) => {
+                if current != Some(*stream) && !at_line_start {
+                    out.push('\n');
+                    at_line_start = true;
+                }
+                current = Some(*stream);
+                let text = String::from_utf8_lossy(bytes);
+                for piece in text.split_inclusive('\n') {
+                    if at_line_start {
+                        out.push_str(match (stream, color) {
+                            (Stream::Stdout, _) => "out| ",
+                            (Stream::Stderr, false) => "err| ",
+                            (Stream::Stderr, true) => "\x1b[31merr|\x1b[0m ",
+                        });
+                    }
+                    out.push_str(piece);
+                    at_line_start = piece.ends_with('\n');
+                }
+            }
+        }
+    }
+    if !at_line_start {
+        out.push('\n');
+    }
+}
+
+/// `--journal`: the journal lines of the run's invocation, through journalctl.
+fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
+    let Some(invocation) = &run.invocation_id else {
+        return Err(CliError::failure(anyhow::anyhow!(
+            "run {} was started from a shell, not by systemd: it has no journal lines of its own",
+            run.id
+        ))
+        .hint("its captured output is shown by `jobctl logs` without --journal"));
+    };
+    let mut command = std::process::Command::new("journalctl");
+    if paths.mode == Mode::User {
+        command.arg("--user");
+    }
+    command
+        .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+        .args(["--no-pager", "--output=short-iso"]);
+    let status = command
+        .status()
+        .context("cannot run journalctl")
+        .map_err(|e| CliError::failure(e).hint("is systemd's journalctl installed?"))?;
+    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_each_line_once() {
+        let segs = vec![
+            Segment::Data(Stream::Stdout, b"one\ntw"),
+            Segment::Data(Stream::Stdout, b"o\n"),
+            Segment::Data(Stream::Stderr, b"oops"),
+            Segment::Data(Stream::Stdout, b"three\n"),
+            Segment::Omitted(99),
+            Segment::Data(Stream::Stderr, b"last"),
+        ];
+        let mut out = String::new();
+        render_marked(&segs, false, &mut out);
+        assert_eq!(
+            out,
+            "out| one\nout| two\nerr| oops\nout| three\n-- 99 bytes omitted --\nerr| last\n"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Where the history lives for this invocation, and opening it for readers.
+//!
+//! The shim writes one database (see [`shim_database`]); readers open every
+//! database they should see and merge (see [`open_readers`]). The layout and
+//! the reasons for it are in docs/design.md, "Where runs are recorded".
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use jobctl_history::locate::{self, Located};
+use jobctl_history::{OpenMode, Store};
+
+use crate::env;
+use crate::paths::{Mode, Paths};
+
+/// How long a reader waits for a writer's lock (readers rarely wait at all
+/// in WAL mode; only a checkpoint's brief lock can block them).
+pub const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The state folder: `JOBCTL_STATE_DIR`, else the mode's default.
+pub fn state_dir(paths: &Paths) -> PathBuf {
+    env::var_os(env::STATE_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| paths.state_dir.clone())
+}
+
+/// Where the shim records its runs, and whether it may create the folder.
+///
+/// `--db` wins; then the first entry of `$STATE_DIRECTORY` (systemd created
+/// it for the job's user); then the mode's default state folder, created if
+/// missing.
+pub fn shim_database(paths: &Paths, explicit: Option<&Path>) -> (PathBuf, bool) {
+    if let Some(path) = explicit {
+        return (path.to_path_buf(), false);
+    }
+    if let Some(dirs) = env::var_os(env::STATE_DIRECTORY) {
+        let dirs = dirs.to_string_lossy().into_owned();
+        if let Some(first) = dirs.split(':').find(|d| !d.is_empty()) {
+            return (Path::new(first).join("history.db"), false);
+        }
+    }
+    (state_dir(paths).join("history.db"), true)
+}
+
+/// Creates the default state folder: 0755 in system mode (users' folders
+/// live below it and must be reachable; the database itself is 0600), 0700 in
+/// per-user mode.
+pub fn create_state_dir(paths: &Paths, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mode = match paths.mode {
+        Mode::System => 0o755,
+        Mode::User => 0o700,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
+/// The databases a reader should see: `--db` alone when given; in per-user
+/// mode the user's own; in system mode the main one and every user's.
+pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> Vec<Located> {
+    if let Some(path) = explicit {
+        return vec![Located {
+            path: path.to_path_buf(),
+            owner: None,
+        }];
+    }
+    let dir = state_dir(paths);
+    match paths.mode {
+        Mode::User => {
+            let path = dir.join("history.db");
+            if path.is_file() {
+                vec![Located { path, owner: None }]
+            } else {
+                Vec::new()
+            }
+        }
+        Mode::System => locate::databases(&dir),
+    }
+}
+
+/// Opened readers, plus the databases that could not be opened (with why).
+pub struct Readers {
+    pub stores: Vec<(Located, Store)>,
+    pub skipped: Vec<(Located, anyhow::Error)>,
+}
+
+impl Readers {
+    /// Opens every database a reader should see. `--db` pointing nowhere is an
+    /// error; an unreadable database among several is reported by the caller.
+    pub fn open(paths: &Paths, explicit: Option<&Path>) -> Result<Readers> {
+        if let Some(path) = explicit
+            && !path.is_file()
+        {
+            anyhow::bail!("no history database at {}", path.display());
+        }
+        let mut stores = Vec::new();
+        let mut skipped = Vec::new();
+        for located in reader_databases(paths, explicit) {
+            match Store::open(&located.path, OpenMode::Read, READ_BUSY_TIMEOUT) {
+                Ok(store) => stores.push((located, store)),
+                Err(e) => {
+                    let error = anyhow::Error::new(e);
+                    if explicit.is_some() {
+                        return Err(error);
+                    }
+                    skipped.push((located, error));
+                }
+            }
+        }
+        Ok(Readers { stores, skipped })
+    }
+
+    /// Prints one note per skipped database on stderr.
+    pub fn report_skipped(&self) {
+        for (located, error) in &self.skipped {
+            let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+            eprintln!(
+                "Warning: skipped {}: {}",
+                located.path.display(),
+                causes.join(": ")
+            );
+        }
+        if !self.skipped.is_empty() && !nix::unistd::geteuid().is_root() {
+            eprintln!("Hint: run as root to see the runs of every user's jobs");
+        }
+    }
+}
+
+/// This host's name, for liveness checks.
+pub fn hostname() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    system_time_us(std::time::SystemTime::now())
+}
+
+pub fn system_time_us(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// A time as the operator reads it: local time, to the second.
+pub fn format_local(us: i64) -> String {
+    let Ok(ts) = jiff::Timestamp::from_microsecond(us) else {
+        return us.to_string();
+    };
+    let zoned = ts.to_zoned(jiff::tz::TimeZone::system());
+    zoned.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// RFC 3339 in UTC with microseconds, for JSON.
+pub fn format_utc(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map(|t| format!("{t:.6}"))
+        .unwrap_or_else(|_| us.to_string())
+}
+
+/// A duration for tables: `850ms`, `12.3s`, `4min 05s`, `2h 10min`.
+pub fn format_duration(us: i64) -> String {
+    let us = us.max(0);
+    if us < 1_000_000 {
+        return format!("{}ms", us / 1_000);
+    }
+    let secs = us / 1_000_000;
+    if secs < 60 {
+        return format!("{:.1}s", us as f64 / 1e6);
+    }
+    if secs < 3_600 {
+        return format!("{}min {:02}s", secs / 60, secs % 60);
+    }
+    format!("{}h {:02}min", secs / 3_600, (secs % 3_600) / 60)
+}
+
+/// A time bound for `--since`/`--until`: a duration ago (`2d`, `90min`), an
+/// RFC 3339 timestamp, or a local date or date-time (`2027-03-01`,
+/// `2027-03-01 02:15`, `2027-03-01T02:15:00`).
+pub fn parse_time_bound(text: &str, now_us: i64) -> Result<i64> {
+    let text = text.trim();
+    if let Ok(span) = jobctl_core::duration::Timespan::parse(text) {
+        let ago = i64::try_from(span.as_usec()).unwrap_or(i64::MAX);
+        return Ok(now_us.saturating_sub(ago));
+    }
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_microsecond());
+    }
+    let tz = jiff::tz::TimeZone::system();
+    let civil = text
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| text.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())))
+        .with_context(|| {
+            format!(
+                "\"{text}\" is not a time: write a duration ago (\"2d\", \"90min\"), a date (\"2027-03-01\"), a local time (\"2027-03-01 02:15\") or an RFC 3339 timestamp"
+            )
+        })?;
+    let zoned = civil
+        .to_zoned(tz)
+        .with_context(|| format!("\"{text}\" does not exist in the local time zone"))?;
+    Ok(zoned.timestamp().as_microsecond())
+}
+
+/// A signal's name (`SIGTERM`), or its number.
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {signal}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_duration(850_000), "850ms");
+        assert_eq!(format_duration(12_340_000), "12.3s");
+        assert_eq!(format_duration(245_000_000), "4min 05s");
+        assert_eq!(format_duration(7_800_000_000), "2h 10min");
+    }
+
+    #[test]
+    fn time_bounds() {
+        let now = 1_800_000_000_000_000;
+        assert_eq!(parse_time_bound("2d", now).unwrap(), now - 2 * 86_400_000_000);
+        assert_eq!(
+            parse_time_bound("2027-03-01T00:00:00Z", now).unwrap(),
+            1_803_859_200_000_000
+        );
+        assert!(parse_time_bound("2027-03-01", now).is_ok());
+        assert!(parse_time_bound("2027-03-01 02:15", now).is_ok());
+        assert!(parse_time_bound("yesterday-ish", now).is_err());
+    }
+}

@@ -1,0 +1,538 @@
+//! `jobctl exec` end to end with the real binary and the fakejob helper:
+//! every status from a real run, transparent output and exit status, signal
+//! forwarding, retries, lost runs, and the triggers.
+
+mod exec_support;
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use exec_support::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn only_run(s: &Scratch) -> serde_json::Value {
+    let runs = s.runs();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    runs[0].clone()
+}
+
+#[test]
+fn success_records_everything_and_forwards_output() {
+    let s = Scratch::new();
+    let out = s.exec("nightly", &[], &["out", "hello", "err", "warning: x", "out", "bye"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "hello\nbye\n");
+    assert_eq!(text(&out.stderr), "warning: x\n");
+    let run = only_run(&s);
+    assert_eq!(run["job"], "nightly");
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["exit_code"], 0);
+    assert_eq!(run["trigger"], "shell");
+    assert_eq!(run["attempt"], 1);
+    assert_eq!(run["output_bytes"], 21);
+    assert_eq!(run["output_truncated"], false);
+    assert_eq!(run["user"], whoami());
+    assert!(run["pid"].as_u64().unwrap() > 0);
+    assert!(run["ended_us"].as_i64().unwrap() >= run["started_us"].as_i64().unwrap());
+    assert!(run["invocation_id"].is_null());
+    assert_eq!(run["id"].as_str().unwrap().len(), 16);
+    assert!(run["started"].as_str().unwrap().ends_with('Z'));
+    // The database is private: job output may hold secrets.
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", s.db.display());
+        if let Ok(meta) = std::fs::metadata(&path) {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{path}");
+        }
+    }
+}
+
+fn whoami() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name
+}
+
+#[test]
+fn failed_run_propagates_the_exit_code() {
+    let s = Scratch::new();
+    let out = s.exec("j", &[], &["err", "boom", "exit", "3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let run = only_run(&s);
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 3);
+}
+
+#[test]
+fn start_failures_use_env_exit_codes_and_record_error() {
+    let s = Scratch::new();
+    let run_cmd = |argv: &[&str], extra: &[&str]| {
+        let mut cmd = s.cmd();
+        cmd.arg("exec").arg("--db").arg(&s.db).args(["--job", "e"]);
+        cmd.args(extra).arg("--").args(argv);
+        cmd.output().unwrap()
+    };
+    // Not found: 127.
+    let out = run_cmd(&["/nonexistent/program"], &[]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+    let out = run_cmd(&["no-such-command-anywhere"], &[]);
+    assert_eq!(out.status.code(), Some(127));
+    // Not executable: 126.
+    let script = s.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    // (Even root cannot execute a file without any x bit.)
+    let out = run_cmd(&[script.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(126));
+    // A folder: 126.
+    let out = run_cmd(&["/tmp"], &[]);
+    assert_eq!(out.status.code(), Some(126));
+    // Bad working directory: 125.
+    let out = run_cmd(&["/bin/true"], &["--working-directory", "/nonexistent/dir"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("/nonexistent/dir"));
+
+    let runs = s.runs();
+    assert_eq!(runs.len(), 5);
+    let mut codes: Vec<i64> = runs.iter().map(|r| r["exit_code"].as_i64().unwrap()).collect();
+    codes.sort();
+    assert_eq!(codes, vec![125, 126, 126, 127, 127]);
+    for run in &runs {
+        assert_eq!(run["status"], "error");
+        assert!(run["error"].as_str().unwrap().len() > 5);
+        assert!(run["pid"].is_null());
+    }
+}
+
+#[test]
+fn working_directory_is_applied() {
+    let s = Scratch::new();
+    let dir = s.path().join("work");
+    std::fs::create_dir(&dir).unwrap();
+    let out = s.exec("wd", &["--working-directory", dir.to_str().unwrap()], &["cwd"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout).trim(), dir.to_str().unwrap());
+}
+
+#[test]
+fn death_by_signal_is_reraised_and_recorded_killed() {
+    let s = Scratch::new();
+    let out = s.exec("sig", &[], &["out", "before", "kill", "USR1"]);
+    assert_eq!(out.status.signal(), Some(Signal::SIGUSR1 as i32));
+    assert_eq!(text(&out.stdout), "before\n");
+    let run = only_run(&s);
+    assert_eq!(run["status"], "killed");
+    assert_eq!(run["signal"], Signal::SIGUSR1 as i32);
+    assert!(run["exit_code"].is_null());
+    // A command that dumps core does not make the shim dump its own.
+    let out = s.exec("sig", &[], &["kill", "SEGV"]);
+    assert_eq!(out.status.signal(), Some(Signal::SIGSEGV as i32));
+    assert!(!out.status.core_dumped());
+}
+
+#[test]
+fn stdout_and_stderr_interleave_in_the_order_written() {
+    let s = Scratch::new();
+    // The shim's stdout goes to a file; fakejob waits until each stdout line
+    // has reached it before writing the next stderr line, so the order the
+    // shim sees is fixed without sleeping.
+    let forwarded = s.path().join("forwarded");
+    let file = std::fs::File::create(&forwarded).unwrap();
+    let f = forwarded.to_str().unwrap();
+    let mut cmd = s.cmd();
+    cmd.args(["exec", "--job", "mix", "--db"]).arg(&s.db).arg("--").arg(FAKEJOB);
+    cmd.args(["out", "o1", "await-file", f, "o1", "err", "e1"]);
+    cmd.args(["out", "o2", "await-file", f, "o2", "err", "e2", "out", "o3"]);
+    cmd.stdout(file).stderr(Stdio::null());
+    assert!(cmd.status().unwrap().success());
+    let out = s
+        .cmd()
+        .args(["logs", "mix", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    let text = text(&out.stdout);
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(body, ["out| o1", "err| e1", "out| o2", "err| e2", "out| o3"], "{text}");
+}
+
+#[test]
+fn a_prompt_without_newline_is_forwarded_at_once() {
+    let s = Scratch::new();
+    let mut child = s
+        .cmd()
+        .args(["exec", "--job", "ask", "--db"])
+        .arg(&s.db)
+        .arg("--")
+        .arg(FAKEJOB)
+        .args(["prompt", "Name? ", "read-line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Read until the prompt shows; it has no newline, so a line-buffering
+    // wrapper would hang here (the test's own timeout then fails it).
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"Name? ") {
+        assert_eq!(stdout.read(&mut byte).unwrap(), 1, "EOF before the prompt");
+        seen.push(byte[0]);
+    }
+    child.stdin.take().unwrap().write_all(b"Ada\n").unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got: Ada\n");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn long_output_keeps_head_and_tail_and_counts_everything() {
+    let s = Scratch::new();
+    let out = s.exec("big", &["--output-limit", "64K"], &["bytes", "1M", "out", "THE-END"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout.len(), (1 << 20) + 8);
+    let run = only_run(&s);
+    assert_eq!(run["output_bytes"], (1 << 20) + 8);
+    assert_eq!(run["output_truncated"], true);
+    let logs = s
+        .cmd()
+        .args(["logs", "big", "--json", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let segs = v["output"].as_array().unwrap();
+    let omitted: u64 = segs.iter().filter_map(|s| s["omitted_bytes"].as_u64()).sum();
+    let kept: usize = segs
+        .iter()
+        .filter_map(|s| s["text"].as_str())
+        .map(str::len)
+        .sum();
+    assert!(omitted > 900_000, "{omitted}");
+    assert_eq!(kept as u64 + omitted, (1 << 20) + 8);
+    assert!(kept <= 64 << 10);
+    let last = segs.last().unwrap()["text"].as_str().unwrap();
+    assert!(last.ends_with("THE-END\n"));
+    // Raw mode prints the kept bytes exactly.
+    let raw = s
+        .cmd()
+        .args(["logs", "big", "--raw", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert_eq!(raw.stdout.len(), kept);
+    assert!(text(&raw.stderr).contains("omitted"));
+}
+
+#[test]
+fn retries_until_success_each_attempt_recorded() {
+    let s = Scratch::new();
+    let counter = s.path().join("count");
+    let c = counter.to_str().unwrap();
+    let out = s.exec(
+        "flaky",
+        &["--retry-attempts", "4", "--retry-delay", "10ms", "--retry-backoff", "2"],
+        &["fail-until", c, "3"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let runs = s.runs();
+    let mut attempts: Vec<(i64, String)> = runs
+        .iter()
+        .map(|r| (r["attempt"].as_i64().unwrap(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    attempts.sort();
+    assert_eq!(
+        attempts,
+        vec![
+            (1, "failed".to_string()),
+            (2, "failed".to_string()),
+            (3, "success".to_string())
+        ]
+    );
+    // Distinct run ids.
+    let mut ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn retries_give_up_after_the_attempts_and_never_past_the_timeout() {
+    let s = Scratch::new();
+    let counter = s.path().join("count");
+    let c = counter.to_str().unwrap();
+    let out = s.exec("flaky", &["--retry-attempts", "2"], &["fail-until", c, "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(s.runs().len(), 2);
+
+    let s = Scratch::new();
+    let counter = s.path().join("count");
+    let c = counter.to_str().unwrap();
+    // The first wait (1h) would end past the timeout (10min): no retry.
+    let out = s.exec(
+        "flaky",
+        &["--retry-attempts", "5", "--retry-delay", "1h", "--timeout", "10min"],
+        &["fail-until", c, "10"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(s.runs().len(), 1);
+    assert!(text(&out.stderr).contains("past the job's timeout"));
+}
+
+/// Starts `jobctl exec` with fakejob writing its pid to a file first; returns
+/// the shim and the command's pid once the command runs.
+fn start_background(s: &Scratch, extra: &[&str], steps: &[&str]) -> (std::process::Child, i32) {
+    let pidfile = s.path().join("cmd.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let child = s
+        .cmd()
+        .args(["exec", "--job", "long", "--db"])
+        .arg(&s.db)
+        .args(extra)
+        .arg("--")
+        .arg(FAKEJOB)
+        .arg("pidfile")
+        .arg(&pidfile)
+        .args(steps)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pid = 0;
+    wait_for("the command's pid file", Duration::from_secs(20), || {
+        pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
+    (child, pid)
+}
+
+#[test]
+fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
+    // A stop well before the deadline: killed.
+    let s = Scratch::new();
+    let (child, cmd_pid) = start_background(&s, &["--timeout", "1h"], &["sleep", "60000"]);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(Signal::SIGTERM as i32));
+    // The command got it too: it is gone.
+    assert!(kill(Pid::from_raw(cmd_pid), None).is_err());
+    let run = only_run(&s);
+    assert_eq!(run["status"], "killed");
+    assert_eq!(run["signal"], Signal::SIGTERM as i32);
+
+    // A stop at the deadline: timeout. (Deadline 1ms after start: any stop
+    // signal comes after it.)
+    let s = Scratch::new();
+    let (child, _) = start_background(&s, &["--timeout", "1ms"], &["trap-term", "0", "sleep", "60000"]);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    // The command caught SIGTERM and exited 0: the shim exits 0 too...
+    assert_eq!(out.status.code(), Some(0));
+    let run = only_run(&s);
+    // ...but the run was stopped by the timeout.
+    assert_eq!(run["status"], "timeout");
+    assert_eq!(run["exit_code"], 0);
+}
+
+#[test]
+fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed() {
+    let s = Scratch::new();
+    let (child, cmd_pid) = start_background(&s, &["--timeout", "1h"], &["ignore-term", "sleep", "60000"]);
+    let shim = Pid::from_raw(child.id() as i32);
+    kill(shim, Signal::SIGTERM).unwrap();
+    // The shim records the stop at once; wait for that row.
+    wait_for("the provisional stop row", Duration::from_secs(20), || {
+        s.runs().first().is_some_and(|r| r["status"] == "killed")
+    });
+    // systemd's final SIGKILL to the unit.
+    kill(shim, Signal::SIGKILL).unwrap();
+    let _ = kill(Pid::from_raw(cmd_pid), Signal::SIGKILL);
+    child.wait_with_output().unwrap();
+    let run = only_run(&s);
+    assert_eq!(run["status"], "killed");
+    assert_eq!(run["signal"], Signal::SIGTERM as i32);
+}
+
+#[test]
+fn a_shim_killed_mid_run_shows_as_lost() {
+    let s = Scratch::new();
+    let (child, cmd_pid) = start_background(&s, &[], &["sleep", "60000"]);
+    assert_eq!(only_run(&s)["status"], "running");
+    let shim = Pid::from_raw(child.id() as i32);
+    kill(shim, Signal::SIGKILL).unwrap();
+    child.wait_with_output().unwrap();
+    let _ = kill(Pid::from_raw(cmd_pid), Signal::SIGKILL);
+    let run = only_run(&s);
+    assert_eq!(run["status"], "lost");
+    assert!(run["ended_us"].is_null());
+    // The table and the status filter agree.
+    let out = s
+        .cmd()
+        .args(["history", "--status", "lost", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).contains(" lost "), "{}", text(&out.stdout));
+    let out = s
+        .cmd()
+        .args(["history", "--status", "running", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "No runs recorded.\n");
+}
+
+#[test]
+fn descendants_that_outlive_the_command_do_not_hold_the_shim() {
+    let s = Scratch::new();
+    let orphan_pid = s.path().join("orphan.pid");
+    // The orphan keeps the output pipes open for a minute; the shim must
+    // return as soon as the command itself exits.
+    let mut cmd = s.cmd();
+    cmd.args(["exec", "--job", "forker", "--db"]).arg(&s.db).arg("--").arg(FAKEJOB);
+    cmd.args(["spawn-orphan", "60000"])
+        .arg(&orphan_pid)
+        .args(["out", "parent done"]);
+    let start = std::time::Instant::now();
+    let out = cmd.stdin(Stdio::null()).output_with_deadline();
+    assert!(start.elapsed() < Duration::from_secs(50));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("parent done"));
+    let pid: i32 = std::fs::read_to_string(&orphan_pid).unwrap().parse().unwrap();
+    // Still alive: not the shim's to clean up (systemd's cgroup kill is).
+    assert!(kill(Pid::from_raw(pid), None).is_ok());
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    assert_eq!(only_run(&s)["status"], "success");
+}
+
+/// `Command::output` that does not wait for pipe EOF (the orphan holds the
+/// pipes): stdout goes to a file.
+trait OutputWithDeadline {
+    fn output_with_deadline(&mut self) -> std::process::Output;
+}
+
+impl OutputWithDeadline for std::process::Command {
+    fn output_with_deadline(&mut self) -> std::process::Output {
+        let dir = tempfile::tempdir().unwrap();
+        let out_path = dir.path().join("out");
+        let err_path = dir.path().join("err");
+        self.stdout(std::fs::File::create(&out_path).unwrap());
+        self.stderr(std::fs::File::create(&err_path).unwrap());
+        let status = self.status().unwrap();
+        std::process::Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        }
+    }
+}
+
+#[test]
+fn triggers_come_from_systemd_variables_or_the_flag() {
+    let s = Scratch::new();
+    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+        (&[], &[], "shell"),
+        (&[("INVOCATION_ID", "0123456789abcdef0123456789abcdef")], &[], "manual"),
+        (
+            &[("INVOCATION_ID", "fedcba9876543210fedcba9876543210"), ("TRIGGER_UNIT", "jobctl-t.timer")],
+            &[],
+            "timer",
+        ),
+        (&[], &["--trigger", "manual"], "manual"),
+    ];
+    for (env, flags, expected) in cases {
+        let mut cmd = s.cmd();
+        cmd.args(["exec", "--job", expected, "--db"]).arg(&s.db).args(flags);
+        cmd.envs(env.iter().copied()).arg("--").arg("/bin/true");
+        assert!(cmd.status().unwrap().success());
+        let runs = s.runs();
+        let run = &runs[0];
+        assert_eq!(run["trigger"], expected, "{env:?} {flags:?}");
+        if let Some((_, id)) = env.iter().find(|(k, _)| *k == "INVOCATION_ID") {
+            assert_eq!(run["invocation_id"], *id);
+        }
+    }
+}
+
+#[test]
+fn past_not_after_the_command_is_not_run() {
+    let s = Scratch::new();
+    let marker = s.path().join("ran");
+    let out = s.exec(
+        "old",
+        &["--not-after", "2020-01-01T00:00:00+08:00"],
+        &["touch", marker.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!marker.exists());
+    assert!(text(&out.stderr).contains("expired"));
+    assert_eq!(only_run(&s)["status"], "expired");
+    // Before not_after it runs.
+    let out = s.exec(
+        "new",
+        &["--not-after", "2999-01-01T00:00:00Z"],
+        &["touch", marker.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(marker.exists());
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_runs() {
+    let s = Scratch::new();
+    for flags in [
+        &["--timeout", "soon"][..],
+        &["--output-limit", "lots"],
+        &["--not-after", "2027-03-01"],
+    ] {
+        let out = s
+            .cmd()
+            .args(["exec", "--job", "x", "--db"])
+            .arg(&s.db)
+            .args(flags)
+            .args(["--", "/bin/true"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?}");
+        assert!(text(&out.stderr).contains(flags[0]), "{}", text(&out.stderr));
+    }
+    let out = s
+        .cmd()
+        .args(["exec", "--job", "x", "--retry-attempts", "0", "--db"])
+        .arg(&s.db)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(!s.db.exists());
+}
+
+#[test]
+fn default_location_is_the_state_directory_systemd_passes() {
+    let s = Scratch::new();
+    let state = s.path().join("units-state");
+    std::fs::create_dir(&state).unwrap();
+    let out = s
+        .cmd()
+        .env("STATE_DIRECTORY", format!("{}:/elsewhere", state.display()))
+        .args(["exec", "--job", "u", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(runs_in(s.path(), &state.join("history.db")).len(), 1);
+    // Without it: the state folder (created), as readers expect.
+    let out = s.cmd().args(["exec", "--job", "v", "--", "/bin/true"]).output().unwrap();
+    assert!(out.status.success());
+    let listed = s.cmd().args(["history", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["runs"][0]["job"], "v");
+}
+
