@@ -137,17 +137,23 @@ fn death_by_signal_is_reraised_and_recorded_killed() {
 #[test]
 fn stdout_and_stderr_interleave_in_the_order_written() {
     let s = Scratch::new();
-    // The shim's stdout goes to a file; fakejob waits until each stdout line
-    // has reached it before writing the next stderr line, so the order the
-    // shim sees is fixed without sleeping.
+    // The shim's stdout and stderr go to one file; fakejob waits until each
+    // line has reached it before writing the next, so the order the shim
+    // sees is fixed without sleeping. (Two pipes that are both readable at
+    // once cannot tell which was written first; this fixes that order.)
     let forwarded = s.path().join("forwarded");
-    let file = std::fs::File::create(&forwarded).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&forwarded)
+        .unwrap();
     let f = forwarded.to_str().unwrap();
     let mut cmd = s.cmd();
     cmd.args(["exec", "--job", "mix", "--db"]).arg(&s.db).arg("--").arg(FAKEJOB);
-    cmd.args(["out", "o1", "await-file", f, "o1", "err", "e1"]);
-    cmd.args(["out", "o2", "await-file", f, "o2", "err", "e2", "out", "o3"]);
-    cmd.stdout(file).stderr(Stdio::null());
+    for (stream, line) in [("out", "o1"), ("err", "e1"), ("out", "o2"), ("err", "e2"), ("out", "o3")] {
+        cmd.args([stream, line, "await-file", f, line]);
+    }
+    cmd.stdout(file.try_clone().unwrap()).stderr(file);
     assert!(cmd.status().unwrap().success());
     let out = s
         .cmd()

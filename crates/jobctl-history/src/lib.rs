@@ -44,7 +44,7 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("cannot prepare the folder of the history database {path}")]
+    #[error("cannot create the history database {path}")]
     Folder {
         path: PathBuf,
         #[source]

@@ -78,6 +78,57 @@ impl Encoder {
     }
 }
 
+/// The encoded size of `segments`, without building it.
+pub fn encoded_len(segments: &[Segment<'_>]) -> usize {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Data(_, d) if d.is_empty() => 0,
+            Segment::Data(_, d) => 1 + varint_len(d.len() as u64) + d.len(),
+            Segment::Omitted(0) => 0,
+            Segment::Omitted(n) => 1 + varint_len(*n),
+        })
+        .sum()
+}
+
+/// Writes the encoded form of `segments` to `w` (exactly
+/// [`encoded_len`] bytes), so a large output can go straight into the
+/// database without an intermediate copy.
+pub fn write_encoded(w: &mut dyn std::io::Write, segments: &[Segment<'_>]) -> std::io::Result<()> {
+    let mut header = Vec::with_capacity(11);
+    for seg in segments {
+        header.clear();
+        match seg {
+            Segment::Data(_, d) if d.is_empty() => continue,
+            Segment::Data(stream, d) => {
+                header.push(match stream {
+                    Stream::Stdout => TAG_STDOUT,
+                    Stream::Stderr => TAG_STDERR,
+                });
+                put_varint(&mut header, d.len() as u64);
+                w.write_all(&header)?;
+                w.write_all(d)?;
+            }
+            Segment::Omitted(0) => continue,
+            Segment::Omitted(n) => {
+                header.push(TAG_OMITTED);
+                put_varint(&mut header, *n);
+                w.write_all(&header)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn varint_len(mut value: u64) -> usize {
+    let mut n = 1;
+    while value >= 0x80 {
+        value >>= 7;
+        n += 1;
+    }
+    n
+}
+
 fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
@@ -154,6 +205,30 @@ mod tests {
                 Segment::Data(Stream::Stdout, b"bye"),
             ]
         );
+    }
+
+    #[test]
+    fn streaming_matches_the_encoder() {
+        let big = vec![7u8; 70_000];
+        let segs = [
+            Segment::Data(Stream::Stdout, b"a"),
+            Segment::Data(Stream::Stderr, &big),
+            Segment::Omitted(300),
+            Segment::Data(Stream::Stdout, b""),
+            Segment::Omitted(0),
+        ];
+        let mut enc = Encoder::default();
+        for s in &segs {
+            match s {
+                Segment::Data(st, d) => enc.data(*st, d),
+                Segment::Omitted(n) => enc.omitted(*n),
+            }
+        }
+        let expected = enc.finish();
+        let mut streamed = Vec::new();
+        write_encoded(&mut streamed, &segs).unwrap();
+        assert_eq!(streamed, expected);
+        assert_eq!(encoded_len(&segs), expected.len());
     }
 
     #[test]

@@ -9,8 +9,14 @@
 //! - no checkpoint when the connection closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
 //!   by default the last connection to close checkpoints the whole log into
 //!   the database and deletes it, costing two more fsyncs and a rebuild of the
-//!   WAL index at the next open; instead, a small `wal_autocheckpoint` makes
-//!   the occasional commit that crosses it fold the log back in;
+//!   WAL index at the next open; instead, the occasional commit that finds the
+//!   log over [`CHECKPOINT_PAGES`] folds it back in (a passive checkpoint whose
+//!   failure is ignored: SQLite's own auto-checkpoint reports a busy
+//!   checkpoint as the commit's error, though the commit succeeded);
+//! - a write that meets SQLITE_BUSY anyway (a lock SQLite does not wait on,
+//!   such as WAL recovery by another opener) is retried, with jitter, until
+//!   the busy timeout; every write is idempotent (upserts), so a retry never
+//!   doubles a row;
 //! - `journal_mode=WAL` is persistent in the file, so it is set once, by the
 //!   first migration, not at every open;
 //! - `BEGIN IMMEDIATE` takes the write lock up front, so concurrent shims wait
@@ -19,11 +25,12 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, MAIN_DB, OpenFlags, TransactionBehavior, params};
 
+use crate::output::{self, Segment};
 use crate::record::RunRecord;
 use crate::retention::Retention;
 use crate::schema::{LATEST_VERSION, MIGRATIONS};
@@ -43,12 +50,13 @@ pub enum OpenMode {
 /// Pages in the write-ahead log after which a commit folds it back into the
 /// database. Small, because every shim is a fresh process: a short log keeps
 /// each checkpoint short and the file small.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 128;
+pub const CHECKPOINT_PAGES: i32 = 256;
 
 /// An open history database.
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    busy_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -73,7 +81,7 @@ impl Store {
             OpenMode::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        conn.busy_timeout(busy_timeout).map_err(open_err)?;
+        conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
         if mode != OpenMode::Read {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
                 .map_err(open_err)?;
@@ -84,15 +92,17 @@ impl Store {
             .map_err(open_err)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
             .map_err(open_err)?;
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
-        ))
-        .map_err(open_err)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 4194304;")
+            .map_err(open_err)?;
+        if mode != OpenMode::Read {
+            conn.wal_hook(Some(checkpoint_hook));
+        }
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            busy_timeout,
         };
-        let version = store.schema_version().map_err(|e| match e {
+        let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
             other => other,
         })?;
@@ -111,7 +121,7 @@ impl Store {
                     supported: LATEST_VERSION,
                 });
             }
-            store.migrate()?;
+            retry_busy(busy_timeout, || store.migrate())?;
         }
         Ok(store)
     }
@@ -122,6 +132,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: PathBuf::from(":memory:"),
+            busy_timeout: Duration::from_secs(1),
         };
         store.migrate()?;
         Ok(store)
@@ -129,6 +140,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Changes how long the next writes wait for the lock (the shim waits
+    /// less before the command starts than after it ended).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) {
+        self.busy_timeout = timeout;
     }
 
     /// `PRAGMA user_version`: the number of migrations applied.
@@ -169,12 +186,7 @@ impl Store {
     /// Writes the start row of a run (status `running`, no end), durably,
     /// before the command starts.
     pub fn begin_run(&mut self, record: &RunRecord) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        upsert(&tx, record)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| upsert(tx, record))
     }
 
     /// Rewrites a run's row (e.g. the provisional `timeout`/`killed` status
@@ -186,40 +198,126 @@ impl Store {
 
     /// Completes a run: its final row (inserted whole if the start row is
     /// missing, e.g. the database was locked when the run began), its captured
-    /// output, and the retention step for its job, in one durable transaction.
+    /// output (in [`crate::output`]'s format, streamed into the row without an
+    /// intermediate copy), and the retention step for its job, in one durable
+    /// transaction.
     pub fn finish_run(
         &mut self,
         record: &RunRecord,
-        output: Option<&[u8]>,
+        output: Option<&[Segment<'_>]>,
         retention: &Retention,
         now_us: i64,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        upsert(&tx, record)?;
-        if let Some(data) = output {
-            tx.prepare_cached("DELETE FROM outputs WHERE run_id = ?1")?
-                .execute([record.id.as_i64()])?;
-            tx.prepare_cached("INSERT INTO outputs (run_id, size, data) VALUES (?1, ?2, ?3)")?
-                .execute(params![record.id.as_i64(), data.len() as i64, data])?;
-        }
-        retention.after_run(&tx, &record.job, now_us)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            upsert(tx, record)?;
+            if let Some(segments) = output {
+                let size = output::encoded_len(segments);
+                tx.prepare_cached(DELETE_OUTPUT_SQL)?
+                    .execute([record.id.as_i64()])?;
+                tx.prepare_cached(INSERT_OUTPUT_SQL)?
+                    .execute(params![record.id.as_i64(), size as i64])?;
+                let row = tx.last_insert_rowid();
+                let mut blob = tx.blob_open(MAIN_DB, "outputs", "data", row, false)?;
+                output::write_encoded(&mut blob, segments).map_err(|e| {
+                    Error::BadValue(format!("cannot store the output: {e}"))
+                })?;
+                blob.close()?;
+            }
+            retention.after_run(tx, &record.job, now_us)
+        })
+    }
+
+    /// Runs `work` in an immediate transaction, retrying on SQLITE_BUSY or
+    /// SQLITE_LOCKED until the busy timeout.
+    fn write(&mut self, mut work: impl FnMut(&Connection) -> Result<()>) -> Result<()> {
+        let conn = &mut self.conn;
+        retry_busy(self.busy_timeout, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            work(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Prepares the statements [`Store::finish_run`] uses, so that the work is
     /// done while the command runs rather than after it.
     pub fn prepare_finish(&self) -> Result<()> {
         self.conn.prepare_cached(UPSERT_SQL)?;
-        self.conn
-            .prepare_cached("DELETE FROM outputs WHERE run_id = ?1")?;
-        self.conn
-            .prepare_cached("INSERT INTO outputs (run_id, size, data) VALUES (?1, ?2, ?3)")?;
+        self.conn.prepare_cached(DELETE_OUTPUT_SQL)?;
+        self.conn.prepare_cached(INSERT_OUTPUT_SQL)?;
         crate::retention::prepare(&self.conn)?;
         Ok(())
     }
+}
+
+const DELETE_OUTPUT_SQL: &str = "DELETE FROM outputs WHERE run_id = ?1";
+const INSERT_OUTPUT_SQL: &str =
+    "INSERT INTO outputs (run_id, size, data) VALUES (?1, ?2, zeroblob(?2))";
+
+/// Folds the log back into the database once it is long. A passive
+/// checkpoint never waits; if another connection is checkpointing, this one
+/// simply skips (and the commit that called it is still reported as done).
+fn checkpoint_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    if pages >= CHECKPOINT_PAGES {
+        let _ = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE);
+    }
+    Ok(())
+}
+
+/// Runs `attempt` again while it fails with SQLITE_BUSY/SQLITE_LOCKED, until
+/// `timeout`. SQLite's busy handler already waits for ordinary locks; this
+/// covers the few it reports at once.
+fn retry_busy<T>(timeout: Duration, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    LOCK_DEADLINE.with(|d| d.set(Some(deadline)));
+    let mut pause_us = 500u64;
+    loop {
+        match attempt() {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                // Jitter keeps a crowd of shims from retrying in step.
+                let jitter = u64::from(std::process::id()) % pause_us;
+                std::thread::sleep(Duration::from_micros(pause_us + jitter));
+                pause_us = (pause_us * 2).min(20_000);
+            }
+            other => return other,
+        }
+    }
+}
+
+thread_local! {
+    /// Until when [`wait_for_lock`] keeps waiting: set by each write.
+    static LOCK_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// SQLite's busy handler. Its default one sleeps up to 100 ms at a time; with
+/// hundreds of shims on two cores that lets a few late arrivals starve while
+/// the lock is free most of the time. Short, jittered sleeps keep every
+/// waiter close to the front.
+fn wait_for_lock(count: i32) -> bool {
+    let deadline = LOCK_DEADLINE.with(|d| d.get());
+    let Some(deadline) = deadline else {
+        // A read outside any write: wait a few seconds' worth of attempts.
+        std::thread::sleep(Duration::from_millis(2));
+        return count < 2_000;
+    };
+    if Instant::now() >= deadline {
+        return false;
+    }
+    let step = u64::try_from(count.clamp(0, 9)).unwrap_or(0) + 1;
+    // A cheap per-process, per-attempt jitter (no need for good randomness).
+    let mut x = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (count as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 31;
+    let pause = Duration::from_micros(step * 200 + x % 400);
+    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+    true
+}
+
+fn is_busy(e: &Error) -> bool {
+    matches!(
+        e.sqlite_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Creates the database file with mode 0600 if it does not exist, so that

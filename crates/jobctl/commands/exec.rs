@@ -18,7 +18,7 @@ use jobctl_core::duration::Timespan;
 use jobctl_core::size::ByteSize;
 use jobctl_exec::{End, Observer, Signals, Spec, StopRequest};
 use jobctl_history::liveness::ProcessStamp;
-use jobctl_history::output::{Encoder, Stream};
+use jobctl_history::output::{Segment, Stream};
 use jobctl_history::{OpenMode, Retention, RunId, RunRecord, Status, Store, Trigger};
 
 use crate::env;
@@ -108,9 +108,12 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_output: Option<ByteSize>,
 
-    /// How long a history write waits for another writer's lock before the
-    /// run goes unrecorded (the command runs regardless).
-    #[arg(long, value_name = "DUR", default_value = "3s")]
+    /// How long the completing history write waits for another writer's
+    /// lock before the run goes unrecorded (to the journal instead). The start
+    /// row waits a tenth of it, so a busy database holds the command back
+    /// little; a start row that could not be written is written whole at the
+    /// end.
+    #[arg(long, value_name = "DUR", default_value = "10s")]
     pub db_timeout: Timespan,
 
     /// The command and its arguments.
@@ -170,7 +173,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         db_path,
         create_dir,
         paths,
-        busy: args.db_timeout.to_std().unwrap_or(Duration::from_secs(3)),
+        busy: args.db_timeout.to_std().unwrap_or(Duration::from_secs(10)),
         store: None,
         failed: None,
         retention,
@@ -417,6 +420,10 @@ impl Bookkeeper<'_> {
     }
 
     fn begin(&mut self, record: &RunRecord) {
+        let patience = self.busy / 10;
+        if let Some(store) = self.open() {
+            store.set_busy_timeout(patience);
+        }
         if let Some(store) = self.open()
             && let Err(e) = store.begin_run(record)
         {
@@ -436,13 +443,17 @@ impl Bookkeeper<'_> {
     }
 
     /// Completes the run; if that fails, the journal gets the record.
-    fn finish(&mut self, record: &RunRecord, output: Option<&[u8]>) {
+    fn finish(&mut self, record: &RunRecord, output: Option<&[Segment<'_>]>) {
         let retention = self.retention;
         let now = history_db::now_us();
+        let busy = self.busy;
         let result = match self.open() {
-            Some(store) => store
-                .finish_run(record, output, &retention, now)
-                .map_err(|e| error_chain(&e)),
+            Some(store) => {
+                store.set_busy_timeout(busy);
+                store
+                    .finish_run(record, output, &retention, now)
+                    .map_err(|e| error_chain(&e))
+            }
             None => Err(self.failed.clone().unwrap_or_else(|| "cannot open".into())),
         };
         match result {
@@ -496,24 +507,26 @@ fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// The capture in the history's output format, or nothing when the run
-/// printed nothing (no output row at all).
-fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<u8>> {
-    if capture.kept_bytes() == 0 && !capture.truncated() {
+/// The capture as the history stores it (borrowed, not copied), or nothing
+/// when the run printed nothing (no output row at all).
+fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<Segment<'_>>> {
+    if capture.total_bytes() == 0 {
         return None;
     }
-    let mut enc = Encoder::with_capacity(capture.kept_bytes() as usize);
-    for piece in capture.pieces() {
-        match piece {
-            jobctl_exec::Piece::Data(stream, data) => enc.data(
-                match stream {
-                    jobctl_exec::Stream::Stdout => Stream::Stdout,
-                    jobctl_exec::Stream::Stderr => Stream::Stderr,
-                },
-                data,
-            ),
-            jobctl_exec::Piece::Omitted(n) => enc.omitted(n),
-        }
-    }
-    Some(enc.finish())
+    Some(
+        capture
+            .pieces()
+            .into_iter()
+            .map(|piece| match piece {
+                jobctl_exec::Piece::Data(stream, data) => Segment::Data(
+                    match stream {
+                        jobctl_exec::Stream::Stdout => Stream::Stdout,
+                        jobctl_exec::Stream::Stderr => Stream::Stderr,
+                    },
+                    data,
+                ),
+                jobctl_exec::Piece::Omitted(n) => Segment::Omitted(n),
+            })
+            .collect(),
+    )
 }

@@ -1,0 +1,183 @@
+//! Multi-user storage, with real users: a job running as `nobody` records
+//! its runs in its own folder (as `StateDirectory=jobctl/users/nobody` gives
+//! it), cannot read or alter root's database or another user's, and root's
+//! `jobctl history` merges them all.
+
+mod exec_support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use exec_support::*;
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown(path: &Path, user: &str) {
+    let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+    nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap();
+}
+
+/// The copied binaries (readable by everyone), run as `user`.
+fn as_user(user: &str, bins: &Path, state: &Path) -> Command {
+    let group = nix::unistd::Group::from_gid(
+        nix::unistd::User::from_name(user).unwrap().unwrap().gid,
+    )
+    .unwrap()
+    .unwrap()
+    .name;
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={user}"))
+        .arg(format!("--regid={group}"))
+        .args(["--clear-groups", "--"])
+        .arg(bins.join("jobctl"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TZ", "UTC")
+        .env("NO_COLOR", "1")
+        .env("JOBCTL_WARNINGS", "stderr")
+        .env("JOBCTL_STATE_DIR", state)
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn each_user_records_privately_and_root_sees_all() {
+    if !can_run_as_root("each_user_records_privately_and_root_sees_all") {
+        return;
+    }
+    let s = Scratch::new();
+    chmod(s.path(), 0o755);
+    let bins = s.path().join("bin");
+    std::fs::create_dir(&bins).unwrap();
+    for (src, name) in [(JOBCTL, "jobctl"), (FAKEJOB, "fakejob")] {
+        std::fs::copy(src, bins.join(name)).unwrap();
+        chmod(&bins.join(name), 0o755);
+    }
+    chmod(&bins, 0o755);
+    let state = s.path().join("state");
+
+    // A root job: the main database, created 0600 in a 0755 folder.
+    let out = s
+        .cmd()
+        .args(["exec", "--job", "root-job", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let main_db = state.join("history.db");
+    assert_eq!(std::fs::metadata(&main_db).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&state).unwrap().mode() & 0o777, 0o755);
+
+    // systemd's StateDirectory=jobctl/users/<user> + StateDirectoryMode=0700.
+    for user in ["nobody", "daemon"] {
+        let dir = state.join("users").join(user);
+        std::fs::create_dir_all(&dir).unwrap();
+        chown(&dir, user);
+        chmod(&dir, 0o700);
+    }
+    let nobody_dir = state.join("users/nobody");
+    let daemon_dir = state.join("users/daemon");
+
+    for (user, dir, job) in [("nobody", &nobody_dir, "nobody-job"), ("daemon", &daemon_dir, "daemon-job")] {
+        let out = as_user(user, &bins, &state)
+            .env("STATE_DIRECTORY", dir)
+            .args(["exec", "--job", job, "--"])
+            .arg(bins.join("fakejob"))
+            .args(["out", "secret output", "exit", "0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("not recorded"), "{}", text(&out.stderr));
+        let db = dir.join("history.db");
+        let meta = std::fs::metadata(&db).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), nix::unistd::User::from_name(user).unwrap().unwrap().uid.as_raw());
+    }
+
+    // nobody reads its own runs...
+    let own = as_user("nobody", &bins, &state)
+        .args(["history", "--json", "--db"])
+        .arg(nobody_dir.join("history.db"))
+        .output()
+        .unwrap();
+    assert!(own.status.success(), "{}", text(&own.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
+    assert_eq!(v["runs"][0]["job"], "nobody-job");
+
+    // ...but neither root's nor daemon's.
+    for db in [main_db.clone(), daemon_dir.join("history.db")] {
+        let out = as_user("nobody", &bins, &state)
+            .args(["history", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        let logs = as_user("nobody", &bins, &state)
+            .args(["logs", "daemon-job", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(!text(&logs.stdout).contains("secret output"));
+    }
+    // Nor alter them: a run pointed at root's database goes unrecorded.
+    let out = as_user("nobody", &bins, &state)
+        .args(["exec", "--job", "intruder", "--db"])
+        .arg(&main_db)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("not recorded"));
+    let out = as_user("nobody", &bins, &state)
+        .env("STATE_DIRECTORY", &daemon_dir)
+        .args(["exec", "--job", "intruder", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains("not recorded"));
+
+    // nobody's view of the system history: only what it may read, with a note.
+    let out = as_user("nobody", &bins, &state)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs: Vec<&str> = v["runs"].as_array().unwrap().iter().map(|r| r["job"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["nobody-job"]);
+    assert!(text(&out.stderr).contains("run as root"), "{}", text(&out.stderr));
+
+    // Root sees every job, each with where it came from.
+    let out = s.cmd().args(["history", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut seen: Vec<(String, String)> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["job"].as_str().unwrap().to_string(),
+                r["owner"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("daemon-job".to_string(), "daemon".to_string()),
+            ("nobody-job".to_string(), "nobody".to_string()),
+            ("root-job".to_string(), "-".to_string()),
+        ]
+    );
+    // And their output.
+    let out = s.cmd().args(["logs", "nobody-job"]).output().unwrap();
+    assert!(text(&out.stdout).contains("out| secret output"), "{}", text(&out.stdout));
+    // Root's reading did not leave files the users cannot use.
+    for entry in std::fs::read_dir(&nobody_dir).unwrap() {
+        let meta = entry.unwrap().metadata().unwrap();
+        assert_eq!(meta.uid(), nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw());
+    }
+}
