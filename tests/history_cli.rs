@@ -1,0 +1,155 @@
+//! `jobctl history` and `jobctl history prune` against databases written by
+//! real shim runs.
+
+mod exec_support;
+
+use exec_support::*;
+
+fn seeded() -> Scratch {
+    let s = Scratch::new();
+    for (job, steps) in [
+        ("alpha", &["exit", "0"][..]),
+        ("beta", &["err", "bad", "exit", "2"]),
+        ("alpha", &["kill", "KILL"]),
+        ("gamma", &["out", "ok"]),
+    ] {
+        s.exec(job, &[], steps);
+    }
+    s
+}
+
+fn history(s: &Scratch, args: &[&str]) -> std::process::Output {
+    s.cmd()
+        .arg("history")
+        .args(args)
+        .arg("--db")
+        .arg(&s.db)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn table_lists_runs_newest_first() {
+    let s = seeded();
+    let out = history(&s, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT"]);
+    assert_eq!(lines.len(), 5);
+    let jobs: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
+    assert!(lines[2].contains("killed") && lines[2].ends_with("SIGKILL"), "{}", lines[2]);
+    assert!(lines[3].contains("failed") && lines[3].ends_with(" 2"));
+    assert!(lines[1].contains(" shell "));
+    // Run ids are 12 digits in the table; no colour with NO_COLOR.
+    assert_eq!(lines[1].split_whitespace().next().unwrap().len(), 12);
+    assert!(!stdout.contains('\x1b'));
+}
+
+#[test]
+fn filters_by_job_status_time_and_limit() {
+    let s = seeded();
+    let count = |args: &[&str]| -> usize {
+        let out = history(&s, &[args, &["--json"]].concat());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["runs"].as_array().unwrap().len()
+    };
+    assert_eq!(count(&[]), 4);
+    assert_eq!(count(&["alpha"]), 2);
+    assert_eq!(count(&["--job", "alpha"]), 2);
+    assert_eq!(count(&["--status", "failed"]), 1);
+    assert_eq!(count(&["--status", "failed,killed"]), 2);
+    assert_eq!(count(&["--failed"]), 2);
+    assert_eq!(count(&["--status", "success", "alpha"]), 1);
+    assert_eq!(count(&["--since", "1h"]), 4);
+    assert_eq!(count(&["--until", "1h"]), 0);
+    assert_eq!(count(&["--since", "2000-01-01"]), 4);
+    assert_eq!(count(&["--until", "2000-01-01T00:00:00Z"]), 0);
+    assert_eq!(count(&["--limit", "3"]), 3);
+    assert_eq!(count(&["-n", "0"]), 4);
+    assert_eq!(count(&["nosuchjob"]), 0);
+}
+
+#[test]
+fn json_has_the_whole_record() {
+    let s = seeded();
+    let out = history(&s, &["beta", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &v["runs"][0];
+    for key in [
+        "id", "job", "invocation_id", "trigger", "attempt", "host", "user", "uid", "pid", "shim",
+        "started_us", "ended_us", "deadline_us", "status", "exit_code", "signal", "error",
+        "output_bytes", "output_truncated", "started", "ended", "duration_us", "database", "owner",
+    ] {
+        assert!(run.get(key).is_some(), "missing {key} in {run}");
+    }
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 2);
+    assert_eq!(run["output_bytes"], 4);
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    let s = seeded();
+    for args in [&["--since", "last tuesday"][..], &["--until", "2027-13-01"], &["--status", "weird"]] {
+        let out = history(&s, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!text(&out.stderr).is_empty());
+    }
+    let out = s
+        .cmd()
+        .args(["history", "--db"])
+        .arg(s.path().join("missing.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no history database"));
+}
+
+#[test]
+fn empty_history_says_so() {
+    let s = Scratch::new();
+    let out = s.cmd().args(["history"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "No runs recorded.\n");
+}
+
+#[test]
+fn prune_applies_retention_and_reports() {
+    let s = Scratch::new();
+    for i in 0..6 {
+        s.exec("many", &["--keep-runs", "0"], &["out", &format!("run {i}")]);
+    }
+    s.exec("other", &[], &[]);
+    let out = s
+        .cmd()
+        .args(["history", "prune", "--keep-runs", "2", "--json", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 4);
+    let jobs: Vec<String> = s.runs().iter().map(|r| r["job"].as_str().unwrap().to_string()).collect();
+    assert_eq!(jobs, ["other", "many", "many"]);
+    // The two kept are the newest, with their output.
+    let logs = s.cmd().args(["logs", "many", "--db"]).arg(&s.db).output().unwrap();
+    assert!(text(&logs.stdout).contains("out| run 5"));
+    // Text report; output cap.
+    let out = s
+        .cmd()
+        .args(["history", "prune", "--max-output", "1", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).contains("dropped 2 outputs"), "{}", text(&out.stdout));
+    let logs = s.cmd().args(["logs", "many", "--db"]).arg(&s.db).output().unwrap();
+    assert!(text(&logs.stdout).contains("removed by retention"), "{}", text(&logs.stdout));
+    // Retention also runs after each exec, for the job that ran.
+    s.exec("other", &["--keep-runs", "1"], &[]);
+    let others = s.runs().iter().filter(|r| r["job"] == "other").count();
+    assert_eq!(others, 1);
+}

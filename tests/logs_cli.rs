@@ -1,0 +1,116 @@
+//! `jobctl logs`: a run's captured output, streams marked, chosen by last,
+//! last failure or id prefix; `--journal` for runs systemd started.
+
+mod exec_support;
+
+use exec_support::*;
+
+fn logs(s: &Scratch, args: &[&str]) -> std::process::Output {
+    s.cmd()
+        .arg("logs")
+        .args(args)
+        .arg("--db")
+        .arg(&s.db)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn last_failed_and_by_id() {
+    let s = Scratch::new();
+    s.exec("job", &[], &["out", "first run", "err", "it broke", "exit", "1"]);
+    s.exec("job", &[], &["out", "second run"]);
+    let out = logs(&s, &["job"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("-- run "), "{stdout}");
+    assert!(stdout.contains(": success (exit 0)"), "{stdout}");
+    assert!(stdout.ends_with("out| second run\n"), "{stdout}");
+    assert_eq!(text(&logs(&s, &["job", "--last"]).stdout), stdout);
+
+    let failed = text(&logs(&s, &["job", "--failed"]).stdout);
+    assert!(failed.contains(": failed (exit 1)"));
+    assert!(failed.ends_with("out| first run\nerr| it broke\n"), "{failed}");
+
+    let runs = s.runs();
+    let id = runs[1]["id"].as_str().unwrap();
+    let by_id = text(&logs(&s, &["job", "--run", &id[..8]]).stdout);
+    assert_eq!(by_id, failed);
+    let by_full_id = text(&logs(&s, &["job", "--run", &id.to_uppercase()]).stdout);
+    assert_eq!(by_full_id, failed);
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let s = Scratch::new();
+    s.exec("job", &[], &["out", "x"]);
+    let out = logs(&s, &["job", "--failed"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("job job: no failed run"), "{}", text(&out.stderr));
+    let out = logs(&s, &["nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Hint:"));
+    let out = logs(&s, &["job", "--run", "xyz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a run id"));
+    let out = logs(&s, &["job", "--run", "0000000000000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = logs(&s, &["job", "--journal"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("started from a shell"), "{}", text(&out.stderr));
+    let out = logs(&s, &["job", "--last", "--failed"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn json_and_raw_output() {
+    let s = Scratch::new();
+    s.exec("job", &[], &["prompt", "no newline", "err", "e"]);
+    let out = logs(&s, &["job", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["run"]["job"], "job");
+    assert_eq!(
+        v["output"],
+        serde_json::json!([
+            {"stream": "stdout", "text": "no newline"},
+            {"stream": "stderr", "text": "e\n"}
+        ])
+    );
+    let raw = logs(&s, &["job", "--raw"]);
+    assert_eq!(text(&raw.stdout), "no newlinee\n");
+    let marked = text(&logs(&s, &["job"]).stdout);
+    assert!(marked.ends_with("out| no newline\nerr| e\n"), "{marked}");
+}
+
+#[test]
+fn journal_mode_asks_journalctl_for_the_invocation() {
+    let s = Scratch::new();
+    let fake_bin = s.path().join("fakebin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    // A stand-in journalctl that prints its arguments.
+    let script = fake_bin.join("journalctl");
+    std::fs::write(&script, "#!/bin/sh\necho \"journalctl $*\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = s
+        .cmd()
+        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .args(["exec", "--job", "svc", "--db"])
+        .arg(&s.db)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = s
+        .cmd()
+        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
+        .args(["logs", "svc", "--journal", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef --no-pager --output=short-iso\n"
+    );
+}
