@@ -15,7 +15,11 @@ use exec_support::*;
 fn assert_job_unharmed(out: &Output) {
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "to stdout\n");
-    assert!(text(&out.stderr).starts_with("to stderr\n"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("to stderr\n"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The warning carries the run's record, in the structured fallback format.
@@ -97,9 +101,18 @@ fn newer_schema_is_refused_and_left_alone() {
         .unwrap();
     assert_eq!(version, 99);
     // Readers refuse it too, with the same clear message.
-    let out = s.cmd().args(["history", "--db"]).arg(&s.db).output().unwrap();
+    let out = s
+        .cmd()
+        .args(["history", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("upgrade jobctl"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("upgrade jobctl"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -115,7 +128,11 @@ fn locked_by_another_writer() {
     drop(holder);
     // Once the lock is gone, runs are recorded again.
     assert_eq!(exec_at(&s, &s.db, &[]).status.code(), Some(3));
-    let jobs: Vec<String> = s.runs().iter().map(|r| r["job"].as_str().unwrap().to_string()).collect();
+    let jobs: Vec<String> = s
+        .runs()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(jobs, ["fragile", "setup"]);
 }
 
@@ -145,9 +162,11 @@ fn lock_released_during_the_run_still_records_it() {
         .spawn()
         .unwrap();
     // The command runs only after the shim gave up on the start row.
-    wait_for("the command to start", std::time::Duration::from_secs(20), || {
-        started.exists()
-    });
+    wait_for(
+        "the command to start",
+        std::time::Duration::from_secs(20),
+        || started.exists(),
+    );
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
     std::fs::write(&release, "go").unwrap();
@@ -189,7 +208,11 @@ fn unwritable_database_as_another_user() {
         .unwrap();
     assert_job_unharmed(&out);
     assert_warning(&out, "fragile", "unable to open database file");
-    assert_eq!(runs_in(s.path(), &db).len(), 1, "root's database is untouched");
+    assert_eq!(
+        runs_in(s.path(), &db).len(),
+        1,
+        "root's database is untouched"
+    );
 }
 
 #[test]

@@ -22,7 +22,11 @@ fn only_run(s: &Scratch) -> serde_json::Value {
 #[test]
 fn success_records_everything_and_forwards_output() {
     let s = Scratch::new();
-    let out = s.exec("nightly", &[], &["out", "hello", "err", "warning: x", "out", "bye"]);
+    let out = s.exec(
+        "nightly",
+        &[],
+        &["out", "hello", "err", "warning: x", "out", "bye"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "hello\nbye\n");
     assert_eq!(text(&out.stderr), "warning: x\n");
@@ -79,7 +83,11 @@ fn start_failures_use_env_exit_codes_and_record_error() {
     // Not found: 127.
     let out = run_cmd(&["/nonexistent/program"], &[]);
     assert_eq!(out.status.code(), Some(127));
-    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run_cmd(&["no-such-command-anywhere"], &[]);
     assert_eq!(out.status.code(), Some(127));
     // Not executable: 126.
@@ -98,7 +106,10 @@ fn start_failures_use_env_exit_codes_and_record_error() {
 
     let runs = s.runs();
     assert_eq!(runs.len(), 5);
-    let mut codes: Vec<i64> = runs.iter().map(|r| r["exit_code"].as_i64().unwrap()).collect();
+    let mut codes: Vec<i64> = runs
+        .iter()
+        .map(|r| r["exit_code"].as_i64().unwrap())
+        .collect();
     codes.sort();
     assert_eq!(codes, vec![125, 126, 126, 127, 127]);
     for run in &runs {
@@ -113,7 +124,11 @@ fn working_directory_is_applied() {
     let s = Scratch::new();
     let dir = s.path().join("work");
     std::fs::create_dir(&dir).unwrap();
-    let out = s.exec("wd", &["--working-directory", dir.to_str().unwrap()], &["cwd"]);
+    let out = s.exec(
+        "wd",
+        &["--working-directory", dir.to_str().unwrap()],
+        &["cwd"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout).trim(), dir.to_str().unwrap());
 }
@@ -149,8 +164,17 @@ fn stdout_and_stderr_interleave_in_the_order_written() {
         .unwrap();
     let f = forwarded.to_str().unwrap();
     let mut cmd = s.cmd();
-    cmd.args(["exec", "--job", "mix", "--db"]).arg(&s.db).arg("--").arg(FAKEJOB);
-    for (stream, line) in [("out", "o1"), ("err", "e1"), ("out", "o2"), ("err", "e2"), ("out", "o3")] {
+    cmd.args(["exec", "--job", "mix", "--db"])
+        .arg(&s.db)
+        .arg("--")
+        .arg(FAKEJOB);
+    for (stream, line) in [
+        ("out", "o1"),
+        ("err", "e1"),
+        ("out", "o2"),
+        ("err", "e2"),
+        ("out", "o3"),
+    ] {
         cmd.args([stream, line, "await-file", f, line]);
     }
     cmd.stdout(file.try_clone().unwrap()).stderr(file);
@@ -163,7 +187,11 @@ fn stdout_and_stderr_interleave_in_the_order_written() {
         .unwrap();
     let text = text(&out.stdout);
     let body: Vec<&str> = text.lines().skip(1).collect();
-    assert_eq!(body, ["out| o1", "err| e1", "out| o2", "err| e2", "out| o3"], "{text}");
+    assert_eq!(
+        body,
+        ["out| o1", "err| e1", "out| o2", "err| e2", "out| o3"],
+        "{text}"
+    );
 }
 
 #[test]
@@ -199,7 +227,11 @@ fn a_prompt_without_newline_is_forwarded_at_once() {
 #[test]
 fn long_output_keeps_head_and_tail_and_counts_everything() {
     let s = Scratch::new();
-    let out = s.exec("big", &["--output-limit", "64K"], &["bytes", "1M", "out", "THE-END"]);
+    let out = s.exec(
+        "big",
+        &["--output-limit", "64K"],
+        &["bytes", "1M", "out", "THE-END"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout.len(), (1 << 20) + 8);
     let run = only_run(&s);
@@ -213,7 +245,10 @@ fn long_output_keeps_head_and_tail_and_counts_everything() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
     let segs = v["output"].as_array().unwrap();
-    let omitted: u64 = segs.iter().filter_map(|s| s["omitted_bytes"].as_u64()).sum();
+    let omitted: u64 = segs
+        .iter()
+        .filter_map(|s| s["omitted_bytes"].as_u64())
+        .sum();
     let kept: usize = segs
         .iter()
         .filter_map(|s| s["text"].as_str())
@@ -242,14 +277,26 @@ fn retries_until_success_each_attempt_recorded() {
     let c = counter.to_str().unwrap();
     let out = s.exec(
         "flaky",
-        &["--retry-attempts", "4", "--retry-delay", "10ms", "--retry-backoff", "2"],
+        &[
+            "--retry-attempts",
+            "4",
+            "--retry-delay",
+            "10ms",
+            "--retry-backoff",
+            "2",
+        ],
         &["fail-until", c, "3"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let runs = s.runs();
     let mut attempts: Vec<(i64, String)> = runs
         .iter()
-        .map(|r| (r["attempt"].as_i64().unwrap(), r["status"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["attempt"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     attempts.sort();
     assert_eq!(
@@ -271,7 +318,11 @@ fn retries_give_up_after_the_attempts_and_never_past_the_timeout() {
     let s = Scratch::new();
     let counter = s.path().join("count");
     let c = counter.to_str().unwrap();
-    let out = s.exec("flaky", &["--retry-attempts", "2"], &["fail-until", c, "10"]);
+    let out = s.exec(
+        "flaky",
+        &["--retry-attempts", "2"],
+        &["fail-until", c, "10"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(s.runs().len(), 2);
 
@@ -281,7 +332,14 @@ fn retries_give_up_after_the_attempts_and_never_past_the_timeout() {
     // The first wait (1h) would end past the timeout (10min): no retry.
     let out = s.exec(
         "flaky",
-        &["--retry-attempts", "5", "--retry-delay", "1h", "--timeout", "10min"],
+        &[
+            "--retry-attempts",
+            "5",
+            "--retry-delay",
+            "1h",
+            "--timeout",
+            "10min",
+        ],
         &["fail-until", c, "10"],
     );
     assert_eq!(out.status.code(), Some(1));
@@ -337,7 +395,11 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // A stop at the deadline: timeout. (Deadline 1ms after start: any stop
     // signal comes after it.)
     let s = Scratch::new();
-    let (child, _) = start_background(&s, &["--timeout", "1ms"], &["trap-term", "0", "sleep", "60000"]);
+    let (child, _) = start_background(
+        &s,
+        &["--timeout", "1ms"],
+        &["trap-term", "0", "sleep", "60000"],
+    );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     // The command caught SIGTERM and exited 0: the shim exits 0 too...
@@ -351,7 +413,8 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
 #[test]
 fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed() {
     let s = Scratch::new();
-    let (child, cmd_pid) = start_background(&s, &["--timeout", "1h"], &["ignore-term", "sleep", "60000"]);
+    let (child, cmd_pid) =
+        start_background(&s, &["--timeout", "1h"], &["ignore-term", "sleep", "60000"]);
     let shim = Pid::from_raw(child.id() as i32);
     kill(shim, Signal::SIGTERM).unwrap();
     // The shim records the stop at once; wait for that row.
@@ -386,7 +449,11 @@ fn a_shim_killed_mid_run_shows_as_lost() {
         .arg(&s.db)
         .output()
         .unwrap();
-    assert!(text(&out.stdout).contains(" lost "), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(" lost "),
+        "{}",
+        text(&out.stdout)
+    );
     let out = s
         .cmd()
         .args(["history", "--status", "running", "--db"])
@@ -403,7 +470,10 @@ fn descendants_that_outlive_the_command_do_not_hold_the_shim() {
     // The orphan keeps the output pipes open for a minute; the shim must
     // return as soon as the command itself exits.
     let mut cmd = s.cmd();
-    cmd.args(["exec", "--job", "forker", "--db"]).arg(&s.db).arg("--").arg(FAKEJOB);
+    cmd.args(["exec", "--job", "forker", "--db"])
+        .arg(&s.db)
+        .arg("--")
+        .arg(FAKEJOB);
     cmd.args(["spawn-orphan", "60000"])
         .arg(&orphan_pid)
         .args(["out", "parent done"]);
@@ -412,7 +482,15 @@ fn descendants_that_outlive_the_command_do_not_hold_the_shim() {
     assert!(start.elapsed() < Duration::from_secs(50));
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("parent done"));
-    let pid: i32 = std::fs::read_to_string(&orphan_pid).unwrap().parse().unwrap();
+    // The orphan writes its pid once it runs (maybe after the shim is gone).
+    let mut pid = 0;
+    wait_for("the orphan's pid file", Duration::from_secs(20), || {
+        pid = std::fs::read_to_string(&orphan_pid)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    });
     // Still alive: not the shim's to clean up (systemd's cgroup kill is).
     assert!(kill(Pid::from_raw(pid), None).is_ok());
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
@@ -444,11 +522,19 @@ impl OutputWithDeadline for std::process::Command {
 #[test]
 fn triggers_come_from_systemd_variables_or_the_flag() {
     let s = Scratch::new();
-    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case<'_>; 4] = [
         (&[], &[], "shell"),
-        (&[("INVOCATION_ID", "0123456789abcdef0123456789abcdef")], &[], "manual"),
         (
-            &[("INVOCATION_ID", "fedcba9876543210fedcba9876543210"), ("TRIGGER_UNIT", "jobctl-t.timer")],
+            &[("INVOCATION_ID", "0123456789abcdef0123456789abcdef")],
+            &[],
+            "manual",
+        ),
+        (
+            &[
+                ("INVOCATION_ID", "fedcba9876543210fedcba9876543210"),
+                ("TRIGGER_UNIT", "jobctl-t.timer"),
+            ],
             &[],
             "timer",
         ),
@@ -456,7 +542,9 @@ fn triggers_come_from_systemd_variables_or_the_flag() {
     ];
     for (env, flags, expected) in cases {
         let mut cmd = s.cmd();
-        cmd.args(["exec", "--job", expected, "--db"]).arg(&s.db).args(flags);
+        cmd.args(["exec", "--job", expected, "--db"])
+            .arg(&s.db)
+            .args(flags);
         cmd.envs(env.iter().copied()).arg("--").arg("/bin/true");
         assert!(cmd.status().unwrap().success());
         let runs = s.runs();
@@ -508,7 +596,11 @@ fn bad_flags_are_refused_before_anything_runs() {
             .output()
             .unwrap();
         assert!(!out.status.success(), "{flags:?}");
-        assert!(text(&out.stderr).contains(flags[0]), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(flags[0]),
+            "{}",
+            text(&out.stderr)
+        );
     }
     let out = s
         .cmd()
@@ -535,10 +627,13 @@ fn default_location_is_the_state_directory_systemd_passes() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(runs_in(s.path(), &state.join("history.db")).len(), 1);
     // Without it: the state folder (created), as readers expect.
-    let out = s.cmd().args(["exec", "--job", "v", "--", "/bin/true"]).output().unwrap();
+    let out = s
+        .cmd()
+        .args(["exec", "--job", "v", "--", "/bin/true"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let listed = s.cmd().args(["history", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "v");
 }
-

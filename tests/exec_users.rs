@@ -22,12 +22,11 @@ fn chown(path: &Path, user: &str) {
 
 /// The copied binaries (readable by everyone), run as `user`.
 fn as_user(user: &str, bins: &Path, state: &Path) -> Command {
-    let group = nix::unistd::Group::from_gid(
-        nix::unistd::User::from_name(user).unwrap().unwrap().gid,
-    )
-    .unwrap()
-    .unwrap()
-    .name;
+    let group =
+        nix::unistd::Group::from_gid(nix::unistd::User::from_name(user).unwrap().unwrap().gid)
+            .unwrap()
+            .unwrap()
+            .name;
     let mut cmd = Command::new("setpriv");
     cmd.arg(format!("--reuid={user}"))
         .arg(format!("--regid={group}"))
@@ -80,7 +79,10 @@ fn each_user_records_privately_and_root_sees_all() {
     let nobody_dir = state.join("users/nobody");
     let daemon_dir = state.join("users/daemon");
 
-    for (user, dir, job) in [("nobody", &nobody_dir, "nobody-job"), ("daemon", &daemon_dir, "daemon-job")] {
+    for (user, dir, job) in [
+        ("nobody", &nobody_dir, "nobody-job"),
+        ("daemon", &daemon_dir, "daemon-job"),
+    ] {
         let out = as_user(user, &bins, &state)
             .env("STATE_DIRECTORY", dir)
             .args(["exec", "--job", job, "--"])
@@ -89,11 +91,22 @@ fn each_user_records_privately_and_root_sees_all() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        assert!(!text(&out.stderr).contains("not recorded"), "{}", text(&out.stderr));
+        assert!(
+            !text(&out.stderr).contains("not recorded"),
+            "{}",
+            text(&out.stderr)
+        );
         let db = dir.join("history.db");
         let meta = std::fs::metadata(&db).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600);
-        assert_eq!(meta.uid(), nix::unistd::User::from_name(user).unwrap().unwrap().uid.as_raw());
+        assert_eq!(
+            meta.uid(),
+            nix::unistd::User::from_name(user)
+                .unwrap()
+                .unwrap()
+                .uid
+                .as_raw()
+        );
     }
 
     // nobody reads its own runs...
@@ -144,9 +157,18 @@ fn each_user_records_privately_and_root_sees_all() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let jobs: Vec<&str> = v["runs"].as_array().unwrap().iter().map(|r| r["job"].as_str().unwrap()).collect();
+    let jobs: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
     assert_eq!(jobs, ["nobody-job"]);
-    assert!(text(&out.stderr).contains("run as root"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("run as root"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Root sees every job, each with where it came from.
     let out = s.cmd().args(["history", "--json"]).output().unwrap();
@@ -174,10 +196,21 @@ fn each_user_records_privately_and_root_sees_all() {
     );
     // And their output.
     let out = s.cmd().args(["logs", "nobody-job"]).output().unwrap();
-    assert!(text(&out.stdout).contains("out| secret output"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("out| secret output"),
+        "{}",
+        text(&out.stdout)
+    );
     // Root's reading did not leave files the users cannot use.
     for entry in std::fs::read_dir(&nobody_dir).unwrap() {
         let meta = entry.unwrap().metadata().unwrap();
-        assert_eq!(meta.uid(), nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw());
+        assert_eq!(
+            meta.uid(),
+            nix::unistd::User::from_name("nobody")
+                .unwrap()
+                .unwrap()
+                .uid
+                .as_raw()
+        );
     }
 }

@@ -36,11 +36,23 @@ fn table_lists_runs_newest_first() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT"]);
+    assert_eq!(
+        header,
+        [
+            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT"
+        ]
+    );
     assert_eq!(lines.len(), 5);
-    let jobs: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    let jobs: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
     assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
-    assert!(lines[2].contains("killed") && lines[2].ends_with("SIGKILL"), "{}", lines[2]);
+    assert!(
+        lines[2].contains("killed") && lines[2].ends_with("SIGKILL"),
+        "{}",
+        lines[2]
+    );
     assert!(lines[3].contains("failed") && lines[3].ends_with(" 2"));
     assert!(lines[1].contains(" shell "));
     // Run ids are 12 digits in the table; no colour with NO_COLOR.
@@ -80,9 +92,30 @@ fn json_has_the_whole_record() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run = &v["runs"][0];
     for key in [
-        "id", "job", "invocation_id", "trigger", "attempt", "host", "user", "uid", "pid", "shim",
-        "started_us", "ended_us", "deadline_us", "status", "exit_code", "signal", "error",
-        "output_bytes", "output_truncated", "started", "ended", "duration_us", "database", "owner",
+        "id",
+        "job",
+        "invocation_id",
+        "trigger",
+        "attempt",
+        "host",
+        "user",
+        "uid",
+        "pid",
+        "shim",
+        "started_us",
+        "ended_us",
+        "deadline_us",
+        "status",
+        "exit_code",
+        "signal",
+        "error",
+        "output_bytes",
+        "output_truncated",
+        "started",
+        "ended",
+        "duration_us",
+        "database",
+        "owner",
     ] {
         assert!(run.get(key).is_some(), "missing {key} in {run}");
     }
@@ -94,7 +127,11 @@ fn json_has_the_whole_record() {
 #[test]
 fn bad_input_is_a_usage_error() {
     let s = seeded();
-    for args in [&["--since", "last tuesday"][..], &["--until", "2027-13-01"], &["--status", "weird"]] {
+    for args in [
+        &["--since", "last tuesday"][..],
+        &["--until", "2027-13-01"],
+        &["--status", "weird"],
+    ] {
         let out = history(&s, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!text(&out.stderr).is_empty());
@@ -133,10 +170,19 @@ fn prune_applies_retention_and_reports() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 4);
-    let jobs: Vec<String> = s.runs().iter().map(|r| r["job"].as_str().unwrap().to_string()).collect();
+    let jobs: Vec<String> = s
+        .runs()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(jobs, ["other", "many", "many"]);
     // The two kept are the newest, with their output.
-    let logs = s.cmd().args(["logs", "many", "--db"]).arg(&s.db).output().unwrap();
+    let logs = s
+        .cmd()
+        .args(["logs", "many", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
     assert!(text(&logs.stdout).contains("out| run 5"));
     // Text report; output cap.
     let out = s
@@ -145,9 +191,22 @@ fn prune_applies_retention_and_reports() {
         .arg(&s.db)
         .output()
         .unwrap();
-    assert!(text(&out.stdout).contains("dropped 2 outputs"), "{}", text(&out.stdout));
-    let logs = s.cmd().args(["logs", "many", "--db"]).arg(&s.db).output().unwrap();
-    assert!(text(&logs.stdout).contains("removed by retention"), "{}", text(&logs.stdout));
+    assert!(
+        text(&out.stdout).contains("dropped 2 outputs"),
+        "{}",
+        text(&out.stdout)
+    );
+    let logs = s
+        .cmd()
+        .args(["logs", "many", "--db"])
+        .arg(&s.db)
+        .output()
+        .unwrap();
+    assert!(
+        text(&logs.stdout).contains("removed by retention"),
+        "{}",
+        text(&logs.stdout)
+    );
     // Retention also runs after each exec, for the job that ran.
     s.exec("other", &["--keep-runs", "1"], &[]);
     let others = s.runs().iter().filter(|r| r["job"] == "other").count();

@@ -18,7 +18,11 @@ fn logs(s: &Scratch, args: &[&str]) -> std::process::Output {
 #[test]
 fn last_failed_and_by_id() {
     let s = Scratch::new();
-    s.exec("job", &[], &["out", "first run", "err", "it broke", "exit", "1"]);
+    s.exec(
+        "job",
+        &[],
+        &["out", "first run", "err", "it broke", "exit", "1"],
+    );
     s.exec("job", &[], &["out", "second run"]);
     let out = logs(&s, &["job"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -30,7 +34,10 @@ fn last_failed_and_by_id() {
 
     let failed = text(&logs(&s, &["job", "--failed"]).stdout);
     assert!(failed.contains(": failed (exit 1)"));
-    assert!(failed.ends_with("out| first run\nerr| it broke\n"), "{failed}");
+    assert!(
+        failed.ends_with("out| first run\nerr| it broke\n"),
+        "{failed}"
+    );
 
     let runs = s.runs();
     let id = runs[1]["id"].as_str().unwrap();
@@ -46,7 +53,11 @@ fn errors_name_the_problem() {
     s.exec("job", &[], &["out", "x"]);
     let out = logs(&s, &["job", "--failed"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("job job: no failed run"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("job job: no failed run"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = logs(&s, &["nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("Hint:"));
@@ -57,7 +68,11 @@ fn errors_name_the_problem() {
     assert_eq!(out.status.code(), Some(1));
     let out = logs(&s, &["job", "--journal"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("started from a shell"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("started from a shell"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = logs(&s, &["job", "--last", "--failed"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -92,7 +92,6 @@ fn run(args: &[String]) -> Result<u8, String> {
             }
             "bytes" => {
                 let size = parse_size(&next("size")?)?;
-                drop(next);
                 let to_err = args_peek_is(&mut it, "err");
                 write_bytes(size, to_err)?;
             }
@@ -198,12 +197,20 @@ fn args_peek_is(it: &mut std::slice::Iter<'_, String>, word: &str) -> bool {
 }
 
 fn write_all(w: &mut dyn Write, data: &[u8]) -> Result<(), String> {
-    w.write_all(data).and_then(|()| w.flush()).map_err(|e| e.to_string())
+    w.write_all(data)
+        .and_then(|()| w.flush())
+        .map_err(|e| e.to_string())
 }
 
 fn write_bytes(mut size: u64, to_err: bool) -> Result<(), String> {
     let block: Vec<u8> = (0..65_536u32)
-        .map(|i| if i % 64 == 63 { b'\n' } else { b'a' + (i % 26) as u8 })
+        .map(|i| {
+            if i % 64 == 63 {
+                b'\n'
+            } else {
+                b'a' + (i % 26) as u8
+            }
+        })
         .collect();
     // Unbuffered raw writes, as fast as the pipe takes them.
     let fd = if to_err { 2 } else { 1 };

@@ -232,7 +232,10 @@ mod tests {
     #[test]
     fn time_bounds() {
         let now = 1_800_000_000_000_000;
-        assert_eq!(parse_time_bound("2d", now).unwrap(), now - 2 * 86_400_000_000);
+        assert_eq!(
+            parse_time_bound("2d", now).unwrap(),
+            now - 2 * 86_400_000_000
+        );
         assert_eq!(
             parse_time_bound("2027-03-01T00:00:00Z", now).unwrap(),
             1_803_859_200_000_000

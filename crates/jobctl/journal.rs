@@ -26,7 +26,10 @@ enum Target {
 }
 
 fn target() -> Target {
-    match env::var_os(env::WARNINGS).as_deref().and_then(|v| v.to_str()) {
+    match env::var_os(env::WARNINGS)
+        .as_deref()
+        .and_then(|v| v.to_str())
+    {
         Some("journal") => Target::Journal,
         Some("stderr") => Target::Stderr,
         _ => Target::Auto,

@@ -50,7 +50,10 @@ impl Scratch {
     /// `jobctl exec --db <db> --job JOB [extra] -- fakejob STEPS...`
     pub fn exec(&self, job: &str, extra: &[&str], steps: &[&str]) -> Output {
         let mut cmd = self.cmd();
-        cmd.arg("exec").arg("--db").arg(&self.db).args(["--job", job]);
+        cmd.arg("exec")
+            .arg("--db")
+            .arg(&self.db)
+            .args(["--job", job]);
         cmd.args(extra).arg("--").arg(FAKEJOB).args(steps);
         cmd.stdin(Stdio::null());
         cmd.output().unwrap()
@@ -69,7 +72,11 @@ pub fn runs_in(scratch: &Path, db: &Path) -> Vec<serde_json::Value> {
         .arg(db)
         .output()
         .unwrap();
-    assert!(out.status.success(), "history failed: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "history failed: {}",
+        text(&out.stderr)
+    );
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     value["runs"].as_array().unwrap().clone()
 }

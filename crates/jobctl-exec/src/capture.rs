@@ -357,7 +357,10 @@ mod tests {
         };
         assert!(all.starts_with(&head));
         assert!(all.ends_with(&tail));
-        assert_eq!(head.len() as u64 + tail.len() as u64 + omitted, all.len() as u64);
+        assert_eq!(
+            head.len() as u64 + tail.len() as u64 + omitted,
+            all.len() as u64
+        );
         assert!(head.len() + tail.len() <= limit);
         assert!(tail.len() > limit / 2 - 2 * SEGMENT_COST);
     }
@@ -367,7 +370,11 @@ mod tests {
         let limit = 4096;
         let mut c = Capture::new(limit);
         for i in 0..100_000u32 {
-            let stream = if i % 2 == 0 { Stream::Stdout } else { Stream::Stderr };
+            let stream = if i % 2 == 0 {
+                Stream::Stdout
+            } else {
+                Stream::Stderr
+            };
             c.push(stream, b"x");
         }
         assert!(c.head_used <= limit / 2);
@@ -392,7 +399,11 @@ mod tests {
                 let mut c = Capture::new(limit);
                 let mut all: Vec<(Stream, u8)> = Vec::new();
                 for i in 0..400usize {
-                    let stream = if (i / 3) % 2 == 0 { Stream::Stdout } else { Stream::Stderr };
+                    let stream = if (i / 3) % 2 == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    };
                     let data: Vec<u8> = (0..chunk).map(|j| ((i * 31 + j) % 251) as u8).collect();
                     all.extend(data.iter().map(|b| (stream, *b)));
                     c.push(stream, &data);
@@ -416,7 +427,11 @@ mod tests {
                     }
                 }
                 assert_eq!(&all[..head.len()], &head[..], "limit {limit} chunk {chunk}");
-                assert_eq!(&all[all.len() - tail.len()..], &tail[..], "limit {limit} chunk {chunk}");
+                assert_eq!(
+                    &all[all.len() - tail.len()..],
+                    &tail[..],
+                    "limit {limit} chunk {chunk}"
+                );
                 assert_eq!(head.len() + tail.len() + omitted as usize, all.len());
                 assert!(head.len() + tail.len() <= limit);
             }

@@ -103,9 +103,8 @@ impl LivenessProbe {
         }
         // kill(pid, 0) sees processes that /proc may hide (hidepid=): ESRCH is
         // the only proof of absence; EPERM means someone else's live process.
-        match kill(Pid::from_raw(pid), None) {
-            Err(Errno::ESRCH) => return Liveness::Gone,
-            Ok(()) | Err(_) => {}
+        if let Err(Errno::ESRCH) = kill(Pid::from_raw(pid), None) {
+            return Liveness::Gone;
         }
         match read_start_ticks(&self.proc_root.join(pid.to_string()).join("stat")) {
             Ok(ticks) if ticks != stamp.start_ticks => Liveness::Gone,
@@ -159,7 +158,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_command_names() {
-        let stat = "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        let stat =
+            "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
         assert_eq!(parse_start_ticks(stat), Some(987_654));
         assert_eq!(parse_start_ticks("garbage"), None);
         assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4_026_531_836));

@@ -83,7 +83,7 @@ pub fn encoded_len(segments: &[Segment<'_>]) -> usize {
     segments
         .iter()
         .map(|s| match s {
-            Segment::Data(_, d) if d.is_empty() => 0,
+            Segment::Data(_, []) => 0,
             Segment::Data(_, d) => 1 + varint_len(d.len() as u64) + d.len(),
             Segment::Omitted(0) => 0,
             Segment::Omitted(n) => 1 + varint_len(*n),
@@ -99,7 +99,7 @@ pub fn write_encoded(w: &mut dyn std::io::Write, segments: &[Segment<'_>]) -> st
     for seg in segments {
         header.clear();
         match seg {
-            Segment::Data(_, d) if d.is_empty() => continue,
+            Segment::Data(_, []) => continue,
             Segment::Data(stream, d) => {
                 header.push(match stream {
                     Stream::Stdout => TAG_STDOUT,
@@ -236,7 +236,12 @@ mod tests {
         assert!(decode(&[9, 0]).is_err());
         assert!(decode(&[1, 5, b'a']).is_err());
         assert!(decode(&[1]).is_err());
-        assert!(decode(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+        assert!(
+            decode(&[
+                1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+            ])
+            .is_err()
+        );
         // Every short byte string decodes or fails cleanly.
         for a in 0..=255u8 {
             for b in [0u8, 1, 0x7f, 0x80, 0xff] {

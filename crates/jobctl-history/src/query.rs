@@ -135,9 +135,9 @@ impl Store {
         };
         match lookup {
             RunLookup::Last => Ok(self.runs(&filter(vec![]), probe, now_us)?.pop()),
-            RunLookup::LastFailure => {
-                Ok(self.runs(&filter(RunFilter::failures()), probe, now_us)?.pop())
-            }
+            RunLookup::LastFailure => Ok(self
+                .runs(&filter(RunFilter::failures()), probe, now_us)?
+                .pop()),
             RunLookup::Id(prefix) => {
                 let (low, high) = RunId::prefix_range(&prefix.to_ascii_lowercase())?;
                 let mut stmt = self.conn.prepare_cached(&format!(

@@ -85,7 +85,9 @@ pub(crate) fn prepare(conn: &Connection) -> Result<()> {
 
 /// Drops the oldest outputs until the total is at most `max` bytes.
 fn trim_output(conn: &Connection, max: u64) -> Result<u64> {
-    let total: i64 = conn.prepare_cached(TOTAL_SQL)?.query_row([], |r| r.get(0))?;
+    let total: i64 = conn
+        .prepare_cached(TOTAL_SQL)?
+        .query_row([], |r| r.get(0))?;
     let excess = total - max as i64;
     if excess <= 0 {
         return Ok(0);
@@ -174,7 +176,8 @@ impl Store {
         if let Some(max) = retention.max_output {
             report.outputs_dropped = trim_output(&tx, max)?;
         }
-        report.output_bytes_after = tx.query_row(TOTAL_SQL, [], |r| r.get::<_, i64>(0))?.max(0) as u64;
+        report.output_bytes_after =
+            tx.query_row(TOTAL_SQL, [], |r| r.get::<_, i64>(0))?.max(0) as u64;
         tx.commit()?;
         Ok(report)
     }

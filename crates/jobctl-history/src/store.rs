@@ -50,13 +50,16 @@ pub enum OpenMode {
 /// Pages in the write-ahead log after which a commit folds it back into the
 /// database. Small, because every shim is a fresh process: a short log keeps
 /// each checkpoint short and the file small.
-pub const CHECKPOINT_PAGES: i32 = 256;
+pub const CHECKPOINT_PAGES: i32 = 64;
 
 /// An open history database.
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    /// The write-ahead log did not exist at open: sync the folder after the
+    /// first commit, which creates it.
+    sync_dir_after_commit: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -82,10 +85,10 @@ impl Store {
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
-        if mode != OpenMode::Read {
-            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-                .map_err(open_err)?;
-        }
+        // Also for readers: the log file then stays in place for good once
+        // created (its directory entry made durable by `create_private`).
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(open_err)?;
         // A user's database is that user's to shape: when root reads it, no
         // function in a view or trigger runs, and no schema trickery applies.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
@@ -97,10 +100,13 @@ impl Store {
         if mode != OpenMode::Read {
             conn.wal_hook(Some(checkpoint_hook));
         }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
             busy_timeout,
+            sync_dir_after_commit: mode != OpenMode::Read && !Path::new(&wal).exists(),
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -133,6 +139,7 @@ impl Store {
             conn,
             path: PathBuf::from(":memory:"),
             busy_timeout: Duration::from_secs(1),
+            sync_dir_after_commit: false,
         };
         store.migrate()?;
         Ok(store)
@@ -180,6 +187,7 @@ impl Store {
         }
         tx.execute_batch(&format!("PRAGMA user_version = {LATEST_VERSION}"))?;
         tx.commit()?;
+        self.after_commit();
         Ok(())
     }
 
@@ -218,9 +226,8 @@ impl Store {
                     .execute(params![record.id.as_i64(), size as i64])?;
                 let row = tx.last_insert_rowid();
                 let mut blob = tx.blob_open(MAIN_DB, "outputs", "data", row, false)?;
-                output::write_encoded(&mut blob, segments).map_err(|e| {
-                    Error::BadValue(format!("cannot store the output: {e}"))
-                })?;
+                output::write_encoded(&mut blob, segments)
+                    .map_err(|e| Error::BadValue(format!("cannot store the output: {e}")))?;
                 blob.close()?;
             }
             retention.after_run(tx, &record.job, now_us)
@@ -236,7 +243,16 @@ impl Store {
             work(&tx)?;
             tx.commit()?;
             Ok(())
-        })
+        })?;
+        self.after_commit();
+        Ok(())
+    }
+
+    fn after_commit(&mut self) {
+        if self.sync_dir_after_commit {
+            self.sync_dir_after_commit = false;
+            sync_parent(&self.path);
+        }
     }
 
     /// Prepares the statements [`Store::finish_run`] uses, so that the work is
@@ -313,6 +329,18 @@ fn wait_for_lock(count: i32) -> bool {
     true
 }
 
+/// fsyncs the folder holding `path` (best effort: a failure here only
+/// weakens durability of a brand-new file across a power loss).
+fn sync_parent(path: &Path) {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
+}
+
 fn is_busy(e: &Error) -> bool {
     matches!(
         e.sqlite_code(),
@@ -327,13 +355,20 @@ fn create_private(path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
-    match OpenOptions::new()
+    let created = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
+        .open(path);
+    match created {
+        Ok(_) => {
+            // SQLite is built without its per-process directory fsync
+            // (SQLITE_DISABLE_DIRSYNC, .cargo/config.toml): the new file's
+            // directory entry is made durable here, once; the log's after the
+            // first commit that creates it (`Store::after_commit`).
+            sync_parent(path);
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(Error::Folder {
             path: path.to_path_buf(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
 use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{
-    LATEST_VERSION, MIGRATIONS, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord, Status,
-    Store, Trigger,
+    LATEST_VERSION, MIGRATIONS, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord,
+    Status, Store, Trigger,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
@@ -17,7 +17,12 @@ const SEC: i64 = 1_000_000;
 /// A record with an id made from `n` (spread over all digits, as real
 /// random ids are).
 fn record(n: u64, job: &str, started: i64, status: Status) -> RunRecord {
-    record_with_id(RunId::from_random(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)), job, started, status)
+    record_with_id(
+        RunId::from_random(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        job,
+        started,
+        status,
+    )
 }
 
 fn record_with_id(id: RunId, job: &str, started: i64, status: Status) -> RunRecord {
@@ -70,7 +75,9 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
     assert_eq!(LATEST_VERSION, MIGRATIONS.len() as i64);
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     let mut stmt = conn
         .prepare("SELECT type, name, tbl_name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
@@ -172,7 +179,13 @@ fn runs_round_trip_and_finish_upserts() {
     store
         .finish_run(&other, None, &Retention::UNLIMITED, T0)
         .unwrap();
-    assert_eq!(store.runs(&RunFilter::default(), &probe(), T0).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .runs(&RunFilter::default(), &probe(), T0)
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(store.output(other.id).unwrap(), None);
 }
 
@@ -199,7 +212,13 @@ fn a_running_row_of_a_live_shim_stays_running() {
 #[test]
 fn filters_and_lookups() {
     let mut store = Store::open_in_memory().unwrap();
-    let statuses = [Status::Success, Status::Failed, Status::Success, Status::Timeout, Status::Success];
+    let statuses = [
+        Status::Success,
+        Status::Failed,
+        Status::Success,
+        Status::Timeout,
+        Status::Success,
+    ];
     for (i, status) in statuses.iter().enumerate() {
         let job = if i % 2 == 0 { "even" } else { "odd" };
         store
@@ -219,7 +238,12 @@ fn filters_and_lookups() {
         statuses: RunFilter::failures(),
         ..RunFilter::default()
     };
-    let got: Vec<Status> = store.runs(&failures, &p, T0).unwrap().iter().map(|r| r.status).collect();
+    let got: Vec<Status> = store
+        .runs(&failures, &p, T0)
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(got, [Status::Timeout, Status::Failed]);
     let window = RunFilter {
         job: Some("even".into()),
@@ -237,7 +261,10 @@ fn filters_and_lookups() {
     assert_eq!(store.runs(&limited, &p, T0).unwrap().len(), 2);
 
     assert_eq!(store.jobs().unwrap(), ["even", "odd"]);
-    let last = store.find_run(Some("odd"), &RunLookup::Last, &p, T0).unwrap().unwrap();
+    let last = store
+        .find_run(Some("odd"), &RunLookup::Last, &p, T0)
+        .unwrap()
+        .unwrap();
     assert_eq!(last.status, Status::Timeout);
     let last_failure = store
         .find_run(Some("odd"), &RunLookup::LastFailure, &p, T0)
@@ -250,15 +277,22 @@ fn filters_and_lookups() {
         .unwrap()
         .unwrap();
     assert_eq!(by_prefix.id, last.id);
-    assert!(store
-        .find_run(Some("even"), &RunLookup::Id(id.clone()), &p, T0)
-        .unwrap()
-        .is_none());
+    assert!(
+        store
+            .find_run(Some("even"), &RunLookup::Id(id.clone()), &p, T0)
+            .unwrap()
+            .is_none()
+    );
     // Two ids sharing their first digits: a short prefix is ambiguous.
     for low in [1u64, 2] {
         let id = RunId::from_random((0x1234_5600_0000_0000 | low) << 1);
         store
-            .finish_run(&record_with_id(id, "twin", T0, Status::Success), None, &Retention::UNLIMITED, T0)
+            .finish_run(
+                &record_with_id(id, "twin", T0, Status::Success),
+                None,
+                &Retention::UNLIMITED,
+                T0,
+            )
             .unwrap();
     }
     let err = store
@@ -286,16 +320,33 @@ fn retention_after_each_run_and_by_prune() {
     };
     for i in 0..10u64 {
         store
-            .finish_run(&record(1000 + i, "a", T0 + i as i64 * SEC, Status::Success), None, &keep3, T0)
+            .finish_run(
+                &record(1000 + i, "a", T0 + i as i64 * SEC, Status::Success),
+                None,
+                &keep3,
+                T0,
+            )
             .unwrap();
         store
-            .finish_run(&record(2000 + i, "b", T0 + i as i64 * SEC, Status::Success), None, &Retention::UNLIMITED, T0)
+            .finish_run(
+                &record(2000 + i, "b", T0 + i as i64 * SEC, Status::Success),
+                None,
+                &Retention::UNLIMITED,
+                T0,
+            )
             .unwrap();
     }
     let p = probe();
     let count = |store: &Store, job: &str| {
         store
-            .runs(&RunFilter { job: Some(job.into()), ..RunFilter::default() }, &p, T0)
+            .runs(
+                &RunFilter {
+                    job: Some(job.into()),
+                    ..RunFilter::default()
+                },
+                &p,
+                T0,
+            )
             .unwrap()
             .len()
     };
@@ -319,7 +370,15 @@ fn retention_after_each_run_and_by_prune() {
     assert_eq!(report.runs_over_age, 0);
     assert_eq!(count(&store, "b"), 5);
     let report = store
-        .prune(&Retention { keep_runs: None, keep_age_us: Some(4 * SEC), max_output: None }, &p, T0 + 12 * SEC)
+        .prune(
+            &Retention {
+                keep_runs: None,
+                keep_age_us: Some(4 * SEC),
+                max_output: None,
+            },
+            &p,
+            T0 + 12 * SEC,
+        )
         .unwrap();
     // Cut-off T0+8s: a loses 7, b loses 5, 6, 7.
     assert_eq!(report.runs_over_age, 4);
@@ -341,16 +400,38 @@ fn output_total_is_capped_oldest_first() {
         run.output_bytes = 1_000;
         ids.push(run.id);
         store
-            .finish_run(&run, Some(&[Segment::Data(Stream::Stdout, &chunk)]), &cap, T0)
+            .finish_run(
+                &run,
+                Some(&[Segment::Data(Stream::Stdout, &chunk)]),
+                &cap,
+                T0,
+            )
             .unwrap();
     }
-    let kept: Vec<bool> = ids.iter().map(|id| store.output(*id).unwrap().is_some()).collect();
+    let kept: Vec<bool> = ids
+        .iter()
+        .map(|id| store.output(*id).unwrap().is_some())
+        .collect();
     assert_eq!(kept, [false, false, false, true, true]);
     // The runs themselves stay.
-    assert_eq!(store.runs(&RunFilter::default(), &probe(), T0).unwrap().len(), 5);
+    assert_eq!(
+        store
+            .runs(&RunFilter::default(), &probe(), T0)
+            .unwrap()
+            .len(),
+        5
+    );
     // Deleting runs frees their output in the running total too.
     let report = store
-        .prune(&Retention { keep_runs: Some(1), keep_age_us: None, max_output: Some(0) }, &probe(), T0)
+        .prune(
+            &Retention {
+                keep_runs: Some(1),
+                keep_age_us: None,
+                max_output: Some(0),
+            },
+            &probe(),
+            T0,
+        )
         .unwrap();
     assert_eq!(report.output_bytes_before, 2 * 1_003);
     assert_eq!(report.output_bytes_after, 0);
@@ -359,7 +440,9 @@ fn output_total_is_capped_oldest_first() {
 #[test]
 fn prune_marks_lost_runs() {
     let mut store = Store::open_in_memory().unwrap();
-    store.begin_run(&record(5000, "gone", T0, Status::Running)).unwrap();
+    store
+        .begin_run(&record(5000, "gone", T0, Status::Running))
+        .unwrap();
     let mut alive = record(5001, "alive", T0, Status::Running);
     alive.shim = ProcessStamp::current().unwrap();
     store.begin_run(&alive).unwrap();
@@ -390,14 +473,23 @@ fn read_paths_use_indexes() {
             .join("; ")
     };
     let cases = [
-        ("SELECT * FROM runs WHERE 1 AND job = 'x' ORDER BY started_us DESC, id DESC", "runs_by_job"),
+        (
+            "SELECT * FROM runs WHERE 1 AND job = 'x' ORDER BY started_us DESC, id DESC",
+            "runs_by_job",
+        ),
         (
             "SELECT * FROM runs WHERE 1 AND status <> 'success' AND status IN ('error', 'failed') ORDER BY started_us DESC, id DESC",
             "runs_unsuccessful",
         ),
-        ("SELECT * FROM runs WHERE 1 ORDER BY started_us DESC, id DESC", "runs_by_start"),
+        (
+            "SELECT * FROM runs WHERE 1 ORDER BY started_us DESC, id DESC",
+            "runs_by_start",
+        ),
         ("DELETE FROM runs WHERE started_us < 5", "runs_by_start"),
-        ("SELECT job FROM runs WHERE job > 'a' ORDER BY job LIMIT 1", "runs_by_job"),
+        (
+            "SELECT job FROM runs WHERE job > 'a' ORDER BY job LIMIT 1",
+            "runs_by_job",
+        ),
     ];
     for (sql, index) in cases {
         let p = plan(sql);

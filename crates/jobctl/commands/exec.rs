@@ -108,12 +108,12 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_output: Option<ByteSize>,
 
-    /// How long the completing history write waits for another writer's
-    /// lock before the run goes unrecorded (to the journal instead). The start
-    /// row waits a tenth of it, so a busy database holds the command back
-    /// little; a start row that could not be written is written whole at the
-    /// end.
-    #[arg(long, value_name = "DUR", default_value = "10s")]
+    /// How long the completing history write waits for other writers (a
+    /// crowd of shims finishing at once on a slow disk) before the run goes
+    /// unrecorded (to the journal instead). The start row waits a twentieth
+    /// of it, so a busy database holds the command back little; a start row
+    /// that could not be written is written whole at the end.
+    #[arg(long, value_name = "DUR", default_value = "60s")]
     pub db_timeout: Timespan,
 
     /// The command and its arguments.
@@ -164,7 +164,9 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         }
     };
     if args.retry_attempts == 0 || !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
-        eprintln!("jobctl exec: --retry-attempts must be at least 1 and --retry-backoff a number ≥ 1");
+        eprintln!(
+            "jobctl exec: --retry-attempts must be at least 1 and --retry-backoff a number ≥ 1"
+        );
         return Ok(ExitCode::from(EXIT_SHIM_ERROR));
     }
     let retention = retention_from(args.keep_runs, args.keep_age, args.max_output);
@@ -173,7 +175,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         db_path,
         create_dir,
         paths,
-        busy: args.db_timeout.to_std().unwrap_or(Duration::from_secs(10)),
+        busy: args.db_timeout.to_std().unwrap_or(Duration::from_secs(60)),
         store: None,
         failed: None,
         retention,
@@ -281,7 +283,11 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         match &outcome.end {
             End::Exited(code) => {
                 record.exit_code = Some(*code);
-                record.status = if *code == 0 { Status::Success } else { Status::Failed };
+                record.status = if *code == 0 {
+                    Status::Success
+                } else {
+                    Status::Failed
+                };
             }
             End::Signaled(sig) => {
                 record.signal = Some(*sig);
@@ -420,7 +426,7 @@ impl Bookkeeper<'_> {
     }
 
     fn begin(&mut self, record: &RunRecord) {
-        let patience = self.busy / 10;
+        let patience = self.busy / 20;
         if let Some(store) = self.open() {
             store.set_busy_timeout(patience);
         }

@@ -13,7 +13,9 @@ use jobctl_history::{OpenMode, PruneReport, RunFilter, RunRecord, Status, Store}
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
-use crate::history_db::{self, Readers, format_duration, format_local, format_utc, now_us, signal_name};
+use crate::history_db::{
+    self, Readers, format_duration, format_local, format_utc, now_us, signal_name,
+};
 use crate::output;
 use crate::paths::Paths;
 
@@ -322,15 +324,23 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
     let mut reports: Vec<(String, PruneReport)> = Vec::new();
     let mut failures = 0;
     for located in &targets {
-        let result = Store::open(&located.path, OpenMode::Maintain, history_db::READ_BUSY_TIMEOUT)
-            .and_then(|mut store| store.prune(&retention, &probe, now));
+        let result = Store::open(
+            &located.path,
+            OpenMode::Maintain,
+            history_db::READ_BUSY_TIMEOUT,
+        )
+        .and_then(|mut store| store.prune(&retention, &probe, now));
         match result {
             Ok(report) => reports.push((located.path.display().to_string(), report)),
             Err(e) => {
                 failures += 1;
                 let e = anyhow::Error::new(e);
                 let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-                eprintln!("Error: cannot prune {}: {}", located.path.display(), causes.join(": "));
+                eprintln!(
+                    "Error: cannot prune {}: {}",
+                    located.path.display(),
+                    causes.join(": ")
+                );
             }
         }
     }

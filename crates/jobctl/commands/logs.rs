@@ -87,12 +87,16 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         match run {
             Ok(Some(run)) => found.push((run, i)),
             Ok(None) => {}
-            Err(e @ (jobctl_history::Error::BadRunId(_) | jobctl_history::Error::AmbiguousRunId { .. })) => {
+            Err(
+                e @ (jobctl_history::Error::BadRunId(_)
+                | jobctl_history::Error::AmbiguousRunId { .. }),
+            ) => {
                 return Err(CliError::usage(e));
             }
             Err(e) => {
                 return Err(CliError::failure(
-                    anyhow::Error::new(e).context(format!("cannot read {}", located.path.display())),
+                    anyhow::Error::new(e)
+                        .context(format!("cannot read {}", located.path.display())),
                 ));
             }
         }
@@ -104,15 +108,17 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             found.len()
         )));
     }
-    found.sort_by(|(a, _), (b, _)| b.started_us.cmp(&a.started_us));
+    found.sort_by_key(|(run, _)| std::cmp::Reverse(run.started_us));
     let Some((run, store_index)) = found.into_iter().next() else {
         let what = match &lookup {
             RunLookup::Last => "no recorded run".to_string(),
             RunLookup::LastFailure => "no failed run".to_string(),
             RunLookup::Id(id) => format!("no run with id {id}"),
         };
-        return Err(CliError::failure(anyhow::anyhow!("job {}: {what}", args.job))
-            .hint("list the recorded runs with `jobctl history JOB`"));
+        return Err(
+            CliError::failure(anyhow::anyhow!("job {}: {what}", args.job))
+                .hint("list the recorded runs with `jobctl history JOB`"),
+        );
     };
     let (located, store) = &readers.stores[store_index];
 
@@ -124,7 +130,10 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         .with_context(|| format!("cannot read {}", located.path.display()))?;
     let segments = match &data {
         Some(bytes) => decode(bytes).map_err(|reason| {
-            CliError::failure(jobctl_history::Error::BadOutput { run: run.id, reason })
+            CliError::failure(jobctl_history::Error::BadOutput {
+                run: run.id,
+                reason,
+            })
         })?,
         None => Vec::new(),
     };
@@ -185,7 +194,11 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         super::history::exit_text(&run),
         format_local(run.started_us),
         run.output_bytes,
-        if run.output_truncated { ", truncated" } else { "" },
+        if run.output_truncated {
+            ", truncated"
+        } else {
+            ""
+        },
     ));
     if let Some(note) = note {
         text.push_str(&format!("-- {note} --\n"));
@@ -256,7 +269,9 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
         .status()
         .context("cannot run journalctl")
         .map_err(|e| CliError::failure(e).hint("is systemd's journalctl installed?"))?;
-    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }
 
 #[cfg(test)]
