@@ -92,6 +92,30 @@ impl Capture {
         self.tail.push(stream, data);
     }
 
+    /// Reads the next piece of output with `read` and captures it, returning
+    /// what was read (for forwarding). Once the head is full, `read` fills
+    /// the tail ring directly, so the bulk of a long output is copied once
+    /// (by the kernel, as `cat` does) instead of twice; until then it reads
+    /// into `scratch` and the piece is copied in.
+    pub fn read_from<'a, E>(
+        &'a mut self,
+        stream: Stream,
+        scratch: &'a mut [u8],
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<&'a [u8], E> {
+        if self.head_full && self.tail.can_read_in_place(scratch.len()) {
+            let (start, n) = self.tail.read_in_place(stream, scratch.len(), read)?;
+            match stream {
+                Stream::Stdout => self.stdout_bytes += n as u64,
+                Stream::Stderr => self.stderr_bytes += n as u64,
+            }
+            return Ok(&self.tail.buf[start..start + n]);
+        }
+        let n = read(scratch)?;
+        self.push(stream, &scratch[..n]);
+        Ok(&scratch[..n])
+    }
+
     /// Total bytes the command wrote.
     pub fn total_bytes(&self) -> u64 {
         self.stdout_bytes + self.stderr_bytes
@@ -179,6 +203,55 @@ impl Ring {
             }
         }
         self.write(data);
+    }
+
+    /// Whether reads of up to `chunk` bytes can go straight into the ring
+    /// (it must be large enough to keep a useful tail besides the chunk).
+    fn can_read_in_place(&self, chunk: usize) -> bool {
+        self.budget >= 4 * (chunk + SEGMENT_COST)
+    }
+
+    /// Makes room for up to `chunk` contiguous bytes at the write position,
+    /// lets `read` fill them, and records what it read. Returns where the
+    /// bytes start in `buf` and how many there are. The room is cleared
+    /// before the read, so a short read leaves the tail up to `chunk` bytes
+    /// shorter than its budget.
+    fn read_in_place<E>(
+        &mut self,
+        stream: Stream,
+        chunk: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<(usize, usize), E> {
+        let capacity = self.budget - SEGMENT_COST;
+        if self.buf.len() < capacity {
+            let mut full = Vec::with_capacity(capacity);
+            self.copy_out(&mut full);
+            full.resize(capacity, 0);
+            self.buf = full;
+            self.start = 0;
+        }
+        let end = (self.start + self.len) % capacity;
+        let room = chunk.min(capacity - end);
+        // Free `room` bytes (and a new segment's cost) at the write position.
+        let continues = self.segments.back().is_some_and(|(s, _)| *s == stream);
+        let needed = room + if continues { 0 } else { SEGMENT_COST };
+        self.evict((self.used() + needed).saturating_sub(self.budget));
+        if continues && self.segments.back().is_none_or(|(s, _)| *s != stream) {
+            self.evict((self.used() + room + SEGMENT_COST).saturating_sub(self.budget));
+        }
+        // The ring may have emptied: then writing restarts at `end` anyway.
+        if self.len == 0 {
+            self.start = end;
+        }
+        let n = read(&mut self.buf[end..end + room])?;
+        if n > 0 {
+            match self.segments.back_mut() {
+                Some((s, len)) if *s == stream => *len += n,
+                _ => self.segments.push_back((stream, n)),
+            }
+            self.len += n;
+        }
+        Ok((end, n))
     }
 
     /// Drops at least `bytes` of budget from the front.
@@ -363,6 +436,72 @@ mod tests {
         );
         assert!(head.len() + tail.len() <= limit);
         assert!(tail.len() > limit / 2 - 2 * SEGMENT_COST);
+    }
+
+    #[test]
+    fn reading_in_place_matches_pushing() {
+        // The same input through read_from (in place once the head is full)
+        // and through push gives the same kept bytes, up to the chunk's
+        // worth the in-place path may clear early.
+        for limit in [4096usize, 10_000, 65_536] {
+            let chunk = 256;
+            let mut a = Capture::new(limit);
+            let mut b = Capture::new(limit);
+            let mut all = Vec::new();
+            let mut scratch = vec![0u8; chunk];
+            for i in 0..2_000usize {
+                let stream = if (i / 5) % 2 == 0 {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                };
+                let len = 1 + (i * 37) % chunk;
+                let data: Vec<u8> = (0..len).map(|j| ((i + j) % 251) as u8).collect();
+                all.extend(data.iter().map(|x| (stream, *x)));
+                // Like read(2): as much as fits, the rest on the next call.
+                let mut pending = &data[..];
+                let mut got = Vec::new();
+                while !pending.is_empty() {
+                    let piece = a
+                        .read_from(stream, &mut scratch, |into| -> Result<usize, ()> {
+                            let n = into.len().min(pending.len());
+                            into[..n].copy_from_slice(&pending[..n]);
+                            Ok(n)
+                        })
+                        .unwrap()
+                        .to_vec();
+                    pending = &pending[piece.len()..];
+                    got.extend(piece);
+                }
+                assert_eq!(got, data);
+                b.push(stream, &data);
+            }
+            assert_eq!(a.total_bytes(), b.total_bytes());
+            let expand = |c: &Capture| -> (Vec<(Stream, u8)>, Vec<(Stream, u8)>) {
+                let (mut head, mut tail, mut gap) = (Vec::new(), Vec::new(), false);
+                for p in c.pieces() {
+                    match p {
+                        Piece::Data(s, d) => {
+                            let t = if gap { &mut tail } else { &mut head };
+                            t.extend(d.iter().map(|x| (s, *x)));
+                        }
+                        Piece::Omitted(_) => gap = true,
+                    }
+                }
+                (head, tail)
+            };
+            let (ha, ta) = expand(&a);
+            let (hb, tb) = expand(&b);
+            assert_eq!(ha, hb);
+            assert!(all.ends_with(&ta) && all.ends_with(&tb));
+            assert!(
+                ta.len() + chunk + SEGMENT_COST >= tb.len(),
+                "{} vs {}",
+                ta.len(),
+                tb.len()
+            );
+            assert!(a.tail.used() <= limit - limit / 2);
+        }
     }
 
     #[test]

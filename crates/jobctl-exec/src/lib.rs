@@ -128,9 +128,11 @@ pub struct Outcome {
 
 /// Read size per wake-up; four times the default pipe capacity, so that a
 /// fast writer is drained in few system calls.
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 64 << 10;
 /// Pipe capacity requested for the command's output (best effort).
-const PIPE_SIZE: i32 = 256 << 10;
+const PIPE_SIZE: i32 = 64 << 10;
+/// Reads per poll wake-up while a pipe keeps delivering.
+const BURST_READS: usize = 16;
 /// After the command exits, at most this much is drained from pipes that a
 /// leftover descendant still writes to.
 const DRAIN_LIMIT: u64 = 64 << 20;
@@ -214,6 +216,7 @@ pub fn run(
         vec![(Stream::Stdout, out, true), (Stream::Stderr, err, true)];
     for (_, fd, _) in &pipes {
         let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+        let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     }
 
     let mut forward = Forwarder::default();
@@ -242,14 +245,23 @@ pub fn run(
                 continue;
             }
             if ready[idx] {
-                match read_fd(fd.as_fd(), &mut buf) {
-                    Ok(0) => *open = false,
-                    Ok(n) => {
-                        forward.write(*stream, &buf[..n]);
-                        capture.push(*stream, &buf[..n]);
+                let fd = fd.as_fd();
+                // The pipes are non-blocking: keep reading while data keeps
+                // coming (one poll per burst, not per read), a bounded number
+                // of times so the other stream and signals are not starved.
+                for _ in 0..BURST_READS {
+                    match capture.read_from(*stream, &mut buf, |into| read_fd(fd, into)) {
+                        Ok([]) => {
+                            *open = false;
+                            break;
+                        }
+                        Ok(data) => forward.write(*stream, data),
+                        Err(Errno::EAGAIN) => break,
+                        Err(_) => {
+                            *open = false;
+                            break;
+                        }
                     }
-                    Err(Errno::EAGAIN) => {}
-                    Err(_) => *open = false,
                 }
             }
             idx += 1;
@@ -289,14 +301,13 @@ pub fn run(
         if !*open {
             continue;
         }
-        let _ = fcntl(&*fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
         while drained < DRAIN_LIMIT {
-            match read_fd(fd.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    drained += n as u64;
-                    forward.write(*stream, &buf[..n]);
-                    capture.push(*stream, &buf[..n]);
+            let fd = fd.as_fd();
+            match capture.read_from(*stream, &mut buf, |into| read_fd(fd, into)) {
+                Ok([]) | Err(_) => break,
+                Ok(data) => {
+                    drained += data.len() as u64;
+                    forward.write(*stream, data);
                 }
             }
         }
