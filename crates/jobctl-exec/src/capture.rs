@@ -477,7 +477,8 @@ mod tests {
                 b.push(stream, &data);
             }
             assert_eq!(a.total_bytes(), b.total_bytes());
-            let expand = |c: &Capture| -> (Vec<(Stream, u8)>, Vec<(Stream, u8)>) {
+            type Tagged = Vec<(Stream, u8)>;
+            let expand = |c: &Capture| -> (Tagged, Tagged) {
                 let (mut head, mut tail, mut gap) = (Vec::new(), Vec::new(), false);
                 for p in c.pieces() {
                     match p {
