@@ -61,31 +61,26 @@ fn two_hundred_concurrent_runs_all_recorded() {
 }
 
 /// Runs the shim on `size` bytes of output to /dev/null; returns its peak
-/// RSS in KiB (wait4's ru_maxrss: the shim's own, or a waited child's if
-/// larger).
+/// RSS in KiB. Measured by fakejob (`measure-rss`): wait4's figure carries
+/// the spawning process's high-water mark, so the spawner must be small.
 fn peak_rss_kib(s: &Scratch, size: &str) -> i64 {
-    let child = s
-        .cmd()
-        .args(["exec", "--job", "firehose", "--db"])
+    let out = std::process::Command::new(FAKEJOB)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("JOBCTL_WARNINGS", "stderr")
+        .args(["measure-rss", JOBCTL, "exec", "--job", "firehose", "--db"])
         .arg(&s.db)
-        .arg("--")
-        .arg(FAKEJOB)
-        .args(["bytes", size, "out", "done"])
+        .args(["--", FAKEJOB, "bytes", size, "out", "done"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .output()
         .unwrap();
-    let pid = child.id() as i32;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
-    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not yet waited; both pointers are valid.
-    let rc = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid);
-    assert!(nix::libc::WIFEXITED(status) && nix::libc::WEXITSTATUS(status) == 0);
-    std::mem::forget(child);
-    usage.ru_maxrss
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .trim()
+        .strip_prefix("peak_rss_kib ")
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]

@@ -24,7 +24,16 @@
 //! env NAME            print $NAME (or "<unset>")
 //! kill SIGNAL         kill itself with SIGNAL (name like TERM or number)
 //! exit CODE           exit with CODE
+//! measure-rss CMD...  run CMD (the rest of the arguments) with stdout and
+//!                     stderr to /dev/null, print its peak RSS in KiB
+//!                     ("peak_rss_kib N"), exit with its status
 //! ```
+//!
+//! `measure-rss` exists because a peak RSS from wait4(2) includes the
+//! memory of the process that spawned the child (the kernel carries the
+//! parent's high-water mark across fork and exec): measured from a big parent
+//! (a test harness, Python) the figure is the parent's. fakejob is small, so
+//! the figure it reports is the child's own.
 //! Without an `exit` step it exits 0 after the last step.
 
 use std::io::{BufRead, Write};
@@ -65,6 +74,10 @@ fn run(args: &[String]) -> Result<u8, String> {
         let Some(step) = it.next().cloned() else {
             return Ok(0);
         };
+        if step == "measure-rss" {
+            let rest: Vec<String> = it.cloned().collect();
+            return measure_rss(&rest);
+        }
         let mut next = |what: &str| take(&mut it, what);
         match step.as_str() {
             "out" => {
@@ -184,6 +197,31 @@ fn run(args: &[String]) -> Result<u8, String> {
             }
             other => return Err(format!("unknown step {other:?}")),
         }
+    }
+}
+
+fn measure_rss(argv: &[String]) -> Result<u8, String> {
+    let (program, args) = argv.split_first().ok_or("measure-rss needs a command")?;
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let pid = child.id() as i32;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid for wait4 to fill; pid is our child.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { nix::libc::wait4(pid, &mut status, 0, &mut usage) };
+    if rc != pid {
+        return Err("wait4 failed".into());
+    }
+    std::mem::forget(child);
+    println!("peak_rss_kib {}", usage.ru_maxrss);
+    if nix::libc::WIFEXITED(status) {
+        Ok(nix::libc::WEXITSTATUS(status) as u8)
+    } else {
+        Ok(128 + nix::libc::WTERMSIG(status) as u8)
     }
 }
 
