@@ -320,9 +320,6 @@ fn render_timer(job: &Job, names: &UnitNames) -> Result<String, RenderError> {
     let mut out = String::with_capacity(512);
     header(&mut out, job);
     unit_section(&mut out, job, &description(job))?;
-    for (name, value) in &job.extra.unit {
-        let _ = writeln!(out, "{name}={value}");
-    }
     out.push_str("\n[Timer]\n");
     for schedule in &job.schedules {
         for trigger in schedule.triggers() {
