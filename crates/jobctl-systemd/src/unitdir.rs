@@ -89,13 +89,15 @@ impl UnitDir {
             return Ok(());
         }
         let fail = |done: Vec<String>, error| Partial { done, error };
+        for (name, _) in files {
+            check_name(name).map_err(|e| fail(Vec::new(), e))?;
+        }
         fs::create_dir_all(&self.dir)
             .map_err(|e| fail(Vec::new(), Error::io(format!("creating {}", self.dir.display()), e)))?;
         // Phase 1: temp files, flushed to disk. Nothing visible has changed.
         let mut temps: Vec<(PathBuf, PathBuf, &str)> = Vec::with_capacity(files.len());
         let per_file_fsync = files.len() <= SYNCFS_THRESHOLD;
         for (name, contents) in files {
-            check_name(name).map_err(|e| fail(Vec::new(), e))?;
             let target = self.dir.join(name);
             let temp = self.dir.join(format!(".{name}.jobctl-{}.tmp", std::process::id()));
             let written = write_temp(&temp, contents.as_bytes(), per_file_fsync);
