@@ -59,19 +59,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show version information.
-    #[command(hide = true)]
-    Version,
-}
-
-impl Command {
-    /// A name for the command, for error messages.
-    #[allow(dead_code)]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Version => "version",
-        }
-    }
+    Validate(commands::validate::ValidateArgs),
+    Render(commands::render::RenderArgs),
+    Generate(commands::generate::GenerateArgs),
 }
 
 #[cfg(test)]

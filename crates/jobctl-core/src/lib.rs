@@ -6,5 +6,16 @@
 //! calendar math and unit rendering easy to test exhaustively, and lets the
 //! same code run on a laptop, in CI, or on a host with no systemd at all.
 
+pub mod config;
+pub mod context;
+pub mod diag;
 pub mod duration;
+pub mod escape;
+pub mod job;
+pub mod naming;
+pub mod schedule;
 pub mod size;
+pub mod walk;
+
+mod calendar_bridge;
+pub mod render;
