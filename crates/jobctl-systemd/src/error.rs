@@ -166,9 +166,8 @@ pub fn kind_of_dbus_name(name: &str) -> ErrorKind {
         "org.freedesktop.DBus.Error.LimitsExceeded" | "org.freedesktop.DBus.Error.NoMemory" => {
             ErrorKind::LimitsExceeded
         }
-        "org.freedesktop.systemd1.NoSuchUnit" | "org.freedesktop.systemd1.NoUnitForInvocationID" => {
-            ErrorKind::NoSuchUnit
-        }
+        "org.freedesktop.systemd1.NoSuchUnit"
+        | "org.freedesktop.systemd1.NoUnitForInvocationID" => ErrorKind::NoSuchUnit,
         "org.freedesktop.systemd1.UnitMasked" => ErrorKind::UnitMasked,
         "org.freedesktop.systemd1.LoadFailed" | "org.freedesktop.systemd1.BadUnitSetting" => {
             ErrorKind::LoadFailed
@@ -190,15 +189,30 @@ mod tests {
     #[test]
     fn dbus_names_map_to_kinds() {
         let cases = [
-            ("org.freedesktop.DBus.Error.AccessDenied", ErrorKind::PermissionDenied),
-            ("org.freedesktop.PolicyKit1.Error.NotAuthorized", ErrorKind::PermissionDenied),
-            ("org.freedesktop.DBus.Error.ServiceUnknown", ErrorKind::NotRunning),
+            (
+                "org.freedesktop.DBus.Error.AccessDenied",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "org.freedesktop.PolicyKit1.Error.NotAuthorized",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                ErrorKind::NotRunning,
+            ),
             ("org.freedesktop.DBus.Error.NoReply", ErrorKind::Timeout),
-            ("org.freedesktop.DBus.Error.LimitsExceeded", ErrorKind::LimitsExceeded),
+            (
+                "org.freedesktop.DBus.Error.LimitsExceeded",
+                ErrorKind::LimitsExceeded,
+            ),
             ("org.freedesktop.systemd1.NoSuchUnit", ErrorKind::NoSuchUnit),
             ("org.freedesktop.systemd1.UnitMasked", ErrorKind::UnitMasked),
             ("org.freedesktop.systemd1.LoadFailed", ErrorKind::LoadFailed),
-            ("org.freedesktop.systemd1.TransactionIsDestructive", ErrorKind::Transaction),
+            (
+                "org.freedesktop.systemd1.TransactionIsDestructive",
+                ErrorKind::Transaction,
+            ),
             ("org.example.Whatever", ErrorKind::Other),
         ];
         for (name, kind) in cases {
@@ -210,7 +224,9 @@ mod tests {
     fn connection_failures_are_bus_unavailable() {
         let err = Error::from_zbus(
             "connect",
-            zbus::Error::InputOutput(std::sync::Arc::new(io::Error::from(io::ErrorKind::NotFound))),
+            zbus::Error::InputOutput(std::sync::Arc::new(io::Error::from(
+                io::ErrorKind::NotFound,
+            ))),
         );
         assert_eq!(err.kind(), ErrorKind::BusUnavailable);
         let err = Error::from_zbus(

@@ -136,9 +136,21 @@ impl UnitProperties {
                 .and_then(|v| String::try_from(v.try_clone().ok()?).ok())
                 .unwrap_or_default()
         };
-        let t = |key: &str| -> u64 { map.get(key).and_then(|v| u64::try_from(v).ok()).unwrap_or(0) };
-        let i = |key: &str| -> i32 { map.get(key).and_then(|v| i32::try_from(v).ok()).unwrap_or(0) };
-        let u = |key: &str| -> u32 { map.get(key).and_then(|v| u32::try_from(v).ok()).unwrap_or(0) };
+        let t = |key: &str| -> u64 {
+            map.get(key)
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let i = |key: &str| -> i32 {
+            map.get(key)
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let u = |key: &str| -> u32 {
+            map.get(key)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0)
+        };
         let invocation_id = map
             .get("InvocationID")
             .and_then(|v| Vec::<u8>::try_from(v.try_clone().ok()?).ok())
@@ -220,14 +232,20 @@ impl Systemd {
             .version()
             .map_err(|e| Error::from_zbus("reading the Manager's Version", e))?;
         Version::parse(&full).ok_or_else(|| {
-            Error::new("reading the Manager's Version", ErrorKind::Protocol, format!("unexpected version {full:?}"))
+            Error::new(
+                "reading the Manager's Version",
+                ErrorKind::Protocol,
+                format!("unexpected version {full:?}"),
+            )
         })
     }
 
     /// `daemon-reload`: re-reads every unit file. Slow with many units (~1 s
     /// per 1,000 active timers): one per apply, none when nothing changed.
     pub fn reload(&self) -> Result<()> {
-        self.manager.reload().map_err(|e| Error::from_zbus("Reload", e))
+        self.manager
+            .reload()
+            .map_err(|e| Error::from_zbus("Reload", e))
     }
 
     /// The unit's object path, loading it from disk if needed.
@@ -264,7 +282,9 @@ impl Systemd {
         let (_carries_install_info, changes) = self
             .manager
             .enable_unit_files(&refs, false, true)
-            .map_err(|e| Error::from_zbus(format!("EnableUnitFiles ({} units)", files.len()), e))?;
+            .map_err(|e| {
+            Error::from_zbus(format!("EnableUnitFiles ({} units)", files.len()), e)
+        })?;
         Ok(changes.into_iter().map(change).collect())
     }
 
@@ -274,10 +294,9 @@ impl Systemd {
             return Ok(Vec::new());
         }
         let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-        let changes = self
-            .manager
-            .disable_unit_files(&refs, false)
-            .map_err(|e| Error::from_zbus(format!("DisableUnitFiles ({} units)", files.len()), e))?;
+        let changes = self.manager.disable_unit_files(&refs, false).map_err(|e| {
+            Error::from_zbus(format!("DisableUnitFiles ({} units)", files.len()), e)
+        })?;
         Ok(changes.into_iter().map(change).collect())
     }
 
@@ -337,7 +356,9 @@ impl Systemd {
     pub fn properties(&self, name: &str) -> Result<UnitProperties> {
         let path = self.load_unit(name)?;
         let mut props = self.bulk_properties(&[(name.to_string(), path)])?;
-        props.pop().ok_or_else(|| Error::new(format!("GetAll {name}"), ErrorKind::Protocol, "no reply"))?
+        props
+            .pop()
+            .ok_or_else(|| Error::new(format!("GetAll {name}"), ErrorKind::Protocol, "no reply"))?
     }
 
     /// Properties of many units (paths from [`Systemd::list_units_by_names`]),
@@ -407,21 +428,22 @@ impl Systemd {
             let mut outcomes = Vec::with_capacity(units.len());
             let mut finished: HashMap<OwnedObjectPath, String> = HashMap::new();
             for batch in units.chunks(JOB_BATCH) {
-                let queued: Vec<(String, zbus::Result<OwnedObjectPath>)> = stream::iter(batch.iter().cloned())
-                    .map(|unit| {
-                        let manager = manager.clone();
-                        async move {
-                            let r = match op {
-                                JobOp::Start => manager.start_unit(&unit, "replace").await,
-                                JobOp::Stop => manager.stop_unit(&unit, "replace").await,
-                                JobOp::Restart => manager.restart_unit(&unit, "replace").await,
-                            };
-                            (unit, r)
-                        }
-                    })
-                    .buffered(MAX_IN_FLIGHT)
-                    .collect()
-                    .await;
+                let queued: Vec<(String, zbus::Result<OwnedObjectPath>)> =
+                    stream::iter(batch.iter().cloned())
+                        .map(|unit| {
+                            let manager = manager.clone();
+                            async move {
+                                let r = match op {
+                                    JobOp::Start => manager.start_unit(&unit, "replace").await,
+                                    JobOp::Stop => manager.stop_unit(&unit, "replace").await,
+                                    JobOp::Restart => manager.restart_unit(&unit, "replace").await,
+                                };
+                                (unit, r)
+                            }
+                        })
+                        .buffered(MAX_IN_FLIGHT)
+                        .collect()
+                        .await;
                 let mut waiting: HashSet<OwnedObjectPath> = queued
                     .iter()
                     .filter_map(|(_, r)| r.as_ref().ok().cloned())
@@ -514,7 +536,9 @@ impl Systemd {
             match deadline {
                 None => wait.await,
                 Some(d) => {
-                    match futures_util::future::select(Box::pin(wait), Box::pin(async_io_timer(d))).await {
+                    match futures_util::future::select(Box::pin(wait), Box::pin(async_io_timer(d)))
+                        .await
+                    {
                         futures_util::future::Either::Left((r, _)) => r,
                         futures_util::future::Either::Right(_) => Err(Error::new(
                             format!("waiting for {unit}"),

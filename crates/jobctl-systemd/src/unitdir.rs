@@ -61,7 +61,8 @@ impl UnitDir {
         };
         let mut out = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("reading {}", self.dir.display()), e))?;
+            let entry =
+                entry.map_err(|e| Error::io(format!("reading {}", self.dir.display()), e))?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
@@ -72,7 +73,9 @@ impl UnitDir {
                 .file_type()
                 .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
             let contents = if file_type.is_file() {
-                fs::read(entry.path()).ok().and_then(|b| String::from_utf8(b).ok())
+                fs::read(entry.path())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
             } else {
                 None
             };
@@ -92,31 +95,44 @@ impl UnitDir {
         for (name, _) in files {
             check_name(name).map_err(|e| fail(Vec::new(), e))?;
         }
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| fail(Vec::new(), Error::io(format!("creating {}", self.dir.display()), e)))?;
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            fail(
+                Vec::new(),
+                Error::io(format!("creating {}", self.dir.display()), e),
+            )
+        })?;
         // Phase 1: temp files, flushed to disk. Nothing visible has changed.
         let mut temps: Vec<(PathBuf, PathBuf, &str)> = Vec::with_capacity(files.len());
         let per_file_fsync = files.len() <= SYNCFS_THRESHOLD;
         for (name, contents) in files {
             let target = self.dir.join(name);
-            let temp = self.dir.join(format!(".{name}.jobctl-{}.tmp", std::process::id()));
+            let temp = self
+                .dir
+                .join(format!(".{name}.jobctl-{}.tmp", std::process::id()));
             let written = write_temp(&temp, contents.as_bytes(), per_file_fsync);
             if let Err(e) = written {
                 let _ = fs::remove_file(&temp);
                 for (t, _, _) in &temps {
                     let _ = fs::remove_file(t);
                 }
-                return Err(fail(Vec::new(), Error::io(format!("writing {}", temp.display()), e)));
+                return Err(fail(
+                    Vec::new(),
+                    Error::io(format!("writing {}", temp.display()), e),
+                ));
             }
             temps.push((temp, target, name));
         }
         if !per_file_fsync {
-            let synced = fs::File::open(&self.dir).and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from));
+            let synced = fs::File::open(&self.dir)
+                .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from));
             if let Err(e) = synced {
                 for (t, _, _) in &temps {
                     let _ = fs::remove_file(t);
                 }
-                return Err(fail(Vec::new(), Error::io(format!("syncing {}", self.dir.display()), e)));
+                return Err(fail(
+                    Vec::new(),
+                    Error::io(format!("syncing {}", self.dir.display()), e),
+                ));
             }
         }
         // Phase 2: rename over the targets, then make the renames durable.
@@ -129,7 +145,10 @@ impl UnitDir {
                     let _ = fs::remove_file(t);
                 }
                 let _ = self.sync_dir();
-                return Err(fail(done, Error::io(format!("renaming into {}", target.display()), e)));
+                return Err(fail(
+                    done,
+                    Error::io(format!("renaming into {}", target.display()), e),
+                ));
             }
             done.push(name.to_string());
         }
@@ -207,10 +226,16 @@ mod tests {
     fn writes_reads_and_removes_atomically() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = UnitDir::new(tmp.path().join("units"));
-        assert!(dir.read_units().unwrap().is_empty(), "a missing folder has no units");
+        assert!(
+            dir.read_units().unwrap().is_empty(),
+            "a missing folder has no units"
+        );
 
         let files = vec![
-            ("jobctl-a.service".to_string(), "[Unit]\nX-Jobctl-Job=a\n".to_string()),
+            (
+                "jobctl-a.service".to_string(),
+                "[Unit]\nX-Jobctl-Job=a\n".to_string(),
+            ),
             ("jobctl-a.timer".to_string(), "[Timer]\n".to_string()),
         ];
         dir.write_all(&files).unwrap();
@@ -218,10 +243,19 @@ mod tests {
         fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let units = dir.read_units().unwrap();
         let names: Vec<_> = units.iter().map(|u| u.name.as_str()).collect();
-        assert_eq!(names, ["jobctl-a.service", "jobctl-a.timer", "masked.service"]);
-        assert_eq!(units[0].contents.as_deref(), Some("[Unit]\nX-Jobctl-Job=a\n"));
+        assert_eq!(
+            names,
+            ["jobctl-a.service", "jobctl-a.timer", "masked.service"]
+        );
+        assert_eq!(
+            units[0].contents.as_deref(),
+            Some("[Unit]\nX-Jobctl-Job=a\n")
+        );
         assert_eq!(units[2].contents, None, "symlinks are never read as ours");
-        let mode = fs::metadata(dir.path().join("jobctl-a.timer")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("jobctl-a.timer"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644);
         // No temp files are left behind.
         let leftovers: Vec<_> = fs::read_dir(dir.path())
@@ -236,7 +270,10 @@ mod tests {
             .map(|i| (format!("jobctl-m{i}.service"), format!("n={i}\n")))
             .collect();
         dir.write_all(&many).unwrap();
-        assert_eq!(fs::read_to_string(dir.path().join("jobctl-m39.service")).unwrap(), "n=39\n");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("jobctl-m39.service")).unwrap(),
+            "n=39\n"
+        );
 
         dir.remove_all(&["jobctl-a.timer".to_string(), "gone.timer".to_string()])
             .unwrap();
@@ -254,7 +291,11 @@ mod tests {
             ])
             .unwrap_err();
         assert!(err.done.is_empty());
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "temp files were cleaned");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "temp files were cleaned"
+        );
     }
 
     #[test]
