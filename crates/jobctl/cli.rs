@@ -62,6 +62,15 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     Render(commands::render::RenderArgs),
     Generate(commands::generate::GenerateArgs),
+    Apply(commands::apply::ApplyArgs),
+    List(commands::list::ListArgs),
+    Status(commands::status::StatusArgs),
+    Run(commands::run::RunArgs),
+    /// Turn a job's timer on, persistently (until its job file changes).
+    Enable(commands::enable::EnableArgs),
+    /// Turn a job's timer off, persistently (until its job file changes).
+    Disable(commands::enable::EnableArgs),
+    Remove(commands::remove::RemoveArgs),
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod load;
 mod output;
 mod paths;
 mod rendering;
+mod systemd;
 mod zones;
 
 use std::process::ExitCode;

@@ -1,7 +1,13 @@
 //! One module per subcommand: `XxxArgs` (clap) and a `run` function.
 
+pub mod apply;
+pub mod enable;
 pub mod generate;
+pub mod list;
+pub mod remove;
 pub mod render;
+pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -21,6 +27,13 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),
+        Command::Apply(args) => apply::run(&paths, args),
+        Command::List(args) => list::run(&paths, args),
+        Command::Status(args) => status::run(&paths, args),
+        Command::Run(args) => run::run(&paths, args),
+        Command::Enable(args) => enable::run(&paths, args, true),
+        Command::Disable(args) => enable::run(&paths, args, false),
+        Command::Remove(args) => remove::run(&paths, args),
     }
 }
 
