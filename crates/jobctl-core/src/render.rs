@@ -281,9 +281,11 @@ fn render_service(
         let _ = writeln!(out, "EnvironmentFile={}", escape::plain_value(file)?);
     }
     if let Some(stdin) = &job.stdin {
-        for line in stdin.lines() {
-            let _ = writeln!(out, "StandardInputText={}", escape::input_text_line(line)?);
-        }
+        // Base64 carries the text exactly (StandardInputText= cannot hold an
+        // empty line and always appends a newline).
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(stdin.as_bytes());
+        let _ = writeln!(out, "StandardInputData={encoded}");
     }
     let _ = writeln!(out, "TimeoutStartSec={}", job.timeout);
     out.push_str("KillMode=mixed\n");
