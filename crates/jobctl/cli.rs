@@ -65,6 +65,15 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     History(commands::history::HistoryArgs),
     Logs(commands::logs::LogsArgs),
+    Apply(commands::apply::ApplyArgs),
+    List(commands::list::ListArgs),
+    Status(commands::status::StatusArgs),
+    Run(commands::run::RunArgs),
+    /// Turn a job's timer on, persistently (until its job file changes).
+    Enable(commands::enable::EnableArgs),
+    /// Turn a job's timer off, persistently (until its job file changes).
+    Disable(commands::enable::EnableArgs),
+    Remove(commands::remove::RemoveArgs),
 }
 
 #[cfg(test)]

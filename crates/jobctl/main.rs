@@ -13,6 +13,7 @@ mod load;
 mod output;
 mod paths;
 mod rendering;
+mod systemd;
 mod zones;
 
 use std::process::ExitCode;

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod escape;
 pub mod job;
 pub mod naming;
+pub mod plan;
 pub mod schedule;
 pub mod size;
 pub mod walk;

@@ -1,10 +1,16 @@
 //! One module per subcommand: `XxxArgs` (clap) and a `run` function.
 
+pub mod apply;
+pub mod enable;
 pub mod exec;
 pub mod generate;
 pub mod history;
+pub mod list;
 pub mod logs;
+pub mod remove;
 pub mod render;
+pub mod run;
+pub mod status;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -27,6 +33,13 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Exec(args) => exec::run(&paths, args),
         Command::History(args) => history::run(&paths, args),
         Command::Logs(args) => logs::run(&paths, args),
+        Command::Apply(args) => apply::run(&paths, args),
+        Command::List(args) => list::run(&paths, args),
+        Command::Status(args) => status::run(&paths, args),
+        Command::Run(args) => run::run(&paths, args),
+        Command::Enable(args) => enable::run(&paths, args, true),
+        Command::Disable(args) => enable::run(&paths, args, false),
+        Command::Remove(args) => remove::run(&paths, args),
     }
 }
 
