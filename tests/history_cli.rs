@@ -212,3 +212,58 @@ fn prune_applies_retention_and_reports() {
     let others = s.runs().iter().filter(|r| r["job"] == "other").count();
     assert_eq!(others, 1);
 }
+
+#[test]
+fn the_configuration_names_the_database_and_the_retention() {
+    let s = Scratch::new();
+    let db = s.path().join("configured.db");
+    let config = s.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[history]\ndb = \"{}\"\nkeep_runs = 2\n", db.display()),
+    )
+    .unwrap();
+    for i in 0..4 {
+        let out = s
+            .cmd()
+            .args(["exec", "--job", "cfg", "--db"])
+            .arg(&db)
+            .args(["--", "/bin/echo", &format!("run {i}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    // Readers find the configured database without --db.
+    let listed = s
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 4);
+    // prune applies the configured keep_runs when no flag is given.
+    let out = s
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "prune", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 2);
+    assert_eq!(runs_in(s.path(), &db).len(), 2);
+    // A flag still wins over the configuration.
+    let out = s
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "prune", "--keep-runs", "1", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 1);
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use jobctl_core::config::HistoryConfig;
 use jobctl_history::locate::{self, Located};
 use jobctl_history::{OpenMode, Store};
 
@@ -61,8 +62,32 @@ pub fn create_state_dir(paths: &Paths, dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// The `[history]` settings of the configuration file, for readers and
+/// `history prune` (the shim never reads it: the renderer passes what it
+/// needs as flags). A missing file is the defaults; a broken one is reported
+/// and its valid settings still apply.
+pub fn history_config(paths: &Paths) -> HistoryConfig {
+    let zones = crate::zones::HostZones::new();
+    match crate::load::load_config(paths, &zones) {
+        Ok((config, diagnostics)) => {
+            if diagnostics.iter().any(|d| d.is_error()) {
+                eprintln!(
+                    "Warning: {} has errors (see `jobctl validate`); its valid [history] settings apply",
+                    paths.config.display()
+                );
+            }
+            config.history
+        }
+        Err(e) => {
+            eprintln!("Warning: {e:#}; using the built-in history settings");
+            HistoryConfig::default()
+        }
+    }
+}
+
 /// The databases a reader should see: `--db` alone when given; in per-user
-/// mode the user's own; in system mode the main one and every user's.
+/// mode the user's own; in system mode the main one (the configuration's
+/// `[history] db` when set) and every user's.
 pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> Vec<Located> {
     if let Some(path) = explicit {
         return vec![Located {
@@ -71,17 +96,26 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> Vec<Located> 
         }];
     }
     let dir = state_dir(paths);
-    match paths.mode {
-        Mode::User => {
-            let path = dir.join("history.db");
-            if path.is_file() {
-                vec![Located { path, owner: None }]
-            } else {
-                Vec::new()
-            }
-        }
-        Mode::System => locate::databases(&dir),
+    let main = history_config(paths)
+        .db
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("history.db"));
+    let mut found = Vec::new();
+    if main.is_file() {
+        found.push(Located {
+            path: main,
+            owner: None,
+        });
     }
+    if paths.mode == Mode::System {
+        // Users' databases; the main one is already in the list.
+        found.extend(
+            locate::databases(&dir)
+                .into_iter()
+                .filter(|l| l.owner.is_some()),
+        );
+    }
+    found
 }
 
 /// Opened readers, plus the databases that could not be opened (with why).

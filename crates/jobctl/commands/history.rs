@@ -86,16 +86,18 @@ pub enum HistoryAction {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Keep this many runs per job (0: no limit) [default: 1000].
+    /// Keep this many runs per job (0: no limit) [default: keep_runs of the
+    /// configuration's [history], else 1000].
     #[arg(long, value_name = "N")]
     pub keep_runs: Option<u64>,
 
-    /// Drop runs older than this ("infinity" or 0: no limit) [default: 180d].
+    /// Drop runs older than this ("infinity" or 0: no limit) [default:
+    /// keep_age of the configuration, else 180d].
     #[arg(long, value_name = "DUR")]
     pub keep_age: Option<Timespan>,
 
     /// Stored output of all runs together, oldest dropped first (0: no
-    /// limit) [default: 256M].
+    /// limit) [default: max_output of the configuration, else 256M].
     #[arg(long, value_name = "SIZE")]
     pub max_output: Option<ByteSize>,
 
@@ -309,7 +311,13 @@ fn paint(status: Status, text: &str) -> String {
 }
 
 fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
-    let retention = super::exec::retention_from(args.keep_runs, args.keep_age, args.max_output);
+    // Flags, then the configuration's [history], then the built-in defaults.
+    let config = history_db::history_config(paths);
+    let retention = super::exec::retention_from(
+        args.keep_runs.or(config.keep_runs.map(u64::from)),
+        args.keep_age.or(config.keep_age),
+        args.max_output.or(config.max_output),
+    );
     let targets = history_db::reader_databases(paths, args.db.as_deref());
     if let Some(db) = &args.db
         && !db.is_file()
