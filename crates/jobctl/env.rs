@@ -48,3 +48,9 @@ pub const STATE_DIR: &str = "JOBCTL_STATE_DIR";
 /// `stderr`, or `auto` (default: the journal when its socket answers, else a
 /// structured line on stderr).
 pub const WARNINGS: &str = "JOBCTL_WARNINGS";
+
+/// Set by systemd for services with `User=` or `DynamicUser=`: the user's
+/// name. The shim records it (trusted only under systemd, i.e. with
+/// `$INVOCATION_ID` set) instead of looking the uid up.
+pub const USER: &str = "USER";
+

@@ -503,9 +503,20 @@ fn new_run_id() -> RunId {
     RunId::from_random(bits)
 }
 
-/// The user's name (systemd's dynamic users resolve while the unit runs),
-/// else the uid as text.
+/// The user's name, resolved now (a `DynamicUser=` name exists only while
+/// its unit runs). systemd sets `$USER` for services with `User=` or
+/// `DynamicUser=`, which saves a name-service lookup on the hot path; uid 0
+/// is root. Otherwise the user database, else the uid as text. (The record
+/// also keeps the uid, which is authoritative.)
 fn user_name(uid: u32) -> String {
+    if env::var_os(env::INVOCATION_ID).is_some()
+        && let Some(name) = env::var_os(env::USER)
+    {
+        return name.to_string_lossy().into_owned();
+    }
+    if uid == 0 {
+        return "root".to_string();
+    }
     nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten()
