@@ -59,6 +59,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Calendar(commands::calendar::CalendarArgs),
     /// Show version information.
     #[command(hide = true)]
     Version,
@@ -69,6 +70,7 @@ impl Command {
     #[allow(dead_code)]
     pub fn name(&self) -> &'static str {
         match self {
+            Command::Calendar(_) => "calendar",
             Command::Version => "version",
         }
     }

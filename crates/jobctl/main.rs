@@ -9,6 +9,7 @@ mod env;
 mod error;
 mod output;
 mod paths;
+mod zones;
 
 use std::process::ExitCode;
 

@@ -6,5 +6,7 @@
 //! calendar math and unit rendering easy to test exhaustively, and lets the
 //! same code run on a laptop, in CI, or on a host with no systemd at all.
 
+pub mod calendar;
+pub mod cron;
 pub mod duration;
 pub mod size;
