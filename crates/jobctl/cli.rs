@@ -59,21 +59,19 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Validate(commands::validate::ValidateArgs),
+    Render(commands::render::RenderArgs),
+    Generate(commands::generate::GenerateArgs),
+    Apply(commands::apply::ApplyArgs),
+    List(commands::list::ListArgs),
+    Status(commands::status::StatusArgs),
+    Run(commands::run::RunArgs),
+    /// Turn a job's timer on, persistently (until its job file changes).
+    Enable(commands::enable::EnableArgs),
+    /// Turn a job's timer off, persistently (until its job file changes).
+    Disable(commands::enable::EnableArgs),
+    Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
-    /// Show version information.
-    #[command(hide = true)]
-    Version,
-}
-
-impl Command {
-    /// A name for the command, for error messages.
-    #[allow(dead_code)]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Calendar(_) => "calendar",
-            Command::Version => "version",
-        }
-    }
 }
 
 #[cfg(test)]

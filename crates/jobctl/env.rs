@@ -18,6 +18,13 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Base of per-user state (default `~/.local/state`).
 pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 
+/// The user's runtime folder; `--user` finds the session bus at `$XDG_RUNTIME_DIR/bus`.
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+/// The session bus address (`--user`), when set; wins over `XDG_RUNTIME_DIR`.
+pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
+/// The system bus address, when not the standard one.
+pub const DBUS_SYSTEM_BUS_ADDRESS: &str = "DBUS_SYSTEM_BUS_ADDRESS";
+
 /// The value of an environment variable, treating an empty value as unset.
 pub fn var_os(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())

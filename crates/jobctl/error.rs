@@ -7,8 +7,6 @@ use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Exit status for success.
-pub const EXIT_OK: u8 = 0;
 /// Exit status for a failure while doing the work.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error or invalid input (bad job files, bad flags).
@@ -52,10 +50,6 @@ impl CliError {
     pub fn hint(mut self, hint: impl Display) -> Self {
         self.hints.push(hint.to_string());
         self
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
     }
 
     pub fn exit_code(&self) -> u8 {

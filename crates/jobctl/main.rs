@@ -7,8 +7,11 @@ mod cli;
 mod commands;
 mod env;
 mod error;
+mod load;
 mod output;
 mod paths;
+mod rendering;
+mod systemd;
 mod zones;
 
 use std::process::ExitCode;

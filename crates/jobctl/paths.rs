@@ -11,15 +11,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+pub use jobctl_core::context::Mode;
+
 use crate::cli::GlobalArgs;
 use crate::env;
-
-/// System-wide or per-user operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    System,
-    User,
-}
 
 /// The resolved locations for one invocation.
 #[derive(Debug, Clone)]

@@ -158,13 +158,19 @@ impl Timespan {
 
 /// A decimal number as written: integer part and fractional digits.
 struct Decimal<'a> {
-    integer: u64,
+    integer: &'a str,
     fraction: &'a str,
 }
 
 impl Decimal<'_> {
     fn scale(&self, multiplier: u64) -> Option<u64> {
-        let mut value = self.integer.checked_mul(multiplier)?;
+        let integer: u64 = if self.integer.is_empty() {
+            0
+        } else {
+            // All digits, so parsing fails only on overflow.
+            self.integer.parse().ok()?
+        };
+        let mut value = integer.checked_mul(multiplier)?;
         let mut divisor = 1u64;
         for digit in self.fraction.bytes() {
             divisor = divisor.checked_mul(10)?;
@@ -188,12 +194,20 @@ fn split_number(s: &str) -> Option<(Decimal<'_>, &str)> {
     if int_part.is_empty() && fraction.is_empty() {
         return None;
     }
-    let integer = if int_part.is_empty() {
-        0
-    } else {
-        int_part.parse().ok()?
-    };
-    Some((Decimal { integer, fraction }, rest))
+    Some((
+        Decimal {
+            integer: int_part,
+            fraction,
+        },
+        rest,
+    ))
+}
+
+/// Serialized in systemd's spelling (`"2h 30min"`, `"infinity"`).
+impl serde::Serialize for Timespan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl FromStr for Timespan {

@@ -7,6 +7,18 @@
 //! same code run on a laptop, in CI, or on a host with no systemd at all.
 
 pub mod calendar;
+pub mod config;
+pub mod context;
 pub mod cron;
+pub mod diag;
 pub mod duration;
+pub mod escape;
+pub mod job;
+pub mod naming;
+pub mod plan;
+pub mod schedule;
 pub mod size;
+pub mod walk;
+
+mod calendar_bridge;
+pub mod render;

@@ -86,6 +86,13 @@ impl ByteSize {
     }
 }
 
+/// Serialized as a number of bytes.
+impl serde::Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
 impl FromStr for ByteSize {
     type Err = SizeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

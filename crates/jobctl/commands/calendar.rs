@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::output;
-use crate::zones::{self, HostZones};
+use crate::zones::HostZones;
 
 /// Show how systemd reads calendar expressions and when they elapse next.
 ///
@@ -108,8 +108,8 @@ struct Failure {
 }
 
 pub fn run(args: CalendarArgs) -> CliResult {
-    let local = zones::local_zone();
     let zones = HostZones::new();
+    let local = zones.local();
     let now = Timestamp::now();
     let base = match &args.base_time {
         Some(text) => parse_base_time(text, &local)?,

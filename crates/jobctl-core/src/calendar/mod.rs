@@ -71,21 +71,9 @@ use libc_time::Clock;
 use next::NoElapse;
 use spec::{Spec, Zone};
 
-/// Finds time zones by their IANA name, the way systemd does: the name is a
-/// path under `/usr/share/zoneinfo`, compared case-sensitively.
-///
-/// The core crate reads no files; callers implement this over the host's
-/// zoneinfo (the `jobctl` binary) or a fixed set (tests).
-pub trait ZoneLookup {
-    /// The zone called exactly `name`, or `None` if there is none.
-    fn zone(&self, name: &str) -> Option<TimeZone>;
-}
-
-impl<T: ZoneLookup + ?Sized> ZoneLookup for &T {
-    fn zone(&self, name: &str) -> Option<TimeZone> {
-        (**self).zone(name)
-    }
-}
+/// Finds time zones by their exact zoneinfo name; defined beside the other
+/// inputs the core takes from the world ([`crate::context`]).
+pub use crate::context::ZoneLookup;
 
 /// The local zone's standard and daylight-saving abbreviations, as glibc
 /// holds them in `tzname[0]` and `tzname[1]` (e.g. `EST` and `EDT`). systemd

@@ -1,0 +1,574 @@
+//! The systemd Manager over D-Bus: the few calls jobctl makes, each with a
+//! method timeout, and bulk versions that respect the bus's limits.
+//!
+//! Limits this is designed around (docs/operations.md, field notes):
+//! - dbus-daemon allows 128 pending replies per connection: bulk calls keep at
+//!   most [`MAX_IN_FLIGHT`] requests outstanding.
+//! - systemd 252 adds bus match rules per queued job and drops its own bus
+//!   connection near 600 queued jobs: start/stop/restart run in batches of at
+//!   most [`JOB_BATCH`] units, each batch waited for (JobRemoved) before the
+//!   next is queued.
+//! - One round trip costs ~0.14 ms, so a thousand sequential calls cost a
+//!   noticeable fraction of a second: properties come from `ListUnitsByNames`,
+//!   `ListUnitFilesByPatterns` and pipelined `GetAll`, never one call per property.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt as _, stream};
+use zbus::blocking::Connection;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::proxy::{ManagerProxy, ManagerProxyBlocking, UnitStatus};
+
+/// Most requests outstanding on one connection (dbus-daemon allows 128).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Most jobs jobctl queues in systemd at once (systemd 252 fails near 600).
+pub const JOB_BATCH: usize = 200;
+/// Names per `ListUnitsByNames`/`ListUnitFilesByPatterns` call.
+const NAMES_PER_CALL: usize = 1000;
+
+/// Which bus to talk to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bus {
+    /// The system bus at its standard address (system manager).
+    System,
+    /// A bus at an explicit D-Bus address: the user's session bus
+    /// (`unix:path=$XDG_RUNTIME_DIR/bus`, user manager), or a test peer.
+    Address(String),
+}
+
+/// systemd's version, from the Manager's `Version` property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The release number (252 for "252.38-1~deb12u1" or "252 (252.38-1~deb12u1)").
+    pub major: u32,
+    /// The string as systemd reports it.
+    pub full: String,
+}
+
+impl Version {
+    pub fn parse(full: &str) -> Option<Version> {
+        let digits: String = full
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        Some(Version {
+            major: digits.parse().ok()?,
+            full: full.to_string(),
+        })
+    }
+}
+
+/// A unit-file change reported by Enable/DisableUnitFiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// "symlink" or "unlink".
+    pub kind: String,
+    pub path: String,
+    pub target: String,
+}
+
+/// The job operations jobctl queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOp {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl JobOp {
+    pub fn method(self) -> &'static str {
+        match self {
+            JobOp::Start => "StartUnit",
+            JobOp::Stop => "StopUnit",
+            JobOp::Restart => "RestartUnit",
+        }
+    }
+}
+
+/// How one queued job ended: systemd's JobRemoved result ("done", "failed",
+/// "canceled", "timeout", "dependency", "skipped"), or the error of the call
+/// that should have queued it.
+#[derive(Debug)]
+pub struct JobOutcome {
+    pub unit: String,
+    pub op: JobOp,
+    pub result: Result<String>,
+}
+
+/// Unit, timer and service properties jobctl reads, from one `GetAll`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitProperties {
+    pub name: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub unit_file_state: String,
+    pub fragment_path: String,
+    /// The current or last invocation, hex (empty before the first).
+    pub invocation_id: String,
+    pub active_enter_usec: u64,
+    pub inactive_enter_usec: u64,
+    /// Timers: the next elapse on the realtime clock, µs since the epoch (0 = none).
+    pub next_elapse_realtime_usec: u64,
+    /// Timers: the next elapse on the monotonic clock (0 = none).
+    pub next_elapse_monotonic_usec: u64,
+    /// Timers: the last time it triggered, µs since the epoch (0 = never).
+    pub last_trigger_usec: u64,
+    /// Timers and services: "success", "exit-code", "signal", "timeout", …
+    pub result: String,
+    /// Services: the main process's exit code or signal (see `exec_main_code`).
+    pub exec_main_status: i32,
+    /// Services: CLD_EXITED (1), CLD_KILLED (2), CLD_DUMPED (3); 0 = no exit yet.
+    pub exec_main_code: i32,
+    pub exec_main_start_usec: u64,
+    pub exec_main_exit_usec: u64,
+    pub main_pid: u32,
+}
+
+impl UnitProperties {
+    fn from_map(name: &str, map: &HashMap<String, OwnedValue>) -> UnitProperties {
+        let s = |key: &str| -> String {
+            map.get(key)
+                .and_then(|v| String::try_from(v.try_clone().ok()?).ok())
+                .unwrap_or_default()
+        };
+        let t = |key: &str| -> u64 {
+            map.get(key)
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let i = |key: &str| -> i32 {
+            map.get(key)
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let u = |key: &str| -> u32 {
+            map.get(key)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        let invocation_id = map
+            .get("InvocationID")
+            .and_then(|v| Vec::<u8>::try_from(v.try_clone().ok()?).ok())
+            .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default();
+        UnitProperties {
+            name: name.to_string(),
+            load_state: s("LoadState"),
+            active_state: s("ActiveState"),
+            sub_state: s("SubState"),
+            unit_file_state: s("UnitFileState"),
+            fragment_path: s("FragmentPath"),
+            invocation_id,
+            active_enter_usec: t("ActiveEnterTimestamp"),
+            inactive_enter_usec: t("InactiveEnterTimestamp"),
+            next_elapse_realtime_usec: t("NextElapseUSecRealtime"),
+            next_elapse_monotonic_usec: t("NextElapseUSecMonotonic"),
+            last_trigger_usec: t("LastTriggerUSec"),
+            result: s("Result"),
+            exec_main_status: i("ExecMainStatus"),
+            exec_main_code: i("ExecMainCode"),
+            exec_main_start_usec: t("ExecMainStartTimestamp"),
+            exec_main_exit_usec: t("ExecMainExitTimestamp"),
+            main_pid: u("MainPID"),
+        }
+    }
+}
+
+/// A connection to one systemd manager (system or user).
+pub struct Systemd {
+    conn: Connection,
+    manager: ManagerProxyBlocking<'static>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Systemd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Systemd")
+            .field("unique_name", &self.conn.unique_name())
+            .finish()
+    }
+}
+
+impl Systemd {
+    /// Connects; every method call then fails after `timeout` rather than hang.
+    pub fn connect(bus: &Bus, timeout: Duration) -> Result<Systemd> {
+        let builder = match bus {
+            Bus::System => zbus::blocking::connection::Builder::system(),
+            Bus::Address(addr) => zbus::blocking::connection::Builder::address(addr.as_str()),
+        }
+        .map_err(|e| Error::from_zbus("connecting to the bus", e))?;
+        let conn = builder
+            .method_timeout(timeout)
+            .build()
+            .map_err(|e| Error::from_zbus(format!("connecting to {}", describe(bus)), e))?;
+        Systemd::from_connection(conn, timeout)
+    }
+
+    /// Wraps an existing connection (tests use a peer-to-peer pair).
+    pub fn from_connection(conn: Connection, timeout: Duration) -> Result<Systemd> {
+        let manager = ManagerProxyBlocking::new(&conn)
+            .map_err(|e| Error::from_zbus("creating the Manager proxy", e))?;
+        Ok(Systemd {
+            conn,
+            manager,
+            timeout,
+        })
+    }
+
+    fn async_manager(&self) -> Result<ManagerProxy<'static>> {
+        zbus::block_on(ManagerProxy::new(self.conn.inner()))
+            .map_err(|e| Error::from_zbus("creating the Manager proxy", e))
+    }
+
+    /// systemd's version (`Version` property).
+    pub fn version(&self) -> Result<Version> {
+        let full = self
+            .manager
+            .version()
+            .map_err(|e| Error::from_zbus("reading the Manager's Version", e))?;
+        Version::parse(&full).ok_or_else(|| {
+            Error::new(
+                "reading the Manager's Version",
+                ErrorKind::Protocol,
+                format!("unexpected version {full:?}"),
+            )
+        })
+    }
+
+    /// `daemon-reload`: re-reads every unit file. Slow with many units (~1 s
+    /// per 1,000 active timers): one per apply, none when nothing changed.
+    pub fn reload(&self) -> Result<()> {
+        self.manager
+            .reload()
+            .map_err(|e| Error::from_zbus("Reload", e))
+    }
+
+    /// The unit's object path, loading it from disk if needed.
+    pub fn load_unit(&self, name: &str) -> Result<OwnedObjectPath> {
+        self.manager
+            .load_unit(name)
+            .map_err(|e| Error::from_zbus(format!("LoadUnit {name}"), e))
+    }
+
+    /// The unit's object path if it is loaded (`NoSuchUnit` otherwise).
+    pub fn get_unit(&self, name: &str) -> Result<OwnedObjectPath> {
+        self.manager
+            .get_unit(name)
+            .map_err(|e| Error::from_zbus(format!("GetUnit {name}"), e))
+    }
+
+    /// Queues one job and returns its object path at once.
+    pub fn queue(&self, op: JobOp, name: &str) -> Result<OwnedObjectPath> {
+        let r = match op {
+            JobOp::Start => self.manager.start_unit(name, "replace"),
+            JobOp::Stop => self.manager.stop_unit(name, "replace"),
+            JobOp::Restart => self.manager.restart_unit(name, "replace"),
+        };
+        r.map_err(|e| Error::from_zbus(format!("{} {name}", op.method()), e))
+    }
+
+    /// Enables unit files (creates their `[Install]` symlinks), replacing
+    /// conflicting symlinks. Needs a `reload` afterwards to take effect.
+    pub fn enable_unit_files(&self, files: &[String]) -> Result<Vec<FileChange>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let (_carries_install_info, changes) = self
+            .manager
+            .enable_unit_files(&refs, false, true)
+            .map_err(|e| {
+            Error::from_zbus(format!("EnableUnitFiles ({} units)", files.len()), e)
+        })?;
+        Ok(changes.into_iter().map(change).collect())
+    }
+
+    /// Removes unit files' `[Install]` symlinks.
+    pub fn disable_unit_files(&self, files: &[String]) -> Result<Vec<FileChange>> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let changes = self.manager.disable_unit_files(&refs, false).map_err(|e| {
+            Error::from_zbus(format!("DisableUnitFiles ({} units)", files.len()), e)
+        })?;
+        Ok(changes.into_iter().map(change).collect())
+    }
+
+    /// Forgets a unit's failed state. A unit systemd does not know is fine.
+    pub fn reset_failed(&self, name: &str) -> Result<()> {
+        match self.manager.reset_failed_unit(name) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = Error::from_zbus(format!("ResetFailedUnit {name}"), e);
+                if err.kind() == ErrorKind::NoSuchUnit {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Runtime state of many units in one call per thousand names (units not
+    /// loaded come back with load state "not-found" or are loaded from disk).
+    pub fn list_units_by_names(&self, names: &[String]) -> Result<Vec<UnitStatus>> {
+        let mut out = Vec::with_capacity(names.len());
+        for chunk in names.chunks(NAMES_PER_CALL) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            out.extend(
+                self.manager
+                    .list_units_by_names(&refs)
+                    .map_err(|e| Error::from_zbus("ListUnitsByNames", e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Unit files on disk matching the glob patterns, anywhere in systemd's
+    /// search path: name → (path, enablement state such as "enabled",
+    /// "disabled", "static", "masked", "linked").
+    pub fn unit_files_by_patterns(
+        &self,
+        patterns: &[String],
+    ) -> Result<HashMap<String, (String, String)>> {
+        let mut out = HashMap::new();
+        for chunk in patterns.chunks(NAMES_PER_CALL) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            for (path, state) in self
+                .manager
+                .list_unit_files_by_patterns(&[], &refs)
+                .map_err(|e| Error::from_zbus("ListUnitFilesByPatterns", e))?
+            {
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                out.insert(name, (path, state));
+            }
+        }
+        Ok(out)
+    }
+
+    /// All properties of one unit (every interface), in one call.
+    pub fn properties(&self, name: &str) -> Result<UnitProperties> {
+        let path = self.load_unit(name)?;
+        let mut props = self.bulk_properties(&[(name.to_string(), path)])?;
+        props
+            .pop()
+            .ok_or_else(|| Error::new(format!("GetAll {name}"), ErrorKind::Protocol, "no reply"))?
+    }
+
+    /// Properties of many units (paths from [`Systemd::list_units_by_names`]),
+    /// pipelined with at most [`MAX_IN_FLIGHT`] calls outstanding.
+    pub fn bulk_properties(
+        &self,
+        units: &[(String, OwnedObjectPath)],
+    ) -> Result<Vec<Result<UnitProperties>>> {
+        let conn = self.conn.inner().clone();
+        let results = zbus::block_on(async {
+            stream::iter(units.iter().cloned())
+                .map(|(name, path)| {
+                    let conn = conn.clone();
+                    async move {
+                        // An empty interface name asks sd-bus for the
+                        // properties of every interface of the object.
+                        let reply = conn
+                            .call_method(
+                                Some("org.freedesktop.systemd1"),
+                                path.as_ref(),
+                                Some("org.freedesktop.DBus.Properties"),
+                                "GetAll",
+                                &(""),
+                            )
+                            .await
+                            .map_err(|e| Error::from_zbus(format!("GetAll {name}"), e))?;
+                        let map: HashMap<String, OwnedValue> = reply
+                            .body()
+                            .deserialize()
+                            .map_err(|e| Error::from_zbus(format!("GetAll {name}"), e))?;
+                        Ok(UnitProperties::from_map(&name, &map))
+                    }
+                })
+                .buffered(MAX_IN_FLIGHT)
+                .collect::<Vec<Result<UnitProperties>>>()
+                .await
+        });
+        Ok(results)
+    }
+
+    /// Queues `op` for every unit and waits until systemd has finished each
+    /// job (its JobRemoved signal), in batches of at most [`JOB_BATCH`] queued
+    /// jobs with at most [`MAX_IN_FLIGHT`] calls outstanding. Stops queueing
+    /// after the first batch that had a failed call (the caller reports what
+    /// was done); `deadline_per_batch` bounds the wait for each batch.
+    pub fn run_jobs(
+        &self,
+        op: JobOp,
+        units: &[String],
+        deadline_per_batch: Duration,
+    ) -> Result<Vec<JobOutcome>> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let manager = self.async_manager()?;
+        zbus::block_on(async {
+            // Subscribe and open the signal stream before queueing anything,
+            // so no JobRemoved can be missed.
+            let mut removed = manager
+                .receive_job_removed()
+                .await
+                .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
+            manager
+                .subscribe()
+                .await
+                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            let mut outcomes = Vec::with_capacity(units.len());
+            let mut finished: HashMap<OwnedObjectPath, String> = HashMap::new();
+            for batch in units.chunks(JOB_BATCH) {
+                let queued: Vec<(String, zbus::Result<OwnedObjectPath>)> =
+                    stream::iter(batch.iter().cloned())
+                        .map(|unit| {
+                            let manager = manager.clone();
+                            async move {
+                                let r = match op {
+                                    JobOp::Start => manager.start_unit(&unit, "replace").await,
+                                    JobOp::Stop => manager.stop_unit(&unit, "replace").await,
+                                    JobOp::Restart => manager.restart_unit(&unit, "replace").await,
+                                };
+                                (unit, r)
+                            }
+                        })
+                        .buffered(MAX_IN_FLIGHT)
+                        .collect()
+                        .await;
+                let mut waiting: HashSet<OwnedObjectPath> = queued
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().ok().cloned())
+                    .collect();
+                waiting.retain(|p| !finished.contains_key(p));
+                let deadline = Instant::now() + deadline_per_batch;
+                while !waiting.is_empty() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let next = futures_util::future::select(
+                        removed.next(),
+                        Box::pin(async_io_timer(left)),
+                    )
+                    .await;
+                    match next {
+                        futures_util::future::Either::Left((Some(signal), _)) => {
+                            if let Ok(args) = signal.args() {
+                                let path = OwnedObjectPath::from(args.job().clone());
+                                waiting.remove(&path);
+                                finished.insert(path, args.result().to_string());
+                            }
+                        }
+                        futures_util::future::Either::Left((None, _)) => {
+                            return Err(Error::new(
+                                format!("waiting for {} jobs", op.method()),
+                                ErrorKind::Disconnected,
+                                "the bus connection closed",
+                            ));
+                        }
+                        futures_util::future::Either::Right(_) => break,
+                    }
+                }
+                let mut failed_call = false;
+                for (unit, r) in queued {
+                    let result = match r {
+                        Ok(path) => match finished.get(&path) {
+                            Some(result) => Ok(result.clone()),
+                            None => Err(Error::new(
+                                format!("{} {unit}", op.method()),
+                                ErrorKind::Timeout,
+                                format!("the job did not finish within {deadline_per_batch:?}"),
+                            )),
+                        },
+                        Err(e) => {
+                            failed_call = true;
+                            Err(Error::from_zbus(format!("{} {unit}", op.method()), e))
+                        }
+                    };
+                    outcomes.push(JobOutcome { unit, op, result });
+                }
+                if failed_call {
+                    break;
+                }
+            }
+            Ok(outcomes)
+        })
+    }
+
+    /// Starts `unit` and waits (without a deadline unless given) until its
+    /// start job ends; for a oneshot service that is when the run ends.
+    /// Returns the job's result ("done", "failed", …).
+    pub fn start_and_wait(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
+        let manager = self.async_manager()?;
+        zbus::block_on(async {
+            let mut removed = manager
+                .receive_job_removed()
+                .await
+                .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
+            manager
+                .subscribe()
+                .await
+                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            let job = manager
+                .start_unit(unit, "replace")
+                .await
+                .map_err(|e| Error::from_zbus(format!("StartUnit {unit}"), e))?;
+            let wait = async {
+                while let Some(signal) = removed.next().await {
+                    if let Ok(args) = signal.args()
+                        && args.job().as_str() == job.as_str()
+                    {
+                        return Ok(args.result().to_string());
+                    }
+                }
+                Err(Error::new(
+                    format!("waiting for {unit}"),
+                    ErrorKind::Disconnected,
+                    "the bus connection closed",
+                ))
+            };
+            match deadline {
+                None => wait.await,
+                Some(d) => {
+                    match futures_util::future::select(Box::pin(wait), Box::pin(async_io_timer(d)))
+                        .await
+                    {
+                        futures_util::future::Either::Left((r, _)) => r,
+                        futures_util::future::Either::Right(_) => Err(Error::new(
+                            format!("waiting for {unit}"),
+                            ErrorKind::Timeout,
+                            format!("still running after {d:?}"),
+                        )),
+                    }
+                }
+            }
+        })
+    }
+
+    /// The method timeout every call of this connection uses.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// Completes after `d`, on the async-io reactor that also drives zbus.
+async fn async_io_timer(d: Duration) {
+    async_io::Timer::after(d).await;
+}
+
+fn change((kind, path, target): (String, String, String)) -> FileChange {
+    FileChange { kind, path, target }
+}
+
+fn describe(bus: &Bus) -> String {
+    match bus {
+        Bus::System => "the system bus".to_string(),
+        Bus::Address(a) => format!("the bus at {a}"),
+    }
+}

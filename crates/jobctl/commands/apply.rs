@@ -1,0 +1,470 @@
+//! `jobctl apply`: reconcile systemd with the jobs folder.
+//!
+//! Lock, load and validate every job (nothing changes if any is invalid),
+//! render for this host's systemd version, read the units jobctl owns and ask
+//! systemd about them, plan (`jobctl_core::plan`), then execute in an order
+//! that is safe to interrupt: stop, write, disable, enable, delete, one
+//! reload, start/restart, reset-failed. On a failure it stops and reports
+//! what was done and what was not; the next apply converges.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use clap::Args;
+use jobctl_core::plan::{self, Change, JobPlan, Plan, TimerState};
+use jobctl_systemd::{JobOp, Systemd, UnitDir};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::paths::Paths;
+use crate::systemd;
+
+/// Exit status of `--check` when applying would change something.
+pub const EXIT_CHANGES_PENDING: u8 = 3;
+
+/// How long one batch of start/stop jobs may take.
+const JOB_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Install the jobs folder into systemd: write changed units, one reload,
+/// start, restart, stop and remove timers as needed.
+///
+/// Only units carrying jobctl's mark (X-Jobctl-Job=) are ever touched. A
+/// second apply right after a first changes nothing.
+///
+/// Exit status: 0 applied (or nothing to do), 1 failed part-way (the report
+/// says what was done), 2 invalid job files (nothing changed); with --check,
+/// 0 when nothing would change and 3 when something would.
+///
+/// Examples:
+///   jobctl apply
+///   jobctl apply --check --diff
+///   jobctl apply --json          # Ansible: changed_when: (out.stdout | from_json).changed
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ApplyArgs {
+    /// Change nothing: print the plan; exit 3 if anything would change.
+    #[arg(long, visible_alias = "dry-run")]
+    pub check: bool,
+    /// Show unified diffs of the unit files that would change or did.
+    #[arg(long)]
+    pub diff: bool,
+    /// Remove the units of jobs whose files are gone [default].
+    #[arg(long, overrides_with = "no_prune")]
+    pub prune: bool,
+    /// Keep the units of jobs whose files are gone.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Machine-readable report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    changed: bool,
+    check: bool,
+    systemd_version: u32,
+    summary: BTreeMap<&'static str, usize>,
+    jobs: &'a [JobPlan],
+    reload: bool,
+    done: Vec<String>,
+    not_done: Vec<String>,
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    diffs: Vec<String>,
+    elapsed_ms: u128,
+}
+
+pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
+    let started = Instant::now();
+    let _lock = if args.check {
+        None
+    } else {
+        Some(systemd::lock(paths)?)
+    };
+    let sd = systemd::connect(paths)?;
+    let version = sd
+        .version()
+        .map_err(|e| systemd::systemd_error(e, paths.mode))?;
+    let (loaded, desired) = systemd::desired(paths, Some(version.major))?;
+    let unit_dir = UnitDir::new(&paths.unit_dir);
+    let actual = systemd::actual(
+        &sd,
+        &unit_dir,
+        &desired,
+        &loaded.config.unit_prefix,
+        paths.mode,
+    )?;
+    let overrides = systemd::read_overrides(paths)?;
+    let prune = !args.no_prune;
+    let plan = plan::plan(&desired, &actual, &overrides, jiff::Timestamp::now(), prune).map_err(
+        |errs| {
+            let listing: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            CliError::usage(anyhow!(
+                "{}\n{} conflict{} with units jobctl does not own; nothing was changed",
+                listing.join("\n"),
+                errs.len(),
+                if errs.len() == 1 { "" } else { "s" }
+            ))
+        },
+    )?;
+
+    let diffs = if args.diff { diffs(&plan) } else { Vec::new() };
+    let mut exec = Execution::default();
+    let mut error = None;
+    if !args.check && plan.changed() {
+        if let Err(e) = execute(&sd, &unit_dir, &plan, paths.mode, &mut exec) {
+            error = Some(e);
+        }
+    }
+    if !args.check && error.is_none() && !plan.stale_overrides.is_empty() {
+        let mut kept = overrides.clone();
+        for job in &plan.stale_overrides {
+            kept.remove(job);
+        }
+        systemd::write_overrides(paths, &kept)?;
+    }
+
+    let report = Report {
+        changed: plan.changed() && (args.check || !exec.done.is_empty()),
+        check: args.check,
+        systemd_version: version.major,
+        summary: summary(&plan),
+        jobs: &plan.jobs,
+        reload: plan.needs_reload(),
+        done: exec.done.clone(),
+        not_done: if error.is_some() {
+            exec.remaining(&plan)
+        } else {
+            Vec::new()
+        },
+        error: error.as_ref().map(|(message, _)| message.clone()),
+        diffs,
+        elapsed_ms: started.elapsed().as_millis(),
+    };
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        output::print_text(&text_report(&report, &plan))?;
+    }
+    if let Some((_, e)) = error {
+        return Err(e);
+    }
+    if args.check && plan.changed() {
+        return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What has been done so far, step by step, for the partial-failure report.
+#[derive(Default)]
+struct Execution {
+    done: Vec<String>,
+    steps_done: usize,
+}
+
+const STEPS: &[&str] = &[
+    "stop timers",
+    "write unit files",
+    "disable timers",
+    "enable timers",
+    "delete unit files",
+    "reload systemd",
+    "start timers",
+    "restart timers",
+    "reset failed units",
+];
+
+impl Execution {
+    fn remaining(&self, plan: &Plan) -> Vec<String> {
+        STEPS
+            .iter()
+            .enumerate()
+            .skip(self.steps_done)
+            .filter_map(|(i, step)| {
+                let n = step_items(plan, i).len();
+                (n > 0 || (i == 5 && plan.needs_reload())).then(|| format!("{step} ({n})"))
+            })
+            .collect()
+    }
+}
+
+fn step_items(plan: &Plan, step: usize) -> Vec<String> {
+    match step {
+        0 => plan.timers_where(|s| s.stop),
+        1 => plan.writes().map(|w| w.name.clone()).collect(),
+        2 => plan.timers_where(|s| s.disable),
+        3 => plan.timers_where(|s| s.enable),
+        4 => plan.deletes().cloned().collect(),
+        5 => Vec::new(),
+        6 => plan.timers_where(|s| s.start),
+        7 => plan.timers_where(|s| s.restart),
+        8 => plan
+            .jobs
+            .iter()
+            .flat_map(|j| j.reset_failed.iter().cloned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn execute(
+    sd: &Systemd,
+    unit_dir: &UnitDir,
+    plan: &Plan,
+    mode: crate::paths::Mode,
+    exec: &mut Execution,
+) -> Result<(), (String, CliError)> {
+    let mode_err = |e: jobctl_systemd::Error| {
+        let message = e.to_string();
+        (message, systemd::systemd_error(e, mode))
+    };
+    let jobs = |op: JobOp,
+                units: Vec<String>,
+                label: &str,
+                exec: &mut Execution|
+     -> Result<(), (String, CliError)> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        let outcomes = sd.run_jobs(op, &units, JOB_DEADLINE).map_err(mode_err)?;
+        let mut failures = Vec::new();
+        let mut ok = 0;
+        for o in outcomes {
+            match o.result {
+                Ok(r) if r == "done" => ok += 1,
+                Ok(r) => failures.push(format!("{}: job {r}", o.unit)),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        exec.done.push(format!("{label}: {ok} of {}", units.len()));
+        if failures.is_empty() && ok == units.len() {
+            Ok(())
+        } else {
+            let message = format!(
+                "{label} failed for {} unit(s):\n  {}",
+                units.len() - ok,
+                failures.join("\n  ")
+            );
+            Err((message.clone(), CliError::failure(anyhow!(message))
+            .hint("see `journalctl -b -u init.scope` and `systemctl status UNIT`; run `jobctl apply` again once fixed")))
+        }
+    };
+    for step in 0..STEPS.len() {
+        let items = step_items(plan, step);
+        match step {
+            0 => jobs(JobOp::Stop, items, "stopped timers", exec)?,
+            1 => {
+                let files: Vec<(String, String)> = plan
+                    .writes()
+                    .map(|w| (w.name.clone(), w.new.clone()))
+                    .collect();
+                if !files.is_empty() {
+                    if let Err(p) = unit_dir.write_all(&files) {
+                        if !p.done.is_empty() {
+                            exec.done.push(format!(
+                                "wrote {} of {} unit files",
+                                p.done.len(),
+                                files.len()
+                            ));
+                        }
+                        return Err(mode_err(p.error));
+                    }
+                    exec.done.push(format!("wrote {} unit files", files.len()));
+                }
+            }
+            2 => {
+                if !items.is_empty() {
+                    sd.disable_unit_files(&items).map_err(mode_err)?;
+                    exec.done.push(format!("disabled {} timers", items.len()));
+                }
+            }
+            3 => {
+                if !items.is_empty() {
+                    sd.enable_unit_files(&items).map_err(mode_err)?;
+                    exec.done.push(format!("enabled {} timers", items.len()));
+                }
+            }
+            4 => {
+                if !items.is_empty() {
+                    if let Err(p) = unit_dir.remove_all(&items) {
+                        if !p.done.is_empty() {
+                            exec.done.push(format!(
+                                "deleted {} of {} unit files",
+                                p.done.len(),
+                                items.len()
+                            ));
+                        }
+                        return Err(mode_err(p.error));
+                    }
+                    exec.done
+                        .push(format!("deleted {} unit files", items.len()));
+                }
+            }
+            5 => {
+                if plan.needs_reload() {
+                    sd.reload().map_err(mode_err)?;
+                    exec.done.push("reloaded systemd".to_string());
+                }
+            }
+            6 => jobs(JobOp::Start, items, "started timers", exec)?,
+            7 => jobs(JobOp::Restart, items, "restarted timers", exec)?,
+            8 => {
+                for unit in &items {
+                    sd.reset_failed(unit).map_err(mode_err)?;
+                }
+                if !items.is_empty() {
+                    exec.done.push(format!("reset {} units", items.len()));
+                }
+            }
+            _ => {}
+        }
+        exec.steps_done = step + 1;
+    }
+    Ok(())
+}
+
+fn summary(plan: &Plan) -> BTreeMap<&'static str, usize> {
+    let mut s = BTreeMap::new();
+    for key in ["create", "update", "remove", "unchanged", "orphaned"] {
+        s.insert(key, 0);
+    }
+    for j in &plan.jobs {
+        let key = match j.change {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Remove => "remove",
+            Change::Unchanged => "unchanged",
+            Change::Orphaned => "orphaned",
+        };
+        *s.entry(key).or_default() += 1;
+    }
+    s
+}
+
+fn text_report(r: &Report<'_>, plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    let verb = if r.check { "would " } else { "" };
+    if !plan.changed() {
+        let _ = writeln!(out, "apply: {} jobs, nothing to change", plan.jobs.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "apply{}: {} jobs — {} {verb}create, {} {verb}update, {} {verb}remove, {} unchanged{}",
+            if r.check { " --check" } else { "" },
+            plan.jobs.len(),
+            s["create"],
+            s["update"],
+            s["remove"],
+            s["unchanged"],
+            if s["orphaned"] > 0 {
+                format!(", {} orphaned (--no-prune)", s["orphaned"])
+            } else {
+                String::new()
+            }
+        );
+    }
+    for j in &plan.jobs {
+        if !j.changes_anything() && j.notes.is_empty() {
+            continue;
+        }
+        let sign = match j.change {
+            Change::Create => '+',
+            Change::Update => '~',
+            Change::Remove => '-',
+            Change::Unchanged | Change::Orphaned => ' ',
+        };
+        let mut what: Vec<String> = Vec::new();
+        if !j.writes.is_empty() {
+            what.push(format!(
+                "write {}",
+                j.writes
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let t = &j.timer_steps;
+        let steps: Vec<&str> = [
+            (t.stop, "stop"),
+            (t.disable, "disable"),
+            (t.enable, "enable"),
+            (t.start, "start"),
+            (t.restart, "restart"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, s)| *s)
+        .collect();
+        if !steps.is_empty() {
+            what.push(format!("timer: {}", steps.join(", ")));
+        }
+        if !j.deletes.is_empty() {
+            what.push(format!("delete {}", j.deletes.join(", ")));
+        }
+        let state = match j.timer_state {
+            TimerState::Active => "active",
+            TimerState::Disabled => "disabled",
+            TimerState::DisabledByOperator => "disabled by operator",
+            TimerState::Expired => "expired",
+            TimerState::Manual => "manual",
+            TimerState::Removed => "removed",
+        };
+        let change = serde_json::to_value(j.change)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {sign} {:<28} {:<10} [{state}] {}",
+            j.job,
+            change,
+            what.join("; ")
+        );
+        for note in &j.notes {
+            let _ = writeln!(out, "      note: {note}");
+        }
+    }
+    for d in &r.diffs {
+        out.push_str(d);
+    }
+    if !r.check && plan.changed() {
+        for d in &r.done {
+            let _ = writeln!(out, "  done: {d}");
+        }
+        for d in &r.not_done {
+            let _ = writeln!(out, "  NOT done: {d}");
+        }
+    }
+    out
+}
+
+/// Unified diffs of every unit file the plan writes or deletes.
+fn diffs(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in plan.writes() {
+        let old = w.old.as_deref().unwrap_or("");
+        let diff = similar::TextDiff::from_lines(old, w.new.as_str());
+        let from = if w.old.is_some() {
+            format!("a/{}", w.name)
+        } else {
+            "/dev/null".to_string()
+        };
+        out.push(
+            diff.unified_diff()
+                .context_radius(3)
+                .header(&from, &format!("b/{}", w.name))
+                .to_string(),
+        );
+    }
+    for d in plan.deletes() {
+        out.push(format!("--- a/{d}\n+++ /dev/null\n(deleted)\n"));
+    }
+    out
+}

@@ -1,0 +1,72 @@
+//! Rendering loaded jobs with the settings of this host: where the jobctl
+//! binary is, the host's time zones, and the configuration.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use jobctl_core::render::{self, RenderError, RenderOptions, RenderedJob};
+
+use crate::load::LoadedJobs;
+use crate::paths::Paths;
+use crate::zones::HostZones;
+
+/// The jobctl binary every `ExecStart=` runs: the override, else the
+/// configuration's `jobctl_path`, else this very binary.
+pub fn jobctl_path(loaded: &LoadedJobs, override_path: Option<&PathBuf>) -> Result<String> {
+    if let Some(path) = override_path {
+        let text = path.to_string_lossy().into_owned();
+        jobctl_core::config::check_jobctl_path(&text)
+            .map_err(anyhow::Error::msg)
+            .context("--jobctl-path")?;
+        return Ok(text);
+    }
+    if let Some(path) = &loaded.config.jobctl_path {
+        return Ok(path.clone());
+    }
+    let exe =
+        std::env::current_exe().context("cannot find the path of the running jobctl binary")?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let text = exe.to_string_lossy().into_owned();
+    jobctl_core::config::check_jobctl_path(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "jobctl is running from {}, which cannot be written into a unit",
+                exe.display()
+            )
+        })?;
+    Ok(text)
+}
+
+/// Renders every loaded job. Returns the units, or every job that failed.
+pub fn render_all(
+    loaded: &LoadedJobs,
+    paths: &Paths,
+    jobctl_path: &str,
+    systemd_version: Option<u32>,
+) -> Result<Vec<RenderedJob>, Vec<(String, RenderError)>> {
+    let zones = HostZones::new();
+    let local = zones.local();
+    let opts = RenderOptions {
+        mode: paths.mode,
+        unit_prefix: &loaded.config.unit_prefix,
+        jobctl_path,
+        local_zone: &local,
+        zones: &zones,
+        history: &loaded.config.history,
+        systemd_version,
+    };
+    let mut rendered = Vec::new();
+    let mut failed = Vec::new();
+    for job in &loaded.jobs {
+        match render::render(job, &opts) {
+            Ok(r) => rendered.push(r),
+            Err(e) => failed.push((format!("{} ({})", job.name, job.source), e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(failed)
+    }
+}

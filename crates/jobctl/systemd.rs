@@ -1,0 +1,297 @@
+//! Glue between the commands and the systemd adapter: connecting to the right
+//! manager, turning adapter errors into operator messages with hints, the
+//! apply lock, operator overrides, and gathering the actual state of units.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use jobctl_core::plan::{Actual, DiskUnit, Override, UnitState};
+use jobctl_core::render::RenderedJob;
+use jobctl_systemd::{Bus, ErrorKind, Systemd, UnitDir};
+
+use crate::env;
+use crate::error::CliError;
+use crate::load::{self, JobSelection, LoadedJobs};
+use crate::paths::{Mode, Paths};
+use crate::rendering;
+
+/// Every D-Bus call fails after this long instead of hanging. A reload of
+/// thousands of units takes seconds (field notes: 6 s for 3,000 timers).
+pub const METHOD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connects to the system manager, or the user's own with `--user`.
+pub fn connect(paths: &Paths) -> Result<Systemd, CliError> {
+    let bus = match paths.mode {
+        Mode::System => {
+            if !Path::new("/run/systemd/system").exists() {
+                return Err(
+                    CliError::failure(anyhow!("systemd is not running on this host")).hint(
+                        "jobctl installs jobs into a running systemd; on a container or CI box \
+                           without one, try scripts/demo, which boots a throwaway systemd",
+                    ),
+                );
+            }
+            match env::var_os(env::DBUS_SYSTEM_BUS_ADDRESS) {
+                Some(addr) => Bus::Address(addr.to_string_lossy().into_owned()),
+                None => Bus::System,
+            }
+        }
+        Mode::User => match env::var_os(env::DBUS_SESSION_BUS_ADDRESS) {
+            Some(addr) => Bus::Address(addr.to_string_lossy().into_owned()),
+            None => match env::var_os(env::XDG_RUNTIME_DIR) {
+                Some(dir) => {
+                    Bus::Address(format!("unix:path={}/bus", PathBuf::from(dir).display()))
+                }
+                None => {
+                    return Err(CliError::failure(anyhow!(
+                        "no user session bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set"
+                    ))
+                    .hint("--user needs your systemd user manager: log in through a session \
+                           (or `loginctl enable-linger $USER`), or run as root without --user"));
+                }
+            },
+        },
+    };
+    Systemd::connect(&bus, METHOD_TIMEOUT).map_err(|e| systemd_error(e, paths.mode))
+}
+
+/// An adapter error as an operator message, with a hint by kind.
+pub fn systemd_error(err: jobctl_systemd::Error, mode: Mode) -> CliError {
+    let kind = err.kind();
+    let cli = CliError::failure(anyhow::Error::new(err));
+    match kind {
+        ErrorKind::PermissionDenied => cli.hint(match mode {
+            Mode::System => "run as root, or use --user to manage your own jobs",
+            Mode::User => "your user manager refused; check `systemctl --user status`",
+        }),
+        ErrorKind::BusUnavailable | ErrorKind::NotRunning => cli.hint(match mode {
+            Mode::System => "systemd is not running on this host (or its D-Bus is down: `systemctl status dbus`)",
+            Mode::User => "your systemd user manager is not running: check `systemctl --user status`, or `loginctl enable-linger $USER`",
+        }),
+        ErrorKind::Timeout => cli.hint("systemd did not answer in time; check `systemctl status` and `journalctl -u init.scope`, then retry"),
+        ErrorKind::Disconnected | ErrorKind::LimitsExceeded => {
+            cli.hint("systemd dropped the connection; run the command again (apply converges)")
+        }
+        ErrorKind::NoSuchUnit => cli.hint("the job's units are not installed: run `jobctl apply`"),
+        ErrorKind::UnitMasked => cli.hint("the unit is masked (`systemctl unmask` it first)"),
+        ErrorKind::LoadFailed => cli.hint("systemd could not load the unit: `systemd-analyze verify` it, or see `journalctl -b -u init.scope`"),
+        _ => cli,
+    }
+}
+
+/// An exclusive lock on `<state dir>/apply.lock` for commands that change
+/// units; held until dropped. Waits up to a minute for another holder.
+pub struct ApplyLock {
+    _file: fs::File,
+}
+
+pub fn lock(paths: &Paths) -> Result<ApplyLock, CliError> {
+    fs::create_dir_all(&paths.state_dir)
+        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+    let path = paths.state_dir.join("apply.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut told = false;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(ApplyLock { _file: file }),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                if Instant::now() > deadline {
+                    return Err(CliError::failure(anyhow!(
+                        "another jobctl apply/enable/disable/remove holds {} since more than a minute",
+                        path.display()
+                    ))
+                    .hint("wait for it to finish, then run this again"));
+                }
+                if !told {
+                    eprintln!(
+                        "jobctl: waiting for another jobctl to finish ({})",
+                        path.display()
+                    );
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(CliError::failure(
+                    anyhow::Error::new(std::io::Error::from(e))
+                        .context(format!("cannot lock {}", path.display())),
+                ));
+            }
+        }
+    }
+}
+
+fn overrides_path(paths: &Paths) -> PathBuf {
+    paths.state_dir.join("overrides.json")
+}
+
+/// Operator overrides (`jobctl enable/disable`), by job.
+pub fn read_overrides(paths: &Paths) -> anyhow::Result<BTreeMap<String, Override>> {
+    let path = overrides_path(paths);
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid; delete it to drop all `jobctl enable/disable` overrides",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+pub fn write_overrides(
+    paths: &Paths,
+    overrides: &BTreeMap<String, Override>,
+) -> anyhow::Result<()> {
+    let path = overrides_path(paths);
+    fs::create_dir_all(&paths.state_dir)
+        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f =
+        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(serde_json::to_string_pretty(overrides)?.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Loads and renders every job for this host's systemd (feature detection:
+/// directives newer than `version` are refused with the job's name).
+pub fn desired(
+    paths: &Paths,
+    version: Option<u32>,
+) -> Result<(LoadedJobs, Vec<RenderedJob>), CliError> {
+    let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+    if loaded.has_errors() {
+        return Err(crate::commands::invalid_jobs(&loaded.diagnostics));
+    }
+    let exe = rendering::jobctl_path(&loaded, None)?;
+    let rendered = rendering::render_all(&loaded, paths, &exe, version)
+        .map_err(crate::commands::render_failures)?;
+    Ok((loaded, rendered))
+}
+
+/// The actual state: the unit folder, plus what systemd says about every unit
+/// named there or wanted, in three bulk calls.
+pub fn actual(
+    systemd: &Systemd,
+    unit_dir: &UnitDir,
+    desired: &[RenderedJob],
+    prefix: &str,
+    mode: Mode,
+) -> Result<Actual, CliError> {
+    let units = unit_dir.read_units().map_err(|e| systemd_error(e, mode))?;
+    let mut names: Vec<String> = desired
+        .iter()
+        .flat_map(|j| {
+            std::iter::once(j.service.name.clone()).chain(j.timer.as_ref().map(|t| t.name.clone()))
+        })
+        .collect();
+    for u in &units {
+        if u.contents
+            .as_deref()
+            .and_then(jobctl_core::plan::ownership)
+            .is_some()
+        {
+            names.push(u.name.clone());
+        }
+    }
+    names.sort();
+    names.dedup();
+
+    let mut actual = Actual {
+        units: units
+            .into_iter()
+            .map(|u| DiskUnit {
+                name: u.name,
+                contents: u.contents,
+            })
+            .collect(),
+        ..Actual::default()
+    };
+    if names.is_empty() {
+        return Ok(actual);
+    }
+    // Unit files anywhere in systemd's search path: enablement, and names
+    // taken by units outside our folder. One pattern per kind when every
+    // name shares the prefix.
+    let patterns: Vec<String> = if !prefix.is_empty() && names.iter().all(|n| n.starts_with(prefix))
+    {
+        vec![format!("{prefix}*.service"), format!("{prefix}*.timer")]
+    } else {
+        names.clone()
+    };
+    let files = systemd
+        .unit_files_by_patterns(&patterns)
+        .map_err(|e| systemd_error(e, mode))?;
+    let ours = canonical(unit_dir.path());
+    for (name, (path, state)) in files {
+        let dir = Path::new(&path).parent().map(canonical);
+        if dir.as_ref() != Some(&ours) {
+            actual.elsewhere.insert(name.clone(), path.clone());
+        }
+        actual.states.entry(name).or_default().enabled =
+            state == "enabled" || state == "enabled-runtime";
+    }
+    for status in systemd
+        .list_units_by_names(&names)
+        .map_err(|e| systemd_error(e, mode))?
+    {
+        let st: &mut UnitState = actual.states.entry(status.name.clone()).or_default();
+        st.active = matches!(
+            status.active_state.as_str(),
+            "active" | "activating" | "reloading" | "deactivating"
+        );
+        st.failed = status.active_state == "failed";
+    }
+    Ok(actual)
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A job name not found: the error, with the closest known name as a hint.
+pub fn unknown_job(name: &str, known: &[String]) -> CliError {
+    let mut err = CliError::usage(anyhow!("unknown job {name:?}"));
+    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    if let Some(s) = jobctl_core::walk::suggest(name, &refs) {
+        err = err.hint(format!("did you mean {s:?}?"));
+    } else {
+        err = err.hint("`jobctl list` shows the jobs");
+    }
+    err
+}
+
+/// Formats µs since the epoch in the host's zone ("-" for 0).
+pub fn format_usec(usec: u64) -> String {
+    if usec == 0 {
+        return "-".to_string();
+    }
+    let Ok(ts) = jiff::Timestamp::from_microsecond(usec as i64) else {
+        return "-".to_string();
+    };
+    let zone = crate::zones::HostZones::new().local();
+    ts.to_zoned(zone)
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// RFC 3339 for JSON (null for 0).
+pub fn rfc3339_usec(usec: u64) -> Option<String> {
+    (usec != 0)
+        .then(|| jiff::Timestamp::from_microsecond(usec as i64).ok())
+        .flatten()
+        .map(|t| t.to_string())
+}
