@@ -46,7 +46,11 @@ pub(crate) fn calendar_schedule(
             diags.error(
                 span,
                 &reader.path("on_calendar"),
-                format!("invalid calendar expression \"{}\": {}", expr.value, e.message()),
+                format!(
+                    "invalid calendar expression \"{}\": {}",
+                    expr.value,
+                    e.message()
+                ),
                 e.hint().map(str::to_string),
             );
             None
@@ -127,7 +131,10 @@ mod tests {
     #[test]
     fn expression_zones() {
         assert_eq!(expression_zone("daily UTC").as_deref(), Some("UTC"));
-        assert_eq!(expression_zone("daily Asia/Tokyo").as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(
+            expression_zone("daily Asia/Tokyo").as_deref(),
+            Some("Asia/Tokyo")
+        );
         assert_eq!(expression_zone("Mon 2025-01-01"), None);
         assert_eq!(expression_zone("daily"), None);
     }

@@ -101,7 +101,11 @@ struct ResultJson {
 /// A failed input, kept for the error report.
 struct Failure {
     input: String,
+    /// "calendar expression" or "cron line".
     what: &'static str,
+    /// Rejected input (exit status 2), or an accepted expression whose
+    /// elapse systemd cannot compute either (exit status 1).
+    invalid: bool,
     message: String,
     span: std::ops::Range<usize>,
     hint: Option<String>,
@@ -124,7 +128,6 @@ pub fn run(args: CalendarArgs) -> CliResult {
     let mut text = String::new();
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    let mut compute_failed = false;
     let mut memory = MktimeMemory::fresh();
 
     for (i, input) in args.expressions.iter().enumerate() {
@@ -174,6 +177,7 @@ pub fn run(args: CalendarArgs) -> CliResult {
                     failures.push(Failure {
                         input: input.clone(),
                         what: "cron line",
+                        invalid: true,
                         message: e.message().to_string(),
                         span: e.span(),
                         hint: e.hint().map(str::to_string),
@@ -233,11 +237,15 @@ pub fn run(args: CalendarArgs) -> CliResult {
         if let Some(e) = error {
             // systemd-analyze prints no table for this expression.
             rows.clear();
-            compute_failed = true;
             failures.push(Failure {
                 input: input.clone(),
-                what: "calendar expression",
-                message: format!("cannot compute the next elapse: {}", e.message()),
+                what: if args.cron {
+                    "cron line"
+                } else {
+                    "calendar expression"
+                },
+                invalid: false,
+                message: e.message().to_string(),
                 span: 0..0,
                 hint: e.hint().map(str::to_string),
             });
@@ -274,13 +282,14 @@ pub fn run(args: CalendarArgs) -> CliResult {
     } else {
         output::print_text(&text)?;
     }
-    report_failures(failures, args.expressions.len(), args.json, compute_failed)
+    report_failures(failures, args.expressions.len())
 }
 
 fn calendar_failure(input: &str, e: &CalendarError) -> Failure {
     Failure {
         input: input.to_string(),
         what: "calendar expression",
+        invalid: true,
         message: e.message().to_string(),
         span: e.span(),
         hint: e.hint().map(str::to_string),
@@ -347,33 +356,35 @@ fn union_elapses(
 }
 
 /// Prints every failure but the last on stderr and returns the last as the
-/// command's error (exit status 2 for invalid input, 1 when an elapse could
-/// not be computed).
-fn report_failures(
-    mut failures: Vec<Failure>,
-    total: usize,
-    json: bool,
-    compute_failed: bool,
-) -> CliResult {
+/// command's error. The exit status is 2 when an argument was invalid, 1
+/// when all were valid but an elapse could not be computed.
+fn report_failures(mut failures: Vec<Failure>, total: usize) -> CliResult {
     let Some(last) = failures.pop() else {
         return Ok(ExitCode::SUCCESS);
     };
+    let any_invalid = last.invalid || failures.iter().any(|f| f.invalid);
     let count = failures.len() + 1;
     for f in &failures {
-        let err = failure_error(f, compute_failed);
-        // Printed the same way the final error is.
-        let _ = err.report();
+        // Printed the same way as the final error.
+        let _ = failure_error(f, f.invalid).report();
     }
-    let mut err = failure_error(&last, compute_failed);
-    if count > 1 && !json {
-        err = err.hint(format!("{count} of {total} arguments were rejected"));
+    let mut err = failure_error(&last, any_invalid);
+    if count > 1 {
+        err = err.hint(format!("{count} of {total} arguments failed"));
     }
     Err(err)
 }
 
-fn failure_error(f: &Failure, compute_failed: bool) -> CliError {
-    let mut message = format!("invalid {} \"{}\": {}", f.what, f.input, f.message);
-    if !f.span.is_empty() || f.span.start > 0 {
+fn failure_error(f: &Failure, usage: bool) -> CliError {
+    let mut message = if f.invalid {
+        format!("invalid {} \"{}\": {}", f.what, f.input, f.message)
+    } else {
+        format!(
+            "cannot compute the next elapse of \"{}\": {}",
+            f.input, f.message
+        )
+    };
+    if f.invalid {
         let _ = write!(
             message,
             "\n  {}\n  {}",
@@ -381,10 +392,10 @@ fn failure_error(f: &Failure, compute_failed: bool) -> CliError {
             underline(&f.input, f.span.clone())
         );
     }
-    let err = if compute_failed && f.message.starts_with("cannot compute") {
-        CliError::failure(anyhow!("{}: {}", f.input, f.message))
-    } else {
+    let err = if usage {
         CliError::usage(anyhow!(message))
+    } else {
+        CliError::failure(anyhow!(message))
     };
     match &f.hint {
         Some(h) => err.hint(h),

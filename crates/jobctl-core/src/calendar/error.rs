@@ -59,13 +59,6 @@ impl CalendarError {
         self
     }
 
-    /// Shifts the span by `offset` bytes (when the expression was parsed out
-    /// of a larger string).
-    pub(crate) fn shifted(mut self, offset: usize) -> Self {
-        self.span = self.span.start + offset..self.span.end + offset;
-        self
-    }
-
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

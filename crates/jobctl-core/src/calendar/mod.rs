@@ -402,11 +402,13 @@ fn next_after(
         )),
         Err(NoElapse::InfiniteLoop) => Err(CalendarError::new(
             ErrorKind::InfiniteLoop,
-            format!(
-                "systemd gives up computing the next elapse of \"{}\" (infinite loop in calendar calculation)",
-                spec.to_normalized_string()
-            ),
+            "systemd gives up after 1000 steps (\"Infinite loop in calendar calculation\") \
+             and the timer fails",
             0..0,
+        )
+        .with_hint(
+            "this happens for some times next to DST changes; a time that is not in the \
+             gap or overlap (e.g. a whole hour) avoids it",
         )),
         Err(NoElapse::Compute) => Err(CalendarError::new(
             ErrorKind::Compute,

@@ -105,7 +105,7 @@ pub(crate) fn parse(input: &str, options: &ParseOptions<'_>) -> Result<Spec, Cal
                 spec.zone = Zone::Named(word.to_string());
                 spec.zone_span = Some(space + 1..input.len());
                 body = &input[..space];
-            } else if looks_like_zone {
+            } else if looks_like_zone && !DAY_NR.iter().any(|(n, _)| n.eq_ignore_ascii_case(word)) {
                 // systemd would now parse the whole string and fail at the
                 // word; say what is really wrong.
                 unknown_zone = Some(unknown_zone_error(word, space + 1..input.len()));
@@ -113,9 +113,16 @@ pub(crate) fn parse(input: &str, options: &ParseOptions<'_>) -> Result<Spec, Cal
         }
     }
 
-    let parsed = parse_body(body, &mut spec);
-    if let Err(e) = parsed {
-        return Err(unknown_zone.unwrap_or(e));
+    if let Err(e) = parse_body(body, &mut spec) {
+        if spec.zone != Zone::Local && body.ends_with(' ') {
+            let start = body.trim_end_matches(' ').len();
+            return Err(syntax(
+                "more than one space before the time zone",
+                start..body.len(),
+            )
+            .with_hint("separate the time zone with exactly one space"));
+        }
+        return Err(better_error(input, e, unknown_zone));
     }
     if let Some(e) = unknown_zone {
         // Only reachable if a word with letters parsed as part of a date.
@@ -127,16 +134,82 @@ pub(crate) fn parse(input: &str, options: &ParseOptions<'_>) -> Result<Spec, Cal
     Ok(spec)
 }
 
+/// Replaces a parse error by a more useful one where the whole input shows
+/// what was meant: a cron line, or a valid expression followed by a word
+/// that is no time zone.
+fn better_error(
+    input: &str,
+    e: CalendarError,
+    unknown_zone: Option<CalendarError>,
+) -> CalendarError {
+    if looks_like_cron(input) {
+        return e.with_hint(
+            "this looks like a cron line; use the job's `cron` key (or `jobctl calendar --cron`)",
+        );
+    }
+    if let Some(zone_error) = unknown_zone {
+        return zone_error;
+    }
+    if let Some(space) = input.rfind(' ') {
+        let word = &input[space + 1..];
+        let mut rest = Spec::empty();
+        let is_weekday = DAY_NR.iter().any(|(n, _)| n.eq_ignore_ascii_case(word));
+        let zone_like = zone_name_syntax_ok(word)
+            || (!word.is_empty()
+                && !word.contains(':')
+                && word.bytes().any(|b| b.is_ascii_alphabetic() || b == b'/'));
+        if zone_like
+            && !is_weekday
+            && !input[..space].is_empty()
+            && parse_body(&input[..space], &mut rest).is_ok()
+        {
+            return unknown_zone_error(word, space + 1..input.len());
+        }
+    }
+    e
+}
+
+/// Five fields of cron characters, or an `@` macro.
+fn looks_like_cron(input: &str) -> bool {
+    let t = input.trim();
+    if [
+        "@reboot",
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ]
+    .contains(&t)
+    {
+        return true;
+    }
+    let fields: Vec<&str> = t.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+    (5..=7).contains(&fields.len())
+        && fields.iter().all(|f| {
+            f.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'*' | b'/' | b',' | b'-' | b'?' | b'#')
+            })
+        })
+        && fields.iter().any(|f| f.contains('*') || f.contains('?'))
+}
+
 pub(crate) fn unknown_zone_error(word: &str, span: Range<usize>) -> CalendarError {
     let mut hint = String::from(
         "a time zone must be an exact zoneinfo name (case-sensitive), e.g. Europe/Berlin, \
          America/New_York or UTC; see `timedatectl list-timezones`",
     );
-    if word.eq_ignore_ascii_case("utc")
+    if word.to_ascii_uppercase().starts_with("UTC")
         || word.eq_ignore_ascii_case("z")
         || word.eq_ignore_ascii_case("gmt0")
     {
         hint = "write UTC".to_string();
+    } else if word.starts_with(['+', '-']) {
+        hint = "systemd takes zone names, not offsets: for a fixed offset use Etc/GMT-1 \
+                (the sign is inverted: Etc/GMT-1 is UTC+01:00), or a city's zone"
+            .to_string();
     }
     CalendarError::new(
         ErrorKind::UnknownZone,
@@ -283,15 +356,20 @@ impl Parser<'_> {
 
     fn describe(&self, i: usize) -> String {
         match self.text.get(i..).and_then(|t| t.chars().next()) {
-            None => "the end".to_string(),
+            None => "the end of the expression".to_string(),
             Some(' ') => "a space".to_string(),
             Some(c) => format!("'{}'", c.escape_debug()),
         }
     }
 
     fn unexpected(&self, context: &str) -> CalendarError {
+        let what = match self.text.get(self.pos..).and_then(|t| t.chars().next()) {
+            None => "end of the expression".to_string(),
+            Some(' ') => "space".to_string(),
+            Some(c) => format!("'{}'", c.escape_debug()),
+        };
         let mut e = syntax(
-            format!("unexpected {} {context}", self.describe(self.pos)),
+            format!("unexpected {what} {context}"),
             self.char_span(self.pos),
         );
         if self.cur() == b' ' {
@@ -586,19 +664,14 @@ impl Parser<'_> {
                     .position(|b| !(b.is_ascii_digit() || *b == b'/' || *b == b'.'))
                     .map_or(self.s.len(), |n| self.pos + n);
                 let step = &self.text[self.pos + 1..end];
-                let start = if matches!(what, "day" | "month") {
-                    "1"
-                } else {
-                    "0"
+                let step = if step.is_empty() { "N" } else { step };
+                let start = match what {
+                    "day" | "month" | "month or day" => "1",
+                    "date or hour" => "0` (hours, minutes) or `1",
+                    _ => "0",
                 };
-                return Err(syntax(
-                    format!("`*/` is not systemd syntax ({what})"),
-                    span.start..end,
-                )
-                .with_hint(format!(
-                    "write `{start}/{}` for every {} starting at {start}",
-                    if step.is_empty() { "N" } else { step },
-                    if step.is_empty() { "N" } else { step }
+                return Err(syntax("`*/N` is not systemd syntax", span.start..end).with_hint(format!(
+                    "a repetition needs a start: write `{start}/{step}` (`*` alone means every value)"
                 )));
             }
             return Ok(if usec {
@@ -671,6 +744,14 @@ impl Parser<'_> {
                     );
                 } else if self.cur() == b'/' {
                     e = e.with_hint("one repetition per element, e.g. `0/15` or `8..18/2`");
+                } else if matches!(self.cur(), b'T' | b't') {
+                    e = e.with_hint(
+                        "separate the date and the time with a space, e.g. `2025-01-01 10:00`",
+                    );
+                } else if self.cur().is_ascii_alphabetic() {
+                    e = e.with_hint(
+                        "only weekday names (at the start) and a time zone (at the end) are words",
+                    );
                 }
                 return Err(e);
             }
@@ -699,7 +780,10 @@ impl Parser<'_> {
             return self.epoch(spec).map(|()| true);
         }
         let start = self.pos;
-        let first = self.chain(false, "date")?;
+        if self.cur().is_ascii_alphabetic() {
+            return Err(self.unknown_word());
+        }
+        let first = self.chain(false, "date or hour")?;
         // A ':' (or the end) means this was a time, not a date.
         if matches!(self.cur(), 0 | b':') {
             self.pos = start;
@@ -746,6 +830,26 @@ impl Parser<'_> {
         spec.month = second;
         spec.day = third;
         Ok(false)
+    }
+
+    /// A word where a date or time should start (`fortnightly`, `x`).
+    fn unknown_word(&self) -> CalendarError {
+        let end = self.s[self.pos..]
+            .iter()
+            .position(|b| *b == b' ')
+            .map_or(self.s.len(), |n| self.pos + n);
+        let word = &self.text[self.pos..end];
+        if shorthand(word).is_some() {
+            return syntax(
+                format!("\"{word}\" stands alone (or with a time zone after it)"),
+                self.pos..end,
+            )
+            .with_hint("spell the expression out to combine it, e.g. `Mon *-*-* 00:00:00`");
+        }
+        syntax(format!("unknown word \"{word}\""), self.pos..end).with_hint(
+            "an expression is `[WEEKDAYS] [DATE] [TIME] [TIME ZONE]` or one of minutely, hourly, \
+             daily, weekly, monthly, quarterly, semiannually, yearly",
+        )
     }
 
     fn unexpected_in_date(&self) -> CalendarError {
@@ -803,6 +907,19 @@ impl Parser<'_> {
                 span,
             ));
         };
+        if !(super::spec::MIN_YEAR..=super::spec::MAX_YEAR).contains(&(tm.year + 1900)) {
+            return Err(CalendarError::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "{} is {}-{:02}-{:02}, outside systemd's range 1970..2199",
+                    &self.text[span.clone()],
+                    tm.year + 1900,
+                    tm.mon + 1,
+                    tm.mday
+                ),
+                span,
+            ));
+        }
         let comp = |v: i32| Component {
             start: v,
             stop: -1,
@@ -839,12 +956,13 @@ impl Parser<'_> {
                 self.unexpected("after the hour")
             };
             if self.cur() == 0 {
-                e = e.with_hint("a time is HH:MM or HH:MM:SS, e.g. `02:15`");
-            }
-            if self.cur() == b' ' && self.looks_like_cron() {
-                e = e.with_hint(
-                    "this looks like a cron line; use the job's `cron` key or `jobctl calendar --cron`",
-                );
+                e = if self.text.contains('/') {
+                    e.with_hint(
+                        "dates are written MONTH-DAY with `-` (e.g. `12-25`); `/` is a repetition",
+                    )
+                } else {
+                    e.with_hint("a time is HH:MM or HH:MM:SS, e.g. `02:15`")
+                };
             }
             return Err(e);
         }
@@ -867,17 +985,5 @@ impl Parser<'_> {
         spec.minute = minute;
         spec.microsecond = second;
         Ok(())
-    }
-
-    /// Five space-separated fields made of cron characters.
-    fn looks_like_cron(&self) -> bool {
-        let fields: Vec<&str> = self.text.split(' ').filter(|f| !f.is_empty()).collect();
-        (5..=6).contains(&fields.len())
-            && fields[..5].iter().all(|f| {
-                f.bytes().all(|b| {
-                    b.is_ascii_alphanumeric()
-                        || matches!(b, b'*' | b'/' | b',' | b'-' | b'?' | b'#')
-                })
-            })
     }
 }
