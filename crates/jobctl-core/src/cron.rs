@@ -23,7 +23,7 @@
 //! let t = jobctl_core::cron::parse("0 12 1 * Mon")?.to_systemd();
 //! assert_eq!(t.on_calendar, ["*-*-01 12:00:00", "Mon *-*-* 12:00:00"]);
 //! let t = jobctl_core::cron::parse("0 12 */2 * Mon")?.to_systemd();
-//! assert_eq!(t.on_calendar, ["Mon *-*-01/2 12:00:00"]);
+//! assert_eq!(t.on_calendar, ["Mon *-*-01..31/2 12:00:00"]);
 //! # Ok::<(), jobctl_core::cron::CronError>(())
 //! ```
 //!
@@ -378,23 +378,55 @@ fn parse_field(field: CronField, text: &str, offset: usize) -> Result<u64, CronE
         let el_span = pos..pos + element.len();
         pos += element.len() + 1;
         if element.is_empty() {
+            // Point at the comma next to the empty element.
+            let comma = if el_span.start < text.len() {
+                el_span.start
+            } else {
+                el_span.start - 1
+            };
             return Err(CronError::new(
                 format!("empty element in the {} field \"{text}\"", field.name()),
-                span_of(el_span.start..el_span.start.max(el_span.end)),
+                span_of(comma..comma + 1),
             )
             .with_hint("separate values with single commas, e.g. `1,15,30`"));
+        }
+        if range_text_has_extra_dash(element) {
+            return Err(CronError::new(
+                format!("\"{element}\" in the {} field is not a range", field.name()),
+                span_of(el_span.clone()),
+            )
+            .with_hint("a range has one `-`, e.g. `1-5`; list ranges with commas"));
         }
         let (range_text, step_text) = match element.split_once('/') {
             Some((r, s)) => (r, Some(s)),
             None => (element, None),
         };
+        if range_text.starts_with('*') && range_text != "*" {
+            return Err(CronError::new(
+                format!(
+                    "`*` cannot be combined with a value: \"{range_text}\" in the {} field",
+                    field.name()
+                ),
+                span_of(el_span.start..el_span.start + range_text.len()),
+            )
+            .with_hint("write `*` alone, `*/N` for a step, or a range such as `0-5`"));
+        }
         let (first, last) = if range_text == "*" {
             (low, high)
         } else if let Some((a, b)) = range_text.split_once('-') {
             let a_span = el_span.start..el_span.start + a.len();
             let b_span = a_span.end + 1..a_span.end + 1 + b.len();
-            let a = number(field, a, span_of(a_span.clone()))?;
-            let b = number(field, b, span_of(b_span))?;
+            let dash = span_of(a_span.end..a_span.end + 1);
+            let a = number(
+                field,
+                a,
+                if a.is_empty() {
+                    dash.clone()
+                } else {
+                    span_of(a_span.clone())
+                },
+            )?;
+            let b = number(field, b, if b.is_empty() { dash } else { span_of(b_span) })?;
             if a > b {
                 let hint = if field == CronField::DayOfWeek || field == CronField::Hour {
                     format!(
@@ -410,7 +442,7 @@ fn parse_field(field: CronField, text: &str, offset: usize) -> Result<u64, CronE
                 };
                 return Err(CronError::new(
                     format!(
-                        "range {range_text} in the {} field runs backwards (cron would never run it)",
+                        "range {range_text} in the {} field runs backwards (cron ignores it)",
                         field.name()
                     ),
                     span_of(el_span.start..el_span.start + range_text.len()),
@@ -443,7 +475,14 @@ fn parse_field(field: CronField, text: &str, offset: usize) -> Result<u64, CronE
             None => 1,
             Some(s) => {
                 let s_span = el_span.start + range_text.len() + 1..el_span.end;
-                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                if s.is_empty() {
+                    return Err(CronError::new(
+                        format!("missing step after `/` in the {} field", field.name()),
+                        span_of(s_span.start - 1..s_span.start),
+                    )
+                    .with_hint("e.g. `*/15`"));
+                }
+                if !s.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(CronError::new(
                         format!("step \"{s}\" in the {} field is not a number", field.name()),
                         span_of(s_span),
@@ -470,6 +509,12 @@ fn parse_field(field: CronField, text: &str, offset: usize) -> Result<u64, CronE
         }
     }
     Ok(bits)
+}
+
+/// Whether the range part of `element` (before any `/`) has two `-`.
+fn range_text_has_extra_dash(element: &str) -> bool {
+    let range = element.split('/').next().unwrap_or(element);
+    range.matches('-').count() > 1
 }
 
 /// A value: digits or (month, weekday) a three-letter name in any case.
@@ -717,8 +762,14 @@ fn weekday_list(bits: u8, all: bool) -> Option<String> {
 }
 
 /// Writes a set of values within `low..=high` as a systemd component list:
-/// `*`, `a/s` or `a..b/s` for arithmetic progressions, `a..b` for runs of
-/// three or more, single values otherwise.
+/// `*`, `a..b/s` for arithmetic progressions, `a..b` for runs of three or
+/// more, single values otherwise.
+///
+/// Repetitions are always bounded (`0..45/15`, never `0/15`): systemd 252
+/// mishandles an open-ended repetition that overshoots into the next year —
+/// `*-*-* 00/5:00:00` skips 00:00 on January 1, and in zones with DST
+/// `*-01/5-11` can make it give up ("Infinite loop in calendar
+/// calculation"). A bounded one never overshoots.
 fn compress(bits: u64, low: u32, high: u32) -> String {
     let values: Vec<u32> = (low..=high).filter(|v| bits & (1 << v) != 0).collect();
     if values.len() == (high - low + 1) as usize {
@@ -727,11 +778,9 @@ fn compress(bits: u64, low: u32, high: u32) -> String {
     if values.len() >= 3 {
         let step = values[1] - values[0];
         if values.windows(2).all(|w| w[1] - w[0] == step) {
-            let (first, last) = (values[0], *values.last().unwrap_or(&values[0]));
+            let (first, last) = (values[0], values[values.len() - 1]);
             return if step == 1 {
                 format!("{first}..{last}")
-            } else if last + step > high {
-                format!("{first}/{step}")
             } else {
                 format!("{first}..{last}/{step}")
             };

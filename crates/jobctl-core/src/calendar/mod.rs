@@ -66,6 +66,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 pub use error::{CalendarError, ErrorKind};
+pub use spec::CalendarWarning;
 
 use libc_time::Clock;
 use next::NoElapse;
@@ -196,6 +197,13 @@ impl CalendarSpec {
             Zone::LocalAbbreviation { name, dst } => Some((name, *dst == 1)),
             _ => None,
         }
+    }
+
+    /// Parts that systemd accepts but computes wrongly (see
+    /// [`CalendarWarning`]); jobctl computes them as systemd does, so these
+    /// are advice, not errors.
+    pub fn warnings(&self) -> Vec<CalendarWarning> {
+        spec::open_ended_repetition_warnings(&self.spec)
     }
 
     /// Whether elapses are computed in UTC (a ` UTC` suffix or `@EPOCH`).

@@ -455,6 +455,94 @@ fn format_chain(out: &mut String, width: usize, chain: &Chain, usec: bool) {
     }
 }
 
+/// Something systemd accepts but computes wrongly: an open-ended repetition
+/// (`00/5`, without an end) whose last value overshoots the end of its
+/// field. When that overshoot crosses New Year, systemd 252 resets only the
+/// month, so the first times of January are skipped (`*-*-* 00/5:00:00`
+/// goes from Dec 31 20:00 to Jan 1 05:00); in the month field, in zones
+/// with DST, it can even give up ("Infinite loop in calendar calculation")
+/// and the timer fails. The same repetition written with an end never
+/// overshoots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarWarning {
+    pub message: String,
+    /// The element in the expression.
+    pub span: Range<usize>,
+    /// The same values written safely.
+    pub hint: String,
+}
+
+/// Finds open-ended repetitions that can overshoot (see [`CalendarWarning`]).
+pub(crate) fn open_ended_repetition_warnings(spec: &Spec) -> Vec<CalendarWarning> {
+    let mut out = Vec::new();
+    let fields = [
+        (&spec.month, Field::Month, 1, 12, 2),
+        (&spec.day, Field::Day, 1, 31, 2),
+        (&spec.hour, Field::Hour, 0, 23, 2),
+        (&spec.minute, Field::Minute, 0, 59, 2),
+        (
+            &spec.microsecond,
+            Field::Second,
+            0,
+            60 * USEC_PER_SEC - 1,
+            2,
+        ),
+    ];
+    for (chain, field, lo, hi, width) in fields {
+        if field == Field::Day && spec.end_of_month {
+            continue;
+        }
+        for c in chain {
+            if c.repeat <= 0 || c.stop >= 0 || c.span.is_empty() {
+                continue;
+            }
+            // `*` for seconds is 0/1s, which never overshoots.
+            let unit = if field == Field::Second {
+                USEC_PER_SEC
+            } else {
+                1
+            };
+            let period = hi + 1 - lo;
+            let overshoot_lands_on_start = field != Field::Day && {
+                let gap = hi + 1 - c.start;
+                let steps = (gap + c.repeat - 1) / c.repeat;
+                c.repeat * steps == period
+            };
+            if overshoot_lands_on_start {
+                continue;
+            }
+            let last = c.start + c.repeat * ((hi - c.start) / c.repeat);
+            let show = |v: i32, width: usize| {
+                let mut s = format!("{:0width$}", v / unit);
+                if v % unit > 0 {
+                    let _ = write!(s, ".{:06}", v % unit);
+                }
+                s
+            };
+            let safe = format!(
+                "{}..{}/{}",
+                show(c.start, width),
+                show(last, width),
+                show(c.repeat, 0)
+            );
+            out.push(CalendarWarning {
+                message: format!(
+                    "the open-ended repetition in the {} can make systemd skip times after New Year{}",
+                    field.name(),
+                    if field == Field::Month {
+                        " or give up computing (\"Infinite loop in calendar calculation\")"
+                    } else {
+                        ""
+                    }
+                ),
+                span: c.span.clone(),
+                hint: format!("write it with an end: `{safe}`"),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
