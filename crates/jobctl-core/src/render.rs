@@ -393,6 +393,13 @@ fn exec_start(
         words.extend(["--output-limit".into(), limit.to_string()]);
     }
     let history = opts.history;
+    // A configured database applies to jobs that run as the configuring
+    // user; other users' jobs record in their own state folder.
+    if let Some(db) = &history.db
+        && (opts.mode == Mode::User || job.runs_as_root())
+    {
+        words.extend(["--db".into(), db.clone()]);
+    }
     if let Some(n) = history.keep_runs {
         words.extend(["--keep-runs".into(), n.to_string()]);
     }
