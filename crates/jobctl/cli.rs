@@ -72,6 +72,7 @@ pub enum Command {
     Disable(commands::enable::EnableArgs),
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
+    Import(commands::import::ImportArgs),
 }
 
 #[cfg(test)]

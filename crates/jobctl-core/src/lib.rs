@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod config;
 pub mod context;
 pub mod cron;
+pub mod crontab;
 pub mod diag;
 pub mod duration;
 pub mod escape;

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod calendar;
 pub mod enable;
 pub mod generate;
+pub mod import;
 pub mod list;
 pub mod remove;
 pub mod render;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
     let paths = Paths::resolve(&global).map_err(CliError::usage)?;
     match command {
         Command::Calendar(args) => calendar::run(args),
+        Command::Import(args) => import::run(&paths, args),
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),
