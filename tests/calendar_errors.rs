@@ -478,3 +478,41 @@ fn leap_second_zones_are_refused_with_a_reason() {
         "{stderr}"
     );
 }
+
+/// systemd accepts `00/5` in the hour but skips 00:00 on January 1 (its
+/// computation resets only the month when a repetition overshoots into the
+/// next year); jobctl computes the same and warns, with the safe spelling.
+#[test]
+fn open_ended_repetition_warning() {
+    let base = "@1956508800"; // 2031-12-31 18:40 UTC
+    let results = jobctl::calendar("UTC", base, 2, &["*-*-* 00/5:00:00".to_string()], false);
+    let w = &results[0]["warnings"][0];
+    assert_eq!(
+        w["message"],
+        "the open-ended repetition in the hour can make systemd skip times after New Year"
+    );
+    assert_eq!(w["hint"], "write it with an end: `00..20/5`");
+    let got: Vec<i64> = results[0]["next_elapses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["usec"].as_i64().unwrap_or(0) / 1_000_000)
+        .collect();
+    // 2031-12-31 20:00, then 2032-01-01 05:00: 00:00 is skipped.
+    assert_eq!(got, [1_956_513_600, 1_956_546_000]);
+    if oracle::tool_available(systemd::SYSTEMD_ANALYZE, "the oracle") {
+        let outcome = systemd::calendar("UTC", base, 2, &["*-*-* 00/5:00:00".to_string()]);
+        assert_eq!(
+            outcome[0],
+            systemd::Outcome::Accepted {
+                normalized: "*-*-* 00/5:00:00".to_string(),
+                elapses: got.clone(),
+                never: false
+            }
+        );
+        // The bounded spelling does not skip it.
+        let outcome = systemd::calendar("UTC", base, 2, &["*-*-* 00..20/5:00:00".to_string()]);
+        let systemd::Outcome::Accepted { elapses, .. } = &outcome[0] else { panic!("{outcome:?}") };
+        assert_eq!(elapses, &[1_956_513_600, 1_956_528_000]);
+    }
+}

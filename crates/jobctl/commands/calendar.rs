@@ -96,6 +96,9 @@ struct ResultJson {
     never: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorJson>,
+    /// Parts systemd accepts but computes wrongly (see CalendarWarning).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<ErrorJson>,
 }
 
 /// A failed input, kept for the error report.
@@ -129,6 +132,7 @@ pub fn run(args: CalendarArgs) -> CliResult {
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let mut memory = MktimeMemory::fresh();
+    let mut warnings: Vec<String> = Vec::new();
 
     for (i, input) in args.expressions.iter().enumerate() {
         if i > 0 {
@@ -144,6 +148,7 @@ pub fn run(args: CalendarArgs) -> CliResult {
             next_elapses: Vec::new(),
             never: false,
             error: None,
+            warnings: Vec::new(),
         };
         let mut rows: Vec<(String, String)> = Vec::new();
 
@@ -197,6 +202,15 @@ pub fn run(args: CalendarArgs) -> CliResult {
                     rows.push(("Normalized form".into(), normalized.clone()));
                     result.normalized = Some(normalized);
                     result.timezone = spec.timezone().map(str::to_string);
+                    for w in spec.warnings() {
+                        if !args.json {
+                            warnings.push(format!(
+                                "Warning: \"{input}\": {}\nHint: {}",
+                                w.message, w.hint
+                            ));
+                        }
+                        result.warnings.push(error_json(&w.message, w.span.clone(), Some(&w.hint)));
+                    }
                     vec![spec]
                 }
                 Err(e) => {
@@ -281,6 +295,9 @@ pub fn run(args: CalendarArgs) -> CliResult {
         output::print_json(&results)?;
     } else {
         output::print_text(&text)?;
+        for w in &warnings {
+            eprintln!("{w}");
+        }
     }
     report_failures(failures, args.expressions.len())
 }
