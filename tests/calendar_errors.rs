@@ -512,7 +512,9 @@ fn open_ended_repetition_warning() {
         );
         // The bounded spelling does not skip it.
         let outcome = systemd::calendar("UTC", base, 2, &["*-*-* 00..20/5:00:00".to_string()]);
-        let systemd::Outcome::Accepted { elapses, .. } = &outcome[0] else { panic!("{outcome:?}") };
+        let systemd::Outcome::Accepted { elapses, .. } = &outcome[0] else {
+            panic!("{outcome:?}")
+        };
         assert_eq!(elapses, &[1_956_513_600, 1_956_528_000]);
     }
 }

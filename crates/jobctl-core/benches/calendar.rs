@@ -158,9 +158,16 @@ fn main() {
         black_box(next_elapse_of_any(&specs, bases[i % bases.len()], &local, &zones).ok());
     });
     let translate = time_per_call(|_| {
-        black_box(cron::parse(black_box("*/15 9-17 1 * Mon-Fri")).map(|s| s.to_systemd()).ok());
+        black_box(
+            cron::parse(black_box("*/15 9-17 1 * Mon-Fri"))
+                .map(|s| s.to_systemd())
+                .ok(),
+        );
     });
-    println!("{:<32} {:>10} {:>12.2}", "cron \"0 12 1 * Mon\" (2 lines)", "", union);
+    println!(
+        "{:<32} {:>10} {:>12.2}",
+        "cron \"0 12 1 * Mon\" (2 lines)", "", union
+    );
     println!("{:<32} {:>10.2}", "cron parse + translate", translate);
     if !ratios.is_empty() {
         println!(

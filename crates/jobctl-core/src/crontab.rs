@@ -647,7 +647,7 @@ const INTERPRETERS: &[&str] = &[
 /// variable assignments and wrappers such as `sudo -u USER` or `nice -n 10`.
 pub fn derive_name(command: &str) -> String {
     // Simple commands, split at shell operators.
-    let commands = command.split(|c: char| matches!(c, ';' | '|' | '&' | '(' | ')' | '`'));
+    let commands = command.split([';', '|', '&', '(', ')', '`']);
     for simple in commands {
         let words: Vec<&str> = simple
             .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>'))

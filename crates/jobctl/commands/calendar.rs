@@ -209,7 +209,9 @@ pub fn run(args: CalendarArgs) -> CliResult {
                                 w.message, w.hint
                             ));
                         }
-                        result.warnings.push(error_json(&w.message, w.span.clone(), Some(&w.hint)));
+                        result
+                            .warnings
+                            .push(error_json(&w.message, w.span.clone(), Some(&w.hint)));
                     }
                     vec![spec]
                 }
@@ -343,17 +345,13 @@ fn union_elapses(
         let mut best: Option<(usize, Timestamp)> = None;
         for (i, it) in iters.iter_mut().enumerate() {
             match it.peek() {
-                Some(Ok(ts)) => {
-                    if best.is_none_or(|(_, b)| *ts < b) {
-                        best = Some((i, *ts));
-                    }
-                }
+                Some(Ok(ts)) if best.is_none_or(|(_, b)| *ts < b) => best = Some((i, *ts)),
                 Some(Err(_)) => {
                     if let Some(Err(e)) = it.next() {
                         return (out, Some(e));
                     }
                 }
-                None => {}
+                _ => {}
             }
         }
         let Some((i, ts)) = best else { break };

@@ -225,15 +225,14 @@ impl CalendarSpec {
             return Ok(None);
         };
         let span = self.spec.zone_span.clone().unwrap_or(0..0);
-        if name.starts_with("right/") {
+        if let Some(plain) = name.strip_prefix("right/") {
             return Err(CalendarError::new(
                 ErrorKind::UnsupportedZone,
                 format!("time zone \"{name}\" counts leap seconds, which jobctl does not compute"),
                 span,
             )
             .with_hint(format!(
-                "use the zone without the right/ prefix: \"{}\"",
-                &name["right/".len()..]
+                "use the zone without the right/ prefix: \"{plain}\""
             )));
         }
         match zones.zone(name) {
