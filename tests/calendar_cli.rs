@@ -99,3 +99,37 @@ fn base_time_forms_agree() {
     );
     assert_eq!(at("@1767225599.5"), want);
 }
+
+/// `jobctl validate` passes on systemd's warning about open-ended
+/// repetitions, pointing at the repetition inside the job file.
+#[test]
+fn validate_warns_about_open_ended_repetitions() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("calendar-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("every-five-hours.toml");
+    std::fs::write(
+        &file,
+        "shell = \"true\"\non_calendar = \"*-*-* 00/5:00:00\"\n",
+    )
+    .expect("write");
+    let output = Command::new(jobctl::jobctl())
+        .arg("validate")
+        .arg(&file)
+        .env_clear()
+        .env("TZ", "UTC")
+        .output()
+        .expect("run jobctl validate");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{all}");
+    assert!(
+        all.contains("every-five-hours.toml:2:22: `on_calendar`: the open-ended repetition in the hour can make systemd skip times after New Year"),
+        "{all}"
+    );
+    assert!(all.contains("write it with an end: `00..20/5`"), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,9 +38,16 @@ pub(crate) fn calendar_schedule(
         local_abbreviations: None,
     };
     match CalendarSpec::parse_with(&expr.value, &options) {
-        Ok(_) => Some(Schedule::Calendar {
-            expression: expr.value.clone(),
-        }),
+        Ok(spec) => {
+            // Valid, but systemd 252 computes it wrongly around New Year.
+            for w in spec.warnings() {
+                let span = inner_span(diags.source().text(), &expr.span, w.span.clone());
+                diags.warning(span, &reader.path("on_calendar"), w.message, Some(w.hint));
+            }
+            Some(Schedule::Calendar {
+                expression: expr.value.clone(),
+            })
+        }
         Err(e) => {
             let span = inner_span(diags.source().text(), &expr.span, e.span());
             diags.error(
