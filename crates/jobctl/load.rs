@@ -100,9 +100,14 @@ pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> 
     let mut names = std::collections::BTreeMap::new();
     for file in &files {
         let display = file.display().to_string();
-        if check {
-            diagnostics.extend(permission_problem(file, &display));
-        }
+        let refused = if check {
+            let problem = permission_problem(file, &display);
+            let refused = problem.is_some();
+            diagnostics.extend(problem);
+            refused
+        } else {
+            false
+        };
         let text = match fs::read(file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
@@ -134,7 +139,7 @@ pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> 
             &ctx,
         );
         diagnostics.extend(loaded.diagnostics);
-        if let Some(job) = loaded.job {
+        if let Some(job) = loaded.job.filter(|_| !refused) {
             if let Some(previous) = names.insert(job.name.clone(), display.clone()) {
                 diagnostics.push(file_problem(
                     &display,
@@ -210,17 +215,20 @@ fn list_job_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Result<Vec<P
 /// itself must be root's too.
 fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
     let mut problems = Vec::new();
-    for (what, meta) in [
-        ("", fs::symlink_metadata(path)),
-        (" (the target of the link)", fs::metadata(path)),
-    ] {
-        let Ok(meta) = meta else { continue };
-        if meta.file_type().is_symlink() {
-            if meta.uid() != 0 {
-                problems.push(format!("the link is owned by uid {}, not root", meta.uid()));
-            }
-            continue;
+    let Ok(link) = fs::symlink_metadata(path) else {
+        return None;
+    };
+    let own = if link.file_type().is_symlink() {
+        if link.uid() != 0 {
+            problems.push(format!("the link is owned by uid {}, not root", link.uid()));
         }
+        fs::metadata(path)
+            .ok()
+            .map(|target| (target, " (the target of the link)"))
+    } else {
+        Some((link, ""))
+    };
+    if let Some((meta, what)) = own {
         let mode = meta.mode() & 0o7777;
         if meta.uid() != 0 {
             problems.push(format!("owned by uid {}{what}, not root", meta.uid()));
@@ -234,7 +242,6 @@ fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
             problems.push(format!("mode {mode:04o}{what} lets {who} change it"));
         }
     }
-    problems.dedup();
     (!problems.is_empty()).then(|| {
         file_problem(
             display,

@@ -84,18 +84,21 @@ pub fn input_text_line(line: &str) -> Result<String, EscapeError> {
     if line.contains('\0') {
         return Err(EscapeError::Nul);
     }
+    // systemd strips spaces at both ends of a value: encode those spaces.
+    let content_start = line.len() - line.trim_start_matches(' ').len();
+    let content_end = line.trim_end_matches(' ').len().max(content_start);
     let mut out = String::with_capacity(line.len());
-    for c in line.chars() {
+    for (index, c) in line.char_indices() {
         match c {
+            ' ' if index < content_start || index >= content_end => out.push_str("\\x20"),
             '\\' => out.push_str("\\\\"),
             '%' => out.push_str("%%"),
             c if c.is_control() => push_c_escape(&mut out, c),
             c => out.push(c),
         }
     }
-    // An escaped trailing backslash ends in "\\", which systemd still reads as
-    // a continuation: shield it with a trailing escaped nothing is impossible,
-    // so encode the final backslash numerically instead.
+    // A line that ends in an escaped backslash still ends in a backslash,
+    // which systemd would read as a continuation: encode it numerically.
     if out.ends_with('\\') {
         out.truncate(out.len() - 2);
         out.push_str("\\x5c");
@@ -204,64 +207,94 @@ fn push_c_escape(out: &mut String, c: char) {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A reader of the encoded forms, written from systemd.syntax(7) and
-    /// systemd.service(7), used to check that every encoding reads back to
-    /// its input. The real check runs the rendered units on a real systemd
-    /// (tests/systemd_injection.rs); this one runs everywhere and fast.
-    pub(crate) fn read_back_exec_args(line: &str) -> Vec<String> {
-        let mut words = Vec::new();
-        let mut chars = line.chars().peekable();
-        loop {
-            while chars.peek().is_some_and(|c| *c == ' ') {
-                chars.next();
-            }
-            let Some(&first) = chars.peek() else { break };
-            let mut word = String::new();
-            assert_eq!(first, '"', "every encoded argument is quoted: {line}");
+/// Reads the words of an `ExecStart=` value the way systemd does for the
+/// forms the encoders above produce (bare words, and double-quoted words
+/// with C escapes), then undoes `%%` and `$$`. A `%` or `$` that systemd
+/// would expand comes back as `<SPECIFIER>` or `<VARIABLE>`, so a caller can
+/// see that expansion would have changed the word.
+///
+/// This is the parse-back check used by the unit tests and the fuzzer; the
+/// real check runs rendered units on a real systemd
+/// (tests/systemd_injection.rs).
+pub fn read_exec_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ' ') {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' {
             chars.next();
             loop {
-                match chars.next().expect("unterminated quote") {
+                match chars.next().ok_or("unterminated quote")? {
                     '"' => break,
-                    '\\' => match chars.next().expect("dangling escape") {
+                    '\\' => match chars.next().ok_or("dangling escape")? {
                         'n' => word.push('\n'),
                         't' => word.push('\t'),
                         'r' => word.push('\r'),
                         '\\' => word.push('\\'),
                         '"' => word.push('"'),
-                        'x' => {
-                            let hex: String = chars.by_ref().take(2).collect();
-                            word.push(
-                                char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap(),
-                            );
-                        }
-                        'u' => {
-                            let hex: String = chars.by_ref().take(4).collect();
-                            word.push(
-                                char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap(),
-                            );
-                        }
-                        other => panic!("unexpected escape \\{other}"),
+                        'x' => word.push(hex_char(&mut chars, 2)?),
+                        'u' => word.push(hex_char(&mut chars, 4)?),
+                        other => return Err(format!("unexpected escape \\{other}")),
                     },
                     c => word.push(c),
                 }
             }
-            // Specifiers, then environment expansion, as systemd does.
-            let word = word
-                .replace("%%", "\u{1}")
-                .replace('%', "<SPECIFIER>")
-                .replace('\u{1}', "%");
-            let word = word
-                .replace("$$", "\u{1}")
-                .replace('$', "<VARIABLE>")
-                .replace('\u{1}', "$");
-            words.push(word);
+            if chars.peek().is_some_and(|c| *c != ' ') {
+                return Err("a quoted word must be followed by a space".into());
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                if matches!(c, '"' | '\'' | '\\') || c.is_control() {
+                    return Err(format!("unexpected {c:?} in a bare word"));
+                }
+                word.push(c);
+                chars.next();
+            }
         }
-        words
+        words.push(expand_markers(&word));
     }
+    Ok(words)
+}
+
+fn hex_char(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    digits: usize,
+) -> Result<char, String> {
+    let hex: String = chars.by_ref().take(digits).collect();
+    u32::from_str_radix(&hex, 16)
+        .ok()
+        .and_then(char::from_u32)
+        .ok_or_else(|| format!("bad escape digits {hex:?}"))
+}
+
+/// `%%` → `%` and `$$` → `$`; a lone `%` or `$` becomes a marker.
+fn expand_markers(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' | '$' if chars.peek() == Some(&c) => {
+                chars.next();
+                out.push(c);
+            }
+            '%' => out.push_str("<SPECIFIER>"),
+            '$' => out.push_str("<VARIABLE>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
 
     pub(crate) fn hostile_values() -> Vec<String> {
         let mut values: Vec<String> = [
@@ -309,8 +342,8 @@ pub(crate) mod tests {
                 "{encoded:?}"
             );
             assert_eq!(
-                read_back_exec_args(&encoded),
-                vec![value.clone()],
+                read_exec_words(&encoded),
+                Ok(vec![value.clone()]),
                 "{encoded:?}"
             );
         }
@@ -360,6 +393,12 @@ pub(crate) mod tests {
         assert_eq!(input_text_line("tab\tx").unwrap(), "tab\\tx");
         assert_eq!(input_text_line("end\\").unwrap(), "end\\x5c");
         assert!(!input_text_line("x\\").unwrap().ends_with('\\'));
+        assert_eq!(input_text_line("\\ ").unwrap(), "\\\\\\x20");
+        assert_eq!(
+            input_text_line("  a b  ").unwrap(),
+            "\\x20\\x20a b\\x20\\x20"
+        );
+        assert_eq!(input_text_line("   ").unwrap(), "\\x20\\x20\\x20");
     }
 
     #[test]

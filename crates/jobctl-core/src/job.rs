@@ -843,7 +843,8 @@ fn resolve(
         }
         (None, None) => {
             // Only a problem when the keys were absent, not merely invalid.
-            let present = diags_mention(diags, &["command", "shell"]);
+            let present = diags_mention(diags, &["command", "shell"])
+                || typo_of(diags, &["command", "shell"]);
             if !present {
                 diags.push(crate::diag::Severity::Error, None, None, "the job has no command", Some("add command = [\"/path/to/program\", \"arg\"] (or shell = \"...\" for a shell script)".into()));
             }
@@ -939,7 +940,11 @@ fn resolve(
                 .as_ref()
                 .map(|r| r.span.clone())
                 .unwrap_or_default();
-            diags.warning(span, "retry", format!("the waits between {} attempts add up to {} or more, the job's whole timeout ({timeout})", r.attempts, Timespan::from_usec(waits)), Some("retries never run past the timeout; shorten the delay or raise `timeout`".into()));
+            diags.warning(span, "retry", format!(
+                    "the waits between {} attempts add up to {}, leaving no time for the runs within the job's timeout ({timeout})",
+                    r.attempts,
+                    Timespan::from_usec(waits)
+                ), Some("retries never run past the timeout; shorten the delay or raise `timeout`".into()));
         }
     }
 
@@ -1042,6 +1047,14 @@ fn diags_mention(diags: &Diagnostics<'_>, keys: &[&str]) -> bool {
     diags.has_error_for(|k| {
         keys.iter()
             .any(|key| k == *key || k.starts_with(&format!("{key}[")))
+    })
+}
+
+/// Whether an unknown top-level key was reported that looks like a typo of
+/// one of `keys` (then "missing key" errors would only repeat it).
+fn typo_of(diags: &Diagnostics<'_>, keys: &[&str]) -> bool {
+    diags.has_error_for(|k| {
+        !k.contains('.') && !keys.contains(&k) && walk::suggest(k, keys).is_some()
     })
 }
 
@@ -1187,59 +1200,62 @@ fn check_percentage(value: &str, max: u64) -> Result<u64, ()> {
     Ok(n)
 }
 
-/// Directives jobctl writes itself, per section, and the key that sets each.
+/// Directives jobctl writes itself, per section, and what to do instead.
 const UNIT_RESERVED: &[(&str, &str)] = &[
-    ("Description", "description"),
-    ("After", "after"),
-    ("Wants", "wants"),
-    ("OnFailure", "on_failure"),
+    ("Description", "use the job key `description`"),
+    ("After", "use the job key `after`"),
+    ("Wants", "use the job key `wants`"),
+    ("OnFailure", "use the job key `on_failure`"),
 ];
 const SERVICE_RESERVED: &[(&str, &str)] = &[
-    ("Type", "(jobs are always Type=oneshot)"),
-    ("ExecStart", "command"),
+    ("Type", "remove it: jobs are always Type=oneshot"),
+    ("ExecStart", "use the job key `command` (or `shell`)"),
     (
         "KillMode",
-        "(jobctl needs KillMode=mixed to record stopped runs)",
+        "remove it: jobctl needs KillMode=mixed to record stopped runs",
     ),
-    ("User", "user"),
-    ("Group", "group"),
-    ("DynamicUser", "dynamic_user"),
-    ("WorkingDirectory", "working_directory"),
-    ("Environment", "environment"),
-    ("EnvironmentFile", "environment_file"),
-    ("TimeoutStartSec", "timeout"),
-    ("TimeoutSec", "timeout"),
+    ("User", "use the job key `user`"),
+    ("Group", "use the job key `group`"),
+    ("DynamicUser", "use the job key `dynamic_user`"),
+    ("WorkingDirectory", "use the job key `working_directory`"),
+    ("Environment", "use the job table `environment`"),
+    ("EnvironmentFile", "use the job key `environment_file`"),
+    ("TimeoutStartSec", "use the job key `timeout`"),
+    ("TimeoutSec", "use the job key `timeout`"),
     (
         "RuntimeMaxSec",
-        "timeout (RuntimeMaxSec= does nothing for oneshot services)",
+        "use the job key `timeout` (RuntimeMaxSec= does nothing for oneshot services)",
     ),
-    ("StandardInput", "stdin"),
-    ("StandardInputText", "stdin"),
-    ("StandardInputData", "stdin"),
+    ("StandardInput", "use the job key `stdin`"),
+    ("StandardInputText", "use the job key `stdin`"),
+    ("StandardInputData", "use the job key `stdin`"),
     (
         "SyslogIdentifier",
-        "(jobctl tags journal lines with the job's name)",
+        "remove it: jobctl tags journal lines with the job's name",
     ),
-    ("Nice", "nice"),
-    ("MemoryMax", "memory_max"),
-    ("CPUQuota", "cpu_quota"),
-    ("IOWeight", "io_weight"),
-    ("PrivateTmp", "private_tmp"),
-    ("ProtectSystem", "protect_system"),
-    ("NoNewPrivileges", "no_new_privileges"),
+    ("Nice", "use the job key `nice`"),
+    ("MemoryMax", "use the job key `memory_max`"),
+    ("CPUQuota", "use the job key `cpu_quota`"),
+    ("IOWeight", "use the job key `io_weight`"),
+    ("PrivateTmp", "use the job key `private_tmp`"),
+    ("ProtectSystem", "use the job key `protect_system`"),
+    ("NoNewPrivileges", "use the job key `no_new_privileges`"),
 ];
 const TIMER_RESERVED: &[(&str, &str)] = &[
     (
         "OnCalendar",
-        "on_calendar (or cron, every, hourly, daily, weekly, monthly)",
+        "use the job key `on_calendar` (or cron, every, hourly, daily, weekly, monthly)",
     ),
-    ("OnBootSec", "on_boot"),
-    ("OnActiveSec", "every"),
-    ("OnUnitActiveSec", "every"),
-    ("Persistent", "persistent"),
-    ("RandomizedDelaySec", "randomized_delay"),
-    ("AccuracySec", "accuracy"),
-    ("Unit", "(a job's timer always starts the job's service)"),
+    ("OnBootSec", "use the job key `on_boot`"),
+    ("OnActiveSec", "use the job key `every`"),
+    ("OnUnitActiveSec", "use the job key `every`"),
+    ("Persistent", "use the job key `persistent`"),
+    ("RandomizedDelaySec", "use the job key `randomized_delay`"),
+    ("AccuracySec", "use the job key `accuracy`"),
+    (
+        "Unit",
+        "remove it: a job's timer always starts the job's service",
+    ),
 ];
 
 fn decode_extra(
@@ -1271,12 +1287,8 @@ fn decode_extra(
             );
             continue;
         }
-        if let Some((_, instead)) = reserved.iter().find(|(d, _)| *d == name_str) {
-            let hint = if instead.starts_with('(') {
-                format!("remove it {instead}")
-            } else {
-                format!("use the job key `{instead}` instead")
-            };
+        if let Some((_, hint)) = reserved.iter().find(|(d, _)| *d == name_str) {
+            let hint = hint.to_string();
             diags.error(
                 name.span(),
                 &path,

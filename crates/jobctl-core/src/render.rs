@@ -320,9 +320,6 @@ fn render_timer(job: &Job, names: &UnitNames) -> Result<String, RenderError> {
     let mut out = String::with_capacity(512);
     header(&mut out, job);
     unit_section(&mut out, job, &description(job))?;
-    for (name, value) in &job.extra.unit {
-        let _ = writeln!(out, "{name}={value}");
-    }
     out.push_str("\n[Timer]\n");
     for schedule in &job.schedules {
         for trigger in schedule.triggers() {
@@ -432,6 +429,69 @@ fn exec_word(word: &str) -> Result<String, escape::EscapeError> {
     }
 }
 
+/// Checks the structure of a rendered unit: only comments, blank lines, the
+/// sections jobctl writes (each once, in order) and `Name=value` lines with
+/// a directive-shaped name; no control characters, no line continuations;
+/// the ownership mark exactly once. Used by tests and the fuzzer to prove
+/// that no job file can smuggle a line, a directive or a section in.
+pub fn check_unit_shape(text: &str) -> Result<(), String> {
+    const ORDER: [&str; 4] = ["[Unit]", "[Service]", "[Timer]", "[Install]"];
+    let mut last_section = None;
+    let mut owner_marks = 0;
+    for (number, line) in text.split('\n').enumerate() {
+        let where_ = |what: String| format!("line {}: {what}: {line:?}", number + 1);
+        if let Some(c) = line.chars().find(|c| c.is_control()) {
+            return Err(where_(format!("control character {c:?}")));
+        }
+        if line.trim_end().ends_with('\\') {
+            return Err(where_("line continuation".into()));
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            let index = ORDER
+                .iter()
+                .position(|s| *s == line)
+                .ok_or_else(|| where_("unexpected section".into()))?;
+            if last_section.is_some_and(|last| index <= last) {
+                return Err(where_("section out of order or repeated".into()));
+            }
+            last_section = Some(index);
+            continue;
+        }
+        let (name, _) = line
+            .split_once('=')
+            .ok_or_else(|| where_("not a directive".into()))?;
+        crate::naming::check_directive_name(name).map_err(where_)?;
+        if last_section.is_none() {
+            return Err(where_("directive before any section".into()));
+        }
+        if name == OWNER_KEY {
+            owner_marks += 1;
+        }
+    }
+    if owner_marks != 1 {
+        return Err(format!("{owner_marks} ownership marks"));
+    }
+    Ok(())
+}
+
+/// The words of the rendered `ExecStart=` line after `--`: the command as
+/// systemd will run it (see [`escape::read_exec_words`]).
+pub fn command_words(service_text: &str) -> Result<Vec<String>, String> {
+    let line = service_text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .ok_or("no ExecStart= line")?;
+    let words = escape::read_exec_words(line)?;
+    let separator = words
+        .iter()
+        .position(|w| w == "--")
+        .ok_or("no -- in ExecStart=")?;
+    Ok(words[separator + 1..].to_vec())
+}
+
 fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
@@ -439,18 +499,14 @@ fn yes_no(value: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::escape::tests::{hostile_values, read_back_exec_args};
+    use crate::escape::read_exec_words;
+    use crate::escape::tests::hostile_values;
 
     #[test]
     fn exec_words_read_back() {
         for value in hostile_values() {
             let word = exec_word(&value).unwrap();
-            let read = if word.starts_with('"') {
-                read_back_exec_args(&word)
-            } else {
-                vec![word.clone()]
-            };
-            assert_eq!(read, vec![value.clone()], "{word:?}");
+            assert_eq!(read_exec_words(&word), Ok(vec![value.clone()]), "{word:?}");
         }
         assert_eq!(exec_word("--job").unwrap(), "--job");
         assert_eq!(exec_word("2h 30min").unwrap(), "\"2h 30min\"");

@@ -285,6 +285,21 @@ impl<'t, 'i> TableReader<'t, 'i> {
         example: &str,
         diags: &mut Diagnostics<'_>,
     ) -> Option<Sp<Timespan>> {
+        if let Some(value) = self.raw(key)
+            && let DeValue::Integer(n) = value.get_ref()
+        {
+            // A bare number: say which unit to write rather than guess it.
+            diags.error(
+                value.span(),
+                &self.path(key),
+                "expected a duration string, found an integer",
+                Some(format!(
+                    "durations carry their unit: {key} = \"{}s\" for seconds, or e.g. {key} = {example}",
+                    n.as_str()
+                )),
+            );
+            return None;
+        }
         let text = self.string(key, example, diags)?;
         match Timespan::parse(&text.value) {
             Ok(span) => Some(Sp::new(span, text.span)),

@@ -1,0 +1,297 @@
+//! Golden tests of the unit generator: each folder under tests/golden holds
+//! job files (`jobs/`) and the exact units they must render to (`units/`),
+//! compared as whole files. Every generated unit, and the units of every
+//! example in jobs.d/, must also pass `systemd-analyze verify` silently.
+//!
+//! After an intended change to rendering: `JOBCTL_BLESS=1 cargo test`, then
+//! review the diff of tests/golden.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use support::{TempDir, blessing, check_expected, describe, jobctl, jobctl_bin, root, skip};
+
+/// The golden sets and the global flags each is rendered with.
+const SETS: &[(&str, &[&str])] = &[
+    ("system", &["--config", "/nonexistent/config.toml"]),
+    ("user", &["--user", "--config", "/nonexistent/config.toml"]),
+    ("config", &["--config", "tests/golden/config/config.toml"]),
+];
+
+fn generate(flags: &[&str], jobs_dir: &str, out: &Path, jobctl_path: &Path) {
+    let home = TempDir::new("golden-home");
+    let output = jobctl(home.path())
+        .args(flags)
+        .args(["--jobs-dir", jobs_dir, "generate", "--out"])
+        .arg(out)
+        .arg("--jobctl-path")
+        .arg(jobctl_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "generate {jobs_dir}: {}",
+        describe(&output)
+    );
+}
+
+fn file_names(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn units_match_the_golden_files() {
+    let mut failures = Vec::new();
+    for (set, flags) in SETS {
+        let out = TempDir::new("golden");
+        let config_path_override = if *set == "config" {
+            None
+        } else {
+            Some(Path::new("/usr/bin/jobctl"))
+        };
+        // The config set takes jobctl_path from its config.toml.
+        let jobctl_path = config_path_override.unwrap_or(Path::new("/opt/jobctl/bin/jobctl"));
+        generate(
+            flags,
+            &format!("tests/golden/{set}/jobs"),
+            out.path(),
+            jobctl_path,
+        );
+        let expected_dir = root().join(format!("tests/golden/{set}/units"));
+        if blessing() {
+            let _ = fs::remove_dir_all(&expected_dir);
+            fs::create_dir_all(&expected_dir).unwrap();
+        }
+        let actual = file_names(out.path());
+        if !blessing() && actual != file_names(&expected_dir) {
+            failures.push(format!(
+                "{set}: unit files differ: got {actual:?}, expected {:?}",
+                file_names(&expected_dir)
+            ));
+            continue;
+        }
+        for name in &actual {
+            let contents = fs::read_to_string(out.path().join(name)).unwrap();
+            if let Err(message) = check_expected(&expected_dir.join(name), &contents) {
+                failures.push(message);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs `systemd-analyze verify` on every unit in `dir` and requires silence.
+fn verify(dir: &Path, user: bool) -> Result<(), String> {
+    let units: Vec<_> = file_names(dir).into_iter().map(|n| dir.join(n)).collect();
+    assert!(!units.is_empty(), "nothing to verify in {}", dir.display());
+    let mut cmd = Command::new("systemd-analyze");
+    let runtime = TempDir::new("verify-runtime");
+    if user {
+        // The user manager's verify needs a runtime folder to exist.
+        cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+    }
+    let output = cmd
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemd-analyze verify {}:\n{}",
+            dir.display(),
+            describe(&output)
+        ))
+    }
+}
+
+fn have_systemd_analyze() -> bool {
+    Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn every_golden_and_example_unit_passes_systemd_analyze_verify() {
+    if !have_systemd_analyze() {
+        return skip("systemd-analyze is not installed (apt install systemd)");
+    }
+    // verify checks that ExecStart='s program exists: point it at the real binary.
+    let bin = jobctl_bin();
+    let mut failures = Vec::new();
+    let mut sets: Vec<(String, Vec<&str>)> = SETS
+        .iter()
+        .map(|(s, f)| (format!("tests/golden/{s}/jobs"), f.to_vec()))
+        .collect();
+    sets.push((
+        "jobs.d".to_string(),
+        vec!["--config", "/nonexistent/config.toml"],
+    ));
+    for (jobs_dir, flags) in &sets {
+        let out = TempDir::new("verify");
+        generate(flags, jobs_dir, out.path(), &bin);
+        if let Err(message) = verify(out.path(), flags.contains(&"--user")) {
+            failures.push(message);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn verify_catches_a_broken_unit() {
+    // The check above is only worth something if verify complains about
+    // a bad unit; make sure it does on this host.
+    if !have_systemd_analyze() {
+        return skip("systemd-analyze is not installed (apt install systemd)");
+    }
+    let dir = TempDir::new("verify-bad");
+    fs::write(
+        dir.path().join("bad.service"),
+        "[Service]\nType=oneshot\nExecStart=/bin/true\nBogusKey=1\n",
+    )
+    .unwrap();
+    assert!(verify(dir.path(), false).is_err());
+}
+
+#[test]
+fn every_example_job_validates() {
+    let home = TempDir::new("examples");
+    let output = jobctl(home.path())
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "jobs.d",
+            "validate",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("warning"),
+        "examples must be warning-free:\n{stdout}"
+    );
+    let count = fs::read_dir(root().join("jobs.d"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert!(
+        count >= 7,
+        "expected the seven example patterns, found {count}"
+    );
+    assert!(
+        stdout.contains(&format!("{count} valid, 0 invalid")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn generate_removes_only_its_own_stale_units() {
+    let home = TempDir::new("stale-home");
+    let out = TempDir::new("stale");
+    fs::write(
+        out.path().join("jobctl-gone.service"),
+        "[Unit]\nX-Jobctl-Job=gone\n",
+    )
+    .unwrap();
+    fs::write(
+        out.path().join("foreign.service"),
+        "[Unit]\nDescription=not ours\n",
+    )
+    .unwrap();
+    let output = jobctl(home.path())
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "tests/golden/user/jobs",
+            "generate",
+            "--jobctl-path",
+            "/usr/bin/jobctl",
+            "--json",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["removed"],
+        serde_json::json!(["jobctl-gone.service"])
+    );
+    let names = file_names(out.path());
+    assert!(names.contains("foreign.service"));
+    assert!(!names.contains("jobctl-gone.service"));
+    // A second run changes nothing.
+    let again = jobctl(home.path())
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "tests/golden/user/jobs",
+            "generate",
+            "--jobctl-path",
+            "/usr/bin/jobctl",
+            "--json",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["written"], serde_json::json!([]));
+}
+
+#[test]
+fn generate_writes_nothing_when_a_job_is_invalid() {
+    let home = TempDir::new("invalid-home");
+    let jobs = TempDir::new("invalid-jobs");
+    let out = TempDir::new("invalid-out");
+    fs::copy(
+        root().join("jobs.d/disk-report.toml"),
+        jobs.path().join("good.toml"),
+    )
+    .unwrap();
+    fs::write(jobs.path().join("bad.toml"), "command = [\"/bin/true\"]\n").unwrap();
+    let output = jobctl(home.path())
+        .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
+        .arg(jobs.path())
+        .args(["generate", "--jobctl-path", "/usr/bin/jobctl", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.toml: the job has no schedule"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(file_names(out.path()).is_empty());
+}
