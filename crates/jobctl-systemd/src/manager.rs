@@ -184,6 +184,8 @@ pub struct Systemd {
     conn: Connection,
     manager: ManagerProxyBlocking<'static>,
     timeout: Duration,
+    /// systemd refuses a second Subscribe from the same connection.
+    subscribed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Systemd {
@@ -217,6 +219,7 @@ impl Systemd {
             conn,
             manager,
             timeout,
+            subscribed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -421,10 +424,7 @@ impl Systemd {
                 .receive_job_removed()
                 .await
                 .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            manager
-                .subscribe()
-                .await
-                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            self.subscribe(&manager).await?;
             let mut outcomes = Vec::with_capacity(units.len());
             let mut finished: HashMap<OwnedObjectPath, String> = HashMap::new();
             for batch in units.chunks(JOB_BATCH) {
@@ -503,18 +503,51 @@ impl Systemd {
 
     /// Starts `unit` and waits (without a deadline unless given) until its
     /// start job ends; for a oneshot service that is when the run ends.
-    /// Returns the job's result ("done", "failed", …).
-    pub fn start_and_wait(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
+    /// Returns the job's result ("done", "failed", …) and the unit's
+    /// properties right after. The unit is pinned (`Unit.Ref`) for the
+    /// duration, so systemd cannot garbage-collect it (and its exit status)
+    /// between the end of the run and the read.
+    pub fn start_and_wait(
+        &self,
+        unit: &str,
+        deadline: Option<Duration>,
+    ) -> Result<(String, UnitProperties)> {
+        let path = self.load_unit(unit)?;
+        self.unit_call(&path, unit, "Ref")?;
+        let result = self.start_and_wait_pinned(unit, deadline);
+        let props = result.and_then(|r| {
+            let mut props = self.bulk_properties(&[(unit.to_string(), path.clone())])?;
+            let props = props.pop().ok_or_else(|| {
+                Error::new(format!("GetAll {unit}"), ErrorKind::Protocol, "no reply")
+            })??;
+            Ok((r, props))
+        });
+        // Best effort: the reference also ends with this connection.
+        let _ = self.unit_call(&path, unit, "Unref");
+        props
+    }
+
+    fn unit_call(&self, path: &OwnedObjectPath, unit: &str, method: &str) -> Result<()> {
+        self.conn
+            .call_method(
+                Some("org.freedesktop.systemd1"),
+                path.as_ref(),
+                Some("org.freedesktop.systemd1.Unit"),
+                method,
+                &(),
+            )
+            .map(|_| ())
+            .map_err(|e| Error::from_zbus(format!("{method} {unit}"), e))
+    }
+
+    fn start_and_wait_pinned(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
         let manager = self.async_manager()?;
         zbus::block_on(async {
             let mut removed = manager
                 .receive_job_removed()
                 .await
                 .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            manager
-                .subscribe()
-                .await
-                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            self.subscribe(&manager).await?;
             let job = manager
                 .start_unit(unit, "replace")
                 .await
@@ -549,6 +582,26 @@ impl Systemd {
                 }
             }
         })
+    }
+
+    /// Asks systemd to send job signals to this connection (once).
+    async fn subscribe(&self, manager: &ManagerProxy<'static>) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.subscribed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match manager.subscribe().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = Error::from_zbus("Subscribe", e);
+                if err.dbus_name.as_deref() == Some("org.freedesktop.systemd1.AlreadySubscribed") {
+                    Ok(())
+                } else {
+                    self.subscribed.store(false, Ordering::SeqCst);
+                    Err(err)
+                }
+            }
+        }
     }
 
     /// The method timeout every call of this connection uses.
