@@ -277,39 +277,30 @@ fn execute(
                     exec.done.push(format!("wrote {} unit files", files.len()));
                 }
             }
-            2 => {
-                if !items.is_empty() {
-                    sd.disable_unit_files(&items).map_err(mode_err)?;
-                    exec.done.push(format!("disabled {} timers", items.len()));
-                }
+            2 if !items.is_empty() => {
+                sd.disable_unit_files(&items).map_err(mode_err)?;
+                exec.done.push(format!("disabled {} timers", items.len()));
             }
-            3 => {
-                if !items.is_empty() {
-                    sd.enable_unit_files(&items).map_err(mode_err)?;
-                    exec.done.push(format!("enabled {} timers", items.len()));
-                }
+            3 if !items.is_empty() => {
+                sd.enable_unit_files(&items).map_err(mode_err)?;
+                exec.done.push(format!("enabled {} timers", items.len()));
             }
-            4 => {
-                if !items.is_empty() {
-                    if let Err(p) = unit_dir.remove_all(&items) {
-                        if !p.done.is_empty() {
-                            exec.done.push(format!(
-                                "deleted {} of {} unit files",
-                                p.done.len(),
-                                items.len()
-                            ));
-                        }
-                        return Err(mode_err(p.error));
+            4 if !items.is_empty() => {
+                if let Err(p) = unit_dir.remove_all(&items) {
+                    if !p.done.is_empty() {
+                        exec.done.push(format!(
+                            "deleted {} of {} unit files",
+                            p.done.len(),
+                            items.len()
+                        ));
                     }
-                    exec.done
-                        .push(format!("deleted {} unit files", items.len()));
+                    return Err(mode_err(p.error));
                 }
+                exec.done.push(format!("deleted {} unit files", items.len()));
             }
-            5 => {
-                if plan.needs_reload() {
-                    sd.reload().map_err(mode_err)?;
-                    exec.done.push("reloaded systemd".to_string());
-                }
+            5 if plan.needs_reload() => {
+                sd.reload().map_err(mode_err)?;
+                exec.done.push("reloaded systemd".to_string());
             }
             6 => jobs(JobOp::Start, items, "started timers", exec)?,
             7 => jobs(JobOp::Restart, items, "restarted timers", exec)?,

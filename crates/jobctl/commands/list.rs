@@ -278,8 +278,8 @@ fn table(rows: &[JobRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<28} {:<22} {:<24} {:<24} {:<16} {}",
-        "JOB", "STATE", "NEXT", "LAST", "RESULT", "SCHEDULE"
+        "{:<28} {:<22} {:<24} {:<24} {:<16} SCHEDULE",
+        "JOB", "STATE", "NEXT", "LAST", "RESULT"
     );
     for r in rows {
         let state = if r.running {
