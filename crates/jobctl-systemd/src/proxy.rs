@@ -55,11 +55,7 @@ pub trait Manager {
         force: bool,
     ) -> zbus::Result<(bool, Vec<Change>)>;
 
-    fn disable_unit_files(
-        &self,
-        files: &[&str],
-        runtime: bool,
-    ) -> zbus::Result<Vec<Change>>;
+    fn disable_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<Change>>;
 
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
 

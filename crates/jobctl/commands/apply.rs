@@ -90,15 +90,9 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let version = sd
         .version()
         .map_err(|e| systemd::systemd_error(e, paths.mode))?;
-    let (loaded, desired) = systemd::desired(paths, Some(version.major))?;
+    let (_loaded, desired) = systemd::desired(paths, Some(version.major))?;
     let unit_dir = UnitDir::new(&paths.unit_dir);
-    let actual = systemd::actual(
-        &sd,
-        &unit_dir,
-        &desired,
-        &loaded.config.unit_prefix,
-        paths.mode,
-    )?;
+    let actual = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
     let overrides = systemd::read_overrides(paths)?;
     let prune = !args.no_prune;
     let plan = plan::plan(&desired, &actual, &overrides, jiff::Timestamp::now(), prune).map_err(
@@ -296,7 +290,8 @@ fn execute(
                     }
                     return Err(mode_err(p.error));
                 }
-                exec.done.push(format!("deleted {} unit files", items.len()));
+                exec.done
+                    .push(format!("deleted {} unit files", items.len()));
             }
             5 if plan.needs_reload() => {
                 sd.reload().map_err(mode_err)?;
