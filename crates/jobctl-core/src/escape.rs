@@ -8,8 +8,9 @@
 //! |-----------------------------|----------------------------------------------------|--------------------|
 //! | `ExecStart=` arguments      | split + unquote + C-unescape, `%` specifiers, then `$VAR` expansion at exec | [`exec_arg`] |
 //! | `Environment=`              | split + unquote + C-unescape, `%` specifiers       | [`environment_assignment`] |
-//! | `StandardInputText=`        | `%` specifiers, then C-unescape                     | [`input_text_line`] |
 //! | `Description=`, paths, names | `%` specifiers only (no unquoting)                 | [`plain_value`]    |
+//!
+//! `stdin` is written as `StandardInputData=` in base64, which needs no escaping.
 //!
 //! In every case a value must not contain a line break (it would end the
 //! directive and start a new one) and a raw value must not end in a backslash
@@ -75,35 +76,6 @@ pub fn environment_assignment(key: &str, value: &str) -> Result<String, EscapeEr
         return Err(control_error(c));
     }
     quoted(&format!("{key}={value}"), false)
-}
-
-/// Encodes one line of `StandardInputText=` (systemd appends the newline):
-/// backslashes and control characters C-escaped, then `%` doubled, because
-/// systemd resolves specifiers before unescaping this directive.
-pub fn input_text_line(line: &str) -> Result<String, EscapeError> {
-    if line.contains('\0') {
-        return Err(EscapeError::Nul);
-    }
-    // systemd strips spaces at both ends of a value: encode those spaces.
-    let content_start = line.len() - line.trim_start_matches(' ').len();
-    let content_end = line.trim_end_matches(' ').len().max(content_start);
-    let mut out = String::with_capacity(line.len());
-    for (index, c) in line.char_indices() {
-        match c {
-            ' ' if index < content_start || index >= content_end => out.push_str("\\x20"),
-            '\\' => out.push_str("\\\\"),
-            '%' => out.push_str("%%"),
-            c if c.is_control() => push_c_escape(&mut out, c),
-            c => out.push(c),
-        }
-    }
-    // A line that ends in an escaped backslash still ends in a backslash,
-    // which systemd would read as a continuation: encode it numerically.
-    if out.ends_with('\\') {
-        out.truncate(out.len() - 2);
-        out.push_str("\\x5c");
-    }
-    Ok(out)
 }
 
 /// Checks and encodes a value systemd takes verbatim apart from `%`
@@ -385,20 +357,6 @@ pub(crate) mod tests {
         assert_eq!(plain_value("ends\\  "), Err(EscapeError::TrailingBackslash));
         assert_eq!(plain_value(" x"), Err(EscapeError::SurroundingWhitespace));
         assert_eq!(plain_value("a\0"), Err(EscapeError::Nul));
-    }
-
-    #[test]
-    fn input_text_lines() {
-        assert_eq!(input_text_line("100% \\o/").unwrap(), "100%% \\\\o/");
-        assert_eq!(input_text_line("tab\tx").unwrap(), "tab\\tx");
-        assert_eq!(input_text_line("end\\").unwrap(), "end\\x5c");
-        assert!(!input_text_line("x\\").unwrap().ends_with('\\'));
-        assert_eq!(input_text_line("\\ ").unwrap(), "\\\\\\x20");
-        assert_eq!(
-            input_text_line("  a b  ").unwrap(),
-            "\\x20\\x20a b\\x20\\x20"
-        );
-        assert_eq!(input_text_line("   ").unwrap(), "\\x20\\x20\\x20");
     }
 
     #[test]

@@ -424,17 +424,27 @@ impl JobSpec {
             );
         }
         spec.stdin = reader.string("stdin", "\"input text\\n\"", diags);
-        if let Some(stdin) = &spec.stdin {
-            for line in stdin.value.lines() {
-                if let Err(err) = escape::input_text_line(line) {
-                    diags.error(
-                        stdin.span.clone(),
-                        &reader.path("stdin"),
-                        format!("the input text {err}"),
-                        None,
-                    );
-                    break;
-                }
+        if let Some(stdin) = spec.stdin.take() {
+            if stdin.value.contains('\0') {
+                diags.error(
+                    stdin.span,
+                    &reader.path("stdin"),
+                    "the input text contains a NUL byte",
+                    Some("stdin is text; NUL bytes cannot be given".into()),
+                );
+            } else if stdin.value.len() > escape::MAX_ARG_LEN {
+                diags.error(
+                    stdin.span,
+                    &reader.path("stdin"),
+                    format!(
+                        "the input text is {} bytes; the limit is {}",
+                        stdin.value.len(),
+                        escape::MAX_ARG_LEN
+                    ),
+                    None,
+                );
+            } else {
+                spec.stdin = Some(stdin);
             }
         }
         spec.decode_schedules(reader, zones, diags);

@@ -281,9 +281,11 @@ fn render_service(
         let _ = writeln!(out, "EnvironmentFile={}", escape::plain_value(file)?);
     }
     if let Some(stdin) = &job.stdin {
-        for line in stdin.lines() {
-            let _ = writeln!(out, "StandardInputText={}", escape::input_text_line(line)?);
-        }
+        // Base64 carries the text exactly (StandardInputText= cannot hold an
+        // empty line and always appends a newline).
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(stdin.as_bytes());
+        let _ = writeln!(out, "StandardInputData={encoded}");
     }
     let _ = writeln!(out, "TimeoutStartSec={}", job.timeout);
     out.push_str("KillMode=mixed\n");
@@ -391,6 +393,13 @@ fn exec_start(
         words.extend(["--output-limit".into(), limit.to_string()]);
     }
     let history = opts.history;
+    // A configured database applies to jobs that run as the configuring
+    // user; other users' jobs record in their own state folder.
+    if let Some(db) = &history.db
+        && (opts.mode == Mode::User || job.runs_as_root())
+    {
+        words.extend(["--db".into(), db.clone()]);
+    }
     if let Some(n) = history.keep_runs {
         words.extend(["--keep-runs".into(), n.to_string()]);
     }

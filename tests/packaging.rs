@@ -1,0 +1,175 @@
+//! The Debian package: built by packaging/build-deb from the test binary,
+//! with the expected files and modes, shipped units that pass
+//! `systemd-analyze verify`, and a real install with dpkg inside the
+//! throwaway systemd (which enables the history-pruning timer and gives a
+//! working /usr/bin/jobctl).
+
+mod support;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use jobctl_sandbox::Options;
+use support::{TempDir, describe, jobctl_bin, root, skip};
+
+fn build_deb(out: &std::path::Path) -> PathBuf {
+    let output = Command::new(root().join("packaging/build-deb"))
+        .arg("--binary")
+        .arg(jobctl_bin())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_package_holds_the_binary_units_config_and_docs() {
+    if !have("dpkg-deb") {
+        return skip("dpkg-deb is not installed");
+    }
+    let out = TempDir::new("deb");
+    let deb = build_deb(out.path());
+    let listing = Command::new("dpkg-deb")
+        .arg("--contents")
+        .arg(&deb)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for (mode, path) in [
+        ("drwxr-xr-x", "./"),
+        ("-rwxr-xr-x", "./usr/bin/jobctl"),
+        (
+            "-rw-r--r--",
+            "./lib/systemd/system/jobctl-history-prune.service",
+        ),
+        (
+            "-rw-r--r--",
+            "./lib/systemd/system/jobctl-history-prune.timer",
+        ),
+        (
+            "-rw-r--r--",
+            "./usr/lib/systemd/user/jobctl-history-prune.timer",
+        ),
+        ("-rw-r--r--", "./usr/lib/tmpfiles.d/jobctl.conf"),
+        ("-rw-r--r--", "./etc/jobctl/config.toml"),
+        ("drwxr-xr-x", "./etc/jobctl/jobs.d/"),
+        ("-rw-r--r--", "./usr/share/doc/jobctl/job-file.md"),
+        (
+            "-rw-r--r--",
+            "./usr/share/doc/jobctl/examples/disk-report.toml",
+        ),
+    ] {
+        assert!(
+            listing.lines().any(|l| l.starts_with(mode)
+                && l.contains(" root/root ")
+                && l.ends_with(&format!(" {path}"))),
+            "{mode} root/root {path} not in the package:\n{listing}"
+        );
+    }
+    let control = Command::new("dpkg-deb")
+        .arg("--field")
+        .arg(&deb)
+        .arg("Package")
+        .arg("Depends")
+        .output()
+        .unwrap();
+    let control = String::from_utf8_lossy(&control.stdout);
+    assert!(
+        control.contains("Package: jobctl") && control.contains("systemd (>= 247)"),
+        "{control}"
+    );
+}
+
+#[test]
+fn shipped_units_pass_verify() {
+    if !have("systemd-analyze") {
+        return skip("systemd-analyze is not installed");
+    }
+    // verify needs ExecStart='s program to exist: point the units at the test binary.
+    for (mode, dir) in [("system", "units/system"), ("user", "units/user")] {
+        let tmp = TempDir::new("units");
+        let runtime = TempDir::new("units-runtime");
+        let mut files = Vec::new();
+        for entry in fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = fs::read_to_string(&path)
+                .unwrap()
+                .replace("/usr/bin/jobctl", &jobctl_bin().to_string_lossy());
+            let copy = tmp.path().join(path.file_name().unwrap());
+            fs::write(&copy, text).unwrap();
+            files.push(copy);
+        }
+        let mut cmd = Command::new("systemd-analyze");
+        if mode == "user" {
+            cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+        }
+        let output = cmd
+            .args(["verify", "--man=no"])
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success() && text.trim().is_empty(),
+            "{mode}: {}",
+            describe(&output)
+        );
+    }
+}
+
+#[test]
+fn the_package_installs_on_a_real_systemd() {
+    if !have("dpkg-deb") {
+        return skip("dpkg-deb is not installed");
+    }
+    let share = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("deb-install-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&share);
+    fs::create_dir_all(&share).unwrap();
+    let deb = build_deb(&share);
+    let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&share)) else {
+        return;
+    };
+    let install = sandbox.run(&["dpkg", "-i", deb.to_str().unwrap()]).unwrap();
+    assert!(install.status.success(), "dpkg -i: {}", describe(&install));
+    let enabled = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer; systemctl is-active jobctl-history-prune.timer").unwrap();
+    assert_eq!(enabled.trim(), "enabled\nactive", "{enabled}");
+    let modes = sandbox
+        .sh("stat -c '%a %U %n' /etc/jobctl /etc/jobctl/jobs.d /var/lib/jobctl")
+        .unwrap();
+    assert_eq!(
+        modes.trim(),
+        "755 root /etc/jobctl\n755 root /etc/jobctl/jobs.d\n755 root /var/lib/jobctl",
+        "{modes}"
+    );
+    // The installed binary works with the shipped configuration.
+    let validate = sandbox.sh("cp /usr/share/doc/jobctl/examples/disk-report.toml /etc/jobctl/jobs.d/ && /usr/bin/jobctl validate").unwrap();
+    assert!(validate.contains("1 valid, 0 invalid"), "{validate}");
+    let remove = sandbox.run(&["dpkg", "--purge", "jobctl"]).unwrap();
+    assert!(
+        remove.status.success(),
+        "dpkg --purge: {}",
+        describe(&remove)
+    );
+    let gone = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer 2>&1; test -e /var/lib/jobctl && echo still-there || echo purged").unwrap();
+    assert!(
+        gone.contains("purged") && !gone.starts_with("enabled"),
+        "{gone}"
+    );
+    let _ = sandbox.shutdown();
+    let _ = fs::remove_dir_all(&share);
+}

@@ -1,0 +1,467 @@
+//! Unit injection is impossible: job files full of hostile values are
+//! rendered by the real `jobctl generate`, installed into a real systemd (the
+//! throwaway sandbox), started, and what each command actually received —
+//! argv, environment, working directory, stdin — is compared with what the
+//! job file said. Values jobctl cannot carry safely must be rejected by
+//! `jobctl validate` instead.
+//!
+//! A POSIX shell script stands in for `jobctl exec` (it is written into
+//! `ExecStart=` through `--jobctl-path`): it writes its argv and environment
+//! NUL-separated, its working directory and its stdin, to files named after
+//! its `--job` argument.
+//!
+//! Needs root and the sandbox; skips with a reason elsewhere, fails in CI.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use jobctl_sandbox::{Options, Sandbox};
+use support::{TempDir, describe, jobctl};
+
+const RECORDER: &str = r#"#!/bin/sh
+# Stand-in for `jobctl exec`: record exactly what systemd gave us.
+job=unknown
+prev=
+for arg in "$@"; do
+  [ "$prev" = --job ] && job=$arg
+  prev=$arg
+done
+dir=/run/recorded/$job
+mkdir -p "$dir"
+printf '%s\0' "$0" "$@" > "$dir/argv"
+env -0 > "$dir/environ"
+pwd -P > "$dir/cwd"
+cat > "$dir/stdin"
+"#;
+
+/// Values that try to escape their place in a unit file.
+fn hostile_values() -> Vec<String> {
+    let mut values: Vec<String> = [
+        "plain",
+        "",
+        " leading and trailing ",
+        "new\nline",
+        "x\nEVIL=1",
+        "carriage\rreturn",
+        "semi;colon",
+        ";",
+        "\\;",
+        "double\"quote",
+        "\"",
+        "single'quote",
+        "back\\slash",
+        "trailing\\",
+        "trailing\\ ",
+        "%n %i %% % %%%",
+        "$HOME ${HOME} $$ $",
+        "$USER",
+        "-leading-dash",
+        "@at",
+        "+plus",
+        "!bang",
+        "!!double",
+        ":colon",
+        "tab\there",
+        "bell\u{7}",
+        "escape\u{1b}[31m",
+        "del\u{7f}",
+        "c1\u{85}control",
+        "unicode é 🚀",
+        "line\u{2028}separator",
+        "[Service]\nExecStart=/bin/sh -c evil",
+        "a\\\nb",
+        "\\x41\\n\\u00e9",
+        "nul\0byte",
+        "=",
+        "#not a comment",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    values.push("long-".repeat(6000));
+    values
+}
+
+/// What a case expects.
+enum Expect {
+    Rejected,
+    Runs(Observed),
+}
+
+/// What the command or the unit must show.
+#[derive(Default)]
+struct Observed {
+    argv_tail: Option<Vec<String>>,
+    env: Option<(String, String)>,
+    description: Option<String>,
+    cwd: Option<String>,
+    stdin: Option<String>,
+}
+
+struct Case {
+    name: String,
+    toml: String,
+    expect: Expect,
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn has_control(s: &str, allowed: &[char]) -> bool {
+    s.chars().any(|c| c.is_control() && !allowed.contains(&c))
+}
+
+/// A plain value (description, path) is representable when it is one line
+/// without control characters, without a trailing backslash and without
+/// surrounding whitespace (systemd would strip it).
+fn plain_ok(s: &str) -> bool {
+    !has_control(s, &[]) && !s.trim_end().ends_with('\\') && s.trim() == s
+}
+
+fn corpus() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (i, v) in hostile_values().iter().enumerate() {
+        let schedule = "daily = \"03:00\"\n";
+        // As a command argument: only NUL cannot be carried.
+        cases.push(Case {
+            name: format!("arg-{i}"),
+            toml: format!(
+                "command = [\"/usr/bin/prog\", {}, \"end\"]\n{schedule}",
+                toml_string(v)
+            ),
+            expect: if v.contains('\0') {
+                Expect::Rejected
+            } else {
+                Expect::Runs(Observed {
+                    argv_tail: Some(vec!["/usr/bin/prog".into(), v.clone(), "end".into()]),
+                    ..Observed::default()
+                })
+            },
+        });
+        // As a shell script.
+        cases.push(Case {
+            name: format!("shell-{i}"),
+            toml: format!("shell = {}\n{schedule}", toml_string(v)),
+            expect: if v.contains('\0') || v.trim().is_empty() {
+                Expect::Rejected
+            } else {
+                Expect::Runs(Observed {
+                    argv_tail: Some(vec!["/bin/sh".into(), "-c".into(), v.clone()]),
+                    ..Observed::default()
+                })
+            },
+        });
+        // As an environment value: systemd allows tabs and newlines only.
+        cases.push(Case {
+            name: format!("env-{i}"),
+            toml: format!(
+                "command = [\"/usr/bin/prog\"]\n{schedule}environment = {{ VALUE = {} }}\n",
+                toml_string(v)
+            ),
+            expect: if has_control(v, &['\t', '\n']) || v.len() > 32 * 1024 - 6 {
+                Expect::Rejected
+            } else {
+                Expect::Runs(Observed {
+                    env: Some(("VALUE".into(), v.clone())),
+                    ..Observed::default()
+                })
+            },
+        });
+        // As the description.
+        cases.push(Case {
+            name: format!("desc-{i}"),
+            toml: format!(
+                "command = [\"/usr/bin/prog\"]\n{schedule}description = {}\n",
+                toml_string(v)
+            ),
+            expect: if plain_ok(v) && v.len() <= 4096 {
+                Expect::Runs(Observed {
+                    description: Some(v.clone()),
+                    ..Observed::default()
+                })
+            } else {
+                Expect::Rejected
+            },
+        });
+        // As stdin: any text but NUL arrives byte for byte.
+        cases.push(Case {
+            name: format!("stdin-{i}"),
+            toml: format!(
+                "command = [\"/usr/bin/prog\"]\n{schedule}stdin = {}\n",
+                toml_string(v)
+            ),
+            expect: if v.contains('\0') {
+                Expect::Rejected
+            } else {
+                Expect::Runs(Observed {
+                    stdin: Some(v.clone()),
+                    ..Observed::default()
+                })
+            },
+        });
+        // As part of the working directory.
+        if !v.is_empty() && !v.contains('/') && v.len() < 200 {
+            let path = format!("/srv/injection/{v}");
+            cases.push(Case {
+                name: format!("cwd-{i}"),
+                toml: format!(
+                    "command = [\"/usr/bin/prog\"]\n{schedule}working_directory = {}\n",
+                    toml_string(&path)
+                ),
+                expect: if plain_ok(&path) && !matches!(v.as_str(), "." | "..") {
+                    Expect::Runs(Observed {
+                        cwd: Some(path),
+                        ..Observed::default()
+                    })
+                } else {
+                    Expect::Rejected
+                },
+            });
+        }
+        // As a raw directive in the escape hatch: may not break the line.
+        cases.push(Case {
+            name: format!("extra-{i}"),
+            toml: format!(
+                "command = [\"/usr/bin/prog\"]\n{schedule}[unit_extra]\nX-Probe = {}\n",
+                toml_string(v)
+            ),
+            expect: if has_control(v, &[]) || v.trim_end().ends_with('\\') || v.len() > 32 * 1024 {
+                Expect::Rejected
+            } else {
+                Expect::Runs(Observed::default())
+            },
+        });
+    }
+    cases
+}
+
+fn read_nul_separated(bytes: &[u8]) -> Vec<String> {
+    let mut items: Vec<String> = bytes
+        .split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    if items.last().is_some_and(String::is_empty) {
+        items.pop();
+    }
+    items
+}
+
+fn cat(sandbox: &Sandbox, path: &str) -> Vec<u8> {
+    let output = sandbox.run(&["cat", path]).expect("cat in the sandbox");
+    assert!(output.status.success(), "cat {path}: {}", describe(&output));
+    output.stdout
+}
+
+#[test]
+fn hostile_values_reach_the_command_exactly_or_are_rejected() {
+    let share = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("injection-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&share);
+    fs::create_dir_all(share.join("units")).unwrap();
+    let recorder = share.join("recorder.sh");
+    fs::write(&recorder, RECORDER).unwrap();
+    fs::set_permissions(&recorder, fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Write the corpus and let `jobctl validate` judge every file.
+    let jobs = TempDir::new("injection-jobs");
+    let cases = corpus();
+    for case in &cases {
+        fs::write(jobs.path().join(format!("{}.toml", case.name)), &case.toml).unwrap();
+    }
+    let home = TempDir::new("injection-home");
+    let output = jobctl(home.path())
+        .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
+        .arg(jobs.path())
+        .args(["validate", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", describe(&output)));
+    let rejected: BTreeSet<String> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            Path::new(d["file"].as_str().unwrap())
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let expected_rejected: BTreeSet<String> = cases
+        .iter()
+        .filter(|c| matches!(c.expect, Expect::Rejected))
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(
+        rejected, expected_rejected,
+        "validation must reject exactly the unrepresentable values"
+    );
+    for name in &rejected {
+        fs::remove_file(jobs.path().join(format!("{name}.toml"))).unwrap();
+    }
+
+    let output = jobctl(home.path())
+        .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
+        .arg(jobs.path())
+        .args(["generate", "--out"])
+        .arg(share.join("units"))
+        .arg("--jobctl-path")
+        .arg(&recorder)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&share)) else {
+        return;
+    };
+    let running: Vec<&Case> = cases
+        .iter()
+        .filter(|c| matches!(c.expect, Expect::Runs(_)))
+        .collect();
+    for case in &running {
+        if let Expect::Runs(Observed {
+            cwd: Some(path), ..
+        }) = &case.expect
+        {
+            let made = sandbox.run(&["mkdir", "-p", "--", path]).unwrap();
+            assert!(made.status.success(), "{}", describe(&made));
+        }
+    }
+    let install = format!(
+        "cp {}/units/* /etc/systemd/system/ && systemctl daemon-reload",
+        share.display()
+    );
+    sandbox.sh(&install).expect("install the units");
+    // Nothing in the corpus may have produced a unit systemd objects to.
+    let bad = sandbox
+        .sh("systemctl list-units --all --state=bad-setting,error,not-found --no-legend 'jobctl-*' || true")
+        .unwrap();
+    assert!(bad.trim().is_empty(), "units that failed to load:\n{bad}");
+
+    let services: Vec<String> = running
+        .iter()
+        .map(|c| format!("jobctl-{}.service", c.name))
+        .collect();
+    for chunk in services.chunks(64) {
+        let mut argv = vec!["systemctl", "start"];
+        argv.extend(chunk.iter().map(String::as_str));
+        let started = sandbox.run(&argv).unwrap();
+        assert!(started.status.success(), "{}", describe(&started));
+    }
+
+    let mut failures = Vec::new();
+    for case in &running {
+        let Expect::Runs(observed) = &case.expect else {
+            unreachable!()
+        };
+        let dir = format!("/run/recorded/{}", case.name);
+        let argv = read_nul_separated(&cat(&sandbox, &format!("{dir}/argv")));
+        let separator = argv.iter().position(|a| a == "--");
+        // The shim's own flags arrive as single words too.
+        if argv.get(1..4) != Some(&["exec".to_string(), "--job".to_string(), case.name.clone()][..])
+        {
+            failures.push(format!("{}: flags before the command: {argv:?}", case.name));
+        }
+        if let Some(tail) = &observed.argv_tail {
+            let actual = separator.map(|s| argv[s + 1..].to_vec());
+            if actual.as_ref() != Some(tail) {
+                failures.push(format!("{}: argv {actual:?}, expected {tail:?}", case.name));
+            }
+        }
+        let environ: BTreeMap<String, String> =
+            read_nul_separated(&cat(&sandbox, &format!("{dir}/environ")))
+                .into_iter()
+                .filter_map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect();
+        if environ.contains_key("EVIL") {
+            failures.push(format!(
+                "{}: a variable was injected: {environ:?}",
+                case.name
+            ));
+        }
+        if let Some((key, value)) = &observed.env
+            && environ.get(key) != Some(value)
+        {
+            failures.push(format!(
+                "{}: {key}={:?}, expected {value:?}",
+                case.name,
+                environ.get(key)
+            ));
+        }
+        if let Some(path) = &observed.cwd {
+            let cwd = String::from_utf8_lossy(&cat(&sandbox, &format!("{dir}/cwd"))).into_owned();
+            if cwd.strip_suffix('\n') != Some(path.as_str()) {
+                failures.push(format!("{}: cwd {cwd:?}, expected {path:?}", case.name));
+            }
+        }
+        if let Some(text) = &observed.stdin {
+            let stdin =
+                String::from_utf8_lossy(&cat(&sandbox, &format!("{dir}/stdin"))).into_owned();
+            if &stdin != text {
+                failures.push(format!("{}: stdin {stdin:?}, expected {text:?}", case.name));
+            }
+        }
+        if let Some(description) = &observed.description {
+            let unit = format!("jobctl-{}.service", case.name);
+            let shown = sandbox
+                .run(&[
+                    "systemctl",
+                    "show",
+                    "--property=Description",
+                    "--value",
+                    &unit,
+                ])
+                .unwrap();
+            let shown = String::from_utf8_lossy(&shown.stdout)
+                .trim_end_matches('\n')
+                .to_string();
+            // An empty Description= makes systemd fall back to the unit name.
+            let expected = if description.is_empty() {
+                unit.clone()
+            } else {
+                description.clone()
+            };
+            if shown != expected {
+                failures.push(format!(
+                    "{}: Description {shown:?}, expected {expected:?}",
+                    case.name
+                ));
+            }
+        }
+    }
+    let _ = sandbox.shutdown();
+    let _ = fs::remove_dir_all(&share);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        running.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{} cases ran on systemd, {} were rejected by validation",
+        running.len(),
+        rejected.len()
+    );
+}
