@@ -600,22 +600,44 @@ impl Systemd {
             let mut outcomes = Vec::with_capacity(units.len());
             let mut finished: HashMap<OwnedObjectPath, String> = HashMap::new();
             for batch in units.chunks(JOB_BATCH) {
-                let queued: Vec<(String, zbus::Result<OwnedObjectPath>)> =
-                    stream::iter(batch.iter().cloned())
-                        .map(|unit| {
-                            let manager = manager.clone();
-                            async move {
-                                let r = match op {
-                                    JobOp::Start => manager.start_unit(&unit, "replace").await,
-                                    JobOp::Stop => manager.stop_unit(&unit, "replace").await,
-                                    JobOp::Restart => manager.restart_unit(&unit, "replace").await,
-                                };
-                                (unit, r)
+                let calls = stream::iter(batch.iter().cloned())
+                    .map(|unit| {
+                        let manager = manager.clone();
+                        async move {
+                            let r = match op {
+                                JobOp::Start => manager.start_unit(&unit, "replace").await,
+                                JobOp::Stop => manager.stop_unit(&unit, "replace").await,
+                                JobOp::Restart => manager.restart_unit(&unit, "replace").await,
+                            };
+                            (unit, r)
+                        }
+                    })
+                    .buffered(MAX_IN_FLIGHT)
+                    .collect::<Vec<(String, zbus::Result<OwnedObjectPath>)>>();
+                // Drain JobRemoved while the calls are in flight: zbus queues
+                // a bounded number of signals per stream and stops reading
+                // the socket (replies included) when that queue is full.
+                let mut calls = std::pin::pin!(calls);
+                let queued = loop {
+                    match futures_util::future::select(calls.as_mut(), removed.next()).await {
+                        futures_util::future::Either::Left((queued, _)) => break queued,
+                        futures_util::future::Either::Right((Some(signal), _)) => {
+                            if let Ok(args) = signal.args() {
+                                finished.insert(
+                                    OwnedObjectPath::from(args.job().clone()),
+                                    args.result().to_string(),
+                                );
                             }
-                        })
-                        .buffered(MAX_IN_FLIGHT)
-                        .collect()
-                        .await;
+                        }
+                        futures_util::future::Either::Right((None, _)) => {
+                            return Err(Error::new(
+                                format!("waiting for {} jobs", op.method()),
+                                ErrorKind::Disconnected,
+                                "the bus connection closed",
+                            ));
+                        }
+                    }
+                };
                 let mut waiting: HashSet<OwnedObjectPath> = queued
                     .iter()
                     .filter_map(|(_, r)| r.as_ref().ok().cloned())
