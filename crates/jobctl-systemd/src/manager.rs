@@ -179,11 +179,97 @@ impl UnitProperties {
     }
 }
 
+/// The Timer and Service properties `list` needs, read straight out of a
+/// `GetAll` reply: unknown keys are skipped without being materialised
+/// (a Service's GetAll carries ~200 properties).
+#[derive(Debug, Default, zbus::zvariant::DeserializeDict, zbus::zvariant::Type)]
+#[zvariant(signature = "a{sv}", rename_all = "PascalCase")]
+struct Selected {
+    result: Option<String>,
+    #[zvariant(rename = "NextElapseUSecRealtime")]
+    next_elapse_usec_realtime: Option<u64>,
+    #[zvariant(rename = "NextElapseUSecMonotonic")]
+    next_elapse_usec_monotonic: Option<u64>,
+    #[zvariant(rename = "LastTriggerUSec")]
+    last_trigger_usec: Option<u64>,
+    exec_main_status: Option<i32>,
+    exec_main_code: Option<i32>,
+    exec_main_start_timestamp: Option<u64>,
+    exec_main_exit_timestamp: Option<u64>,
+    #[zvariant(rename = "MainPID")]
+    main_pid: Option<u32>,
+}
+
+impl Selected {
+    fn into_map(self) -> HashMap<String, OwnedValue> {
+        let mut m = HashMap::new();
+        let mut put = |k: &str, v: Option<OwnedValue>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        put(
+            "Result",
+            self.result
+                .and_then(|v| OwnedValue::try_from(zbus::zvariant::Value::from(v)).ok()),
+        );
+        put(
+            "NextElapseUSecRealtime",
+            self.next_elapse_usec_realtime.map(OwnedValue::from),
+        );
+        put(
+            "NextElapseUSecMonotonic",
+            self.next_elapse_usec_monotonic.map(OwnedValue::from),
+        );
+        put(
+            "LastTriggerUSec",
+            self.last_trigger_usec.map(OwnedValue::from),
+        );
+        put(
+            "ExecMainStatus",
+            self.exec_main_status.map(OwnedValue::from),
+        );
+        put("ExecMainCode", self.exec_main_code.map(OwnedValue::from));
+        put(
+            "ExecMainStartTimestamp",
+            self.exec_main_start_timestamp.map(OwnedValue::from),
+        );
+        put(
+            "ExecMainExitTimestamp",
+            self.exec_main_exit_timestamp.map(OwnedValue::from),
+        );
+        put("MainPID", self.main_pid.map(OwnedValue::from));
+        m
+    }
+}
+
+/// The Service properties `list` reads.
+const SERVICE_PROPS: &[&str] = &[
+    "Result",
+    "ExecMainStatus",
+    "ExecMainCode",
+    "ExecMainStartTimestamp",
+    "ExecMainExitTimestamp",
+];
+
+/// What to read of one unit object.
+#[derive(Debug, Clone, Copy)]
+enum Fetch {
+    /// Every interface (`GetAll("")`).
+    All,
+    /// One interface (`GetAll(iface)`).
+    Interface(&'static str),
+    /// One property (`Get`).
+    Property(&'static str, &'static str),
+}
+
 /// A connection to one systemd manager (system or user).
 pub struct Systemd {
     conn: Connection,
     manager: ManagerProxyBlocking<'static>,
     timeout: Duration,
+    /// systemd refuses a second Subscribe from the same connection.
+    subscribed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Systemd {
@@ -217,6 +303,7 @@ impl Systemd {
             conn,
             manager,
             timeout,
+            subscribed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -352,48 +439,136 @@ impl Systemd {
         Ok(out)
     }
 
-    /// All properties of one unit (every interface), in one call.
+    /// All properties of one unit (every interface), in one call. Reading
+    /// every interface includes `UnitFileState`, which systemd 252 computes
+    /// by scanning the unit folders: fine for one unit, never for a thousand
+    /// (see [`Systemd::bulk_properties`]).
     pub fn properties(&self, name: &str) -> Result<UnitProperties> {
         let path = self.load_unit(name)?;
-        let mut props = self.bulk_properties(&[(name.to_string(), path)])?;
-        props
-            .pop()
-            .ok_or_else(|| Error::new(format!("GetAll {name}"), ErrorKind::Protocol, "no reply"))?
+        let mut raw = self.bulk_raw(&[(name.to_string(), path, Fetch::All)])?;
+        let map = raw.pop().ok_or_else(|| {
+            Error::new(format!("GetAll {name}"), ErrorKind::Protocol, "no reply")
+        })??;
+        Ok(UnitProperties::from_map(name, &map))
     }
 
     /// Properties of many units (paths from [`Systemd::list_units_by_names`]),
-    /// pipelined with at most [`MAX_IN_FLIGHT`] calls outstanding.
+    /// pipelined with at most [`MAX_IN_FLIGHT`] calls outstanding: a timer's
+    /// Timer interface, a service's Service interface plus its `InvocationID`
+    /// and `ActiveEnterTimestamp`. Not the whole Unit interface: its
+    /// `UnitFileState` costs systemd 252 a scan of the unit folders per unit,
+    /// which made a 1,000-job `list` take half a minute.
     pub fn bulk_properties(
         &self,
         units: &[(String, OwnedObjectPath)],
+        with_invocation: bool,
     ) -> Result<Vec<Result<UnitProperties>>> {
+        let mut calls = Vec::new();
+        for (name, path) in units {
+            if name.ends_with(".timer") {
+                calls.push((
+                    name.clone(),
+                    path.clone(),
+                    Fetch::Interface("org.freedesktop.systemd1.Timer"),
+                ));
+            } else if name.ends_with(".service") {
+                // A few small Gets: a Service's GetAll reply carries ~200
+                // properties that systemd must serialize and we must skip.
+                for prop in SERVICE_PROPS {
+                    calls.push((
+                        name.clone(),
+                        path.clone(),
+                        Fetch::Property("org.freedesktop.systemd1.Service", prop),
+                    ));
+                }
+                if with_invocation {
+                    calls.push((
+                        name.clone(),
+                        path.clone(),
+                        Fetch::Property("org.freedesktop.systemd1.Unit", "InvocationID"),
+                    ));
+                }
+            } else {
+                calls.push((name.clone(), path.clone(), Fetch::All));
+            }
+        }
+        let raw = self.bulk_raw(&calls)?;
+        let mut merged: Vec<(String, Result<HashMap<String, OwnedValue>>)> = Vec::new();
+        for ((name, _, _), r) in calls.iter().zip(raw) {
+            match merged.last_mut() {
+                Some((last, acc)) if last == name => {
+                    if let (Ok(acc), Ok(map)) = (acc.as_mut(), r) {
+                        acc.extend(map);
+                    }
+                }
+                _ => merged.push((name.clone(), r)),
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(name, r)| r.map(|map| UnitProperties::from_map(&name, &map)))
+            .collect())
+    }
+
+    fn bulk_raw(
+        &self,
+        calls: &[(String, OwnedObjectPath, Fetch)],
+    ) -> Result<Vec<Result<HashMap<String, OwnedValue>>>> {
         let conn = self.conn.inner().clone();
         let results = zbus::block_on(async {
-            stream::iter(units.iter().cloned())
-                .map(|(name, path)| {
+            stream::iter(calls.iter().cloned())
+                .map(|(name, path, fetch)| {
                     let conn = conn.clone();
                     async move {
-                        // An empty interface name asks sd-bus for the
-                        // properties of every interface of the object.
-                        let reply = conn
-                            .call_method(
-                                Some("org.freedesktop.systemd1"),
-                                path.as_ref(),
-                                Some("org.freedesktop.DBus.Properties"),
-                                "GetAll",
-                                &(""),
-                            )
-                            .await
-                            .map_err(|e| Error::from_zbus(format!("GetAll {name}"), e))?;
-                        let map: HashMap<String, OwnedValue> = reply
-                            .body()
-                            .deserialize()
-                            .map_err(|e| Error::from_zbus(format!("GetAll {name}"), e))?;
-                        Ok(UnitProperties::from_map(&name, &map))
+                        let op = format!("reading properties of {name}");
+                        let props = Some("org.freedesktop.DBus.Properties");
+                        let service = Some("org.freedesktop.systemd1");
+                        match fetch {
+                            Fetch::Property(iface, prop) => {
+                                let reply = conn
+                                    .call_method(
+                                        service,
+                                        path.as_ref(),
+                                        props,
+                                        "Get",
+                                        &(iface, prop),
+                                    )
+                                    .await
+                                    .map_err(|e| Error::from_zbus(op.clone(), e))?;
+                                let value: OwnedValue = reply
+                                    .body()
+                                    .deserialize()
+                                    .map_err(|e| Error::from_zbus(op, e))?;
+                                Ok(HashMap::from([(prop.to_string(), value)]))
+                            }
+                            Fetch::Interface(iface) => {
+                                let reply = conn
+                                    .call_method(service, path.as_ref(), props, "GetAll", &(iface))
+                                    .await
+                                    .map_err(|e| Error::from_zbus(op.clone(), e))?;
+                                let selected: Selected = reply
+                                    .body()
+                                    .deserialize()
+                                    .map_err(|e| Error::from_zbus(op, e))?;
+                                Ok(selected.into_map())
+                            }
+                            Fetch::All => {
+                                // An empty interface name asks sd-bus for the
+                                // properties of every interface of the object.
+                                let reply = conn
+                                    .call_method(service, path.as_ref(), props, "GetAll", &(""))
+                                    .await
+                                    .map_err(|e| Error::from_zbus(op.clone(), e))?;
+                                reply
+                                    .body()
+                                    .deserialize()
+                                    .map_err(|e| Error::from_zbus(op, e))
+                            }
+                        }
                     }
                 })
                 .buffered(MAX_IN_FLIGHT)
-                .collect::<Vec<Result<UnitProperties>>>()
+                .collect::<Vec<_>>()
                 .await
         });
         Ok(results)
@@ -421,29 +596,48 @@ impl Systemd {
                 .receive_job_removed()
                 .await
                 .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            manager
-                .subscribe()
-                .await
-                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            self.subscribe(&manager).await?;
             let mut outcomes = Vec::with_capacity(units.len());
             let mut finished: HashMap<OwnedObjectPath, String> = HashMap::new();
             for batch in units.chunks(JOB_BATCH) {
-                let queued: Vec<(String, zbus::Result<OwnedObjectPath>)> =
-                    stream::iter(batch.iter().cloned())
-                        .map(|unit| {
-                            let manager = manager.clone();
-                            async move {
-                                let r = match op {
-                                    JobOp::Start => manager.start_unit(&unit, "replace").await,
-                                    JobOp::Stop => manager.stop_unit(&unit, "replace").await,
-                                    JobOp::Restart => manager.restart_unit(&unit, "replace").await,
-                                };
-                                (unit, r)
+                let calls = stream::iter(batch.iter().cloned())
+                    .map(|unit| {
+                        let manager = manager.clone();
+                        async move {
+                            let r = match op {
+                                JobOp::Start => manager.start_unit(&unit, "replace").await,
+                                JobOp::Stop => manager.stop_unit(&unit, "replace").await,
+                                JobOp::Restart => manager.restart_unit(&unit, "replace").await,
+                            };
+                            (unit, r)
+                        }
+                    })
+                    .buffered(MAX_IN_FLIGHT)
+                    .collect::<Vec<(String, zbus::Result<OwnedObjectPath>)>>();
+                // Drain JobRemoved while the calls are in flight: zbus queues
+                // a bounded number of signals per stream and stops reading
+                // the socket (replies included) when that queue is full.
+                let mut calls = std::pin::pin!(calls);
+                let queued = loop {
+                    match futures_util::future::select(calls.as_mut(), removed.next()).await {
+                        futures_util::future::Either::Left((queued, _)) => break queued,
+                        futures_util::future::Either::Right((Some(signal), _)) => {
+                            if let Ok(args) = signal.args() {
+                                finished.insert(
+                                    OwnedObjectPath::from(args.job().clone()),
+                                    args.result().to_string(),
+                                );
                             }
-                        })
-                        .buffered(MAX_IN_FLIGHT)
-                        .collect()
-                        .await;
+                        }
+                        futures_util::future::Either::Right((None, _)) => {
+                            return Err(Error::new(
+                                format!("waiting for {} jobs", op.method()),
+                                ErrorKind::Disconnected,
+                                "the bus connection closed",
+                            ));
+                        }
+                    }
+                };
                 let mut waiting: HashSet<OwnedObjectPath> = queued
                     .iter()
                     .filter_map(|(_, r)| r.as_ref().ok().cloned())
@@ -503,18 +697,45 @@ impl Systemd {
 
     /// Starts `unit` and waits (without a deadline unless given) until its
     /// start job ends; for a oneshot service that is when the run ends.
-    /// Returns the job's result ("done", "failed", …).
-    pub fn start_and_wait(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
+    /// Returns the job's result ("done", "failed", …) and the unit's
+    /// properties right after. The unit is pinned (`Unit.Ref`) for the
+    /// duration, so systemd cannot garbage-collect it (and its exit status)
+    /// between the end of the run and the read.
+    pub fn start_and_wait(
+        &self,
+        unit: &str,
+        deadline: Option<Duration>,
+    ) -> Result<(String, UnitProperties)> {
+        let path = self.load_unit(unit)?;
+        self.unit_call(&path, unit, "Ref")?;
+        let result = self.start_and_wait_pinned(unit, deadline);
+        let props = result.and_then(|r| Ok((r, self.properties(unit)?)));
+        // Best effort: the reference also ends with this connection.
+        let _ = self.unit_call(&path, unit, "Unref");
+        props
+    }
+
+    fn unit_call(&self, path: &OwnedObjectPath, unit: &str, method: &str) -> Result<()> {
+        self.conn
+            .call_method(
+                Some("org.freedesktop.systemd1"),
+                path.as_ref(),
+                Some("org.freedesktop.systemd1.Unit"),
+                method,
+                &(),
+            )
+            .map(|_| ())
+            .map_err(|e| Error::from_zbus(format!("{method} {unit}"), e))
+    }
+
+    fn start_and_wait_pinned(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
         let manager = self.async_manager()?;
         zbus::block_on(async {
             let mut removed = manager
                 .receive_job_removed()
                 .await
                 .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            manager
-                .subscribe()
-                .await
-                .map_err(|e| Error::from_zbus("Subscribe", e))?;
+            self.subscribe(&manager).await?;
             let job = manager
                 .start_unit(unit, "replace")
                 .await
@@ -549,6 +770,26 @@ impl Systemd {
                 }
             }
         })
+    }
+
+    /// Asks systemd to send job signals to this connection (once).
+    async fn subscribe(&self, manager: &ManagerProxy<'static>) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.subscribed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match manager.subscribe().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = Error::from_zbus("Subscribe", e);
+                if err.dbus_name.as_deref() == Some("org.freedesktop.systemd1.AlreadySubscribed") {
+                    Ok(())
+                } else {
+                    self.subscribed.store(false, Ordering::SeqCst);
+                    Err(err)
+                }
+            }
+        }
     }
 
     /// The method timeout every call of this connection uses.

@@ -22,6 +22,9 @@ pub struct UnitStatus {
     pub job_path: OwnedObjectPath,
 }
 
+/// A change reported by Enable/DisableUnitFiles: (type, file, destination).
+pub type Change = (String, String, String);
+
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
@@ -50,13 +53,9 @@ pub trait Manager {
         files: &[&str],
         runtime: bool,
         force: bool,
-    ) -> zbus::Result<(bool, Vec<(String, String, String)>)>;
+    ) -> zbus::Result<(bool, Vec<Change>)>;
 
-    fn disable_unit_files(
-        &self,
-        files: &[&str],
-        runtime: bool,
-    ) -> zbus::Result<Vec<(String, String, String)>>;
+    fn disable_unit_files(&self, files: &[&str], runtime: bool) -> zbus::Result<Vec<Change>>;
 
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
 

@@ -90,15 +90,9 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let version = sd
         .version()
         .map_err(|e| systemd::systemd_error(e, paths.mode))?;
-    let (loaded, desired) = systemd::desired(paths, Some(version.major))?;
+    let (_loaded, desired) = systemd::desired(paths, Some(version.major))?;
     let unit_dir = UnitDir::new(&paths.unit_dir);
-    let actual = systemd::actual(
-        &sd,
-        &unit_dir,
-        &desired,
-        &loaded.config.unit_prefix,
-        paths.mode,
-    )?;
+    let actual = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
     let overrides = systemd::read_overrides(paths)?;
     let prune = !args.no_prune;
     let plan = plan::plan(&desired, &actual, &overrides, jiff::Timestamp::now(), prune).map_err(
@@ -277,39 +271,31 @@ fn execute(
                     exec.done.push(format!("wrote {} unit files", files.len()));
                 }
             }
-            2 => {
-                if !items.is_empty() {
-                    sd.disable_unit_files(&items).map_err(mode_err)?;
-                    exec.done.push(format!("disabled {} timers", items.len()));
-                }
+            2 if !items.is_empty() => {
+                sd.disable_unit_files(&items).map_err(mode_err)?;
+                exec.done.push(format!("disabled {} timers", items.len()));
             }
-            3 => {
-                if !items.is_empty() {
-                    sd.enable_unit_files(&items).map_err(mode_err)?;
-                    exec.done.push(format!("enabled {} timers", items.len()));
-                }
+            3 if !items.is_empty() => {
+                sd.enable_unit_files(&items).map_err(mode_err)?;
+                exec.done.push(format!("enabled {} timers", items.len()));
             }
-            4 => {
-                if !items.is_empty() {
-                    if let Err(p) = unit_dir.remove_all(&items) {
-                        if !p.done.is_empty() {
-                            exec.done.push(format!(
-                                "deleted {} of {} unit files",
-                                p.done.len(),
-                                items.len()
-                            ));
-                        }
-                        return Err(mode_err(p.error));
+            4 if !items.is_empty() => {
+                if let Err(p) = unit_dir.remove_all(&items) {
+                    if !p.done.is_empty() {
+                        exec.done.push(format!(
+                            "deleted {} of {} unit files",
+                            p.done.len(),
+                            items.len()
+                        ));
                     }
-                    exec.done
-                        .push(format!("deleted {} unit files", items.len()));
+                    return Err(mode_err(p.error));
                 }
+                exec.done
+                    .push(format!("deleted {} unit files", items.len()));
             }
-            5 => {
-                if plan.needs_reload() {
-                    sd.reload().map_err(mode_err)?;
-                    exec.done.push("reloaded systemd".to_string());
-                }
+            5 if plan.needs_reload() => {
+                sd.reload().map_err(mode_err)?;
+                exec.done.push("reloaded systemd".to_string());
             }
             6 => jobs(JobOp::Start, items, "started timers", exec)?,
             7 => jobs(JobOp::Restart, items, "restarted timers", exec)?,

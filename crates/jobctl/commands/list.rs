@@ -158,7 +158,8 @@ pub fn collect(paths: &Paths, only: Option<&str>) -> Result<Vec<JobRow>, CliErro
         }
     }
     let names: Vec<String> = names.into_keys().collect();
-    let props = properties(&sd, &names).map_err(|e| systemd::systemd_error(e, paths.mode))?;
+    let props = properties(&sd, &names, only.is_some())
+        .map_err(|e| systemd::systemd_error(e, paths.mode))?;
 
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
@@ -259,17 +260,26 @@ pub fn collect(paths: &Paths, only: Option<&str>) -> Result<Vec<JobRow>, CliErro
 fn properties(
     sd: &jobctl_systemd::Systemd,
     names: &[String],
+    with_invocation: bool,
 ) -> jobctl_systemd::Result<HashMap<String, UnitProperties>> {
     let statuses = sd.list_units_by_names(names)?;
     let loaded: Vec<_> = statuses
-        .into_iter()
+        .iter()
         .filter(|s| s.load_state == "loaded")
-        .map(|s| (s.name, s.path))
+        .map(|s| (s.name.clone(), s.path.clone()))
         .collect();
     let mut out = HashMap::new();
-    for p in sd.bulk_properties(&loaded)? {
+    for p in sd.bulk_properties(&loaded, with_invocation)? {
         let p = p?;
         out.insert(p.name.clone(), p);
+    }
+    // The states come from ListUnitsByNames, not from a per-unit read.
+    for s in statuses {
+        if let Some(p) = out.get_mut(&s.name) {
+            p.load_state = s.load_state;
+            p.active_state = s.active_state;
+            p.sub_state = s.sub_state;
+        }
     }
     Ok(out)
 }
@@ -278,8 +288,8 @@ fn table(rows: &[JobRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<28} {:<22} {:<24} {:<24} {:<16} {}",
-        "JOB", "STATE", "NEXT", "LAST", "RESULT", "SCHEDULE"
+        "{:<28} {:<22} {:<24} {:<24} {:<16} SCHEDULE",
+        "JOB", "STATE", "NEXT", "LAST", "RESULT"
     );
     for r in rows {
         let state = if r.running {

@@ -136,11 +136,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let job_result = result.map_err(|e| systemd::systemd_error(e, mode))?;
+    let (job_result, props) = result.map_err(|e| systemd::systemd_error(e, mode))?;
     report.started = true;
-    let props = sd
-        .properties(&service)
-        .map_err(|e| systemd::systemd_error(e, mode))?;
     report.invocation_id = Some(props.invocation_id.clone()).filter(|s| !s.is_empty());
     report.result = Some(props.result.clone());
     // ExecMainCode: 1 exited, 2 killed, 3 dumped (CLD_*).
