@@ -53,4 +53,3 @@ pub const WARNINGS: &str = "JOBCTL_WARNINGS";
 /// name. The shim records it (trusted only under systemd, i.e. with
 /// `$INVOCATION_ID` set) instead of looking the uid up.
 pub const USER: &str = "USER";
-
