@@ -637,3 +637,35 @@ fn default_location_is_the_state_directory_systemd_passes() {
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "v");
 }
+
+#[test]
+fn global_options_before_or_after_exec() {
+    // `jobctl --user exec` (what user-mode units run) and global options
+    // among the exec arguments (handled by the full parser) both work.
+    let s = Scratch::new();
+    let state = s.path().join("state");
+    for args in [
+        &["--user", "exec", "--job", "a", "--", "/bin/true"][..],
+        &["exec", "--user", "--job", "b", "--", "/bin/true"],
+        &[
+            "exec",
+            "--config",
+            "/nonexistent.toml",
+            "--job",
+            "c",
+            "--",
+            "/bin/true",
+        ],
+    ] {
+        let out = s.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let jobs: Vec<String> = runs_in(s.path(), &state.join("history.db"))
+        .iter()
+        .map(|r| r["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    let help = s.cmd().args(["exec", "--help"]).output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("--retry-attempts"));
+}
