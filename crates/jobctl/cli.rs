@@ -71,6 +71,8 @@ pub enum Command {
     /// Turn a job's timer off, persistently (until its job file changes).
     Disable(commands::enable::EnableArgs),
     Remove(commands::remove::RemoveArgs),
+    Calendar(commands::calendar::CalendarArgs),
+    Import(commands::import::ImportArgs),
 }
 
 #[cfg(test)]

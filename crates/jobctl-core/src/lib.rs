@@ -6,8 +6,11 @@
 //! calendar math and unit rendering easy to test exhaustively, and lets the
 //! same code run on a laptop, in CI, or on a host with no systemd at all.
 
+pub mod calendar;
 pub mod config;
 pub mod context;
+pub mod cron;
+pub mod crontab;
 pub mod diag;
 pub mod duration;
 pub mod escape;

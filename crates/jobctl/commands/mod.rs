@@ -1,8 +1,10 @@
 //! One module per subcommand: `XxxArgs` (clap) and a `run` function.
 
 pub mod apply;
+pub mod calendar;
 pub mod enable;
 pub mod generate;
+pub mod import;
 pub mod list;
 pub mod remove;
 pub mod render;
@@ -24,6 +26,8 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
     let Cli { global, command } = cli;
     let paths = Paths::resolve(&global).map_err(CliError::usage)?;
     match command {
+        Command::Calendar(args) => calendar::run(args),
+        Command::Import(args) => import::run(&paths, args),
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),

@@ -1,0 +1,794 @@
+//! Crontab files, read as Vixie cron (Debian's cron 3.0pl1) reads them, and
+//! turned into jobctl job files.
+//!
+//! [`parse`] reads a user crontab (`crontab -e`) or a system crontab
+//! (`/etc/crontab`, `/etc/cron.d/*`, with a user column): comments, blank
+//! lines, environment settings (cron's own `NAME = VALUE` grammar, quotes
+//! included) and job lines, each with the environment in effect and the
+//! comment block just above it. The command is split at its first unescaped
+//! `%` as cron does: the rest is the command's standard input.
+//!
+//! [`import`] turns the parsed crontab into one job file per job line (TOML
+//! text, with the keys documented in docs/job-file.md) and lists what it
+//! could not translate and why. It does no I/O: the `jobctl import crontab`
+//! command reads the file, validates every generated job with the job
+//! loader and writes them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::cron::{self, CronError};
+use crate::naming::MAX_JOB_NAME_LEN;
+
+/// Which crontab format to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrontabFormat {
+    /// A user's crontab: five schedule fields, then the command.
+    User,
+    /// `/etc/crontab` and `/etc/cron.d/*`: the schedule, a user name, then
+    /// the command.
+    System,
+}
+
+/// One job line of a crontab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrontabEntry {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line as written.
+    pub text: String,
+    /// The schedule: five fields joined by single spaces, or an @-macro.
+    pub schedule: String,
+    /// The user column of a system crontab.
+    pub user: Option<String>,
+    /// The command as cron passes it to the shell (up to the first
+    /// unescaped `%`, with `\%` unescaped).
+    pub command: String,
+    /// What cron writes to the command's standard input: the text after the
+    /// first unescaped `%`, each further `%` a newline, with a final newline.
+    pub stdin: Option<String>,
+    /// The environment settings above this line, in order (later wins).
+    pub environment: Vec<(String, String)>,
+    /// The comment lines right above this line (no blank line between).
+    pub comment: Vec<String>,
+}
+
+/// A line that is neither a comment, a setting nor a valid job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrontabProblem {
+    pub line: usize,
+    pub text: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// A parsed crontab.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Crontab {
+    pub entries: Vec<CrontabEntry>,
+    pub problems: Vec<CrontabProblem>,
+}
+
+/// Parses a crontab's text.
+pub fn parse(text: &str, format: CrontabFormat) -> Crontab {
+    let mut crontab = Crontab::default();
+    let mut environment: Vec<(String, String)> = Vec::new();
+    let mut comment: Vec<String> = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        let number = index + 1;
+        // A crontab saved with CRLF line ends.
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        if trimmed.is_empty() {
+            comment.clear();
+            continue;
+        }
+        if let Some(c) = trimmed.strip_prefix('#') {
+            comment.push(c.trim().to_string());
+            continue;
+        }
+        if let Some((name, value)) = parse_env(line) {
+            environment.push((name, value));
+            comment.clear();
+            continue;
+        }
+        match parse_entry(line, number, format) {
+            Ok(mut entry) => {
+                entry.environment = environment.clone();
+                entry.comment = std::mem::take(&mut comment);
+                crontab.entries.push(entry);
+            }
+            Err(problem) => {
+                comment.clear();
+                crontab.problems.push(problem);
+            }
+        }
+    }
+    crontab
+}
+
+/// cron's `load_env`: `NAME = VALUE`, either side optionally quoted.
+/// Returns `None` for lines that are not settings (cron then reads them as
+/// jobs). Note that `NAME=` with nothing after it is not a setting for
+/// cron; `NAME=""` is.
+pub fn parse_env(line: &str) -> Option<(String, String)> {
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum State {
+        NameI,
+        Name,
+        Eq1,
+        Eq2,
+        ValueI,
+        Value,
+        Fini,
+        Error,
+    }
+    let bytes = line.as_bytes();
+    let mut state = State::NameI;
+    let mut quote: Option<u8> = None;
+    let mut name: Vec<u8> = Vec::new();
+    let mut value: Vec<u8> = Vec::new();
+    let mut in_value = false;
+    let mut i = 0;
+    let space = |b: u8| b.is_ascii_whitespace() || b == 0x0b;
+    while state != State::Error && i < bytes.len() {
+        match state {
+            State::NameI | State::ValueI => {
+                if bytes[i] == b'\'' || bytes[i] == b'"' {
+                    quote = Some(bytes[i]);
+                    i += 1;
+                }
+                state = if state == State::NameI {
+                    State::Name
+                } else {
+                    State::Value
+                };
+                if i >= bytes.len() {
+                    break;
+                }
+                // Falls through to Name/Value with the same character.
+                continue;
+            }
+            State::Name | State::Value => {
+                let c = bytes[i];
+                if let Some(q) = quote {
+                    if c == q {
+                        state = if state == State::Name {
+                            State::Eq1
+                        } else {
+                            State::Fini
+                        };
+                        i += 1;
+                        continue;
+                    }
+                    if state == State::Name && c == b'=' {
+                        state = State::Error;
+                        continue;
+                    }
+                } else if state == State::Name {
+                    if space(c) {
+                        i += 1;
+                        state = State::Eq1;
+                        continue;
+                    }
+                    if c == b'=' {
+                        state = State::Eq1;
+                        continue;
+                    }
+                }
+                if in_value {
+                    value.push(c)
+                } else {
+                    name.push(c)
+                }
+                i += 1;
+            }
+            State::Eq1 => {
+                if bytes[i] == b'=' {
+                    state = State::Eq2;
+                    in_value = true;
+                    quote = None;
+                } else if !space(bytes[i]) {
+                    state = State::Error;
+                }
+                i += 1;
+            }
+            State::Eq2 | State::Fini => {
+                if space(bytes[i]) {
+                    i += 1;
+                } else {
+                    state = if state == State::Eq2 {
+                        State::ValueI
+                    } else {
+                        State::Error
+                    };
+                }
+            }
+            State::Error => {}
+        }
+    }
+    if state != State::Fini && !(state == State::Value && quote.is_none()) {
+        return None;
+    }
+    let mut value = String::from_utf8_lossy(&value).into_owned();
+    if state == State::Value {
+        // An unquoted value ends at its last non-blank character.
+        value.truncate(value.trim_end().len());
+    }
+    // cron strips one pair of matching quotes left in the value.
+    let trimmed = value.trim_end().to_string();
+    let b = trimmed.as_bytes();
+    let value = if b.len() >= 2 && (b[0] == b'\'' || b[0] == b'"') && b[b.len() - 1] == b[0] {
+        trimmed[1..trimmed.len() - 1].to_string()
+    } else {
+        trimmed
+    };
+    Some((String::from_utf8_lossy(&name).into_owned(), value))
+}
+
+/// The next blank-separated token of `line` from `*pos`.
+fn token<'a>(line: &'a str, pos: &mut usize) -> Option<&'a str> {
+    let bytes = line.as_bytes();
+    while *pos < bytes.len() && matches!(bytes[*pos], b' ' | b'\t') {
+        *pos += 1;
+    }
+    let start = *pos;
+    while *pos < bytes.len() && !matches!(bytes[*pos], b' ' | b'\t') {
+        *pos += 1;
+    }
+    (*pos > start).then(|| &line[start..*pos])
+}
+
+fn parse_entry(
+    line: &str,
+    number: usize,
+    format: CrontabFormat,
+) -> Result<CrontabEntry, CrontabProblem> {
+    let problem = |message: String, hint: Option<String>| CrontabProblem {
+        line: number,
+        text: line.to_string(),
+        message,
+        hint,
+    };
+    let mut pos = 0;
+    let first = token(line, &mut pos).unwrap_or_default();
+    let schedule = if first.starts_with('@') {
+        first.to_string()
+    } else {
+        let mut fields = vec![first];
+        for _ in 0..4 {
+            match token(line, &mut pos) {
+                Some(f) => fields.push(f),
+                None => {
+                    return Err(problem(
+                        "not a setting and not a job line: a job line has five schedule fields and a command"
+                            .to_string(),
+                        line.contains('=').then(|| {
+                            "cron reads `NAME=` with nothing after it as a broken job line; write `NAME=\"\"`"
+                                .to_string()
+                        }),
+                    ));
+                }
+            }
+        }
+        fields.join(" ")
+    };
+    if let Err(e) = cron::parse(&schedule) {
+        return Err(schedule_problem(line, number, &schedule, &e));
+    }
+    let user = match format {
+        CrontabFormat::User => None,
+        CrontabFormat::System => match token(line, &mut pos) {
+            Some(u) => Some(u.to_string()),
+            None => {
+                return Err(problem(
+                    "missing the user column (system crontabs name the user before the command)".to_string(),
+                    Some("write `SCHEDULE USER COMMAND`, e.g. `0 3 * * * root /usr/sbin/logrotate /etc/logrotate.conf`".to_string()),
+                ));
+            }
+        },
+    };
+    let rest = line[pos..].trim_start_matches([' ', '\t']);
+    if rest.is_empty() {
+        return Err(problem("missing the command".to_string(), None));
+    }
+    let (command, stdin) = split_percent(rest);
+    if command.trim().is_empty() {
+        return Err(problem(
+            "the command is empty (the line starts with `%`)".to_string(),
+            Some(
+                "`%` ends the command and starts its input; write `\\%` for a literal `%`"
+                    .to_string(),
+            ),
+        ));
+    }
+    Ok(CrontabEntry {
+        line: number,
+        text: line.to_string(),
+        schedule,
+        user,
+        command,
+        stdin,
+        environment: Vec::new(),
+        comment: Vec::new(),
+    })
+}
+
+fn schedule_problem(line: &str, number: usize, schedule: &str, e: &CronError) -> CrontabProblem {
+    CrontabProblem {
+        line: number,
+        text: line.to_string(),
+        message: format!("schedule \"{schedule}\": {}", e.message()),
+        hint: e.hint().map(str::to_string),
+    }
+}
+
+/// Splits a command at its first unescaped `%` as cron does (do_command.c):
+/// in the command `\%` becomes `%` and `\\` becomes `\`; the rest becomes
+/// standard input, with `%` → newline, `\%` → `%`, other backslashes kept,
+/// and a final newline added when missing.
+pub fn split_percent(text: &str) -> (String, Option<String>) {
+    let mut command = String::new();
+    let mut chars = text.chars();
+    let mut escaped = false;
+    let mut rest: Option<&str> = None;
+    let mut consumed = 0;
+    for c in chars.by_ref() {
+        consumed += c.len_utf8();
+        if escaped {
+            if c == '%' || c == '\\' {
+                command.pop();
+            }
+            command.push(c);
+            escaped = false;
+            continue;
+        }
+        if c == '\\' {
+            escaped = true;
+            command.push(c);
+            continue;
+        }
+        if c == '%' {
+            rest = Some(&text[consumed..]);
+            break;
+        }
+        command.push(c);
+    }
+    let stdin = rest.filter(|r| !r.is_empty()).map(|r| {
+        let mut out = String::new();
+        let mut escaped = false;
+        let mut need_newline = false;
+        for c in r.chars() {
+            let mut ch = c;
+            if escaped {
+                if ch != '%' {
+                    out.push('\\');
+                }
+            } else if ch == '%' {
+                ch = '\n';
+            }
+            // Every backslash starts an escape, even one that ended another.
+            escaped = ch == '\\';
+            if !escaped {
+                out.push(ch);
+                need_newline = ch != '\n';
+            }
+        }
+        if escaped {
+            out.push('\\');
+        }
+        if need_newline {
+            out.push('\n');
+        }
+        out
+    });
+    (command, stdin)
+}
+
+/// How [`import`] writes jobs.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// How to name the crontab in `metadata.source` (e.g. `/etc/crontab`).
+    pub source_name: String,
+    /// The user to run jobs of a user crontab as (system crontabs name
+    /// their own).
+    pub user: Option<String>,
+}
+
+/// One job file to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedJob {
+    /// The job's name (the file is `NAME.toml`).
+    pub name: String,
+    /// The crontab line it came from.
+    pub line: usize,
+    pub cron: String,
+    /// The `OnCalendar=` lines the schedule becomes.
+    pub on_calendar: Vec<String>,
+    /// The job file's text.
+    #[serde(skip)]
+    pub toml: String,
+    /// What the operator should know about this job.
+    pub notes: Vec<String>,
+}
+
+/// What an import would write, and what it could not translate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportPlan {
+    pub jobs: Vec<ImportedJob>,
+    pub skipped: Vec<CrontabProblem>,
+    /// Notes about the whole crontab (e.g. MAILTO).
+    pub notes: Vec<String>,
+}
+
+/// The job-file keys an imported job uses (see docs/job-file.md).
+#[derive(Debug, Serialize)]
+struct JobFile {
+    description: String,
+    cron: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shell: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdin: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    environment: BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// cron's PATH when the crontab sets none (`_PATH_DEFPATH`).
+pub const CRON_DEFAULT_PATH: &str = "/usr/bin:/bin";
+
+/// Settings that configure cron itself rather than the command.
+const CRON_SETTINGS: &[&str] = &[
+    "MAILTO",
+    "MAILFROM",
+    "CRON_TZ",
+    "CONTENT_TYPE",
+    "CONTENT_TRANSFER_ENCODING",
+];
+
+/// The most `stdin` a job file may hold (docs/job-file.md).
+const STDIN_MAX: usize = 32 * 1024;
+
+/// Turns a parsed crontab into job files.
+pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
+    let mut plan = ImportPlan {
+        jobs: Vec::new(),
+        skipped: crontab.problems.clone(),
+        notes: Vec::new(),
+    };
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut mail_noted = false;
+    for entry in &crontab.entries {
+        let env: BTreeMap<String, String> = entry.environment.iter().cloned().collect();
+        let mut notes = Vec::new();
+        let skip = |message: String, hint: Option<String>| CrontabProblem {
+            line: entry.line,
+            text: entry.text.clone(),
+            message,
+            hint,
+        };
+
+        let schedule = match cron::parse(&entry.schedule) {
+            Ok(s) => s,
+            Err(e) => {
+                plan.skipped.push(schedule_problem(
+                    &entry.text,
+                    entry.line,
+                    &entry.schedule,
+                    &e,
+                ));
+                continue;
+            }
+        };
+        let translation = schedule.to_systemd();
+
+        // The schedule's zone: CRON_TZ (cronie), else TZ.
+        let zone_setting = env
+            .get("CRON_TZ")
+            .map(|z| ("CRON_TZ", z))
+            .or_else(|| env.get("TZ").map(|z| ("TZ", z)));
+        let timezone = match zone_setting {
+            Some((_, z)) if z.trim_start_matches(':').is_empty() => None,
+            Some((key, z)) => {
+                let zone = z.trim_start_matches(':').to_string();
+                if key == "TZ" {
+                    notes.push(format!(
+                        "TZ={z} became the job's timezone (cronie schedules by it; Debian's cron schedules in the system zone and only passes TZ to the command)"
+                    ));
+                }
+                Some(zone)
+            }
+            None => None,
+        };
+
+        // The shell cron would run the command with.
+        let shell_path = env.get("SHELL").map_or("/bin/sh", String::as_str);
+        let (shell, command) = if shell_path == "/bin/sh" {
+            (Some(entry.command.clone()), None)
+        } else {
+            if !shell_path.starts_with('/') {
+                plan.skipped.push(skip(
+                    format!("SHELL={shell_path} is not an absolute path"),
+                    Some("set SHELL to an absolute path such as /bin/bash".to_string()),
+                ));
+                continue;
+            }
+            let note = format!(
+                "SHELL={shell_path}: commands run as `{shell_path} -c COMMAND`, as cron ran them"
+            );
+            if !plan.notes.contains(&note) {
+                plan.notes.push(note);
+            }
+            (
+                None,
+                Some(vec![
+                    shell_path.to_string(),
+                    "-c".to_string(),
+                    entry.command.clone(),
+                ]),
+            )
+        };
+
+        if let Some(stdin) = &entry.stdin
+            && stdin.len() > STDIN_MAX
+        {
+            plan.skipped.push(skip(
+                format!(
+                    "the text after `%` is {} bytes; a job's stdin holds at most 32 KiB",
+                    stdin.len()
+                ),
+                Some("move the input into a file and redirect it in the command".to_string()),
+            ));
+            continue;
+        }
+
+        let mut environment = BTreeMap::new();
+        for (k, v) in &env {
+            if CRON_SETTINGS.contains(&k.as_str()) || k == "SHELL" {
+                continue;
+            }
+            environment.insert(k.clone(), v.clone());
+        }
+        if !environment.contains_key("PATH") {
+            environment.insert("PATH".to_string(), CRON_DEFAULT_PATH.to_string());
+        }
+
+        let mut metadata = BTreeMap::new();
+        let source = if options.source_name.is_empty() {
+            "crontab"
+        } else {
+            &options.source_name
+        };
+        metadata.insert(
+            "source".to_string(),
+            format!("{source} line {}", entry.line),
+        );
+        if let Some(mailto) = env.get("MAILTO") {
+            metadata.insert("mailto".to_string(), mailto.clone());
+            if !mail_noted && !mailto.is_empty() {
+                plan.notes.push(format!(
+                    "MAILTO={mailto} is kept as metadata: jobctl sends no mail; read output with `jobctl logs` or the journal"
+                ));
+                mail_noted = true;
+            }
+        }
+        if translation.on_calendar.len() > 1 {
+            notes.push(
+                "both day fields are restricted, so cron runs on either: two OnCalendar= lines"
+                    .to_string(),
+            );
+        }
+        if translation.on_boot {
+            notes.push("@reboot: runs once at boot (OnBootSec=0)".to_string());
+        }
+
+        let user = entry.user.clone().or_else(|| options.user.clone());
+        let description = if entry.comment.is_empty() {
+            let text = format!("{} {}", entry.schedule, entry.command);
+            format!("From crontab: {}", shorten(&text, 120))
+        } else {
+            shorten(&entry.comment.join(" "), 200)
+        };
+        let name = unique_name(&derive_name(&entry.command), &mut used);
+
+        let file = JobFile {
+            description: one_line(&description),
+            cron: entry.schedule.clone(),
+            // A boot-time job has no calendar to put in a zone.
+            timezone: timezone.filter(|_| !translation.on_boot),
+            user,
+            shell,
+            command,
+            stdin: entry.stdin.clone(),
+            environment,
+            metadata,
+        };
+        let body = toml::to_string(&file).unwrap_or_default();
+        let toml = format!(
+            "# Imported by jobctl from {source} line {}:\n# {}\n\n{body}",
+            entry.line,
+            comment_safe(&entry.text)
+        );
+        plan.jobs.push(ImportedJob {
+            name,
+            line: entry.line,
+            cron: entry.schedule.clone(),
+            on_calendar: translation.on_calendar,
+            toml,
+            notes,
+        });
+    }
+    plan.skipped.sort_by_key(|p| p.line);
+    plan
+}
+
+/// Programs that run another command: the name comes from what they run.
+const WRAPPERS: &[&str] = &[
+    "sudo", "nice", "ionice", "nohup", "timeout", "env", "exec", "chronic", "cronic", "flock",
+    "run-one", "setlock", "chpst", "time", "command", "builtin", "test", "[", "cd", "true",
+];
+/// Interpreters: the name comes from the script they run.
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "python", "python2", "python3", "perl", "ruby", "php", "node",
+    "lua",
+];
+
+/// A name for the job, from its command: the program (or the script an
+/// interpreter runs) and its first plain argument, skipping `cd DIR &&`,
+/// variable assignments and wrappers such as `sudo -u USER` or `nice -n 10`.
+pub fn derive_name(command: &str) -> String {
+    // Simple commands, split at shell operators.
+    let commands = command.split([';', '|', '&', '(', ')', '`']);
+    for simple in commands {
+        let words: Vec<&str> = simple
+            .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>'))
+            .map(|w| w.trim_matches(['"', '\'']))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut parts: Vec<String> = Vec::new();
+        let mut in_wrapper = false;
+        let mut positional_to_skip = 0;
+        let mut i = 0;
+        while i < words.len() && parts.len() < 2 {
+            let word = words[i];
+            i += 1;
+            if parts.is_empty() {
+                if word.contains('=') && !word.starts_with('/') {
+                    continue;
+                }
+                if word.starts_with('-') {
+                    // A wrapper's short option may take a value (`-u app`,
+                    // `-n 10`); a path or another option is not one.
+                    if in_wrapper
+                        && word.len() == 2
+                        && words
+                            .get(i)
+                            .is_some_and(|n| !n.starts_with(['-', '/', '.']))
+                    {
+                        i += 1;
+                    }
+                    continue;
+                }
+                if positional_to_skip > 0 {
+                    positional_to_skip -= 1;
+                    continue;
+                }
+                let base = word.rsplit('/').next().unwrap_or(word);
+                if WRAPPERS.contains(&base) {
+                    in_wrapper = true;
+                    positional_to_skip =
+                        usize::from(matches!(base, "cd" | "flock" | "setlock" | "timeout"));
+                    continue;
+                }
+                if word.parse::<f64>().is_ok() {
+                    continue;
+                }
+                if INTERPRETERS
+                    .contains(&base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.'))
+                {
+                    // Its options take no separate value we could name.
+                    in_wrapper = false;
+                    continue;
+                }
+                parts.push(strip_extension(base).to_string());
+            } else {
+                if word.starts_with('-') {
+                    continue;
+                }
+                if word.contains(['/', '$', '*', '~']) {
+                    break;
+                }
+                parts.push(strip_extension(word).to_string());
+            }
+        }
+        let name = sanitize(&parts.join("-"));
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    "cron-job".to_string()
+}
+
+fn strip_extension(word: &str) -> &str {
+    for ext in [".sh", ".py", ".pl", ".rb", ".php", ".js", ".bash"] {
+        if let Some(stem) = word.strip_suffix(ext)
+            && !stem.is_empty()
+        {
+            return stem;
+        }
+    }
+    word
+}
+
+/// Keeps `[A-Za-z0-9_.-]`, turns other runs into `-`, no leading dot or
+/// dash, at most 48 characters.
+fn sanitize(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out
+        .trim_start_matches(['.', '-'])
+        .trim_end_matches(['-', '.']);
+    let mut out: String = out.chars().take(48).collect();
+    while out.ends_with(['-', '.']) {
+        out.pop();
+    }
+    out
+}
+
+/// `name`, or `name-2`, `name-3`… when taken (in line order, so stable).
+fn unique_name(base: &str, used: &mut HashMap<String, usize>) -> String {
+    let count = used.entry(base.to_string()).or_insert(0);
+    *count += 1;
+    let mut name = if *count == 1 {
+        base.to_string()
+    } else {
+        format!("{base}-{count}")
+    };
+    while name.len() > MAX_JOB_NAME_LEN {
+        name.remove(0);
+    }
+    name
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max - 1).collect();
+    s.push('…');
+    s
+}
+
+/// A description fit for one line of a unit file.
+fn one_line(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.trim().trim_end_matches('\\').trim().to_string()
+}
+
+/// Text fit for a TOML comment (no control characters but tab).
+fn comment_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! Unit tests of crontab parsing and import planning.
+
+use super::*;
+
+#[test]
+fn settings_follow_crons_grammar() {
+    // Vectors checked against Debian cron's own load_env().
+    let cases: &[(&str, Option<(&str, &str)>)] = &[
+        ("FOO=", None),
+        ("FOO=bar", Some(("FOO", "bar"))),
+        ("FOO = bar ", Some(("FOO", "bar"))),
+        ("'A B'=x", Some(("A B", "x"))),
+        ("X=\"a b\"", Some(("X", "a b"))),
+        ("X=\"a\" y", None),
+        ("MAILTO=\"\"", Some(("MAILTO", ""))),
+        ("X = \"q\" ", Some(("X", "q"))),
+        ("X=a b c", Some(("X", "a b c"))),
+        ("X= ", None),
+        ("0 0 * * * x=1", None),
+        ("X=y=z", Some(("X", "y=z"))),
+        ("X='a'", Some(("X", "a"))),
+        ("X=\"unterminated", None),
+        ("\"X\"=1", Some(("X", "1"))),
+    ];
+    for (line, want) in cases {
+        let got = parse_env(line);
+        let want = want.map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(got, want, "{line:?}");
+    }
+}
+
+#[test]
+fn percent_signs_split_command_and_input() {
+    assert_eq!(split_percent("echo hi"), ("echo hi".to_string(), None));
+    assert_eq!(
+        split_percent("mail -s x root%line 1%line 2"),
+        (
+            "mail -s x root".to_string(),
+            Some("line 1\nline 2\n".to_string())
+        )
+    );
+    assert_eq!(
+        split_percent(r"date +\%F%a\%b%"),
+        ("date +%F".to_string(), Some("a%b\n".to_string()))
+    );
+    assert_eq!(split_percent(r"echo a\\b"), (r"echo a\b".to_string(), None));
+    assert_eq!(split_percent(r"echo \x"), (r"echo \x".to_string(), None));
+    assert_eq!(split_percent("cmd%"), ("cmd".to_string(), None));
+    assert_eq!(
+        split_percent(r"cmd%a\\b"),
+        ("cmd".to_string(), Some("a\\\\b\n".to_string()))
+    );
+    assert_eq!(
+        split_percent("cmd%x%"),
+        ("cmd".to_string(), Some("x\n".to_string()))
+    );
+}
+
+const USER_CRONTAB: &str = "\
+# m h dom mon dow command
+SHELL=/bin/bash
+PATH=/usr/local/bin:/usr/bin:/bin
+MAILTO=ops@example.com
+
+# Refresh the warehouse
+# (nightly)
+15 2 * * * cd /opt/warehouse && ./refresh.sh --full
+*/15 9-17 * * mon-fri /usr/local/bin/batch-worker
+0 12 1 * Mon /usr/bin/python3 /opt/report/monthly.py send
+CRON_TZ=Asia/Hong_Kong
+0 9 1 * * /usr/bin/python3 /opt/report/monthly.py send
+@reboot /usr/local/bin/warm-cache
+0 0 L * * /usr/local/bin/month-end
+FOO=
+0 3 * * * mail -s report root%Report follows%done
+";
+
+#[test]
+fn parses_a_user_crontab() {
+    let crontab = parse(USER_CRONTAB, CrontabFormat::User);
+    assert_eq!(crontab.entries.len(), 6);
+    let first = &crontab.entries[0];
+    assert_eq!(first.line, 8);
+    assert_eq!(first.schedule, "15 2 * * *");
+    assert_eq!(first.command, "cd /opt/warehouse && ./refresh.sh --full");
+    assert_eq!(first.comment, ["Refresh the warehouse", "(nightly)"]);
+    assert_eq!(
+        first.environment,
+        [
+            ("SHELL".to_string(), "/bin/bash".to_string()),
+            (
+                "PATH".to_string(),
+                "/usr/local/bin:/usr/bin:/bin".to_string()
+            ),
+            ("MAILTO".to_string(), "ops@example.com".to_string()),
+        ]
+    );
+    assert_eq!(crontab.entries[1].schedule, "*/15 9-17 * * mon-fri");
+    assert!(crontab.entries[1].comment.is_empty());
+    assert_eq!(crontab.entries[4].schedule, "@reboot");
+    let last = crontab.entries.last().unwrap();
+    assert_eq!(last.command, "mail -s report root");
+    assert_eq!(last.stdin.as_deref(), Some("Report follows\ndone\n"));
+    // Two lines cron cannot use.
+    let problems: Vec<(usize, &str)> = crontab
+        .problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    assert_eq!(problems.len(), 2);
+    assert_eq!(problems[0].0, 14);
+    assert!(problems[0].1.contains("Quartz extension"), "{problems:?}");
+    assert_eq!(problems[1].0, 15);
+    assert!(
+        crontab.problems[1]
+            .hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("NAME=\"\"")
+    );
+}
+
+#[test]
+fn parses_a_system_crontab() {
+    let text = "\
+SHELL=/bin/sh
+17 *\t* * *\troot    cd / && run-parts --report /etc/cron.hourly
+25 6 * * * www-data test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )
+0 5 * * *
+";
+    let crontab = parse(text, CrontabFormat::System);
+    assert_eq!(crontab.entries.len(), 2);
+    assert_eq!(crontab.entries[0].user.as_deref(), Some("root"));
+    assert_eq!(crontab.entries[0].schedule, "17 * * * *");
+    assert_eq!(
+        crontab.entries[0].command,
+        "cd / && run-parts --report /etc/cron.hourly"
+    );
+    assert_eq!(crontab.entries[1].user.as_deref(), Some("www-data"));
+    assert_eq!(crontab.problems.len(), 1);
+    assert_eq!(crontab.problems[0].line, 4);
+}
+
+#[test]
+fn names_come_from_commands() {
+    let cases = [
+        ("cd /opt/warehouse && ./refresh.sh --full", "refresh"),
+        ("/usr/local/bin/batch-worker", "batch-worker"),
+        (
+            "/usr/bin/python3 /opt/report/monthly.py send",
+            "monthly-send",
+        ),
+        (
+            "sudo -u app /usr/bin/php /srv/artisan schedule:run",
+            "artisan-schedule-run",
+        ),
+        ("nice -n 10 /usr/bin/backup --all", "backup"),
+        (
+            "test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )",
+            "anacron",
+        ),
+        ("FOO=1 /usr/bin/env bash -c 'echo hi'", "echo-hi"),
+        ("flock -n /tmp/lock /opt/bin/sync.sh", "sync"),
+        ("$HOME/bin/x", "x"),
+        ("python3 -m http.server 8000", "http.server-8000"),
+        ("cd /tmp; true", "cron-job"),
+        ("%%%", "cron-job"),
+        ("/opt/..hidden", "hidden"),
+    ];
+    for (command, want) in cases {
+        assert_eq!(derive_name(command), want, "{command}");
+    }
+    let long = format!("/bin/{}", "x".repeat(200));
+    assert_eq!(derive_name(&long).len(), 48);
+}
+
+#[test]
+fn import_writes_one_job_per_line() {
+    let crontab = parse(USER_CRONTAB, CrontabFormat::User);
+    let plan = import(
+        &crontab,
+        &ImportOptions {
+            source_name: "alice.crontab".to_string(),
+            user: Some("alice".to_string()),
+        },
+    );
+    let names: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "refresh",
+            "batch-worker",
+            "monthly-send",
+            "monthly-send-2",
+            "warm-cache",
+            "mail-report"
+        ]
+    );
+    assert_eq!(plan.skipped.len(), 2);
+    assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("SHELL=/bin/bash: commands run as `/bin/bash -c COMMAND`"));
+    assert!(plan.notes[1].contains("jobctl sends no mail"));
+
+    let refresh = &plan.jobs[0];
+    assert_eq!(
+        refresh.toml,
+        "\
+# Imported by jobctl from alice.crontab line 8:
+# 15 2 * * * cd /opt/warehouse && ./refresh.sh --full
+
+description = \"Refresh the warehouse (nightly)\"
+cron = \"15 2 * * *\"
+user = \"alice\"
+command = [\"/bin/bash\", \"-c\", \"cd /opt/warehouse && ./refresh.sh --full\"]
+
+[environment]
+PATH = \"/usr/local/bin:/usr/bin:/bin\"
+
+[metadata]
+mailto = \"ops@example.com\"
+source = \"alice.crontab line 8\"
+"
+    );
+    assert_eq!(
+        plan.jobs[2].on_calendar,
+        ["*-*-01 12:00:00", "Mon *-*-* 12:00:00"]
+    );
+    assert!(
+        plan.jobs[3]
+            .toml
+            .contains("timezone = \"Asia/Hong_Kong\"\n")
+    );
+    assert!(plan.jobs[4].notes.iter().any(|n| n.contains("@reboot")));
+    assert!(
+        plan.jobs[5]
+            .toml
+            .contains("stdin = \"\"\"\nReport follows\ndone\n\"\"\"")
+            || plan.jobs[5]
+                .toml
+                .contains("stdin = \"Report follows\\ndone\\n\"")
+    );
+}
+
+#[test]
+fn default_shell_and_path() {
+    let crontab = parse("0 1 * * * /usr/bin/true\n", CrontabFormat::User);
+    let plan = import(&crontab, &ImportOptions::default());
+    let toml = &plan.jobs[0].toml;
+    assert!(toml.contains("shell = \"/usr/bin/true\"\n"), "{toml}");
+    assert!(toml.contains("PATH = \"/usr/bin:/bin\"\n"), "{toml}");
+    assert!(toml.contains("source = \"crontab line 1\""), "{toml}");
+    assert!(!toml.contains("user ="), "{toml}");
+}
+
+#[test]
+fn tz_becomes_the_timezone_with_a_note() {
+    let crontab = parse(
+        "TZ=:Europe/Berlin\n0 1 * * * /usr/bin/true\n",
+        CrontabFormat::User,
+    );
+    let plan = import(&crontab, &ImportOptions::default());
+    assert!(plan.jobs[0].toml.contains("timezone = \"Europe/Berlin\"\n"));
+    assert!(
+        plan.jobs[0].toml.contains("TZ = \":Europe/Berlin\""),
+        "the command still sees TZ"
+    );
+    assert!(plan.jobs[0].notes[0].contains("Debian's cron schedules in the system zone"));
+}
+
+#[test]
+fn no_panic_on_odd_crontabs() {
+    for text in [
+        "",
+        "\n\n",
+        "@",
+        "@reboot",
+        "*",
+        "= =",
+        "\"",
+        "'",
+        "0 0 * * * %",
+        "0 0 * * * \\",
+        "X=\"\u{1}\"\n* * * * * \u{7}",
+    ] {
+        for format in [CrontabFormat::User, CrontabFormat::System] {
+            let crontab = parse(text, format);
+            let _ = import(&crontab, &ImportOptions::default());
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! `jobctl import crontab`: one job file per crontab line.
+//!
+//! The crontab is parsed and translated in the core (`jobctl_core::crontab`);
+//! every generated file is checked with the job loader before anything is
+//! written. Files are written to a staging folder beside the target, then
+//! renamed into place; if anything fails, what was moved is put back, so
+//! the target folder never holds half an import.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write as _};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use jobctl_core::config::Config;
+use jobctl_core::crontab::{self, CrontabFormat, CrontabProblem, ImportOptions, ImportedJob};
+use jobctl_core::job::{self, JobSource, LoadContext};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+use crate::output;
+use crate::paths::Paths;
+use crate::zones::HostZones;
+
+/// Turn existing schedules into jobctl job files.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    Crontab(CrontabArgs),
+}
+
+/// Write one job file per line of a crontab.
+///
+/// Reads a user crontab (`crontab -l`) or a system crontab (/etc/crontab,
+/// /etc/cron.d/*, with a user column). Each job line becomes NAME.toml in
+/// the output folder, with the schedule as `cron`, the command run the way
+/// cron ran it (`shell`, or SHELL -c), the text after `%` as `stdin`,
+/// CRON_TZ (or TZ) as `timezone`, the environment cron gave it, and the
+/// comment above the line as its description. MAILTO is kept as metadata:
+/// jobctl sends no mail.
+///
+/// Every file is checked like `jobctl validate` before anything is written;
+/// files are written to a staging folder and renamed into place, so the
+/// output folder never holds half an import. Existing job files are not
+/// overwritten without --force.
+///
+/// Examples:
+///
+///   crontab -l | jobctl import crontab - --out ./jobs.d --job-user alice
+///
+///   jobctl import crontab /etc/crontab --out /etc/jobctl/jobs.d --dry-run
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CrontabArgs {
+    /// The crontab, or `-` for standard input.
+    #[arg(value_name = "FILE|-", default_value = "-")]
+    pub file: String,
+
+    /// Folder to write the job files to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Crontab format: `system` has a user column (/etc/crontab,
+    /// /etc/cron.d); `auto` picks it for files under /etc.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+
+    /// Run the jobs of a user crontab as this user (system crontabs name
+    /// their users).
+    #[arg(long, value_name = "USER")]
+    pub job_user: Option<String>,
+
+    /// Overwrite job files that already exist.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Import nothing unless every line can be imported.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Show what would be written, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    User,
+    System,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    source: String,
+    out: String,
+    format: CrontabFormat,
+    dry_run: bool,
+    /// Jobs written (or, with --dry-run, that would be).
+    jobs: Vec<JobReport<'a>>,
+    /// Lines that were not imported, and why.
+    skipped: Vec<CrontabProblem>,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct JobReport<'a> {
+    #[serde(flatten)]
+    job: &'a ImportedJob,
+    file: String,
+    /// Present with --dry-run: the file's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+pub fn run(paths: &Paths, args: ImportArgs) -> CliResult {
+    match args.source {
+        ImportSource::Crontab(args) => run_crontab(paths, args),
+    }
+}
+
+fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
+    let (text, source_name) = read_input(&args.file)?;
+    let format = match args.format {
+        FormatArg::User => CrontabFormat::User,
+        FormatArg::System => CrontabFormat::System,
+        FormatArg::Auto => {
+            if args.file == "/etc/crontab" || args.file.starts_with("/etc/cron.d/") {
+                CrontabFormat::System
+            } else {
+                CrontabFormat::User
+            }
+        }
+    };
+    let parsed = crontab::parse(&text, format);
+    let mut plan = crontab::import(
+        &parsed,
+        &ImportOptions {
+            source_name: source_name.clone(),
+            user: args.job_user.clone(),
+        },
+    );
+
+    // Every generated file goes through the job loader, as `jobctl
+    // validate` would check it; a file it refuses is not written.
+    let zones = HostZones::new();
+    let config = Config::default();
+    let ctx = LoadContext {
+        mode: paths.mode,
+        config: &config,
+        zones: &zones,
+    };
+    let mut kept = Vec::new();
+    for mut job in std::mem::take(&mut plan.jobs) {
+        let path = args
+            .out
+            .join(format!("{}.toml", job.name))
+            .display()
+            .to_string();
+        let loaded = job::load_job(
+            JobSource {
+                path: &path,
+                stem: &job.name,
+                text: &job.toml,
+            },
+            &ctx,
+        );
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        if loaded.job.is_none() || !errors.is_empty() {
+            let line = text
+                .lines()
+                .nth(job.line - 1)
+                .unwrap_or_default()
+                .to_string();
+            plan.skipped.push(CrontabProblem {
+                line: job.line,
+                text: line,
+                message: format!("the job file would be invalid: {}", errors.join("; ")),
+                hint: loaded.diagnostics.iter().find_map(|d| d.hint.clone()),
+            });
+            continue;
+        }
+        job.notes.extend(
+            loaded
+                .diagnostics
+                .iter()
+                .filter(|d| !d.is_error())
+                .map(|d| format!("warning: {}", d.message)),
+        );
+        kept.push(job);
+    }
+    plan.jobs = kept;
+    plan.skipped.sort_by_key(|p| p.line);
+
+    if args.strict && !plan.skipped.is_empty() {
+        print_report(
+            &args,
+            &source_name,
+            format,
+            &plan.jobs,
+            &plan.skipped,
+            &plan.notes,
+            true,
+        )?;
+        return Err(CliError::usage(anyhow!(
+            "{} line(s) of {source_name} cannot be imported; nothing was written (--strict)",
+            plan.skipped.len()
+        )));
+    }
+
+    if !args.dry_run && !plan.jobs.is_empty() {
+        let files: Vec<(String, &str)> = plan
+            .jobs
+            .iter()
+            .map(|j| (format!("{}.toml", j.name), j.toml.as_str()))
+            .collect();
+        write_all(&args.out, &files, args.force)?;
+    }
+    print_report(
+        &args,
+        &source_name,
+        format,
+        &plan.jobs,
+        &plan.skipped,
+        &plan.notes,
+        args.dry_run,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(file: &str) -> CliResult<(String, String)> {
+    let (bytes, name) = if file == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read the crontab from standard input")?;
+        (bytes, "stdin".to_string())
+    } else {
+        let bytes = fs::read(file).map_err(|e| {
+            CliError::failure(anyhow!(e).context(format!("cannot read the crontab {file}")))
+        })?;
+        (bytes, file.to_string())
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        CliError::usage(anyhow!("{name} is not UTF-8 text"))
+            .hint("convert it, e.g. with iconv -t UTF-8")
+    })?;
+    Ok((text, name))
+}
+
+/// Writes `files` into `out` all together or not at all.
+fn write_all(out: &Path, files: &[(String, &str)], force: bool) -> CliResult<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(CliError::usage(anyhow!(
+            "{} exists and is not a folder",
+            out.display()
+        )));
+    }
+    let existing: Vec<&str> = files
+        .iter()
+        .filter(|(name, _)| out.join(name).exists())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !existing.is_empty() && !force {
+        return Err(CliError::failure(anyhow!(
+            "{} already {} in {}; nothing was written",
+            existing.join(", "),
+            if existing.len() == 1 { "exists" } else { "exist" },
+            out.display()
+        ))
+        .hint("review them, then add --force to overwrite them, or import into another folder with --out"));
+    }
+
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(CliError::failure(anyhow!(
+            "the folder {} does not exist",
+            parent.display()
+        )));
+    }
+    let staging = Staging::create(&parent)?;
+    for (name, text) in files {
+        let path = staging.path.join(name);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    if !out.exists() {
+        // A new folder: one rename makes all files appear at once.
+        fs::rename(&staging.path, out)
+            .with_context(|| format!("cannot move the new job files to {}", out.display()))?;
+        staging.disarm();
+        sync_dir(&parent);
+        return Ok(());
+    }
+
+    // An existing folder: move the files one by one, undoing on failure.
+    let backups = staging.path.join(".replaced");
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let mut replaced: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for (name, _) in files {
+            let target = out.join(name);
+            if target.exists() {
+                fs::create_dir_all(&backups)?;
+                let backup = backups.join(name);
+                fs::rename(&target, &backup)
+                    .with_context(|| format!("cannot move {} aside", target.display()))?;
+                replaced.push((backup, target.clone()));
+            }
+            fs::rename(staging.path.join(name), &target)
+                .with_context(|| format!("cannot move {} into place", target.display()))?;
+            placed.push(target);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for target in placed.iter().rev() {
+            let _ = fs::remove_file(target);
+        }
+        for (backup, target) in replaced.iter().rev() {
+            let _ = fs::rename(backup, target);
+        }
+        return Err(CliError::failure(e.context(format!(
+            "the import into {} failed and was undone",
+            out.display()
+        ))));
+    }
+    sync_dir(out);
+    Ok(())
+}
+
+/// A staging folder beside the target, removed unless disarmed.
+struct Staging {
+    path: PathBuf,
+    armed: std::cell::Cell<bool>,
+}
+
+impl Staging {
+    fn create(parent: &Path) -> CliResult<Staging> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = parent.join(format!(".jobctl-import-{}-{nanos}", std::process::id()));
+        fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Staging {
+            path,
+            armed: std::cell::Cell::new(true),
+        })
+    }
+
+    fn disarm(&self) {
+        self.armed.set(false);
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed.get() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_report(
+    args: &CrontabArgs,
+    source: &str,
+    format: CrontabFormat,
+    jobs: &[ImportedJob],
+    skipped: &[CrontabProblem],
+    notes: &[String],
+    nothing_written: bool,
+) -> CliResult<()> {
+    let out = args.out.display().to_string();
+    if args.json {
+        let report = Report {
+            source: source.to_string(),
+            out: out.clone(),
+            format,
+            dry_run: args.dry_run,
+            jobs: jobs
+                .iter()
+                .map(|j| JobReport {
+                    job: j,
+                    file: args
+                        .out
+                        .join(format!("{}.toml", j.name))
+                        .display()
+                        .to_string(),
+                    content: args.dry_run.then_some(j.toml.as_str()),
+                })
+                .collect(),
+            skipped: skipped.to_vec(),
+            notes: notes.to_vec(),
+        };
+        output::print_json(&report)?;
+        return Ok(());
+    }
+    let mut text = String::new();
+    use std::fmt::Write as _;
+    let verb = if nothing_written {
+        "Would import"
+    } else {
+        "Imported"
+    };
+    let _ = writeln!(
+        text,
+        "{verb} {} job{} from {source} into {out}{}",
+        jobs.len(),
+        if jobs.len() == 1 { "" } else { "s" },
+        if jobs.is_empty() { "." } else { ":" }
+    );
+    let width = jobs.iter().map(|j| j.name.len() + 5).max().unwrap_or(0);
+    let cron_width = jobs
+        .iter()
+        .map(|j| j.cron.chars().count())
+        .max()
+        .unwrap_or(0);
+    for j in jobs {
+        let file = format!("{}.toml", j.name);
+        let _ = writeln!(
+            text,
+            "  {file:<width$}  line {:<4} {:<cron_width$}  ->  {}",
+            j.line,
+            j.cron,
+            if j.on_calendar.is_empty() {
+                "at boot".to_string()
+            } else {
+                j.on_calendar.join(" + ")
+            }
+        );
+        for note in &j.notes {
+            let _ = writeln!(text, "      note: {note}");
+        }
+    }
+    if args.dry_run {
+        for j in jobs {
+            let _ = writeln!(text, "\n--- {}.toml\n{}", j.name, j.toml.trim_end());
+        }
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nNot imported ({} line{}):",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" }
+        );
+        for p in skipped {
+            let _ = writeln!(text, "  line {}: {}", p.line, p.text);
+            let _ = writeln!(text, "      {}", p.message);
+            if let Some(h) = &p.hint {
+                let _ = writeln!(text, "      hint: {h}");
+            }
+        }
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(text, "\nNotes:");
+        for n in notes {
+            let _ = writeln!(text, "  - {n}");
+        }
+    }
+    if !jobs.is_empty() && !nothing_written {
+        let _ = writeln!(
+            text,
+            "\nNext: review the files, then `jobctl validate --jobs-dir {out}` and `jobctl apply`."
+        );
+    }
+    output::print_text(&text)?;
+    Ok(())
+}

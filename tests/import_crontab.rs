@@ -1,0 +1,373 @@
+//! `jobctl import crontab`, run as a real process: the generated job files
+//! are compared whole with the expected files in tests/fixtures/import/
+//! (`JOBCTL_BLESS=1` rewrites them after a deliberate change), checked by
+//! `jobctl validate`, and the folder is never left half-written: conflicts,
+//! `--strict`, `--dry-run` and a failure in the middle of the move change
+//! nothing.
+
+mod oracle;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use oracle::jobctl::jobctl;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+/// A fresh folder for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("import-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch folder");
+    dir
+}
+
+fn import(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(jobctl());
+    cmd.arg("import")
+        .arg("crontab")
+        .args(args)
+        .current_dir(fixture(""))
+        .env_clear()
+        .env("TZ", "UTC")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run jobctl");
+    if let Some(data) = stdin {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(data)
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for jobctl")
+}
+
+/// Every file in a folder, by name.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            files.insert(
+                name,
+                fs::read_to_string(entry.path()).unwrap_or_else(|_| "<dir>".into()),
+            );
+        }
+    }
+    files
+}
+
+fn assert_matches_expected(dir: &Path, expected: &Path) {
+    let got = snapshot(dir);
+    if std::env::var_os("JOBCTL_BLESS").is_some() {
+        let _ = fs::remove_dir_all(expected);
+        fs::create_dir_all(expected).expect("create expected folder");
+        for (name, text) in &got {
+            fs::write(expected.join(name), text).expect("bless");
+        }
+    }
+    let want = snapshot(expected);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "file names (JOBCTL_BLESS=1 to accept)"
+    );
+    for (name, text) in &want {
+        assert_eq!(
+            &got[name], text,
+            "{name} differs (JOBCTL_BLESS=1 to accept)"
+        );
+    }
+}
+
+fn validate(dir: &Path) {
+    let output = Command::new(jobctl())
+        .args(["validate", "--jobs-dir"])
+        .arg(dir)
+        .env_clear()
+        .env("TZ", "UTC")
+        .output()
+        .expect("run jobctl validate");
+    assert!(
+        output.status.success(),
+        "jobctl validate: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn user_crontab() {
+    let dir = scratch("user");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--job-user",
+            "alice",
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_matches_expected(&out, &fixture("user.expected"));
+    validate(&out);
+
+    assert!(stdout.starts_with("Imported 8 jobs from "), "{stdout}");
+    for line in [
+        "monthly-send.toml",
+        "*-*-01 12:00:00 + Mon *-*-* 12:00:00",
+        "Not imported (5 lines):",
+        "line 18: CRON_TZ=",
+        "cron reads `NAME=` with nothing after it as a broken job line; write `NAME=\"\"`",
+        "`L` (last day of the month) is a Quartz extension, not cron",
+        "hint: systemd expresses it as `*-*~01`",
+        "`#` (\"MON#2\": nth weekday of the month) is a Quartz extension, not cron",
+        "line 23: 5;rm * * * * /bin/true",
+        "MAILTO=ops@example.com is kept as metadata: jobctl sends no mail",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    // No staging folder is left behind.
+    assert_eq!(snapshot(&dir).keys().collect::<Vec<_>>(), ["jobs.d"]);
+}
+
+#[test]
+fn system_crontab_from_stdin() {
+    let dir = scratch("system");
+    let out = dir.join("jobs.d");
+    let text = fs::read(fixture("system.crontab")).expect("fixture");
+    let output = import(
+        &[
+            "-",
+            "--format",
+            "system",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        Some(&text),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_matches_expected(&out, &fixture("system.expected"));
+    validate(&out);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("from stdin into"), "{stdout}");
+    assert!(stdout.contains("missing the user column"), "{stdout}");
+}
+
+#[test]
+fn json_report() {
+    let dir = scratch("json");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--json",
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["format"], "user");
+    assert_eq!(report["jobs"].as_array().map(Vec::len), Some(8));
+    assert_eq!(report["skipped"].as_array().map(Vec::len), Some(5));
+    let first = &report["jobs"][0];
+    assert_eq!(first["name"], "refresh");
+    assert_eq!(first["line"], 8);
+    assert_eq!(first["on_calendar"][0], "*-*-* 02:15:00");
+    assert!(
+        first["file"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("jobs.d/refresh.toml")
+    );
+    assert_eq!(report["skipped"][1]["line"], 21);
+}
+
+#[test]
+fn existing_files_are_not_overwritten_without_force() {
+    let dir = scratch("conflict");
+    let out = dir.join("jobs.d");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("refresh.toml"), "# mine\n").expect("write");
+    fs::write(out.join("other.toml"), "# other\n").expect("write");
+    let before = snapshot(&out);
+    let args = [
+        "user.crontab".to_string(),
+        "--out".into(),
+        out.to_str().expect("utf-8").into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let output = import(&args, None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refresh.toml already exists in"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Hint: review them, then add --force"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&out), before, "nothing changed");
+    assert_eq!(snapshot(&dir).len(), 1, "no staging folder left");
+
+    let mut forced = args.clone();
+    forced.push("--force");
+    let output = import(&forced, None);
+    assert!(output.status.success());
+    let after = snapshot(&out);
+    assert_eq!(after["other.toml"], "# other\n");
+    assert!(after["refresh.toml"].starts_with("# Imported by jobctl"));
+    assert_eq!(after.len(), 9);
+}
+
+#[test]
+fn strict_and_dry_run_write_nothing() {
+    let dir = scratch("strict");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--strict",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("5 line(s) of"));
+    assert!(!out.exists());
+
+    let output = import(
+        &[
+            "system.crontab",
+            "--format=system",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("Would import 5 jobs"), "{stdout}");
+    assert!(
+        stdout.contains("--- cron.toml\n# Imported by jobctl"),
+        "{stdout}"
+    );
+    assert!(!out.exists());
+    assert_eq!(snapshot(&dir).len(), 0);
+}
+
+#[test]
+fn bad_input_is_reported() {
+    let dir = scratch("bad");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "/nonexistent/crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot read the crontab /nonexistent/crontab")
+    );
+    let output = import(
+        &["-", "--out", out.to_str().expect("utf-8")],
+        Some(b"\xff\xfe 0 0 * * * x\n"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stdin is not UTF-8 text"));
+    let file = dir.join("file");
+    fs::write(&file, "").expect("write");
+    let output = import(
+        &["-", "--out", file.to_str().expect("utf-8")],
+        Some(b"0 0 * * * /bin/true\n"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("exists and is not a folder"));
+}
+
+/// A move that fails half-way is undone: an immutable job file (chattr +i,
+/// which stops even root) cannot be moved aside, after other files were
+/// already moved in; they must be taken back out.
+#[test]
+fn a_failure_in_the_middle_is_undone() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !is_root || !Path::new("/usr/bin/chattr").exists() {
+        if std::env::var_os("JOBCTL_REQUIRE_ALL_TESTS").is_some_and(|v| v == "1") {
+            panic!("this test needs root and chattr (JOBCTL_REQUIRE_ALL_TESTS=1)");
+        }
+        eprintln!("SKIP: needs root and chattr to make a file immutable");
+        return;
+    }
+    let dir = scratch("undo");
+    let out = dir.join("jobs.d");
+    fs::create_dir_all(&out).expect("mkdir");
+    // `monthly-send.toml` comes after refresh and batch-worker.
+    fs::write(out.join("monthly-send.toml"), "# locked\n").expect("write");
+    let locked = out.join("monthly-send.toml");
+    let status = Command::new("chattr")
+        .arg("+i")
+        .arg(&locked)
+        .status()
+        .expect("chattr");
+    assert!(status.success());
+    let before = snapshot(&out);
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--force",
+        ],
+        None,
+    );
+    let _ = Command::new("chattr").arg("-i").arg(&locked).status();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("failed and was undone"), "{stderr}");
+    assert_eq!(snapshot(&out), before, "the folder is as it was");
+    assert_eq!(
+        snapshot(&dir).keys().collect::<Vec<_>>(),
+        ["jobs.d"],
+        "no staging folder left"
+    );
+}
