@@ -182,8 +182,26 @@ impl Follower {
     }
 
     fn start(mode: Mode, service: &str) -> Option<Follower> {
-        let mut child = Follower::journalctl(mode, service)
-            .args(["--follow", "--lines=0"])
+        // Follow from the journal's current end, fixed now by its cursor:
+        // however late journalctl gets going, it starts right after the last
+        // entry written before the run (not at whatever the tail is then).
+        let end = Command::new("journalctl")
+            .args(["--lines=1", "--output=json"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| {
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+                v["__CURSOR"].as_str().map(str::to_string)
+            });
+        let mut cmd = Follower::journalctl(mode, service);
+        cmd.arg("--follow");
+        match end {
+            Some(cursor) => cmd.arg(format!("--after-cursor={cursor}")),
+            None => cmd.arg("--lines=0"),
+        };
+        let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .ok()?;
