@@ -201,10 +201,7 @@ impl Follower {
             Some(cursor) => cmd.arg(format!("--after-cursor={cursor}")),
             None => cmd.arg("--lines=0"),
         };
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
+        let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
         let stdout = child.stdout.take()?;
         let cursor = std::sync::Arc::new(std::sync::Mutex::new(None));
         let seen = cursor.clone();
