@@ -48,6 +48,9 @@ fn main() {
         "remove_command_uninstalls_a_job",
         "unknown_jobs_get_a_suggestion",
         "user_mode_through_user_at_0",
+        "run_follow_streams_the_output_once",
+        "permission_denied_says_run_as_root",
+        "a_partial_failure_reports_what_was_done_and_the_next_apply_converges",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -86,6 +89,11 @@ fn main() {
                 "remove_command_uninstalls_a_job" => remove_command,
                 "unknown_jobs_get_a_suggestion" => unknown_job,
                 "user_mode_through_user_at_0" => user_mode,
+                "run_follow_streams_the_output_once" => run_follow,
+                "permission_denied_says_run_as_root" => permission_denied,
+                "a_partial_failure_reports_what_was_done_and_the_next_apply_converges" => {
+                    partial_failure
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -560,7 +568,11 @@ fn runs_as_nobody(env: &Env) -> R {
     write_job(
         &dir,
         "whoami",
-        "command = [\"/bin/sh\", \"-c\", \"echo running-as-$(id -un)\"]\nmanual = true\nuser = \"nobody\"\n",
+        // The sleep keeps the process alive while journald resolves its
+        // metadata: for a process that is already gone journald cannot read
+        // its cgroup, and the line lacks _SYSTEMD_INVOCATION_ID (a journald
+        // limitation; `journalctl -u` still finds it).
+        "command = [\"/bin/sh\", \"-c\", \"echo running-as-$(id -un); sleep 0.5\"]\nmanual = true\nuser = \"nobody\"\n",
     );
     env.apply(&dir)?;
     let out = env.jobctl_in(&dir, &["run", "whoami", "--wait", "--json"]);
@@ -846,6 +858,107 @@ fn user_mode(env: &Env) -> R {
         String::from_utf8_lossy(&out.stderr).contains("Hint:"),
         || text(&out),
     )
+}
+
+fn run_follow(env: &Env) -> R {
+    let dir = env.jobs_dir("follow");
+    write_job(
+        &dir,
+        "talk",
+        "command = [\"/bin/sh\", \"-c\", \"echo follow-one; sleep 1; echo follow-two; exit 5\"]\nmanual = true\n",
+    );
+    env.apply(&dir)?;
+    let out = env.jobctl_in(&dir, &["run", "talk", "--follow"]);
+    check(out.status.code() == Some(5), || text(&out))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in ["follow-one", "follow-two"] {
+        check(stdout.matches(line).count() == 1, || {
+            format!("{line} not printed exactly once: {}", text(&out))
+        })?;
+    }
+    check(
+        stdout.find("follow-one") < stdout.find("follow-two"),
+        || text(&out),
+    )
+}
+
+fn permission_denied(env: &Env) -> R {
+    let dir = env.jobs_dir("denied");
+    write_job(&dir, "alpha", "command = [\"/bin/true\"]\nmanual = true\n");
+    env.apply(&dir)?;
+    let out = env
+        .sb
+        .command("/usr/bin/setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            JOBCTL,
+            "--config",
+        ])
+        .arg(&env.config)
+        .arg("--jobs-dir")
+        .arg(&dir)
+        .args(["run", "alpha"])
+        .output()
+        .unwrap();
+    check(out.status.code() == Some(1), || text(&out))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    check(err.contains("Hint: run as root, or use --user"), || {
+        text(&out)
+    })
+}
+
+fn partial_failure(env: &Env) -> R {
+    let dir = env.jobs_dir("partial");
+    write_job(&dir, "old", DAILY);
+    env.apply(&dir)?;
+    // Removing `old` stops its timer first; writing `new` then fails on a
+    // read-only unit folder.
+    fs::remove_file(dir.join("old.toml"))?;
+    write_job(&dir, "new", DAILY);
+    env.sh(&format!(
+        "mount --bind {UNIT_DIR} {UNIT_DIR} && mount -o remount,bind,ro {UNIT_DIR}"
+    ))?;
+    let out = env.jobctl_in(&dir, &["apply", "--json"]);
+    env.sh(&format!("umount {UNIT_DIR}"))?;
+    check(out.status.code() == Some(1), || text(&out))?;
+    let report: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+    check(
+        report["done"] == serde_json::json!(["stopped timers: 1 of 1"]),
+        || format!("{report:#}"),
+    )?;
+    let not_done = report["not_done"].to_string();
+    check(
+        not_done.contains("write unit files") && not_done.contains("reload"),
+        || format!("{report:#}"),
+    )?;
+    check(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Read-only")),
+        || format!("{report:#}"),
+    )?;
+    check(
+        !env.sb_path(&format!("{UNIT_DIR}/jobctl-new.service"))
+            .exists(),
+        || "a file was written".into(),
+    )?;
+    // The next apply converges.
+    let report = env.apply(&dir)?;
+    check(job_plan(&report, "new")?["change"] == "create", || {
+        format!("{report:#}")
+    })?;
+    check(job_plan(&report, "old")?["change"] == "remove", || {
+        format!("{report:#}")
+    })?;
+    check(
+        env.prop("jobctl-new.timer", "ActiveState")? == "active",
+        || "new timer not active".into(),
+    )?;
+    let report = env.apply(&dir)?;
+    check(report["changed"] == false, || format!("{report:#}"))
 }
 
 /// On this host systemd is not PID 1: a clear error, not a hang.

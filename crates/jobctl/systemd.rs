@@ -300,7 +300,8 @@ pub fn unknown_job(name: &str, known: &[String]) -> CliError {
 
 /// Formats µs since the epoch in the host's zone ("-" for 0).
 pub fn format_usec(usec: u64) -> String {
-    if usec == 0 {
+    // systemd says "never" with 0 or with USEC_INFINITY (u64::MAX).
+    if usec == 0 || usec == u64::MAX {
         return "-".to_string();
     }
     let Ok(ts) = jiff::Timestamp::from_microsecond(usec as i64) else {
@@ -316,8 +317,24 @@ pub fn format_usec(usec: u64) -> String {
 
 /// RFC 3339 for JSON (null for 0).
 pub fn rfc3339_usec(usec: u64) -> Option<String> {
-    (usec != 0)
+    (usec != 0 && usec != u64::MAX)
         .then(|| jiff::Timestamp::from_microsecond(usec as i64).ok())
         .flatten()
         .map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_is_not_a_time() {
+        assert_eq!(format_usec(0), "-");
+        assert_eq!(format_usec(u64::MAX), "-");
+        assert_eq!(rfc3339_usec(u64::MAX), None);
+        assert_eq!(
+            rfc3339_usec(1_000_000).as_deref(),
+            Some("1970-01-01T00:00:01Z")
+        );
+    }
 }

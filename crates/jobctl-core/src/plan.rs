@@ -405,13 +405,41 @@ pub fn plan(
             }
         };
         if let Some(units) = owned.get(&job.job) {
-            // Units of this job left over from another naming (a prefix change).
+            // Units of this job under an earlier name (the unit prefix
+            // changed): removed like a removed job's, timer stopped first.
             let mine = units_of(job);
-            for name in units.keys() {
-                if !mine.contains(&name.as_str()) && !deletes.contains(name) {
-                    deletes.push(name.clone());
-                    reset_failed.push(name.clone());
+            let old: Vec<&String> = units
+                .keys()
+                .filter(|n| !mine.contains(&n.as_str()) && !deletes.contains(n))
+                .collect();
+            if !old.is_empty() {
+                let old_timer = old
+                    .iter()
+                    .find(|n| n.ends_with(".timer"))
+                    .map(|n| n.to_string());
+                let mut steps = TimerSteps::default();
+                if let Some(t) = &old_timer {
+                    let st = state(t);
+                    steps.stop = st.active;
+                    steps.disable = st.enabled;
                 }
+                out.jobs.push(JobPlan {
+                    job: job.job.clone(),
+                    change: Change::Remove,
+                    service: old
+                        .iter()
+                        .find(|n| n.ends_with(".service"))
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    timer: old_timer,
+                    timer_state: TimerState::Removed,
+                    writes: Vec::new(),
+                    deletes: old.iter().map(|n| n.to_string()).collect(),
+                    timer_steps: steps,
+                    reset_failed: old.iter().map(|n| n.to_string()).collect(),
+                    running: false,
+                    notes: vec!["units under an earlier name (the unit prefix changed)".into()],
+                });
             }
         }
         out.jobs.push(JobPlan {
@@ -793,6 +821,45 @@ mod tests {
         .unwrap();
         assert_eq!(p.jobs[0].timer_state, TimerState::Active);
         assert!(p.jobs[0].timer_steps.start);
+    }
+
+    #[test]
+    fn units_under_an_earlier_prefix_are_removed() {
+        let old = job("a", "daily");
+        let mut actual = on_disk(std::slice::from_ref(&old));
+        // The same job, now rendered with the prefix "svc-".
+        let mut renamed = old.clone();
+        renamed.service.name = "svc-a.service".into();
+        renamed.timer.as_mut().unwrap().name = "svc-a.timer".into();
+        actual.states.insert(
+            "jobctl-a.timer".into(),
+            UnitState {
+                enabled: true,
+                active: true,
+                failed: false,
+            },
+        );
+        let p = plan_of(&[renamed], &actual);
+        let gone = p
+            .jobs
+            .iter()
+            .find(|j| j.change == Change::Remove)
+            .expect("a removal");
+        assert_eq!(gone.deletes, ["jobctl-a.service", "jobctl-a.timer"]);
+        assert_eq!(
+            gone.timer_steps,
+            TimerSteps {
+                stop: true,
+                disable: true,
+                ..Default::default()
+            }
+        );
+        let new = p
+            .jobs
+            .iter()
+            .find(|j| j.change == Change::Create)
+            .expect("a creation");
+        assert!(new.timer_steps.start && new.timer_steps.enable);
     }
 
     #[test]

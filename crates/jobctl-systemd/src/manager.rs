@@ -243,14 +243,9 @@ impl Selected {
     }
 }
 
-/// The Service properties `list` reads.
-const SERVICE_PROPS: &[&str] = &[
-    "Result",
-    "ExecMainStatus",
-    "ExecMainCode",
-    "ExecMainStartTimestamp",
-    "ExecMainExitTimestamp",
-];
+/// The Service properties `list` reads (the exit status is for `status`,
+/// which reads one unit whole).
+const SERVICE_PROPS: &[&str] = &["Result", "ExecMainStartTimestamp", "ExecMainExitTimestamp"];
 
 /// What to read of one unit object.
 #[derive(Debug, Clone, Copy)]
@@ -454,14 +449,15 @@ impl Systemd {
 
     /// Properties of many units (paths from [`Systemd::list_units_by_names`]),
     /// pipelined with at most [`MAX_IN_FLIGHT`] calls outstanding: a timer's
-    /// Timer interface, a service's Service interface plus its `InvocationID`
-    /// and `ActiveEnterTimestamp`. Not the whole Unit interface: its
-    /// `UnitFileState` costs systemd 252 a scan of the unit folders per unit,
-    /// which made a 1,000-job `list` take half a minute.
+    /// Timer interface (one small GetAll), a service's last-run properties
+    /// (a few Gets; `detailed` adds the exit status and `InvocationID`).
+    /// Never whole property sets: the Unit interface's `UnitFileState` costs
+    /// systemd 252 a scan of the unit folders per unit (half a minute for
+    /// 1,000 jobs), and a Service's GetAll carries ~200 properties.
     pub fn bulk_properties(
         &self,
         units: &[(String, OwnedObjectPath)],
-        with_invocation: bool,
+        detailed: bool,
     ) -> Result<Vec<Result<UnitProperties>>> {
         let mut calls = Vec::new();
         for (name, path) in units {
@@ -481,7 +477,14 @@ impl Systemd {
                         Fetch::Property("org.freedesktop.systemd1.Service", prop),
                     ));
                 }
-                if with_invocation {
+                if detailed {
+                    for prop in ["ExecMainStatus", "ExecMainCode"] {
+                        calls.push((
+                            name.clone(),
+                            path.clone(),
+                            Fetch::Property("org.freedesktop.systemd1.Service", prop),
+                        ));
+                    }
                     calls.push((
                         name.clone(),
                         path.clone(),

@@ -117,24 +117,18 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
 
-    // --follow: journalctl follows the unit's new lines while we wait.
+    // --follow: journalctl follows the unit's new lines while we wait; when
+    // the run has ended, journald is synced and whatever the follower had not
+    // read yet is printed from its last cursor, so no line is lost or doubled.
     let follower = if args.follow {
-        let mut cmd = Command::new("journalctl");
-        if mode == Mode::User {
-            cmd.arg("--user");
-        }
-        cmd.args(["--follow", "--output=cat", "--lines=0", "--unit", &service])
-            .stdin(Stdio::null());
-        cmd.spawn().ok()
+        Follower::start(mode, &service)
     } else {
         None
     };
     let result = sd.start_and_wait(&service, None);
-    if let Some(mut child) = follower {
-        // Let journald deliver the last lines of the run before stopping.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Some(follower) = follower {
+        let invocation = result.as_ref().ok().map(|(_, p)| p.invocation_id.as_str());
+        follower.finish(mode, &service, invocation);
     }
     let (job_result, props) = result.map_err(|e| systemd::systemd_error(e, mode))?;
     report.started = true;
@@ -167,4 +161,126 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         );
     }
     Ok(ExitCode::from(code))
+}
+
+/// A `journalctl --follow` of the unit, printing each entry's message.
+struct Follower {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<()>,
+    cursor: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Follower {
+    fn journalctl(mode: Mode, service: &str) -> Command {
+        let mut cmd = Command::new("journalctl");
+        cmd.arg("--output=json").arg(match mode {
+            Mode::System => format!("--unit={service}"),
+            Mode::User => format!("--user-unit={service}"),
+        });
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        cmd
+    }
+
+    fn start(mode: Mode, service: &str) -> Option<Follower> {
+        // Follow from the journal's current end, fixed now by its cursor:
+        // however late journalctl gets going, it starts right after the last
+        // entry written before the run (not at whatever the tail is then).
+        let end = Command::new("journalctl")
+            .args(["--lines=1", "--output=json"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| {
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+                v["__CURSOR"].as_str().map(str::to_string)
+            });
+        let mut cmd = Follower::journalctl(mode, service);
+        cmd.arg("--follow");
+        match end {
+            Some(cursor) => cmd.arg(format!("--after-cursor={cursor}")),
+            None => cmd.arg("--lines=0"),
+        };
+        let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
+        let stdout = child.stdout.take()?;
+        let cursor = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = cursor.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(c) = print_entry(&line) {
+                    *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                }
+            }
+        });
+        Some(Follower {
+            child,
+            reader,
+            cursor,
+        })
+    }
+
+    fn finish(mut self, mode: Mode, service: &str, invocation: Option<&str>) {
+        // Everything the service wrote before it ended is in the journal
+        // once this returns (journalctl --sync).
+        let _ = Command::new("journalctl")
+            .arg("--sync")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+        let cursor = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let rest = match (cursor, invocation) {
+            (Some(cursor), _) => Follower::journalctl(mode, service)
+                .arg(format!("--after-cursor={cursor}"))
+                .output(),
+            // The follower saw nothing (it started after a short run ended):
+            // print the whole invocation.
+            (None, Some(id)) if !id.is_empty() => Command::new("journalctl")
+                .args([
+                    "--output=json",
+                    &format!("_SYSTEMD_INVOCATION_ID={id}"),
+                    "+",
+                ])
+                .arg(format!("USER_INVOCATION_ID={id}"))
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output(),
+            (None, _) => return,
+        };
+        if let Ok(out) = rest {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                print_entry(line);
+            }
+        }
+    }
+}
+
+/// Prints a journal entry's MESSAGE (text or bytes); returns its cursor.
+fn print_entry(json_line: &str) -> Option<String> {
+    use std::io::Write as _;
+    let entry: serde_json::Value = serde_json::from_str(json_line).ok()?;
+    let message: Vec<u8> = match &entry["MESSAGE"] {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        serde_json::Value::Array(bytes) => bytes
+            .iter()
+            .filter_map(|b| b.as_u64())
+            .map(|b| b as u8)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&message);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    entry["__CURSOR"].as_str().map(str::to_string)
 }
