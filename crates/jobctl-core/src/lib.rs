@@ -14,11 +14,13 @@ pub mod crontab;
 pub mod diag;
 pub mod duration;
 pub mod escape;
+pub mod health;
 pub mod job;
 pub mod naming;
 pub mod plan;
 pub mod schedule;
 pub mod size;
+pub mod state;
 pub mod walk;
 
 mod calendar_bridge;

@@ -249,6 +249,66 @@ pub enum PlanError {
     },
 }
 
+/// What a job's timer should be, from the job file, an operator override and
+/// expiry: the one rule `apply` enforces and `list`/`health` compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerWish {
+    /// The timer should be enabled and running.
+    pub on: bool,
+    pub state: TimerState,
+    /// An override decides, against the job file.
+    pub by_operator: bool,
+    /// An override was made for another version of the job file: the file
+    /// wins again (and the override is to be dropped).
+    pub stale_override: bool,
+}
+
+/// See [`TimerWish`]. A manual job (no timer) is [`TimerState::Manual`].
+pub fn timer_wish(
+    job: &RenderedJob,
+    override_: Option<&Override>,
+    now: jiff::Timestamp,
+) -> TimerWish {
+    let expired = job.not_after.is_some_and(|t| now >= t);
+    if job.timer.is_none() {
+        return TimerWish {
+            on: false,
+            state: TimerState::Manual,
+            by_operator: false,
+            stale_override: false,
+        };
+    }
+    let mut on = job.timer_enabled && !expired;
+    let mut by_operator = false;
+    let mut stale_override = false;
+    if let Some(o) = override_ {
+        if o.hash == job.hash {
+            // An expired job stays off whatever the operator said.
+            if !expired {
+                by_operator = on != o.enabled;
+                on = o.enabled;
+            }
+        } else {
+            stale_override = true;
+        }
+    }
+    let state = if on {
+        TimerState::Active
+    } else if expired {
+        TimerState::Expired
+    } else if by_operator {
+        TimerState::DisabledByOperator
+    } else {
+        TimerState::Disabled
+    };
+    TimerWish {
+        on,
+        state,
+        by_operator,
+        stale_override,
+    }
+}
+
 /// Computes the plan. `now` decides which jobs have expired.
 pub fn plan(
     desired: &[RenderedJob],
@@ -333,7 +393,6 @@ pub fn plan(
         }
 
         // The timer: the job's wish, the operator's override, expiry.
-        let expired = job.not_after.is_some_and(|t| now >= t);
         let mut deletes = Vec::new();
         let mut reset_failed = Vec::new();
         let mut steps = TimerSteps::default();
@@ -353,21 +412,16 @@ pub fn plan(
                 (old_timer, TimerState::Manual)
             }
             Some(timer) => {
-                let mut on = job.timer_enabled && !expired;
-                let mut by_operator = false;
-                if let Some(o) = overrides.get(&job.job) {
-                    if o.hash == job.hash {
-                        if !expired {
-                            by_operator = on != o.enabled;
-                            on = o.enabled;
-                        }
-                    } else {
-                        out.stale_overrides.push(job.job.clone());
-                        notes.push(format!(
-                            "the job file changed since `jobctl {}`: the file's setting applies again",
-                            if o.enabled { "enable" } else { "disable" }
-                        ));
-                    }
+                let wish = timer_wish(job, overrides.get(&job.job), now);
+                let (on, by_operator) = (wish.on, wish.by_operator);
+                if wish.stale_override
+                    && let Some(o) = overrides.get(&job.job)
+                {
+                    out.stale_overrides.push(job.job.clone());
+                    notes.push(format!(
+                        "the job file changed since `jobctl {}`: the file's setting applies again",
+                        if o.enabled { "enable" } else { "disable" }
+                    ));
                 }
                 let st = state(&timer.name);
                 let timer_written = writes.iter().any(|w| w.name == timer.name);
@@ -383,24 +437,19 @@ pub fn plan(
                     steps.stop = st.active;
                     steps.disable = st.enabled;
                 }
-                let ts = if on {
-                    if by_operator {
-                        notes.push(
-                            "enabled by `jobctl enable` (the job file says enabled = false)".into(),
-                        );
+                match wish.state {
+                    TimerState::Active if by_operator => notes.push(
+                        "enabled by `jobctl enable` (the job file says enabled = false)".into(),
+                    ),
+                    TimerState::Expired => {
+                        notes.push("expired (not_after has passed): the timer is off".into())
                     }
-                    TimerState::Active
-                } else if expired {
-                    notes.push("expired (not_after has passed): the timer is off".into());
-                    TimerState::Expired
-                } else if by_operator {
-                    notes.push(
+                    TimerState::DisabledByOperator => notes.push(
                         "disabled by `jobctl disable`; `jobctl enable` turns it back on".into(),
-                    );
-                    TimerState::DisabledByOperator
-                } else {
-                    TimerState::Disabled
-                };
+                    ),
+                    _ => {}
+                }
+                let ts = wish.state;
                 (Some(timer.name.clone()), ts)
             }
         };

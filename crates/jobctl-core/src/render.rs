@@ -246,10 +246,10 @@ fn render_service(
     }
 
     out.push_str("\n[Service]\nType=oneshot\n");
+    // The working directory is the shim's to enter (`--working-directory`),
+    // not systemd's: a missing folder then becomes a recorded `error` run
+    // instead of a 200/CHDIR failure before the shim starts.
     let _ = writeln!(out, "ExecStart={}", exec_start(job, opts, not_after)?);
-    if let Some(dir) = &job.working_directory {
-        let _ = writeln!(out, "WorkingDirectory={}", escape::plain_value(dir)?);
-    }
     if let Some(user) = &job.user {
         let _ = writeln!(out, "User={user}");
     }
@@ -399,6 +399,9 @@ fn exec_start(
         && (opts.mode == Mode::User || job.runs_as_root())
     {
         words.extend(["--db".into(), db.clone()]);
+    }
+    if let Some(dir) = &job.working_directory {
+        words.extend(["--working-directory".into(), dir.clone()]);
     }
     if let Some(n) = history.keep_runs {
         words.extend(["--keep-runs".into(), n.to_string()]);
