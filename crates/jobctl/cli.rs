@@ -68,6 +68,7 @@ pub enum Command {
     Apply(commands::apply::ApplyArgs),
     List(commands::list::ListArgs),
     Status(commands::status::StatusArgs),
+    Health(commands::health::HealthArgs),
     Run(commands::run::RunArgs),
     /// Turn a job's timer on, persistently (until its job file changes).
     Enable(commands::enable::EnableArgs),

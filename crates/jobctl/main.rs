@@ -11,6 +11,7 @@ mod history_db;
 mod journal;
 mod load;
 mod output;
+mod overview;
 mod paths;
 mod rendering;
 mod systemd;

@@ -70,3 +70,39 @@ pub fn render_all(
         Err(failed)
     }
 }
+
+/// Renders every loaded job, keeping going past failures: the rendered jobs
+/// by name, and the jobs that failed with why (`list`, `status` and `health`
+/// show those as invalid rather than refusing to show anything).
+pub fn render_each(
+    loaded: &LoadedJobs,
+    paths: &Paths,
+    jobctl_path: &str,
+    systemd_version: Option<u32>,
+) -> (
+    std::collections::BTreeMap<String, RenderedJob>,
+    Vec<(String, RenderError)>,
+) {
+    let zones = HostZones::new();
+    let local = zones.local();
+    let opts = RenderOptions {
+        mode: paths.mode,
+        unit_prefix: &loaded.config.unit_prefix,
+        jobctl_path,
+        local_zone: &local,
+        zones: &zones,
+        history: &loaded.config.history,
+        systemd_version,
+    };
+    let mut rendered = std::collections::BTreeMap::new();
+    let mut failed = Vec::new();
+    for job in &loaded.jobs {
+        match render::render(job, &opts) {
+            Ok(r) => {
+                rendered.insert(r.job.clone(), r);
+            }
+            Err(e) => failed.push((job.name.to_string(), e)),
+        }
+    }
+    (rendered, failed)
+}

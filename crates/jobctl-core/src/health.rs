@@ -531,14 +531,23 @@ mod tests {
     fn the_streak_threshold() {
         let d = derived(JobState::Active, Some(TimerState::Active));
         let h = history(run(RunStatus::Failed, NOW - MIN), 2);
-        assert_eq!(kinds(&check(&d, true, false, Some(&h), 1)), [ProblemKind::Failed]);
-        assert_eq!(kinds(&check(&d, true, false, Some(&h), 2)), [ProblemKind::Failed]);
+        assert_eq!(
+            kinds(&check(&d, true, false, Some(&h), 1)),
+            [ProblemKind::Failed]
+        );
+        assert_eq!(
+            kinds(&check(&d, true, false, Some(&h), 2)),
+            [ProblemKind::Failed]
+        );
         assert!(check(&d, true, false, Some(&h), 3).is_empty());
         let message = &check(&d, true, false, Some(&h), 1)[0].message;
         assert!(message.contains("2 failed runs in a row"), "{message}");
         assert!(message.contains("last success"), "{message}");
         // 0 counts as 1: a failure is never silently fine.
-        assert_eq!(kinds(&check(&d, true, false, Some(&h), 0)), [ProblemKind::Failed]);
+        assert_eq!(
+            kinds(&check(&d, true, false, Some(&h), 0)),
+            [ProblemKind::Failed]
+        );
     }
 
     #[test]
@@ -546,7 +555,10 @@ mod tests {
         let d = derived(JobState::Active, Some(TimerState::Active));
         let mut h = history(run(RunStatus::Running, NOW - MIN), 1);
         h.last_failure = Some(run(RunStatus::Failed, NOW - 100 * MIN));
-        assert_eq!(kinds(&check(&d, true, false, Some(&h), 1)), [ProblemKind::Failed]);
+        assert_eq!(
+            kinds(&check(&d, true, false, Some(&h), 1)),
+            [ProblemKind::Failed]
+        );
     }
 
     #[test]
@@ -563,7 +575,10 @@ mod tests {
         // A hung run is reported whatever the job's state.
         let d = derived(JobState::Disabled, Some(TimerState::Disabled));
         let h = history(run(RunStatus::Running, NOW - 62 * MIN), 0);
-        assert_eq!(kinds(&check(&d, false, false, Some(&h), 1)), [ProblemKind::Overrunning]);
+        assert_eq!(
+            kinds(&check(&d, false, false, Some(&h), 1)),
+            [ProblemKind::Overrunning]
+        );
     }
 
     #[test]
@@ -575,7 +590,10 @@ mod tests {
         let h = history(run(RunStatus::Running, NOW - 75 * MIN), 0);
         let problems = check(&d, true, false, Some(&h), 1);
         assert_eq!(kinds(&problems), [ProblemKind::Overrunning]);
-        assert!(problems[0].message.contains("15min 00s past"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("15min 00s past"),
+            "{problems:?}"
+        );
         // No deadline (an ad-hoc `jobctl exec` without --timeout): never.
         let mut h = history(run(RunStatus::Running, NOW - 600 * MIN), 0);
         h.last.deadline_us = None;
@@ -585,11 +603,20 @@ mod tests {
     #[test]
     fn installation_problems() {
         let d = derived(JobState::Active, Some(TimerState::Active));
-        assert_eq!(kinds(&check(&d, false, false, None, 1)), [ProblemKind::TimerInactive]);
+        assert_eq!(
+            kinds(&check(&d, false, false, None, 1)),
+            [ProblemKind::TimerInactive]
+        );
         let d = derived(JobState::NotApplied, Some(TimerState::Active));
-        assert_eq!(kinds(&check(&d, false, false, None, 1)), [ProblemKind::NotApplied]);
+        assert_eq!(
+            kinds(&check(&d, false, false, None, 1)),
+            [ProblemKind::NotApplied]
+        );
         let d = derived(JobState::Orphaned, None);
-        assert_eq!(kinds(&check(&d, true, false, None, 1)), [ProblemKind::Orphaned]);
+        assert_eq!(
+            kinds(&check(&d, true, false, None, 1)),
+            [ProblemKind::Orphaned]
+        );
         let d = derived(JobState::Invalid, None);
         let problems = check(&d, true, false, None, 1);
         assert_eq!(kinds(&problems), [ProblemKind::Invalid]);
@@ -611,14 +638,21 @@ mod tests {
         d.timer_installed = false;
         let problems = check(&d, false, false, None, 1);
         assert_eq!(kinds(&problems), [ProblemKind::MissingUnit]);
-        assert!(problems[0].message.starts_with("jobctl-nightly.timer is missing"));
+        assert!(
+            problems[0]
+                .message
+                .starts_with("jobctl-nightly.timer is missing")
+        );
     }
 
     #[test]
     fn a_failed_unit_without_a_recorded_failure() {
         let d = derived(JobState::Active, Some(TimerState::Active));
         // The shim never ran (e.g. the jobctl binary is gone: 203/EXEC).
-        assert_eq!(kinds(&check(&d, true, true, None, 1)), [ProblemKind::UnitFailed]);
+        assert_eq!(
+            kinds(&check(&d, true, true, None, 1)),
+            [ProblemKind::UnitFailed]
+        );
         let h = history(run(RunStatus::Success, NOW - 600 * MIN), 0);
         assert_eq!(
             kinds(&check(&d, true, true, Some(&h), 1)),
@@ -626,7 +660,10 @@ mod tests {
         );
         // A recorded failure explains the failed unit: reported once.
         let h = history(run(RunStatus::Failed, NOW - MIN), 1);
-        assert_eq!(kinds(&check(&d, true, true, Some(&h), 1)), [ProblemKind::Failed]);
+        assert_eq!(
+            kinds(&check(&d, true, true, Some(&h), 1)),
+            [ProblemKind::Failed]
+        );
         // Below the threshold, the failed unit is explained too.
         assert!(check(&d, true, true, Some(&h), 2).is_empty());
     }

@@ -240,10 +240,7 @@ mod tests {
     fn an_installed_job_is_active_or_inactive_by_its_timer() {
         let j = job("a");
         let units = installed(&j);
-        assert_eq!(
-            state(Some(&j), Some(&units), true, None),
-            JobState::Active
-        );
+        assert_eq!(state(Some(&j), Some(&units), true, None), JobState::Active);
         assert_eq!(
             state(Some(&j), Some(&units), false, None),
             JobState::Inactive

@@ -59,6 +59,16 @@ impl UnitDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(format!("reading {}", self.dir.display()), e)),
         };
+        // Files are opened relative to the folder: one path component to
+        // resolve instead of the whole path (list and apply read thousands).
+        let dir_fd = rustix::fs::open(
+            &self.dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok();
         let mut out = Vec::new();
         for entry in entries {
             let entry =
@@ -73,8 +83,9 @@ impl UnitDir {
                 .file_type()
                 .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
             let contents = if file_type.is_file() {
-                fs::read(entry.path())
-                    .ok()
+                dir_fd
+                    .as_ref()
+                    .and_then(|dir| read_small(dir, &name).ok())
                     .and_then(|b| String::from_utf8(b).ok())
             } else {
                 None
@@ -82,6 +93,33 @@ impl UnitDir {
             out.push(UnitFileOnDisk { name, contents });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The names of the folder's regular `.service`/`.timer` files, without
+    /// reading them (a directory listing: what `list` asks systemd about
+    /// while the files themselves are being read).
+    pub fn unit_names(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading {}", self.dir.display()), e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::io(format!("reading {}", self.dir.display()), e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if (name.ends_with(".service") || name.ends_with(".timer"))
+                && !name.starts_with('.')
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                out.push(name);
+            }
+        }
+        out.sort();
         Ok(out)
     }
 
@@ -206,6 +244,36 @@ fn write_temp(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Reads a unit file of the folder `dir` whole: openat, reads until end of
+/// file, close (no stat for a size hint, no seek: a unit file is small).
+fn read_small(dir: &rustix::fd::OwnedFd, name: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut file = fs::File::from(fd);
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let start = buf.len();
+        buf.resize(buf.capacity(), 0);
+        match file.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                return Ok(buf);
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A unit name is a single path component: no separators, no dot files.
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') || name.contains('\0') {
@@ -252,6 +320,11 @@ mod tests {
             Some("[Unit]\nX-Jobctl-Job=a\n")
         );
         assert_eq!(units[2].contents, None, "symlinks are never read as ours");
+        assert_eq!(
+            dir.unit_names().unwrap(),
+            ["jobctl-a.service", "jobctl-a.timer"],
+            "names of regular unit files only"
+        );
         let mode = fs::metadata(dir.path().join("jobctl-a.timer"))
             .unwrap()
             .permissions()

@@ -1,35 +1,40 @@
-//! `jobctl list`: one line per job — schedule, next run, last run with result
-//! and duration, state — from the job files, the unit folder and systemd's
-//! unit properties (fetched in bulk: one `ListUnitsByNames` and pipelined
-//! `GetAll`s, never one round trip per property).
+//! `jobctl list`: one line per job — state, next run, last run with its
+//! result and duration, failure streak, schedule — joined from the job files,
+//! the unit folder, systemd (one bulk call for every unit's state and one
+//! Timer read per active timer) and the run history (see
+//! [`crate::overview`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use jobctl_core::plan::ownership;
-use jobctl_systemd::{UnitDir, UnitProperties};
+use jobctl_core::state::JobState;
+use jobctl_history::{RunRecord, Status, Trigger};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult};
-use crate::load::{self, JobSelection};
+use crate::error::CliResult;
+use crate::history_db::{format_duration, format_local, format_utc, signal_name};
 use crate::output;
+use crate::overview::{self, JobView, Overview};
 use crate::paths::Paths;
-use crate::rendering;
-use crate::systemd::{self, format_usec, rfc3339_usec};
+use crate::systemd::rfc3339_usec;
 
-/// List every job with its schedule, next and last run, and state.
+/// List every job with its state, next and last run, and schedule.
 ///
-/// States: active (timer waiting), running (a run in progress), disabled
-/// (enabled = false), disabled by operator (`jobctl disable`), expired
-/// (past not_after), manual (no timer), pending apply (the job file changed
-/// since the last apply), not applied (no units yet), orphaned (units of a
-/// job whose file is gone), missing unit (a unit file vanished).
+/// States: active (timer waiting), inactive (the timer should run and does
+/// not: `jobctl apply` starts it), disabled (enabled = false), disabled by
+/// operator (`jobctl disable`), expired (past not_after), manual (no timer),
+/// pending apply (the job file changed since the last apply), not applied (no
+/// units yet), missing unit (a unit file vanished), orphaned (units of a job
+/// whose file is gone), invalid (the job file does not validate). "(running)"
+/// marks a run in progress.
+///
+/// RESULT is the last run's status from the run history (success, failed,
+/// error, timeout, killed, lost, expired, running) with its exit status or
+/// signal; FAILS counts the failed runs in a row.
 ///
 /// Examples:
 ///   jobctl list
-///   jobctl list --json | jq '.[] | select(.state != "active")'
+///   jobctl list --json | jq '.[] | select(.failure_streak > 0)'
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListArgs {
@@ -38,293 +43,229 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// One job as `list` and `status` show it.
+/// A job's last run, as `list` and `status` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRun {
+    pub id: String,
+    pub status: Status,
+    pub trigger: Trigger,
+    pub attempt: u32,
+    pub started: String,
+    pub ended: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why an `error` run could not start.
+    pub error: Option<String>,
+    /// `journalctl _SYSTEMD_INVOCATION_ID=…` finds the run's journal lines.
+    pub invocation_id: Option<String>,
+    pub user: String,
+}
+
+impl LastRun {
+    pub fn of(run: &RunRecord) -> LastRun {
+        LastRun {
+            id: run.id.to_string(),
+            status: run.status,
+            trigger: run.trigger,
+            attempt: run.attempt,
+            started: format_utc(run.started_us),
+            ended: run.ended_us.map(format_utc),
+            duration_ms: run.duration_us().map(|us| us / 1_000),
+            exit_code: run.exit_code,
+            signal: run.signal,
+            error: run.error.clone(),
+            invocation_id: run.invocation_id.clone(),
+            user: run.user.clone(),
+        }
+    }
+}
+
+/// One job as `list` shows it (and `status` extends).
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRow {
     pub job: String,
-    pub state: String,
+    pub state: JobState,
+    /// A run is in progress (systemd's view).
     pub running: bool,
     pub schedule: String,
     pub service: String,
     pub timer: Option<String>,
     pub next_run: Option<String>,
-    pub last_trigger: Option<String>,
-    pub last_run: Option<String>,
-    /// systemd's result of the last run: success, exit-code, signal, timeout, …
-    pub last_result: Option<String>,
-    pub last_exit_status: Option<i32>,
-    pub last_duration_ms: Option<u64>,
-    pub invocation_id: Option<String>,
+    /// The newest recorded run (`null` when none is recorded).
+    pub last_run: Option<LastRun>,
+    /// Failed runs in a row, newest first (0: the last finished run
+    /// succeeded, or none is recorded).
+    pub failure_streak: u32,
+    pub last_success: Option<String>,
     pub source: Option<String>,
-    #[serde(skip)]
-    pub next_usec: u64,
-    #[serde(skip)]
-    pub last_usec: u64,
 }
 
-pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
-    let rows = collect(paths, None)?;
-    if args.json {
-        output::print_json(&rows)?;
-    } else {
-        output::print_text(&table(&rows))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Builds the rows of every job, or of one (`only`).
-pub fn collect(paths: &Paths, only: Option<&str>) -> Result<Vec<JobRow>, CliError> {
-    let sd = systemd::connect(paths)?;
-    let version = sd
-        .version()
-        .map_err(|e| systemd::systemd_error(e, paths.mode))?;
-    let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
-    if loaded.has_errors() {
-        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        eprintln!(
-            "jobctl: warning: {errors} error(s) in the job files; those jobs are left out (run `jobctl validate`)"
-        );
-    }
-    let exe = rendering::jobctl_path(&loaded, None)?;
-    let rendered =
-        rendering::render_all(&loaded, paths, &exe, Some(version.major)).unwrap_or_default();
-    let overrides = systemd::read_overrides(paths)?;
-
-    // Owned units on disk, by job.
-    let unit_dir = UnitDir::new(&paths.unit_dir);
-    let mut on_disk: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for u in unit_dir
-        .read_units()
-        .map_err(|e| systemd::systemd_error(e, paths.mode))?
-    {
-        if let Some(contents) = u.contents
-            && let Some(o) = ownership(&contents)
-        {
-            on_disk.entry(o.job).or_default().insert(u.name, contents);
-        }
-    }
-
-    let mut names: BTreeMap<String, ()> = BTreeMap::new();
-    let mut jobs: BTreeMap<
-        String,
-        (
-            Option<&jobctl_core::render::RenderedJob>,
-            Option<&jobctl_core::job::Job>,
-        ),
-    > = BTreeMap::new();
-    for r in &rendered {
-        jobs.entry(r.job.clone()).or_default().0 = Some(r);
-    }
-    for j in &loaded.jobs {
-        jobs.entry(j.name.to_string()).or_default().1 = Some(j);
-    }
-    for job in on_disk.keys() {
-        jobs.entry(job.clone()).or_default();
-    }
-    if let Some(one) = only {
-        jobs.retain(|k, _| k == one);
-        if jobs.is_empty() {
-            let known: Vec<String> = rendered
-                .iter()
-                .map(|r| r.job.clone())
-                .chain(on_disk.keys().cloned())
-                .collect();
-            return Err(systemd::unknown_job(one, &known));
-        }
-    }
-    let unit_names = |job: &str,
-                      r: Option<&jobctl_core::render::RenderedJob>|
-     -> (String, Option<String>) {
-        match r {
-            Some(r) => (
-                r.service.name.clone(),
-                r.timer.as_ref().map(|t| t.name.clone()),
-            ),
-            None => {
-                let units = on_disk.get(job);
-                let find =
-                    |ext: &str| units.and_then(|u| u.keys().find(|n| n.ends_with(ext)).cloned());
-                (find(".service").unwrap_or_default(), find(".timer"))
-            }
-        }
-    };
-    for (job, (r, _)) in &jobs {
-        let (s, t) = unit_names(job, *r);
-        if !s.is_empty() {
-            names.insert(s, ());
-        }
-        if let Some(t) = t {
-            names.insert(t, ());
-        }
-    }
-    let names: Vec<String> = names.into_keys().collect();
-    let props = properties(&sd, &names, only.is_some())
-        .map_err(|e| systemd::systemd_error(e, paths.mode))?;
-
-    let now = jiff::Timestamp::now();
-    let mut rows = Vec::new();
-    for (job, (r, def)) in &jobs {
-        let (service, timer) = unit_names(job, *r);
-        let sp = props.get(&service);
-        let tp = timer.as_ref().and_then(|t| props.get(t));
-        let disk = on_disk.get(job);
-        let running = sp.is_some_and(|p| {
-            matches!(
-                p.active_state.as_str(),
-                "activating" | "active" | "deactivating"
-            )
-        });
-        let state = match (r, disk) {
-            (None, Some(_)) => "orphaned".to_string(),
-            (Some(_), None) => "not applied".to_string(),
-            (None, None) => "unknown".to_string(),
-            (Some(r), Some(d)) => {
-                let wanted: Vec<&jobctl_core::render::UnitFile> = std::iter::once(&r.service)
-                    .chain(r.timer.as_ref())
-                    .collect();
-                let missing = wanted.iter().any(|u| !d.contains_key(&u.name));
-                let pending = wanted
-                    .iter()
-                    .any(|u| d.get(&u.name).is_some_and(|c| c != &u.contents));
-                if pending {
-                    "pending apply".to_string()
-                } else if missing {
-                    "missing unit".to_string()
-                } else if r.timer.is_none() {
-                    "manual".to_string()
-                } else if r.not_after.is_some_and(|t| now >= t) {
-                    "expired".to_string()
-                } else if tp.is_some_and(|p| p.active_state == "active") {
-                    "active".to_string()
-                } else if overrides
-                    .get(job)
-                    .is_some_and(|o| !o.enabled && o.hash == r.hash)
-                {
-                    "disabled by operator".to_string()
-                } else if !r.timer_enabled {
-                    "disabled".to_string()
-                } else {
-                    "inactive".to_string()
-                }
-            }
-        };
-        let schedule = match def {
+impl JobRow {
+    pub fn of(view: &JobView) -> JobRow {
+        let schedule = match &view.definition {
             Some(d) if d.is_manual() => "manual".to_string(),
             Some(d) => d
                 .schedules
                 .iter()
                 .map(|s| s.describe())
+                .chain(d.timer.on_boot.map(|b| format!("{b} after boot")))
                 .collect::<Vec<_>>()
                 .join("; "),
             None => "-".to_string(),
         };
-        let (last_usec, last_result, last_exit, duration) = match sp {
-            Some(p) if p.exec_main_start_usec > 0 => {
-                let done = p.exec_main_exit_usec >= p.exec_main_start_usec && !running;
-                (
-                    p.exec_main_start_usec,
-                    (!running).then(|| p.result.clone()),
-                    (done && p.exec_main_code != 0).then_some(p.exec_main_status),
-                    done.then(|| (p.exec_main_exit_usec - p.exec_main_start_usec) / 1000),
-                )
-            }
-            _ => (0, None, None, None),
-        };
-        let next_usec = tp.map(|p| p.next_elapse_realtime_usec).unwrap_or(0);
-        rows.push(JobRow {
-            job: job.clone(),
-            state,
-            running,
+        let history = view.history.as_ref().map(|h| &h.summary);
+        JobRow {
+            job: view.job.clone(),
+            state: view.derived.state,
+            running: view.running(),
             schedule,
-            service,
-            timer,
-            next_run: rfc3339_usec(next_usec),
-            last_trigger: tp.and_then(|p| rfc3339_usec(p.last_trigger_usec)),
-            last_run: rfc3339_usec(last_usec),
-            last_result,
-            last_exit_status: last_exit,
-            last_duration_ms: duration,
-            invocation_id: sp
-                .map(|p| p.invocation_id.clone())
-                .filter(|s| !s.is_empty()),
-            source: def.map(|d| d.source.clone()),
-            next_usec,
-            last_usec,
-        });
-    }
-    Ok(rows)
-}
-
-/// Properties of every loaded unit among `names`: one ListUnitsByNames, then
-/// pipelined GetAll calls.
-fn properties(
-    sd: &jobctl_systemd::Systemd,
-    names: &[String],
-    with_invocation: bool,
-) -> jobctl_systemd::Result<HashMap<String, UnitProperties>> {
-    let statuses = sd.list_units_by_names(names)?;
-    let loaded: Vec<_> = statuses
-        .iter()
-        .filter(|s| s.load_state == "loaded")
-        .map(|s| (s.name.clone(), s.path.clone()))
-        .collect();
-    let mut out = HashMap::new();
-    for p in sd.bulk_properties(&loaded, with_invocation)? {
-        let p = p?;
-        out.insert(p.name.clone(), p);
-    }
-    // The states come from ListUnitsByNames, not from a per-unit read.
-    for s in statuses {
-        if let Some(p) = out.get_mut(&s.name) {
-            p.load_state = s.load_state;
-            p.active_state = s.active_state;
-            p.sub_state = s.sub_state;
+            service: view.service.clone(),
+            timer: view.timer.clone(),
+            next_run: rfc3339_usec(view.next_elapse_usec),
+            last_run: history.map(|h| LastRun::of(&h.last)),
+            failure_streak: history.map_or(0, |h| h.failure_streak),
+            last_success: history.and_then(|h| h.last_success_us).map(format_utc),
+            source: view.source.clone(),
         }
     }
-    Ok(out)
 }
 
-fn table(rows: &[JobRow]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<28} {:<22} {:<24} {:<24} {:<16} SCHEDULE",
-        "JOB", "STATE", "NEXT", "LAST", "RESULT"
-    );
-    for r in rows {
-        let state = if r.running {
-            format!("{} (running)", r.state)
-        } else {
-            r.state.clone()
-        };
-        let result = match (&r.last_result, r.last_duration_ms) {
-            (Some(res), Some(ms)) => format!("{res} {}", human_ms(ms)),
-            (Some(res), None) => res.clone(),
-            _ => "-".to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<28} {:<22} {:<24} {:<24} {:<16} {}",
-            r.job,
-            state,
-            format_usec(r.next_usec),
-            format_usec(r.last_usec),
-            result,
-            r.schedule
+pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
+    let overview = overview::gather(
+        paths,
+        overview::Options {
+            history: true,
+            ..Default::default()
+        },
+    )?;
+    report_unread(&overview);
+    let rows: Vec<JobRow> = overview.jobs.iter().map(JobRow::of).collect();
+    if args.json {
+        output::print_json(&rows)?;
+    } else {
+        output::print_text(&table(&overview))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Warnings about what could not be read (stderr; the listing goes on).
+pub fn report_unread(overview: &Overview) {
+    for e in &overview.config_errors {
+        eprintln!("Warning: {e}");
+    }
+    let invalid = overview
+        .jobs
+        .iter()
+        .filter(|j| j.derived.state == JobState::Invalid)
+        .count();
+    if invalid > 0 {
+        eprintln!(
+            "Warning: {invalid} job file(s) do not validate; they show as `invalid` (run `jobctl validate`)"
         );
     }
-    if rows.is_empty() {
-        out.push_str("(no jobs)\n");
+    for (located, error) in &overview.skipped {
+        let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+        eprintln!(
+            "Warning: skipped the history in {}: {}",
+            located.path.display(),
+            causes.join(": ")
+        );
     }
-    out
+    if !overview.skipped.is_empty() && !nix::unistd::geteuid().is_root() {
+        eprintln!("Hint: run as root to see the runs of every user's jobs");
+    }
 }
 
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
+/// The RESULT column: status, with the exit status or signal.
+pub fn result_text(run: &RunRecord) -> String {
+    match (run.status, run.exit_code, run.signal) {
+        (Status::Failed | Status::Error, Some(code), _) => format!("{} {code}", run.status),
+        (Status::Killed | Status::Timeout, _, Some(sig)) => {
+            format!("{} {}", run.status, signal_name(sig))
+        }
+        (status, _, _) => status.to_string(),
     }
+}
+
+/// The DURATION column: how long the run took, or has run so far.
+pub fn duration_text(run: &RunRecord, now_us: i64) -> String {
+    match run.ended_us {
+        Some(end) => format_duration(end - run.started_us),
+        None if run.status == Status::Running => {
+            format!("{} so far", format_duration(now_us - run.started_us))
+        }
+        None => "-".into(),
+    }
+}
+
+/// Formats µs since the epoch in the host's zone, to the second ("-" for 0).
+fn time_text(usec: u64) -> String {
+    if usec == 0 || usec == u64::MAX {
+        "-".into()
+    } else {
+        format_local(usec as i64)
+    }
+}
+
+fn table(overview: &Overview) -> String {
+    if overview.jobs.is_empty() {
+        return "(no jobs)\n".into();
+    }
+    let mut rows: Vec<[String; 8]> = vec![[
+        "JOB".into(),
+        "STATE".into(),
+        "NEXT".into(),
+        "LAST".into(),
+        "RESULT".into(),
+        "DURATION".into(),
+        "FAILS".into(),
+        "SCHEDULE".into(),
+    ]];
+    for view in &overview.jobs {
+        let last = view.history.as_ref().map(|h| &h.summary);
+        let state = if view.running() {
+            format!("{} (running)", view.derived.state)
+        } else {
+            view.derived.state.to_string()
+        };
+        let row = JobRow::of(view);
+        rows.push([
+            view.job.clone(),
+            state,
+            time_text(view.next_elapse_usec),
+            last.map_or("-".into(), |h| format_local(h.last.started_us)),
+            last.map_or("-".into(), |h| result_text(&h.last)),
+            last.map_or("-".into(), |h| duration_text(&h.last, overview.now_us)),
+            match last.map_or(0, |h| h.failure_streak) {
+                0 => "-".into(),
+                n => n.to_string(),
+            },
+            row.schedule,
+        ]);
+    }
+    columns(&rows)
+}
+
+/// Left-aligned columns two spaces apart, the last one unpadded.
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (col, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if col + 1 < N {
+                line.push_str(&" ".repeat(widths[col] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }

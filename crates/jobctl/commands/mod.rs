@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod enable;
 pub mod exec;
 pub mod generate;
+pub mod health;
 pub mod history;
 pub mod import;
 pub mod list;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Apply(args) => apply::run(&paths, args),
         Command::List(args) => list::run(&paths, args),
         Command::Status(args) => status::run(&paths, args),
+        Command::Health(args) => health::run(&paths, args),
         Command::Run(args) => run::run(&paths, args),
         Command::Enable(args) => enable::run(&paths, args, true),
         Command::Disable(args) => enable::run(&paths, args, false),

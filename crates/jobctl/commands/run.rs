@@ -10,10 +10,12 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::anyhow;
 use clap::Args;
+use jobctl_core::state::JobState;
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::output;
+use crate::overview;
 use crate::paths::{Mode, Paths};
 use crate::systemd;
 
@@ -54,34 +56,42 @@ struct Report {
 }
 
 pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
-    let rows = crate::commands::list::collect(paths, Some(&args.job))?;
-    let row = &rows[0];
-    if row.state == "not applied" || row.state == "pending apply" && row.service.is_empty() {
-        return Err(
-            CliError::failure(anyhow!("job {} is not installed", args.job))
-                .hint("run `jobctl apply` first"),
-        );
-    }
-    if row.state == "orphaned" {
+    let only = [args.job.clone()];
+    let overview = overview::gather(
+        paths,
+        overview::Options {
+            only: Some(&only),
+            ..Default::default()
+        },
+    )?;
+    let view = &overview.jobs[0];
+    if view.derived.state == JobState::Orphaned {
         return Err(CliError::failure(anyhow!(
             "job {}'s file is gone; it is about to be removed",
             args.job
         )));
     }
+    if !view.derived.installed || view.service.is_empty() {
+        return Err(
+            CliError::failure(anyhow!("job {} is not installed", args.job))
+                .hint("run `jobctl apply` first"),
+        );
+    }
+    let running = view.running();
     let sd = systemd::connect(paths)?;
     let mode = paths.mode;
-    let service = row.service.clone();
+    let service = view.service.clone();
     let mut report = Report {
         job: args.job.clone(),
         service: service.clone(),
         started: false,
-        already_running: row.running,
+        already_running: running,
         invocation_id: None,
         result: None,
         exit_status: None,
         signal: None,
     };
-    if row.running {
+    if running {
         let props = sd
             .properties(&service)
             .map_err(|e| systemd::systemd_error(e, mode))?;

@@ -1,18 +1,24 @@
 //! `jobctl status [JOB]`: the `list` row of one job in detail (or of every
-//! job), with its units, invocation and where to find its logs.
+//! job): its last run from the history, the failure streak, what systemd
+//! itself says about the service's last run, where to find the logs, and the
+//! problems `jobctl health` would report.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
+use jobctl_core::health::Problem;
+use serde::Serialize;
 
-use crate::commands::list::{self, human_ms};
+use crate::commands::health::problems_of;
+use crate::commands::list::{self, JobRow, duration_text, result_text};
 use crate::error::CliResult;
+use crate::history_db::{format_local, signal_name};
 use crate::output;
+use crate::overview::{self, JobView};
 use crate::paths::Paths;
-use crate::systemd::format_usec;
 
-/// Show a job's state, schedule, next and last run in detail.
+/// Show a job's state, schedule, next and last run, and problems in detail.
 ///
 /// Examples:
 ///   jobctl status nightly-refresh
@@ -27,8 +33,53 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// What systemd keeps about the service's last run (it knows of runs the
+/// shim could not record, e.g. when the shim itself could not start).
+#[derive(Debug, Serialize)]
+pub struct UnitView {
+    pub active_state: String,
+    /// systemd's result: success, exit-code, signal, timeout, …
+    pub result: String,
+    pub exit_status: Option<i32>,
+    pub signal: Option<i32>,
+    pub invocation_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusRow {
+    #[serde(flatten)]
+    row: JobRow,
+    unit: Option<UnitView>,
+    /// What `jobctl health` reports for this job.
+    problems: Vec<Problem>,
+    /// Where the job's runs were read from.
+    database: Option<String>,
+}
+
 pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
-    let rows = list::collect(paths, args.job.as_deref())?;
+    let only = args.job.clone().map(|j| vec![j]);
+    let overview = overview::gather(
+        paths,
+        overview::Options {
+            only: only.as_deref(),
+            history: true,
+            unit_details: true,
+        },
+    )?;
+    list::report_unread(&overview);
+    let rows: Vec<StatusRow> = overview
+        .jobs
+        .iter()
+        .map(|view| StatusRow {
+            row: JobRow::of(view),
+            unit: unit_view(view),
+            problems: problems_of(view, &overview, 1),
+            database: view
+                .history
+                .as_ref()
+                .map(|h| h.database.display().to_string()),
+        })
+        .collect();
     if args.json {
         if args.job.is_some() {
             output::print_json(&rows[0])?;
@@ -38,46 +89,140 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
-    for r in &rows {
-        let _ = writeln!(
-            out,
-            "{}{}",
-            r.job,
-            if r.running { " (running)" } else { "" }
-        );
-        let _ = writeln!(out, "  state:      {}", r.state);
-        let _ = writeln!(out, "  schedule:   {}", r.schedule);
-        let _ = writeln!(out, "  next run:   {}", format_usec(r.next_usec));
-        let last = match (&r.last_result, r.last_duration_ms) {
-            (Some(res), Some(ms)) => {
-                format!("{} ({res}, {})", format_usec(r.last_usec), human_ms(ms))
-            }
-            (Some(res), None) => format!("{} ({res})", format_usec(r.last_usec)),
-            _ => format_usec(r.last_usec),
-        };
-        let _ = writeln!(out, "  last run:   {last}");
-        if let Some(code) = r.last_exit_status {
-            let _ = writeln!(out, "  exit:       {code}");
+    for (view, status) in overview.jobs.iter().zip(&rows) {
+        if !out.is_empty() {
+            out.push('\n');
         }
-        let _ = writeln!(
-            out,
-            "  units:      {}{}",
-            r.service,
-            r.timer
-                .as_ref()
-                .map(|t| format!(", {t}"))
-                .unwrap_or_default()
-        );
-        if let Some(src) = &r.source {
-            let _ = writeln!(out, "  job file:   {src}");
-        }
-        if let Some(id) = &r.invocation_id {
-            let _ = writeln!(
-                out,
-                "  invocation: {id}  (journalctl _SYSTEMD_INVOCATION_ID={id})"
-            );
-        }
+        describe(&mut out, view, status, overview.now_us);
+    }
+    if rows.is_empty() {
+        out.push_str("(no jobs)\n");
     }
     output::print_text(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn unit_view(view: &JobView) -> Option<UnitView> {
+    let p = view.unit.as_ref()?;
+    // CLD_EXITED = 1; CLD_KILLED = 2, CLD_DUMPED = 3.
+    let (exit_status, signal) = match p.exec_main_code {
+        1 => (Some(p.exec_main_status), None),
+        2 | 3 => (None, Some(p.exec_main_status)),
+        _ => (None, None),
+    };
+    Some(UnitView {
+        active_state: p.active_state.clone(),
+        result: p.result.clone(),
+        exit_status,
+        signal,
+        invocation_id: Some(p.invocation_id.clone()).filter(|s| !s.is_empty()),
+    })
+}
+
+fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64) {
+    let r = &status.row;
+    let _ = writeln!(
+        out,
+        "{}{}",
+        r.job,
+        if r.running { " (running)" } else { "" }
+    );
+    let _ = writeln!(out, "  state:      {}", r.state);
+    if let Some(reason) = &view.invalid_reason {
+        let _ = writeln!(out, "  invalid:    {reason}");
+    }
+    let _ = writeln!(out, "  schedule:   {}", r.schedule);
+    let next = if view.next_elapse_usec == 0 {
+        "-".to_string()
+    } else {
+        format_local(view.next_elapse_usec as i64)
+    };
+    let _ = writeln!(out, "  next run:   {next}");
+    match view.history.as_ref().map(|h| &h.summary) {
+        Some(h) => {
+            let run = &h.last;
+            let _ = writeln!(
+                out,
+                "  last run:   {}, {}, {} ({}, attempt {}, as {})",
+                format_local(run.started_us),
+                result_text(run),
+                duration_text(run, now_us),
+                run.trigger,
+                run.attempt,
+                run.user
+            );
+            if let Some(error) = &run.error {
+                let _ = writeln!(out, "  error:      {error}");
+            }
+            let _ = writeln!(out, "  run id:     {}", run.id);
+            let mut failures = match h.failure_streak {
+                0 => "none in a row".to_string(),
+                1 => "1 (the last finished run)".to_string(),
+                n => format!("{n} in a row"),
+            };
+            match h.last_success_us {
+                Some(us) => {
+                    let _ = write!(failures, "; last success {}", format_local(us));
+                }
+                None => failures.push_str("; no successful run recorded"),
+            }
+            let _ = writeln!(out, "  failures:   {failures}");
+            if let Some(id) = &run.invocation_id {
+                let _ = writeln!(
+                    out,
+                    "  invocation: {id}  (journalctl _SYSTEMD_INVOCATION_ID={id})"
+                );
+            }
+            let _ = writeln!(out, "  output:     jobctl logs {} --last", r.job);
+        }
+        None => {
+            let _ = writeln!(out, "  last run:   - (none recorded)");
+        }
+    }
+    if let Some(u) = &status.unit {
+        let mut text = format!("{}: {}", r.service, u.active_state);
+        if !u.result.is_empty() {
+            let _ = write!(text, ", result {}", u.result);
+        }
+        if let Some(code) = u.exit_status {
+            let _ = write!(text, ", exit status {code}");
+        }
+        if let Some(sig) = u.signal {
+            let _ = write!(text, ", {}", signal_name(sig));
+        }
+        let _ = writeln!(out, "  systemd:    {text}");
+    }
+    let _ = writeln!(
+        out,
+        "  units:      {}{}",
+        if r.service.is_empty() {
+            "-"
+        } else {
+            &r.service
+        },
+        r.timer
+            .as_ref()
+            .map(|t| format!(", {t}"))
+            .unwrap_or_default()
+    );
+    if let Some(src) = &r.source {
+        let _ = writeln!(out, "  job file:   {src}");
+    }
+    if status.problems.is_empty() {
+        let _ = writeln!(out, "  problems:   none");
+    } else {
+        for (i, p) in status.problems.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}{}: {}",
+                if i == 0 {
+                    "problems:   "
+                } else {
+                    "            "
+                },
+                p.kind,
+                p.message
+            );
+        }
+    }
 }

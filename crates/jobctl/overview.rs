@@ -1,0 +1,518 @@
+//! What `list`, `status` and `health` know about every job, gathered in bulk:
+//! the job files (loaded and rendered for this host), jobctl's units in the
+//! unit folder, systemd's runtime state (one `ListUnitsByNames` for every
+//! unit, then one pipelined `GetAll` of the Timer interface per active timer,
+//! the only fact the history cannot give: the next elapse), the operators'
+//! overrides, and the run history (last run, failure streak, last success).
+//!
+//! The three sources are read at the same time: systemd answers on its side
+//! of the bus and SQLite reads its pages while this thread parses and renders
+//! the job files.
+//!
+//! A job's runs are read only from the database of the user the job runs as
+//! (its `StateDirectory=jobctl/users/<user>`, else the main database): a
+//! user's database is that user's to write, so rows it holds for a job that
+//! runs as someone else are ignored here (`jobctl history` still shows them,
+//! labelled with where they came from).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use jobctl_core::job::Job;
+use jobctl_core::plan::{Override, ownership};
+use jobctl_core::render::RenderedJob;
+use jobctl_core::state::{self, Derived};
+use jobctl_history::liveness::LivenessProbe;
+use jobctl_history::locate::Located;
+use jobctl_history::{JobSummary, RunLookup, RunRecord, Status};
+use jobctl_systemd::{Systemd, UnitDir, UnitProperties};
+
+use crate::error::CliError;
+use crate::history_db::{self, Readers};
+use crate::load::{self, JobSelection};
+use crate::paths::Paths;
+use crate::rendering;
+use crate::systemd::{self, systemd_error};
+
+/// What to gather.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Only these jobs (each must exist: an unknown name is a usage error
+    /// with a suggestion).
+    pub only: Option<&'a [String]>,
+    /// Read the run history.
+    pub history: bool,
+    /// Also read the service's own last result from systemd (for `status`).
+    pub unit_details: bool,
+}
+
+/// One job's history, from the database of the user it runs as.
+#[derive(Debug, Clone)]
+pub struct JobHistory {
+    pub summary: JobSummary,
+    /// The newest finished run, when it failed and a newer run is still in
+    /// progress (otherwise `summary.last` is it).
+    pub last_failure: Option<RunRecord>,
+    pub database: PathBuf,
+}
+
+impl JobHistory {
+    /// The newest finished run, when it failed.
+    pub fn last_failed_run(&self) -> Option<&RunRecord> {
+        if self.summary.failure_streak == 0 {
+            return None;
+        }
+        if self.summary.last.status.is_failure() {
+            Some(&self.summary.last)
+        } else {
+            self.last_failure.as_ref()
+        }
+    }
+}
+
+/// Everything known about one job.
+#[derive(Debug)]
+pub struct JobView {
+    pub job: String,
+    pub derived: Derived,
+    pub rendered: Option<RenderedJob>,
+    pub definition: Option<Job>,
+    /// The first error of a job file that does not validate.
+    pub invalid_reason: Option<String>,
+    /// The job file, when there is one.
+    pub source: Option<String>,
+    pub service: String,
+    pub timer: Option<String>,
+    /// systemd's ActiveState of the service and the timer ("" when systemd
+    /// does not know the unit).
+    pub service_state: String,
+    pub timer_state: String,
+    /// The timer's next elapse, µs since the epoch on the realtime clock
+    /// (monotonic timers converted as `systemctl list-timers` does); 0: none.
+    pub next_elapse_usec: u64,
+    pub history: Option<JobHistory>,
+    /// The service's own last result (with `unit_details`).
+    pub unit: Option<UnitProperties>,
+}
+
+impl JobView {
+    /// A run is in progress (systemd's view: the service is starting,
+    /// running or stopping).
+    pub fn running(&self) -> bool {
+        matches!(
+            self.service_state.as_str(),
+            "activating" | "active" | "deactivating" | "reloading"
+        )
+    }
+
+    pub fn timer_active(&self) -> bool {
+        self.timer_state == "active"
+    }
+
+    pub fn service_failed(&self) -> bool {
+        self.service_state == "failed"
+    }
+}
+
+/// All jobs, plus what could not be read.
+#[derive(Debug)]
+pub struct Overview {
+    pub jobs: Vec<JobView>,
+    /// History databases that could not be opened or read, with why.
+    pub skipped: Vec<(Located, anyhow::Error)>,
+    /// Errors in the configuration file (not in a job file).
+    pub config_errors: Vec<String>,
+    pub now_us: i64,
+}
+
+/// Systemd's side, read on its own thread.
+struct SystemdSide {
+    /// Load state and active state, by unit name.
+    statuses: HashMap<String, (String, String)>,
+    timers: HashMap<String, UnitProperties>,
+}
+
+/// Gathers the overview.
+pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
+    let mode = paths.mode;
+    let sd = systemd::connect(paths)?;
+    let now = jiff::Timestamp::now();
+    let now_us = now.as_microsecond();
+
+    let unit_dir = UnitDir::new(&paths.unit_dir);
+    std::thread::scope(|scope| -> Result<Overview, CliError> {
+        // systemd's side starts at once, from a listing of the unit folder
+        // (names only: asking about a foreign unit too costs nothing), and
+        // runs while this thread reads the units and parses the job files.
+        let (version_tx, version_rx) = std::sync::mpsc::channel();
+        let sd = &sd;
+        let unit_dir = &unit_dir;
+        let systemd_side = scope.spawn(move || -> jobctl_systemd::Result<SystemdSide> {
+            let version = sd.version();
+            let _ = version_tx.send(version.as_ref().map(|v| v.major).ok());
+            version?;
+            let mut names = unit_dir.unit_names()?;
+            if let Some(only) = opts.only {
+                // Whatever the unit prefix: `<prefix><job>.service`.
+                names.retain(|n| {
+                    only.iter().any(|job| {
+                        n.strip_suffix(".service")
+                            .or_else(|| n.strip_suffix(".timer"))
+                            .is_some_and(|stem| stem.ends_with(job.as_str()))
+                    })
+                });
+            }
+            read_systemd(sd, &names)
+        });
+
+        // The history on a third thread: every job's summary in every
+        // database; each job's is picked from its own database below.
+        let history_side = opts
+            .history
+            .then(|| scope.spawn(move || read_history(paths, opts.only, now_us)));
+
+        let mut on_disk: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for u in unit_dir.read_units().map_err(|e| systemd_error(e, mode))? {
+            if let Some(contents) = u.contents
+                && let Some(o) = ownership(&contents)
+            {
+                on_disk.entry(o.job).or_default().insert(u.name, contents);
+            }
+        }
+        let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+        let config_file = paths.config.display().to_string();
+        let mut invalid: BTreeMap<String, String> = BTreeMap::new();
+        let mut config_errors = Vec::new();
+        for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
+            let text = match (d.line, &d.key) {
+                (0, _) => d.message.clone(),
+                (line, Some(key)) => format!("line {line}: `{key}`: {}", d.message),
+                (line, None) => format!("line {line}: {}", d.message),
+            };
+            if d.file == config_file {
+                config_errors.push(format!("{}: {text}", d.file));
+            } else {
+                let stem = load::job_stem(std::path::Path::new(&d.file));
+                invalid.entry(stem).or_insert(text);
+            }
+        }
+        let exe = rendering::jobctl_path(&loaded, None)?;
+        // Feature detection needs systemd's version; the files were parsed
+        // while systemd answered.
+        let version = version_rx.recv().ok().flatten();
+        let (rendered, failures) = rendering::render_each(&loaded, paths, &exe, version);
+        for (job, error) in failures {
+            invalid
+                .entry(job)
+                .or_insert_with(|| format!("cannot be rendered for this host: {error}"));
+        }
+        let overrides = systemd::read_overrides(paths)?;
+
+        // Every job: a file (valid or not) or units on disk.
+        let mut names: BTreeSet<String> = on_disk.keys().cloned().collect();
+        names.extend(rendered.keys().cloned());
+        names.extend(invalid.keys().cloned());
+        if let Some(only) = opts.only {
+            for one in only {
+                if !names.contains(one) {
+                    let known: Vec<String> = names.iter().cloned().collect();
+                    return Err(systemd::unknown_job(one, &known));
+                }
+            }
+            names.retain(|n| only.contains(n));
+        }
+
+        // Whose database each job records in.
+        let owners: HashMap<String, Option<String>> = names
+            .iter()
+            .map(|job| {
+                let service_text = rendered
+                    .get(job)
+                    .map(|r| r.service.contents.as_str())
+                    .or_else(|| {
+                        on_disk.get(job).and_then(|units| {
+                            units
+                                .iter()
+                                .find(|(n, _)| n.ends_with(".service"))
+                                .map(|(_, c)| c.as_str())
+                        })
+                    });
+                (job.clone(), service_text.and_then(database_owner))
+            })
+            .collect();
+
+        let sd_side = systemd_side
+            .join()
+            .expect("the systemd reader panicked")
+            .map_err(|e| systemd_error(e, mode))?;
+        let (mut histories, skipped) = match history_side {
+            Some(handle) => handle.join().expect("the history reader panicked")?,
+            None => (BTreeMap::new(), Vec::new()),
+        };
+        let mono = monotonic_offset();
+
+        let mut definitions: HashMap<String, Job> = loaded
+            .jobs
+            .into_iter()
+            .map(|j| (j.name.to_string(), j))
+            .collect();
+        let mut rendered = rendered;
+        let mut jobs = Vec::with_capacity(names.len());
+        for job in names {
+            let r = rendered.remove(&job);
+            let units = on_disk.get(&job);
+            let (service, timer) = match &r {
+                Some(r) => (
+                    r.service.name.clone(),
+                    r.timer.as_ref().map(|t| t.name.clone()),
+                ),
+                None => {
+                    let find = |ext: &str| {
+                        units.and_then(|u| u.keys().find(|n| n.ends_with(ext)).cloned())
+                    };
+                    (find(".service").unwrap_or_default(), find(".timer"))
+                }
+            };
+            let state_of = |name: &str| {
+                sd_side
+                    .statuses
+                    .get(name)
+                    .map(|(_, active)| active.clone())
+                    .unwrap_or_default()
+            };
+            let service_state = state_of(&service);
+            let timer_state = timer.as_deref().map(state_of).unwrap_or_default();
+            let invalid_reason = invalid.get(&job).cloned();
+            let derived = state::derive(&state::Inputs {
+                rendered: r.as_ref(),
+                invalid: invalid_reason.is_some(),
+                units,
+                timer_active: timer_state == "active",
+                override_: overrides.get(&job).map(|o: &Override| o),
+                now,
+            });
+            let next_elapse_usec = timer
+                .as_ref()
+                .and_then(|t| sd_side.timers.get(t))
+                .map(|p| next_elapse(p, mono))
+                .unwrap_or(0);
+            let definition = definitions.remove(&job);
+            let source = definition.as_ref().map(|d| d.source.clone()).or_else(|| {
+                invalid_reason.as_ref().map(|_| {
+                    paths
+                        .jobs_dir
+                        .join(format!("{job}.toml"))
+                        .display()
+                        .to_string()
+                })
+            });
+            jobs.push(JobView {
+                history: owners
+                    .get(&job)
+                    .and_then(|owner| histories.get_mut(owner))
+                    .and_then(|by_job| by_job.remove(&job)),
+                job,
+                derived,
+                rendered: r,
+                definition,
+                invalid_reason,
+                source,
+                service,
+                timer,
+                service_state,
+                timer_state,
+                next_elapse_usec,
+                unit: None,
+            });
+        }
+        if opts.unit_details {
+            for view in jobs.iter_mut() {
+                if sd_side
+                    .statuses
+                    .get(&view.service)
+                    .is_some_and(|(load, _)| load == "loaded")
+                {
+                    view.unit =
+                        Some(unit_details(sd, &view.service).map_err(|e| systemd_error(e, mode))?);
+                }
+            }
+        }
+        Ok(Overview {
+            jobs,
+            skipped,
+            config_errors,
+            now_us,
+        })
+    })
+}
+
+/// One `ListUnitsByNames` for every unit, then the Timer interface of every
+/// active timer, pipelined.
+fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<SystemdSide> {
+    let mut side = SystemdSide {
+        statuses: HashMap::new(),
+        timers: HashMap::new(),
+    };
+    if names.is_empty() {
+        return Ok(side);
+    }
+    let statuses = sd.list_units_by_names(names)?;
+    // Only an active timer has a next elapse; asking an inactive one would
+    // cost a round trip for "never".
+    let timers: Vec<_> = statuses
+        .iter()
+        .filter(|s| {
+            s.name.ends_with(".timer") && s.load_state == "loaded" && s.active_state == "active"
+        })
+        .map(|s| (s.name.clone(), s.path.clone()))
+        .collect();
+    for p in sd.bulk_properties(&timers, false)? {
+        let p = p?;
+        side.timers.insert(p.name.clone(), p);
+    }
+    side.statuses = statuses
+        .into_iter()
+        .map(|s| (s.name, (s.load_state, s.active_state)))
+        .collect();
+    Ok(side)
+}
+
+/// The service's last result as systemd keeps it: result, exit status,
+/// invocation (a handful of small reads, for one job).
+fn unit_details(sd: &Systemd, service: &str) -> jobctl_systemd::Result<UnitProperties> {
+    let statuses = sd.list_units_by_names(&[service.to_string()])?;
+    let Some(status) = statuses.into_iter().next() else {
+        return Ok(UnitProperties::default());
+    };
+    let mut props = sd
+        .bulk_properties(&[(status.name.clone(), status.path.clone())], true)?
+        .pop()
+        .transpose()?
+        .unwrap_or_default();
+    props.load_state = status.load_state;
+    props.active_state = status.active_state;
+    props.sub_state = status.sub_state;
+    Ok(props)
+}
+
+/// The realtime clock minus the monotonic clock, in µs: converts systemd's
+/// monotonic elapses (`OnBootSec=`, `OnUnitActiveSec=`) to wall-clock time.
+fn monotonic_offset() -> i64 {
+    let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let mono_us = mono.tv_sec as i64 * 1_000_000 + mono.tv_nsec as i64 / 1_000;
+    history_db::now_us() - mono_us
+}
+
+/// The earlier of a timer's realtime and (converted) monotonic next elapse,
+/// as `systemctl list-timers` shows it; 0 for none.
+fn next_elapse(p: &UnitProperties, mono_offset: i64) -> u64 {
+    let set = |v: u64| v != 0 && v != u64::MAX;
+    let realtime = set(p.next_elapse_realtime_usec).then_some(p.next_elapse_realtime_usec);
+    let monotonic = set(p.next_elapse_monotonic_usec).then(|| {
+        (p.next_elapse_monotonic_usec as i64)
+            .saturating_add(mono_offset)
+            .max(1) as u64
+    });
+    match (realtime, monotonic) {
+        (Some(r), Some(m)) => r.min(m),
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => 0,
+    }
+}
+
+/// The user folder a service records its runs in (`StateDirectory=
+/// jobctl/users/<user>`), or `None` for the main database.
+fn database_owner(service_text: &str) -> Option<String> {
+    service_text.lines().find_map(|line| {
+        line.strip_prefix("StateDirectory=jobctl/users/")
+            .map(|owner| owner.trim().to_string())
+    })
+}
+
+/// Job summaries by database owner (`None`: the main database), then by
+/// job; and the databases that could not be read.
+type Histories = (
+    BTreeMap<Option<String>, HashMap<String, JobHistory>>,
+    Vec<(Located, anyhow::Error)>,
+);
+
+/// Every job's summary (or the named jobs') in every database.
+fn read_history(
+    paths: &Paths,
+    only: Option<&[String]>,
+    now_us: i64,
+) -> Result<Histories, CliError> {
+    let readers = Readers::open(paths, None).map_err(CliError::failure)?;
+    let probe = LivenessProbe::current(history_db::hostname());
+    let mut out = BTreeMap::new();
+    let mut skipped = readers.skipped;
+    for (located, store) in &readers.stores {
+        let read = || -> anyhow::Result<HashMap<String, JobHistory>> {
+            let mut by_job = HashMap::new();
+            for summary in store.job_summaries(only, &probe, now_us)? {
+                // A failure before a run in progress: the newest finished run.
+                let last_failure = if summary.failure_streak > 0
+                    && summary.last.status == Status::Running
+                {
+                    store.find_run(Some(&summary.job), &RunLookup::LastFailure, &probe, now_us)?
+                } else {
+                    None
+                };
+                by_job.insert(
+                    summary.job.clone(),
+                    JobHistory {
+                        summary,
+                        last_failure,
+                        database: located.path.clone(),
+                    },
+                );
+            }
+            Ok(by_job)
+        };
+        match read().with_context(|| format!("cannot read {}", located.path.display())) {
+            Ok(by_job) => {
+                out.insert(located.owner.clone(), by_job);
+            }
+            Err(e) => skipped.push((located.clone(), e)),
+        }
+    }
+    Ok((out, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_from_the_service_unit() {
+        assert_eq!(
+            database_owner("[Service]\nUser=etl\nStateDirectory=jobctl/users/etl\n"),
+            Some("etl".into())
+        );
+        assert_eq!(database_owner("[Service]\nExecStart=/bin/true\n"), None);
+    }
+
+    #[test]
+    fn monotonic_elapses_become_wall_clock_times() {
+        let p = UnitProperties {
+            next_elapse_realtime_usec: u64::MAX,
+            next_elapse_monotonic_usec: 5_000_000,
+            ..UnitProperties::default()
+        };
+        assert_eq!(next_elapse(&p, 1_000_000_000), 1_005_000_000);
+        let p = UnitProperties {
+            next_elapse_realtime_usec: 2_000_000_000,
+            next_elapse_monotonic_usec: 0,
+            ..UnitProperties::default()
+        };
+        assert_eq!(next_elapse(&p, 1_000_000_000), 2_000_000_000);
+        let p = UnitProperties {
+            next_elapse_realtime_usec: 2_000_000_000,
+            next_elapse_monotonic_usec: 5_000_000,
+            ..UnitProperties::default()
+        };
+        assert_eq!(next_elapse(&p, 1_000_000_000), 1_005_000_000);
+        assert_eq!(next_elapse(&UnitProperties::default(), 7), 0);
+    }
+}
