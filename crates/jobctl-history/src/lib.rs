@@ -21,6 +21,7 @@
 pub mod liveness;
 pub mod locate;
 pub mod output;
+mod purge;
 mod query;
 mod record;
 mod retention;

@@ -2,7 +2,9 @@
 //! delete its units, reload, reset their failed state — and delete its job
 //! file so the next `apply` does not install it again (`--keep-file` keeps
 //! it). A run in progress is not killed: it finishes and is recorded. The
-//! run history is kept.
+//! run history is kept, unless `--purge`: then every run of the job is
+//! deleted from every history database this user can write (root: the main
+//! one and every user's).
 
 use std::process::ExitCode;
 
@@ -11,16 +13,25 @@ use clap::Args;
 use jobctl_core::plan::ownership;
 use jobctl_systemd::{JobOp, UnitDir};
 
+use jobctl_history::liveness::LivenessProbe;
+use jobctl_history::{OpenMode, Store};
+
 use crate::error::{CliError, CliResult};
+use crate::history_db::{self, Readers};
 use crate::output;
 use crate::paths::Paths;
 use crate::systemd;
 
 /// Uninstall a job: timer stopped, units deleted, job file deleted.
 ///
+/// The run history is kept (`jobctl history JOB` still shows the runs)
+/// unless --purge. --purge also works for a job that is already uninstalled
+/// but still has runs in the history.
+///
 /// Examples:
 ///   jobctl remove old-report
 ///   jobctl remove old-report --keep-file
+///   jobctl remove old-report --purge
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RemoveArgs {
@@ -29,6 +40,11 @@ pub struct RemoveArgs {
     /// Keep the job file (the next `jobctl apply` installs the job again).
     #[arg(long)]
     pub keep_file: bool,
+    /// Also delete the job's runs and their output from the history (every
+    /// database root can write: the main one and every user's). A run still
+    /// in progress is recorded when it ends.
+    #[arg(long)]
+    pub purge: bool,
     /// Machine-readable report.
     #[arg(long)]
     pub json: bool,
@@ -53,6 +69,10 @@ pub fn run(paths: &Paths, args: RemoveArgs) -> CliResult {
         .map(|u| u.name)
         .collect();
     let job_file = paths.jobs_dir.join(format!("{}.toml", args.job));
+    if units.is_empty() && !job_file.exists() && args.purge && has_history(paths, &args.job) {
+        // Uninstalled already; only its history is left to delete.
+        return report(paths, &args, &[], false, false, &job_file);
+    }
     if units.is_empty() && !job_file.exists() {
         let known: Vec<String> = unit_dir
             .read_units()
@@ -108,20 +128,100 @@ pub fn run(paths: &Paths, args: RemoveArgs) -> CliResult {
         std::fs::remove_file(&job_file)
             .with_context(|| format!("cannot delete {}", job_file.display()))?;
     }
+    report(paths, &args, &units, file_removed, running, &job_file)
+}
+
+/// Purges the history if asked, and reports.
+fn report(
+    paths: &Paths,
+    args: &RemoveArgs,
+    units: &[String],
+    file_removed: bool,
+    running: bool,
+    job_file: &std::path::Path,
+) -> CliResult {
+    let purge = args.purge.then(|| purge(paths, &args.job));
+    let (purged, purge_failures) = purge.unwrap_or_default();
     if args.json {
         output::print_json(&serde_json::json!({
-            "job": args.job, "units_removed": units, "job_file_removed": file_removed, "was_running": running,
+            "job": args.job, "units_removed": units, "job_file_removed": file_removed,
+            "was_running": running,
+            "runs_purged": args.purge.then(|| purged.iter().map(|(_, n)| n).sum::<u64>()),
+            "purged": purged.iter().map(|(db, n)| serde_json::json!({"database": db, "runs": n})).collect::<Vec<_>>(),
+            "purge_failed": purge_failures.iter().map(|(db, e)| serde_json::json!({"database": db, "error": e})).collect::<Vec<_>>(),
         }))?;
     } else {
-        let mut text = format!("removed {}: {} unit file(s) deleted", args.job, units.len());
+        let mut text = if units.is_empty() && !file_removed {
+            format!("{}: nothing installed", args.job)
+        } else {
+            format!("removed {}: {} unit file(s) deleted", args.job, units.len())
+        };
         if file_removed {
             text.push_str(&format!(", {} deleted", job_file.display()));
         }
         text.push('\n');
+        if args.purge {
+            let total: u64 = purged.iter().map(|(_, n)| n).sum();
+            text.push_str(&format!(
+                "purged {total} run(s) of {} from the history ({} database(s))\n",
+                args.job,
+                purged.len()
+            ));
+        }
         if running {
             text.push_str("note: a run is in progress; it is not stopped and finishes under the removed definition\n");
+            if args.purge {
+                text.push_str("note: that run is recorded in the history when it ends\n");
+            }
         }
         output::print_text(&text)?;
     }
-    Ok(ExitCode::SUCCESS)
+    for (db, error) in &purge_failures {
+        eprintln!("Error: cannot purge the history in {db}: {error}");
+    }
+    if purge_failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(crate::error::EXIT_FAILURE))
+    }
+}
+
+/// Whether any readable database holds runs of `job`.
+fn has_history(paths: &Paths, job: &str) -> bool {
+    let Ok(readers) = Readers::open(paths, None) else {
+        return false;
+    };
+    let probe = LivenessProbe::current(None);
+    readers.stores.iter().any(|(_, store)| {
+        store
+            .job_summaries(Some(&[job.to_string()]), &probe, history_db::now_us())
+            .is_ok_and(|s| !s.is_empty())
+    })
+}
+
+/// Deletes the job's runs from every database: (database, runs deleted),
+/// and the databases that failed, with why.
+type Purged = (Vec<(String, u64)>, Vec<(String, String)>);
+
+fn purge(paths: &Paths, job: &str) -> Purged {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for located in history_db::reader_databases(paths, None) {
+        let db = located.path.display().to_string();
+        match Store::open(
+            &located.path,
+            OpenMode::Maintain,
+            history_db::READ_BUSY_TIMEOUT,
+        )
+        .and_then(|mut store| store.purge_job(job))
+        {
+            Ok(n) => done.push((db, n)),
+            Err(e) => {
+                let e = anyhow::Error::new(e);
+                let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+                failed.push((db, causes.join(": ")));
+            }
+        }
+    }
+    (done, failed)
 }
