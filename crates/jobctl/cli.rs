@@ -23,7 +23,8 @@ use crate::env;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input.\n\
+    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input\n\
+(apply --check: 3 when something would change; exec: the command's own status).\n\
 Documentation: docs/job-file.md (job files), docs/operations.md (operating jobs)."
 )]
 pub struct Cli {
