@@ -71,8 +71,26 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     Run(commands::run::RunArgs),
     /// Turn a job's timer on, persistently (until its job file changes).
+    ///
+    /// The operator's choice is kept by later `jobctl apply` runs until the
+    /// job file itself changes; then the file's `enabled` key wins again
+    /// (docs/operations.md).
+    ///
+    /// Examples:
+    ///   jobctl enable nightly-refresh
+    ///   jobctl --user enable sync-notes --json
+    #[command(verbatim_doc_comment)]
     Enable(commands::enable::EnableArgs),
     /// Turn a job's timer off, persistently (until its job file changes).
+    ///
+    /// The job stays installed and can still be started with `jobctl run`.
+    /// Later `jobctl apply` runs keep it off until the job file itself
+    /// changes (docs/operations.md).
+    ///
+    /// Examples:
+    ///   jobctl disable nightly-refresh
+    ///   jobctl --user disable sync-notes --json
+    #[command(verbatim_doc_comment)]
     Disable(commands::enable::EnableArgs),
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
