@@ -98,6 +98,12 @@ fn base_time_forms_agree() {
         "civil time in the local zone (CET)"
     );
     assert_eq!(at("@1767225599.5"), want);
+    assert_eq!(
+        at("2025-12-31 23:59:59 UTC"),
+        want,
+        "civil time with a zone suffix"
+    );
+    assert_eq!(at("2026-01-01 07:59:59 Asia/Hong_Kong"), want);
 }
 
 /// `jobctl validate` passes on systemd's warning about open-ended

@@ -185,7 +185,7 @@ fn every_example_job_validates() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         !stdout.contains("warning"),
         "examples must be warning-free:\n{stdout}"
@@ -224,48 +224,36 @@ fn generate_removes_only_its_own_stale_units() {
         "[Unit]\nDescription=not ours\n",
     )
     .unwrap();
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "--jobs-dir",
-            "tests/golden/user/jobs",
-            "generate",
-            "--jobctl-path",
-            "/usr/bin/jobctl",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let generate_json = || {
+        let output = jobctl(home.path())
+            .args([
+                "--config",
+                "/nonexistent/config.toml",
+                "--jobs-dir",
+                "tests/golden/user/jobs",
+            ])
+            .args([
+                "generate",
+                "--jobctl-path",
+                "/usr/bin/jobctl",
+                "--json",
+                "--out",
+            ])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
     assert_eq!(
-        report["removed"],
+        generate_json()["removed"],
         serde_json::json!(["jobctl-gone.service"])
     );
     let names = file_names(out.path());
     assert!(names.contains("foreign.service"));
     assert!(!names.contains("jobctl-gone.service"));
     // A second run changes nothing.
-    let again = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "--jobs-dir",
-            "tests/golden/user/jobs",
-            "generate",
-            "--jobctl-path",
-            "/usr/bin/jobctl",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(report["written"], serde_json::json!([]));
+    assert_eq!(generate_json()["written"], serde_json::json!([]));
 }
 
 #[test]

@@ -4,11 +4,24 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::Args;
 use jobctl_core::render::{self, RenderError, RenderOptions, RenderedJob};
 
 use crate::load::LoadedJobs;
 use crate::paths::Paths;
 use crate::zones::HostZones;
+
+/// Flags of the commands that render units offline (`render`, `generate`).
+#[derive(Debug, Args)]
+pub struct RenderFlags {
+    /// The jobctl binary to write into ExecStart= [default: jobctl_path from
+    /// the configuration, else this binary].
+    #[arg(long, value_name = "PATH")]
+    pub jobctl_path: Option<PathBuf>,
+    /// Refuse directives newer than this systemd version.
+    #[arg(long, value_name = "VERSION")]
+    pub systemd_version: Option<u32>,
+}
 
 /// The jobctl binary every `ExecStart=` runs: the override, else the
 /// configuration's `jobctl_path`, else this very binary.

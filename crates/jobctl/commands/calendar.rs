@@ -447,7 +447,7 @@ fn write_table(out: &mut String, rows: &[(String, String)]) {
 fn parse_base_time(text: &str, local: &TimeZone) -> CliResult<Timestamp> {
     let bad = || {
         CliError::usage(anyhow!("invalid --base-time \"{text}\""))
-            .hint("use @EPOCH (e.g. @1767225600), RFC 3339 (2026-01-01T00:00:00Z) or \"2026-01-01 00:00:00\"")
+            .hint("use @EPOCH (e.g. @1767225600), RFC 3339 (2026-01-01T00:00:00Z), \"2026-01-01 00:00:00\" (local time) or \"2026-01-01 00:00:00 Europe/London\"")
     };
     if let Some(epoch) = text.strip_prefix('@') {
         let (secs, frac) = epoch.split_once('.').unwrap_or((epoch, ""));
@@ -476,6 +476,16 @@ fn parse_base_time(text: &str, local: &TimeZone) -> CliResult<Timestamp> {
             .to_zoned(local.clone())
             .map(|z| z.timestamp())
             .map_err(|_| bad());
+    }
+    // "2026-12-31 23:50:00 UTC" or "... Europe/London", as systemd-analyze takes it.
+    if let Some((datetime, zone_name)) = text.trim().rsplit_once(' ')
+        && let Ok(dt) = datetime.trim().parse::<jiff::civil::DateTime>()
+    {
+        use jobctl_core::context::ZoneLookup;
+        let zone = crate::zones::HostZones::new()
+            .zone(zone_name)
+            .ok_or_else(bad)?;
+        return dt.to_zoned(zone).map(|z| z.timestamp()).map_err(|_| bad());
     }
     Err(bad())
 }

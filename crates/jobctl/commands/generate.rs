@@ -32,13 +32,8 @@ pub struct GenerateArgs {
     /// Folder to write the unit files to (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The jobctl binary to write into ExecStart= [default: jobctl_path from
-    /// the configuration, else this binary].
-    #[arg(long, value_name = "PATH")]
-    pub jobctl_path: Option<PathBuf>,
-    /// Refuse directives newer than this systemd version.
-    #[arg(long, value_name = "VERSION")]
-    pub systemd_version: Option<u32>,
+    #[command(flatten)]
+    pub render: rendering::RenderFlags,
     /// Print what was done as JSON.
     #[arg(long)]
     pub json: bool,
@@ -58,8 +53,8 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
     if loaded.has_errors() {
         return Err(super::invalid_jobs(&loaded.diagnostics));
     }
-    let exe = rendering::jobctl_path(&loaded, args.jobctl_path.as_ref())?;
-    let rendered = rendering::render_all(&loaded, paths, &exe, args.systemd_version)
+    let exe = rendering::jobctl_path(&loaded, args.render.jobctl_path.as_ref())?;
+    let rendered = rendering::render_all(&loaded, paths, &exe, args.render.systemd_version)
         .map_err(super::render_failures)?;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

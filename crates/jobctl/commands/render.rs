@@ -22,13 +22,8 @@ pub struct RenderArgs {
     /// Job files to render.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// The jobctl binary to write into ExecStart= [default: jobctl_path from
-    /// the configuration, else this binary].
-    #[arg(long, value_name = "PATH")]
-    pub jobctl_path: Option<PathBuf>,
-    /// Refuse directives newer than this systemd version.
-    #[arg(long, value_name = "VERSION")]
-    pub systemd_version: Option<u32>,
+    #[command(flatten)]
+    pub render: rendering::RenderFlags,
     /// Print the units as JSON.
     #[arg(long)]
     pub json: bool,
@@ -39,8 +34,8 @@ pub fn run(paths: &Paths, args: RenderArgs) -> CliResult {
     if loaded.has_errors() {
         return Err(super::invalid_jobs(&loaded.diagnostics));
     }
-    let exe = rendering::jobctl_path(&loaded, args.jobctl_path.as_ref())?;
-    let rendered = rendering::render_all(&loaded, paths, &exe, args.systemd_version)
+    let exe = rendering::jobctl_path(&loaded, args.render.jobctl_path.as_ref())?;
+    let rendered = rendering::render_all(&loaded, paths, &exe, args.render.systemd_version)
         .map_err(super::render_failures)?;
     if args.json {
         output::print_json(&rendered)?;
