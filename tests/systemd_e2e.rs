@@ -1,7 +1,9 @@
-//! End-to-end tests of `jobctl apply/list/status/run/enable/disable/remove`
-//! against a real systemd 252, booted once in a throwaway sandbox
-//! (crates/jobctl-sandbox) and shared by every case. The cases run one at a
-//! time: they share one systemd, one unit folder and one apply lock.
+//! End-to-end tests of `jobctl apply/list/status/health/run/enable/disable/
+//! remove/history/logs` against a real systemd 252, booted once in a
+//! throwaway sandbox (crates/jobctl-sandbox) and shared by every case. Units
+//! run the real run shim (`jobctl exec`), which records every run in the
+//! sandbox's history databases. The cases run one at a time: they share one
+//! systemd, one unit folder, one apply lock and one history.
 //!
 //! Skips with a printed reason where a sandbox cannot run; fails instead when
 //! JOBCTL_REQUIRE_ALL_TESTS=1 (CI).
@@ -51,6 +53,10 @@ fn main() {
         "run_follow_streams_the_output_once",
         "permission_denied_says_run_as_root",
         "a_partial_failure_reports_what_was_done_and_the_next_apply_converges",
+        "health_reports_each_problem",
+        "working_directory_is_entered_by_the_shim",
+        "an_unusable_history_warns_in_the_journal",
+        "remove_purge_deletes_the_history",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -94,6 +100,14 @@ fn main() {
                 "a_partial_failure_reports_what_was_done_and_the_next_apply_converges" => {
                     partial_failure
                 }
+                "health_reports_each_problem" => health_reports_each_problem,
+                "working_directory_is_entered_by_the_shim" => {
+                    working_directory_is_entered_by_the_shim
+                }
+                "an_unusable_history_warns_in_the_journal" => {
+                    an_unusable_history_warns_in_the_journal
+                }
+                "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
                 _ => unreachable!(),
             };
             f(&env)
@@ -116,21 +130,12 @@ fn boot() -> Option<Env> {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("systemd-e2e-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch).unwrap();
-    // Jobs running as `nobody` reach their stand-in shim through here.
+    // Jobs running as `nobody` read their job's scratch files through here.
     fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).unwrap();
     let sb = jobctl_sandbox::boot_for_tests(Options::default().share(&target))?;
-    // Until `jobctl exec` (the shim) lands, units run a stand-in that execs
-    // the command after `--`, so exit codes, users and output are the job's.
-    let shim = scratch.join("exec-stand-in");
-    fs::write(
-        &shim,
-        "#!/bin/sh\n# stand-in for `jobctl exec`: run the command after --\n\
-         while [ \"$#\" -gt 0 ]; do a=$1; shift; [ \"$a\" = -- ] && break; done\nexec \"$@\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(&shim, fs::Permissions::from_mode(0o755)).unwrap();
+    // Units run the real shim: this very binary (`jobctl exec`).
     let config = scratch.join("config.toml");
-    fs::write(&config, format!("jobctl_path = \"{}\"\n", shim.display())).unwrap();
+    fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n")).unwrap();
     Some(Env {
         sb,
         scratch,
@@ -206,6 +211,44 @@ impl Env {
             .trim()
             .parse()
             .unwrap_or(0))
+    }
+}
+
+impl Env {
+    /// `jobctl history --job JOB --json`: every recorded run, newest first.
+    fn runs(&self, job: &str) -> Result<Vec<Value>, Failed> {
+        let out = self.jobctl(&["history", "--job", job, "--json", "--limit", "0"]);
+        ok(&out)?;
+        let report: Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+        Ok(report["runs"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits until the newest recorded run of `job` satisfies `done`.
+    fn wait_for_run(
+        &self,
+        job: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Failed> {
+        let mut last = None;
+        self.wait_for(&format!("a recorded run of {job}"), timeout, || {
+            last = self.runs(job)?.into_iter().next();
+            Ok(last.as_ref().is_some_and(&done))
+        })
+        .map_err(|e| format!("{}; newest run: {last:#?}", e.message().unwrap_or("")))?;
+        Ok(last.unwrap())
+    }
+
+    /// The `list --json` row of `job`.
+    fn row(&self, dir: &Path, job: &str) -> Result<Value, Failed> {
+        let out = self.jobctl_in(dir, &["list", "--json"]);
+        ok(&out)?;
+        let rows: Value = serde_json::from_slice(&out.stdout)?;
+        rows.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["job"] == job))
+            .cloned()
+            .ok_or_else(|| format!("{job} not listed: {rows:#}").into())
     }
 }
 
@@ -482,7 +525,7 @@ fn timer_fires(env: &Env) -> R {
         &dir,
         "soon",
         &format!(
-            "command = [\"/bin/sh\", \"-c\", \"echo fired > {}\"]\non_calendar = \"{when}\"\ntimezone = \"UTC\"\n",
+            "command = [\"/bin/sh\", \"-c\", \"echo fired-output; echo fired > {}\"]\non_calendar = \"{when}\"\ntimezone = \"UTC\"\n",
             marker.display()
         ),
     );
@@ -492,19 +535,48 @@ fn timer_fires(env: &Env) -> R {
         Duration::from_secs(30),
         || Ok(marker.exists()),
     )?;
-    let out = env.jobctl_in(&dir, &["status", "soon", "--json"]);
-    ok(&out)?;
-    let row: Value = serde_json::from_slice(&out.stdout)?;
-    check(
-        row["last_trigger"].is_string() && row["last_run"].is_string(),
-        || format!("{row:#}"),
-    )?;
+    // The shim recorded the run: trigger `timer`, systemd's invocation id.
+    let run = env.wait_for_run("soon", Duration::from_secs(10), |r| {
+        r["status"] != "running"
+    })?;
     env.wait_for("the run to finish", Duration::from_secs(10), || {
         Ok(env.prop("jobctl-soon.service", "ActiveState")? == "inactive")
     })?;
+    let invocation = env.prop("jobctl-soon.service", "InvocationID")?;
+    check(
+        run["status"] == "success"
+            && run["trigger"] == "timer"
+            && run["invocation_id"] == invocation.as_str(),
+        || format!("invocation {invocation}: {run:#}"),
+    )?;
     check(
         env.prop("jobctl-soon.service", "Result")? == "success",
         || "the fired run failed".into(),
+    )?;
+    // list and status show it; logs has its output.
+    let row = env.row(&dir, "soon")?;
+    check(
+        row["last_run"]["status"] == "success"
+            && row["last_run"]["trigger"] == "timer"
+            && row["last_run"]["id"] == run["id"]
+            && row["failure_streak"] == 0,
+        || format!("{row:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["status", "soon"]);
+    ok(&out)?;
+    check(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("invocation: {invocation}")),
+        || text(&out),
+    )?;
+    let out = env.jobctl(&["logs", "soon", "--raw"]);
+    ok(&out)?;
+    check(out.stdout == b"fired-output\n", || text(&out))?;
+    let out = env.jobctl(&["history", "soon"]);
+    ok(&out)?;
+    let listing = String::from_utf8_lossy(&out.stdout);
+    check(
+        listing.contains(&run["id"].as_str().unwrap()[..12]) && listing.contains("timer"),
+        || text(&out),
     )
 }
 
@@ -533,6 +605,28 @@ fn run_wait_exit_codes(env: &Env) -> R {
     check(
         report["exit_status"] == 3 && report["result"] == "exit-code",
         || format!("{report:#}"),
+    )?;
+    // The shim recorded each run with trigger `manual`, the exit status and
+    // systemd's invocation id.
+    let runs = env.runs("three")?;
+    check(runs.len() == 2, || format!("{runs:#?}"))?;
+    check(
+        runs[0]["trigger"] == "manual"
+            && runs[0]["status"] == "failed"
+            && runs[0]["exit_code"] == 3
+            && runs[0]["invocation_id"] == report["invocation_id"],
+        || format!("report {report:#}, run {:#}", runs[0]),
+    )?;
+    let killed = &env.runs("killed")?[0];
+    check(
+        killed["status"] == "killed" && killed["signal"] == 9,
+        || format!("{killed:#}"),
+    )?;
+    check(env.runs("ok")?[0]["status"] == "success", || "ok".into())?;
+    let row = env.row(&dir, "three")?;
+    check(
+        row["last_run"]["status"] == "failed" && row["failure_streak"] == 2,
+        || format!("{row:#}"),
     )?;
     // Without --wait: started, exit 0.
     let out = env.jobctl_in(&dir, &["run", "three"]);
@@ -574,6 +668,16 @@ fn runs_as_nobody(env: &Env) -> R {
         // limitation; `journalctl -u` still finds it).
         "command = [\"/bin/sh\", \"-c\", \"echo running-as-$(id -un); sleep 0.5\"]\nmanual = true\nuser = \"nobody\"\n",
     );
+    write_job(
+        &dir,
+        "dyn",
+        "command = [\"/bin/sh\", \"-c\", \"echo dynamic-$(id -un)\"]\nmanual = true\ndynamic_user = true\n",
+    );
+    write_job(
+        &dir,
+        "as-root",
+        "command = [\"/bin/true\"]\nmanual = true\n",
+    );
     env.apply(&dir)?;
     let out = env.jobctl_in(&dir, &["run", "whoami", "--wait", "--json"]);
     ok(&out)?;
@@ -588,7 +692,84 @@ fn runs_as_nobody(env: &Env) -> R {
         Ok(env
             .sh(&format!("journalctl -o cat _SYSTEMD_INVOCATION_ID={id}"))?
             .contains("running-as-nobody"))
-    })
+    })?;
+    for job in ["dyn", "as-root"] {
+        let out = env.jobctl_in(&dir, &["run", job, "--wait"]);
+        check(out.status.success(), || format!("{job}: {}", text(&out)))?;
+    }
+
+    // Each recorded in its own database, all seen by root's history.
+    let run = &env.runs("whoami")?[0];
+    check(
+        run["user"] == "nobody"
+            && run["owner"] == "nobody"
+            && run["invocation_id"] == id.as_str()
+            && run["database"] == "/var/lib/jobctl/users/nobody/history.db",
+        || format!("{run:#}"),
+    )?;
+    let run = &env.runs("dyn")?[0];
+    check(
+        run["status"] == "success"
+            && run["owner"] == "jobctl-dyn"
+            && run["user"] == "jobctl-dyn"
+            && run["database"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("users/jobctl-dyn/history.db")),
+        || format!("{run:#}"),
+    )?;
+    check(
+        env.runs("as-root")?[0]["database"] == "/var/lib/jobctl/history.db",
+        || "root's job not in the main database".into(),
+    )?;
+    let out = env.jobctl(&["logs", "dyn", "--raw"]);
+    check(out.stdout == b"dynamic-jobctl-dyn\n", || text(&out))?;
+    let listing = env.sh(
+        "stat -c '%U %a %n' /var/lib/jobctl/users/nobody /var/lib/jobctl/users/nobody/history.db \
+         /var/lib/private/jobctl/users/jobctl-dyn /var/lib/jobctl/history.db",
+    )?;
+    check(
+        listing.contains("nobody 700 /var/lib/jobctl/users/nobody\n")
+            && listing.contains("nobody 600 /var/lib/jobctl/users/nobody/history.db")
+            && listing.contains("700 /var/lib/private/jobctl/users/jobctl-dyn")
+            && listing.contains("root 600 /var/lib/jobctl/history.db"),
+        || listing.clone(),
+    )?;
+    let row = env.row(&dir, "whoami")?;
+    check(row["last_run"]["user"] == "nobody", || format!("{row:#}"))?;
+
+    // `nobody` can read neither root's database nor the dynamic user's.
+    let as_nobody = |argv: &[&str]| {
+        env.sb
+            .command("/usr/bin/setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .args(argv)
+            .output()
+            .unwrap()
+    };
+    for db in [
+        "/var/lib/jobctl/history.db",
+        "/var/lib/private/jobctl/users/jobctl-dyn/history.db",
+    ] {
+        let out = as_nobody(&["/bin/cat", db]);
+        check(!out.status.success(), || format!("nobody read {db}"))?;
+        let out = as_nobody(&[JOBCTL, "history", "--db", db]);
+        check(out.status.code() == Some(1), || text(&out))?;
+    }
+    // Its own history, as a non-root reader: its own runs, a note about the
+    // rest, none of root's runs.
+    let out = as_nobody(&[JOBCTL, "history", "--json"]);
+    let runs: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+    let jobs: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["job"].as_str())
+        .collect();
+    check(
+        jobs.contains(&"whoami") && !jobs.contains(&"as-root"),
+        || text(&out),
+    )
 }
 
 fn disabled_and_expired(env: &Env) -> R {
@@ -959,6 +1140,332 @@ fn partial_failure(env: &Env) -> R {
     )?;
     let report = env.apply(&dir)?;
     check(report["changed"] == false, || format!("{report:#}"))
+}
+
+fn health_reports_each_problem(env: &Env) -> R {
+    let dir = env.jobs_dir("health");
+    write_job(&dir, "fine", DAILY);
+    write_job(
+        &dir,
+        "flaky",
+        "command = [\"/bin/sh\", \"-c\", \"echo trying; exit 2\"]\nmanual = true\n",
+    );
+    write_job(&dir, "stopped", DAILY);
+    write_job(
+        &dir,
+        "hang",
+        "command = [\"/bin/sleep\", \"300\"]\nmanual = true\n",
+    );
+    write_job(&dir, "old", &format!("{DAILY}not_after = 2020-01-31\n"));
+    env.apply(&dir)?;
+    let health = |args: &[&str]| {
+        let mut all = vec!["health"];
+        all.extend_from_slice(args);
+        env.jobctl_in(&dir, &all)
+    };
+    let says = |out: &Output, code: i32, texts: &[&str]| -> R {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        check(
+            out.status.code() == Some(code) && texts.iter().all(|t| stdout.contains(t)),
+            || format!("want exit {code} and {texts:?}: {}", text(out)),
+        )
+    };
+    says(
+        &health(&["fine", "flaky", "stopped"]),
+        0,
+        &["OK - 3 jobs, no problems"],
+    )?;
+    // An expired job still installed.
+    says(&health(&["old"]), 1, &["old: expired: the job has expired"])?;
+
+    // Failed runs, and the streak threshold.
+    for _ in 0..2 {
+        let out = env.jobctl_in(&dir, &["run", "flaky", "--wait"]);
+        check(out.status.code() == Some(2), || text(&out))?;
+    }
+    says(
+        &health(&["flaky"]),
+        1,
+        &[
+            "PROBLEMS - 1 in 1 of 1 job: failed 1",
+            "flaky: failed: the last run failed with exit status 2",
+            "2 failed runs in a row, no successful run recorded",
+        ],
+    )?;
+    says(&health(&["flaky", "--failures", "3"]), 0, &["OK"])?;
+    says(&health(&["flaky", "--ignore", "failed"]), 0, &["OK"])?;
+
+    // A timer stopped behind jobctl's back.
+    env.sh("systemctl stop jobctl-stopped.timer")?;
+    says(
+        &health(&["stopped"]),
+        1,
+        &["stopped: timer-inactive: the timer is not running although the job is enabled"],
+    )?;
+    check(env.row(&dir, "stopped")?["state"] == "inactive", || {
+        "state".into()
+    })?;
+
+    // A shim killed with SIGKILL: its run is lost, never running forever.
+    ok(&env.jobctl_in(&dir, &["run", "hang"]))?;
+    env.wait_for_run("hang", Duration::from_secs(10), |r| {
+        r["status"] == "running"
+    })?;
+    let shim = env.prop("jobctl-hang.service", "MainPID")?;
+    env.sh(&format!("kill -KILL {shim}"))?;
+    env.wait_for("the hung service to stop", Duration::from_secs(10), || {
+        Ok(env.prop("jobctl-hang.service", "ActiveState")? == "failed")
+    })?;
+    let run = &env.runs("hang")?[0];
+    check(run["status"] == "lost", || format!("{run:#}"))?;
+    let row = env.row(&dir, "hang")?;
+    check(
+        row["last_run"]["status"] == "lost" && row["failure_streak"] == 1,
+        || format!("{row:#}"),
+    )?;
+    // Reported once: the failed unit is explained by the lost run.
+    says(
+        &health(&["hang"]),
+        1,
+        &["PROBLEMS - 1 in 1 of 1 job: lost 1"],
+    )?;
+
+    // The job files change: pending apply, and a file that does not validate.
+    write_job(
+        &dir,
+        "fine",
+        "command = [\"/bin/true\"]\ndaily = \"05:00\"\n",
+    );
+    write_job(
+        &dir,
+        "broken",
+        "comand = [\"/bin/true\"]\ndaily = \"05:00\"\n",
+    );
+    says(
+        &health(&["fine"]),
+        1,
+        &["fine: pending-apply: the installed units differ from the job file"],
+    )?;
+    says(
+        &health(&["broken"]),
+        1,
+        &["broken: invalid: the job file does not validate"],
+    )?;
+    check(env.row(&dir, "broken")?["state"] == "invalid", || {
+        "state".into()
+    })?;
+
+    // Everything at once, in every format.
+    let out = health(&["--json"]);
+    check(out.status.code() == Some(1), || text(&out))?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    for kind in [
+        "failed",
+        "lost",
+        "timer-inactive",
+        "pending-apply",
+        "invalid",
+        "expired",
+    ] {
+        check(report["counts"][kind] == 1, || {
+            format!("{kind}: {:#}", report["counts"])
+        })?;
+    }
+    check(report["healthy"] == false, || format!("{report:#}"))?;
+    let out = health(&["--prometheus"]);
+    check(out.status.code() == Some(1), || text(&out))?;
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "jobctl_health_ok 0",
+        "jobctl_job_healthy{job=\"flaky\"} 0",
+        "jobctl_job_problem{job=\"hang\",kind=\"lost\"} 1",
+        "jobctl_job_failure_streak{job=\"flaky\"} 2",
+        "jobctl_job_last_run_success{job=\"flaky\"} 0",
+    ] {
+        check(metrics.lines().any(|l| l == line), || {
+            format!("{line} missing:\n{metrics}")
+        })?;
+    }
+    let out = health(&["-q"]);
+    check(
+        out.status.code() == Some(1) && String::from_utf8_lossy(&out.stdout).lines().count() == 1,
+        || text(&out),
+    )?;
+    let out = health(&["nosuch-job"]);
+    check(out.status.code() == Some(2), || text(&out))?;
+    let out = health(&["--ignore", "bogus"]);
+    check(out.status.code() == Some(2), || text(&out))
+}
+
+fn working_directory_is_entered_by_the_shim(env: &Env) -> R {
+    let dir = env.jobs_dir("workdir");
+    // Hard to quote, but a valid absolute path.
+    let hostile = "/srv/e2e work/it's \"quoted\" $HOME %n ;&|*?[x] \\ end";
+    let made = env.sb.run(&["mkdir", "-p", "--", hostile]).unwrap();
+    check(made.status.success(), || format!("{made:?}"))?;
+    let toml_path = hostile.replace('\\', "\\\\").replace('"', "\\\"");
+    write_job(
+        &dir,
+        "here",
+        &format!("command = [\"/bin/pwd\"]\nmanual = true\nworking_directory = \"{toml_path}\"\n"),
+    );
+    write_job(
+        &dir,
+        "nowhere",
+        "command = [\"/bin/true\"]\nmanual = true\nworking_directory = \"/srv/e2e-missing\"\n",
+    );
+    env.apply(&dir)?;
+    let unit = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/jobctl-here.service")))?;
+    check(
+        unit.contains(" --working-directory ") && !unit.contains("WorkingDirectory="),
+        || unit.clone(),
+    )?;
+    let out = env.jobctl_in(&dir, &["run", "here", "--wait"]);
+    ok(&out)?;
+    let out = env.jobctl(&["logs", "here", "--raw"]);
+    check(out.stdout == format!("{hostile}\n").as_bytes(), || {
+        text(&out)
+    })?;
+    // A missing folder: a recorded `error` run, exit 125, not 200/CHDIR.
+    let out = env.jobctl_in(&dir, &["run", "nowhere", "--wait"]);
+    check(out.status.code() == Some(125), || text(&out))?;
+    let run = &env.runs("nowhere")?[0];
+    check(
+        run["status"] == "error"
+            && run["exit_code"] == 125
+            && run["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("/srv/e2e-missing")),
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["health", "nowhere"]);
+    check(
+        out.status.code() == Some(1)
+            && String::from_utf8_lossy(&out.stdout).contains(
+                "nowhere: error: the last run could not start: working directory /srv/e2e-missing",
+            ),
+        || text(&out),
+    )
+}
+
+fn an_unusable_history_warns_in_the_journal(env: &Env) -> R {
+    let dir = env.jobs_dir("broken-history");
+    // A configuration whose history database is not a database.
+    let broken = env.scratch.join("broken.db");
+    fs::write(&broken, "this is not an SQLite database\n".repeat(200))?;
+    let config = env.scratch.join("broken-config.toml");
+    fs::write(
+        &config,
+        format!(
+            "jobctl_path = \"{JOBCTL}\"\n[history]\ndb = \"{}\"\n",
+            broken.display()
+        ),
+    )?;
+    write_job(
+        &dir,
+        "unrecorded",
+        "command = [\"/bin/sh\", \"-c\", \"echo unrecorded-output; exit 6\"]\nmanual = true\n",
+    );
+    let jobctl = |args: &[&str]| {
+        env.sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&jobctl(&["apply"]))?;
+    // The job runs, its exit status arrives: bookkeeping never breaks it.
+    let out = jobctl(&["run", "unrecorded", "--wait", "--json"]);
+    check(out.status.code() == Some(6), || text(&out))?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    let invocation = report["invocation_id"].as_str().ok_or("no invocation")?;
+    // The run's record is in the journal, structured.
+    let mut entry = Value::Null;
+    env.wait_for(
+        "the shim's warning in the journal",
+        Duration::from_secs(10),
+        || {
+            let lines = env.sh("journalctl -o json JOBCTL_JOB=unrecorded")?;
+            entry = lines
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|e| e["JOBCTL_INVOCATION_ID"] == invocation)
+                .unwrap_or(Value::Null);
+            Ok(!entry.is_null())
+        },
+    )?;
+    check(
+        entry["JOBCTL_RUN_ID"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            && entry["JOBCTL_STATUS"] == "failed"
+            && entry["JOBCTL_EXIT_CODE"] == "6"
+            && entry["JOBCTL_TRIGGER"] == "manual"
+            && entry["JOBCTL_DB"] == broken.to_str().unwrap()
+            && entry["MESSAGE"]
+                .as_str()
+                .is_some_and(|m| m.contains("was not recorded")),
+        || format!("{entry:#}"),
+    )?;
+    // The job's own output is still in its journal.
+    let lines = env.sh("journalctl -o cat -u jobctl-unrecorded.service")?;
+    check(lines.contains("unrecorded-output"), || lines.clone())?;
+    // Nothing pretends the run was recorded.
+    check(
+        fs::read_to_string(&broken)?.starts_with("this is not an SQLite database"),
+        || "the broken file was changed".into(),
+    )
+}
+
+fn remove_purge_deletes_the_history(env: &Env) -> R {
+    let dir = env.jobs_dir("purge");
+    write_job(&dir, "doomed", "command = [\"/bin/true\"]\nmanual = true\n");
+    write_job(
+        &dir,
+        "doomed-nobody",
+        "command = [\"/bin/true\"]\nmanual = true\nuser = \"nobody\"\n",
+    );
+    write_job(&dir, "kept", "command = [\"/bin/true\"]\nmanual = true\n");
+    env.apply(&dir)?;
+    for job in ["doomed", "doomed", "doomed-nobody", "kept"] {
+        ok(&env.jobctl_in(&dir, &["run", job, "--wait"]))?;
+    }
+    check(env.runs("doomed")?.len() == 2, || "two runs".into())?;
+    // Plain remove keeps the history.
+    ok(&env.jobctl_in(&dir, &["remove", "kept"]))?;
+    check(env.runs("kept")?.len() == 1, || {
+        "remove dropped the history".into()
+    })?;
+    let out = env.jobctl_in(&dir, &["remove", "doomed", "--purge", "--json"]);
+    ok(&out)?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(
+        report["runs_purged"] == 2
+            && report["units_removed"]
+                .as_array()
+                .is_some_and(|u| u.len() == 1),
+        || format!("{report:#}"),
+    )?;
+    check(env.runs("doomed")?.is_empty(), || "runs left".into())?;
+    // A user's database too.
+    let out = env.jobctl_in(&dir, &["remove", "doomed-nobody", "--purge"]);
+    ok(&out)?;
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("purged 1 run(s) of doomed-nobody"),
+        || text(&out),
+    )?;
+    check(env.runs("doomed-nobody")?.is_empty(), || "runs left".into())?;
+    // An uninstalled job's history, later.
+    let out = env.jobctl_in(&dir, &["remove", "kept", "--purge"]);
+    ok(&out)?;
+    check(env.runs("kept")?.is_empty(), || text(&out))?;
+    // Nothing left to remove: unknown.
+    let out = env.jobctl_in(&dir, &["remove", "kept", "--purge"]);
+    check(out.status.code() == Some(2), || text(&out))
 }
 
 /// On this host systemd is not PID 1: a clear error, not a hang.
