@@ -1314,6 +1314,13 @@ fn working_directory_is_entered_by_the_shim(env: &Env) -> R {
         "nowhere",
         "command = [\"/bin/true\"]\nmanual = true\nworking_directory = \"/srv/e2e-missing\"\n",
     );
+    // A folder the job's user may not enter.
+    env.sh("mkdir -p /srv/e2e-locked && chmod 700 /srv/e2e-locked")?;
+    write_job(
+        &dir,
+        "locked-out",
+        "command = [\"/bin/true\"]\nmanual = true\nuser = \"nobody\"\nworking_directory = \"/srv/e2e-locked\"\n",
+    );
     env.apply(&dir)?;
     let unit = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/jobctl-here.service")))?;
     check(
@@ -1336,6 +1343,17 @@ fn working_directory_is_entered_by_the_shim(env: &Env) -> R {
             && run["error"]
                 .as_str()
                 .is_some_and(|e| e.contains("/srv/e2e-missing")),
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["run", "locked-out", "--wait"]);
+    check(out.status.code() == Some(125), || text(&out))?;
+    let run = &env.runs("locked-out")?[0];
+    check(
+        run["status"] == "error"
+            && run["user"] == "nobody"
+            && run["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("/srv/e2e-locked") && e.contains("Permission denied")),
         || format!("{run:#}"),
     )?;
     let out = env.jobctl_in(&dir, &["health", "nowhere"]);

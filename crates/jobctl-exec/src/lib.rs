@@ -155,7 +155,20 @@ pub fn run(
     };
     if let Some(dir) = &spec.working_directory {
         match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {}
+            // A folder the job's user may not enter: its chdir would fail in
+            // the child, where the error looks like the command's own.
+            Ok(meta) if meta.is_dir() => {
+                if let Err(e) = nix::unistd::access(dir.as_path(), nix::unistd::AccessFlags::X_OK) {
+                    return Ok(not_started(
+                        StartFailure::BadWorkingDirectory(format!(
+                            "working directory {}: {}",
+                            dir.display(),
+                            std::io::Error::from(e)
+                        )),
+                        capture,
+                    ));
+                }
+            }
             Ok(_) => {
                 return Ok(not_started(
                     StartFailure::BadWorkingDirectory(format!(
