@@ -125,6 +125,19 @@ impl Schedule {
         }
     }
 
+    /// [`Schedule::describe`], naming the job's time zone when the schedule
+    /// is on a calendar: its times are on that zone's clock, not the host's.
+    pub fn describe_in(&self, timezone: Option<&str>) -> String {
+        let on_calendar = self
+            .triggers()
+            .iter()
+            .any(|t| matches!(t, Trigger::Calendar(_)));
+        match timezone {
+            Some(zone) if on_calendar => format!("{} {zone}", self.describe()),
+            _ => self.describe(),
+        }
+    }
+
     /// A short human description, for `jobctl list`.
     pub fn describe(&self) -> String {
         match self {
@@ -392,5 +405,17 @@ mod tests {
             "monthly on 1 at 09:00"
         );
         assert_eq!(Schedule::Hourly { minute: 5 }.describe(), "hourly at :05");
+        let daily = Schedule::Daily { time };
+        assert_eq!(
+            daily.describe_in(Some("Asia/Hong_Kong")),
+            "daily at 09:00 Asia/Hong_Kong"
+        );
+        assert_eq!(daily.describe_in(None), "daily at 09:00");
+        // An interval that does not divide a day runs on the monotonic clock:
+        // no zone to name.
+        let every = Schedule::Every {
+            interval: Timespan::from_secs(7 * 60),
+        };
+        assert_eq!(every.describe_in(Some("Asia/Hong_Kong")), "every 7min");
     }
 }

@@ -108,7 +108,7 @@ impl JobRow {
             Some(d) => d
                 .schedules
                 .iter()
-                .map(|s| s.describe())
+                .map(|s| s.describe_in(d.timezone.as_deref()))
                 .chain(d.timer.on_boot.map(|b| format!("{b} after boot")))
                 .collect::<Vec<_>>()
                 .join("; "),
