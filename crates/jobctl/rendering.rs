@@ -58,30 +58,21 @@ pub fn render_all(
     jobctl_path: &str,
     systemd_version: Option<u32>,
 ) -> Result<Vec<RenderedJob>, Vec<(String, RenderError)>> {
-    let zones = HostZones::new();
-    let local = zones.local();
-    let opts = RenderOptions {
-        mode: paths.mode,
-        unit_prefix: &loaded.config.unit_prefix,
-        jobctl_path,
-        local_zone: &local,
-        zones: &zones,
-        history: &loaded.config.history,
-        systemd_version,
-    };
-    let mut rendered = Vec::new();
-    let mut failed = Vec::new();
-    for job in &loaded.jobs {
-        match render::render(job, &opts) {
-            Ok(r) => rendered.push(r),
-            Err(e) => failed.push((format!("{} ({})", job.name, job.source), e)),
+    with_render_options(loaded, paths, jobctl_path, systemd_version, |opts| {
+        let mut rendered = Vec::new();
+        let mut failed = Vec::new();
+        for job in &loaded.jobs {
+            match render::render(job, opts) {
+                Ok(r) => rendered.push(r),
+                Err(e) => failed.push((format!("{} ({})", job.name, job.source), e)),
+            }
         }
-    }
-    if failed.is_empty() {
-        Ok(rendered)
-    } else {
-        Err(failed)
-    }
+        if failed.is_empty() {
+            Ok(rendered)
+        } else {
+            Err(failed)
+        }
+    })
 }
 
 /// Renders every loaded job, keeping going past failures: the rendered jobs
@@ -96,9 +87,33 @@ pub fn render_each(
     std::collections::BTreeMap<String, RenderedJob>,
     Vec<(String, RenderError)>,
 ) {
+    with_render_options(loaded, paths, jobctl_path, systemd_version, |opts| {
+        let mut rendered = std::collections::BTreeMap::new();
+        let mut failed = Vec::new();
+        for job in &loaded.jobs {
+            match render::render(job, opts) {
+                Ok(r) => {
+                    rendered.insert(r.job.clone(), r);
+                }
+                Err(e) => failed.push((job.name.to_string(), e)),
+            }
+        }
+        (rendered, failed)
+    })
+}
+
+/// Calls `f` with the render options of this host, mode and configuration
+/// (the options borrow the host's zone database, hence the callback).
+fn with_render_options<T>(
+    loaded: &LoadedJobs,
+    paths: &Paths,
+    jobctl_path: &str,
+    systemd_version: Option<u32>,
+    f: impl FnOnce(&RenderOptions) -> T,
+) -> T {
     let zones = HostZones::new();
     let local = zones.local();
-    let opts = RenderOptions {
+    f(&RenderOptions {
         mode: paths.mode,
         unit_prefix: &loaded.config.unit_prefix,
         jobctl_path,
@@ -106,16 +121,5 @@ pub fn render_each(
         zones: &zones,
         history: &loaded.config.history,
         systemd_version,
-    };
-    let mut rendered = std::collections::BTreeMap::new();
-    let mut failed = Vec::new();
-    for job in &loaded.jobs {
-        match render::render(job, &opts) {
-            Ok(r) => {
-                rendered.insert(r.job.clone(), r);
-            }
-            Err(e) => failed.push((job.name.to_string(), e)),
-        }
-    }
-    (rendered, failed)
+    })
 }

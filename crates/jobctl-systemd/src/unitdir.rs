@@ -54,11 +54,10 @@ impl UnitDir {
     /// Every `.service`/`.timer` entry of the folder (not its subfolders),
     /// sorted by name. A missing folder has none.
     pub fn read_units(&self) -> Result<Vec<UnitFileOnDisk>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", self.dir.display()), e)),
-        };
+        let entries = self.unit_entries()?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         // Files are opened relative to the folder: one path component to
         // resolve instead of the whole path (list and apply read thousands).
         let dir_fd = rustix::fs::open(
@@ -70,15 +69,7 @@ impl UnitDir {
         )
         .ok();
         let mut out = Vec::new();
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| Error::io(format!("reading {}", self.dir.display()), e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if !(name.ends_with(".service") || name.ends_with(".timer")) || name.starts_with('.') {
-                continue;
-            }
+        for (name, entry) in entries {
             let file_type = entry
                 .file_type()
                 .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
@@ -100,6 +91,20 @@ impl UnitDir {
     /// reading them (a directory listing: what `list` asks systemd about
     /// while the files themselves are being read).
     pub fn unit_names(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .unit_entries()?
+            .into_iter()
+            .filter(|(_, entry)| entry.file_type().is_ok_and(|t| t.is_file()))
+            .map(|(name, _)| name)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The folder's `.service`/`.timer` entries with their names, unsorted;
+    /// hidden names (temporary files of an interrupted write) are skipped. A
+    /// missing folder has none.
+    fn unit_entries(&self) -> Result<Vec<(String, fs::DirEntry)>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -112,14 +117,10 @@ impl UnitDir {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if (name.ends_with(".service") || name.ends_with(".timer"))
-                && !name.starts_with('.')
-                && entry.file_type().is_ok_and(|t| t.is_file())
-            {
-                out.push(name);
+            if (name.ends_with(".service") || name.ends_with(".timer")) && !name.starts_with('.') {
+                out.push((name, entry));
             }
         }
-        out.sort();
         Ok(out)
     }
 
