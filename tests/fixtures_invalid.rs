@@ -36,7 +36,7 @@ fn check_folder(folder: &str, extra_args: &[&str], expected_exit: i32) {
             continue;
         }
         let expected = case.with_extension("expected");
-        if let Err(message) = check_expected(&expected, &String::from_utf8_lossy(&output.stdout)) {
+        if let Err(message) = check_expected(&expected, &support::stderr_then_stdout(&output)) {
             failures.push(message);
         }
     }
@@ -72,7 +72,7 @@ fn validate_reports_every_file_of_a_folder() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     let cases = std::fs::read_dir(root().join("tests/fixtures/invalid"))
         .unwrap()
         .filter(|e| {
@@ -146,7 +146,7 @@ fn a_missing_file_is_reported_not_panicked_on() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout)
+        support::stderr_then_stdout(&output)
             .contains("error: /nonexistent/job.toml: cannot read the file")
     );
 }

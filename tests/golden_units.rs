@@ -185,7 +185,7 @@ fn every_example_job_validates() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         !stdout.contains("warning"),
         "examples must be warning-free:\n{stdout}"

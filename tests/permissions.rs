@@ -65,7 +65,7 @@ fn world_and_group_writable_job_files_are_refused() {
     let group = write_job(dir.path(), "group.toml", 0o664);
     let output = validate(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         stdout.contains(&format!(
             "error: {}: refusing an unsafe file: mode 0666 lets its group and everyone change it; a user who can change it could run commands as root\n  hint: run: chown root: {0} && chmod go-w {0}",
@@ -96,7 +96,7 @@ fn files_owned_by_another_user_are_refused() {
     chown(&theirs, NOBODY);
     let output = validate(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         stdout.contains(&format!(
             "error: {}: refusing an unsafe file: owned by uid {NOBODY}, not root",
@@ -118,7 +118,7 @@ fn a_link_to_a_user_writable_file_is_refused() {
     symlink(&target, dir.path().join("linked.toml")).unwrap();
     let output = validate(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         stdout.contains("(the target of the link), not root"),
         "{stdout}"
@@ -135,7 +135,7 @@ fn a_writable_jobs_folder_is_refused() {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let output = validate(dir.path(), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::stderr_then_stdout(&output);
     assert!(
         stdout.contains(&format!(
             "error: {}: refusing an unsafe file: mode 0777",
@@ -165,7 +165,7 @@ fn an_unsafe_configuration_is_refused() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("mode 0646 lets everyone change it"));
+    assert!(support::stderr_then_stdout(&output).contains("mode 0646 lets everyone change it"));
 }
 
 #[test]

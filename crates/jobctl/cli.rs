@@ -23,7 +23,8 @@ use crate::env;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input.\n\
+    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input\n\
+(apply --check: 3 when something would change; exec: the command's own status).\n\
 Documentation: docs/job-file.md (job files), docs/operations.md (operating jobs)."
 )]
 pub struct Cli {
@@ -70,8 +71,26 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     Run(commands::run::RunArgs),
     /// Turn a job's timer on, persistently (until its job file changes).
+    ///
+    /// The operator's choice is kept by later `jobctl apply` runs until the
+    /// job file itself changes; then the file's `enabled` key wins again
+    /// (docs/operations.md).
+    ///
+    /// Examples:
+    ///   jobctl enable nightly-refresh
+    ///   jobctl --user enable sync-notes --json
+    #[command(verbatim_doc_comment)]
     Enable(commands::enable::EnableArgs),
     /// Turn a job's timer off, persistently (until its job file changes).
+    ///
+    /// The job stays installed and can still be started with `jobctl run`.
+    /// Later `jobctl apply` runs keep it off until the job file itself
+    /// changes (docs/operations.md).
+    ///
+    /// Examples:
+    ///   jobctl disable nightly-refresh
+    ///   jobctl --user disable sync-notes --json
+    #[command(verbatim_doc_comment)]
     Disable(commands::enable::EnableArgs),
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),

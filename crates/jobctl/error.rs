@@ -11,6 +11,10 @@ use std::process::ExitCode;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error or invalid input (bad job files, bad flags).
 pub const EXIT_USAGE: u8 = 2;
+// `jobctl apply --check` exits 3 when it would change something
+// (commands/apply.rs, EXIT_CHANGES_PENDING), so Ansible can tell "would change"
+// from "failed". `jobctl exec` exits with its command's status (125-127 for
+// its own failures, as env(1)).
 
 /// What went wrong, as far as the exit status is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

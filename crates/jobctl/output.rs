@@ -21,6 +21,15 @@ pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes text to stderr (diagnostics, warnings).
+pub fn print_error_text(text: &str) -> io::Result<()> {
+    let mut err = io::stderr().lock();
+    match err.write_all(text.as_bytes()).and_then(|()| err.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Writes text to stdout, ignoring a broken pipe (the reader went away, which
 /// is not an error for a command-line tool).
 pub fn print_text(text: &str) -> io::Result<()> {

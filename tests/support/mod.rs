@@ -90,6 +90,16 @@ pub fn check_expected(expected_path: &Path, actual: &str) -> Result<(), String> 
     ))
 }
 
+/// What a command printed, stderr first, then stdout: for commands such as
+/// `validate` that print diagnostics on stderr and a summary on stdout.
+pub fn stderr_then_stdout(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    )
+}
+
 /// Output as text for messages.
 pub fn describe(output: &Output) -> String {
     format!(

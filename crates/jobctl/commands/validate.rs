@@ -48,15 +48,15 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     if args.json {
         output::print_json(&report)?;
     } else {
+        // The diagnostics go to stderr like every error; the summary is the
+        // command's output.
         let mut text = String::new();
         for diagnostic in &loaded.diagnostics {
             text.push_str(&diagnostic.to_string());
             text.push('\n');
         }
-        text.push_str(&summary(&report));
-        // Diagnostics are the command's output when asked for; print them on
-        // stdout so they can be piped, the summary too.
-        output::print_text(&text)?;
+        output::print_error_text(&text)?;
+        output::print_text(&summary(&report))?;
     }
     Ok(if report.valid {
         ExitCode::SUCCESS
