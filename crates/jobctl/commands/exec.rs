@@ -693,8 +693,8 @@ fn new_run_id() -> RunId {
 /// The user's name, resolved now (a `DynamicUser=` name exists only while
 /// its unit runs). systemd sets `$USER` for services with `User=` or
 /// `DynamicUser=`, which saves a name-service lookup on the hot path; uid 0
-/// is root. Otherwise `/etc/passwd`, then (in a dynamically linked build) the
-/// name service, else the uid as text. (The record also keeps the uid, which
+/// is root. Otherwise `/etc/passwd`, then the name service through
+/// `getent(1)`, else the uid as text. (The record also keeps the uid, which
 /// is authoritative.)
 fn user_name(uid: u32) -> String {
     if env::var_os(env::INVOCATION_ID).is_some()
@@ -708,7 +708,7 @@ fn user_name(uid: u32) -> String {
     std::fs::read("/etc/passwd")
         .ok()
         .and_then(|passwd| passwd_name(&passwd, uid))
-        .or_else(|| name_service_user(uid))
+        .or_else(|| name_service_user(uid, NAME_SERVICE_DEADLINE))
         .unwrap_or_else(|| uid.to_string())
 }
 
@@ -730,22 +730,62 @@ fn passwd_name(passwd: &[u8], uid: u32) -> Option<String> {
     })
 }
 
-/// The name service (NSS: LDAP, nss-systemd, …) in a dynamically linked
-/// build. A statically linked glibc would have to load the host's NSS
-/// modules into a process with its own copy of glibc, which glibc supports
-/// only for the very version it was built with; the static build skips it
-/// (see docs/design.md, "Static linking").
-#[cfg(not(target_feature = "crt-static"))]
-fn name_service_user(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-}
+/// How long the shim waits for the name service before it records the uid
+/// as the name (an unreachable LDAP server must not hold the job back).
+const NAME_SERVICE_DEADLINE: Duration = Duration::from_secs(2);
 
-#[cfg(target_feature = "crt-static")]
-fn name_service_user(_uid: u32) -> Option<String> {
-    None
+/// The name service (NSS: LDAP, sssd, nss-systemd, …), asked through
+/// `getent passwd UID` rather than in-process: the shipped binary links glibc
+/// statically, and a static glibc can load the host's NSS modules only if
+/// they come from the very glibc it was built with (docs/design.md, "Static
+/// linking"). A separate process also lets the shim give up after
+/// `deadline`. Only users missing from /etc/passwd who run `jobctl exec`
+/// outside systemd get here.
+fn name_service_user(uid: u32, deadline: Duration) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let until = std::time::Instant::now() + deadline;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // One passwd line: read until end of file, each wait bounded by what is
+    // left of the deadline.
+    let complete = loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        let timeout = nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            stdout.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => break false,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break false,
+        }
+        match stdout.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) if out.len() < 64 << 10 => out.extend_from_slice(&chunk[..n]),
+            Ok(_) => break false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break false,
+        }
+    };
+    if !complete {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    (complete && status.success())
+        .then(|| passwd_name(&out, uid))
+        .flatten()
 }
 
 /// The capture as the history stores it (borrowed, not copied), or nothing
@@ -953,5 +993,18 @@ broken-line\n\
         assert_eq!(passwd_name(passwd, 7), None);
         assert_eq!(passwd_name(passwd, 1000), None);
         assert_eq!(passwd_name(b"", 0), None);
+    }
+
+    #[test]
+    fn name_service_lookup_goes_through_getent() {
+        assert_eq!(
+            name_service_user(0, Duration::from_secs(10)).as_deref(),
+            Some("root")
+        );
+        // A uid nobody has: getent exits 2, and the caller records the uid.
+        assert_eq!(
+            name_service_user(4_000_000_123, Duration::from_secs(10)),
+            None
+        );
     }
 }
