@@ -126,11 +126,18 @@ pub struct Outcome {
     pub ended: SystemTime,
 }
 
-/// Read size per wake-up; four times the default pipe capacity, so that a
-/// fast writer is drained in few system calls.
-const READ_CHUNK: usize = 64 << 10;
-/// Pipe capacity requested for the command's output (best effort).
-const PIPE_SIZE: i32 = 64 << 10;
+/// Largest read. Once the capture's head is full, reads land straight in its
+/// tail ring, so a fast writer is drained in few, large system calls. The
+/// buffer is allocated zeroed and above the C allocator's mmap threshold, so
+/// its pages cost nothing until a read fills them (a command that prints
+/// nothing never touches it).
+const READ_CHUNK: usize = 256 << 10;
+/// A pipe that a read finds full (its writer outpaces the shim) is enlarged
+/// to this, best effort, so the writer blocks less often. Only then: the
+/// capacity of every pipe counts against the user's pipe quota
+/// (`/proc/sys/fs/pipe-user-pages-soft`), and hundreds of quiet shims must
+/// not use it up.
+const BIG_PIPE: usize = 1 << 20;
 /// Reads per poll wake-up while a pipe keeps delivering.
 const BURST_READS: usize = 16;
 /// After the command exits, at most this much is drained from pipes that a
@@ -225,22 +232,20 @@ pub fn run(
     }
     observer.started(pid);
 
-    let mut pipes: Vec<(Stream, OwnedFd, bool)> =
-        vec![(Stream::Stdout, out, true), (Stream::Stderr, err, true)];
-    for (_, fd, _) in &pipes {
-        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-        let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    }
-
+    let mut pipes = [
+        Pipe::new(Stream::Stdout, out),
+        Pipe::new(Stream::Stderr, err),
+    ];
     let mut forward = Forwarder::default();
+    // Zeroed by the kernel page by page as reads fill it (see READ_CHUNK).
     let mut buf = vec![0u8; READ_CHUNK];
     let mut stop: Option<StopRequest> = None;
     let status = loop {
         let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
         fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
-        for (_, fd, open) in &pipes {
-            if *open {
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        for pipe in &pipes {
+            if pipe.open {
+                fds.push(PollFd::new(pipe.fd.as_fd(), PollFlags::POLLIN));
             }
         }
         match poll(&mut fds, PollTimeout::NONE) {
@@ -253,25 +258,31 @@ pub fn run(
             .collect();
         drop(fds);
         let mut idx = 1;
-        for (stream, fd, open) in pipes.iter_mut() {
-            if !*open {
+        for pipe in pipes.iter_mut() {
+            if !pipe.open {
                 continue;
             }
             if ready[idx] {
-                let fd = fd.as_fd();
                 // The pipes are non-blocking: keep reading while data keeps
                 // coming (one poll per burst, not per read), a bounded number
                 // of times so the other stream and signals are not starved.
                 for _ in 0..BURST_READS {
-                    match capture.read_from(*stream, &mut buf, |into| read_fd(fd, into)) {
+                    let fd = pipe.fd.as_fd();
+                    match capture.read_from(pipe.stream, &mut buf, |into| read_fd(fd, into)) {
                         Ok([]) => {
-                            *open = false;
+                            pipe.open = false;
                             break;
                         }
-                        Ok(data) => forward.write(*stream, data),
+                        Ok(data) => {
+                            let full = data.len() >= pipe.capacity;
+                            forward.write(pipe.stream, data);
+                            if full {
+                                pipe.grow();
+                            }
+                        }
                         Err(Errno::EAGAIN) => break,
                         Err(_) => {
-                            *open = false;
+                            pipe.open = false;
                             break;
                         }
                     }
@@ -310,21 +321,21 @@ pub fn run(
     }
     // What the command wrote before it ended is already in the pipes.
     let mut drained = 0u64;
-    for (stream, fd, open) in pipes.iter_mut() {
-        if !*open {
+    for pipe in pipes.iter_mut() {
+        if !pipe.open {
             continue;
         }
         while drained < DRAIN_LIMIT {
-            let fd = fd.as_fd();
-            match capture.read_from(*stream, &mut buf, |into| read_fd(fd, into)) {
+            let fd = pipe.fd.as_fd();
+            match capture.read_from(pipe.stream, &mut buf, |into| read_fd(fd, into)) {
                 Ok([]) | Err(_) => break,
                 Ok(data) => {
                     drained += data.len() as u64;
-                    forward.write(*stream, data);
+                    forward.write(pipe.stream, data);
                 }
             }
         }
-        *open = false;
+        pipe.open = false;
     }
     let end = match status {
         WaitStatus::Exited(_, code) => End::Exited(code),
@@ -340,6 +351,39 @@ pub fn run(
         started,
         ended,
     })
+}
+
+/// One of the command's output pipes, as the supervision loop sees it.
+struct Pipe {
+    stream: Stream,
+    fd: OwnedFd,
+    open: bool,
+    /// Its capacity as far as the shim knows (the kernel's default until
+    /// [`Pipe::grow`]).
+    capacity: usize,
+}
+
+impl Pipe {
+    fn new(stream: Stream, fd: OwnedFd) -> Pipe {
+        // Non-blocking, so that a burst of reads ends with EAGAIN instead of
+        // a wait (pipe2 set close-on-exec already).
+        let _ = fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        Pipe {
+            stream,
+            fd,
+            open: true,
+            capacity: 64 << 10,
+        }
+    }
+
+    /// Enlarges the pipe once its writer has filled it (best effort: an
+    /// unprivileged user over the pipe quota keeps the default).
+    fn grow(&mut self) {
+        if self.capacity < BIG_PIPE {
+            self.capacity = BIG_PIPE;
+            let _ = fcntl(&self.fd, FcntlArg::F_SETPIPE_SZ(BIG_PIPE as i32));
+        }
+    }
 }
 
 type Spawned = (u32, OwnedFd, OwnedFd);

@@ -6,12 +6,19 @@
 //! it breaks either run limit.
 //!
 //! After every run the shim applies them cheaply, inside its completing
-//! transaction: the keep_runs cut for the job that just ran (one index walk of
-//! at most `keep_runs` entries), the age cut (one index seek when nothing is
-//! due), and the output cap (one O(1) read of the running total). `jobctl
-//! history prune` applies them to every job and also marks provably lost runs.
+//! transaction, compiling a `DELETE` only when something is due: the age cut
+//! (one index seek when nothing is due), the output cap (one O(1) read of the
+//! running total), and the keep_runs cut for the job that just ran. That cut
+//! has to walk the job's newest `keep_runs` index entries to find the oldest
+//! run to keep, so for limits of [`EXACT_KEEP_RUNS`] and more the shim walks
+//! on about one run in [`KEEP_RUNS_CHECK_EVERY`] (chosen by the run's random
+//! id) and then trims the job back to exactly `keep_runs`: a busy job may
+//! briefly hold a few runs more than its limit, and no run pays for a
+//! thousand-entry walk and a delete every time. `jobctl history prune`
+//! applies every limit exactly, to every job, and also marks provably lost
+//! runs.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::Result;
@@ -44,14 +51,34 @@ impl Retention {
         max_output: None,
     };
 
-    pub(crate) fn after_run(&self, conn: &Connection, job: &str, now_us: i64) -> Result<()> {
-        if let Some(keep) = self.keep_runs {
-            conn.prepare_cached(KEEP_RUNS_SQL)?
-                .execute(params![job, keep as i64])?;
+    /// The per-run step for `job`, whose run `run_id` just finished.
+    pub(crate) fn after_run(
+        &self,
+        conn: &Connection,
+        job: &str,
+        run_id: i64,
+        now_us: i64,
+    ) -> Result<()> {
+        if let Some(keep) = self.keep_runs
+            && (keep < EXACT_KEEP_RUNS || run_id % KEEP_RUNS_CHECK_EVERY == 0)
+        {
+            let cut: Option<i64> = conn
+                .prepare_cached(KEEP_RUNS_CUT_SQL)?
+                .query_row(params![job, keep as i64], |r| r.get(0))
+                .optional()?;
+            if let Some(cut) = cut {
+                conn.prepare_cached(DELETE_JOB_UP_TO_SQL)?
+                    .execute(params![job, cut])?;
+            }
         }
         if let Some(age) = self.keep_age_us {
-            conn.prepare_cached(KEEP_AGE_SQL)?
-                .execute([now_us.saturating_sub(age)])?;
+            let cutoff = now_us.saturating_sub(age);
+            let due: bool = conn
+                .prepare_cached(ANY_OLDER_SQL)?
+                .query_row([cutoff], |r| r.get(0))?;
+            if due {
+                conn.prepare_cached(KEEP_AGE_SQL)?.execute([cutoff])?;
+            }
         }
         if let Some(max) = self.max_output {
             trim_output(conn, max)?;
@@ -59,6 +86,12 @@ impl Retention {
         Ok(())
     }
 }
+
+/// keep_runs limits below this are checked after every run (the walk is
+/// short); larger ones on about one run in [`KEEP_RUNS_CHECK_EVERY`].
+pub const EXACT_KEEP_RUNS: u64 = 64;
+/// See [`EXACT_KEEP_RUNS`].
+pub const KEEP_RUNS_CHECK_EVERY: i64 = 16;
 
 impl Default for Retention {
     fn default() -> Self {
@@ -73,12 +106,20 @@ impl Default for Retention {
 /// Deletes the job's runs from its (keep_runs + 1)-th newest on.
 const KEEP_RUNS_SQL: &str = "DELETE FROM runs WHERE job = ?1 AND started_us <= \
      (SELECT started_us FROM runs WHERE job = ?1 ORDER BY started_us DESC LIMIT 1 OFFSET ?2)";
+/// The start of the job's (keep_runs + 1)-th newest run, if it has that many.
+const KEEP_RUNS_CUT_SQL: &str =
+    "SELECT started_us FROM runs WHERE job = ?1 ORDER BY started_us DESC LIMIT 1 OFFSET ?2";
+const DELETE_JOB_UP_TO_SQL: &str = "DELETE FROM runs WHERE job = ?1 AND started_us <= ?2";
+const ANY_OLDER_SQL: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE started_us < ?1)";
 const KEEP_AGE_SQL: &str = "DELETE FROM runs WHERE started_us < ?1";
 const TOTAL_SQL: &str = "SELECT value FROM totals WHERE name = 'output_bytes'";
 
+/// Compiles the statements of the per-run step that run every time (the
+/// shim does it while the command runs); the deletes are compiled only when
+/// something is due.
 pub(crate) fn prepare(conn: &Connection) -> Result<()> {
-    conn.prepare_cached(KEEP_RUNS_SQL)?;
-    conn.prepare_cached(KEEP_AGE_SQL)?;
+    conn.prepare_cached(KEEP_RUNS_CUT_SQL)?;
+    conn.prepare_cached(ANY_OLDER_SQL)?;
     conn.prepare_cached(TOTAL_SQL)?;
     Ok(())
 }
@@ -179,6 +220,7 @@ impl Store {
         report.output_bytes_after =
             tx.query_row(TOTAL_SQL, [], |r| r.get::<_, i64>(0))?.max(0) as u64;
         tx.commit()?;
+        self.after_commit();
         Ok(report)
     }
 }

@@ -9,10 +9,18 @@
 //! - no checkpoint when the connection closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
 //!   by default the last connection to close checkpoints the whole log into
 //!   the database and deletes it, costing two more fsyncs and a rebuild of the
-//!   WAL index at the next open; instead, the occasional commit that finds the
-//!   log over [`CHECKPOINT_PAGES`] folds it back in (a passive checkpoint whose
-//!   failure is ignored: SQLite's own auto-checkpoint reports a busy
-//!   checkpoint as the commit's error, though the commit succeeded);
+//!   WAL index at the next open. Instead the shim checkpoints when it has
+//!   time: once the log holds [`CHECKPOINT_PAGES`] frames, a passive
+//!   checkpoint runs *while the command runs* ([`Store::checkpoint_if_due`]),
+//!   and the completing commit then starts the log over from its beginning,
+//!   so the next process's WAL index rebuild reads only a few frames. A
+//!   commit that leaves a long log (a large output, a prune) checkpoints and
+//!   truncates it at once ([`BIG_LOG_PAGES`]), or every next process would
+//!   read it all;
+//! - the start row is a plain insert, the completion an update (an insert
+//!   only when the start row is missing): two small statements to compile
+//!   instead of one upsert that carries both, and the update is compiled
+//!   while the command runs;
 //! - a write that meets SQLITE_BUSY anyway (a lock SQLite does not wait on,
 //!   such as WAL recovery by another opener) is retried, with jitter, until
 //!   the busy timeout; every write is idempotent (upserts), so a retry never
@@ -47,10 +55,19 @@ pub enum OpenMode {
     Read,
 }
 
-/// Pages in the write-ahead log after which a commit folds it back into the
-/// database. Small, because every shim is a fresh process: a short log keeps
-/// each checkpoint short and the file small.
+/// Frames in the write-ahead log after which the shim checkpoints it while
+/// the command runs. Every new process rebuilds the WAL index by reading the
+/// frames written since the log last started over (about 1.5 µs each here);
+/// every checkpoint costs two fsyncs and the next start of the log a third.
+/// A run writes about six frames, so this is one checkpoint in ten runs, and
+/// a rebuild of about 30 frames on average.
 pub const CHECKPOINT_PAGES: i32 = 64;
+
+/// A commit that leaves more frames than this in the log checkpoints and
+/// truncates it right away (best effort, when no other connection is using
+/// it), so that no later process has to read it all to rebuild its index:
+/// runs that stored a large output, `history prune`.
+pub const BIG_LOG_PAGES: i32 = 512;
 
 /// An open history database.
 pub struct Store {
@@ -60,6 +77,8 @@ pub struct Store {
     /// The write-ahead log did not exist at open: sync the folder after the
     /// first commit, which creates it.
     sync_dir_after_commit: bool,
+    /// Frames in the log after this connection's last commit (0: unknown).
+    wal_frames: i32,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,7 +117,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 4194304;")
             .map_err(open_err)?;
         if mode != OpenMode::Read {
-            conn.wal_hook(Some(checkpoint_hook));
+            conn.wal_hook(Some(note_log_length));
         }
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
@@ -107,6 +126,7 @@ impl Store {
             path: path.to_path_buf(),
             busy_timeout,
             sync_dir_after_commit: mode != OpenMode::Read && !Path::new(&wal).exists(),
+            wal_frames: 0,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -140,6 +160,7 @@ impl Store {
             path: PathBuf::from(":memory:"),
             busy_timeout: Duration::from_secs(1),
             sync_dir_after_commit: false,
+            wal_frames: 0,
         };
         store.migrate()?;
         Ok(store)
@@ -194,14 +215,14 @@ impl Store {
     /// Writes the start row of a run (status `running`, no end), durably,
     /// before the command starts.
     pub fn begin_run(&mut self, record: &RunRecord) -> Result<()> {
-        self.write(|tx| upsert(tx, record))
+        self.write(|tx| insert(tx, record))
     }
 
     /// Rewrites a run's row (e.g. the provisional `timeout`/`killed` status
     /// written when a stop signal arrives, in case the shim is killed before
-    /// the command ends).
+    /// the command ends), inserting it if the start row is missing.
     pub fn update_run(&mut self, record: &RunRecord) -> Result<()> {
-        self.begin_run(record)
+        self.write(|tx| upsert(tx, record))
     }
 
     /// Completes a run: its final row (inserted whole if the start row is
@@ -230,7 +251,7 @@ impl Store {
                     .map_err(|e| Error::BadValue(format!("cannot store the output: {e}")))?;
                 blob.close()?;
             }
-            retention.after_run(tx, &record.job, now_us)
+            retention.after_run(tx, &record.job, record.id.as_i64(), now_us)
         })
     }
 
@@ -248,17 +269,57 @@ impl Store {
         Ok(())
     }
 
-    fn after_commit(&mut self) {
+    pub(crate) fn after_commit(&mut self) {
+        self.wal_frames = LOG_FRAMES.with(|f| f.take());
         if self.sync_dir_after_commit {
             self.sync_dir_after_commit = false;
             sync_parent(&self.path);
         }
+        if self.wal_frames > BIG_LOG_PAGES {
+            self.truncate_log();
+        }
+    }
+
+    /// Checkpoints the log if it has grown past [`CHECKPOINT_PAGES`]: the
+    /// shim calls this while the command runs, so that the checkpoint's
+    /// fsyncs overlap the command, and its completing commit starts the log
+    /// over. Passive: it never waits for other connections, and failing
+    /// changes nothing (a later run tries again).
+    pub fn checkpoint_if_due(&mut self) {
+        if self.wal_frames >= CHECKPOINT_PAGES {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            self.wal_frames = 0;
+        }
+    }
+
+    /// Copies a long log into the database and truncates it to nothing, if no
+    /// other connection is using it (waiting at most a few milliseconds for
+    /// one to finish). Best effort: when it cannot, the log stays and the
+    /// next run's passive checkpoint deals with it.
+    fn truncate_log(&mut self) {
+        LOCK_DEADLINE.with(|d| d.set(Some(Instant::now() + Duration::from_millis(20))));
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        self.wal_frames = 0;
+    }
+
+    /// Lets go of the database without closing the connection, for a process
+    /// about to exit (the shim, after its last commit). With no checkpoint on
+    /// close, closing would only finalize statements, free memory, unmap the
+    /// shared-memory index and close files, which the kernel does anyway at
+    /// exit; its POSIX locks go with the process. Committed data is durable
+    /// either way.
+    pub fn abandon(self) {
+        std::mem::forget(self);
     }
 
     /// Prepares the statements [`Store::finish_run`] uses, so that the work is
     /// done while the command runs rather than after it.
     pub fn prepare_finish(&self) -> Result<()> {
-        self.conn.prepare_cached(UPSERT_SQL)?;
+        self.conn.prepare_cached(UPDATE_SQL)?;
         self.conn.prepare_cached(DELETE_OUTPUT_SQL)?;
         self.conn.prepare_cached(INSERT_OUTPUT_SQL)?;
         crate::retention::prepare(&self.conn)?;
@@ -270,13 +331,18 @@ const DELETE_OUTPUT_SQL: &str = "DELETE FROM outputs WHERE run_id = ?1";
 const INSERT_OUTPUT_SQL: &str =
     "INSERT INTO outputs (run_id, size, data) VALUES (?1, ?2, zeroblob(?2))";
 
-/// Folds the log back into the database once it is long. A passive
-/// checkpoint never waits; if another connection is checkpointing, this one
-/// simply skips (and the commit that called it is still reported as done).
-fn checkpoint_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
-    if pages >= CHECKPOINT_PAGES {
-        let _ = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE);
-    }
+thread_local! {
+    /// The log length the WAL hook saw at the last commit on this thread,
+    /// picked up by [`Store::after_commit`].
+    static LOG_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The WAL hook: notes how many frames the log holds after a commit. The
+/// checkpoint itself is [`Store`]'s decision (SQLite's own auto-checkpoint
+/// would run it right after the start row's commit, before the command, and
+/// report a busy checkpoint as the commit's error).
+fn note_log_length(_wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    LOG_FRAMES.with(|f| f.set(pages));
     Ok(())
 }
 
@@ -381,17 +447,20 @@ pub(crate) const COLUMNS: &str = "id, job, invocation_id, trigger, attempt, host
      shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
      exit_code, signal, error, output_bytes, output_truncated";
 
-const UPSERT_SQL: &str = "INSERT INTO runs (id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
+const INSERT_SQL: &str = "INSERT INTO runs (id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
      shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
      exit_code, signal, error, output_bytes, output_truncated) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
-     ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, ended_us = excluded.ended_us, \
-     deadline_us = excluded.deadline_us, status = excluded.status, exit_code = excluded.exit_code, \
-     signal = excluded.signal, error = excluded.error, output_bytes = excluded.output_bytes, \
-     output_truncated = excluded.output_truncated";
+     ON CONFLICT (id) DO NOTHING";
 
-fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
-    conn.prepare_cached(UPSERT_SQL)?.execute(params![
+/// What a run's row may change after its start: everything but who, what
+/// and when it started.
+const UPDATE_SQL: &str = "UPDATE runs SET pid = ?2, ended_us = ?3, deadline_us = ?4, status = ?5, \
+     exit_code = ?6, signal = ?7, error = ?8, output_bytes = ?9, output_truncated = ?10 WHERE id = ?1";
+
+/// Inserts a run's row; an existing row with its id (a retried write) stays.
+fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
+    conn.prepare_cached(INSERT_SQL)?.execute(params![
         r.id.as_i64(),
         r.job,
         r.invocation_id,
@@ -415,6 +484,28 @@ fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
         r.output_bytes as i64,
         r.output_truncated,
     ])?;
+    Ok(())
+}
+
+/// Updates a run's row, or inserts it whole when it is missing (its start
+/// row could not be written). Inside the caller's immediate transaction, so
+/// nothing can come between the two.
+fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
+    let changed = conn.prepare_cached(UPDATE_SQL)?.execute(params![
+        r.id.as_i64(),
+        r.pid,
+        r.ended_us,
+        r.deadline_us,
+        r.status.as_str(),
+        r.exit_code,
+        r.signal,
+        r.error,
+        r.output_bytes as i64,
+        r.output_truncated,
+    ])?;
+    if changed == 0 {
+        insert(conn, r)?;
+    }
     Ok(())
 }
 

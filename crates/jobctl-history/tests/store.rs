@@ -386,6 +386,79 @@ fn retention_after_each_run_and_by_prune() {
 }
 
 #[test]
+fn large_keep_runs_limits_are_checked_on_some_runs_and_then_cut_exactly() {
+    let mut store = Store::open_in_memory().unwrap();
+    let keep = Retention {
+        keep_runs: Some(100),
+        keep_age_us: None,
+        max_output: None,
+    };
+    // A run checks a limit of 64 or more when its id is a multiple of 16: here
+    // every 20th run (i = 19, 39, …) does.
+    let id = |i: u64| RunId::from_random((16 + i * 16 + u64::from(i % 20 != 19)) << 1);
+    let p = probe();
+    let kept = |store: &Store| {
+        store
+            .runs(
+                &RunFilter {
+                    job: Some("busy".into()),
+                    ..RunFilter::default()
+                },
+                &p,
+                T0,
+            )
+            .unwrap()
+    };
+    for i in 0..150u64 {
+        let run = record_with_id(id(i), "busy", T0 + i as i64 * SEC, Status::Success);
+        store.finish_run(&run, None, &keep, T0).unwrap();
+        let runs = kept(&store);
+        match i {
+            // Past the limit, but no check yet.
+            118 => assert_eq!(runs.len(), 119),
+            // A checking run cuts back to exactly the newest 100.
+            119 | 139 => {
+                assert_eq!(runs.len(), 100);
+                assert_eq!(runs.last().unwrap().started_us, T0 + (i as i64 - 99) * SEC);
+            }
+            149 => assert_eq!(runs.len(), 110),
+            _ => {}
+        }
+    }
+    // Prune is exact whatever the ids.
+    store.prune(&keep, &p, T0).unwrap();
+    assert_eq!(kept(&store).len(), 100);
+}
+
+#[test]
+fn age_limit_applies_after_each_run() {
+    let mut store = Store::open_in_memory().unwrap();
+    let young = Retention {
+        keep_runs: None,
+        keep_age_us: Some(5 * SEC),
+        max_output: None,
+    };
+    for i in 0..10u64 {
+        let run = record(3000 + i, "aging", T0 + i as i64 * SEC, Status::Success);
+        store.finish_run(&run, None, &young, T0 + 20 * SEC).unwrap();
+        // The cut-off is T0 + 15 s: each of these runs is already older when
+        // it finishes, and goes.
+        let left = store
+            .runs(&RunFilter::default(), &probe(), T0 + 20 * SEC)
+            .unwrap();
+        assert_eq!(left.len(), 0, "run {i}");
+    }
+    let fresh = record(4000, "aging", T0 + 18 * SEC, Status::Success);
+    store
+        .finish_run(&fresh, None, &young, T0 + 20 * SEC)
+        .unwrap();
+    let left = store
+        .runs(&RunFilter::default(), &probe(), T0 + 20 * SEC)
+        .unwrap();
+    assert_eq!(left.len(), 1);
+}
+
+#[test]
 fn output_total_is_capped_oldest_first() {
     let mut store = Store::open_in_memory().unwrap();
     let cap = Retention {

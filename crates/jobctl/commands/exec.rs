@@ -161,7 +161,6 @@ pub fn retention_from(
 /// full parser. A bad shim command line exits 125, as `env(1)` does for its
 /// own errors.
 pub fn fast_path() -> Option<ExitCode> {
-    use clap::{Args as _, FromArgMatches as _};
     let args: Vec<OsString> = std::env::args_os().collect();
     let word = |i: usize| args.get(i).and_then(|a| a.to_str());
     let (user, first) = match (word(1), word(2)) {
@@ -181,15 +180,12 @@ pub fn fast_path() -> Option<ExitCode> {
             return None;
         }
     }
-    let command = ExecArgs::augment_args(
-        clap::Command::new("exec")
-            .bin_name("jobctl exec")
-            .no_binary_name(true)
-            .max_term_width(100),
-    );
-    let parsed = command
-        .try_get_matches_from(&args[first..])
-        .and_then(|m| ExecArgs::from_arg_matches(&m));
+    // The command lines the renderer writes take the short way; clap sees
+    // the rest (help, mistakes), so that every message is clap's.
+    let parsed = match parse_plain(&args[first..]) {
+        Some(a) => Ok(a),
+        None => parse_with_clap(&args[first..]),
+    };
     let exec_args = match parsed {
         Ok(a) => a,
         Err(e) => {
@@ -214,6 +210,122 @@ pub fn fast_path() -> Option<ExitCode> {
     Some(match run(&paths, exec_args) {
         Ok(code) => code,
         Err(err) => err.report(),
+    })
+}
+
+/// `jobctl exec`'s own arguments through clap (only `ExecArgs`, not the
+/// whole command line).
+fn parse_with_clap(args: &[OsString]) -> Result<ExecArgs, clap::Error> {
+    use clap::{Args as _, FromArgMatches as _};
+    let command = ExecArgs::augment_args(
+        clap::Command::new("exec")
+            .bin_name("jobctl exec")
+            .no_binary_name(true)
+            .max_term_width(100),
+    );
+    command
+        .try_get_matches_from(args)
+        .and_then(|m| ExecArgs::from_arg_matches(&m))
+}
+
+/// Parses `jobctl exec`'s own arguments without clap, for the plain forms a
+/// rendered `ExecStart=` uses: each option once, as `--name VALUE` or
+/// `--name=VALUE`, a value that parses and neither is empty nor starts with
+/// `-`, then `--` and the command. Anything else (help, an unknown or
+/// repeated option, a bad value, a missing `--job` or command) gives `None`,
+/// and clap parses it instead: the result is always what clap would give
+/// (the tests below compare the two), only without building clap's
+/// command first, which is a measurable share of the shim's start-up.
+fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
+    use std::str::FromStr;
+    fn set<T: FromStr>(slot: &mut Option<T>, value: &str) -> Option<()> {
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(value.parse().ok()?);
+        Some(())
+    }
+    let mut job: Option<String> = None;
+    let mut timeout = None;
+    let mut not_after = None;
+    let mut retry_attempts = None;
+    let mut retry_delay = None;
+    let mut retry_backoff = None;
+    let mut retry_max_delay = None;
+    let mut output_limit = None;
+    let mut db: Option<PathBuf> = None;
+    let mut trigger = None;
+    let mut working_directory: Option<PathBuf> = None;
+    let mut keep_runs = None;
+    let mut keep_age = None;
+    let mut max_output = None;
+    let mut db_timeout = None;
+    let mut i = 0;
+    let command = loop {
+        let arg = args.get(i)?.to_str()?;
+        if arg == "--" {
+            break args[i + 1..].to_vec();
+        }
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, value),
+            None => {
+                i += 1;
+                (arg, args.get(i)?.to_str()?)
+            }
+        };
+        if value.is_empty() || value.starts_with('-') {
+            return None;
+        }
+        match name {
+            "--job" => set(&mut job, value)?,
+            "--timeout" => set(&mut timeout, value)?,
+            "--not-after" => set(&mut not_after, value)?,
+            "--retry-attempts" => set(&mut retry_attempts, value)?,
+            "--retry-delay" => set(&mut retry_delay, value)?,
+            "--retry-backoff" => set(&mut retry_backoff, value)?,
+            "--retry-max-delay" => set(&mut retry_max_delay, value)?,
+            "--output-limit" => set(&mut output_limit, value)?,
+            "--db" => set(&mut db, value)?,
+            "--trigger" => {
+                if trigger.is_some() {
+                    return None;
+                }
+                trigger = Some(match value {
+                    "timer" => TriggerArg::Timer,
+                    "manual" => TriggerArg::Manual,
+                    "shell" => TriggerArg::Shell,
+                    _ => return None,
+                });
+            }
+            "--working-directory" => set(&mut working_directory, value)?,
+            "--keep-runs" => set(&mut keep_runs, value)?,
+            "--keep-age" => set(&mut keep_age, value)?,
+            "--max-output" => set(&mut max_output, value)?,
+            "--db-timeout" => set(&mut db_timeout, value)?,
+            _ => return None,
+        }
+        i += 1;
+    };
+    if command.is_empty() {
+        return None;
+    }
+    Some(ExecArgs {
+        job: job?,
+        timeout,
+        not_after,
+        retry_attempts: retry_attempts.unwrap_or(1),
+        retry_delay: retry_delay.map_or_else(|| "0".parse().ok(), Some)?,
+        retry_backoff: retry_backoff.unwrap_or(1.0),
+        retry_max_delay,
+        output_limit: output_limit.map_or_else(|| "4M".parse().ok(), Some)?,
+        db,
+        trigger,
+        working_directory,
+        keep_runs,
+        keep_age,
+        max_output,
+        db_timeout: db_timeout.map_or_else(|| "60s".parse().ok(), Some)?,
+        command,
     })
 }
 
@@ -399,7 +511,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
                     }
                     Some(sig) => {
                         eprintln!("jobctl exec: stopped by {sig} while waiting to retry");
-                        drop(book);
+                        book.leave();
                         jobctl_exec::reraise(sig as i32);
                     }
                 }
@@ -408,7 +520,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
                 "jobctl exec: attempt {attempt} failed; no retry, the next would start past the job's timeout"
             );
         }
-        drop(book);
+        book.leave();
         return Ok(match outcome.end {
             End::Exited(code) => ExitCode::from(code as u8),
             End::NotStarted(failure) => ExitCode::from(failure.exit_code() as u8),
@@ -442,9 +554,13 @@ struct RunObserver<'a, 'p> {
 
 impl Observer for RunObserver<'_, '_> {
     fn started(&mut self, _pid: u32) {
-        // Prepare the completing statements while the command runs.
-        if let Some(store) = &self.book.store {
+        // Work that would otherwise follow the command: prepare the
+        // completing statements, and checkpoint the log if it is due (its
+        // fsyncs overlap the command; its output waits in the pipes
+        // meanwhile, nothing is lost).
+        if let Some(store) = self.book.store.as_mut() {
             let _ = store.prepare_finish();
+            store.checkpoint_if_due();
         }
     }
 
@@ -470,6 +586,14 @@ struct Bookkeeper<'p> {
 }
 
 impl Bookkeeper<'_> {
+    /// The shim is about to exit: every write is committed, so leave the
+    /// connection to the kernel instead of closing it (see [`Store::abandon`]).
+    fn leave(mut self) {
+        if let Some(store) = self.store.take() {
+            store.abandon();
+        }
+    }
+
     fn open(&mut self) -> Option<&mut Store> {
         if self.store.is_none() {
             if self.create_dir
@@ -569,8 +693,9 @@ fn new_run_id() -> RunId {
 /// The user's name, resolved now (a `DynamicUser=` name exists only while
 /// its unit runs). systemd sets `$USER` for services with `User=` or
 /// `DynamicUser=`, which saves a name-service lookup on the hot path; uid 0
-/// is root. Otherwise the user database, else the uid as text. (The record
-/// also keeps the uid, which is authoritative.)
+/// is root. Otherwise `/etc/passwd`, then the name service through
+/// `getent(1)`, else the uid as text. (The record also keeps the uid, which
+/// is authoritative.)
 fn user_name(uid: u32) -> String {
     if env::var_os(env::INVOCATION_ID).is_some()
         && let Some(name) = env::var_os(env::USER)
@@ -580,11 +705,87 @@ fn user_name(uid: u32) -> String {
     if uid == 0 {
         return "root".to_string();
     }
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+    std::fs::read("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
+        .and_then(|passwd| passwd_name(&passwd, uid))
+        .or_else(|| name_service_user(uid, NAME_SERVICE_DEADLINE))
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of `uid` in the contents of a `passwd(5)` file.
+fn passwd_name(passwd: &[u8], uid: u32) -> Option<String> {
+    passwd.split(|b| *b == b'\n').find_map(|line| {
+        // Comments and NIS compat entries (`+`, `-`) name nobody.
+        if line
+            .first()
+            .is_some_and(|b| matches!(b, b'#' | b'+' | b'-'))
+        {
+            return None;
+        }
+        let mut fields = line.split(|b| *b == b':');
+        let name = fields.next()?;
+        let entry_uid = fields.nth(1)?;
+        (!name.is_empty() && std::str::from_utf8(entry_uid).ok()?.parse::<u32>().ok()? == uid)
+            .then(|| String::from_utf8_lossy(name).into_owned())
+    })
+}
+
+/// How long the shim waits for the name service before it records the uid
+/// as the name (an unreachable LDAP server must not hold the job back).
+const NAME_SERVICE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The name service (NSS: LDAP, sssd, nss-systemd, …), asked through
+/// `getent passwd UID` rather than in-process: the shipped binary links glibc
+/// statically, and a static glibc can load the host's NSS modules only if
+/// they come from the very glibc it was built with (docs/design.md, "Static
+/// linking"). A separate process also lets the shim give up after
+/// `deadline`. Only users missing from /etc/passwd who run `jobctl exec`
+/// outside systemd get here.
+fn name_service_user(uid: u32, deadline: Duration) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let until = std::time::Instant::now() + deadline;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // One passwd line: read until end of file, each wait bounded by what is
+    // left of the deadline.
+    let complete = loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        let timeout = nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            stdout.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => break false,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break false,
+        }
+        match stdout.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) if out.len() < 64 << 10 => out.extend_from_slice(&chunk[..n]),
+            Ok(_) => break false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break false,
+        }
+    };
+    if !complete {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    (complete && status.success())
+        .then(|| passwd_name(&out, uid))
+        .flatten()
 }
 
 /// The capture as the history stores it (borrowed, not copied), or nothing
@@ -609,4 +810,201 @@ fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<Segment<'_>>> {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &[&str]) -> Vec<OsString> {
+        line.iter().map(OsString::from).collect()
+    }
+
+    /// The plain parser either declines or agrees with clap exactly.
+    fn agrees_with_clap(line: &[&str]) -> bool {
+        let args = words(line);
+        let clap = parse_with_clap(&args);
+        match parse_plain(&args) {
+            Some(plain) => {
+                let clap = clap.unwrap_or_else(|e| panic!("{line:?}: plain parsed, clap said {e}"));
+                assert_eq!(format!("{plain:?}"), format!("{clap:?}"), "{line:?}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn plain_parser_takes_rendered_command_lines() {
+        let taken: &[&[&str]] = &[
+            &["--job", "nightly", "--", "/bin/true"],
+            &["--job=nightly", "--", "/bin/true", "--job", "x", "--"],
+            &[
+                "--job",
+                "backup",
+                "--timeout",
+                "2h",
+                "--retry-attempts",
+                "3",
+                "--retry-delay",
+                "30s",
+                "--retry-backoff",
+                "2.5",
+                "--retry-max-delay",
+                "10min",
+                "--output-limit",
+                "1M",
+                "--db",
+                "/var/lib/jobctl/h.db",
+                "--trigger",
+                "timer",
+                "--working-directory",
+                "/srv/app",
+                "--keep-runs",
+                "50",
+                "--keep-age",
+                "30d",
+                "--max-output",
+                "64M",
+                "--db-timeout",
+                "5s",
+                "--not-after",
+                "2027-04-01T00:00:00+08:00",
+                "--",
+                "/usr/local/bin/backup",
+                "--full",
+            ],
+            &[
+                "--trigger=manual",
+                "--job",
+                "a b",
+                "--keep-age=infinity",
+                "--",
+                "x",
+            ],
+            &[
+                "--keep-runs",
+                "0",
+                "--max-output",
+                "0",
+                "--job",
+                "j",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ],
+            &["--job", "ünïcode", "--retry-attempts", "+2", "--", "true"],
+            &["--db=/tmp/a=b.db", "--job", "j", "--", "true"],
+        ];
+        for line in taken {
+            assert!(agrees_with_clap(line), "declined: {line:?}");
+        }
+    }
+
+    #[test]
+    fn plain_parser_leaves_everything_else_to_clap() {
+        let declined: &[&[&str]] = &[
+            &[],
+            &["--help"],
+            &["-h"],
+            &["--job", "j"],
+            &["--job", "j", "--"],
+            &["--", "true"],
+            &["--job", "j", "--job", "k", "--", "true"],
+            &["--job", "j", "--timeout", "soon", "--", "true"],
+            &["--job", "j", "--retry-attempts", "-1", "--", "true"],
+            &["--job", "j", "--retry-attempts", "4294967296", "--", "true"],
+            &["--job", "j", "--retry-backoff", "fast", "--", "true"],
+            &["--job", "j", "--trigger", "Timer", "--", "true"],
+            &["--job", "j", "--trigger", "cron", "--", "true"],
+            &["--job", "j", "--output-limit", "lots", "--", "true"],
+            &["--job", "j", "--not-after", "tomorrow", "--", "true"],
+            &["--job=", "--", "true"],
+            &["--job", "-x", "--", "true"],
+            &["--job", "j", "--db", "--", "true"],
+            &["--job", "j", "--unknown", "1", "--", "true"],
+            &["--job", "j", "stray", "--", "true"],
+            &["--job", "j", "-t", "5s", "--", "true"],
+            &["--job", "j", "--db-timeout", "--", "true"],
+        ];
+        for line in declined {
+            assert!(!agrees_with_clap(line), "plain parser took {line:?}");
+        }
+    }
+
+    #[test]
+    fn plain_parser_agrees_with_clap_on_generated_lines() {
+        // Every option, with a good and a bad value, in both spellings, in a
+        // few orders: whatever the plain parser takes, clap takes the same way.
+        let options: &[(&str, &str, &str)] = &[
+            ("--timeout", "90s", "x"),
+            ("--not-after", "2030-01-01T00:00:00Z", "2030"),
+            ("--retry-attempts", "2", "two"),
+            ("--retry-delay", "1min", "-1"),
+            ("--retry-backoff", "1.5", "1,5"),
+            ("--retry-max-delay", "1h", ""),
+            ("--output-limit", "512K", "512Q"),
+            ("--db", "/x/h.db", ""),
+            ("--trigger", "shell", "SHELL"),
+            ("--working-directory", "/tmp", ""),
+            ("--keep-runs", "7", "seven"),
+            ("--keep-age", "2d", "2 parsecs"),
+            ("--max-output", "1G", "1Z"),
+            ("--db-timeout", "100ms", "forever"),
+        ];
+        let mut taken = 0;
+        for (i, (name, good, bad)) in options.iter().enumerate() {
+            for value in [good, bad] {
+                for inline in [false, true] {
+                    let (other, other_value, _) = options[(i + 5) % options.len()];
+                    let mut line: Vec<String> = Vec::new();
+                    if inline {
+                        line.push(format!("{name}={value}"));
+                    } else {
+                        line.push(name.to_string());
+                        line.push(value.to_string());
+                    }
+                    line.extend(["--job".into(), "j".into()]);
+                    line.extend([other.into(), other_value.into()]);
+                    line.extend(["--".into(), "cmd".into(), "--db".into()]);
+                    let line: Vec<&str> = line.iter().map(String::as_str).collect();
+                    taken += usize::from(agrees_with_clap(&line));
+                }
+            }
+        }
+        // Each good value in both spellings.
+        assert_eq!(taken, options.len() * 2);
+    }
+
+    #[test]
+    fn passwd_lookup_finds_the_uid_field() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+# a comment:x:5\n\
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+broken-line\n\
+:x:7:7::/:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 65534).as_deref(), Some("nobody"));
+        assert_eq!(passwd_name(passwd, 1).as_deref(), Some("daemon"));
+        assert_eq!(passwd_name(passwd, 5), None);
+        // The gid field is not the uid; empty names do not count.
+        assert_eq!(passwd_name(passwd, 7), None);
+        assert_eq!(passwd_name(passwd, 1000), None);
+        assert_eq!(passwd_name(b"", 0), None);
+    }
+
+    #[test]
+    fn name_service_lookup_goes_through_getent() {
+        assert_eq!(
+            name_service_user(0, Duration::from_secs(10)).as_deref(),
+            Some("root")
+        );
+        // A uid nobody has: getent exits 2, and the caller records the uid.
+        assert_eq!(
+            name_service_user(4_000_000_123, Duration::from_secs(10)),
+            None
+        );
+    }
 }
