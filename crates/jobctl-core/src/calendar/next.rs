@@ -69,6 +69,44 @@ enum Bounds {
     Same,
 }
 
+/// A field of the broken-down time, largest first.
+#[derive(Clone, Copy)]
+enum Field {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+}
+
+/// Resets every field smaller than `field` to its first value, as systemd
+/// does when a larger field moved to a later match (or overflowed).
+fn reset_below(c: &mut Tm, usec: &mut i32, field: Field) {
+    if matches!(field, Field::Year) {
+        c.mon = 0;
+    }
+    if matches!(field, Field::Year | Field::Month) {
+        c.mday = 1;
+    }
+    if matches!(field, Field::Year | Field::Month | Field::Day) {
+        c.hour = 0;
+    }
+    if !matches!(field, Field::Minute) {
+        c.min = 0;
+    }
+    c.sec = 0;
+    *usec = 0;
+}
+
+/// The outcome of matching one field: an error when no value of it matched,
+/// else whether normalizing the new time moved it.
+fn bounds_after(matched: Result<bool, ()>, c: &mut Tm, clock: &mut Clock<'_>) -> Bounds {
+    match matched {
+        Err(()) => Bounds::Error,
+        Ok(_) => tm_within_bounds(c, clock),
+    }
+}
+
 fn tm_within_bounds(tm: &mut Tm, clock: &mut Clock<'_>) -> Bounds {
     // Caps impossible dates such as *-02-31, which would otherwise loop.
     if tm.year + 1900 > MAX_YEAR {
@@ -209,11 +247,7 @@ fn find_next(
         c.year = val - 1900;
         match r {
             Err(()) => return Err(NoElapse::Never),
-            Ok(true) => {
-                c.mon = 0;
-                c.mday = 1;
-                (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
-            }
+            Ok(true) => reset_below(&mut c, &mut tm_usec, Field::Year),
             Ok(false) => {}
         }
         if tm_within_bounds(&mut c, clock) != Bounds::Same {
@@ -226,20 +260,12 @@ fn find_next(
         let r = find_matching_component(spec, &spec.month, false, &view, &mut val, clock);
         c.mon = val - 1;
         if r == Ok(true) {
-            c.mday = 1;
-            (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+            reset_below(&mut c, &mut tm_usec, Field::Month);
         }
-        let b = if r.is_err() {
-            Bounds::Error
-        } else {
-            tm_within_bounds(&mut c, clock)
-        };
-        match b {
+        match bounds_after(r, &mut c, clock) {
             Bounds::Error => {
                 c.year += 1;
-                c.mon = 0;
-                c.mday = 1;
-                (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+                reset_below(&mut c, &mut tm_usec, Field::Year);
                 continue;
             }
             Bounds::Moved => continue,
@@ -251,18 +277,12 @@ fn find_next(
         let r = find_matching_component(spec, &spec.day, true, &c, &mut val, clock);
         c.mday = val;
         if r == Ok(true) {
-            (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+            reset_below(&mut c, &mut tm_usec, Field::Day);
         }
-        let b = if r.is_err() {
-            Bounds::Error
-        } else {
-            tm_within_bounds(&mut c, clock)
-        };
-        match b {
+        match bounds_after(r, &mut c, clock) {
             Bounds::Error => {
                 c.mon += 1;
-                c.mday = 1;
-                (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+                reset_below(&mut c, &mut tm_usec, Field::Month);
                 continue;
             }
             Bounds::Moved => continue,
@@ -272,7 +292,7 @@ fn find_next(
         // Weekday.
         if !matches_weekday(spec.weekdays_bits, &c, clock) {
             c.mday += 1;
-            (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+            reset_below(&mut c, &mut tm_usec, Field::Day);
             continue;
         }
 
@@ -281,17 +301,12 @@ fn find_next(
         let r = find_matching_component(spec, &spec.hour, false, &c, &mut val, clock);
         c.hour = val;
         if r == Ok(true) {
-            (c.min, c.sec, tm_usec) = (0, 0, 0);
+            reset_below(&mut c, &mut tm_usec, Field::Hour);
         }
-        let b = if r.is_err() {
-            Bounds::Error
-        } else {
-            tm_within_bounds(&mut c, clock)
-        };
-        match b {
+        match bounds_after(r, &mut c, clock) {
             Bounds::Error => {
                 c.mday += 1;
-                (c.hour, c.min, c.sec, tm_usec) = (0, 0, 0, 0);
+                reset_below(&mut c, &mut tm_usec, Field::Day);
                 continue;
             }
             // The hour we set may not exist (DST): start again from the
@@ -305,17 +320,12 @@ fn find_next(
         let r = find_matching_component(spec, &spec.minute, false, &c, &mut val, clock);
         c.min = val;
         if r == Ok(true) {
-            (c.sec, tm_usec) = (0, 0);
+            reset_below(&mut c, &mut tm_usec, Field::Minute);
         }
-        let b = if r.is_err() {
-            Bounds::Error
-        } else {
-            tm_within_bounds(&mut c, clock)
-        };
-        match b {
+        match bounds_after(r, &mut c, clock) {
             Bounds::Error => {
                 c.hour += 1;
-                (c.min, c.sec, tm_usec) = (0, 0, 0);
+                reset_below(&mut c, &mut tm_usec, Field::Hour);
                 continue;
             }
             Bounds::Moved => continue,
@@ -328,15 +338,10 @@ fn find_next(
         let r = find_matching_component(spec, &spec.microsecond, false, &view, &mut val, clock);
         tm_usec = val % USEC_PER_SEC;
         c.sec = val / USEC_PER_SEC;
-        let b = if r.is_err() {
-            Bounds::Error
-        } else {
-            tm_within_bounds(&mut c, clock)
-        };
-        match b {
+        match bounds_after(r, &mut c, clock) {
             Bounds::Error => {
                 c.min += 1;
-                (c.sec, tm_usec) = (0, 0);
+                reset_below(&mut c, &mut tm_usec, Field::Minute);
                 continue;
             }
             Bounds::Moved => continue,
