@@ -73,16 +73,7 @@ fn validate_reports_every_file_of_a_folder() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let stdout = support::stderr_then_stdout(&output);
-    let cases = std::fs::read_dir(root().join("tests/fixtures/invalid"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "toml")
-        })
-        .count();
+    let cases = support::count_job_files(&root().join("tests/fixtures/invalid"));
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(
         summary.starts_with(&format!(

@@ -190,16 +190,7 @@ fn every_example_job_validates() {
         !stdout.contains("warning"),
         "examples must be warning-free:\n{stdout}"
     );
-    let count = fs::read_dir(root().join("jobs.d"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "toml")
-        })
-        .count();
+    let count = support::count_job_files(&root().join("jobs.d"));
     assert!(
         count >= 7,
         "expected the seven example patterns, found {count}"

@@ -302,17 +302,15 @@ fn apply_from_empty(env: &Env) -> R {
         "jobctl-alpha.timer",
         "jobctl-beta.service",
     ] {
-        let contents = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/{unit}")))
-            .map_err(|e| format!("{unit}: {e}"))?;
+        let contents =
+            fs::read_to_string(env.unit_path(unit)).map_err(|e| format!("{unit}: {e}"))?;
         check(contents.contains("X-Jobctl-Job="), || {
             format!("{unit} has no ownership mark")
         })?;
     }
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-beta.timer"))
-            .exists(),
-        || "a manual job got a timer".into(),
-    )?;
+    check(!env.unit_path("jobctl-beta.timer").exists(), || {
+        "a manual job got a timer".into()
+    })?;
     check(
         env.prop("jobctl-alpha.timer", "ActiveState")? == "active",
         || "timer not active".into(),
@@ -351,6 +349,11 @@ impl Env {
     fn sb_path(&self, path: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root{path}", self.sb.init_pid()))
     }
+
+    /// A unit file in the sandbox's system unit folder, seen from the host.
+    fn unit_path(&self, unit: &str) -> PathBuf {
+        self.sb_path(&format!("{UNIT_DIR}/{unit}"))
+    }
 }
 
 fn reapply_is_a_no_op(env: &Env) -> R {
@@ -362,12 +365,7 @@ fn reapply_is_a_no_op(env: &Env) -> R {
         "command = [\"/bin/true\"]\nhourly = \":05\"\n",
     );
     env.apply(&dir)?;
-    let mtime = |u: &str| {
-        fs::metadata(env.sb_path(&format!("{UNIT_DIR}/{u}")))
-            .unwrap()
-            .modified()
-            .unwrap()
-    };
+    let mtime = |u: &str| fs::metadata(env.unit_path(u)).unwrap().modified().unwrap();
     let before = (mtime("jobctl-alpha.timer"), mtime("jobctl-gamma.service"));
     let since = env.prop("jobctl-gamma.timer", "ActiveEnterTimestampMonotonic")?;
     let reloads = env.reload_count()?;
@@ -446,7 +444,7 @@ fn check_and_diff(env: &Env) -> R {
         "alpha",
         "command = [\"/bin/true\"]\ndaily = \"05:45\"\n",
     );
-    let before = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/jobctl-alpha.timer")))?;
+    let before = fs::read_to_string(env.unit_path("jobctl-alpha.timer"))?;
     let out = env.jobctl_in(&dir, &["apply", "--check", "--diff"]);
     check(out.status.code() == Some(3), || {
         format!("--check with changes must exit 3: {}", text(&out))
@@ -457,7 +455,7 @@ fn check_and_diff(env: &Env) -> R {
         || text(&out),
     )?;
     check(
-        fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/jobctl-alpha.timer")))? == before,
+        fs::read_to_string(env.unit_path("jobctl-alpha.timer"))? == before,
         || "--check wrote".into(),
     )?;
     let out = env.jobctl_in(&dir, &["apply", "--check", "--json"]);
@@ -482,9 +480,7 @@ fn remove_job_file(env: &Env) -> R {
     let doomed = job_plan(&report, "doomed")?;
     check(doomed["change"] == "remove", || format!("{report:#}"))?;
     for u in ["jobctl-doomed.service", "jobctl-doomed.timer"] {
-        check(!env.sb_path(&format!("{UNIT_DIR}/{u}")).exists(), || {
-            format!("{u} still exists")
-        })?;
+        check(!env.unit_path(u).exists(), || format!("{u} still exists"))?;
     }
     check(
         !env.sb_path(&format!(
@@ -505,11 +501,9 @@ fn remove_job_file(env: &Env) -> R {
     check(job_plan(&report, "kept")?["change"] == "orphaned", || {
         format!("{report:#}")
     })?;
-    check(
-        env.sb_path(&format!("{UNIT_DIR}/jobctl-kept.timer"))
-            .exists(),
-        || "--no-prune removed".into(),
-    )
+    check(env.unit_path("jobctl-kept.timer").exists(), || {
+        "--no-prune removed".into()
+    })
 }
 
 fn timer_fires(env: &Env) -> R {
@@ -829,7 +823,7 @@ fn foreign_unit(env: &Env) -> R {
     let dir = env.jobs_dir("foreign");
     let foreign = "[Unit]\nDescription=not jobctl's\n[Service]\nExecStart=/bin/true\n";
     for u in ["jobctl-taken.service", "bystander.service"] {
-        fs::write(env.sb_path(&format!("{UNIT_DIR}/{u}")), foreign)?;
+        fs::write(env.unit_path(u), foreign)?;
     }
     write_job(&dir, "taken", DAILY);
     write_job(&dir, "fine", DAILY);
@@ -841,15 +835,13 @@ fn foreign_unit(env: &Env) -> R {
         String::from_utf8_lossy(&out.stderr).contains("jobctl-taken.service"),
         || text(&out),
     )?;
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-fine.service"))
-            .exists(),
-        || "apply changed something despite the error".into(),
-    )?;
+    check(!env.unit_path("jobctl-fine.service").exists(), || {
+        "apply changed something despite the error".into()
+    })?;
     fs::remove_file(dir.join("taken.toml"))?;
     env.apply(&dir)?;
     for u in ["jobctl-taken.service", "bystander.service"] {
-        let c = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/{u}")))?;
+        let c = fs::read_to_string(env.unit_path(u))?;
         check(c == foreign, || format!("{u} was modified or removed"))?;
     }
     env.sh(&format!(
@@ -881,11 +873,9 @@ fn removed_while_running(env: &Env) -> R {
     check(busy["notes"].to_string().contains("not stopped"), || {
         format!("{report:#}")
     })?;
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-busy.service"))
-            .exists(),
-        || "unit not deleted".into(),
-    )?;
+    check(!env.unit_path("jobctl-busy.service").exists(), || {
+        "unit not deleted".into()
+    })?;
     check(env.prop("jobctl-busy.service", "MainPID")? == pid, || {
         "the running run was killed".into()
     })?;
@@ -948,11 +938,9 @@ fn remove_command(env: &Env) -> R {
     let out = env.jobctl_in(&dir, &["remove", "beta"]);
     ok(&out)?;
     check(!dir.join("beta.toml").exists(), || "job file kept".into())?;
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-beta.timer"))
-            .exists(),
-        || "unit kept".into(),
-    )?;
+    check(!env.unit_path("jobctl-beta.timer").exists(), || {
+        "unit kept".into()
+    })?;
     check(
         env.prop("jobctl-beta.timer", "ActiveState")? == "inactive",
         || "timer still active".into(),
@@ -1013,11 +1001,9 @@ fn user_mode(env: &Env) -> R {
     check(state.trim() == "active", || {
         format!("user timer is {state}")
     })?;
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-mine.timer"))
-            .exists(),
-        || "user mode wrote a system unit".into(),
-    )?;
+    check(!env.unit_path("jobctl-mine.timer").exists(), || {
+        "user mode wrote a system unit".into()
+    })?;
     let out = run(&["apply", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout)?;
     check(report["changed"] == false, || format!("{report:#}"))?;
@@ -1121,11 +1107,9 @@ fn partial_failure(env: &Env) -> R {
             .is_some_and(|e| e.contains("Read-only")),
         || format!("{report:#}"),
     )?;
-    check(
-        !env.sb_path(&format!("{UNIT_DIR}/jobctl-new.service"))
-            .exists(),
-        || "a file was written".into(),
-    )?;
+    check(!env.unit_path("jobctl-new.service").exists(), || {
+        "a file was written".into()
+    })?;
     // The next apply converges.
     let report = env.apply(&dir)?;
     check(job_plan(&report, "new")?["change"] == "create", || {
@@ -1322,7 +1306,7 @@ fn working_directory_is_entered_by_the_shim(env: &Env) -> R {
         "command = [\"/bin/true\"]\nmanual = true\nuser = \"nobody\"\nworking_directory = \"/srv/e2e-locked\"\n",
     );
     env.apply(&dir)?;
-    let unit = fs::read_to_string(env.sb_path(&format!("{UNIT_DIR}/jobctl-here.service")))?;
+    let unit = fs::read_to_string(env.unit_path("jobctl-here.service"))?;
     check(
         unit.contains(" --working-directory ") && !unit.contains("WorkingDirectory="),
         || unit.clone(),

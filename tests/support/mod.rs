@@ -92,6 +92,20 @@ pub fn check_expected(expected_path: &Path, actual: &str) -> Result<(), String> 
 
 /// What a command printed, stderr first, then stdout: for commands such as
 /// `validate` that print diagnostics on stderr and a summary on stdout.
+/// How many job files (`*.toml`) a folder holds.
+pub fn count_job_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count()
+}
+
 pub fn stderr_then_stdout(output: &Output) -> String {
     format!(
         "{}{}",
