@@ -19,13 +19,7 @@ fn seeded() -> Scratch {
 }
 
 fn history(s: &Scratch, args: &[&str]) -> std::process::Output {
-    s.cmd()
-        .arg("history")
-        .args(args)
-        .arg("--db")
-        .arg(&s.db)
-        .output()
-        .unwrap()
+    s.read("history", args)
 }
 
 #[test]

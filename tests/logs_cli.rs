@@ -6,13 +6,7 @@ mod exec_support;
 use exec_support::*;
 
 fn logs(s: &Scratch, args: &[&str]) -> std::process::Output {
-    s.cmd()
-        .arg("logs")
-        .args(args)
-        .arg("--db")
-        .arg(&s.db)
-        .output()
-        .unwrap()
+    s.read("logs", args)
 }
 
 #[test]

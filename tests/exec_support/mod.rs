@@ -47,6 +47,17 @@ impl Scratch {
         jobctl(self.dir.path())
     }
 
+    /// `jobctl SUBCOMMAND ARGS... --db <db>`: a reader of this history.
+    pub fn read(&self, subcommand: &str, args: &[&str]) -> Output {
+        self.cmd()
+            .arg(subcommand)
+            .args(args)
+            .arg("--db")
+            .arg(&self.db)
+            .output()
+            .unwrap()
+    }
+
     /// `jobctl exec --db <db> --job JOB [extra] -- fakejob STEPS...`
     pub fn exec(&self, job: &str, extra: &[&str], steps: &[&str]) -> Output {
         let mut cmd = self.cmd();
