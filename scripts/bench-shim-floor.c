@@ -1,19 +1,23 @@
 /* The floor under `jobctl exec --job J -- CMD` (docs/benchmarks.md, "Run shim
  * and history"): a bare C program that does only what the shim cannot skip.
  * It opens a WAL database in a fresh process the way jobctl-history does
- * (synchronous=FULL, no checkpoint on close), durably inserts a start row,
- * spawns the command with posix_spawn and waits for it, durably updates the
- * row, and exits. No argument parsing, no output capture, no run record
+ * (no checkpoint on close), commits a start row without waiting for the disk
+ * (synchronous=NORMAL), spawns the command with posix_spawn, fdatasyncs the
+ * log while the command runs, waits for it, durably updates the row
+ * (synchronous=FULL), and exits: both writes durable before it exits, as in
+ * the shim. No argument parsing, no output capture, no run record
  * beyond two integers. Built by scripts/bench-shim, statically, against the
  * SQLite amalgamation that rusqlite bundles, with the same compile options.
  *
  * Usage: bench-shim-floor DB CMD [ARGS...]
  */
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sqlite3.h"
 
@@ -46,7 +50,7 @@ int main(int argc, char **argv) {
         "open");
   sqlite3_busy_timeout(db, 5000);
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-  exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 64;"
+  exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 64;"
            "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_us INTEGER NOT NULL,"
            " ended_us INTEGER, status INTEGER)");
 
@@ -65,6 +69,15 @@ int main(int argc, char **argv) {
     perror("bench-shim-floor: spawn");
     return 127;
   }
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", argv[1]);
+  int log = open(wal, O_RDONLY | O_CLOEXEC);
+  if (log < 0 || fdatasync(log) != 0) {
+    perror("bench-shim-floor: sync the log");
+    return 125;
+  }
+  close(log);
+  exec(db, "PRAGMA synchronous = FULL");
   int status = 0;
   waitpid(pid, &status, 0);
 

@@ -67,6 +67,12 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    #[error("cannot sync the history log {path} to disk")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("history database error")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored output of run {run} is malformed: {reason}")]

@@ -3,8 +3,10 @@
 //! The shim opens the database once per run, writes the start row (one
 //! transaction), runs the command, and completes the row together with the
 //! captured output and the cheap retention step (a second transaction). Both
-//! commits are durable: WAL with `synchronous=FULL` fsyncs the log at each
-//! commit. What keeps that cheap for a process that lives a millisecond:
+//! are durable before the shim exits: WAL with `synchronous=FULL` fsyncs the
+//! log at each commit, except the start row's, whose fsync follows while the
+//! command runs (below). What keeps that cheap for a process that lives a
+//! millisecond:
 //!
 //! - no checkpoint when the connection closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
 //!   by default the last connection to close checkpoints the whole log into
@@ -17,6 +19,15 @@
 //!   commit that leaves a long log (a large output, a prune) checkpoints and
 //!   truncates it at once ([`BIG_LOG_PAGES`]), or every next process would
 //!   read it all;
+//! - the start row's fsync overlaps the command: the start row is committed
+//!   (`synchronous=NORMAL`: written to the log, not yet synced) before the
+//!   command starts, and the log is fdatasynced right after the command has
+//!   been started, while it runs ([`Store::begin_run_sync_later`],
+//!   [`Store::sync_log`]). So a run's start is durable a fraction of a
+//!   millisecond after its command starts rather than before, and the
+//!   command does not wait for the disk. A power loss in that window loses
+//!   only that start row (WAL with `synchronous=NORMAL` never corrupts, it
+//!   only forgets unsynced commits); every later commit is `FULL` again;
 //! - the start row is a plain insert, the completion an update (an insert
 //!   only when the start row is missing): two small statements to compile
 //!   instead of one upsert that carries both, and the update is compiled
@@ -79,6 +90,11 @@ pub struct Store {
     sync_dir_after_commit: bool,
     /// Frames in the log after this connection's last commit (0: unknown).
     wal_frames: i32,
+    /// Whether commits fsync the log (`synchronous=FULL`, set at open) or
+    /// leave that to [`Store::sync_log`] (`NORMAL`).
+    sync_commits: bool,
+    /// A commit made with `synchronous=NORMAL` is not yet on disk.
+    log_unsynced: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,6 +143,8 @@ impl Store {
             busy_timeout,
             sync_dir_after_commit: mode != OpenMode::Read && !Path::new(&wal).exists(),
             wal_frames: 0,
+            sync_commits: true,
+            log_unsynced: false,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -161,6 +179,8 @@ impl Store {
             busy_timeout: Duration::from_secs(1),
             sync_dir_after_commit: false,
             wal_frames: 0,
+            sync_commits: true,
+            log_unsynced: false,
         };
         store.migrate()?;
         Ok(store)
@@ -212,17 +232,69 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the start row of a run (status `running`, no end), durably,
-    /// before the command starts.
+    /// Writes the start row of a run (status `running`, no end), durably.
     pub fn begin_run(&mut self, record: &RunRecord) -> Result<()> {
+        self.set_sync_commits(true)?;
         self.write(|tx| insert(tx, record))
+    }
+
+    /// Commits the start row of a run without waiting for the disk: the
+    /// caller starts the command, then calls [`Store::sync_log`], so that the
+    /// fsync overlaps the command (the shim). Until then a power loss may
+    /// forget this row (never corrupt the database); any later write of this
+    /// store is a durable commit and makes it durable too.
+    pub fn begin_run_sync_later(&mut self, record: &RunRecord) -> Result<()> {
+        self.set_sync_commits(false)?;
+        self.write(|tx| insert(tx, record))?;
+        self.log_unsynced = true;
+        Ok(())
+    }
+
+    /// Makes every commit so far durable (fdatasync of the log) and the next
+    /// ones durable at commit again.
+    pub fn sync_log(&mut self) -> Result<()> {
+        if self.log_unsynced {
+            let mut wal = self.path.as_os_str().to_owned();
+            wal.push("-wal");
+            let synced = std::fs::File::open(&wal).and_then(|log| log.sync_data());
+            synced.map_err(|source| Error::Sync {
+                path: PathBuf::from(wal),
+                source,
+            })?;
+            self.log_unsynced = false;
+        }
+        self.set_sync_commits(true)
     }
 
     /// Rewrites a run's row (e.g. the provisional `timeout`/`killed` status
     /// written when a stop signal arrives, in case the shim is killed before
     /// the command ends), inserting it if the start row is missing.
     pub fn update_run(&mut self, record: &RunRecord) -> Result<()> {
+        self.set_sync_commits(true)?;
         self.write(|tx| upsert(tx, record))
+    }
+
+    /// Whether the next commit fsyncs the log before it returns
+    /// (`PRAGMA synchronous` is FULL or stronger).
+    pub fn commits_are_durable(&self) -> Result<bool> {
+        let level: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+        Ok(level >= 2)
+    }
+
+    /// `synchronous=FULL` (each commit fsyncs the log) or `NORMAL` (the
+    /// log is synced by [`Store::sync_log`] or the next `FULL` commit).
+    fn set_sync_commits(&mut self, sync: bool) -> Result<()> {
+        if self.sync_commits != sync {
+            self.conn.execute_batch(if sync {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            })?;
+            self.sync_commits = sync;
+        }
+        Ok(())
     }
 
     /// Completes a run: its final row (inserted whole if the start row is
@@ -237,6 +309,7 @@ impl Store {
         retention: &Retention,
         now_us: i64,
     ) -> Result<()> {
+        self.set_sync_commits(true)?;
         self.write(|tx| {
             upsert(tx, record)?;
             if let Some(segments) = output {
@@ -271,6 +344,10 @@ impl Store {
 
     pub(crate) fn after_commit(&mut self) {
         self.wal_frames = LOG_FRAMES.with(|f| f.take());
+        if self.sync_commits {
+            // A FULL commit synced the whole log, earlier commits included.
+            self.log_unsynced = false;
+        }
         if self.sync_dir_after_commit {
             self.sync_dir_after_commit = false;
             sync_parent(&self.path);

@@ -190,6 +190,54 @@ fn runs_round_trip_and_finish_upserts() {
 }
 
 #[test]
+fn a_start_row_synced_later_is_committed_at_once_and_durable_commits_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(1)).unwrap();
+    assert!(store.commits_are_durable().unwrap());
+    let mut run = record(21, "deferred", T0, Status::Running);
+    store.begin_run_sync_later(&run).unwrap();
+    // Committed: another connection sees the start row before any sync.
+    let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
+    let seen = reader.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].id, run.id);
+    assert!(!store.commits_are_durable().unwrap());
+    store.sync_log().unwrap();
+    assert!(store.commits_are_durable().unwrap());
+
+    // Without a sync_log, the completion is a durable commit all the same.
+    let next = record(22, "deferred", T0 + SEC, Status::Running);
+    store.begin_run_sync_later(&next).unwrap();
+    run.status = Status::Success;
+    run.ended_us = Some(T0 + 2 * SEC);
+    store
+        .finish_run(&run, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    assert!(store.commits_are_durable().unwrap());
+    let seen = reader.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .any(|r| r.id == run.id && r.status == Status::Success)
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_synced_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(1)).unwrap();
+    store
+        .begin_run_sync_later(&record(23, "gone", T0, Status::Running))
+        .unwrap();
+    let wal = dir.path().join("history.db-wal");
+    std::fs::remove_file(&wal).unwrap();
+    let err = store.sync_log().unwrap_err();
+    assert!(err.to_string().contains("history.db-wal"), "{err}");
+}
+
+#[test]
 fn a_running_row_of_a_live_shim_stays_running() {
     let mut store = Store::open_in_memory().unwrap();
     let mut run = record(9, "live", T0, Status::Running);

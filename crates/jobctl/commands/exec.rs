@@ -554,11 +554,15 @@ struct RunObserver<'a, 'p> {
 
 impl Observer for RunObserver<'_, '_> {
     fn started(&mut self, _pid: u32) {
-        // Work that would otherwise follow the command: prepare the
-        // completing statements, and checkpoint the log if it is due (its
-        // fsyncs overlap the command; its output waits in the pipes
-        // meanwhile, nothing is lost).
+        // Work that would otherwise delay the command or follow it: sync the
+        // start row, prepare the completing statements, and checkpoint the
+        // log if it is due (the fsyncs overlap the command; its output waits
+        // in the pipes meanwhile, nothing is lost).
         if let Some(store) = self.book.store.as_mut() {
+            // The start row's fsync, which the command did not wait for. If
+            // it fails, the completing commit (a durable one) tries again,
+            // and a run it cannot record goes to the journal.
+            let _ = store.sync_log();
             let _ = store.prepare_finish();
             store.checkpoint_if_due();
         }
@@ -617,8 +621,10 @@ impl Bookkeeper<'_> {
         if let Some(store) = self.open() {
             store.set_busy_timeout(patience);
         }
+        // Committed now, fsynced once the command has started (see
+        // `RunObserver::started`): the command does not wait for the disk.
         if let Some(store) = self.open()
-            && let Err(e) = store.begin_run(record)
+            && let Err(e) = store.begin_run_sync_later(record)
         {
             self.failed = Some(error_chain(&e));
             // A locked or broken connection is retried fresh at the end.
