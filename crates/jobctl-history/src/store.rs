@@ -135,13 +135,11 @@ impl Store {
         if mode != OpenMode::Read {
             conn.wal_hook(Some(note_log_length));
         }
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
             busy_timeout,
-            sync_dir_after_commit: mode != OpenMode::Read && !Path::new(&wal).exists(),
+            sync_dir_after_commit: mode != OpenMode::Read && !log_path(path).exists(),
             wal_frames: 0,
             sync_commits: true,
             log_unsynced: false,
@@ -234,8 +232,7 @@ impl Store {
 
     /// Writes the start row of a run (status `running`, no end), durably.
     pub fn begin_run(&mut self, record: &RunRecord) -> Result<()> {
-        self.set_sync_commits(true)?;
-        self.write(|tx| insert(tx, record))
+        self.write(Commit::Durable, |tx| insert(tx, record))
     }
 
     /// Commits the start row of a run without waiting for the disk: the
@@ -244,23 +241,16 @@ impl Store {
     /// forget this row (never corrupt the database); any later write of this
     /// store is a durable commit and makes it durable too.
     pub fn begin_run_sync_later(&mut self, record: &RunRecord) -> Result<()> {
-        self.set_sync_commits(false)?;
-        self.write(|tx| insert(tx, record))?;
-        self.log_unsynced = true;
-        Ok(())
+        self.write(Commit::SyncLater, |tx| insert(tx, record))
     }
 
     /// Makes every commit so far durable (fdatasync of the log) and the next
     /// ones durable at commit again.
     pub fn sync_log(&mut self) -> Result<()> {
         if self.log_unsynced {
-            let mut wal = self.path.as_os_str().to_owned();
-            wal.push("-wal");
-            let synced = std::fs::File::open(&wal).and_then(|log| log.sync_data());
-            synced.map_err(|source| Error::Sync {
-                path: PathBuf::from(wal),
-                source,
-            })?;
+            let log = log_path(&self.path);
+            let synced = std::fs::File::open(&log).and_then(|file| file.sync_data());
+            synced.map_err(|source| Error::Sync { path: log, source })?;
             self.log_unsynced = false;
         }
         self.set_sync_commits(true)
@@ -270,8 +260,7 @@ impl Store {
     /// written when a stop signal arrives, in case the shim is killed before
     /// the command ends), inserting it if the start row is missing.
     pub fn update_run(&mut self, record: &RunRecord) -> Result<()> {
-        self.set_sync_commits(true)?;
-        self.write(|tx| upsert(tx, record))
+        self.write(Commit::Durable, |tx| upsert(tx, record))
     }
 
     /// Whether the next commit fsyncs the log before it returns
@@ -309,8 +298,7 @@ impl Store {
         retention: &Retention,
         now_us: i64,
     ) -> Result<()> {
-        self.set_sync_commits(true)?;
-        self.write(|tx| {
+        self.write(Commit::Durable, |tx| {
             upsert(tx, record)?;
             if let Some(segments) = output {
                 let size = output::encoded_len(segments);
@@ -329,8 +317,14 @@ impl Store {
     }
 
     /// Runs `work` in an immediate transaction, retrying on SQLITE_BUSY or
-    /// SQLITE_LOCKED until the busy timeout.
-    fn write(&mut self, mut work: impl FnMut(&Connection) -> Result<()>) -> Result<()> {
+    /// SQLITE_LOCKED until the busy timeout; the commit fsyncs the log, or
+    /// leaves that to [`Store::sync_log`].
+    fn write(
+        &mut self,
+        commit: Commit,
+        mut work: impl FnMut(&Connection) -> Result<()>,
+    ) -> Result<()> {
+        self.set_sync_commits(commit == Commit::Durable)?;
         let conn = &mut self.conn;
         retry_busy(self.busy_timeout, || {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -338,6 +332,9 @@ impl Store {
             tx.commit()?;
             Ok(())
         })?;
+        if commit == Commit::SyncLater {
+            self.log_unsynced = true;
+        }
         self.after_commit();
         Ok(())
     }
@@ -402,6 +399,23 @@ impl Store {
         crate::retention::prepare(&self.conn)?;
         Ok(())
     }
+}
+
+/// Whether a write's commit waits for the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// `synchronous=FULL`: durable when the commit returns.
+    Durable,
+    /// `synchronous=NORMAL`: durable at the next [`Store::sync_log`] or
+    /// durable commit.
+    SyncLater,
+}
+
+/// The write-ahead log of the database at `db`.
+fn log_path(db: &Path) -> PathBuf {
+    let mut log = db.as_os_str().to_owned();
+    log.push("-wal");
+    PathBuf::from(log)
 }
 
 const DELETE_OUTPUT_SQL: &str = "DELETE FROM outputs WHERE run_id = ?1";
