@@ -57,6 +57,7 @@ fn main() {
         "working_directory_is_entered_by_the_shim",
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
+        "an_imported_user_crontab_runs_as_its_owner",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -108,6 +109,9 @@ fn main() {
                     an_unusable_history_warns_in_the_journal
                 }
                 "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
+                "an_imported_user_crontab_runs_as_its_owner" => {
+                    an_imported_user_crontab_runs_as_its_owner
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -1494,4 +1498,67 @@ fn tempfile_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A user's crontab in cron's spool, imported as root without --job-user,
+/// becomes jobs that run as that user (not as root), on a real systemd; a
+/// spool file its user does not own is refused, as cron ignores it.
+fn an_imported_user_crontab_runs_as_its_owner(env: &Env) -> R {
+    let spool = "/var/spool/cron/crontabs/cronowner";
+    env.sh(&format!(
+        "id -u cronowner >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin cronowner
+         mkdir -p /var/spool/cron/crontabs
+         printf '%s\\n' '# Say who runs it' '0 4 * * * echo ran-as-$(id -un)' > {spool}
+         chown cronowner {spool}; chmod 600 {spool}"
+    ))?;
+    let out_dir = env.scratch.join("imported");
+    let _ = fs::remove_dir_all(&out_dir);
+    let import = |out: &Path| {
+        env.jobctl(&[
+            "import",
+            "crontab",
+            spool,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = import(&out_dir);
+    ok(&out)?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(
+        report["user"]["user"] == "cronowner" && report["timeout"] == "1h",
+        || format!("{report:#}"),
+    )?;
+    let job = report["jobs"][0]["name"]
+        .as_str()
+        .ok_or("no job imported")?
+        .to_string();
+    env.apply(&out_dir)?;
+    let out = env.jobctl_in(&out_dir, &["run", &job, "--wait"]);
+    ok(&out)?;
+    let run = &env.runs(&job)?[0];
+    check(
+        run["user"] == "cronowner" && run["status"] == "success",
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl(&["logs", &job, "--raw"]);
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("ran-as-cronowner"),
+        || text(&out),
+    )?;
+
+    // The same file owned by root: cron would not run it, nor does import.
+    env.sh(&format!("chown root {spool}"))?;
+    let refused = env.scratch.join("imported-refused");
+    let out = import(&refused);
+    check(out.status.code() == Some(2), || text(&out))?;
+    check(
+        String::from_utf8_lossy(&out.stderr).contains("owned by root, not by cronowner"),
+        || text(&out),
+    )?;
+    check(!refused.exists(), || "a refused import wrote files".into())?;
+    // Leave no job behind for the next case.
+    fs::remove_dir_all(&out_dir).ok();
+    env.apply(&env.jobs_dir("imported-empty")).map(|_| ())
 }
