@@ -598,7 +598,9 @@ fn print_report(
     if !jobs.is_empty() && !nothing_written {
         let _ = writeln!(
             text,
-            "\nNext: review the files, then `jobctl validate --jobs-dir {out}` and `jobctl apply`."
+            "\nNext: review the files, then `{}` and `{}`.",
+            crate::paths::jobctl_in(&args.out, "validate"),
+            crate::paths::jobctl_in(&args.out, "apply")
         );
     }
     output::print_text(&text)?;
