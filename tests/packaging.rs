@@ -88,7 +88,10 @@ fn the_package_holds_the_binary_units_config_and_docs() {
         .unwrap();
     let control = String::from_utf8_lossy(&control.stdout);
     assert!(
-        control.contains("Package: jobctl") && control.contains("systemd (>= 247)"),
+        control.contains("Package: jobctl")
+            && control.contains("systemd (>= 247)")
+            // deb-systemd-invoke --user (the maintainer scripts) came in 1.61.
+            && control.contains("init-system-helpers (>= 1.61)"),
         "{control}"
     );
 }
