@@ -190,6 +190,8 @@ fn json_report() {
             "--out",
             out.to_str().expect("utf-8"),
             "--json",
+            "-u",
+            "alice",
         ],
         None,
     );
@@ -223,6 +225,8 @@ fn existing_files_are_not_overwritten_without_force() {
         "user.crontab".to_string(),
         "--out".into(),
         out.to_str().expect("utf-8").into(),
+        "--job-user".into(),
+        "alice".into(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
@@ -260,6 +264,8 @@ fn strict_and_dry_run_write_nothing() {
             "--out",
             out.to_str().expect("utf-8"),
             "--strict",
+            "--job-user",
+            "alice",
         ],
         None,
     );
@@ -314,7 +320,7 @@ fn bad_input_is_reported() {
     let file = dir.join("file");
     fs::write(&file, "").expect("write");
     let output = import(
-        &["-", "--out", file.to_str().expect("utf-8")],
+        &["-", "--out", file.to_str().expect("utf-8"), "-u", "alice"],
         Some(b"0 0 * * * /bin/true\n"),
     );
     assert_eq!(output.status.code(), Some(2));
@@ -357,6 +363,8 @@ fn a_failure_in_the_middle_is_undone() {
             "--out",
             out.to_str().expect("utf-8"),
             "--force",
+            "--job-user",
+            "alice",
         ],
         None,
     );
@@ -369,5 +377,283 @@ fn a_failure_in_the_middle_is_undone() {
         snapshot(&dir).keys().collect::<Vec<_>>(),
         ["jobs.d"],
         "no staging folder left"
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// `jobctl render --json` of every job file in `dir`: the units as systemd
+/// will read them (an independent reading of the imported files).
+fn rendered_services(dir: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read jobs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let output = Command::new(jobctl())
+        .arg("render")
+        .arg("--json")
+        .args(&files)
+        .env_clear()
+        .env("TZ", "UTC")
+        .output()
+        .expect("run jobctl render");
+    assert!(output.status.success(), "{output:?}");
+    let units: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    units
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|u| u["service"]["contents"].as_str().expect("text").to_string())
+        .collect()
+}
+
+/// A user crontab's jobs run as that user: never as root because nobody
+/// said otherwise. Where the user cannot be known, nothing is written.
+#[test]
+fn a_user_crontab_whose_user_cannot_be_known_is_refused() {
+    let dir = scratch("nouser");
+    let out = dir.join("jobs.d");
+    // `crontab -l | jobctl import crontab -`: a pipe has no owner.
+    let output = import(
+        &["-", "--out", out.to_str().expect("utf-8")],
+        Some(b"0 0 * * * /bin/true\n"),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot tell whose crontab this is"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Hint: name the user the jobs run as with --job-user USER (-u USER)"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    // A copy of a crontab outside cron's spool: as root, the copy is root's
+    // and may be anyone's crontab; otherwise it is the caller's own.
+    let copy = dir.join("copy.crontab");
+    fs::copy(fixture("user.crontab"), &copy).expect("copy");
+    let output = import(
+        &[
+            copy.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if is_root() {
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("it is owned by root but is not root's crontab"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("--job-user root if the jobs really are root's"),
+            "{stderr}"
+        );
+        assert!(!out.exists(), "nothing written");
+    } else {
+        assert!(output.status.success(), "{stderr}");
+        let me =
+            String::from_utf8_lossy(&Command::new("id").arg("-un").output().expect("id").stdout)
+                .trim()
+                .to_string();
+        for unit in rendered_services(&out) {
+            assert!(unit.contains(&format!("\nUser={me}\n")), "{unit}");
+        }
+    }
+}
+
+/// The user and the timeout the jobs get are in every file and stated in
+/// the report; systemd reads them back from the rendered units.
+#[test]
+fn the_user_and_the_timeout_are_stated() {
+    let dir = scratch("stated");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "-u",
+            "alice",
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "\n  user:     alice (--job-user)\n",
+        "\n  timeout:  1h in every job (cron never stopped a job; see the notes)\n",
+        "timeout = \"1h\" in every job: cron never stopped a job, jobctl stops a run after 1h and records it as `timeout`",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    let services = rendered_services(&out);
+    assert_eq!(services.len(), 8);
+    for unit in &services {
+        assert!(unit.contains("\nUser=alice\n"), "{unit}");
+        assert!(unit.contains("\nTimeoutStartSec=1h\n"), "{unit}");
+    }
+
+    // --timeout chooses another one, "infinity" none; --json says so too.
+    let out = dir.join("forever");
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--job-user",
+            "alice",
+            "--timeout",
+            "infinity",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["timeout"], "infinity");
+    assert_eq!(report["user"]["user"], "alice");
+    assert_eq!(report["user"]["source"], "--job-user");
+    for unit in rendered_services(&out) {
+        assert!(unit.contains("\nTimeoutStartSec=infinity\n"), "{unit}");
+    }
+    let output = import(
+        &[
+            "user.crontab",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "-u",
+            "alice",
+            "--timeout",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--timeout"));
+}
+
+/// A system crontab keeps the user of each line (root only where a line
+/// says root); --job-user would be ignored there, so it is refused.
+#[test]
+fn a_system_crontab_keeps_the_user_of_each_line() {
+    let dir = scratch("sysusers");
+    let out = dir.join("jobs.d");
+    let output = import(
+        &[
+            "system.crontab",
+            "--format",
+            "system",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("\n  user:     the user column of each line\n"),
+        "{stdout}"
+    );
+    let users: Vec<String> = rendered_services(&out)
+        .iter()
+        .map(|u| {
+            u.lines()
+                .find(|l| l.starts_with("User="))
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "User=root",
+            "User=root",
+            "User=root",
+            "User=www-data",
+            "User=root"
+        ]
+    );
+
+    let output = import(
+        &[
+            "system.crontab",
+            "--format",
+            "system",
+            "--out",
+            dir.join("x").to_str().expect("utf-8"),
+            "-u",
+            "alice",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(
+        "--job-user applies to user crontabs; a system crontab names the user on each line"
+    ));
+}
+
+/// In per-user mode the jobs run as the caller, whose manager runs them.
+#[test]
+fn per_user_mode_imports_jobs_that_run_as_the_caller() {
+    let dir = scratch("peruser");
+    let out = dir.join("jobs.d");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(jobctl());
+        cmd.args(["--user", "import", "crontab", "-", "--out"])
+            .arg(&out)
+            .args(extra)
+            .env_clear()
+            .env("TZ", "UTC")
+            .env("HOME", &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run jobctl");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"0 0 * * * /usr/local/bin/backup\n")
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let output = run(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("user:     you: your own systemd user manager runs them (--user)"),
+        "{stdout}"
+    );
+    let file = fs::read_to_string(out.join("backup.toml")).expect("job file");
+    assert!(!file.contains("user ="), "{file}");
+    let output = run(&["-u", "alice", "--force"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--job-user cannot be used with --user")
     );
 }

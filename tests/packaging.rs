@@ -13,6 +13,9 @@ use std::process::Command;
 use jobctl_sandbox::Options;
 use support::{TempDir, describe, jobctl_bin, root, skip};
 
+/// The link `systemctl --global enable` makes for the per-user pruning timer.
+const USER_WANTS: &str = "/etc/systemd/user/timers.target.wants/jobctl-history-prune.timer";
+
 fn build_deb(out: &std::path::Path) -> PathBuf {
     let output = Command::new(root().join("packaging/build-deb"))
         .arg("--binary")
@@ -85,7 +88,10 @@ fn the_package_holds_the_binary_units_config_and_docs() {
         .unwrap();
     let control = String::from_utf8_lossy(&control.stdout);
     assert!(
-        control.contains("Package: jobctl") && control.contains("systemd (>= 247)"),
+        control.contains("Package: jobctl")
+            && control.contains("systemd (>= 247)")
+            // deb-systemd-invoke --user (the maintainer scripts) came in 1.61.
+            && control.contains("init-system-helpers (>= 1.61)"),
         "{control}"
     );
 }
@@ -144,10 +150,31 @@ fn the_package_installs_on_a_real_systemd() {
     let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&share)) else {
         return;
     };
+    // A user who is logged in while the package is installed (root's own
+    // manager here) gets the per-user pruning timer at once.
+    sandbox.start_user_manager().unwrap();
+    // This host is a container image whose /usr/sbin/policy-rc.d forbids
+    // starting services (exit 101); the maintainer scripts honour it, as
+    // Debian policy asks (deb-systemd-invoke). A real host has none: drop it
+    // from the sandbox's overlay.
+    sandbox.sh("rm -f /usr/sbin/policy-rc.d").unwrap();
     let install = sandbox.run(&["dpkg", "-i", deb.to_str().unwrap()]).unwrap();
     assert!(install.status.success(), "dpkg -i: {}", describe(&install));
     let enabled = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer; systemctl is-active jobctl-history-prune.timer").unwrap();
     assert_eq!(enabled.trim(), "enabled\nactive", "{enabled}");
+    // The per-user timer is enabled for every user (`systemctl --global`):
+    // the link every user manager reads, and the manager already running.
+    let user = sandbox
+        .sh(&format!(
+            "readlink {USER_WANTS}; systemctl --global is-enabled jobctl-history-prune.timer; \
+             systemctl --user --machine 0@ is-active jobctl-history-prune.timer"
+        ))
+        .unwrap();
+    assert_eq!(
+        user.trim(),
+        "/usr/lib/systemd/user/jobctl-history-prune.timer\nenabled\nactive",
+        "{user}"
+    );
     let modes = sandbox
         .sh("stat -c '%a %U %n' /etc/jobctl /etc/jobctl/jobs.d /var/lib/jobctl")
         .unwrap();
@@ -159,6 +186,27 @@ fn the_package_installs_on_a_real_systemd() {
     // The installed binary works with the shipped configuration.
     let validate = sandbox.sh("cp /usr/share/doc/jobctl/examples/disk-report.toml /etc/jobctl/jobs.d/ && /usr/bin/jobctl validate").unwrap();
     assert!(validate.contains("1 valid, 0 invalid"), "{validate}");
+    // An upgrade keeps an operator's choice: a timer turned off stays off.
+    sandbox
+        .sh("systemctl disable --now jobctl-history-prune.timer 2>/dev/null")
+        .unwrap();
+    let upgrade = sandbox.run(&["dpkg", "-i", deb.to_str().unwrap()]).unwrap();
+    assert!(upgrade.status.success(), "dpkg -i: {}", describe(&upgrade));
+    let kept = sandbox
+        .sh("systemctl is-enabled jobctl-history-prune.timer || true; systemctl --global is-enabled jobctl-history-prune.timer")
+        .unwrap();
+    assert_eq!(kept.trim(), "disabled\nenabled", "{kept}");
+    // Removing (not purging) stops the user timer of the running manager.
+    let remove = sandbox.run(&["dpkg", "--remove", "jobctl"]).unwrap();
+    assert!(
+        remove.status.success(),
+        "dpkg --remove: {}",
+        describe(&remove)
+    );
+    let stopped = sandbox
+        .sh("systemctl --user --machine 0@ is-active jobctl-history-prune.timer || true")
+        .unwrap();
+    assert_eq!(stopped.trim(), "inactive", "{stopped}");
     let remove = sandbox.run(&["dpkg", "--purge", "jobctl"]).unwrap();
     assert!(
         remove.status.success(),
@@ -170,6 +218,21 @@ fn the_package_installs_on_a_real_systemd() {
         gone.contains("purged") && !gone.starts_with("enabled"),
         "{gone}"
     );
+    // Purged cleanly: no link, no mask, no record of either left behind, and
+    // the running user manager no longer runs the timer.
+    let leftovers = sandbox
+        .sh(&format!(
+            "for f in {USER_WANTS} /etc/systemd/user/jobctl-history-prune.timer \
+               /etc/systemd/system/timers.target.wants/jobctl-history-prune.timer \
+               /etc/systemd/system/jobctl-history-prune.timer; do \
+               if test -e \"$f\" || test -L \"$f\"; then echo \"left: $f\"; fi; done; \
+             find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-user-helper-enabled \
+               /var/lib/systemd/deb-systemd-helper-masked /var/lib/systemd/deb-systemd-user-helper-masked \
+               -name '*jobctl*' 2>/dev/null | sed 's/^/left: /'; \
+             systemctl --user --machine 0@ is-active jobctl-history-prune.timer || true"
+        ))
+        .unwrap();
+    assert_eq!(leftovers.trim(), "inactive", "{leftovers}");
     let _ = sandbox.shutdown();
     let _ = fs::remove_dir_all(&share);
 }

@@ -57,6 +57,9 @@ fn main() {
         "working_directory_is_entered_by_the_shim",
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
+        "an_imported_user_crontab_runs_as_its_owner",
+        "user_mode_warns_when_lingering_is_off",
+        "every_hint_printed_in_user_mode_works_when_pasted",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -108,6 +111,13 @@ fn main() {
                     an_unusable_history_warns_in_the_journal
                 }
                 "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
+                "an_imported_user_crontab_runs_as_its_owner" => {
+                    an_imported_user_crontab_runs_as_its_owner
+                }
+                "user_mode_warns_when_lingering_is_off" => user_mode_warns_when_lingering_is_off,
+                "every_hint_printed_in_user_mode_works_when_pasted" => {
+                    every_hint_printed_in_user_mode_works_when_pasted
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -1494,4 +1504,378 @@ fn tempfile_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A user's crontab in cron's spool, imported as root without --job-user,
+/// becomes jobs that run as that user (not as root), on a real systemd; a
+/// spool file its user does not own is refused, as cron ignores it.
+fn an_imported_user_crontab_runs_as_its_owner(env: &Env) -> R {
+    let spool = "/var/spool/cron/crontabs/cronowner";
+    env.sh(&format!(
+        "id -u cronowner >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin cronowner
+         mkdir -p /var/spool/cron/crontabs
+         printf '%s\\n' '# Say who runs it' '0 4 * * * echo ran-as-$(id -un)' > {spool}
+         chown cronowner {spool}; chmod 600 {spool}"
+    ))?;
+    let out_dir = env.scratch.join("imported");
+    let _ = fs::remove_dir_all(&out_dir);
+    let import = |out: &Path| {
+        env.jobctl(&[
+            "import",
+            "crontab",
+            spool,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = import(&out_dir);
+    ok(&out)?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(
+        report["user"]["user"] == "cronowner" && report["timeout"] == "1h",
+        || format!("{report:#}"),
+    )?;
+    let job = report["jobs"][0]["name"]
+        .as_str()
+        .ok_or("no job imported")?
+        .to_string();
+    env.apply(&out_dir)?;
+    let out = env.jobctl_in(&out_dir, &["run", &job, "--wait"]);
+    ok(&out)?;
+    let run = &env.runs(&job)?[0];
+    check(
+        run["user"] == "cronowner" && run["status"] == "success",
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl(&["logs", &job, "--raw"]);
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("ran-as-cronowner"),
+        || text(&out),
+    )?;
+
+    // The same file owned by root: cron would not run it, nor does import.
+    env.sh(&format!("chown root {spool}"))?;
+    let refused = env.scratch.join("imported-refused");
+    let out = import(&refused);
+    check(out.status.code() == Some(2), || text(&out))?;
+    check(
+        String::from_utf8_lossy(&out.stderr).contains("owned by root, not by cronowner"),
+        || text(&out),
+    )?;
+    check(!refused.exists(), || "a refused import wrote files".into())?;
+    // Leave no job behind for the next case.
+    fs::remove_dir_all(&out_dir).ok();
+    env.apply(&env.jobs_dir("imported-empty")).map(|_| ())
+}
+
+impl Env {
+    /// `jobctl --user --config C --jobs-dir DIR ARGS` against root's user
+    /// manager (user@0).
+    fn user_jobctl(&self, dir: &Path, args: &[&str]) -> Output {
+        self.sb
+            .user_command(JOBCTL)
+            .args(["--user", "--config"])
+            .arg(&self.config)
+            .arg("--jobs-dir")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Sets root's lingering (logind) and leaves root's user manager running.
+    fn set_root_linger(&self, on: bool) -> R {
+        let linger = "/var/lib/systemd/linger/root";
+        if on {
+            self.sh("loginctl enable-linger root")?;
+        } else if self.sb_path(linger).exists() {
+            self.sh("loginctl disable-linger root")?;
+            // logind stops the manager of a user without lingering or a
+            // session: wait for that before starting it again.
+            self.wait_for("user@0 to stop", Duration::from_secs(30), || {
+                Ok(self.prop("user@0.service", "ActiveState")? == "inactive")
+            })?;
+        }
+        self.sb.start_user_manager().map_err(|e| e.to_string())?;
+        check(self.sb_path(linger).exists() == on, || {
+            format!("lingering for root is not {on}")
+        })
+    }
+}
+
+/// `apply --user` and `health --user` say when lingering is off: the timers
+/// they installed stop when the user logs out. Not when it is on.
+fn user_mode_warns_when_lingering_is_off(env: &Env) -> R {
+    env.set_root_linger(false)?;
+    let dir = env.jobs_dir("linger");
+    write_job(&dir, "ticker", DAILY);
+    let warning = "lingering is off for root";
+    let hint = "`loginctl enable-linger root`";
+
+    let out = env.user_jobctl(&dir, &["apply"]);
+    ok(&out)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(stderr.contains(warning) && stderr.contains(hint), || {
+        text(&out)
+    })?;
+    let out = env.user_jobctl(&dir, &["apply", "--json"]);
+    ok(&out)?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(
+        report["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains(warning)),
+        || format!("{report:#}"),
+    )?;
+    let out = env.user_jobctl(&dir, &["health"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.code() == Some(1)
+            && stdout.contains(&format!("linger-off: {warning}"))
+            && stdout.contains(hint),
+        || text(&out),
+    )?;
+    let out = env.user_jobctl(&dir, &["health", "--ignore", "linger-off"]);
+    check(out.status.success(), || text(&out))?;
+
+    env.set_root_linger(true)?;
+    let out = env.user_jobctl(&dir, &["apply"]);
+    ok(&out)?;
+    check(
+        !String::from_utf8_lossy(&out.stderr).contains("linger"),
+        || text(&out),
+    )?;
+    let out = env.user_jobctl(&dir, &["health"]);
+    check(out.status.success(), || text(&out))?;
+
+    // As it was: no jobs, no lingering.
+    ok(&env.user_jobctl(&env.jobs_dir("linger-empty"), &["apply"]))?;
+    env.set_root_linger(false)
+}
+
+/// The commands a hint names: in backticks, or after `(`, `; ` or a label,
+/// up to the closing backtick or parenthesis or the end of the line.
+fn hints_in(text: &str) -> Vec<String> {
+    let mut hints = Vec::new();
+    for line in text.lines() {
+        let bytes = line.as_bytes();
+        for (i, _) in line.char_indices() {
+            let before = if i == 0 { b' ' } else { bytes[i - 1] };
+            if !matches!(before, b' ' | b'(' | b'`') {
+                continue;
+            }
+            let rest = &line[i..];
+            if !["jobctl ", "journalctl ", "systemctl ", "loginctl "]
+                .iter()
+                .any(|w| rest.starts_with(w))
+            {
+                continue;
+            }
+            let end = match before {
+                b'`' => rest.find('`'),
+                b'(' => rest.find(')'),
+                _ => rest.find(['`', ';']),
+            }
+            .unwrap_or(rest.len());
+            let hint = rest[..end].trim().to_string();
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+    }
+    hints
+}
+
+/// Output and error text of a command, for hint extraction.
+fn both(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every command a hint names in user mode (status, list, health, run),
+/// pasted into a shell as that user, works: it reaches the same jobs, runs,
+/// and shows or does what it promises.
+fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
+    env.set_root_linger(false)?;
+    let dir = env.jobs_dir("hints");
+    write_job(
+        &dir,
+        "uflaky",
+        "command = [\"/bin/sh\", \"-c\", \"echo flaky-out; sleep 0.5; exit 3\"]\nevery = \"1h\"\n",
+    );
+    write_job(
+        &dir,
+        "uslow",
+        "command = [\"/bin/sh\", \"-c\", \"echo slow-started; sleep 60\"]\nmanual = true\n",
+    );
+    // Fails before the shim runs: systemd's failure, no run recorded.
+    write_job(
+        &dir,
+        "uenv",
+        "command = [\"/bin/true\"]\nmanual = true\nenvironment_file = \"/nonexistent/env\"\n",
+    );
+    write_job(&dir, "uold", &format!("{DAILY}not_after = 2020-01-31\n"));
+    write_job(&dir, "ustopped", DAILY);
+    write_job(&dir, "uchanged", DAILY);
+    ok(&env.user_jobctl(&dir, &["apply"]))?;
+    // Problems with a remedy: a stopped timer, a changed file, a new file.
+    let systemctl = "XDG_RUNTIME_DIR=/run/user/0 systemctl --user";
+    env.sh(&format!("{systemctl} stop jobctl-ustopped.timer"))?;
+    write_job(
+        &dir,
+        "uchanged",
+        "command = [\"/bin/true\"]\ndaily = \"05:00\"\n",
+    );
+    write_job(&dir, "unew", DAILY);
+
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let out = env.user_jobctl(&dir, &["run", "uflaky", "--wait"]);
+    check(out.status.code() == Some(3), || text(&out))?;
+    outputs.push(("run uflaky --wait".into(), both(&out)));
+    let out = env.user_jobctl(&dir, &["run", "uenv", "--wait"]);
+    check(out.status.code() == Some(1), || text(&out))?;
+    outputs.push(("run uenv --wait".into(), both(&out)));
+    ok(&env.user_jobctl(&dir, &["run", "uslow"]))?;
+    env.wait_for("uslow's first line", Duration::from_secs(10), || {
+        Ok(env
+            .sh("journalctl -o cat --user-unit jobctl-uslow.service")?
+            .contains("slow-started"))
+    })?;
+    let out = env.user_jobctl(&dir, &["run", "uslow"]);
+    check(out.status.code() == Some(1), || text(&out))?;
+    outputs.push(("run uslow (running)".into(), both(&out)));
+    let out = env.user_jobctl(&dir, &["run", "unew"]);
+    check(out.status.code() == Some(1), || text(&out))?;
+    outputs.push(("run unew (not installed)".into(), both(&out)));
+    for args in [&["status"][..], &["list"], &["health"]] {
+        outputs.push((args.join(" "), both(&env.user_jobctl(&dir, args))));
+    }
+    let first = collect_hints(&outputs, &[]);
+    // Each kind of hint this scenario must produce (else the test proves
+    // nothing about it).
+    for want in [
+        " logs uflaky --last",
+        "journalctl _SYSTEMD_INVOCATION_ID=",
+        "journalctl -f _SYSTEMD_INVOCATION_ID=",
+        " apply",
+        " apply --check --diff",
+        " remove uold",
+        "systemctl --user status jobctl-uenv.service",
+        "loginctl enable-linger root",
+    ] {
+        check(first.iter().any(|(_, h)| h.contains(want)), || {
+            format!("no hint with {want:?} in {first:#?}\n{outputs:#?}")
+        })?;
+    }
+    paste_hints(env, &first)?;
+    // The remedies did what they said: nothing left to apply, the expired
+    // job removed, lingering on.
+    let out = env.user_jobctl(&dir, &["apply", "--check"]);
+    check(out.status.success(), || text(&out))?;
+    check(!dir.join("uold.toml").exists(), || {
+        "uold not removed".into()
+    })?;
+    check(env.sb_path("/var/lib/systemd/linger/root").exists(), || {
+        "lingering not enabled".into()
+    })?;
+
+    // A file that does not validate.
+    fs::write(
+        dir.join("ubroken.toml"),
+        "comand = [\"/bin/true\"]\ndaily = \"05:00\"\n",
+    )
+    .unwrap();
+    let mut more = Vec::new();
+    for args in [&["status"][..], &["list"], &["health"]] {
+        more.push((args.join(" "), both(&env.user_jobctl(&dir, args))));
+    }
+    let second = collect_hints(&more, &first);
+    check(second.iter().any(|(_, h)| h.contains(" validate")), || {
+        format!("no validate hint in {second:#?}\n{more:#?}")
+    })?;
+    paste_hints(env, &second)?;
+
+    env.sh(&format!("{systemctl} stop jobctl-uslow.service"))?;
+    fs::remove_file(dir.join("ubroken.toml")).unwrap();
+    ok(&env.user_jobctl(&env.jobs_dir("hints-empty"), &["apply"]))?;
+    env.set_root_linger(false)
+}
+
+/// The hints of `outputs` (what printed them, the hint), without those
+/// already in `seen`.
+fn collect_hints(outputs: &[(String, String)], seen: &[(String, String)]) -> Vec<(String, String)> {
+    let mut hints: Vec<(String, String)> = Vec::new();
+    for (what, output) in outputs {
+        for hint in hints_in(output) {
+            if !hints.iter().chain(seen).any(|(_, h)| *h == hint) {
+                hints.push((what.clone(), hint));
+            }
+        }
+    }
+    hints
+}
+
+/// Runs each hint as root's user would, pasted into a shell with `jobctl`
+/// on the PATH: read-only hints first, then those that change things.
+fn paste_hints(env: &Env, hints: &[(String, String)]) -> R {
+    let bin = env.scratch.join("hint-bin");
+    if !bin.join("jobctl").exists() {
+        fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(JOBCTL, bin.join("jobctl")).unwrap();
+    }
+    let order = |h: &str| {
+        [" remove ", " apply", "loginctl "]
+            .iter()
+            .position(|w| h.contains(w))
+            .map_or(0, |p| p + 1)
+    };
+    let mut hints = hints.to_vec();
+    hints.sort_by_key(|(_, h)| order(h));
+    let mut failures = Vec::new();
+    for (what, hint) in &hints {
+        let out = env
+            .sb
+            .user_command("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "PATH={}:$PATH; timeout {} {hint}",
+                bin.display(),
+                // Following never ends: long enough to print what is there.
+                if hint.contains(" -f ") { 2 } else { 60 }
+            ))
+            .output()
+            .unwrap();
+        let all = both(&out);
+        let code = out.status.code();
+        let works = if hint.starts_with("journalctl ") {
+            // It shows that run: the job's own line, or systemd's about it
+            // (a run that failed before the job started has only those).
+            let code_ok = if hint.contains(" -f ") {
+                code == Some(124) // still following when `timeout` ends it
+            } else {
+                code == Some(0)
+            };
+            code_ok
+                && (all.contains("flaky-out")
+                    || all.contains("slow-started")
+                    || all.contains("jobctl-uenv.service"))
+        } else if hint.starts_with("systemctl ") {
+            matches!(code, Some(0 | 3)) && all.contains("Loaded: loaded")
+        } else if hint.contains(" validate") {
+            code == Some(2) && all.contains("ubroken.toml") && all.contains("comand")
+        } else if hint.contains(" logs ") {
+            code == Some(0) && all.contains("flaky-out")
+        } else {
+            code == Some(0)
+        };
+        eprintln!("pasted `{hint}` (from {what}): {code:?}, works: {works}");
+        if !works {
+            failures.push(format!("`{hint}` (from {what}) gave {code:?}:\n{all}"));
+        }
+    }
+    check(failures.is_empty(), || failures.join("\n"))
 }

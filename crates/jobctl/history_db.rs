@@ -72,8 +72,9 @@ pub fn history_config(paths: &Paths) -> HistoryConfig {
         Ok((config, diagnostics)) => {
             if diagnostics.iter().any(|d| d.is_error()) {
                 eprintln!(
-                    "Warning: {} has errors (see `jobctl validate`); its valid [history] settings apply",
-                    paths.config.display()
+                    "Warning: {} has errors (see `{}`); its valid [history] settings apply",
+                    paths.config.display(),
+                    crate::paths::jobctl("validate")
                 );
             }
             config.history

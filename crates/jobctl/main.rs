@@ -9,6 +9,7 @@ mod env;
 mod error;
 mod history_db;
 mod journal;
+mod linger;
 mod load;
 mod output;
 mod overview;

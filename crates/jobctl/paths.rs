@@ -7,7 +7,8 @@
 //! | unit files   | /etc/systemd/system         | $XDG_CONFIG_HOME/systemd/user        |
 //! | history      | /var/lib/jobctl/history.db  | $XDG_STATE_HOME/jobctl/history.db    |
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 
@@ -50,19 +51,141 @@ impl Paths {
                 )
             }
         };
-        Ok(Paths {
+        let default_jobs_dir = config_base.join("jobs.d");
+        let default_config = config_base.join("config.toml");
+        let paths = Paths {
             mode,
             jobs_dir: global
                 .jobs_dir
                 .clone()
-                .unwrap_or_else(|| config_base.join("jobs.d")),
-            unit_dir: global.unit_dir.clone().unwrap_or(unit_dir),
+                .unwrap_or_else(|| default_jobs_dir.clone()),
+            unit_dir: global.unit_dir.clone().unwrap_or_else(|| unit_dir.clone()),
             config: global
                 .config
                 .clone()
-                .unwrap_or_else(|| config_base.join("config.toml")),
+                .unwrap_or_else(|| default_config.clone()),
             state_dir,
-        })
+        };
+        // What a command printed as a hint needs to reach the same jobs.
+        let mut others = String::new();
+        for (flag, value, default) in [
+            ("--unit-dir", &paths.unit_dir, &unit_dir),
+            ("--config", &paths.config, &default_config),
+        ] {
+            if value != default {
+                others.push_str(&format!(" {flag} {}", shell_quote(value)));
+            }
+        }
+        let hint = Hint {
+            prefix: String::new(),
+            mode,
+            default_jobs_dir,
+            others,
+        };
+        let prefix = hint.prefix_for(&paths.jobs_dir);
+        let _ = HINT.set(Hint { prefix, ..hint });
+        Ok(paths)
+    }
+}
+
+/// How this invocation reached its jobs, for the commands its hints print.
+struct Hint {
+    /// `jobctl` with the options below and this invocation's jobs folder.
+    prefix: String,
+    mode: Mode,
+    default_jobs_dir: PathBuf,
+    /// `--unit-dir`, `--config` when not the defaults.
+    others: String,
+}
+
+impl Hint {
+    fn prefix_for(&self, jobs_dir: &Path) -> String {
+        let mut prefix = String::from("jobctl");
+        if self.mode == Mode::User {
+            prefix.push_str(" --user");
+        }
+        if jobs_dir != self.default_jobs_dir {
+            prefix.push_str(&format!(" --jobs-dir {}", shell_quote(jobs_dir)));
+        }
+        prefix.push_str(&self.others);
+        prefix
+    }
+}
+
+/// Like [`jobctl`], for the jobs in `jobs_dir` (e.g. files just imported).
+pub fn jobctl_in(jobs_dir: &Path, args: &str) -> String {
+    let prefix = HINT
+        .get()
+        .map_or_else(|| "jobctl".to_string(), |h| h.prefix_for(jobs_dir));
+    format!("{prefix} {args}")
+}
+
+static HINT: OnceLock<Hint> = OnceLock::new();
+
+/// `jobctl ARGS` as the user must type it to reach the jobs this command
+/// reached: with `--user`, and with `--jobs-dir`, `--unit-dir` and
+/// `--config` when they differ from the mode's defaults (a hint pasted into
+/// a shell must work). `args` must already be shell-safe.
+pub fn jobctl(args: &str) -> String {
+    let prefix = HINT.get().map_or("jobctl", |h| h.prefix.as_str());
+    if args.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix} {args}")
+    }
+}
+
+/// `systemctl ARGS` for this invocation's manager (`--user` in per-user
+/// mode).
+pub fn systemctl(args: &str) -> String {
+    let prefix = match HINT.get().map(|h| h.mode) {
+        Some(Mode::User) => "systemctl --user",
+        _ => "systemctl",
+    };
+    if args.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix} {args}")
+    }
+}
+
+/// The `journalctl` command that shows one run (invocation `id`): the job's
+/// own lines and the manager's lines about it (a run that failed before its
+/// command started has only those). System units' manager lines carry
+/// `INVOCATION_ID=`, a user manager's `USER_INVOCATION_ID=`. `follow` adds
+/// `-f`.
+pub fn journal(id: &str, follow: bool) -> String {
+    let manager = match HINT.get().map(|h| h.mode) {
+        Some(Mode::User) => "USER_INVOCATION_ID",
+        _ => "INVOCATION_ID",
+    };
+    format!(
+        "journalctl{} _SYSTEMD_INVOCATION_ID={id} + {manager}={id}",
+        if follow { " -f" } else { "" }
+    )
+}
+
+/// The `journalctl` command that shows the manager's own log of this boot
+/// (why a unit did not load or start).
+pub fn manager_log() -> &'static str {
+    match HINT.get().map(|h| h.mode) {
+        Some(Mode::User) => "journalctl -b --user-unit=init.scope",
+        _ => "journalctl -b -u init.scope",
+    }
+}
+
+/// `text` as one shell word: bare when it holds only characters no shell
+/// treats specially, else in single quotes.
+pub fn shell_quote(text: impl AsRef<Path>) -> String {
+    let text = text.as_ref().to_string_lossy();
+    let safe = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./+-:@%,=".contains(&b));
+    if safe {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -78,4 +201,18 @@ fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
         .map(PathBuf::from)
         .context("per-user mode needs $HOME to find ~/.config and ~/.local/state")?;
     Ok(home.join(fallback))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_quote_makes_one_word() {
+        assert_eq!(shell_quote("/etc/jobctl/jobs.d"), "/etc/jobctl/jobs.d");
+        assert_eq!(shell_quote("my jobs"), "'my jobs'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -72,13 +72,26 @@ pub fn systemd_error(err: jobctl_systemd::Error, mode: Mode) -> CliError {
             Mode::System => "systemd is not running on this host (or its D-Bus is down: `systemctl status dbus`)",
             Mode::User => "your systemd user manager is not running: check `systemctl --user status`, or `loginctl enable-linger $USER`",
         }),
-        ErrorKind::Timeout => cli.hint("systemd did not answer in time; check `systemctl status` and `journalctl -u init.scope`, then retry"),
+        ErrorKind::Timeout => cli.hint(format!(
+            "systemd did not answer in time; check `{}` and `{}`, then retry",
+            crate::paths::systemctl("status"),
+            crate::paths::manager_log()
+        )),
         ErrorKind::Disconnected | ErrorKind::LimitsExceeded => {
             cli.hint("systemd dropped the connection; run the command again (apply converges)")
         }
-        ErrorKind::NoSuchUnit => cli.hint("the job's units are not installed: run `jobctl apply`"),
-        ErrorKind::UnitMasked => cli.hint("the unit is masked (`systemctl unmask` it first)"),
-        ErrorKind::LoadFailed => cli.hint("systemd could not load the unit: `systemd-analyze verify` it, or see `journalctl -b -u init.scope`"),
+        ErrorKind::NoSuchUnit => cli.hint(format!(
+            "the job's units are not installed: run `{}`",
+            crate::paths::jobctl("apply")
+        )),
+        ErrorKind::UnitMasked => cli.hint(format!(
+            "the unit is masked (`{}` it first)",
+            crate::paths::systemctl("unmask")
+        )),
+        ErrorKind::LoadFailed => cli.hint(format!(
+            "systemd could not load the unit: `systemd-analyze verify` it, or see `{}`",
+            crate::paths::manager_log()
+        )),
         _ => cli,
     }
 }
@@ -293,7 +306,7 @@ pub fn unknown_job(name: &str, known: &[String]) -> CliError {
     if let Some(s) = jobctl_core::walk::suggest(name, &refs) {
         err = err.hint(format!("did you mean {s:?}?"));
     } else {
-        err = err.hint("`jobctl list` shows the jobs");
+        err = err.hint(format!("`{}` shows the jobs", crate::paths::jobctl("list")));
     }
     err
 }

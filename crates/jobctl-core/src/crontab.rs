@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::cron::{self, CronError};
+use crate::duration::Timespan;
 use crate::naming::MAX_JOB_NAME_LEN;
 
 /// Which crontab format to read.
@@ -387,14 +388,170 @@ pub fn split_percent(text: &str) -> (String, Option<String>) {
     (command, stdin)
 }
 
+/// Where a crontab's text came from, as far as its owner goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrontabOrigin<'a> {
+    /// Standard input, a pipe or anything else that is not a regular file
+    /// (`crontab -l | jobctl import crontab -`): it has no owner.
+    Stream,
+    /// A regular file.
+    File {
+        /// Its path, absolute and with links resolved.
+        path: &'a str,
+        /// Its owner.
+        uid: u32,
+        /// The owner's user name, when the user database has one.
+        owner: Option<&'a str>,
+    },
+}
+
+/// The folders cron keeps users' crontabs in, one file per user named after
+/// the user: Debian's cron, then cronie's.
+pub const CRON_SPOOLS: &[&str] = &["/var/spool/cron/crontabs", "/var/spool/cron"];
+
+/// Who the imported jobs run as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobUser {
+    /// The `user` key of every job of a user crontab; `None` when each line
+    /// names its own (system crontab) or in per-user mode (the jobs run as
+    /// the user whose manager runs them).
+    pub user: Option<String>,
+    /// Where that comes from, for the report.
+    pub source: String,
+}
+
+/// Why the user a crontab's jobs run as cannot be known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobUserError {
+    pub message: String,
+    pub hint: String,
+}
+
+/// Decides who the jobs of a crontab run as.
+///
+/// cron runs the jobs of a user crontab as the user it belongs to, and those
+/// of a system crontab as the user each line names. So:
+///
+/// - a system crontab: each line's user column (`--job-user` is refused:
+///   it would be ignored);
+/// - per-user mode: the caller's own manager runs the jobs, so no `user`
+///   (and `--job-user` is refused: a user manager cannot switch users);
+/// - a user crontab with `--job-user`: that user;
+/// - a user crontab in cron's spool ([`CRON_SPOOLS`]): the user it is named
+///   after, who must own it (cron ignores the file otherwise);
+/// - another file owned by someone other than root: its owner;
+/// - anything else, refused: a pipe has no owner, and a root-owned copy
+///   outside the spool may be anyone's crontab (`crontab -l -u alice >
+///   file` as root). Jobs of a user crontab never become root's by default.
+pub fn job_user(
+    format: CrontabFormat,
+    mode: crate::context::Mode,
+    explicit: Option<&str>,
+    origin: CrontabOrigin<'_>,
+) -> Result<JobUser, JobUserError> {
+    use crate::context::Mode;
+    let name_it =
+        "name the user the jobs run as with --job-user USER (-u USER), as `crontab -u USER` does";
+    match (format, mode, explicit) {
+        (CrontabFormat::System, _, Some(_)) => {
+            return Err(JobUserError {
+                message: "--job-user applies to user crontabs; a system crontab names the user on each line".to_string(),
+                hint: "drop --job-user, or import the file with --format user if it has no user column".to_string(),
+            });
+        }
+        (CrontabFormat::System, Mode::User, None) => {
+            return Err(JobUserError {
+                message: "a system crontab runs its jobs as the users its lines name; per-user jobs (--user) can only run as you".to_string(),
+                hint: "import it without --user, as root, or import your own crontab (`crontab -l`) with --format user".to_string(),
+            });
+        }
+        (CrontabFormat::System, Mode::System, None) => {
+            return Ok(JobUser {
+                user: None,
+                source: "the user column of each line".to_string(),
+            });
+        }
+        (CrontabFormat::User, Mode::User, Some(_)) => {
+            return Err(JobUserError {
+                message: "--job-user cannot be used with --user: per-user jobs run as the user whose manager runs them".to_string(),
+                hint: "drop --job-user (the jobs run as you), or import without --user, as root".to_string(),
+            });
+        }
+        (CrontabFormat::User, Mode::User, None) => {
+            return Ok(JobUser {
+                user: None,
+                source: "you: your own systemd user manager runs them (--user)".to_string(),
+            });
+        }
+        (CrontabFormat::User, Mode::System, Some(user)) => {
+            return Ok(JobUser {
+                user: Some(user.to_string()),
+                source: "--job-user".to_string(),
+            });
+        }
+        (CrontabFormat::User, Mode::System, None) => {}
+    }
+    let CrontabOrigin::File { path, uid, owner } = origin else {
+        return Err(JobUserError {
+            message: "cannot tell whose crontab this is: it was read from standard input or a pipe, which has no owner, and cron runs a user crontab's jobs as that user".to_string(),
+            hint: name_it.to_string(),
+        });
+    };
+    let owner_text = || owner.map_or_else(|| format!("uid {uid}"), str::to_string);
+    let spool_user = CRON_SPOOLS.iter().find_map(|spool| {
+        path.strip_prefix(spool)?
+            .strip_prefix('/')
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+    });
+    if let Some(name) = spool_user {
+        if owner == Some(name) {
+            return Ok(JobUser {
+                user: Some(name.to_string()),
+                source: format!("{path} is {name}'s crontab in cron's spool"),
+            });
+        }
+        return Err(JobUserError {
+            message: format!(
+                "{path} is owned by {}, not by {name}: cron does not run a crontab its user does not own",
+                owner_text()
+            ),
+            hint: name_it.to_string(),
+        });
+    }
+    match owner {
+        Some(owner) if uid != 0 => Ok(JobUser {
+            user: Some(owner.to_string()),
+            source: format!("{owner} owns {path}"),
+        }),
+        _ if uid != 0 => Err(JobUserError {
+            message: format!("{path} is owned by uid {uid}, which has no user name"),
+            hint: name_it.to_string(),
+        }),
+        _ => Err(JobUserError {
+            message: format!(
+                "cannot tell whose crontab {path} is: it is owned by root but is not root's crontab in cron's spool ({}/root), so it may be a copy of anyone's",
+                CRON_SPOOLS[0]
+            ),
+            hint: format!("{name_it}; --job-user root if the jobs really are root's"),
+        }),
+    }
+}
+
+/// The timeout imported jobs get unless told otherwise: jobctl's default,
+/// written into every file so that the file says what will happen.
+pub const IMPORT_TIMEOUT: Timespan = Timespan::from_secs(3600);
+
 /// How [`import`] writes jobs.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// How to name the crontab in `metadata.source` (e.g. `/etc/crontab`).
     pub source_name: String,
     /// The user to run jobs of a user crontab as (system crontabs name
-    /// their own).
+    /// their own); see [`job_user`].
     pub user: Option<String>,
+    /// The `timeout` written into every job (cron had none); `None` writes
+    /// no key.
+    pub timeout: Option<Timespan>,
 }
 
 /// One job file to write.
@@ -433,6 +590,8 @@ struct JobFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     shell: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
@@ -465,6 +624,15 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
         skipped: crontab.problems.clone(),
         notes: Vec::new(),
     };
+    if let Some(timeout) = options.timeout {
+        plan.notes.push(if timeout.is_infinite() {
+            "timeout = \"infinity\" in every job, as cron never stopped a job; but where cron started another copy next time, systemd starts none while a run hangs: the job's later runs wait for it".to_string()
+        } else {
+            format!(
+                "timeout = \"{timeout}\" in every job: cron never stopped a job, jobctl stops a run after {timeout} and records it as `timeout`; raise it in the files where a run may take longer (--timeout DUR chooses another, \"infinity\" none)"
+            )
+        });
+    }
     let mut used: HashMap<String, usize> = HashMap::new();
     let mut mail_noted = false;
     for entry in &crontab.entries {
@@ -606,6 +774,7 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
             // A boot-time job has no calendar to put in a zone.
             timezone: timezone.filter(|_| !translation.on_boot),
             user,
+            timeout: options.timeout.map(|t| t.to_string()),
             shell,
             command,
             stdin: entry.stdin.clone(),

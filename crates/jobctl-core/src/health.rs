@@ -118,6 +118,12 @@ pub struct Options<'a> {
     /// Signal numbers as names (`SIGKILL`).
     pub signal_name: &'a dyn Fn(i32) -> String,
     pub now_us: i64,
+    /// How the remedies in messages call jobctl so that, pasted, they reach
+    /// the same jobs: `jobctl`, `jobctl --user`, with `--jobs-dir` … when
+    /// the caller used other folders.
+    pub jobctl: &'a str,
+    /// How they call systemctl for the jobs' manager (`systemctl --user`).
+    pub systemctl: &'a str,
 }
 
 /// The default [`Options::overrun_grace_us`]: a minute. systemd stops a run
@@ -159,10 +165,13 @@ pub enum ProblemKind {
     UnitFailed,
     /// A history database could not be read.
     HistoryUnreadable,
+    /// Per-user jobs with timers, and the user's manager stops at logout
+    /// (logind's lingering is off).
+    LingerOff,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 16] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
@@ -178,6 +187,7 @@ impl ProblemKind {
         ProblemKind::Overrunning,
         ProblemKind::UnitFailed,
         ProblemKind::HistoryUnreadable,
+        ProblemKind::LingerOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -197,6 +207,7 @@ impl ProblemKind {
             ProblemKind::Overrunning => "overrunning",
             ProblemKind::UnitFailed => "unit-failed",
             ProblemKind::HistoryUnreadable => "history-unreadable",
+            ProblemKind::LingerOff => "linger-off",
         }
     }
 
@@ -238,18 +249,24 @@ impl Problem {
 pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
     let mut out = Vec::new();
     let d = facts.derived;
-    let apply = "run `jobctl apply`";
+    let jobctl = opts.jobctl;
+    let systemctl = opts.systemctl;
+    let apply = format!("run `{jobctl} apply`");
     match d.state {
         JobState::Invalid => out.push(Problem::new(
             ProblemKind::Invalid,
-            format!(
-                "the job file does not validate: {}; `jobctl validate` shows every error (its installed units, if any, stay as they were)",
-                facts.invalid_reason.unwrap_or("see `jobctl validate`")
-            ),
+            match facts.invalid_reason {
+                Some(reason) => format!(
+                    "the job file does not validate: {reason}; `{jobctl} validate` shows every error (its installed units, if any, stay as they were)"
+                ),
+                None => format!(
+                    "the job file does not validate: see `{jobctl} validate` (its installed units, if any, stay as they were)"
+                ),
+            },
         )),
         JobState::Orphaned => out.push(Problem::new(
             ProblemKind::Orphaned,
-            format!("units are installed ({}) but the job file is gone; `jobctl apply` removes them", facts.service),
+            format!("units are installed ({}) but the job file is gone; `{jobctl} apply` removes them", facts.service),
         )),
         JobState::NotApplied => out.push(Problem::new(
             ProblemKind::NotApplied,
@@ -261,7 +278,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::PendingApply,
             format!(
-                "the installed units differ from the job file ({}); {apply} (`jobctl apply --check --diff` shows the change)",
+                "the installed units differ from the job file ({}); {apply} (`{jobctl} apply --check --diff` shows the change)",
                 d.outdated_units.join(", ")
             ),
         ));
@@ -287,7 +304,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::Expired,
             format!(
-                "the job has expired{when} and is still installed; delete its job file and {apply}, or `jobctl remove {}`",
+                "the job has expired{when} and is still installed; delete its job file and {apply}, or `{jobctl} remove {}`",
                 facts.job
             ),
         ));
@@ -310,7 +327,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             out.push(Problem::new(
                 ProblemKind::UnitFailed,
                 format!(
-                    "systemd reports {} failed, but no failed run is recorded: the run shim itself could not run or record; see `systemctl status {}`",
+                    "systemd reports {} failed, but no failed run is recorded: the run shim itself could not run or record; see `{systemctl} status {}`",
                     facts.service, facts.service
                 ),
             ));
@@ -324,7 +341,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::Overrunning,
             format!(
-                "run {} started {} is still running, {} past its timeout; systemd should have stopped it (see `systemctl status {}`)",
+                "run {} started {} is still running, {} past its timeout; systemd should have stopped it (see `{systemctl} status {}`)",
                 h.last.id,
                 local(h.last.started_us, opts.zone),
                 duration(opts.now_us - deadline),
@@ -333,6 +350,20 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         ));
     }
     out
+}
+
+/// The problem of per-user jobs when `user`'s lingering is off: systemd
+/// stops the user's manager, and the `timers` timers of these jobs with it,
+/// when the user's last session ends (`apply --user` prints it as a warning).
+pub fn linger_problem(user: &str, timers: usize) -> Problem {
+    Problem::new(
+        ProblemKind::LingerOff,
+        format!(
+            "lingering is off for {user}: systemd stops your user manager, and the {} of {timers} job{} with it, when your last session ends, and starts them again only at your next login; `loginctl enable-linger {user}` keeps them running",
+            if timers == 1 { "timer" } else { "timers" },
+            if timers == 1 { "" } else { "s" },
+        ),
+    )
 }
 
 /// The problem for a failed last run, with the streak.
@@ -487,6 +518,8 @@ mod tests {
             zone: &TimeZone::UTC,
             signal_name: &|s| format!("SIG{s}"),
             now_us: NOW,
+            jobctl: "jobctl --user --jobs-dir /j",
+            systemctl: "systemctl --user",
         };
         assess(&facts, &opts)
     }
@@ -571,7 +604,11 @@ mod tests {
         let d = derived(JobState::Expired, Some(TimerState::Expired));
         let problems = check(&d, false, true, Some(&h), 1);
         assert_eq!(kinds(&problems), [ProblemKind::Expired]);
-        assert!(problems[0].message.contains("jobctl remove nightly"));
+        assert!(
+            problems[0]
+                .message
+                .contains("`jobctl --user --jobs-dir /j remove nightly`")
+        );
         // A hung run is reported whatever the job's state.
         let d = derived(JobState::Disabled, Some(TimerState::Disabled));
         let h = history(run(RunStatus::Running, NOW - 62 * MIN), 0);
@@ -666,6 +703,34 @@ mod tests {
         );
         // Below the threshold, the failed unit is explained too.
         assert!(check(&d, true, true, Some(&h), 2).is_empty());
+    }
+
+    #[test]
+    fn remedies_name_the_callers_jobctl_and_systemctl() {
+        let d = derived(JobState::NotApplied, Some(TimerState::Active));
+        let problems = check(&d, false, false, None, 1);
+        assert!(
+            problems[0]
+                .message
+                .ends_with("run `jobctl --user --jobs-dir /j apply`"),
+            "{problems:?}"
+        );
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let problems = check(&d, true, true, None, 1);
+        assert!(
+            problems[0]
+                .message
+                .contains("`systemctl --user status jobctl-nightly.service`"),
+            "{problems:?}"
+        );
+        let p = linger_problem("alice", 2);
+        assert_eq!(p.kind, ProblemKind::LingerOff);
+        assert!(p.message.starts_with("lingering is off for alice: "));
+        assert!(p.message.contains("the timers of 2 jobs"));
+        assert!(
+            p.message
+                .ends_with("`loginctl enable-linger alice` keeps them running")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::output;
-use crate::paths::Paths;
+use crate::paths::{Mode, Paths};
 use crate::systemd;
 
 /// Exit status of `--check` when applying would change something.
@@ -76,6 +76,10 @@ struct Report<'a> {
     error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     diffs: Vec<String>,
+    /// What the operator should know although nothing failed (e.g. per-user
+    /// timers that stop at logout); also printed on stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     elapsed_ms: u128,
 }
 
@@ -123,6 +127,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         systemd::write_overrides(paths, &kept)?;
     }
 
+    let warnings = warnings(paths, &plan);
     let report = Report {
         changed: plan.changed() && (args.check || !exec.done.is_empty()),
         check: args.check,
@@ -138,12 +143,16 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         },
         error: error.as_ref().map(|(message, _)| message.clone()),
         diffs,
+        warnings,
         elapsed_ms: started.elapsed().as_millis(),
     };
     if args.json {
         output::print_json(&report)?;
     } else {
         output::print_text(&text_report(&report, &plan))?;
+    }
+    for w in &report.warnings {
+        eprintln!("Warning: {w}");
     }
     if let Some((_, e)) = error {
         return Err(e);
@@ -152,6 +161,25 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per-user mode: the timers this apply leaves running stop when the user
+/// logs out, unless lingering is on.
+fn warnings(paths: &Paths, plan: &Plan) -> Vec<String> {
+    if paths.mode != Mode::User {
+        return Vec::new();
+    }
+    let timers = plan
+        .jobs
+        .iter()
+        .filter(|j| j.timer_state == TimerState::Active)
+        .count();
+    match crate::linger::caller() {
+        Some((user, false)) if timers > 0 => {
+            vec![jobctl_core::health::linger_problem(&user, timers).message]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// What has been done so far, step by step, for the partial-failure report.
@@ -227,13 +255,18 @@ fn execute(
         }
         let outcomes = sd.run_jobs(op, &units, JOB_DEADLINE).map_err(mode_err)?;
         let mut failures = Vec::new();
+        let mut failed_units = Vec::new();
         let mut ok = 0;
         for o in outcomes {
             match o.result {
-                Ok(r) if r == "done" => ok += 1,
+                Ok(r) if r == "done" => {
+                    ok += 1;
+                    continue;
+                }
                 Ok(r) => failures.push(format!("{}: job {r}", o.unit)),
                 Err(e) => failures.push(e.to_string()),
             }
+            failed_units.push(o.unit);
         }
         exec.done.push(format!("{label}: {ok} of {}", units.len()));
         if failures.is_empty() && ok == units.len() {
@@ -244,8 +277,15 @@ fn execute(
                 units.len() - ok,
                 failures.join("\n  ")
             );
-            Err((message.clone(), CliError::failure(anyhow!(message))
-            .hint("see `journalctl -b -u init.scope` and `systemctl status UNIT`; run `jobctl apply` again once fixed")))
+            Err((
+                message.clone(),
+                CliError::failure(anyhow!(message)).hint(format!(
+                    "see `{}` and `{}`; run `{}` again once fixed",
+                    crate::paths::systemctl(&format!("status {}", failed_units.join(" "))),
+                    crate::paths::manager_log(),
+                    crate::paths::jobctl("apply")
+                )),
+            ))
         }
     };
     for step in 0..STEPS.len() {

@@ -45,14 +45,20 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
             args.job,
             if enable { "enable" } else { "disable" }
         ))
-        .hint(format!("start it with `jobctl run {}`", args.job)));
+        .hint(format!(
+            "start it with `{}`",
+            crate::paths::jobctl(&format!("run {}", crate::paths::shell_quote(&args.job)))
+        )));
     };
     if enable && job.not_after.is_some_and(|t| jiff::Timestamp::now() >= t) {
         return Err(CliError::usage(anyhow!(
             "job {} has expired (not_after); its timer stays off",
             args.job
         ))
-        .hint("extend not_after in the job file, then `jobctl apply`"));
+        .hint(format!(
+            "extend not_after in the job file, then `{}`",
+            crate::paths::jobctl("apply")
+        )));
     }
     // The units must be installed and current, or the override would
     // describe a job systemd does not have.
@@ -62,7 +68,7 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
             "job {}'s units are not installed or not current",
             args.job
         ))
-        .hint("run `jobctl apply` first"));
+        .hint(format!("run `{}` first", crate::paths::jobctl("apply"))));
     }
     let names = vec![timer.name.clone()];
     let err = |e| systemd::systemd_error(e, mode);

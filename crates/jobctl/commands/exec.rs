@@ -708,14 +708,19 @@ fn user_name(uid: u32) -> String {
     {
         return name.to_string_lossy().into_owned();
     }
+    user_name_of(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of `uid`: root, else `/etc/passwd`, else the name service
+/// (`getent`); `None` when it has no name.
+pub(crate) fn user_name_of(uid: u32) -> Option<String> {
     if uid == 0 {
-        return "root".to_string();
+        return Some("root".to_string());
     }
     std::fs::read("/etc/passwd")
         .ok()
         .and_then(|passwd| passwd_name(&passwd, uid))
         .or_else(|| name_service_user(uid, NAME_SERVICE_DEADLINE))
-        .unwrap_or_else(|| uid.to_string())
 }
 
 /// The name of `uid` in the contents of a `passwd(5)` file.

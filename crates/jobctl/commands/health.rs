@@ -25,7 +25,7 @@ use crate::error::{CliResult, EXIT_FAILURE};
 use crate::history_db::{format_utc, signal_name};
 use crate::output;
 use crate::overview::{self, JobView, Overview};
-use crate::paths::Paths;
+use crate::paths::{Mode, Paths};
 
 /// Check every job (or the named ones) and report problems; exit 1 if any.
 ///
@@ -42,6 +42,7 @@ use crate::paths::Paths;
 ///   invalid          the job file (or the configuration) does not validate
 ///   expired          an expired job is still installed
 ///   history-unreadable  a history database could not be read
+///   linger-off       (--user) timers stop when you log out: lingering is off
 ///
 /// Runs of disabled and expired jobs are not judged. The first line of the
 /// output is a one-line summary (Nagios' status line); then one line per
@@ -158,6 +159,23 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             message,
         });
     }
+    if paths.mode == Mode::User {
+        // Timers that should run, and stop with the user's manager at logout.
+        let timers = overview
+            .jobs
+            .iter()
+            .filter(|v| v.derived.wish.is_some_and(|w| w.on))
+            .count();
+        if timers > 0
+            && let Some((user, false)) = crate::linger::caller()
+        {
+            let p = health::linger_problem(&user, timers);
+            global.push(GlobalProblem {
+                kind: p.kind,
+                message: p.message,
+            });
+        }
+    }
     global.retain(|p| !args.ignore.contains(&p.kind));
 
     let jobs: Vec<JobHealth<'_>> = overview
@@ -272,6 +290,8 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
             zone: &zone,
             signal_name: &name,
             now_us: overview.now_us,
+            jobctl: &crate::paths::jobctl(""),
+            systemctl: &crate::paths::systemctl(""),
         },
     )
 }

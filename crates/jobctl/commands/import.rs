@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
 use jobctl_core::config::Config;
-use jobctl_core::crontab::{self, CrontabFormat, CrontabProblem, ImportOptions, ImportedJob};
+use jobctl_core::crontab::{
+    self, CrontabFormat, CrontabOrigin, CrontabProblem, IMPORT_TIMEOUT, ImportOptions, ImportedJob,
+    JobUser,
+};
+use jobctl_core::duration::Timespan;
 use jobctl_core::job::{self, JobSource, LoadContext};
 use serde::Serialize;
 
@@ -72,10 +76,20 @@ pub struct CrontabArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub format: FormatArg,
 
-    /// Run the jobs of a user crontab as this user (system crontabs name
-    /// their users).
-    #[arg(long, value_name = "USER")]
+    /// Run the jobs of a user crontab as this user, as `crontab -u USER`.
+    /// Without it they run as the crontab's owner: the user a crontab in
+    /// cron's spool (/var/spool/cron/crontabs/USER) belongs to, or the
+    /// non-root owner of another file. A crontab read from a pipe, or a
+    /// root-owned copy outside the spool, is refused. System crontabs name
+    /// their users on each line; per-user jobs (--user) run as you.
+    #[arg(long, short = 'u', value_name = "USER")]
     pub job_user: Option<String>,
+
+    /// The `timeout` written into every job [default: 1h]. cron never
+    /// stopped a job; jobctl stops a run at its timeout and records it as
+    /// `timeout`. `infinity` for none.
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub timeout: Option<Timespan>,
 
     /// Overwrite job files that already exist.
     #[arg(long)]
@@ -94,6 +108,16 @@ pub struct CrontabArgs {
     pub json: bool,
 }
 
+fn parse_timeout(text: &str) -> Result<Timespan, String> {
+    match Timespan::parse(text) {
+        Ok(t) if t == Timespan::ZERO => {
+            Err("0 would mean \"no timeout\" to systemd; write infinity".to_string())
+        }
+        Ok(t) => Ok(t),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Auto,
@@ -107,6 +131,10 @@ struct Report<'a> {
     out: String,
     format: CrontabFormat,
     dry_run: bool,
+    /// Who the jobs run as, and why.
+    user: &'a JobUser,
+    /// The `timeout` every job was given.
+    timeout: String,
     /// Jobs written (or, with --dry-run, that would be).
     jobs: Vec<JobReport<'a>>,
     /// Lines that were not imported, and why.
@@ -131,7 +159,8 @@ pub fn run(paths: &Paths, args: ImportArgs) -> CliResult {
 }
 
 fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
-    let (text, source_name) = read_input(&args.file)?;
+    let input = read_input(&args.file)?;
+    let (text, source_name) = (input.text, input.name);
     let format = match args.format {
         FormatArg::User => CrontabFormat::User,
         FormatArg::System => CrontabFormat::System,
@@ -143,14 +172,30 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
             }
         }
     };
+    let origin = match &input.owner {
+        Some(owner) => CrontabOrigin::File {
+            path: &owner.path,
+            uid: owner.uid,
+            owner: owner.name.as_deref(),
+        },
+        None => CrontabOrigin::Stream,
+    };
+    let job_user = crontab::job_user(format, paths.mode, args.job_user.as_deref(), origin)
+        .map_err(|e| CliError::usage(anyhow!("{}: {}", source_name, e.message)).hint(e.hint))?;
+    let timeout = args.timeout.unwrap_or(IMPORT_TIMEOUT);
     let parsed = crontab::parse(&text, format);
     let mut plan = crontab::import(
         &parsed,
         &ImportOptions {
             source_name: source_name.clone(),
-            user: args.job_user.clone(),
+            user: job_user.user.clone(),
+            timeout: Some(timeout),
         },
     );
+    let stated = Stated {
+        user: &job_user,
+        timeout,
+    };
 
     // Every generated file goes through the job loader, as `jobctl
     // validate` would check it; a file it refuses is not written.
@@ -213,6 +258,7 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
             &args,
             &source_name,
             format,
+            &stated,
             &plan.jobs,
             &plan.skipped,
             &plan.notes,
@@ -236,6 +282,7 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
         &args,
         &source_name,
         format,
+        &stated,
         &plan.jobs,
         &plan.skipped,
         &plan.notes,
@@ -244,24 +291,65 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_input(file: &str) -> CliResult<(String, String)> {
-    let (bytes, name) = if file == "-" {
+/// The crontab's text, how to name it, and who owns it.
+struct Input {
+    text: String,
+    name: String,
+    /// `None` for standard input and anything that is not a regular file.
+    owner: Option<Owner>,
+}
+
+struct Owner {
+    /// The opened file's path, absolute, links resolved.
+    path: String,
+    uid: u32,
+    name: Option<String>,
+}
+
+fn read_input(file: &str) -> CliResult<Input> {
+    let (bytes, name, owner) = if file == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
             .context("cannot read the crontab from standard input")?;
-        (bytes, "stdin".to_string())
+        (bytes, "stdin".to_string(), None)
     } else {
-        let bytes = fs::read(file).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             CliError::failure(anyhow!(e).context(format!("cannot read the crontab {file}")))
-        })?;
-        (bytes, file.to_string())
+        };
+        let mut f = File::open(file).map_err(cannot)?;
+        // The owner of the file that was opened (fstat), and its path as
+        // the kernel knows it: a link or a rename in between changes nothing.
+        let meta = f.metadata().map_err(cannot)?;
+        let owner = if meta.is_file() {
+            use std::os::fd::AsRawFd as _;
+            use std::os::unix::fs::MetadataExt as _;
+            fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
+                .ok()
+                .and_then(|p| p.to_str().map(str::to_string))
+                .map(|path| Owner {
+                    path,
+                    uid: meta.uid(),
+                    name: crate::commands::exec::user_name_of(meta.uid()),
+                })
+        } else {
+            None
+        };
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(cannot)?;
+        (bytes, file.to_string(), owner)
     };
     let text = String::from_utf8(bytes).map_err(|_| {
         CliError::usage(anyhow!("{name} is not UTF-8 text"))
             .hint("convert it, e.g. with iconv -t UTF-8")
     })?;
-    Ok((text, name))
+    Ok(Input { text, name, owner })
+}
+
+/// What the report states about every job.
+struct Stated<'a> {
+    user: &'a JobUser,
+    timeout: Timespan,
 }
 
 /// Writes `files` into `out` all together or not at all.
@@ -399,6 +487,7 @@ fn print_report(
     args: &CrontabArgs,
     source: &str,
     format: CrontabFormat,
+    stated: &Stated<'_>,
     jobs: &[ImportedJob],
     skipped: &[CrontabProblem],
     notes: &[String],
@@ -411,6 +500,8 @@ fn print_report(
             out: out.clone(),
             format,
             dry_run: args.dry_run,
+            user: stated.user,
+            timeout: stated.timeout.to_string(),
             jobs: jobs
                 .iter()
                 .map(|j| JobReport {
@@ -443,6 +534,18 @@ fn print_report(
         if jobs.len() == 1 { "" } else { "s" },
         if jobs.is_empty() { "." } else { ":" }
     );
+    if !jobs.is_empty() {
+        let user = match &stated.user.user {
+            Some(user) => format!("{user} ({})", stated.user.source),
+            None => stated.user.source.clone(),
+        };
+        let _ = writeln!(text, "  user:     {user}");
+        let _ = writeln!(
+            text,
+            "  timeout:  {} in every job (cron never stopped a job; see the notes)",
+            stated.timeout
+        );
+    }
     let width = jobs.iter().map(|j| j.name.len() + 5).max().unwrap_or(0);
     let cron_width = jobs
         .iter()
@@ -495,7 +598,9 @@ fn print_report(
     if !jobs.is_empty() && !nothing_written {
         let _ = writeln!(
             text,
-            "\nNext: review the files, then `jobctl validate --jobs-dir {out}` and `jobctl apply`."
+            "\nNext: review the files, then `{}` and `{}`.",
+            crate::paths::jobctl_in(&args.out, "validate"),
+            crate::paths::jobctl_in(&args.out, "apply")
         );
     }
     output::print_text(&text)?;

@@ -161,7 +161,8 @@ pub fn report_unread(overview: &Overview) {
         .count();
     if invalid > 0 {
         eprintln!(
-            "Warning: {invalid} job file(s) do not validate; they show as `invalid` (run `jobctl validate`)"
+            "Warning: {invalid} job file(s) do not validate; they show as `invalid` (run `{}`)",
+            crate::paths::jobctl("validate")
         );
     }
     for (located, error) in &overview.skipped {

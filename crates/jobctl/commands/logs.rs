@@ -116,8 +116,13 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             RunLookup::Id(id) => format!("no run with id {id}"),
         };
         return Err(
-            CliError::failure(anyhow::anyhow!("job {}: {what}", args.job))
-                .hint("list the recorded runs with `jobctl history JOB`"),
+            CliError::failure(anyhow::anyhow!("job {}: {what}", args.job)).hint(format!(
+                "list the recorded runs with `{}`",
+                crate::paths::jobctl(&format!(
+                    "history --job {}",
+                    crate::paths::shell_quote(&args.job)
+                ))
+            )),
         );
     };
     let (located, store) = &readers.stores[store_index];
@@ -256,7 +261,14 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
             "run {} was started from a shell, not by systemd: it has no journal lines of its own",
             run.id
         ))
-        .hint("its captured output is shown by `jobctl logs` without --journal"));
+        .hint(format!(
+            "its captured output is shown by `{}`",
+            crate::paths::jobctl(&format!(
+                "logs {} --run {}",
+                crate::paths::shell_quote(&run.job),
+                run.id.short()
+            ))
+        )));
     };
     let mut command = std::process::Command::new("journalctl");
     if paths.mode == Mode::User {

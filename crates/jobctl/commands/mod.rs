@@ -59,7 +59,10 @@ pub fn invalid_jobs(diagnostics: &[Diagnostic]) -> CliError {
         listing.join("\n"),
         if errors == 1 { "" } else { "s" }
     ))
-    .hint("fix the files, then check them with `jobctl validate`")
+    .hint(format!(
+        "fix the files, then check them with `{}`",
+        crate::paths::jobctl("validate")
+    ))
 }
 
 /// The error for jobs that are valid but cannot be rendered on this host.

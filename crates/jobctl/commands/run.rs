@@ -74,7 +74,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
     if !view.derived.installed || view.service.is_empty() {
         return Err(
             CliError::failure(anyhow!("job {} is not installed", args.job))
-                .hint("run `jobctl apply` first"),
+                .hint(format!("run `{}` first", crate::paths::jobctl("apply"))),
         );
     }
     let running = view.running();
@@ -106,8 +106,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             props.invocation_id
         ))
         .hint(format!(
-            "follow it with `journalctl -f _SYSTEMD_INVOCATION_ID={}`",
-            props.invocation_id
+            "follow it with `{}`",
+            crate::paths::journal(&props.invocation_id, true)
         )));
     }
     let wait = args.wait || args.follow;
@@ -166,8 +166,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             _ => format!("job {job_result}"),
         };
         eprintln!(
-            "jobctl: {} finished: {} ({how}); journalctl _SYSTEMD_INVOCATION_ID={}",
-            args.job, props.result, props.invocation_id
+            "jobctl: {} finished: {} ({how}); {}",
+            args.job,
+            props.result,
+            crate::paths::journal(&props.invocation_id, false)
         );
     }
     Ok(ExitCode::from(code))

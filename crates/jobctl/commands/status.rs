@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use jobctl_core::health::Problem;
+use jobctl_history::Status;
 use serde::Serialize;
 
 use crate::commands::health::problems_of;
@@ -170,10 +171,17 @@ fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64) {
             if let Some(id) = &run.invocation_id {
                 let _ = writeln!(
                     out,
-                    "  invocation: {id}  (journalctl _SYSTEMD_INVOCATION_ID={id})"
+                    "  invocation: {id}  ({})",
+                    crate::paths::journal(id, false)
                 );
             }
-            let _ = writeln!(out, "  output:     jobctl logs {} --last", r.job);
+            // The history holds a run's output once it has ended; until
+            // then the journal has it.
+            let output = match (&run.status, &run.invocation_id) {
+                (Status::Running, Some(id)) => crate::paths::journal(id, true),
+                _ => crate::paths::jobctl(&format!("logs {} --last", r.job)),
+            };
+            let _ = writeln!(out, "  output:     {output}");
         }
         None => {
             let _ = writeln!(out, "  last run:   - (none recorded)");

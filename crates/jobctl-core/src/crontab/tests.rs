@@ -182,6 +182,7 @@ fn import_writes_one_job_per_line() {
         &ImportOptions {
             source_name: "alice.crontab".to_string(),
             user: Some("alice".to_string()),
+            timeout: None,
         },
     );
     let names: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
@@ -287,4 +288,172 @@ fn no_panic_on_odd_crontabs() {
             let _ = import(&crontab, &ImportOptions::default());
         }
     }
+}
+
+#[test]
+fn a_user_crontab_runs_as_its_user_never_root_by_default() {
+    use crate::context::Mode::{System, User};
+    let file = |path: &'static str, uid: u32, owner: Option<&'static str>| CrontabOrigin::File {
+        path,
+        uid,
+        owner,
+    };
+    let user_of = |r: Result<JobUser, JobUserError>| r.map(|u| u.user).map_err(|e| e.message);
+
+    // --job-user wins for a user crontab, whatever the file.
+    assert_eq!(
+        user_of(job_user(
+            CrontabFormat::User,
+            System,
+            Some("alice"),
+            CrontabOrigin::Stream
+        )),
+        Ok(Some("alice".to_string()))
+    );
+    // A pipe has no owner: refused, with the way out.
+    let e = job_user(CrontabFormat::User, System, None, CrontabOrigin::Stream).unwrap_err();
+    assert!(e.message.contains("standard input"), "{}", e.message);
+    assert!(e.hint.contains("--job-user USER (-u USER)"), "{}", e.hint);
+    // cron's spool: the file's name is the user, who must own it.
+    for spool in ["/var/spool/cron/crontabs/alice", "/var/spool/cron/alice"] {
+        assert_eq!(
+            user_of(job_user(
+                CrontabFormat::User,
+                System,
+                None,
+                file(spool, 1000, Some("alice"))
+            )),
+            Ok(Some("alice".to_string())),
+            "{spool}"
+        );
+    }
+    assert_eq!(
+        user_of(job_user(
+            CrontabFormat::User,
+            System,
+            None,
+            file("/var/spool/cron/crontabs/root", 0, Some("root"))
+        )),
+        Ok(Some("root".to_string()))
+    );
+    let e = job_user(
+        CrontabFormat::User,
+        System,
+        None,
+        file("/var/spool/cron/crontabs/alice", 0, Some("root")),
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("owned by root, not by alice"),
+        "{}",
+        e.message
+    );
+    // Elsewhere: a file a user owns is that user's; a root-owned one may be
+    // a copy of anyone's, and a uid without a name names nobody.
+    assert_eq!(
+        user_of(job_user(
+            CrontabFormat::User,
+            System,
+            None,
+            file("/home/bob/cron.txt", 1001, Some("bob"))
+        )),
+        Ok(Some("bob".to_string()))
+    );
+    let e = job_user(
+        CrontabFormat::User,
+        System,
+        None,
+        file("/root/alice.cron", 0, Some("root")),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("owned by root"), "{}", e.message);
+    assert!(e.hint.contains("--job-user root"), "{}", e.hint);
+    let e = job_user(
+        CrontabFormat::User,
+        System,
+        None,
+        file("/srv/x", 4242, None),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("uid 4242"), "{}", e.message);
+    // A nested path under the spool is not a spool crontab.
+    assert!(
+        job_user(
+            CrontabFormat::User,
+            System,
+            None,
+            file("/var/spool/cron/crontabs/x/alice", 0, Some("root"))
+        )
+        .is_err()
+    );
+
+    // System crontabs name their users per line.
+    assert_eq!(
+        user_of(job_user(
+            CrontabFormat::System,
+            System,
+            None,
+            CrontabOrigin::Stream
+        )),
+        Ok(None)
+    );
+    assert!(
+        job_user(
+            CrontabFormat::System,
+            System,
+            Some("alice"),
+            CrontabOrigin::Stream
+        )
+        .is_err()
+    );
+    // Per-user mode: the caller's manager runs the jobs.
+    assert_eq!(
+        user_of(job_user(
+            CrontabFormat::User,
+            User,
+            None,
+            CrontabOrigin::Stream
+        )),
+        Ok(None)
+    );
+    assert!(
+        job_user(
+            CrontabFormat::User,
+            User,
+            Some("alice"),
+            CrontabOrigin::Stream
+        )
+        .is_err()
+    );
+    assert!(job_user(CrontabFormat::System, User, None, CrontabOrigin::Stream).is_err());
+}
+
+#[test]
+fn every_imported_job_states_its_timeout() {
+    let crontab = parse("0 0 * * * /bin/true\n", CrontabFormat::User);
+    let options = |timeout| ImportOptions {
+        source_name: "c".to_string(),
+        user: Some("alice".to_string()),
+        timeout,
+    };
+    let plan = import(&crontab, &options(Some(IMPORT_TIMEOUT)));
+    assert!(
+        plan.jobs[0].toml.contains("\ntimeout = \"1h\"\n"),
+        "{}",
+        plan.jobs[0].toml
+    );
+    assert!(
+        plan.notes[0].starts_with("timeout = \"1h\" in every job"),
+        "{:?}",
+        plan.notes
+    );
+    let plan = import(&crontab, &options(Some(Timespan::INFINITY)));
+    assert!(plan.jobs[0].toml.contains("\ntimeout = \"infinity\"\n"));
+    assert!(
+        plan.notes[0].contains("later runs wait"),
+        "{:?}",
+        plan.notes
+    );
+    let plan = import(&crontab, &options(None));
+    assert!(!plan.jobs[0].toml.contains("timeout"));
 }
