@@ -1515,12 +1515,18 @@ fn refused(env: &Env, dir: &Path, job: &str, at: &str, texts: &[&str]) -> R {
             out.status.code() == Some(2)
                 && err.contains(&file)
                 && texts.iter().all(|t| err.contains(t)),
-            || format!("{command}: want exit 2, {file} and {texts:?}: {}", text(&out)),
+            || {
+                format!(
+                    "{command}: want exit 2, {file} and {texts:?}: {}",
+                    text(&out)
+                )
+            },
         )?;
     }
-    check(!env.unit_path(&format!("jobctl-{job}.timer")).exists(), || {
-        format!("{job} was installed")
-    })
+    check(
+        !env.unit_path(&format!("jobctl-{job}.timer")).exists(),
+        || format!("{job} was installed"),
+    )
 }
 
 fn schedules_that_can_never_fire(env: &Env) -> R {
@@ -1565,17 +1571,19 @@ fn schedules_that_can_never_fire(env: &Env) -> R {
     ];
     for (job, schedule, at, texts) in never {
         let dir = env.jobs_dir(&format!("never-{job}"));
-        write_job(
-            &dir,
-            job,
-            &format!("command = [\"/bin/true\"]\n{schedule}"),
-        );
+        write_job(&dir, job, &format!("command = [\"/bin/true\"]\n{schedule}"));
         refused(env, &dir, job, at, texts)?;
     }
     // `every` follows the same rule as calendar expressions.
     let dir = env.jobs_dir("never-every");
     write_job(&dir, "tiny", "command = [\"/bin/true\"]\nevery = \"1us\"\n");
-    refused(env, &dir, "tiny", "2:9", &["1us apart", "at most once every 1s"])?;
+    refused(
+        env,
+        &dir,
+        "tiny",
+        "2:9",
+        &["1us apart", "at most once every 1s"],
+    )?;
 
     // One of several cannot fire: a warning, and the job is installed.
     let dir = env.jobs_dir("never-some");
@@ -1611,21 +1619,30 @@ fn schedules_that_can_never_fire(env: &Env) -> R {
         &format!("command = [\"/bin/true\"]\non_calendar = \"{soon} UTC\"\n"),
     );
     env.apply(&dir)?;
-    let says_never = |out: &Output| {
-        String::from_utf8_lossy(&out.stdout).contains("once: never-fires: ")
-    };
+    let says_never =
+        |out: &Output| String::from_utf8_lossy(&out.stdout).contains("once: never-fires: ");
     let out = env.jobctl_in(&dir, &["health", "once"]);
     check(out.status.success(), || {
         format!("before its date: {}", text(&out))
     })?;
     let mut last = None;
-    env.wait_for("health to report never-fires", Duration::from_secs(30), || {
-        let out = env.jobctl_in(&dir, &["health", "once"]);
-        let done = out.status.code() == Some(1) && says_never(&out);
-        last = Some(out);
-        Ok(done)
-    })
-    .map_err(|e| format!("{}: {}", e.message().unwrap_or(""), text(last.as_ref().unwrap())))?;
+    env.wait_for(
+        "health to report never-fires",
+        Duration::from_secs(30),
+        || {
+            let out = env.jobctl_in(&dir, &["health", "once"]);
+            let done = out.status.code() == Some(1) && says_never(&out);
+            last = Some(out);
+            Ok(done)
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {}",
+            e.message().unwrap_or(""),
+            text(last.as_ref().unwrap())
+        )
+    })?;
     let out = env.jobctl_in(&dir, &["health", "once", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout)?;
     check(
@@ -1672,7 +1689,9 @@ fn validate_and_apply_agree_on_directive_versions(env: &Env) -> R {
     check(
         out.status.code() == Some(2)
             && err.contains(&format!("{}/succeed.toml:4:1: ", dir.display()))
-            && err.contains("OnSuccess= needs systemd 249; the target is systemd 248 (--systemd-version)")
+            && err.contains(
+                "OnSuccess= needs systemd 249; the target is systemd 248 (--systemd-version)",
+            )
             && !err.contains("this host runs"),
         || text(&out),
     )?;

@@ -14,7 +14,8 @@ use support::{TempDir, describe, jobctl, skip};
 
 const ON_SUCCESS: &str =
     "command = [\"/bin/true\"]\nmanual = true\n[unit_extra]\nOnSuccess = \"x.service\"\n";
-const OFFSET: &str = "command = [\"/bin/true\"]\ndaily = \"03:00\"\n[timer_extra]\nRandomizedOffsetSec = \"1h\"\n";
+const OFFSET: &str =
+    "command = [\"/bin/true\"]\ndaily = \"03:00\"\n[timer_extra]\nRandomizedOffsetSec = \"1h\"\n";
 
 fn job(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(format!("{name}.toml"));
