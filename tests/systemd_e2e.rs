@@ -60,6 +60,8 @@ fn main() {
         "an_imported_user_crontab_runs_as_its_owner",
         "user_mode_warns_when_lingering_is_off",
         "every_hint_printed_in_user_mode_works_when_pasted",
+        "schedules_that_can_never_fire_are_refused_and_reported",
+        "validate_and_apply_agree_on_directive_versions",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -117,6 +119,12 @@ fn main() {
                 "user_mode_warns_when_lingering_is_off" => user_mode_warns_when_lingering_is_off,
                 "every_hint_printed_in_user_mode_works_when_pasted" => {
                     every_hint_printed_in_user_mode_works_when_pasted
+                }
+                "schedules_that_can_never_fire_are_refused_and_reported" => {
+                    schedules_that_can_never_fire
+                }
+                "validate_and_apply_agree_on_directive_versions" => {
+                    validate_and_apply_agree_on_directive_versions
                 }
                 _ => unreachable!(),
             };
@@ -1878,4 +1886,202 @@ fn paste_hints(env: &Env, hints: &[(String, String)]) -> R {
         }
     }
     check(failures.is_empty(), || failures.join("\n"))
+}
+
+/// `what` refused by `validate` and `apply` (exit 2, nothing installed), the
+/// diagnostic naming `file:line:col` and saying each of `texts`.
+fn refused(env: &Env, dir: &Path, job: &str, at: &str, texts: &[&str]) -> R {
+    let file = format!("{}/{job}.toml:{at}: ", dir.display());
+    for command in ["validate", "apply"] {
+        let out = env.jobctl_in(dir, &[command]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.code() == Some(2)
+                && err.contains(&file)
+                && texts.iter().all(|t| err.contains(t)),
+            || {
+                format!(
+                    "{command}: want exit 2, {file} and {texts:?}: {}",
+                    text(&out)
+                )
+            },
+        )?;
+    }
+    check(
+        !env.unit_path(&format!("jobctl-{job}.timer")).exists(),
+        || format!("{job} was installed"),
+    )
+}
+
+fn schedules_that_can_never_fire(env: &Env) -> R {
+    // Each on its own: validate and apply refuse it, naming where it is.
+    let never: [(&str, &str, &str, &[&str]); 6] = [
+        (
+            "feb30",
+            "on_calendar = \"*-02-30\"\n",
+            "2:15",
+            &["can never fire", "matches no time that exists"],
+        ),
+        (
+            "cron-feb31",
+            "cron = \"0 0 31 2 *\"\n",
+            "2:8",
+            &["can never fire", "matches no time that exists"],
+        ),
+        (
+            "past",
+            "on_calendar = \"2020-06-01 12:00\"\n",
+            "2:15",
+            &["can never fire", "in the past"],
+        ),
+        (
+            "epoch",
+            "on_calendar = \"1970-01-01\"\n",
+            "2:15",
+            &["can never fire", "in the past"],
+        ),
+        (
+            "after-the-end",
+            "on_calendar = \"2100-06-01\"\nnot_after = 2099-12-31\n",
+            "2:15",
+            &["can never fire", "not_after"],
+        ),
+        (
+            "microseconds",
+            "on_calendar = \"*:*:00/0.000001\"\n",
+            "2:20",
+            &["1us apart", "at most once every 1s"],
+        ),
+    ];
+    for (job, schedule, at, texts) in never {
+        let dir = env.jobs_dir(&format!("never-{job}"));
+        write_job(&dir, job, &format!("command = [\"/bin/true\"]\n{schedule}"));
+        refused(env, &dir, job, at, texts)?;
+    }
+    // `every` follows the same rule as calendar expressions.
+    let dir = env.jobs_dir("never-every");
+    write_job(&dir, "tiny", "command = [\"/bin/true\"]\nevery = \"1us\"\n");
+    refused(
+        env,
+        &dir,
+        "tiny",
+        "2:9",
+        &["1us apart", "at most once every 1s"],
+    )?;
+
+    // One of several cannot fire: a warning, and the job is installed.
+    let dir = env.jobs_dir("never-some");
+    write_job(
+        &dir,
+        "partly",
+        "command = [\"/bin/true\"]\non_calendar = [\"*-02-30\", \"daily\"]\n",
+    );
+    let out = env.jobctl_in(&dir, &["validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    check(
+        out.status.success()
+            && err.contains(&format!("warning: {}/partly.toml:2:16: ", dir.display()))
+            && err.contains("can never fire"),
+        || text(&out),
+    )?;
+    env.apply(&dir)?;
+    check(
+        env.prop("jobctl-partly.timer", "ActiveState")? == "active",
+        || "partly not active".into(),
+    )?;
+
+    // A job whose one date has passed since it was applied: `health` says
+    // so (not "invalid", not OK), and `status` lists it.
+    let dir = env.jobs_dir("never-health");
+    let soon = std::process::Command::new("date")
+        .args(["-u", "-d", "+5 seconds", "+%Y-%m-%d %H:%M:%S"])
+        .output()?;
+    let soon = String::from_utf8_lossy(&soon.stdout).trim().to_string();
+    write_job(
+        &dir,
+        "once",
+        &format!("command = [\"/bin/true\"]\non_calendar = \"{soon} UTC\"\n"),
+    );
+    env.apply(&dir)?;
+    let says_never =
+        |out: &Output| String::from_utf8_lossy(&out.stdout).contains("once: never-fires: ");
+    let out = env.jobctl_in(&dir, &["health", "once"]);
+    check(out.status.success(), || {
+        format!("before its date: {}", text(&out))
+    })?;
+    let mut last = None;
+    env.wait_for(
+        "health to report never-fires",
+        Duration::from_secs(30),
+        || {
+            let out = env.jobctl_in(&dir, &["health", "once"]);
+            let done = out.status.code() == Some(1) && says_never(&out);
+            last = Some(out);
+            Ok(done)
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {}",
+            e.message().unwrap_or(""),
+            text(last.as_ref().unwrap())
+        )
+    })?;
+    let out = env.jobctl_in(&dir, &["health", "once", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(
+        report["counts"]["never-fires"] == 1 && report["jobs"][0]["state"] != "invalid",
+        || format!("{report:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["health", "once", "--ignore", "never-fires"]);
+    check(out.status.success(), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["status", "once"]);
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("never-fires"),
+        || text(&out),
+    )
+}
+
+fn validate_and_apply_agree_on_directive_versions(env: &Env) -> R {
+    // systemd 252 runs here (asked over D-Bus): a 258 directive is refused
+    // by validate exactly as by apply, with where it is.
+    let dir = env.jobs_dir("versions");
+    write_job(
+        &dir,
+        "offset",
+        "command = [\"/bin/true\"]\ndaily = \"03:00\"\n[timer_extra]\nRandomizedOffsetSec = \"1h\"\n",
+    );
+    refused(
+        env,
+        &dir,
+        "offset",
+        "4:1",
+        &[
+            "`timer_extra.RandomizedOffsetSec`",
+            "RandomizedOffsetSec= needs systemd 258; this host runs systemd 252",
+        ],
+    )?;
+    // An explicit target wins, and says where the version came from.
+    let dir = env.jobs_dir("versions-flag");
+    write_job(
+        &dir,
+        "succeed",
+        "command = [\"/bin/true\"]\nmanual = true\n[unit_extra]\nOnSuccess = \"x.service\"\n",
+    );
+    let out = env.jobctl_in(&dir, &["validate", "--systemd-version", "248"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    check(
+        out.status.code() == Some(2)
+            && err.contains(&format!("{}/succeed.toml:4:1: ", dir.display()))
+            && err.contains(
+                "OnSuccess= needs systemd 249; the target is systemd 248 (--systemd-version)",
+            )
+            && !err.contains("this host runs"),
+        || text(&out),
+    )?;
+    // 249 is enough, and 252 (this host) too.
+    let out = env.jobctl_in(&dir, &["validate", "--systemd-version", "249"]);
+    ok(&out)?;
+    env.apply(&dir)?;
+    Ok(())
 }

@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use jobctl_core::config::{self, Config};
 use jobctl_core::context::Mode;
 use jobctl_core::diag::{Diagnostic, Severity};
-use jobctl_core::job::{self, Job, JobSource, LoadContext};
+use jobctl_core::directives::SystemdTarget;
+use jobctl_core::job::{self, Job, JobSource, LoadContext, Now};
 
 use crate::paths::Paths;
 use crate::zones::HostZones;
@@ -76,9 +77,30 @@ pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diag
     Ok((config, diagnostics))
 }
 
+/// The loader's checks that depend on the world outside the files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checks {
+    /// Report schedules that can never fire after this instant (`validate`,
+    /// `apply`).
+    pub now: Option<jiff::Timestamp>,
+    /// Refuse `*_extra` directives this systemd does not know yet.
+    pub systemd: Option<SystemdTarget>,
+}
+
 /// Loads the configuration and the selected job files.
 pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> {
+    load_jobs_checked(paths, selection, Checks::default())
+}
+
+/// [`load_jobs`], with the checks that need the present or the target
+/// systemd.
+pub fn load_jobs_checked(
+    paths: &Paths,
+    selection: &JobSelection,
+    checks: Checks,
+) -> Result<LoadedJobs> {
     let zones = HostZones::new();
+    let local = zones.local();
     let (config, mut diagnostics) = load_config(paths, &zones)?;
     let check = must_check_permissions(paths.mode);
     let files = match selection {
@@ -95,6 +117,11 @@ pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> 
         mode: paths.mode,
         config: &config,
         zones: &zones,
+        now: checks.now.map(|instant| Now {
+            instant,
+            local: &local,
+        }),
+        systemd: checks.systemd,
     };
     let mut jobs = Vec::new();
     let mut names = std::collections::BTreeMap::new();

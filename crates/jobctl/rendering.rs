@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use jobctl_core::directives::{SystemdTarget, VersionSource};
 use jobctl_core::render::{self, RenderError, RenderOptions, RenderedJob};
 
 use crate::load::LoadedJobs;
@@ -21,6 +22,63 @@ pub struct RenderFlags {
     /// Refuse directives newer than this systemd version.
     #[arg(long, value_name = "VERSION")]
     pub systemd_version: Option<u32>,
+}
+
+impl RenderFlags {
+    /// The systemd named by `--systemd-version`, if any.
+    pub fn target(&self) -> Option<SystemdTarget> {
+        self.systemd_version.map(|version| SystemdTarget {
+            version,
+            source: VersionSource::Flag,
+        })
+    }
+}
+
+/// The running manager's version, as asked over D-Bus.
+pub fn manager_target(version: u32) -> SystemdTarget {
+    SystemdTarget {
+        version,
+        source: VersionSource::Manager,
+    }
+}
+
+/// The systemd that `validate` checks directives against: `flag`
+/// (`--systemd-version`) when given, else the running manager (its D-Bus
+/// `Version`, as `apply` asks it), else the installed `systemctl
+/// --version`; `None` when none of them can tell.
+pub fn target_systemd(paths: &Paths, flag: Option<u32>) -> Option<SystemdTarget> {
+    if let Some(version) = flag {
+        return Some(SystemdTarget {
+            version,
+            source: VersionSource::Flag,
+        });
+    }
+    if let Ok(sd) = crate::systemd::connect(paths)
+        && let Ok(version) = sd.version()
+    {
+        return Some(manager_target(version.major));
+    }
+    installed_version().map(|version| SystemdTarget {
+        version,
+        source: VersionSource::Systemctl,
+    })
+}
+
+/// The major version `systemctl --version` prints ("systemd 252 (252.38-1)").
+fn installed_version() -> Option<u32> {
+    let out = std::process::Command::new("systemctl")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    parse_systemctl_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_systemctl_version(text: &str) -> Option<u32> {
+    let mut words = text.lines().next()?.split_whitespace();
+    (words.next()? == "systemd").then_some(())?;
+    words.next()?.parse().ok()
 }
 
 /// The jobctl binary every `ExecStart=` runs: the override, else the
@@ -122,4 +180,23 @@ fn with_render_options<T>(
         history: &loaded.config.history,
         systemd_version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_systemctl_version;
+
+    #[test]
+    fn systemctl_versions() {
+        assert_eq!(
+            parse_systemctl_version("systemd 252 (252.38-1~deb12u1)\n+PAM +AUDIT\n"),
+            Some(252)
+        );
+        assert_eq!(
+            parse_systemctl_version("systemd 258 (258~rc3)\n"),
+            Some(258)
+        );
+        assert_eq!(parse_systemctl_version(""), None);
+        assert_eq!(parse_systemctl_version("elogind 252\n"), None);
+    }
 }

@@ -180,16 +180,19 @@ pub fn write_overrides(
 }
 
 /// Loads and renders every job for this host's systemd (feature detection:
-/// directives newer than `version` are refused with the job's name).
+/// directives newer than `checks.systemd` are refused where they are
+/// written, as `jobctl validate` does).
 pub fn desired(
     paths: &Paths,
-    version: Option<u32>,
+    checks: load::Checks,
 ) -> Result<(LoadedJobs, Vec<RenderedJob>), CliError> {
-    let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+    let loaded =
+        load::load_jobs_checked(paths, &JobSelection::Dir(paths.jobs_dir.clone()), checks)?;
     if loaded.has_errors() {
         return Err(crate::commands::invalid_jobs(&loaded.diagnostics));
     }
     let exe = rendering::jobctl_path(&loaded, None)?;
+    let version = checks.systemd.map(|t| t.version);
     let rendered = rendering::render_all(&loaded, paths, &exe, version)
         .map_err(crate::commands::render_failures)?;
     Ok((loaded, rendered))

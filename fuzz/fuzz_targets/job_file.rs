@@ -7,7 +7,8 @@
 
 use jobctl_core::config::{Config, HistoryConfig};
 use jobctl_core::context::{Mode, UtcOnly};
-use jobctl_core::job::{JobSource, LoadContext, load_job};
+use jobctl_core::directives::{SystemdTarget, VersionSource};
+use jobctl_core::job::{JobSource, LoadContext, Now, load_job};
 use jobctl_core::render::{RenderOptions, render};
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let config = Config::default();
     for mode in [Mode::System, Mode::User] {
-        let ctx = LoadContext { mode, config: &config, zones: &UtcOnly };
+        let ctx = LoadContext {
+            mode,
+            config: &config,
+            zones: &UtcOnly,
+            now: Some(Now {
+                instant: jiff::Timestamp::from_second(1_780_000_000).unwrap(),
+                local: &jiff::tz::TimeZone::UTC,
+            }),
+            systemd: Some(SystemdTarget { version: 252, source: VersionSource::Manager }),
+        };
         let loaded = load_job(JobSource { path: "fuzz.toml", stem: "fuzz", text }, &ctx);
         let Some(job) = loaded.job else { continue };
         let history = HistoryConfig::default();

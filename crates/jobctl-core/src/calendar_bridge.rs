@@ -8,8 +8,9 @@ use std::ops::Range;
 use crate::calendar::{CalendarSpec, ParseOptions};
 use crate::context::ZoneLookup;
 use crate::diag::Diagnostics;
+use crate::duration::Timespan;
 use crate::escape;
-use crate::schedule::Schedule;
+use crate::schedule::{self, Schedule};
 use crate::walk::{Sp, TableReader};
 
 /// Checks one `on_calendar` expression.
@@ -39,6 +40,28 @@ pub(crate) fn calendar_schedule(
     };
     match CalendarSpec::parse_with(&expr.value, &options) {
         Ok(spec) => {
+            if let Some(gap) = spec.shortest_gap() {
+                let what = format!("the calendar expression \"{}\"", expr.value);
+                if let Err(message) =
+                    schedule::check_min_interval(&what, Timespan::from_usec(gap.usec))
+                {
+                    let span = if gap.span.is_empty() {
+                        expr.span.clone()
+                    } else {
+                        inner_span(diags.source().text(), &expr.span, gap.span)
+                    };
+                    diags.error(
+                        span,
+                        &reader.path("on_calendar"),
+                        message,
+                        Some(
+                            "use whole seconds, e.g. *:*:00/5 (every 5 seconds), or every = \"5s\""
+                                .to_string(),
+                        ),
+                    );
+                    return None;
+                }
+            }
             // Valid, but systemd 252 computes it wrongly around New Year.
             for w in spec.warnings() {
                 let span = inner_span(diags.source().text(), &expr.span, w.span.clone());
@@ -74,6 +97,22 @@ pub(crate) fn cron_schedule(
     match crate::cron::parse(&line.value) {
         Ok(schedule) => {
             let translation = schedule.to_systemd();
+            // Cron's smallest step is a minute, but the rule is the same for
+            // every form: checked on what systemd will be given.
+            for expr in &translation.on_calendar {
+                let gap = CalendarSpec::parse(expr)
+                    .ok()
+                    .and_then(|s| s.shortest_gap());
+                if let Some(gap) = gap {
+                    let what = format!("the cron line \"{}\"", line.value);
+                    if let Err(message) =
+                        schedule::check_min_interval(&what, Timespan::from_usec(gap.usec))
+                    {
+                        diags.error(line.span.clone(), &reader.path("cron"), message, None);
+                        return None;
+                    }
+                }
+            }
             Some(Schedule::Cron {
                 line: line.value.clone(),
                 on_calendar: translation.on_calendar,

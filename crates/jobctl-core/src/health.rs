@@ -103,6 +103,9 @@ pub struct JobFacts<'a> {
     pub service: &'a str,
     /// The first instant the job may no longer run.
     pub not_after: Option<jiff::Timestamp>,
+    /// Why none of the job's schedules can fire again
+    /// ([`crate::job::Job::never_fires`]), if so.
+    pub never_fires: Option<&'a str>,
     pub history: Option<&'a HistoryFacts>,
 }
 
@@ -146,6 +149,9 @@ pub enum ProblemKind {
     Orphaned,
     /// The timer should run and does not.
     TimerInactive,
+    /// None of the job's schedules can fire again: it will never run on
+    /// its own.
+    NeverFires,
     /// An expired job is still installed.
     Expired,
     /// The last finished run failed (non-zero exit).
@@ -171,13 +177,14 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 16] = [
+    pub const ALL: [ProblemKind; 17] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
         ProblemKind::MissingUnit,
         ProblemKind::Orphaned,
         ProblemKind::TimerInactive,
+        ProblemKind::NeverFires,
         ProblemKind::Expired,
         ProblemKind::Failed,
         ProblemKind::Error,
@@ -198,6 +205,7 @@ impl ProblemKind {
             ProblemKind::MissingUnit => "missing-unit",
             ProblemKind::Orphaned => "orphaned",
             ProblemKind::TimerInactive => "timer-inactive",
+            ProblemKind::NeverFires => "never-fires",
             ProblemKind::Expired => "expired",
             ProblemKind::Failed => "failed",
             ProblemKind::Error => "error",
@@ -294,6 +302,17 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::TimerInactive,
             format!("the timer is not running although the job is enabled; {apply} to start it"),
+        ));
+    }
+    if let Some(why) = facts.never_fires
+        && d.wish.is_some_and(|w| w.on)
+    {
+        out.push(Problem::new(
+            ProblemKind::NeverFires,
+            format!(
+                "the job will never run again on its own: {why}; give it a schedule that fires and {apply}, or `jobctl remove {}`",
+                facts.job
+            ),
         ));
     }
     if wish == Some(TimerState::Expired) && d.installed {
@@ -510,6 +529,7 @@ mod tests {
             service_failed,
             service: "jobctl-nightly.service",
             not_after: Some(jiff::Timestamp::from_microsecond(NOW - 86_400_000_000).unwrap()),
+            never_fires: None,
             history: h,
         };
         let opts = Options {
@@ -731,6 +751,42 @@ mod tests {
             p.message
                 .ends_with("`loginctl enable-linger alice` keeps them running")
         );
+    }
+
+    #[test]
+    fn a_job_whose_schedules_never_fire_again() {
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+        };
+        let why =
+            "the calendar expression \"2020-06-01\" can never fire: its times are all in the past";
+        fn facts<'a>(d: &'a Derived, why: &'a str) -> JobFacts<'a> {
+            JobFacts {
+                job: "once",
+                derived: d,
+                invalid_reason: None,
+                timer_active: true,
+                service_failed: false,
+                service: "jobctl-once.service",
+                not_after: None,
+                never_fires: Some(why),
+                history: None,
+            }
+        }
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let problems = assess(&facts(&d, why), &opts);
+        assert_eq!(kinds(&problems), [ProblemKind::NeverFires]);
+        assert!(problems[0].message.contains(why), "{problems:?}");
+        assert!(problems[0].message.contains("jobctl remove once"));
+        // A timer that is off on purpose is not expected to fire.
+        for wish in [TimerState::Disabled, TimerState::DisabledByOperator] {
+            let d = derived(JobState::Disabled, Some(wish));
+            assert!(assess(&facts(&d, why), &opts).is_empty(), "{wish:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use toml::de::{DeTable, DeValue};
 use crate::config::Config;
 use crate::context::{Mode, ZoneLookup};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::directives::{self, Section, SystemdTarget};
 use crate::duration::Timespan;
 use crate::escape;
 use crate::naming::{self, JobName};
@@ -274,6 +275,27 @@ impl Job {
         self.schedules.is_empty() && self.timer.on_boot.is_none()
     }
 
+    /// Why the job will never run again on its own: each of its schedules
+    /// can never fire (see [`schedule::never_fires`]). `None` when one can,
+    /// for jobs without a calendar schedule, and for expired jobs (their
+    /// end has passed: that is `expired`, not this).
+    pub fn never_fires(&self, now: &Now<'_>, zones: &dyn ZoneLookup) -> Option<String> {
+        if self.schedules.is_empty() || self.timer.on_boot.is_some() {
+            return None;
+        }
+        let window = window(now, self.not_after, self.timezone.as_deref(), zones)?;
+        let mut reasons = Vec::new();
+        for schedule in &self.schedules {
+            let why = schedule::never_fires(schedule, self.timezone.as_deref(), &window, zones)?;
+            reasons.push(format!(
+                "{} can never fire: {}",
+                schedule.subject(),
+                why.why(self.not_after)
+            ));
+        }
+        Some(reasons.join("; "))
+    }
+
     /// Whether the job runs as root (system mode, no other user).
     pub fn runs_as_root(&self) -> bool {
         !self.dynamic_user && self.user.as_deref().is_none_or(|u| u == "root" || u == "0")
@@ -303,6 +325,51 @@ pub struct LoadContext<'a> {
     pub mode: Mode,
     pub config: &'a Config,
     pub zones: &'a dyn ZoneLookup,
+    /// When set, schedules that can never fire after this instant (or
+    /// before the job's end) are reported: an error when no schedule of the
+    /// job can fire, a warning when one of several cannot (`validate`,
+    /// `apply`).
+    pub now: Option<Now<'a>>,
+    /// When set, `*_extra` directives this systemd does not know yet are
+    /// refused ([`crate::directives`]).
+    pub systemd: Option<SystemdTarget>,
+}
+
+/// The present, for judging schedules: the instant and the host's zone
+/// (for jobs without a `timezone`).
+#[derive(Debug, Clone, Copy)]
+pub struct Now<'a> {
+    pub instant: jiff::Timestamp,
+    pub local: &'a jiff::tz::TimeZone,
+}
+
+/// From `now` to the job's end; `None` when the end has passed (an expired
+/// job) or cannot be computed.
+fn window<'a>(
+    now: &Now<'a>,
+    not_after: Option<jiff::civil::Date>,
+    timezone: Option<&str>,
+    zones: &dyn ZoneLookup,
+) -> Option<schedule::Window<'a>> {
+    let end = match not_after {
+        Some(date) => {
+            let zone = match timezone {
+                Some(name) => zones.zone(name)?,
+                None => now.local.clone(),
+            };
+            let end = schedule::end_of(date, &zone)?;
+            if end <= now.instant {
+                return None;
+            }
+            Some(end)
+        }
+        None => None,
+    };
+    Some(schedule::Window {
+        now: now.instant,
+        end,
+        local: now.local,
+    })
 }
 
 /// Loads one job file. Never panics, whatever the input.
@@ -338,6 +405,18 @@ fn load_into(
     let document = walk::parse_document(source.text, diags)?;
     let reader = TableReader::new("", document.get_ref(), JOB_KEYS, KEY_ALIASES, diags);
     let spec = JobSpec::decode(&reader, ctx.mode, ctx.zones, diags);
+    if let Some(target) = &ctx.systemd {
+        for (section, name, span) in &spec.extra_names {
+            if let Some(message) = directives::too_new(*section, name, target) {
+                diags.error(
+                    span.clone(),
+                    &format!("{}.{name}", section.extra_key()),
+                    message,
+                    Some("remove it, or install the job on a newer systemd".to_string()),
+                );
+            }
+        }
+    }
     resolve(spec, &ctx.config.defaults, name, source.path, ctx, diags)
 }
 
@@ -372,6 +451,8 @@ pub struct JobSpec {
     protect_system: Option<Sp<String>>,
     no_new_privileges: Option<Sp<bool>>,
     extra: ExtraDirectives,
+    /// Where each `*_extra` directive's name is written.
+    extra_names: Vec<(Section, String, Range<usize>)>,
     after: Option<Vec<String>>,
     wants: Option<Vec<String>>,
     on_failure: Option<Vec<String>>,
@@ -450,9 +531,20 @@ impl JobSpec {
         spec.decode_schedules(reader, zones, diags);
         spec.decode_timer(reader, diags);
         spec.decode_resources(reader, diags);
-        spec.extra.unit = decode_extra(reader, "unit_extra", UNIT_RESERVED, diags);
-        spec.extra.service = decode_extra(reader, "service_extra", SERVICE_RESERVED, diags);
-        spec.extra.timer = decode_extra(reader, "timer_extra", TIMER_RESERVED, diags);
+        for (section, reserved) in [
+            (Section::Unit, UNIT_RESERVED),
+            (Section::Service, SERVICE_RESERVED),
+            (Section::Timer, TIMER_RESERVED),
+        ] {
+            let (directives, names) = decode_extra(reader, section.extra_key(), reserved, diags);
+            match section {
+                Section::Unit => spec.extra.unit = directives,
+                Section::Service => spec.extra.service = directives,
+                Section::Timer => spec.extra.timer = directives,
+            }
+            spec.extra_names
+                .extend(names.into_iter().map(|(name, span)| (section, name, span)));
+        }
         spec.after = decode_units(reader, "after", diags);
         spec.wants = decode_units(reader, "wants", diags);
         spec.on_failure = decode_units(reader, "on_failure", diags);
@@ -641,11 +733,24 @@ impl JobSpec {
             }
         }
         if let Some(interval) = reader.duration("every", "\"15min\"", diags) {
-            if interval.value.is_infinite() || interval.value.as_usec() < 1_000_000 {
+            let checked = if interval.value.is_infinite() {
+                Err("the interval must be finite".to_string())
+            } else {
+                let what = format!(
+                    "the interval {}",
+                    if interval.value == Timespan::ZERO {
+                        "0s".to_string()
+                    } else {
+                        interval.value.to_string()
+                    }
+                );
+                schedule::check_min_interval(&what, interval.value)
+            };
+            if let Err(message) = checked {
                 diags.error(
                     interval.span,
                     &reader.path("every"),
-                    "the interval must be at least 1s and finite",
+                    message,
                     Some("e.g. every = \"15min\"".into()),
                 );
             } else {
@@ -921,6 +1026,16 @@ fn resolve(
         }
     }
 
+    if let Some(now) = &ctx.now {
+        check_firing(
+            &spec,
+            timezone.as_ref().map(|t| t.value.as_str()),
+            now,
+            ctx.zones,
+            diags,
+        );
+    }
+
     let persistent = pick(&spec.persistent, &defaults.persistent).map(|p| p.value);
     let has_calendar = spec.schedules.iter().any(|s| {
         s.value
@@ -1044,6 +1159,50 @@ fn resolve(
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
     })
+}
+
+/// Reports the schedules that can never fire between `now` and the job's
+/// end: errors when none of the job's schedules can, warnings otherwise.
+fn check_firing(
+    spec: &JobSpec,
+    timezone: Option<&str>,
+    now: &Now<'_>,
+    zones: &dyn ZoneLookup,
+    diags: &mut Diagnostics<'_>,
+) {
+    if spec.schedules.is_empty() {
+        return;
+    }
+    let not_after = spec.not_after.as_ref().map(|d| d.value);
+    let Some(window) = window(now, not_after, timezone, zones) else {
+        return;
+    };
+    let dead: Vec<(&Sp<Schedule>, schedule::NeverFires)> = spec
+        .schedules
+        .iter()
+        .filter_map(|s| {
+            schedule::never_fires(&s.value, timezone, &window, zones).map(|why| (s, why))
+        })
+        .collect();
+    let none_fires = dead.len() == spec.schedules.len() && spec.on_boot.is_none();
+    for (s, why) in dead {
+        let key = s.value.key();
+        let message = format!(
+            "{} can never fire: {}",
+            s.value.subject(),
+            why.why(not_after)
+        );
+        if none_fires {
+            diags.error(s.span.clone(), key, message, Some(why.hint().to_string()));
+        } else {
+            diags.warning(
+                s.span.clone(),
+                key,
+                message,
+                Some("the job's other schedules still fire; remove this one".to_string()),
+            );
+        }
+    }
 }
 
 /// The job's value, else the default's.
@@ -1268,15 +1427,19 @@ const TIMER_RESERVED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The directives of one `*_extra` table, and where each name is written.
+type ExtraTable = (Vec<(String, String)>, Vec<(String, Range<usize>)>);
+
 fn decode_extra(
     reader: &TableReader<'_, '_>,
     key: &str,
     reserved: &[(&str, &str)],
     diags: &mut Diagnostics<'_>,
-) -> Vec<(String, String)> {
+) -> ExtraTable {
     let mut out = Vec::new();
+    let mut names = Vec::new();
     let Some(table) = reader.table(key, "{ LimitNOFILE = \"65536\" }", diags) else {
-        return out;
+        return (out, names);
     };
     // Keep the file's order: toml's map is sorted, spans are not.
     let mut entries: Vec<_> = table.value.iter().collect();
@@ -1329,6 +1492,7 @@ fn decode_extra(
             );
             continue;
         }
+        names.push((name_str.to_string(), name.span()));
         for (text, span) in values {
             match escape::check_raw_directive_value(&text) {
                 Ok(()) => out.push((name_str.to_string(), text)),
@@ -1336,7 +1500,7 @@ fn decode_extra(
             }
         }
     }
-    out
+    (out, names)
 }
 
 fn scalar_text(value: &DeValue<'_>) -> Option<String> {

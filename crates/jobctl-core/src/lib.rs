@@ -12,6 +12,7 @@ pub mod context;
 pub mod cron;
 pub mod crontab;
 pub mod diag;
+pub mod directives;
 pub mod duration;
 pub mod escape;
 pub mod health;
@@ -24,4 +25,5 @@ pub mod state;
 pub mod walk;
 
 mod calendar_bridge;
+mod directive_versions;
 pub mod render;

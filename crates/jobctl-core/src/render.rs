@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::config::HistoryConfig;
 use crate::context::{Mode, ZoneLookup};
+use crate::directives::Section;
 use crate::duration::Timespan;
 use crate::escape;
 use crate::job::Job;
@@ -81,7 +82,7 @@ pub enum RenderError {
     UnknownZone(String),
     #[error("not_after {date}: the day after it does not exist in {zone}")]
     BadDate { date: String, zone: String },
-    #[error("{section}_extra.{directive} needs systemd {needed}; this host runs systemd {running}")]
+    #[error("{section}_extra.{directive} needs systemd {needed}; the target systemd is {running}")]
     UnsupportedDirective {
         section: &'static str,
         directive: String,
@@ -91,22 +92,6 @@ pub enum RenderError {
     #[error("a value cannot be written into the unit: {0}")]
     Encoding(#[from] escape::EscapeError),
 }
-
-/// Directives newer than the oldest systemd jobctl supports, with the
-/// version that introduced them (systemd's NEWS).
-const DIRECTIVE_VERSIONS: &[(&str, u32)] = &[
-    ("FixedRandomDelay", 247),
-    ("ExecSearchPath", 250),
-    ("ExitType", 250),
-    ("OpenFile", 253),
-    ("RestartSteps", 254),
-    ("RestartMaxDelaySec", 254),
-    ("RestartMode", 254),
-    ("MemoryKSM", 254),
-    ("SetLoginEnvironment", 255),
-    ("DeferReactivation", 257),
-    ("RandomizedOffsetSec", 258),
-];
 
 /// Renders a job's units.
 pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, RenderError> {
@@ -157,14 +142,19 @@ fn check_versions(job: &Job, version: Option<u32>) -> Result<(), RenderError> {
         ("timer", &job.extra.timer),
     ];
     for (section, directives) in sections {
+        let table = match section {
+            "unit" => Section::Unit,
+            "service" => Section::Service,
+            _ => Section::Timer,
+        };
         for (name, _) in directives {
-            if let Some((_, needed)) = DIRECTIVE_VERSIONS.iter().find(|(d, _)| d == name)
-                && *needed > running
+            if let Some(needed) = crate::directives::added_in(table, name)
+                && needed > running
             {
                 return Err(RenderError::UnsupportedDirective {
                     section,
                     directive: name.clone(),
-                    needed: *needed,
+                    needed,
                     running,
                 });
             }

@@ -8,9 +8,35 @@
 
 use std::fmt;
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::Serialize;
 
+use crate::calendar::CalendarSpec;
+use crate::context::ZoneLookup;
 use crate::duration::Timespan;
+
+/// The shortest time any schedule may leave between two runs it starts. One
+/// rule for every form: `every`, calendar expressions (their shortest gap
+/// between consecutive elapses, [`CalendarSpec::shortest_gap`]) and cron
+/// lines (through their translations).
+pub const MIN_INTERVAL: Timespan = Timespan::from_secs(1);
+
+/// Checks that `gap`, the shortest time between two runs `what` starts, is
+/// at least [`MIN_INTERVAL`].
+pub fn check_min_interval(what: &str, gap: Timespan) -> Result<(), String> {
+    if gap.as_usec() >= MIN_INTERVAL.as_usec() {
+        return Ok(());
+    }
+    let gap = if gap == Timespan::ZERO {
+        "0s".to_string()
+    } else {
+        gap.to_string()
+    };
+    Err(format!(
+        "{what} can start runs {gap} apart; a schedule may start a run at most once every {MIN_INTERVAL}"
+    ))
+}
 
 /// One schedule as the job file wrote it, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,6 +151,30 @@ impl Schedule {
         }
     }
 
+    /// The job key the schedule is written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Schedule::Calendar { .. } => "on_calendar",
+            Schedule::Cron { .. } => "cron",
+            Schedule::Every { .. } => "every",
+            Schedule::Hourly { .. } => "hourly",
+            Schedule::Daily { .. } => "daily",
+            Schedule::Weekly { .. } => "weekly",
+            Schedule::Monthly { .. } => "monthly",
+        }
+    }
+
+    /// How messages name the schedule: `the calendar expression "…"`.
+    pub fn subject(&self) -> String {
+        match self {
+            Schedule::Calendar { expression } => {
+                format!("the calendar expression \"{expression}\"")
+            }
+            Schedule::Cron { line, .. } => format!("the cron line \"{line}\""),
+            other => format!("the schedule \"{}\"", other.describe()),
+        }
+    }
+
     /// [`Schedule::describe`], naming the job's time zone when the schedule
     /// is on a calendar: its times are on that zone's clock, not the host's.
     pub fn describe_in(&self, timezone: Option<&str>) -> String {
@@ -187,6 +237,103 @@ fn aligned_interval(interval: Timespan) -> Option<String> {
         86_400 => Some("*-*-* 00:00:00".into()),
         _ => None,
     }
+}
+
+/// The time in which a job's schedules must fire: from `now` to the job's
+/// end (the first instant past `not_after`), if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    pub now: Timestamp,
+    pub end: Option<Timestamp>,
+    /// The host's zone, for expressions of jobs without a `timezone`.
+    pub local: &'a TimeZone,
+}
+
+/// The first instant a job whose last day is `not_after` may no longer run:
+/// the next midnight in `zone`.
+pub fn end_of(not_after: jiff::civil::Date, zone: &TimeZone) -> Option<Timestamp> {
+    let next_day = not_after.tomorrow().ok()?;
+    next_day.to_zoned(zone.clone()).ok().map(|z| z.timestamp())
+}
+
+/// Why a schedule can never fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeverFires {
+    /// It names no time that exists (`*-02-30`, cron `0 0 31 2 *`).
+    NoSuchTime,
+    /// All its times have passed (`2020-06-01`, `1970-01-01`).
+    Past,
+    /// Its next time is at or after the job's end.
+    AfterEnd,
+}
+
+impl NeverFires {
+    /// Why, for `… can never fire: {why}`.
+    pub fn why(self, not_after: Option<jiff::civil::Date>) -> String {
+        match self {
+            NeverFires::NoSuchTime => "it matches no time that exists".into(),
+            NeverFires::Past => "its times are all in the past".into(),
+            NeverFires::AfterEnd => match not_after {
+                Some(date) => {
+                    format!("its next time is after the job's end (not_after = {date})")
+                }
+                None => "its next time is after the job's end".into(),
+            },
+        }
+    }
+
+    /// What to do about it, when no other schedule of the job fires.
+    pub fn hint(self) -> &'static str {
+        match self {
+            NeverFires::NoSuchTime => {
+                "a day that no month has (such as February 30) never comes; `jobctl calendar` shows when an expression fires"
+            }
+            NeverFires::Past => {
+                "a date that has passed never comes back: change the date, or delete the job file"
+            }
+            NeverFires::AfterEnd => {
+                "the job ends before this schedule's next time: move not_after later, or change the schedule"
+            }
+        }
+    }
+}
+
+/// Whether `schedule` can fire in `window`, computed by the calendar
+/// engine as systemd would; `Some(why)` when it never can. `timezone` is the
+/// job's. A schedule whose next time cannot be computed here (an unknown
+/// zone, systemd's own iteration limit) is not judged.
+pub fn never_fires(
+    schedule: &Schedule,
+    timezone: Option<&str>,
+    window: &Window<'_>,
+    zones: &dyn ZoneLookup,
+) -> Option<NeverFires> {
+    let zone = match timezone {
+        Some(name) => zones.zone(name)?,
+        None => window.local.clone(),
+    };
+    let mut verdict = None;
+    for trigger in schedule.triggers() {
+        let Trigger::Calendar(expr) = trigger else {
+            // Boot and interval timers fire whenever the timer runs.
+            return None;
+        };
+        let spec = CalendarSpec::parse(&expr).ok()?;
+        let why = match spec.next_elapse(window.now, &zone, zones).ok()? {
+            Some(next) if window.end.is_none_or(|end| next < end) => return None,
+            Some(_) => NeverFires::AfterEnd,
+            None => {
+                let any_year = spec.any_year();
+                match any_year.next_elapse(Timestamp::UNIX_EPOCH, &zone, zones) {
+                    Ok(Some(_)) => NeverFires::Past,
+                    Ok(None) => NeverFires::NoSuchTime,
+                    Err(_) => return None,
+                }
+            }
+        };
+        verdict.get_or_insert(why);
+    }
+    verdict
 }
 
 /// Parses `HH:MM` or `HH:MM:SS`.
@@ -391,6 +538,107 @@ mod tests {
         );
         assert!(parse_monthly("0 09:00").is_err());
         assert!(parse_monthly("32 09:00").is_err());
+    }
+
+    #[test]
+    fn one_minimum_interval_for_every_form() {
+        assert!(check_min_interval("x", Timespan::from_secs(1)).is_ok());
+        assert_eq!(
+            check_min_interval("the interval 500ms", Timespan::from_usec(500_000)).unwrap_err(),
+            "the interval 500ms can start runs 500ms apart; a schedule may start a run at most once every 1s"
+        );
+        assert!(
+            check_min_interval("x", Timespan::ZERO)
+                .unwrap_err()
+                .contains("0s apart")
+        );
+    }
+
+    #[test]
+    fn schedules_that_never_fire() {
+        use crate::context::UtcOnly;
+        let now: Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
+        let utc = TimeZone::UTC;
+        let window = |end: Option<&str>| Window {
+            now,
+            end: end.map(|e| e.parse().unwrap()),
+            local: &utc,
+        };
+        let calendar = |e: &str| Schedule::Calendar {
+            expression: e.into(),
+        };
+        let never = |s: &Schedule, end: Option<&str>| never_fires(s, None, &window(end), &UtcOnly);
+        assert_eq!(
+            never(&calendar("*-02-30"), None),
+            Some(NeverFires::NoSuchTime)
+        );
+        assert_eq!(
+            never(&calendar("2024-02-30"), None),
+            Some(NeverFires::NoSuchTime)
+        );
+        assert_eq!(never(&calendar("2020-06-01"), None), Some(NeverFires::Past));
+        assert_eq!(never(&calendar("1970-01-01"), None), Some(NeverFires::Past));
+        assert_eq!(
+            never(&calendar("2026-03-10 11:59:59"), None),
+            Some(NeverFires::Past)
+        );
+        assert_eq!(never(&calendar("2026-03-10 12:00:01"), None), None);
+        assert_eq!(never(&calendar("daily"), None), None);
+        // Before the end, or not.
+        let end = Some("2026-04-01T00:00:00Z");
+        assert_eq!(
+            never(&calendar("2026-05-01"), end),
+            Some(NeverFires::AfterEnd)
+        );
+        assert_eq!(never(&calendar("2026-03-31 23:59"), end), None);
+        let monthly = Schedule::Monthly {
+            days: vec![MonthDay::Day(15)],
+            time: parse_time_of_day("09:00").unwrap(),
+        };
+        assert_eq!(
+            never(&monthly, Some("2026-03-15T00:00:00Z")),
+            Some(NeverFires::AfterEnd)
+        );
+        // A cron line fires when either translation does (Vixie's OR rule).
+        let cron = |line: &str| {
+            let t = crate::cron::parse(line).unwrap().to_systemd();
+            Schedule::Cron {
+                line: line.into(),
+                on_calendar: t.on_calendar,
+                on_boot: t.on_boot,
+            }
+        };
+        assert_eq!(
+            never(&cron("0 0 31 2 *"), None),
+            Some(NeverFires::NoSuchTime)
+        );
+        assert_eq!(never(&cron("0 0 31 2 1"), None), None);
+        assert_eq!(never(&cron("@reboot"), None), None);
+        // Intervals run whenever the timer does.
+        let every = Schedule::Every {
+            interval: Timespan::from_secs(420),
+        };
+        assert_eq!(never(&every, Some("2026-03-10T12:00:01Z")), None);
+        // Computed in the job's zone; a zone that cannot be found here is
+        // not judged.
+        assert_eq!(
+            never_fires(
+                &calendar("2026-03-10 11:30"),
+                Some("UTC"),
+                &window(None),
+                &UtcOnly
+            ),
+            Some(NeverFires::Past)
+        );
+        assert_eq!(
+            never_fires(
+                &calendar("2020-01-01"),
+                Some("Europe/Paris"),
+                &window(None),
+                &UtcOnly
+            ),
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use jobctl_core::config::{Config, HistoryConfig};
 use jobctl_core::context::{Mode, UtcOnly};
-use jobctl_core::job::{JobSource, LoadContext, load_job};
+use jobctl_core::directives::{SystemdTarget, VersionSource};
+use jobctl_core::job::{JobSource, LoadContext, Now, load_job};
 use jobctl_core::render::{RenderOptions, check_unit_shape, command_words, render};
 use proptest::prelude::*;
 
@@ -113,6 +114,14 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             mode,
             config: &config,
             zones: &UtcOnly,
+            now: Some(Now {
+                instant: jiff::Timestamp::from_second(1_780_000_000).unwrap(),
+                local: &jiff::tz::TimeZone::UTC,
+            }),
+            systemd: Some(SystemdTarget {
+                version: 252,
+                source: VersionSource::Manager,
+            }),
         };
         let loaded = load_job(
             JobSource {

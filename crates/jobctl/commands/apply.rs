@@ -94,22 +94,27 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let version = sd
         .version()
         .map_err(|e| systemd::systemd_error(e, paths.mode))?;
-    let (_loaded, desired) = systemd::desired(paths, Some(version.major))?;
+    let now = jiff::Timestamp::now();
+    let (_loaded, desired) = systemd::desired(
+        paths,
+        crate::load::Checks {
+            now: Some(now),
+            systemd: Some(crate::rendering::manager_target(version.major)),
+        },
+    )?;
     let unit_dir = UnitDir::new(&paths.unit_dir);
     let actual = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
     let overrides = systemd::read_overrides(paths)?;
     let prune = !args.no_prune;
-    let plan = plan::plan(&desired, &actual, &overrides, jiff::Timestamp::now(), prune).map_err(
-        |errs| {
-            let listing: Vec<String> = errs.iter().map(ToString::to_string).collect();
-            CliError::usage(anyhow!(
-                "{}\n{} conflict{} with units jobctl does not own; nothing was changed",
-                listing.join("\n"),
-                errs.len(),
-                if errs.len() == 1 { "" } else { "s" }
-            ))
-        },
-    )?;
+    let plan = plan::plan(&desired, &actual, &overrides, now, prune).map_err(|errs| {
+        let listing: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        CliError::usage(anyhow!(
+            "{}\n{} conflict{} with units jobctl does not own; nothing was changed",
+            listing.join("\n"),
+            errs.len(),
+            if errs.len() == 1 { "" } else { "s" }
+        ))
+    })?;
 
     let diffs = if args.diff { diffs(&plan) } else { Vec::new() };
     let mut exec = Execution::default();

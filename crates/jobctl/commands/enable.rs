@@ -34,7 +34,13 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
     let sd = systemd::connect(paths)?;
     let mode = paths.mode;
     let version = sd.version().map_err(|e| systemd::systemd_error(e, mode))?;
-    let (_loaded, desired) = systemd::desired(paths, Some(version.major))?;
+    let (_loaded, desired) = systemd::desired(
+        paths,
+        crate::load::Checks {
+            now: None,
+            systemd: Some(crate::rendering::manager_target(version.major)),
+        },
+    )?;
     let Some(job) = desired.iter().find(|j| j.job == args.job) else {
         let known: Vec<String> = desired.iter().map(|j| j.job.clone()).collect();
         return Err(systemd::unknown_job(&args.job, &known));

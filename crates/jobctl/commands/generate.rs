@@ -49,7 +49,14 @@ struct Outcome {
 }
 
 pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
-    let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+    let loaded = load::load_jobs_checked(
+        paths,
+        &JobSelection::Dir(paths.jobs_dir.clone()),
+        load::Checks {
+            now: None,
+            systemd: args.render.target(),
+        },
+    )?;
     if loaded.has_errors() {
         return Err(super::invalid_jobs(&loaded.diagnostics));
     }

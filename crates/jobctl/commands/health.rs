@@ -16,6 +16,7 @@ use jobctl_core::health::{
     self, DEFAULT_OVERRUN_GRACE_US, HistoryFacts, JobFacts, Problem, ProblemKind, RunFacts,
     RunStatus,
 };
+use jobctl_core::job::Now;
 use jobctl_core::state::JobState;
 use jobctl_history::{RunRecord, Status};
 use serde::Serialize;
@@ -35,6 +36,8 @@ use crate::paths::{Mode, Paths};
 ///   overrunning      a run is still running a minute past its timeout
 ///   unit-failed      systemd says the service failed, no failed run recorded
 ///   timer-inactive   the job is enabled but its timer is not running
+///   never-fires      none of the job's schedules can fire again (a date
+///                    that has passed, February 30, past not_after)
 ///   pending-apply    the installed units differ from the job file
 ///   not-applied      a job file without units
 ///   missing-unit     one of the job's units is gone
@@ -270,6 +273,17 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         failure_streak: h.summary.failure_streak,
         last_success_us: h.summary.last_success_us,
     });
+    let zones = crate::zones::HostZones::new();
+    let zone = zones.local();
+    let now = Now {
+        instant: jiff::Timestamp::from_microsecond(overview.now_us)
+            .unwrap_or_else(|_| jiff::Timestamp::now()),
+        local: &zone,
+    };
+    let never_fires = view
+        .definition
+        .as_ref()
+        .and_then(|job| job.never_fires(&now, &zones));
     let facts = JobFacts {
         job: &view.job,
         derived: &view.derived,
@@ -278,9 +292,9 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         service_failed: view.service_failed(),
         service: &view.service,
         not_after: view.rendered.as_ref().and_then(|r| r.not_after),
+        never_fires: never_fires.as_deref(),
         history: history.as_ref(),
     };
-    let zone = crate::zones::HostZones::new().local();
     let name = |sig: i32| signal_name(sig);
     health::assess(
         &facts,

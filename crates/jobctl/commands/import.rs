@@ -200,11 +200,17 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
     // Every generated file goes through the job loader, as `jobctl
     // validate` would check it; a file it refuses is not written.
     let zones = HostZones::new();
+    let local = zones.local();
     let config = Config::default();
     let ctx = LoadContext {
         mode: paths.mode,
         config: &config,
         zones: &zones,
+        now: Some(jobctl_core::job::Now {
+            instant: jiff::Timestamp::now(),
+            local: &local,
+        }),
+        systemd: None,
     };
     let mut kept = Vec::new();
     for mut job in std::mem::take(&mut plan.jobs) {

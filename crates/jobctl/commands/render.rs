@@ -30,7 +30,14 @@ pub struct RenderArgs {
 }
 
 pub fn run(paths: &Paths, args: RenderArgs) -> CliResult {
-    let loaded = load::load_jobs(paths, &JobSelection::Files(args.files.clone()))?;
+    let loaded = load::load_jobs_checked(
+        paths,
+        &JobSelection::Files(args.files.clone()),
+        load::Checks {
+            now: None,
+            systemd: args.render.target(),
+        },
+    )?;
     if loaded.has_errors() {
         return Err(super::invalid_jobs(&loaded.diagnostics));
     }

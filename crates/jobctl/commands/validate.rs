@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use jobctl_core::directives::SystemdTarget;
 use serde::Serialize;
 
 use crate::error::{CliResult, EXIT_USAGE};
 use crate::load::{self, LoadedJobs};
 use crate::output;
 use crate::paths::Paths;
+use crate::rendering;
 
 /// Check job files for errors without changing anything.
 ///
@@ -18,15 +20,25 @@ use crate::paths::Paths;
 /// its file, line, column, key and a hint. Exits 0 when all files are valid,
 /// 2 when any has an error. Warnings do not fail validation.
 ///
+/// Checks what `jobctl apply` checks: schedules that can never fire after
+/// now, and *_extra directives newer than the target systemd: the one named
+/// by --systemd-version, else the running manager (asked over D-Bus), else
+/// the installed `systemctl --version`.
+///
 /// Examples:
 ///   jobctl validate                      # every job in the jobs folder
 ///   jobctl validate jobs.d/backup.toml   # just these files
 ///   jobctl validate --jobs-dir ./jobs.d --json
+///   jobctl validate --systemd-version 247   # for hosts running systemd 247
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ValidateArgs {
     /// Job files to check [default: every *.toml in the jobs folder].
     pub files: Vec<PathBuf>,
+    /// Check directives against this systemd version instead of this
+    /// host's.
+    #[arg(long, value_name = "VERSION")]
+    pub systemd_version: Option<u32>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -39,12 +51,20 @@ struct Report<'a> {
     jobs: Vec<&'a str>,
     errors: usize,
     warnings: usize,
+    /// The systemd the directives were checked against (`null`: none could
+    /// be found, so they were not).
+    systemd: Option<SystemdTarget>,
     diagnostics: &'a [jobctl_core::diag::Diagnostic],
 }
 
 pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
-    let loaded = load::load_jobs(paths, &load::selection(paths, &args.files))?;
-    let report = report(&loaded);
+    let systemd = rendering::target_systemd(paths, args.systemd_version);
+    let checks = load::Checks {
+        now: Some(jiff::Timestamp::now()),
+        systemd,
+    };
+    let loaded = load::load_jobs_checked(paths, &load::selection(paths, &args.files), checks)?;
+    let report = report(&loaded, systemd);
     if args.json {
         output::print_json(&report)?;
     } else {
@@ -65,7 +85,7 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     })
 }
 
-fn report(loaded: &LoadedJobs) -> Report<'_> {
+fn report(loaded: &LoadedJobs, systemd: Option<SystemdTarget>) -> Report<'_> {
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     Report {
         valid: errors == 0,
@@ -73,6 +93,7 @@ fn report(loaded: &LoadedJobs) -> Report<'_> {
         jobs: loaded.jobs.iter().map(|j| j.name.as_str()).collect(),
         errors,
         warnings: loaded.diagnostics.len() - errors,
+        systemd,
         diagnostics: &loaded.diagnostics,
     }
 }

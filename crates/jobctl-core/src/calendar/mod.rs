@@ -54,6 +54,7 @@
 //! [`next`] reproduces systemd's `find_next()` loop on top of it.
 
 mod error;
+mod gap;
 mod libc_time;
 mod next;
 mod parse;
@@ -66,6 +67,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 pub use error::{CalendarError, ErrorKind};
+pub use gap::Gap;
 pub use spec::CalendarWarning;
 
 use libc_time::Clock;
@@ -204,6 +206,24 @@ impl CalendarSpec {
     /// are advice, not errors.
     pub fn warnings(&self) -> Vec<CalendarWarning> {
         spec::open_ended_repetition_warnings(&self.spec)
+    }
+
+    /// The shortest time the expression can leave between two consecutive
+    /// elapses, when that is under a minute, with where its seconds are
+    /// written; `None` when elapses are at least a minute apart.
+    pub fn shortest_gap(&self) -> Option<Gap> {
+        gap::shortest_gap(&self.spec)
+    }
+
+    /// The same expression for every year (its year list dropped): whether
+    /// the rest of it names a time that exists at all.
+    pub(crate) fn any_year(&self) -> CalendarSpec {
+        let mut spec = self.spec.clone();
+        spec.year.clear();
+        CalendarSpec {
+            source: self.source.clone(),
+            spec,
+        }
     }
 
     /// Whether elapses are computed in UTC (a ` UTC` suffix or `@EPOCH`).
