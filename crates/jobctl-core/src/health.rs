@@ -761,6 +761,8 @@ mod tests {
             zone: &TimeZone::UTC,
             signal_name: &|s| format!("SIG{s}"),
             now_us: NOW,
+            jobctl: "jobctl",
+            systemctl: "systemctl",
         };
         let why =
             "the calendar expression \"2020-06-01\" can never fire: its times are all in the past";
