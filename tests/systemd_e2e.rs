@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobctl_sandbox::{Options, Sandbox};
+
+#[path = "systemd_e2e/trust.rs"]
+mod trust;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
@@ -57,6 +60,9 @@ fn main() {
         "working_directory_is_entered_by_the_shim",
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
+        "service_only_changes_never_restart_timers",
+        "hardening_never_costs_the_history",
+        "an_unwritable_history_is_a_health_problem",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -108,6 +114,13 @@ fn main() {
                     an_unusable_history_warns_in_the_journal
                 }
                 "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
+                "service_only_changes_never_restart_timers" => {
+                    trust::service_only_changes_never_restart_timers
+                }
+                "hardening_never_costs_the_history" => trust::hardening_never_costs_the_history,
+                "an_unwritable_history_is_a_health_problem" => {
+                    trust::an_unwritable_history_is_a_health_problem
+                }
                 _ => unreachable!(),
             };
             f(&env)

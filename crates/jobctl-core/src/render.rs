@@ -4,8 +4,9 @@
 //! `Type=oneshot`, a start timeout, `KillMode=mixed` so that the run shim
 //! (`jobctl exec`) receives the stop signal first and can record the run, and
 //! `WantedBy=timers.target` on the timer. Both units carry jobctl's ownership
-//! mark (`X-Jobctl-Job=`) and a hash of their contents (`X-Jobctl-Hash=`);
-//! systemd ignores `X-` keys. Every value is encoded by [`crate::escape`].
+//! mark (`X-Jobctl-Job=`) and a hash of their own contents (`X-Jobctl-Hash=`:
+//! a change to the service alone leaves the timer's hash as it was); systemd
+//! ignores `X-` keys. Every value is encoded by [`crate::escape`].
 
 use std::fmt::Write;
 
@@ -55,7 +56,10 @@ pub struct RenderedJob {
     /// The first instant the job may no longer run (`not_after` + 1 day, at
     /// midnight in the job's time zone).
     pub not_after: Option<jiff::Timestamp>,
-    /// The hash written into both units.
+    /// The job's hash: both units' contents (without their own hash lines).
+    /// Operator overrides are recorded against it, so any change of the job
+    /// file that changes a unit drops them. Not written into the units,
+    /// which carry their own hashes.
     pub hash: String,
 }
 
@@ -120,16 +124,16 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         Some(render_timer(job, &names)?)
     };
 
-    let mut hasher = Sha256::new();
-    hasher.update(service.as_bytes());
-    hasher.update([0u8]);
+    // The job's hash covers both units, computed as jobctl always has (so
+    // overrides recorded by earlier versions still match); each unit carries
+    // the hash of its own text only.
+    let mut parts: Vec<&[u8]> = vec![service.as_bytes()];
     if let Some(timer) = &timer {
-        hasher.update(timer.as_bytes());
+        parts.extend([&[0u8][..], timer.as_bytes()]);
     }
-    let digest = hasher.finalize();
-    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    service = service.replace(HASH_PLACEHOLDER, &hash);
-    timer = timer.map(|t| t.replace(HASH_PLACEHOLDER, &hash));
+    let hash = short_hash(&parts);
+    service = service.replace(HASH_PLACEHOLDER, &short_hash(&[service.as_bytes()]));
+    timer = timer.map(|t| t.replace(HASH_PLACEHOLDER, &short_hash(&[t.as_bytes()])));
 
     Ok(RenderedJob {
         job: job.name.to_string(),
@@ -145,6 +149,16 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         not_after,
         hash,
     })
+}
+
+/// The first 128 bits of SHA-256 over `parts`, in hex.
+fn short_hash(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn check_versions(job: &Job, version: Option<u32>) -> Result<(), RenderError> {
