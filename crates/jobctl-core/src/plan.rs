@@ -768,6 +768,7 @@ mod tests {
                 zones: &UtcOnly,
                 history: &HistoryConfig::default(),
                 systemd_version: Some(252),
+                user_state_dir: None,
             },
         )
         .unwrap()

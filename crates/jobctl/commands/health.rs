@@ -42,6 +42,9 @@ use crate::paths::Paths;
 ///   invalid          the job file (or the configuration) does not validate
 ///   expired          an expired job is still installed
 ///   history-unreadable  a history database could not be read
+///   history-unwritable  the job's last run could not be recorded (its shim
+///                       said so in the journal): sandboxing that hides the
+///                       history, a full or broken disk
 ///
 /// Runs of disabled and expired jobs are not judged. The first line of the
 /// output is a one-line summary (Nagios' status line); then one line per
@@ -134,6 +137,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             only,
             history: true,
             unit_details: false,
+            unrecorded: true,
         },
     )?;
     let mut global = Vec::new();
@@ -261,6 +265,7 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         service: &view.service,
         not_after: view.rendered.as_ref().and_then(|r| r.not_after),
         history: history.as_ref(),
+        unrecorded: view.unrecorded.as_ref(),
     };
     let zone = crate::zones::HostZones::new().local();
     let name = |sig: i32| signal_name(sig);
