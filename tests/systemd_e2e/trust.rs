@@ -64,6 +64,32 @@ fn timer_facts(env: &Env, jobs: &[String]) -> Result<BTreeMap<String, String>, F
     Ok(facts)
 }
 
+/// `text` with its `X-Jobctl-Hash=` value replaced.
+fn with_hash(text: &str, hash: &str) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix("X-Jobctl-Hash=") {
+            Some(_) => format!("X-Jobctl-Hash={hash}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// SHA-256 in hex, by coreutils' `sha256sum` (not jobctl's code).
+fn sha256_hex(bytes: &[u8]) -> Result<String, Failed> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or("no stdin")?.write_all(bytes)?;
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
 pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
     let dir = env.jobs_dir("service-only");
     // Calendar timers: neither a reload nor a restart moves their next
@@ -138,36 +164,36 @@ pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
         || "jobctl-so-every.timer was restarted".into(),
     )?;
 
-    // Units written by the jobctl before per-unit hashes (one hash of both
-    // units in both files): the first apply rewrites the files but restarts
-    // no timer.
+    // Units as the jobctl before per-unit hashes wrote them: one hash, over
+    // both units' texts, in both files. The first apply rewrites both files
+    // and restarts no timer.
     let all: Vec<String> = jobs
         .iter()
         .cloned()
         .chain(["so-every".to_string()])
         .collect();
+    let mut shared_of = BTreeMap::new();
     for job in &all {
-        let service = env.unit_path(&format!("jobctl-{job}.service"));
-        let timer = env.unit_path(&format!("jobctl-{job}.timer"));
-        let shared = fs::read_to_string(&service)?
-            .lines()
-            .find_map(|l| l.strip_prefix("X-Jobctl-Hash=").map(str::to_string))
-            .ok_or("no hash line")?;
-        let old: String = fs::read_to_string(&timer)?
-            .lines()
-            .map(|l| match l.strip_prefix("X-Jobctl-Hash=") {
-                Some(_) => format!("X-Jobctl-Hash={shared}\n"),
-                None => format!("{l}\n"),
-            })
-            .collect();
-        fs::write(&timer, old)?;
+        let paths = [
+            env.unit_path(&format!("jobctl-{job}.service")),
+            env.unit_path(&format!("jobctl-{job}.timer")),
+        ];
+        let mut unhashed = Vec::new();
+        for path in &paths {
+            unhashed.push(with_hash(&fs::read_to_string(path)?, "@JOBCTL-HASH@"));
+        }
+        let shared = sha256_hex(format!("{}\0{}", unhashed[0], unhashed[1]).as_bytes())?;
+        for (path, text) in paths.iter().zip(&unhashed) {
+            fs::write(path, with_hash(text, &shared[..32]))?;
+        }
+        shared_of.insert(job.clone(), shared[..32].to_string());
     }
     env.sh("systemctl daemon-reload")?;
     let report = env.apply(&dir)?;
     for job in &all {
         let plan = job_plan(&report, job)?;
         check(
-            plan["writes"].as_array().is_some_and(|w| w.len() == 1)
+            plan["writes"].as_array().is_some_and(|w| w.len() == 2)
                 && plan["timer_steps"]["restart"] == false,
             || format!("{job} after an upgrade: {plan:#}"),
         )?;
@@ -180,6 +206,18 @@ pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
         env.prop("jobctl-so-every.timer", "ActiveEnterTimestampMonotonic")? == every_since,
         || "jobctl-so-every.timer was restarted by the upgrade".into(),
     )?;
+
+    // The job's hash, which operator overrides are recorded against, is
+    // still that one shared hash: overrides made before an upgrade hold.
+    ok(&env.jobctl_in(&dir, &["disable", "so-nice"]))?;
+    let overrides: Value = serde_json::from_str(&fs::read_to_string(
+        env.sb_path("/var/lib/jobctl/overrides.json"),
+    )?)?;
+    check(
+        overrides.to_string().contains(&shared_of["so-nice"]),
+        || format!("{overrides:#} lacks {}", shared_of["so-nice"]),
+    )?;
+    ok(&env.jobctl_in(&dir, &["enable", "so-nice"]))?;
 
     // A schedule change still restarts its timer (and only its).
     write_job(&dir, "so-timeout", &format!("{command}daily = \"04:00\"\n"));
