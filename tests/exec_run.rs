@@ -616,16 +616,38 @@ fn bad_flags_are_refused_before_anything_runs() {
 #[test]
 fn default_location_is_the_state_directory_systemd_passes() {
     let s = Scratch::new();
-    let state = s.path().join("units-state");
-    std::fs::create_dir(&state).unwrap();
+    // What StateDirectory=jobctl/users/etl gives (JOBCTL_STATE_DIR is the
+    // scratch folder's `state`).
+    let state = s.path().join("state/users/etl");
+    std::fs::create_dir_all(&state).unwrap();
+    // The job's own StateDirectory= (service_extra) may come first; the
+    // runs still go to jobctl's users folder.
+    let app = s.path().join("app-state");
+    std::fs::create_dir(&app).unwrap();
     let out = s
         .cmd()
-        .env("STATE_DIRECTORY", format!("{}:/elsewhere", state.display()))
+        .env(
+            "STATE_DIRECTORY",
+            format!("{}:{}:/elsewhere", app.display(), state.display()),
+        )
         .args(["exec", "--job", "u", "--", "/bin/true"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(runs_in(s.path(), &state.join("history.db")).len(), 1);
+    assert!(!app.join("history.db").exists());
+    // A root job with only its own StateDirectory=: the main database.
+    let out = s
+        .cmd()
+        .env("STATE_DIRECTORY", &app)
+        .args(["exec", "--job", "w", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!app.join("history.db").exists());
+    let listed = s.cmd().args(["history", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["runs"][0]["job"], "w");
     // Without it: the state folder (created), as readers expect.
     let out = s
         .cmd()

@@ -274,3 +274,43 @@ fn generate_writes_nothing_when_a_job_is_invalid() {
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert!(file_names(out.path()).is_empty());
 }
+
+/// Each golden unit's `X-Jobctl-Hash=` is the first 128 bits of SHA-256 over
+/// that unit's own text (with the hash value left out), checked with
+/// coreutils' `sha256sum` rather than jobctl's own code: a service-only change
+/// leaves the timer's hash, and so its file, as it was.
+#[test]
+fn each_golden_unit_carries_the_hash_of_its_own_text() {
+    let mut checked = 0;
+    for (set, _) in SETS {
+        let dir = root().join(format!("tests/golden/{set}/units"));
+        for name in file_names(&dir) {
+            let text = fs::read_to_string(dir.join(&name)).unwrap();
+            let hash = text
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Jobctl-Hash="))
+                .unwrap_or_else(|| panic!("{set}/{name}: no hash line"));
+            let unhashed = text.replace(
+                &format!("X-Jobctl-Hash={hash}\n"),
+                "X-Jobctl-Hash=@JOBCTL-HASH@\n",
+            );
+            let mut child = Command::new("sha256sum")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("sha256sum (coreutils)");
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(unhashed.as_bytes())
+                .unwrap();
+            let output = child.wait_with_output().unwrap();
+            let digest = String::from_utf8(output.stdout).unwrap();
+            assert_eq!(hash, &digest[..32], "{set}/{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} golden units");
+}

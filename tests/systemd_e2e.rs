@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobctl_sandbox::{Options, Sandbox};
+
+#[path = "systemd_e2e/trust.rs"]
+mod trust;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
 
@@ -62,6 +65,9 @@ fn main() {
         "every_hint_printed_in_user_mode_works_when_pasted",
         "schedules_that_can_never_fire_are_refused_and_reported",
         "validate_and_apply_agree_on_directive_versions",
+        "service_only_changes_never_restart_timers",
+        "hardening_never_costs_the_history",
+        "an_unwritable_history_is_a_health_problem",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -125,6 +131,13 @@ fn main() {
                 }
                 "validate_and_apply_agree_on_directive_versions" => {
                     validate_and_apply_agree_on_directive_versions
+                }
+                "service_only_changes_never_restart_timers" => {
+                    trust::service_only_changes_never_restart_timers
+                }
+                "hardening_never_costs_the_history" => trust::hardening_never_costs_the_history,
+                "an_unwritable_history_is_a_health_problem" => {
+                    trust::an_unwritable_history_is_a_health_problem
                 }
                 _ => unreachable!(),
             };

@@ -28,20 +28,27 @@ pub fn state_dir(paths: &Paths) -> PathBuf {
 
 /// Where the shim records its runs, and whether it may create the folder.
 ///
-/// `--db` wins; then the first entry of `$STATE_DIRECTORY` (systemd created
-/// it for the job's user); then the mode's default state folder, created if
-/// missing.
+/// `--db` wins; then the entry of `$STATE_DIRECTORY` that is a users folder
+/// of the state folder (`<state>/users/<user>`: systemd created it for the
+/// job's user, `StateDirectory=jobctl/users/<user>`); then the state folder
+/// itself, created if missing. Other entries are the job's own
+/// `StateDirectory=` (`service_extra`), where no reader looks for runs.
 pub fn shim_database(paths: &Paths, explicit: Option<&Path>) -> (PathBuf, bool) {
     if let Some(path) = explicit {
         return (path.to_path_buf(), false);
     }
+    let state = state_dir(paths);
     if let Some(dirs) = env::var_os(env::STATE_DIRECTORY) {
+        let users = state.join("users");
         let dirs = dirs.to_string_lossy().into_owned();
-        if let Some(first) = dirs.split(':').find(|d| !d.is_empty()) {
-            return (Path::new(first).join("history.db"), false);
+        if let Some(mine) = dirs.split(':').find(|d| {
+            let d = Path::new(d);
+            d.file_name().is_some() && d.parent() == Some(users.as_path())
+        }) {
+            return (Path::new(mine).join("history.db"), false);
         }
     }
-    (state_dir(paths).join("history.db"), true)
+    (state.join("history.db"), true)
 }
 
 /// Creates the default state folder: 0755 in system mode (users' folders

@@ -8,9 +8,18 @@
 //! `JOBCTL_INVOCATION_ID`, `JOBCTL_STARTED`, `JOBCTL_ENDED`,
 //! `JOBCTL_DURATION_US`, `JOBCTL_OUTPUT_BYTES`, `JOBCTL_RUN_ERROR`,
 //! `JOBCTL_DB`, `JOBCTL_DB_ERROR`, plus `MESSAGE`.
+//!
+//! `health` and `status` read these warnings back ([`unrecorded_runs`]): a
+//! job whose newest warning is newer than its newest recorded run has a
+//! history that is not being kept (`history-unwritable`).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Stdio};
+
+use jobctl_core::context::Mode;
+use jobctl_core::health::UnrecordedRun;
 
 use jobctl_history::RunRecord;
 
@@ -138,6 +147,73 @@ fn to_journal(message: &str, fields: &[(&'static str, String)]) -> bool {
     true
 }
 
+/// How many of jobctl's newest journal warnings [`unrecorded_runs`] reads.
+const UNRECORDED_WINDOW: usize = 1000;
+
+/// The newest "run not recorded" warning of each unit, from the journal:
+/// unit name → (the job the warning names, the run). The unit comes from
+/// journald's trusted `_SYSTEMD_UNIT=` (`_SYSTEMD_USER_UNIT=` in per-user
+/// mode, restricted to this user's entries), so a job can only speak for
+/// its own unit. Empty when the journal cannot be read (no `journalctl`, or
+/// no permission to read other users' entries).
+pub fn unrecorded_runs(mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
+    let mut cmd = Command::new("journalctl");
+    cmd.args([
+        "--no-pager",
+        "--quiet",
+        "--output=json",
+        "--reverse",
+        "--output-fields=JOBCTL_JOB,JOBCTL_RUN_ID,JOBCTL_STATUS,JOBCTL_DB,JOBCTL_DB_ERROR,\
+         _SYSTEMD_UNIT,_SYSTEMD_USER_UNIT",
+    ])
+    .arg(format!("--lines={UNRECORDED_WINDOW}"))
+    .arg("SYSLOG_IDENTIFIER=jobctl");
+    if mode == Mode::User {
+        cmd.arg(format!("_UID={}", nix::unistd::geteuid()));
+    }
+    let Ok(output) = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output() else {
+        return HashMap::new();
+    };
+    parse_unrecorded(&output.stdout, mode)
+}
+
+/// See [`unrecorded_runs`]: `journalctl -o json` lines, newest first.
+fn parse_unrecorded(json_lines: &[u8], mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
+    let unit_field = match mode {
+        Mode::System => "_SYSTEMD_UNIT",
+        Mode::User => "_SYSTEMD_USER_UNIT",
+    };
+    let mut out = HashMap::new();
+    for line in json_lines.split(|b| *b == b'\n') {
+        let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let field = |name: &str| entry[name].as_str().map(str::to_string);
+        let (Some(unit), Some(job), Some(id), Some(at_us)) = (
+            field(unit_field),
+            field("JOBCTL_JOB"),
+            field("JOBCTL_RUN_ID"),
+            field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<i64>().ok()),
+        ) else {
+            continue;
+        };
+        // Newest first: the first entry of a unit is its newest.
+        out.entry(unit).or_insert_with(|| {
+            (
+                job,
+                UnrecordedRun {
+                    id,
+                    at_us,
+                    status: field("JOBCTL_STATUS").unwrap_or_else(|| "unknown".into()),
+                    db: field("JOBCTL_DB").unwrap_or_default(),
+                    error: field("JOBCTL_DB_ERROR").unwrap_or_default(),
+                },
+            )
+        });
+    }
+    out
+}
+
 /// A logfmt value: bare when it has no spaces, quotes or `=`, else quoted
 /// with `"` and `\` escaped and control characters written as escapes.
 fn logfmt_value(value: &str) -> String {
@@ -165,7 +241,32 @@ fn logfmt_value(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::logfmt_value;
+    use super::*;
+
+    #[test]
+    fn unrecorded_runs_are_read_per_unit_newest_first() {
+        let lines = br#"{"__REALTIME_TIMESTAMP":"300","_SYSTEMD_UNIT":"jobctl-a.service","JOBCTL_JOB":"a","JOBCTL_RUN_ID":"0000000000000003","JOBCTL_STATUS":"success","JOBCTL_DB":"/var/lib/jobctl/history.db","JOBCTL_DB_ERROR":"readonly"}
+{"__REALTIME_TIMESTAMP":"200","_SYSTEMD_UNIT":"jobctl-a.service","JOBCTL_JOB":"a","JOBCTL_RUN_ID":"0000000000000002"}
+{"__REALTIME_TIMESTAMP":"100","_SYSTEMD_USER_UNIT":"jobctl-b.service","JOBCTL_JOB":"b","JOBCTL_RUN_ID":"0000000000000001"}
+{"__REALTIME_TIMESTAMP":"100","JOBCTL_JOB":"c","JOBCTL_RUN_ID":"0000000000000004"}
+not json
+"#;
+        let system = parse_unrecorded(lines, Mode::System);
+        assert_eq!(system.len(), 1, "{system:?}");
+        let (job, run) = &system["jobctl-a.service"];
+        assert_eq!(job, "a");
+        assert_eq!(
+            (
+                run.id.as_str(),
+                run.at_us,
+                run.status.as_str(),
+                run.error.as_str()
+            ),
+            ("0000000000000003", 300, "success", "readonly")
+        );
+        let user = parse_unrecorded(lines, Mode::User);
+        assert_eq!(user.keys().collect::<Vec<_>>(), ["jobctl-b.service"]);
+    }
 
     #[test]
     fn logfmt_quotes_only_when_needed() {

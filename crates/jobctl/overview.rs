@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use jobctl_core::health::UnrecordedRun;
 use jobctl_core::job::Job;
 use jobctl_core::plan::{Override, ownership};
 use jobctl_core::render::RenderedJob;
@@ -45,6 +46,9 @@ pub struct Options<'a> {
     pub history: bool,
     /// Also read the service's own last result from systemd (for `status`).
     pub unit_details: bool,
+    /// Also read the runs the shims could not record (their warnings in the
+    /// journal), for `health` and `status`.
+    pub unrecorded: bool,
 }
 
 /// One job's history, from the database of the user it runs as.
@@ -94,6 +98,10 @@ pub struct JobView {
     pub history: Option<JobHistory>,
     /// The service's own last result (with `unit_details`).
     pub unit: Option<UnitProperties>,
+    /// The newest run of this job's service that its shim could not record
+    /// (with `unrecorded`; whether a newer run was recorded is health's to
+    /// judge).
+    pub unrecorded: Option<UnrecordedRun>,
 }
 
 impl JobView {
@@ -171,6 +179,10 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
         let history_side = opts
             .history
             .then(|| scope.spawn(move || read_history(paths, opts.only, now_us)));
+        // The shims' "not recorded" warnings, from the journal.
+        let journal_side = opts
+            .unrecorded
+            .then(|| scope.spawn(move || crate::journal::unrecorded_runs(mode)));
 
         let mut on_disk: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for u in unit_dir.read_units().map_err(|e| systemd_error(e, mode))? {
@@ -250,6 +262,9 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             Some(handle) => handle.join().expect("the history reader panicked")?,
             None => (BTreeMap::new(), Vec::new()),
         };
+        let mut unrecorded = journal_side
+            .map(|handle| handle.join().expect("the journal reader panicked"))
+            .unwrap_or_default();
         let mono = monotonic_offset();
 
         let mut definitions: HashMap<String, Job> = loaded
@@ -307,7 +322,12 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                         .to_string()
                 })
             });
+            let unrecorded = unrecorded
+                .remove(&service)
+                .filter(|(named, _)| *named == job)
+                .map(|(_, run)| run);
             jobs.push(JobView {
+                unrecorded,
                 history: owners
                     .get(&job)
                     .and_then(|owner| histories.get_mut(owner))

@@ -171,6 +171,12 @@ fn with_render_options<T>(
 ) -> T {
     let zones = HostZones::new();
     let local = zones.local();
+    // Per-user mode: the shim records under $XDG_STATE_HOME when the user
+    // manager passes it; the renderer names that folder for sandboxed jobs.
+    let user_state_dir = (paths.mode == crate::paths::Mode::User
+        && crate::env::var_os(crate::env::XDG_STATE_HOME)
+            .is_some_and(|v| std::path::Path::new(&v).is_absolute()))
+    .then(|| paths.state_dir.to_string_lossy().into_owned());
     f(&RenderOptions {
         mode: paths.mode,
         unit_prefix: &loaded.config.unit_prefix,
@@ -179,6 +185,7 @@ fn with_render_options<T>(
         zones: &zones,
         history: &loaded.config.history,
         systemd_version,
+        user_state_dir: user_state_dir.as_deref(),
     })
 }
 

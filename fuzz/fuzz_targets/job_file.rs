@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
             zones: &UtcOnly,
             history: &history,
             systemd_version: Some(252),
+            user_state_dir: None,
         };
         let Ok(rendered) = render(&job, &opts) else { continue };
         for unit in std::iter::once(&rendered.service).chain(rendered.timer.as_ref()) {

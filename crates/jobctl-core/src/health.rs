@@ -88,6 +88,21 @@ pub struct HistoryFacts {
     pub last_success_us: Option<i64>,
 }
 
+/// The newest run of a job that its shim could not record in the history (it
+/// said so in the journal, with the run's record; see docs/operations.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedRun {
+    /// The run id the shim gave it.
+    pub id: String,
+    /// When the shim gave up (µs since the epoch).
+    pub at_us: i64,
+    /// How the run ended (`success`, `failed` …), as the shim saw it.
+    pub status: String,
+    /// The database it could not write, and why.
+    pub db: String,
+    pub error: String,
+}
+
 /// Everything known about one job.
 #[derive(Debug, Clone, Copy)]
 pub struct JobFacts<'a> {
@@ -107,6 +122,9 @@ pub struct JobFacts<'a> {
     /// ([`crate::job::Job::never_fires`]), if so.
     pub never_fires: Option<&'a str>,
     pub history: Option<&'a HistoryFacts>,
+    /// The newest run the shim could not record, if any (whether the
+    /// history has a newer one is decided here).
+    pub unrecorded: Option<&'a UnrecordedRun>,
 }
 
 /// Thresholds and formatting.
@@ -171,13 +189,16 @@ pub enum ProblemKind {
     UnitFailed,
     /// A history database could not be read.
     HistoryUnreadable,
+    /// The job's last run could not be recorded: its shim cannot write the
+    /// history (sandboxing that hides it, a full or broken disk).
+    HistoryUnwritable,
     /// Per-user jobs with timers, and the user's manager stops at logout
     /// (logind's lingering is off).
     LingerOff,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 17] = [
+    pub const ALL: [ProblemKind; 18] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
@@ -194,6 +215,7 @@ impl ProblemKind {
         ProblemKind::Overrunning,
         ProblemKind::UnitFailed,
         ProblemKind::HistoryUnreadable,
+        ProblemKind::HistoryUnwritable,
         ProblemKind::LingerOff,
     ];
 
@@ -216,6 +238,7 @@ impl ProblemKind {
             ProblemKind::UnitFailed => "unit-failed",
             ProblemKind::HistoryUnreadable => "history-unreadable",
             ProblemKind::LingerOff => "linger-off",
+            ProblemKind::HistoryUnwritable => "history-unwritable",
         }
     }
 
@@ -334,6 +357,28 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         Some(TimerState::Disabled | TimerState::DisabledByOperator | TimerState::Expired)
     );
     let history = facts.history;
+    // A run the shim could not record, newer than every recorded one: the
+    // history of this job is not being kept (whatever the job's state).
+    let unrecorded = facts
+        .unrecorded
+        .filter(|u| history.is_none_or(|h| u.at_us > h.last.started_us));
+    if let Some(u) = unrecorded {
+        out.push(Problem::new(
+            ProblemKind::HistoryUnwritable,
+            format!(
+                "run {} (ended {}, {}) was not recorded in {}: {}; the job's shim cannot write \
+                 its history (sandboxing in service_extra that hides or write-protects that \
+                 folder, e.g. InaccessiblePaths= or ProtectHome=yes in per-user mode, or a full \
+                 or broken disk); its runs are in the journal: `journalctl JOBCTL_JOB={}`",
+                u.id,
+                local(u.at_us, opts.zone),
+                u.status,
+                u.db,
+                u.error,
+                facts.job
+            ),
+        ));
+    }
     if judged {
         if let Some(h) = history
             && h.failure_streak >= opts.failures.max(1)
@@ -342,7 +387,8 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             out.push(run_problem(run, h, opts));
         }
         let streak = history.map_or(0, |h| h.failure_streak);
-        if facts.service_failed && streak == 0 {
+        // An unrecorded run explains a failed unit as well as a recorded one.
+        if facts.service_failed && streak == 0 && unrecorded.is_none() {
             out.push(Problem::new(
                 ProblemKind::UnitFailed,
                 format!(
@@ -531,6 +577,7 @@ mod tests {
             not_after: Some(jiff::Timestamp::from_microsecond(NOW - 86_400_000_000).unwrap()),
             never_fires: None,
             history: h,
+            unrecorded: None,
         };
         let opts = Options {
             failures,
@@ -777,6 +824,7 @@ mod tests {
                 not_after: None,
                 never_fires: Some(why),
                 history: None,
+                unrecorded: None,
             }
         }
         let d = derived(JobState::Active, Some(TimerState::Active));
@@ -789,6 +837,65 @@ mod tests {
             let d = derived(JobState::Disabled, Some(wish));
             assert!(assess(&facts(&d, why), &opts).is_empty(), "{wish:?}");
         }
+    }
+
+    #[test]
+    fn a_run_newer_than_the_history_that_was_not_recorded() {
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let unrecorded = UnrecordedRun {
+            id: "18c356ab0168991a".into(),
+            at_us: NOW - MIN,
+            status: "failed".into(),
+            db: "/var/lib/jobctl/history.db".into(),
+            error: "attempt to write a readonly database".into(),
+        };
+        let assess_with = |h: Option<&HistoryFacts>, service_failed: bool| {
+            let facts = JobFacts {
+                job: "nightly",
+                derived: &d,
+                invalid_reason: None,
+                timer_active: true,
+                service_failed,
+                service: "jobctl-nightly.service",
+                not_after: None,
+                never_fires: None,
+                history: h,
+                unrecorded: Some(&unrecorded),
+            };
+            assess(
+                &facts,
+                &Options {
+                    failures: 1,
+                    overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+                    zone: &TimeZone::UTC,
+                    signal_name: &|s| format!("SIG{s}"),
+                    now_us: NOW,
+                    jobctl: "jobctl",
+                    systemctl: "systemctl",
+                },
+            )
+        };
+        // Never recorded at all; the failed unit is the unrecorded run.
+        let problems = assess_with(None, true);
+        assert_eq!(kinds(&problems), [ProblemKind::HistoryUnwritable]);
+        let message = &problems[0].message;
+        for text in [
+            "run 18c356ab0168991a",
+            "failed",
+            "not recorded in /var/lib/jobctl/history.db: attempt to write a readonly database",
+            "journalctl JOBCTL_JOB=nightly",
+        ] {
+            assert!(message.contains(text), "{text}: {message}");
+        }
+        // Newer than the last recorded run: still a problem.
+        let h = history(run(RunStatus::Success, NOW - 10 * MIN), 0);
+        assert_eq!(
+            kinds(&assess_with(Some(&h), false)),
+            [ProblemKind::HistoryUnwritable]
+        );
+        // A run recorded since: the history works again.
+        let h = history(run(RunStatus::Success, NOW - MIN / 2), 0);
+        assert!(assess_with(Some(&h), false).is_empty());
     }
 
     #[test]

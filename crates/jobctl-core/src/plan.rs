@@ -9,8 +9,10 @@
 //!   `X-Jobctl-Job=`. Anything else is foreign: never written, started,
 //!   stopped or deleted. A job whose unit name is taken by a foreign unit (in
 //!   the unit folder or anywhere else systemd finds units) is an error.
-//! - Only changed files are written; unchanged timers are left alone (a
-//!   restart can fire an unchanged timer's service off-schedule, systemd#31231).
+//! - Only changed files are written; a timer is restarted only when its
+//!   `[Timer]` section changed (a restart can fire or skip a run
+//!   off-schedule, systemd#31231): a change to the service alone, or to the
+//!   timer's description or hash line, is picked up by the reload.
 //! - A timer is on when the job has a schedule, the job file does not say
 //!   `enabled = false`, the job has not expired (`not_after`), and no operator
 //!   override says otherwise. An override (`jobctl enable/disable`) holds while
@@ -424,11 +426,15 @@ pub fn plan(
                     ));
                 }
                 let st = state(&timer.name);
-                let timer_written = writes.iter().any(|w| w.name == timer.name);
+                // Restart only for a change of what the timer does: a new
+                // description or hash line is picked up by the reload alone.
+                let schedule_changed = owned_names
+                    .get(timer.name.as_str())
+                    .is_some_and(|old| timer_section(old) != timer_section(&timer.contents));
                 let timer_new = !owned_names.contains_key(timer.name.as_str());
                 if on {
                     steps.enable = !st.enabled;
-                    if timer_written && !timer_new && st.active {
+                    if schedule_changed && st.active {
                         steps.restart = true;
                     } else if !st.active || timer_new {
                         steps.start = true;
@@ -561,6 +567,26 @@ pub fn plan(
     } else {
         Err(errors)
     }
+}
+
+/// The directives of a timer's `[Timer]` section, in order: what decides
+/// when it fires. Its `[Unit]` section (description, jobctl's marks) and
+/// `[Install]` section (enablement, handled apart) do not.
+pub fn timer_section(contents: &str) -> Vec<&str> {
+    let mut in_timer = false;
+    let mut out = Vec::new();
+    for line in contents.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            in_timer = line == "[Timer]";
+        } else if in_timer {
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn units_of(job: &RenderedJob) -> Vec<&str> {
@@ -707,6 +733,117 @@ mod tests {
         assert!(!p.jobs[0].timer_steps.any());
         assert!(p.jobs[0].running);
         assert!(p.jobs[0].notes[0].contains("next run"));
+    }
+
+    /// A job file rendered for real (the hand-made units above cannot show
+    /// what the renderer puts into both units).
+    fn rendered(body: &str) -> RenderedJob {
+        use crate::config::{Config, HistoryConfig};
+        use crate::context::{Mode, UtcOnly};
+        use crate::job::{JobSource, LoadContext, load_job};
+        use crate::render::{RenderOptions, render};
+        let config = Config::default();
+        let loaded = load_job(
+            JobSource {
+                path: "/etc/jobctl/jobs.d/a.toml",
+                stem: "a",
+                text: body,
+            },
+            &LoadContext {
+                mode: Mode::System,
+                config: &config,
+                zones: &UtcOnly,
+                now: None,
+                systemd: None,
+            },
+        );
+        let job = loaded
+            .job
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        render(
+            &job,
+            &RenderOptions {
+                mode: Mode::System,
+                unit_prefix: "jobctl-",
+                jobctl_path: "/usr/bin/jobctl",
+                local_zone: &jiff::tz::TimeZone::UTC,
+                zones: &UtcOnly,
+                history: &HistoryConfig::default(),
+                systemd_version: Some(252),
+                user_state_dir: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Every key that concerns only the service, each changed on its own.
+    pub(crate) const SERVICE_ONLY_CHANGES: &[(&str, &str)] = &[
+        ("timeout", "timeout = \"2h\"\n"),
+        ("command", "command = [\"/bin/false\"]\n"),
+        ("environment", "[environment]\nMODE = \"fast\"\n"),
+        ("user", "user = \"nobody\"\n"),
+        ("group", "group = \"nogroup\"\n"),
+        ("dynamic_user", "dynamic_user = true\n"),
+        ("nice", "nice = 5\n"),
+        ("memory_max", "memory_max = \"1G\"\n"),
+        ("cpu_quota", "cpu_quota = \"50%\"\n"),
+        ("io_weight", "io_weight = 50\n"),
+        ("private_tmp", "private_tmp = true\n"),
+        ("protect_system", "protect_system = \"strict\"\n"),
+        ("no_new_privileges", "no_new_privileges = true\n"),
+        ("description", "description = \"Nightly copy\"\n"),
+        ("working_directory", "working_directory = \"/srv\"\n"),
+        ("retry", "[retry]\nattempts = 3\n"),
+        ("output_limit", "output_limit = \"1M\"\n"),
+        ("after", "after = [\"network-online.target\"]\n"),
+        ("service_extra", "[service_extra]\nLimitNOFILE = \"4096\"\n"),
+    ];
+
+    #[test]
+    fn a_service_only_change_of_a_real_job_file_never_restarts_the_timer() {
+        let base = "every = \"7min\"\n";
+        let command = "command = [\"/bin/true\"]\n";
+        let before = rendered(&format!("{command}{base}"));
+        for (key, change) in SERVICE_ONLY_CHANGES {
+            let command = if *key == "command" { "" } else { command };
+            let after = rendered(&format!("{command}{base}{change}"));
+            assert_ne!(after.service, before.service, "{key}: the service changed");
+            let p = plan_of(
+                std::slice::from_ref(&after),
+                &on_disk(std::slice::from_ref(&before)),
+            );
+            let a = &p.jobs[0];
+            assert_eq!(a.change, Change::Update, "{key}");
+            assert_eq!(a.timer_steps, TimerSteps::default(), "{key}: {a:#?}");
+        }
+        // Units written by jobctl before each unit had its own hash (one hash
+        // of both units in both files): the timer file is rewritten, not
+        // restarted.
+        let mut old = before.clone();
+        for unit in [&mut old.service, old.timer.as_mut().unwrap()] {
+            unit.contents = unit
+                .contents
+                .lines()
+                .map(|l| match l.strip_prefix("X-Jobctl-Hash=") {
+                    Some(_) => format!("X-Jobctl-Hash={}\n", before.hash),
+                    None => format!("{l}\n"),
+                })
+                .collect();
+        }
+        let p = plan_of(
+            std::slice::from_ref(&before),
+            &on_disk(std::slice::from_ref(&old)),
+        );
+        assert_eq!(p.jobs[0].writes.len(), 2, "{p:#?}");
+        assert_eq!(p.jobs[0].timer_steps, TimerSteps::default());
+
+        // A schedule change does restart it.
+        let after = rendered("command = [\"/bin/true\"]\nevery = \"9min\"\n");
+        let p = plan_of(
+            std::slice::from_ref(&after),
+            &on_disk(std::slice::from_ref(&before)),
+        );
+        assert!(p.jobs[0].timer_steps.restart);
     }
 
     #[test]

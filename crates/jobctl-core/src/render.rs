@@ -4,8 +4,9 @@
 //! `Type=oneshot`, a start timeout, `KillMode=mixed` so that the run shim
 //! (`jobctl exec`) receives the stop signal first and can record the run, and
 //! `WantedBy=timers.target` on the timer. Both units carry jobctl's ownership
-//! mark (`X-Jobctl-Job=`) and a hash of their contents (`X-Jobctl-Hash=`);
-//! systemd ignores `X-` keys. Every value is encoded by [`crate::escape`].
+//! mark (`X-Jobctl-Job=`) and a hash of their own contents (`X-Jobctl-Hash=`:
+//! a change to the service alone leaves the timer's hash as it was); systemd
+//! ignores `X-` keys. Every value is encoded by [`crate::escape`].
 
 use std::fmt::Write;
 
@@ -56,7 +57,10 @@ pub struct RenderedJob {
     /// The first instant the job may no longer run (`not_after` + 1 day, at
     /// midnight in the job's time zone).
     pub not_after: Option<jiff::Timestamp>,
-    /// The hash written into both units.
+    /// The job's hash: both units' contents (without their own hash lines).
+    /// Operator overrides are recorded against it, so any change of the job
+    /// file that changes a unit drops them. Not written into the units,
+    /// which carry their own hashes.
     pub hash: String,
 }
 
@@ -73,6 +77,10 @@ pub struct RenderOptions<'a> {
     /// The target systemd's version, when known: directives it does not
     /// support are refused.
     pub systemd_version: Option<u32>,
+    /// Per-user mode: the folder the shim records in when `$XDG_STATE_HOME`
+    /// is set (`$XDG_STATE_HOME/jobctl`); `None` for the default
+    /// (`%h/.local/state/jobctl`). Unused in system mode.
+    pub user_state_dir: Option<&'a str>,
 }
 
 /// Why a valid job could not be rendered.
@@ -91,6 +99,12 @@ pub enum RenderError {
     },
     #[error("a value cannot be written into the unit: {0}")]
     Encoding(#[from] escape::EscapeError),
+    #[error(
+        "the history folder {path} cannot be named in BindPaths= (it {reason}), which this job's \
+         sandboxing needs to keep its runs recorded; choose a [history] db path without \
+         whitespace, quotes, backslashes or colons"
+    )]
+    HistoryPath { path: String, reason: &'static str },
 }
 
 /// Renders a job's units.
@@ -105,16 +119,16 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         Some(render_timer(job, &names)?)
     };
 
-    let mut hasher = Sha256::new();
-    hasher.update(service.as_bytes());
-    hasher.update([0u8]);
+    // The job's hash covers both units, computed as jobctl always has (so
+    // overrides recorded by earlier versions still match); each unit carries
+    // the hash of its own text only.
+    let mut parts: Vec<&[u8]> = vec![service.as_bytes()];
     if let Some(timer) = &timer {
-        hasher.update(timer.as_bytes());
+        parts.extend([&[0u8][..], timer.as_bytes()]);
     }
-    let digest = hasher.finalize();
-    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    service = service.replace(HASH_PLACEHOLDER, &hash);
-    timer = timer.map(|t| t.replace(HASH_PLACEHOLDER, &hash));
+    let hash = short_hash(&parts);
+    service = service.replace(HASH_PLACEHOLDER, &short_hash(&[service.as_bytes()]));
+    timer = timer.map(|t| t.replace(HASH_PLACEHOLDER, &short_hash(&[t.as_bytes()])));
 
     Ok(RenderedJob {
         job: job.name.to_string(),
@@ -130,6 +144,16 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         not_after,
         hash,
     })
+}
+
+/// The first 128 bits of SHA-256 over `parts`, in hex.
+fn short_hash(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn check_versions(job: &Job, version: Option<u32>) -> Result<(), RenderError> {
@@ -302,11 +326,101 @@ fn render_service(
     if let Some(nnp) = s.no_new_privileges {
         let _ = writeln!(out, "NoNewPrivileges={}", yes_no(nnp));
     }
+    if restricts_file_system(job)
+        && let Some(dir) = history_bind(job, opts)?
+    {
+        // The job's sandboxing would make the history folder read-only or
+        // hide it: mount it back, writable, into the job's namespace
+        // (docs/design.md, "Sandboxing and the history").
+        let _ = writeln!(out, "BindPaths=-{dir}");
+    }
     for (name, value) in &job.extra.service {
         let _ = writeln!(out, "{name}={value}");
     }
     Ok(out)
 }
+
+/// `service_extra` directives that can take write access to files away from
+/// the job (a read-only or hidden path, a private tmpfs, another root).
+/// Together with `protect_system` and `private_tmp`, these are what makes
+/// jobctl mount the history folder into the job's namespace.
+const RESTRICTING_DIRECTIVES: &[&str] = &[
+    "ProtectHome",
+    "ReadOnlyPaths",
+    "ReadOnlyDirectories",
+    "InaccessiblePaths",
+    "InaccessibleDirectories",
+    "TemporaryFileSystem",
+    "BindReadOnlyPaths",
+    "RootDirectory",
+    "RootImage",
+];
+
+/// Whether the job's service runs in a mount namespace that can make the
+/// history folder read-only or hide it. Only then is the folder bound back:
+/// without sandboxing, the service gets no mount namespace of its own (which
+/// would change how mounts made by the job propagate).
+fn restricts_file_system(job: &Job) -> bool {
+    let off = |v: &str| {
+        v.trim().is_empty() || matches!(v.trim(), "no" | "false" | "0" | "off" | "n" | "f")
+    };
+    job.service
+        .protect_system
+        .as_deref()
+        .is_some_and(|v| !off(v))
+        || job.service.private_tmp == Some(true)
+        || job
+            .extra
+            .service
+            .iter()
+            .any(|(name, value)| RESTRICTING_DIRECTIVES.contains(&name.as_str()) && !off(value))
+}
+
+/// The `BindPaths=` value (without the `-`) for the folder of the database
+/// the job's shim writes at a fixed path: the configured `[history] db`, else
+/// the main state folder (system mode, root jobs) or the user's (per-user
+/// mode). `None` for jobs whose folder is their `StateDirectory=`, which
+/// systemd itself keeps writable.
+fn history_bind(job: &Job, opts: &RenderOptions<'_>) -> Result<Option<String>, RenderError> {
+    if opts.mode == Mode::System && !job.runs_as_root() {
+        return Ok(None);
+    }
+    let configured = opts.history.db.as_deref().map(|db| {
+        std::path::Path::new(db)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".to_string())
+    });
+    let dir = match (configured, opts.mode) {
+        (Some(dir), _) => dir,
+        (None, Mode::System) => STATE_FOLDER.to_string(),
+        (None, Mode::User) => match opts.user_state_dir {
+            Some(dir) => dir.to_string(),
+            // systemd 252 has no specifier for $XDG_STATE_HOME (%S is
+            // ~/.config in per-user mode); this is the shim's default.
+            None => return Ok(Some("%h/.local/state/jobctl".to_string())),
+        },
+    };
+    let reason = if dir.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else if dir.contains(['"', '\'', '\\']) {
+        Some("contains a quote or a backslash")
+    } else if dir.contains(':') {
+        Some("contains a colon")
+    } else if dir.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(RenderError::HistoryPath { path: dir, reason });
+    }
+    Ok(Some(dir.replace('%', "%%")))
+}
+
+/// Where the shim of a root job records in system mode, unless configured.
+const STATE_FOLDER: &str = "/var/lib/jobctl";
 
 fn render_timer(job: &Job, names: &UnitNames) -> Result<String, RenderError> {
     let mut out = String::with_capacity(512);
@@ -503,6 +617,120 @@ mod tests {
     use super::*;
     use crate::escape::read_exec_words;
     use crate::escape::tests::hostile_values;
+
+    /// The `BindPaths=` line of `body` rendered in `mode`.
+    fn bind_line(
+        body: &str,
+        mode: Mode,
+        db: Option<&str>,
+        user_state_dir: Option<&str>,
+    ) -> Result<Option<String>, RenderError> {
+        use crate::config::Config;
+        use crate::context::UtcOnly;
+        use crate::job::{JobSource, LoadContext, load_job};
+        let config = Config::default();
+        let loaded = load_job(
+            JobSource {
+                path: "/etc/jobctl/jobs.d/a.toml",
+                stem: "a",
+                text: body,
+            },
+            &LoadContext {
+                mode,
+                config: &config,
+                zones: &UtcOnly,
+                now: None,
+                systemd: None,
+            },
+        );
+        let job = loaded
+            .job
+            .unwrap_or_else(|| panic!("{body}: {:?}", loaded.diagnostics));
+        let history = HistoryConfig {
+            db: db.map(str::to_string),
+            ..HistoryConfig::default()
+        };
+        let rendered = render(
+            &job,
+            &RenderOptions {
+                mode,
+                unit_prefix: "jobctl-",
+                jobctl_path: "/usr/bin/jobctl",
+                local_zone: &TimeZone::UTC,
+                zones: &UtcOnly,
+                history: &history,
+                systemd_version: Some(252),
+                user_state_dir,
+            },
+        )?;
+        check_unit_shape(&rendered.service.contents).unwrap();
+        Ok(rendered
+            .service
+            .contents
+            .lines()
+            .find(|l| l.starts_with("BindPaths="))
+            .map(str::to_string))
+    }
+
+    #[test]
+    fn sandboxed_jobs_get_their_history_folder_bound_back() {
+        let job = "command = [\"/bin/true\"]\nmanual = true\n";
+        let sys = |extra: &str| bind_line(&format!("{job}{extra}"), Mode::System, None, None);
+        let root = Some("BindPaths=-/var/lib/jobctl".to_string());
+        // No sandboxing: no mount namespace is added.
+        assert_eq!(sys("").unwrap(), None);
+        assert_eq!(
+            sys("protect_system = false\nprivate_tmp = false\n").unwrap(),
+            None
+        );
+        assert_eq!(
+            sys("[service_extra]\nProtectHome = \"no\"\n").unwrap(),
+            None
+        );
+        assert_eq!(sys("[service_extra]\nLimitNOFILE = \"8\"\n").unwrap(), None);
+        for extra in [
+            "protect_system = true\n",
+            "protect_system = \"full\"\n",
+            "protect_system = \"strict\"\n",
+            "private_tmp = true\n",
+            "[service_extra]\nReadOnlyPaths = \"/\"\n",
+            "[service_extra]\nProtectHome = \"tmpfs\"\n",
+            "[service_extra]\nInaccessiblePaths = \"/home\"\n",
+            "[service_extra]\nTemporaryFileSystem = \"/var\"\n",
+        ] {
+            assert_eq!(sys(extra).unwrap(), root, "{extra}");
+        }
+        // Another user's job records in its StateDirectory=, which systemd
+        // keeps writable itself.
+        for user in ["user = \"nobody\"\n", "dynamic_user = true\n"] {
+            let text = format!("{job}{user}protect_system = \"strict\"\n");
+            assert_eq!(bind_line(&text, Mode::System, None, None).unwrap(), None);
+        }
+        // A configured database: its folder.
+        let strict = format!("{job}protect_system = \"strict\"\n");
+        assert_eq!(
+            bind_line(&strict, Mode::System, Some("/srv/h%st/history.db"), None).unwrap(),
+            Some("BindPaths=-/srv/h%%st".to_string())
+        );
+        for bad in ["/srv/my history/h.db", "/srv/a:b/h.db", "/srv/\"q\"/h.db"] {
+            assert!(
+                matches!(
+                    bind_line(&strict, Mode::System, Some(bad), None),
+                    Err(RenderError::HistoryPath { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // Per-user mode: the user's state folder.
+        assert_eq!(
+            bind_line(&strict, Mode::User, None, None).unwrap(),
+            Some("BindPaths=-%h/.local/state/jobctl".to_string())
+        );
+        assert_eq!(
+            bind_line(&strict, Mode::User, None, Some("/data/state/jobctl")).unwrap(),
+            Some("BindPaths=-/data/state/jobctl".to_string())
+        );
+    }
 
     #[test]
     fn exec_words_read_back() {

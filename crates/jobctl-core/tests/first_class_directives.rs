@@ -89,6 +89,7 @@ fn first_class_keys_write_only_directives_systemd_247_knows() {
             zones: &UtcOnly,
             history: &history,
             systemd_version: Some(247),
+            user_state_dir: None,
         };
         let rendered = render(&job, &opts).unwrap();
         for unit in std::iter::once(&rendered.service).chain(rendered.timer.as_ref()) {

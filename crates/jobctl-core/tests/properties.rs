@@ -143,6 +143,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             zones: &UtcOnly,
             history: &history,
             systemd_version: Some(252),
+            user_state_dir: None,
         };
         let rendered = render(&job, &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         for unit in std::iter::once(&rendered.service).chain(rendered.timer.as_ref()) {

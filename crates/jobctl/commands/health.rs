@@ -46,6 +46,9 @@ use crate::paths::{Mode, Paths};
 ///   expired          an expired job is still installed
 ///   history-unreadable  a history database could not be read
 ///   linger-off       (--user) timers stop when you log out: lingering is off
+///   history-unwritable  the job's last run could not be recorded (its shim
+///                       said so in the journal): sandboxing that hides the
+///                       history, a full or broken disk
 ///
 /// Runs of disabled and expired jobs are not judged. The first line of the
 /// output is a one-line summary (Nagios' status line); then one line per
@@ -138,6 +141,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             only,
             history: true,
             unit_details: false,
+            unrecorded: true,
         },
     )?;
     let mut global = Vec::new();
@@ -294,6 +298,7 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         not_after: view.rendered.as_ref().and_then(|r| r.not_after),
         never_fires: never_fires.as_deref(),
         history: history.as_ref(),
+        unrecorded: view.unrecorded.as_ref(),
     };
     let name = |sig: i32| signal_name(sig);
     health::assess(

@@ -65,6 +65,7 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
             only: only.as_deref(),
             history: true,
             unit_details: true,
+            unrecorded: true,
         },
     )?;
     list::report_unread(&overview);
