@@ -57,6 +57,10 @@ fn main() {
         "working_directory_is_entered_by_the_shim",
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
+        "run_reports_starts_that_did_not_happen",
+        "start_limits_never_swallow_scheduled_runs",
+        "units_systemd_cannot_load_are_refused_or_reported",
+        "real_timeouts_stops_retries_and_sigkill_are_recorded",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -108,6 +112,18 @@ fn main() {
                     an_unusable_history_warns_in_the_journal
                 }
                 "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
+                "run_reports_starts_that_did_not_happen" => {
+                    trust::run_reports_starts_that_did_not_happen
+                }
+                "start_limits_never_swallow_scheduled_runs" => {
+                    trust::start_limits_never_swallow_scheduled_runs
+                }
+                "units_systemd_cannot_load_are_refused_or_reported" => {
+                    trust::units_systemd_cannot_load_are_refused_or_reported
+                }
+                "real_timeouts_stops_retries_and_sigkill_are_recorded" => {
+                    trust::real_timeouts_stops_retries_and_sigkill_are_recorded
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -1495,3 +1511,8 @@ fn tempfile_dir() -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+// Issue 11 (trust): run --wait, start limits, units systemd cannot load, and
+// the recorded ends of real timeouts, stops, retries and SIGKILL.
+#[path = "systemd_e2e/trust.rs"]
+mod trust;
