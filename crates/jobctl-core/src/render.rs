@@ -241,6 +241,12 @@ fn render_service(
     for unit in &job.on_failure {
         let _ = writeln!(out, "OnFailure={unit}");
     }
+    if !keeps_start_limit(job) {
+        // The timer is the job's rate: systemd's default start limit (5
+        // starts in 10 s) would refuse scheduled and manual runs of a valid
+        // job (docs/design.md, "Start limits").
+        out.push_str("StartLimitIntervalSec=0\n");
+    }
     for (name, value) in &job.extra.unit {
         let _ = writeln!(out, "{name}={value}");
     }
@@ -316,6 +322,33 @@ fn render_service(
         let _ = writeln!(out, "{name}={value}");
     }
     Ok(out)
+}
+
+/// Directives that set a start limit of the job's own.
+const START_LIMIT_DIRECTIVES: [&str; 3] =
+    ["StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst"];
+
+/// Whether the job's service keeps a start limit: one the job sets itself
+/// (`unit_extra`, or the older `[Service]` spellings in `service_extra`), or
+/// systemd's default when the job restarts its service (`Restart=` other than
+/// `no` in `service_extra`), where the limit is what stops a restart loop.
+/// Otherwise jobctl writes `StartLimitIntervalSec=0`.
+pub fn keeps_start_limit(job: &Job) -> bool {
+    let own = job
+        .extra
+        .unit
+        .iter()
+        .chain(&job.extra.service)
+        .any(|(name, _)| START_LIMIT_DIRECTIVES.contains(&name.as_str()));
+    // The last assignment wins; an empty one resets to the default, `no`.
+    let restarts = job
+        .extra
+        .service
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "Restart")
+        .is_some_and(|(_, value)| !matches!(value.trim(), "" | "no"));
+    own || restarts
 }
 
 fn render_timer(job: &Job, names: &UnitNames) -> Result<String, RenderError> {
@@ -513,6 +546,67 @@ mod tests {
     use super::*;
     use crate::escape::read_exec_words;
     use crate::escape::tests::hostile_values;
+
+    use crate::config::Config;
+    use crate::context::UtcOnly;
+    use crate::job::{JobSource, LoadContext, load_job};
+
+    pub(crate) fn job(text: &str) -> Job {
+        let config = Config::default();
+        let ctx = LoadContext {
+            mode: Mode::System,
+            config: &config,
+            zones: &UtcOnly,
+        };
+        let loaded = load_job(
+            JobSource {
+                path: "t.toml",
+                stem: "t",
+                text,
+            },
+            &ctx,
+        );
+        loaded.job.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    }
+
+    pub(crate) fn service(job: &Job) -> String {
+        let history = HistoryConfig::default();
+        let opts = RenderOptions {
+            mode: Mode::System,
+            unit_prefix: "jobctl-",
+            jobctl_path: "/usr/bin/jobctl",
+            local_zone: &TimeZone::UTC,
+            zones: &UtcOnly,
+            history: &history,
+            systemd_version: Some(252),
+        };
+        render(job, &opts).unwrap().service.contents
+    }
+
+    #[test]
+    fn no_start_limit_unless_the_job_sets_one_or_restarts() {
+        let base = "command = [\"/bin/true\"]\nevery = \"1s\"\n";
+        let text = service(&job(base));
+        let unit = text.split("[Service]").next().unwrap();
+        assert!(unit.contains("\nStartLimitIntervalSec=0\n"), "{text}");
+        for extra in [
+            "[unit_extra]\nStartLimitBurst = \"3\"\n",
+            "[unit_extra]\nStartLimitIntervalSec = \"1h\"\n",
+            "[service_extra]\nStartLimitInterval = \"1h\"\n",
+            "[service_extra]\nRestart = \"on-failure\"\n",
+            "[service_extra]\nRestart = [\"no\", \"on-abnormal\"]\n",
+        ] {
+            let text = service(&job(&format!("{base}{extra}")));
+            assert!(!text.contains("StartLimitIntervalSec=0"), "{extra}: {text}");
+        }
+        for extra in [
+            "[service_extra]\nRestart = \"no\"\n",
+            "[service_extra]\nRestart = [\"on-failure\", \"\"]\n",
+        ] {
+            let text = service(&job(&format!("{base}{extra}")));
+            assert!(text.contains("StartLimitIntervalSec=0"), "{extra}: {text}");
+        }
+    }
 
     #[test]
     fn exec_words_read_back() {
