@@ -654,7 +654,8 @@ fn run_wait_exit_codes(env: &Env) -> R {
     })?;
     let first = env.prop("jobctl-slow.service", "InvocationID")?;
     let out = env.jobctl_in(&dir, &["run", "slow"]);
-    check(out.status.code() == Some(1), || text(&out))?;
+    // 4: the job did not start (issue 11).
+    check(out.status.code() == Some(4), || text(&out))?;
     check(
         String::from_utf8_lossy(&out.stderr).contains("already running"),
         || text(&out),

@@ -44,10 +44,12 @@ pub fn run_reports_starts_that_did_not_happen(env: &Env) -> R {
             "command = [\"/bin/sh\", \"-c\", \"echo ran-limited; exit 1\"]\nmanual = true\n{limit}"
         ),
     );
+    // Scheduled: its timer keeps the service loaded, and with it systemd's
+    // count of its starts (a manual-only service that succeeded is unloaded).
     write_job(
         &dir,
         "limited-ok",
-        &format!("command = [\"/bin/true\"]\nmanual = true\n{limit}"),
+        &format!("command = [\"/bin/true\"]\ndaily = \"03:00\"\n{limit}"),
     );
     write_job(
         &dir,
@@ -230,7 +232,7 @@ pub fn start_limits_never_swallow_scheduled_runs(env: &Env) -> R {
     write_job(
         &dir,
         "once",
-        "command = [\"/bin/true\"]\nmanual = true\n[unit_extra]\nStartLimitBurst = \"1\"\nStartLimitIntervalSec = \"1h\"\n",
+        "command = [\"/bin/true\"]\ndaily = \"03:00\"\n[unit_extra]\nStartLimitBurst = \"1\"\nStartLimitIntervalSec = \"1h\"\n",
     );
     fs::remove_file(dir.join("fast.toml"))?;
     env.apply(&dir)?;

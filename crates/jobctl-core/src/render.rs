@@ -325,8 +325,11 @@ fn render_service(
 }
 
 /// Directives that set a start limit of the job's own.
-const START_LIMIT_DIRECTIVES: [&str; 3] =
-    ["StartLimitIntervalSec", "StartLimitInterval", "StartLimitBurst"];
+const START_LIMIT_DIRECTIVES: [&str; 3] = [
+    "StartLimitIntervalSec",
+    "StartLimitInterval",
+    "StartLimitBurst",
+];
 
 /// Whether the job's service keeps a start limit: one the job sets itself
 /// (`unit_extra`, or the older `[Service]` spellings in `service_extra`), or
@@ -566,7 +569,9 @@ mod tests {
             },
             &ctx,
         );
-        loaded.job.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+        loaded
+            .job
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
     }
 
     pub(crate) fn service(job: &Job) -> String {
