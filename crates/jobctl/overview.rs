@@ -26,7 +26,7 @@ use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
 use jobctl_history::{JobSummary, RunLookup, RunRecord, Status};
-use jobctl_systemd::{Systemd, UnitDir, UnitProperties};
+use jobctl_systemd::{Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
 use crate::history_db::{self, Readers};
@@ -94,6 +94,10 @@ pub struct JobView {
     pub history: Option<JobHistory>,
     /// The service's own last result (with `unit_details`).
     pub unit: Option<UnitProperties>,
+    /// systemd's `Result` of the service when it is `failed`.
+    pub service_result: String,
+    /// The job's units systemd could not load, each as `unit: reason`.
+    pub not_loaded: Vec<String>,
 }
 
 impl JobView {
@@ -124,6 +128,8 @@ pub struct Overview {
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
     pub now_us: i64,
+    /// System or per-user mode (for hints).
+    pub mode: crate::paths::Mode,
 }
 
 /// Systemd's side, read on its own thread.
@@ -131,6 +137,8 @@ struct SystemdSide {
     /// Load state and active state, by unit name.
     statuses: HashMap<String, (String, String)>,
     timers: HashMap<String, UnitProperties>,
+    /// `Result` of failed services, `LoadError` of units that did not load.
+    troubled: HashMap<String, UnitProperties>,
 }
 
 /// Gathers the overview.
@@ -307,6 +315,27 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                         .to_string()
                 })
             });
+            let service_result = sd_side
+                .troubled
+                .get(&service)
+                .map(|p| p.result.clone())
+                .unwrap_or_default();
+            let unloaded: Vec<String> = std::iter::once(&service)
+                .chain(timer.as_ref())
+                .filter_map(|unit| {
+                    let (load, _) = sd_side.statuses.get(unit)?;
+                    if !not_loaded(load) {
+                        return None;
+                    }
+                    let why = sd_side
+                        .troubled
+                        .get(unit)
+                        .map(|p| p.load_error.clone())
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_else(|| format!("LoadState={load}"));
+                    Some(format!("{unit}: {why}"))
+                })
+                .collect();
             jobs.push(JobView {
                 history: owners
                     .get(&job)
@@ -324,6 +353,8 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 timer_state,
                 next_elapse_usec,
                 unit: None,
+                service_result,
+                not_loaded: unloaded,
             });
         }
         if opts.unit_details {
@@ -343,6 +374,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             skipped,
             config_errors,
             now_us,
+            mode,
         })
     })
 }
@@ -353,6 +385,7 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     let mut side = SystemdSide {
         statuses: HashMap::new(),
         timers: HashMap::new(),
+        troubled: HashMap::new(),
     };
     if names.is_empty() {
         return Ok(side);
@@ -371,11 +404,37 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
         let p = p?;
         side.timers.insert(p.name.clone(), p);
     }
+    // The few units in trouble: why a service failed (its start limit?),
+    // why a unit did not load.
+    const LOAD_ERROR: (&str, &str) = ("org.freedesktop.systemd1.Unit", "LoadError");
+    const RESULT: (&str, &str) = ("org.freedesktop.systemd1.Service", "Result");
+    let (failed, unloaded): (Vec<_>, Vec<_>) = statuses
+        .iter()
+        .filter(|s| not_loaded(&s.load_state) || s.active_state == "failed")
+        .partition(|s| !not_loaded(&s.load_state) && s.name.ends_with(".service"));
+    let path_of = |s: &&UnitStatus| (s.name.clone(), s.path.clone());
+    let failed: Vec<_> = failed.iter().map(path_of).collect();
+    let unloaded: Vec<_> = unloaded.iter().map(path_of).collect();
+    for (units, props) in [(failed, &[RESULT][..]), (unloaded, &[LOAD_ERROR][..])] {
+        if units.is_empty() {
+            continue;
+        }
+        for p in sd.selected_properties(&units, props)? {
+            let p = p?;
+            side.troubled.insert(p.name.clone(), p);
+        }
+    }
     side.statuses = statuses
         .into_iter()
         .map(|s| (s.name, (s.load_state, s.active_state)))
         .collect();
     Ok(side)
+}
+
+/// A load state that means systemd could not load the unit ("not-found":
+/// no file, which `missing-unit` reports from the unit folder).
+fn not_loaded(load_state: &str) -> bool {
+    matches!(load_state, "error" | "bad-setting" | "masked")
 }
 
 /// The service's last result as systemd keeps it: result, exit status,

@@ -99,6 +99,11 @@ pub struct JobFacts<'a> {
     pub timer_active: bool,
     /// systemd reports the job's service `failed`.
     pub service_failed: bool,
+    /// systemd's `Result` of the failed service ("" when not read).
+    pub service_result: &'a str,
+    /// The job's units systemd could not load, each with systemd's reason
+    /// (`jobctl-x.service: Unit … has a bad unit file setting.`).
+    pub not_loaded: &'a [String],
     /// The job's service unit name (for messages).
     pub service: &'a str,
     /// The first instant the job may no longer run.
@@ -117,6 +122,9 @@ pub struct Options<'a> {
     pub zone: &'a TimeZone,
     /// Signal numbers as names (`SIGKILL`).
     pub signal_name: &'a dyn Fn(i32) -> String,
+    /// The command for the job's manager in hints: `systemctl` or
+    /// `systemctl --user`.
+    pub systemctl: &'a str,
     pub now_us: i64,
 }
 
@@ -157,12 +165,17 @@ pub enum ProblemKind {
     /// systemd reports the service failed, and no failed run explains it
     /// (the shim itself could not run).
     UnitFailed,
+    /// systemd refused to start the service at its start limit: runs were
+    /// skipped.
+    StartLimitHit,
+    /// systemd could not load one of the job's units: it cannot run.
+    NotLoaded,
     /// A history database could not be read.
     HistoryUnreadable,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 17] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
@@ -177,6 +190,8 @@ impl ProblemKind {
         ProblemKind::Lost,
         ProblemKind::Overrunning,
         ProblemKind::UnitFailed,
+        ProblemKind::StartLimitHit,
+        ProblemKind::NotLoaded,
         ProblemKind::HistoryUnreadable,
     ];
 
@@ -196,6 +211,8 @@ impl ProblemKind {
             ProblemKind::Lost => "lost",
             ProblemKind::Overrunning => "overrunning",
             ProblemKind::UnitFailed => "unit-failed",
+            ProblemKind::StartLimitHit => "start-limit-hit",
+            ProblemKind::NotLoaded => "not-loaded",
             ProblemKind::HistoryUnreadable => "history-unreadable",
         }
     }
@@ -266,6 +283,15 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             ),
         ));
     }
+    if d.installed && !facts.not_loaded.is_empty() {
+        out.push(Problem::new(
+            ProblemKind::NotLoaded,
+            format!(
+                "systemd could not load {}; the job cannot run until the job file is fixed and `jobctl apply` succeeds",
+                facts.not_loaded.join("; ")
+            ),
+        ));
+    }
     if d.installed && !d.missing_units.is_empty() {
         out.push(Problem::new(
             ProblemKind::MissingUnit,
@@ -306,7 +332,15 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             out.push(run_problem(run, h, opts));
         }
         let streak = history.map_or(0, |h| h.failure_streak);
-        if facts.service_failed && streak == 0 {
+        if facts.service_failed && facts.service_result == "start-limit-hit" {
+            out.push(Problem::new(
+                ProblemKind::StartLimitHit,
+                format!(
+                    "systemd refused to start {}: its start limit (StartLimitIntervalSec=/StartLimitBurst=) was hit, so runs were skipped; `{} reset-failed {}` clears it",
+                    facts.service, opts.systemctl, facts.service
+                ),
+            ));
+        } else if facts.service_failed && streak == 0 {
             out.push(Problem::new(
                 ProblemKind::UnitFailed,
                 format!(
@@ -477,6 +511,8 @@ mod tests {
             invalid_reason: Some("line 2: unknown key `comand`"),
             timer_active,
             service_failed,
+            service_result: if service_failed { "exit-code" } else { "" },
+            not_loaded: &[],
             service: "jobctl-nightly.service",
             not_after: Some(jiff::Timestamp::from_microsecond(NOW - 86_400_000_000).unwrap()),
             history: h,
@@ -486,6 +522,7 @@ mod tests {
             overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
             zone: &TimeZone::UTC,
             signal_name: &|s| format!("SIG{s}"),
+            systemctl: "systemctl",
             now_us: NOW,
         };
         assess(&facts, &opts)
@@ -666,6 +703,53 @@ mod tests {
         );
         // Below the threshold, the failed unit is explained too.
         assert!(check(&d, true, true, Some(&h), 2).is_empty());
+    }
+
+    #[test]
+    fn start_limit_hit_and_units_that_did_not_load_are_named() {
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let not_loaded = ["jobctl-nightly.service: Unit has a bad unit file setting.".to_string()];
+        let mut facts = JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: true,
+            service_failed: true,
+            service_result: "start-limit-hit",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            history: None,
+        };
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            systemctl: "systemctl",
+            now_us: NOW,
+        };
+        let problems = assess(&facts, &opts);
+        assert_eq!(kinds(&problems), [ProblemKind::StartLimitHit]);
+        assert!(
+            problems[0]
+                .message
+                .contains("reset-failed jobctl-nightly.service")
+        );
+        // A recorded failure before the refused start is reported too.
+        let h = history(run(RunStatus::Failed, NOW - MIN), 1);
+        facts.history = Some(&h);
+        assert_eq!(
+            kinds(&assess(&facts, &opts)),
+            [ProblemKind::Failed, ProblemKind::StartLimitHit]
+        );
+        facts.history = None;
+        facts.service_failed = false;
+        facts.service_result = "";
+        facts.not_loaded = &not_loaded;
+        let problems = assess(&facts, &opts);
+        assert_eq!(kinds(&problems), [ProblemKind::NotLoaded]);
+        assert!(problems[0].message.contains("bad unit file setting"));
     }
 
     #[test]

@@ -258,7 +258,11 @@ mod tests {
         assert!(explain(NotStarted::StartLimitHit, None).contains("StartLimitBurst="));
         for reason in NotStarted::ALL {
             // A blank detail adds nothing.
-            assert_eq!(explain(reason, Some(" ")), explain(reason, None), "{reason}");
+            assert_eq!(
+                explain(reason, Some(" ")),
+                explain(reason, None),
+                "{reason}"
+            );
         }
         let names: std::collections::HashSet<_> =
             NotStarted::ALL.iter().map(|r| r.as_str()).collect();

@@ -588,6 +588,43 @@ impl Systemd {
             .collect())
     }
 
+    /// A few named properties of each unit (`(interface, property)` pairs),
+    /// pipelined like [`Systemd::bulk_properties`]: for the handful of units
+    /// that need more than their load and active state (a failed service's
+    /// `Result`, a unit's `LoadError`).
+    pub fn selected_properties(
+        &self,
+        units: &[(String, OwnedObjectPath)],
+        props: &[(&'static str, &'static str)],
+    ) -> Result<Vec<Result<UnitProperties>>> {
+        let calls: Vec<_> = units
+            .iter()
+            .flat_map(|(name, path)| {
+                props
+                    .iter()
+                    .map(|(iface, prop)| (name.clone(), path.clone(), Fetch::Property(iface, prop)))
+            })
+            .collect();
+        let raw = self.bulk_raw(&calls)?;
+        let mut out = Vec::with_capacity(units.len());
+        let mut raw = raw.into_iter();
+        for (name, _) in units {
+            let mut map = HashMap::new();
+            let mut error = None;
+            for r in raw.by_ref().take(props.len()) {
+                match r {
+                    Ok(m) => map.extend(m),
+                    Err(e) => error = Some(e),
+                }
+            }
+            out.push(match error {
+                Some(e) => Err(e),
+                None => Ok(UnitProperties::from_map(name, &map)),
+            });
+        }
+        Ok(out)
+    }
+
     /// Sends every call and collects the replies, in order, with at most
     /// [`MAX_IN_FLIGHT`] outstanding. The calls go out as raw messages and
     /// the replies come back through one message stream, matched by serial:

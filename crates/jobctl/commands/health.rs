@@ -34,6 +34,8 @@ use crate::paths::Paths;
 ///                                          (with --failures N: N runs in a row)
 ///   overrunning      a run is still running a minute past its timeout
 ///   unit-failed      systemd says the service failed, no failed run recorded
+///   start-limit-hit  systemd refused to start the service at its start limit
+///   not-loaded       systemd could not load one of the job's units
 ///   timer-inactive   the job is enabled but its timer is not running
 ///   pending-apply    the installed units differ from the job file
 ///   not-applied      a job file without units
@@ -258,6 +260,8 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         invalid_reason: view.invalid_reason.as_deref(),
         timer_active: view.timer_active(),
         service_failed: view.service_failed(),
+        service_result: &view.service_result,
+        not_loaded: &view.not_loaded,
         service: &view.service,
         not_after: view.rendered.as_ref().and_then(|r| r.not_after),
         history: history.as_ref(),
@@ -271,6 +275,10 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
             overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
             zone: &zone,
             signal_name: &name,
+            systemctl: match overview.mode {
+                crate::paths::Mode::System => "systemctl",
+                crate::paths::Mode::User => "systemctl --user",
+            },
             now_us: overview.now_us,
         },
     )
