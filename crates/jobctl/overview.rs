@@ -330,7 +330,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                     let why = sd_side
                         .troubled
                         .get(unit)
-                        .map(|p| p.load_error.clone())
+                        .map(|p| p.load_error.trim_end_matches('.').to_string())
                         .filter(|e| !e.is_empty())
                         .unwrap_or_else(|| format!("LoadState={load}"));
                     Some(format!("{unit}: {why}"))

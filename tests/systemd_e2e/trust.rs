@@ -297,10 +297,11 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
         ),
     );
     refused("huge", "command")?;
-    // A 3 MB environment: Linux refuses to exec it (systemd: 203/EXEC).
+    // A 3 MB environment (each variable within the 32 KiB jobctl allows):
+    // Linux refuses to exec it (systemd: 203/EXEC).
     let mut env_table = String::from("[environment]\n");
-    for i in 0..30 {
-        env_table.push_str(&format!("BIG_{i} = \"{}\"\n", "y".repeat(100_000)));
+    for i in 0..100 {
+        env_table.push_str(&format!("BIG_{i} = \"{}\"\n", "y".repeat(30_000)));
     }
     write_job(
         &dir,
@@ -308,26 +309,37 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
         &format!("command = [\"/bin/true\"]\nmanual = true\n{env_table}"),
     );
     refused("bigenv", "environment")?;
-    // One argument over Linux's 128 KiB per string.
-    write_job(
-        &dir,
-        "longarg",
-        &format!(
-            "command = [\"/bin/echo\", {}]\nmanual = true\n",
-            words(1, 140_000)
-        ),
-    );
-    refused("longarg", "command")?;
-
-    // Just inside the limits: loads and runs.
-    write_job(
-        &dir,
-        "near",
-        &format!(
-            "command = [\"/bin/true\", {}]\nmanual = true\n",
-            words(14, 70_000)
-        ),
-    );
+    // An ExecStart= line of exactly the longest length validate accepts
+    // loads and runs; one byte more is refused by validate, and systemd
+    // itself refuses a unit with such a line.
+    const LINE_MAX: usize = 1024 * 1024 - 1;
+    let near = |last: usize| {
+        format!(
+            "command = [\"/bin/true\", {}, \"{}\"]\nmanual = true\n",
+            words(32, 32_000),
+            "z".repeat(last)
+        )
+    };
+    let exec_line = |service: &str| {
+        service
+            .lines()
+            .find(|l| l.starts_with("ExecStart="))
+            .map_or(0, str::len)
+    };
+    write_job(&dir, "near", &near(1));
+    let near_file = dir.join("near.toml");
+    let out = env.jobctl_in(&dir, &["render", "--json", near_file.to_str().unwrap()]);
+    ok(&out)?;
+    let rendered: Value = serde_json::from_slice(&out.stdout)?;
+    let measured = exec_line(rendered[0]["service"]["contents"].as_str().unwrap_or(""));
+    let longest = 1 + LINE_MAX - measured;
+    write_job(&dir, "near", &near(longest + 1));
+    let out = env.jobctl_in(&dir, &["validate"]);
+    check(
+        out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("1 MiB"),
+        || format!("one byte over: {}", text(&out)),
+    )?;
+    write_job(&dir, "near", &near(longest));
     // A setting systemd refuses to load (Restart=always on a oneshot).
     write_job(
         &dir,
@@ -352,10 +364,33 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
         env.prop("jobctl-near.service", "LoadState")? == "loaded",
         || "near did not load".into(),
     )?;
+    let installed = fs::read_to_string(env.unit_path("jobctl-near.service"))?;
+    check(exec_line(&installed) == LINE_MAX, || {
+        format!("ExecStart= is {} bytes", exec_line(&installed))
+    })?;
     let out = env.jobctl_in(&dir, &["run", "near", "--wait"]);
     check(out.status.code() == Some(0), || text(&out))?;
     check(env.runs("near")?[0]["status"] == "success", || {
         "near".into()
+    })?;
+    // The same unit with one more byte on that line, installed by hand.
+    let too_long: String = installed
+        .lines()
+        .map(|l| match l {
+            l if l.starts_with("ExecStart=") => format!("{l}z\n"),
+            l if l.starts_with("X-Jobctl-") => String::new(),
+            l => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(
+        env.sb_path("/etc/systemd/system/e2e-too-long.service"),
+        too_long,
+    )?;
+    env.sh("systemctl daemon-reload")?;
+    let state = env.prop("e2e-too-long.service", "LoadState")?;
+    env.sh("rm /etc/systemd/system/e2e-too-long.service && systemctl daemon-reload")?;
+    check(state == "error", || {
+        format!("systemd loaded a line of {} bytes: {state}", LINE_MAX + 1)
     })?;
     // Every later apply says so too, although it writes nothing.
     let out = env.jobctl_in(&dir, &["apply", "--json"]);

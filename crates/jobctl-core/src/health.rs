@@ -287,7 +287,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::NotLoaded,
             format!(
-                "systemd could not load {}; the job cannot run until the job file is fixed and `jobctl apply` succeeds",
+                "systemd could not load {}; the job cannot run: fix the job file, then run `jobctl apply` (it shows systemd's detail)",
                 facts.not_loaded.join("; ")
             ),
         ));
