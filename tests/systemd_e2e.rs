@@ -68,6 +68,10 @@ fn main() {
         "service_only_changes_never_restart_timers",
         "hardening_never_costs_the_history",
         "an_unwritable_history_is_a_health_problem",
+        "run_reports_starts_that_did_not_happen",
+        "start_limits_never_swallow_scheduled_runs",
+        "units_systemd_cannot_load_are_refused_or_reported",
+        "real_timeouts_stops_retries_and_sigkill_are_recorded",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -138,6 +142,18 @@ fn main() {
                 "hardening_never_costs_the_history" => trust::hardening_never_costs_the_history,
                 "an_unwritable_history_is_a_health_problem" => {
                     trust::an_unwritable_history_is_a_health_problem
+                }
+                "run_reports_starts_that_did_not_happen" => {
+                    run_truth::run_reports_starts_that_did_not_happen
+                }
+                "start_limits_never_swallow_scheduled_runs" => {
+                    run_truth::start_limits_never_swallow_scheduled_runs
+                }
+                "units_systemd_cannot_load_are_refused_or_reported" => {
+                    run_truth::units_systemd_cannot_load_are_refused_or_reported
+                }
+                "real_timeouts_stops_retries_and_sigkill_are_recorded" => {
+                    run_truth::real_timeouts_stops_retries_and_sigkill_are_recorded
                 }
                 _ => unreachable!(),
             };
@@ -669,7 +685,8 @@ fn run_wait_exit_codes(env: &Env) -> R {
     })?;
     let first = env.prop("jobctl-slow.service", "InvocationID")?;
     let out = env.jobctl_in(&dir, &["run", "slow"]);
-    check(out.status.code() == Some(1), || text(&out))?;
+    // 4: the job did not start (issue 11).
+    check(out.status.code() == Some(4), || text(&out))?;
     check(
         String::from_utf8_lossy(&out.stderr).contains("already running"),
         || text(&out),
@@ -1767,7 +1784,8 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
             .contains("slow-started"))
     })?;
     let out = env.user_jobctl(&dir, &["run", "uslow"]);
-    check(out.status.code() == Some(1), || text(&out))?;
+    // Already running: no second run started (exit 4).
+    check(out.status.code() == Some(4), || text(&out))?;
     outputs.push(("run uslow (running)".into(), both(&out)));
     let out = env.user_jobctl(&dir, &["run", "unew"]);
     check(out.status.code() == Some(1), || text(&out))?;
@@ -2098,3 +2116,8 @@ fn validate_and_apply_agree_on_directive_versions(env: &Env) -> R {
     env.apply(&dir)?;
     Ok(())
 }
+
+// Issue 11 (trust): run --wait, start limits, units systemd cannot load, and
+// the recorded ends of real timeouts, stops, retries and SIGKILL.
+#[path = "systemd_e2e/run_truth.rs"]
+mod run_truth;

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for a usage error or invalid input (bad job files, bad flags).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `jobctl run` when the job did not start: systemd refused
+/// the start or it began no new run (docs/operations.md, "`run`").
+pub const EXIT_NOT_STARTED: u8 = 4;
 // `jobctl apply --check` exits 3 when it would change something
 // (commands/apply.rs, EXIT_CHANGES_PENDING), so Ansible can tell "would change"
 // from "failed". `jobctl exec` exits with its command's status (125-127 for
@@ -23,6 +26,8 @@ pub enum ErrorKind {
     Failure,
     /// The input was wrong: bad arguments, invalid job files.
     Usage,
+    /// `jobctl run`: the job did not start.
+    NotStarted,
 }
 
 /// An error to report to the operator.
@@ -56,10 +61,20 @@ impl CliError {
         self
     }
 
+    /// The job did not start (`jobctl run`).
+    pub fn not_started(error: impl Into<anyhow::Error>) -> Self {
+        CliError {
+            kind: ErrorKind::NotStarted,
+            error: error.into(),
+            hints: Vec::new(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::Failure => EXIT_FAILURE,
             ErrorKind::Usage => EXIT_USAGE,
+            ErrorKind::NotStarted => EXIT_NOT_STARTED,
         }
     }
 

@@ -27,7 +27,7 @@ use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
 use jobctl_history::{JobSummary, RunLookup, RunRecord, Status};
-use jobctl_systemd::{Systemd, UnitDir, UnitProperties};
+use jobctl_systemd::{Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
 use crate::history_db::{self, Readers};
@@ -102,6 +102,10 @@ pub struct JobView {
     /// (with `unrecorded`; whether a newer run was recorded is health's to
     /// judge).
     pub unrecorded: Option<UnrecordedRun>,
+    /// systemd's `Result` of the service when it is `failed`.
+    pub service_result: String,
+    /// The job's units systemd could not load, each as `unit: reason`.
+    pub not_loaded: Vec<String>,
 }
 
 impl JobView {
@@ -139,6 +143,8 @@ struct SystemdSide {
     /// Load state and active state, by unit name.
     statuses: HashMap<String, (String, String)>,
     timers: HashMap<String, UnitProperties>,
+    /// `Result` of failed services, `LoadError` of units that did not load.
+    troubled: HashMap<String, UnitProperties>,
 }
 
 /// Gathers the overview.
@@ -326,6 +332,27 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 .remove(&service)
                 .filter(|(named, _)| *named == job)
                 .map(|(_, run)| run);
+            let service_result = sd_side
+                .troubled
+                .get(&service)
+                .map(|p| p.result.clone())
+                .unwrap_or_default();
+            let unloaded: Vec<String> = std::iter::once(&service)
+                .chain(timer.as_ref())
+                .filter_map(|unit| {
+                    let (load, _) = sd_side.statuses.get(unit)?;
+                    if !not_loaded(load) {
+                        return None;
+                    }
+                    let why = sd_side
+                        .troubled
+                        .get(unit)
+                        .map(|p| p.load_error.trim_end_matches('.').to_string())
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_else(|| format!("LoadState={load}"));
+                    Some(format!("{unit}: {why}"))
+                })
+                .collect();
             jobs.push(JobView {
                 unrecorded,
                 history: owners
@@ -344,6 +371,8 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 timer_state,
                 next_elapse_usec,
                 unit: None,
+                service_result,
+                not_loaded: unloaded,
             });
         }
         if opts.unit_details {
@@ -373,6 +402,7 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     let mut side = SystemdSide {
         statuses: HashMap::new(),
         timers: HashMap::new(),
+        troubled: HashMap::new(),
     };
     if names.is_empty() {
         return Ok(side);
@@ -391,11 +421,37 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
         let p = p?;
         side.timers.insert(p.name.clone(), p);
     }
+    // The few units in trouble: why a service failed (its start limit?),
+    // why a unit did not load.
+    const LOAD_ERROR: (&str, &str) = ("org.freedesktop.systemd1.Unit", "LoadError");
+    const RESULT: (&str, &str) = ("org.freedesktop.systemd1.Service", "Result");
+    let (failed, unloaded): (Vec<_>, Vec<_>) = statuses
+        .iter()
+        .filter(|s| not_loaded(&s.load_state) || s.active_state == "failed")
+        .partition(|s| !not_loaded(&s.load_state) && s.name.ends_with(".service"));
+    let path_of = |s: &&UnitStatus| (s.name.clone(), s.path.clone());
+    let failed: Vec<_> = failed.iter().map(path_of).collect();
+    let unloaded: Vec<_> = unloaded.iter().map(path_of).collect();
+    for (units, props) in [(failed, &[RESULT][..]), (unloaded, &[LOAD_ERROR][..])] {
+        if units.is_empty() {
+            continue;
+        }
+        for p in sd.selected_properties(&units, props)? {
+            let p = p?;
+            side.troubled.insert(p.name.clone(), p);
+        }
+    }
     side.statuses = statuses
         .into_iter()
         .map(|s| (s.name, (s.load_state, s.active_state)))
         .collect();
     Ok(side)
+}
+
+/// A load state that means systemd could not load the unit ("not-found":
+/// no file, which `missing-unit` reports from the unit folder).
+fn not_loaded(load_state: &str) -> bool {
+    matches!(load_state, "error" | "bad-setting" | "masked")
 }
 
 /// The service's last result as systemd keeps it: result, exit status,

@@ -198,14 +198,19 @@ pub fn desired(
     Ok((loaded, rendered))
 }
 
+/// systemd's `LoadState` of each unit named in an apply ("loaded",
+/// "bad-setting", "error", "masked", "not-found").
+pub type LoadStates = std::collections::HashMap<String, String>;
+
 /// The actual state: the unit folder, plus what systemd says about every unit
-/// named there or wanted, in three bulk calls.
+/// named there or wanted, in three bulk calls; and the units' load states.
 pub fn actual(
     systemd: &Systemd,
     unit_dir: &UnitDir,
     desired: &[RenderedJob],
     mode: Mode,
-) -> Result<Actual, CliError> {
+) -> Result<(Actual, LoadStates), CliError> {
+    let mut load_states = LoadStates::new();
     let units = unit_dir.read_units().map_err(|e| systemd_error(e, mode))?;
     let mut names: Vec<String> = desired
         .iter()
@@ -236,7 +241,7 @@ pub fn actual(
         ..Actual::default()
     };
     if names.is_empty() {
-        return Ok(actual);
+        return Ok((actual, load_states));
     }
     // Enablement: the [Install] symlinks in the unit folder's `*.wants/`
     // folders, where EnableUnitFiles puts them. (Asking systemd instead —
@@ -252,6 +257,7 @@ pub fn actual(
         .list_units_by_names(&names)
         .map_err(|e| systemd_error(e, mode))?
     {
+        load_states.insert(status.name.clone(), status.load_state.clone());
         let st: &mut UnitState = actual.states.entry(status.name.clone()).or_default();
         st.active = matches!(
             status.active_state.as_str(),
@@ -278,7 +284,7 @@ pub fn actual(
         };
         actual.elsewhere.insert(name, path);
     }
-    Ok(actual)
+    Ok((actual, load_states))
 }
 
 /// Names of the units with an `[Install]` symlink in `dir/*.wants/`.

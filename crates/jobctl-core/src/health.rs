@@ -114,6 +114,11 @@ pub struct JobFacts<'a> {
     pub timer_active: bool,
     /// systemd reports the job's service `failed`.
     pub service_failed: bool,
+    /// systemd's `Result` of the failed service ("" when not read).
+    pub service_result: &'a str,
+    /// The job's units systemd could not load, each with systemd's reason
+    /// (`jobctl-x.service: Unit … has a bad unit file setting.`).
+    pub not_loaded: &'a [String],
     /// The job's service unit name (for messages).
     pub service: &'a str,
     /// The first instant the job may no longer run.
@@ -187,6 +192,11 @@ pub enum ProblemKind {
     /// systemd reports the service failed, and no failed run explains it
     /// (the shim itself could not run).
     UnitFailed,
+    /// systemd refused to start the service at its start limit: runs were
+    /// skipped.
+    StartLimitHit,
+    /// systemd could not load one of the job's units: it cannot run.
+    NotLoaded,
     /// A history database could not be read.
     HistoryUnreadable,
     /// The job's last run could not be recorded: its shim cannot write the
@@ -198,7 +208,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 18] = [
+    pub const ALL: [ProblemKind; 20] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
@@ -214,6 +224,8 @@ impl ProblemKind {
         ProblemKind::Lost,
         ProblemKind::Overrunning,
         ProblemKind::UnitFailed,
+        ProblemKind::StartLimitHit,
+        ProblemKind::NotLoaded,
         ProblemKind::HistoryUnreadable,
         ProblemKind::HistoryUnwritable,
         ProblemKind::LingerOff,
@@ -236,6 +248,8 @@ impl ProblemKind {
             ProblemKind::Lost => "lost",
             ProblemKind::Overrunning => "overrunning",
             ProblemKind::UnitFailed => "unit-failed",
+            ProblemKind::StartLimitHit => "start-limit-hit",
+            ProblemKind::NotLoaded => "not-loaded",
             ProblemKind::HistoryUnreadable => "history-unreadable",
             ProblemKind::LingerOff => "linger-off",
             ProblemKind::HistoryUnwritable => "history-unwritable",
@@ -314,6 +328,15 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             ),
         ));
     }
+    if d.installed && !facts.not_loaded.is_empty() {
+        out.push(Problem::new(
+            ProblemKind::NotLoaded,
+            format!(
+                "systemd could not load {}; the job cannot run: fix the job file, then run `jobctl apply` (it shows systemd's detail)",
+                facts.not_loaded.join("; ")
+            ),
+        ));
+    }
     if d.installed && !d.missing_units.is_empty() {
         out.push(Problem::new(
             ProblemKind::MissingUnit,
@@ -387,8 +410,15 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             out.push(run_problem(run, h, opts));
         }
         let streak = history.map_or(0, |h| h.failure_streak);
-        // An unrecorded run explains a failed unit as well as a recorded one.
-        if facts.service_failed && streak == 0 && unrecorded.is_none() {
+        if facts.service_failed && facts.service_result == "start-limit-hit" {
+            out.push(Problem::new(
+                ProblemKind::StartLimitHit,
+                format!(
+                    "systemd refused to start {}: its start limit (StartLimitIntervalSec=/StartLimitBurst=) was hit, so runs were skipped; `{} reset-failed {}` clears it",
+                    facts.service, opts.systemctl, facts.service
+                ),
+            ));
+        } else if facts.service_failed && streak == 0 && unrecorded.is_none() {
             out.push(Problem::new(
                 ProblemKind::UnitFailed,
                 format!(
@@ -573,6 +603,8 @@ mod tests {
             invalid_reason: Some("line 2: unknown key `comand`"),
             timer_active,
             service_failed,
+            service_result: if service_failed { "exit-code" } else { "" },
+            not_loaded: &[],
             service: "jobctl-nightly.service",
             not_after: Some(jiff::Timestamp::from_microsecond(NOW - 86_400_000_000).unwrap()),
             never_fires: None,
@@ -825,6 +857,8 @@ mod tests {
                 never_fires: Some(why),
                 history: None,
                 unrecorded: None,
+                service_result: "",
+                not_loaded: &[],
             }
         }
         let d = derived(JobState::Active, Some(TimerState::Active));
@@ -861,6 +895,8 @@ mod tests {
                 never_fires: None,
                 history: h,
                 unrecorded: Some(&unrecorded),
+                service_result: "",
+                not_loaded: &[],
             };
             assess(
                 &facts,
@@ -896,6 +932,56 @@ mod tests {
         // A run recorded since: the history works again.
         let h = history(run(RunStatus::Success, NOW - MIN / 2), 0);
         assert!(assess_with(Some(&h), false).is_empty());
+    }
+
+    #[test]
+    fn start_limit_hit_and_units_that_did_not_load_are_named() {
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let not_loaded = ["jobctl-nightly.service: Unit has a bad unit file setting.".to_string()];
+        let mut facts = JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: true,
+            service_failed: true,
+            service_result: "start-limit-hit",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            history: None,
+            never_fires: None,
+            unrecorded: None,
+        };
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            jobctl: "jobctl",
+            systemctl: "systemctl",
+            now_us: NOW,
+        };
+        let problems = assess(&facts, &opts);
+        assert_eq!(kinds(&problems), [ProblemKind::StartLimitHit]);
+        assert!(
+            problems[0]
+                .message
+                .contains("reset-failed jobctl-nightly.service")
+        );
+        // A recorded failure before the refused start is reported too.
+        let h = history(run(RunStatus::Failed, NOW - MIN), 1);
+        facts.history = Some(&h);
+        assert_eq!(
+            kinds(&assess(&facts, &opts)),
+            [ProblemKind::Failed, ProblemKind::StartLimitHit]
+        );
+        facts.history = None;
+        facts.service_failed = false;
+        facts.service_result = "";
+        facts.not_loaded = &not_loaded;
+        let problems = assess(&facts, &opts);
+        assert_eq!(kinds(&problems), [ProblemKind::NotLoaded]);
+        assert!(problems[0].message.contains("bad unit file setting"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::directives::{self, Section, SystemdTarget};
 use crate::duration::Timespan;
 use crate::escape;
 use crate::naming::{self, JobName};
+use crate::render;
 use crate::schedule::{self, Schedule};
 use crate::size::ByteSize;
 use crate::walk::{self, Sp, TableReader};
@@ -1101,7 +1102,22 @@ fn resolve(
     if diags.has_errors() {
         return None;
     }
-    Some(Job {
+    let spans = SizeSpans {
+        command: spec
+            .command
+            .as_ref()
+            .map(|c| c.span.clone())
+            .or_else(|| spec.shell.as_ref().map(|s| s.span.clone())),
+        environment: spec
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.span.clone()))
+            .collect(),
+        description: spec.description.as_ref().map(|d| d.span.clone()),
+        stdin: spec.stdin.as_ref().map(|d| d.span.clone()),
+        environment_file: spec.environment_file.as_ref().map(|d| d.span.clone()),
+    };
+    let job = Job {
         name,
         source: path.to_string(),
         description: spec.description.map(|d| d.value),
@@ -1158,7 +1174,90 @@ fn resolve(
         not_after: spec.not_after.map(|d| d.value),
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
-    })
+    };
+    check_sizes(&job, &spans, ctx, diags);
+    (!diags.has_errors()).then_some(job)
+}
+
+/// Where the keys [`check_sizes`] can name are in the job file.
+struct SizeSpans {
+    command: Option<Range<usize>>,
+    environment: BTreeMap<String, Range<usize>>,
+    description: Option<Range<usize>>,
+    stdin: Option<Range<usize>>,
+    environment_file: Option<Range<usize>>,
+}
+
+/// The longest path the running jobctl binary can have (`PATH_MAX` less its
+/// NUL): the room kept for it in `ExecStart=` when the configuration does not
+/// name the binary.
+const LONGEST_PATH: usize = 4095;
+
+/// Refuses what systemd would not load or Linux would not start: unit
+/// lines of 1 MiB or more, arguments and environment over 2 MiB together
+/// ([`render::size_problems`]). Measured
+/// on the unit as it will be rendered, with room for the longest binary path
+/// when the configuration does not name it.
+fn check_sizes(job: &Job, spans: &SizeSpans, ctx: &LoadContext<'_>, diags: &mut Diagnostics<'_>) {
+    if render::surely_small(job) {
+        return;
+    }
+    let placeholder;
+    let jobctl_path = match &ctx.config.jobctl_path {
+        Some(path) => path.as_str(),
+        None => {
+            placeholder = format!("/{}", "x".repeat(LONGEST_PATH - 1));
+            &placeholder
+        }
+    };
+    let opts = render::RenderOptions {
+        mode: ctx.mode,
+        unit_prefix: &ctx.config.unit_prefix,
+        jobctl_path,
+        // Only the length of the `--not-after` instant matters here, and it
+        // does not depend on the zone.
+        local_zone: &jiff::tz::TimeZone::UTC,
+        zones: ctx.zones,
+        history: &ctx.config.history,
+        systemd_version: None,
+        user_state_dir: None,
+    };
+    // Other render errors are apply's to report (with this host's zones).
+    let Ok(problems) = render::size_problems(job, &opts) else {
+        return;
+    };
+    for problem in problems {
+        let span = match problem.key.as_str() {
+            "command" | "shell" => spans.command.clone(),
+            "description" => spans.description.clone(),
+            "stdin" => spans.stdin.clone(),
+            "environment_file" => spans.environment_file.clone(),
+            key => key
+                .strip_prefix("environment.")
+                .and_then(|name| spans.environment.get(name).cloned())
+                .or_else(|| {
+                    // The whole environment: the job's largest variable.
+                    (key == "environment")
+                        .then(|| {
+                            spans
+                                .environment
+                                .iter()
+                                .max_by_key(|(name, _)| {
+                                    job.environment.get(*name).map_or(0, String::len)
+                                })
+                                .map(|(_, span)| span.clone())
+                        })
+                        .flatten()
+                }),
+        };
+        diags.push(
+            crate::diag::Severity::Error,
+            span,
+            Some(&problem.key),
+            problem.message,
+            Some(render::TooLarge::HINT.into()),
+        );
+    }
 }
 
 /// Reports the schedules that can never fire between `now` and the job's

@@ -105,6 +105,35 @@ pub enum RenderError {
          whitespace, quotes, backslashes or colons"
     )]
     HistoryPath { path: String, reason: &'static str },
+    #[error("`{}`: {}", .0.key, .0.message)]
+    TooLarge(TooLarge),
+}
+
+/// The longest line systemd 252 reads from a unit file: it reads lines with
+/// a limit of `LONG_LINE_MAX` (1 MiB) and fails the whole unit (`LoadState=
+/// error`, "No buffer space available") on a line of that length or more.
+pub const UNIT_LINE_MAX: usize = 1024 * 1024 - 1;
+/// What `execve` allows for all argument and environment strings and their
+/// pointers together: a quarter of the stack limit, 2 MiB under the default
+/// 8 MiB `RLIMIT_STACK`.
+pub const EXEC_TOTAL_MAX: usize = 2 * 1024 * 1024;
+/// The part of [`EXEC_TOTAL_MAX`] kept for the variables systemd adds to a
+/// service's environment (`INVOCATION_ID`, `PATH`, `HOME`, the manager's
+/// own environment, …) and for `EnvironmentFile=` contents.
+pub const EXEC_RESERVE: usize = 64 * 1024;
+
+/// A value that would make a unit systemd cannot load, or a command Linux
+/// cannot start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The job-file key (`command`, `environment.DATA`, `service_extra.X`).
+    pub key: String,
+    pub message: String,
+}
+
+impl TooLarge {
+    /// What to do about it.
+    pub const HINT: &'static str = "pass large data through a file (the command can read it from a path, or use `environment_file` for variables) instead of the job file";
 }
 
 /// Renders a job's units.
@@ -112,6 +141,9 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
     check_versions(job, opts.systemd_version)?;
     let names = UnitNames::new(opts.unit_prefix, &job.name);
     let not_after = not_after_instant(job, opts)?;
+    if let Some(first) = size_problems_at(job, opts, not_after)?.into_iter().next() {
+        return Err(RenderError::TooLarge(first));
+    }
     let mut service = render_service(job, opts, not_after)?;
     let mut timer = if job.is_manual() {
         None
@@ -254,6 +286,12 @@ fn render_service(
     }
     for unit in &job.on_failure {
         let _ = writeln!(out, "OnFailure={unit}");
+    }
+    if !keeps_start_limit(job) {
+        // The timer is the job's rate: systemd's default start limit (5
+        // starts in 10 s) would refuse scheduled and manual runs of a valid
+        // job (docs/design.md, "Start limits").
+        out.push_str("StartLimitIntervalSec=0\n");
     }
     for (name, value) in &job.extra.unit {
         let _ = writeln!(out, "{name}={value}");
@@ -422,6 +460,36 @@ fn history_bind(job: &Job, opts: &RenderOptions<'_>) -> Result<Option<String>, R
 /// Where the shim of a root job records in system mode, unless configured.
 const STATE_FOLDER: &str = "/var/lib/jobctl";
 
+/// Directives that set a start limit of the job's own.
+const START_LIMIT_DIRECTIVES: [&str; 3] = [
+    "StartLimitIntervalSec",
+    "StartLimitInterval",
+    "StartLimitBurst",
+];
+
+/// Whether the job's service keeps a start limit: one the job sets itself
+/// (`unit_extra`, or the older `[Service]` spellings in `service_extra`), or
+/// systemd's default when the job restarts its service (`Restart=` other than
+/// `no` in `service_extra`), where the limit is what stops a restart loop.
+/// Otherwise jobctl writes `StartLimitIntervalSec=0`.
+pub fn keeps_start_limit(job: &Job) -> bool {
+    let own = job
+        .extra
+        .unit
+        .iter()
+        .chain(&job.extra.service)
+        .any(|(name, _)| START_LIMIT_DIRECTIVES.contains(&name.as_str()));
+    // The last assignment wins; an empty one resets to the default, `no`.
+    let restarts = job
+        .extra
+        .service
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "Restart")
+        .is_some_and(|(_, value)| !matches!(value.trim(), "" | "no"));
+    own || restarts
+}
+
 fn render_timer(job: &Job, names: &UnitNames) -> Result<String, RenderError> {
     let mut out = String::with_capacity(512);
     header(&mut out, job);
@@ -476,6 +544,23 @@ fn exec_start(
     opts: &RenderOptions<'_>,
     not_after: Option<jiff::Timestamp>,
 ) -> Result<String, RenderError> {
+    let words = exec_words(job, opts, not_after);
+    let mut line = String::new();
+    for (index, word) in words.iter().enumerate() {
+        if index > 0 {
+            line.push(' ');
+        }
+        line.push_str(&exec_word(word)?);
+    }
+    Ok(line)
+}
+
+/// The words of `ExecStart=` as systemd passes them to the shim.
+fn exec_words(
+    job: &Job,
+    opts: &RenderOptions<'_>,
+    not_after: Option<jiff::Timestamp>,
+) -> Vec<String> {
     let mut words: Vec<String> = vec![opts.jobctl_path.to_string()];
     if opts.mode == Mode::User {
         words.push("--user".into());
@@ -518,15 +603,138 @@ fn exec_start(
     }
     words.push("--".into());
     words.extend(job.command.argv());
+    words
+}
 
-    let mut line = String::new();
-    for (index, word) in words.iter().enumerate() {
-        if index > 0 {
-            line.push(' ');
-        }
-        line.push_str(&exec_word(word)?);
+/// Whether a job's values are small enough that none of the limits of
+/// [`size_problems`] can be reached, whatever the escaping (at most 4 bytes
+/// per byte) and jobctl's own words: the cheap test done for every job.
+pub fn surely_small(job: &Job) -> bool {
+    const SMALL: usize = 120 * 1024;
+    let argv: usize = match &job.command {
+        crate::job::Command::Argv { argv } => argv.iter().map(|w| w.len() + 1).sum(),
+        crate::job::Command::Shell { script } => script.len(),
+    };
+    let env: usize = job
+        .environment
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum();
+    let extra: usize = [&job.extra.unit, &job.extra.service, &job.extra.timer]
+        .iter()
+        .flat_map(|e| e.iter())
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum();
+    let other = job.description.as_ref().map_or(0, String::len)
+        + job.stdin.as_ref().map_or(0, String::len)
+        + job.working_directory.as_ref().map_or(0, String::len)
+        + job.environment_files.iter().map(String::len).sum::<usize>();
+    argv + env + extra + other <= SMALL
+}
+
+/// Every value of the job that would make a unit line systemd cannot read
+/// ([`UNIT_LINE_MAX`]) or an `execve` Linux refuses ([`EXEC_TOTAL_MAX`]
+/// less [`EXEC_RESERVE`]; single values are capped at 32 KiB when the job
+/// file is read, below Linux's 128 KiB per string), each with its job-file
+/// key.
+/// `render` refuses such a job; the loader reports these with the key's
+/// position (`jobctl validate`).
+pub fn size_problems(job: &Job, opts: &RenderOptions<'_>) -> Result<Vec<TooLarge>, RenderError> {
+    let not_after = not_after_instant(job, opts)?;
+    size_problems_at(job, opts, not_after)
+}
+
+fn size_problems_at(
+    job: &Job,
+    opts: &RenderOptions<'_>,
+    not_after: Option<jiff::Timestamp>,
+) -> Result<Vec<TooLarge>, RenderError> {
+    let mut out = Vec::new();
+    if surely_small(job) {
+        return Ok(out);
     }
-    Ok(line)
+    let command_key = match job.command {
+        crate::job::Command::Argv { .. } => "command",
+        crate::job::Command::Shell { .. } => "shell",
+    };
+    let mut line = |key: String, directive: &str, len: usize| {
+        let len = directive.len() + 1 + len;
+        if len > UNIT_LINE_MAX {
+            out.push(TooLarge {
+                key,
+                message: format!(
+                    "its {directive}= line would be {len} bytes; systemd cannot load a unit file with a line of 1 MiB ({} bytes) or more",
+                    UNIT_LINE_MAX + 1
+                ),
+            });
+        }
+    };
+    line(
+        command_key.into(),
+        "ExecStart",
+        exec_start(job, opts, not_after)?.len(),
+    );
+    if let Some(d) = &job.description {
+        line(
+            "description".into(),
+            "Description",
+            escape::plain_value(d)?.len(),
+        );
+    }
+    for (key, value) in &job.environment {
+        let assignment = escape::environment_assignment(key, value)?;
+        line(
+            format!("environment.{key}"),
+            "Environment",
+            assignment.len(),
+        );
+    }
+    for file in &job.environment_files {
+        line("environment_file".into(), "EnvironmentFile", file.len());
+    }
+    if let Some(stdin) = &job.stdin {
+        line(
+            "stdin".into(),
+            "StandardInputData",
+            stdin.len().div_ceil(3) * 4,
+        );
+    }
+    for (section, extra) in [
+        ("unit_extra", &job.extra.unit),
+        ("service_extra", &job.extra.service),
+        ("timer_extra", &job.extra.timer),
+    ] {
+        for (name, value) in extra {
+            line(format!("{section}.{name}"), name, value.len());
+        }
+    }
+
+    // What the shim's execve carries: its file name, its words, the
+    // environment, and a pointer per string.
+    let words = exec_words(job, opts, not_after);
+    let argv_bytes: usize =
+        opts.jobctl_path.len() + 1 + words.iter().map(|w| w.len() + 1).sum::<usize>();
+    let env_bytes: usize = job
+        .environment
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum();
+    let pointers = 8 * (words.len() + job.environment.len() + 2);
+    let budget = EXEC_TOTAL_MAX - EXEC_RESERVE;
+    if argv_bytes + env_bytes + pointers > budget {
+        out.push(TooLarge {
+            key: if env_bytes > argv_bytes {
+                "environment".into()
+            } else {
+                command_key.into()
+            },
+            message: format!(
+                "the command line ({argv_bytes} bytes) and the environment ({env_bytes} bytes) take more than {budget} bytes: Linux starts no program whose arguments and environment exceed 2 MiB (a quarter of the default 8 MiB stack limit; systemd reports status 203/EXEC), and jobctl keeps {} KiB of that for the variables systemd adds",
+                EXEC_RESERVE / 1024
+            ),
+        });
+    }
+    Ok(out)
 }
 
 /// An `ExecStart=` word: bare when it is made only of characters systemd
@@ -730,6 +938,172 @@ mod tests {
             bind_line(&strict, Mode::User, None, Some("/data/state/jobctl")).unwrap(),
             Some("BindPaths=-/data/state/jobctl".to_string())
         );
+    }
+
+    use crate::config::Config;
+    use crate::context::UtcOnly;
+    use crate::job::{JobSource, LoadContext, load_job};
+
+    pub(crate) fn job(text: &str) -> Job {
+        let config = Config::default();
+        let ctx = LoadContext {
+            mode: Mode::System,
+            config: &config,
+            zones: &UtcOnly,
+            now: None,
+            systemd: None,
+        };
+        let loaded = load_job(
+            JobSource {
+                path: "t.toml",
+                stem: "t",
+                text,
+            },
+            &ctx,
+        );
+        loaded
+            .job
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    }
+
+    pub(crate) fn service(job: &Job) -> String {
+        let history = HistoryConfig::default();
+        let opts = RenderOptions {
+            mode: Mode::System,
+            unit_prefix: "jobctl-",
+            jobctl_path: "/usr/bin/jobctl",
+            local_zone: &TimeZone::UTC,
+            zones: &UtcOnly,
+            history: &history,
+            systemd_version: Some(252),
+            user_state_dir: None,
+        };
+        render(job, &opts).unwrap().service.contents
+    }
+
+    #[test]
+    fn no_start_limit_unless_the_job_sets_one_or_restarts() {
+        let base = "command = [\"/bin/true\"]\nevery = \"1s\"\n";
+        let text = service(&job(base));
+        let unit = text.split("[Service]").next().unwrap();
+        assert!(unit.contains("\nStartLimitIntervalSec=0\n"), "{text}");
+        for extra in [
+            "[unit_extra]\nStartLimitBurst = \"3\"\n",
+            "[unit_extra]\nStartLimitIntervalSec = \"1h\"\n",
+            "[service_extra]\nStartLimitInterval = \"1h\"\n",
+            "[service_extra]\nRestart = \"on-failure\"\n",
+            "[service_extra]\nRestart = [\"no\", \"on-abnormal\"]\n",
+        ] {
+            let text = service(&job(&format!("{base}{extra}")));
+            assert!(!text.contains("StartLimitIntervalSec=0"), "{extra}: {text}");
+        }
+        for extra in [
+            "[service_extra]\nRestart = \"no\"\n",
+            "[service_extra]\nRestart = [\"on-failure\", \"\"]\n",
+        ] {
+            let text = service(&job(&format!("{base}{extra}")));
+            assert!(text.contains("StartLimitIntervalSec=0"), "{extra}: {text}");
+        }
+    }
+
+    static UTC: TimeZone = TimeZone::UTC;
+
+    fn opts_for_sizes(history: &HistoryConfig) -> RenderOptions<'_> {
+        RenderOptions {
+            mode: Mode::System,
+            unit_prefix: "jobctl-",
+            jobctl_path: "/usr/bin/jobctl",
+            local_zone: &UTC,
+            zones: &UtcOnly,
+            history,
+            systemd_version: Some(252),
+            user_state_dir: None,
+        }
+    }
+
+    /// A small job whose command or environment is then made large (the
+    /// loader would refuse it).
+    fn grown(argv: Vec<String>, environment: usize) -> Job {
+        let mut j = job("command = [\"/bin/true\"]\nmanual = true\n");
+        j.command = crate::job::Command::Argv { argv };
+        j.environment = (0..environment)
+            .map(|i| (format!("V{i}"), "y".repeat(30_000)))
+            .collect();
+        j
+    }
+
+    #[test]
+    fn unit_lines_stop_just_below_systemds_limit() {
+        let history = HistoryConfig::default();
+        let opts = opts_for_sizes(&history);
+        let words = |last: usize| {
+            let mut w = vec!["/bin/true".to_string()];
+            w.extend(std::iter::repeat_n("x".repeat(32_000), 32));
+            w.push("z".repeat(last));
+            grown(w, 0)
+        };
+        let line = |job: &Job| {
+            let service = render(job, &opts).unwrap().service.contents;
+            service
+                .lines()
+                .find(|l| l.starts_with("ExecStart="))
+                .unwrap()
+                .len()
+        };
+        let longest = 1 + UNIT_LINE_MAX - line(&words(1));
+        let at_limit = words(longest);
+        assert_eq!(line(&at_limit), UNIT_LINE_MAX);
+        assert_eq!(size_problems(&at_limit, &opts), Ok(vec![]));
+        let over = words(longest + 1);
+        let problems = size_problems(&over, &opts).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "command");
+        assert!(matches!(
+            render(&over, &opts),
+            Err(RenderError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn arguments_and_environment_fit_what_linux_execs() {
+        let history = HistoryConfig::default();
+        let opts = opts_for_sizes(&history);
+        let argv = vec!["/bin/true".to_string()];
+        // 2 MiB less the 64 KiB reserve: about 66 variables of 30 KB.
+        assert_eq!(size_problems(&grown(argv.clone(), 60), &opts), Ok(vec![]));
+        let problems = size_problems(&grown(argv, 100), &opts).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "environment");
+        assert!(problems[0].message.contains("2 MiB"), "{problems:?}");
+        // The loader reports it with the position of the largest variable.
+        let vars: String = (0..100)
+            .map(|i| format!("V{i} = \"{}\"\n", "y".repeat(30_000 + i)))
+            .collect();
+        let text = format!("command = [\"/bin/true\"]\nmanual = true\n[environment]\n{vars}");
+        let config = crate::config::Config::default();
+        let ctx = LoadContext {
+            mode: Mode::System,
+            config: &config,
+            zones: &UtcOnly,
+            now: None,
+            systemd: None,
+        };
+        let loaded = load_job(
+            JobSource {
+                path: "t.toml",
+                stem: "t",
+                text: &text,
+            },
+            &ctx,
+        );
+        assert!(loaded.job.is_none());
+        assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+        let d = &loaded.diagnostics[0];
+        assert_eq!((d.key.as_deref(), d.line), (Some("environment"), 103));
+        // Small jobs are not measured at all.
+        assert!(surely_small(&job(
+            "command = [\"/bin/true\"]\nmanual = true\n"
+        )));
     }
 
     #[test]

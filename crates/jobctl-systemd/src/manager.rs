@@ -127,6 +127,18 @@ pub struct UnitProperties {
     pub exec_main_start_usec: u64,
     pub exec_main_exit_usec: u64,
     pub main_pid: u32,
+    /// Why the unit did not load (`LoadError`: D-Bus error name and
+    /// systemd's message; empty when it loaded).
+    pub load_error_name: String,
+    pub load_error: String,
+    /// Whether the unit's conditions held at their last check (`true`
+    /// before any check).
+    pub condition_result: bool,
+    /// Whether its asserts held at their last check.
+    pub assert_result: bool,
+    /// The conditions that failed at the last check, as written in the unit
+    /// (`ConditionPathExists=/srv/ready`).
+    pub failed_conditions: Vec<String>,
 }
 
 impl UnitProperties {
@@ -156,6 +168,33 @@ impl UnitProperties {
             .and_then(|v| Vec::<u8>::try_from(v.try_clone().ok()?).ok())
             .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
             .unwrap_or_default();
+        let b = |key: &str| -> bool {
+            map.get(key)
+                .and_then(|v| bool::try_from(v).ok())
+                .unwrap_or(true)
+        };
+        let (load_error_name, load_error) = map
+            .get("LoadError")
+            .and_then(|v| <(String, String)>::try_from(v.try_clone().ok()?).ok())
+            .unwrap_or_default();
+        // Conditions: a(sbbsi) = type, trigger, negate, parameter, state
+        // (state < 0: failed at the last check).
+        let failed_conditions = map
+            .get("Conditions")
+            .and_then(|v| {
+                Vec::<(String, bool, bool, String, i32)>::try_from(v.try_clone().ok()?).ok()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, _, _, _, state)| *state < 0)
+            .map(|(kind, trigger, negate, param, _)| {
+                format!(
+                    "{kind}={}{}{param}",
+                    if trigger { "|" } else { "" },
+                    if negate { "!" } else { "" }
+                )
+            })
+            .collect();
         UnitProperties {
             name: name.to_string(),
             load_state: s("LoadState"),
@@ -175,8 +214,44 @@ impl UnitProperties {
             exec_main_start_usec: t("ExecMainStartTimestamp"),
             exec_main_exit_usec: t("ExecMainExitTimestamp"),
             main_pid: u("MainPID"),
+            load_error_name,
+            load_error,
+            condition_result: b("ConditionResult"),
+            assert_result: b("AssertResult"),
+            failed_conditions,
         }
     }
+}
+
+/// What one start did, as systemd tells it ([`Systemd::start_tracked`]).
+#[derive(Debug)]
+pub struct StartOutcome {
+    /// The unit's invocation before the start ("" before its first run).
+    pub previous_invocation: String,
+    /// The invocation this start began, when one began.
+    pub invocation: Option<String>,
+    /// How the start job ended (JobRemoved: "done", "failed", "dependency",
+    /// "canceled", "assert", …); `None` when the call returned as soon as
+    /// the run began, or when systemd refused to queue the job.
+    pub job_result: Option<String>,
+    /// systemd refused the `StartUnit` call itself (masked, not loaded, a
+    /// conflicting transaction): its error. Nothing was queued.
+    pub refused: Option<Error>,
+    /// The unit's properties at the end (after the run with
+    /// [`StartUntil::Ended`]).
+    pub props: UnitProperties,
+    /// A newer invocation than the one this start began had already begun
+    /// when the properties were read: they describe that one, not ours.
+    pub superseded: bool,
+}
+
+/// How long [`Systemd::start_tracked`] follows a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartUntil {
+    /// Until the run begins (or systemd gives up on the start).
+    Began,
+    /// Until the start job ends: for a oneshot service, the end of the run.
+    Ended,
 }
 
 /// The Timer and Service properties `list` needs, read straight out of a
@@ -513,6 +588,43 @@ impl Systemd {
             .collect())
     }
 
+    /// A few named properties of each unit (`(interface, property)` pairs),
+    /// pipelined like [`Systemd::bulk_properties`]: for the handful of units
+    /// that need more than their load and active state (a failed service's
+    /// `Result`, a unit's `LoadError`).
+    pub fn selected_properties(
+        &self,
+        units: &[(String, OwnedObjectPath)],
+        props: &[(&'static str, &'static str)],
+    ) -> Result<Vec<Result<UnitProperties>>> {
+        let calls: Vec<_> = units
+            .iter()
+            .flat_map(|(name, path)| {
+                props
+                    .iter()
+                    .map(|(iface, prop)| (name.clone(), path.clone(), Fetch::Property(iface, prop)))
+            })
+            .collect();
+        let raw = self.bulk_raw(&calls)?;
+        let mut out = Vec::with_capacity(units.len());
+        let mut raw = raw.into_iter();
+        for (name, _) in units {
+            let mut map = HashMap::new();
+            let mut error = None;
+            for r in raw.by_ref().take(props.len()) {
+                match r {
+                    Ok(m) => map.extend(m),
+                    Err(e) => error = Some(e),
+                }
+            }
+            out.push(match error {
+                Some(e) => Err(e),
+                None => Ok(UnitProperties::from_map(name, &map)),
+            });
+        }
+        Ok(out)
+    }
+
     /// Sends every call and collects the replies, in order, with at most
     /// [`MAX_IN_FLIGHT`] outstanding. The calls go out as raw messages and
     /// the replies come back through one message stream, matched by serial:
@@ -746,24 +858,30 @@ impl Systemd {
         })
     }
 
-    /// Starts `unit` and waits (without a deadline unless given) until its
-    /// start job ends; for a oneshot service that is when the run ends.
-    /// Returns the job's result ("done", "failed", …) and the unit's
-    /// properties right after. The unit is pinned (`Unit.Ref`) for the
-    /// duration, so systemd cannot garbage-collect it (and its exit status)
-    /// between the end of the run and the read.
-    pub fn start_and_wait(
+    /// Starts `unit` and follows that start: which invocation it began, if
+    /// any, and (with [`StartUntil::Ended`]) how its job ended. A start can
+    /// end without a run: systemd refuses it at its start limit, skips it for
+    /// an unmet condition, fails it for a failed dependency; then the unit's
+    /// `InvocationID` still names the previous run, and so does every
+    /// property of its last run. So a run counts as begun only when the unit
+    /// shows an invocation other than the one it had right before the start.
+    ///
+    /// `began` is called with the new invocation id as soon as it is seen
+    /// (a `PropertiesChanged` of the unit, or the properties read at the
+    /// end). The unit is pinned (`Unit.Ref`) for the duration, so systemd
+    /// cannot garbage-collect it (and its exit status) before the read.
+    pub fn start_tracked(
         &self,
         unit: &str,
-        deadline: Option<Duration>,
-    ) -> Result<(String, UnitProperties)> {
+        until: StartUntil,
+        began: &mut dyn FnMut(&str),
+    ) -> Result<StartOutcome> {
         let path = self.load_unit(unit)?;
         self.unit_call(&path, unit, "Ref")?;
-        let result = self.start_and_wait_pinned(unit, deadline);
-        let props = result.and_then(|r| Ok((r, self.properties(unit)?)));
+        let result = self.start_tracked_pinned(unit, &path, until, began);
         // Best effort: the reference also ends with this connection.
         let _ = self.unit_call(&path, unit, "Unref");
-        props
+        result
     }
 
     fn unit_call(&self, path: &OwnedObjectPath, unit: &str, method: &str) -> Result<()> {
@@ -779,47 +897,101 @@ impl Systemd {
             .map_err(|e| Error::from_zbus(format!("{method} {unit}"), e))
     }
 
-    fn start_and_wait_pinned(&self, unit: &str, deadline: Option<Duration>) -> Result<String> {
+    fn start_tracked_pinned(
+        &self,
+        unit: &str,
+        path: &OwnedObjectPath,
+        until: StartUntil,
+        began: &mut dyn FnMut(&str),
+    ) -> Result<StartOutcome> {
         let manager = self.async_manager()?;
-        zbus::block_on(async {
+        let conn = self.conn.inner().clone();
+        let closed = || {
+            Error::new(
+                format!("waiting for {unit}"),
+                ErrorKind::Disconnected,
+                "the bus connection closed",
+            )
+        };
+        let (previous_invocation, invocation, job_result, refused) = zbus::block_on(async {
+            // Every signal stream is open before the start, so nothing about
+            // it can be missed.
             let mut removed = manager
                 .receive_job_removed()
                 .await
                 .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            self.subscribe(&manager).await?;
-            let job = manager
-                .start_unit(unit, "replace")
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender("org.freedesktop.systemd1")
+                .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
+                .and_then(|b| b.member("PropertiesChanged"))
+                .and_then(|b| b.path(path.as_str()))
+                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?
+                .build();
+            let mut changed = zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
                 .await
-                .map_err(|e| Error::from_zbus(format!("StartUnit {unit}"), e))?;
-            let wait = async {
-                while let Some(signal) = removed.next().await {
-                    if let Ok(args) = signal.args()
-                        && args.job().as_str() == job.as_str()
-                    {
-                        return Ok(args.result().to_string());
-                    }
+                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
+            self.subscribe(&manager).await?;
+            let previous = invocation_of(&conn, path, unit).await?;
+            let job = match manager.start_unit(unit, "replace").await {
+                Ok(job) => job,
+                Err(e) => {
+                    let err = Error::from_zbus(format!("StartUnit {unit}"), e);
+                    return Ok((previous, None, None, Some(err)));
                 }
-                Err(Error::new(
-                    format!("waiting for {unit}"),
-                    ErrorKind::Disconnected,
-                    "the bus connection closed",
-                ))
             };
-            match deadline {
-                None => wait.await,
-                Some(d) => {
-                    match futures_util::future::select(Box::pin(wait), Box::pin(async_io_timer(d)))
-                        .await
-                    {
-                        futures_util::future::Either::Left((r, _)) => r,
-                        futures_util::future::Either::Right(_) => Err(Error::new(
-                            format!("waiting for {unit}"),
-                            ErrorKind::Timeout,
-                            format!("still running after {d:?}"),
-                        )),
+            let mut invocation: Option<String> = None;
+            loop {
+                match futures_util::future::select(removed.next(), changed.next()).await {
+                    futures_util::future::Either::Left((Some(signal), _)) => {
+                        if let Ok(args) = signal.args()
+                            && args.job().as_str() == job.as_str()
+                        {
+                            let result = args.result().to_string();
+                            return Ok((previous, invocation, Some(result), None));
+                        }
                     }
+                    futures_util::future::Either::Right((Some(_), _)) if invocation.is_none() => {
+                        let now = invocation_of(&conn, path, unit).await?;
+                        if !now.is_empty() && now != previous {
+                            began(&now);
+                            invocation = Some(now);
+                            if until == StartUntil::Began {
+                                return Ok((previous, invocation, None, None));
+                            }
+                        }
+                    }
+                    futures_util::future::Either::Right((Some(_), _)) => {}
+                    futures_util::future::Either::Left((None, _))
+                    | futures_util::future::Either::Right((None, _)) => return Err(closed()),
                 }
             }
+        })?;
+        let props = self.properties(unit)?;
+        let mut invocation = invocation;
+        let mut superseded = false;
+        match &invocation {
+            // The run began and ended between two signals we read: its id is
+            // the unit's now.
+            None if refused.is_none()
+                && !props.invocation_id.is_empty()
+                && props.invocation_id != previous_invocation =>
+            {
+                began(&props.invocation_id);
+                invocation = Some(props.invocation_id.clone());
+            }
+            Some(ours) if until == StartUntil::Ended && *ours != props.invocation_id => {
+                superseded = true;
+            }
+            _ => {}
+        }
+        Ok(StartOutcome {
+            previous_invocation,
+            invocation,
+            job_result,
+            refused,
+            props,
+            superseded,
         })
     }
 
@@ -847,6 +1019,31 @@ impl Systemd {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+}
+
+/// The unit's `InvocationID`, hex ("" before its first run).
+async fn invocation_of(
+    conn: &zbus::Connection,
+    path: &OwnedObjectPath,
+    unit: &str,
+) -> Result<String> {
+    let op = || format!("reading the InvocationID of {unit}");
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.systemd1"),
+            path.as_ref(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.systemd1.Unit", "InvocationID"),
+        )
+        .await
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let value: OwnedValue = reply
+        .body()
+        .deserialize()
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let bytes = Vec::<u8>::try_from(value).map_err(|e| Error::from_zbus(op(), e.into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Completes after `d`, on the async-io reactor that also drives zbus.

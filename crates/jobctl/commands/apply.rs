@@ -74,6 +74,8 @@ struct Report<'a> {
     done: Vec<String>,
     not_done: Vec<String>,
     error: Option<String>,
+    /// Units of these jobs systemd could not load, with its reason.
+    not_loaded: Vec<NotLoaded>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     diffs: Vec<String>,
     /// What the operator should know although nothing failed (e.g. per-user
@@ -103,7 +105,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         },
     )?;
     let unit_dir = UnitDir::new(&paths.unit_dir);
-    let actual = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
+    let (actual, mut load_states) = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
     let overrides = systemd::read_overrides(paths)?;
     let prune = !args.no_prune;
     let plan = plan::plan(&desired, &actual, &overrides, now, prune).map_err(|errs| {
@@ -120,9 +122,55 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let mut exec = Execution::default();
     let mut error = None;
     if !args.check && plan.changed() {
-        if let Err(e) = execute(&sd, &unit_dir, &plan, paths.mode, &mut exec) {
+        if let Err(e) = execute(
+            &sd,
+            &unit_dir,
+            &plan,
+            paths.mode,
+            &mut load_states,
+            &mut exec,
+        ) {
             error = Some(e);
         }
+    } else if !args.check {
+        // Nothing to write, but a unit systemd could not load is still
+        // reported (from the load states read above).
+        match not_loaded(&sd, &plan, &load_states) {
+            Ok(units) => exec.not_loaded = units,
+            Err(e) => error = Some(systemd_failure(e, paths.mode)),
+        }
+    }
+    if error.is_none() && !exec.not_loaded.is_empty() {
+        let since = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5) - started.elapsed();
+        for n in exec.not_loaded.iter_mut() {
+            n.detail = journal_detail(paths.mode, &n.unit, since);
+        }
+        let lines: Vec<String> = exec
+            .not_loaded
+            .iter()
+            .map(|n| match &n.detail {
+                Some(d) => format!("job {}: {}: {} ({d})", n.job, n.unit, n.error),
+                None => format!("job {}: {}: {}", n.job, n.unit, n.error),
+            })
+            .collect();
+        let message = format!(
+            "systemd could not load {} unit(s); these jobs cannot run (their timers are not started):\n  {}",
+            exec.not_loaded.len(),
+            lines.join("\n  ")
+        );
+        let journal = match paths.mode {
+            crate::paths::Mode::System => format!("journalctl -b -u {}", exec.not_loaded[0].unit),
+            crate::paths::Mode::User => {
+                format!(
+                    "journalctl --user -b --user-unit={}",
+                    exec.not_loaded[0].unit
+                )
+            }
+        };
+        let err = CliError::failure(anyhow!(message.clone())).hint(format!(
+            "`{journal}` shows systemd's detail; fix the job file, then run `jobctl apply` again"
+        ));
+        error = Some((message, err));
     }
     if !args.check && error.is_none() && !plan.stale_overrides.is_empty() {
         let mut kept = overrides.clone();
@@ -147,6 +195,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
             Vec::new()
         },
         error: error.as_ref().map(|(message, _)| message.clone()),
+        not_loaded: exec.not_loaded.clone(),
         diffs,
         warnings,
         elapsed_ms: started.elapsed().as_millis(),
@@ -192,6 +241,123 @@ fn warnings(paths: &Paths, plan: &Plan) -> Vec<String> {
 struct Execution {
     done: Vec<String>,
     steps_done: usize,
+    /// Units systemd could not load after the reload.
+    not_loaded: Vec<NotLoaded>,
+}
+
+/// A unit of an applied job that systemd could not load.
+#[derive(Debug, Clone, Serialize)]
+struct NotLoaded {
+    job: String,
+    unit: String,
+    /// systemd's `LoadState`: "error" or "bad-setting".
+    load_state: String,
+    /// systemd's reason (`LoadError`).
+    error: String,
+    /// systemd's last journal line about the unit since the apply began
+    /// (what exactly it refused), when there is one.
+    detail: Option<String>,
+}
+
+/// The last line systemd logged about `unit` since `since` (e.g. "Service
+/// has Restart= set to either always or on-success, which isn't allowed for
+/// Type=oneshot services. Refusing."), control characters replaced. Best
+/// effort: `None` when journalctl is missing or has nothing.
+fn journal_detail(mode: crate::paths::Mode, unit: &str, since: jiff::Timestamp) -> Option<String> {
+    let mut cmd = std::process::Command::new("journalctl");
+    match mode {
+        crate::paths::Mode::System => cmd.arg(format!("--unit={unit}")),
+        crate::paths::Mode::User => cmd.arg("--user").arg(format!("--user-unit={unit}")),
+    };
+    let out = cmd
+        .args([
+            "--boot",
+            "--output=cat",
+            "--lines=1",
+            "--no-pager",
+            "--quiet",
+        ])
+        .arg(format!("--since=@{}", since.as_second()))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last()?.trim();
+    let line = line
+        .strip_prefix(&format!("{unit}: "))
+        .unwrap_or(line)
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect::<String>();
+    (!line.is_empty()).then_some(line)
+}
+
+/// The units the plan keeps (not deleted), with their jobs.
+fn kept_units(plan: &Plan) -> Vec<(String, String)> {
+    plan.jobs
+        .iter()
+        .filter(|j| !matches!(j.change, Change::Remove | Change::Orphaned))
+        .flat_map(|j| {
+            std::iter::once(&j.service)
+                .chain(j.timer.as_ref())
+                .filter(|unit| !j.deletes.contains(unit))
+                .map(|unit| (j.job.clone(), unit.clone()))
+        })
+        .collect()
+}
+
+/// The kept units whose load state says systemd refused the file, with
+/// systemd's reason (`LoadError`, read for those few only).
+fn not_loaded(
+    sd: &Systemd,
+    plan: &Plan,
+    load_states: &systemd::LoadStates,
+) -> Result<Vec<NotLoaded>, jobctl_systemd::Error> {
+    let bad: Vec<(String, String)> = kept_units(plan)
+        .into_iter()
+        .filter(|(_, unit)| {
+            load_states
+                .get(unit)
+                .is_some_and(|s| matches!(s.as_str(), "error" | "bad-setting"))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = bad.iter().map(|(_, u)| u.clone()).collect();
+    let paths: Vec<_> = sd
+        .list_units_by_names(&names)?
+        .into_iter()
+        .map(|s| (s.name, s.path))
+        .collect();
+    let props =
+        sd.selected_properties(&paths, &[("org.freedesktop.systemd1.Unit", "LoadError")])?;
+    let mut out = Vec::new();
+    for ((unit, _), p) in paths.iter().zip(props) {
+        let job = bad
+            .iter()
+            .find(|(_, u)| u == unit)
+            .map(|(j, _)| j.clone())
+            .unwrap_or_default();
+        let load_state = load_states.get(unit).cloned().unwrap_or_default();
+        let error = match p {
+            Ok(p) if !p.load_error.is_empty() => p.load_error,
+            _ => format!("LoadState={load_state}"),
+        };
+        out.push(NotLoaded {
+            job,
+            unit: unit.clone(),
+            load_state,
+            error,
+            detail: None,
+        });
+    }
+    Ok(out)
+}
+
+fn systemd_failure(e: jobctl_systemd::Error, mode: crate::paths::Mode) -> (String, CliError) {
+    (e.to_string(), systemd::systemd_error(e, mode))
 }
 
 const STEPS: &[&str] = &[
@@ -244,6 +410,7 @@ fn execute(
     unit_dir: &UnitDir,
     plan: &Plan,
     mode: crate::paths::Mode,
+    load_states: &mut systemd::LoadStates,
     exec: &mut Execution,
 ) -> Result<(), (String, CliError)> {
     let mode_err = |e: jobctl_systemd::Error| {
@@ -294,7 +461,28 @@ fn execute(
         }
     };
     for step in 0..STEPS.len() {
-        let items = step_items(plan, step);
+        let mut items = step_items(plan, step);
+        if step == 6 {
+            // After the reload: what systemd made of the files just written.
+            // A timer whose job's units did not load is not started (systemd
+            // would refuse: its unit to trigger is not loaded).
+            let written: Vec<String> = plan.writes().map(|w| w.name.clone()).collect();
+            if plan.needs_reload() && !written.is_empty() {
+                for status in sd.list_units_by_names(&written).map_err(mode_err)? {
+                    load_states.insert(status.name, status.load_state);
+                }
+            }
+            exec.not_loaded = not_loaded(sd, plan, load_states).map_err(mode_err)?;
+        }
+        if matches!(step, 6 | 7) && !exec.not_loaded.is_empty() {
+            let broken: Vec<&str> = exec.not_loaded.iter().map(|n| n.job.as_str()).collect();
+            items.retain(|timer| {
+                !plan
+                    .jobs
+                    .iter()
+                    .any(|j| j.timer.as_ref() == Some(timer) && broken.contains(&j.job.as_str()))
+            });
+        }
         match step {
             0 => jobs(JobOp::Stop, items, "stopped timers", exec)?,
             1 => {

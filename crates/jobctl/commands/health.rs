@@ -35,6 +35,8 @@ use crate::paths::{Mode, Paths};
 ///                                          (with --failures N: N runs in a row)
 ///   overrunning      a run is still running a minute past its timeout
 ///   unit-failed      systemd says the service failed, no failed run recorded
+///   start-limit-hit  systemd refused to start the service at its start limit
+///   not-loaded       systemd could not load one of the job's units
 ///   timer-inactive   the job is enabled but its timer is not running
 ///   never-fires      none of the job's schedules can fire again (a date
 ///                    that has passed, February 30, past not_after)
@@ -294,6 +296,8 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         invalid_reason: view.invalid_reason.as_deref(),
         timer_active: view.timer_active(),
         service_failed: view.service_failed(),
+        service_result: &view.service_result,
+        not_loaded: &view.not_loaded,
         service: &view.service,
         not_after: view.rendered.as_ref().and_then(|r| r.not_after),
         never_fires: never_fires.as_deref(),

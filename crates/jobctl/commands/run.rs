@@ -1,19 +1,26 @@
 //! `jobctl run JOB [--wait] [--follow]`: start a job's service now.
 //!
-//! Subscribes to systemd's JobRemoved signal before starting, so the end of
-//! the run cannot be missed. A run already in progress is reported, not
-//! duplicated. With `--wait` the exit status is the job's: its exit code, or
-//! 128+signal when it was killed. The shim records the run with trigger
-//! `manual` (it sees `$INVOCATION_ID` and no `$TRIGGER_UNIT`).
+//! Follows only the run this call starts: the unit's invocation id is read
+//! right before the start, and a run counts as begun only when a new one
+//! appears (`jobctl_core::start`). A start that systemd refuses or that
+//! begins no run (start limit, unmet condition, failed dependency, masked,
+//! not loaded, already running) is reported as such and exits
+//! [`EXIT_NOT_STARTED`], never with the previous run's status. With `--wait`
+//! the exit status is the job's: its exit code, or 128+signal when it was
+//! killed. The shim records the run with trigger `manual` (it sees
+//! `$INVOCATION_ID` and no `$TRIGGER_UNIT`).
 
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use clap::Args;
+use jobctl_core::start::{self, NotStarted, StartFacts, Verdict};
 use jobctl_core::state::JobState;
+use jobctl_systemd::{ErrorKind, StartUntil, UnitProperties};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, EXIT_NOT_STARTED};
 use crate::output;
 use crate::overview;
 use crate::paths::{Mode, Paths};
@@ -21,12 +28,17 @@ use crate::systemd;
 
 /// Start a job now, outside its schedule.
 ///
-/// Exit status without --wait: 0 once started. With --wait: the job's own
-/// exit code (128+N when killed by signal N), 1 if it could not start.
+/// Exit status: 0 once the run has begun; with --wait (or --follow) the
+/// job's own exit code (128+N when killed by signal N). 4 when the job did
+/// not start: systemd refused the start or began no run (its start limit,
+/// an unmet condition, a failed dependency, masked, not loaded, a run
+/// already in progress); --json says "started": false and the reason.
+/// 1 when jobctl could not ask systemd.
 ///
 /// Examples:
 ///   jobctl run nightly-refresh
 ///   jobctl run nightly-refresh --wait --follow
+///   jobctl run nightly-refresh --wait && next-step
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
@@ -47,8 +59,15 @@ pub struct RunArgs {
 struct Report {
     job: String,
     service: String,
+    /// A run began (a new invocation).
     started: bool,
     already_running: bool,
+    /// Why no run began (stable names: `jobctl_core::start::NotStarted`).
+    reason: Option<NotStarted>,
+    /// What systemd did, in words, when no run began.
+    message: Option<String>,
+    /// The invocation this call started (with `already_running`: the run in
+    /// progress).
     invocation_id: Option<String>,
     result: Option<String>,
     exit_status: Option<i32>,
@@ -77,7 +96,6 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
                 .hint(format!("run `{}` first", crate::paths::jobctl("apply"))),
         );
     }
-    let running = view.running();
     let sd = systemd::connect(paths)?;
     let mode = paths.mode;
     let service = view.service.clone();
@@ -85,74 +103,176 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         job: args.job.clone(),
         service: service.clone(),
         started: false,
-        already_running: running,
+        already_running: false,
+        reason: None,
+        message: None,
         invocation_id: None,
         result: None,
         exit_status: None,
         signal: None,
     };
-    if running {
-        let props = sd
-            .properties(&service)
-            .map_err(|e| systemd::systemd_error(e, mode))?;
-        report.invocation_id = Some(props.invocation_id.clone());
-        if args.json {
-            output::print_json(&report)?;
-        }
-        return Err(CliError::failure(anyhow!(
-            "job {} is already running (since {}, invocation {}); not starting another",
-            args.job,
-            systemd::format_usec(props.exec_main_start_usec.max(props.active_enter_usec)),
-            props.invocation_id
-        ))
-        .hint(format!(
+    let before = sd
+        .properties(&service)
+        .map_err(|e| systemd::systemd_error(e, mode))?;
+    if view.running() || matches!(before.active_state.as_str(), "activating" | "deactivating") {
+        report.already_running = true;
+        report.invocation_id = Some(before.invocation_id.clone()).filter(|s| !s.is_empty());
+        let since = systemd::format_usec(before.exec_main_start_usec.max(before.active_enter_usec));
+        let detail = format!("since {since}, invocation {}", before.invocation_id);
+        let hint = format!(
             "follow it with `{}`",
-            crate::paths::journal(&props.invocation_id, true)
-        )));
+            crate::paths::journal(&before.invocation_id, true)
+        );
+        return not_started(
+            &args,
+            report,
+            NotStarted::AlreadyRunning,
+            Some(detail),
+            Some(hint),
+        );
     }
-    let wait = args.wait || args.follow;
-    if !wait {
-        sd.queue(jobctl_systemd::JobOp::Start, &service)
-            .map_err(|e| systemd::systemd_error(e, mode))?;
-        report.started = true;
-        let props = sd
-            .properties(&service)
-            .map_err(|e| systemd::systemd_error(e, mode))?;
-        report.invocation_id = Some(props.invocation_id).filter(|s| !s.is_empty());
-        if args.json {
-            output::print_json(&report)?;
-        } else {
-            output::print_text(&format!("started {} ({service})\n", args.job))?;
+    match before.load_state.as_str() {
+        "loaded" => {}
+        "masked" => {
+            let hint = format!("`{} unmask {service}`", systemctl(mode));
+            return not_started(&args, report, NotStarted::Masked, None, Some(hint));
         }
-        return Ok(ExitCode::SUCCESS);
+        _ => {
+            let detail = load_detail(&before);
+            let hint = "fix the job file and run `jobctl apply`, which reports systemd's reason";
+            return not_started(
+                &args,
+                report,
+                NotStarted::NotLoaded,
+                detail,
+                Some(hint.into()),
+            );
+        }
     }
 
-    // --follow: journalctl follows the unit's new lines while we wait; when
-    // the run has ended, journald is synced and whatever the follower had not
-    // read yet is printed from its last cursor, so no line is lost or doubled.
+    let wait = args.wait || args.follow;
+    // --follow: journalctl follows the unit's new lines from before the
+    // start; only those of the invocation this call starts are printed.
     let follower = if args.follow {
         Follower::start(mode, &service)
     } else {
         None
     };
-    let result = sd.start_and_wait(&service, None);
-    if let Some(follower) = follower {
-        let invocation = result.as_ref().ok().map(|(_, p)| p.invocation_id.as_str());
-        follower.finish(mode, &service, invocation);
+    let until = if wait {
+        StartUntil::Ended
+    } else {
+        StartUntil::Began
+    };
+    let outcome = sd.start_tracked(&service, until, &mut |id| {
+        if let Some(f) = &follower {
+            f.follow(id);
+        }
+    });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Some(f) = follower {
+                f.abandon();
+            }
+            return Err(systemd::systemd_error(e, mode));
+        }
+    };
+    if let Some(err) = outcome.refused {
+        if let Some(f) = follower {
+            f.abandon();
+        }
+        let reason = match err.kind() {
+            ErrorKind::UnitMasked => NotStarted::Masked,
+            ErrorKind::LoadFailed | ErrorKind::NoSuchUnit => NotStarted::NotLoaded,
+            ErrorKind::Transaction | ErrorKind::Other => NotStarted::Refused,
+            // Not an answer about the unit: jobctl could not ask.
+            _ => return Err(systemd::systemd_error(err, mode)),
+        };
+        let detail = Some(err.message.clone());
+        return not_started(&args, report, reason, detail, None);
     }
-    let (job_result, props) = result.map_err(|e| systemd::systemd_error(e, mode))?;
+    let p = &outcome.props;
+    let facts = StartFacts {
+        previous_invocation: &outcome.previous_invocation,
+        invocation: outcome
+            .invocation
+            .as_deref()
+            .unwrap_or(&outcome.previous_invocation),
+        job_result: outcome.job_result.as_deref(),
+        load_state: &p.load_state,
+        active_state: &p.active_state,
+        unit_result: &p.result,
+        condition_result: p.condition_result,
+        assert_result: p.assert_result,
+    };
+    let invocation = match start::judge(&facts) {
+        Verdict::Started(id) => id,
+        Verdict::NotStarted(reason) => {
+            if let Some(f) = follower {
+                f.abandon();
+            }
+            let detail = match reason {
+                NotStarted::ConditionFailed => Some(p.failed_conditions.join(", ")),
+                NotStarted::NotLoaded => load_detail(p),
+                NotStarted::DependencyFailed | NotStarted::Refused | NotStarted::Canceled => {
+                    outcome.job_result.as_ref().map(|r| format!("job {r}"))
+                }
+                _ => None,
+            };
+            let hint = (reason == NotStarted::StartLimitHit).then(|| {
+                format!(
+                    "`{} reset-failed {service}` clears the count; jobctl's units have no start limit unless the job sets one (unit_extra StartLimitIntervalSec=/StartLimitBurst=) or restarts (service_extra Restart=)",
+                    systemctl(mode)
+                )
+            });
+            return not_started(&args, report, reason, detail, hint);
+        }
+        Verdict::Pending => {
+            // start_tracked returns only once a run began or the job ended.
+            if let Some(f) = follower {
+                f.abandon();
+            }
+            return not_started(&args, report, NotStarted::Refused, None, None);
+        }
+    };
     report.started = true;
-    report.invocation_id = Some(props.invocation_id.clone()).filter(|s| !s.is_empty());
-    report.result = Some(props.result.clone());
+    report.invocation_id = Some(invocation.clone());
+    if !wait {
+        if args.json {
+            output::print_json(&report)?;
+        } else {
+            output::print_text(&format!(
+                "started {} ({service}), invocation {invocation}\n",
+                args.job
+            ))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(follower) = follower {
+        follower.finish(mode, &service, &invocation);
+    }
+    if outcome.superseded {
+        return Err(CliError::failure(anyhow!(
+            "job {}'s run (invocation {invocation}) ended, but another run began before systemd's result could be read",
+            args.job
+        ))
+        .hint(format!(
+            "`jobctl logs {}{} --last` shows what the shim recorded",
+            if mode == Mode::User { "--user " } else { "" },
+            args.job
+        )));
+    }
+    let job_result = outcome.job_result.unwrap_or_default();
+    report.result = Some(p.result.clone());
     // ExecMainCode: 1 exited, 2 killed, 3 dumped (CLD_*).
-    let code: u8 = match props.exec_main_code {
+    let code: u8 = match p.exec_main_code {
         1 => {
-            report.exit_status = Some(props.exec_main_status);
-            u8::try_from(props.exec_main_status).unwrap_or(1)
+            report.exit_status = Some(p.exec_main_status);
+            u8::try_from(p.exec_main_status).unwrap_or(1)
         }
         2 | 3 => {
-            report.signal = Some(props.exec_main_status);
-            u8::try_from(128 + props.exec_main_status).unwrap_or(1)
+            report.signal = Some(p.exec_main_status);
+            u8::try_from(128 + p.exec_main_status).unwrap_or(1)
         }
         _ if job_result == "done" => 0,
         _ => 1,
@@ -168,18 +288,79 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         eprintln!(
             "jobctl: {} finished: {} ({how}); {}",
             args.job,
-            props.result,
-            crate::paths::journal(&props.invocation_id, false)
+            p.result,
+            crate::paths::journal(&invocation, false)
         );
     }
     Ok(ExitCode::from(code))
 }
 
-/// A `journalctl --follow` of the unit, printing each entry's message.
+/// Reports a start that began no run: the JSON report (with `--json`), then
+/// the error, exit [`EXIT_NOT_STARTED`].
+fn not_started(
+    args: &RunArgs,
+    mut report: Report,
+    reason: NotStarted,
+    detail: Option<String>,
+    hint: Option<String>,
+) -> CliResult {
+    let message = start::explain(reason, detail.as_deref());
+    report.started = false;
+    report.reason = Some(reason);
+    report.message = Some(message.clone());
+    if args.json {
+        output::print_json(&report)?;
+    }
+    let mut err = CliError::not_started(anyhow!("job {} did not start: {message}", args.job));
+    if let Some(hint) = hint {
+        err = err.hint(hint);
+    }
+    debug_assert_eq!(err.exit_code(), EXIT_NOT_STARTED);
+    Err(err)
+}
+
+/// systemd's reason a unit did not load (`LoadError`), without the D-Bus name.
+fn load_detail(p: &UnitProperties) -> Option<String> {
+    let detail = if p.load_error.is_empty() {
+        format!("LoadState={}", p.load_state)
+    } else {
+        p.load_error.clone()
+    };
+    Some(detail)
+}
+
+fn systemctl(mode: Mode) -> &'static str {
+    match mode {
+        Mode::System => "systemctl",
+        Mode::User => "systemctl --user",
+    }
+}
+
+/// A `journalctl --follow` of the unit that prints only the entries of one
+/// invocation: the one this call started, known once systemd has begun it.
+/// Entries read before then wait; entries of another invocation (the
+/// previous run's last lines, a timer run that follows) are dropped.
 struct Follower {
     child: std::process::Child,
     reader: std::thread::JoinHandle<()>,
-    cursor: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    state: Arc<Mutex<FollowState>>,
+    /// The journal's end before the start.
+    start_cursor: Option<String>,
+}
+
+#[derive(Default)]
+struct FollowState {
+    invocation: Option<String>,
+    /// Entries read before the invocation was known.
+    pending: Vec<serde_json::Value>,
+    /// The cursor of the last entry read.
+    cursor: Option<String>,
+}
+
+impl FollowState {
+    fn lock(state: &Mutex<FollowState>) -> std::sync::MutexGuard<'_, FollowState> {
+        state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Follower {
@@ -197,7 +378,7 @@ impl Follower {
         // Follow from the journal's current end, fixed now by its cursor:
         // however late journalctl gets going, it starts right after the last
         // entry written before the run (not at whatever the tail is then).
-        let end = Command::new("journalctl")
+        let start_cursor = Command::new("journalctl")
             .args(["--lines=1", "--output=json"])
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -209,33 +390,64 @@ impl Follower {
             });
         let mut cmd = Follower::journalctl(mode, service);
         cmd.arg("--follow");
-        match end {
+        match &start_cursor {
             Some(cursor) => cmd.arg(format!("--after-cursor={cursor}")),
             None => cmd.arg("--lines=0"),
         };
         let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
         let stdout = child.stdout.take()?;
-        let cursor = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let seen = cursor.clone();
+        let state = Arc::new(Mutex::new(FollowState::default()));
+        let shared = state.clone();
         let reader = std::thread::spawn(move || {
             use std::io::BufRead as _;
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(c) = print_entry(&line) {
-                    *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let mut state = FollowState::lock(&shared);
+                if let Some(c) = entry["__CURSOR"].as_str() {
+                    state.cursor = Some(c.to_string());
+                }
+                match &state.invocation {
+                    Some(id) => {
+                        if belongs(&entry, id) {
+                            print_entry(&entry);
+                        }
+                    }
+                    None => state.pending.push(entry),
                 }
             }
         });
         Some(Follower {
             child,
             reader,
-            cursor,
+            state,
+            start_cursor,
         })
     }
 
-    fn finish(mut self, mode: Mode, service: &str, invocation: Option<&str>) {
+    /// The run began: print what was read of it so far, then follow it.
+    fn follow(&self, invocation: &str) {
+        let mut state = FollowState::lock(&self.state);
+        for entry in std::mem::take(&mut state.pending) {
+            if belongs(&entry, invocation) {
+                print_entry(&entry);
+            }
+        }
+        state.invocation = Some(invocation.to_string());
+    }
+
+    /// No run began: print nothing.
+    fn abandon(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+    }
+
+    fn finish(mut self, mode: Mode, service: &str, invocation: &str) {
         // Everything the service wrote before it ended is in the journal
         // once this returns (journalctl --sync).
         let _ = Command::new("journalctl")
@@ -246,41 +458,64 @@ impl Follower {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = self.reader.join();
-        let cursor = self
-            .cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let rest = match (cursor, invocation) {
-            (Some(cursor), _) => Follower::journalctl(mode, service)
+        let cursor = {
+            let mut state = FollowState::lock(&self.state);
+            // follow() was called before the run ended; anything still
+            // pending was read after it and printed by the reader.
+            for entry in std::mem::take(&mut state.pending) {
+                if belongs(&entry, invocation) {
+                    print_entry(&entry);
+                }
+            }
+            state.cursor.clone().or(self.start_cursor.take())
+        };
+        // What the follower had not read yet: after its last cursor, or the
+        // whole invocation when there is no cursor at all.
+        let rest = match cursor {
+            Some(cursor) => Follower::journalctl(mode, service)
                 .arg(format!("--after-cursor={cursor}"))
                 .output(),
-            // The follower saw nothing (it started after a short run ended):
-            // print the whole invocation.
-            (None, Some(id)) if !id.is_empty() => Command::new("journalctl")
+            None if !invocation.is_empty() => Command::new("journalctl")
                 .args([
                     "--output=json",
-                    &format!("_SYSTEMD_INVOCATION_ID={id}"),
+                    &format!("_SYSTEMD_INVOCATION_ID={invocation}"),
                     "+",
                 ])
-                .arg(format!("USER_INVOCATION_ID={id}"))
+                .arg(format!("USER_INVOCATION_ID={invocation}"))
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())
                 .output(),
-            (None, _) => return,
+            None => return,
         };
         if let Ok(out) = rest {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
-                print_entry(line);
+                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line)
+                    && belongs(&entry, invocation)
+                {
+                    print_entry(&entry);
+                }
             }
         }
     }
 }
 
-/// Prints a journal entry's MESSAGE (text or bytes); returns its cursor.
-fn print_entry(json_line: &str) -> Option<String> {
+/// Whether a journal entry of the unit belongs to `invocation`: it names
+/// that invocation, or none (an entry naming another one is another run's).
+fn belongs(entry: &serde_json::Value, invocation: &str) -> bool {
+    let named: Vec<&str> = [
+        "_SYSTEMD_INVOCATION_ID",
+        "INVOCATION_ID",
+        "USER_INVOCATION_ID",
+    ]
+    .iter()
+    .filter_map(|field| entry[*field].as_str())
+    .collect();
+    named.is_empty() || named.contains(&invocation)
+}
+
+/// Prints a journal entry's MESSAGE (text or bytes).
+fn print_entry(entry: &serde_json::Value) {
     use std::io::Write as _;
-    let entry: serde_json::Value = serde_json::from_str(json_line).ok()?;
     let message: Vec<u8> = match &entry["MESSAGE"] {
         serde_json::Value::String(s) => s.as_bytes().to_vec(),
         serde_json::Value::Array(bytes) => bytes
@@ -294,5 +529,20 @@ fn print_entry(json_line: &str) -> Option<String> {
     let _ = out.write_all(&message);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
-    entry["__CURSOR"].as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_of_another_invocation_are_not_ours() {
+        let ours = serde_json::json!({"MESSAGE": "x", "_SYSTEMD_INVOCATION_ID": "aa"});
+        let theirs = serde_json::json!({"MESSAGE": "x", "_SYSTEMD_INVOCATION_ID": "bb"});
+        let manager = serde_json::json!({"MESSAGE": "Starting", "INVOCATION_ID": "aa"});
+        let user = serde_json::json!({"MESSAGE": "x", "USER_INVOCATION_ID": "bb"});
+        let anonymous = serde_json::json!({"MESSAGE": "x"});
+        assert!(belongs(&ours, "aa") && belongs(&manager, "aa") && belongs(&anonymous, "aa"));
+        assert!(!belongs(&theirs, "aa") && !belongs(&user, "aa"));
+    }
 }
