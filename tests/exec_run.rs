@@ -669,3 +669,96 @@ fn global_options_before_or_after_exec() {
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--retry-attempts"));
 }
+
+/// `jobctl exec` under an address-space limit: a shim that tried to allocate
+/// gigabytes fails at once instead of waking the OOM killer.
+fn exec_with_memory_limit(s: &Scratch, flags: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = s.cmd();
+    cmd.args(["exec", "--job", "capped", "--db"])
+        .arg(&s.db)
+        .args(flags)
+        .args(["--", FAKEJOB, "exit", "0"])
+        .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::resource::{Resource, setrlimit};
+            setrlimit(Resource::RLIMIT_AS, 1 << 30, 1 << 30).map_err(std::io::Error::from)
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn retry_attempts_are_capped_as_in_job_files() {
+    // `--retry-attempts 4294967295` once made the shim compute every wait
+    // before the first run (tens of GB). The flag takes what a job file
+    // takes: 1 to 100 attempts.
+    let s = Scratch::new();
+    for attempts in ["4294967295", "101"] {
+        let out = exec_with_memory_limit(&s, &["--retry-attempts", attempts]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{attempts}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("--retry-attempts") && stderr.contains("1 to 100"),
+            "{stderr}"
+        );
+    }
+    assert!(!s.db.exists(), "nothing was recorded");
+    // The cap itself is accepted, and a run that succeeds needs no wait.
+    let out = exec_with_memory_limit(&s, &["--retry-attempts", "100", "--retry-delay", "1h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(only_run(&s)["status"], "success");
+}
+
+#[test]
+fn job_names_the_job_file_rule_refuses_are_refused() {
+    // A job file's name is checked (letters, digits, '_', '.', '-'); the
+    // shim's --job takes the same names, so nobody can record a run under a
+    // name no job can have: empty, with line breaks, with terminal escapes.
+    let s = Scratch::new();
+    let marker = s.path().join("ran");
+    for (name, expected) in [
+        ("", "empty"),
+        ("two\nlines", "a newline"),
+        ("x\x1b[2J\x1b[31mFAKE", "U+001B"),
+        ("tab\there", "tab"),
+        ("-dash", "starts with"),
+        ("a b", "space"),
+    ] {
+        let out = s
+            .cmd()
+            .args(["exec", "--db"])
+            .arg(&s.db)
+            .arg(format!("--job={name}"))
+            .arg("--")
+            .arg(FAKEJOB)
+            .arg("touch")
+            .arg(&marker)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{name:?}: {stderr}");
+        assert!(stderr.contains("--job"), "{name:?}: {stderr}");
+        assert!(stderr.contains(expected), "{name:?}: {stderr}");
+        // The refused name is not echoed raw.
+        assert!(!stderr.contains('\x1b'), "{name:?}: {stderr:?}");
+        assert!(!marker.exists(), "{name:?}: the command ran");
+    }
+    assert!(!s.db.exists(), "nothing was recorded");
+    // The full parser (global options among the exec arguments) too.
+    let out = s
+        .cmd()
+        .args(["exec", "--user", "--job", "", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+}

@@ -41,7 +41,8 @@ const EXIT_SHIM_ERROR: u8 = 125;
 ///   jobctl exec --job backup --timeout 2h --retry-attempts 3 --retry-delay 30s -- /usr/local/bin/backup
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// The job this run belongs to.
+    /// The job this run belongs to: a job name as job files have them
+    /// (letters, digits, '_', '.', '-'); any other is refused (exit 125).
     #[arg(long, value_name = "NAME")]
     pub job: String,
 
@@ -57,9 +58,9 @@ pub struct ExecArgs {
     #[arg(long, value_name = "TIMESTAMP")]
     pub not_after: Option<jiff::Timestamp>,
 
-    /// Attempts in all, the first included: a failed command (non-zero exit,
-    /// or killed by a signal the shim did not forward) is run again, each
-    /// attempt recorded.
+    /// Attempts in all, the first included (1 to 100, as in job files): a
+    /// failed command (non-zero exit, or killed by a signal the shim did not
+    /// forward) is run again, each attempt recorded.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retry_attempts: u32,
 
@@ -338,10 +339,8 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
             return Ok(ExitCode::from(EXIT_SHIM_ERROR));
         }
     };
-    if args.retry_attempts == 0 || !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
-        eprintln!(
-            "jobctl exec: --retry-attempts must be at least 1 and --retry-backoff a number ≥ 1"
-        );
+    if let Some(problem) = bad_arguments(&args) {
+        eprintln!("jobctl exec: {problem}");
         return Ok(ExitCode::from(EXIT_SHIM_ERROR));
     }
     let retention = retention_from(args.keep_runs, args.keep_age, args.max_output);
@@ -419,7 +418,8 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         backoff: args.retry_backoff,
         max_delay: args.retry_max_delay,
     };
-    let waits = jobctl_core::job::retry_waits(&retry);
+    // Computed one at a time, as failures call for them.
+    let mut waits = jobctl_core::job::retry_waits(&retry);
 
     let mut attempt = 1u32;
     loop {
@@ -494,8 +494,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         let retryable = !forwarded_stop
             && !stopped_by_signal
             && matches!(record.status, Status::Failed | Status::Killed);
-        let wait = waits.get(attempt as usize - 1).copied();
-        if retryable && let Some(wait) = wait {
+        if retryable && let Some(wait) = waits.next() {
             let wait_us = i64::try_from(wait.as_usec()).unwrap_or(i64::MAX);
             let in_time = deadline_us
                 .is_none_or(|deadline| history_db::now_us().saturating_add(wait_us) < deadline);
@@ -527,6 +526,33 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
             End::Signaled(sig) => jobctl_exec::reraise(sig),
         });
     }
+}
+
+/// What the parser cannot check: values it accepts that the shim must
+/// refuse (before anything runs or is recorded; exit 125). The job name
+/// follows the job-file rule (a job's name is its file's name), so no run can
+/// be recorded under a name no job can have: an empty one, or one with line
+/// breaks or terminal escapes that a reader would print.
+fn bad_arguments(args: &ExecArgs) -> Option<String> {
+    use jobctl_core::job::MAX_RETRY_ATTEMPTS;
+    if let Err(problem) = jobctl_core::naming::JobName::new(&args.job) {
+        return Some(format!(
+            "--job: {problem} (job names follow the job-file naming rule)"
+        ));
+    }
+    if !(1..=MAX_RETRY_ATTEMPTS).contains(&args.retry_attempts) {
+        return Some(format!(
+            "--retry-attempts {}: use 1 to {MAX_RETRY_ATTEMPTS} (attempts in all, the first included)",
+            args.retry_attempts
+        ));
+    }
+    if !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
+        return Some(format!(
+            "--retry-backoff {}: use a number of at least 1",
+            args.retry_backoff
+        ));
+    }
+    None
 }
 
 /// A stop signal at or after the deadline is the timeout (systemd counts the
