@@ -288,3 +288,96 @@ pub fn as_nobody(s: &Scratch, bins: &Path) -> Command {
         .stdin(Stdio::null());
     cmd
 }
+
+/// Runs `script` (sh) as root in a private mount namespace, with `$MNT` a
+/// 1 MiB tmpfs (mounted there only, gone with the namespace), `$J` jobctl,
+/// `$F` fakejob, `$DB` a database on the tmpfs and `$OUT` a folder outside
+/// it for what the script wants to hand back (readers' output: the tmpfs
+/// cannot be read after the namespace ends).
+fn in_small_tmpfs(s: &Scratch, script: &str) -> Output {
+    let mnt = s.path().join("small");
+    let handback = s.path().join("out");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&handback).unwrap();
+    let script = format!("set -e; mount -t tmpfs -o size=1m tmpfs \"$MNT\"; {script}");
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TZ", "UTC")
+        .env("JOBCTL_WARNINGS", "stderr")
+        .env("JOBCTL_STATE_DIR", s.path().join("state"))
+        .env("MNT", &mnt)
+        .env("DB", mnt.join("history.db"))
+        .env("OUT", &handback)
+        .env("J", JOBCTL)
+        .env("F", FAKEJOB)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Fills the tmpfs at `$MNT` until about `$1` KiB are left (shell function).
+const FILL_TO: &str = "fill_to() { avail=$(df -k --output=avail \"$MNT\" | tail -n 1); \
+    dd if=/dev/zero of=\"$MNT/fill\" bs=1024 count=$((avail - $1)) 2>/dev/null; }";
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn full_disk_at_completion_keeps_the_result_without_the_output() {
+    // The start row fits; the completion with 800 KB of output does not
+    // (200 KB left). The run's result is known: it is stored without the
+    // output, with a marker saying why, instead of staying `running` (and
+    // then `lost`).
+    if !can_run_as_root("full_disk_at_completion_keeps_the_result_without_the_output") {
+        return;
+    }
+    let s = Scratch::new();
+    let script = format!(
+        "{FILL_TO}; \"$J\" exec --job setup --db \"$DB\" -- /bin/true; fill_to 200; \
+         code=0; \"$J\" exec --job fragile --output-limit 1M --db \"$DB\" -- \"$F\" \
+           err 'to stderr' out 'to stdout' bytes 800K exit 3 >/dev/null || code=$?; \
+         \"$J\" history --json --limit 0 --db \"$DB\" > \"$OUT/history.json\"; \
+         \"$J\" logs fragile --json --db \"$DB\" > \"$OUT/logs.json\"; \
+         \"$J\" logs fragile --db \"$DB\" > \"$OUT/logs.txt\"; \
+         exit $code"
+    );
+    let out = in_small_tmpfs(&s, &script);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.starts_with("to stderr\n"), "{stderr}");
+    assert!(!stderr.contains("was not recorded"), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("output") && l.contains("not stored"))
+        .unwrap_or_else(|| panic!("no warning about the output in: {stderr}"));
+    assert!(warning.contains("JOBCTL_JOB=fragile"), "{warning}");
+    assert!(warning.contains("full"), "{warning}");
+
+    // The history holds the result: status, exit code, times, byte count.
+    let history = read_json(&s.path().join("out/history.json"));
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let run = &runs[0];
+    assert_eq!(run["job"], "fragile");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 3);
+    assert!(run["ended_us"].as_i64().unwrap() >= run["started_us"].as_i64().unwrap());
+    assert_eq!(run["output_bytes"], 10 + 800 * 1024 + 10);
+    let marker = run["error"].as_str().unwrap();
+    assert!(
+        marker.starts_with("output not stored: ") && marker.contains("full"),
+        "{marker}"
+    );
+    // `logs` says why there is no output (not "removed by retention").
+    let logs = read_json(&s.path().join("out/logs.json"));
+    assert_eq!(logs["output"].as_array().unwrap().len(), 0);
+    let logs_text = std::fs::read_to_string(s.path().join("out/logs.txt")).unwrap();
+    assert!(
+        logs_text.contains("its output was not stored: ") && !logs_text.contains("retention"),
+        "{logs_text}"
+    );
+}

@@ -499,10 +499,7 @@ fn sync_parent(path: &Path) {
 }
 
 fn is_busy(e: &Error) -> bool {
-    matches!(
-        e.sqlite_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
+    e.is_busy()
 }
 
 /// Creates the database file with mode 0600 if it does not exist, so that

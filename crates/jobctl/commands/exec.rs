@@ -669,25 +669,61 @@ impl Bookkeeper<'_> {
 
     /// Completes the run; if that fails, the journal gets the record.
     fn finish(&mut self, record: &RunRecord, output: Option<&[Segment<'_>]>) {
-        let retention = self.retention;
-        let now = history_db::now_us();
         let busy = self.busy;
-        let result = match self.open() {
-            Some(store) => {
-                store.set_busy_timeout(busy);
-                store
-                    .finish_run(record, output, &retention, now)
-                    .map_err(|e| error_chain(&e))
+        if let Some(store) = self.store.as_mut() {
+            store.set_busy_timeout(busy);
+        }
+        let retention = self.retention;
+        match self.write_end(record, output, &retention) {
+            Ok(None) => self.failed = None,
+            Ok(Some(reason)) => {
+                self.failed = None;
+                crate::journal::output_not_stored(record, &self.db_path, &reason);
             }
-            None => Err(self.failed.clone().unwrap_or_else(|| "cannot open".into())),
-        };
-        match result {
-            Ok(()) => self.failed = None,
             Err(error) => {
                 self.store = None;
                 crate::journal::run_not_recorded(record, &self.db_path, &error);
             }
         }
+    }
+
+    /// Writes a run's end (`finish_run`: the row, its output, `retention`),
+    /// in one transaction. A result the shim knows is never left `running`
+    /// for want of room for its output: when that write fails for any reason
+    /// but another writer's lock (a full disk, an output too big for the
+    /// database, a damaged page among the outputs), the row is written again
+    /// without the output, marked with why (`RunRecord::without_output`).
+    /// Returns that reason when the output was left out; an error when
+    /// nothing could be written.
+    fn write_end(
+        &mut self,
+        record: &RunRecord,
+        output: Option<&[Segment<'_>]>,
+        retention: &Retention,
+    ) -> Result<Option<String>, String> {
+        let now = history_db::now_us();
+        let Some(store) = self.open() else {
+            return Err(self.failed.clone().unwrap_or_else(|| "cannot open".into()));
+        };
+        let error = match store.finish_run(record, output, retention, now) {
+            Ok(()) => return Ok(None),
+            Err(e) if output.is_none() || e.is_busy() => return Err(error_chain(&e)),
+            Err(e) => e,
+        };
+        let reason = output_error(&error);
+        match store.update_run(&record.without_output(&reason)) {
+            Ok(()) => Ok(Some(reason)),
+            Err(_) => Err(error_chain(&error)),
+        }
+    }
+}
+
+/// A short reason for the marker: SQLite's own message ("database or disk is
+/// full") without the layers around it.
+fn output_error(e: &jobctl_history::Error) -> String {
+    match e {
+        jobctl_history::Error::Sqlite(inner) => inner.to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -137,10 +137,12 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         })?,
         None => Vec::new(),
     };
-    let note = if data.is_none() && run.output_bytes > 0 {
-        Some("its output was removed by retention (max_output)")
-    } else {
-        None
+    let not_stored = run.output_not_stored().filter(|_| data.is_none());
+    let removed = data.is_none() && run.output_bytes > 0 && not_stored.is_none();
+    let note = match not_stored {
+        Some(why) => Some(format!("its output was not stored: {why}")),
+        None if removed => Some("its output was removed by retention (max_output)".to_string()),
+        None => None,
     };
 
     if args.json {
@@ -158,7 +160,8 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         output::print_json(&serde_json::json!({
             "run": view,
             "output": views,
-            "output_removed": note.is_some(),
+            "output_removed": removed,
+            "output_not_stored": not_stored,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
