@@ -395,11 +395,24 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // A stop at the deadline: timeout. (Deadline 1ms after start: any stop
     // signal comes after it.)
     let s = Scratch::new();
+    let ready = s.path().join("ready");
     let (child, _) = start_background(
         &s,
         &["--timeout", "1ms"],
-        &["trap-term", "0", "sleep", "60000"],
+        &[
+            "out",
+            "first",
+            "trap-term",
+            "0",
+            "touch",
+            ready.to_str().unwrap(),
+            "sleep",
+            "60000",
+        ],
     );
+    wait_for("the command's output", Duration::from_secs(20), || {
+        ready.exists()
+    });
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     // The command caught SIGTERM and exited 0: the shim exits 0 too...
@@ -408,13 +421,36 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // ...but the run was stopped by the timeout.
     assert_eq!(run["status"], "timeout");
     assert_eq!(run["exit_code"], 0);
+    // The completion replaced the provisional row and its output.
+    assert!(run["error"].is_null(), "{run:#}");
+    assert_eq!(run["output_bytes"], 6);
+    let logs = s.read("logs", &["long"]);
+    assert!(text(&logs.stdout).ends_with("\nout| first\n"), "{}", text(&logs.stdout));
 }
 
 #[test]
 fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed() {
     let s = Scratch::new();
-    let (child, cmd_pid) =
-        start_background(&s, &["--timeout", "1h"], &["ignore-term", "sleep", "60000"]);
+    let ready = s.path().join("ready");
+    let (child, cmd_pid) = start_background(
+        &s,
+        &["--timeout", "1h"],
+        &[
+            "out",
+            "done so far",
+            "err",
+            "a warning",
+            "ignore-term",
+            "touch",
+            ready.to_str().unwrap(),
+            "sleep",
+            "60000",
+        ],
+    );
+    // The output is in the pipes (or already read) before the stop.
+    wait_for("the command's output", Duration::from_secs(20), || {
+        ready.exists()
+    });
     let shim = Pid::from_raw(child.id() as i32);
     kill(shim, Signal::SIGTERM).unwrap();
     // The shim records the stop at once; wait for that row.
@@ -428,6 +464,16 @@ fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed(
     let run = only_run(&s);
     assert_eq!(run["status"], "killed");
     assert_eq!(run["signal"], Signal::SIGTERM as i32);
+    assert!(run["error"].is_null(), "{run:#}");
+    // The output captured up to the stop was stored with that first row.
+    assert_eq!(run["output_bytes"], 22);
+    let logs = s.read("logs", &["long"]);
+    let body: Vec<String> = text(&logs.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(body, ["out| done so far", "err| a warning"], "{}", text(&logs.stderr));
 }
 
 #[test]

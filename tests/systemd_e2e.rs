@@ -57,6 +57,7 @@ fn main() {
         "working_directory_is_entered_by_the_shim",
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
+        "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -108,6 +109,9 @@ fn main() {
                     an_unusable_history_warns_in_the_journal
                 }
                 "remove_purge_deletes_the_history" => remove_purge_deletes_the_history,
+                "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm" => {
+                    output_up_to_a_stop_is_kept
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -1494,4 +1498,42 @@ fn tempfile_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A command that ignores SIGTERM: at the timeout systemd sends SIGTERM to
+/// the shim (KillMode=mixed), which forwards it and records `timeout` at
+/// once; the command ignores it, and after TimeoutStopSec= systemd SIGKILLs
+/// the whole unit, shim included. The first row must already hold the
+/// output printed before the stop.
+fn output_up_to_a_stop_is_kept(env: &Env) -> R {
+    let dir = env.jobs_dir("stubborn");
+    write_job(
+        &dir,
+        "stubborn",
+        "command = [\"/bin/sh\", \"-c\", \"trap '' TERM; echo before-the-stop; echo warned >&2; sleep 600\"]\n\
+         manual = true\ntimeout = \"2s\"\n\
+         [service_extra]\nTimeoutStopSec = \"1s\"\n",
+    );
+    env.apply(&dir)?;
+    ok(&env.jobctl_in(&dir, &["run", "stubborn"]))?;
+    // Timeout at 2 s, SIGKILL 1 s later; the unit then ends as failed.
+    env.wait_for("the unit to be killed", Duration::from_secs(30), || {
+        Ok(env.prop("jobctl-stubborn.service", "Result")? == "timeout"
+            && env.prop("jobctl-stubborn.service", "ActiveState")? != "activating"
+            && env.prop("jobctl-stubborn.service", "ActiveState")? != "deactivating")
+    })?;
+    let runs = env.runs("stubborn")?;
+    check(runs.len() == 1, || format!("{runs:#?}"))?;
+    let run = &runs[0];
+    check(
+        run["status"] == "timeout" && run["signal"] == 15 && run["output_bytes"] == 23,
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["logs", "stubborn"]);
+    ok(&out)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        stdout.contains("out| before-the-stop\n") && stdout.contains("err| warned\n"),
+        || text(&out),
+    )
 }

@@ -108,9 +108,9 @@ pub trait Observer {
     /// The command started (its pid).
     fn started(&mut self, _pid: u32) {}
     /// The first stop signal arrived and was forwarded. The binary records
-    /// the run's provisional end here, in case it is killed before the
-    /// command exits.
-    fn stop_requested(&mut self, _request: StopRequest) {}
+    /// the run's provisional end here, with the output captured so far, in
+    /// case it is killed before the command exits.
+    fn stop_requested(&mut self, _request: StopRequest, _capture: &Capture) {}
 }
 
 impl Observer for () {}
@@ -310,7 +310,7 @@ pub fn run(
                                 at: SystemTime::now(),
                             };
                             stop = Some(request);
-                            observer.stop_requested(request);
+                            observer.stop_requested(request, &capture);
                         }
                     }
                     Received::Child => child_changed = true,

@@ -432,6 +432,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         let mut observer = RunObserver {
             book: &mut book,
             record: &record,
+            pid: None,
             deadline_us,
         };
         let outcome = match jobctl_exec::run(&spec, &mut signals, &mut observer) {
@@ -571,15 +572,17 @@ const TIMEOUT_TOLERANCE_US: i64 = 1_000_000;
 /// Records the run's provisional end as soon as a stop signal arrives: if
 /// the command ignores it, systemd SIGKILLs the whole unit (the shim too)
 /// after its stop timeout, and the row should then say `timeout`/`killed`,
-/// not `running`.
+/// not `running`, and hold the output captured up to the stop.
 struct RunObserver<'a, 'p> {
     book: &'a mut Bookkeeper<'p>,
     record: &'a RunRecord,
+    pid: Option<u32>,
     deadline_us: Option<i64>,
 }
 
 impl Observer for RunObserver<'_, '_> {
-    fn started(&mut self, _pid: u32) {
+    fn started(&mut self, pid: u32) {
+        self.pid = Some(pid);
         // Work that would otherwise delay the command or follow it: sync the
         // start row, prepare the completing statements, and checkpoint the
         // log if it is due (the fsyncs overlap the command; its output waits
@@ -594,12 +597,23 @@ impl Observer for RunObserver<'_, '_> {
         }
     }
 
-    fn stop_requested(&mut self, request: StopRequest) {
+    fn stop_requested(&mut self, request: StopRequest, capture: &jobctl_exec::Capture) {
         let mut record = self.record.clone();
+        record.pid = self.pid;
         record.status = stop_status(request, self.deadline_us);
         record.signal = Some(request.signal);
         record.ended_us = Some(system_time_us(request.at));
-        self.book.update(&record);
+        record.output_bytes = capture.total_bytes();
+        record.output_truncated = capture.truncated();
+        let output = stored_output(capture);
+        // No retention step here: the completion makes it, if it comes.
+        if let Err(e) = self
+            .book
+            .write_end(&record, output.as_deref(), &Retention::UNLIMITED)
+        {
+            self.book.failed = Some(e);
+            self.book.store = None;
+        }
     }
 }
 
@@ -654,15 +668,6 @@ impl Bookkeeper<'_> {
         {
             self.failed = Some(error_chain(&e));
             // A locked or broken connection is retried fresh at the end.
-            self.store = None;
-        }
-    }
-
-    fn update(&mut self, record: &RunRecord) {
-        if let Some(store) = self.open()
-            && let Err(e) = store.update_run(record)
-        {
-            self.failed = Some(error_chain(&e));
             self.store = None;
         }
     }
