@@ -808,3 +808,78 @@ fn job_names_the_job_file_rule_refuses_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
 }
+
+/// `logs JOB` of the run, its lines (the header left out).
+fn log_lines(s: &Scratch, job: &str) -> Vec<String> {
+    let out = s.read("logs", &[job]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn each_stream_keeps_its_order_and_across_streams_pieces_are_as_read() {
+    // What two pipes can promise: every line of each stream, in that
+    // stream's order. Across the streams, writes close in time come back in
+    // the order the shim read them (often grouped: all that was waiting on
+    // stdout, then all on stderr), not necessarily the order written.
+    let s = Scratch::new();
+    let out = s.exec("two-pipes", &[], &["alternate", "200"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = log_lines(&s, "two-pipes");
+    assert_eq!(lines.len(), 400);
+    let stream = |mark: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(mark))
+            .map(String::from)
+            .collect()
+    };
+    let expected = |p: &str| -> Vec<String> { (1..=200).map(|i| format!("{p}{i}")).collect() };
+    assert_eq!(stream("out| "), expected("o"));
+    assert_eq!(stream("err| "), expected("e"));
+    // The forwarded streams are the command's, unchanged.
+    assert_eq!(text(&out.stdout), (1..=200).map(|i| format!("o{i}\n")).collect::<String>());
+    assert_eq!(text(&out.stderr), (1..=200).map(|i| format!("e{i}\n")).collect::<String>());
+}
+
+#[test]
+fn merged_output_keeps_the_exact_order_of_both_streams() {
+    // --merge-output (the job key `merge_output = true`): one pipe for both
+    // streams, so the capture has exactly the order written; the streams are
+    // no longer told apart, and everything is forwarded to the shim's stdout.
+    let s = Scratch::new();
+    let out = s.exec(
+        "one-pipe",
+        &["--merge-output"],
+        &["alternate", "200", "exit", "4"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let written: Vec<String> = (1..=200)
+        .flat_map(|i| [format!("o{i}"), format!("e{i}")])
+        .collect();
+    let forwarded: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(forwarded, written);
+    assert_eq!(text(&out.stderr), "");
+    let marked: Vec<String> = written.iter().map(|l| format!("o+e| {l}")).collect();
+    assert_eq!(log_lines(&s, "one-pipe"), marked);
+    let json = s.read("logs", &["one-pipe", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let segments = v["output"].as_array().unwrap();
+    assert!(segments.iter().all(|seg| seg["stream"] == "merged"), "{v:#}");
+    let run = only_run(&s);
+    assert_eq!(run["output_bytes"], out.stdout.len());
+    assert_eq!(run["status"], "failed");
+    // Through the fork path too (a working directory).
+    let s = Scratch::new();
+    let dir = s.path().to_str().unwrap().to_string();
+    let out = s.exec(
+        "one-pipe",
+        &["--merge-output", "--working-directory", &dir],
+        &["alternate", "50"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written: Vec<String> = (1..=50)
+        .flat_map(|i| [format!("o+e| o{i}"), format!("o+e| e{i}")])
+        .collect();
+    assert_eq!(log_lines(&s, "one-pipe"), written);
+}

@@ -76,6 +76,7 @@ pub const JOB_KEYS: &[&str] = &[
     "not_after",
     "retry",
     "output_limit",
+    "merge_output",
 ];
 
 /// The keys the global configuration's `[defaults]` table may set.
@@ -102,6 +103,7 @@ pub const DEFAULTABLE_KEYS: &[&str] = &[
     "on_failure",
     "retry",
     "output_limit",
+    "merge_output",
 ];
 
 /// Parses one of the simple schedule forms.
@@ -270,6 +272,9 @@ pub struct Job {
     pub not_after: Option<jiff::civil::Date>,
     pub retry: Option<Retry>,
     pub output_limit: Option<ByteSize>,
+    /// Both output streams on one pipe (the shim's `--merge-output`): the
+    /// history keeps their exact order but no longer tells them apart.
+    pub merge_output: bool,
 }
 
 impl Job {
@@ -387,6 +392,7 @@ pub struct JobSpec {
     not_after: Option<Sp<jiff::civil::Date>>,
     retry: Option<Sp<Retry>>,
     output_limit: Option<Sp<ByteSize>>,
+    merge_output: Option<Sp<bool>>,
 }
 
 impl JobSpec {
@@ -465,6 +471,7 @@ impl JobSpec {
         spec.not_after = reader.date("not_after", diags);
         spec.retry = decode_retry(reader, diags);
         spec.output_limit = reader.size("output_limit", "\"4M\"", diags);
+        spec.merge_output = reader.bool("merge_output", diags);
         spec
     }
 
@@ -1047,6 +1054,7 @@ fn resolve(
         not_after: spec.not_after.map(|d| d.value),
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
+        merge_output: pick(&spec.merge_output, &defaults.merge_output).is_some_and(|m| m.value),
     })
 }
 

@@ -81,6 +81,14 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub output_limit: ByteSize,
 
+    /// Give the command one pipe for both stdout and stderr (the job key
+    /// `merge_output`): the history keeps exactly the order it wrote in,
+    /// but no longer tells the streams apart, and all of it is passed on to
+    /// stdout. Without it, each stream keeps its own order, and lines
+    /// written close together to both are ordered as read.
+    #[arg(long)]
+    pub merge_output: bool,
+
     /// Record in this database instead of the default location.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -261,11 +269,22 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
     let mut keep_age = None;
     let mut max_output = None;
     let mut db_timeout = None;
+    let mut merge_output = false;
     let mut i = 0;
     let command = loop {
         let arg = args.get(i)?.to_str()?;
         if arg == "--" {
             break args[i + 1..].to_vec();
+        }
+        // The one flag without a value (clap refuses it repeated or with
+        // `=VALUE`; so does this, by declining).
+        if arg == "--merge-output" {
+            if merge_output {
+                return None;
+            }
+            merge_output = true;
+            i += 1;
+            continue;
         }
         let (name, value) = match arg.split_once('=') {
             Some((name, value)) => (name, value),
@@ -319,6 +338,7 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
         retry_backoff: retry_backoff.unwrap_or(1.0),
         retry_max_delay,
         output_limit: output_limit.map_or_else(|| "4M".parse().ok(), Some)?,
+        merge_output,
         db,
         trigger,
         working_directory,
@@ -411,6 +431,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         args: rest.to_vec(),
         working_directory: args.working_directory.clone(),
         capture_limit: usize::try_from(args.output_limit.bytes()).unwrap_or(usize::MAX),
+        merge_output: args.merge_output,
     };
     let retry = jobctl_core::job::Retry {
         attempts: args.retry_attempts,
@@ -876,6 +897,7 @@ fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<Segment<'_>>> {
                     match stream {
                         jobctl_exec::Stream::Stdout => Stream::Stdout,
                         jobctl_exec::Stream::Stderr => Stream::Stderr,
+                        jobctl_exec::Stream::Merged => Stream::Merged,
                     },
                     data,
                 ),
@@ -943,10 +965,12 @@ mod tests {
                 "5s",
                 "--not-after",
                 "2027-04-01T00:00:00+08:00",
+                "--merge-output",
                 "--",
                 "/usr/local/bin/backup",
                 "--full",
             ],
+            &["--merge-output", "--job", "j", "--", "true"],
             &[
                 "--trigger=manual",
                 "--job",
@@ -1000,6 +1024,9 @@ mod tests {
             &["--job", "j", "stray", "--", "true"],
             &["--job", "j", "-t", "5s", "--", "true"],
             &["--job", "j", "--db-timeout", "--", "true"],
+            &["--job", "j", "--merge-output", "--merge-output", "--", "true"],
+            &["--job", "j", "--merge-output=true", "--", "true"],
+            &["--job", "j", "--merge-output", "yes", "--", "true"],
         ];
         for line in declined {
             assert!(!agrees_with_clap(line), "plain parser took {line:?}");

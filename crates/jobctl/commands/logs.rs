@@ -19,9 +19,13 @@ use crate::paths::{Mode, Paths};
 
 /// Show the captured output of a job's run.
 ///
-/// Each line is marked with the stream it came from (`out|` or `err|`), in
-/// the order the two streams were written. Long outputs keep their first and
-/// last parts; the gap says how much was left out.
+/// Each line is marked with the stream it came from (`out|` or `err|`).
+/// Each stream's lines are in the order written; across the two streams,
+/// lines are in the order jobctl read them from the two pipes, which can
+/// group lines written close together (all of stdout's, then stderr's). A
+/// job with `merge_output = true` has both streams on one pipe: its lines
+/// are in exactly the order written, marked `o+e|`. Long outputs keep their
+/// first and last parts; the gap says how much was left out.
 ///
 /// Examples:
 ///   jobctl logs nightly-refresh              # the last run
@@ -237,6 +241,7 @@ pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
                     if at_line_start {
                         out.push_str(match (stream, color) {
                             (Stream::Stdout, _) => "out| ",
+                            (Stream::Merged, _) => "o+e| ",
                             (Stream::Stderr, false) => "err| ",
                             (Stream::Stderr, true) => "\x1b[31merr|\x1b[0m ",
                         });
