@@ -58,6 +58,7 @@ fn main() {
         "an_unusable_history_warns_in_the_journal",
         "remove_purge_deletes_the_history",
         "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm",
+        "merge_output_keeps_the_exact_order_under_systemd",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -112,6 +113,7 @@ fn main() {
                 "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm" => {
                     output_up_to_a_stop_is_kept
                 }
+                "merge_output_keeps_the_exact_order_under_systemd" => merge_output_under_systemd,
                 _ => unreachable!(),
             };
             f(&env)
@@ -1536,4 +1538,34 @@ fn output_up_to_a_stop_is_kept(env: &Env) -> R {
         stdout.contains("out| before-the-stop\n") && stdout.contains("err| warned\n"),
         || text(&out),
     )
+}
+
+/// `merge_output = true` goes from the job file through the unit to the
+/// shim: one pipe for both streams, the exact order in the history, and the
+/// job's lines still in its journal.
+fn merge_output_under_systemd(env: &Env) -> R {
+    let dir = env.jobs_dir("merged");
+    write_job(
+        &dir,
+        "merged",
+        "command = [\"/bin/sh\", \"-c\", \"for i in 1 2 3 4 5 6 7 8; do echo o$i; echo e$i >&2; done\"]\n\
+         manual = true\nmerge_output = true\n",
+    );
+    env.apply(&dir)?;
+    let unit = env.sh("systemctl cat jobctl-merged.service")?;
+    check(unit.contains(" --merge-output "), || unit.clone())?;
+    ok(&env.jobctl_in(&dir, &["run", "merged", "--wait"]))?;
+    let out = env.jobctl_in(&dir, &["logs", "merged"]);
+    ok(&out)?;
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let expected: Vec<String> = (1..=8)
+        .flat_map(|i| [format!("o+e| o{i}"), format!("o+e| e{i}")])
+        .collect();
+    check(lines == expected, || text(&out))?;
+    let journal = env.sh("journalctl -o cat -u jobctl-merged.service")?;
+    check(journal.contains("o8") && journal.contains("e8"), || journal.clone())
 }
