@@ -425,7 +425,11 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     assert!(run["error"].is_null(), "{run:#}");
     assert_eq!(run["output_bytes"], 6);
     let logs = s.read("logs", &["long"]);
-    assert!(text(&logs.stdout).ends_with("\nout| first\n"), "{}", text(&logs.stdout));
+    assert!(
+        text(&logs.stdout).ends_with("\nout| first\n"),
+        "{}",
+        text(&logs.stdout)
+    );
 }
 
 #[test]
@@ -473,7 +477,12 @@ fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed(
         .skip(1)
         .map(String::from)
         .collect();
-    assert_eq!(body, ["out| done so far", "err| a warning"], "{}", text(&logs.stderr));
+    assert_eq!(
+        body,
+        ["out| done so far", "err| a warning"],
+        "{}",
+        text(&logs.stderr)
+    );
 }
 
 #[test]
@@ -813,7 +822,11 @@ fn job_names_the_job_file_rule_refuses_are_refused() {
 fn log_lines(s: &Scratch, job: &str) -> Vec<String> {
     let out = s.read("logs", &[job]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout).lines().skip(1).map(String::from).collect()
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -838,8 +851,14 @@ fn each_stream_keeps_its_order_and_across_streams_pieces_are_as_read() {
     assert_eq!(stream("out| "), expected("o"));
     assert_eq!(stream("err| "), expected("e"));
     // The forwarded streams are the command's, unchanged.
-    assert_eq!(text(&out.stdout), (1..=200).map(|i| format!("o{i}\n")).collect::<String>());
-    assert_eq!(text(&out.stderr), (1..=200).map(|i| format!("e{i}\n")).collect::<String>());
+    assert_eq!(
+        text(&out.stdout),
+        (1..=200).map(|i| format!("o{i}\n")).collect::<String>()
+    );
+    assert_eq!(
+        text(&out.stderr),
+        (1..=200).map(|i| format!("e{i}\n")).collect::<String>()
+    );
 }
 
 #[test]
@@ -865,7 +884,10 @@ fn merged_output_keeps_the_exact_order_of_both_streams() {
     let json = s.read("logs", &["one-pipe", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let segments = v["output"].as_array().unwrap();
-    assert!(segments.iter().all(|seg| seg["stream"] == "merged"), "{v:#}");
+    assert!(
+        segments.iter().all(|seg| seg["stream"] == "merged"),
+        "{v:#}"
+    );
     let run = only_run(&s);
     assert_eq!(run["output_bytes"], out.stdout.len());
     assert_eq!(run["status"], "failed");
@@ -882,4 +904,58 @@ fn merged_output_keeps_the_exact_order_of_both_streams() {
         .flat_map(|i| [format!("o+e| o{i}"), format!("o+e| e{i}")])
         .collect();
     assert_eq!(log_lines(&s, "one-pipe"), written);
+}
+
+#[test]
+fn sigint_sighup_and_sigquit_are_forwarded_like_sigterm() {
+    // Each stop signal reaches the command's whole group; the command dies
+    // of it, the shim dies of the same signal, the run is `killed` with it,
+    // and a stop is never retried.
+    for sig in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+        let s = Scratch::new();
+        let pidfile = s.path().join("cmd.pid");
+        let mut cmd = s.cmd();
+        cmd.args(["exec", "--job", "stopped", "--retry-attempts", "3", "--db"])
+            .arg(&s.db)
+            .arg("--")
+            .arg(FAKEJOB)
+            .arg("pidfile")
+            .arg(&pidfile)
+            .args(["sleep", "60000"])
+            .stdin(Stdio::null());
+        // Whatever this test runs under (a shell's background job ignores
+        // SIGINT and SIGQUIT), the shim starts with default dispositions.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) with SIG_DFL is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::signal::{SigHandler, signal};
+                for s in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+                    signal(s, SigHandler::SigDfl).map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let mut pid = 0;
+        wait_for("the command's pid file", Duration::from_secs(20), || {
+            pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        });
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(sig as i32), "{sig}: {out:?}");
+        assert!(!out.status.core_dumped(), "{sig}");
+        assert!(
+            kill(Pid::from_raw(pid), None).is_err(),
+            "{sig}: the command lives on"
+        );
+        let run = only_run(&s);
+        assert_eq!(run["status"], "killed", "{sig}");
+        assert_eq!(run["signal"], sig as i32, "{sig}");
+        assert_eq!(run["attempt"], 1, "{sig}");
+    }
 }

@@ -1567,5 +1567,7 @@ fn merge_output_under_systemd(env: &Env) -> R {
         .collect();
     check(lines == expected, || text(&out))?;
     let journal = env.sh("journalctl -o cat -u jobctl-merged.service")?;
-    check(journal.contains("o8") && journal.contains("e8"), || journal.clone())
+    check(journal.contains("o8") && journal.contains("e8"), || {
+        journal.clone()
+    })
 }

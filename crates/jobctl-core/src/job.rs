@@ -1085,7 +1085,8 @@ fn typo_of(diags: &Diagnostics<'_>, keys: &[&str]) -> bool {
 /// the work is bounded by the attempts actually made, whatever `attempts`
 /// says.
 pub fn retry_waits(retry: &Retry) -> impl Iterator<Item = Timespan> + use<> {
-    let (delay, backoff, max_delay) = (retry.delay.as_usec() as f64, retry.backoff, retry.max_delay);
+    let (delay, backoff, max_delay) =
+        (retry.delay.as_usec() as f64, retry.backoff, retry.max_delay);
     (1..retry.attempts).scan(delay, move |delay, _| {
         let mut wait = delay.min(u64::MAX as f64 / 2.0) as u64;
         if let Some(max) = max_delay {

@@ -337,10 +337,16 @@ mod tests {
         assert_eq!(record.output_not_stored(), None);
         let slim = record.without_output("database or disk is full");
         assert_eq!(slim.output_not_stored(), Some("database or disk is full"));
-        assert_eq!((slim.status, slim.exit_code, slim.output_bytes), (Status::Failed, Some(3), 100));
+        assert_eq!(
+            (slim.status, slim.exit_code, slim.output_bytes),
+            (Status::Failed, Some(3), 100)
+        );
         record.error = Some("earlier".into());
         let slim = record.without_output("too big");
-        assert_eq!(slim.error.as_deref(), Some("earlier; output not stored: too big"));
+        assert_eq!(
+            slim.error.as_deref(),
+            Some("earlier; output not stored: too big")
+        );
         assert_eq!(slim.output_not_stored(), Some("too big"));
     }
 

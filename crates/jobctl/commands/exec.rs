@@ -695,6 +695,18 @@ impl Bookkeeper<'_> {
 
     /// Completes the run; if that fails, the journal gets the record.
     fn finish(&mut self, record: &RunRecord, output: Option<&[Segment<'_>]>) {
+        // A database deleted or replaced while the command ran would take the
+        // run with it: record it in whatever is at the path now (created if
+        // nothing is), the whole row.
+        if self
+            .store
+            .as_ref()
+            .is_some_and(|store| !store.still_at_path())
+        {
+            if let Some(store) = self.store.take() {
+                store.retire();
+            }
+        }
         let busy = self.busy;
         if let Some(store) = self.store.as_mut() {
             store.set_busy_timeout(busy);
@@ -1024,7 +1036,14 @@ mod tests {
             &["--job", "j", "stray", "--", "true"],
             &["--job", "j", "-t", "5s", "--", "true"],
             &["--job", "j", "--db-timeout", "--", "true"],
-            &["--job", "j", "--merge-output", "--merge-output", "--", "true"],
+            &[
+                "--job",
+                "j",
+                "--merge-output",
+                "--merge-output",
+                "--",
+                "true",
+            ],
             &["--job", "j", "--merge-output=true", "--", "true"],
             &["--job", "j", "--merge-output", "yes", "--", "true"],
         ];
