@@ -240,7 +240,7 @@ fn parse_with_clap(args: &[OsString]) -> Result<ExecArgs, clap::Error> {
 /// Parses `jobctl exec`'s own arguments without clap, for the plain forms a
 /// rendered `ExecStart=` uses: each option once, as `--name VALUE` or
 /// `--name=VALUE`, a value that parses and neither is empty nor starts with
-/// `-`, then `--` and the command. Anything else (help, an unknown or
+/// `-` (and the flag `--merge-output`, bare), then `--` and the command. Anything else (help, an unknown or
 /// repeated option, a bad value, a missing `--job` or command) gives `None`,
 /// and clap parses it instead: the result is always what clap would give
 /// (the tests below compare the two), only without building clap's
