@@ -1,8 +1,11 @@
 //! Bookkeeping never breaks the job: with the history database missing,
-//! unwritable, locked, full, corrupt or too new, the command still runs, its
-//! output still flows, its exit status still propagates, and the shim emits a
-//! structured warning carrying the run's record (here through the stderr
-//! fallback; journald does not run on the test machine).
+//! unwritable, read-only, locked, full, damaged, truncated, too new, deleted
+//! or replaced mid-run, or the shim killed inside its own transaction, the
+//! command still runs, its output still flows, its exit status still
+//! propagates, and each test states what the history then holds (the table
+//! in docs/design.md, "Bookkeeping never breaks the job"). What cannot be
+//! written goes to a structured warning carrying the run's record (here
+//! through the stderr fallback; journald does not run on the test machine).
 
 mod exec_support;
 
