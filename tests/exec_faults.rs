@@ -1,12 +1,15 @@
 //! Bookkeeping never breaks the job: with the history database missing,
-//! unwritable, locked, full, corrupt or too new, the command still runs, its
-//! output still flows, its exit status still propagates, and the shim emits a
-//! structured warning carrying the run's record (here through the stderr
-//! fallback; journald does not run on the test machine).
+//! unwritable, read-only, locked, full, damaged, truncated, too new, deleted
+//! or replaced mid-run, or the shim killed inside its own transaction, the
+//! command still runs, its output still flows, its exit status still
+//! propagates, and each test states what the history then holds (the table
+//! in docs/design.md, "Bookkeeping never breaks the job"). What cannot be
+//! written goes to a structured warning carrying the run's record (here
+//! through the stderr fallback; journald does not run on the test machine).
 
 mod exec_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use exec_support::*;
@@ -287,4 +290,661 @@ pub fn as_nobody(s: &Scratch, bins: &Path) -> Command {
         .env("JOBCTL_STATE_DIR", s.path().join("state"))
         .stdin(Stdio::null());
     cmd
+}
+
+/// Runs `script` (sh) as root in a private mount namespace, with `$MNT` a
+/// 1 MiB tmpfs (mounted there only, gone with the namespace), `$J` jobctl,
+/// `$F` fakejob, `$DB` a database on the tmpfs and `$OUT` a folder outside
+/// it for what the script wants to hand back (readers' output: the tmpfs
+/// cannot be read after the namespace ends).
+fn in_small_tmpfs(s: &Scratch, script: &str) -> Output {
+    let mnt = s.path().join("small");
+    let handback = s.path().join("out");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir(&handback).unwrap();
+    let script = format!("set -e; mount -t tmpfs -o size=1m tmpfs \"$MNT\"; {script}");
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TZ", "UTC")
+        .env("JOBCTL_WARNINGS", "stderr")
+        .env("JOBCTL_STATE_DIR", s.path().join("state"))
+        .env("MNT", &mnt)
+        .env("DB", mnt.join("history.db"))
+        .env("OUT", &handback)
+        .env("J", JOBCTL)
+        .env("F", FAKEJOB)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Fills the tmpfs at `$MNT` until about `$1` KiB are left (shell function).
+const FILL_TO: &str = "fill_to() { avail=$(df -k --output=avail \"$MNT\" | tail -n 1); \
+    dd if=/dev/zero of=\"$MNT/fill\" bs=1024 count=$((avail - $1)) 2>/dev/null; }";
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn full_disk_at_completion_keeps_the_result_without_the_output() {
+    // The start row fits; the completion with 800 KB of output does not
+    // (200 KB left). The run's result is known: it is stored without the
+    // output, with a marker saying why, instead of staying `running` (and
+    // then `lost`).
+    if !can_run_as_root("full_disk_at_completion_keeps_the_result_without_the_output") {
+        return;
+    }
+    let s = Scratch::new();
+    let script = format!(
+        "{FILL_TO}; \"$J\" exec --job setup --db \"$DB\" -- /bin/true; fill_to 200; \
+         code=0; \"$J\" exec --job fragile --output-limit 1M --db \"$DB\" -- \"$F\" \
+           err 'to stderr' out 'to stdout' bytes 800K exit 3 >/dev/null || code=$?; \
+         \"$J\" history --json --limit 0 --db \"$DB\" > \"$OUT/history.json\"; \
+         \"$J\" logs fragile --json --db \"$DB\" > \"$OUT/logs.json\"; \
+         \"$J\" logs fragile --db \"$DB\" > \"$OUT/logs.txt\"; \
+         exit $code"
+    );
+    let out = in_small_tmpfs(&s, &script);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.starts_with("to stderr\n"), "{stderr}");
+    assert!(!stderr.contains("was not recorded"), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("output") && l.contains("not stored"))
+        .unwrap_or_else(|| panic!("no warning about the output in: {stderr}"));
+    assert!(warning.contains("JOBCTL_JOB=fragile"), "{warning}");
+    assert!(warning.contains("full"), "{warning}");
+
+    // The history holds the result: status, exit code, times, byte count.
+    let history = read_json(&s.path().join("out/history.json"));
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let run = &runs[0];
+    assert_eq!(run["job"], "fragile");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 3);
+    assert!(run["ended_us"].as_i64().unwrap() >= run["started_us"].as_i64().unwrap());
+    assert_eq!(run["output_bytes"], 10 + 800 * 1024 + 10);
+    let marker = run["error"].as_str().unwrap();
+    assert!(
+        marker.starts_with("output not stored: ") && marker.contains("full"),
+        "{marker}"
+    );
+    // `logs` says why there is no output (not "removed by retention").
+    let logs = read_json(&s.path().join("out/logs.json"));
+    assert_eq!(logs["output"].as_array().unwrap().len(), 0);
+    let logs_text = std::fs::read_to_string(s.path().join("out/logs.txt")).unwrap();
+    assert!(
+        logs_text.contains("its output was not stored: ") && !logs_text.contains("retention"),
+        "{logs_text}"
+    );
+}
+
+// --- damaged files --------------------------------------------------------
+
+/// A database with `runs` runs of job `setup`, each with output, whose log
+/// has been copied into the file and emptied: everything is in the main
+/// file, as after a quiet night.
+fn settled_database(s: &Scratch, runs: usize) {
+    for _ in 0..runs {
+        assert!(
+            s.exec("setup", &[], &["out", "setting up"])
+                .status
+                .success()
+        );
+    }
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+}
+
+/// The first page of table or index `name`.
+fn root_page(s: &Scratch, name: &str) -> u64 {
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.query_row(
+        "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Overwrites page `page` (1-based, 4 KiB pages) with a fixed garbage pattern.
+fn damage_page(db: &Path, page: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    file.seek(SeekFrom::Start((page - 1) * 4096)).unwrap();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 7) as u8).collect();
+    file.write_all(&garbage).unwrap();
+}
+
+/// `history --json` of `db`, which must fail: its exit status and stderr.
+fn history_fails(s: &Scratch, db: &Path) -> String {
+    let out = s
+        .cmd()
+        .args(["history", "--json", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    text(&out.stderr)
+}
+
+#[test]
+fn damaged_page_of_the_runs_table() {
+    // Nothing can be written to `runs`: the job is unharmed, its record goes
+    // to the journal, and the file is left as it was for the operator.
+    let s = Scratch::new();
+    settled_database(&s, 3);
+    damage_page(&s.db, root_page(&s, "runs"));
+    let before = std::fs::read(&s.db).unwrap();
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    assert_warning(&out, "fragile", "malformed");
+    assert_eq!(std::fs::read(&s.db).unwrap(), before);
+    // What the history then holds: nothing a reader can list; it says why.
+    let stderr = history_fails(&s, &s.db);
+    assert!(stderr.contains("malformed"), "{stderr}");
+}
+
+#[test]
+fn damaged_page_of_the_outputs_table() {
+    // The run's row can be written but its output cannot: the result is
+    // stored without the output, marked with why, and every earlier run
+    // stays listed.
+    let s = Scratch::new();
+    settled_database(&s, 3);
+    damage_page(&s.db, root_page(&s, "outputs"));
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("was not recorded"), "{stderr}");
+    assert!(stderr.contains("was not stored"), "{stderr}");
+    let runs = s.runs();
+    assert_eq!(runs.len(), 4, "{runs:#?}");
+    let run = &runs[0];
+    assert_eq!(
+        (
+            &run["job"],
+            &run["status"],
+            &run["exit_code"],
+            &run["output_bytes"]
+        ),
+        (&"fragile".into(), &"failed".into(), &3.into(), &20.into())
+    );
+    let marker = run["error"].as_str().unwrap();
+    assert!(marker.starts_with("output not stored: ") && marker.contains("malformed"));
+    assert!(
+        runs[1..]
+            .iter()
+            .all(|r| r["job"] == "setup" && r["status"] == "success")
+    );
+}
+
+#[test]
+fn truncated_file() {
+    // The file ends after its second page; the header says eight.
+    let s = Scratch::new();
+    settled_database(&s, 3);
+    let file = std::fs::OpenOptions::new().write(true).open(&s.db).unwrap();
+    file.set_len(2 * 4096).unwrap();
+    drop(file);
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    assert_warning(&out, "fragile", "malformed");
+    assert_eq!(
+        std::fs::metadata(&s.db).unwrap().len(),
+        2 * 4096,
+        "left as it was"
+    );
+    let stderr = history_fails(&s, &s.db);
+    assert!(stderr.contains("malformed"), "{stderr}");
+}
+
+#[test]
+fn garbage_in_the_log() {
+    let s = Scratch::new();
+    settled_database(&s, 2);
+    // One more run, only in the log (the shim never checkpoints on exit).
+    assert!(s.exec("in-log", &[], &["out", "logged"]).status.success());
+    let log = s.path().join("history.db-wal");
+    let valid = std::fs::read(&log).unwrap();
+    assert!(valid.len() > 32, "the run is in the log");
+    // Garbage after the last valid frame (a torn write, a stray writer) is
+    // not a frame: every run stays, and the next run is recorded.
+    let mut torn = valid.clone();
+    torn.extend((0..10_000u32).map(|i| (i * 31 + 5) as u8));
+    std::fs::write(&log, &torn).unwrap();
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let jobs = |s: &Scratch| -> Vec<String> {
+        s.runs()
+            .iter()
+            .map(|r| r["job"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(jobs(&s), ["fragile", "in-log", "setup", "setup"]);
+    // A log that is garbage from its first byte has no frames: the runs
+    // that were only in it are gone, the file's stay, and the next run is
+    // recorded (the log starts over).
+    let garbage: Vec<u8> = (0..std::fs::metadata(&log).unwrap().len() as u32)
+        .map(|i| (i * 17 + 3) as u8)
+        .collect();
+    std::fs::write(&log, &garbage).unwrap();
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(jobs(&s), ["fragile", "setup", "setup"]);
+    let check: String = rusqlite::Connection::open(&s.db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+// --- files that cannot be written -----------------------------------------
+
+#[test]
+fn read_only_file_system() {
+    if !can_run_as_root("read_only_file_system") {
+        return;
+    }
+    let s = Scratch::new();
+    let script = "\"$J\" exec --job setup --db \"$DB\" -- /bin/true; \
+         mount -o remount,ro \"$MNT\"; \
+         code=0; \"$J\" exec --job fragile --db \"$DB\" -- \"$F\" \
+           out 'to stdout' err 'to stderr' exit 3 || code=$?; \
+         \"$J\" history --json --limit 0 --db \"$DB\" > \"$OUT/history.json\" \
+           2> \"$OUT/history.err\" || true; \
+         exit $code";
+    let out = in_small_tmpfs(&s, script);
+    assert_job_unharmed(&out);
+    assert_warning(&out, "fragile", "readonly");
+    // What the history then holds: the run before, readable as usual.
+    let history = std::fs::read(s.path().join("out/history.json")).unwrap();
+    let err = std::fs::read_to_string(s.path().join("out/history.err")).unwrap();
+    let history: serde_json::Value =
+        serde_json::from_slice(&history).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let jobs: Vec<&str> = history["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["setup"]);
+}
+
+#[test]
+fn database_without_write_permission() {
+    // A 0444 database its user cannot write (root could: the test runs the
+    // shim as `nobody`, the file's owner).
+    if !can_run_as_root("database_without_write_permission") {
+        return;
+    }
+    let s = Scratch::new();
+    let bins = user_visible_binaries(&s);
+    let own = s.path().join("nobody");
+    std::fs::create_dir(&own).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    nix::unistd::chown(&own, Some(nobody.uid), None).unwrap();
+    let db = own.join("history.db");
+    let run_as_nobody = |job: &str| {
+        as_nobody(&s, &bins)
+            .args(["exec", "--job", job, "--db"])
+            .arg(&db)
+            .arg("--")
+            .arg(bins.join("fakejob"))
+            .args(STEPS)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run_as_nobody("setup").status.code(), Some(3));
+    chmod(&db, 0o444);
+    let out = run_as_nobody("fragile");
+    assert_job_unharmed(&out);
+    assert_warning(&out, "fragile", "readonly database");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444, "left as it was");
+    let jobs: Vec<String> = runs_in(s.path(), &db)
+        .iter()
+        .map(|r| r["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(jobs, ["setup"]);
+}
+
+// --- faults that hit only the completion ----------------------------------
+
+/// Starts `jobctl exec` of a command that writes a pid file (`started`),
+/// prints a line on each stream, waits for `release` and exits 3.
+fn start_held(s: &Scratch, db: &Path, extra: &[&str]) -> (std::process::Child, PathBuf) {
+    let started = s.path().join("started");
+    let release = s.path().join("release");
+    let child = s
+        .cmd()
+        .args(["exec", "--job", "held", "--db"])
+        .arg(db)
+        .args(extra)
+        .arg("--")
+        .arg(FAKEJOB)
+        .arg("pidfile")
+        .arg(&started)
+        .args(["out", "to stdout", "err", "to stderr", "await-file"])
+        .arg(&release)
+        .args(["go", "exit", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the command to start",
+        std::time::Duration::from_secs(20),
+        || started.exists(),
+    );
+    (child, release)
+}
+
+#[test]
+fn lock_held_through_the_completion() {
+    // The start row is written; then another writer holds the lock past
+    // --db-timeout. The completion gives up; the run goes to the journal,
+    // and the history holds its start row, shown `lost` once the shim is
+    // gone (not a result: the shim could write nothing).
+    let s = Scratch::new();
+    assert!(s.exec("setup", &[], &[]).status.success());
+    let (child, release) = start_held(&s, &s.db, &["--db-timeout", "300ms"]);
+    assert_eq!(s.runs()[0]["status"], "running");
+    let holder = rusqlite::Connection::open(&s.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(&release, "go").unwrap();
+    let out = child.wait_with_output().unwrap();
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "to stdout\n");
+    let stderr = text(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("was not recorded in the history"))
+        .unwrap_or_else(|| panic!("no warning in: {stderr}"));
+    assert!(
+        line.contains("JOBCTL_JOB=held") && line.contains("JOBCTL_EXIT_CODE=3"),
+        "{line}"
+    );
+    assert!(line.contains("locked"), "{line}");
+    let runs = s.runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (&runs[0]["job"], &runs[0]["status"]),
+        (&"held".into(), &"lost".into())
+    );
+    assert!(runs[0]["exit_code"].is_null());
+}
+
+#[test]
+fn lock_released_within_the_completion_timeout() {
+    // The same lock, released before --db-timeout runs out: the completion
+    // waits for it and records the run whole.
+    let s = Scratch::new();
+    assert!(s.exec("setup", &[], &[]).status.success());
+    let (child, release) = start_held(&s, &s.db, &["--db-timeout", "60s"]);
+    let holder = rusqlite::Connection::open(&s.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(&release, "go").unwrap();
+    // The command has ended once its pid is gone; the shim then waits.
+    let pid: i32 = std::fs::read_to_string(s.path().join("started"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for(
+        "the command to end",
+        std::time::Duration::from_secs(20),
+        || {
+            !std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .is_ok_and(|st| st.contains("State:\tZ"))
+        },
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let run = &s.runs()[0];
+    assert_eq!(
+        (
+            &run["job"],
+            &run["status"],
+            &run["exit_code"],
+            &run["output_bytes"]
+        ),
+        (&"held".into(), &"failed".into(), &3.into(), &20.into())
+    );
+}
+
+#[test]
+fn shim_killed_inside_its_completing_transaction() {
+    // The completion of a run with 48 MB of output is one long transaction.
+    // SIGKILL the shim while it holds the write lock: what it had not
+    // committed is not there, nothing is half written, earlier runs stay,
+    // and the next run is recorded.
+    let s = Scratch::new();
+    settled_database(&s, 1);
+    let started = s.path().join("started");
+    let release = s.path().join("release");
+    let mut child = s
+        .cmd()
+        .args(["exec", "--job", "big", "--output-limit", "64M", "--db"])
+        .arg(&s.db)
+        .arg("--")
+        .arg(FAKEJOB)
+        .arg("pidfile")
+        .arg(&started)
+        .arg("await-file")
+        .arg(&release)
+        .args(["go", "bytes", "48M", "exit", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the command to start",
+        std::time::Duration::from_secs(20),
+        || started.exists(),
+    );
+    // From here on, only the completion takes the write lock.
+    let probe = rusqlite::Connection::open(&s.db).unwrap();
+    probe.busy_timeout(std::time::Duration::ZERO).unwrap();
+    std::fs::write(&release, "go").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match probe.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => probe.execute_batch("ROLLBACK").unwrap(),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "never saw the shim's transaction"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    drop(probe);
+    let check: String = rusqlite::Connection::open(&s.db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let runs = s.runs();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert_eq!(
+        (&runs[1]["job"], &runs[1]["status"]),
+        (&"setup".into(), &"success".into())
+    );
+    // The history holds the start row, shown `lost` (the kill came before
+    // the commit record reached the log, as it all but always does with a
+    // transaction this long), or, if the commit record was already written,
+    // the whole run: never anything in between.
+    let run = &runs[0];
+    let logs = s.read("logs", &["big", "--json"]);
+    let logs: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let kept: usize = logs["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|seg| seg["text"].as_str())
+        .map(str::len)
+        .sum();
+    match run["status"].as_str().unwrap() {
+        "lost" => {
+            assert!(
+                run["exit_code"].is_null() && run["ended_us"].is_null(),
+                "{run:#}"
+            );
+            assert_eq!((run["output_bytes"].as_u64(), kept), (Some(0), 0));
+        }
+        "failed" => {
+            assert_eq!(run["exit_code"], 3, "{run:#}");
+            assert_eq!(run["output_bytes"], 48 << 20);
+            assert_eq!(kept, 48 << 20);
+        }
+        other => panic!("{other}: {run:#}"),
+    }
+    let out = exec_at(&s, &s.db, &[]);
+    assert_job_unharmed(&out);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.runs()[0]["job"], "fragile");
+}
+
+// --- the database file deleted or replaced during a run --------------------
+
+#[test]
+fn database_deleted_during_a_run() {
+    // An operator removes the history while a run is under way: the main
+    // file alone (its log and index left behind), or all three. The run
+    // must not vanish into the deleted file: the completion finds another
+    // file (or none) at the path and records the whole run there.
+    for remove in [
+        &["history.db"][..],
+        &["history.db", "history.db-wal", "history.db-shm"],
+    ] {
+        let s = Scratch::new();
+        assert!(s.exec("setup", &[], &[]).status.success());
+        let (child, release) = start_held(&s, &s.db, &[]);
+        for name in remove {
+            std::fs::remove_file(s.path().join(name)).unwrap();
+        }
+        std::fs::write(&release, "go").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{remove:?}");
+        assert_eq!(text(&out.stdout), "to stdout\n");
+        assert!(
+            !text(&out.stderr).contains("warning"),
+            "{}",
+            text(&out.stderr)
+        );
+        // What the history then holds: a new database with this run only.
+        let runs = s.runs();
+        assert_eq!(runs.len(), 1, "{remove:?}: {runs:#?}");
+        assert_eq!(
+            (
+                &runs[0]["job"],
+                &runs[0]["status"],
+                &runs[0]["exit_code"],
+                &runs[0]["output_bytes"]
+            ),
+            (&"held".into(), &"failed".into(), &3.into(), &20.into()),
+            "{remove:?}"
+        );
+        let check: String = rusqlite::Connection::open(&s.db)
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
+
+#[test]
+fn database_replaced_during_a_run() {
+    // An operator puts another history in place (a restored copy) while a
+    // run is under way: the run is recorded in the file now at the path,
+    // next to that file's runs; the replaced file's runs went with it.
+    let s = Scratch::new();
+    assert!(s.exec("setup", &[], &[]).status.success());
+    let other = s.path().join("other.db");
+    let out = s
+        .cmd()
+        .args(["exec", "--job", "restored", "--db"])
+        .arg(&other)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A self-contained copy: its log folded in and removed.
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    let (child, release) = start_held(&s, &s.db, &[]);
+    std::fs::rename(&other, &s.db).unwrap();
+    std::fs::write(&release, "go").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let jobs: Vec<(String, String)> = s
+        .runs()
+        .iter()
+        .map(|r| {
+            (
+                r["job"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("held".to_string(), "failed".to_string()),
+            ("restored".to_string(), "success".to_string())
+        ]
+    );
+    let check: String = rusqlite::Connection::open(&s.db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }

@@ -395,11 +395,24 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // A stop at the deadline: timeout. (Deadline 1ms after start: any stop
     // signal comes after it.)
     let s = Scratch::new();
+    let ready = s.path().join("ready");
     let (child, _) = start_background(
         &s,
         &["--timeout", "1ms"],
-        &["trap-term", "0", "sleep", "60000"],
+        &[
+            "out",
+            "first",
+            "trap-term",
+            "0",
+            "touch",
+            ready.to_str().unwrap(),
+            "sleep",
+            "60000",
+        ],
     );
+    wait_for("the command's output", Duration::from_secs(20), || {
+        ready.exists()
+    });
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     // The command caught SIGTERM and exited 0: the shim exits 0 too...
@@ -408,13 +421,40 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // ...but the run was stopped by the timeout.
     assert_eq!(run["status"], "timeout");
     assert_eq!(run["exit_code"], 0);
+    // The completion replaced the provisional row and its output.
+    assert!(run["error"].is_null(), "{run:#}");
+    assert_eq!(run["output_bytes"], 6);
+    let logs = s.read("logs", &["long"]);
+    assert!(
+        text(&logs.stdout).ends_with("\nout| first\n"),
+        "{}",
+        text(&logs.stdout)
+    );
 }
 
 #[test]
 fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed() {
     let s = Scratch::new();
-    let (child, cmd_pid) =
-        start_background(&s, &["--timeout", "1h"], &["ignore-term", "sleep", "60000"]);
+    let ready = s.path().join("ready");
+    let (child, cmd_pid) = start_background(
+        &s,
+        &["--timeout", "1h"],
+        &[
+            "out",
+            "done so far",
+            "err",
+            "a warning",
+            "ignore-term",
+            "touch",
+            ready.to_str().unwrap(),
+            "sleep",
+            "60000",
+        ],
+    );
+    // The output is in the pipes (or already read) before the stop.
+    wait_for("the command's output", Duration::from_secs(20), || {
+        ready.exists()
+    });
     let shim = Pid::from_raw(child.id() as i32);
     kill(shim, Signal::SIGTERM).unwrap();
     // The shim records the stop at once; wait for that row.
@@ -428,6 +468,21 @@ fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed(
     let run = only_run(&s);
     assert_eq!(run["status"], "killed");
     assert_eq!(run["signal"], Signal::SIGTERM as i32);
+    assert!(run["error"].is_null(), "{run:#}");
+    // The output captured up to the stop was stored with that first row.
+    assert_eq!(run["output_bytes"], 22);
+    let logs = s.read("logs", &["long"]);
+    let body: Vec<String> = text(&logs.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        body,
+        ["out| done so far", "err| a warning"],
+        "{}",
+        text(&logs.stderr)
+    );
 }
 
 #[test]
@@ -690,4 +745,239 @@ fn global_options_before_or_after_exec() {
     let help = s.cmd().args(["exec", "--help"]).output().unwrap();
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--retry-attempts"));
+}
+
+/// `jobctl exec` under an address-space limit: a shim that tried to allocate
+/// gigabytes fails at once instead of waking the OOM killer.
+fn exec_with_memory_limit(s: &Scratch, flags: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = s.cmd();
+    cmd.args(["exec", "--job", "capped", "--db"])
+        .arg(&s.db)
+        .args(flags)
+        .args(["--", FAKEJOB, "exit", "0"])
+        .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::resource::{Resource, setrlimit};
+            setrlimit(Resource::RLIMIT_AS, 1 << 30, 1 << 30).map_err(std::io::Error::from)
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn retry_attempts_are_capped_as_in_job_files() {
+    // `--retry-attempts 4294967295` once made the shim compute every wait
+    // before the first run (tens of GB). The flag takes what a job file
+    // takes: 1 to 100 attempts.
+    let s = Scratch::new();
+    for attempts in ["4294967295", "101"] {
+        let out = exec_with_memory_limit(&s, &["--retry-attempts", attempts]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{attempts}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("--retry-attempts") && stderr.contains("1 to 100"),
+            "{stderr}"
+        );
+    }
+    assert!(!s.db.exists(), "nothing was recorded");
+    // The cap itself is accepted, and a run that succeeds needs no wait.
+    let out = exec_with_memory_limit(&s, &["--retry-attempts", "100", "--retry-delay", "1h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(only_run(&s)["status"], "success");
+}
+
+#[test]
+fn job_names_the_job_file_rule_refuses_are_refused() {
+    // A job file's name is checked (letters, digits, '_', '.', '-'); the
+    // shim's --job takes the same names, so nobody can record a run under a
+    // name no job can have: empty, with line breaks, with terminal escapes.
+    let s = Scratch::new();
+    let marker = s.path().join("ran");
+    for (name, expected) in [
+        ("", "empty"),
+        ("two\nlines", "a newline"),
+        ("x\x1b[2J\x1b[31mFAKE", "U+001B"),
+        ("tab\there", "tab"),
+        ("-dash", "starts with"),
+        ("a b", "space"),
+    ] {
+        let out = s
+            .cmd()
+            .args(["exec", "--db"])
+            .arg(&s.db)
+            .arg(format!("--job={name}"))
+            .arg("--")
+            .arg(FAKEJOB)
+            .arg("touch")
+            .arg(&marker)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{name:?}: {stderr}");
+        assert!(stderr.contains("--job"), "{name:?}: {stderr}");
+        assert!(stderr.contains(expected), "{name:?}: {stderr}");
+        // The refused name is not echoed raw.
+        assert!(!stderr.contains('\x1b'), "{name:?}: {stderr:?}");
+        assert!(!marker.exists(), "{name:?}: the command ran");
+    }
+    assert!(!s.db.exists(), "nothing was recorded");
+    // The full parser (global options among the exec arguments) too.
+    let out = s
+        .cmd()
+        .args(["exec", "--user", "--job", "", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+}
+
+/// `logs JOB` of the run, its lines (the header left out).
+fn log_lines(s: &Scratch, job: &str) -> Vec<String> {
+    let out = s.read("logs", &[job]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn each_stream_keeps_its_order_and_across_streams_pieces_are_as_read() {
+    // What two pipes can promise: every line of each stream, in that
+    // stream's order. Across the streams, writes close in time come back in
+    // the order the shim read them (often grouped: all that was waiting on
+    // stdout, then all on stderr), not necessarily the order written.
+    let s = Scratch::new();
+    let out = s.exec("two-pipes", &[], &["alternate", "200"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = log_lines(&s, "two-pipes");
+    assert_eq!(lines.len(), 400);
+    let stream = |mark: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(mark))
+            .map(String::from)
+            .collect()
+    };
+    let expected = |p: &str| -> Vec<String> { (1..=200).map(|i| format!("{p}{i}")).collect() };
+    assert_eq!(stream("out| "), expected("o"));
+    assert_eq!(stream("err| "), expected("e"));
+    // The forwarded streams are the command's, unchanged.
+    assert_eq!(
+        text(&out.stdout),
+        (1..=200).map(|i| format!("o{i}\n")).collect::<String>()
+    );
+    assert_eq!(
+        text(&out.stderr),
+        (1..=200).map(|i| format!("e{i}\n")).collect::<String>()
+    );
+}
+
+#[test]
+fn merged_output_keeps_the_exact_order_of_both_streams() {
+    // --merge-output (the job key `merge_output = true`): one pipe for both
+    // streams, so the capture has exactly the order written; the streams are
+    // no longer told apart, and everything is forwarded to the shim's stdout.
+    let s = Scratch::new();
+    let out = s.exec(
+        "one-pipe",
+        &["--merge-output"],
+        &["alternate", "200", "exit", "4"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let written: Vec<String> = (1..=200)
+        .flat_map(|i| [format!("o{i}"), format!("e{i}")])
+        .collect();
+    let forwarded: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(forwarded, written);
+    assert_eq!(text(&out.stderr), "");
+    let marked: Vec<String> = written.iter().map(|l| format!("o+e| {l}")).collect();
+    assert_eq!(log_lines(&s, "one-pipe"), marked);
+    let json = s.read("logs", &["one-pipe", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let segments = v["output"].as_array().unwrap();
+    assert!(
+        segments.iter().all(|seg| seg["stream"] == "merged"),
+        "{v:#}"
+    );
+    let run = only_run(&s);
+    assert_eq!(run["output_bytes"], out.stdout.len());
+    assert_eq!(run["status"], "failed");
+    // Through the fork path too (a working directory).
+    let s = Scratch::new();
+    let dir = s.path().to_str().unwrap().to_string();
+    let out = s.exec(
+        "one-pipe",
+        &["--merge-output", "--working-directory", &dir],
+        &["alternate", "50"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written: Vec<String> = (1..=50)
+        .flat_map(|i| [format!("o+e| o{i}"), format!("o+e| e{i}")])
+        .collect();
+    assert_eq!(log_lines(&s, "one-pipe"), written);
+}
+
+#[test]
+fn sigint_sighup_and_sigquit_are_forwarded_like_sigterm() {
+    // Each stop signal reaches the command's whole group; the command dies
+    // of it, the shim dies of the same signal, the run is `killed` with it,
+    // and a stop is never retried.
+    for sig in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+        let s = Scratch::new();
+        let pidfile = s.path().join("cmd.pid");
+        let mut cmd = s.cmd();
+        cmd.args(["exec", "--job", "stopped", "--retry-attempts", "3", "--db"])
+            .arg(&s.db)
+            .arg("--")
+            .arg(FAKEJOB)
+            .arg("pidfile")
+            .arg(&pidfile)
+            .args(["sleep", "60000"])
+            .stdin(Stdio::null());
+        // Whatever this test runs under (a shell's background job ignores
+        // SIGINT and SIGQUIT), the shim starts with default dispositions.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) with SIG_DFL is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::signal::{SigHandler, signal};
+                for s in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+                    signal(s, SigHandler::SigDfl).map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let mut pid = 0;
+        wait_for("the command's pid file", Duration::from_secs(20), || {
+            pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        });
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.signal(), Some(sig as i32), "{sig}: {out:?}");
+        assert!(!out.status.core_dumped(), "{sig}");
+        assert!(
+            kill(Pid::from_raw(pid), None).is_err(),
+            "{sig}: the command lives on"
+        );
+        let run = only_run(&s);
+        assert_eq!(run["status"], "killed", "{sig}");
+        assert_eq!(run["signal"], sig as i32, "{sig}");
+        assert_eq!(run["attempt"], 1, "{sig}");
+    }
 }

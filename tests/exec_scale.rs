@@ -99,3 +99,100 @@ fn gigabytes_of_output_pass_with_flat_memory() {
     assert_eq!(runs[0]["output_bytes"], (2u64 << 30) + 5);
     assert_eq!(runs[0]["output_truncated"], true);
 }
+
+#[test]
+fn readers_and_prune_while_fifty_writers_write() {
+    // 50 shims run at once while `history`, `logs` and `history prune` run
+    // over and over against the same database: every job keeps its exit
+    // code and output, every run is recorded once and complete, no reader
+    // or prune fails, and prune removes only what its limits say.
+    const N: usize = 50;
+    let s = Scratch::new();
+    for _ in 0..8 {
+        assert!(s.exec("old", &[], &["out", "old run"]).status.success());
+    }
+    let writers: Vec<Child> = (0..N)
+        .map(|i| {
+            s.cmd()
+                .args(["exec", "--job", &format!("job-{i}"), "--db"])
+                .arg(&s.db)
+                .arg("--")
+                .arg(FAKEJOB)
+                .args([
+                    "out",
+                    &format!("run {i}"),
+                    "sleep",
+                    &(200 + i % 7 * 100).to_string(),
+                ])
+                .args(["err", &format!("done {i}"), "exit", &(i % 3).to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (reads, prunes) = std::thread::scope(|scope| {
+        let readers = scope.spawn(|| {
+            let (mut reads, mut saw_running) = (0, false);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || reads < 10 {
+                let out = s.read("history", &["--json", "--limit", "0"]);
+                assert!(out.status.success(), "history: {}", text(&out.stderr));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let runs = v["runs"].as_array().unwrap();
+                assert!(runs.len() >= 3);
+                saw_running |= runs.iter().any(|r| r["status"] == "running");
+                let out = s.read("logs", &["old", "--json"]);
+                assert!(out.status.success(), "logs: {}", text(&out.stderr));
+                reads += 1;
+            }
+            // The readers did read while writers were under way.
+            assert!(saw_running, "no reader saw a run in progress");
+            reads
+        });
+        let pruner = scope.spawn(|| {
+            let mut prunes = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || prunes < 10 {
+                let out = s
+                    .cmd()
+                    .args(["history", "prune", "--keep-runs", "3", "--db"])
+                    .arg(&s.db)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "prune: {}", text(&out.stderr));
+                prunes += 1;
+            }
+            prunes
+        });
+        for (i, child) in writers.into_iter().enumerate() {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some((i % 3) as i32),
+                "{}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout), format!("run {i}\n"));
+            assert_eq!(text(&out.stderr), format!("done {i}\n"));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (readers.join().unwrap(), pruner.join().unwrap())
+    });
+    eprintln!("{reads} rounds of readers and {prunes} prunes ran alongside {N} writers");
+    let runs = s.runs();
+    let old = runs.iter().filter(|r| r["job"] == "old").count();
+    assert_eq!(old, 3, "prune keeps the 3 newest runs of `old`");
+    let mut writers: Vec<&serde_json::Value> = runs.iter().filter(|r| r["job"] != "old").collect();
+    assert_eq!(writers.len(), N);
+    writers.sort_by_key(|r| r["job"].as_str().unwrap()[4..].parse::<usize>().unwrap());
+    for (i, run) in writers.iter().enumerate() {
+        assert_eq!(run["job"], format!("job-{i}"));
+        let status = if i % 3 == 0 { "success" } else { "failed" };
+        assert_eq!(
+            (&run["status"], &run["exit_code"]),
+            (&status.into(), &(i % 3).into())
+        );
+        assert_eq!(run["output_bytes"], format!("run {i}\ndone {i}\n").len());
+    }
+}

@@ -72,6 +72,8 @@ fn main() {
         "start_limits_never_swallow_scheduled_runs",
         "units_systemd_cannot_load_are_refused_or_reported",
         "real_timeouts_stops_retries_and_sigkill_are_recorded",
+        "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm",
+        "merge_output_keeps_the_exact_order_under_systemd",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -155,6 +157,10 @@ fn main() {
                 "real_timeouts_stops_retries_and_sigkill_are_recorded" => {
                     run_truth::real_timeouts_stops_retries_and_sigkill_are_recorded
                 }
+                "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm" => {
+                    output_up_to_a_stop_is_kept
+                }
+                "merge_output_keeps_the_exact_order_under_systemd" => merge_output_under_systemd,
                 _ => unreachable!(),
             };
             f(&env)
@@ -2121,3 +2127,75 @@ fn validate_and_apply_agree_on_directive_versions(env: &Env) -> R {
 // the recorded ends of real timeouts, stops, retries and SIGKILL.
 #[path = "systemd_e2e/run_truth.rs"]
 mod run_truth;
+
+/// A command that ignores SIGTERM: at the timeout systemd sends SIGTERM to
+/// the shim (KillMode=mixed), which forwards it and records `timeout` at
+/// once; the command ignores it, and after TimeoutStopSec= systemd SIGKILLs
+/// the whole unit, shim included. The first row must already hold the
+/// output printed before the stop.
+fn output_up_to_a_stop_is_kept(env: &Env) -> R {
+    let dir = env.jobs_dir("ignores-term");
+    write_job(
+        &dir,
+        "ignores-term",
+        "command = [\"/bin/sh\", \"-c\", \"trap '' TERM; echo before-the-stop; echo warned >&2; sleep 600\"]\n\
+         manual = true\ntimeout = \"2s\"\n\
+         [service_extra]\nTimeoutStopSec = \"1s\"\n",
+    );
+    env.apply(&dir)?;
+    ok(&env.jobctl_in(&dir, &["run", "ignores-term"]))?;
+    // Timeout at 2 s, SIGKILL 1 s later; the unit then ends as failed.
+    env.wait_for("the unit to be killed", Duration::from_secs(30), || {
+        Ok(
+            env.prop("jobctl-ignores-term.service", "Result")? == "timeout"
+                && env.prop("jobctl-ignores-term.service", "ActiveState")? != "activating"
+                && env.prop("jobctl-ignores-term.service", "ActiveState")? != "deactivating",
+        )
+    })?;
+    let runs = env.runs("ignores-term")?;
+    check(runs.len() == 1, || format!("{runs:#?}"))?;
+    let run = &runs[0];
+    check(
+        run["status"] == "timeout" && run["signal"] == 15 && run["output_bytes"] == 23,
+        || format!("{run:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["logs", "ignores-term"]);
+    ok(&out)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        stdout.contains("out| before-the-stop\n") && stdout.contains("err| warned\n"),
+        || text(&out),
+    )
+}
+
+/// `merge_output = true` goes from the job file through the unit to the
+/// shim: one pipe for both streams, the exact order in the history, and the
+/// job's lines still in its journal.
+fn merge_output_under_systemd(env: &Env) -> R {
+    let dir = env.jobs_dir("merged");
+    write_job(
+        &dir,
+        "merged",
+        "command = [\"/bin/sh\", \"-c\", \"for i in 1 2 3 4 5 6 7 8; do echo o$i; echo e$i >&2; done\"]\n\
+         manual = true\nmerge_output = true\n",
+    );
+    env.apply(&dir)?;
+    let unit = env.sh("systemctl cat jobctl-merged.service")?;
+    check(unit.contains(" --merge-output "), || unit.clone())?;
+    ok(&env.jobctl_in(&dir, &["run", "merged", "--wait"]))?;
+    let out = env.jobctl_in(&dir, &["logs", "merged"]);
+    ok(&out)?;
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let expected: Vec<String> = (1..=8)
+        .flat_map(|i| [format!("o+e| o{i}"), format!("o+e| e{i}")])
+        .collect();
+    check(lines == expected, || text(&out))?;
+    let journal = env.sh("journalctl -o cat -u jobctl-merged.service")?;
+    check(journal.contains("o8") && journal.contains("e8"), || {
+        journal.clone()
+    })
+}

@@ -9,6 +9,8 @@
 //! prompt TEXT         print TEXT on stdout with no newline (flushed)
 //! read-line           read one line from stdin, print "got: LINE" on stdout
 //! bytes SIZE [err]    write SIZE bytes (e.g. 2G, 512K) of a fixed pattern on stdout (or stderr)
+//! alternate N         write "o1\n" on stdout, "e1\n" on stderr, "o2\n", "e2\n" … up to N,
+//!                     each line one write(2), without waiting in between
 //! await-file PATH TEXT
 //!                     wait until the file PATH contains TEXT (to order writes
 //!                     across the two streams without sleeping and hoping)
@@ -107,6 +109,13 @@ fn run(args: &[String]) -> Result<u8, String> {
                 let size = parse_size(&next("size")?)?;
                 let to_err = args_peek_is(&mut it, "err");
                 write_bytes(size, to_err)?;
+            }
+            "alternate" => {
+                let n: u32 = next("count")?.parse().map_err(|_| "bad count")?;
+                for i in 1..=n {
+                    write_fd(1, format!("o{i}\n").as_bytes())?;
+                    write_fd(2, format!("e{i}\n").as_bytes())?;
+                }
             }
             "await-file" => {
                 let path = next("path")?;
@@ -265,6 +274,20 @@ fn write_bytes(mut size: u64, to_err: bool) -> Result<(), String> {
             }
         }
         size -= n as u64;
+    }
+    Ok(())
+}
+
+/// One write(2) of `data` to `fd` (1 or 2), no buffering.
+fn write_fd(fd: i32, mut data: &[u8]) -> Result<(), String> {
+    // SAFETY: fds 1 and 2 are open for the life of the process.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(w) => data = &data[w..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
     Ok(())
 }

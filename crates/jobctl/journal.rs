@@ -48,16 +48,31 @@ fn target() -> Target {
 /// Warns that `record` could not be stored in the database at `db` because
 /// of `db_error`.
 pub fn run_not_recorded(record: &RunRecord, db: &Path, db_error: &str) {
-    let fields = fields(record, db, db_error);
     let message = format!(
         "jobctl exec: warning: run {} of job {} was not recorded in the history: {db_error}",
         record.id, record.job
     );
-    if target() != Target::Stderr && to_journal(&message, &fields) {
+    warn(message, &fields(record, db, db_error));
+}
+
+/// Warns that `record` was stored in the database at `db` without its
+/// captured output, because of `reason` (the run's result is in the history;
+/// its output is only in the journal, as the command wrote it).
+pub fn output_not_stored(record: &RunRecord, db: &Path, reason: &str) {
+    let message = format!(
+        "jobctl exec: warning: the output of run {} of job {} ({} bytes) was not stored in the history: {reason}",
+        record.id, record.job, record.output_bytes
+    );
+    warn(message, &fields(record, db, reason));
+}
+
+/// Sends one warning to the journal, or as a logfmt line to stderr.
+fn warn(message: String, fields: &[(&'static str, String)]) {
+    if target() != Target::Stderr && to_journal(&message, fields) {
         return;
     }
     let mut line = message;
-    for (key, value) in &fields {
+    for (key, value) in fields {
         line.push(' ');
         line.push_str(key);
         line.push('=');

@@ -78,6 +78,7 @@ pub const JOB_KEYS: &[&str] = &[
     "not_after",
     "retry",
     "output_limit",
+    "merge_output",
 ];
 
 /// The keys the global configuration's `[defaults]` table may set.
@@ -104,6 +105,7 @@ pub const DEFAULTABLE_KEYS: &[&str] = &[
     "on_failure",
     "retry",
     "output_limit",
+    "merge_output",
 ];
 
 /// Parses one of the simple schedule forms.
@@ -192,6 +194,10 @@ impl Command {
     }
 }
 
+/// The most attempts a retry policy may have, the first included (job files
+/// and the shim's `--retry-attempts` alike).
+pub const MAX_RETRY_ATTEMPTS: u32 = 100;
+
 /// `retry = { attempts, delay, backoff, max_delay }`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Retry {
@@ -268,6 +274,9 @@ pub struct Job {
     pub not_after: Option<jiff::civil::Date>,
     pub retry: Option<Retry>,
     pub output_limit: Option<ByteSize>,
+    /// Both output streams on one pipe (the shim's `--merge-output`): the
+    /// history keeps their exact order but no longer tells them apart.
+    pub merge_output: bool,
 }
 
 impl Job {
@@ -465,6 +474,7 @@ pub struct JobSpec {
     not_after: Option<Sp<jiff::civil::Date>>,
     retry: Option<Sp<Retry>>,
     output_limit: Option<Sp<ByteSize>>,
+    merge_output: Option<Sp<bool>>,
 }
 
 impl JobSpec {
@@ -554,6 +564,7 @@ impl JobSpec {
         spec.not_after = reader.date("not_after", diags);
         spec.retry = decode_retry(reader, diags);
         spec.output_limit = reader.size("output_limit", "\"4M\"", diags);
+        spec.merge_output = reader.bool("merge_output", diags);
         spec
     }
 
@@ -1059,7 +1070,7 @@ fn resolve(
     let timeout = pick(&spec.timeout, &defaults.timeout).map_or(DEFAULT_TIMEOUT, |t| t.value);
     let retry = pick(&spec.retry, &defaults.retry).map(|r| r.value.clone());
     if let (Some(r), false) = (&retry, timeout.is_infinite()) {
-        let waits: u64 = retry_waits(r).iter().map(|w| w.as_usec()).sum();
+        let waits = retry_waits(r).fold(0u64, |sum, w| sum.saturating_add(w.as_usec()));
         if waits >= timeout.as_usec() {
             let span = spec
                 .retry
@@ -1174,6 +1185,7 @@ fn resolve(
         not_after: spec.not_after.map(|d| d.value),
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
+        merge_output: pick(&spec.merge_output, &defaults.merge_output).is_some_and(|m| m.value),
     };
     check_sizes(&job, &spans, ctx, diags);
     (!diags.has_errors()).then_some(job)
@@ -1326,19 +1338,21 @@ fn typo_of(diags: &Diagnostics<'_>, keys: &[&str]) -> bool {
     })
 }
 
-/// The waits between attempts of a retry policy.
-pub fn retry_waits(retry: &Retry) -> Vec<Timespan> {
-    let mut waits = Vec::new();
-    let mut delay = retry.delay.as_usec() as f64;
-    for _ in 1..retry.attempts {
+/// The waits between attempts of a retry policy, in order (one fewer than
+/// the attempts), each computed when asked for: nothing is allocated, so
+/// the work is bounded by the attempts actually made, whatever `attempts`
+/// says.
+pub fn retry_waits(retry: &Retry) -> impl Iterator<Item = Timespan> + use<> {
+    let (delay, backoff, max_delay) =
+        (retry.delay.as_usec() as f64, retry.backoff, retry.max_delay);
+    (1..retry.attempts).scan(delay, move |delay, _| {
         let mut wait = delay.min(u64::MAX as f64 / 2.0) as u64;
-        if let Some(max) = retry.max_delay {
+        if let Some(max) = max_delay {
             wait = wait.min(max.as_usec());
         }
-        waits.push(Timespan::from_usec(wait));
-        delay *= retry.backoff;
-    }
-    waits
+        *delay *= backoff;
+        Some(Timespan::from_usec(wait))
+    })
 }
 
 fn check_plain(
@@ -1653,13 +1667,15 @@ fn decode_retry(reader: &TableReader<'_, '_>, diags: &mut Diagnostics<'_>) -> Op
         diags,
     );
     let attempts = match inner.integer("attempts", "3", diags) {
-        Some(a) if (1..=100).contains(&a.value) => a.value as u32,
+        Some(a) if (1..=i64::from(MAX_RETRY_ATTEMPTS)).contains(&a.value) => a.value as u32,
         Some(a) => {
             diags.error(
                 a.span,
                 &inner.path("attempts"),
                 format!("attempts = {} is out of range", a.value),
-                Some("attempts counts every run, the first included: use 1 to 100".into()),
+                Some(format!(
+                    "attempts counts every run, the first included: use 1 to {MAX_RETRY_ATTEMPTS}"
+                )),
             );
             return None;
         }
@@ -1726,4 +1742,38 @@ pub(crate) fn decode_defaults(
 ) -> JobSpec {
     let reader = TableReader::new("defaults", table, DEFAULTABLE_KEYS, KEY_ALIASES, diags);
     JobSpec::decode(&reader, mode, zones, diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(attempts: u32, delay: &str, backoff: f64, max: Option<&str>) -> Retry {
+        Retry {
+            attempts,
+            delay: delay.parse().unwrap(),
+            backoff,
+            max_delay: max.map(|m| m.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn retry_waits_grow_by_the_backoff_up_to_the_cap() {
+        let waits: Vec<String> = retry_waits(&retry(5, "10s", 2.0, Some("50s")))
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(waits, ["10s", "20s", "40s", "50s"]);
+        assert_eq!(retry_waits(&retry(1, "10s", 2.0, None)).count(), 0);
+        // Huge delays saturate instead of overflowing.
+        let last = retry_waits(&retry(100, "1y", 10.0, None)).last().unwrap();
+        assert_eq!(last.as_usec(), u64::MAX / 2 + 1);
+    }
+
+    #[test]
+    fn retry_waits_are_computed_only_when_asked_for() {
+        // Any attempt count costs only the waits taken: nothing is collected.
+        let mut waits = retry_waits(&retry(u32::MAX, "1s", 1.0, None));
+        assert_eq!(waits.next(), Some(Timespan::from_secs(1)));
+        assert_eq!(waits.size_hint().1, Some(u32::MAX as usize - 2));
+    }
 }

@@ -581,6 +581,9 @@ fn exec_words(
     if let Some(limit) = job.output_limit {
         words.extend(["--output-limit".into(), limit.to_string()]);
     }
+    if job.merge_output {
+        words.push("--merge-output".into());
+    }
     let history = opts.history;
     // A configured database applies to jobs that run as the configuring
     // user; other users' jobs record in their own state folder.

@@ -15,6 +15,9 @@ use std::collections::VecDeque;
 pub enum Stream {
     Stdout,
     Stderr,
+    /// The one pipe of a command run with both streams on it
+    /// ([`crate::Spec::merge_output`]).
+    Merged,
 }
 
 /// Budget charged per segment, about what its bookkeeping costs.
@@ -37,7 +40,8 @@ pub struct Capture {
     head_used: usize,
     head_full: bool,
     tail: Ring,
-    /// Bytes written to each stream in total.
+    /// Bytes written to each stream in total (a merged pipe counts as
+    /// stdout).
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
 }
@@ -64,7 +68,7 @@ impl Capture {
             return;
         }
         match stream {
-            Stream::Stdout => self.stdout_bytes += data.len() as u64,
+            Stream::Stdout | Stream::Merged => self.stdout_bytes += data.len() as u64,
             Stream::Stderr => self.stderr_bytes += data.len() as u64,
         }
         if !self.head_full {
@@ -106,7 +110,7 @@ impl Capture {
         if self.head_full && self.tail.can_read_in_place(scratch.len()) {
             let (start, n) = self.tail.read_in_place(stream, scratch.len(), read)?;
             match stream {
-                Stream::Stdout => self.stdout_bytes += n as u64,
+                Stream::Stdout | Stream::Merged => self.stdout_bytes += n as u64,
                 Stream::Stderr => self.stderr_bytes += n as u64,
             }
             return Ok(&self.tail.buf[start..start + n]);

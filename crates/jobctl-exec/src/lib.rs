@@ -54,6 +54,11 @@ pub struct Spec {
     pub working_directory: Option<PathBuf>,
     /// Bytes of output to keep (first and last halves); 0 keeps none.
     pub capture_limit: usize,
+    /// Give the command one pipe for both stdout and stderr: the capture then
+    /// has exactly the order the command wrote in (two pipes that are both
+    /// readable cannot tell which was written first), as
+    /// [`Stream::Merged`], and everything is forwarded to the shim's stdout.
+    pub merge_output: bool,
 }
 
 /// Why a command could not be started. Exit codes follow `env(1)`.
@@ -108,9 +113,9 @@ pub trait Observer {
     /// The command started (its pid).
     fn started(&mut self, _pid: u32) {}
     /// The first stop signal arrived and was forwarded. The binary records
-    /// the run's provisional end here, in case it is killed before the
-    /// command exits.
-    fn stop_requested(&mut self, _request: StopRequest) {}
+    /// the run's provisional end here, with the output captured so far, in
+    /// case it is killed before the command exits.
+    fn stop_requested(&mut self, _request: StopRequest, _capture: &Capture) {}
 }
 
 impl Observer for () {}
@@ -234,10 +239,13 @@ pub fn run(
     }
     observer.started(pid);
 
-    let mut pipes = [
-        Pipe::new(Stream::Stdout, out),
-        Pipe::new(Stream::Stderr, err),
-    ];
+    let mut pipes: Vec<Pipe> = match err {
+        Some(err) => vec![
+            Pipe::new(Stream::Stdout, out),
+            Pipe::new(Stream::Stderr, err),
+        ],
+        None => vec![Pipe::new(Stream::Merged, out)],
+    };
     let mut forward = Forwarder::default();
     // Zeroed by the kernel page by page as reads fill it (see READ_CHUNK).
     // Page-aligned: the kernel copies from page-aligned pipe buffers, and a
@@ -310,7 +318,7 @@ pub fn run(
                                 at: SystemTime::now(),
                             };
                             stop = Some(request);
-                            observer.stop_requested(request);
+                            observer.stop_requested(request, &capture);
                         }
                     }
                     Received::Child => child_changed = true,
@@ -393,10 +401,13 @@ impl Pipe {
     }
 }
 
-type Spawned = (u32, OwnedFd, OwnedFd);
+/// The command's pid and the read ends of its output pipes: stdout's (or the
+/// merged one) and stderr's (none when merged).
+type Spawned = (u32, OwnedFd, Option<OwnedFd>);
 
-/// posix_spawnp with stdout/stderr on new pipes, a new process group, an
-/// empty signal mask and SIGPIPE back to its default (Rust ignores it).
+/// posix_spawnp with stdout/stderr on new pipes (or both on one), a new
+/// process group, an empty signal mask and SIGPIPE back to its default (Rust
+/// ignores it).
 fn spawn_fast(spec: &Spec) -> io::Result<Spawned> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
@@ -423,9 +434,14 @@ fn spawn_fast(spec: &Spec) -> io::Result<Spawned> {
         envp.push(cstring(&entry)?);
     }
     let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let err = if spec.merge_output {
+        None
+    } else {
+        Some(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+    };
     let mut actions = PosixSpawnFileActions::init()?;
     actions.add_dup2(out_w.as_raw_fd(), 1)?;
+    let err_w = err.as_ref().map_or(&out_w, |(_, w)| w);
     actions.add_dup2(err_w.as_raw_fd(), 2)?;
     let mut attr = PosixSpawnAttr::init()?;
     attr.set_flags(
@@ -439,8 +455,8 @@ fn spawn_fast(spec: &Spec) -> io::Result<Spawned> {
     defaults.add(Signal::SIGPIPE);
     attr.set_sigdefault(&defaults)?;
     let pid = posix_spawnp(&program, &actions, &attr, &argv, &envp)?;
-    drop((out_w, err_w));
-    Ok((pid.as_raw() as u32, out_r, err_r))
+    drop(out_w);
+    Ok((pid.as_raw() as u32, out_r, err.map(|(r, _)| r)))
 }
 
 /// The standard library's fork path, for a working directory or a terminal
@@ -453,9 +469,19 @@ fn spawn_with_hook(spec: &Spec, terminal: bool) -> io::Result<Spawned> {
     command
         .args(&spec.args)
         .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0);
+    // The merged pipe's read end, kept here; the write end goes to the
+    // command as both stdout and stderr (and is closed here once spawned).
+    let merged = if spec.merge_output {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        command
+            .stdout(Stdio::from(write.try_clone()?))
+            .stderr(Stdio::from(write));
+        Some(read)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
     if let Some(dir) = &spec.working_directory {
         command.current_dir(dir);
     }
@@ -475,10 +501,15 @@ fn spawn_with_hook(spec: &Spec, terminal: bool) -> io::Result<Spawned> {
         });
     }
     let mut child = command.spawn()?;
+    // Dropping `command` closes the shim's copies of the merged write end.
+    drop(command);
+    // The handle does not reap on drop; the supervision loop waits itself.
+    if let Some(read) = merged {
+        return Ok((child.id(), read, None));
+    }
     let out = OwnedFd::from(child.stdout.take().expect("piped stdout"));
     let err = OwnedFd::from(child.stderr.take().expect("piped stderr"));
-    // The handle does not reap on drop; the supervision loop waits itself.
-    Ok((child.id(), out, err))
+    Ok((child.id(), out, Some(err)))
 }
 
 fn is_exec_errno(errno: i32) -> bool {
@@ -540,7 +571,7 @@ impl Forwarder {
     fn write(&mut self, stream: Stream, mut data: &[u8]) {
         let (closed, fd): (&mut bool, BorrowedFd<'_>) = match stream {
             // SAFETY: fds 1 and 2 stay open for the life of the process.
-            Stream::Stdout => (&mut self.stdout_closed, unsafe {
+            Stream::Stdout | Stream::Merged => (&mut self.stdout_closed, unsafe {
                 BorrowedFd::borrow_raw(1)
             }),
             Stream::Stderr => (&mut self.stderr_closed, unsafe {

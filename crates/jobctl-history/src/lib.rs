@@ -29,7 +29,7 @@ mod schema;
 mod store;
 
 pub use query::{JobSummary, RunFilter, RunLookup, merge_newest_first};
-pub use record::{RunId, RunRecord, Status, Trigger};
+pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger};
 pub use retention::{PruneReport, Retention};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
 pub use store::{OpenMode, Store};
@@ -95,6 +95,15 @@ impl Error {
             _ => return None,
         };
         source.sqlite_error_code()
+    }
+
+    /// Whether another connection's lock made this write give up (after
+    /// waiting the busy timeout): trying again at once cannot help.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
     }
 }
 

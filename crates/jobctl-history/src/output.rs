@@ -1,15 +1,20 @@
 //! The stored form of a run's captured output.
 //!
 //! stdout and stderr arrive through two pipes; the shim records each piece in
-//! the order it read them, tagged with its stream, so a reader sees the two
-//! streams interleaved as the command wrote them (as far as two pipes can
-//! tell), unlike wrappers that keep two separate buffers. When the output is
-//! over the run's limit, the first and the last parts are kept and an
-//! [`Segment::Omitted`] marker stands for the middle.
+//! the order it read them, tagged with its stream. Each stream's bytes are in
+//! the order written; across the two, pieces are in the order the shim read
+//! them, which is the order written only when the writes were not close
+//! together (two pipes that are both readable cannot tell which was written
+//! first). A job that needs the exact order runs with both streams on one
+//! pipe (`merge_output`): its pieces are tagged [`Stream::Merged`]. When the
+//! output is over the run's limit, the first and the last parts are kept and
+//! an [`Segment::Omitted`] marker stands for the middle.
 //!
 //! Encoding: a sequence of records `tag: u8, length: LEB128 varint, bytes`.
-//! Tag 1 = stdout, 2 = stderr (followed by `length` bytes), 3 = omitted
-//! (`length` is the number of bytes dropped; no bytes follow).
+//! Tag 1 = stdout, 2 = stderr, 4 = both on one pipe (each followed by
+//! `length` bytes), 3 = omitted (`length` is the number of bytes dropped; no
+//! bytes follow). Tag 4 came with `merge_output`: a jobctl from before it
+//! reports such an output as malformed rather than guessing.
 
 /// Which stream a piece of output came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -17,6 +22,8 @@
 pub enum Stream {
     Stdout,
     Stderr,
+    /// stdout and stderr on one pipe (the job's `merge_output`).
+    Merged,
 }
 
 impl Stream {
@@ -24,6 +31,15 @@ impl Stream {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
+            Stream::Merged => "merged",
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            Stream::Stdout => TAG_STDOUT,
+            Stream::Stderr => TAG_STDERR,
+            Stream::Merged => TAG_MERGED,
         }
     }
 }
@@ -39,6 +55,7 @@ pub enum Segment<'a> {
 const TAG_STDOUT: u8 = 1;
 const TAG_STDERR: u8 = 2;
 const TAG_OMITTED: u8 = 3;
+const TAG_MERGED: u8 = 4;
 
 /// Builds the encoded form.
 #[derive(Debug, Default)]
@@ -57,10 +74,7 @@ impl Encoder {
         if bytes.is_empty() {
             return;
         }
-        self.buf.push(match stream {
-            Stream::Stdout => TAG_STDOUT,
-            Stream::Stderr => TAG_STDERR,
-        });
+        self.buf.push(stream.tag());
         put_varint(&mut self.buf, bytes.len() as u64);
         self.buf.extend_from_slice(bytes);
     }
@@ -101,10 +115,7 @@ pub fn write_encoded(w: &mut dyn std::io::Write, segments: &[Segment<'_>]) -> st
         match seg {
             Segment::Data(_, []) => continue,
             Segment::Data(stream, d) => {
-                header.push(match stream {
-                    Stream::Stdout => TAG_STDOUT,
-                    Stream::Stderr => TAG_STDERR,
-                });
+                header.push(stream.tag());
                 put_varint(&mut header, d.len() as u64);
                 w.write_all(&header)?;
                 w.write_all(d)?;
@@ -163,14 +174,14 @@ pub fn decode(data: &[u8]) -> Result<Vec<Segment<'_>>, String> {
         pos += 1;
         let len = get_varint(data, &mut pos)?;
         match tag {
-            TAG_STDOUT | TAG_STDERR => {
+            TAG_STDOUT | TAG_STDERR | TAG_MERGED => {
                 let len = usize::try_from(len).map_err(|_| "length too large")?;
                 let end = pos.checked_add(len).filter(|&e| e <= data.len());
                 let end = end.ok_or_else(|| format!("record at {pos} runs past the end"))?;
-                let stream = if tag == TAG_STDOUT {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
+                let stream = match tag {
+                    TAG_STDOUT => Stream::Stdout,
+                    TAG_STDERR => Stream::Stderr,
+                    _ => Stream::Merged,
                 };
                 out.push(Segment::Data(stream, &data[pos..end]));
                 pos = end;
@@ -194,6 +205,7 @@ mod tests {
         enc.omitted(1 << 40);
         enc.data(Stream::Stdout, b"");
         enc.data(Stream::Stdout, b"bye");
+        enc.data(Stream::Merged, b"both\n");
         let data = enc.finish();
         let segs = decode(&data).unwrap();
         assert_eq!(
@@ -203,8 +215,14 @@ mod tests {
                 Segment::Data(Stream::Stderr, &[0u8; 300]),
                 Segment::Omitted(1 << 40),
                 Segment::Data(Stream::Stdout, b"bye"),
+                Segment::Data(Stream::Merged, b"both\n"),
             ]
         );
+        // write_encoded writes exactly what the encoder builds.
+        let mut streamed = Vec::new();
+        write_encoded(&mut streamed, &segs).unwrap();
+        assert_eq!(streamed, data);
+        assert_eq!(encoded_len(&segs), data.len());
     }
 
     #[test]

@@ -217,7 +217,10 @@ pub struct RunRecord {
     pub exit_code: Option<i32>,
     /// The signal that ended the command (or that the shim forwarded).
     pub signal: Option<i32>,
-    /// Why the command could not be started, for `error` runs.
+    /// Why the command could not be started, for `error` runs; or, for a
+    /// run of any status, why its captured output is not stored
+    /// ([`OUTPUT_NOT_STORED`] and the reason: the completing write did not
+    /// fit, so the result was stored without it).
     pub error: Option<String>,
     /// Bytes the command wrote to stdout and stderr in total.
     pub output_bytes: u64,
@@ -225,7 +228,33 @@ pub struct RunRecord {
     pub output_truncated: bool,
 }
 
+/// How [`RunRecord::error`] starts when the run's output could not be stored
+/// with its result.
+pub const OUTPUT_NOT_STORED: &str = "output not stored: ";
+
 impl RunRecord {
+    /// This record without its output, marked with why (`reason`): what the
+    /// shim stores when the write with the output fails (a full disk, an
+    /// output too big for the database), so that the result is kept.
+    pub fn without_output(&self, reason: &str) -> RunRecord {
+        let marker = format!("{OUTPUT_NOT_STORED}{reason}");
+        RunRecord {
+            error: Some(match &self.error {
+                Some(error) => format!("{error}; {marker}"),
+                None => marker,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// Why the run's output is not stored, if [`RunRecord::without_output`]
+    /// marked it so.
+    pub fn output_not_stored(&self) -> Option<&str> {
+        let error = self.error.as_deref()?;
+        let at = error.find(OUTPUT_NOT_STORED)?;
+        Some(&error[at + OUTPUT_NOT_STORED.len()..])
+    }
+
     /// Duration in microseconds, once ended.
     pub fn duration_us(&self) -> Option<i64> {
         self.ended_us.map(|end| (end - self.started_us).max(0))
@@ -275,6 +304,50 @@ mod tests {
         assert!(RunId::prefix_range("8000").is_err(), "ids are 63-bit");
         assert_eq!(RunId::from_random(0).as_i64(), 1);
         assert_eq!(RunId::from_random(u64::MAX).as_i64(), i64::MAX);
+    }
+
+    #[test]
+    fn a_record_without_its_output_says_why() {
+        let mut record = RunRecord {
+            id: RunId::from_random(2),
+            job: "j".into(),
+            invocation_id: None,
+            trigger: Trigger::Shell,
+            attempt: 1,
+            host: "h".into(),
+            user: "u".into(),
+            uid: 0,
+            pid: Some(7),
+            shim: ProcessStamp {
+                boot_id: String::new(),
+                pid: 1,
+                start_ticks: 0,
+                pid_ns: 0,
+            },
+            started_us: 1,
+            ended_us: Some(2),
+            deadline_us: None,
+            status: Status::Failed,
+            exit_code: Some(3),
+            signal: None,
+            error: None,
+            output_bytes: 100,
+            output_truncated: false,
+        };
+        assert_eq!(record.output_not_stored(), None);
+        let slim = record.without_output("database or disk is full");
+        assert_eq!(slim.output_not_stored(), Some("database or disk is full"));
+        assert_eq!(
+            (slim.status, slim.exit_code, slim.output_bytes),
+            (Status::Failed, Some(3), 100)
+        );
+        record.error = Some("earlier".into());
+        let slim = record.without_output("too big");
+        assert_eq!(
+            slim.error.as_deref(),
+            Some("earlier; output not stored: too big")
+        );
+        assert_eq!(slim.output_not_stored(), Some("too big"));
     }
 
     #[test]

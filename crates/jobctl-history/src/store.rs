@@ -95,7 +95,13 @@ pub struct Store {
     sync_commits: bool,
     /// A commit made with `synchronous=NORMAL` is not yet on disk.
     log_unsynced: bool,
+    /// The file opened (device, inode), for writers: see
+    /// [`Store::still_at_path`].
+    file_id: Option<FileId>,
 }
+
+/// A file's device and inode number.
+type FileId = (u64, u64);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,9 +117,11 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        if mode == OpenMode::Write {
-            create_private(path)?;
-        }
+        let file_id = if mode == OpenMode::Write {
+            Some(create_private(path)?)
+        } else {
+            None
+        };
         let flags = match mode {
             OpenMode::Write | OpenMode::Maintain => OpenFlags::SQLITE_OPEN_READ_WRITE,
             OpenMode::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -143,6 +151,7 @@ impl Store {
             wal_frames: 0,
             sync_commits: true,
             log_unsynced: false,
+            file_id,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -179,6 +188,7 @@ impl Store {
             wal_frames: 0,
             sync_commits: true,
             log_unsynced: false,
+            file_id: None,
         };
         store.migrate()?;
         Ok(store)
@@ -380,6 +390,26 @@ impl Store {
         self.wal_frames = 0;
     }
 
+    /// Whether the database file this store opened is still the one at its
+    /// path (one `stat`). A file deleted or replaced while the shim ran (an
+    /// operator removing or restoring the history) would take what the shim
+    /// writes next with it, unseen: the shim checks before its completion
+    /// and, if not, lets this store go ([`Store::retire`]) and opens the path
+    /// again. Always true for readers and for an in-memory database.
+    pub fn still_at_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.file_id
+            .is_none_or(|id| std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == id))
+    }
+
+    /// Closes a store whose file is no longer at its path, first emptying
+    /// its write-ahead log into that file (best effort). The log is found
+    /// by path too: left as it was, it would be applied to whatever
+    /// database is now at the path, as if it were that database's own.
+    pub fn retire(mut self) {
+        self.truncate_log();
+    }
+
     /// Lets go of the database without closing the connection, for a process
     /// about to exit (the shim, after its last commit). With no checkpoint on
     /// close, closing would only finalize statements, free memory, unmap the
@@ -499,18 +529,25 @@ fn sync_parent(path: &Path) {
 }
 
 fn is_busy(e: &Error) -> bool {
-    matches!(
-        e.sqlite_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
+    e.is_busy()
 }
 
 /// Creates the database file with mode 0600 if it does not exist, so that
 /// SQLite (which gives its `-wal` and `-shm` files the database's mode) never
 /// creates any of them readable by others: job output may hold secrets.
-fn create_private(path: &Path) -> Result<()> {
-    if path.exists() {
-        return Ok(());
+/// Returns the file's identity (device, inode), from the `stat` that tells
+/// whether it exists.
+fn create_private(path: &Path) -> Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let folder_err = |source| Error::Folder {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) => return Ok(id(meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(folder_err(source)),
     }
     let created = OpenOptions::new()
         .write(true)
@@ -518,19 +555,18 @@ fn create_private(path: &Path) -> Result<()> {
         .mode(0o600)
         .open(path);
     match created {
-        Ok(_) => {
+        Ok(file) => {
             // SQLite is built without its per-process directory fsync
             // (SQLITE_DISABLE_DIRSYNC, .cargo/config.toml): the new file's
             // directory entry is made durable here, once; the log's after the
             // first commit that creates it (`Store::after_commit`).
             sync_parent(path);
-            Ok(())
+            file.metadata().map(id).map_err(folder_err)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(Error::Folder {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::metadata(path).map(id).map_err(folder_err)
+        }
+        Err(source) => Err(folder_err(source)),
     }
 }
 

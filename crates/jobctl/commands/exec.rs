@@ -41,7 +41,8 @@ const EXIT_SHIM_ERROR: u8 = 125;
 ///   jobctl exec --job backup --timeout 2h --retry-attempts 3 --retry-delay 30s -- /usr/local/bin/backup
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// The job this run belongs to.
+    /// The job this run belongs to: a job name as job files have them
+    /// (letters, digits, '_', '.', '-'); any other is refused (exit 125).
     #[arg(long, value_name = "NAME")]
     pub job: String,
 
@@ -57,9 +58,9 @@ pub struct ExecArgs {
     #[arg(long, value_name = "TIMESTAMP")]
     pub not_after: Option<jiff::Timestamp>,
 
-    /// Attempts in all, the first included: a failed command (non-zero exit,
-    /// or killed by a signal the shim did not forward) is run again, each
-    /// attempt recorded.
+    /// Attempts in all, the first included (1 to 100, as in job files): a
+    /// failed command (non-zero exit, or killed by a signal the shim did not
+    /// forward) is run again, each attempt recorded.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retry_attempts: u32,
 
@@ -79,6 +80,14 @@ pub struct ExecArgs {
     /// (0 keeps none). The total byte count is always recorded.
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub output_limit: ByteSize,
+
+    /// Give the command one pipe for both stdout and stderr (the job key
+    /// `merge_output`): the history keeps exactly the order it wrote in,
+    /// but no longer tells the streams apart, and all of it is passed on to
+    /// stdout. Without it, each stream keeps its own order, and lines
+    /// written close together to both are ordered as read.
+    #[arg(long)]
+    pub merge_output: bool,
 
     /// Record in this database instead of the default location.
     #[arg(long, value_name = "PATH")]
@@ -231,7 +240,7 @@ fn parse_with_clap(args: &[OsString]) -> Result<ExecArgs, clap::Error> {
 /// Parses `jobctl exec`'s own arguments without clap, for the plain forms a
 /// rendered `ExecStart=` uses: each option once, as `--name VALUE` or
 /// `--name=VALUE`, a value that parses and neither is empty nor starts with
-/// `-`, then `--` and the command. Anything else (help, an unknown or
+/// `-` (and the flag `--merge-output`, bare), then `--` and the command. Anything else (help, an unknown or
 /// repeated option, a bad value, a missing `--job` or command) gives `None`,
 /// and clap parses it instead: the result is always what clap would give
 /// (the tests below compare the two), only without building clap's
@@ -260,11 +269,22 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
     let mut keep_age = None;
     let mut max_output = None;
     let mut db_timeout = None;
+    let mut merge_output = false;
     let mut i = 0;
     let command = loop {
         let arg = args.get(i)?.to_str()?;
         if arg == "--" {
             break args[i + 1..].to_vec();
+        }
+        // The one flag without a value (clap refuses it repeated or with
+        // `=VALUE`; so does this, by declining).
+        if arg == "--merge-output" {
+            if merge_output {
+                return None;
+            }
+            merge_output = true;
+            i += 1;
+            continue;
         }
         let (name, value) = match arg.split_once('=') {
             Some((name, value)) => (name, value),
@@ -318,6 +338,7 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
         retry_backoff: retry_backoff.unwrap_or(1.0),
         retry_max_delay,
         output_limit: output_limit.map_or_else(|| "4M".parse().ok(), Some)?,
+        merge_output,
         db,
         trigger,
         working_directory,
@@ -338,10 +359,8 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
             return Ok(ExitCode::from(EXIT_SHIM_ERROR));
         }
     };
-    if args.retry_attempts == 0 || !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
-        eprintln!(
-            "jobctl exec: --retry-attempts must be at least 1 and --retry-backoff a number ≥ 1"
-        );
+    if let Some(problem) = bad_arguments(&args) {
+        eprintln!("jobctl exec: {problem}");
         return Ok(ExitCode::from(EXIT_SHIM_ERROR));
     }
     let retention = retention_from(args.keep_runs, args.keep_age, args.max_output);
@@ -412,6 +431,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         args: rest.to_vec(),
         working_directory: args.working_directory.clone(),
         capture_limit: usize::try_from(args.output_limit.bytes()).unwrap_or(usize::MAX),
+        merge_output: args.merge_output,
     };
     let retry = jobctl_core::job::Retry {
         attempts: args.retry_attempts,
@@ -419,7 +439,8 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         backoff: args.retry_backoff,
         max_delay: args.retry_max_delay,
     };
-    let waits = jobctl_core::job::retry_waits(&retry);
+    // Computed one at a time, as failures call for them.
+    let mut waits = jobctl_core::job::retry_waits(&retry);
 
     let mut attempt = 1u32;
     loop {
@@ -432,6 +453,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         let mut observer = RunObserver {
             book: &mut book,
             record: &record,
+            pid: None,
             deadline_us,
         };
         let outcome = match jobctl_exec::run(&spec, &mut signals, &mut observer) {
@@ -494,8 +516,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         let retryable = !forwarded_stop
             && !stopped_by_signal
             && matches!(record.status, Status::Failed | Status::Killed);
-        let wait = waits.get(attempt as usize - 1).copied();
-        if retryable && let Some(wait) = wait {
+        if retryable && let Some(wait) = waits.next() {
             let wait_us = i64::try_from(wait.as_usec()).unwrap_or(i64::MAX);
             let in_time = deadline_us
                 .is_none_or(|deadline| history_db::now_us().saturating_add(wait_us) < deadline);
@@ -529,6 +550,33 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
     }
 }
 
+/// What the parser cannot check: values it accepts that the shim must
+/// refuse (before anything runs or is recorded; exit 125). The job name
+/// follows the job-file rule (a job's name is its file's name), so no run can
+/// be recorded under a name no job can have: an empty one, or one with line
+/// breaks or terminal escapes that a reader would print.
+fn bad_arguments(args: &ExecArgs) -> Option<String> {
+    use jobctl_core::job::MAX_RETRY_ATTEMPTS;
+    if let Err(problem) = jobctl_core::naming::JobName::new(&args.job) {
+        return Some(format!(
+            "--job: {problem} (job names follow the job-file naming rule)"
+        ));
+    }
+    if !(1..=MAX_RETRY_ATTEMPTS).contains(&args.retry_attempts) {
+        return Some(format!(
+            "--retry-attempts {}: use 1 to {MAX_RETRY_ATTEMPTS} (attempts in all, the first included)",
+            args.retry_attempts
+        ));
+    }
+    if !(args.retry_backoff.is_finite() && args.retry_backoff >= 1.0) {
+        return Some(format!(
+            "--retry-backoff {}: use a number of at least 1",
+            args.retry_backoff
+        ));
+    }
+    None
+}
+
 /// A stop signal at or after the deadline is the timeout (systemd counts the
 /// timeout from a moment slightly before the shim started, hence the
 /// tolerance); any other is a plain stop.
@@ -545,15 +593,17 @@ const TIMEOUT_TOLERANCE_US: i64 = 1_000_000;
 /// Records the run's provisional end as soon as a stop signal arrives: if
 /// the command ignores it, systemd SIGKILLs the whole unit (the shim too)
 /// after its stop timeout, and the row should then say `timeout`/`killed`,
-/// not `running`.
+/// not `running`, and hold the output captured up to the stop.
 struct RunObserver<'a, 'p> {
     book: &'a mut Bookkeeper<'p>,
     record: &'a RunRecord,
+    pid: Option<u32>,
     deadline_us: Option<i64>,
 }
 
 impl Observer for RunObserver<'_, '_> {
-    fn started(&mut self, _pid: u32) {
+    fn started(&mut self, pid: u32) {
+        self.pid = Some(pid);
         // Work that would otherwise delay the command or follow it: sync the
         // start row, prepare the completing statements, and checkpoint the
         // log if it is due (the fsyncs overlap the command; its output waits
@@ -568,12 +618,23 @@ impl Observer for RunObserver<'_, '_> {
         }
     }
 
-    fn stop_requested(&mut self, request: StopRequest) {
+    fn stop_requested(&mut self, request: StopRequest, capture: &jobctl_exec::Capture) {
         let mut record = self.record.clone();
+        record.pid = self.pid;
         record.status = stop_status(request, self.deadline_us);
         record.signal = Some(request.signal);
         record.ended_us = Some(system_time_us(request.at));
-        self.book.update(&record);
+        record.output_bytes = capture.total_bytes();
+        record.output_truncated = capture.truncated();
+        let output = stored_output(capture);
+        // No retention step here: the completion makes it, if it comes.
+        if let Err(e) = self
+            .book
+            .write_end(&record, output.as_deref(), &Retention::UNLIMITED)
+        {
+            self.book.failed = Some(e);
+            self.book.store = None;
+        }
     }
 }
 
@@ -632,36 +693,75 @@ impl Bookkeeper<'_> {
         }
     }
 
-    fn update(&mut self, record: &RunRecord) {
-        if let Some(store) = self.open()
-            && let Err(e) = store.update_run(record)
-        {
-            self.failed = Some(error_chain(&e));
-            self.store = None;
-        }
-    }
-
     /// Completes the run; if that fails, the journal gets the record.
     fn finish(&mut self, record: &RunRecord, output: Option<&[Segment<'_>]>) {
-        let retention = self.retention;
-        let now = history_db::now_us();
-        let busy = self.busy;
-        let result = match self.open() {
-            Some(store) => {
-                store.set_busy_timeout(busy);
-                store
-                    .finish_run(record, output, &retention, now)
-                    .map_err(|e| error_chain(&e))
+        // A database deleted or replaced while the command ran would take the
+        // run with it: record it in whatever is at the path now (created if
+        // nothing is), the whole row.
+        if self
+            .store
+            .as_ref()
+            .is_some_and(|store| !store.still_at_path())
+        {
+            if let Some(store) = self.store.take() {
+                store.retire();
             }
-            None => Err(self.failed.clone().unwrap_or_else(|| "cannot open".into())),
-        };
-        match result {
-            Ok(()) => self.failed = None,
+        }
+        let busy = self.busy;
+        if let Some(store) = self.store.as_mut() {
+            store.set_busy_timeout(busy);
+        }
+        let retention = self.retention;
+        match self.write_end(record, output, &retention) {
+            Ok(None) => self.failed = None,
+            Ok(Some(reason)) => {
+                self.failed = None;
+                crate::journal::output_not_stored(record, &self.db_path, &reason);
+            }
             Err(error) => {
                 self.store = None;
                 crate::journal::run_not_recorded(record, &self.db_path, &error);
             }
         }
+    }
+
+    /// Writes a run's end (`finish_run`: the row, its output, `retention`),
+    /// in one transaction. A result the shim knows is never left `running`
+    /// for want of room for its output: when that write fails for any reason
+    /// but another writer's lock (a full disk, an output too big for the
+    /// database, a damaged page among the outputs), the row is written again
+    /// without the output, marked with why (`RunRecord::without_output`).
+    /// Returns that reason when the output was left out; an error when
+    /// nothing could be written.
+    fn write_end(
+        &mut self,
+        record: &RunRecord,
+        output: Option<&[Segment<'_>]>,
+        retention: &Retention,
+    ) -> Result<Option<String>, String> {
+        let now = history_db::now_us();
+        let Some(store) = self.open() else {
+            return Err(self.failed.clone().unwrap_or_else(|| "cannot open".into()));
+        };
+        let error = match store.finish_run(record, output, retention, now) {
+            Ok(()) => return Ok(None),
+            Err(e) if output.is_none() || e.is_busy() => return Err(error_chain(&e)),
+            Err(e) => e,
+        };
+        let reason = output_error(&error);
+        match store.update_run(&record.without_output(&reason)) {
+            Ok(()) => Ok(Some(reason)),
+            Err(_) => Err(error_chain(&error)),
+        }
+    }
+}
+
+/// A short reason for the marker: SQLite's own message ("database or disk is
+/// full") without the layers around it.
+fn output_error(e: &jobctl_history::Error) -> String {
+    match e {
+        jobctl_history::Error::Sqlite(inner) => inner.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -814,6 +914,7 @@ fn stored_output(capture: &jobctl_exec::Capture) -> Option<Vec<Segment<'_>>> {
                     match stream {
                         jobctl_exec::Stream::Stdout => Stream::Stdout,
                         jobctl_exec::Stream::Stderr => Stream::Stderr,
+                        jobctl_exec::Stream::Merged => Stream::Merged,
                     },
                     data,
                 ),
@@ -881,10 +982,12 @@ mod tests {
                 "5s",
                 "--not-after",
                 "2027-04-01T00:00:00+08:00",
+                "--merge-output",
                 "--",
                 "/usr/local/bin/backup",
                 "--full",
             ],
+            &["--merge-output", "--job", "j", "--", "true"],
             &[
                 "--trigger=manual",
                 "--job",
@@ -938,6 +1041,16 @@ mod tests {
             &["--job", "j", "stray", "--", "true"],
             &["--job", "j", "-t", "5s", "--", "true"],
             &["--job", "j", "--db-timeout", "--", "true"],
+            &[
+                "--job",
+                "j",
+                "--merge-output",
+                "--merge-output",
+                "--",
+                "true",
+            ],
+            &["--job", "j", "--merge-output=true", "--", "true"],
+            &["--job", "j", "--merge-output", "yes", "--", "true"],
         ];
         for line in declined {
             assert!(!agrees_with_clap(line), "plain parser took {line:?}");

@@ -19,9 +19,13 @@ use crate::paths::{Mode, Paths};
 
 /// Show the captured output of a job's run.
 ///
-/// Each line is marked with the stream it came from (`out|` or `err|`), in
-/// the order the two streams were written. Long outputs keep their first and
-/// last parts; the gap says how much was left out.
+/// Each line is marked with the stream it came from (`out|` or `err|`).
+/// Each stream's lines are in the order written; across the two streams,
+/// lines are in the order jobctl read them from the two pipes, which can
+/// group lines written close together (all of stdout's, then stderr's). A
+/// job with `merge_output = true` has both streams on one pipe: its lines
+/// are in exactly the order written, marked `o+e|`. Long outputs keep their
+/// first and last parts; the gap says how much was left out.
 ///
 /// Examples:
 ///   jobctl logs nightly-refresh              # the last run
@@ -142,10 +146,12 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         })?,
         None => Vec::new(),
     };
-    let note = if data.is_none() && run.output_bytes > 0 {
-        Some("its output was removed by retention (max_output)")
-    } else {
-        None
+    let not_stored = run.output_not_stored().filter(|_| data.is_none());
+    let removed = data.is_none() && run.output_bytes > 0 && not_stored.is_none();
+    let note = match not_stored {
+        Some(why) => Some(format!("its output was not stored: {why}")),
+        None if removed => Some("its output was removed by retention (max_output)".to_string()),
+        None => None,
     };
 
     if args.json {
@@ -163,7 +169,8 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         output::print_json(&serde_json::json!({
             "run": view,
             "output": views,
-            "output_removed": note.is_some(),
+            "output_removed": removed,
+            "output_not_stored": not_stored,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -239,6 +246,7 @@ pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
                     if at_line_start {
                         out.push_str(match (stream, color) {
                             (Stream::Stdout, _) => "out| ",
+                            (Stream::Merged, _) => "o+e| ",
                             (Stream::Stderr, false) => "err| ",
                             (Stream::Stderr, true) => "\x1b[31merr|\x1b[0m ",
                         });
