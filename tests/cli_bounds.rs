@@ -11,9 +11,9 @@ use exec_support::*;
 /// Runs `cmd` with its stdout a pipe whose reading end is already closed,
 /// as in `jobctl … | head -0`: the first write fails with EPIPE.
 fn with_closed_stdout(mut cmd: Command) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
-    cmd.stdout(writer);
+    cmd.stdout(std::process::Stdio::from(writer));
     cmd.output().unwrap()
 }
 
@@ -56,4 +56,92 @@ fn json_on_a_closed_pipe_exits_quietly() {
             text(&out.stderr)
         );
     }
+}
+
+/// `jobctl calendar` under a 32 MiB data limit (heap and anonymous maps),
+/// in UTC from a fixed base time.
+fn calendar_in_32_mib(s: &Scratch, args: &[&str]) -> Output {
+    let mut cmd = Command::new("prlimit");
+    cmd.env_clear()
+        .env("TZ", "UTC")
+        .arg(format!("--data={}", 32 << 20))
+        .arg(JOBCTL)
+        .args(["calendar", "--base-time=@1767225600"])
+        .args(args)
+        .current_dir(s.path());
+    cmd.output().unwrap()
+}
+
+/// 100,000 elapses used about 50 MB before anything was printed (1,000,000:
+/// 484 MB); they are now written as they are computed.
+#[test]
+fn calendar_streams_its_elapses() {
+    let s = Scratch::new();
+    let out = calendar_in_32_mib(&s, &["--iterations", "100000", "*:*:*"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Original and normalized form, then two lines per elapse (UTC: no
+    // "(in UTC)" line).
+    assert_eq!(lines.len(), 2 + 2 * 100_000);
+    assert_eq!(lines[0], "  Original form: *:*:*");
+    assert_eq!(lines[1], "Normalized form: *-*-* *:*:*");
+    assert_eq!(lines[2], "    Next elapse: Thu 2026-01-01 00:00:01 UTC");
+    assert_eq!(
+        lines[lines.len() - 2],
+        "  Iter. #100000: Fri 2026-01-02 03:46:40 UTC"
+    );
+
+    let out = calendar_in_32_mib(
+        &s,
+        &["--json", "--iterations", "100000", "*:*:*", "minutely"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let elapses = v[0]["next_elapses"].as_array().unwrap();
+    assert_eq!(elapses.len(), 100_000);
+    assert_eq!(elapses[99_999]["timestamp"], "2026-01-02T03:46:40Z");
+    assert_eq!(v[1]["next_elapses"].as_array().unwrap().len(), 100_000);
+    assert_eq!(
+        v[1]["next_elapses"][99_999]["timestamp"],
+        "2026-03-11T10:40:00Z"
+    );
+}
+
+/// More than the cap is refused before any work, with a message that says
+/// what the cap is and what to do.
+#[test]
+fn calendar_iterations_are_capped() {
+    let s = Scratch::new();
+    for n in ["1000001", "4294967295", "18446744073709551616"] {
+        let out = calendar_in_32_mib(&s, &["--iterations", n, "daily"]);
+        assert_eq!(out.status.code(), Some(2), "{n}: {}", describe(&out));
+        assert!(out.stdout.is_empty());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("the most elapses jobctl calendar computes at once")
+                || stderr.contains("is not a count"),
+            "{n}: {stderr}"
+        );
+    }
+    let out = calendar_in_32_mib(&s, &["--iterations", "1000001", "daily"]);
+    assert!(
+        text(&out.stderr).contains("1000001 is more than 1000000"),
+        "{}",
+        describe(&out)
+    );
+    // The cap itself is allowed (the reader stops after the first lines).
+    let mut cmd = s.cmd();
+    cmd.args(["calendar", "--iterations", "1000000", "hourly"]);
+    let out = with_closed_stdout(cmd);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout[..out.stdout.len().min(2000)]),
+        text(&out.stderr)
+    )
 }
