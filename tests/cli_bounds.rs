@@ -145,3 +145,148 @@ fn describe(out: &Output) -> String {
         text(&out.stderr)
     )
 }
+
+/// `jobctl ARGS` under a 32 MiB data limit, in `dir`, with `TZ` as given.
+fn jobctl_in_32_mib(dir: &std::path::Path, tz: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.env_clear()
+        .env("TZ", tz)
+        .env("HOME", dir)
+        .arg(format!("--data={}", 32 << 20))
+        .arg(JOBCTL)
+        .args(args)
+        .current_dir(dir);
+    cmd
+}
+
+/// A `TZ` that names no zone was silently UTC; it is still UTC (as in glibc
+/// and systemd) but jobctl says so. `TZ=/dev/zero` and a huge TZif file
+/// were read whole (about 1 GB before failing); now a zone file is read
+/// only when it is a regular file, and never more than 1 MiB of it.
+#[test]
+fn an_unknown_tz_is_utc_with_a_warning_and_is_read_bounded() {
+    let s = Scratch::new();
+    let huge = s.path().join("huge-zone");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(4 << 30).unwrap(); // sparse: 4 GiB of zeros
+    for (tz, why) in [
+        (
+            "Mars/Olympus",
+            "/usr/share/zoneinfo/Mars/Olympus: no such file",
+        ),
+        ("/dev/zero", "/dev/zero: not a regular file"),
+        (huge.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        let out = jobctl_in_32_mib(
+            s.path(),
+            tz,
+            &["calendar", "--base-time=@1767225600", "daily"],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "TZ={tz}: {}", describe(&out));
+        assert!(
+            text(&out.stdout).contains("Next elapse: Fri 2026-01-02 00:00:00 UTC"),
+            "TZ={tz}: {}",
+            describe(&out)
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("Warning: TZ=\"{tz}\" is not a time zone"))
+                && stderr.contains(why)
+                && stderr.contains("Hint: "),
+            "TZ={tz}: {stderr}"
+        );
+    }
+    // A zone that exists: no warning.
+    let out = jobctl_in_32_mib(s.path(), "Asia/Tokyo", &["calendar", "daily"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// `--config /dev/zero`, a huge job file and an endless crontab on standard
+/// input fail at once with an error naming the file, instead of reading
+/// until memory runs out.
+#[test]
+fn files_jobctl_parses_are_read_bounded() {
+    let s = Scratch::new();
+    let out = jobctl_in_32_mib(s.path(), "UTC", &["--config", "/dev/zero", "validate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the configuration /dev/zero")
+            && stderr.contains("larger than 1 MiB"),
+        "{stderr}"
+    );
+
+    let jobs = s.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    let big = jobs.join("big.toml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    std::fs::write(
+        jobs.join("fine.toml"),
+        "command = [\"/bin/true\"]\ndaily = \"02:00\"\n",
+    )
+    .unwrap();
+    let out = jobctl_in_32_mib(
+        s.path(),
+        "UTC",
+        &["--user", "--jobs-dir", jobs.to_str().unwrap(), "validate"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: the file is larger than 1 MiB",
+            big.display()
+        )),
+        "{stderr}"
+    );
+    let out = jobctl_in_32_mib(s.path(), "UTC", &["validate", big.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+
+    let mut cmd = jobctl_in_32_mib(
+        s.path(),
+        "UTC",
+        &["import", "crontab", "-", "--out", "imported", "--dry-run"],
+    );
+    cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the crontab from standard input")
+            && stderr.contains("larger than 1 MiB"),
+        "{stderr}"
+    );
+    let out = jobctl_in_32_mib(
+        s.path(),
+        "UTC",
+        &[
+            "import",
+            "crontab",
+            "/dev/zero",
+            "--out",
+            "imported",
+            "--dry-run",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("cannot read the crontab /dev/zero"));
+}

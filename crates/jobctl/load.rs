@@ -56,7 +56,7 @@ fn must_check_permissions(mode: Mode) -> bool {
 /// Loads the configuration (a missing file is an empty one).
 pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diagnostic>)> {
     let path = &paths.config;
-    let text = match fs::read_to_string(path) {
+    let text = match crate::files::read_text_limited(path, crate::files::TEXT_LIMIT) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok((Config::default(), Vec::new()));
@@ -108,7 +108,7 @@ pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> 
         } else {
             false
         };
-        let text = match fs::read(file) {
+        let text = match crate::files::read_limited(file, crate::files::TEXT_LIMIT) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
@@ -120,6 +120,14 @@ pub fn load_jobs(paths: &Paths, selection: &JobSelection) -> Result<LoadedJobs> 
                     continue;
                 }
             },
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                diagnostics.push(file_problem(
+                    &display,
+                    &e.to_string(),
+                    "check that this is the job file you meant",
+                ));
+                continue;
+            }
             Err(e) => {
                 diagnostics.push(file_problem(
                     &display,

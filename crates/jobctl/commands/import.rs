@@ -7,7 +7,7 @@
 //! the target folder never holds half an import.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -246,15 +246,15 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
 
 fn read_input(file: &str) -> CliResult<(String, String)> {
     let (bytes, name) = if file == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read the crontab from standard input")?;
+        let bytes =
+            crate::files::read_limited_from(std::io::stdin().lock(), crate::files::TEXT_LIMIT)
+                .context("cannot read the crontab from standard input")?;
         (bytes, "stdin".to_string())
     } else {
-        let bytes = fs::read(file).map_err(|e| {
-            CliError::failure(anyhow!(e).context(format!("cannot read the crontab {file}")))
-        })?;
+        let bytes =
+            crate::files::read_limited(Path::new(file), crate::files::TEXT_LIMIT).map_err(|e| {
+                CliError::failure(anyhow!(e).context(format!("cannot read the crontab {file}")))
+            })?;
         (bytes, file.to_string())
     };
     let text = String::from_utf8(bytes).map_err(|_| {
