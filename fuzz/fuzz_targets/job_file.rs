@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let config = Config::default();
     for mode in [Mode::System, Mode::User] {
-        let ctx = LoadContext { mode, config: &config, zones: &UtcOnly };
+        let ctx = LoadContext { mode, config: &config, zones: &UtcOnly, root_files: None };
         let loaded = load_job(JobSource { path: "fuzz.toml", stem: "fuzz", text }, &ctx);
         let Some(job) = loaded.job else { continue };
         let history = HistoryConfig::default();

@@ -113,6 +113,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             mode,
             config: &config,
             zones: &UtcOnly,
+            root_files: None,
         };
         let loaded = load_job(
             JobSource {

@@ -160,6 +160,8 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
         mode: paths.mode,
         config: &config,
         zones: &zones,
+        // Imported jobs carry their environment inline.
+        root_files: None,
     };
     let mut kept = Vec::new();
     for mut job in std::mem::take(&mut plan.jobs) {
