@@ -274,3 +274,19 @@ fn generate_writes_nothing_when_a_job_is_invalid() {
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert!(file_names(out.path()).is_empty());
 }
+
+/// Expected files are rewritten only for `JOBCTL_BLESS=1`: a stray
+/// `JOBCTL_BLESS=0` (or `true`, or an empty value) in an environment must
+/// not turn every golden comparison into a rewrite that passes.
+#[test]
+fn only_jobctl_bless_1_blesses() {
+    use std::ffi::OsStr;
+    assert!(support::bless_value_blesses(Some(OsStr::new("1"))));
+    for value in ["0", "", "true", "yes", " 1", "1 ", "01"] {
+        assert!(
+            !support::bless_value_blesses(Some(OsStr::new(value))),
+            "JOBCTL_BLESS={value:?} must not bless"
+        );
+    }
+    assert!(!support::bless_value_blesses(None));
+}
