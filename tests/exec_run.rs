@@ -307,10 +307,25 @@ fn retries_until_success_each_attempt_recorded() {
             (3, "success".to_string())
         ]
     );
-    // Distinct run ids.
-    let mut ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    ids.dedup();
-    assert_eq!(ids.len(), 3);
+    // Each attempt is a run of its own: its own id, and it starts after
+    // the previous attempt ended.
+    let ids: std::collections::BTreeSet<&str> =
+        runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "{runs:#?}");
+    let mut by_attempt: Vec<&serde_json::Value> = runs.iter().collect();
+    by_attempt.sort_by_key(|r| r["attempt"].as_i64());
+    for pair in by_attempt.windows(2) {
+        let (ended, next_started) = (
+            pair[0]["ended_us"].as_i64().unwrap(),
+            pair[1]["started_us"].as_i64().unwrap(),
+        );
+        assert!(
+            next_started >= ended,
+            "attempt {} started at {next_started}, before attempt {} ended at {ended}",
+            pair[1]["attempt"],
+            pair[0]["attempt"]
+        );
+    }
 }
 
 #[test]

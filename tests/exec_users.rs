@@ -61,7 +61,15 @@ fn each_user_records_privately_and_root_sees_all() {
     // A root job: the main database, created 0600 in a 0755 folder.
     let out = s
         .cmd()
-        .args(["exec", "--job", "root-job", "--", "/bin/true"])
+        .args([
+            "exec",
+            "--job",
+            "root-job",
+            "--",
+            FAKEJOB,
+            "out",
+            "root secret",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -119,20 +127,47 @@ fn each_user_records_privately_and_root_sees_all() {
     let v: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "nobody-job");
 
-    // ...but neither root's nor daemon's.
-    for db in [main_db.clone(), daemon_dir.join("history.db")] {
-        let out = as_user("nobody", &bins, &state)
-            .args(["history", "--db"])
+    // ...but neither root's nor daemon's, whose output root can read.
+    for (db, job, secret) in [
+        (main_db.clone(), "root-job", "root secret"),
+        (daemon_dir.join("history.db"), "daemon-job", "secret output"),
+    ] {
+        let logs = s
+            .cmd()
+            .args(["logs", job, "--db"])
             .arg(&db)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-        let logs = as_user("nobody", &bins, &state)
-            .args(["logs", "daemon-job", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap();
-        assert!(!text(&logs.stdout).contains("secret output"));
+        assert!(
+            logs.status.success() && text(&logs.stdout).contains(secret),
+            "root reads {job}'s output: {}{}",
+            text(&logs.stdout),
+            text(&logs.stderr)
+        );
+        for command in ["history", "logs"] {
+            let mut cmd = as_user("nobody", &bins, &state);
+            cmd.arg(command);
+            if command == "logs" {
+                cmd.arg(job);
+            }
+            let out = cmd.arg("--db").arg(&db).output().unwrap();
+            let stderr = text(&out.stderr);
+            // Refused because the file cannot be opened (SQLite says only
+            // "unable to open database file"; a folder nobody cannot enter
+            // reads as no database at all), not for want of runs.
+            let refused = [
+                format!("cannot open the history database {}", db.display()),
+                format!("no history database at {}", db.display()),
+            ];
+            assert!(
+                out.status.code() == Some(1) && refused.iter().any(|r| stderr.contains(r)),
+                "nobody's {command} of {}: exit {:?}\n{}{stderr}",
+                db.display(),
+                out.status.code(),
+                text(&out.stdout)
+            );
+            assert!(!text(&out.stdout).contains(secret));
+        }
     }
     // Nor alter them: a run pointed at root's database goes unrecorded.
     let out = as_user("nobody", &bins, &state)

@@ -22,16 +22,18 @@ const SETS: &[(&str, &[&str])] = &[
     ("config", &["--config", "tests/golden/config/config.toml"]),
 ];
 
-fn generate(flags: &[&str], jobs_dir: &str, out: &Path, jobctl_path: &Path) {
+/// `jobctl generate`, with `--jobctl-path` when given (else the binary's
+/// path comes from the configuration).
+fn generate(flags: &[&str], jobs_dir: &str, out: &Path, jobctl_path: Option<&Path>) {
     let home = TempDir::new("golden-home");
-    let output = jobctl(home.path())
-        .args(flags)
+    let mut cmd = jobctl(home.path());
+    cmd.args(flags)
         .args(["--jobs-dir", jobs_dir, "generate", "--out"])
-        .arg(out)
-        .arg("--jobctl-path")
-        .arg(jobctl_path)
-        .output()
-        .unwrap();
+        .arg(out);
+    if let Some(path) = jobctl_path {
+        cmd.arg("--jobctl-path").arg(path);
+    }
+    let output = cmd.output().unwrap();
     assert!(
         output.status.success(),
         "generate {jobs_dir}: {}",
@@ -54,13 +56,9 @@ fn units_match_the_golden_files() {
     let mut failures = Vec::new();
     for (set, flags) in SETS {
         let out = TempDir::new("golden");
-        let config_path_override = if *set == "config" {
-            None
-        } else {
-            Some(Path::new("/usr/bin/jobctl"))
-        };
-        // The config set takes jobctl_path from its config.toml.
-        let jobctl_path = config_path_override.unwrap_or(Path::new("/opt/jobctl/bin/jobctl"));
+        // The config set takes jobctl_path from its config.toml
+        // (/opt/jobctl/bin/jobctl): no flag, or the flag would be tested.
+        let jobctl_path = (*set != "config").then_some(Path::new("/usr/bin/jobctl"));
         generate(
             flags,
             &format!("tests/golden/{set}/jobs"),
@@ -147,7 +145,7 @@ fn every_golden_and_example_unit_passes_systemd_analyze_verify() {
     ));
     for (jobs_dir, flags) in &sets {
         let out = TempDir::new("verify");
-        generate(flags, jobs_dir, out.path(), &bin);
+        generate(flags, jobs_dir, out.path(), Some(&bin));
         if let Err(message) = verify(out.path(), flags.contains(&"--user")) {
             failures.push(message);
         }
@@ -313,4 +311,42 @@ fn each_golden_unit_carries_the_hash_of_its_own_text() {
         }
     }
     assert!(checked >= 20, "only {checked} golden units");
+}
+
+/// Expected files are rewritten only for `JOBCTL_BLESS=1`: a stray
+/// `JOBCTL_BLESS=0` (or `true`, or an empty value) in an environment must
+/// not turn every golden comparison into a rewrite that passes.
+#[test]
+fn only_jobctl_bless_1_blesses() {
+    use std::ffi::OsStr;
+    assert!(support::bless_value_blesses(Some(OsStr::new("1"))));
+    for value in ["0", "", "true", "yes", " 1", "1 ", "01"] {
+        assert!(
+            !support::bless_value_blesses(Some(OsStr::new(value))),
+            "JOBCTL_BLESS={value:?} must not bless"
+        );
+    }
+    assert!(!support::bless_value_blesses(None));
+}
+
+/// `--jobctl-path` wins over the configuration's `jobctl_path`, which the
+/// config golden set renders.
+#[test]
+fn the_flag_wins_over_the_configurations_jobctl_path() {
+    let out = TempDir::new("golden-flag");
+    let (_, flags) = SETS.iter().find(|(set, _)| *set == "config").unwrap();
+    generate(
+        flags,
+        "tests/golden/config/jobs",
+        out.path(),
+        Some(Path::new("/usr/local/bin/jobctl-from-flag")),
+    );
+    let names = file_names(out.path());
+    let service = names.iter().find(|n| n.ends_with(".service")).unwrap();
+    let unit = fs::read_to_string(out.path().join(service)).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/jobctl-from-flag ")
+            && !unit.contains("/opt/jobctl/bin/jobctl"),
+        "{unit}"
+    );
 }

@@ -198,7 +198,7 @@ pub fn format_local(us: i64) -> String {
     let Ok(ts) = jiff::Timestamp::from_microsecond(us) else {
         return us.to_string();
     };
-    let zoned = ts.to_zoned(jiff::tz::TimeZone::system());
+    let zoned = ts.to_zoned(crate::zones::local_zone());
     zoned.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -237,7 +237,7 @@ pub fn parse_time_bound(text: &str, now_us: i64) -> Result<i64> {
     if let Ok(ts) = text.parse::<jiff::Timestamp>() {
         return Ok(ts.as_microsecond());
     }
-    let tz = jiff::tz::TimeZone::system();
+    let tz = crate::zones::local_zone();
     let civil = text
         .parse::<jiff::civil::DateTime>()
         .or_else(|_| text.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())))

@@ -5,7 +5,9 @@
 //! In system mode, as root, job files, the jobs folder and the configuration
 //! must be owned by root and writable by nobody else (sudo and cron check
 //! their files the same way): a job file another user could edit would let
-//! that user run commands as root.
+//! that user run commands as root. So must a root job's `environment_file`,
+//! and every folder and link on the way to it: the core applies that rule
+//! (`jobctl_core::ownership`) to what [`HostPaths`] reports.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use jobctl_core::config::{self, Config};
-use jobctl_core::context::Mode;
+use jobctl_core::context::{Mode, PathInspector, PathStep, StepKind};
 use jobctl_core::diag::{Diagnostic, Severity};
 use jobctl_core::directives::SystemdTarget;
 use jobctl_core::job::{self, Job, JobSource, LoadContext, Now};
@@ -57,7 +59,7 @@ fn must_check_permissions(mode: Mode) -> bool {
 /// Loads the configuration (a missing file is an empty one).
 pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diagnostic>)> {
     let path = &paths.config;
-    let text = match fs::read_to_string(path) {
+    let text = match crate::files::read_text_limited(path, crate::files::TEXT_LIMIT) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok((Config::default(), Vec::new()));
@@ -122,6 +124,7 @@ pub fn load_jobs_checked(
             local: &local,
         }),
         systemd: checks.systemd,
+        root_files: check.then_some(&HostPaths as &dyn PathInspector),
     };
     let mut jobs = Vec::new();
     let mut names = std::collections::BTreeMap::new();
@@ -135,7 +138,7 @@ pub fn load_jobs_checked(
         } else {
             false
         };
-        let text = match fs::read(file) {
+        let text = match crate::files::read_limited(file, crate::files::JOB_FILE_LIMIT) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
@@ -147,6 +150,14 @@ pub fn load_jobs_checked(
                     continue;
                 }
             },
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                diagnostics.push(file_problem(
+                    &display,
+                    &e.to_string(),
+                    "check that this is the job file you meant",
+                ));
+                continue;
+            }
             Err(e) => {
                 diagnostics.push(file_problem(
                     &display,
@@ -279,6 +290,83 @@ fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
             &format!("run: chown root: {display} && chmod go-w {display}"),
         )
     })
+}
+
+/// The host's file system, as the ownership rule needs to see it.
+pub struct HostPaths;
+
+/// Links followed before giving up, as the kernel's `ELOOP` limit.
+const MAX_LINKS: usize = 40;
+
+impl PathInspector for HostPaths {
+    fn trace(&self, path: &str) -> std::result::Result<Vec<PathStep>, String> {
+        use std::path::Component;
+        let step = |path: &Path, kind: StepKind, meta: &fs::Metadata| PathStep {
+            path: path.display().to_string(),
+            kind,
+            uid: meta.uid(),
+            mode: meta.mode() & 0o7777,
+        };
+        let root = Path::new("/");
+        let meta = fs::symlink_metadata(root).map_err(|e| format!("/: {e}"))?;
+        let mut steps = vec![step(root, StepKind::Folder, &meta)];
+        // Components still to walk, front first; a link's target is put
+        // in front of what followed the link.
+        let mut pending: std::collections::VecDeque<std::ffi::OsString> = Path::new(path)
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        let mut current = PathBuf::from("/");
+        let mut links = 0;
+        while let Some(name) = pending.pop_front() {
+            if name == ".." {
+                // `current` holds no links, so its parent is the real one.
+                current.pop();
+                continue;
+            }
+            let next = current.join(&name);
+            let meta = match fs::symlink_metadata(&next) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return Err(format!("{}: {e}", next.display())),
+            };
+            if meta.file_type().is_symlink() {
+                steps.push(step(&next, StepKind::Link, &meta));
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(format!("{path}: too many levels of links"));
+                }
+                let target =
+                    fs::read_link(&next).map_err(|e| format!("{}: {e}", next.display()))?;
+                if target.is_absolute() {
+                    current = PathBuf::from("/");
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => pending.push_front(n.to_os_string()),
+                        Component::ParentDir => pending.push_front("..".into()),
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            if meta.is_dir() {
+                steps.push(step(&next, StepKind::Folder, &meta));
+                current = next;
+            } else {
+                steps.push(step(&next, StepKind::File, &meta));
+                if !pending.is_empty() {
+                    return Err(format!("{}: not a folder", next.display()));
+                }
+                break;
+            }
+        }
+        Ok(steps)
+    }
 }
 
 fn file_problem(display: &str, message: &str, hint: &str) -> Diagnostic {

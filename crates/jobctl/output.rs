@@ -13,12 +13,26 @@ pub fn use_color() -> bool {
     env::var_os(env::NO_COLOR).is_none() && io::stdout().is_terminal()
 }
 
-/// Writes `value` as pretty JSON followed by a newline to stdout.
+/// Writes `value` as pretty JSON followed by a newline to stdout, as it is
+/// serialized (buffered, not built in memory first). A broken pipe is not an
+/// error, as for [`print_text`].
 pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
-    writeln!(out)?;
-    out.flush()
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| match e.io_error_kind() {
+            Some(kind) => io::Error::new(kind, e),
+            None => io::Error::other(e),
+        })
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            // The buffer would retry the write when dropped.
+            let _ = out.into_parts();
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Writes text to stderr (diagnostics, warnings).

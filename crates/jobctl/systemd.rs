@@ -151,8 +151,8 @@ fn overrides_path(paths: &Paths) -> PathBuf {
 /// Operator overrides (`jobctl enable/disable`), by job.
 pub fn read_overrides(paths: &Paths) -> anyhow::Result<BTreeMap<String, Override>> {
     let path = overrides_path(paths);
-    match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| {
+    match crate::files::read_limited(&path, crate::files::STATE_LIMIT) {
+        Ok(text) => serde_json::from_slice(&text).with_context(|| {
             format!(
                 "{} is not valid; delete it to drop all `jobctl enable/disable` overrides",
                 path.display()

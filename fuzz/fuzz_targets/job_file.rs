@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 local: &jiff::tz::TimeZone::UTC,
             }),
             systemd: Some(SystemdTarget { version: 252, source: VersionSource::Manager }),
+            root_files: None,
         };
         let loaded = load_job(JobSource { path: "fuzz.toml", stem: "fuzz", text }, &ctx);
         let Some(job) = loaded.job else { continue };

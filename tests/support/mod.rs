@@ -63,9 +63,16 @@ fn unique() -> u64 {
 }
 
 /// Whether expected files should be rewritten from the actual output
-/// (`JOBCTL_BLESS=1 cargo test`), after reviewing the change.
+/// (`JOBCTL_BLESS=1 cargo test`), after reviewing the change. Only the exact
+/// value `1` blesses: `JOBCTL_BLESS=0` or an empty value must not rewrite
+/// anything (.ci/run refuses to run with the variable set at all).
 pub fn blessing() -> bool {
-    std::env::var_os("JOBCTL_BLESS").is_some()
+    bless_value_blesses(std::env::var_os("JOBCTL_BLESS").as_deref())
+}
+
+/// [`blessing`] for a given value of `JOBCTL_BLESS`.
+pub fn bless_value_blesses(value: Option<&std::ffi::OsStr>) -> bool {
+    value == Some(std::ffi::OsStr::new("1"))
 }
 
 /// Compares `actual` with the contents of `expected_path`, or rewrites the
@@ -125,15 +132,15 @@ pub fn describe(output: &Output) -> String {
 }
 
 /// Whether tests that need something missing here must fail instead of
-/// skipping (CI sets `JOBCTL_REQUIRE_ALL_TESTS=1`).
+/// skipping (`JOBCTL_REQUIRE_ALL_TESTS=1` or `CI=true`).
 pub fn must_not_skip() -> bool {
-    std::env::var("JOBCTL_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1")
+    jobctl_sandbox::skips_are_failures()
 }
 
 /// Skips the calling test with a printed reason, or fails it in CI.
 pub fn skip(reason: &str) {
     if must_not_skip() {
-        panic!("cannot skip in CI (JOBCTL_REQUIRE_ALL_TESTS=1): {reason}");
+        panic!("cannot skip in CI (JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true): {reason}");
     }
     eprintln!("SKIPPED: {reason}");
 }

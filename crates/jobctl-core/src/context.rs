@@ -32,3 +32,32 @@ impl ZoneLookup for UtcOnly {
             .then_some(jiff::tz::TimeZone::UTC)
     }
 }
+
+/// One object met on the way to a file: a folder, a link, or the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStep {
+    pub path: String,
+    pub kind: StepKind,
+    pub uid: u32,
+    /// The permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
+/// What a [`PathStep`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Folder,
+    Link,
+    /// The object the path names, when it is not a folder.
+    File,
+}
+
+/// Reports who owns the path to a file, for the rule that files which decide
+/// what root runs are root's alone (see [`crate::ownership`]).
+pub trait PathInspector {
+    /// Every folder, link and file met while resolving the absolute `path`
+    /// from `/`, following links, in order. Stops at the first component
+    /// that does not exist (those before it are still reported). `Err`
+    /// when the path cannot be followed (a loop of links, no permission).
+    fn trace(&self, path: &str) -> Result<Vec<PathStep>, String>;
+}

@@ -721,11 +721,16 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
 
         let mut environment = BTreeMap::new();
         for (k, v) in &env {
-            if CRON_SETTINGS.contains(&k.as_str()) || k == "SHELL" {
+            if CRON_SETTINGS.contains(&k.as_str()) {
                 continue;
             }
             environment.insert(k.clone(), v.clone());
         }
+        // cron gives every command SHELL and PATH, its defaults unless the
+        // crontab sets them (systemd would give SHELL the user's login shell).
+        environment
+            .entry("SHELL".to_string())
+            .or_insert_with(|| shell_path.to_string());
         if !environment.contains_key("PATH") {
             environment.insert("PATH".to_string(), CRON_DEFAULT_PATH.to_string());
         }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use crate::config::Config;
-use crate::context::{Mode, ZoneLookup};
+use crate::context::{Mode, PathInspector, ZoneLookup};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::directives::{self, Section, SystemdTarget};
 use crate::duration::Timespan;
@@ -308,8 +308,64 @@ impl Job {
 
     /// Whether the job runs as root (system mode, no other user).
     pub fn runs_as_root(&self) -> bool {
-        !self.dynamic_user && self.user.as_deref().is_none_or(|u| u == "root" || u == "0")
+        runs_as_root(self.user.as_deref(), self.dynamic_user)
     }
+}
+
+fn runs_as_root(user: Option<&str>, dynamic_user: bool) -> bool {
+    !dynamic_user && user.is_none_or(|u| u == "root" || u == "0")
+}
+
+/// Refuses an `environment_file` of a root job that someone other than root
+/// could change: its lines become the job's environment (`LD_PRELOAD`,
+/// `PATH`), so whoever can write it runs commands as root.
+fn check_root_file(
+    inspector: &dyn PathInspector,
+    file: &Sp<String>,
+    from_defaults: bool,
+    diags: &mut Diagnostics<'_>,
+) {
+    // A leading '-' only makes the file optional.
+    let path = file.value.strip_prefix('-').unwrap_or(&file.value);
+    let (span, origin) = if from_defaults {
+        (None, " (from the configuration's [defaults])")
+    } else {
+        (Some(file.span.clone()), "")
+    };
+    let (message, hint) = match inspector.trace(path) {
+        Ok(steps) => {
+            let problems = crate::ownership::root_only_problems(&steps);
+            if problems.is_empty() {
+                return;
+            }
+            let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
+            (
+                format!(
+                    "refusing an unsafe environment file {path}{origin}: {}; a user who can change it could set LD_PRELOAD and run commands as root",
+                    problems
+                        .iter()
+                        .map(|p| p.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "the file, every folder above it and every link on the way must be root's and writable only by root: {}",
+                    fixes.join("; ")
+                ),
+            )
+        }
+        Err(reason) => (
+            format!("cannot check the environment file {path}{origin}: {reason}"),
+            "a root job's environment file must be a path root can check".to_string(),
+        ),
+    };
+    diags.push(
+        crate::diag::Severity::Error,
+        span,
+        Some("environment_file"),
+        message,
+        Some(hint),
+    );
 }
 
 /// One job file to load.
@@ -335,6 +391,11 @@ pub struct LoadContext<'a> {
     pub mode: Mode,
     pub config: &'a Config,
     pub zones: &'a dyn ZoneLookup,
+    /// When set, the files that decide what a root job runs
+    /// (`environment_file`) must pass the ownership rule
+    /// ([`crate::ownership`]). The binary sets it in system mode as root,
+    /// where it also checks the job files themselves.
+    pub root_files: Option<&'a dyn PathInspector>,
     /// When set, schedules that can never fire after this instant (or
     /// before the job's end) are reported: an error when no schedule of the
     /// job can fire, a warning when one of several cannot (`validate`,
@@ -441,7 +502,7 @@ pub struct JobSpec {
     group: Option<Sp<String>>,
     dynamic_user: Option<Sp<bool>>,
     environment: BTreeMap<String, Sp<String>>,
-    environment_file: Option<Sp<Vec<String>>>,
+    environment_file: Option<Sp<Vec<Sp<String>>>>,
     timeout: Option<Sp<Timespan>>,
     stdin: Option<Sp<String>>,
     schedules: Vec<Sp<Schedule>>,
@@ -718,7 +779,7 @@ impl JobSpec {
                 let path = file.value.strip_prefix('-').unwrap_or(&file.value);
                 let candidate = Sp::new(path.to_string(), file.span.clone());
                 if check_absolute_path(reader, "environment_file", &candidate, diags) {
-                    paths.push(file.value);
+                    paths.push(file);
                 }
             }
             self.environment_file = Some(Sp::new(paths, span));
@@ -1109,6 +1170,17 @@ fn resolve(
         );
     }
 
+    let environment_files = pick(&spec.environment_file, &defaults.environment_file);
+    if let (Some(inspector), Some(files), Mode::System) =
+        (ctx.root_files, environment_files, ctx.mode)
+        && runs_as_root(user.as_deref(), dynamic_user)
+    {
+        let from_defaults = spec.environment_file.is_none();
+        for file in &files.value {
+            check_root_file(inspector, file, from_defaults, diags);
+        }
+    }
+
     let (command, name) = (command?, name?);
     if diags.has_errors() {
         return None;
@@ -1139,8 +1211,8 @@ fn resolve(
         group: pick(&spec.group, &defaults.group).map(|g| g.value.clone()),
         dynamic_user,
         environment,
-        environment_files: pick(&spec.environment_file, &defaults.environment_file)
-            .map(|f| f.value.clone())
+        environment_files: environment_files
+            .map(|f| f.value.iter().map(|p| p.value.clone()).collect())
             .unwrap_or_default(),
         timeout,
         stdin: spec.stdin.map(|s| s.value),

@@ -18,6 +18,7 @@ pub mod escape;
 pub mod health;
 pub mod job;
 pub mod naming;
+pub mod ownership;
 pub mod plan;
 pub mod schedule;
 pub mod size;

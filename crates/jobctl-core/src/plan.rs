@@ -755,6 +755,7 @@ mod tests {
                 zones: &UtcOnly,
                 now: None,
                 systemd: None,
+                root_files: None,
             },
         );
         let job = loaded

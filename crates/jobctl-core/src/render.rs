@@ -852,6 +852,7 @@ mod tests {
                 zones: &UtcOnly,
                 now: None,
                 systemd: None,
+                root_files: None,
             },
         );
         let job = loaded
@@ -955,6 +956,7 @@ mod tests {
             zones: &UtcOnly,
             now: None,
             systemd: None,
+            root_files: None,
         };
         let loaded = load_job(
             JobSource {
@@ -1090,6 +1092,7 @@ mod tests {
             zones: &UtcOnly,
             now: None,
             systemd: None,
+            root_files: None,
         };
         let loaded = load_job(
             JobSource {

@@ -69,6 +69,7 @@ fn first_class_keys_write_only_directives_systemd_247_knows() {
             zones: &UtcOnly,
             now: None,
             systemd: None,
+            root_files: None,
         };
         let loaded = load_job(
             JobSource {

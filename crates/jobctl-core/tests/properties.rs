@@ -122,6 +122,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
                 version: 252,
                 source: VersionSource::Manager,
             }),
+            root_files: None,
         };
         let loaded = load_job(
             JobSource {

@@ -181,9 +181,20 @@ pub fn unsupported_reason() -> Option<String> {
     }
 }
 
-/// Whether skips must be failures (CI sets [`REQUIRE_ALL_TESTS`]`=1`).
+/// Whether skips must be failures: [`REQUIRE_ALL_TESTS`]`=1`, or `CI=true`
+/// (which scripts/test also turns into the former), so that a CI running
+/// `cargo test` itself cannot go green by skipping either. Every skip of the
+/// test suite asks this.
 pub fn skips_are_failures() -> bool {
-    std::env::var(REQUIRE_ALL_TESTS).is_ok_and(|v| v == "1")
+    skips_are_failures_with(
+        std::env::var(REQUIRE_ALL_TESTS).ok().as_deref(),
+        std::env::var("CI").ok().as_deref(),
+    )
+}
+
+/// [`skips_are_failures`] for given values of the two variables.
+pub fn skips_are_failures_with(require_all: Option<&str>, ci: Option<&str>) -> bool {
+    require_all == Some("1") || ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 /// Boots a sandbox for a test binary, or explains why not.
@@ -820,6 +831,27 @@ fn validate_shares(share: &[PathBuf]) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ci_or_the_variable_makes_skips_failures() {
+        for (require, ci, fails) in [
+            (None, None, false),
+            (Some("1"), None, true),
+            (Some("0"), None, false),
+            (None, Some("true"), true),
+            (None, Some("TRUE"), true),
+            (None, Some("1"), true),
+            (None, Some("false"), false),
+            (None, Some(""), false),
+            (Some("0"), Some("true"), true),
+        ] {
+            assert_eq!(
+                skips_are_failures_with(require, ci),
+                fails,
+                "JOBCTL_REQUIRE_ALL_TESTS={require:?} CI={ci:?}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_checked() {

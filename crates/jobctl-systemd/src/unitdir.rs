@@ -245,8 +245,13 @@ fn write_temp(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// The most read from one unit file: far more than any rendered unit (whose
+/// lines systemd limits to 1 MiB), and a bound on a file that is not one.
+const UNIT_FILE_LIMIT: usize = 16 << 20;
+
 /// Reads a unit file of the folder `dir` whole: openat, reads until end of
-/// file, close (no stat for a size hint, no seek: a unit file is small).
+/// file, close (no stat for a size hint, no seek: a unit file is small). A
+/// file larger than [`UNIT_FILE_LIMIT`] is an error (it is not one of ours).
 fn read_small(dir: &rustix::fd::OwnedFd, name: &str) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
     let fd = rustix::fs::openat(
@@ -258,6 +263,12 @@ fn read_small(dir: &rustix::fd::OwnedFd, name: &str) -> io::Result<Vec<u8>> {
     let mut file = fs::File::from(fd);
     let mut buf = Vec::with_capacity(4096);
     loop {
+        if buf.len() > UNIT_FILE_LIMIT {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "larger than any unit file jobctl writes",
+            ));
+        }
         if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity());
         }
@@ -290,6 +301,20 @@ fn check_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A huge file in the unit folder is not read whole: it is not ours.
+    #[test]
+    fn a_huge_unit_file_is_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = UnitDir::new(tmp.path());
+        let huge = fs::File::create(tmp.path().join("huge.service")).unwrap();
+        huge.set_len(1 << 40).unwrap(); // sparse
+        fs::write(tmp.path().join("small.service"), "[Unit]\n").unwrap();
+        let units = dir.read_units().unwrap();
+        assert_eq!(units[0].name, "huge.service");
+        assert_eq!(units[0].contents, None);
+        assert_eq!(units[1].contents.as_deref(), Some("[Unit]\n"));
+    }
 
     #[test]
     fn writes_reads_and_removes_atomically() {

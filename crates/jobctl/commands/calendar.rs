@@ -2,6 +2,7 @@
 //! their next elapses, like `systemd-analyze calendar`, without systemd.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -9,7 +10,7 @@ use clap::Args;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use jobctl_core::calendar::{
-    CalendarError, CalendarSpec, LocalAbbreviations, MktimeMemory, ParseOptions, ZoneLookup,
+    CalendarError, CalendarSpec, Elapses, LocalAbbreviations, MktimeMemory, ParseOptions,
 };
 use jobctl_core::cron;
 use serde::Serialize;
@@ -40,8 +41,8 @@ pub struct CalendarArgs {
     #[arg(required = true, value_name = "EXPRESSION")]
     pub expressions: Vec<String>,
 
-    /// Show this many next elapses.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Show this many next elapses (at most 1000000).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_iterations)]
     pub iterations: u32,
 
     /// Compute from this time instead of now: `@EPOCH[.FRACTION]`, RFC 3339
@@ -56,6 +57,26 @@ pub struct CalendarArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The most elapses `--iterations` may ask for. The output is written as it
+/// is computed, so memory does not grow with the count; the cap bounds the
+/// time (each elapse is computed twice, see [`run`]).
+pub const MAX_ITERATIONS: u32 = 1_000_000;
+
+fn parse_iterations(text: &str) -> Result<u32, String> {
+    let n: u64 = text.parse().map_err(|_| {
+        format!("\"{text}\" is not a count: write a whole number from 0 to {MAX_ITERATIONS}")
+    })?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_ITERATIONS)
+        .ok_or_else(|| {
+            format!(
+                "{n} is more than {MAX_ITERATIONS}, the most elapses jobctl calendar computes at once; \
+                 ask for fewer, or start later with --base-time"
+            )
+        })
 }
 
 /// One elapse, for JSON output.
@@ -77,28 +98,29 @@ struct ErrorJson {
     hint: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct ResultJson {
-    input: String,
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    input: &'a str,
     valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    normalized: Option<String>,
+    normalized: Option<&'a str>,
     /// `OnCalendar=` lines a cron line translates to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_calendar: Option<Vec<String>>,
+    on_calendar: Option<&'a [String]>,
     /// A cron `@reboot` line: runs at boot, not on a calendar.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     on_boot: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    timezone: Option<String>,
-    next_elapses: Vec<ElapseJson>,
+    timezone: Option<&'a str>,
+    /// Computed while they are written.
+    next_elapses: ElapseList<'a>,
     /// True when the expression is valid but never elapses (again).
     never: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorJson>,
+    error: Option<&'a ErrorJson>,
     /// Parts systemd accepts but computes wrongly (see CalendarWarning).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<ErrorJson>,
+    #[serde(skip_serializing_if = "<[ErrorJson]>::is_empty")]
+    warnings: &'a [ErrorJson],
 }
 
 /// A failed input, kept for the error report.
@@ -114,6 +136,45 @@ struct Failure {
     hint: Option<String>,
 }
 
+/// One argument after parsing.
+struct Parsed {
+    input: String,
+    /// The expressions to compute (one; or a cron line's `OnCalendar=` lines).
+    /// Empty when the argument is invalid.
+    specs: Vec<CalendarSpec>,
+    /// The table's rows above the elapses.
+    rows: Vec<(String, String)>,
+    normalized: Option<String>,
+    on_calendar: Option<Vec<String>>,
+    on_boot: bool,
+    timezone: Option<String>,
+    warnings: Vec<ErrorJson>,
+    /// Why the argument is invalid, or why its elapses cannot be computed.
+    error: Option<ErrorJson>,
+    /// The same, for the error report.
+    failure: Option<Failure>,
+}
+
+/// What computing an argument's elapses found, before anything is printed.
+#[derive(Clone, Copy)]
+struct Plan {
+    /// The `mktime()` memory to start from (see [`MktimeMemory`]).
+    memory: MktimeMemory,
+    /// How many elapses there are to print (up to `--iterations`).
+    count: usize,
+    /// An elapse could not be computed: nothing is printed for it.
+    failed: bool,
+}
+
+/// What every argument's elapses are computed with.
+struct Context<'a> {
+    base: Timestamp,
+    now: Timestamp,
+    local: &'a TimeZone,
+    zones: &'a HostZones,
+    cron: bool,
+}
+
 pub fn run(args: CalendarArgs) -> CliResult {
     let zones = HostZones::new();
     let local = zones.local();
@@ -122,139 +183,65 @@ pub fn run(args: CalendarArgs) -> CliResult {
         Some(text) => parse_base_time(text, &local)?,
         None => now,
     };
-    let abbreviations = LocalAbbreviations::of(&local, base);
-    let options = ParseOptions {
-        zones: Some(&zones),
-        local_abbreviations: Some(&abbreviations),
+    let ctx = Context {
+        base,
+        now,
+        local: &local,
+        zones: &zones,
+        cron: args.cron,
     };
+    let iterations = args.iterations as usize;
 
-    let mut text = String::new();
-    let mut results = Vec::new();
-    let mut failures = Vec::new();
-    let mut memory = MktimeMemory::fresh();
     let mut warnings: Vec<String> = Vec::new();
+    let mut parsed = Vec::new();
+    for input in &args.expressions {
+        parsed.push(parse_one(
+            input,
+            &ctx,
+            (!args.json).then_some(&mut warnings),
+        )?);
+    }
 
-    for (i, input) in args.expressions.iter().enumerate() {
-        if i > 0 {
-            text.push('\n');
+    // Every argument's elapses are computed once before anything is printed,
+    // keeping only their count: systemd-analyze prints no table for an
+    // expression whose elapses cannot all be computed, and the table's
+    // labels are as wide as the widest one ("Iter. #1000"). They are then
+    // computed again while they are written, so memory stays small for any
+    // --iterations.
+    let mut memory = MktimeMemory::fresh();
+    let mut plans = Vec::new();
+    for p in &mut parsed {
+        if p.error.is_some() {
+            plans.push(None);
+            continue;
         }
-        let mut result = ResultJson {
-            input: input.clone(),
-            valid: false,
-            normalized: None,
-            on_calendar: None,
-            on_boot: false,
-            timezone: None,
-            next_elapses: Vec::new(),
-            never: false,
-            error: None,
-            warnings: Vec::new(),
-        };
-        let mut rows: Vec<(String, String)> = Vec::new();
-
-        let specs = if args.cron {
-            match cron::parse(input) {
-                Ok(schedule) => {
-                    let translation = schedule.to_systemd();
-                    rows.push(("Cron line".into(), input.clone()));
-                    if translation.on_boot {
-                        rows.push(("OnBootSec=".into(), "0 (at boot; no calendar)".into()));
-                    }
-                    for line in &translation.on_calendar {
-                        rows.push(("OnCalendar=".into(), line.clone()));
-                    }
-                    result.on_calendar = Some(translation.on_calendar.clone());
-                    result.on_boot = translation.on_boot;
-                    let mut specs = Vec::new();
-                    for line in &translation.on_calendar {
-                        match CalendarSpec::parse_with(line, &options) {
-                            Ok(spec) => specs.push(spec),
-                            Err(e) => {
-                                return Err(CliError::failure(anyhow!(
-                                    "internal error: cron line \"{input}\" translated to \"{line}\", which does not parse: {e}"
-                                )));
-                            }
+        let start = memory;
+        let (count, error) = match Stream::new(&p.specs, &ctx, start) {
+            Ok(mut stream) => {
+                let mut count = 0;
+                let mut error = None;
+                while count < iterations {
+                    match stream.next() {
+                        Some(Ok(_)) => count += 1,
+                        Some(Err(e)) => {
+                            error = Some(e);
+                            break;
                         }
+                        None => break,
                     }
-                    specs
                 }
-                Err(e) => {
-                    failures.push(Failure {
-                        input: input.clone(),
-                        what: "cron line",
-                        invalid: true,
-                        message: e.message().to_string(),
-                        span: e.span(),
-                        hint: e.hint().map(str::to_string),
-                    });
-                    result.error = Some(error_json(e.message(), e.span(), e.hint()));
-                    results.push(result);
-                    continue;
+                // One mktime() memory across all expressions, as in one
+                // systemd-analyze process (see MktimeMemory).
+                if let Some(after) = stream.memory() {
+                    memory = after;
                 }
+                (count, error)
             }
-        } else {
-            match CalendarSpec::parse_with(input, &options) {
-                Ok(spec) => {
-                    let normalized = spec.normalized();
-                    if normalized != *input {
-                        rows.push(("Original form".into(), input.clone()));
-                    }
-                    rows.push(("Normalized form".into(), normalized.clone()));
-                    result.normalized = Some(normalized);
-                    result.timezone = spec.timezone().map(str::to_string);
-                    for w in spec.warnings() {
-                        if !args.json {
-                            warnings.push(format!(
-                                "Warning: \"{input}\": {}\nHint: {}",
-                                w.message, w.hint
-                            ));
-                        }
-                        result
-                            .warnings
-                            .push(error_json(&w.message, w.span.clone(), Some(&w.hint)));
-                    }
-                    vec![spec]
-                }
-                Err(e) => {
-                    failures.push(calendar_failure(input, &e));
-                    result.error = Some(error_json(e.message(), e.span(), e.hint()));
-                    results.push(result);
-                    continue;
-                }
-            }
-        };
-        result.valid = true;
-
-        let (elapses, error) = if args.cron {
-            union_elapses(&specs, base, &local, &zones, args.iterations)
-        } else {
-            // One mktime() memory across all expressions, as in one
-            // systemd-analyze process (see MktimeMemory).
-            match specs[0].elapses_with(base, &local, &zones, memory) {
-                Ok(mut it) => {
-                    let mut out = Vec::new();
-                    let mut error = None;
-                    for _ in 0..args.iterations {
-                        match it.next() {
-                            Some(Ok(ts)) => out.push(ts),
-                            Some(Err(e)) => {
-                                error = Some(e);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    memory = it.memory();
-                    (out, error)
-                }
-                Err(e) => (Vec::new(), Some(e)),
-            }
+            Err(e) => (0, Some(e)),
         };
         if let Some(e) = error {
-            // systemd-analyze prints no table for this expression.
-            rows.clear();
-            failures.push(Failure {
-                input: input.clone(),
+            p.failure = Some(Failure {
+                input: p.input.clone(),
                 what: if args.cron {
                     "cron line"
                 } else {
@@ -265,43 +252,259 @@ pub fn run(args: CalendarArgs) -> CliResult {
                 span: 0..0,
                 hint: e.hint().map(str::to_string),
             });
-            result.error = Some(error_json(e.message(), e.span(), e.hint()));
-        } else {
-            for (n, next) in elapses.iter().enumerate() {
-                let label = if n == 0 {
-                    "Next elapse".to_string()
-                } else {
-                    format!("Iter. #{}", n + 1)
-                };
-                rows.push((label, format_local(*next, &local)));
-                if !in_utc_timezone(&local, *next) {
-                    rows.push(("(in UTC)".into(), format_local(*next, &TimeZone::UTC)));
-                }
-                rows.push(("From now".into(), format_relative(*next, now)));
-                result.next_elapses.push(ElapseJson {
-                    timestamp: format_rfc3339(*next),
-                    usec: next.as_microsecond(),
-                    local: format_local(*next, &local),
-                });
-            }
-            if elapses.is_empty() && args.iterations > 0 && !specs.is_empty() {
-                rows.push(("Next elapse".into(), "never".into()));
-                result.never = true;
-            }
+            p.error = Some(error_json(e.message(), e.span(), e.hint()));
+            // systemd-analyze prints no table for this expression.
+            p.rows.clear();
         }
-        write_table(&mut text, &rows);
-        results.push(result);
+        plans.push(Some(Plan {
+            memory: start,
+            count,
+            failed: p.error.is_some(),
+        }));
     }
 
+    let failures: Vec<Failure> = parsed.iter_mut().filter_map(|p| p.failure.take()).collect();
     if args.json {
+        let results: Vec<ResultJson<'_>> = parsed
+            .iter()
+            .zip(&plans)
+            .map(|(p, plan)| ResultJson {
+                input: &p.input,
+                valid: plan.is_some(),
+                normalized: p.normalized.as_deref(),
+                on_calendar: p.on_calendar.as_deref(),
+                on_boot: p.on_boot,
+                timezone: p.timezone.as_deref(),
+                next_elapses: ElapseList {
+                    specs: &p.specs,
+                    plan: plan.filter(|plan| !plan.failed),
+                    ctx: &ctx,
+                },
+                never: plan.is_some_and(|plan| {
+                    !plan.failed && plan.count == 0 && iterations > 0 && !p.specs.is_empty()
+                }),
+                error: p.error.as_ref(),
+                warnings: &p.warnings,
+            })
+            .collect();
         output::print_json(&results)?;
     } else {
-        output::print_text(&text)?;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let written = parsed
+            .iter()
+            .zip(&plans)
+            .enumerate()
+            .try_for_each(|(i, (p, plan))| {
+                if i > 0 {
+                    out.write_all(b"\n")?;
+                }
+                write_table(&mut out, p, *plan, iterations, &ctx)
+            })
+            .and_then(|()| out.flush());
+        match written {
+            // The reader went away: not an error (output::print_text).
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                let _ = out.into_parts();
+            }
+            other => other?,
+        }
         for w in &warnings {
             eprintln!("{w}");
         }
     }
     report_failures(failures, args.expressions.len())
+}
+
+/// Parses one argument (a calendar expression, or a cron line with
+/// `--cron`).
+fn parse_one(
+    input: &str,
+    ctx: &Context<'_>,
+    warnings: Option<&mut Vec<String>>,
+) -> CliResult<Parsed> {
+    let abbreviations = LocalAbbreviations::of(ctx.local, ctx.base);
+    let options = ParseOptions {
+        zones: Some(ctx.zones),
+        local_abbreviations: Some(&abbreviations),
+    };
+    let mut parsed = Parsed {
+        input: input.to_string(),
+        specs: Vec::new(),
+        rows: Vec::new(),
+        normalized: None,
+        on_calendar: None,
+        on_boot: false,
+        timezone: None,
+        warnings: Vec::new(),
+        error: None,
+        failure: None,
+    };
+    if ctx.cron {
+        match cron::parse(input) {
+            Ok(schedule) => {
+                let translation = schedule.to_systemd();
+                parsed.rows.push(("Cron line".into(), input.to_string()));
+                if translation.on_boot {
+                    parsed
+                        .rows
+                        .push(("OnBootSec=".into(), "0 (at boot; no calendar)".into()));
+                }
+                for line in &translation.on_calendar {
+                    parsed.rows.push(("OnCalendar=".into(), line.clone()));
+                    match CalendarSpec::parse_with(line, &options) {
+                        Ok(spec) => parsed.specs.push(spec),
+                        Err(e) => {
+                            return Err(CliError::failure(anyhow!(
+                                "internal error: cron line \"{input}\" translated to \"{line}\", which does not parse: {e}"
+                            )));
+                        }
+                    }
+                }
+                parsed.on_boot = translation.on_boot;
+                parsed.on_calendar = Some(translation.on_calendar);
+            }
+            Err(e) => {
+                parsed.failure = Some(Failure {
+                    input: input.to_string(),
+                    what: "cron line",
+                    invalid: true,
+                    message: e.message().to_string(),
+                    span: e.span(),
+                    hint: e.hint().map(str::to_string),
+                });
+                parsed.error = Some(error_json(e.message(), e.span(), e.hint()));
+            }
+        }
+    } else {
+        match CalendarSpec::parse_with(input, &options) {
+            Ok(spec) => {
+                let normalized = spec.normalized();
+                if normalized != *input {
+                    parsed
+                        .rows
+                        .push(("Original form".into(), input.to_string()));
+                }
+                parsed
+                    .rows
+                    .push(("Normalized form".into(), normalized.clone()));
+                parsed.normalized = Some(normalized);
+                parsed.timezone = spec.timezone().map(str::to_string);
+                let mut warnings = warnings;
+                for w in spec.warnings() {
+                    if let Some(warnings) = warnings.as_deref_mut() {
+                        warnings.push(format!(
+                            "Warning: \"{input}\": {}\nHint: {}",
+                            w.message, w.hint
+                        ));
+                    }
+                    parsed
+                        .warnings
+                        .push(error_json(&w.message, w.span.clone(), Some(&w.hint)));
+                }
+                parsed.specs.push(spec);
+            }
+            Err(e) => {
+                parsed.failure = Some(calendar_failure(input, &e));
+                parsed.error = Some(error_json(e.message(), e.span(), e.hint()));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// The elapses of one argument, computed one at a time: one expression, or
+/// the union of a cron line's `OnCalendar=` lines.
+enum Stream<'a> {
+    One(Elapses<'a>),
+    /// Each expression computed on its own, as systemd does for the lines
+    /// of one timer.
+    Union(Vec<std::iter::Peekable<Elapses<'a>>>),
+}
+
+impl<'a> Stream<'a> {
+    fn new(
+        specs: &'a [CalendarSpec],
+        ctx: &Context<'_>,
+        memory: MktimeMemory,
+    ) -> Result<Self, CalendarError> {
+        match specs {
+            [spec] if !ctx.cron => Ok(Stream::One(
+                spec.elapses_with(ctx.base, ctx.local, ctx.zones, memory)?,
+            )),
+            _ => {
+                let mut iters = Vec::new();
+                for spec in specs {
+                    iters.push(spec.elapses(ctx.base, ctx.local, ctx.zones)?.peekable());
+                }
+                Ok(Stream::Union(iters))
+            }
+        }
+    }
+
+    /// The `mktime()` memory after the elapses computed so far; `None` when
+    /// computing left the process's memory alone (cron lines).
+    fn memory(&self) -> Option<MktimeMemory> {
+        match self {
+            Stream::One(it) => Some(it.memory()),
+            Stream::Union(_) => None,
+        }
+    }
+}
+
+impl Iterator for Stream<'_> {
+    type Item = Result<Timestamp, CalendarError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let iters = match self {
+            Stream::One(it) => return it.next(),
+            Stream::Union(iters) => iters,
+        };
+        let mut best: Option<(usize, Timestamp)> = None;
+        for (i, it) in iters.iter_mut().enumerate() {
+            match it.peek() {
+                Some(Ok(ts)) if best.is_none_or(|(_, b)| *ts < b) => best = Some((i, *ts)),
+                Some(Err(_)) => return it.next(),
+                _ => {}
+            }
+        }
+        let (i, ts) = best?;
+        iters[i].next();
+        // Both lines may fire at the same time; systemd fires once.
+        for it in iters.iter_mut() {
+            while it
+                .peek()
+                .is_some_and(|r| r.as_ref().is_ok_and(|t| *t == ts))
+            {
+                it.next();
+            }
+        }
+        Some(Ok(ts))
+    }
+}
+
+/// An argument's elapses for JSON, computed while they are serialized.
+struct ElapseList<'a> {
+    specs: &'a [CalendarSpec],
+    /// `None`: no elapses (invalid, or failed).
+    plan: Option<Plan>,
+    ctx: &'a Context<'a>,
+}
+
+impl Serialize for ElapseList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some(plan) = self.plan else {
+            return serializer.collect_seq(std::iter::empty::<ElapseJson>());
+        };
+        let stream =
+            Stream::new(self.specs, self.ctx, plan.memory).map_err(serde::ser::Error::custom)?;
+        serializer.collect_seq(stream.take(plan.count).map_while(Result::ok).map(|next| {
+            ElapseJson {
+                timestamp: format_rfc3339(next),
+                usec: next.as_microsecond(),
+                local: format_local(next, self.ctx.local),
+            }
+        }))
+    }
 }
 
 fn calendar_failure(input: &str, e: &CalendarError) -> Failure {
@@ -321,53 +524,6 @@ fn error_json(message: &str, span: std::ops::Range<usize>, hint: Option<&str>) -
         span: [span.start, span.end],
         hint: hint.map(str::to_string),
     }
-}
-
-/// The first `n` elapses of the union of `specs` (a cron line that needed
-/// two `OnCalendar=` lines), each expression computed on its own as systemd
-/// does for the lines of one timer.
-fn union_elapses(
-    specs: &[CalendarSpec],
-    base: Timestamp,
-    local: &TimeZone,
-    zones: &dyn ZoneLookup,
-    n: u32,
-) -> (Vec<Timestamp>, Option<CalendarError>) {
-    let mut iters = Vec::new();
-    for spec in specs {
-        match spec.elapses(base, local, zones) {
-            Ok(it) => iters.push(it.peekable()),
-            Err(e) => return (Vec::new(), Some(e)),
-        }
-    }
-    let mut out = Vec::new();
-    while out.len() < n as usize {
-        let mut best: Option<(usize, Timestamp)> = None;
-        for (i, it) in iters.iter_mut().enumerate() {
-            match it.peek() {
-                Some(Ok(ts)) if best.is_none_or(|(_, b)| *ts < b) => best = Some((i, *ts)),
-                Some(Err(_)) => {
-                    if let Some(Err(e)) = it.next() {
-                        return (out, Some(e));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some((i, ts)) = best else { break };
-        iters[i].next();
-        // Both lines may fire at the same time; systemd fires once.
-        for it in &mut iters {
-            while it
-                .peek()
-                .is_some_and(|r| r.as_ref().is_ok_and(|t| *t == ts))
-            {
-                it.next();
-            }
-        }
-        out.push(ts);
-    }
-    (out, None)
 }
 
 /// Prints every failure but the last on stderr and returns the last as the
@@ -430,17 +586,56 @@ fn underline(input: &str, span: std::ops::Range<usize>) -> String {
     format!("{}{}", " ".repeat(start), "^".repeat(width))
 }
 
-/// Right-aligns the labels like systemd-analyze's table.
-fn write_table(out: &mut String, rows: &[(String, String)]) {
-    let width = rows
+/// Writes one argument's table, its elapses computed as they are written,
+/// with the labels right-aligned like systemd-analyze's table.
+fn write_table(
+    out: &mut impl std::io::Write,
+    parsed: &Parsed,
+    plan: Option<Plan>,
+    iterations: usize,
+    ctx: &Context<'_>,
+) -> std::io::Result<()> {
+    let Some(plan) = plan.filter(|plan| !plan.failed) else {
+        // systemd-analyze prints no table for this argument.
+        return Ok(());
+    };
+    let never = plan.count == 0 && iterations > 0 && !parsed.specs.is_empty();
+    // The widest label: the rows above, "Next elapse", the last "Iter. #N"
+    // ("(in UTC)" and "From now" are shorter).
+    let last_iteration = (plan.count > 1).then(|| format!("Iter. #{}", plan.count));
+    let width = parsed
+        .rows
         .iter()
-        .map(|(l, _)| l.chars().count() + 1)
+        .map(|(label, _)| label.as_str())
+        .chain((plan.count > 0 || never).then_some("Next elapse"))
+        .chain(last_iteration.as_deref())
+        .map(|label| label.chars().count() + 1)
         .max()
         .unwrap_or(0);
-    for (label, value) in rows {
+    let mut row = |label: &str, value: &str| -> std::io::Result<()> {
         let label = format!("{label}:");
-        let _ = writeln!(out, "{label:>width$} {value}");
+        writeln!(out, "{label:>width$} {value}")
+    };
+    for (label, value) in &parsed.rows {
+        row(label, value)?;
     }
+    if never {
+        return row("Next elapse", "never");
+    }
+    let stream = Stream::new(&parsed.specs, ctx, plan.memory).map_err(std::io::Error::other)?;
+    for (n, next) in stream.take(plan.count).enumerate() {
+        let next = next.map_err(std::io::Error::other)?;
+        if n == 0 {
+            row("Next elapse", &format_local(next, ctx.local))?;
+        } else {
+            row(&format!("Iter. #{}", n + 1), &format_local(next, ctx.local))?;
+        }
+        if !in_utc_timezone(ctx.local, next) {
+            row("(in UTC)", &format_local(next, &TimeZone::UTC))?;
+        }
+        row("From now", &format_relative(next, ctx.now))?;
+    }
+    Ok(())
 }
 
 /// `@EPOCH[.FRACTION]`, RFC 3339, or a civil time in the local zone.

@@ -68,7 +68,10 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
     }
     // The units must be installed and current, or the override would
     // describe a job systemd does not have.
-    let on_disk = std::fs::read_to_string(paths.unit_dir.join(&timer.name)).ok();
+    let on_disk =
+        crate::files::read_limited(&paths.unit_dir.join(&timer.name), crate::files::STATE_LIMIT)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
     if on_disk.as_deref() != Some(timer.contents.as_str()) {
         return Err(CliError::failure(anyhow!(
             "job {}'s units are not installed or not current",

@@ -1106,6 +1106,8 @@ mod tests {
         let passwd = b"root:x:0:0:root:/root:/bin/bash\n\
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
 # a comment:x:5\n\
+www-data:x:33:1001:www-data:/var/www:/usr/sbin/nologin\n\
+alice:x:1001:100:Alice:/home/alice:/bin/bash\n\
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
 broken-line\n\
 :x:7:7::/:/bin/sh\n";
@@ -1113,7 +1115,12 @@ broken-line\n\
         assert_eq!(passwd_name(passwd, 65534).as_deref(), Some("nobody"));
         assert_eq!(passwd_name(passwd, 1).as_deref(), Some("daemon"));
         assert_eq!(passwd_name(passwd, 5), None);
-        // The gid field is not the uid; empty names do not count.
+        // The uid field, not the gid: 1001 is www-data's group (listed
+        // first) and alice's uid; 100 is only a group; 33 is www-data.
+        assert_eq!(passwd_name(passwd, 1001).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 33).as_deref(), Some("www-data"));
+        assert_eq!(passwd_name(passwd, 100), None);
+        // Empty names do not count.
         assert_eq!(passwd_name(passwd, 7), None);
         assert_eq!(passwd_name(passwd, 1000), None);
         assert_eq!(passwd_name(b"", 0), None);

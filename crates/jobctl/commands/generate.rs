@@ -78,7 +78,9 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
     {
         wanted.insert(unit.name.clone());
         let path = args.out.join(&unit.name);
-        if fs::read(&path).is_ok_and(|old| old == unit.contents.as_bytes()) {
+        if crate::files::read_limited(&path, crate::files::STATE_LIMIT)
+            .is_ok_and(|old| old == unit.contents.as_bytes())
+        {
             outcome.unchanged.push(unit.name.clone());
             continue;
         }
@@ -93,7 +95,8 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
         if wanted.contains(&name) || !(name.ends_with(".service") || name.ends_with(".timer")) {
             continue;
         }
-        let contents = fs::read_to_string(entry.path()).unwrap_or_default();
+        let contents = crate::files::read_text_limited(&entry.path(), crate::files::STATE_LIMIT)
+            .unwrap_or_default();
         if is_owned(&contents) {
             fs::remove_file(entry.path())
                 .with_context(|| format!("cannot remove {}", entry.path().display()))?;

@@ -7,7 +7,7 @@
 //! the target folder never holds half an import.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -211,6 +211,8 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
             local: &local,
         }),
         systemd: None,
+        // Imported jobs carry their environment inline.
+        root_files: None,
     };
     let mut kept = Vec::new();
     for mut job in std::mem::take(&mut plan.jobs) {
@@ -314,10 +316,9 @@ struct Owner {
 
 fn read_input(file: &str) -> CliResult<Input> {
     let (bytes, name, owner) = if file == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read the crontab from standard input")?;
+        let bytes =
+            crate::files::read_limited_from(std::io::stdin().lock(), crate::files::TEXT_LIMIT)
+                .context("cannot read the crontab from standard input")?;
         (bytes, "stdin".to_string(), None)
     } else {
         let cannot = |e: std::io::Error| {
@@ -341,8 +342,8 @@ fn read_input(file: &str) -> CliResult<Input> {
         } else {
             None
         };
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).map_err(cannot)?;
+        let bytes =
+            crate::files::read_limited_from(&mut f, crate::files::TEXT_LIMIT).map_err(cannot)?;
         (bytes, file.to_string(), owner)
     };
     let text = String::from_utf8(bytes).map_err(|_| {

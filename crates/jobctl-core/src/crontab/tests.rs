@@ -216,6 +216,7 @@ command = [\"/bin/bash\", \"-c\", \"cd /opt/warehouse && ./refresh.sh --full\"]
 
 [environment]
 PATH = \"/usr/local/bin:/usr/bin:/bin\"
+SHELL = \"/bin/bash\"
 
 [metadata]
 mailto = \"ops@example.com\"
