@@ -498,6 +498,8 @@ fn print_report(
             "\nNext: review the files, then `jobctl validate --jobs-dir {out}` and `jobctl apply`."
         );
     }
-    output::print_text(&text)?;
+    // The report quotes the crontab's lines: whoever wrote the crontab
+    // chose their bytes (--json has them exactly, JSON-escaped).
+    output::print_text(&output::escape(&text, output::Lines::Keep))?;
     Ok(())
 }
