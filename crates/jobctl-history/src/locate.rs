@@ -197,10 +197,11 @@ pub fn users_databases(state_dir: &Path) -> Scan {
     scan
 }
 
-/// Checks a database named on the command line (`--db`). In a folder root
-/// owns (and only root can write), it is opened as given; in a user's folder
-/// it gets every check a user's database gets, and `owner` is that folder's
-/// name when it is one of the state folder's `users/<name>` folders.
+/// Checks a database named on the command line (`--db`). In one of the
+/// state folder's users' folders, or in any folder that is not root's alone,
+/// it gets every check a user's database gets (and, in a users' folder, that
+/// folder's name as its owner); in a folder only root can write it is opened
+/// as given.
 pub fn explicit(path: &Path, state_dir: &Path) -> Result<Located, Refused> {
     let plain = Located {
         path: path.to_path_buf(),
@@ -217,53 +218,54 @@ pub fn explicit(path: &Path, state_dir: &Path) -> Result<Located, Refused> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let Ok(dir) = std::fs::canonicalize(parent) else {
+    let (Ok(dir), Ok(dir_meta)) = (std::fs::canonicalize(parent), std::fs::metadata(parent)) else {
         return Ok(plain); // opening it reports what is wrong
-    };
-    let Ok(dir_meta) = std::fs::symlink_metadata(&dir) else {
-        return Ok(plain);
     };
     let Ok(entry) = std::fs::symlink_metadata(dir.join(name)) else {
         return Ok(plain);
     };
-    let root_only = |m: &Metadata| m.uid() == 0 && m.mode() & 0o022 == 0;
-    if root_only(&dir_meta) && root_only(&entry) && !entry.file_type().is_symlink() {
-        return Ok(plain);
-    }
-    if name != "history.db" {
-        return Err(refuse(format!(
-            "it is in a folder that is not root's alone ({}), and only a file named history.db is read from such a folder",
-            dir.display()
-        )));
-    }
     let (Some(folder_name), Some(root)) = (dir.file_name().and_then(|n| n.to_str()), dir.parent())
     else {
-        return Err(refuse("it is not in a user's folder".into()));
+        return Ok(plain);
     };
-    let root_fd = match open_trusted_dir(root) {
-        Ok(Some(fd)) => fd,
-        Ok(None) => return Err(refuse(format!("{} does not exist", root.display()))),
-        Err(reason) => return Err(refuse(reason)),
-    };
-    let folder = match check_user_folder(root_fd.as_fd(), folder_name, &dir) {
-        Ok(Some(folder)) => folder,
-        Ok(None) => return Err(refuse("it does not exist".into())),
-        Err(reason) => return Err(refuse(reason)),
-    };
-    if nix::unistd::geteuid().is_root() && !hardlinks_protected() {
-        return Err(refuse(HARDLINKS_UNPROTECTED.into()));
-    }
-    let state = std::fs::canonicalize(state_dir).ok();
-    let is_users_folder = state.is_some_and(|state| {
+    let in_users_folder = std::fs::canonicalize(state_dir).is_ok_and(|state| {
         let mut roots = vec![state.join("users")];
         if let (Some(parent), Some(name)) = (state.parent(), state.file_name()) {
             roots.push(parent.join("private").join(name).join("users"));
         }
         roots.iter().any(|r| r == root)
     });
+    let root_only = |m: &Metadata| m.uid() == 0 && m.mode() & 0o022 == 0;
+    if !in_users_folder
+        && root_only(&dir_meta)
+        && root_only(&entry)
+        && !entry.file_type().is_symlink()
+    {
+        return Ok(plain);
+    }
+    if name != DATABASE_FILES[0] {
+        return Err(refuse(format!(
+            "it is in a folder that is not root's alone ({}), where only a file named history.db \
+             is read, with the checks a user's database gets",
+            dir.display()
+        )));
+    }
+    let root_fd = match open_trusted_dir(root) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Err(refuse(format!("{} cannot be opened", root.display()))),
+        Err(reason) => return Err(refuse(reason)),
+    };
+    let folder = match check_user_folder(root_fd.as_fd(), folder_name, &dir) {
+        Ok(Some(folder)) => folder,
+        Ok(None) => return Err(refuse("it cannot be opened".into())),
+        Err(reason) => return Err(refuse(reason)),
+    };
+    if nix::unistd::geteuid().is_root() && !hardlinks_protected() {
+        return Err(refuse(HARDLINKS_UNPROTECTED.into()));
+    }
     Ok(Located {
-        path: dir.join("history.db"),
-        owner: is_users_folder.then(|| folder_name.to_string()),
+        path: dir.join(DATABASE_FILES[0]),
+        owner: in_users_folder.then(|| folder_name.to_string()),
         folder: Some(folder),
     })
 }
@@ -288,12 +290,16 @@ fn open_trusted_dir(dir: &Path) -> Result<Option<OwnedFd>, String> {
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT | Errno::EACCES | Errno::ENOTDIR) => return Ok(None),
-        Err(Errno::ELOOP) => {
-            return Err(format!(
-                "{} is a symbolic link; users' folders are read only from a real folder",
-                dir.display()
-            ));
+        Err(Errno::ENOENT | Errno::EACCES) => return Ok(None),
+        // (With O_DIRECTORY, Linux reports a link as "not a folder".)
+        Err(Errno::ELOOP | Errno::ENOTDIR) => {
+            if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{} is a symbolic link; users' folders are read only from a real folder",
+                    dir.display()
+                ));
+            }
+            return Ok(None);
         }
         Err(e) => return Err(format!("cannot open {}: {e}", dir.display())),
     };
