@@ -1619,6 +1619,26 @@ fn root_never_follows_a_users_links(env: &Env) -> R {
             format!("{args:?}: {}", text(&out))
         })?;
     }
+    // Root's own shim pointed there does not write through the link either.
+    let out = env
+        .sb
+        .command(JOBCTL)
+        .env("JOBCTL_WARNINGS", "stderr")
+        .args([
+            "exec",
+            "--job",
+            "alice-links",
+            "--db",
+            &db,
+            "--",
+            "/bin/true",
+        ])
+        .output()?;
+    root_files_untouched(env, "exec --db as root")?;
+    check(
+        out.status.success() && text(&out).contains("symbolic link"),
+        || text(&out),
+    )?;
     // `history` shows what it could read and says that something was left out.
     let out = env.jobctl_in(&dir, &["history", "--json"]);
     check(out.status.code() == Some(4), || text(&out))?;

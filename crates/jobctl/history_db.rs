@@ -204,6 +204,17 @@ impl Readers {
     /// at a database that fails its checks) is an error; an unreadable
     /// database among several is reported by the caller.
     pub fn open(paths: &Paths, explicit: Option<&Path>) -> Result<Readers> {
+        Readers::open_with(paths, explicit, true)
+    }
+
+    /// Opens every database, for a caller that decides itself which runs to
+    /// take from which database (`list`/`status`/`health` look up each job
+    /// only in the database of the user it runs as): no unit folder read.
+    pub fn open_unfiltered(paths: &Paths) -> Result<Readers> {
+        Readers::open_with(paths, None, false)
+    }
+
+    fn open_with(paths: &Paths, explicit: Option<&Path>, filter: bool) -> Result<Readers> {
         if let Some(path) = explicit
             && !path.is_file()
         {
@@ -242,7 +253,7 @@ impl Readers {
             }
         }
         let users = stores.iter().any(|(l, _)| l.owner.is_some());
-        let trust = if users && nix::unistd::geteuid().is_root() {
+        let trust = if filter && users && nix::unistd::geteuid().is_root() {
             Some(Trust::from_installed_units(paths)?)
         } else {
             None

@@ -441,7 +441,7 @@ fn read_history(
     only: Option<&[String]>,
     now_us: i64,
 ) -> Result<Histories, CliError> {
-    let readers = Readers::open(paths, None).map_err(CliError::failure)?;
+    let readers = Readers::open_unfiltered(paths).map_err(CliError::failure)?;
     let probe = LivenessProbe::current(history_db::hostname());
     let mut out = BTreeMap::new();
     let mut bad_rows = Vec::new();

@@ -117,25 +117,30 @@ impl Store {
 
     /// How many runs match `filter`'s job and times but are of none of
     /// `filter.jobs` (what [`Store::runs`] leaves out for that reason;
-    /// statuses and the limit are not applied).
+    /// statuses and the limit are not applied). Costs one index seek per
+    /// distinct job, and a count only of the runs left out.
     pub fn count_runs_of_other_jobs(&self, filter: &RunFilter) -> Result<u64> {
         let Some(allowed) = &filter.jobs else {
             return Ok(0);
         };
-        let any = RunFilter {
-            jobs: None,
+        let candidates = match &filter.job {
+            Some(job) => vec![job.clone()],
+            None => self.jobs()?,
+        };
+        let others: Vec<String> = candidates
+            .into_iter()
+            .filter(|job| !allowed.contains(job))
+            .collect();
+        if others.is_empty() {
+            return Ok(0);
+        }
+        let only_others = RunFilter {
+            job: None,
+            jobs: Some(others),
             statuses: Vec::new(),
             ..filter.clone()
         };
-        let (mut sql, mut args) = where_clause("SELECT count(*) FROM runs", &any, false);
-        if !allowed.is_empty() {
-            let mut marks = Vec::new();
-            for job in allowed {
-                args.push(Box::new(job.clone()));
-                marks.push(format!("?{}", args.len()));
-            }
-            sql.push_str(&format!(" AND job NOT IN ({})", marks.join(", ")));
-        }
+        let (sql, args) = where_clause("SELECT count(*) FROM runs", &only_others, false);
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
         let count: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
         Ok(count.max(0) as u64)

@@ -228,3 +228,44 @@ fn a_table_rebuilt_with_other_types_cannot_break_readers() {
     let summaries = store.job_summaries(None, &probe(), T0).unwrap();
     assert_eq!(summaries.len(), 2);
 }
+
+/// Root's readers take from a user's database only that user's jobs, and
+/// count the rest for their warning.
+#[test]
+fn a_job_list_filters_and_the_rest_is_counted() {
+    let (_dir, path) = seeded();
+    let store = reader(&path);
+    let only_b = RunFilter {
+        jobs: Some(vec!["b".into()]),
+        ..RunFilter::default()
+    };
+    assert_eq!(ids(&store.runs(&only_b, &probe(), T0).unwrap()), [0x1003]);
+    // Runs of `a`: two decodable, one not (counted all the same: they are
+    // left out either way).
+    assert_eq!(store.count_runs_of_other_jobs(&only_b).unwrap(), 3);
+    let none = RunFilter {
+        jobs: Some(Vec::new()),
+        ..RunFilter::default()
+    };
+    assert_eq!(store.runs(&none, &probe(), T0).unwrap(), []);
+    assert_eq!(store.count_runs_of_other_jobs(&none).unwrap(), 5);
+    // With a job and a time window.
+    let a_since = RunFilter {
+        job: Some("a".into()),
+        since_us: Some(T0 + 2),
+        ..none.clone()
+    };
+    assert_eq!(store.count_runs_of_other_jobs(&a_since).unwrap(), 2);
+    let b_only = RunFilter {
+        job: Some("b".into()),
+        ..only_b.clone()
+    };
+    assert_eq!(store.count_runs_of_other_jobs(&b_only).unwrap(), 0);
+    // No list: nothing is left out.
+    assert_eq!(
+        store
+            .count_runs_of_other_jobs(&RunFilter::default())
+            .unwrap(),
+        0
+    );
+}

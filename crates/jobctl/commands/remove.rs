@@ -191,7 +191,7 @@ fn report(
 /// Whether any readable database holds runs of `job` (in any database, as
 /// it is: this only decides whether there is something to purge).
 fn has_history(paths: &Paths, job: &str) -> bool {
-    let Ok(readers) = Readers::open(paths, None) else {
+    let Ok(readers) = Readers::open_unfiltered(paths) else {
         return false;
     };
     readers.stores.iter().any(|(_, store)| {
