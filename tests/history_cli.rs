@@ -282,7 +282,7 @@ fn one_bad_row_never_hides_the_rest() {
     let s = seeded();
     insert_bad_row(&s.db, 4242, "bogus-trigger");
     let warning = format!(
-        "Warning: skipped row id 4242 (run 0000000000001092): unknown trigger \"bogus-trigger\" in {}: it cannot be decoded\n",
+        "Warning: cannot decode row id 4242 (run 0000000000001092) of {}: unknown trigger \"bogus-trigger\"; skipped it\n",
         s.db.display()
     );
     let out = history(&s, &["--json"]);
@@ -363,7 +363,7 @@ fn a_bad_row_in_a_users_database_hides_nothing_else() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("skipped row id 77 (run 000000000000004d)")
+        stderr.contains("cannot decode row id 77 (run 000000000000004d)")
             && stderr.contains(&alice_db.display().to_string()),
         "{stderr}"
     );

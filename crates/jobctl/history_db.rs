@@ -329,11 +329,15 @@ pub fn report_left_out(located: &Located, untrusted: u64, bad_rows: &[BadRow]) {
     }
     const SHOWN: usize = 10;
     for bad in bad_rows.iter().take(SHOWN) {
-        output::warn(&format!("skipped {bad} in {db}: it cannot be decoded"));
+        output::warn(&format!(
+            "cannot decode {} of {db}: {}; skipped it",
+            bad.name(),
+            bad.reason
+        ));
     }
     if bad_rows.len() > SHOWN {
         output::warn(&format!(
-            "skipped {} more rows of {db} that cannot be decoded",
+            "cannot decode {} more rows of {db}; skipped them",
             bad_rows.len() - SHOWN
         ));
     }

@@ -257,7 +257,13 @@ pub fn explicit(path: &Path, state_dir: &Path) -> Result<Located, Refused> {
     };
     let folder = match check_user_folder(root_fd.as_fd(), folder_name, &dir) {
         Ok(Some(folder)) => folder,
-        Ok(None) => return Err(refuse("it cannot be opened".into())),
+        Ok(None) => {
+            return Err(refuse(
+                "it does not exist (or cannot be opened), and root never creates a database \
+                 in a folder that is not root's alone"
+                    .into(),
+            ));
+        }
         Err(reason) => return Err(refuse(reason)),
     };
     if nix::unistd::geteuid().is_root() && !hardlinks_protected() {

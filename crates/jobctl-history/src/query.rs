@@ -40,16 +40,23 @@ pub struct BadRow {
     pub reason: String,
 }
 
+impl BadRow {
+    /// `row id 42 (run 000000000000002a)`.
+    pub fn name(&self) -> String {
+        let mut name = match self.row_id {
+            Some(id) => format!("row id {id}"),
+            None => "a row".to_string(),
+        };
+        if let Some(run) = self.run {
+            name.push_str(&format!(" (run {run})"));
+        }
+        name
+    }
+}
+
 impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.row_id {
-            Some(id) => write!(f, "row id {id}")?,
-            None => f.write_str("a row")?,
-        }
-        if let Some(run) = self.run {
-            write!(f, " (run {run})")?;
-        }
-        write!(f, ": {}", self.reason)
+        write!(f, "{}: {}", self.name(), self.reason)
     }
 }
 
