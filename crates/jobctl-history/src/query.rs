@@ -153,6 +153,20 @@ impl Store {
         Ok(count.max(0) as u64)
     }
 
+    /// Runs `read` in one read transaction: every query in it sees the same
+    /// snapshot, and the database is locked and unlocked once rather than
+    /// once per statement (a reader of hundreds of users' databases makes
+    /// several statements in each).
+    pub fn snapshot<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = read(self);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end);
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
     /// The rows skipped so far because they could not be decoded, each once.
     pub fn take_bad_rows(&self) -> Vec<BadRow> {
         let mut rows = self.bad_rows.take();

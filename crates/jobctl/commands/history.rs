@@ -209,10 +209,12 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             ..filter.clone()
         };
         let read = || -> anyhow::Result<(Vec<RunRecord>, u64)> {
-            Ok((
-                store.runs(&filter, &probe, now)?,
-                store.count_runs_of_other_jobs(&filter)?,
-            ))
+            Ok(store.snapshot(|store| {
+                Ok((
+                    store.runs(&filter, &probe, now)?,
+                    store.count_runs_of_other_jobs(&filter)?,
+                ))
+            })?)
         };
         match read() {
             Ok((runs, untrusted)) => {
