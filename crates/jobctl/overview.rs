@@ -25,7 +25,7 @@ use jobctl_core::render::RenderedJob;
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
-use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status};
+use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, Store};
 use jobctl_systemd::{Systemd, UnitDir, UnitProperties};
 
 use crate::error::CliError;
@@ -447,27 +447,10 @@ fn read_history(
     let mut bad_rows = Vec::new();
     let mut skipped = Vec::new();
     for (located, store) in &readers.stores {
+        // One snapshot per database: the same view for every job, and one
+        // lock of its shared memory rather than one per statement.
         let read = || -> anyhow::Result<HashMap<String, JobHistory>> {
-            let mut by_job = HashMap::new();
-            for summary in store.job_summaries(only, &probe, now_us)? {
-                // A failure before a run in progress: the newest finished run.
-                let last_failure = if summary.failure_streak > 0
-                    && summary.last.status == Status::Running
-                {
-                    store.find_run(Some(&summary.job), &RunLookup::LastFailure, &probe, now_us)?
-                } else {
-                    None
-                };
-                by_job.insert(
-                    summary.job.clone(),
-                    JobHistory {
-                        summary,
-                        last_failure,
-                        database: located.path.clone(),
-                    },
-                );
-            }
-            Ok(by_job)
+            Ok(store.snapshot(|store| read_summaries(store, located, only, &probe, now_us))?)
         };
         match read().with_context(|| format!("cannot read {}", located.path.display())) {
             Ok(by_job) => {
@@ -482,6 +465,34 @@ fn read_history(
     }
     skipped.extend(readers.skipped);
     Ok((out, skipped, bad_rows))
+}
+
+/// Every job's summary (or the named jobs') in one database.
+fn read_summaries(
+    store: &Store,
+    located: &Located,
+    only: Option<&[String]>,
+    probe: &LivenessProbe,
+    now_us: i64,
+) -> jobctl_history::Result<HashMap<String, JobHistory>> {
+    let mut by_job = HashMap::new();
+    for summary in store.job_summaries(only, probe, now_us)? {
+        // A failure before a run in progress: the newest finished run.
+        let last_failure = if summary.failure_streak > 0 && summary.last.status == Status::Running {
+            store.find_run(Some(&summary.job), &RunLookup::LastFailure, probe, now_us)?
+        } else {
+            None
+        };
+        by_job.insert(
+            summary.job.clone(),
+            JobHistory {
+                summary,
+                last_failure,
+                database: located.path.clone(),
+            },
+        );
+    }
+    Ok(by_job)
 }
 
 #[cfg(test)]
