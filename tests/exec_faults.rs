@@ -224,10 +224,11 @@ fn disk_full() {
     let mnt = s.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let db = mnt.join("history.db");
-    // A private mount namespace with a 512 KiB tmpfs: create the database,
+    // A private mount namespace with a 512 KiB tmpfs (0700: root's shim
+    // records only into a folder others cannot write): create the database,
     // fill the rest of the file system, then run a job with some output.
     let script = format!(
-        "set -e; mount -t tmpfs -o size=512k tmpfs '{mnt}'; \
+        "set -e; mount -t tmpfs -o size=512k,mode=0700 tmpfs '{mnt}'; \
          '{jobctl}' exec --job setup --db '{db}' -- /bin/true; \
          dd if=/dev/zero of='{mnt}/fill' bs=4096 2>/dev/null || true; \
          exec '{jobctl}' exec --job fragile --db '{db}' -- '{fakejob}' {steps}",

@@ -243,6 +243,17 @@ pub fn explicit(path: &Path, state_dir: &Path) -> Result<Located, Refused> {
     {
         return Ok(plain);
     }
+    if !in_users_folder && dir_meta.uid() == 0 {
+        // Root's, but others may write it (/tmp): anyone could put a file of
+        // theirs, or a link, where root's database or its log will be.
+        return Err(refuse(format!(
+            "the folder {} (mode {:04o}) is writable by others, who could put their own \
+             file or a link where the database or its log is created; use a folder only root \
+             can write",
+            dir.display(),
+            dir_meta.mode() & 0o7777
+        )));
+    }
     if name != DATABASE_FILES[0] {
         return Err(refuse(format!(
             "it is in a folder that is not root's alone ({}), where only a file named history.db \

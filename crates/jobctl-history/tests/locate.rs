@@ -409,6 +409,17 @@ fn a_database_named_on_the_command_line() {
     assert!(located.folder.is_some());
     assert!(open(&located).is_ok());
     if nix::unistd::geteuid().is_root() {
+        // In a folder of root's that others may write (as /tmp): refused,
+        // whoever owns the file.
+        let sticky = s.state.join("tmp");
+        std::fs::create_dir(&sticky).unwrap();
+        chmod(&sticky, 0o1777);
+        write_run(&sticky.join("history.db"), "root-job");
+        let err = locate::explicit(&sticky.join("history.db"), &s.state).unwrap_err();
+        assert!(
+            err.reason.contains("(mode 1777) is writable by others"),
+            "{err:?}"
+        );
         // In a folder only root can write: opened as given.
         write_run(&s.state.join("history.db"), "root-job");
         let located = locate::explicit(&s.state.join("history.db"), &s.state).unwrap();
