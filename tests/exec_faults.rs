@@ -227,10 +227,11 @@ fn disk_full() {
     let mnt = s.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let db = mnt.join("history.db");
-    // A private mount namespace with a 512 KiB tmpfs: create the database,
+    // A private mount namespace with a 512 KiB tmpfs (0700: root's shim
+    // records only into a folder others cannot write): create the database,
     // fill the rest of the file system, then run a job with some output.
     let script = format!(
-        "set -e; mount -t tmpfs -o size=512k tmpfs '{mnt}'; \
+        "set -e; mount -t tmpfs -o size=512k,mode=0700 tmpfs '{mnt}'; \
          '{jobctl}' exec --job setup --db '{db}' -- /bin/true; \
          dd if=/dev/zero of='{mnt}/fill' bs=4096 2>/dev/null || true; \
          exec '{jobctl}' exec --job fragile --db '{db}' -- '{fakejob}' {steps}",
@@ -302,7 +303,7 @@ fn in_small_tmpfs(s: &Scratch, script: &str) -> Output {
     let handback = s.path().join("out");
     std::fs::create_dir(&mnt).unwrap();
     std::fs::create_dir(&handback).unwrap();
-    let script = format!("set -e; mount -t tmpfs -o size=1m tmpfs \"$MNT\"; {script}");
+    let script = format!("set -e; mount -t tmpfs -o size=1m,mode=0700 tmpfs \"$MNT\"; {script}");
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env_clear()
@@ -601,6 +602,9 @@ fn database_without_write_permission() {
     std::fs::create_dir(&own).unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     nix::unistd::chown(&own, Some(nobody.uid), None).unwrap();
+    // The folder as systemd's StateDirectory= makes it: root reads a user's
+    // database only from a folder only that user can write.
+    chmod(&own, 0o700);
     let db = own.join("history.db");
     let run_as_nobody = |job: &str| {
         as_nobody(&s, &bins)

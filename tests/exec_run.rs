@@ -690,6 +690,11 @@ fn default_location_is_the_state_directory_systemd_passes() {
     // scratch folder's `state`).
     let state = s.path().join("state/users/etl");
     std::fs::create_dir_all(&state).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // StateDirectoryMode=0700, as the renderer writes it.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     // The job's own StateDirectory= (service_extra) may come first; the
     // runs still go to jobctl's users folder.
     let app = s.path().join("app-state");

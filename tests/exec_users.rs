@@ -205,8 +205,27 @@ fn each_user_records_privately_and_root_sees_all() {
         text(&out.stderr)
     );
 
-    // Root sees every job, each with where it came from.
-    let out = s.cmd().args(["history", "--json"]).output().unwrap();
+    // Root sees every job, each with where it came from: a user's database
+    // is read for the jobs whose installed unit records there (as `jobctl
+    // apply` renders them for `user = "nobody"`).
+    let units = s.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    for (job, user) in [("nobody-job", "nobody"), ("daemon-job", "daemon")] {
+        std::fs::write(
+            units.join(format!("jobctl-{job}.service")),
+            format!(
+                "[Unit]\nX-Jobctl-Job={job}\n\n[Service]\nUser={user}\n\
+                 StateDirectory=jobctl/users/{user}\nStateDirectoryMode=0700\n"
+            ),
+        )
+        .unwrap();
+    }
+    let root = || {
+        let mut cmd = s.cmd();
+        cmd.arg("--unit-dir").arg(&units);
+        cmd
+    };
+    let out = root().args(["history", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut seen: Vec<(String, String)> = v["runs"]
@@ -230,7 +249,7 @@ fn each_user_records_privately_and_root_sees_all() {
         ]
     );
     // And their output.
-    let out = s.cmd().args(["logs", "nobody-job"]).output().unwrap();
+    let out = root().args(["logs", "nobody-job"]).output().unwrap();
     assert!(
         text(&out.stdout).contains("out| secret output"),
         "{}",

@@ -261,3 +261,177 @@ fn the_configuration_names_the_database_and_the_retention() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 1);
 }
+
+/// Copies run `like` of `db` as a new row `id` with `trigger`, newest of all.
+fn insert_bad_row(db: &std::path::Path, id: i64, trigger: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "INSERT INTO runs SELECT ?1, job, invocation_id, ?2, attempt, host, user, uid, pid, \
+           shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 1000000, ended_us, \
+           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated \
+           FROM runs ORDER BY started_us DESC LIMIT 1",
+        rusqlite::params![id, trigger],
+    )
+    .unwrap();
+}
+
+/// Issue 10, item 3: one row that cannot be decoded made `history` and
+/// `history --json` exit 1 with no output.
+#[test]
+fn one_bad_row_never_hides_the_rest() {
+    let s = seeded();
+    insert_bad_row(&s.db, 4242, "bogus-trigger");
+    let warning = format!(
+        "Warning: cannot decode row id 4242 (run 0000000000001092) of {}: unknown trigger \"bogus-trigger\"; skipped it\n",
+        s.db.display()
+    );
+    let out = history(&s, &["--json"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), warning);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
+    let out = history(&s, &[]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(text(&out.stderr), warning);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        5,
+        "{}",
+        text(&out.stdout)
+    );
+    // `logs` of the job whose newest row is the bad one shows the run before.
+    let out = s.read("logs", &["gamma"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), warning);
+    assert!(
+        text(&out.stdout).ends_with("out| ok\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// The same in a user's database, read by root with the others.
+#[test]
+fn a_bad_row_in_a_users_database_hides_nothing_else() {
+    let s = Scratch::new();
+    let state = s.path().join("state");
+    let folder = state.join("users/alice");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    mode(&state, 0o755);
+    mode(&state.join("users"), 0o755);
+    mode(&folder, 0o700);
+    let alice_db = folder.join("history.db");
+    for (job, db) in [
+        ("root-job", state.join("history.db")),
+        ("alice-job", alice_db.clone()),
+    ] {
+        let out = s
+            .cmd()
+            .args(["exec", "--job", job, "--db"])
+            .arg(&db)
+            .args(["--", "/bin/true"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    insert_bad_row(&alice_db, 77, "bogus-trigger");
+    // alice-job is installed to run as alice.
+    let units = s.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::write(
+        units.join("jobctl-alice-job.service"),
+        "[Unit]\nX-Jobctl-Job=alice-job\n\n[Service]\nUser=alice\nStateDirectory=jobctl/users/alice\n",
+    )
+    .unwrap();
+    let out = s
+        .cmd()
+        .arg("--unit-dir")
+        .arg(&units)
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot decode row id 77 (run 000000000000004d)")
+            && stderr.contains(&alice_db.display().to_string()),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut jobs: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    jobs.sort();
+    assert_eq!(jobs, ["alice-job", "root-job"]);
+}
+
+/// A database with two runs at fixed times, the newer one of a job whose
+/// name carries terminal escape sequences (as a user's database may).
+fn hostile_names() -> Scratch {
+    let s = Scratch::new();
+    s.exec("seed", &[], &[]);
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    // 2027-01-15 10:00:00 UTC.
+    let t = 1_800_007_200_000_000i64;
+    conn.execute_batch(&format!(
+        "INSERT INTO runs SELECT 81985529216486895, 'x' || char(27) || '[2J' || char(27) || '[31mFAKE', \
+           invocation_id, 'timer', attempt, host, user, uid, pid, shim_pid, shim_start_ticks, \
+           boot_id, pid_ns, {t}, {t} + 2500000, NULL, 'failed', 3, NULL, NULL, 0, 0 FROM runs;
+         INSERT INTO runs SELECT 1147797409030816545, 'backup', invocation_id, 'manual', attempt, \
+           host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, {t} - 3600000000, \
+           {t} - 3600000000 + 850000, NULL, 'success', 0, NULL, NULL, 0, 0 FROM runs WHERE job = 'seed';
+         DELETE FROM runs WHERE job = 'seed';"
+    ))
+    .unwrap();
+    s
+}
+
+/// Issue 10, item 4: job names were printed raw. Expected text written by
+/// hand: the control characters as `\x1b`, columns aligned on the escaped
+/// text.
+#[test]
+fn control_characters_in_job_names_are_escaped() {
+    let s = hostile_names();
+    let out = history(&s, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            "RUN           JOB                   TRIGGER  START                DURATION  STATUS   EXIT\n",
+            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
+            "0fedcba98765  backup                manual   2027-01-15 09:00:00  850ms     success  0\n",
+        )
+    );
+    // --raw: the bytes as stored (columns counted in characters).
+    let out = history(&s, &["--raw"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            "RUN           JOB             TRIGGER  START                DURATION  STATUS   EXIT\n",
+            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
+            "0fedcba98765  backup          manual   2027-01-15 09:00:00  850ms     success  0\n",
+        )
+    );
+    // JSON escapes by its own rules.
+    let out = history(&s, &["--json"]);
+    assert!(
+        text(&out.stdout).contains(r#""job": "x\u001b[2J\u001b[31mFAKE""#),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!out.stdout.contains(&0x1b));
+}

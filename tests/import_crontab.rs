@@ -658,3 +658,57 @@ fn per_user_mode_imports_jobs_that_run_as_the_caller() {
         String::from_utf8_lossy(&output.stderr).contains("--job-user cannot be used with --user")
     );
 }
+
+/// Issue 10, item 4: the report quoted a crontab's lines raw, so a line with
+/// terminal escape sequences reached the terminal of whoever imported it.
+/// Expected text written by hand.
+#[test]
+fn rejected_lines_are_shown_escaped() {
+    let dir = scratch("escaped");
+    let out = dir.join("jobs.d");
+    let out_text = out.to_str().expect("utf-8");
+    let output = import(
+        &["-", "--out", out_text, "-u", "nobody"],
+        Some(b"61 * * * * echo \x1b[2Jhi\x07\n0 3 * * * /bin/true\n"),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "Imported 1 job from stdin into {out_text}:\n\
+             \x20 user:     nobody (--job-user)\n\
+             \x20 timeout:  1h in every job (cron never stopped a job; see the notes)\n\
+             \x20 cron-job.toml  line 2    0 3 * * *  ->  *-*-* 03:00:00\n\
+             \n\
+             Not imported (1 line):\n\
+             \x20 line 1: 61 * * * * echo \\x1b[2Jhi\\x07\n\
+             \x20     schedule \"61 * * * *\": minute 61 is out of range 0-59\n\
+             \n\
+             Notes:\n\
+             \x20 - timeout = \"1h\" in every job: cron never stopped a job, jobctl stops a run \
+             after 1h and records it as `timeout`; raise it in the files where a run may take \
+             longer (--timeout DUR chooses another, \"infinity\" none)\n\
+             \n\
+             Next: review the files, then `jobctl --jobs-dir {out_text} validate` and \
+             `jobctl --jobs-dir {out_text} apply`.\n"
+        )
+    );
+    // --json has the line exactly, in JSON's escapes.
+    let output = import(
+        &[
+            "-",
+            "--out",
+            out_text,
+            "--dry-run",
+            "--json",
+            "-u",
+            "nobody",
+        ],
+        Some(b"61 * * * * echo \x1b[2Jhi\x07\n"),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        report["skipped"][0]["text"],
+        "61 * * * * echo \x1b[2Jhi\x07"
+    );
+}

@@ -123,3 +123,47 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
         "journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef --no-pager --output=short-iso\n"
     );
 }
+
+/// Issue 10, item 4: captured output and job names were printed raw, so a
+/// job's output could clear root's screen or forge lines. Expected text
+/// written by hand: control characters as `\xNN`, line breaks kept, one mark
+/// per line; --raw gives the exact bytes.
+#[test]
+fn control_characters_are_escaped_unless_raw() {
+    let s = Scratch::new();
+    let out = s.exec(
+        "job",
+        &[],
+        &[
+            "out",
+            "x\x1b[2J\x1b[31mFAKE",
+            "err",
+            "bell\x07 cr\rover\ttab",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 15 + 18 bytes captured. A hostile job name and fixed times
+    // (2027-01-15 10:00:00 UTC, 2.5 s).
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.execute_batch(
+        "UPDATE runs SET job = 'job' || char(27) || ']0;owned' || char(7), \
+         started_us = 1800007200000000, ended_us = 1800007202500000",
+    )
+    .unwrap();
+    let id = s.runs()[0]["id"].as_str().unwrap().to_string();
+    let out = s.read("logs", &["job\x1b]0;owned\x07"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "-- run {id} of job\\x1b]0;owned\\x07: success (exit 0), started 2027-01-15 10:00:00, took 2.5s, 33 bytes of output --\n\
+             out| x\\x1b[2J\\x1b[31mFAKE\n\
+             err| bell\\x07 cr\\x0dover\ttab\n"
+        )
+    );
+    let out = s.read("logs", &["job\x1b]0;owned\x07", "--raw"]);
+    assert_eq!(
+        out.stdout,
+        b"x\x1b[2J\x1b[31mFAKE\nbell\x07 cr\rover\ttab\n"
+    );
+}

@@ -74,6 +74,8 @@ fn main() {
         "real_timeouts_stops_retries_and_sigkill_are_recorded",
         "output_up_to_a_stop_is_kept_when_the_command_ignores_sigterm",
         "merge_output_keeps_the_exact_order_under_systemd",
+        "root_never_follows_a_users_links",
+        "a_user_cannot_forge_or_move_runs_root_sees",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -161,6 +163,10 @@ fn main() {
                     output_up_to_a_stop_is_kept
                 }
                 "merge_output_keeps_the_exact_order_under_systemd" => merge_output_under_systemd,
+                "root_never_follows_a_users_links" => root_never_follows_a_users_links,
+                "a_user_cannot_forge_or_move_runs_root_sees" => {
+                    a_user_cannot_forge_or_move_runs_root_sees
+                }
                 _ => unreachable!(),
             };
             f(&env)
@@ -2284,4 +2290,286 @@ fn merge_output_under_systemd(env: &Env) -> R {
     check(journal.contains("o8") && journal.contains("e8"), || {
         journal.clone()
     })
+}
+
+// ------------------------------------------------- trust boundaries (issue 10)
+
+/// Real users for the attack cases, created inside the sandbox (its overlay
+/// vanishes at shutdown), and their history folders removed again when the
+/// case ends, however it ends: later cases read every user's database.
+struct AttackUsers<'a> {
+    env: &'a Env,
+    users: &'a [&'a str],
+}
+
+impl<'a> AttackUsers<'a> {
+    fn create(env: &'a Env, users: &'a [&'a str]) -> Result<AttackUsers<'a>, Failed> {
+        for user in users {
+            env.sh(&format!(
+                "id -u {user} >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin {user}"
+            ))?;
+        }
+        Ok(AttackUsers { env, users })
+    }
+
+    /// `sh -c SCRIPT` as `user` (uid, gid and no supplementary groups).
+    fn sh(&self, user: &str, script: &str) -> Result<Output, Failed> {
+        Ok(self
+            .env
+            .sb
+            .command("/usr/bin/setpriv")
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={user}"))
+            .args(["--clear-groups", "/bin/sh", "-c", script])
+            .output()?)
+    }
+}
+
+impl Drop for AttackUsers<'_> {
+    fn drop(&mut self) {
+        for user in self.users {
+            let _ = self.env.sh(&format!(
+                "rm -rf /var/lib/jobctl/users/{user} /var/lib/private/jobctl/users/{user}"
+            ));
+        }
+    }
+}
+
+/// Root's files a user would like root to write, and a check that none of
+/// them changed and no SQLite file appeared beside them.
+const ROOT_FILES: &str = "rm -rf /root/app && mkdir -p /root/app && chmod 700 /root/app \
+     && : > /root/app/important.conf && chmod 600 /root/app/important.conf \
+     && printf keep > /root/app/wal.target && printf keep > /root/app/shm.target";
+
+fn root_files_untouched(env: &Env, after: &str) -> R {
+    let listing = env.sh(
+        "cd /root/app && for f in *; do printf '%s %s\\n' \"$f\" \"$(wc -c < \"$f\")\"; done",
+    )?;
+    check(
+        listing == "important.conf 0\nshm.target 4\nwal.target 4\n",
+        || format!("after {after}, root's files changed:\n{listing}"),
+    )?;
+    let contents = env.sh("cat /root/app/wal.target /root/app/shm.target")?;
+    check(contents == "keepkeep", || {
+        format!("after {after}, root's files changed: {contents:?}")
+    })
+}
+
+/// Issue 10, item 1: a job's user plants links in the folder systemd gave
+/// them; root's prune, purge and readers act on none of the targets.
+fn root_never_follows_a_users_links(env: &Env) -> R {
+    let users = AttackUsers::create(env, &["alice"])?;
+    let dir = env.jobs_dir("links");
+    write_job(
+        &dir,
+        "alice-links",
+        "command = [\"/bin/echo\", \"alice was here\"]\nmanual = true\nuser = \"alice\"\n",
+    );
+    write_job(
+        &dir,
+        "root-links",
+        "command = [\"/bin/true\"]\nmanual = true\n",
+    );
+    env.apply(&dir)?;
+    for job in ["root-links", "alice-links"] {
+        ok(&env.jobctl_in(&dir, &["run", job, "--wait"]))?;
+    }
+    let folder = "/var/lib/jobctl/users/alice";
+    let db = format!("{folder}/history.db");
+    env.sh(ROOT_FILES)?;
+
+    // The database itself, a link to root's empty file.
+    let out = users.sh(
+        "alice",
+        &format!(
+            "cd {folder} && rm -f history.db history.db-wal history.db-shm \
+             && ln -s /root/app/important.conf history.db"
+        ),
+    )?;
+    check(out.status.success(), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["history", "prune"]);
+    root_files_untouched(env, "history prune")?;
+    check(out.status.code() == Some(1), || text(&out))?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(err.contains(&db) && err.contains("symbolic link"), || {
+        text(&out)
+    })?;
+    for args in [
+        &["history"][..],
+        &["history", "--json"],
+        &["logs", "alice-links"],
+        &["list"],
+        &["status", "alice-links"],
+        &["health"],
+    ] {
+        let out = env.jobctl_in(&dir, args);
+        root_files_untouched(env, &args.join(" "))?;
+        // Said on stderr (`health`: a problem on stdout).
+        check(text(&out).contains(&db), || {
+            format!("{args:?}: {}", text(&out))
+        })?;
+    }
+    // Root's own shim pointed there does not write through the link either.
+    let out = env
+        .sb
+        .command(JOBCTL)
+        .env("JOBCTL_WARNINGS", "stderr")
+        .args([
+            "exec",
+            "--job",
+            "alice-links",
+            "--db",
+            &db,
+            "--",
+            "/bin/true",
+        ])
+        .output()?;
+    root_files_untouched(env, "exec --db as root")?;
+    check(
+        out.status.success() && text(&out).contains("symbolic link"),
+        || text(&out),
+    )?;
+    // `history` shows what it could read and says that something was left out.
+    let out = env.jobctl_in(&dir, &["history", "--json"]);
+    check(out.status.code() == Some(5), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["history", "--db", &db]);
+    root_files_untouched(env, "history --db")?;
+    check(out.status.code() == Some(1), || text(&out))?;
+
+    // A real database again, and links for its log and shared-memory files.
+    let out = users.sh("alice", &format!("rm -f {db}"))?;
+    check(out.status.success(), || text(&out))?;
+    ok(&env.jobctl_in(&dir, &["run", "alice-links", "--wait"]))?;
+    let out = users.sh(
+        "alice",
+        &format!(
+            "cd {folder} && rm -f history.db-wal history.db-shm \
+             && ln -s /root/app/wal.target history.db-wal \
+             && ln -s /root/app/shm.target history.db-shm"
+        ),
+    )?;
+    check(out.status.success(), || text(&out))?;
+    for args in [
+        &["history", "prune"][..],
+        &["history"],
+        &["logs", "alice-links"],
+        &["list"],
+    ] {
+        let out = env.jobctl_in(&dir, args);
+        root_files_untouched(env, &args.join(" "))?;
+        check(
+            text(&out).contains(&db) && text(&out).contains("symbolic link"),
+            || format!("{args:?}: {}", text(&out)),
+        )?;
+    }
+    let out = env.jobctl_in(&dir, &["remove", "alice-links", "--purge"]);
+    root_files_untouched(env, "remove --purge")?;
+    check(out.status.code() == Some(1), || text(&out))?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(err.contains(&db) && err.contains("symbolic link"), || {
+        text(&out)
+    })?;
+    drop(users);
+    Ok(())
+}
+
+/// Issue 10, item 2: a user writes runs for root's job into their own
+/// database, and another user links their database to the first one's.
+fn a_user_cannot_forge_or_move_runs_root_sees(env: &Env) -> R {
+    let users = AttackUsers::create(env, &["alice", "bob"])?;
+    let dir = env.jobs_dir("forgery");
+    write_job(
+        &dir,
+        "good1",
+        "command = [\"/bin/echo\", \"the real good1\"]\nmanual = true\n",
+    );
+    for user in ["alice", "bob"] {
+        write_job(
+            &dir,
+            &format!("{user}-job"),
+            &format!(
+                "command = [\"/bin/echo\", \"{user}'s own run\"]\nmanual = true\nuser = \"{user}\"\n"
+            ),
+        );
+    }
+    env.apply(&dir)?;
+    for job in ["good1", "alice-job", "bob-job"] {
+        ok(&env.jobctl_in(&dir, &["run", job, "--wait"]))?;
+    }
+    let alice_db = "/var/lib/jobctl/users/alice/history.db";
+    let bob_db = "/var/lib/jobctl/users/bob/history.db";
+
+    // alice records a success for root's job in her own database.
+    let out = users.sh(
+        "alice",
+        &format!(
+            "{JOBCTL} exec --job good1 --db {alice_db} -- /bin/echo 'all backups verified OK'"
+        ),
+    )?;
+    check(out.status.success(), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["history", "good1", "--json"]);
+    ok(&out)?;
+    let runs: Value = serde_json::from_slice(&out.stdout)?;
+    let runs = runs["runs"].as_array().cloned().unwrap_or_default();
+    check(
+        runs.len() == 1 && runs[0]["database"] == "/var/lib/jobctl/history.db",
+        || text(&out),
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(
+        err.contains(alice_db) && err.contains("1 run ") && err.contains("alice"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["logs", "good1"]);
+    ok(&out)?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(
+        stdout.contains("the real good1") && !stdout.contains("all backups verified OK"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["logs", "good1", "--raw"]);
+    check(out.stdout == b"the real good1\n", || text(&out))?;
+
+    // bob's database, a link to alice's: alice's runs stay hers.
+    let out = users.sh(
+        "bob",
+        &format!("rm -f {bob_db} {bob_db}-wal {bob_db}-shm && ln -s {alice_db} {bob_db}"),
+    )?;
+    check(out.status.success(), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["history", "--json", "--limit", "0"]);
+    check(out.status.code() == Some(5), || text(&out))?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(
+        err.contains(bob_db) && err.contains("symbolic link"),
+        || text(&out),
+    )?;
+    let all: Value = serde_json::from_slice(&out.stdout)?;
+    let all = all["runs"].as_array().cloned().unwrap_or_default();
+    let alice_runs: Vec<&Value> = all.iter().filter(|r| r["job"] == "alice-job").collect();
+    check(
+        alice_runs.len() == 1
+            && alice_runs[0]["owner"] == "alice"
+            && alice_runs[0]["database"] == alice_db
+            && all.iter().all(|r| r["owner"] != "bob"),
+        || text(&out),
+    )?;
+    let row = env.row(&dir, "alice-job")?;
+    check(row["last_run"]["user"] == "alice", || format!("{row:#}"))?;
+    // In text, a run from a user's database says which one.
+    let out = env.jobctl_in(&dir, &["history"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("alice-job"))
+        .unwrap_or_default()
+        .to_string();
+    check(line.ends_with("users/alice"), || text(&out))?;
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("good1"))
+        .unwrap_or_default()
+        .to_string();
+    check(!line.contains("users/"), || text(&out))?;
+    drop(users);
+    Ok(())
 }

@@ -14,6 +14,11 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status of `jobctl run` when the job did not start: systemd refused
 /// the start or it began no new run (docs/operations.md, "`run`").
 pub const EXIT_NOT_STARTED: u8 = 4;
+/// Exit status of `history` and `logs` when they printed what they could
+/// read but left something out that they should have shown: a database that
+/// could not be opened or failed its checks, a row that could not be decoded
+/// (each said in a warning on stderr).
+pub const EXIT_PARTIAL: u8 = 5;
 // `jobctl apply --check` exits 3 when it would change something
 // (commands/apply.rs, EXIT_CHANGES_PENDING), so Ansible can tell "would change"
 // from "failed". `jobctl exec` exits with its command's status (125-127 for
@@ -79,14 +84,25 @@ impl CliError {
     }
 
     /// Prints the error to stderr and returns the exit code to use.
+    /// Errors can quote what users wrote (a database's schema, a crontab
+    /// line): they are escaped like any other such text.
     pub fn report(self) -> ExitCode {
+        use crate::output::{Lines, escape};
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "Error: {}", self.error);
+        let _ = writeln!(
+            stderr,
+            "Error: {}",
+            escape(&self.error.to_string(), Lines::Keep)
+        );
         for cause in self.error.chain().skip(1) {
-            let _ = writeln!(stderr, "Caused by: {cause}");
+            let _ = writeln!(
+                stderr,
+                "Caused by: {}",
+                escape(&cause.to_string(), Lines::Keep)
+            );
         }
         for hint in &self.hints {
-            let _ = writeln!(stderr, "Hint: {hint}");
+            let _ = writeln!(stderr, "Hint: {}", escape(hint, Lines::Keep));
         }
         ExitCode::from(self.exit_code())
     }

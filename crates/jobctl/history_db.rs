@@ -4,15 +4,17 @@
 //! database they should see and merge (see [`open_readers`]). The layout and
 //! the reasons for it are in docs/design.md, "Where runs are recorded".
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jobctl_core::config::HistoryConfig;
-use jobctl_history::locate::{self, Located};
-use jobctl_history::{OpenMode, Store};
+use jobctl_history::locate::{self, Located, Refused};
+use jobctl_history::{BadRow, OpenMode, Store};
 
 use crate::env;
+use crate::output;
 use crate::paths::{Mode, Paths};
 
 /// How long a reader waits for a writer's lock (readers rarely wait at all
@@ -95,15 +97,28 @@ pub fn history_config(paths: &Paths) -> HistoryConfig {
 
 /// The databases a reader should see: `--db` alone when given; in per-user
 /// mode the user's own; in system mode the main one (the configuration's
-/// `[history] db` when set) and every user's.
-pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> Vec<Located> {
-    if let Some(path) = explicit {
-        return vec![Located {
-            path: path.to_path_buf(),
-            owner: None,
-        }];
-    }
+/// `[history] db` when set) and every user's. Users' databases that fail
+/// their checks ([`locate`]) are returned apart, with why.
+pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>, Vec<Refused>) {
     let dir = state_dir(paths);
+    if let Some(path) = explicit {
+        // Root acts on a user's file only after the checks a user's
+        // database gets; anyone else reads what they may.
+        if !nix::unistd::geteuid().is_root() {
+            return (
+                vec![Located {
+                    path: path.to_path_buf(),
+                    owner: None,
+                    folder: None,
+                }],
+                Vec::new(),
+            );
+        }
+        return match locate::explicit(path, &dir) {
+            Ok(located) => (vec![located], Vec::new()),
+            Err(refused) => (Vec::new(), vec![refused]),
+        };
+    }
     let main = history_config(paths)
         .db
         .map(PathBuf::from)
@@ -113,29 +128,101 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> Vec<Located> 
         found.push(Located {
             path: main,
             owner: None,
+            folder: None,
         });
     }
+    let mut refused = Vec::new();
     if paths.mode == Mode::System {
         // Users' databases; the main one is already in the list.
-        found.extend(
-            locate::databases(&dir)
-                .into_iter()
-                .filter(|l| l.owner.is_some()),
-        );
+        let users = locate::users_databases(&dir);
+        found.extend(users.found);
+        refused = users.refused;
     }
-    found
+    (found, refused)
+}
+
+/// Which jobs root may take from each user's database: those whose
+/// installed service records into that user's folder
+/// (`StateDirectory=jobctl/users/<user>`, written for `User=` and
+/// `DynamicUser=` jobs). A user's database is that user's to write, so runs
+/// it holds of any other job (root's `good1`, another user's job) are not
+/// shown as that job's.
+#[derive(Debug, Default)]
+pub struct Trust {
+    /// Job → the users' folder its runs are recorded in (`None`: the main
+    /// database).
+    folders: HashMap<String, Option<String>>,
+}
+
+impl Trust {
+    /// From the unit files in jobctl's unit folder.
+    pub fn from_installed_units(paths: &Paths) -> Result<Trust> {
+        let units = jobctl_systemd::UnitDir::new(&paths.unit_dir)
+            .read_units()
+            .with_context(|| format!("cannot read the unit folder {}", paths.unit_dir.display()))?;
+        let mut folders = HashMap::new();
+        for unit in units {
+            if !unit.name.ends_with(".service") {
+                continue;
+            }
+            let Some(contents) = unit.contents else {
+                continue;
+            };
+            if let Some(owner) = jobctl_core::plan::ownership(&contents) {
+                folders.insert(owner.job, database_owner(&contents));
+            }
+        }
+        Ok(Trust { folders })
+    }
+
+    /// The jobs whose runs `owner`'s folder may hold, in name order.
+    pub fn jobs_of(&self, owner: &str) -> Vec<String> {
+        let mut jobs: Vec<String> = self
+            .folders
+            .iter()
+            .filter(|(_, folder)| folder.as_deref() == Some(owner))
+            .map(|(job, _)| job.clone())
+            .collect();
+        jobs.sort();
+        jobs
+    }
+}
+
+/// The users' folder a service records its runs in (`StateDirectory=
+/// jobctl/users/<user>`), or `None` for the main database.
+pub fn database_owner(service_text: &str) -> Option<String> {
+    service_text.lines().find_map(|line| {
+        line.strip_prefix("StateDirectory=jobctl/users/")
+            .map(|owner| owner.trim().to_string())
+    })
 }
 
 /// Opened readers, plus the databases that could not be opened (with why).
 pub struct Readers {
     pub stores: Vec<(Located, Store)>,
     pub skipped: Vec<(Located, anyhow::Error)>,
+    /// Root reading users' databases in system mode: which jobs each may
+    /// hold. `None`: every run is taken (non-root readers, per-user mode, the
+    /// main database).
+    trust: Option<Trust>,
 }
 
 impl Readers {
-    /// Opens every database a reader should see. `--db` pointing nowhere is an
-    /// error; an unreadable database among several is reported by the caller.
+    /// Opens every database a reader should see. `--db` pointing nowhere (or
+    /// at a database that fails its checks) is an error; an unreadable
+    /// database among several is reported by the caller.
     pub fn open(paths: &Paths, explicit: Option<&Path>) -> Result<Readers> {
+        Readers::open_with(paths, explicit, true)
+    }
+
+    /// Opens every database, for a caller that decides itself which runs to
+    /// take from which database (`list`/`status`/`health` look up each job
+    /// only in the database of the user it runs as): no unit folder read.
+    pub fn open_unfiltered(paths: &Paths) -> Result<Readers> {
+        Readers::open_with(paths, None, false)
+    }
+
+    fn open_with(paths: &Paths, explicit: Option<&Path>, filter: bool) -> Result<Readers> {
         if let Some(path) = explicit
             && !path.is_file()
         {
@@ -143,8 +230,26 @@ impl Readers {
         }
         let mut stores = Vec::new();
         let mut skipped = Vec::new();
-        for located in reader_databases(paths, explicit) {
-            match Store::open(&located.path, OpenMode::Read, READ_BUSY_TIMEOUT) {
+        let (found, refused) = reader_databases(paths, explicit);
+        for r in refused {
+            let error = anyhow::Error::new(jobctl_history::Error::Refused {
+                path: r.path.clone(),
+                reason: r.reason,
+            });
+            if explicit.is_some() {
+                return Err(error);
+            }
+            skipped.push((
+                Located {
+                    path: r.path,
+                    owner: r.owner,
+                    folder: None,
+                },
+                error,
+            ));
+        }
+        for located in found {
+            match Store::open_located(&located, OpenMode::Read, READ_BUSY_TIMEOUT) {
                 Ok(store) => stores.push((located, store)),
                 Err(e) => {
                     let error = anyhow::Error::new(e);
@@ -155,23 +260,107 @@ impl Readers {
                 }
             }
         }
-        Ok(Readers { stores, skipped })
+        let users = stores.iter().any(|(l, _)| l.owner.is_some());
+        // A database named with --db is shown whole (each run marked with
+        // its database and owner): the caller asked for that file.
+        let trust = if filter && users && explicit.is_none() && nix::unistd::geteuid().is_root() {
+            Some(Trust::from_installed_units(paths)?)
+        } else {
+            None
+        };
+        Ok(Readers {
+            stores,
+            skipped,
+            trust,
+        })
     }
 
-    /// Prints one note per skipped database on stderr.
-    pub fn report_skipped(&self) {
-        for (located, error) in &self.skipped {
-            let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-            eprintln!(
-                "Warning: skipped {}: {}",
-                located.path.display(),
-                causes.join(": ")
-            );
-        }
-        if !self.skipped.is_empty() && !nix::unistd::geteuid().is_root() {
-            eprintln!("Hint: run as root to see the runs of every user's jobs");
+    /// The jobs whose runs may be taken from `located` (`None`: all).
+    pub fn allowed_jobs(&self, located: &Located) -> Option<Vec<String>> {
+        match (&self.trust, &located.owner) {
+            (Some(trust), Some(owner)) => Some(trust.jobs_of(owner)),
+            _ => None,
         }
     }
+
+    /// Whether runs of `job` may be taken from `located`.
+    pub fn accepts(&self, located: &Located, job: &str) -> bool {
+        self.allowed_jobs(located)
+            .is_none_or(|jobs| jobs.iter().any(|j| j == job))
+    }
+
+    /// Prints one note per skipped database on stderr. Returns whether any
+    /// of them hides runs the caller should have seen (everything but a
+    /// non-root reader's "permission denied" for databases that are not
+    /// theirs).
+    pub fn report_skipped(&self) -> bool {
+        let as_root = nix::unistd::geteuid().is_root();
+        let mut hidden = false;
+        for (located, error) in &self.skipped {
+            let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
+            if let Some(refused @ jobctl_history::Error::Refused { .. }) = error.downcast_ref() {
+                // "refused to open PATH: why"
+                output::warn(&refused.to_string());
+            } else {
+                output::warn(&format!(
+                    "skipped {}: {}",
+                    located.path.display(),
+                    causes.join(": ")
+                ));
+            }
+            hidden |= as_root || !is_permission_denied(error);
+        }
+        if !self.skipped.is_empty() && !as_root {
+            let _ = output::print_error_text(
+                "Hint: run as root to see the runs of every user's jobs\n",
+            );
+        }
+        hidden
+    }
+}
+
+/// Whether opening a database failed for lack of permission.
+fn is_permission_denied(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<jobctl_history::Error>()
+        .is_some_and(jobctl_history::Error::is_permission_denied)
+}
+
+/// What readers skipped in one database, said once per database.
+pub fn report_left_out(located: &Located, untrusted: u64, bad_rows: &[BadRow]) {
+    let db = located.path.display();
+    if untrusted > 0 {
+        let owner = located.owner.as_deref().unwrap_or("its owner");
+        output::warn(&format!(
+            "{db} holds {untrusted} run{} of jobs that do not run as {owner}; not shown \
+             (a user's database is trusted only for the runs of that user's own jobs)",
+            if untrusted == 1 { "" } else { "s" }
+        ));
+    }
+    const SHOWN: usize = 10;
+    for bad in bad_rows.iter().take(SHOWN) {
+        output::warn(&format!(
+            "cannot decode {} of {db}: {}; skipped it",
+            bad.name(),
+            bad.reason
+        ));
+    }
+    if bad_rows.len() > SHOWN {
+        output::warn(&format!(
+            "cannot decode {} more rows of {db}; skipped them",
+            bad_rows.len() - SHOWN
+        ));
+    }
+}
+
+/// The label of a run's database in text output: `users/<user>` for a
+/// user's, nothing for the main one.
+pub fn database_label(located: &Located) -> String {
+    located
+        .owner
+        .as_ref()
+        .map(|owner| format!("users/{owner}"))
+        .unwrap_or_default()
 }
 
 /// This host's name, for liveness checks.

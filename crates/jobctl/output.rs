@@ -1,6 +1,8 @@
-//! Output helpers shared by commands: JSON printing, colour decisions, and
-//! treating a closed pipe (`jobctl list | head`) as success.
+//! Output helpers shared by commands: JSON printing, colour decisions,
+//! escaping what users wrote, and treating a closed pipe (`jobctl list |
+//! head`) as success.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
@@ -51,5 +53,107 @@ pub fn print_text(text: &str) -> io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+/// What [`escape`] does with line breaks and tabs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lines {
+    /// Keep `\n` and `\t` (a job's output, multi-line messages).
+    Keep,
+    /// Escape them too (a table cell, a name, one line of a report).
+    Escape,
+}
+
+/// Makes text that a user may have written safe to print on root's
+/// terminal: every control character (U+0000–U+001F, U+007F–U+009F, so ESC,
+/// CSI, carriage return, backspace, bell …) becomes `\xNN`, one per byte of
+/// its UTF-8 encoding, and so does every byte that is not UTF-8, as
+/// systemd's `utf8_escape_non_printable()` shows them in `systemctl` and
+/// `journalctl`. Printable text, backslashes included, is left as it is.
+/// This is the one escaping function: every command that prints text from a
+/// history database, a user's crontab or a database error goes through it;
+/// `--raw` (where offered) prints the stored bytes instead, and `--json`
+/// escapes by JSON's own rules.
+pub fn escape<T: AsRef<[u8]> + ?Sized>(text: &T, lines: Lines) -> Cow<'_, str> {
+    let bytes = text.as_ref();
+    let keep = |c: char| lines == Lines::Keep && (c == '\n' || c == '\t');
+    let is_control = |c: char| (c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c)) && !keep(c);
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text.chars().any(is_control)
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + 16);
+    let hex = |out: &mut String, b: u8| {
+        use std::fmt::Write as _;
+        let _ = write!(out, "\\x{b:02x}");
+    };
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if is_control(c) {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    hex(&mut out, b);
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            hex(&mut out, *b);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Prints `Warning: TEXT` on stderr, escaped ([`escape`]: warnings quote
+/// file names, database errors and rows that users wrote).
+pub fn warn(text: &str) {
+    let _ = print_error_text(&format!("Warning: {}\n", escape(text, Lines::Keep)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_control_characters_as_systemd_does() {
+        let cases: &[(&[u8], Lines, &str)] = &[
+            (b"plain text", Lines::Escape, "plain text"),
+            (
+                b"x\x1b[2J\x1b[31mFAKE",
+                Lines::Escape,
+                "x\\x1b[2J\\x1b[31mFAKE",
+            ),
+            (b"a\nb\tc\rd", Lines::Escape, "a\\x0ab\\x09c\\x0dd"),
+            (b"a\nb\tc\rd", Lines::Keep, "a\nb\tc\\x0dd"),
+            (
+                b"bell\x07 del\x7f nul\x00",
+                Lines::Keep,
+                "bell\\x07 del\\x7f nul\\x00",
+            ),
+            // C1 controls: U+009B is CSI on terminals that take 8-bit controls.
+            ("c1 \u{9b}31m".as_bytes(), Lines::Keep, "c1 \\xc2\\x9b31m"),
+            // Not UTF-8: each byte shown; valid text around it kept.
+            (
+                b"bad \xff\xfe ok \xc3",
+                Lines::Keep,
+                "bad \\xff\\xfe ok \\xc3",
+            ),
+            // Printable text is never touched, backslashes and Unicode included.
+            (
+                "caf\u{e9} \\x1b \u{2603}".as_bytes(),
+                Lines::Escape,
+                "caf\u{e9} \\x1b \u{2603}",
+            ),
+        ];
+        for (input, lines, want) in cases {
+            assert_eq!(escape(*input, *lines), *want, "{input:?} {lines:?}");
+        }
+        assert!(matches!(
+            escape("no change", Lines::Escape),
+            Cow::Borrowed(_)
+        ));
     }
 }

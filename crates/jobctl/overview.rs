@@ -26,7 +26,7 @@ use jobctl_core::render::RenderedJob;
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
-use jobctl_history::{JobSummary, RunLookup, RunRecord, Status};
+use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, Store};
 use jobctl_systemd::{Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
@@ -133,6 +133,8 @@ pub struct Overview {
     pub jobs: Vec<JobView>,
     /// History databases that could not be opened or read, with why.
     pub skipped: Vec<(Located, anyhow::Error)>,
+    /// Rows of the history that could not be decoded and were skipped.
+    pub bad_rows: Vec<(Located, Vec<BadRow>)>,
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
     pub now_us: i64,
@@ -256,7 +258,10 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                                 .map(|(_, c)| c.as_str())
                         })
                     });
-                (job.clone(), service_text.and_then(database_owner))
+                (
+                    job.clone(),
+                    service_text.and_then(history_db::database_owner),
+                )
             })
             .collect();
 
@@ -264,9 +269,9 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             .join()
             .expect("the systemd reader panicked")
             .map_err(|e| systemd_error(e, mode))?;
-        let (mut histories, skipped) = match history_side {
+        let (mut histories, skipped, bad_rows) = match history_side {
             Some(handle) => handle.join().expect("the history reader panicked")?,
-            None => (BTreeMap::new(), Vec::new()),
+            None => (BTreeMap::new(), Vec::new(), Vec::new()),
         };
         let mut unrecorded = journal_side
             .map(|handle| handle.join().expect("the journal reader panicked"))
@@ -390,6 +395,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
         Ok(Overview {
             jobs,
             skipped,
+            bad_rows,
             config_errors,
             now_us,
         })
@@ -497,20 +503,12 @@ fn next_elapse(p: &UnitProperties, mono_offset: i64) -> u64 {
     }
 }
 
-/// The user folder a service records its runs in (`StateDirectory=
-/// jobctl/users/<user>`), or `None` for the main database.
-fn database_owner(service_text: &str) -> Option<String> {
-    service_text.lines().find_map(|line| {
-        line.strip_prefix("StateDirectory=jobctl/users/")
-            .map(|owner| owner.trim().to_string())
-    })
-}
-
 /// Job summaries by database owner (`None`: the main database), then by
 /// job; and the databases that could not be read.
 type Histories = (
     BTreeMap<Option<String>, HashMap<String, JobHistory>>,
     Vec<(Located, anyhow::Error)>,
+    Vec<(Located, Vec<BadRow>)>,
 );
 
 /// Every job's summary (or the named jobs') in every database.
@@ -519,32 +517,16 @@ fn read_history(
     only: Option<&[String]>,
     now_us: i64,
 ) -> Result<Histories, CliError> {
-    let readers = Readers::open(paths, None).map_err(CliError::failure)?;
+    let readers = Readers::open_unfiltered(paths).map_err(CliError::failure)?;
     let probe = LivenessProbe::current(history_db::hostname());
     let mut out = BTreeMap::new();
-    let mut skipped = readers.skipped;
+    let mut bad_rows = Vec::new();
+    let mut skipped = Vec::new();
     for (located, store) in &readers.stores {
+        // One snapshot per database: the same view for every job, and one
+        // lock of its shared memory rather than one per statement.
         let read = || -> anyhow::Result<HashMap<String, JobHistory>> {
-            let mut by_job = HashMap::new();
-            for summary in store.job_summaries(only, &probe, now_us)? {
-                // A failure before a run in progress: the newest finished run.
-                let last_failure = if summary.failure_streak > 0
-                    && summary.last.status == Status::Running
-                {
-                    store.find_run(Some(&summary.job), &RunLookup::LastFailure, &probe, now_us)?
-                } else {
-                    None
-                };
-                by_job.insert(
-                    summary.job.clone(),
-                    JobHistory {
-                        summary,
-                        last_failure,
-                        database: located.path.clone(),
-                    },
-                );
-            }
-            Ok(by_job)
+            Ok(store.snapshot(|store| read_summaries(store, located, only, &probe, now_us))?)
         };
         match read().with_context(|| format!("cannot read {}", located.path.display())) {
             Ok(by_job) => {
@@ -552,8 +534,41 @@ fn read_history(
             }
             Err(e) => skipped.push((located.clone(), e)),
         }
+        let bad = store.take_bad_rows();
+        if !bad.is_empty() {
+            bad_rows.push((located.clone(), bad));
+        }
     }
-    Ok((out, skipped))
+    skipped.extend(readers.skipped);
+    Ok((out, skipped, bad_rows))
+}
+
+/// Every job's summary (or the named jobs') in one database.
+fn read_summaries(
+    store: &Store,
+    located: &Located,
+    only: Option<&[String]>,
+    probe: &LivenessProbe,
+    now_us: i64,
+) -> jobctl_history::Result<HashMap<String, JobHistory>> {
+    let mut by_job = HashMap::new();
+    for summary in store.job_summaries(only, probe, now_us)? {
+        // A failure before a run in progress: the newest finished run.
+        let last_failure = if summary.failure_streak > 0 && summary.last.status == Status::Running {
+            store.find_run(Some(&summary.job), &RunLookup::LastFailure, probe, now_us)?
+        } else {
+            None
+        };
+        by_job.insert(
+            summary.job.clone(),
+            JobHistory {
+                summary,
+                last_failure,
+                database: located.path.clone(),
+            },
+        );
+    }
+    Ok(by_job)
 }
 
 #[cfg(test)]
@@ -563,10 +578,13 @@ mod tests {
     #[test]
     fn owners_from_the_service_unit() {
         assert_eq!(
-            database_owner("[Service]\nUser=etl\nStateDirectory=jobctl/users/etl\n"),
+            history_db::database_owner("[Service]\nUser=etl\nStateDirectory=jobctl/users/etl\n"),
             Some("etl".into())
         );
-        assert_eq!(database_owner("[Service]\nExecStart=/bin/true\n"), None);
+        assert_eq!(
+            history_db::database_owner("[Service]\nExecStart=/bin/true\n"),
+            None
+        );
     }
 
     #[test]

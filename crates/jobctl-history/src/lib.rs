@@ -13,7 +13,10 @@
 //!   streams interleaved in arrival order, with the middle of long outputs
 //!   elided.
 //! - [`locate`] finds every database a reader should merge (root reads the
-//!   main database and every user's).
+//!   main database and every user's), and checks a user's database so that
+//!   root never acts on a file that user chose ([`Store::open_located`]).
+//! - A row that cannot be decoded is skipped, never fails a listing:
+//!   [`Store::take_bad_rows`] says which were.
 //!
 //! The library prints nothing and reads no environment; times are microseconds
 //! since the Unix epoch (UTC), passed in by the caller.
@@ -28,7 +31,7 @@ mod retention;
 mod schema;
 mod store;
 
-pub use query::{JobSummary, RunFilter, RunLookup, merge_newest_first};
+pub use query::{BadRow, JobSummary, RunFilter, RunLookup, merge_newest_first};
 pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger};
 pub use retention::{PruneReport, Retention};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
@@ -83,6 +86,8 @@ pub enum Error {
     BadRunId(String),
     #[error("stored value is malformed: {0}")]
     BadValue(String),
+    #[error("refused to open {path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
 }
 
 impl Error {
@@ -103,6 +108,17 @@ impl Error {
         matches!(
             self.sqlite_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+impl Error {
+    /// Whether the database could not be opened for lack of permission (a
+    /// non-root reader and a database that is not theirs).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)
         )
     }
 }

@@ -2,12 +2,13 @@
 //! a run's captured output. Every reader resolves `running` rows through a
 //! [`LivenessProbe`], so a run whose shim died shows as `lost`.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, ToSql};
 use serde::Serialize;
 
 use crate::liveness::LivenessProbe;
 use crate::record::{RunId, RunRecord, Status};
-use crate::store::{COLUMNS, Store, record_from_row};
+use crate::store::{COLUMNS, Store, decode_row};
 use crate::{Error, Result};
 
 /// Which runs a listing wants. Times are microseconds since the epoch.
@@ -23,6 +24,40 @@ pub struct RunFilter {
     pub until_us: Option<i64>,
     /// At most this many runs (0: no limit).
     pub limit: usize,
+    /// Only runs of these jobs (`None`: any job). Root's readers use it to
+    /// take from a user's database only the runs of that user's jobs.
+    pub jobs: Option<Vec<String>>,
+}
+
+/// A row a reader skipped because it cannot be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BadRow {
+    /// Its rowid (the run id, for rows jobctl wrote), if readable.
+    pub row_id: Option<i64>,
+    /// Its run id, if readable.
+    pub run: Option<RunId>,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl BadRow {
+    /// `row id 42 (run 000000000000002a)`.
+    pub fn name(&self) -> String {
+        let mut name = match self.row_id {
+            Some(id) => format!("row id {id}"),
+            None => "a row".to_string(),
+        };
+        if let Some(run) = self.run {
+            name.push_str(&format!(" (run {run})"));
+        }
+        name
+    }
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name(), self.reason)
+    }
 }
 
 impl RunFilter {
@@ -57,56 +92,24 @@ pub struct JobSummary {
 }
 
 impl Store {
-    /// Runs matching `filter`, newest first, with `lost` resolved.
+    /// Runs matching `filter`, newest first, with `lost` resolved. Rows that
+    /// cannot be decoded are skipped ([`Store::take_bad_rows`]).
     pub fn runs(
         &self,
         filter: &RunFilter,
         probe: &LivenessProbe,
         now_us: i64,
     ) -> Result<Vec<RunRecord>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM runs WHERE 1");
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(job) = &filter.job {
-            args.push(Box::new(job.clone()));
-            sql.push_str(&format!(" AND job = ?{}", args.len()));
-        }
-        if let Some(since) = filter.since_us {
-            args.push(Box::new(since));
-            sql.push_str(&format!(" AND started_us >= ?{}", args.len()));
-        }
-        if let Some(until) = filter.until_us {
-            args.push(Box::new(until));
-            sql.push_str(&format!(" AND started_us < ?{}", args.len()));
-        }
-        if !filter.statuses.is_empty() {
-            let mut stored: Vec<&str> = filter
-                .statuses
-                .iter()
-                .map(|s| match s {
-                    Status::Lost | Status::Running => "running",
-                    other => other.as_str(),
-                })
-                .collect();
-            // `lost` may also be stored, by `history prune`.
-            if filter.statuses.contains(&Status::Lost) {
-                stored.push("lost");
-            }
-            stored.sort_unstable();
-            stored.dedup();
-            if !stored.contains(&"success") {
-                // Lets SQLite use the small partial index of unsuccessful runs.
-                sql.push_str(" AND status <> 'success'");
-            }
-            let list: Vec<String> = stored.iter().map(|s| format!("'{s}'")).collect();
-            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
-        }
+        let (mut sql, args) = where_clause(&format!("SELECT {COLUMNS} FROM runs"), filter, true);
         sql.push_str(" ORDER BY started_us DESC, id DESC");
         let mut stmt = self.conn.prepare(&sql)?;
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
         let mut rows = stmt.query(params.as_slice())?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            let mut run = record_from_row(row)?;
+            let Some(mut run) = self.decoded(row) else {
+                continue;
+            };
             run.status = run.effective_status(probe, now_us);
             if !filter.statuses.is_empty() && !filter.statuses.contains(&run.status) {
                 continue;
@@ -117,6 +120,70 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// How many runs match `filter`'s job and times but are of none of
+    /// `filter.jobs` (what [`Store::runs`] leaves out for that reason;
+    /// statuses and the limit are not applied). Costs one index seek per
+    /// distinct job, and a count only of the runs left out.
+    pub fn count_runs_of_other_jobs(&self, filter: &RunFilter) -> Result<u64> {
+        let Some(allowed) = &filter.jobs else {
+            return Ok(0);
+        };
+        let candidates = match &filter.job {
+            Some(job) => vec![job.clone()],
+            None => self.jobs()?,
+        };
+        let others: Vec<String> = candidates
+            .into_iter()
+            .filter(|job| !allowed.contains(job))
+            .collect();
+        if others.is_empty() {
+            return Ok(0);
+        }
+        let only_others = RunFilter {
+            job: None,
+            jobs: Some(others),
+            statuses: Vec::new(),
+            ..filter.clone()
+        };
+        let (sql, args) = where_clause("SELECT count(*) FROM runs", &only_others, false);
+        let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let count: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// Runs `read` in one read transaction: every query in it sees the same
+    /// snapshot, and the database is locked and unlocked once rather than
+    /// once per statement (a reader of hundreds of users' databases makes
+    /// several statements in each).
+    pub fn snapshot<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = read(self);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end);
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+
+    /// The rows skipped so far because they could not be decoded, each once.
+    pub fn take_bad_rows(&self) -> Vec<BadRow> {
+        let mut rows = self.bad_rows.take();
+        rows.sort_by_key(|r| r.row_id);
+        rows.dedup();
+        rows
+    }
+
+    /// Decodes a row, noting it when it cannot be.
+    pub(crate) fn decoded(&self, row: &rusqlite::Row<'_>) -> Option<RunRecord> {
+        match decode_row(row) {
+            Ok(run) => Some(run),
+            Err(bad) => {
+                self.bad_rows.borrow_mut().push(bad);
+                None
+            }
+        }
     }
 
     /// One run, by lookup, optionally only among one job's runs.
@@ -143,9 +210,11 @@ impl Store {
                 let mut stmt = self.conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3) LIMIT 2"
                 ))?;
-                let found: Vec<RunRecord> = stmt
-                    .query_map(rusqlite::params![low, high, job], record_from_row)?
-                    .collect::<rusqlite::Result<_>>()?;
+                let mut found: Vec<RunRecord> = Vec::new();
+                let mut rows = stmt.query(rusqlite::params![low, high, job])?;
+                while let Some(row) = rows.next()? {
+                    found.extend(self.decoded(row));
+                }
                 if found.len() > 1 {
                     let count: usize = self.conn.query_row(
                         "SELECT count(*) FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3)",
@@ -202,7 +271,9 @@ impl Store {
             let mut failure_streak = 0u32;
             let mut streak_open = true;
             while let Some(row) = rows.next()? {
-                let mut run = record_from_row(row)?;
+                let Some(mut run) = self.decoded(row) else {
+                    continue;
+                };
                 run.status = run.effective_status(probe, now_us);
                 if run.status == Status::Success {
                     last_success_us = Some(run.started_us);
@@ -232,28 +303,91 @@ impl Store {
     }
 }
 
+/// `base` with the WHERE clause for `filter`'s job, jobs, times and (when
+/// `statuses`) stored statuses, and its arguments.
+fn where_clause(base: &str, filter: &RunFilter, statuses: bool) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut sql = format!("{base} WHERE 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(job) = &filter.job {
+        args.push(Box::new(job.clone()));
+        sql.push_str(&format!(" AND job = ?{}", args.len()));
+    }
+    if let Some(jobs) = &filter.jobs {
+        let mut marks = Vec::new();
+        for job in jobs {
+            args.push(Box::new(job.clone()));
+            marks.push(format!("?{}", args.len()));
+        }
+        sql.push_str(&format!(" AND job IN ({})", marks.join(", ")));
+    }
+    if let Some(since) = filter.since_us {
+        args.push(Box::new(since));
+        sql.push_str(&format!(" AND started_us >= ?{}", args.len()));
+    }
+    if let Some(until) = filter.until_us {
+        args.push(Box::new(until));
+        sql.push_str(&format!(" AND started_us < ?{}", args.len()));
+    }
+    if statuses && !filter.statuses.is_empty() {
+        let mut stored: Vec<&str> = filter
+            .statuses
+            .iter()
+            .map(|s| match s {
+                Status::Lost | Status::Running => "running",
+                other => other.as_str(),
+            })
+            .collect();
+        // `lost` may also be stored, by `history prune`.
+        if filter.statuses.contains(&Status::Lost) {
+            stored.push("lost");
+        }
+        stored.sort_unstable();
+        stored.dedup();
+        if !stored.contains(&"success") {
+            // Lets SQLite use the small partial index of unsuccessful runs.
+            sql.push_str(" AND status <> 'success'");
+        }
+        let list: Vec<String> = stored.iter().map(|s| format!("'{s}'")).collect();
+        sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+    }
+    (sql, args)
+}
+
 /// Distinct job names by skip-scanning the (job, started_us) index: one seek
 /// per job instead of a pass over every run.
 pub(crate) fn jobs_in(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt =
         conn.prepare_cached("SELECT job FROM runs WHERE job > ?1 ORDER BY job LIMIT 1")?;
     let mut jobs = Vec::new();
-    let mut after = String::new();
     // The empty string sorts before every name; a job named "" cannot exist
     // (the shim requires a name), but is included if present.
-    if let Some(empty) = conn
-        .query_row("SELECT job FROM runs WHERE job = '' LIMIT 1", [], |r| {
-            r.get::<_, String>(0)
-        })
+    if conn
+        .query_row("SELECT 1 FROM runs WHERE job = '' LIMIT 1", [], |_| Ok(()))
         .optional()?
+        .is_some()
     {
-        jobs.push(empty);
+        jobs.push(String::new());
     }
-    while let Some(next) = stmt
-        .query_row([&after], |r| r.get::<_, String>(0))
-        .optional()?
-    {
-        jobs.push(next.clone());
+    // A user's database may hold names that are not UTF-8, or not text: the
+    // scan steps over them (their rows cannot be decoded anyway). Blobs sort
+    // after all text, so the first one ends the scan.
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let arg = rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(&after));
+        let next = stmt
+            .query_row([&arg], |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Text(name) => Some(name.to_vec()),
+                    _ => None,
+                })
+            })
+            .optional()?;
+        let Some(Some(next)) = next else {
+            break;
+        };
+        if let Ok(name) = std::str::from_utf8(&next) {
+            jobs.push(name.to_string());
+        }
         after = next;
     }
     Ok(jobs)

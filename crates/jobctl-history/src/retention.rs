@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::Result;
 use crate::liveness::LivenessProbe;
 use crate::record::{RunRecord, Status};
-use crate::store::{COLUMNS, Store, record_from_row};
+use crate::store::{COLUMNS, Store, decode_row};
 
 /// The limits. `None` means unlimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,12 +187,20 @@ impl Store {
             ..PruneReport::default()
         };
         // Lost runs first, so that what readers show is stored.
+        // A row that cannot be decoded stays as it is (and is reported).
         let running: Vec<RunRecord> = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT {COLUMNS} FROM runs WHERE status <> 'success' AND status = 'running'"
             ))?;
-            let rows = stmt.query_map([], record_from_row)?;
-            rows.collect::<rusqlite::Result<_>>()?
+            let mut rows = stmt.query([])?;
+            let mut running = Vec::new();
+            while let Some(row) = rows.next()? {
+                match decode_row(row) {
+                    Ok(run) => running.push(run),
+                    Err(bad) => self.bad_rows.borrow_mut().push(bad),
+                }
+            }
+            running
         };
         for run in running {
             if run.effective_status(probe, now_us) == Status::Lost {

@@ -49,8 +49,10 @@ use std::time::{Duration, Instant};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, MAIN_DB, OpenFlags, TransactionBehavior, params};
 
+use crate::locate::Located;
 use crate::output::{self, Segment};
-use crate::record::RunRecord;
+use crate::query::BadRow;
+use crate::record::{RunId, RunRecord};
 use crate::retention::Retention;
 use crate::schema::{LATEST_VERSION, MIGRATIONS};
 use crate::{Error, Result};
@@ -98,6 +100,8 @@ pub struct Store {
     /// The file opened (device, inode), for writers: see
     /// [`Store::still_at_path`].
     file_id: Option<FileId>,
+    /// Rows readers skipped because they could not be decoded.
+    pub(crate) bad_rows: std::cell::RefCell<Vec<BadRow>>,
 }
 
 /// A file's device and inode number.
@@ -113,6 +117,47 @@ impl Store {
     /// Opens the database at `path`. `busy_timeout` bounds how long a write
     /// waits for another writer's lock.
     pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Store> {
+        Store::open_with(path, mode, busy_timeout, OpenFlags::empty())
+    }
+
+    /// Opens a database [`crate::locate`] found. A user's database (one with
+    /// [`Located::folder`]) is checked again right before SQLite opens it and
+    /// once SQLite has its files open (the database, its log and its shared
+    /// memory), and SQLite gets `SQLITE_OPEN_NOFOLLOW` and a path without
+    /// links: whatever the user put in the folder, this process opens only
+    /// that user's own regular files. Never creates a user's database
+    /// (`OpenMode::Write` is taken as `Maintain` for one).
+    pub fn open_located(
+        located: &Located,
+        mode: OpenMode,
+        busy_timeout: Duration,
+    ) -> Result<Store> {
+        let Some(folder) = &located.folder else {
+            return Store::open(&located.path, mode, busy_timeout);
+        };
+        let path = folder.dir.join(crate::locate::DATABASE_FILES[0]);
+        let refused = |reason| Error::Refused {
+            path: path.clone(),
+            reason,
+        };
+        crate::locate::recheck(folder).map_err(refused)?;
+        let mode = match mode {
+            OpenMode::Write => OpenMode::Maintain,
+            other => other,
+        };
+        let store = Store::open_with(&path, mode, busy_timeout, OpenFlags::SQLITE_OPEN_NOFOLLOW)?;
+        // Reading the schema version made SQLite open the log and the shared
+        // memory too: check what it opened.
+        crate::locate::recheck(folder).map_err(refused)?;
+        Ok(store)
+    }
+
+    fn open_with(
+        path: &Path,
+        mode: OpenMode,
+        busy_timeout: Duration,
+        extra: OpenFlags,
+    ) -> Result<Store> {
         let open_err = |source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -125,7 +170,8 @@ impl Store {
         let flags = match mode {
             OpenMode::Write | OpenMode::Maintain => OpenFlags::SQLITE_OPEN_READ_WRITE,
             OpenMode::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | extra;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
         // Also for readers: the log file then stays in place for good once
@@ -152,6 +198,7 @@ impl Store {
             sync_commits: true,
             log_unsynced: false,
             file_id,
+            bad_rows: Default::default(),
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -189,6 +236,7 @@ impl Store {
             sync_commits: true,
             log_unsynced: false,
             file_id: None,
+            bad_rows: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -570,8 +618,10 @@ fn create_private(path: &Path) -> Result<FileId> {
     }
 }
 
-pub(crate) const COLUMNS: &str = "id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
-     shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
+/// The columns readers select, for [`decode_row`]: the row id first (to name
+/// a row that cannot be decoded), then the record's.
+pub(crate) const COLUMNS: &str = "rowid, id, job, invocation_id, trigger, attempt, host, user, uid, \
+     pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
      exit_code, signal, error, output_bytes, output_truncated";
 
 const INSERT_SQL: &str = "INSERT INTO runs (id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
@@ -636,43 +686,63 @@ fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
     Ok(())
 }
 
-/// Maps a row selected with [`COLUMNS`] to a record.
-pub(crate) fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    use crate::liveness::ProcessStamp;
-    use crate::record::RunId;
-    let bad = |i: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            Box::new(Error::BadValue(what)),
-        )
-    };
-    let trigger: String = row.get(3)?;
-    let status: String = row.get(16)?;
-    Ok(RunRecord {
-        id: RunId::from_i64(row.get(0)?),
-        job: row.get(1)?,
-        invocation_id: row.get(2)?,
-        trigger: trigger.parse().map_err(|_| bad(3, trigger.clone()))?,
-        attempt: row.get(4)?,
-        host: row.get(5)?,
-        user: row.get(6)?,
-        uid: row.get(7)?,
-        pid: row.get(8)?,
-        shim: ProcessStamp {
-            pid: row.get(9)?,
-            start_ticks: row.get::<_, i64>(10)? as u64,
-            boot_id: row.get(11)?,
-            pid_ns: row.get::<_, i64>(12)? as u64,
+/// Maps a row selected with [`COLUMNS`] to a record, or says why it cannot
+/// be: a user's database is that user's to write, so any value may be of
+/// the wrong type or not one jobctl knows.
+pub(crate) fn decode_row(row: &rusqlite::Row<'_>) -> std::result::Result<RunRecord, BadRow> {
+    let row_id: Option<i64> = row.get(0).ok();
+    record_from_row(row).map_err(|e| BadRow {
+        row_id,
+        run: row.get::<_, i64>(1).ok().map(RunId::from_i64),
+        reason: match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, source) => {
+                match source.downcast_ref::<crate::Error>() {
+                    Some(crate::Error::BadValue(what)) => what.clone(),
+                    _ => source.to_string(),
+                }
+            }
+            rusqlite::Error::InvalidColumnType(i, name, ty) => {
+                format!("column {name} (#{i}) holds a value of type {ty}")
+            }
+            rusqlite::Error::IntegralValueOutOfRange(i, value) => {
+                format!("column #{i} holds {value}, out of range")
+            }
+            other => other.to_string(),
         },
-        started_us: row.get(13)?,
-        ended_us: row.get(14)?,
-        deadline_us: row.get(15)?,
-        status: status.parse().map_err(|_| bad(16, status.clone()))?,
-        exit_code: row.get(17)?,
-        signal: row.get(18)?,
-        error: row.get(19)?,
-        output_bytes: row.get::<_, i64>(20)?.max(0) as u64,
-        output_truncated: row.get(21)?,
+    })
+}
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    use crate::liveness::ProcessStamp;
+    let bad = |i: usize, what: crate::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(what))
+    };
+    let trigger: String = row.get(4)?;
+    let status: String = row.get(17)?;
+    Ok(RunRecord {
+        id: RunId::from_i64(row.get(1)?),
+        job: row.get(2)?,
+        invocation_id: row.get(3)?,
+        trigger: trigger.parse().map_err(|e| bad(4, e))?,
+        attempt: row.get(5)?,
+        host: row.get(6)?,
+        user: row.get(7)?,
+        uid: row.get(8)?,
+        pid: row.get(9)?,
+        shim: ProcessStamp {
+            pid: row.get(10)?,
+            start_ticks: row.get::<_, i64>(11)? as u64,
+            boot_id: row.get(12)?,
+            pid_ns: row.get::<_, i64>(13)? as u64,
+        },
+        started_us: row.get(14)?,
+        ended_us: row.get(15)?,
+        deadline_us: row.get(16)?,
+        status: status.parse().map_err(|e| bad(17, e))?,
+        exit_code: row.get(18)?,
+        signal: row.get(19)?,
+        error: row.get(20)?,
+        output_bytes: row.get::<_, i64>(21)?.max(0) as u64,
+        output_truncated: row.get(22)?,
     })
 }

@@ -666,7 +666,7 @@ impl Bookkeeper<'_> {
             {
                 let _ = history_db::create_state_dir(self.paths, dir);
             }
-            match Store::open(&self.db_path, OpenMode::Write, self.busy) {
+            match self.open_store() {
                 Ok(store) => self.store = Some(store),
                 Err(e) => {
                     self.failed = Some(error_chain(&e));
@@ -675,6 +675,32 @@ impl Bookkeeper<'_> {
             }
         }
         self.store.as_mut()
+    }
+
+    /// Opens (creating if missing) the database. A shim running as root
+    /// whose database is in a folder that is not root's alone (`--db` into a
+    /// user's folder) opens it only with the checks root's readers use, and
+    /// never creates it there ([`Store::open_located`]); costs one `stat` of
+    /// the folder for root's shims, nothing for others.
+    fn open_store(&self) -> jobctl_history::Result<Store> {
+        use std::os::unix::fs::MetadataExt;
+        let untrusted_folder = nix::unistd::geteuid().is_root()
+            && self
+                .db_path
+                .parent()
+                .and_then(|dir| std::fs::metadata(dir).ok())
+                .is_some_and(|m| m.uid() != 0 || m.mode() & 0o022 != 0);
+        if !untrusted_folder {
+            return Store::open(&self.db_path, OpenMode::Write, self.busy);
+        }
+        let state_dir = history_db::state_dir(self.paths);
+        match jobctl_history::locate::explicit(&self.db_path, &state_dir) {
+            Ok(located) => Store::open_located(&located, OpenMode::Write, self.busy),
+            Err(refused) => Err(jobctl_history::Error::Refused {
+                path: refused.path,
+                reason: refused.reason,
+            }),
+        }
     }
 
     fn begin(&mut self, record: &RunRecord) {

@@ -185,6 +185,20 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             });
         }
     }
+    for (located, bad) in &overview.bad_rows {
+        let first = bad.first().map(ToString::to_string).unwrap_or_default();
+        global.push(GlobalProblem {
+            kind: ProblemKind::HistoryUnreadable,
+            message: format!(
+                "{} row{} of the history in {} cannot be decoded and {} skipped ({first}{})",
+                bad.len(),
+                if bad.len() == 1 { "" } else { "s" },
+                located.path.display(),
+                if bad.len() == 1 { "was" } else { "were" },
+                if bad.len() > 1 { ", …" } else { "" },
+            ),
+        });
+    }
     global.retain(|p| !args.ignore.contains(&p.kind));
 
     let jobs: Vec<JobHealth<'_>> = overview
@@ -262,7 +276,8 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
                 }
             }
         }
-        output::print_text(&text)?;
+        // Problems quote recorded text (a run's error), a user's to write.
+        output::print_text(&output::escape(&text, output::Lines::Keep))?;
     }
     Ok(if healthy {
         ExitCode::SUCCESS

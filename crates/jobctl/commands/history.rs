@@ -12,18 +12,24 @@ use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::{OpenMode, PruneReport, RunFilter, RunRecord, Status, Store};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, EXIT_PARTIAL};
 use crate::history_db::{
     self, Readers, format_duration, format_local, format_utc, now_us, signal_name,
 };
-use crate::output;
+use crate::output::{self, Lines};
 use crate::paths::Paths;
 
 /// Show recorded runs, newest first.
 ///
 /// As root in system mode, the runs of every job are shown: root's jobs from
-/// the main database and every other user's jobs from their own. A run whose
-/// shim died (SIGKILL, power loss) shows as `lost`, never as running forever.
+/// the main database and every other user's jobs from their own (a user's
+/// database is trusted only for the jobs that run as that user; a run from it
+/// is marked `users/<user>`). A run whose shim died (SIGKILL, power loss)
+/// shows as `lost`, never as running forever.
+///
+/// Control characters in recorded text (job names) are shown escaped
+/// (`\x1b`), unless --raw. Exit status 5: runs were shown, but a database
+/// or a row could not be read (see the warnings).
 ///
 /// Examples:
 ///   jobctl history
@@ -71,6 +77,11 @@ pub struct HistoryArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+
+    /// Print recorded text (job names) exactly as stored, control characters
+    /// included, instead of escaping them (for pipes).
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
 
     /// Read this database only.
     #[arg(long, value_name = "PATH")]
@@ -181,27 +192,56 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         since_us: since,
         until_us: until,
         limit: args.limit,
+        jobs: None,
     };
     let readers = Readers::open(paths, args.db.as_deref()).map_err(CliError::failure)?;
-    readers.report_skipped();
+    let mut partial = readers.report_skipped();
     if readers.stores.is_empty() && !readers.skipped.is_empty() {
         return Err(CliError::failure(anyhow::anyhow!(
             "no history database could be read"
         )));
     }
     let probe = LivenessProbe::current(history_db::hostname());
-    let mut lists = Vec::new();
+    let mut all = Vec::new();
+    let mut read_any = false;
     for (located, store) in &readers.stores {
-        let runs = store
-            .runs(&filter, &probe, now)
-            .with_context(|| format!("cannot read {}", located.path.display()))?;
-        lists.push(
-            runs.into_iter()
-                .map(|r| (r, located.clone()))
-                .collect::<Vec<_>>(),
-        );
+        let filter = RunFilter {
+            jobs: readers.allowed_jobs(located),
+            ..filter.clone()
+        };
+        let read = || -> anyhow::Result<(Vec<RunRecord>, u64)> {
+            Ok(store.snapshot(|store| {
+                Ok((
+                    store.runs(&filter, &probe, now)?,
+                    store.count_runs_of_other_jobs(&filter)?,
+                ))
+            })?)
+        };
+        match read() {
+            Ok((runs, untrusted)) => {
+                read_any = true;
+                let bad = store.take_bad_rows();
+                history_db::report_left_out(located, untrusted, &bad);
+                partial |= !bad.is_empty();
+                all.extend(runs.into_iter().map(|r| (r, located)));
+            }
+            Err(e) => {
+                partial = true;
+                let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+                output::warn(&format!(
+                    "skipped {}: {}",
+                    located.path.display(),
+                    causes.join(": ")
+                ));
+            }
+        }
     }
-    let mut all: Vec<_> = lists.into_iter().flatten().collect();
+    // Nothing could be read at all: that is a failure, not a partial result.
+    if !read_any && !readers.stores.is_empty() {
+        return Err(CliError::failure(anyhow::anyhow!(
+            "no history database could be read"
+        )));
+    }
     all.sort_by(|(a, _), (b, _)| {
         b.started_us
             .cmp(&a.started_us)
@@ -210,6 +250,11 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
     if filter.limit != 0 {
         all.truncate(filter.limit);
     }
+    let done = if partial {
+        ExitCode::from(EXIT_PARTIAL)
+    } else {
+        ExitCode::SUCCESS
+    };
 
     if args.json {
         let views: Vec<RunView<'_>> = all
@@ -217,23 +262,33 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             .map(|(run, located)| view(run, &located.path, located.owner.clone()))
             .collect();
         output::print_json(&serde_json::json!({ "runs": views }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(done);
     }
     if all.is_empty() {
         output::print_text("No runs recorded.\n")?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(done);
     }
     let color = output::use_color();
-    let mut rows: Vec<[String; 7]> = vec![[
-        "RUN".into(),
-        "JOB".into(),
-        "TRIGGER".into(),
-        "START".into(),
-        "DURATION".into(),
-        "STATUS".into(),
-        "EXIT".into(),
-    ]];
-    for (run, _) in &all {
+    let text_of = |value: &str| -> String {
+        if args.raw {
+            value.to_string()
+        } else {
+            output::escape(value, Lines::Escape).into_owned()
+        }
+    };
+    // Which database a run came from, when any is not the main one.
+    let mixed = all.iter().any(|(_, located)| located.owner.is_some());
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    if mixed {
+        rows[0].push("DATABASE".into());
+    }
+    for (run, located) in &all {
         let duration = match run.ended_us {
             Some(end) => format_duration(end - run.started_us),
             None if run.status == Status::Running => {
@@ -241,17 +296,21 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             }
             None => "-".into(),
         };
-        rows.push([
+        let mut row = vec![
             run.id.short(),
-            run.job.clone(),
+            text_of(&run.job),
             run.trigger.to_string(),
             format_local(run.started_us),
             duration,
             run.status.to_string(),
             exit_text(run),
-        ]);
+        ];
+        if mixed {
+            row.push(text_of(&history_db::database_label(located)));
+        }
+        rows.push(row);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = vec![0usize; rows[0].len()];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -276,7 +335,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         text.push('\n');
     }
     output::print_text(&text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(done)
 }
 
 pub fn view<'a>(run: &'a RunRecord, db: &std::path::Path, owner: Option<String>) -> RunView<'a> {
@@ -318,7 +377,6 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
         args.keep_age.or(config.keep_age),
         args.max_output.or(config.max_output),
     );
-    let targets = history_db::reader_databases(paths, args.db.as_deref());
     if let Some(db) = &args.db
         && !db.is_file()
     {
@@ -327,29 +385,41 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
             db.display()
         )));
     }
+    let (targets, refused) = history_db::reader_databases(paths, args.db.as_deref());
     let probe = LivenessProbe::current(history_db::hostname());
     let now = now_us();
     let mut reports: Vec<(String, PruneReport)> = Vec::new();
     let mut failures = 0;
+    let mut failed = |path: &std::path::Path, e: jobctl_history::Error| {
+        failures += 1;
+        let e = anyhow::Error::new(e);
+        let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+        let _ = output::print_error_text(&format!(
+            "Error: cannot prune {}: {}\n",
+            path.display(),
+            output::escape(&causes.join(": "), Lines::Keep)
+        ));
+    };
+    for r in refused {
+        failed(
+            &r.path.clone(),
+            jobctl_history::Error::Refused {
+                path: r.path,
+                reason: r.reason,
+            },
+        );
+    }
     for located in &targets {
-        let result = Store::open(
-            &located.path,
-            OpenMode::Maintain,
-            history_db::READ_BUSY_TIMEOUT,
-        )
-        .and_then(|mut store| store.prune(&retention, &probe, now));
+        let result =
+            Store::open_located(located, OpenMode::Maintain, history_db::READ_BUSY_TIMEOUT)
+                .and_then(|mut store| {
+                    let report = store.prune(&retention, &probe, now)?;
+                    history_db::report_left_out(located, 0, &store.take_bad_rows());
+                    Ok(report)
+                });
         match result {
             Ok(report) => reports.push((located.path.display().to_string(), report)),
-            Err(e) => {
-                failures += 1;
-                let e = anyhow::Error::new(e);
-                let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-                eprintln!(
-                    "Error: cannot prune {}: {}",
-                    located.path.display(),
-                    causes.join(": ")
-                );
-            }
+            Err(e) => failed(&located.path, e),
         }
     }
     if args.json {

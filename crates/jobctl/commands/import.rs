@@ -610,6 +610,8 @@ fn print_report(
             crate::paths::jobctl_in(&args.out, "apply")
         );
     }
-    output::print_text(&text)?;
+    // The report quotes the crontab's lines: whoever wrote the crontab
+    // chose their bytes (--json has them exactly, JSON-escaped).
+    output::print_text(&output::escape(&text, output::Lines::Keep))?;
     Ok(())
 }

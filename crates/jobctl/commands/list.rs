@@ -12,7 +12,7 @@ use jobctl_history::{RunRecord, Status, Trigger};
 use serde::Serialize;
 
 use crate::error::CliResult;
-use crate::history_db::{format_duration, format_local, format_utc, signal_name};
+use crate::history_db::{self, format_duration, format_local, format_utc, signal_name};
 use crate::output;
 use crate::overview::{self, JobView, Overview};
 use crate::paths::Paths;
@@ -144,7 +144,8 @@ pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
     if args.json {
         output::print_json(&rows)?;
     } else {
-        output::print_text(&table(&overview))?;
+        // Recorded text (a run's user, error) is a user's to write.
+        output::print_text(&output::escape(&table(&overview), output::Lines::Keep))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -152,7 +153,7 @@ pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
 /// Warnings about what could not be read (stderr; the listing goes on).
 pub fn report_unread(overview: &Overview) {
     for e in &overview.config_errors {
-        eprintln!("Warning: {e}");
+        output::warn(e);
     }
     let invalid = overview
         .jobs
@@ -160,21 +161,25 @@ pub fn report_unread(overview: &Overview) {
         .filter(|j| j.derived.state == JobState::Invalid)
         .count();
     if invalid > 0 {
-        eprintln!(
-            "Warning: {invalid} job file(s) do not validate; they show as `invalid` (run `{}`)",
+        output::warn(&format!(
+            "{invalid} job file(s) do not validate; they show as `invalid` (run `{}`)",
             crate::paths::jobctl("validate")
-        );
+        ));
     }
     for (located, error) in &overview.skipped {
         let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
-        eprintln!(
-            "Warning: skipped the history in {}: {}",
+        output::warn(&format!(
+            "skipped the history in {}: {}",
             located.path.display(),
             causes.join(": ")
-        );
+        ));
+    }
+    for (located, bad) in &overview.bad_rows {
+        history_db::report_left_out(located, 0, bad);
     }
     if !overview.skipped.is_empty() && !nix::unistd::geteuid().is_root() {
-        eprintln!("Hint: run as root to see the runs of every user's jobs");
+        let _ =
+            output::print_error_text("Hint: run as root to see the runs of every user's jobs\n");
     }
 }
 

@@ -12,9 +12,9 @@ use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{RunLookup, RunRecord};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, EXIT_PARTIAL};
 use crate::history_db::{self, Readers, format_duration, format_local, now_us};
-use crate::output;
+use crate::output::{self, Lines};
 use crate::paths::{Mode, Paths};
 
 /// Show the captured output of a job's run.
@@ -32,6 +32,11 @@ use crate::paths::{Mode, Paths};
 ///   jobctl logs nightly-refresh --failed     # the last failed run
 ///   jobctl logs nightly-refresh --run 5eadbeef
 ///   jobctl logs nightly-refresh --journal    # its journal lines instead
+///
+/// Control characters in the output (and in job names) are shown escaped
+/// (`\x1b`); --raw prints the bytes exactly as captured. Exit status 5: a
+/// run was shown, but a database or a row could not be read (see the
+/// warnings).
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The job.
@@ -55,7 +60,8 @@ pub struct LogsArgs {
     #[arg(long, conflicts_with_all = ["raw", "json"])]
     pub journal: bool,
 
-    /// Print the output exactly as written, unmarked.
+    /// Print the output exactly as written, unmarked, control characters
+    /// included (for pipes).
     #[arg(long, conflicts_with = "json")]
     pub raw: bool,
 
@@ -82,12 +88,26 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         (None, false) => RunLookup::Last,
     };
     let readers = Readers::open(paths, args.db.as_deref()).map_err(CliError::failure)?;
-    readers.report_skipped();
+    let mut partial = readers.report_skipped();
     let probe = LivenessProbe::current(history_db::hostname());
     let now = now_us();
     let mut found: Vec<(RunRecord, usize)> = Vec::new();
     for (i, (located, store)) in readers.stores.iter().enumerate() {
+        if !readers.accepts(located, &args.job) {
+            // A user's database holding runs of a job that is not theirs.
+            let filter = jobctl_history::RunFilter {
+                job: Some(args.job.clone()),
+                jobs: Some(Vec::new()),
+                ..Default::default()
+            };
+            let untrusted = store.count_runs_of_other_jobs(&filter).unwrap_or(0);
+            history_db::report_left_out(located, untrusted, &[]);
+            continue;
+        }
         let run = store.find_run(Some(&args.job), &lookup, &probe, now);
+        let bad = store.take_bad_rows();
+        partial |= !bad.is_empty();
+        history_db::report_left_out(located, 0, &bad);
         match run {
             Ok(Some(run)) => found.push((run, i)),
             Ok(None) => {}
@@ -130,6 +150,11 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         );
     };
     let (located, store) = &readers.stores[store_index];
+    let done = if partial {
+        ExitCode::from(EXIT_PARTIAL)
+    } else {
+        ExitCode::SUCCESS
+    };
 
     if args.journal {
         return journal(paths, &run);
@@ -172,7 +197,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             "output_removed": removed,
             "output_not_stored": not_stored,
         }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(done);
     }
     if args.raw {
         let mut out = std::io::stdout().lock();
@@ -189,7 +214,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             }
         }
         let _ = out.flush();
-        return Ok(ExitCode::SUCCESS);
+        return Ok(done);
     }
 
     let color = output::use_color();
@@ -198,10 +223,14 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         Some(end) => format!(", took {}", format_duration(end - run.started_us)),
         None => String::new(),
     };
+    let from = match located.owner {
+        Some(_) => format!(", recorded in {}", located.path.display()),
+        None => String::new(),
+    };
     text.push_str(&format!(
-        "-- run {} of {}: {} (exit {}), started {}{ended}, {} bytes of output{} --\n",
+        "-- run {} of {}: {} (exit {}), started {}{ended}, {} bytes of output{}{} --\n",
         run.id,
-        run.job,
+        output::escape(&run.job, Lines::Escape),
         run.status,
         super::history::exit_text(&run),
         format_local(run.started_us),
@@ -211,52 +240,69 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         } else {
             ""
         },
+        output::escape(&from, Lines::Escape),
     ));
     if let Some(note) = note {
         text.push_str(&format!("-- {note} --\n"));
     }
     render_marked(&segments, color, &mut text);
     output::print_text(&text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(done)
 }
 
 /// Marks each line with its stream. A line cut by a switch to the other
-/// stream is ended there, so every line has exactly one mark.
+/// stream is ended there, so every line has exactly one mark. Control
+/// characters and bytes that are not UTF-8 are escaped ([`output::escape`]);
+/// line breaks and tabs are kept.
 pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
     let mut at_line_start = true;
-    let mut current: Option<Stream> = None;
+    // Pieces of one stream in a row are escaped together, so that a
+    // character split across two reads is shown whole.
+    let mut pending: Option<(Stream, Vec<u8>)> = None;
+    let flush =
+        |pending: &mut Option<(Stream, Vec<u8>)>, out: &mut String, at_line_start: &mut bool| {
+            let Some((stream, bytes)) = pending.take() else {
+                return;
+            };
+            if !*at_line_start {
+                // The previous stream's unfinished line.
+                out.push('\n');
+                *at_line_start = true;
+            }
+            let text = output::escape(&bytes, Lines::Keep);
+            for piece in text.split_inclusive('\n') {
+                if *at_line_start {
+                    out.push_str(match (stream, color) {
+                        (Stream::Stdout, _) => "out| ",
+                        (Stream::Merged, _) => "o+e| ",
+                        (Stream::Stderr, false) => "err| ",
+                        (Stream::Stderr, true) => "\x1b[31merr|\x1b[0m ",
+                    });
+                }
+                out.push_str(piece);
+                *at_line_start = piece.ends_with('\n');
+            }
+        };
     for seg in segments {
         match seg {
             Segment::Omitted(n) => {
+                flush(&mut pending, out, &mut at_line_start);
                 if !at_line_start {
                     out.push('\n');
                 }
                 out.push_str(&format!("-- {n} bytes omitted --\n"));
                 at_line_start = true;
-                current = None;
             }
-            Segment::Data(stream, bytes) => {
-                if current != Some(*stream) && !at_line_start {
-                    out.push('\n');
-                    at_line_start = true;
+            Segment::Data(stream, bytes) => match &mut pending {
+                Some((current, buffer)) if current == stream => buffer.extend_from_slice(bytes),
+                _ => {
+                    flush(&mut pending, out, &mut at_line_start);
+                    pending = Some((*stream, bytes.to_vec()));
                 }
-                current = Some(*stream);
-                let text = String::from_utf8_lossy(bytes);
-                for piece in text.split_inclusive('\n') {
-                    if at_line_start {
-                        out.push_str(match (stream, color) {
-                            (Stream::Stdout, _) => "out| ",
-                            (Stream::Merged, _) => "o+e| ",
-                            (Stream::Stderr, false) => "err| ",
-                            (Stream::Stderr, true) => "\x1b[31merr|\x1b[0m ",
-                        });
-                    }
-                    out.push_str(piece);
-                    at_line_start = piece.ends_with('\n');
-                }
-            }
+            },
         }
     }
+    flush(&mut pending, out, &mut at_line_start);
     if !at_line_start {
         out.push('\n');
     }

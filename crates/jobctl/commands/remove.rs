@@ -13,7 +13,6 @@ use clap::Args;
 use jobctl_core::plan::ownership;
 use jobctl_systemd::{JobOp, UnitDir};
 
-use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::{OpenMode, Store};
 
 use crate::error::{CliError, CliResult};
@@ -177,7 +176,10 @@ fn report(
         output::print_text(&text)?;
     }
     for (db, error) in &purge_failures {
-        eprintln!("Error: cannot purge the history in {db}: {error}");
+        let _ = output::print_error_text(&format!(
+            "Error: cannot purge the history in {db}: {}\n",
+            output::escape(error, output::Lines::Keep)
+        ));
     }
     if purge_failures.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -186,16 +188,19 @@ fn report(
     }
 }
 
-/// Whether any readable database holds runs of `job`.
+/// Whether any readable database holds runs of `job` (in any database, as
+/// it is: this only decides whether there is something to purge).
 fn has_history(paths: &Paths, job: &str) -> bool {
-    let Ok(readers) = Readers::open(paths, None) else {
+    let Ok(readers) = Readers::open_unfiltered(paths) else {
         return false;
     };
-    let probe = LivenessProbe::current(None);
     readers.stores.iter().any(|(_, store)| {
-        store
-            .job_summaries(Some(&[job.to_string()]), &probe, history_db::now_us())
-            .is_ok_and(|s| !s.is_empty())
+        let filter = jobctl_history::RunFilter {
+            job: Some(job.to_string()),
+            jobs: Some(Vec::new()),
+            ..Default::default()
+        };
+        store.count_runs_of_other_jobs(&filter).is_ok_and(|n| n > 0)
     })
 }
 
@@ -206,14 +211,17 @@ type Purged = (Vec<(String, u64)>, Vec<(String, String)>);
 fn purge(paths: &Paths, job: &str) -> Purged {
     let mut done = Vec::new();
     let mut failed = Vec::new();
-    for located in history_db::reader_databases(paths, None) {
+    let (found, refused) = history_db::reader_databases(paths, None);
+    for r in refused {
+        failed.push((
+            r.path.display().to_string(),
+            format!("refused to open it: {}", r.reason),
+        ));
+    }
+    for located in found {
         let db = located.path.display().to_string();
-        match Store::open(
-            &located.path,
-            OpenMode::Maintain,
-            history_db::READ_BUSY_TIMEOUT,
-        )
-        .and_then(|mut store| store.purge_job(job))
+        match Store::open_located(&located, OpenMode::Maintain, history_db::READ_BUSY_TIMEOUT)
+            .and_then(|mut store| store.purge_job(job))
         {
             Ok(n) => done.push((db, n)),
             Err(e) => {

@@ -100,7 +100,8 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
     if rows.is_empty() {
         out.push_str("(no jobs)\n");
     }
-    output::print_text(&out)?;
+    // The last run's user, error and invocation id are a user's to write.
+    output::print_text(&output::escape(&out, output::Lines::Keep))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,271 @@
+//! A row that cannot be decoded is skipped and named, never fails a reader
+//! (issue 10, item 3): a user's database is that user's to write, with any
+//! value in any column, even a table rebuilt without jobctl's types.
+
+use std::time::Duration;
+
+use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::{
+    BadRow, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord, Status, Store, Trigger,
+};
+
+const T0: i64 = 1_800_000_000_000_000;
+
+fn record(id: i64, job: &str, started: i64, status: Status) -> RunRecord {
+    RunRecord {
+        id: RunId::from_i64(id),
+        job: job.to_string(),
+        invocation_id: None,
+        trigger: Trigger::Timer,
+        attempt: 1,
+        host: "h".into(),
+        user: "u".into(),
+        uid: 1000,
+        pid: Some(42),
+        shim: ProcessStamp {
+            boot_id: "b".into(),
+            pid: 1,
+            start_ticks: 1,
+            pid_ns: 0,
+        },
+        started_us: started,
+        ended_us: (status != Status::Running).then_some(started + 1),
+        deadline_us: None,
+        status,
+        exit_code: (status == Status::Success).then_some(0),
+        signal: None,
+        error: None,
+        output_bytes: 0,
+        output_truncated: false,
+    }
+}
+
+fn probe() -> LivenessProbe {
+    LivenessProbe::current(Some("h".into()))
+}
+
+/// A database with runs 0x1001 (a, oldest) … 0x1003 (b, newest), and two
+/// rows the shim would never write: 0x2001 (a, newer than all, trigger
+/// `bogus-trigger`) and 0x2002 (b, status `exploded`).
+fn seeded() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(5)).unwrap();
+    for (id, job, at) in [(0x1001, "a", 1), (0x1002, "a", 2), (0x1003, "b", 3)] {
+        store
+            .finish_run(
+                &record(id, job, T0 + at, Status::Success),
+                None,
+                &Retention::UNLIMITED,
+                T0,
+            )
+            .unwrap();
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "INSERT INTO runs SELECT 8193, job, invocation_id, 'bogus-trigger', attempt, host, user, \
+           uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 100, ended_us, \
+           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated \
+           FROM runs WHERE id = 4097;
+         INSERT INTO runs SELECT 8194, job, invocation_id, trigger, attempt, host, user, \
+           uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 100, ended_us, \
+           deadline_us, 'exploded', exit_code, signal, error, output_bytes, output_truncated \
+           FROM runs WHERE id = 4099;",
+    )
+    .unwrap();
+    (dir, path)
+}
+
+fn reader(path: &std::path::Path) -> Store {
+    Store::open(path, OpenMode::Read, Duration::from_secs(1)).unwrap()
+}
+
+fn ids(runs: &[RunRecord]) -> Vec<i64> {
+    runs.iter().map(|r| r.id.as_i64()).collect()
+}
+
+fn expected_bad() -> Vec<BadRow> {
+    vec![
+        BadRow {
+            row_id: Some(8193),
+            run: Some(RunId::from_i64(8193)),
+            reason: "unknown trigger \"bogus-trigger\"".into(),
+        },
+        BadRow {
+            row_id: Some(8194),
+            run: Some(RunId::from_i64(8194)),
+            reason: "unknown status \"exploded\"".into(),
+        },
+    ]
+}
+
+#[test]
+fn listings_skip_undecodable_rows_and_name_them() {
+    let (_dir, path) = seeded();
+    let store = reader(&path);
+    let runs = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(ids(&runs), [0x1003, 0x1002, 0x1001]);
+    assert_eq!(store.take_bad_rows(), expected_bad());
+    // Taken once.
+    assert_eq!(store.take_bad_rows(), []);
+    assert_eq!(
+        expected_bad()[0].to_string(),
+        "row id 8193 (run 0000000000002001): unknown trigger \"bogus-trigger\""
+    );
+
+    // A limit counts the runs shown, not the rows skipped.
+    let one = RunFilter {
+        limit: 1,
+        ..RunFilter::default()
+    };
+    assert_eq!(ids(&store.runs(&one, &probe(), T0).unwrap()), [0x1003]);
+    assert_eq!(store.take_bad_rows(), expected_bad());
+    // Filtered by job, status and a job list too.
+    let filter = RunFilter {
+        jobs: Some(vec!["a".into()]),
+        statuses: vec![Status::Success],
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        ids(&store.runs(&filter, &probe(), T0).unwrap()),
+        [0x1002, 0x1001]
+    );
+    assert_eq!(store.take_bad_rows(), expected_bad()[..1]);
+}
+
+#[test]
+fn lookups_and_summaries_skip_undecodable_rows() {
+    let (_dir, path) = seeded();
+    let store = reader(&path);
+    // The newest row of `a` is the bad one: the newest run shown is the next.
+    let last = store
+        .find_run(Some("a"), &RunLookup::Last, &probe(), T0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.id.as_i64(), 0x1002);
+    let by_id = store
+        .find_run(
+            None,
+            &RunLookup::Id("0000000000002001".into()),
+            &probe(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(by_id, None);
+    let summaries = store.job_summaries(None, &probe(), T0).unwrap();
+    let last: Vec<(String, i64)> = summaries
+        .iter()
+        .map(|s| (s.job.clone(), s.last.id.as_i64()))
+        .collect();
+    assert_eq!(last, [("a".to_string(), 0x1002), ("b".to_string(), 0x1003)]);
+    assert_eq!(store.take_bad_rows(), expected_bad());
+}
+
+#[test]
+fn prune_leaves_an_undecodable_running_row_and_names_it() {
+    let (_dir, path) = seeded();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE runs SET status = 'running', trigger = 'x' WHERE id = 8193")
+        .unwrap();
+    let mut store = Store::open(&path, OpenMode::Maintain, Duration::from_secs(1)).unwrap();
+    let report = store
+        .prune(&Retention::default(), &probe(), T0 + 10)
+        .unwrap();
+    assert_eq!(report.marked_lost, 0);
+    let bad = store.take_bad_rows();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].row_id, Some(8193));
+}
+
+#[test]
+fn a_table_rebuilt_with_other_types_cannot_break_readers() {
+    let (_dir, path) = seeded();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The user's own `runs`: no STRICT, anything in any column.
+    conn.execute_batch(
+        "ALTER TABLE runs RENAME TO old_runs;
+         CREATE TABLE runs AS SELECT * FROM old_runs;
+         CREATE INDEX my_runs_by_job ON runs (job, started_us);
+         UPDATE runs SET started_us = 'yesterday' WHERE id = 8194;
+         INSERT INTO runs SELECT 8195, CAST(x'ff6a6f62' AS TEXT), invocation_id, trigger, attempt, \
+           host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 5, \
+           ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
+           output_truncated FROM old_runs WHERE id = 4097;
+         INSERT INTO runs SELECT 8196, x'00ff', invocation_id, trigger, attempt, \
+           host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 6, \
+           ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
+           output_truncated FROM old_runs WHERE id = 4097;
+         INSERT INTO runs SELECT 8197, job, invocation_id, trigger, attempt, \
+           host, user, NULL, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 7, \
+           ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
+           output_truncated FROM old_runs WHERE id = 4097;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = reader(&path);
+    let runs = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(ids(&runs), [0x1003, 0x1002, 0x1001]);
+    // Named by rowid (here no longer the run id) and run id.
+    let bad: Vec<(Option<i64>, Option<i64>)> = store
+        .take_bad_rows()
+        .iter()
+        .map(|b| (b.row_id, b.run.map(RunId::as_i64)))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (Some(4), Some(8193)),
+            (Some(5), Some(8194)),
+            (Some(6), Some(8195)),
+            (Some(7), Some(8196)),
+            (Some(8), Some(8197))
+        ]
+    );
+    // Job names that are not text or not UTF-8 are stepped over.
+    assert_eq!(store.jobs().unwrap(), ["a", "b"]);
+    let summaries = store.job_summaries(None, &probe(), T0).unwrap();
+    assert_eq!(summaries.len(), 2);
+}
+
+/// Root's readers take from a user's database only that user's jobs, and
+/// count the rest for their warning.
+#[test]
+fn a_job_list_filters_and_the_rest_is_counted() {
+    let (_dir, path) = seeded();
+    let store = reader(&path);
+    let only_b = RunFilter {
+        jobs: Some(vec!["b".into()]),
+        ..RunFilter::default()
+    };
+    assert_eq!(ids(&store.runs(&only_b, &probe(), T0).unwrap()), [0x1003]);
+    // Runs of `a`: two decodable, one not (counted all the same: they are
+    // left out either way).
+    assert_eq!(store.count_runs_of_other_jobs(&only_b).unwrap(), 3);
+    let none = RunFilter {
+        jobs: Some(Vec::new()),
+        ..RunFilter::default()
+    };
+    assert_eq!(store.runs(&none, &probe(), T0).unwrap(), []);
+    assert_eq!(store.count_runs_of_other_jobs(&none).unwrap(), 5);
+    // With a job and a time window.
+    let a_since = RunFilter {
+        job: Some("a".into()),
+        since_us: Some(T0 + 2),
+        ..none.clone()
+    };
+    assert_eq!(store.count_runs_of_other_jobs(&a_since).unwrap(), 2);
+    let b_only = RunFilter {
+        job: Some("b".into()),
+        ..only_b.clone()
+    };
+    assert_eq!(store.count_runs_of_other_jobs(&b_only).unwrap(), 0);
+    // No list: nothing is left out.
+    assert_eq!(
+        store
+            .count_runs_of_other_jobs(&RunFilter::default())
+            .unwrap(),
+        0
+    );
+}
