@@ -435,3 +435,69 @@ fn control_characters_in_job_names_are_escaped() {
     );
     assert!(!out.stdout.contains(&0x1b));
 }
+
+/// Found by a newcomer's trial: `status` built its `journalctl` hint from the
+/// invocation id a user's database holds, so a row whose id was
+/// `$(touch /tmp/pwned) ; …` made a hint that ran the user's commands when
+/// root pasted it. systemd's invocation ids are 32 hex digits: the shim
+/// records nothing else, and readers skip a row that holds anything else.
+#[test]
+fn an_invocation_id_that_is_not_systemds_is_never_recorded_or_shown() {
+    let hostile = "$(touch /tmp/pwned) ; touch /tmp/pwned2 #";
+    let s = Scratch::new();
+    let out = s
+        .cmd()
+        .env("INVOCATION_ID", hostile)
+        .args(["exec", "--job", "forged", "--db"])
+        .arg(&s.db)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let good = "0123456789abcdef0123456789abcdef";
+    let out = s
+        .cmd()
+        .env("INVOCATION_ID", good)
+        .args(["exec", "--job", "real", "--db"])
+        .arg(&s.db)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = s.runs();
+    let ids: Vec<(&str, &serde_json::Value)> = runs
+        .iter()
+        .map(|r| (r["job"].as_str().unwrap(), &r["invocation_id"]))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("real", &serde_json::Value::from(good)),
+            ("forged", &serde_json::Value::Null)
+        ]
+    );
+
+    // Written into the database by other means: the row is skipped, said so.
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.execute(
+        "UPDATE runs SET invocation_id = ?1 WHERE job = 'real'",
+        [hostile],
+    )
+    .unwrap();
+    drop(conn);
+    let out = history(&s, &["--json"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("invocation id") && stderr.contains("skipped it"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs: Vec<&str> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["forged"]);
+}

@@ -159,6 +159,15 @@ pub fn journal(id: &str, follow: bool) -> String {
         Some(Mode::User) => "USER_INVOCATION_ID",
         _ => "INVOCATION_ID",
     };
+    // Readers never return another form; should one slip through, pasting
+    // the hint must still run nothing but journalctl.
+    let quoted;
+    let id = if jobctl_history::is_invocation_id(id) {
+        id
+    } else {
+        quoted = shell_quote(id);
+        &quoted
+    };
     format!(
         "journalctl{} _SYSTEMD_INVOCATION_ID={id} + {manager}={id}",
         if follow { " -f" } else { "" }
@@ -205,7 +214,23 @@ fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{journal, shell_quote};
+
+    #[test]
+    fn a_journal_hint_runs_nothing_but_journalctl() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            journal(id, false),
+            format!("journalctl _SYSTEMD_INVOCATION_ID={id} + INVOCATION_ID={id}")
+        );
+        let hostile = "$(touch /tmp/pwned) ; touch /tmp/pwned2 #";
+        let hint = journal(hostile, true);
+        assert_eq!(
+            hint,
+            "journalctl -f _SYSTEMD_INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #' \
+             + INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #'"
+        );
+    }
 
     #[test]
     fn shell_quote_makes_one_word() {

@@ -191,6 +191,14 @@ impl FromStr for Trigger {
     }
 }
 
+/// Whether `text` is a systemd invocation id as systemd writes it
+/// (`$INVOCATION_ID`, `InvocationID`): 32 lowercase hex digits. Nothing else
+/// is recorded or read back: readers build `journalctl` commands from it,
+/// which people paste into a root shell.
+pub fn is_invocation_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// One run, as the shim writes it and readers get it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RunRecord {

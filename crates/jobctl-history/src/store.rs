@@ -640,7 +640,11 @@ fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
     conn.prepare_cached(INSERT_SQL)?.execute(params![
         r.id.as_i64(),
         r.job,
-        r.invocation_id,
+        // Anything but systemd's own form (a value a caller put in the
+        // shim's environment) is not kept.
+        r.invocation_id
+            .as_deref()
+            .filter(|id| crate::record::is_invocation_id(id)),
         r.trigger.as_str(),
         r.attempt,
         r.host,
@@ -719,10 +723,21 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     };
     let trigger: String = row.get(4)?;
     let status: String = row.get(17)?;
+    let invocation_id: Option<String> = row.get(3)?;
+    if let Some(id) = &invocation_id
+        && !crate::record::is_invocation_id(id)
+    {
+        return Err(bad(
+            3,
+            crate::Error::BadValue(
+                "its invocation id is not systemd's (32 hex digits)".to_string(),
+            ),
+        ));
+    }
     Ok(RunRecord {
         id: RunId::from_i64(row.get(1)?),
         job: row.get(2)?,
-        invocation_id: row.get(3)?,
+        invocation_id,
         trigger: trigger.parse().map_err(|e| bad(4, e))?,
         attempt: row.get(5)?,
         host: row.get(6)?,

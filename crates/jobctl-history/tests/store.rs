@@ -150,7 +150,7 @@ fn an_older_database_is_upgraded_and_a_newer_one_refused() {
 fn runs_round_trip_and_finish_upserts() {
     let mut store = Store::open_in_memory().unwrap();
     let mut run = record(7, "a", T0, Status::Running);
-    run.invocation_id = Some("0123".into());
+    run.invocation_id = Some("0123456789abcdef0123456789abcdef".into());
     store.begin_run(&run).unwrap();
     let listed = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
     assert_eq!(listed.len(), 1);
