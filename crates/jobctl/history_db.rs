@@ -1,7 +1,7 @@
 //! Where the history lives for this invocation, and opening it for readers.
 //!
 //! The shim writes one database (see [`shim_database`]); readers open every
-//! database they should see and merge (see [`open_readers`]). The layout and
+//! database they should see and merge (see [`Readers::open`]). The layout and
 //! the reasons for it are in docs/design.md, "Where runs are recorded".
 
 use std::collections::HashMap;

@@ -53,6 +53,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub diff: bool,
     /// Remove the units of jobs whose files are gone [default].
+    #[allow(rustdoc::broken_intra_doc_links)] // `--help` text: "[default]" is no link
     #[arg(long, overrides_with = "no_prune")]
     pub prune: bool,
     /// Keep the units of jobs whose files are gone.

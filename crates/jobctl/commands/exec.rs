@@ -728,10 +728,9 @@ impl Bookkeeper<'_> {
             .store
             .as_ref()
             .is_some_and(|store| !store.still_at_path())
+            && let Some(store) = self.store.take()
         {
-            if let Some(store) = self.store.take() {
-                store.retire();
-            }
+            store.retire();
         }
         let busy = self.busy;
         if let Some(store) = self.store.as_mut() {

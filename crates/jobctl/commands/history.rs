@@ -99,6 +99,7 @@ pub enum HistoryAction {
 pub struct PruneArgs {
     /// Keep this many runs per job (0: no limit) [default: keep_runs of the
     /// configuration's [history], else 1000].
+    #[allow(rustdoc::broken_intra_doc_links)] // `--help` text: "[history]" is no link
     #[arg(long, value_name = "N")]
     pub keep_runs: Option<u64>,
 
