@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod env;
 mod error;
+mod exit;
 mod files;
 mod history_db;
 mod journal;

@@ -19,12 +19,10 @@ use jobctl_systemd::{JobOp, Systemd, UnitDir};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
 use crate::output;
 use crate::paths::{Mode, Paths};
 use crate::systemd;
-
-/// Exit status of `--check` when applying would change something.
-pub const EXIT_CHANGES_PENDING: u8 = 3;
 
 /// How long one batch of start/stop jobs may take.
 const JOB_DEADLINE: Duration = Duration::from_secs(120);
@@ -213,7 +211,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         return Err(e);
     }
     if args.check && plan.changed() {
-        return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
+        return Ok(Exit::ChangesPending.into());
     }
     Ok(ExitCode::SUCCESS)
 }

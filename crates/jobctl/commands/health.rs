@@ -22,7 +22,8 @@ use jobctl_history::{RunRecord, Status};
 use serde::Serialize;
 
 use crate::commands::list::LastRun;
-use crate::error::{CliResult, EXIT_FAILURE};
+use crate::error::CliResult;
+use crate::exit::Exit;
 use crate::history_db::{format_utc, signal_name};
 use crate::output;
 use crate::overview::{self, JobView, Overview};
@@ -282,7 +283,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_FAILURE)
+        Exit::Failure.into()
     })
 }
 

@@ -12,7 +12,8 @@ use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::{OpenMode, PruneReport, RunFilter, RunRecord, Status, Store};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult, EXIT_PARTIAL};
+use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
 use crate::history_db::{
     self, Readers, format_duration, format_local, format_utc, now_us, signal_name,
 };
@@ -252,7 +253,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         all.truncate(filter.limit);
     }
     let done = if partial {
-        ExitCode::from(EXIT_PARTIAL)
+        Exit::Partial.into()
     } else {
         ExitCode::SUCCESS
     };
@@ -447,7 +448,7 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
         output::print_text(&text)?;
     }
     Ok(if failures > 0 {
-        ExitCode::from(crate::error::EXIT_FAILURE)
+        Exit::Failure.into()
     } else {
         ExitCode::SUCCESS
     })

@@ -12,7 +12,8 @@ use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{RunLookup, RunRecord};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult, EXIT_PARTIAL};
+use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
 use crate::history_db::{self, Readers, format_duration, format_local, now_us};
 use crate::output::{self, Lines};
 use crate::paths::{Mode, Paths};
@@ -151,7 +152,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     };
     let (located, store) = &readers.stores[store_index];
     let done = if partial {
-        ExitCode::from(EXIT_PARTIAL)
+        Exit::Partial.into()
     } else {
         ExitCode::SUCCESS
     };

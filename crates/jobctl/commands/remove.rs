@@ -184,7 +184,7 @@ fn report(
     if purge_failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Ok(ExitCode::from(crate::error::EXIT_FAILURE))
+        Ok(crate::exit::Exit::Failure.into())
     }
 }
 
