@@ -5,10 +5,10 @@
 //! Printed as `Error: …` / `Caused by: …` / `Hint: …` on stderr.
 
 use std::fmt::Display;
-use std::io::Write;
 use std::process::ExitCode;
 
 use crate::exit::Exit;
+use crate::output;
 
 /// An error to report to the operator.
 #[derive(Debug)]
@@ -57,26 +57,16 @@ impl CliError {
         self.exit
     }
 
-    /// Prints the error to stderr and returns the exit code to use.
-    /// Errors can quote what users wrote (a database's schema, a crontab
-    /// line): they are escaped like any other such text.
+    /// Prints the error to stderr ([`output::error`]) and returns the exit
+    /// code to use. Errors can quote what users wrote (a database's schema,
+    /// a crontab line): they are escaped like any other such text.
     pub fn report(self) -> ExitCode {
-        use crate::output::{Lines, escape};
-        let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(
-            stderr,
-            "Error: {}",
-            escape(&self.error.to_string(), Lines::Keep)
-        );
+        output::error(&self.error.to_string());
         for cause in self.error.chain().skip(1) {
-            let _ = writeln!(
-                stderr,
-                "Caused by: {}",
-                escape(&cause.to_string(), Lines::Keep)
-            );
+            output::caused_by(&cause.to_string());
         }
         for hint in &self.hints {
-            let _ = writeln!(stderr, "Hint: {}", escape(hint, Lines::Keep));
+            output::hint(hint);
         }
         ExitCode::from(self.exit())
     }

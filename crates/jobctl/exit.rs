@@ -64,9 +64,15 @@ impl Exit {
             Exit::Failure => "failure (apply: stopped part-way; health: found a problem)",
             Exit::Usage => "usage error or invalid input; nothing was changed",
             Exit::ChangesPending => "apply --check: something would change",
-            Exit::NotStarted => "run: the job did not start (else, with --wait, the job's own status)",
-            Exit::Partial => "history, logs: shown, but something could not be read (see the warnings)",
-            Exit::ShimError => "exec: the shim's own error (else the command's own status, as env(1))",
+            Exit::NotStarted => {
+                "run: the job did not start (else, with --wait, the job's own status)"
+            }
+            Exit::Partial => {
+                "history, logs: shown, but something could not be read (see the warnings)"
+            }
+            Exit::ShimError => {
+                "exec: the shim's own error (else the command's own status, as env(1))"
+            }
         }
     }
 }

@@ -176,10 +176,7 @@ fn report(
         output::print_text(&text)?;
     }
     for (db, error) in &purge_failures {
-        let _ = output::print_error_text(&format!(
-            "Error: cannot purge the history in {db}: {}\n",
-            output::escape(error, output::Lines::Keep)
-        ));
+        output::error(&format!("cannot purge the history in {db}: {error}"));
     }
     if purge_failures.is_empty() {
         Ok(ExitCode::SUCCESS)

@@ -118,7 +118,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
     if view.running() || matches!(before.active_state.as_str(), "activating" | "deactivating") {
         report.already_running = true;
         report.invocation_id = Some(before.invocation_id.clone()).filter(|s| !s.is_empty());
-        let since = systemd::format_usec(before.exec_main_start_usec.max(before.active_enter_usec));
+        let since = crate::view::format::systemd_time(
+            before.exec_main_start_usec.max(before.active_enter_usec),
+            &crate::zones::local_zone(),
+        );
         let detail = format!("since {since}, invocation {}", before.invocation_id);
         let hint = format!(
             "follow it with `{}`",
@@ -286,12 +289,12 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             (_, Some(sig)) => format!("killed by signal {sig}"),
             _ => format!("job {job_result}"),
         };
-        eprintln!(
-            "jobctl: {} finished: {} ({how}); {}",
+        output::note(&format!(
+            "{} finished: {} ({how}); {}",
             args.job,
             p.result,
             crate::paths::journal(&invocation, false)
-        );
+        ));
     }
     Ok(ExitCode::from(code))
 }
