@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use jobctl_core::duration::Timespan;
 use jobctl_core::size::ByteSize;
 use jobctl_history::liveness::LivenessProbe;
@@ -54,8 +54,8 @@ pub struct HistoryArgs {
     pub job_flag: Option<String>,
 
     /// Only runs with these statuses (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<StatusArg>,
+    #[arg(long, value_parser = parse_status(), value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<Status>,
 
     /// Only runs that ended badly: failed, error, timeout, killed, lost.
     #[arg(long, conflicts_with = "status")]
@@ -122,31 +122,18 @@ pub struct PruneArgs {
     pub db: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    Running,
-    Success,
-    Failed,
-    Error,
-    Timeout,
-    Killed,
-    Lost,
-    Expired,
-}
-
-impl From<StatusArg> for Status {
-    fn from(s: StatusArg) -> Status {
-        match s {
-            StatusArg::Running => Status::Running,
-            StatusArg::Success => Status::Success,
-            StatusArg::Failed => Status::Failed,
-            StatusArg::Error => Status::Error,
-            StatusArg::Timeout => Status::Timeout,
-            StatusArg::Killed => Status::Killed,
-            StatusArg::Lost => Status::Lost,
-            StatusArg::Expired => Status::Expired,
-        }
-    }
+/// `--status`: one of the statuses' own names (clap lists them in `--help`
+/// and in its error for any other word).
+fn parse_status() -> impl clap::builder::TypedValueParser<Value = Status> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)).try_map(
+        |name: String| {
+            Status::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| format!("unknown status {name:?}"))
+        },
+    )
 }
 
 pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
@@ -154,24 +141,19 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         return prune(paths, prune_args);
     }
     let now = now_us();
-    let since = args
-        .since
-        .as_deref()
-        .map(|t| parse_time_bound(t, now))
-        .transpose()
-        .context("invalid --since")
-        .map_err(CliError::usage)?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|t| parse_time_bound(t, now))
-        .transpose()
-        .context("invalid --until")
-        .map_err(CliError::usage)?;
+    let bound = |text: &Option<String>, flag: &str| {
+        text.as_deref()
+            .map(|t| parse_time_bound(t, now))
+            .transpose()
+            .with_context(|| format!("invalid {flag}"))
+            .map_err(CliError::usage)
+    };
+    let since = bound(&args.since, "--since")?;
+    let until = bound(&args.until, "--until")?;
     let statuses = if args.failed {
         RunFilter::failures()
     } else {
-        args.status.iter().map(|s| Status::from(*s)).collect()
+        args.status.clone()
     };
     let filter = RunFilter {
         job: args.job.or(args.job_flag),

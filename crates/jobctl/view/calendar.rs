@@ -23,58 +23,42 @@ pub fn rfc3339(ts: Timestamp) -> String {
 /// systemd's `format_timestamp_relative()`.
 pub fn relative(t: Timestamp, now: Timestamp) -> String {
     const SEC: i64 = 1_000_000;
-    const MIN: i64 = 60 * SEC;
-    const HOUR: i64 = 60 * MIN;
-    const DAY: i64 = 24 * HOUR;
-    const WEEK: i64 = 7 * DAY;
-    const MONTH: i64 = 2_629_800 * SEC;
-    const YEAR: i64 = 31_557_600 * SEC;
+    let (min, hour, day) = (60 * SEC, 3_600 * SEC, 86_400 * SEC);
+    // systemd's month and year: 30.44 and 365.25 days.
+    let (week, month, year) = (7 * day, 2_629_800 * SEC, 31_557_600 * SEC);
     let (t, n) = (t.as_microsecond(), now.as_microsecond());
     let (d, s) = if n > t {
         (n - t, "ago")
     } else {
         (t - n, "left")
     };
-    let plural = |n: i64, one: &str, many: &str| {
-        if n == 1 {
-            one.to_string()
-        } else {
-            many.to_string()
+    // A count of a unit: `1 year`, `2 years`.
+    let count = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    for (unit, name, next, next_name) in [
+        (year, "year", month, "month"),
+        (month, "month", day, "day"),
+        (week, "week", day, "day"),
+    ] {
+        if d >= unit {
+            return format!(
+                "{} {} {s}",
+                count(d / unit, name),
+                count((d % unit) / next, next_name)
+            );
         }
-    };
-    if d >= YEAR {
-        let (y, m) = (d / YEAR, (d % YEAR) / MONTH);
-        format!(
-            "{y} {} {m} {} {s}",
-            plural(y, "year", "years"),
-            plural(m, "month", "months")
-        )
-    } else if d >= MONTH {
-        let (m, days) = (d / MONTH, (d % MONTH) / DAY);
-        format!(
-            "{m} {} {days} {} {s}",
-            plural(m, "month", "months"),
-            plural(days, "day", "days")
-        )
-    } else if d >= WEEK {
-        let (w, days) = (d / WEEK, (d % WEEK) / DAY);
-        format!(
-            "{w} {} {days} {} {s}",
-            plural(w, "week", "weeks"),
-            plural(days, "day", "days")
-        )
-    } else if d >= 2 * DAY {
-        format!("{} days {s}", d / DAY)
-    } else if d >= 25 * HOUR {
-        format!("1 day {}h {s}", (d - DAY) / HOUR)
-    } else if d >= 6 * HOUR {
-        format!("{}h {s}", d / HOUR)
-    } else if d >= HOUR {
-        format!("{}h {}min {s}", d / HOUR, (d % HOUR) / MIN)
-    } else if d >= 5 * MIN {
-        format!("{}min {s}", d / MIN)
-    } else if d >= MIN {
-        format!("{}min {}s {s}", d / MIN, (d % MIN) / SEC)
+    }
+    if d >= 2 * day {
+        format!("{} days {s}", d / day)
+    } else if d >= 25 * hour {
+        format!("1 day {}h {s}", (d - day) / hour)
+    } else if d >= 6 * hour {
+        format!("{}h {s}", d / hour)
+    } else if d >= hour {
+        format!("{}h {}min {s}", d / hour, (d % hour) / min)
+    } else if d >= 5 * min {
+        format!("{}min {s}", d / min)
+    } else if d >= min {
+        format!("{}min {}s {s}", d / min, (d % min) / SEC)
     } else if d >= SEC {
         format!("{}s {s}", d / SEC)
     } else if d >= 1000 {
@@ -111,6 +95,20 @@ mod tests {
         assert_eq!(relative(at(-3 * 3600 - 120), now), "3h 2min ago");
         assert_eq!(relative(at(26 * 3600), now), "1 day 2h left");
         assert_eq!(relative(at(9 * 86_400), now), "1 week 2 days left");
+        assert_eq!(relative(at(14 * 86_400), now), "2 weeks 0 days left");
+        assert_eq!(relative(at(400 * 86_400), now), "1 year 1 month left");
+        assert_eq!(
+            relative(at(2 * 31_557_600 + 10), now),
+            "2 years 0 months left"
+        );
+        assert_eq!(relative(at(-45 * 86_400), now), "1 month 14 days ago");
+        assert_eq!(relative(at(3 * 86_400), now), "3 days left");
+        assert_eq!(relative(at(7 * 3600), now), "7h left");
+        assert_eq!(relative(at(6 * 60), now), "6min left");
+        assert_eq!(relative(at(5), now), "5s left");
+        let us = |u: i64| Timestamp::from_microsecond(now.as_microsecond() + u).unwrap();
+        assert_eq!(relative(us(2_500), now), "2ms left");
+        assert_eq!(relative(us(-500), now), "500us ago");
     }
 
     #[test]

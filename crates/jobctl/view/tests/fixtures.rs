@@ -32,6 +32,9 @@ pub fn at(text: &str) -> i64 {
         .as_microsecond()
 }
 
+const NIGHTLY_INVOCATION: &str = "8f3c1e0b6d2a4f5e9a7b3c1d2e4f6a8b";
+const DISK_INVOCATION: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
 /// Now: 2026-11-23 10:00:00 UTC, 11:00:00 in the fixture's zone.
 pub const NOW_US: i64 = 1_795_428_000_000_000;
 
@@ -209,74 +212,110 @@ impl Fixture {
 
     /// The last runs and systemd's view of each job.
     fn add_facts(&self, view: &mut JobView) {
-        match view.job.as_str() {
-            "nightly-refresh" => {
-                view.next_elapse_usec = at("2026-11-24T02:15:00Z") as u64;
-                let mut last = run(&view.job, 0x1f0c_2a9e_4b7d_5501, Status::Failed);
-                last.started_us = at("2026-11-23T02:15:04Z");
-                last.ended_us = Some(last.started_us + 12_340_000);
-                last.exit_code = Some(3);
-                last.invocation_id = Some("8f3c1e0b6d2a4f5e9a7b3c1d2e4f6a8b".into());
-                view.history = Some(history(last, 2, Some(at("2026-11-21T02:15:02Z"))));
-                view.unit = Some(unit(
-                    "inactive",
-                    "exit-code",
-                    1,
-                    3,
-                    "8f3c1e0b6d2a4f5e9a7b3c1d2e4f6a8b",
-                ));
-            }
-            "disk-report" => {
-                view.next_elapse_usec = at("2026-11-23T11:00:00Z") as u64;
-                view.service_state = "active".into();
-                let mut last = run(&view.job, 0x5ead_beef_0000_0042, Status::Running);
-                last.started_us = at("2026-11-23T09:55:00Z");
-                last.invocation_id = Some("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into());
-                view.history = Some(history(last, 0, Some(at("2026-11-23T09:00:00Z"))));
-                view.unit = Some(unit(
-                    "active",
-                    "success",
-                    0,
-                    0,
-                    "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-                ));
-            }
-            "batch-worker" => {
-                let mut last = run(&view.job, 0x0bad_cafe_1234_5678, Status::Timeout);
-                last.started_us = at("2026-11-23T09:45:00Z");
-                last.ended_us = Some(at("2026-11-23T09:59:00.2Z"));
-                last.signal = Some(15);
-                last.attempt = 2;
-                view.history = Some(history(last, 1, Some(at("2026-11-23T09:30:00Z"))));
-                view.unit = Some(unit("inactive", "timeout", 2, 15, ""));
-            }
-            "reindex-search" => {
-                let mut last = run(&view.job, 0x7777_0000_1111_2222, Status::Success);
-                last.trigger = Trigger::Manual;
-                last.started_us = at("2026-11-20T14:03:10Z");
-                last.ended_us = Some(last.started_us + 245_000_000);
-                last.exit_code = Some(0);
-                let success = last.started_us;
-                view.history = Some(history(last, 0, Some(success)));
-                view.unit = Some(unit("inactive", "success", 1, 0, ""));
-            }
-            "monthly-report" => {
-                view.next_elapse_usec = at("2026-12-01T01:00:00Z") as u64;
+        let job = view.job.as_str();
+        let (next, last, streak, last_success, unit) = match job {
+            "nightly-refresh" => (
+                "2026-11-24T02:15:00Z",
+                RunRecord {
+                    ended_us: Some(at("2026-11-23T02:15:04Z") + 12_340_000),
+                    exit_code: Some(3),
+                    invocation_id: Some(NIGHTLY_INVOCATION.into()),
+                    ..run(
+                        job,
+                        0x1f0c_2a9e_4b7d_5501,
+                        Status::Failed,
+                        "2026-11-23T02:15:04Z",
+                    )
+                },
+                2,
+                Some("2026-11-21T02:15:02Z"),
+                unit("inactive", "exit-code", 1, 3, NIGHTLY_INVOCATION),
+            ),
+            "disk-report" => (
+                "2026-11-23T11:00:00Z",
+                RunRecord {
+                    invocation_id: Some(DISK_INVOCATION.into()),
+                    ..run(
+                        job,
+                        0x5ead_beef_0000_0042,
+                        Status::Running,
+                        "2026-11-23T09:55:00Z",
+                    )
+                },
+                0,
+                Some("2026-11-23T09:00:00Z"),
+                unit("active", "success", 0, 0, DISK_INVOCATION),
+            ),
+            // Its timer is not running: no next elapse.
+            "batch-worker" => (
+                "",
+                RunRecord {
+                    ended_us: Some(at("2026-11-23T09:59:00.2Z")),
+                    signal: Some(15),
+                    attempt: 2,
+                    ..run(
+                        job,
+                        0x0bad_cafe_1234_5678,
+                        Status::Timeout,
+                        "2026-11-23T09:45:00Z",
+                    )
+                },
+                1,
+                Some("2026-11-23T09:30:00Z"),
+                unit("inactive", "timeout", 2, 15, ""),
+            ),
+            "reindex-search" => (
+                "",
+                RunRecord {
+                    trigger: Trigger::Manual,
+                    ended_us: Some(at("2026-11-20T14:03:10Z") + 245_000_000),
+                    exit_code: Some(0),
+                    ..run(
+                        job,
+                        0x7777_0000_1111_2222,
+                        Status::Success,
+                        "2026-11-20T14:03:10Z",
+                    )
+                },
+                0,
+                Some("2026-11-20T14:03:10Z"),
+                unit("inactive", "success", 1, 0, ""),
+            ),
+            "monthly-report" => (
+                "2026-12-01T01:00:00Z",
+                RunRecord {
+                    ended_us: Some(at("2026-11-01T01:00:00Z") + 850_000),
+                    exit_code: Some(127),
+                    user: "finance".into(),
+                    // Recorded text is a user's to write: a terminal escape
+                    // in it must be shown, not sent.
+                    error: Some("/usr/local/bin/finance-report: not found\x1b[2J".into()),
+                    ..run(
+                        job,
+                        0x0123_4567_89ab_cdef,
+                        Status::Error,
+                        "2026-11-01T01:00:00Z",
+                    )
+                },
+                1,
+                None,
+                unit("failed", "exit-code", 1, 127, ""),
+            ),
+            _ => return,
+        };
+        if !next.is_empty() {
+            view.next_elapse_usec = at(next) as u64;
+        }
+        match unit.active_state.as_str() {
+            "active" => view.service_state = "active".into(),
+            "failed" => {
                 view.service_state = "failed".into();
-                view.service_result = "exit-code".into();
-                let mut last = run(&view.job, 0x0123_4567_89ab_cdef, Status::Error);
-                last.started_us = at("2026-11-01T01:00:00Z");
-                last.ended_us = Some(last.started_us + 850_000);
-                last.exit_code = Some(127);
-                last.user = "finance".into();
-                // Recorded text is a user's to write: a terminal escape in
-                // it must be shown, not sent.
-                last.error = Some("/usr/local/bin/finance-report: not found\x1b[2J".into());
-                view.history = Some(history(last, 1, None));
-                view.unit = Some(unit("failed", "exit-code", 1, 127, ""));
+                view.service_result = unit.result.clone();
             }
             _ => {}
         }
+        view.history = Some(history(last, streak, last_success.map(at)));
+        view.unit = Some(unit);
     }
 
     /// `status`'s rows for `overview`, with the problems `health` finds.
@@ -342,15 +381,25 @@ impl Fixture {
             })
             .collect();
         // An earlier run of nightly-refresh, lost when the host rebooted.
-        let mut lost = run("nightly-refresh", 0x2a2a_0000_0000_0001, Status::Lost);
-        lost.started_us = at("2026-11-22T02:15:03Z");
+        let lost = run(
+            "nightly-refresh",
+            0x2a2a_0000_0000_0001,
+            Status::Lost,
+            "2026-11-22T02:15:03Z",
+        );
         runs.push((lost, main));
         // A run in user finance's database under a name that would retitle
         // the terminal (`history --db` shows every run of a database).
-        let mut hostile = run("x\x1b]0;pwned\x07", 0x6666_0000_0000_0001, Status::Success);
-        hostile.started_us = at("2026-11-10T12:00:00Z");
-        hostile.ended_us = Some(hostile.started_us + 1_000);
-        hostile.exit_code = Some(0);
+        let hostile = RunRecord {
+            ended_us: Some(at("2026-11-10T12:00:00Z") + 1_000),
+            exit_code: Some(0),
+            ..run(
+                "x\x1b]0;pwned\x07",
+                0x6666_0000_0000_0001,
+                Status::Success,
+                "2026-11-10T12:00:00Z",
+            )
+        };
         runs.push((hostile, user));
         runs.sort_by_key(|(run, _)| std::cmp::Reverse(run.started_us));
         runs
@@ -509,8 +558,9 @@ fn view_of(name: &str, derived: Derived, rendered: Option<&RenderedJob>) -> JobV
     }
 }
 
-/// A run of `job` as root, by its timer, first attempt, not ended.
-fn run(job: &str, id: i64, status: Status) -> RunRecord {
+/// A run of `job` as root started at `started`, by its timer, first
+/// attempt, not ended.
+fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
     RunRecord {
         id: RunId::from_i64(id),
         job: job.to_string(),
@@ -527,7 +577,7 @@ fn run(job: &str, id: i64, status: Status) -> RunRecord {
             start_ticks: 1,
             pid_ns: 0,
         },
-        started_us: 0,
+        started_us: at(started),
         ended_us: None,
         deadline_us: None,
         status,
