@@ -22,13 +22,7 @@ use crate::env;
     propagate_version = true,
     max_term_width = 100
 )]
-#[command(
-    after_help = "Exit status: 0 success, 1 failure, 2 usage error or invalid input\n\
-(apply --check: 3 when something would change; run: 4 when the job did not start,\n\
-with --wait the job's own status; history, logs: 5 when something could not be read;\n\
-exec: the command's own status).\n\
-Documentation: docs/job-file.md (job files), docs/operations.md (operating jobs)."
-)]
+#[command(after_help = crate::exit::help())]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

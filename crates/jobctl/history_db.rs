@@ -1,8 +1,10 @@
 //! Where the history lives for this invocation, and opening it for readers.
 //!
 //! The shim writes one database (see [`shim_database`]); readers open every
-//! database they should see and merge (see [`open_readers`]). The layout and
-//! the reasons for it are in docs/design.md, "Where runs are recorded".
+//! database they should see and merge (see [`Readers::open`]), and say what
+//! they had to leave out ([`Readers::report_skipped`], [`report_left_out`]).
+//! The layout and the reasons for it are in docs/design.md, "Where runs are
+//! recorded".
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,10 @@ use jobctl_history::{BadRow, OpenMode, Store};
 use crate::env;
 use crate::output;
 use crate::paths::{Mode, Paths};
+
+// `commands/exec.rs` takes these from here; they are this host's, not the
+// history's (crate::host).
+pub use crate::host::{hostname, now_us, system_time_us};
 
 /// How long a reader waits for a writer's lock (readers rarely wait at all
 /// in WAL mode; only a checkpoint's brief lock can block them).
@@ -80,16 +86,16 @@ pub fn history_config(paths: &Paths) -> HistoryConfig {
     match crate::load::load_config(paths, &zones) {
         Ok((config, diagnostics)) => {
             if diagnostics.iter().any(|d| d.is_error()) {
-                eprintln!(
-                    "Warning: {} has errors (see `{}`); its valid [history] settings apply",
+                output::warn(&format!(
+                    "{} has errors (see `{}`); its valid [history] settings apply",
                     paths.config.display(),
                     crate::paths::jobctl("validate")
-                );
+                ));
             }
             config.history
         }
         Err(e) => {
-            eprintln!("Warning: {e:#}; using the built-in history settings");
+            output::warn(&format!("{e:#}; using the built-in history settings"));
             HistoryConfig::default()
         }
     }
@@ -311,12 +317,15 @@ impl Readers {
             hidden |= as_root || !is_permission_denied(error);
         }
         if !self.skipped.is_empty() && !as_root {
-            let _ = output::print_error_text(
-                "Hint: run as root to see the runs of every user's jobs\n",
-            );
+            hint_run_as_root();
         }
         hidden
     }
+}
+
+/// The hint after a non-root reader skipped databases.
+pub fn hint_run_as_root() {
+    output::hint("run as root to see the runs of every user's jobs");
 }
 
 /// Whether opening a database failed for lack of permission.
@@ -350,129 +359,5 @@ pub fn report_left_out(located: &Located, untrusted: u64, bad_rows: &[BadRow]) {
             "cannot decode {} more rows of {db}; skipped them",
             bad_rows.len() - SHOWN
         ));
-    }
-}
-
-/// The label of a run's database in text output: `users/<user>` for a
-/// user's, nothing for the main one.
-pub fn database_label(located: &Located) -> String {
-    located
-        .owner
-        .as_ref()
-        .map(|owner| format!("users/{owner}"))
-        .unwrap_or_default()
-}
-
-/// This host's name, for liveness checks.
-pub fn hostname() -> Option<String> {
-    nix::unistd::gethostname()
-        .ok()
-        .map(|h| h.to_string_lossy().into_owned())
-}
-
-/// Microseconds since the Unix epoch.
-pub fn now_us() -> i64 {
-    system_time_us(std::time::SystemTime::now())
-}
-
-pub fn system_time_us(t: std::time::SystemTime) -> i64 {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
-
-/// A time as the operator reads it: local time, to the second.
-pub fn format_local(us: i64) -> String {
-    let Ok(ts) = jiff::Timestamp::from_microsecond(us) else {
-        return us.to_string();
-    };
-    let zoned = ts.to_zoned(crate::zones::local_zone());
-    zoned.strftime("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// RFC 3339 in UTC with microseconds, for JSON.
-pub fn format_utc(us: i64) -> String {
-    jiff::Timestamp::from_microsecond(us)
-        .map(|t| format!("{t:.6}"))
-        .unwrap_or_else(|_| us.to_string())
-}
-
-/// A duration for tables: `850ms`, `12.3s`, `4min 05s`, `2h 10min`.
-pub fn format_duration(us: i64) -> String {
-    let us = us.max(0);
-    if us < 1_000_000 {
-        return format!("{}ms", us / 1_000);
-    }
-    let secs = us / 1_000_000;
-    if secs < 60 {
-        return format!("{:.1}s", us as f64 / 1e6);
-    }
-    if secs < 3_600 {
-        return format!("{}min {:02}s", secs / 60, secs % 60);
-    }
-    format!("{}h {:02}min", secs / 3_600, (secs % 3_600) / 60)
-}
-
-/// A time bound for `--since`/`--until`: a duration ago (`2d`, `90min`), an
-/// RFC 3339 timestamp, or a local date or date-time (`2027-03-01`,
-/// `2027-03-01 02:15`, `2027-03-01T02:15:00`).
-pub fn parse_time_bound(text: &str, now_us: i64) -> Result<i64> {
-    let text = text.trim();
-    if let Ok(span) = jobctl_core::duration::Timespan::parse(text) {
-        let ago = i64::try_from(span.as_usec()).unwrap_or(i64::MAX);
-        return Ok(now_us.saturating_sub(ago));
-    }
-    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_microsecond());
-    }
-    let tz = crate::zones::local_zone();
-    let civil = text
-        .parse::<jiff::civil::DateTime>()
-        .or_else(|_| text.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())))
-        .with_context(|| {
-            format!(
-                "\"{text}\" is not a time: write a duration ago (\"2d\", \"90min\"), a date (\"2027-03-01\"), a local time (\"2027-03-01 02:15\") or an RFC 3339 timestamp"
-            )
-        })?;
-    let zoned = civil
-        .to_zoned(tz)
-        .with_context(|| format!("\"{text}\" does not exist in the local time zone"))?;
-    Ok(zoned.timestamp().as_microsecond())
-}
-
-/// A signal's name (`SIGTERM`), or its number.
-pub fn signal_name(signal: i32) -> String {
-    nix::sys::signal::Signal::try_from(signal)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {signal}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(format_duration(850_000), "850ms");
-        assert_eq!(format_duration(12_340_000), "12.3s");
-        assert_eq!(format_duration(245_000_000), "4min 05s");
-        assert_eq!(format_duration(7_800_000_000), "2h 10min");
-    }
-
-    #[test]
-    fn time_bounds() {
-        let now = 1_800_000_000_000_000;
-        assert_eq!(
-            parse_time_bound("2d", now).unwrap(),
-            now - 2 * 86_400_000_000
-        );
-        assert_eq!(
-            parse_time_bound("2027-03-01T00:00:00Z", now).unwrap(),
-            1_803_859_200_000_000
-        );
-        assert!(parse_time_bound("2027-03-01", now).is_ok());
-        assert!(parse_time_bound("2027-03-01 02:15", now).is_ok());
-        assert!(parse_time_bound("yesterday-ish", now).is_err());
     }
 }

@@ -24,7 +24,7 @@ use jobctl_core::health::UnrecordedRun;
 use jobctl_history::RunRecord;
 
 use crate::env;
-use crate::history_db::format_utc;
+use crate::view::format::{json_time, signal_name};
 
 /// Where warnings go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,17 +89,17 @@ fn fields(r: &RunRecord, db: &Path, db_error: &str) -> Vec<(&'static str, String
         ("JOBCTL_STATUS", r.status.to_string()),
         ("JOBCTL_TRIGGER", r.trigger.to_string()),
         ("JOBCTL_ATTEMPT", r.attempt.to_string()),
-        ("JOBCTL_STARTED", format_utc(r.started_us)),
+        ("JOBCTL_STARTED", json_time(r.started_us)),
     ];
     if let Some(end) = r.ended_us {
-        f.push(("JOBCTL_ENDED", format_utc(end)));
+        f.push(("JOBCTL_ENDED", json_time(end)));
         f.push(("JOBCTL_DURATION_US", (end - r.started_us).to_string()));
     }
     if let Some(code) = r.exit_code {
         f.push(("JOBCTL_EXIT_CODE", code.to_string()));
     }
     if let Some(sig) = r.signal {
-        f.push(("JOBCTL_SIGNAL", crate::history_db::signal_name(sig)));
+        f.push(("JOBCTL_SIGNAL", signal_name(sig)));
     }
     if let Some(id) = &r.invocation_id {
         f.push(("JOBCTL_INVOCATION_ID", id.clone()));

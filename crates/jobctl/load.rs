@@ -53,7 +53,7 @@ pub enum JobSelection {
 fn must_check_permissions(mode: Mode) -> bool {
     // Only root can install system units; for anyone else the check would
     // protect nothing (and would get in the way of validating a checkout).
-    mode == Mode::System && unsafe { libc::geteuid() } == 0
+    mode == Mode::System && nix::unistd::geteuid().is_root()
 }
 
 /// Loads the configuration (a missing file is an empty one).

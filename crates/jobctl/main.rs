@@ -1,14 +1,17 @@
 //! The `jobctl` binary: parses arguments, calls into the library crates, prints.
 //!
-//! All logic lives in the `jobctl-*` crates; this crate owns the command line,
-//! output formatting and the mapping of errors to exit codes (see [`error`]).
+//! All logic lives in the `jobctl-*` crates; this crate owns the command line
+//! ([`cli`], [`commands`]), what people read ([`view`]), the one way to
+//! stdout and stderr ([`output`]) and the exit statuses ([`exit`]).
 
 mod cli;
 mod commands;
 mod env;
 mod error;
+mod exit;
 mod files;
 mod history_db;
+mod host;
 mod journal;
 mod linger;
 mod load;
@@ -17,6 +20,7 @@ mod overview;
 mod paths;
 mod rendering;
 mod systemd;
+mod view;
 mod zones;
 
 use std::process::ExitCode;

@@ -1,6 +1,17 @@
-//! Output helpers shared by commands: JSON printing, colour decisions,
-//! escaping what users wrote, and treating a closed pipe (`jobctl list |
-//! head`) as success.
+//! The one way out (jj's `Ui` is the model): commands print through here
+//! and never with `println!`/`eprintln!`. stdout carries a command's output
+//! (text made by [`crate::view`], or `--json`: [`print_text`],
+//! [`print_json`]); stderr carries what is said about it, one line each,
+//! always escaped ([`escape`]): `Warning:` ([`warn`]), `Hint:` ([`hint`]),
+//! `Error:` ([`error`], also how [`crate::error::CliError`] is reported),
+//! and `jobctl:` notes ([`note`]: waiting for a lock, how a run ended). So
+//! `--json` output stays JSON, and a closed pipe (`jobctl list | head`) is
+//! success everywhere.
+//!
+//! What streams is written where it is produced, with the same rules:
+//! `calendar`'s elapses (computed as they are written), `logs --raw` (the
+//! stored bytes), `run --follow` (the journal), and the shim's own record
+//! when no journal answers (`journal.rs`).
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
@@ -107,10 +118,39 @@ pub fn escape<T: AsRef<[u8]> + ?Sized>(text: &T, lines: Lines) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Prints `Warning: TEXT` on stderr, escaped ([`escape`]: warnings quote
-/// file names, database errors and rows that users wrote).
+/// Writes `PREFIX: TEXT` and a line break on stderr, escaped ([`escape`]:
+/// what is said quotes file names, database errors and rows that users
+/// wrote). Line breaks in the text are kept.
+fn say(prefix: &str, text: &str) {
+    let _ = print_error_text(&format!("{prefix}: {}\n", escape(text, Lines::Keep)));
+}
+
+/// `Warning: TEXT` on stderr: something the operator should know; the
+/// command goes on.
 pub fn warn(text: &str) {
-    let _ = print_error_text(&format!("Warning: {}\n", escape(text, Lines::Keep)));
+    say("Warning", text);
+}
+
+/// `Hint: TEXT` on stderr: what to do about the line before.
+pub fn hint(text: &str) {
+    say("Hint", text);
+}
+
+/// `Error: TEXT` on stderr: a failure the command reports and goes on
+/// after (its exit status says so), or the error that ends it.
+pub fn error(text: &str) {
+    say("Error", text);
+}
+
+/// `Caused by: TEXT` on stderr, after an [`error`].
+pub fn caused_by(text: &str) {
+    say("Caused by", text);
+}
+
+/// `jobctl: TEXT` on stderr: what a command reports besides its output
+/// (waiting for a lock; how a run ended).
+pub fn note(text: &str) {
+    say("jobctl", text);
 }
 
 #[cfg(test)]

@@ -483,7 +483,7 @@ fn unit_details(sd: &Systemd, service: &str) -> jobctl_systemd::Result<UnitPrope
 fn monotonic_offset() -> i64 {
     let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let mono_us = mono.tv_sec as i64 * 1_000_000 + mono.tv_nsec as i64 / 1_000;
-    history_db::now_us() - mono_us
+    crate::host::now_us() - mono_us
 }
 
 /// The earlier of a timer's realtime and (converted) monotonic next elapse,
@@ -518,7 +518,7 @@ fn read_history(
     now_us: i64,
 ) -> Result<Histories, CliError> {
     let readers = Readers::open_unfiltered(paths).map_err(CliError::failure)?;
-    let probe = LivenessProbe::current(history_db::hostname());
+    let probe = LivenessProbe::current(crate::host::hostname());
     let mut out = BTreeMap::new();
     let mut bad_rows = Vec::new();
     let mut skipped = Vec::new();

@@ -20,7 +20,8 @@ use crate::paths::{Mode, Paths};
 use crate::rendering;
 
 /// Every D-Bus call fails after this long instead of hanging. A reload of
-/// thousands of units takes seconds (field notes: 6 s for 3,000 timers).
+/// thousands of units takes seconds (docs/benchmarks.md, "Installing and
+/// listing 1,000 jobs").
 pub const METHOD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connects to the system manager, or the user's own with `--user`.
@@ -126,10 +127,10 @@ pub fn lock(paths: &Paths) -> Result<ApplyLock, CliError> {
                     .hint("wait for it to finish, then run this again"));
                 }
                 if !told {
-                    eprintln!(
-                        "jobctl: waiting for another jobctl to finish ({})",
+                    crate::output::note(&format!(
+                        "waiting for another jobctl to finish ({})",
                         path.display()
-                    );
+                    ));
                     told = true;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -318,45 +319,4 @@ pub fn unknown_job(name: &str, known: &[String]) -> CliError {
         err = err.hint(format!("`{}` shows the jobs", crate::paths::jobctl("list")));
     }
     err
-}
-
-/// Formats µs since the epoch in the host's zone ("-" for 0).
-pub fn format_usec(usec: u64) -> String {
-    // systemd says "never" with 0 or with USEC_INFINITY (u64::MAX).
-    if usec == 0 || usec == u64::MAX {
-        return "-".to_string();
-    }
-    let Ok(ts) = jiff::Timestamp::from_microsecond(usec as i64) else {
-        return "-".to_string();
-    };
-    // The host's zone, read once per process (list formats thousands).
-    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
-    let zone = ZONE.get_or_init(|| crate::zones::HostZones::new().local());
-    ts.to_zoned(zone.clone())
-        .strftime("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-/// RFC 3339 for JSON (null for 0).
-pub fn rfc3339_usec(usec: u64) -> Option<String> {
-    (usec != 0 && usec != u64::MAX)
-        .then(|| jiff::Timestamp::from_microsecond(usec as i64).ok())
-        .flatten()
-        .map(|t| t.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_is_not_a_time() {
-        assert_eq!(format_usec(0), "-");
-        assert_eq!(format_usec(u64::MAX), "-");
-        assert_eq!(rfc3339_usec(u64::MAX), None);
-        assert_eq!(
-            rfc3339_usec(1_000_000).as_deref(),
-            Some("1970-01-01T00:00:01Z")
-        );
-    }
 }

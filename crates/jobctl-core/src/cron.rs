@@ -586,17 +586,16 @@ fn quartz_check(field: CronField, text: &str, offset: usize) -> Result<(), CronE
             format!("`#` (\"{text}\": nth weekday of the month) is a Quartz extension, not cron"),
             span,
         );
-        if field == CronField::DayOfWeek {
-            if let (Ok(d), Ok(n)) = (number(field, day, 0..0), nth.parse::<u32>()) {
-                if (1..=5).contains(&n) {
-                    let first = (n - 1) * 7 + 1;
-                    let lastd = (n * 7).min(31);
-                    e = e.with_hint(format!(
+        if field == CronField::DayOfWeek
+            && let (Ok(d), Ok(n)) = (number(field, day, 0..0), nth.parse::<u32>())
+            && (1..=5).contains(&n)
+        {
+            let first = (n - 1) * 7 + 1;
+            let lastd = (n * 7).min(31);
+            e = e.with_hint(format!(
                         "systemd expresses it as `{} *-*-{first:02}..{lastd:02}` (an `on_calendar` schedule)",
                         systemd_day_name(d % 7)
                     ));
-                }
-            }
         }
         return Err(e);
     }

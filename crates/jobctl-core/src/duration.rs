@@ -110,7 +110,8 @@ impl Timespan {
 
     /// Whole seconds, when the span is a whole number of seconds.
     pub fn whole_secs(self) -> Option<u64> {
-        (!self.is_infinite() && self.0 % USEC_PER_SEC == 0).then_some(self.0 / USEC_PER_SEC)
+        (!self.is_infinite() && self.0.is_multiple_of(USEC_PER_SEC))
+            .then_some(self.0 / USEC_PER_SEC)
     }
 
     /// Parses a duration the way systemd's `parse_sec()` does, with the

@@ -708,10 +708,10 @@ impl JobSpec {
         diags: &mut Diagnostics<'_>,
     ) {
         self.working_directory = reader.string("working_directory", "\"/srv/app\"", diags);
-        if let Some(dir) = self.working_directory.take() {
-            if check_absolute_path(reader, "working_directory", &dir, diags) {
-                self.working_directory = Some(dir);
-            }
+        if let Some(dir) = self.working_directory.take()
+            && check_absolute_path(reader, "working_directory", &dir, diags)
+        {
+            self.working_directory = Some(dir);
         }
         for key in ["user", "group"] {
             let Some(name) = reader.string(key, "\"etl\"", diags) else {

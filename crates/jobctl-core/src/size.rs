@@ -106,7 +106,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (letter, exponent) in SUFFIXES.iter().rev() {
             let unit = 1024u64.pow(*exponent);
-            if self.0 != 0 && self.0 % unit == 0 {
+            if self.0 != 0 && self.0.is_multiple_of(unit) {
                 return write!(f, "{}{letter}", self.0 / unit);
             }
         }

@@ -15,7 +15,7 @@ use crate::plan::{Override, TimerState, TimerWish, timer_wish};
 use crate::render::RenderedJob;
 
 /// One word (or two) for a job's state. The order of the checks in
-/// [`derive`] decides which one shows when several apply.
+/// [`derive()`] decides which one shows when several apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobState {
     /// The timer is enabled and waiting for its schedule.

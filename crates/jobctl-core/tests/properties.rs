@@ -109,6 +109,7 @@ fn job_text() -> impl Strategy<Value = String> {
 fn check(text: &str) -> Result<(), TestCaseError> {
     let config = Config::default();
     let history = HistoryConfig::default();
+    let utc = jiff::tz::TimeZone::UTC;
     for mode in [Mode::System, Mode::User] {
         let ctx = LoadContext {
             mode,
@@ -116,7 +117,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             zones: &UtcOnly,
             now: Some(Now {
                 instant: jiff::Timestamp::from_second(1_780_000_000).unwrap(),
-                local: &jiff::tz::TimeZone::UTC,
+                local: &utc,
             }),
             systemd: Some(SystemdTarget {
                 version: 252,

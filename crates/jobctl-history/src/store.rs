@@ -3,43 +3,26 @@
 //! The shim opens the database once per run, writes the start row (one
 //! transaction), runs the command, and completes the row together with the
 //! captured output and the cheap retention step (a second transaction). Both
-//! are durable before the shim exits: WAL with `synchronous=FULL` fsyncs the
-//! log at each commit, except the start row's, whose fsync follows while the
-//! command runs (below). What keeps that cheap for a process that lives a
-//! millisecond:
+//! are durable before the shim exits.
 //!
-//! - no checkpoint when the connection closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
-//!   by default the last connection to close checkpoints the whole log into
-//!   the database and deletes it, costing two more fsyncs and a rebuild of the
-//!   WAL index at the next open. Instead the shim checkpoints when it has
-//!   time: once the log holds [`CHECKPOINT_PAGES`] frames, a passive
-//!   checkpoint runs *while the command runs* ([`Store::checkpoint_if_due`]),
-//!   and the completing commit then starts the log over from its beginning,
-//!   so the next process's WAL index rebuild reads only a few frames. A
-//!   commit that leaves a long log (a large output, a prune) checkpoints and
-//!   truncates it at once ([`BIG_LOG_PAGES`]), or every next process would
-//!   read it all;
-//! - the start row's fsync overlaps the command: the start row is committed
-//!   (`synchronous=NORMAL`: written to the log, not yet synced) before the
-//!   command starts, and the log is fdatasynced right after the command has
-//!   been started, while it runs ([`Store::begin_run_sync_later`],
-//!   [`Store::sync_log`]). So a run's start is durable a fraction of a
-//!   millisecond after its command starts rather than before, and the
-//!   command does not wait for the disk. A power loss in that window loses
-//!   only that start row (WAL with `synchronous=NORMAL` never corrupts, it
-//!   only forgets unsynced commits); every later commit is `FULL` again;
-//! - the start row is a plain insert, the completion an update (an insert
-//!   only when the start row is missing): two small statements to compile
-//!   instead of one upsert that carries both, and the update is compiled
-//!   while the command runs;
-//! - a write that meets SQLITE_BUSY anyway (a lock SQLite does not wait on,
-//!   such as WAL recovery by another opener) is retried, with jitter, until
-//!   the busy timeout; every write is idempotent (upserts), so a retry never
-//!   doubles a row;
-//! - `journal_mode=WAL` is persistent in the file, so it is set once, by the
-//!   first migration, not at every open;
-//! - `BEGIN IMMEDIATE` takes the write lock up front, so concurrent shims wait
-//!   in the busy handler instead of failing on a lock upgrade.
+//! What a run costs and why it is done this way is told once, in
+//! docs/design.md, "What the per-run cost is made of" and "Concurrency"
+//! (figures in docs/benchmarks.md, "Run shim and history"). Where each part
+//! of it lives here:
+//!
+//! - the start row's fsync overlapping the command:
+//!   [`Store::begin_run_sync_later`], then [`Store::sync_log`];
+//! - no checkpoint when the connection closes; a passive checkpoint while
+//!   the command runs once the log holds [`CHECKPOINT_PAGES`] frames
+//!   ([`Store::checkpoint_if_due`]); a long log truncated at once
+//!   ([`BIG_LOG_PAGES`]);
+//! - a plain insert for the start row and an update for the completion (an
+//!   insert only when the start row is missing), the update compiled while
+//!   the command runs;
+//! - `BEGIN IMMEDIATE` and SQLITE_BUSY retried with jitter until the busy
+//!   timeout (every write is idempotent, so a retry never doubles a row);
+//! - `journal_mode=WAL` is persistent in the file: set once, by the first
+//!   migration, not at every open.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -70,8 +53,9 @@ pub enum OpenMode {
 
 /// Frames in the write-ahead log after which the shim checkpoints it while
 /// the command runs. Every new process rebuilds the WAL index by reading the
-/// frames written since the log last started over (about 1.5 µs each here);
-/// every checkpoint costs two fsyncs and the next start of the log a third.
+/// frames written since the log last started over (its cost per frame is
+/// measured in docs/benchmarks.md, "Run shim and history"); every checkpoint
+/// costs two fsyncs and the next start of the log a third.
 /// A run writes about six frames, so this is one checkpoint in ten runs, and
 /// a rebuild of about 30 frames on average.
 pub const CHECKPOINT_PAGES: i32 = 64;
@@ -412,7 +396,7 @@ impl Store {
         }
     }
 
-    /// Checkpoints the log if it has grown past [`CHECKPOINT_PAGES`]: the
+    /// Checkpoints the log if it has grown past `CHECKPOINT_PAGES`: the
     /// shim calls this while the command runs, so that the checkpoint's
     /// fsyncs overlap the command, and its completing commit starts the log
     /// over. Passive: it never waits for other connections, and failing

@@ -171,10 +171,10 @@ fn run_inside(sandbox: &Sandbox, p: &Parsed, pass_term: bool) -> Result<ExitCode
     if let Ok(term) = std::env::var("TERM") {
         cmd.env("TERM", term);
     }
-    if pass_term || std::env::var_os("NO_COLOR").is_some() {
-        if let Some(v) = std::env::var_os("NO_COLOR") {
-            cmd.env("NO_COLOR", v);
-        }
+    if (pass_term || std::env::var_os("NO_COLOR").is_some())
+        && let Some(v) = std::env::var_os("NO_COLOR")
+    {
+        cmd.env("NO_COLOR", v);
     }
     let status = cmd
         .status()

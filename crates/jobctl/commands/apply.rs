@@ -8,7 +8,6 @@
 //! what was done and what was not; the next apply converges.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -19,12 +18,11 @@ use jobctl_systemd::{JobOp, Systemd, UnitDir};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
 use crate::output;
 use crate::paths::{Mode, Paths};
 use crate::systemd;
-
-/// Exit status of `--check` when applying would change something.
-pub const EXIT_CHANGES_PENDING: u8 = 3;
+use crate::view::apply as view;
 
 /// How long one batch of start/stop jobs may take.
 const JOB_DEADLINE: Duration = Duration::from_secs(120);
@@ -53,6 +51,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub diff: bool,
     /// Remove the units of jobs whose files are gone [default].
+    #[allow(rustdoc::broken_intra_doc_links)] // `--help` text: "[default]" is no link
     #[arg(long, overrides_with = "no_prune")]
     pub prune: bool,
     /// Keep the units of jobs whose files are gone.
@@ -118,7 +117,11 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         ))
     })?;
 
-    let diffs = if args.diff { diffs(&plan) } else { Vec::new() };
+    let diffs = if args.diff {
+        view::diffs(&plan)
+    } else {
+        Vec::new()
+    };
     let mut exec = Execution::default();
     let mut error = None;
     if !args.check && plan.changed() {
@@ -185,7 +188,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         changed: plan.changed() && (args.check || !exec.done.is_empty()),
         check: args.check,
         systemd_version: version.major,
-        summary: summary(&plan),
+        summary: view::summary(&plan),
         jobs: &plan.jobs,
         reload: plan.needs_reload(),
         done: exec.done.clone(),
@@ -203,7 +206,15 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     if args.json {
         output::print_json(&report)?;
     } else {
-        output::print_text(&text_report(&report, &plan))?;
+        output::print_text(&view::text(
+            &plan,
+            &view::Outcome {
+                check: report.check,
+                diffs: &report.diffs,
+                done: &report.done,
+                not_done: &report.not_done,
+            },
+        ))?;
     }
     for w in &report.warnings {
         eprintln!("Warning: {w}");
@@ -212,7 +223,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         return Err(e);
     }
     if args.check && plan.changed() {
-        return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
+        return Ok(Exit::ChangesPending.into());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -545,145 +556,4 @@ fn execute(
         exec.steps_done = step + 1;
     }
     Ok(())
-}
-
-fn summary(plan: &Plan) -> BTreeMap<&'static str, usize> {
-    let mut s = BTreeMap::new();
-    for key in ["create", "update", "remove", "unchanged", "orphaned"] {
-        s.insert(key, 0);
-    }
-    for j in &plan.jobs {
-        let key = match j.change {
-            Change::Create => "create",
-            Change::Update => "update",
-            Change::Remove => "remove",
-            Change::Unchanged => "unchanged",
-            Change::Orphaned => "orphaned",
-        };
-        *s.entry(key).or_default() += 1;
-    }
-    s
-}
-
-fn text_report(r: &Report<'_>, plan: &Plan) -> String {
-    let mut out = String::new();
-    let s = &r.summary;
-    let verb = if r.check { "would " } else { "" };
-    if !plan.changed() {
-        let _ = writeln!(out, "apply: {} jobs, nothing to change", plan.jobs.len());
-    } else {
-        let _ = writeln!(
-            out,
-            "apply{}: {} jobs — {} {verb}create, {} {verb}update, {} {verb}remove, {} unchanged{}",
-            if r.check { " --check" } else { "" },
-            plan.jobs.len(),
-            s["create"],
-            s["update"],
-            s["remove"],
-            s["unchanged"],
-            if s["orphaned"] > 0 {
-                format!(", {} orphaned (--no-prune)", s["orphaned"])
-            } else {
-                String::new()
-            }
-        );
-    }
-    for j in &plan.jobs {
-        if !j.changes_anything() && j.notes.is_empty() {
-            continue;
-        }
-        let sign = match j.change {
-            Change::Create => '+',
-            Change::Update => '~',
-            Change::Remove => '-',
-            Change::Unchanged | Change::Orphaned => ' ',
-        };
-        let mut what: Vec<String> = Vec::new();
-        if !j.writes.is_empty() {
-            what.push(format!(
-                "write {}",
-                j.writes
-                    .iter()
-                    .map(|w| w.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let t = &j.timer_steps;
-        let steps: Vec<&str> = [
-            (t.stop, "stop"),
-            (t.disable, "disable"),
-            (t.enable, "enable"),
-            (t.start, "start"),
-            (t.restart, "restart"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, s)| *s)
-        .collect();
-        if !steps.is_empty() {
-            what.push(format!("timer: {}", steps.join(", ")));
-        }
-        if !j.deletes.is_empty() {
-            what.push(format!("delete {}", j.deletes.join(", ")));
-        }
-        let state = match j.timer_state {
-            TimerState::Active => "active",
-            TimerState::Disabled => "disabled",
-            TimerState::DisabledByOperator => "disabled by operator",
-            TimerState::Expired => "expired",
-            TimerState::Manual => "manual",
-            TimerState::Removed => "removed",
-        };
-        let change = serde_json::to_value(j.change)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {sign} {:<28} {:<10} [{state}] {}",
-            j.job,
-            change,
-            what.join("; ")
-        );
-        for note in &j.notes {
-            let _ = writeln!(out, "      note: {note}");
-        }
-    }
-    for d in &r.diffs {
-        out.push_str(d);
-    }
-    if !r.check && plan.changed() {
-        for d in &r.done {
-            let _ = writeln!(out, "  done: {d}");
-        }
-        for d in &r.not_done {
-            let _ = writeln!(out, "  NOT done: {d}");
-        }
-    }
-    out
-}
-
-/// Unified diffs of every unit file the plan writes or deletes.
-fn diffs(plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for w in plan.writes() {
-        let old = w.old.as_deref().unwrap_or("");
-        let diff = similar::TextDiff::from_lines(old, w.new.as_str());
-        let from = if w.old.is_some() {
-            format!("a/{}", w.name)
-        } else {
-            "/dev/null".to_string()
-        };
-        out.push(
-            diff.unified_diff()
-                .context_radius(3)
-                .header(&from, &format!("b/{}", w.name))
-                .to_string(),
-        );
-    }
-    for d in plan.deletes() {
-        out.push(format!("--- a/{d}\n+++ /dev/null\n(deleted)\n"));
-    }
-    out
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::output;
+use crate::view::calendar as view;
 use crate::zones::HostZones;
 
 /// Show how systemd reads calendar expressions and when they elapse next.
@@ -192,7 +193,7 @@ pub fn run(args: CalendarArgs) -> CliResult {
     };
     let iterations = args.iterations as usize;
 
-    let mut warnings: Vec<String> = Vec::new();
+    let mut warnings: Vec<(String, String)> = Vec::new();
     let mut parsed = Vec::new();
     for input in &args.expressions {
         parsed.push(parse_one(
@@ -308,8 +309,9 @@ pub fn run(args: CalendarArgs) -> CliResult {
             }
             other => other?,
         }
-        for w in &warnings {
-            eprintln!("{w}");
+        for (warning, hint) in &warnings {
+            output::warn(warning);
+            output::hint(hint);
         }
     }
     report_failures(failures, args.expressions.len())
@@ -320,7 +322,7 @@ pub fn run(args: CalendarArgs) -> CliResult {
 fn parse_one(
     input: &str,
     ctx: &Context<'_>,
-    warnings: Option<&mut Vec<String>>,
+    warnings: Option<&mut Vec<(String, String)>>,
 ) -> CliResult<Parsed> {
     let abbreviations = LocalAbbreviations::of(ctx.local, ctx.base);
     let options = ParseOptions {
@@ -392,10 +394,7 @@ fn parse_one(
                 let mut warnings = warnings;
                 for w in spec.warnings() {
                     if let Some(warnings) = warnings.as_deref_mut() {
-                        warnings.push(format!(
-                            "Warning: \"{input}\": {}\nHint: {}",
-                            w.message, w.hint
-                        ));
+                        warnings.push((format!("\"{input}\": {}", w.message), w.hint.clone()));
                     }
                     parsed
                         .warnings
@@ -499,9 +498,9 @@ impl Serialize for ElapseList<'_> {
             Stream::new(self.specs, self.ctx, plan.memory).map_err(serde::ser::Error::custom)?;
         serializer.collect_seq(stream.take(plan.count).map_while(Result::ok).map(|next| {
             ElapseJson {
-                timestamp: format_rfc3339(next),
+                timestamp: view::rfc3339(next),
                 usec: next.as_microsecond(),
-                local: format_local(next, self.ctx.local),
+                local: view::timestamp(next, self.ctx.local),
             }
         }))
     }
@@ -560,7 +559,7 @@ fn failure_error(f: &Failure, usage: bool) -> CliError {
             message,
             "\n  {}\n  {}",
             f.input,
-            underline(&f.input, f.span.clone())
+            view::underline(&f.input, f.span.clone())
         );
     }
     let err = if usage {
@@ -572,18 +571,6 @@ fn failure_error(f: &Failure, usage: bool) -> CliError {
         Some(h) => err.hint(h),
         None => err,
     }
-}
-
-/// `^^^` under the byte range `span` of `input` (at least one caret).
-fn underline(input: &str, span: std::ops::Range<usize>) -> String {
-    let start = input
-        .get(..span.start)
-        .map_or(span.start, |s| s.chars().count());
-    let width = input
-        .get(span.clone())
-        .map_or(1, |s| s.chars().count())
-        .max(1);
-    format!("{}{}", " ".repeat(start), "^".repeat(width))
 }
 
 /// Writes one argument's table, its elapses computed as they are written,
@@ -626,14 +613,17 @@ fn write_table(
     for (n, next) in stream.take(plan.count).enumerate() {
         let next = next.map_err(std::io::Error::other)?;
         if n == 0 {
-            row("Next elapse", &format_local(next, ctx.local))?;
+            row("Next elapse", &view::timestamp(next, ctx.local))?;
         } else {
-            row(&format!("Iter. #{}", n + 1), &format_local(next, ctx.local))?;
+            row(
+                &format!("Iter. #{}", n + 1),
+                &view::timestamp(next, ctx.local),
+            )?;
         }
         if !in_utc_timezone(ctx.local, next) {
-            row("(in UTC)", &format_local(next, &TimeZone::UTC))?;
+            row("(in UTC)", &view::timestamp(next, &TimeZone::UTC))?;
         }
-        row("From now", &format_relative(next, ctx.now))?;
+        row("From now", &view::relative(next, ctx.now))?;
     }
     Ok(())
 }
@@ -693,87 +683,6 @@ fn in_utc_timezone(local: &TimeZone, at: Timestamp) -> bool {
         && LocalAbbreviations::of(local, at).daylight == info.abbreviation()
 }
 
-/// `Sun 2024-03-10 00:00:00 EST`, systemd's timestamp format.
-fn format_local(ts: Timestamp, zone: &TimeZone) -> String {
-    ts.to_zoned(zone.clone())
-        .strftime("%a %Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-fn format_rfc3339(ts: Timestamp) -> String {
-    if ts.subsec_microsecond() == 0 {
-        ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
-}
-
-/// systemd's `format_timestamp_relative()`.
-fn format_relative(t: Timestamp, now: Timestamp) -> String {
-    const SEC: i64 = 1_000_000;
-    const MIN: i64 = 60 * SEC;
-    const HOUR: i64 = 60 * MIN;
-    const DAY: i64 = 24 * HOUR;
-    const WEEK: i64 = 7 * DAY;
-    const MONTH: i64 = 2_629_800 * SEC;
-    const YEAR: i64 = 31_557_600 * SEC;
-    let (t, n) = (t.as_microsecond(), now.as_microsecond());
-    let (d, s) = if n > t {
-        (n - t, "ago")
-    } else {
-        (t - n, "left")
-    };
-    let plural = |n: i64, one: &str, many: &str| {
-        if n == 1 {
-            one.to_string()
-        } else {
-            many.to_string()
-        }
-    };
-    if d >= YEAR {
-        let (y, m) = (d / YEAR, (d % YEAR) / MONTH);
-        format!(
-            "{y} {} {m} {} {s}",
-            plural(y, "year", "years"),
-            plural(m, "month", "months")
-        )
-    } else if d >= MONTH {
-        let (m, days) = (d / MONTH, (d % MONTH) / DAY);
-        format!(
-            "{m} {} {days} {} {s}",
-            plural(m, "month", "months"),
-            plural(days, "day", "days")
-        )
-    } else if d >= WEEK {
-        let (w, days) = (d / WEEK, (d % WEEK) / DAY);
-        format!(
-            "{w} {} {days} {} {s}",
-            plural(w, "week", "weeks"),
-            plural(days, "day", "days")
-        )
-    } else if d >= 2 * DAY {
-        format!("{} days {s}", d / DAY)
-    } else if d >= 25 * HOUR {
-        format!("1 day {}h {s}", (d - DAY) / HOUR)
-    } else if d >= 6 * HOUR {
-        format!("{}h {s}", d / HOUR)
-    } else if d >= HOUR {
-        format!("{}h {}min {s}", d / HOUR, (d % HOUR) / MIN)
-    } else if d >= 5 * MIN {
-        format!("{}min {s}", d / MIN)
-    } else if d >= MIN {
-        format!("{}min {}s {s}", d / MIN, (d % MIN) / SEC)
-    } else if d >= SEC {
-        format!("{}s {s}", d / SEC)
-    } else if d >= 1000 {
-        format!("{}ms {s}", d / 1000)
-    } else if d > 0 {
-        format!("{d}us {s}")
-    } else {
-        "now".to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,23 +709,5 @@ mod tests {
         );
         assert!(parse_base_time("@-5", &utc).is_err());
         assert!(parse_base_time("yesterday", &utc).is_err());
-    }
-
-    #[test]
-    fn relative_times_read_like_systemd() {
-        let now = Timestamp::from_second(1_000_000_000).unwrap();
-        let at = |s: i64| Timestamp::from_second(1_000_000_000 + s).unwrap();
-        assert_eq!(format_relative(at(0), now), "now");
-        assert_eq!(format_relative(at(90), now), "1min 30s left");
-        assert_eq!(format_relative(at(-3 * 3600 - 120), now), "3h 2min ago");
-        assert_eq!(format_relative(at(26 * 3600), now), "1 day 2h left");
-        assert_eq!(format_relative(at(9 * 86_400), now), "1 week 2 days left");
-    }
-
-    #[test]
-    fn underline_counts_characters() {
-        assert_eq!(underline("*-*-* 25:00", 6..8), "      ^^");
-        assert_eq!(underline("é 1", 3..4), "  ^");
-        assert_eq!(underline("abc", 3..3), "   ^");
     }
 }

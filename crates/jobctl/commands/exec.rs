@@ -27,7 +27,7 @@ use crate::history_db::{self, system_time_us};
 use crate::paths::Paths;
 
 /// Exit status for the shim's own errors, as `env(1)`.
-const EXIT_SHIM_ERROR: u8 = 125;
+const EXIT_SHIM_ERROR: u8 = crate::exit::Exit::ShimError.code();
 
 /// Run a command as a recorded run of a job (the shim in every job's
 /// ExecStart=).
@@ -728,10 +728,9 @@ impl Bookkeeper<'_> {
             .store
             .as_ref()
             .is_some_and(|store| !store.still_at_path())
+            && let Some(store) = self.store.take()
         {
-            if let Some(store) = self.store.take() {
-                store.retire();
-            }
+            store.retire();
         }
         let busy = self.busy;
         if let Some(store) = self.store.as_mut() {

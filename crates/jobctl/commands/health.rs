@@ -7,26 +7,25 @@
 //! ([`crate::overview`]) and prints them for people (a one-line summary
 //! first, as Nagios expects), `--json`, or Prometheus' text format.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
+use jobctl_core::context::ZoneLookup;
 use jobctl_core::health::{
     self, DEFAULT_OVERRUN_GRACE_US, HistoryFacts, JobFacts, Problem, ProblemKind, RunFacts,
     RunStatus,
 };
 use jobctl_core::job::Now;
-use jobctl_core::state::JobState;
 use jobctl_history::{RunRecord, Status};
-use serde::Serialize;
 
-use crate::commands::list::LastRun;
-use crate::error::{CliResult, EXIT_FAILURE};
-use crate::history_db::{format_utc, signal_name};
+use crate::error::CliResult;
+use crate::exit::Exit;
 use crate::output;
 use crate::overview::{self, JobView, Overview};
 use crate::paths::{Mode, Paths};
+use crate::view::format::signal_name;
+use crate::view::health::{self as view, GlobalProblem, JobHealth, Report};
+use crate::zones::HostZones;
 
 /// Check every job (or the named ones) and report problems; exit 1 if any.
 ///
@@ -102,39 +101,6 @@ fn parse_kind(text: &str) -> Result<ProblemKind, String> {
     })
 }
 
-/// One job's verdict.
-#[derive(Debug, Serialize)]
-struct JobHealth<'a> {
-    job: &'a str,
-    state: JobState,
-    healthy: bool,
-    problems: Vec<Problem>,
-    running: bool,
-    failure_streak: u32,
-    last_run: Option<LastRun>,
-    last_success: Option<String>,
-}
-
-/// Problems that belong to no job.
-#[derive(Debug, Serialize)]
-struct GlobalProblem {
-    kind: ProblemKind,
-    message: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    healthy: bool,
-    summary: String,
-    jobs_checked: usize,
-    problems: usize,
-    /// Problems by kind.
-    counts: BTreeMap<ProblemKind, usize>,
-    /// Problems of no particular job (the configuration, a database).
-    global: Vec<GlobalProblem>,
-    jobs: Vec<JobHealth<'a>>,
-}
-
 pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
     let only = (!args.jobs.is_empty()).then_some(args.jobs.as_slice());
     let overview = overview::gather(
@@ -146,6 +112,67 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             unrecorded: true,
         },
     )?;
+    let linger = if paths.mode == Mode::User {
+        // Timers that should run, and stop with the user's manager at logout.
+        let timers = overview
+            .jobs
+            .iter()
+            .filter(|v| v.derived.wish.is_some_and(|w| w.on))
+            .count();
+        if timers > 0
+            && let Some((user, false)) = crate::linger::caller()
+        {
+            Some(health::linger_problem(&user, timers))
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let host = HostZones::new();
+    let local = host.local();
+    let zones = Zones {
+        lookup: &host,
+        local: &local,
+    };
+    let checks = Checks {
+        failures: args.failures,
+        ignore: &args.ignore,
+        as_root: nix::unistd::geteuid().is_root(),
+        linger,
+    };
+    let report = assess(&overview, &checks, &zones);
+    if args.json {
+        output::print_json(&report)?;
+    } else if args.prometheus {
+        output::print_text(&view::prometheus(&report, &overview))?;
+    } else {
+        output::print_text(&view::text(&report, args.quiet))?;
+    }
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        Exit::Failure.into()
+    })
+}
+
+/// What `health` checks besides the overview.
+pub struct Checks<'a> {
+    /// `--failures`: failed runs in a row before a failure is a problem.
+    pub failures: u32,
+    /// `--ignore`: problem kinds not counted.
+    pub ignore: &'a [ProblemKind],
+    /// Whether the caller is root (a non-root reader is told to ask as root
+    /// when a database could not be read).
+    pub as_root: bool,
+    /// Per-user mode without lingering: the problem that timers stop at
+    /// logout.
+    pub linger: Option<Problem>,
+}
+
+/// Every job's problems and the global ones (the configuration, the
+/// history's databases, lingering), less the ignored kinds.
+pub fn assess<'a>(overview: &'a Overview, checks: &Checks<'_>, zones: &Zones<'_>) -> Report<'a> {
     let mut global = Vec::new();
     for e in &overview.config_errors {
         global.push(GlobalProblem {
@@ -160,7 +187,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             located.path.display(),
             causes.join(": ")
         );
-        if !nix::unistd::geteuid().is_root() {
+        if !checks.as_root {
             message.push_str(" (run as root to check every user's jobs)");
         }
         global.push(GlobalProblem {
@@ -168,22 +195,11 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             message,
         });
     }
-    if paths.mode == Mode::User {
-        // Timers that should run, and stop with the user's manager at logout.
-        let timers = overview
-            .jobs
-            .iter()
-            .filter(|v| v.derived.wish.is_some_and(|w| w.on))
-            .count();
-        if timers > 0
-            && let Some((user, false)) = crate::linger::caller()
-        {
-            let p = health::linger_problem(&user, timers);
-            global.push(GlobalProblem {
-                kind: p.kind,
-                message: p.message,
-            });
-        }
+    if let Some(p) = &checks.linger {
+        global.push(GlobalProblem {
+            kind: p.kind,
+            message: p.message.clone(),
+        });
     }
     for (located, bad) in &overview.bad_rows {
         let first = bad.first().map(ToString::to_string).unwrap_or_default();
@@ -199,112 +215,50 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             ),
         });
     }
-    global.retain(|p| !args.ignore.contains(&p.kind));
-
+    global.retain(|p| !checks.ignore.contains(&p.kind));
     let jobs: Vec<JobHealth<'_>> = overview
         .jobs
         .iter()
         .map(|view| {
-            let mut problems = problems_of(view, &overview, args.failures);
-            problems.retain(|p| !args.ignore.contains(&p.kind));
-            let history = view.history.as_ref().map(|h| &h.summary);
-            JobHealth {
-                job: &view.job,
-                state: view.derived.state,
-                healthy: problems.is_empty(),
-                problems,
-                running: view.running(),
-                failure_streak: history.map_or(0, |h| h.failure_streak),
-                last_run: history.map(|h| LastRun::of(&h.last)),
-                last_success: history.and_then(|h| h.last_success_us).map(format_utc),
-            }
+            let mut problems = problems_of(view, overview, checks.failures, zones);
+            problems.retain(|p| !checks.ignore.contains(&p.kind));
+            JobHealth::of(view, problems)
         })
         .collect();
+    Report::new(jobs, global)
+}
 
-    let mut counts: BTreeMap<ProblemKind, usize> = BTreeMap::new();
-    for p in jobs.iter().flat_map(|j| &j.problems) {
-        *counts.entry(p.kind).or_default() += 1;
-    }
-    for p in &global {
-        *counts.entry(p.kind).or_default() += 1;
-    }
-    let total: usize = counts.values().sum();
-    let unhealthy = jobs.iter().filter(|j| !j.healthy).count();
-    let summary = if total == 0 {
-        format!(
-            "OK - {} job{}, no problems",
-            jobs.len(),
-            if jobs.len() == 1 { "" } else { "s" }
-        )
-    } else {
-        let by_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        format!(
-            "PROBLEMS - {total} in {unhealthy} of {} job{}{}: {}",
-            jobs.len(),
-            if jobs.len() == 1 { "" } else { "s" },
-            if global.is_empty() {
-                String::new()
-            } else {
-                format!(" and {} global", global.len())
-            },
-            by_kind.join(", ")
-        )
-    };
-    let healthy = total == 0;
-    let report = Report {
-        healthy,
-        summary,
-        jobs_checked: jobs.len(),
-        problems: total,
-        counts,
-        global,
-        jobs,
-    };
-    if args.json {
-        output::print_json(&report)?;
-    } else if args.prometheus {
-        output::print_text(&prometheus(&report, &overview))?;
-    } else {
-        let mut text = format!("{}\n", report.summary);
-        if !args.quiet {
-            for p in &report.global {
-                let _ = writeln!(text, "{}: {}", p.kind, p.message);
-            }
-            for j in &report.jobs {
-                for p in &j.problems {
-                    let _ = writeln!(text, "{}: {}: {}", j.job, p.kind, p.message);
-                }
-            }
-        }
-        // Problems quote recorded text (a run's error), a user's to write.
-        output::print_text(&output::escape(&text, output::Lines::Keep))?;
-    }
-    Ok(if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILURE)
-    })
+/// The zones `health`'s rules read: the host's, or fixed ones in tests.
+pub struct Zones<'a> {
+    pub lookup: &'a dyn ZoneLookup,
+    /// The local zone (for jobs without a `timezone`, and the times in
+    /// messages).
+    pub local: &'a jiff::tz::TimeZone,
 }
 
 /// A job's problems (also shown by `jobctl status`).
-pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Problem> {
+pub fn problems_of(
+    view: &JobView,
+    overview: &Overview,
+    failures: u32,
+    zones: &Zones<'_>,
+) -> Vec<Problem> {
     let history = view.history.as_ref().map(|h| HistoryFacts {
         last: run_facts(&h.summary.last),
         last_failure: h.last_failed_run().map(run_facts),
         failure_streak: h.summary.failure_streak,
         last_success_us: h.summary.last_success_us,
     });
-    let zones = crate::zones::HostZones::new();
-    let zone = zones.local();
+    let zone = zones.local;
     let now = Now {
         instant: jiff::Timestamp::from_microsecond(overview.now_us)
             .unwrap_or_else(|_| jiff::Timestamp::now()),
-        local: &zone,
+        local: zone,
     };
     let never_fires = view
         .definition
         .as_ref()
-        .and_then(|job| job.never_fires(&now, &zones));
+        .and_then(|job| job.never_fires(&now, zones.lookup));
     let facts = JobFacts {
         job: &view.job,
         derived: &view.derived,
@@ -325,7 +279,7 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         &health::Options {
             failures,
             overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
-            zone: &zone,
+            zone,
             signal_name: &name,
             now_us: overview.now_us,
             jobctl: &crate::paths::jobctl(""),
@@ -356,138 +310,9 @@ fn run_facts(run: &RunRecord) -> RunFacts {
     }
 }
 
-/// node_exporter's textfile format: one gauge family per fact, labelled by
-/// job (<https://prometheus.io/docs/instrumenting/exposition_formats/>).
-fn prometheus(report: &Report<'_>, overview: &Overview) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let job = |j: &str| format!("{{job=\"{}\"}}", label(j));
-    family(
-        "jobctl_health_ok",
-        "1 when jobctl health found no problem at all.",
-        vec![(String::new(), f64::from(u8::from(report.healthy)))],
-    );
-    family(
-        "jobctl_health_problems",
-        "Problems jobctl health found, by kind.",
-        report
-            .counts
-            .iter()
-            .map(|(k, n)| (format!("{{kind=\"{k}\"}}"), *n as f64))
-            .collect(),
-    );
-    family(
-        "jobctl_health_check_timestamp_seconds",
-        "When this check ran.",
-        vec![(String::new(), overview.now_us as f64 / 1e6)],
-    );
-    family(
-        "jobctl_job_healthy",
-        "1 when jobctl health found no problem with the job.",
-        report
-            .jobs
-            .iter()
-            .map(|j| (job(j.job), f64::from(u8::from(j.healthy))))
-            .collect(),
-    );
-    family(
-        "jobctl_job_problem",
-        "1 for each problem of a job, by kind.",
-        report
-            .jobs
-            .iter()
-            .flat_map(|j| {
-                j.problems.iter().map(move |p| {
-                    (
-                        format!("{{job=\"{}\",kind=\"{}\"}}", label(j.job), p.kind),
-                        1.0,
-                    )
-                })
-            })
-            .collect(),
-    );
-    family(
-        "jobctl_job_running",
-        "1 while a run of the job is in progress.",
-        report
-            .jobs
-            .iter()
-            .map(|j| (job(j.job), f64::from(u8::from(j.running))))
-            .collect(),
-    );
-    family(
-        "jobctl_job_failure_streak",
-        "Failed runs in a row (0: the last finished run succeeded).",
-        report
-            .jobs
-            .iter()
-            .map(|j| (job(j.job), f64::from(j.failure_streak)))
-            .collect(),
-    );
-    let views: BTreeMap<&str, &JobView> =
-        overview.jobs.iter().map(|v| (v.job.as_str(), v)).collect();
-    let runs = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> Vec<(String, f64)> {
-        report
-            .jobs
-            .iter()
-            .filter_map(|j| {
-                let h = views.get(j.job)?.history.as_ref()?;
-                Some((job(j.job), f(&h.summary.last)?))
-            })
-            .collect()
-    };
-    family(
-        "jobctl_job_last_run_timestamp_seconds",
-        "Start of the job's last recorded run.",
-        runs(&|r| Some(r.started_us as f64 / 1e6)),
-    );
-    family(
-        "jobctl_job_last_run_duration_seconds",
-        "Duration of the job's last recorded run, once it ended.",
-        runs(&|r| r.duration_us().map(|us| us as f64 / 1e6)),
-    );
-    family(
-        "jobctl_job_last_run_success",
-        "1 when the job's last recorded run succeeded.",
-        runs(&|r| Some(f64::from(u8::from(r.status == Status::Success)))),
-    );
-    family(
-        "jobctl_job_last_success_timestamp_seconds",
-        "Start of the job's last successful run still in the history.",
-        report
-            .jobs
-            .iter()
-            .filter_map(|j| {
-                let h = views.get(j.job)?.history.as_ref()?;
-                Some((job(j.job), h.summary.last_success_us? as f64 / 1e6))
-            })
-            .collect(),
-    );
-    out
-}
-
-/// A label value with `\`, `"` and newlines escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn labels_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 
     #[test]
     fn every_kind_parses() {

@@ -5,19 +5,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use jobctl_core::duration::Timespan;
 use jobctl_core::size::ByteSize;
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::{OpenMode, PruneReport, RunFilter, RunRecord, Status, Store};
-use serde::Serialize;
 
-use crate::error::{CliError, CliResult, EXIT_PARTIAL};
-use crate::history_db::{
-    self, Readers, format_duration, format_local, format_utc, now_us, signal_name,
-};
-use crate::output::{self, Lines};
+use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
+use crate::history_db::{self, Readers};
+use crate::host::{hostname, now_us};
+use crate::output;
 use crate::paths::Paths;
+use crate::view::history::{self as view, RunView, Style};
 
 /// Show recorded runs, newest first.
 ///
@@ -54,8 +54,8 @@ pub struct HistoryArgs {
     pub job_flag: Option<String>,
 
     /// Only runs with these statuses (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<StatusArg>,
+    #[arg(long, value_parser = parse_status(), value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<Status>,
 
     /// Only runs that ended badly: failed, error, timeout, killed, lost.
     #[arg(long, conflicts_with = "status")]
@@ -99,6 +99,7 @@ pub enum HistoryAction {
 pub struct PruneArgs {
     /// Keep this many runs per job (0: no limit) [default: keep_runs of the
     /// configuration's [history], else 1000].
+    #[allow(rustdoc::broken_intra_doc_links)] // `--help` text: "[history]" is no link
     #[arg(long, value_name = "N")]
     pub keep_runs: Option<u64>,
 
@@ -121,45 +122,18 @@ pub struct PruneArgs {
     pub db: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    Running,
-    Success,
-    Failed,
-    Error,
-    Timeout,
-    Killed,
-    Lost,
-    Expired,
-}
-
-impl From<StatusArg> for Status {
-    fn from(s: StatusArg) -> Status {
-        match s {
-            StatusArg::Running => Status::Running,
-            StatusArg::Success => Status::Success,
-            StatusArg::Failed => Status::Failed,
-            StatusArg::Error => Status::Error,
-            StatusArg::Timeout => Status::Timeout,
-            StatusArg::Killed => Status::Killed,
-            StatusArg::Lost => Status::Lost,
-            StatusArg::Expired => Status::Expired,
-        }
-    }
-}
-
-/// A run as `--json` shows it: the record plus readable times and where it
-/// was read from.
-#[derive(Serialize)]
-pub struct RunView<'a> {
-    #[serde(flatten)]
-    pub run: &'a RunRecord,
-    pub started: String,
-    pub ended: Option<String>,
-    pub duration_us: Option<i64>,
-    pub database: String,
-    /// The user folder the run was read from (None: the main database).
-    pub owner: Option<String>,
+/// `--status`: one of the statuses' own names (clap lists them in `--help`
+/// and in its error for any other word).
+fn parse_status() -> impl clap::builder::TypedValueParser<Value = Status> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)).try_map(
+        |name: String| {
+            Status::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| format!("unknown status {name:?}"))
+        },
+    )
 }
 
 pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
@@ -167,24 +141,19 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         return prune(paths, prune_args);
     }
     let now = now_us();
-    let since = args
-        .since
-        .as_deref()
-        .map(|t| history_db::parse_time_bound(t, now))
-        .transpose()
-        .context("invalid --since")
-        .map_err(CliError::usage)?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|t| history_db::parse_time_bound(t, now))
-        .transpose()
-        .context("invalid --until")
-        .map_err(CliError::usage)?;
+    let bound = |text: &Option<String>, flag: &str| {
+        text.as_deref()
+            .map(|t| parse_time_bound(t, now))
+            .transpose()
+            .with_context(|| format!("invalid {flag}"))
+            .map_err(CliError::usage)
+    };
+    let since = bound(&args.since, "--since")?;
+    let until = bound(&args.until, "--until")?;
     let statuses = if args.failed {
         RunFilter::failures()
     } else {
-        args.status.iter().map(|s| Status::from(*s)).collect()
+        args.status.clone()
     };
     let filter = RunFilter {
         job: args.job.or(args.job_flag),
@@ -201,7 +170,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             "no history database could be read"
         )));
     }
-    let probe = LivenessProbe::current(history_db::hostname());
+    let probe = LivenessProbe::current(hostname());
     let mut all = Vec::new();
     let mut read_any = false;
     for (located, store) in &readers.stores {
@@ -251,7 +220,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
         all.truncate(filter.limit);
     }
     let done = if partial {
-        ExitCode::from(EXIT_PARTIAL)
+        Exit::Partial.into()
     } else {
         ExitCode::SUCCESS
     };
@@ -259,114 +228,17 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
     if args.json {
         let views: Vec<RunView<'_>> = all
             .iter()
-            .map(|(run, located)| view(run, &located.path, located.owner.clone()))
+            .map(|(run, located)| RunView::of(run, &located.path, located.owner.clone()))
             .collect();
         output::print_json(&serde_json::json!({ "runs": views }))?;
         return Ok(done);
     }
-    if all.is_empty() {
-        output::print_text("No runs recorded.\n")?;
-        return Ok(done);
-    }
-    let color = output::use_color();
-    let text_of = |value: &str| -> String {
-        if args.raw {
-            value.to_string()
-        } else {
-            output::escape(value, Lines::Escape).into_owned()
-        }
+    let style = Style {
+        raw: args.raw,
+        color: output::use_color(),
     };
-    // Which database a run came from, when any is not the main one.
-    let mixed = all.iter().any(|(_, located)| located.owner.is_some());
-    let mut rows: Vec<Vec<String>> = vec![
-        [
-            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    if mixed {
-        rows[0].push("DATABASE".into());
-    }
-    for (run, located) in &all {
-        let duration = match run.ended_us {
-            Some(end) => format_duration(end - run.started_us),
-            None if run.status == Status::Running => {
-                format!("{} so far", format_duration(now - run.started_us))
-            }
-            None => "-".into(),
-        };
-        let mut row = vec![
-            run.id.short(),
-            text_of(&run.job),
-            run.trigger.to_string(),
-            format_local(run.started_us),
-            duration,
-            run.status.to_string(),
-            exit_text(run),
-        ];
-        if mixed {
-            row.push(text_of(&history_db::database_label(located)));
-        }
-        rows.push(row);
-    }
-    let mut widths = vec![0usize; rows[0].len()];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        let mut line = String::new();
-        for (col, cell) in row.iter().enumerate() {
-            let pad = widths[col] - cell.chars().count();
-            let cell = if color && i > 0 && col == 5 {
-                paint(all[i - 1].0.status, cell)
-            } else {
-                cell.clone()
-            };
-            line.push_str(&cell);
-            if col + 1 < row.len() {
-                line.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    output::print_text(&text)?;
+    output::print_text(&view::table(&all, now, &crate::zones::local_zone(), style))?;
     Ok(done)
-}
-
-pub fn view<'a>(run: &'a RunRecord, db: &std::path::Path, owner: Option<String>) -> RunView<'a> {
-    RunView {
-        run,
-        started: format_utc(run.started_us),
-        ended: run.ended_us.map(format_utc),
-        duration_us: run.duration_us(),
-        database: db.display().to_string(),
-        owner,
-    }
-}
-
-/// The EXIT column: the exit code, the signal's name, or `-`.
-pub fn exit_text(run: &RunRecord) -> String {
-    match (run.exit_code, run.signal) {
-        (Some(code), _) => code.to_string(),
-        (None, Some(sig)) => signal_name(sig),
-        (None, None) => "-".into(),
-    }
-}
-
-fn paint(status: Status, text: &str) -> String {
-    let code = match status {
-        Status::Success => "32",
-        Status::Running => "33",
-        Status::Expired => "2",
-        Status::Lost => "35",
-        _ => "31",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
@@ -386,7 +258,7 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
         )));
     }
     let (targets, refused) = history_db::reader_databases(paths, args.db.as_deref());
-    let probe = LivenessProbe::current(history_db::hostname());
+    let probe = LivenessProbe::current(hostname());
     let now = now_us();
     let mut reports: Vec<(String, PruneReport)> = Vec::new();
     let mut failures = 0;
@@ -394,10 +266,10 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
         failures += 1;
         let e = anyhow::Error::new(e);
         let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-        let _ = output::print_error_text(&format!(
-            "Error: cannot prune {}: {}\n",
+        output::error(&format!(
+            "cannot prune {}: {}",
             path.display(),
-            output::escape(&causes.join(": "), Lines::Keep)
+            causes.join(": ")
         ));
     };
     for r in refused {
@@ -431,23 +303,59 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
     } else if reports.is_empty() && failures == 0 {
         output::print_text("No history database to prune.\n")?;
     } else {
-        let mut text = String::new();
-        for (db, r) in &reports {
-            text.push_str(&format!(
-                "{db}: deleted {} runs over keep_runs and {} over keep_age, dropped {} outputs ({} → {} bytes of output), marked {} lost\n",
-                r.runs_over_count,
-                r.runs_over_age,
-                r.outputs_dropped,
-                r.output_bytes_before,
-                r.output_bytes_after,
-                r.marked_lost
-            ));
-        }
-        output::print_text(&text)?;
+        output::print_text(&view::prune_report(&reports))?;
     }
     Ok(if failures > 0 {
-        ExitCode::from(crate::error::EXIT_FAILURE)
+        Exit::Failure.into()
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A time bound for `--since`/`--until`: a duration ago (`2d`, `90min`), an
+/// RFC 3339 timestamp, or a local date or date-time (`2027-03-01`,
+/// `2027-03-01 02:15`, `2027-03-01T02:15:00`).
+fn parse_time_bound(text: &str, now_us: i64) -> anyhow::Result<i64> {
+    let text = text.trim();
+    if let Ok(span) = jobctl_core::duration::Timespan::parse(text) {
+        let ago = i64::try_from(span.as_usec()).unwrap_or(i64::MAX);
+        return Ok(now_us.saturating_sub(ago));
+    }
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_microsecond());
+    }
+    let tz = crate::zones::local_zone();
+    let civil = text
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| text.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())))
+        .with_context(|| {
+            format!(
+                "\"{text}\" is not a time: write a duration ago (\"2d\", \"90min\"), a date (\"2027-03-01\"), a local time (\"2027-03-01 02:15\") or an RFC 3339 timestamp"
+            )
+        })?;
+    let zoned = civil
+        .to_zoned(tz)
+        .with_context(|| format!("\"{text}\" does not exist in the local time zone"))?;
+    Ok(zoned.timestamp().as_microsecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds() {
+        let now = 1_800_000_000_000_000;
+        assert_eq!(
+            parse_time_bound("2d", now).unwrap(),
+            now - 2 * 86_400_000_000
+        );
+        assert_eq!(
+            parse_time_bound("2027-03-01T00:00:00Z", now).unwrap(),
+            1_803_859_200_000_000
+        );
+        assert!(parse_time_bound("2027-03-01", now).is_ok());
+        assert!(parse_time_bound("2027-03-01 02:15", now).is_ok());
+        assert!(parse_time_bound("yesterday-ish", now).is_err());
+    }
 }

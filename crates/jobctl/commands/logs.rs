@@ -12,10 +12,13 @@ use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{RunLookup, RunRecord};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult, EXIT_PARTIAL};
-use crate::history_db::{self, Readers, format_duration, format_local, now_us};
+use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
+use crate::history_db::{self, Readers};
+use crate::host::{hostname, now_us};
 use crate::output::{self, Lines};
 use crate::paths::{Mode, Paths};
+use crate::view::format as view;
 
 /// Show the captured output of a job's run.
 ///
@@ -89,7 +92,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     };
     let readers = Readers::open(paths, args.db.as_deref()).map_err(CliError::failure)?;
     let mut partial = readers.report_skipped();
-    let probe = LivenessProbe::current(history_db::hostname());
+    let probe = LivenessProbe::current(hostname());
     let now = now_us();
     let mut found: Vec<(RunRecord, usize)> = Vec::new();
     for (i, (located, store)) in readers.stores.iter().enumerate() {
@@ -151,7 +154,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     };
     let (located, store) = &readers.stores[store_index];
     let done = if partial {
-        ExitCode::from(EXIT_PARTIAL)
+        Exit::Partial.into()
     } else {
         ExitCode::SUCCESS
     };
@@ -190,7 +193,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
                 Segment::Omitted(n) => SegmentView::Omitted { omitted_bytes: *n },
             })
             .collect();
-        let view = super::history::view(&run, &located.path, located.owner.clone());
+        let view = crate::view::history::RunView::of(&run, &located.path, located.owner.clone());
         output::print_json(&serde_json::json!({
             "run": view,
             "output": views,
@@ -210,7 +213,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
                     return Err(e.into());
                 }
             } else if let Segment::Omitted(n) = seg {
-                eprintln!("jobctl logs: {n} bytes omitted from the middle of this output");
+                output::note(&format!("{n} bytes omitted from the middle of this output"));
             }
         }
         let _ = out.flush();
@@ -220,7 +223,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     let color = output::use_color();
     let mut text = String::new();
     let ended = match run.ended_us {
-        Some(end) => format!(", took {}", format_duration(end - run.started_us)),
+        Some(end) => format!(", took {}", view::duration(end - run.started_us)),
         None => String::new(),
     };
     let from = match located.owner {
@@ -232,8 +235,8 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         run.id,
         output::escape(&run.job, Lines::Escape),
         run.status,
-        super::history::exit_text(&run),
-        format_local(run.started_us),
+        view::exit(&run),
+        view::local_time(run.started_us, &crate::zones::local_zone()),
         run.output_bytes,
         if run.output_truncated {
             ", truncated"

@@ -176,15 +176,12 @@ fn report(
         output::print_text(&text)?;
     }
     for (db, error) in &purge_failures {
-        let _ = output::print_error_text(&format!(
-            "Error: cannot purge the history in {db}: {}\n",
-            output::escape(error, output::Lines::Keep)
-        ));
+        output::error(&format!("cannot purge the history in {db}: {error}"));
     }
     if purge_failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Ok(ExitCode::from(crate::error::EXIT_FAILURE))
+        Ok(crate::exit::Exit::Failure.into())
     }
 }
 

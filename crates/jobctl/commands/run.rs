@@ -5,7 +5,7 @@
 //! appears (`jobctl_core::start`). A start that systemd refuses or that
 //! begins no run (start limit, unmet condition, failed dependency, masked,
 //! not loaded, already running) is reported as such and exits
-//! [`EXIT_NOT_STARTED`], never with the previous run's status. With `--wait`
+//! [`Exit::NotStarted`], never with the previous run's status. With `--wait`
 //! the exit status is the job's: its exit code, or 128+signal when it was
 //! killed. The shim records the run with trigger `manual` (it sees
 //! `$INVOCATION_ID` and no `$TRIGGER_UNIT`).
@@ -20,7 +20,8 @@ use jobctl_core::state::JobState;
 use jobctl_systemd::{ErrorKind, StartUntil, UnitProperties};
 use serde::Serialize;
 
-use crate::error::{CliError, CliResult, EXIT_NOT_STARTED};
+use crate::error::{CliError, CliResult};
+use crate::exit::Exit;
 use crate::output;
 use crate::overview;
 use crate::paths::{Mode, Paths};
@@ -117,7 +118,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
     if view.running() || matches!(before.active_state.as_str(), "activating" | "deactivating") {
         report.already_running = true;
         report.invocation_id = Some(before.invocation_id.clone()).filter(|s| !s.is_empty());
-        let since = systemd::format_usec(before.exec_main_start_usec.max(before.active_enter_usec));
+        let since = crate::view::format::systemd_time(
+            before.exec_main_start_usec.max(before.active_enter_usec),
+            &crate::zones::local_zone(),
+        );
         let detail = format!("since {since}, invocation {}", before.invocation_id);
         let hint = format!(
             "follow it with `{}`",
@@ -285,18 +289,18 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             (_, Some(sig)) => format!("killed by signal {sig}"),
             _ => format!("job {job_result}"),
         };
-        eprintln!(
-            "jobctl: {} finished: {} ({how}); {}",
+        output::note(&format!(
+            "{} finished: {} ({how}); {}",
             args.job,
             p.result,
             crate::paths::journal(&invocation, false)
-        );
+        ));
     }
     Ok(ExitCode::from(code))
 }
 
 /// Reports a start that began no run: the JSON report (with `--json`), then
-/// the error, exit [`EXIT_NOT_STARTED`].
+/// the error, exit [`Exit::NotStarted`].
 fn not_started(
     args: &RunArgs,
     mut report: Report,
@@ -315,7 +319,7 @@ fn not_started(
     if let Some(hint) = hint {
         err = err.hint(hint);
     }
-    debug_assert_eq!(err.exit_code(), EXIT_NOT_STARTED);
+    debug_assert_eq!(err.exit(), Exit::NotStarted);
     Err(err)
 }
 

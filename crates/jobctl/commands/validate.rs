@@ -8,7 +8,8 @@ use clap::Args;
 use jobctl_core::directives::SystemdTarget;
 use serde::Serialize;
 
-use crate::error::{CliResult, EXIT_USAGE};
+use crate::error::CliResult;
+use crate::exit::Exit;
 use crate::load::{self, LoadedJobs};
 use crate::output;
 use crate::paths::Paths;
@@ -81,7 +82,7 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     Ok(if report.valid {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_USAGE)
+        Exit::Usage.into()
     })
 }
 

@@ -49,9 +49,9 @@
 //! # How exactness is achieved
 //!
 //! systemd computes with glibc's `mktime()`, and its answers inside DST gaps
-//! and overlaps follow from glibc's probing algorithm. [`libc_time`]
+//! and overlaps follow from glibc's probing algorithm. `libc_time.rs`
 //! reproduces that algorithm over jiff's reading of the same TZif files, and
-//! [`next`] reproduces systemd's `find_next()` loop on top of it.
+//! `next.rs` reproduces systemd's `find_next()` loop on top of it.
 
 mod error;
 mod gap;

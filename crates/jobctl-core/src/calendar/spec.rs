@@ -406,11 +406,11 @@ fn format_weekdays(out: &mut String, bits: i32) {
                 out.push_str(DAY_NAMES[x]);
                 run_start = Some(x);
             }
-        } else if let Some(l) = run_start.take() {
-            if x > l + 1 {
-                out.push_str(if x > l + 2 { ".." } else { "," });
-                out.push_str(DAY_NAMES[x - 1]);
-            }
+        } else if let Some(l) = run_start.take()
+            && x > l + 1
+        {
+            out.push_str(if x > l + 2 { ".." } else { "," });
+            out.push_str(DAY_NAMES[x - 1]);
         }
     }
 }

@@ -1,0 +1,183 @@
+//! Snapshots of what people read: the text of `list`, `status`, `history`,
+//! `history prune`, `health` (text, `--quiet`, `--prometheus`) and `apply`
+//! (a plan, `--check`, a failure part-way), each made from fixed values
+//! ([`fixtures`]) and compared with `snapshots/NAME.txt`.
+//!
+//! A change to what operators read shows up in review as a change of a
+//! snapshot. After an intended change: `JOBCTL_BLESS=1 cargo test --bin
+//! jobctl view::`, then read every changed snapshot before committing
+//! (docs/testing.md, "Snapshots of what people read").
+
+mod fixtures;
+
+use std::path::PathBuf;
+
+use jobctl_core::plan::Plan;
+
+use super::{apply, health, history, list, status};
+use fixtures::{Fixture, NOW_US};
+
+/// Compares `actual` with the snapshot `name`, or rewrites it when
+/// `JOBCTL_BLESS=1` (exactly that value).
+fn snapshot(name: &str, actual: &str) {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "crates/jobctl/view/tests/snapshots",
+        &format!("{name}.txt"),
+    ]
+    .iter()
+    .collect();
+    if std::env::var_os("JOBCTL_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write the snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+            .unified_diff()
+            .header(&path.display().to_string(), "actual")
+            .to_string();
+        panic!(
+            "{} differs from what the code prints now:\n{diff}\n\
+             (if the new text is right: JOBCTL_BLESS=1 cargo test --bin jobctl view::, \
+             then read the snapshot)",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn list_table() {
+    let f = Fixture::new();
+    snapshot("list", &list::text(&f.overview(), &f.zone));
+}
+
+#[test]
+fn list_with_no_jobs() {
+    let f = Fixture::new();
+    let mut overview = f.overview();
+    overview.jobs.clear();
+    snapshot("list-empty", &list::text(&overview, &f.zone));
+}
+
+#[test]
+fn status_of_every_job() {
+    let f = Fixture::new();
+    let overview = f.overview();
+    let rows = f.status_rows(&overview);
+    snapshot("status", &status::text(&overview, &rows, &f.zone));
+}
+
+#[test]
+fn health_text_quiet_and_prometheus() {
+    let f = Fixture::new();
+    let overview = f.overview_with_unreadable_history();
+    let report = f.health(&overview, &[]);
+    snapshot("health", &health::text(&report, false));
+    snapshot("health-quiet", &health::text(&report, true));
+    snapshot("health-prometheus", &health::prometheus(&report, &overview));
+}
+
+#[test]
+fn health_when_nothing_is_wrong() {
+    let f = Fixture::new();
+    let mut overview = f.overview();
+    overview.jobs.retain(|j| j.job == "reindex-search");
+    let report = f.health(&overview, &[]);
+    snapshot("health-ok", &health::text(&report, false));
+}
+
+#[test]
+fn history_table() {
+    let f = Fixture::new();
+    let (main, user) = fixtures::databases();
+    let runs = f.history_runs(&main, &user);
+    let plain = history::Style {
+        raw: false,
+        color: false,
+    };
+    snapshot("history", &history::table(&runs, NOW_US, &f.zone, plain));
+    // Only the main database: no DATABASE column.
+    let main_only: Vec<_> = runs
+        .iter()
+        .filter(|(_, located)| located.owner.is_none())
+        .cloned()
+        .collect();
+    snapshot(
+        "history-main-only",
+        &history::table(&main_only, NOW_US, &f.zone, plain),
+    );
+    snapshot(
+        "history-raw-color",
+        &history::table(
+            &runs,
+            NOW_US,
+            &f.zone,
+            history::Style {
+                raw: true,
+                color: true,
+            },
+        ),
+    );
+    snapshot(
+        "history-empty",
+        &history::table(&[], NOW_US, &f.zone, plain),
+    );
+}
+
+#[test]
+fn history_prune_report() {
+    snapshot(
+        "history-prune",
+        &history::prune_report(&fixtures::prune_reports()),
+    );
+}
+
+fn apply_text(plan: &Plan, check: bool, done: &[String], not_done: &[String]) -> String {
+    apply::text(
+        plan,
+        &apply::Outcome {
+            check,
+            diffs: &[],
+            done,
+            not_done,
+        },
+    )
+}
+
+#[test]
+fn apply_reports() {
+    let f = Fixture::new();
+    let plan = f.plan();
+    snapshot("apply-check", &apply_text(&plan, true, &[], &[]));
+    // As execute() words them, for a start that failed for one timer.
+    let done = [
+        "stopped timers: 2 of 2",
+        "wrote 3 unit files",
+        "disabled 2 timers",
+        "enabled 1 timers",
+        "deleted 2 unit files",
+        "reloaded systemd",
+        "started timers: 1 of 2",
+    ]
+    .map(String::from);
+    let not_done = ["start timers (2)", "reset failed units (2)"].map(String::from);
+    snapshot("apply-failed", &apply_text(&plan, false, &done, &not_done));
+    let diffs = apply::diffs(&plan);
+    snapshot(
+        "apply-diff",
+        &apply::text(
+            &plan,
+            &apply::Outcome {
+                check: true,
+                diffs: &diffs,
+                done: &[],
+                not_done: &[],
+            },
+        ),
+    );
+    snapshot(
+        "apply-nothing",
+        &apply_text(&f.plan_after_apply(), false, &[], &[]),
+    );
+}
