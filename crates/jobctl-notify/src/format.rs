@@ -147,6 +147,7 @@ fn slack(n: &Notification) -> Value {
 /// Workflows.
 const CARD_VERSION: &str = "1.4";
 const TEAMS_TEXT_MAX: usize = 4000;
+const TEAMS_FACTS_MAX: usize = 20;
 
 fn teams(n: &Notification) -> Value {
     let summary = summary(n);
@@ -168,9 +169,13 @@ fn teams(n: &Notification) -> Value {
             "color": color,
         }],
     })];
+    // Bounded so that the card stays far below Teams' 28 KB per message.
     let facts: Vec<Value> = facts(n)
         .iter()
-        .map(|(title, value)| json!({"title": title, "value": truncate_chars(value, 1000)}))
+        .take(TEAMS_FACTS_MAX)
+        .map(|(title, value)| {
+            json!({"title": truncate_chars(title, 100), "value": truncate_chars(value, 500)})
+        })
         .collect();
     if !facts.is_empty() {
         body.push(json!({"type": "FactSet", "facts": facts}));
