@@ -285,6 +285,10 @@ fn transport_error(e: ureq::Error, target: &Target, timeout: Duration) -> Outcom
             if io.kind() == TimedOut || io.kind() == WouldBlock {
                 return timed_out(target, timeout);
             }
+            // rustls reports a failed handshake through the socket's I/O.
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return Outcome::failed(true, format!("TLS with {origin} failed: {tls}"));
+            }
             let why = match io.kind() {
                 ConnectionRefused => "connection refused".to_string(),
                 ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {

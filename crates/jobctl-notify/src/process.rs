@@ -4,8 +4,9 @@
 //! pipe: the whole input is there before it starts, so no write of ours can
 //! block on a child that does not read, and none can raise SIGPIPE in the
 //! caller (the jobctl binary restores SIGPIPE's default action). Its stdout
-//! and stderr go to a second memory file, read after it exits for the
-//! attempt's detail: no pipe a grandchild could hold open past the deadline.
+//! and stderr share one pipe, read without blocking while it runs, keeping
+//! the last 4 KiB for the attempt's detail: a grandchild that keeps the pipe
+//! open past the child's exit or the deadline delays nothing.
 //! The child leads a process group of its own; at the deadline the whole
 //! group is killed with SIGKILL and the child reaped.
 
@@ -16,9 +17,13 @@ use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd as _;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, pipe2};
 
 use crate::format::payload;
 use crate::text::one_line;
@@ -62,26 +67,34 @@ pub(crate) fn run(
 ) -> Outcome {
     let program = &argv[0];
     let shown = program.to_string_lossy();
-    let (stdin, out) = match (memory_file("jobctl-notify-in", input), memory_file("jobctl-notify-out", b"")) {
-        (Ok(i), Ok(o)) => (i, o),
-        (Err(e), _) | (_, Err(e)) => {
-            return Outcome::failed(true, format!("cannot prepare the input of {what}: {e}"));
-        }
+    let stdin = match memory_file("jobctl-notify-in", input) {
+        Ok(f) => f,
+        Err(e) => return Outcome::failed(true, format!("cannot prepare the input of {what}: {e}")),
     };
-    let (out_for_stdout, out_for_stderr) = match (out.try_clone(), out.try_clone()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}"));
-        }
+    // stdout and stderr: one pipe, read without blocking; only its last
+    // bytes are kept, so a chatty command costs no memory.
+    let (read_end, write_end) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}")),
     };
+    let write_end_2 = match write_end.try_clone() {
+        Ok(f) => f,
+        Err(e) => return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}")),
+    };
+    if let Err(e) = fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
+        return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}"));
+    }
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(out_for_stdout))
-        .stderr(Stdio::from(out_for_stderr))
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::from(write_end_2))
         .process_group(0);
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // Our copies of the write end must go, or the pipe never ends.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             use std::io::ErrorKind::*;
@@ -94,8 +107,15 @@ pub(crate) fn run(
     };
     let pgid = Pid::from_raw(child.id() as i32);
     let deadline = start + timeout;
+    let mut output = Tail::default();
+    let mut reader = Some(File::from(read_end));
     let mut pause = Duration::from_millis(1);
     let (status, timed_out) = loop {
+        if let Some(r) = reader.as_mut()
+            && output.drain(r)
+        {
+            reader = None; // every writer closed it
+        }
         match child.try_wait() {
             Ok(Some(status)) => break (status, false),
             Ok(None) => {}
@@ -116,10 +136,23 @@ pub(crate) fn run(
                 }
             }
         }
-        std::thread::sleep(pause.min(deadline - now));
+        let nap = pause.min(deadline - now);
+        match reader.as_ref() {
+            // Wakes early when output arrives.
+            Some(r) => {
+                let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(nap.as_millis().max(1)).unwrap_or(u16::MAX);
+                let _ = poll(&mut fds, ms);
+            }
+            None => std::thread::sleep(nap),
+        }
         pause = (pause * 2).min(Duration::from_millis(20));
     };
-    let last_words = last_line(out);
+    // What it wrote last, without waiting for a writer it left behind.
+    if let Some(r) = reader.as_mut() {
+        output.drain(r);
+    }
+    let last_words = output.last_line();
     let exit = status
         .code()
         .or_else(|| status.signal().map(|s| 128 + s));
@@ -190,21 +223,42 @@ fn memory_file(name: &str, data: &[u8]) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// The last non-blank line the child wrote (stdout and stderr together), at
-/// most 200 characters of it.
-fn last_line(mut out: File) -> String {
-    let mut buf = Vec::new();
-    let len = out.seek(SeekFrom::End(0)).unwrap_or(0);
-    let from = len.saturating_sub(4096);
-    if out.seek(SeekFrom::Start(from)).is_err() || out.take(4096).read_to_end(&mut buf).is_err() {
-        return String::new();
+/// The last bytes a child wrote.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    const KEEP: usize = 4096;
+
+    /// Reads what is there; true at end of file.
+    fn drain(&mut self, r: &mut File) -> bool {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if self.buf.len() > 2 * Self::KEEP {
+                        self.buf.drain(..self.buf.len() - Self::KEEP);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false, // WouldBlock: nothing more for now
+            }
+        }
     }
-    let text = String::from_utf8_lossy(&buf);
-    let line = text
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or_default();
-    crate::text::truncate_chars(&one_line(line), 200)
+
+    /// The last non-blank line, at most 200 characters of it.
+    fn last_line(&self) -> String {
+        let text = String::from_utf8_lossy(&self.buf);
+        let line = text
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        crate::text::truncate_chars(&one_line(line), 200)
+    }
 }
