@@ -134,7 +134,12 @@ impl Env {
             .collect()
     }
 
-    fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Result<bool, Failed>) -> R {
+    fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Result<bool, Failed>,
+    ) -> R {
         let deadline = Instant::now() + timeout;
         loop {
             if f()? {
@@ -167,7 +172,8 @@ fn child(mode: &str) {
                 server_cert: PathBuf::from(var("PKI")).join("server.crt"),
                 server_key: PathBuf::from(var("PKI")).join("server.key"),
             };
-            let hook = hook::Hook::new(Path::new(&var("HOOK")), vec![hook::Reply::Status(200)]).unwrap();
+            let hook =
+                hook::Hook::new(Path::new(&var("HOOK")), vec![hook::Reply::Status(200)]).unwrap();
             let port = tls::spawn_tls(&hook, &pki);
             ["localhost", "127.0.0.1"]
                 .iter()
@@ -201,18 +207,31 @@ fn mail_notification() -> Notification {
 
 fn mail_through_exim(env: &Env) -> R {
     let user = "jobctlmail";
-    env.sh(&format!("id {user} >/dev/null 2>&1 || useradd --create-home {user}; rm -f /var/mail/{user}"))?;
+    env.sh(&format!(
+        "id {user} >/dev/null 2>&1 || useradd --create-home {user}; rm -f /var/mail/{user}"
+    ))?;
     let attempts = env.child("mail", &[("TO", &format!("{user}@localhost"))])?;
     let a = &attempts[0];
     if a["ok"] != true || a["exit_status"] != 0 {
         return Err(format!("sendmail refused the message: {a}").into());
     }
     let mut mbox = String::new();
-    env.wait_for(&format!("the mail in /var/mail/{user}"), Duration::from_secs(60), || {
-        mbox = env.sh(&format!("cat /var/mail/{user} 2>/dev/null || true"))?;
-        Ok(mbox.contains("\n\n") && mbox.contains("Sent by jobctl"))
-    })
-    .map_err(|e| format!("{}; exim's log:\n{}", e.message().unwrap_or(""), env.sh("cat /var/log/exim4/mainlog 2>&1 || true").unwrap_or_default()))?;
+    env.wait_for(
+        &format!("the mail in /var/mail/{user}"),
+        Duration::from_secs(60),
+        || {
+            mbox = env.sh(&format!("cat /var/mail/{user} 2>/dev/null || true"))?;
+            Ok(mbox.contains("\n\n") && mbox.contains("Sent by jobctl"))
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "{}; exim's log:\n{}",
+            e.message().unwrap_or(""),
+            env.sh("cat /var/log/exim4/mainlog 2>&1 || true")
+                .unwrap_or_default()
+        )
+    })?;
     // One message, the mbox "From " line first.
     if !mbox.starts_with("From ") || mbox.matches("\nFrom ").count() != 0 {
         return Err(format!("not one message:\n{mbox}").into());
@@ -243,13 +262,31 @@ fn mail_through_exim(env: &Env) -> R {
         }
     };
     check(get("To") == [format!("{user}@localhost")], "To")?;
-    check(get("Bcc").is_empty() && !mbox.contains("\nBcc:"), "an injected Bcc")?;
-    check(get("Auto-Submitted") == ["auto-generated"], "Auto-Submitted")?;
-    check(get("Content-Type") == ["text/plain; charset=utf-8"], "Content-Type")?;
-    check(get("Content-Transfer-Encoding") == ["quoted-printable"], "Content-Transfer-Encoding")?;
-    check(get("Date").len() == 1 && get("Message-ID").len() == 1, "Date and Message-ID")?;
+    check(
+        get("Bcc").is_empty() && !mbox.contains("\nBcc:"),
+        "an injected Bcc",
+    )?;
+    check(
+        get("Auto-Submitted") == ["auto-generated"],
+        "Auto-Submitted",
+    )?;
+    check(
+        get("Content-Type") == ["text/plain; charset=utf-8"],
+        "Content-Type",
+    )?;
+    check(
+        get("Content-Transfer-Encoding") == ["quoted-printable"],
+        "Content-Transfer-Encoding",
+    )?;
+    check(
+        get("Date").len() == 1 && get("Message-ID").len() == 1,
+        "Date and Message-ID",
+    )?;
     // exim added what a mail system adds: it read the message as headers.
-    check(get("Received").len() == 1 && get("Envelope-to") == [format!("{user}@localhost")], "exim's headers")?;
+    check(
+        get("Received").len() == 1 && get("Envelope-to") == [format!("{user}@localhost")],
+        "exim's headers",
+    )?;
     // The subject: "[jobctl] " then encoded-words of the UTF-8 summary.
     let subject = get("Subject").concat();
     let decoded = decode_subject(&subject);
@@ -264,7 +301,10 @@ fn mail_through_exim(env: &Env) -> R {
         "To see more:\n  journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef",
         "Output (last lines):\n  copying…\n  \\x1b[31merror\\x1b[0m: disk full\n  .\n  last line\n",
     ] {
-        check(text.contains(want), &format!("body without {want:?}: {text}"))?;
+        check(
+            text.contains(want),
+            &format!("body without {want:?}: {text}"),
+        )?;
     }
     check(!mbox.contains('\u{1b}'), "a raw ESC")?;
     // Exactly one recipient: nothing went to the injected address.
@@ -280,12 +320,17 @@ fn decode_subject(s: &str) -> String {
     let mut out = String::new();
     let mut last_encoded = false;
     for word in s.split(' ').filter(|w| !w.is_empty()) {
-        match word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")) {
+        match word
+            .strip_prefix("=?UTF-8?B?")
+            .and_then(|w| w.strip_suffix("?="))
+        {
             Some(b64) => {
                 if !out.is_empty() && !last_encoded {
                     out.push(' ');
                 }
-                let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap_or_default();
                 out.push_str(&String::from_utf8_lossy(&bytes));
                 last_encoded = true;
             }
@@ -352,7 +397,10 @@ fn https_trusts_the_host_store(env: &Env) -> R {
     // Before: the host's store does not know the CA.
     let before = run("before")?;
     for a in &before {
-        if a["ok"] != false || a["retryable"] != true || !a["detail"].as_str().unwrap().contains("UnknownIssuer") {
+        if a["ok"] != false
+            || a["retryable"] != true
+            || !a["detail"].as_str().unwrap().contains("UnknownIssuer")
+        {
             return Err(format!("an unknown CA was not refused: {a}").into());
         }
     }
@@ -371,7 +419,12 @@ fn https_trusts_the_host_store(env: &Env) -> R {
     if named["ok"] != true || named["http_status"] != 200 {
         return Err(format!("the installed CA was not trusted: {named}").into());
     }
-    if by_ip["ok"] != false || !by_ip["detail"].as_str().unwrap().contains("certificate not valid for name \"127.0.0.1\"") {
+    if by_ip["ok"] != false
+        || !by_ip["detail"]
+            .as_str()
+            .unwrap()
+            .contains("certificate not valid for name \"127.0.0.1\"")
+    {
         return Err(format!("a certificate for another name was accepted: {by_ip}").into());
     }
     let reqs = hook::requests(&dir.join("after"));
@@ -413,11 +466,19 @@ fn fakehook_records_requests_and_answers_as_told() -> R {
         };
         let first = deliver(&channel, &fixture::failure());
         let second = deliver(&channel, &fixture::failure());
-        if first.http_status != Some(500) || !first.retryable || second.http_status != Some(200) || !second.ok {
+        if first.http_status != Some(500)
+            || !first.retryable
+            || second.http_status != Some(200)
+            || !second.ok
+        {
             return Err(format!("{first:?} {second:?}").into());
         }
         let reqs = hook::requests(dir.path());
-        if reqs.len() != 2 || reqs.iter().any(|r| r.method != "POST" || r.target != "/hook?x=1") {
+        if reqs.len() != 2
+            || reqs
+                .iter()
+                .any(|r| r.method != "POST" || r.target != "/hook?x=1")
+        {
             return Err(format!("{reqs:?}").into());
         }
         let body: Value = serde_json::from_slice(&reqs[1].body).map_err(|e| e.to_string())?;

@@ -45,7 +45,9 @@ impl Reply {
             .parse()
             .ok()
             .filter(|c| (100..600).contains(c))
-            .ok_or_else(|| format!("not a reply: {s:?} (a status, CODE=LOCATION, hang or close)"))?;
+            .ok_or_else(|| {
+                format!("not a reply: {s:?} (a status, CODE=LOCATION, hang or close)")
+            })?;
         Ok(match location {
             Some(l) => Reply::Redirect(code, l.to_string()),
             None => Reply::Status(code),

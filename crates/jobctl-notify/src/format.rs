@@ -99,7 +99,10 @@ fn slack(n: &Notification) -> Value {
         .iter()
         .take(SLACK_FIELDS_MAX)
         .map(|(label, value)| {
-            let text = truncate_chars(&format!("*{}*\n{}", mrkdwn(label), mrkdwn(value)), SLACK_FIELD_MAX);
+            let text = truncate_chars(
+                &format!("*{}*\n{}", mrkdwn(label), mrkdwn(value)),
+                SLACK_FIELD_MAX,
+            );
             json!({"type": "mrkdwn", "text": text})
         })
         .collect();
@@ -129,8 +132,16 @@ fn slack(n: &Notification) -> Value {
             "text": {"type": "mrkdwn", "text": format!("{head}{body}{foot}")},
         }));
     }
-    if let Some(hint) = n.journal_hint.as_deref().map(one_line).filter(|h| !h.is_empty()) {
-        let text = truncate_chars(&format!("More: `{}`", code(&hint).replace('`', "'")), SLACK_FIELD_MAX);
+    if let Some(hint) = n
+        .journal_hint
+        .as_deref()
+        .map(one_line)
+        .filter(|h| !h.is_empty())
+    {
+        let text = truncate_chars(
+            &format!("More: `{}`", code(&hint).replace('`', "'")),
+            SLACK_FIELD_MAX,
+        );
         blocks.push(json!({
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": text}],
@@ -198,7 +209,12 @@ fn teams(n: &Notification) -> Value {
             }],
         }));
     }
-    if let Some(hint) = n.journal_hint.as_deref().map(one_line).filter(|h| !h.is_empty()) {
+    if let Some(hint) = n
+        .journal_hint
+        .as_deref()
+        .map(one_line)
+        .filter(|h| !h.is_empty())
+    {
         body.push(json!({
             "type": "RichTextBlock",
             "inlines": [

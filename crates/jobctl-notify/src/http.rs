@@ -39,7 +39,11 @@ impl Target {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(format!("the webhook URL must start with https:// or http:// {HIDDEN}")),
+            _ => {
+                return Err(format!(
+                    "the webhook URL must start with https:// or http:// {HIDDEN}"
+                ));
+            }
         };
         let authority = uri
             .authority()
@@ -107,7 +111,13 @@ impl Target {
     }
 }
 
-pub(crate) fn post(url: &str, format: Format, timeout: Duration, n: &Notification, start: Instant) -> Outcome {
+pub(crate) fn post(
+    url: &str,
+    format: Format,
+    timeout: Duration,
+    n: &Notification,
+    start: Instant,
+) -> Outcome {
     let first = match Target::parse(url) {
         Ok(t) => t,
         Err(why) => return Outcome::failed(false, why),
@@ -117,7 +127,13 @@ pub(crate) fn post(url: &str, format: Format, timeout: Duration, n: &Notificatio
     outcome
 }
 
-fn attempt(first: &Target, format: Format, timeout: Duration, n: &Notification, start: Instant) -> Outcome {
+fn attempt(
+    first: &Target,
+    format: Format,
+    timeout: Duration,
+    n: &Notification,
+    start: Instant,
+) -> Outcome {
     let body = payload(format, n).to_string();
     let tls = if first.https {
         match tls_config() {
@@ -177,7 +193,10 @@ fn attempt(first: &Target, format: Format, timeout: Duration, n: &Notification, 
             let Some(location) = location else {
                 return Outcome {
                     http_status: Some(status),
-                    detail: format!("HTTP {status} from {} without a Location{via}", target.origin()),
+                    detail: format!(
+                        "HTTP {status} from {} without a Location{via}",
+                        target.origin()
+                    ),
                     ..Outcome::default()
                 };
             };
@@ -219,7 +238,10 @@ fn attempt(first: &Target, format: Format, timeout: Duration, n: &Notification, 
             if hops > MAX_REDIRECTS {
                 return Outcome {
                     http_status: Some(status),
-                    detail: format!("more than {MAX_REDIRECTS} redirects from {}", target.origin()),
+                    detail: format!(
+                        "more than {MAX_REDIRECTS} redirects from {}",
+                        target.origin()
+                    ),
                     ..Outcome::default()
                 };
             }
@@ -277,10 +299,9 @@ fn transport_error(e: ureq::Error, target: &Target, timeout: Duration) -> Outcom
     let origin = target.origin();
     match e {
         ureq::Error::Timeout(_) => timed_out(target, timeout),
-        ureq::Error::HostNotFound => Outcome::failed(
-            true,
-            format!("cannot resolve the host of {origin} (DNS)"),
-        ),
+        ureq::Error::HostNotFound => {
+            Outcome::failed(true, format!("cannot resolve the host of {origin} (DNS)"))
+        }
         ureq::Error::Io(io) => {
             if io.kind() == TimedOut || io.kind() == WouldBlock {
                 return timed_out(target, timeout);
@@ -299,15 +320,13 @@ fn transport_error(e: ureq::Error, target: &Target, timeout: Duration) -> Outcom
             };
             Outcome::failed(true, format!("{origin}: {why}"))
         }
-        ureq::Error::Rustls(tls) => Outcome::failed(
-            true,
-            format!("TLS with {origin} failed: {tls}"),
-        ),
+        ureq::Error::Rustls(tls) => {
+            Outcome::failed(true, format!("TLS with {origin} failed: {tls}"))
+        }
         ureq::Error::Tls(why) => Outcome::failed(true, format!("TLS with {origin} failed: {why}")),
-        ureq::Error::Protocol(p) => Outcome::failed(
-            true,
-            format!("{origin} did not answer in HTTP/1.1: {p}"),
-        ),
+        ureq::Error::Protocol(p) => {
+            Outcome::failed(true, format!("{origin} did not answer in HTTP/1.1: {p}"))
+        }
         ureq::Error::ConnectionFailed => {
             Outcome::failed(true, format!("cannot connect to {origin}"))
         }

@@ -74,12 +74,22 @@ fn body(n: &Notification) -> String {
     b.push_str(&summary(n));
     b.push_str("\n\n");
     let facts = facts(n);
-    let width = facts.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) + 1;
+    let width = facts
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
     for (label, value) in &facts {
         let label = format!("{label}:");
         b.push_str(&format!("{label:<width$} {value}\n"));
     }
-    if let Some(hint) = n.journal_hint.as_deref().map(one_line).filter(|h| !h.is_empty()) {
+    if let Some(hint) = n
+        .journal_hint
+        .as_deref()
+        .map(one_line)
+        .filter(|h| !h.is_empty())
+    {
         b.push_str("\nTo see more:\n  ");
         b.push_str(&hint);
         b.push('\n');
@@ -298,11 +308,7 @@ pub(crate) fn send(
         None => "",
     };
     let message = mail_message(to, from, n);
-    let argv = [
-        sendmail.as_os_str().to_owned(),
-        "-t".into(),
-        "-oi".into(),
-    ];
+    let argv = [sendmail.as_os_str().to_owned(), "-t".into(), "-oi".into()];
     process::run(&argv, &message, &[], timeout, start, "sendmail")
 }
 
@@ -312,7 +318,10 @@ mod tests {
 
     #[test]
     fn mailboxes_are_one_address_each() {
-        assert_eq!(mailbox("ops@example.com").as_deref(), Some("ops@example.com"));
+        assert_eq!(
+            mailbox("ops@example.com").as_deref(),
+            Some("ops@example.com")
+        );
         assert_eq!(
             mailbox("Ops Team <ops@example.com>").as_deref(),
             Some("\"Ops Team\" <ops@example.com>")

@@ -31,7 +31,12 @@ use crate::{Format, Notification, Outcome};
 
 /// The command channel: `argv` with the generic payload on stdin and the
 /// `JOBCTL_*` variables.
-pub(crate) fn command(argv: &[String], timeout: Duration, n: &Notification, start: Instant) -> Outcome {
+pub(crate) fn command(
+    argv: &[String],
+    timeout: Duration,
+    n: &Notification,
+    start: Instant,
+) -> Outcome {
     if argv.first().is_none_or(|p| p.is_empty()) {
         return Outcome::failed(false, "the command is empty");
     }
@@ -75,11 +80,15 @@ pub(crate) fn run(
     // bytes are kept, so a chatty command costs no memory.
     let (read_end, write_end) = match pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
-        Err(e) => return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}")),
+        Err(e) => {
+            return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}"));
+        }
     };
     let write_end_2 = match write_end.try_clone() {
         Ok(f) => f,
-        Err(e) => return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}")),
+        Err(e) => {
+            return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}"));
+        }
     };
     if let Err(e) = fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
         return Outcome::failed(true, format!("cannot prepare the output of {what}: {e}"));
@@ -153,9 +162,7 @@ pub(crate) fn run(
         output.drain(r);
     }
     let last_words = output.last_line();
-    let exit = status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s));
+    let exit = status.code().or_else(|| status.signal().map(|s| 128 + s));
     let said = if last_words.is_empty() {
         String::new()
     } else {
@@ -190,7 +197,8 @@ pub(crate) fn run(
             exit_status: exit,
             detail: format!(
                 "{what} {shown} was killed by {}{said}",
-                sig.map(crate::text::signal_name).unwrap_or_else(|| "a signal".into())
+                sig.map(crate::text::signal_name)
+                    .unwrap_or_else(|| "a signal".into())
             ),
             ..Outcome::default()
         },

@@ -172,15 +172,24 @@ pub(crate) fn facts(n: &Notification) -> Vec<(String, String)> {
     push("Job", one_line(&n.job));
     push("Host", one_line(&n.host));
     push("Event", one_line(&n.event));
-    push("Started", n.started.as_deref().map(one_line).unwrap_or_default());
-    push("Ended", n.ended.as_deref().map(one_line).unwrap_or_default());
+    push(
+        "Started",
+        n.started.as_deref().map(one_line).unwrap_or_default(),
+    );
+    push(
+        "Ended",
+        n.ended.as_deref().map(one_line).unwrap_or_default(),
+    );
     push("Duration", n.duration_ms.map(duration).unwrap_or_default());
     if n.failure_streak > 1 {
         push("Failures in a row", n.failure_streak.to_string());
     }
     for (label, value) in &n.details {
         let label = one_line(label);
-        push(if label.is_empty() { "Detail" } else { &label }, one_line(value));
+        push(
+            if label.is_empty() { "Detail" } else { &label },
+            one_line(value),
+        );
     }
     push("Run", n.run_id.as_deref().map(one_line).unwrap_or_default());
     push(
@@ -204,7 +213,10 @@ mod tests {
 
     #[test]
     fn one_line_removes_every_break_and_control() {
-        assert_eq!(one_line("a\r\nb\u{1b}[31m\u{2028}c\u{202e}d\t"), "a b [31m c d");
+        assert_eq!(
+            one_line("a\r\nb\u{1b}[31m\u{2028}c\u{202e}d\t"),
+            "a b [31m c d"
+        );
         assert_eq!(one_line("  spaced   out  "), "spaced out");
     }
 

@@ -27,7 +27,11 @@ fn wait_for_file(path: &Path) -> String {
         {
             return s;
         }
-        assert!(Instant::now() < deadline, "{} never written", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -46,7 +50,8 @@ fn dead(pid: i32) -> bool {
 fn the_command_gets_the_event_on_stdin_and_in_its_environment() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
-    let script = format!("cat > {d}/stdin.json; env | grep '^JOBCTL_' | sort > {d}/env; echo delivered");
+    let script =
+        format!("cat > {d}/stdin.json; env | grep '^JOBCTL_' | sort > {d}/env; echo delivered");
     let n = fixture::failure();
     let a = deliver(&sh(&script, Duration::from_secs(10)), &n);
     assert!(a.ok && !a.retryable, "{a:?}");
@@ -78,7 +83,12 @@ fn variables_are_one_line_whatever_the_names() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let a = deliver(
-        &sh(&format!("printf '%s|' \"$JOBCTL_JOB\" \"$JOBCTL_STATUS\" \"$JOBCTL_SUMMARY\" > {d}/v; echo >> {d}/v"), Duration::from_secs(10)),
+        &sh(
+            &format!(
+                "printf '%s|' \"$JOBCTL_JOB\" \"$JOBCTL_STATUS\" \"$JOBCTL_SUMMARY\" > {d}/v; echo >> {d}/v"
+            ),
+            Duration::from_secs(10),
+        ),
         &fixture::hostile(),
     );
     assert!(a.ok, "{a:?}");
@@ -92,26 +102,61 @@ fn variables_are_one_line_whatever_the_names() {
 fn exit_statuses_are_reported_and_classified() {
     let n = fixture::failure();
     let cases = [
-        ("echo oops >&2; exit 3", Some(3), true, "the command /bin/sh exited 3: oops"),
+        (
+            "echo oops >&2; exit 3",
+            Some(3),
+            true,
+            "the command /bin/sh exited 3: oops",
+        ),
         ("exit 75", Some(75), true, "the command /bin/sh exited 75"),
-        ("echo 'bad config' >&2; exit 78", Some(78), false, "the command /bin/sh exited 78: bad config"),
-        ("exit 127", Some(127), false, "the command /bin/sh exited 127"),
-        ("kill -TERM $$", Some(128 + 15), true, "the command /bin/sh was killed by SIGTERM"),
+        (
+            "echo 'bad config' >&2; exit 78",
+            Some(78),
+            false,
+            "the command /bin/sh exited 78: bad config",
+        ),
+        (
+            "exit 127",
+            Some(127),
+            false,
+            "the command /bin/sh exited 127",
+        ),
+        (
+            "kill -TERM $$",
+            Some(128 + 15),
+            true,
+            "the command /bin/sh was killed by SIGTERM",
+        ),
     ];
     for (script, status, retryable, detail) in cases {
         let a = deliver(&sh(script, Duration::from_secs(10)), &n);
         assert!(!a.ok, "{script}: {a:?}");
-        assert_eq!((a.exit_status, a.retryable), (status, retryable), "{script}: {a:?}");
+        assert_eq!(
+            (a.exit_status, a.retryable),
+            (status, retryable),
+            "{script}: {a:?}"
+        );
         assert_eq!(a.detail, detail, "{script}");
     }
     let missing = Channel::Command {
-        argv: vec!["/nonexistent/page".into(), "--token".into(), "SECRET".into()],
+        argv: vec![
+            "/nonexistent/page".into(),
+            "--token".into(),
+            "SECRET".into(),
+        ],
         timeout: Duration::from_secs(10),
     };
     let a = deliver(&missing, &n);
     assert!(!a.ok && !a.retryable && a.exit_status.is_none(), "{a:?}");
-    assert!(a.detail.starts_with("cannot run the command /nonexistent/page: "), "{a:?}");
-    assert!(!a.detail.contains("SECRET"), "arguments are never shown: {a:?}");
+    assert!(
+        a.detail
+            .starts_with("cannot run the command /nonexistent/page: "),
+        "{a:?}"
+    );
+    assert!(
+        !a.detail.contains("SECRET"),
+        "arguments are never shown: {a:?}"
+    );
     let empty = Channel::Command {
         argv: vec![],
         timeout: Duration::from_secs(10),
@@ -142,10 +187,16 @@ fn the_timeout_kills_the_whole_process_group() {
     // Liveness, not speed: it returned.
     assert!(took < timeout + Duration::from_secs(5), "{took:?}");
     for name in ["leader", "child", "grandchild"] {
-        let pid: i32 = wait_for_file(&dir.path().join(name)).trim().parse().unwrap();
+        let pid: i32 = wait_for_file(&dir.path().join(name))
+            .trim()
+            .parse()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !dead(pid) {
-            assert!(Instant::now() < deadline, "the {name} ({pid}) survived the timeout");
+            assert!(
+                Instant::now() < deadline,
+                "the {name} ({pid}) survived the timeout"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -162,7 +213,10 @@ fn a_command_that_reads_nothing_or_floods_its_output_never_blocks_delivery() {
     let a = deliver(&sh("true", Duration::from_secs(30)), &n);
     assert!(a.ok, "{a:?}");
     let a = deliver(
-        &sh("head -c 50000000 /dev/zero | tr '\\0' 'y'; echo; echo last words", Duration::from_secs(60)),
+        &sh(
+            "head -c 50000000 /dev/zero | tr '\\0' 'y'; echo; echo last words",
+            Duration::from_secs(60),
+        ),
         &fixture::failure(),
     );
     assert!(a.ok, "{a:?}");
@@ -197,19 +251,41 @@ fn mail_goes_to_sendmail_with_t_and_oi() {
     let a = deliver(&channel, &fixture::failure());
     assert!(a.ok, "{a:?}");
     assert_eq!(a.exit_status, Some(0));
-    assert_eq!(std::fs::read_to_string(dir.path().join("args")).unwrap(), "-t -oi\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("args")).unwrap(),
+        "-t -oi\n"
+    );
     let message = std::fs::read_to_string(dir.path().join("message")).unwrap();
-    assert!(message.starts_with("To: ops@example.com\nSubject: [jobctl] backup FAILED on db1 (exit 3)\n"), "{message}");
+    assert!(
+        message
+            .starts_with("To: ops@example.com\nSubject: [jobctl] backup FAILED on db1 (exit 3)\n"),
+        "{message}"
+    );
 
     // sendmail's own failures: EX_TEMPFAIL retried, EX_NOUSER not.
     for (code, retryable) in [(75, true), (67, false), (1, true)] {
-        std::fs::write(&fake, format!("#!/bin/sh\ncat >/dev/null\necho 'sendmail: said no' >&2\nexit {code}\n")).unwrap();
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\ncat >/dev/null\necho 'sendmail: said no' >&2\nexit {code}\n"),
+        )
+        .unwrap();
         let a = deliver(&channel, &fixture::failure());
-        assert!(!a.ok && a.retryable == retryable && a.exit_status == Some(code), "{a:?}");
-        assert!(a.detail.ends_with(&format!("exited {code}: sendmail: said no")), "{a:?}");
+        assert!(
+            !a.ok && a.retryable == retryable && a.exit_status == Some(code),
+            "{a:?}"
+        );
+        assert!(
+            a.detail
+                .ends_with(&format!("exited {code}: sendmail: said no")),
+            "{a:?}"
+        );
     }
     // Addresses that would add recipients are refused before sendmail runs.
-    for bad in ["a@b, evil@example.com", "ops@example.com\nBcc: evil@example.com", ""] {
+    for bad in [
+        "a@b, evil@example.com",
+        "ops@example.com\nBcc: evil@example.com",
+        "",
+    ] {
         let channel = Channel::Mail {
             to: vec![bad.into()],
             from: None,

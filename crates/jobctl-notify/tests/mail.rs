@@ -39,7 +39,9 @@ impl Parsed {
 /// Splits, checks every header line, unfolds and decodes.
 fn parse(raw: &[u8]) -> Parsed {
     let text = std::str::from_utf8(raw).expect("the message is UTF-8");
-    let (head, body) = text.split_once("\n\n").expect("a blank line ends the header");
+    let (head, body) = text
+        .split_once("\n\n")
+        .expect("a blank line ends the header");
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in head.split('\n') {
         assert!(line.len() <= 998, "a header line over 998 octets: {line}");
@@ -52,7 +54,10 @@ fn parse(raw: &[u8]) -> Parsed {
             last.1.push_str(line);
         } else {
             let (name, value) = line.split_once(':').expect("name: value");
-            assert!(!name.is_empty() && !name.contains(' '), "header name {name:?}");
+            assert!(
+                !name.is_empty() && !name.contains(' '),
+                "header name {name:?}"
+            );
             headers.push((name.to_string(), value.to_string()));
         }
     }
@@ -73,7 +78,10 @@ fn parse(raw: &[u8]) -> Parsed {
         "quoted-printable" => {
             for line in body.split('\n') {
                 assert!(line.len() <= 76, "a quoted-printable line over 76: {line}");
-                assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\t'));
+                assert!(
+                    line.bytes()
+                        .all(|b| (b' '..=b'~').contains(&b) || b == b'\t')
+                );
             }
             decode_qp(body)
         }
@@ -155,7 +163,10 @@ const HEADERS: &[&str] = &[
 
 #[test]
 fn the_message_of_a_failure_is_exactly_this() {
-    let to = vec!["ops@example.com".to_string(), "Ops Team <team@example.com>".to_string()];
+    let to = vec![
+        "ops@example.com".to_string(),
+        "Ops Team <team@example.com>".to_string(),
+    ];
     let got = mail_message_at(&to, "jobctl@db1.example.com", &fixture::failure(), date());
     let want = "\
 From: jobctl@db1.example.com
@@ -222,13 +233,26 @@ fn hostile_names_and_output_cannot_add_headers_or_reach_a_terminal() {
     assert_eq!(parsed.one("Content-Transfer-Encoding"), "quoted-printable");
     let body = &parsed.body;
     assert!(body.contains("Status:"), "{body}");
-    assert!(body.contains("failed X-Status: injected (exit 3)"), "{body}");
+    assert!(
+        body.contains("failed X-Status: injected (exit 3)"),
+        "{body}"
+    );
     // The output: escapes made visible, every line indented (a lone "."
     // or "From " can never start a line), non-ASCII intact.
-    assert!(body.contains("  \\x1b[2J\\x1b]0;pwned\\x07\n  .\n  RCPT TO:<victim@example.com>\n"), "{body}");
-    assert!(body.contains("  line 398 ünïcödé & <tag> ``` \n  line 399 ünïcödé & <tag> ```\n"), "{body}");
+    assert!(
+        body.contains("  \\x1b[2J\\x1b]0;pwned\\x07\n  .\n  RCPT TO:<victim@example.com>\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("  line 398 ünïcödé & <tag> ``` \n  line 399 ünïcödé & <tag> ```\n"),
+        "{body}"
+    );
     assert!(!body.lines().any(|l| l == "."), "{body}");
-    assert!(!body.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+    assert!(
+        !body
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    );
 }
 
 #[test]
@@ -249,7 +273,9 @@ fn a_long_non_ascii_subject_is_folded_into_whole_encoded_words() {
         assert!(l.len() <= 78, "{l}");
     }
     assert!(
-        subject_lines.concat().starts_with("Subject: [jobctl] =?UTF-8?B?"),
+        subject_lines
+            .concat()
+            .starts_with("Subject: [jobctl] =?UTF-8?B?"),
         "{subject_lines:?}"
     );
     let parsed = parse(&raw);
@@ -277,5 +303,8 @@ fn invalid_addresses_are_left_out_and_the_clock_dates_the_message() {
     assert_eq!(parts.len(), 6, "{date}");
     assert!(parts[0].ends_with(',') && parts[5] == "+0000", "{date}");
     let id = parsed.one("Message-ID");
-    assert!(id.starts_with("<jobctl.9f2c4e1a.") && id.ends_with("@db1>"), "{id}");
+    assert!(
+        id.starts_with("<jobctl.9f2c4e1a.") && id.ends_with("@db1>"),
+        "{id}"
+    );
 }

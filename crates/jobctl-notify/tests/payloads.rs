@@ -65,7 +65,10 @@ fn payload_stamps_the_time_it_is_made() {
     let sent_at = got["sent_at"].as_str().unwrap();
     // RFC 3339 UTC, to the second: 2026-12-01T03:01:06Z.
     assert_eq!(sent_at.len(), 20, "{sent_at}");
-    assert!(sent_at.ends_with('Z') && sent_at.as_bytes()[10] == b'T', "{sent_at}");
+    assert!(
+        sent_at.ends_with('Z') && sent_at.as_bytes()[10] == b'T',
+        "{sent_at}"
+    );
 }
 
 #[test]
@@ -157,7 +160,9 @@ fn chat_payloads_of_every_event_kind_fit_the_documented_shapes() {
     cases.push(Notification::default());
     // Many details: more facts than Slack's ten fields.
     cases.push(Notification {
-        details: (0..30).map(|i| (format!("k{i}"), "v".repeat(3000))).collect(),
+        details: (0..30)
+            .map(|i| (format!("k{i}"), "v".repeat(3000)))
+            .collect(),
         summary: "s".repeat(1000),
         ..fixture::failure()
     });
@@ -178,7 +183,10 @@ fn hostile_text_cannot_mention_link_or_escape_the_code_block() {
     let mut parsed = slack.clone();
     parsed["blocks"].as_array_mut().unwrap().remove(0);
     let all = parsed.to_string();
-    assert!(!all.contains("<!channel>") && !all.contains("<@U123>"), "{all}");
+    assert!(
+        !all.contains("<!channel>") && !all.contains("<@U123>"),
+        "{all}"
+    );
     assert!(all.contains("&lt;!channel&gt;"), "{all}");
     let blocks = slack["blocks"].as_array().unwrap();
     let output = blocks
@@ -251,7 +259,10 @@ fn check_text(t: &Value, max: usize, only: Option<&str>, what: &str) -> Result<(
         }
         for (i, _) in text.match_indices('&') {
             let rest = &text[i..];
-            if !["&amp;", "&lt;", "&gt;"].iter().any(|e| rest.starts_with(e)) {
+            if !["&amp;", "&lt;", "&gt;"]
+                .iter()
+                .any(|e| rest.starts_with(e))
+            {
                 return Err(format!("{what}: unescaped & in mrkdwn: {text}"));
             }
         }
@@ -283,7 +294,11 @@ fn check_slack(v: &Value) -> Result<(), String> {
                 check_text(&b["text"], 150, Some("plain_text"), &what)?;
             }
             "section" => {
-                keys_within(b, &["type", "text", "fields", "block_id", "accessory"], &what)?;
+                keys_within(
+                    b,
+                    &["type", "text", "fields", "block_id", "accessory"],
+                    &what,
+                )?;
                 let text = b.get("text");
                 let fields = b.get("fields");
                 if text.is_none() && fields.is_none() {
@@ -304,7 +319,9 @@ fn check_slack(v: &Value) -> Result<(), String> {
             }
             "context" => {
                 keys_within(b, &["type", "elements", "block_id"], &what)?;
-                let e = b["elements"].as_array().ok_or(format!("{what}: no elements"))?;
+                let e = b["elements"]
+                    .as_array()
+                    .ok_or(format!("{what}: no elements"))?;
                 if e.is_empty() || e.len() > 10 {
                     return Err(format!("{what}: {} elements (1..=10)", e.len()));
                 }
@@ -319,10 +336,26 @@ fn check_slack(v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-const SPACING: &[&str] = &["None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"];
+const SPACING: &[&str] = &[
+    "None",
+    "Small",
+    "Default",
+    "Medium",
+    "Large",
+    "ExtraLarge",
+    "Padding",
+];
 const WEIGHT: &[&str] = &["Default", "Lighter", "Bolder"];
 const SIZE: &[&str] = &["Default", "Small", "Medium", "Large", "ExtraLarge"];
-const COLOR: &[&str] = &["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"];
+const COLOR: &[&str] = &[
+    "Default",
+    "Dark",
+    "Light",
+    "Accent",
+    "Good",
+    "Warning",
+    "Attention",
+];
 const FONT: &[&str] = &["Default", "Monospace"];
 
 fn check_enum(v: &Value, key: &str, allowed: &[&str], what: &str) -> Result<(), String> {
@@ -370,7 +403,16 @@ fn check_teams(v: &Value) -> Result<(), String> {
     let card = &att["content"];
     keys_within(
         card,
-        &["$schema", "type", "version", "body", "fallbackText", "msteams", "speak", "lang"],
+        &[
+            "$schema",
+            "type",
+            "version",
+            "body",
+            "fallbackText",
+            "msteams",
+            "speak",
+            "lang",
+        ],
         "card",
     )?;
     if card["type"] != "AdaptiveCard" {
@@ -394,7 +436,10 @@ fn check_teams(v: &Value) -> Result<(), String> {
             "TextBlock" => {
                 keys_within(
                     e,
-                    &["type", "text", "wrap", "weight", "size", "color", "isSubtle", "fontType", "spacing", "maxLines"],
+                    &[
+                        "type", "text", "wrap", "weight", "size", "color", "isSubtle", "fontType",
+                        "spacing", "maxLines",
+                    ],
                     &what,
                 )?;
                 if chars(&e["text"]) == 0 {
@@ -417,11 +462,24 @@ fn check_teams(v: &Value) -> Result<(), String> {
                     return Err(format!("{what}: RichTextBlock needs version 1.2"));
                 }
                 keys_within(e, &["type", "inlines", "spacing"], &what)?;
-                let inlines = e["inlines"].as_array().ok_or(format!("{what}: no inlines"))?;
+                let inlines = e["inlines"]
+                    .as_array()
+                    .ok_or(format!("{what}: no inlines"))?;
                 for r in inlines {
                     keys_within(
                         r,
-                        &["type", "text", "weight", "size", "color", "isSubtle", "fontType", "italic", "strikethrough", "highlight"],
+                        &[
+                            "type",
+                            "text",
+                            "weight",
+                            "size",
+                            "color",
+                            "isSubtle",
+                            "fontType",
+                            "italic",
+                            "strikethrough",
+                            "highlight",
+                        ],
                         &what,
                     )?;
                     if r["type"] != "TextRun" || !r["text"].is_string() {

@@ -38,7 +38,11 @@ fn no_secret(a: &Attempt) {
 }
 
 fn receiver(dir: &Path, replies: &[&str]) -> (std::sync::Arc<Hook>, u16) {
-    let hook = Hook::new(dir, replies.iter().map(|r| Reply::parse(r).unwrap()).collect()).unwrap();
+    let hook = Hook::new(
+        dir,
+        replies.iter().map(|r| Reply::parse(r).unwrap()).collect(),
+    )
+    .unwrap();
     let port = hook.spawn().unwrap();
     (hook, port)
 }
@@ -48,7 +52,10 @@ fn a_post_delivers_the_json_body_and_reports_success() {
     let dir = tempfile::tempdir().unwrap();
     let (_hook, port) = receiver(dir.path(), &["200"]);
     let n = fixture::failure();
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(10)), &n);
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(10)),
+        &n,
+    );
     assert!(a.ok && !a.retryable, "{a:?}");
     assert_eq!(a.http_status, Some(200));
     assert_eq!(a.detail, format!("HTTP 200 from http://127.0.0.1:{port}"));
@@ -92,7 +99,10 @@ fn slack_and_teams_bodies_are_what_payload_gives() {
 #[test]
 fn statuses_are_classified_retryable_or_not() {
     let dir = tempfile::tempdir().unwrap();
-    let (_hook, port) = receiver(dir.path(), &["500", "503", "429", "408", "404", "400", "401", "204"]);
+    let (_hook, port) = receiver(
+        dir.path(),
+        &["500", "503", "429", "408", "404", "400", "401", "204"],
+    );
     let ch = webhook(url(port), Format::Generic, Duration::from_secs(10));
     let n = fixture::failure();
     let want = [
@@ -111,7 +121,12 @@ fn statuses_are_classified_retryable_or_not() {
         assert_eq!((a.ok, a.retryable), (ok, retryable), "{a:?}");
         if !ok {
             // What the receiver said is kept, briefly.
-            assert!(a.detail.contains(&format!("HTTP {status} from http://127.0.0.1:{port}: fakehook {status}")), "{a:?}");
+            assert!(
+                a.detail.contains(&format!(
+                    "HTTP {status} from http://127.0.0.1:{port}: fakehook {status}"
+                )),
+                "{a:?}"
+            );
         }
         no_secret(&a);
     }
@@ -125,20 +140,41 @@ fn a_redirect_to_another_host_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
     // "localhost" is another origin than "127.0.0.1", though the same machine.
     for (to, shown) in [
-        (format!("http://localhost:{other_port}/stolen"), format!("http://localhost:{other_port}")),
-        (format!("//localhost:{other_port}/stolen"), format!("http://localhost:{other_port}")),
-        (format!("http://127.0.0.1:{other_port}/stolen"), format!("http://127.0.0.1:{other_port}")),
+        (
+            format!("http://localhost:{other_port}/stolen"),
+            format!("http://localhost:{other_port}"),
+        ),
+        (
+            format!("//localhost:{other_port}/stolen"),
+            format!("http://localhost:{other_port}"),
+        ),
+        (
+            format!("http://127.0.0.1:{other_port}/stolen"),
+            format!("http://127.0.0.1:{other_port}"),
+        ),
     ] {
         let _ = std::fs::remove_dir_all(dir.path().join("requests"));
         let (_hook, port) = receiver(dir.path(), &[&format!("307={to}")]);
-        let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(10)), &fixture::failure());
+        let a = deliver(
+            &webhook(url(port), Format::Generic, Duration::from_secs(10)),
+            &fixture::failure(),
+        );
         assert!(!a.ok && !a.retryable, "{a:?}");
         assert_eq!(a.http_status, Some(307));
-        assert!(a.detail.contains(&format!("redirect to another origin ({shown}) not followed")), "{a:?}");
+        assert!(
+            a.detail.contains(&format!(
+                "redirect to another origin ({shown}) not followed"
+            )),
+            "{a:?}"
+        );
         no_secret(&a);
         assert_eq!(hook::requests(dir.path()).len(), 1);
     }
-    assert_eq!(hook::requests(other.path()).len(), 0, "the other host got the body");
+    assert_eq!(
+        hook::requests(other.path()).len(),
+        0,
+        "the other host got the body"
+    );
 }
 
 #[test]
@@ -146,17 +182,32 @@ fn same_origin_307_and_308_are_followed_with_the_body_and_302_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let (_hook, port) = receiver(dir.path(), &["307=/moved", "308=again", "200"]);
     let n = fixture::failure();
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(10)), &n);
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(10)),
+        &n,
+    );
     assert!(a.ok, "{a:?}");
-    assert_eq!(a.detail, format!("HTTP 200 from http://127.0.0.1:{port} (after 2 redirects)"));
+    assert_eq!(
+        a.detail,
+        format!("HTTP 200 from http://127.0.0.1:{port} (after 2 redirects)")
+    );
     let reqs = hook::requests(dir.path());
     let targets: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
-    assert_eq!(targets, [&format!("{SECRET_PATH}?{SECRET_QUERY}"), "/moved", "/again"]);
-    assert!(reqs.iter().all(|r| r.method == "POST" && r.body == reqs[0].body));
+    assert_eq!(
+        targets,
+        [&format!("{SECRET_PATH}?{SECRET_QUERY}"), "/moved", "/again"]
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.method == "POST" && r.body == reqs[0].body)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (_hook, port) = receiver(dir.path(), &["302=/moved", "200"]);
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(10)), &n);
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(10)),
+        &n,
+    );
     assert!(!a.ok && !a.retryable && a.http_status == Some(302), "{a:?}");
     assert!(a.detail.contains("turns the POST into a GET"), "{a:?}");
     assert_eq!(hook::requests(dir.path()).len(), 1);
@@ -164,7 +215,10 @@ fn same_origin_307_and_308_are_followed_with_the_body_and_302_is_not() {
     // A loop ends.
     let dir = tempfile::tempdir().unwrap();
     let (_hook, port) = receiver(dir.path(), &["307=/loop"]);
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(10)), &n);
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(10)),
+        &n,
+    );
     assert!(!a.ok && !a.retryable, "{a:?}");
     assert!(a.detail.contains("more than 5 redirects"), "{a:?}");
     assert_eq!(hook::requests(dir.path()).len(), 6);
@@ -176,7 +230,10 @@ fn a_receiver_that_never_answers_times_out_retryably() {
     let (_hook, port) = receiver(dir.path(), &["hang"]);
     let timeout = Duration::from_millis(700);
     let start = Instant::now();
-    let a = deliver(&webhook(url(port), Format::Generic, timeout), &fixture::failure());
+    let a = deliver(
+        &webhook(url(port), Format::Generic, timeout),
+        &fixture::failure(),
+    );
     let took = start.elapsed();
     assert!(!a.ok && a.retryable && a.http_status.is_none(), "{a:?}");
     assert!(a.detail.contains("within the timeout (700 ms)"), "{a:?}");
@@ -195,18 +252,31 @@ fn refused_and_dropped_connections_are_retryable() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(5)), &fixture::failure());
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(5)),
+        &fixture::failure(),
+    );
     assert!(!a.ok && a.retryable, "{a:?}");
-    assert_eq!(a.detail, format!("http://127.0.0.1:{port}: connection refused"));
+    assert_eq!(
+        a.detail,
+        format!("http://127.0.0.1:{port}: connection refused")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (_hook, port) = receiver(dir.path(), &["close"]);
-    let a = deliver(&webhook(url(port), Format::Generic, Duration::from_secs(5)), &fixture::failure());
+    let a = deliver(
+        &webhook(url(port), Format::Generic, Duration::from_secs(5)),
+        &fixture::failure(),
+    );
     assert!(!a.ok && a.retryable, "{a:?}");
     no_secret(&a);
 
     let a = deliver(
-        &webhook(format!("http://no-such-host.invalid{SECRET_PATH}"), Format::Generic, Duration::from_secs(5)),
+        &webhook(
+            format!("http://no-such-host.invalid{SECRET_PATH}"),
+            Format::Generic,
+            Duration::from_secs(5),
+        ),
         &fixture::failure(),
     );
     assert!(!a.ok && a.retryable, "{a:?}");
@@ -222,7 +292,10 @@ fn bad_urls_are_not_retryable_and_never_shown() {
         format!("http://127.0.0.1{SECRET_PATH} with spaces"),
         String::new(),
     ] {
-        let a = deliver(&webhook(bad.clone(), Format::Generic, Duration::from_secs(1)), &fixture::failure());
+        let a = deliver(
+            &webhook(bad.clone(), Format::Generic, Duration::from_secs(1)),
+            &fixture::failure(),
+        );
         assert!(!a.ok && !a.retryable, "{bad}: {a:?}");
         assert!(a.detail.contains("not shown"), "{a:?}");
         no_secret(&a);
@@ -240,7 +313,11 @@ fn https_to_a_certificate_of_an_unknown_ca_is_refused_before_any_request() {
     let hook = Hook::new(dir.path(), vec![Reply::Status(200)]).unwrap();
     let port = tls::spawn_tls(&hook, &pki);
     let a = deliver(
-        &webhook(format!("https://localhost:{port}{SECRET_PATH}?{SECRET_QUERY}"), Format::Slack, Duration::from_secs(10)),
+        &webhook(
+            format!("https://localhost:{port}{SECRET_PATH}?{SECRET_QUERY}"),
+            Format::Slack,
+            Duration::from_secs(10),
+        ),
         &fixture::failure(),
     );
     assert!(!a.ok, "{a:?}");
@@ -248,8 +325,16 @@ fn https_to_a_certificate_of_an_unknown_ca_is_refused_before_any_request() {
     // CA not installed yet, a certificate being renewed, a clock off) is
     // fixed outside jobctl; the next attempt after the fix delivers.
     assert!(a.retryable, "{a:?}");
-    assert!(a.detail.starts_with(&format!("TLS with https://localhost:{port} failed:")), "{a:?}");
+    assert!(
+        a.detail
+            .starts_with(&format!("TLS with https://localhost:{port} failed:")),
+        "{a:?}"
+    );
     assert!(a.detail.contains("UnknownIssuer"), "{a:?}");
     no_secret(&a);
-    assert_eq!(hook::requests(dir.path()).len(), 0, "a request went through");
+    assert_eq!(
+        hook::requests(dir.path()).len(),
+        0,
+        "a request went through"
+    );
 }

@@ -23,7 +23,9 @@ pub fn failure() -> Notification {
         failure_streak: 2,
         summary: "backup FAILED on db1 (exit 3)".into(),
         details: vec![("Schedule".into(), "daily".into())],
-        journal_hint: Some("journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef".into()),
+        journal_hint: Some(
+            "journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef".into(),
+        ),
     }
 }
 
@@ -36,8 +38,13 @@ pub fn hostile() -> Notification {
     n.summary = "évil <!channel> FAILED\r\nBcc: victim@example.com\nX-Injected: yes".into();
     n.status = Some("failed\nX-Status: injected".into());
     n.host = "db1\u{1b}[31m".into();
-    n.details = vec![("Note\r\nX-Detail: injected".into(), "a & b <@U123> *bold* `tick`".into())];
-    let mut tail = String::from("\u{1b}[2J\u{1b}]0;pwned\u{7}\r\n.\r\nRCPT TO:<victim@example.com>\n```\nclosing fence\n");
+    n.details = vec![(
+        "Note\r\nX-Detail: injected".into(),
+        "a & b <@U123> *bold* `tick`".into(),
+    )];
+    let mut tail = String::from(
+        "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\n.\r\nRCPT TO:<victim@example.com>\n```\nclosing fence\n",
+    );
     for i in 0..400 {
         tail.push_str(&format!("line {i} ünïcödé & <tag> ``` \n"));
     }
