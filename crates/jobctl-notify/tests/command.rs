@@ -50,8 +50,9 @@ fn dead(pid: i32) -> bool {
 fn the_command_gets_the_event_on_stdin_and_in_its_environment() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
-    let script =
-        format!("cat > {d}/stdin.json; env | grep -E '^JOBCTL_(EVENT|EVENT_ID|EXIT_CODE|HOST|INVOCATION_ID|JOB|RUN_ID|SIGNAL|STATUS|SUMMARY)=' | sort > {d}/env; echo delivered");
+    let script = format!(
+        "cat > {d}/stdin.json; env | grep -E '^JOBCTL_(EVENT|EVENT_ID|EXIT_CODE|HOST|INVOCATION_ID|JOB|RUN_ID|SIGNAL|STATUS|SUMMARY)=' | sort > {d}/env; echo delivered"
+    );
     let n = fixture::failure();
     let a = deliver(&sh(&script, Duration::from_secs(10)), &n);
     assert!(a.ok && !a.retryable, "{a:?}");
