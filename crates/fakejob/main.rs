@@ -137,8 +137,13 @@ fn run(args: &[String]) -> Result<u8, String> {
                 std::thread::sleep(Duration::from_millis(ms));
             }
             "pidfile" => {
+                // Written aside and renamed into place: a test that waits for
+                // the file to exist must never read it empty.
                 let path = next("path")?;
-                std::fs::write(&path, std::process::id().to_string()).map_err(|e| e.to_string())?;
+                let partial = format!("{path}.partial");
+                std::fs::write(&partial, std::process::id().to_string())
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .map_err(|e| e.to_string())?;
             }
             "touch" => {
                 let path = next("path")?;
