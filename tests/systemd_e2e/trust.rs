@@ -509,6 +509,17 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
             || format!("want exit {code} and {texts:?}: {}", text(&out)),
         )
     };
+    // The shim's warning reaches journald as a datagram: wait until the
+    // journal has it (health reads it from there), then check the report.
+    env.wait_for(
+        "the unrecorded run's warning in the journal",
+        Duration::from_secs(20),
+        || {
+            Ok(env
+                .sh("journalctl -o cat JOBCTL_JOB=hidden")?
+                .contains("was not recorded"))
+        },
+    )?;
     says(
         &["health", "hidden"],
         1,
@@ -555,6 +566,15 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
     };
     ok(&user_jobctl(&dir, &["apply"]))?;
     ok(&user_jobctl(&dir, &["run", "homeless", "--wait"]))?;
+    env.wait_for(
+        "the unrecorded run's warning in the journal",
+        Duration::from_secs(20),
+        || {
+            Ok(env
+                .sh("journalctl -o cat JOBCTL_JOB=homeless")?
+                .contains("was not recorded"))
+        },
+    )?;
     let out = user_jobctl(&dir, &["health", "homeless"]);
     check(
         out.status.code() == Some(1)
