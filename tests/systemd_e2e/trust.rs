@@ -509,15 +509,25 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
             || format!("want exit {code} and {texts:?}: {}", text(&out)),
         )
     };
-    says(
-        &["health", "hidden"],
-        1,
-        &[
-            "PROBLEMS - 1 in 1 of 1 job: history-unwritable 1",
-            "hidden: history-unwritable: run ",
-            "was not recorded in /var/lib/jobctl/history.db",
-        ],
-    )?;
+    // health reads the shim's warning from the journal, which journald
+    // stores after the run has ended: wait until it is there.
+    let health_reports_it = || {
+        says(
+            &["health", "hidden"],
+            1,
+            &[
+                "PROBLEMS - 1 in 1 of 1 job: history-unwritable 1",
+                "hidden: history-unwritable: run ",
+                "was not recorded in /var/lib/jobctl/history.db",
+            ],
+        )
+    };
+    env.wait_for(
+        "health to read the warning from the journal",
+        Duration::from_secs(10),
+        || Ok(health_reports_it().is_ok()),
+    )
+    .or_else(|_| health_reports_it())?;
     says(&["health", "visible"], 0, &["OK - 1 job, no problems"])?;
     // `status` shows it too.
     says(&["status", "hidden"], 0, &["history-unwritable"])?;
@@ -555,12 +565,21 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
     };
     ok(&user_jobctl(&dir, &["apply"]))?;
     ok(&user_jobctl(&dir, &["run", "homeless", "--wait"]))?;
-    let out = user_jobctl(&dir, &["health", "homeless"]);
-    check(
-        out.status.code() == Some(1)
-            && String::from_utf8_lossy(&out.stdout).contains("homeless: history-unwritable: run "),
-        || text(&out),
-    )?;
+    let health_reports_it = || {
+        let out = user_jobctl(&dir, &["health", "homeless"]);
+        check(
+            out.status.code() == Some(1)
+                && String::from_utf8_lossy(&out.stdout)
+                    .contains("homeless: history-unwritable: run "),
+            || text(&out),
+        )
+    };
+    env.wait_for(
+        "health to read the warning from the journal",
+        Duration::from_secs(10),
+        || Ok(health_reports_it().is_ok()),
+    )
+    .or_else(|_| health_reports_it())?;
     let empty = env.jobs_dir("unwritable-user-empty");
     ok(&user_jobctl(&empty, &["apply"]))
 }
