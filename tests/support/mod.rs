@@ -43,7 +43,7 @@ impl TestEnv {
             .tempdir()
             .expect("create a temporary folder");
         // Readable by the other users some tests run jobctl as; writable by
-        // root alone, so that root's jobctl trusts the files in it.
+        // its owner alone, as root's jobctl wants a jobs folder to be.
         chmod(dir.path(), 0o755);
         TestEnv { dir }
     }
