@@ -3,22 +3,20 @@
 //! UTC line when the local zone is not UTC), byte for byte except the
 //! "From now" lines, which depend on the moment each program ran.
 
-mod oracle;
-
 use std::process::Command;
 
-use oracle::{jobctl, systemd};
+use crate::oracle::{jobctl, systemd};
+use crate::support::{RunExt as _, TestEnv, assert_contains, tool_or_skip};
 
-fn run(program: &str, args: &[&str], tz: &str) -> (String, Option<i32>) {
-    let output = Command::new(program)
+/// Runs `cmd ARGS` (systemd-analyze or jobctl) in the same environment.
+fn run(mut cmd: Command, args: &[&str], tz: &str) -> (String, Option<i32>) {
+    let output = cmd
         .args(args)
-        .env_clear()
         .env("TZ", tz)
         .env("LC_ALL", "C")
         .env("SYSTEMD_COLORS", "0")
         .env("COLUMNS", "1000")
-        .output()
-        .expect("run");
+        .run();
     let stdout = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| !l.trim_start().starts_with("From now:"))
@@ -29,7 +27,7 @@ fn run(program: &str, args: &[&str], tz: &str) -> (String, Option<i32>) {
 
 #[test]
 fn text_output_matches_systemd_analyze() {
-    if !oracle::tool_available(systemd::SYSTEMD_ANALYZE, "the text output to compare with") {
+    if !tool_or_skip(systemd::SYSTEMD_ANALYZE, "the text output to compare with") {
         return;
     }
     let exprs = [
@@ -49,8 +47,10 @@ fn text_output_matches_systemd_analyze() {
     ] {
         let mut args = vec!["calendar", "--iterations=3", "--base-time=@1741400000"];
         args.extend(exprs);
-        let (want, want_code) = run(systemd::SYSTEMD_ANALYZE, &args, tz);
-        let (got, got_code) = run(jobctl::jobctl(), &args, tz);
+        let mut analyze = Command::new(systemd::SYSTEMD_ANALYZE);
+        analyze.env_clear();
+        let (want, want_code) = run(analyze, &args, tz);
+        let (got, got_code) = run(TestEnv::new().jobctl(), &args, tz);
         assert_eq!(got, want, "TZ={tz}");
         assert_eq!(got_code, Some(0));
         assert_eq!(want_code, Some(0));
@@ -110,32 +110,21 @@ fn base_time_forms_agree() {
 /// repetitions, pointing at the repetition inside the job file.
 #[test]
 fn validate_warns_about_open_ended_repetitions() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("calendar-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let file = dir.join("every-five-hours.toml");
-    std::fs::write(
-        &file,
+    let env = TestEnv::new();
+    let file = env.write_job(
+        "every-five-hours",
         "shell = \"true\"\non_calendar = \"*-*-* 00/5:00:00\"\n",
-    )
-    .expect("write");
-    let output = Command::new(jobctl::jobctl())
-        .arg("validate")
-        .arg(&file)
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl validate");
+    );
+    let output = env.jobctl().arg("validate").arg(&file).run();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "{all}");
-    assert!(
-        all.contains("every-five-hours.toml:2:22: `on_calendar`: the open-ended repetition in the hour can make systemd skip times after New Year"),
-        "{all}"
+    assert_contains(
+        &all,
+        "every-five-hours.toml:2:22: `on_calendar`: the open-ended repetition in the hour can make systemd skip times after New Year",
     );
-    assert!(all.contains("write it with an end: `00..20/5`"), "{all}");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_contains(&all, "write it with an end: `00..20/5`");
 }

@@ -12,9 +12,8 @@
 //!   whole repeated period after a fall-back;
 //! - `daily` and other times outside the change are unaffected.
 
-mod oracle;
-
-use oracle::{jobctl, systemd};
+use crate::oracle::{jobctl, systemd};
+use crate::support::tool_or_skip;
 
 struct Case {
     zone: &'static str,
@@ -256,17 +255,16 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// The case's base time as `@SECONDS`.
+fn base(case: &Case) -> String {
+    let base: jiff::Timestamp = case.base.parse().expect("RFC 3339");
+    format!("@{}", base.as_second())
+}
+
 fn run(case: &Case) -> Vec<serde_json::Value> {
-    let base = format!(
-        "@{}",
-        case.base
-            .parse::<jiff::Timestamp>()
-            .expect("RFC 3339")
-            .as_second()
-    );
     let results = jobctl::calendar(
         case.zone,
-        &base,
+        &base(case),
         case.want.len() as u32 + 1,
         &[case.expr.to_string()],
         false,
@@ -299,20 +297,13 @@ fn dst_cases_print_systemds_elapses() {
 /// The expectations above are systemd's own.
 #[test]
 fn dst_cases_agree_with_systemd() {
-    if !oracle::tool_available(systemd::SYSTEMD_ANALYZE, "the oracle for the DST cases") {
+    if !tool_or_skip(systemd::SYSTEMD_ANALYZE, "the oracle for the DST cases") {
         return;
     }
     for case in CASES {
-        let base = format!(
-            "@{}",
-            case.base
-                .parse::<jiff::Timestamp>()
-                .expect("RFC 3339")
-                .as_second()
-        );
         let outcome = systemd::calendar(
             case.zone,
-            &base,
+            &base(case),
             case.want.len() as u32,
             &[case.expr.to_string()],
         );
@@ -350,7 +341,7 @@ fn systemds_infinite_loop_is_reported() {
         "{}",
         results[0]
     );
-    if oracle::tool_available(systemd::SYSTEMD_ANALYZE, "the oracle") {
+    if tool_or_skip(systemd::SYSTEMD_ANALYZE, "the oracle") {
         let outcome = systemd::calendar(
             "Asia/Hong_Kong",
             "@295358400",

@@ -4,11 +4,8 @@
 //! rejected by the real `systemd-analyze calendar` (so the list holds only
 //! real rejections), then run through `jobctl calendar`.
 
-mod oracle;
-
-use std::process::Command;
-
-use oracle::{jobctl, systemd};
+use crate::oracle::{jobctl, systemd};
+use crate::support::{TestEnv, assert_contains, assert_ends_with, tool_or_skip};
 
 /// (expression, message, underlined part, a phrase the hint contains or "").
 const CASES: &[(&str, &str, &str, &str)] = &[
@@ -379,7 +376,7 @@ fn exprs() -> Vec<String> {
 
 #[test]
 fn systemd_rejects_every_case() {
-    if !oracle::tool_available(
+    if !tool_or_skip(
         systemd::SYSTEMD_ANALYZE,
         "to confirm the cases are real rejections",
     ) {
@@ -426,12 +423,7 @@ fn every_rejection_has_its_message() {
 /// underlined, the hint; exit status 2; nothing on stdout.
 #[test]
 fn rejection_is_printed_with_a_caret() {
-    let output = Command::new(jobctl::jobctl())
-        .args(["calendar", "Mon..Fri 25:00"])
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl");
+    let output = TestEnv::new().run(["calendar", "Mon..Fri 25:00"]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "");
     assert_eq!(
@@ -442,34 +434,21 @@ fn rejection_is_printed_with_a_caret() {
     );
 
     // Several failures: each reported, counted in the last hint.
-    let output = Command::new(jobctl::jobctl())
-        .args(["calendar", "x", "daily", "*:*/15"])
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl");
+    let output = TestEnv::new().run(["calendar", "x", "daily", "*:*/15"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("Error: invalid calendar expression \"x\": unknown word \"x\"\n  x\n  ^\n"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        "Error: invalid calendar expression \"x\": unknown word \"x\"\n  x\n  ^\n",
     );
-    assert!(
-        stderr.ends_with("Hint: 2 of 3 arguments failed\n"),
-        "{stderr}"
-    );
+    assert_ends_with(&stderr, "Hint: 2 of 3 arguments failed\n");
     assert!(String::from_utf8_lossy(&output.stdout).contains("Normalized form: *-*-* 00:00:00"));
 }
 
 /// A zone systemd accepts but jobctl cannot compute in: a clear error.
 #[test]
 fn leap_second_zones_are_refused_with_a_reason() {
-    let output = Command::new(jobctl::jobctl())
-        .args(["calendar", "--base-time=@1700000000", "daily right/UTC"])
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl");
+    let output = TestEnv::new().run(["calendar", "--base-time=@1700000000", "daily right/UTC"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -500,7 +479,7 @@ fn open_ended_repetition_warning() {
         .collect();
     // 2031-12-31 20:00, then 2032-01-01 05:00: 00:00 is skipped.
     assert_eq!(got, [1_956_513_600, 1_956_546_000]);
-    if oracle::tool_available(systemd::SYSTEMD_ANALYZE, "the oracle") {
+    if tool_or_skip(systemd::SYSTEMD_ANALYZE, "the oracle") {
         let outcome = systemd::calendar("UTC", base, 2, &["*-*-* 00/5:00:00".to_string()]);
         assert_eq!(
             outcome[0],

@@ -11,14 +11,14 @@
 //! with the same base time and `TZ`. Set `JOBCTL_ORACLE_SEED` for another
 //! random corpus and `JOBCTL_ORACLE_SCALE=N` for an N times larger one.
 
-mod oracle;
-
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use oracle::rng::Rng;
-use oracle::{jobctl, systemd};
+
+use crate::oracle::rng::Rng;
+use crate::oracle::{self, jobctl, systemd};
+use crate::support::tool_or_skip;
 
 /// Local zones: the four the issue names, plus zones with unusual offsets
 /// or DST rules (negative DST in Dublin, 2h DST in Troll, 45-minute offsets,
@@ -64,11 +64,7 @@ const SUFFIX_ZONES: &[&str] = &[
 const ITERATIONS: u32 = 5;
 
 fn systematic() -> Vec<String> {
-    include_str!("fixtures/calendar/systematic.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    oracle::corpus(include_str!("fixtures/calendar/systematic.txt"))
 }
 
 // ---------------------------------------------------------------- generator
@@ -129,14 +125,7 @@ fn component(rng: &mut Rng, lo: i64, hi: i64, seconds: bool) -> String {
 }
 
 fn chain(rng: &mut Rng, lo: i64, hi: i64, seconds: bool, star_percent: u64) -> String {
-    if rng.chance(star_percent) {
-        return "*".to_string();
-    }
-    let n = if rng.chance(75) { 1 } else { rng.range(2, 4) };
-    (0..n)
-        .map(|_| component(rng, lo, hi, seconds))
-        .collect::<Vec<_>>()
-        .join(",")
+    rng.star_or_list(star_percent, 75, |rng| component(rng, lo, hi, seconds))
 }
 
 fn year_chain(rng: &mut Rng) -> String {
@@ -371,6 +360,7 @@ fn base_times(rng: &mut Rng, zone: &str, count: usize, min_base: i64) -> Vec<Str
 
 // --------------------------------------------------------------- comparison
 
+#[derive(Default)]
 struct Report {
     compared: usize,
     accepted: usize,
@@ -457,19 +447,10 @@ fn finish(report: Report, what: &str) {
     }
 }
 
-fn new_report() -> Report {
-    Report {
-        compared: 0,
-        accepted: 0,
-        elapses: 0,
-        mismatches: Vec::new(),
-    }
-}
-
 /// The hand-written list, under every local zone, from several base times.
 #[test]
 fn systematic_expressions_match_systemd() {
-    if !oracle::tool_available(
+    if !tool_or_skip(
         systemd::SYSTEMD_ANALYZE,
         "the oracle for calendar expressions",
     ) {
@@ -478,7 +459,7 @@ fn systematic_expressions_match_systemd() {
     let exprs = systematic();
     assert!(exprs.len() > 300, "the systematic list is there");
     let mut rng = Rng::new(oracle::seed(0x5157_3e3a));
-    let mut report = new_report();
+    let mut report = Report::default();
     for zone in LOCAL_ZONES {
         // From 1972: the list has `daily GMT`, which London and Dublin
         // match as a local abbreviation only after 1971 (see zone_suffix).
@@ -492,14 +473,14 @@ fn systematic_expressions_match_systemd() {
 /// The random corpus.
 #[test]
 fn random_expressions_match_systemd() {
-    if !oracle::tool_available(
+    if !tool_or_skip(
         systemd::SYSTEMD_ANALYZE,
         "the oracle for calendar expressions",
     ) {
         return;
     }
     let mut rng = Rng::new(oracle::seed(0xca1e_0da5));
-    let mut report = new_report();
+    let mut report = Report::default();
     let bases_per_zone = 6 * oracle::scale();
     for zone in LOCAL_ZONES {
         for base in base_times(&mut rng, zone, bases_per_zone, 0) {

@@ -2,38 +2,28 @@
 //! or endless files, `--iterations` that would not fit in memory, and a `TZ`
 //! that names nothing.
 
-mod exec_support;
-
 use std::process::{Command, Output};
 
-use exec_support::*;
+use crate::support::*;
 
 /// Runs `cmd` with its stdout a pipe whose reading end is already closed,
 /// as in `jobctl … | head -0`: the first write fails with EPIPE.
-fn with_closed_stdout(mut cmd: Command) -> Output {
+fn with_closed_stdout(mut cmd: Command) -> Run {
     let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);
     cmd.stdout(std::process::Stdio::from(writer));
-    cmd.output().unwrap()
+    cmd.run()
 }
 
 /// Every `--json` command a reader can pipe into `head` exits 0 and says
 /// nothing when the pipe closes, as the text mode does.
 #[test]
 fn json_on_a_closed_pipe_exits_quietly() {
-    let s = Scratch::new();
-    s.exec("alpha", &[], &["out", "hello"]);
-    let jobs = s.path().join("jobs");
-    std::fs::create_dir(&jobs).unwrap();
-    std::fs::write(
-        jobs.join("nightly.toml"),
-        "command = [\"/bin/true\"]\ndaily = \"02:15\"\n",
-    )
-    .unwrap();
-    let db = s.db.to_str().unwrap();
-    let job = jobs.join("nightly.toml");
-    let job = job.to_str().unwrap();
-    let jobs = jobs.to_str().unwrap();
+    let s = TestEnv::new();
+    s.exec("alpha", &[], &["out", "hello"]).success();
+    let job = s.write_job("nightly", "command = [\"/bin/true\"]\ndaily = \"02:15\"\n");
+    let (db, jobs) = (s.db(), s.jobs_dir());
+    let [db, job, jobs] = [&db, &job, &jobs].map(|p| p.to_str().unwrap());
     let cases: Vec<Vec<&str>> = vec![
         vec!["history", "--json", "--db", db],
         vec!["history", "--db", db],
@@ -45,7 +35,7 @@ fn json_on_a_closed_pipe_exits_quietly() {
         vec!["--user", "--jobs-dir", jobs, "render", "--json", job],
     ];
     for args in cases {
-        let mut cmd = s.cmd();
+        let mut cmd = s.jobctl();
         cmd.args(&args);
         let out = with_closed_stdout(cmd);
         assert!(
@@ -60,23 +50,16 @@ fn json_on_a_closed_pipe_exits_quietly() {
 
 /// `jobctl calendar` under a 32 MiB data limit (heap and anonymous maps),
 /// in UTC from a fixed base time.
-fn calendar_in_32_mib(s: &Scratch, args: &[&str]) -> Output {
-    let mut cmd = Command::new("prlimit");
-    cmd.env_clear()
-        .env("TZ", "UTC")
-        .arg(format!("--data={}", 32 << 20))
-        .arg(JOBCTL)
-        .args(["calendar", "--base-time=@1767225600"])
-        .args(args)
-        .current_dir(s.path());
-    cmd.output().unwrap()
+fn calendar_in_32_mib(s: &TestEnv, args: &[&str]) -> Run {
+    let mut cmd = jobctl_in_32_mib(s, "UTC", &["calendar", "--base-time=@1767225600"]);
+    cmd.args(args).run()
 }
 
 /// 100,000 elapses used about 50 MB before anything was printed (1,000,000:
 /// 484 MB); they are now written as they are computed.
 #[test]
 fn calendar_streams_its_elapses() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = calendar_in_32_mib(&s, &["--iterations", "100000", "*:*:*"]);
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = text(&out.stdout);
@@ -112,7 +95,7 @@ fn calendar_streams_its_elapses() {
 /// what the cap is and what to do.
 #[test]
 fn calendar_iterations_are_capped() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     for n in ["1000001", "4294967295", "18446744073709551616"] {
         let out = calendar_in_32_mib(&s, &["--iterations", n, "daily"]);
         assert_eq!(out.status.code(), Some(2), "{n}: {}", describe(&out));
@@ -131,7 +114,7 @@ fn calendar_iterations_are_capped() {
         describe(&out)
     );
     // The cap itself is allowed (the reader stops after the first lines).
-    let mut cmd = s.cmd();
+    let mut cmd = s.jobctl();
     cmd.args(["calendar", "--iterations", "1000000", "hourly"]);
     let out = with_closed_stdout(cmd);
     assert!(out.status.success(), "{}", describe(&out));
@@ -146,16 +129,15 @@ fn describe(out: &Output) -> String {
     )
 }
 
-/// `jobctl ARGS` under a 32 MiB data limit, in `dir`, with `TZ` as given.
-fn jobctl_in_32_mib(dir: &std::path::Path, tz: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new("prlimit");
-    cmd.env_clear()
-        .env("TZ", tz)
-        .env("HOME", dir)
+/// `jobctl ARGS` under a 32 MiB data limit, in the environment's folder,
+/// with `TZ` as given.
+fn jobctl_in_32_mib(s: &TestEnv, tz: &str, args: &[&str]) -> Command {
+    let mut cmd = s.command("prlimit");
+    cmd.env("TZ", tz)
         .arg(format!("--data={}", 32 << 20))
         .arg(JOBCTL)
         .args(args)
-        .current_dir(dir);
+        .current_dir(s.path());
     cmd
 }
 
@@ -165,7 +147,7 @@ fn jobctl_in_32_mib(dir: &std::path::Path, tz: &str, args: &[&str]) -> Command {
 /// only when it is a regular file, and never more than 1 MiB of it.
 #[test]
 fn an_unknown_tz_is_utc_with_a_warning_and_is_read_bounded() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let huge = s.path().join("huge-zone");
     let file = std::fs::File::create(&huge).unwrap();
     file.set_len(4 << 30).unwrap(); // sparse: 4 GiB of zeros
@@ -177,13 +159,7 @@ fn an_unknown_tz_is_utc_with_a_warning_and_is_read_bounded() {
         ("/dev/zero", "/dev/zero: not a regular file"),
         (huge.to_str().unwrap(), "larger than 1 MiB"),
     ] {
-        let out = jobctl_in_32_mib(
-            s.path(),
-            tz,
-            &["calendar", "--base-time=@1767225600", "daily"],
-        )
-        .output()
-        .unwrap();
+        let out = jobctl_in_32_mib(&s, tz, &["calendar", "--base-time=@1767225600", "daily"]).run();
         assert!(out.status.success(), "TZ={tz}: {}", describe(&out));
         assert!(
             text(&out.stdout).contains("Next elapse: Fri 2026-01-02 00:00:00 UTC"),
@@ -199,9 +175,7 @@ fn an_unknown_tz_is_utc_with_a_warning_and_is_read_bounded() {
         );
     }
     // A zone that exists: no warning.
-    let out = jobctl_in_32_mib(s.path(), "Asia/Tokyo", &["calendar", "daily"])
-        .output()
-        .unwrap();
+    let out = jobctl_in_32_mib(&s, "Asia/Tokyo", &["calendar", "daily"]).run();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "{}",
@@ -214,37 +188,34 @@ fn an_unknown_tz_is_utc_with_a_warning_and_is_read_bounded() {
 /// until memory runs out.
 #[test]
 fn files_jobctl_parses_are_read_bounded() {
-    let s = Scratch::new();
-    let out = jobctl_in_32_mib(s.path(), "UTC", &["--config", "/dev/zero", "validate"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("cannot read the configuration /dev/zero")
-            && stderr.contains("larger than 1 MiB"),
-        "{stderr}"
+    let s = TestEnv::new();
+    // Refused at once (exit 1): `what` cannot be read, being too large.
+    let too_large = |out: Run, what: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(what) && stderr.contains("larger than 1 MiB"),
+            "{stderr}"
+        );
+    };
+    too_large(
+        jobctl_in_32_mib(&s, "UTC", &["--config", "/dev/zero", "validate"]).run(),
+        "cannot read the configuration /dev/zero",
     );
 
-    let jobs = s.path().join("jobs");
-    std::fs::create_dir(&jobs).unwrap();
+    let jobs = s.jobs_dir();
     let big = jobs.join("big.toml");
     std::fs::File::create(&big)
         .unwrap()
         .set_len(4 << 30)
         .unwrap();
-    std::fs::write(
-        jobs.join("fine.toml"),
-        "command = [\"/bin/true\"]\ndaily = \"02:00\"\n",
-    )
-    .unwrap();
+    s.write_job("fine", "command = [\"/bin/true\"]\ndaily = \"02:00\"\n");
     let out = jobctl_in_32_mib(
-        s.path(),
+        &s,
         "UTC",
         &["--user", "--jobs-dir", jobs.to_str().unwrap(), "validate"],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = text(&out.stderr);
     assert!(
@@ -254,27 +225,18 @@ fn files_jobctl_parses_are_read_bounded() {
         )),
         "{stderr}"
     );
-    let out = jobctl_in_32_mib(s.path(), "UTC", &["validate", big.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = jobctl_in_32_mib(&s, "UTC", &["validate", big.to_str().unwrap()]).run();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 
     let mut cmd = jobctl_in_32_mib(
-        s.path(),
+        &s,
         "UTC",
         &["import", "crontab", "-", "--out", "imported", "--dry-run"],
     );
     cmd.stdin(std::fs::File::open("/dev/zero").unwrap());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("cannot read the crontab from standard input")
-            && stderr.contains("larger than 1 MiB"),
-        "{stderr}"
-    );
+    too_large(cmd.run(), "cannot read the crontab from standard input");
     let out = jobctl_in_32_mib(
-        s.path(),
+        &s,
         "UTC",
         &[
             "import",
@@ -285,8 +247,7 @@ fn files_jobctl_parses_are_read_bounded() {
             "--dry-run",
         ],
     )
-    .output()
-    .unwrap();
+    .run();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(text(&out.stderr).contains("cannot read the crontab /dev/zero"));
 }

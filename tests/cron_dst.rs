@@ -11,11 +11,10 @@
 //!   the repeated hour; systemd fires once and skips the repeated hour;
 //! - fixed-time jobs in a fall-back overlap run once in both.
 
-mod oracle;
-
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use oracle::{jobctl, vixie};
+
+use crate::oracle::{jobctl, vixie};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("RFC 3339")
@@ -46,115 +45,104 @@ fn systemd_runs(zone: &str, line: &str, from: &str, to: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks cron's and systemd's runs of `line` in `zone` between `from` and
+/// `to` (local wall-clock times).
+#[track_caller]
+fn assert_runs(zone: &str, line: &str, (from, to): (&str, &str), cron: &[&str], systemd: &[&str]) {
+    assert_eq!(cron_runs(zone, line, from, to), cron, "cron: {line:?}");
+    assert_eq!(
+        systemd_runs(zone, line, from, to),
+        systemd,
+        "systemd: {line:?}"
+    );
+}
+
+const NEW_YORK: &str = "America/New_York";
+const LORD_HOWE: &str = "Australia/Lord_Howe";
+
 #[test]
 fn spring_forward_fixed_time_job() {
-    // New York, 2025-03-09: 02:00 EST → 03:00 EDT. 02:30 does not exist.
-    let (from, to) = ("2025-03-09T06:00:00Z", "2025-03-09T09:00:00Z");
-    assert_eq!(
-        cron_runs("America/New_York", "30 2 * * *", from, to),
-        ["03:00 EDT"],
-        "cron runs it right after the jump"
-    );
-    assert_eq!(
-        systemd_runs("America/New_York", "30 2 * * *", from, to),
-        Vec::<String>::new(),
-        "systemd skips it"
-    );
+    // New York, 2025-03-09: 02:00 EST → 03:00 EDT. 02:30 does not exist:
+    // cron runs it right after the jump, systemd skips it.
+    let window = ("2025-03-09T06:00:00Z", "2025-03-09T09:00:00Z");
+    assert_runs(NEW_YORK, "30 2 * * *", window, &["03:00 EDT"], &[]);
 }
 
 #[test]
 fn spring_forward_wildcard_job() {
     // Wildcard jobs are not caught up by cron either: both skip the gap.
-    let (from, to) = ("2025-03-09T06:40:00Z", "2025-03-09T07:20:00Z");
+    let window = ("2025-03-09T06:40:00Z", "2025-03-09T07:20:00Z");
     let want = ["01:45 EST", "03:00 EDT", "03:15 EDT"];
-    assert_eq!(
-        cron_runs("America/New_York", "*/15 * * * *", from, to),
-        want
-    );
-    assert_eq!(
-        systemd_runs("America/New_York", "*/15 * * * *", from, to),
-        want
-    );
+    assert_runs(NEW_YORK, "*/15 * * * *", window, &want, &want);
 }
 
 #[test]
 fn fall_back_fixed_time_job_runs_once_in_both() {
     // New York, 2025-11-02: 02:00 EDT → 01:00 EST; 01:30 happens twice.
-    let (from, to) = ("2025-11-02T04:00:00Z", "2025-11-02T08:00:00Z");
-    let want = ["01:30 EDT"];
-    assert_eq!(cron_runs("America/New_York", "30 1 * * *", from, to), want);
-    assert_eq!(
-        systemd_runs("America/New_York", "30 1 * * *", from, to),
-        want
+    let window = ("2025-11-02T04:00:00Z", "2025-11-02T08:00:00Z");
+    assert_runs(
+        NEW_YORK,
+        "30 1 * * *",
+        window,
+        &["01:30 EDT"],
+        &["01:30 EDT"],
     );
 }
 
 #[test]
 fn fall_back_wildcard_job() {
-    let (from, to) = ("2025-11-02T04:50:00Z", "2025-11-02T07:20:00Z");
-    assert_eq!(
-        cron_runs("America/New_York", "*/30 * * * *", from, to),
-        [
+    // cron runs wildcard jobs again in the repeated hour; systemd skips it.
+    let window = ("2025-11-02T04:50:00Z", "2025-11-02T07:20:00Z");
+    assert_runs(
+        NEW_YORK,
+        "*/30 * * * *",
+        window,
+        &[
             "01:00 EDT",
             "01:30 EDT",
             "01:00 EST",
             "01:30 EST",
-            "02:00 EST"
+            "02:00 EST",
         ],
-        "cron runs wildcard jobs again in the repeated hour"
-    );
-    assert_eq!(
-        systemd_runs("America/New_York", "*/30 * * * *", from, to),
-        ["01:00 EDT", "01:30 EDT", "02:00 EST"],
-        "systemd skips the repeated hour"
+        &["01:00 EDT", "01:30 EDT", "02:00 EST"],
     );
     // `0 * * * *` is a wildcard job too (its hour field starts with `*`).
-    assert_eq!(
-        cron_runs("America/New_York", "0 * * * *", from, to),
-        ["01:00 EDT", "01:00 EST", "02:00 EST"]
-    );
-    assert_eq!(
-        systemd_runs("America/New_York", "0 * * * *", from, to),
-        ["01:00 EDT", "02:00 EST"]
+    assert_runs(
+        NEW_YORK,
+        "0 * * * *",
+        window,
+        &["01:00 EDT", "01:00 EST", "02:00 EST"],
+        &["01:00 EDT", "02:00 EST"],
     );
 }
 
 #[test]
 fn lord_howe_half_hour_shift() {
     // 2025-10-05 02:00 +1030 → 02:30 +11: 02:15 does not exist.
-    let (from, to) = ("2025-10-04T15:00:00Z", "2025-10-04T17:00:00Z");
-    assert_eq!(
-        cron_runs("Australia/Lord_Howe", "15 2 * * *", from, to),
-        ["02:30 +11"]
-    );
-    assert_eq!(
-        systemd_runs("Australia/Lord_Howe", "15 2 * * *", from, to),
-        Vec::<String>::new()
-    );
+    let spring = ("2025-10-04T15:00:00Z", "2025-10-04T17:00:00Z");
+    assert_runs(LORD_HOWE, "15 2 * * *", spring, &["02:30 +11"], &[]);
     // 2025-04-06 02:00 +11 → 01:30 +1030: 01:45 happens twice.
-    let (from, to) = ("2025-04-05T14:00:00Z", "2025-04-05T15:31:00Z");
-    assert_eq!(
-        cron_runs("Australia/Lord_Howe", "45 1 * * *", from, to),
-        ["01:45 +11"]
+    let fall = ("2025-04-05T14:00:00Z", "2025-04-05T15:31:00Z");
+    assert_runs(
+        LORD_HOWE,
+        "45 1 * * *",
+        fall,
+        &["01:45 +11"],
+        &["01:45 +11"],
     );
-    assert_eq!(
-        systemd_runs("Australia/Lord_Howe", "45 1 * * *", from, to),
-        ["01:45 +11"]
-    );
-    assert_eq!(
-        cron_runs("Australia/Lord_Howe", "*/15 * * * *", from, to),
-        [
+    assert_runs(
+        LORD_HOWE,
+        "*/15 * * * *",
+        fall,
+        &[
             "01:15 +11",
             "01:30 +11",
             "01:45 +11",
             "01:30 +1030",
             "01:45 +1030",
-            "02:00 +1030"
-        ]
-    );
-    assert_eq!(
-        systemd_runs("Australia/Lord_Howe", "*/15 * * * *", from, to),
-        ["01:15 +11", "01:30 +11", "01:45 +11", "02:00 +1030"]
+            "02:00 +1030",
+        ],
+        &["01:15 +11", "01:30 +11", "01:45 +11", "02:00 +1030"],
     );
 }
 
@@ -162,22 +150,14 @@ fn lord_howe_half_hour_shift() {
 fn europe_london_both_changes() {
     // 2025-03-30 01:00 GMT → 02:00 BST; 2025-10-26 02:00 BST → 01:00 GMT.
     let spring = ("2025-03-30T00:00:00Z", "2025-03-30T02:00:00Z");
-    assert_eq!(
-        cron_runs("Europe/London", "30 1 * * *", spring.0, spring.1),
-        ["02:00 BST"]
-    );
-    assert_eq!(
-        systemd_runs("Europe/London", "30 1 * * *", spring.0, spring.1),
-        Vec::<String>::new()
-    );
+    assert_runs("Europe/London", "30 1 * * *", spring, &["02:00 BST"], &[]);
     let fall = ("2025-10-25T23:50:00Z", "2025-10-26T02:10:00Z");
-    assert_eq!(
-        cron_runs("Europe/London", "0 * * * *", fall.0, fall.1),
-        ["01:00 BST", "01:00 GMT", "02:00 GMT"]
-    );
-    assert_eq!(
-        systemd_runs("Europe/London", "0 * * * *", fall.0, fall.1),
-        ["01:00 BST", "02:00 GMT"]
+    assert_runs(
+        "Europe/London",
+        "0 * * * *",
+        fall,
+        &["01:00 BST", "01:00 GMT", "02:00 GMT"],
+        &["01:00 BST", "02:00 GMT"],
     );
 }
 

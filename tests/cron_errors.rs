@@ -5,11 +5,8 @@
 //! the Vixie cron reference: cron rejects it too, or (marked `lenient`)
 //! accepts it only by ignoring part of it, which jobctl refuses to guess.
 
-mod oracle;
-
-use std::process::Command;
-
-use oracle::{jobctl, vixie};
+use crate::oracle::{jobctl, vixie};
+use crate::support::TestEnv;
 
 /// (line, message, underlined part, a phrase the hint contains or "",
 /// cron accepts it by ignoring part of it).
@@ -340,12 +337,7 @@ fn every_rejected_cron_line_has_its_message() {
 
 #[test]
 fn text_output_names_the_line_and_the_fix() {
-    let output = Command::new(jobctl::jobctl())
-        .args(["calendar", "--cron", "0 0 L * *"])
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl");
+    let output = TestEnv::new().run(["calendar", "--cron", "0 0 L * *"]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
@@ -358,18 +350,13 @@ fn text_output_names_the_line_and_the_fix() {
 
 #[test]
 fn translation_is_shown_with_both_lines() {
-    let output = Command::new(jobctl::jobctl())
-        .args([
-            "calendar",
-            "--cron",
-            "--iterations=3",
-            "--base-time=2026-01-01T00:00:00Z",
-            "0 12 1 * Mon",
-        ])
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl");
+    let output = TestEnv::new().run([
+        "calendar",
+        "--cron",
+        "--iterations=3",
+        "--base-time=2026-01-01T00:00:00Z",
+        "0 12 1 * Mon",
+    ]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().filter(|l| !l.contains("From now")).collect();

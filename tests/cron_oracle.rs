@@ -15,14 +15,14 @@
 //! rejects what Vixie cron rejects, and additionally what cron accepts only
 //! by ignoring part of it (trailing characters, backwards ranges).
 
-mod oracle;
-
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use oracle::rng::Rng;
-use oracle::{jobctl, systemd, vixie};
+
+use crate::oracle::rng::Rng;
+use crate::oracle::{self, jobctl, systemd, vixie};
+use crate::support::tool_or_skip;
 
 /// Zones without clock changes in the compared years.
 const STEADY_ZONES: &[&str] = &[
@@ -43,11 +43,7 @@ const DST_ZONES: &[&str] = &[
 const RUNS: usize = 6;
 
 fn systematic() -> Vec<String> {
-    include_str!("fixtures/cron/systematic.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(str::to_string)
-        .collect()
+    oracle::corpus(include_str!("fixtures/cron/systematic.txt"))
 }
 
 // ---------------------------------------------------------------- generator
@@ -106,14 +102,7 @@ fn element(rng: &mut Rng, lo: i64, hi: i64, names: &[&str]) -> String {
 }
 
 fn field(rng: &mut Rng, lo: i64, hi: i64, names: &[&str], star_percent: u64) -> String {
-    if rng.chance(star_percent) {
-        return "*".to_string();
-    }
-    let n = if rng.chance(70) { 1 } else { rng.range(2, 4) };
-    (0..n)
-        .map(|_| element(rng, lo, hi, names))
-        .collect::<Vec<_>>()
-        .join(",")
+    rng.star_or_list(star_percent, 70, |rng| element(rng, lo, hi, names))
 }
 
 fn cron_line(rng: &mut Rng) -> String {
@@ -190,6 +179,7 @@ fn window(rng: &mut Rng, zone: &str) -> (Timestamp, Timestamp) {
     (base, end)
 }
 
+#[derive(Default)]
 struct Report {
     lines: usize,
     compared: usize,
@@ -215,7 +205,7 @@ fn compare_batch(
             translated.push(line.as_str().unwrap_or_default().to_string());
         }
     }
-    let oracle = if oracle::tool_available(
+    let oracle = if tool_or_skip(
         systemd::SYSTEMD_ANALYZE,
         "the oracle for translated cron lines",
     ) {
@@ -354,12 +344,7 @@ fn systematic_cron_lines_match_cron_and_systemd() {
     let lines = systematic();
     assert!(lines.len() > 80);
     let mut rng = Rng::new(oracle::seed(0xc0_0c));
-    let mut report = Report {
-        lines: 0,
-        compared: 0,
-        runs: 0,
-        mismatches: Vec::new(),
-    };
+    let mut report = Report::default();
     for zone in STEADY_ZONES.iter().chain(DST_ZONES) {
         for _ in 0..2 {
             let (base, end) = window(&mut rng, zone);
@@ -372,12 +357,7 @@ fn systematic_cron_lines_match_cron_and_systemd() {
 #[test]
 fn random_cron_lines_match_cron_and_systemd() {
     let mut rng = Rng::new(oracle::seed(0x7ab1e));
-    let mut report = Report {
-        lines: 0,
-        compared: 0,
-        runs: 0,
-        mismatches: Vec::new(),
-    };
+    let mut report = Report::default();
     for _ in 0..6 * oracle::scale() {
         for zone in STEADY_ZONES.iter().chain(DST_ZONES) {
             let (base, end) = window(&mut rng, zone);

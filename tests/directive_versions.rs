@@ -5,32 +5,18 @@
 //! every directive it says is as old or older is known. On systemd 252 that
 //! is every directive, in both directions.
 
-mod support;
-
 use std::process::Command;
 
 use jobctl_core::directives::{self, Section};
-use support::{TempDir, skip};
 
-/// The installed systemd's major version, from `systemd-analyze --version`.
-fn installed_version() -> Option<u32> {
-    let out = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.lines().next()?.split_whitespace();
-    (words.next()? == "systemd").then_some(())?;
-    words.next()?.parse().ok()
-}
+use crate::support::{RunExt as _, TestEnv, installed_systemd_or_skip};
 
 #[test]
 fn the_table_agrees_with_systemd_analyze_verify() {
-    let Some(installed) = installed_version() else {
-        skip("systemd-analyze is not installed");
+    let Some(installed) = installed_systemd_or_skip() else {
         return;
     };
-    let dir = TempDir::new("directive-versions");
+    let env = TestEnv::new();
     // One unit per directive: a value systemd cannot parse can make it give
     // up on the rest of a file, and each unit here holds only one.
     let table: Vec<(Section, &str, u32)> = directives::all().collect();
@@ -50,20 +36,15 @@ fn the_table_agrees_with_systemd_analyze_verify() {
                 format!("[Unit]\n{name}=\n[Service]\nExecStart=/bin/true\n"),
             ),
         };
-        let path = dir.path().join(&file);
+        let path = env.path().join(&file);
         std::fs::write(&path, text).unwrap();
         files.push(path);
     }
-    let out = Command::new("systemd-analyze")
+    let log = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .args(&files)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run()
+        .stderr_then_stdout();
     let mut wrong = Vec::new();
     for (index, (section, name, added)) in table.iter().enumerate() {
         let file = files[index].display().to_string();

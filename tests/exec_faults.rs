@@ -7,12 +7,10 @@
 //! written goes to a structured warning carrying the run's record (here
 //! through the stderr fallback; journald does not run on the test machine).
 
-mod exec_support;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use exec_support::*;
+use crate::support::*;
 
 /// The job ran normally: its output and exit code are untouched.
 fn assert_job_unharmed(out: &Output) {
@@ -25,25 +23,52 @@ fn assert_job_unharmed(out: &Output) {
     );
 }
 
-/// The warning carries the run's record, in the structured fallback format.
-fn assert_warning(out: &Output, job: &str, cause: &str) {
+/// The job ran normally and its run was recorded: no warning.
+fn assert_recorded(out: &Output) {
+    assert_job_unharmed(out);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// SQLite finds nothing wrong in the database.
+fn assert_intact(db: &Path) {
+    let check: String = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// The shim's warning that a run was not recorded (one line on stderr).
+fn warning(out: &Output) -> String {
     let stderr = text(&out.stderr);
     let line = stderr
         .lines()
         .find(|l| l.contains("was not recorded in the history"))
         .unwrap_or_else(|| panic!("no warning in: {stderr}"));
-    assert!(line.contains(&format!("JOBCTL_JOB={job}")), "{line}");
+    line.to_string()
+}
+
+/// The job ran normally, and the warning that its run was not recorded
+/// carries the run's record, in the structured fallback format.
+fn assert_unrecorded(out: &Output, job: &str, cause: &str) {
+    assert_job_unharmed(out);
+    let line = warning(out);
+    assert_contains(&line, format!("JOBCTL_JOB={job}"));
     let id = line
         .split(' ')
         .find_map(|w| w.strip_prefix("JOBCTL_RUN_ID="))
         .unwrap();
     assert_eq!(id.len(), 16, "{line}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert!(line.contains("JOBCTL_STATUS=failed"), "{line}");
-    assert!(line.contains("JOBCTL_EXIT_CODE=3"), "{line}");
-    assert!(line.contains("JOBCTL_STARTED="), "{line}");
-    assert!(line.contains("JOBCTL_DURATION_US="), "{line}");
-    assert!(line.contains("JOBCTL_OUTPUT_BYTES=20"), "{line}");
+    assert_contains(&line, "JOBCTL_STATUS=failed");
+    assert_contains(&line, "JOBCTL_EXIT_CODE=3");
+    assert_contains(&line, "JOBCTL_STARTED=");
+    assert_contains(&line, "JOBCTL_DURATION_US=");
+    assert_contains(&line, "JOBCTL_OUTPUT_BYTES=20");
     assert!(
         line.to_lowercase().contains(&cause.to_lowercase()),
         "expected {cause:?} in {line}"
@@ -52,8 +77,14 @@ fn assert_warning(out: &Output, job: &str, cause: &str) {
 
 const STEPS: [&str; 6] = ["out", "to stdout", "err", "to stderr", "exit", "3"];
 
-fn exec_at(s: &Scratch, db: &Path, extra: &[&str]) -> Output {
-    s.cmd()
+/// `jobctl exec --job fragile` of [`STEPS`], recording into the environment's
+/// database.
+fn exec_fragile(s: &TestEnv) -> Run {
+    exec_at(s, &s.db(), &[])
+}
+
+fn exec_at(s: &TestEnv, db: &Path, extra: &[&str]) -> Run {
+    s.jobctl()
         .args(["exec", "--job", "fragile", "--db"])
         .arg(db)
         .args(extra)
@@ -61,114 +92,85 @@ fn exec_at(s: &Scratch, db: &Path, extra: &[&str]) -> Output {
         .arg(FAKEJOB)
         .args(STEPS)
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .run()
 }
 
 #[test]
 fn missing_directory() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let db = s.path().join("no/such/folder/history.db");
     let out = exec_at(&s, &db, &[]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "No such file or directory");
+    assert_unrecorded(&out, "fragile", "No such file or directory");
     assert!(!db.exists());
 }
 
 #[test]
 fn corrupt_file() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let garbage: Vec<u8> = (0..16_384u32).map(|i| (i * 7 + 3) as u8).collect();
-    std::fs::write(&s.db, &garbage).unwrap();
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "not a database");
+    std::fs::write(s.db(), &garbage).unwrap();
+    let out = exec_fragile(&s);
+    assert_unrecorded(&out, "fragile", "not a database");
     // Left as it was, for the operator to inspect.
-    assert_eq!(std::fs::read(&s.db).unwrap(), garbage);
+    assert_eq!(std::fs::read(s.db()).unwrap(), garbage);
 }
 
 #[test]
 fn newer_schema_is_refused_and_left_alone() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     assert!(s.exec("setup", &[], &[]).status.success());
-    rusqlite::Connection::open(&s.db)
+    rusqlite::Connection::open(s.db())
         .unwrap()
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "newer than this jobctl understands");
-    let version: i64 = rusqlite::Connection::open(&s.db)
+    let out = exec_fragile(&s);
+    assert_unrecorded(&out, "fragile", "newer than this jobctl understands");
+    let version: i64 = rusqlite::Connection::open(s.db())
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, 99);
     // Readers refuse it too, with the same clear message.
-    let out = s
-        .cmd()
-        .args(["history", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let out = s.read("history", &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("upgrade jobctl"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "upgrade jobctl");
+}
+
+/// A database with one run, which another connection (returned) holds
+/// locked, for reading and writing.
+fn locked_database(s: &TestEnv) -> rusqlite::Connection {
+    assert!(s.exec("setup", &[], &[]).status.success());
+    let holder = rusqlite::Connection::open(s.db()).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    holder
 }
 
 #[test]
 fn locked_by_another_writer() {
-    let s = Scratch::new();
-    assert!(s.exec("setup", &[], &[]).status.success());
-    let holder = rusqlite::Connection::open(&s.db).unwrap();
-    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let out = exec_at(&s, &s.db, &["--db-timeout", "200ms"]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "locked");
+    let s = TestEnv::new();
+    let holder = locked_database(&s);
+    let out = exec_at(&s, &s.db(), &["--db-timeout", "200ms"]);
+    assert_unrecorded(&out, "fragile", "locked");
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
     // Once the lock is gone, runs are recorded again.
-    assert_eq!(exec_at(&s, &s.db, &[]).status.code(), Some(3));
-    let jobs: Vec<String> = s
-        .runs()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(jobs, ["fragile", "setup"]);
+    assert_eq!(exec_fragile(&s).status.code(), Some(3));
+    assert_eq!(jobs_of(&s.runs()), ["fragile", "setup"]);
 }
 
 #[test]
 fn lock_released_during_the_run_still_records_it() {
     // The start row cannot be written (locked), but the lock is gone when
     // the command ends: the completing write inserts the whole row.
-    let s = Scratch::new();
-    assert!(s.exec("setup", &[], &[]).status.success());
-    let holder = rusqlite::Connection::open(&s.db).unwrap();
-    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let release = s.path().join("release");
-    let started = s.path().join("started");
-    let child = s
-        .cmd()
-        .args(["exec", "--job", "late", "--db-timeout", "100ms", "--db"])
-        .arg(&s.db)
-        .arg("--")
-        .arg(FAKEJOB)
-        .arg("pidfile")
-        .arg(&started)
-        .arg("await-file")
-        .arg(&release)
-        .args(["go", "exit", "4"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let s = TestEnv::new();
+    let holder = locked_database(&s);
     // The command runs only after the shim gave up on the start row.
-    wait_for(
-        "the command to start",
-        std::time::Duration::from_secs(20),
-        || started.exists(),
+    let (child, release) = start_paused(
+        &s,
+        "late",
+        &["--db-timeout", "100ms"],
+        [&[], &["exit", "4"]],
+        true,
     );
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
@@ -183,142 +185,77 @@ fn lock_released_during_the_run_still_records_it() {
 
 #[test]
 fn unwritable_database_as_another_user() {
-    if !can_run_as_root("unwritable_database_as_another_user") {
+    if !root_or_skip("to run the shim as another user") {
         return;
     }
-    let s = Scratch::new();
-    let bins = user_visible_binaries(&s);
-    let shared = s.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    chmod(&shared, 0o755);
-    chmod(s.path(), 0o755);
-    let db = shared.join("history.db");
+    let s = TestEnv::new();
+    let db = s.dir("shared").join("history.db");
     let setup = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "setup", "--db"])
         .arg(&db)
         .args(["--", "/bin/true"])
         .status()
         .unwrap();
     assert!(setup.success());
-    let out = as_nobody(&s, &bins)
-        .args(["exec", "--job", "fragile", "--db"])
-        .arg(&db)
-        .arg("--")
-        .arg(bins.join("fakejob"))
-        .args(STEPS)
-        .output()
-        .unwrap();
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "unable to open database file");
-    assert_eq!(
-        runs_in(s.path(), &db).len(),
-        1,
-        "root's database is untouched"
-    );
+    let out = exec_as_nobody(&s, &db, "fragile");
+    assert_unrecorded(&out, "fragile", "unable to open database file");
+    assert_eq!(s.runs_in(&db).len(), 1, "root's database is untouched");
 }
 
 #[test]
 fn disk_full() {
-    if !can_run_as_root("disk_full") {
+    if !root_or_skip("to mount a small file system") {
         return;
     }
-    let s = Scratch::new();
-    let mnt = s.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let db = mnt.join("history.db");
-    // A private mount namespace with a 512 KiB tmpfs (0700: root's shim
-    // records only into a folder others cannot write): create the database,
-    // fill the rest of the file system, then run a job with some output.
-    let script = format!(
-        "set -e; mount -t tmpfs -o size=512k,mode=0700 tmpfs '{mnt}'; \
-         '{jobctl}' exec --job setup --db '{db}' -- /bin/true; \
-         dd if=/dev/zero of='{mnt}/fill' bs=4096 2>/dev/null || true; \
-         exec '{jobctl}' exec --job fragile --db '{db}' -- '{fakejob}' {steps}",
-        mnt = mnt.display(),
-        jobctl = JOBCTL,
-        db = db.display(),
-        fakejob = FAKEJOB,
-        steps = "out 'to stdout' err 'to stderr' bytes 64K err exit 3"
+    let s = TestEnv::new();
+    // A 512 KiB tmpfs: create the database, fill the rest of the file
+    // system, then run a job with some output.
+    let out = in_small_tmpfs(
+        &s,
+        "512k",
+        "\"$J\" exec --job setup --db \"$DB\" -- /bin/true; \
+         dd if=/dev/zero of=\"$MNT/fill\" bs=4096 2>/dev/null || true; \
+         exec \"$J\" exec --job fragile --db \"$DB\" -- \"$F\" \
+           out 'to stdout' err 'to stderr' bytes 64K err exit 3",
     );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env("JOBCTL_WARNINGS", "stderr")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "to stdout\n");
-    let stderr = text(&out.stderr);
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("was not recorded in the history"))
-        .unwrap_or_else(|| panic!("no warning in: {stderr}"));
-    assert!(line.contains("JOBCTL_JOB=fragile"), "{line}");
-    assert!(line.contains("JOBCTL_EXIT_CODE=3"), "{line}");
-    assert!(line.contains("full"), "{line}");
+    let line = warning(&out);
+    assert_contains(&line, "JOBCTL_JOB=fragile");
+    assert_contains(&line, "JOBCTL_EXIT_CODE=3");
+    assert_contains(&line, "full");
 }
 
-// --- helpers for running as another user -------------------------------
-
-/// Copies the binaries into a folder every user can read.
-pub fn user_visible_binaries(s: &Scratch) -> std::path::PathBuf {
-    let bins = s.path().join("bin");
-    std::fs::create_dir(&bins).unwrap();
-    for (src, name) in [(JOBCTL, "jobctl"), (FAKEJOB, "fakejob")] {
-        std::fs::copy(src, bins.join(name)).unwrap();
-        chmod(&bins.join(name), 0o755);
-    }
-    chmod(&bins, 0o755);
-    chmod(s.path(), 0o755);
-    bins
-}
-
-pub fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// The copied jobctl, run as `nobody` with a hermetic environment.
-pub fn as_nobody(s: &Scratch, bins: &Path) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(bins.join("jobctl"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("TZ", "UTC")
-        .env("JOBCTL_WARNINGS", "stderr")
-        .env("JOBCTL_STATE_DIR", s.path().join("state"))
-        .stdin(Stdio::null());
-    cmd
+/// `jobctl exec --db DB --job JOB -- fakejob STEPS` as `nobody`.
+fn exec_as_nobody(s: &TestEnv, db: &Path, job: &str) -> Run {
+    s.jobctl_as("nobody")
+        .args(["exec", "--job", job, "--db"])
+        .arg(db)
+        .arg("--")
+        .arg(s.user_visible_bin("fakejob"))
+        .args(STEPS)
+        .run()
 }
 
 /// Runs `script` (sh) as root in a private mount namespace, with `$MNT` a
-/// 1 MiB tmpfs (mounted there only, gone with the namespace), `$J` jobctl,
+/// tmpfs of `size` (mode 0700: root's shim records only into a folder others
+/// cannot write; mounted there only, gone with the namespace), `$J` jobctl,
 /// `$F` fakejob, `$DB` a database on the tmpfs and `$OUT` a folder outside
 /// it for what the script wants to hand back (readers' output: the tmpfs
 /// cannot be read after the namespace ends).
-fn in_small_tmpfs(s: &Scratch, script: &str) -> Output {
-    let mnt = s.path().join("small");
-    let handback = s.path().join("out");
-    std::fs::create_dir(&mnt).unwrap();
-    std::fs::create_dir(&handback).unwrap();
-    let script = format!("set -e; mount -t tmpfs -o size=1m,mode=0700 tmpfs \"$MNT\"; {script}");
-    Command::new("unshare")
+fn in_small_tmpfs(s: &TestEnv, size: &str, script: &str) -> Run {
+    let mnt = s.dir("small");
+    let script =
+        format!("set -e; mount -t tmpfs -o size={size},mode=0700 tmpfs \"$MNT\"; {script}");
+    s.command("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("TZ", "UTC")
-        .env("JOBCTL_WARNINGS", "stderr")
-        .env("JOBCTL_STATE_DIR", s.path().join("state"))
         .env("MNT", &mnt)
         .env("DB", mnt.join("history.db"))
-        .env("OUT", &handback)
+        .env("OUT", s.dir("out"))
         .env("J", JOBCTL)
         .env("F", FAKEJOB)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .run()
 }
 
 /// Fills the tmpfs at `$MNT` until about `$1` KiB are left (shell function).
@@ -336,10 +273,10 @@ fn full_disk_at_completion_keeps_the_result_without_the_output() {
     // (200 KB left). The run's result is known: it is stored without the
     // output, with a marker saying why, instead of staying `running` (and
     // then `lost`).
-    if !can_run_as_root("full_disk_at_completion_keeps_the_result_without_the_output") {
+    if !root_or_skip("to mount a small file system") {
         return;
     }
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let script = format!(
         "{FILL_TO}; \"$J\" exec --job setup --db \"$DB\" -- /bin/true; fill_to 200; \
          code=0; \"$J\" exec --job fragile --output-limit 1M --db \"$DB\" -- \"$F\" \
@@ -349,7 +286,7 @@ fn full_disk_at_completion_keeps_the_result_without_the_output() {
          \"$J\" logs fragile --db \"$DB\" > \"$OUT/logs.txt\"; \
          exit $code"
     );
-    let out = in_small_tmpfs(&s, &script);
+    let out = in_small_tmpfs(&s, "1m", &script);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.starts_with("to stderr\n"), "{stderr}");
@@ -358,8 +295,8 @@ fn full_disk_at_completion_keeps_the_result_without_the_output() {
         .lines()
         .find(|l| l.contains("output") && l.contains("not stored"))
         .unwrap_or_else(|| panic!("no warning about the output in: {stderr}"));
-    assert!(warning.contains("JOBCTL_JOB=fragile"), "{warning}");
-    assert!(warning.contains("full"), "{warning}");
+    assert_contains(warning, "JOBCTL_JOB=fragile");
+    assert_contains(warning, "full");
 
     // The history holds the result: status, exit code, times, byte count.
     let history = read_json(&s.path().join("out/history.json"));
@@ -391,7 +328,7 @@ fn full_disk_at_completion_keeps_the_result_without_the_output() {
 /// A database with `runs` runs of job `setup`, each with output, whose log
 /// has been copied into the file and emptied: everything is in the main
 /// file, as after a quiet night.
-fn settled_database(s: &Scratch, runs: usize) {
+fn settled_database(s: &TestEnv, runs: usize) {
     for _ in 0..runs {
         assert!(
             s.exec("setup", &[], &["out", "setting up"])
@@ -399,14 +336,14 @@ fn settled_database(s: &Scratch, runs: usize) {
                 .success()
         );
     }
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
 }
 
 /// The first page of table or index `name`.
-fn root_page(s: &Scratch, name: &str) -> u64 {
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
+fn root_page(s: &TestEnv, name: &str) -> u64 {
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
     conn.query_row(
         "SELECT rootpage FROM sqlite_master WHERE name = ?1",
         [name],
@@ -425,32 +362,26 @@ fn damage_page(db: &Path, page: u64) {
 }
 
 /// `history --json` of `db`, which must fail: its exit status and stderr.
-fn history_fails(s: &Scratch, db: &Path) -> String {
-    let out = s
-        .cmd()
-        .args(["history", "--json", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    text(&out.stderr)
+/// A malformed database: the run goes unrecorded, the file is left as it
+/// was for the operator, and a reader fails, saying why.
+fn assert_malformed_and_left_alone(s: &TestEnv) {
+    let before = std::fs::read(s.db()).unwrap();
+    assert_unrecorded(&exec_fragile(s), "fragile", "malformed");
+    assert!(std::fs::read(s.db()).unwrap() == before, "left as it was");
+    let out = s.read("history", &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.describe());
+    assert!(out.stderr().contains("malformed"), "{}", out.describe());
 }
 
 #[test]
 fn damaged_page_of_the_runs_table() {
     // Nothing can be written to `runs`: the job is unharmed, its record goes
     // to the journal, and the file is left as it was for the operator.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     settled_database(&s, 3);
-    damage_page(&s.db, root_page(&s, "runs"));
-    let before = std::fs::read(&s.db).unwrap();
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "malformed");
-    assert_eq!(std::fs::read(&s.db).unwrap(), before);
+    damage_page(&s.db(), root_page(&s, "runs"));
     // What the history then holds: nothing a reader can list; it says why.
-    let stderr = history_fails(&s, &s.db);
-    assert!(stderr.contains("malformed"), "{stderr}");
+    assert_malformed_and_left_alone(&s);
 }
 
 #[test]
@@ -458,14 +389,14 @@ fn damaged_page_of_the_outputs_table() {
     // The run's row can be written but its output cannot: the result is
     // stored without the output, marked with why, and every earlier run
     // stays listed.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     settled_database(&s, 3);
-    damage_page(&s.db, root_page(&s, "outputs"));
-    let out = exec_at(&s, &s.db, &[]);
+    damage_page(&s.db(), root_page(&s, "outputs"));
+    let out = exec_fragile(&s);
     assert_job_unharmed(&out);
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("was not recorded"), "{stderr}");
-    assert!(stderr.contains("was not stored"), "{stderr}");
+    assert_contains(&stderr, "was not stored");
     let runs = s.runs();
     assert_eq!(runs.len(), 4, "{runs:#?}");
     let run = &runs[0];
@@ -490,26 +421,20 @@ fn damaged_page_of_the_outputs_table() {
 #[test]
 fn truncated_file() {
     // The file ends after its second page; the header says eight.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     settled_database(&s, 3);
-    let file = std::fs::OpenOptions::new().write(true).open(&s.db).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.db())
+        .unwrap();
     file.set_len(2 * 4096).unwrap();
     drop(file);
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "malformed");
-    assert_eq!(
-        std::fs::metadata(&s.db).unwrap().len(),
-        2 * 4096,
-        "left as it was"
-    );
-    let stderr = history_fails(&s, &s.db);
-    assert!(stderr.contains("malformed"), "{stderr}");
+    assert_malformed_and_left_alone(&s);
 }
 
 #[test]
 fn garbage_in_the_log() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     settled_database(&s, 2);
     // One more run, only in the log (the shim never checkpoints on exit).
     assert!(s.exec("in-log", &[], &["out", "logged"]).status.success());
@@ -521,20 +446,8 @@ fn garbage_in_the_log() {
     let mut torn = valid.clone();
     torn.extend((0..10_000u32).map(|i| (i * 31 + 5) as u8));
     std::fs::write(&log, &torn).unwrap();
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert!(
-        !text(&out.stderr).contains("warning"),
-        "{}",
-        text(&out.stderr)
-    );
-    let jobs = |s: &Scratch| -> Vec<String> {
-        s.runs()
-            .iter()
-            .map(|r| r["job"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(jobs(&s), ["fragile", "in-log", "setup", "setup"]);
+    assert_recorded(&exec_fragile(&s));
+    assert_eq!(jobs_of(&s.runs()), ["fragile", "in-log", "setup", "setup"]);
     // A log that is garbage from its first byte has no frames: the runs
     // that were only in it are gone, the file's stay, and the next run is
     // recorded (the log starts over).
@@ -542,29 +455,19 @@ fn garbage_in_the_log() {
         .map(|i| (i * 17 + 3) as u8)
         .collect();
     std::fs::write(&log, &garbage).unwrap();
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert!(
-        !text(&out.stderr).contains("warning"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_eq!(jobs(&s), ["fragile", "setup", "setup"]);
-    let check: String = rusqlite::Connection::open(&s.db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_recorded(&exec_fragile(&s));
+    assert_eq!(jobs_of(&s.runs()), ["fragile", "setup", "setup"]);
+    assert_intact(&s.db());
 }
 
 // --- files that cannot be written -----------------------------------------
 
 #[test]
 fn read_only_file_system() {
-    if !can_run_as_root("read_only_file_system") {
+    if !root_or_skip("to mount a read-only file system") {
         return;
     }
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let script = "\"$J\" exec --job setup --db \"$DB\" -- /bin/true; \
          mount -o remount,ro \"$MNT\"; \
          code=0; \"$J\" exec --job fragile --db \"$DB\" -- \"$F\" \
@@ -572,20 +475,14 @@ fn read_only_file_system() {
          \"$J\" history --json --limit 0 --db \"$DB\" > \"$OUT/history.json\" \
            2> \"$OUT/history.err\" || true; \
          exit $code";
-    let out = in_small_tmpfs(&s, script);
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "readonly");
+    let out = in_small_tmpfs(&s, "1m", script);
+    assert_unrecorded(&out, "fragile", "readonly");
     // What the history then holds: the run before, readable as usual.
     let history = std::fs::read(s.path().join("out/history.json")).unwrap();
     let err = std::fs::read_to_string(s.path().join("out/history.err")).unwrap();
     let history: serde_json::Value =
         serde_json::from_slice(&history).unwrap_or_else(|e| panic!("{e}: {err}"));
-    let jobs: Vec<&str> = history["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap())
-        .collect();
+    let jobs = jobs_of(history["runs"].as_array().unwrap());
     assert_eq!(jobs, ["setup"]);
 }
 
@@ -593,11 +490,10 @@ fn read_only_file_system() {
 fn database_without_write_permission() {
     // A 0444 database its user cannot write (root could: the test runs the
     // shim as `nobody`, the file's owner).
-    if !can_run_as_root("database_without_write_permission") {
+    if !root_or_skip("to run the shim as another user") {
         return;
     }
-    let s = Scratch::new();
-    let bins = user_visible_binaries(&s);
+    let s = TestEnv::new();
     let own = s.path().join("nobody");
     std::fs::create_dir(&own).unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
@@ -606,53 +502,56 @@ fn database_without_write_permission() {
     // database only from a folder only that user can write.
     chmod(&own, 0o700);
     let db = own.join("history.db");
-    let run_as_nobody = |job: &str| {
-        as_nobody(&s, &bins)
-            .args(["exec", "--job", job, "--db"])
-            .arg(&db)
-            .arg("--")
-            .arg(bins.join("fakejob"))
-            .args(STEPS)
-            .output()
-            .unwrap()
-    };
+    let run_as_nobody = |job: &str| exec_as_nobody(&s, &db, job);
     assert_eq!(run_as_nobody("setup").status.code(), Some(3));
     chmod(&db, 0o444);
     let out = run_as_nobody("fragile");
-    assert_job_unharmed(&out);
-    assert_warning(&out, "fragile", "readonly database");
+    assert_unrecorded(&out, "fragile", "readonly database");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&db).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o444, "left as it was");
-    let jobs: Vec<String> = runs_in(s.path(), &db)
-        .iter()
-        .map(|r| r["job"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(jobs, ["setup"]);
+    assert_eq!(jobs_of(&s.runs_in(&db)), ["setup"]);
 }
 
 // --- faults that hit only the completion ----------------------------------
 
-/// Starts `jobctl exec` of a command that writes a pid file (`started`),
-/// prints a line on each stream, waits for `release` and exits 3.
-fn start_held(s: &Scratch, db: &Path, extra: &[&str]) -> (std::process::Child, PathBuf) {
+/// Starts `jobctl exec --job JOB FLAGS --db <db>` of a command that writes a
+/// pid file (`started`), runs the fakejob steps `before`, waits for the file
+/// `release`, then runs `after`; returns once the command runs, with the
+/// path of `release`. `capture`: pipe the shim's output (else discard it).
+fn start_paused(
+    s: &TestEnv,
+    job: &str,
+    flags: &[&str],
+    [before, after]: [&[&str]; 2],
+    capture: bool,
+) -> (std::process::Child, PathBuf) {
     let started = s.path().join("started");
     let release = s.path().join("release");
+    let output = || {
+        if capture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        }
+    };
     let child = s
-        .cmd()
-        .args(["exec", "--job", "held", "--db"])
-        .arg(db)
-        .args(extra)
+        .jobctl()
+        .args(["exec", "--job", job])
+        .args(flags)
+        .arg("--db")
+        .arg(s.db())
         .arg("--")
         .arg(FAKEJOB)
         .arg("pidfile")
         .arg(&started)
-        .args(["out", "to stdout", "err", "to stderr", "await-file"])
+        .args(before)
+        .arg("await-file")
         .arg(&release)
-        .args(["go", "exit", "3"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .arg("go")
+        .args(after)
+        .stdout(output())
+        .stderr(output())
         .spawn()
         .unwrap();
     wait_for(
@@ -663,17 +562,28 @@ fn start_held(s: &Scratch, db: &Path, extra: &[&str]) -> (std::process::Child, P
     (child, release)
 }
 
+/// [`start_paused`] of job `held`: a line on each stream, then exit 3.
+fn start_held(s: &TestEnv, flags: &[&str]) -> (std::process::Child, PathBuf) {
+    start_paused(
+        s,
+        "held",
+        flags,
+        [&["out", "to stdout", "err", "to stderr"], &["exit", "3"]],
+        true,
+    )
+}
+
 #[test]
 fn lock_held_through_the_completion() {
     // The start row is written; then another writer holds the lock past
     // --db-timeout. The completion gives up; the run goes to the journal,
     // and the history holds its start row, shown `lost` once the shim is
     // gone (not a result: the shim could write nothing).
-    let s = Scratch::new();
+    let s = TestEnv::new();
     assert!(s.exec("setup", &[], &[]).status.success());
-    let (child, release) = start_held(&s, &s.db, &["--db-timeout", "300ms"]);
+    let (child, release) = start_held(&s, &["--db-timeout", "300ms"]);
     assert_eq!(s.runs()[0]["status"], "running");
-    let holder = rusqlite::Connection::open(&s.db).unwrap();
+    let holder = rusqlite::Connection::open(s.db()).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     std::fs::write(&release, "go").unwrap();
     let out = child.wait_with_output().unwrap();
@@ -681,16 +591,12 @@ fn lock_held_through_the_completion() {
     drop(holder);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out.stdout), "to stdout\n");
-    let stderr = text(&out.stderr);
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("was not recorded in the history"))
-        .unwrap_or_else(|| panic!("no warning in: {stderr}"));
+    let line = warning(&out);
     assert!(
         line.contains("JOBCTL_JOB=held") && line.contains("JOBCTL_EXIT_CODE=3"),
         "{line}"
     );
-    assert!(line.contains("locked"), "{line}");
+    assert_contains(&line, "locked");
     let runs = s.runs();
     assert_eq!(runs.len(), 2);
     assert_eq!(
@@ -704,10 +610,10 @@ fn lock_held_through_the_completion() {
 fn lock_released_within_the_completion_timeout() {
     // The same lock, released before --db-timeout runs out: the completion
     // waits for it and records the run whole.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     assert!(s.exec("setup", &[], &[]).status.success());
-    let (child, release) = start_held(&s, &s.db, &["--db-timeout", "60s"]);
-    let holder = rusqlite::Connection::open(&s.db).unwrap();
+    let (child, release) = start_held(&s, &["--db-timeout", "60s"]);
+    let holder = rusqlite::Connection::open(s.db()).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     std::fs::write(&release, "go").unwrap();
     // The command has ended once its pid is gone; the shim then waits.
@@ -726,13 +632,7 @@ fn lock_released_within_the_completion_timeout() {
     );
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        !text(&out.stderr).contains("warning"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_recorded(&child.wait_with_output().unwrap());
     let run = &s.runs()[0];
     assert_eq!(
         (
@@ -751,33 +651,17 @@ fn shim_killed_inside_its_completing_transaction() {
     // SIGKILL the shim while it holds the write lock: what it had not
     // committed is not there, nothing is half written, earlier runs stay,
     // and the next run is recorded.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     settled_database(&s, 1);
-    let started = s.path().join("started");
-    let release = s.path().join("release");
-    let mut child = s
-        .cmd()
-        .args(["exec", "--job", "big", "--output-limit", "64M", "--db"])
-        .arg(&s.db)
-        .arg("--")
-        .arg(FAKEJOB)
-        .arg("pidfile")
-        .arg(&started)
-        .arg("await-file")
-        .arg(&release)
-        .args(["go", "bytes", "48M", "exit", "3"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "the command to start",
-        std::time::Duration::from_secs(20),
-        || started.exists(),
+    let (mut child, release) = start_paused(
+        &s,
+        "big",
+        &["--output-limit", "64M"],
+        [&[], &["bytes", "48M", "exit", "3"]],
+        false,
     );
     // From here on, only the completion takes the write lock.
-    let probe = rusqlite::Connection::open(&s.db).unwrap();
+    let probe = rusqlite::Connection::open(s.db()).unwrap();
     probe.busy_timeout(std::time::Duration::ZERO).unwrap();
     std::fs::write(&release, "go").unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -800,11 +684,7 @@ fn shim_killed_inside_its_completing_transaction() {
     .unwrap();
     child.wait().unwrap();
     drop(probe);
-    let check: String = rusqlite::Connection::open(&s.db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&s.db());
     let runs = s.runs();
     assert_eq!(runs.len(), 2, "{runs:#?}");
     assert_eq!(
@@ -840,13 +720,7 @@ fn shim_killed_inside_its_completing_transaction() {
         }
         other => panic!("{other}: {run:#}"),
     }
-    let out = exec_at(&s, &s.db, &[]);
-    assert_job_unharmed(&out);
-    assert!(
-        !text(&out.stderr).contains("warning"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_recorded(&exec_fragile(&s));
     assert_eq!(s.runs()[0]["job"], "fragile");
 }
 
@@ -862,21 +736,14 @@ fn database_deleted_during_a_run() {
         &["history.db"][..],
         &["history.db", "history.db-wal", "history.db-shm"],
     ] {
-        let s = Scratch::new();
+        let s = TestEnv::new();
         assert!(s.exec("setup", &[], &[]).status.success());
-        let (child, release) = start_held(&s, &s.db, &[]);
+        let (child, release) = start_held(&s, &[]);
         for name in remove {
             std::fs::remove_file(s.path().join(name)).unwrap();
         }
         std::fs::write(&release, "go").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(3), "{remove:?}");
-        assert_eq!(text(&out.stdout), "to stdout\n");
-        assert!(
-            !text(&out.stderr).contains("warning"),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_recorded(&child.wait_with_output().unwrap());
         // What the history then holds: a new database with this run only.
         let runs = s.runs();
         assert_eq!(runs.len(), 1, "{remove:?}: {runs:#?}");
@@ -890,11 +757,7 @@ fn database_deleted_during_a_run() {
             (&"held".into(), &"failed".into(), &3.into(), &20.into()),
             "{remove:?}"
         );
-        let check: String = rusqlite::Connection::open(&s.db)
-            .unwrap()
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
+        assert_intact(&s.db());
     }
 }
 
@@ -903,32 +766,25 @@ fn database_replaced_during_a_run() {
     // An operator puts another history in place (a restored copy) while a
     // run is under way: the run is recorded in the file now at the path,
     // next to that file's runs; the replaced file's runs went with it.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     assert!(s.exec("setup", &[], &[]).status.success());
     let other = s.path().join("other.db");
     let out = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "restored", "--db"])
         .arg(&other)
         .args(["--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success());
     // A self-contained copy: its log folded in and removed.
     rusqlite::Connection::open(&other)
         .unwrap()
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
-    let (child, release) = start_held(&s, &s.db, &[]);
-    std::fs::rename(&other, &s.db).unwrap();
+    let (child, release) = start_held(&s, &[]);
+    std::fs::rename(&other, s.db()).unwrap();
     std::fs::write(&release, "go").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        !text(&out.stderr).contains("warning"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_recorded(&child.wait_with_output().unwrap());
     let jobs: Vec<(String, String)> = s
         .runs()
         .iter()
@@ -946,9 +802,5 @@ fn database_replaced_during_a_run() {
             ("restored".to_string(), "success".to_string())
         ]
     );
-    let check: String = rusqlite::Connection::open(&s.db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    assert_intact(&s.db());
 }

@@ -2,18 +2,16 @@
 //! every status from a real run, transparent output and exit status, signal
 //! forwarding, retries, lost runs, and the triggers.
 
-mod exec_support;
-
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use exec_support::*;
+use crate::support::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn only_run(s: &Scratch) -> serde_json::Value {
+fn only_run(s: &TestEnv) -> serde_json::Value {
     let runs = s.runs();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     runs[0].clone()
@@ -21,12 +19,9 @@ fn only_run(s: &Scratch) -> serde_json::Value {
 
 #[test]
 fn success_records_everything_and_forwards_output() {
-    let s = Scratch::new();
-    let out = s.exec(
-        "nightly",
-        &[],
-        &["out", "hello", "err", "warning: x", "out", "bye"],
-    );
+    let s = TestEnv::new();
+    let steps = ["out", "hello", "err", "warning: x", "out", "bye"];
+    let out = s.exec("nightly", &[], &steps);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "hello\nbye\n");
     assert_eq!(text(&out.stderr), "warning: x\n");
@@ -47,7 +42,7 @@ fn success_records_everything_and_forwards_output() {
     // The database is private: job output may hold secrets.
     use std::os::unix::fs::PermissionsExt;
     for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", s.db.display());
+        let path = format!("{}{suffix}", s.db().display());
         if let Ok(meta) = std::fs::metadata(&path) {
             assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{path}");
         }
@@ -63,7 +58,7 @@ fn whoami() -> String {
 
 #[test]
 fn failed_run_propagates_the_exit_code() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s.exec("j", &[], &["err", "boom", "exit", "3"]);
     assert_eq!(out.status.code(), Some(3));
     let run = only_run(&s);
@@ -73,21 +68,17 @@ fn failed_run_propagates_the_exit_code() {
 
 #[test]
 fn start_failures_use_env_exit_codes_and_record_error() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let run_cmd = |argv: &[&str], extra: &[&str]| {
-        let mut cmd = s.cmd();
-        cmd.arg("exec").arg("--db").arg(&s.db).args(["--job", "e"]);
+        let mut cmd = s.jobctl();
+        cmd.arg("exec").arg("--db").arg(s.db()).args(["--job", "e"]);
         cmd.args(extra).arg("--").args(argv);
-        cmd.output().unwrap()
+        cmd.run()
     };
     // Not found: 127.
     let out = run_cmd(&["/nonexistent/program"], &[]);
     assert_eq!(out.status.code(), Some(127));
-    assert!(
-        text(&out.stderr).contains("not found"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "not found");
     let out = run_cmd(&["no-such-command-anywhere"], &[]);
     assert_eq!(out.status.code(), Some(127));
     // Not executable: 126.
@@ -121,7 +112,7 @@ fn start_failures_use_env_exit_codes_and_record_error() {
 
 #[test]
 fn working_directory_is_applied() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let dir = s.path().join("work");
     std::fs::create_dir(&dir).unwrap();
     let out = s.exec(
@@ -135,7 +126,7 @@ fn working_directory_is_applied() {
 
 #[test]
 fn death_by_signal_is_reraised_and_recorded_killed() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s.exec("sig", &[], &["out", "before", "kill", "USR1"]);
     assert_eq!(out.status.signal(), Some(Signal::SIGUSR1 as i32));
     assert_eq!(text(&out.stdout), "before\n");
@@ -151,7 +142,7 @@ fn death_by_signal_is_reraised_and_recorded_killed() {
 
 #[test]
 fn stdout_and_stderr_interleave_in_the_order_written() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     // The shim's stdout and stderr go to one file; fakejob waits until each
     // line has reached it before writing the next, so the order the shim
     // sees is fixed without sleeping. (Two pipes that are both readable at
@@ -163,9 +154,9 @@ fn stdout_and_stderr_interleave_in_the_order_written() {
         .open(&forwarded)
         .unwrap();
     let f = forwarded.to_str().unwrap();
-    let mut cmd = s.cmd();
+    let mut cmd = s.jobctl();
     cmd.args(["exec", "--job", "mix", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .arg("--")
         .arg(FAKEJOB);
     for (stream, line) in [
@@ -179,12 +170,7 @@ fn stdout_and_stderr_interleave_in_the_order_written() {
     }
     cmd.stdout(file.try_clone().unwrap()).stderr(file);
     assert!(cmd.status().unwrap().success());
-    let out = s
-        .cmd()
-        .args(["logs", "mix", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let out = s.read("logs", &["mix"]);
     let text = text(&out.stdout);
     let body: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(
@@ -196,11 +182,11 @@ fn stdout_and_stderr_interleave_in_the_order_written() {
 
 #[test]
 fn a_prompt_without_newline_is_forwarded_at_once() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let mut child = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "ask", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .arg("--")
         .arg(FAKEJOB)
         .args(["prompt", "Name? ", "read-line"])
@@ -226,7 +212,7 @@ fn a_prompt_without_newline_is_forwarded_at_once() {
 
 #[test]
 fn long_output_keeps_head_and_tail_and_counts_everything() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s.exec(
         "big",
         &["--output-limit", "64K"],
@@ -237,12 +223,7 @@ fn long_output_keeps_head_and_tail_and_counts_everything() {
     let run = only_run(&s);
     assert_eq!(run["output_bytes"], (1 << 20) + 8);
     assert_eq!(run["output_truncated"], true);
-    let logs = s
-        .cmd()
-        .args(["logs", "big", "--json", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let logs = s.read("logs", &["big", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
     let segs = v["output"].as_array().unwrap();
     let omitted: u64 = segs
@@ -260,32 +241,32 @@ fn long_output_keeps_head_and_tail_and_counts_everything() {
     let last = segs.last().unwrap()["text"].as_str().unwrap();
     assert!(last.ends_with("THE-END\n"));
     // Raw mode prints the kept bytes exactly.
-    let raw = s
-        .cmd()
-        .args(["logs", "big", "--raw", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let raw = s.read("logs", &["big", "--raw"]);
     assert_eq!(raw.stdout.len(), kept);
     assert!(text(&raw.stderr).contains("omitted"));
 }
 
+/// `jobctl exec --job flaky FLAGS` (words separated by spaces) of a command
+/// that fails (exit 1) until its `succeeds_at`-th attempt in this
+/// environment.
+fn exec_flaky(s: &TestEnv, flags: &str, succeeds_at: u32) -> Run {
+    let counter = s.path().join("count");
+    let steps = [
+        "fail-until",
+        counter.to_str().unwrap(),
+        &succeeds_at.to_string(),
+    ];
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    s.exec("flaky", &flags, &steps)
+}
+
 #[test]
 fn retries_until_success_each_attempt_recorded() {
-    let s = Scratch::new();
-    let counter = s.path().join("count");
-    let c = counter.to_str().unwrap();
-    let out = s.exec(
-        "flaky",
-        &[
-            "--retry-attempts",
-            "4",
-            "--retry-delay",
-            "10ms",
-            "--retry-backoff",
-            "2",
-        ],
-        &["fail-until", c, "3"],
+    let s = TestEnv::new();
+    let out = exec_flaky(
+        &s,
+        "--retry-attempts 4 --retry-delay 10ms --retry-backoff 2",
+        3,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let runs = s.runs();
@@ -330,32 +311,17 @@ fn retries_until_success_each_attempt_recorded() {
 
 #[test]
 fn retries_give_up_after_the_attempts_and_never_past_the_timeout() {
-    let s = Scratch::new();
-    let counter = s.path().join("count");
-    let c = counter.to_str().unwrap();
-    let out = s.exec(
-        "flaky",
-        &["--retry-attempts", "2"],
-        &["fail-until", c, "10"],
-    );
+    let s = TestEnv::new();
+    let out = exec_flaky(&s, "--retry-attempts 2", 10);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(s.runs().len(), 2);
 
-    let s = Scratch::new();
-    let counter = s.path().join("count");
-    let c = counter.to_str().unwrap();
+    let s = TestEnv::new();
     // The first wait (1h) would end past the timeout (10min): no retry.
-    let out = s.exec(
-        "flaky",
-        &[
-            "--retry-attempts",
-            "5",
-            "--retry-delay",
-            "1h",
-            "--timeout",
-            "10min",
-        ],
-        &["fail-until", c, "10"],
+    let out = exec_flaky(
+        &s,
+        "--retry-attempts 5 --retry-delay 1h --timeout 10min",
+        10,
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(s.runs().len(), 1);
@@ -364,13 +330,13 @@ fn retries_give_up_after_the_attempts_and_never_past_the_timeout() {
 
 /// Starts `jobctl exec` with fakejob writing its pid to a file first; returns
 /// the shim and the command's pid once the command runs.
-fn start_background(s: &Scratch, extra: &[&str], steps: &[&str]) -> (std::process::Child, i32) {
+fn start_background(s: &TestEnv, extra: &[&str], steps: &[&str]) -> (std::process::Child, i32) {
     let pidfile = s.path().join("cmd.pid");
     let _ = std::fs::remove_file(&pidfile);
     let child = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "long", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(extra)
         .arg("--")
         .arg(FAKEJOB)
@@ -382,21 +348,25 @@ fn start_background(s: &Scratch, extra: &[&str], steps: &[&str]) -> (std::proces
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pid = 0;
-    wait_for("the command's pid file", Duration::from_secs(20), || {
-        pid = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        pid > 0
+    (child, wait_for_pid_file(&pidfile))
+}
+
+/// [`start_background`] of `steps`, then `touch ready; sleep 60000`;
+/// returns once the steps ran.
+fn start_until_ready(s: &TestEnv, extra: &[&str], steps: &[&str]) -> (std::process::Child, i32) {
+    let ready = s.path().join("ready");
+    let tail = ["touch", ready.to_str().unwrap(), "sleep", "60000"];
+    let started = start_background(s, extra, &[steps, &tail].concat());
+    wait_for("the command's output", Duration::from_secs(20), || {
+        ready.exists()
     });
-    (child, pid)
+    started
 }
 
 #[test]
 fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     // A stop well before the deadline: killed.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let (child, cmd_pid) = start_background(&s, &["--timeout", "1h"], &["sleep", "60000"]);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -409,25 +379,12 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
 
     // A stop at the deadline: timeout. (Deadline 1ms after start: any stop
     // signal comes after it.)
-    let s = Scratch::new();
-    let ready = s.path().join("ready");
-    let (child, _) = start_background(
+    let s = TestEnv::new();
+    let (child, _) = start_until_ready(
         &s,
         &["--timeout", "1ms"],
-        &[
-            "out",
-            "first",
-            "trap-term",
-            "0",
-            "touch",
-            ready.to_str().unwrap(),
-            "sleep",
-            "60000",
-        ],
+        &["out", "first", "trap-term", "0"],
     );
-    wait_for("the command's output", Duration::from_secs(20), || {
-        ready.exists()
-    });
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     // The command caught SIGTERM and exited 0: the shim exits 0 too...
@@ -440,36 +397,18 @@ fn sigterm_is_forwarded_to_the_process_group_and_recorded() {
     assert!(run["error"].is_null(), "{run:#}");
     assert_eq!(run["output_bytes"], 6);
     let logs = s.read("logs", &["long"]);
-    assert!(
-        text(&logs.stdout).ends_with("\nout| first\n"),
-        "{}",
-        text(&logs.stdout)
-    );
+    assert_ends_with(&text(&logs.stdout), "\nout| first\n");
 }
 
 #[test]
 fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed() {
-    let s = Scratch::new();
-    let ready = s.path().join("ready");
-    let (child, cmd_pid) = start_background(
+    let s = TestEnv::new();
+    // The output is in the pipes (or already read) before the stop.
+    let (child, cmd_pid) = start_until_ready(
         &s,
         &["--timeout", "1h"],
-        &[
-            "out",
-            "done so far",
-            "err",
-            "a warning",
-            "ignore-term",
-            "touch",
-            ready.to_str().unwrap(),
-            "sleep",
-            "60000",
-        ],
+        &["out", "done so far", "err", "a warning", "ignore-term"],
     );
-    // The output is in the pipes (or already read) before the stop.
-    wait_for("the command's output", Duration::from_secs(20), || {
-        ready.exists()
-    });
     let shim = Pid::from_raw(child.id() as i32);
     kill(shim, Signal::SIGTERM).unwrap();
     // The shim records the stop at once; wait for that row.
@@ -502,7 +441,7 @@ fn a_command_ignoring_sigterm_leaves_a_provisional_status_if_the_shim_is_killed(
 
 #[test]
 fn a_shim_killed_mid_run_shows_as_lost() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let (child, cmd_pid) = start_background(&s, &[], &["sleep", "60000"]);
     assert_eq!(only_run(&s)["status"], "running");
     let shim = Pid::from_raw(child.id() as i32);
@@ -513,54 +452,33 @@ fn a_shim_killed_mid_run_shows_as_lost() {
     assert_eq!(run["status"], "lost");
     assert!(run["ended_us"].is_null());
     // The table and the status filter agree.
-    let out = s
-        .cmd()
-        .args(["history", "--status", "lost", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
-    assert!(
-        text(&out.stdout).contains(" lost "),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = s
-        .cmd()
-        .args(["history", "--status", "running", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let out = s.read("history", &["--status", "lost"]);
+    assert_contains(&text(&out.stdout), " lost ");
+    let out = s.read("history", &["--status", "running"]);
     assert_eq!(text(&out.stdout), "No runs recorded.\n");
 }
 
 #[test]
 fn descendants_that_outlive_the_command_do_not_hold_the_shim() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let orphan_pid = s.path().join("orphan.pid");
     // The orphan keeps the output pipes open for a minute; the shim must
     // return as soon as the command itself exits.
-    let mut cmd = s.cmd();
+    let mut cmd = s.jobctl();
     cmd.args(["exec", "--job", "forker", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .arg("--")
         .arg(FAKEJOB);
     cmd.args(["spawn-orphan", "60000"])
         .arg(&orphan_pid)
         .args(["out", "parent done"]);
     let start = std::time::Instant::now();
-    let out = cmd.stdin(Stdio::null()).output_with_deadline();
+    let out = run_to_files(&s, &mut cmd);
     assert!(start.elapsed() < Duration::from_secs(50));
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("parent done"));
     // The orphan writes its pid once it runs (maybe after the shim is gone).
-    let mut pid = 0;
-    wait_for("the orphan's pid file", Duration::from_secs(20), || {
-        pid = std::fs::read_to_string(&orphan_pid)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        pid > 0
-    });
+    let pid = wait_for_pid_file(&orphan_pid);
     // Still alive: not the shim's to clean up (systemd's cgroup kill is).
     assert!(kill(Pid::from_raw(pid), None).is_ok());
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
@@ -568,30 +486,23 @@ fn descendants_that_outlive_the_command_do_not_hold_the_shim() {
 }
 
 /// `Command::output` that does not wait for pipe EOF (the orphan holds the
-/// pipes): stdout goes to a file.
-trait OutputWithDeadline {
-    fn output_with_deadline(&mut self) -> std::process::Output;
-}
-
-impl OutputWithDeadline for std::process::Command {
-    fn output_with_deadline(&mut self) -> std::process::Output {
-        let dir = tempfile::tempdir().unwrap();
-        let out_path = dir.path().join("out");
-        let err_path = dir.path().join("err");
-        self.stdout(std::fs::File::create(&out_path).unwrap());
-        self.stderr(std::fs::File::create(&err_path).unwrap());
-        let status = self.status().unwrap();
-        std::process::Output {
-            status,
-            stdout: std::fs::read(&out_path).unwrap(),
-            stderr: std::fs::read(&err_path).unwrap(),
-        }
-    }
+/// pipes): the streams go to files of the environment.
+fn run_to_files(s: &TestEnv, cmd: &mut std::process::Command) -> Run {
+    let out_path = s.path().join("stdout");
+    let err_path = s.path().join("stderr");
+    cmd.stdout(std::fs::File::create(&out_path).unwrap());
+    cmd.stderr(std::fs::File::create(&err_path).unwrap());
+    let status = cmd.status().unwrap();
+    Run(std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    })
 }
 
 #[test]
 fn triggers_come_from_systemd_variables_or_the_flag() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
     let cases: [Case<'_>; 4] = [
         (&[], &[], "shell"),
@@ -611,9 +522,9 @@ fn triggers_come_from_systemd_variables_or_the_flag() {
         (&[], &["--trigger", "manual"], "manual"),
     ];
     for (env, flags, expected) in cases {
-        let mut cmd = s.cmd();
+        let mut cmd = s.jobctl();
         cmd.args(["exec", "--job", expected, "--db"])
-            .arg(&s.db)
+            .arg(s.db())
             .args(flags);
         cmd.envs(env.iter().copied()).arg("--").arg("/bin/true");
         assert!(cmd.status().unwrap().success());
@@ -628,7 +539,7 @@ fn triggers_come_from_systemd_variables_or_the_flag() {
 
 #[test]
 fn past_not_after_the_command_is_not_run() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let marker = s.path().join("ran");
     let out = s.exec(
         "old",
@@ -651,41 +562,35 @@ fn past_not_after_the_command_is_not_run() {
 
 #[test]
 fn bad_flags_are_refused_before_anything_runs() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     for flags in [
         &["--timeout", "soon"][..],
         &["--output-limit", "lots"],
         &["--not-after", "2027-03-01"],
     ] {
         let out = s
-            .cmd()
+            .jobctl()
             .args(["exec", "--job", "x", "--db"])
-            .arg(&s.db)
+            .arg(s.db())
             .args(flags)
             .args(["--", "/bin/true"])
-            .output()
-            .unwrap();
+            .run();
         assert!(!out.status.success(), "{flags:?}");
-        assert!(
-            text(&out.stderr).contains(flags[0]),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_contains(&text(&out.stderr), flags[0]);
     }
     let out = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "x", "--retry-attempts", "0", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(["--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(125));
-    assert!(!s.db.exists());
+    assert!(!s.db().exists());
 }
 
 #[test]
 fn default_location_is_the_state_directory_systemd_passes() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     // What StateDirectory=jobctl/users/etl gives (JOBCTL_STATE_DIR is the
     // scratch folder's `state`).
     let state = s.path().join("state/users/etl");
@@ -700,37 +605,34 @@ fn default_location_is_the_state_directory_systemd_passes() {
     let app = s.path().join("app-state");
     std::fs::create_dir(&app).unwrap();
     let out = s
-        .cmd()
+        .jobctl()
         .env(
             "STATE_DIRECTORY",
             format!("{}:{}:/elsewhere", app.display(), state.display()),
         )
         .args(["exec", "--job", "u", "--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(runs_in(s.path(), &state.join("history.db")).len(), 1);
+    assert_eq!(s.runs_in(&state.join("history.db")).len(), 1);
     assert!(!app.join("history.db").exists());
     // A root job with only its own StateDirectory=: the main database.
     let out = s
-        .cmd()
+        .jobctl()
         .env("STATE_DIRECTORY", &app)
         .args(["exec", "--job", "w", "--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!app.join("history.db").exists());
-    let listed = s.cmd().args(["history", "--json"]).output().unwrap();
+    let listed = s.jobctl().args(["history", "--json"]).run();
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "w");
     // Without it: the state folder (created), as readers expect.
     let out = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--job", "v", "--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success());
-    let listed = s.cmd().args(["history", "--json"]).output().unwrap();
+    let listed = s.jobctl().args(["history", "--json"]).run();
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "v");
 }
@@ -739,7 +641,7 @@ fn default_location_is_the_state_directory_systemd_passes() {
 fn global_options_before_or_after_exec() {
     // `jobctl --user exec` (what user-mode units run) and global options
     // among the exec arguments (handled by the full parser) both work.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let state = s.path().join("state");
     for args in [
         &["--user", "exec", "--job", "a", "--", "/bin/true"][..],
@@ -754,26 +656,23 @@ fn global_options_before_or_after_exec() {
             "/bin/true",
         ],
     ] {
-        let out = s.cmd().args(args).output().unwrap();
+        let out = s.jobctl().args(args).run();
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
-    let jobs: Vec<String> = runs_in(s.path(), &state.join("history.db"))
-        .iter()
-        .map(|r| r["job"].as_str().unwrap().to_string())
-        .collect();
+    let jobs = jobs_of(&s.runs_in(&state.join("history.db")));
     assert_eq!(jobs.len(), 3, "{jobs:?}");
-    let help = s.cmd().args(["exec", "--help"]).output().unwrap();
+    let help = s.jobctl().args(["exec", "--help"]).run();
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).contains("--retry-attempts"));
 }
 
 /// `jobctl exec` under an address-space limit: a shim that tried to allocate
 /// gigabytes fails at once instead of waking the OOM killer.
-fn exec_with_memory_limit(s: &Scratch, flags: &[&str]) -> std::process::Output {
+fn exec_with_memory_limit(s: &TestEnv, flags: &[&str]) -> Run {
     use std::os::unix::process::CommandExt;
-    let mut cmd = s.cmd();
+    let mut cmd = s.jobctl();
     cmd.args(["exec", "--job", "capped", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(flags)
         .args(["--", FAKEJOB, "exit", "0"])
         .stdin(Stdio::null());
@@ -784,7 +683,7 @@ fn exec_with_memory_limit(s: &Scratch, flags: &[&str]) -> std::process::Output {
             setrlimit(Resource::RLIMIT_AS, 1 << 30, 1 << 30).map_err(std::io::Error::from)
         });
     }
-    cmd.output().unwrap()
+    cmd.run()
 }
 
 #[test]
@@ -792,7 +691,7 @@ fn retry_attempts_are_capped_as_in_job_files() {
     // `--retry-attempts 4294967295` once made the shim compute every wait
     // before the first run (tens of GB). The flag takes what a job file
     // takes: 1 to 100 attempts.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     for attempts in ["4294967295", "101"] {
         let out = exec_with_memory_limit(&s, &["--retry-attempts", attempts]);
         assert_eq!(
@@ -808,7 +707,7 @@ fn retry_attempts_are_capped_as_in_job_files() {
             "{stderr}"
         );
     }
-    assert!(!s.db.exists(), "nothing was recorded");
+    assert!(!s.db().exists(), "nothing was recorded");
     // The cap itself is accepted, and a run that succeeds needs no wait.
     let out = exec_with_memory_limit(&s, &["--retry-attempts", "100", "--retry-delay", "1h"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -820,7 +719,7 @@ fn job_names_the_job_file_rule_refuses_are_refused() {
     // A job file's name is checked (letters, digits, '_', '.', '-'); the
     // shim's --job takes the same names, so nobody can record a run under a
     // name no job can have: empty, with line breaks, with terminal escapes.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let marker = s.path().join("ran");
     for (name, expected) in [
         ("", "empty"),
@@ -831,17 +730,16 @@ fn job_names_the_job_file_rule_refuses_are_refused() {
         ("a b", "space"),
     ] {
         let out = s
-            .cmd()
+            .jobctl()
             .args(["exec", "--db"])
-            .arg(&s.db)
+            .arg(s.db())
             .arg(format!("--job={name}"))
             .arg("--")
             .arg(FAKEJOB)
             .arg("touch")
             .arg(&marker)
             .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .run();
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(125), "{name:?}: {stderr}");
         assert!(stderr.contains("--job"), "{name:?}: {stderr}");
@@ -850,18 +748,17 @@ fn job_names_the_job_file_rule_refuses_are_refused() {
         assert!(!stderr.contains('\x1b'), "{name:?}: {stderr:?}");
         assert!(!marker.exists(), "{name:?}: the command ran");
     }
-    assert!(!s.db.exists(), "nothing was recorded");
+    assert!(!s.db().exists(), "nothing was recorded");
     // The full parser (global options among the exec arguments) too.
     let out = s
-        .cmd()
+        .jobctl()
         .args(["exec", "--user", "--job", "", "--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
 }
 
 /// `logs JOB` of the run, its lines (the header left out).
-fn log_lines(s: &Scratch, job: &str) -> Vec<String> {
+fn log_lines(s: &TestEnv, job: &str) -> Vec<String> {
     let out = s.read("logs", &[job]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
@@ -877,7 +774,7 @@ fn each_stream_keeps_its_order_and_across_streams_pieces_are_as_read() {
     // stream's order. Across the streams, writes close in time come back in
     // the order the shim read them (often grouped: all that was waiting on
     // stdout, then all on stderr), not necessarily the order written.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s.exec("two-pipes", &[], &["alternate", "200"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines = log_lines(&s, "two-pipes");
@@ -908,7 +805,7 @@ fn merged_output_keeps_the_exact_order_of_both_streams() {
     // --merge-output (the job key `merge_output = true`): one pipe for both
     // streams, so the capture has exactly the order written; the streams are
     // no longer told apart, and everything is forwarded to the shim's stdout.
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s.exec(
         "one-pipe",
         &["--merge-output"],
@@ -934,7 +831,7 @@ fn merged_output_keeps_the_exact_order_of_both_streams() {
     assert_eq!(run["output_bytes"], out.stdout.len());
     assert_eq!(run["status"], "failed");
     // Through the fork path too (a working directory).
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let dir = s.path().to_str().unwrap().to_string();
     let out = s.exec(
         "one-pipe",
@@ -954,11 +851,11 @@ fn sigint_sighup_and_sigquit_are_forwarded_like_sigterm() {
     // of it, the shim dies of the same signal, the run is `killed` with it,
     // and a stop is never retried.
     for sig in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
-        let s = Scratch::new();
+        let s = TestEnv::new();
         let pidfile = s.path().join("cmd.pid");
-        let mut cmd = s.cmd();
+        let mut cmd = s.jobctl();
         cmd.args(["exec", "--job", "stopped", "--retry-attempts", "3", "--db"])
-            .arg(&s.db)
+            .arg(s.db())
             .arg("--")
             .arg(FAKEJOB)
             .arg("pidfile")

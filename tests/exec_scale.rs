@@ -2,28 +2,21 @@
 //! nothing, and gigabytes of output pass through with flat memory (a
 //! property measured from the kernel's peak-RSS accounting, not a timing).
 
-mod exec_support;
-
 use std::process::{Child, Stdio};
 
-use exec_support::*;
+use crate::support::*;
 
 #[test]
 fn two_hundred_concurrent_runs_all_recorded() {
     const N: usize = 200;
-    let s = Scratch::new();
+    let s = TestEnv::new();
     // Create the database first, as a live host would have it...
     assert!(s.exec("warmup", &[], &[]).status.success());
     // ...then start every shim before waiting for any.
     let children: Vec<Child> = (0..N)
         .map(|i| {
-            s.cmd()
-                .args(["exec", "--job", &format!("job-{}", i % 20), "--db"])
-                .arg(&s.db)
-                .arg("--")
-                .arg(FAKEJOB)
-                .args(["out", &format!("run {i}"), "exit", &(i % 3).to_string()])
-                .stdin(Stdio::null())
+            let steps = ["out", &format!("run {i}"), "exit", &(i % 3).to_string()];
+            s.exec_command(&format!("job-{}", i % 20), &[], &steps)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -48,12 +41,7 @@ fn two_hundred_concurrent_runs_all_recorded() {
         .count();
     assert_eq!(finished, N + 1);
     // Each run's output is its own.
-    let out = s
-        .cmd()
-        .args(["logs", "job-7", "--json", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let out = s.read("logs", &["job-7", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let line = v["output"][0]["text"].as_str().unwrap();
     let n: usize = line.trim().strip_prefix("run ").unwrap().parse().unwrap();
@@ -63,17 +51,16 @@ fn two_hundred_concurrent_runs_all_recorded() {
 /// Runs the shim on `size` bytes of output to /dev/null; returns its peak
 /// RSS in KiB. Measured by fakejob (`measure-rss`): wait4's figure carries
 /// the spawning process's high-water mark, so the spawner must be small.
-fn peak_rss_kib(s: &Scratch, size: &str) -> i64 {
+fn peak_rss_kib(s: &TestEnv, size: &str) -> i64 {
     let out = std::process::Command::new(FAKEJOB)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("JOBCTL_WARNINGS", "stderr")
         .args(["measure-rss", JOBCTL, "exec", "--job", "firehose", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(["--", FAKEJOB, "bytes", size, "out", "done"])
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .trim()
@@ -85,7 +72,7 @@ fn peak_rss_kib(s: &Scratch, size: &str) -> i64 {
 
 #[test]
 fn gigabytes_of_output_pass_with_flat_memory() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let small = peak_rss_kib(&s, "16M");
     let huge = peak_rss_kib(&s, "2G");
     eprintln!("peak RSS: 16 MiB of output → {small} KiB, 2 GiB → {huge} KiB");
@@ -107,25 +94,16 @@ fn readers_and_prune_while_fifty_writers_write() {
     // code and output, every run is recorded once and complete, no reader
     // or prune fails, and prune removes only what its limits say.
     const N: usize = 50;
-    let s = Scratch::new();
+    let s = TestEnv::new();
     for _ in 0..8 {
         assert!(s.exec("old", &[], &["out", "old run"]).status.success());
     }
     let writers: Vec<Child> = (0..N)
         .map(|i| {
-            s.cmd()
-                .args(["exec", "--job", &format!("job-{i}"), "--db"])
-                .arg(&s.db)
-                .arg("--")
-                .arg(FAKEJOB)
-                .args([
-                    "out",
-                    &format!("run {i}"),
-                    "sleep",
-                    &(200 + i % 7 * 100).to_string(),
-                ])
-                .args(["err", &format!("done {i}"), "exit", &(i % 3).to_string()])
-                .stdin(Stdio::null())
+            let (run, sleep) = (format!("run {i}"), (200 + i % 7 * 100).to_string());
+            let (done, exit) = (format!("done {i}"), (i % 3).to_string());
+            let steps = ["out", &run, "sleep", &sleep, "err", &done, "exit", &exit];
+            s.exec_command(&format!("job-{i}"), &[], &steps)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -154,12 +132,7 @@ fn readers_and_prune_while_fifty_writers_write() {
         let pruner = scope.spawn(|| {
             let mut prunes = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) || prunes < 10 {
-                let out = s
-                    .cmd()
-                    .args(["history", "prune", "--keep-runs", "3", "--db"])
-                    .arg(&s.db)
-                    .output()
-                    .unwrap();
+                let out = s.read("history", &["prune", "--keep-runs", "3"]);
                 assert!(out.status.success(), "prune: {}", text(&out.stderr));
                 prunes += 1;
             }

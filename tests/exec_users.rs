@@ -3,64 +3,27 @@
 //! it), cannot read or alter root's database or another user's, and root's
 //! `jobctl history` merges them all.
 
-mod exec_support;
-
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use exec_support::*;
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
+use crate::support::*;
 
 fn chown(path: &Path, user: &str) {
     let u = nix::unistd::User::from_name(user).unwrap().unwrap();
     nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap();
 }
 
-/// The copied binaries (readable by everyone), run as `user`.
-fn as_user(user: &str, bins: &Path, state: &Path) -> Command {
-    let group =
-        nix::unistd::Group::from_gid(nix::unistd::User::from_name(user).unwrap().unwrap().gid)
-            .unwrap()
-            .unwrap()
-            .name;
-    let mut cmd = Command::new("setpriv");
-    cmd.arg(format!("--reuid={user}"))
-        .arg(format!("--regid={group}"))
-        .args(["--clear-groups", "--"])
-        .arg(bins.join("jobctl"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("TZ", "UTC")
-        .env("NO_COLOR", "1")
-        .env("JOBCTL_WARNINGS", "stderr")
-        .env("JOBCTL_STATE_DIR", state)
-        .stdin(Stdio::null());
-    cmd
-}
-
 #[test]
 fn each_user_records_privately_and_root_sees_all() {
-    if !can_run_as_root("each_user_records_privately_and_root_sees_all") {
+    if !root_or_skip("to run the shim as other users") {
         return;
     }
-    let s = Scratch::new();
-    chmod(s.path(), 0o755);
-    let bins = s.path().join("bin");
-    std::fs::create_dir(&bins).unwrap();
-    for (src, name) in [(JOBCTL, "jobctl"), (FAKEJOB, "fakejob")] {
-        std::fs::copy(src, bins.join(name)).unwrap();
-        chmod(&bins.join(name), 0o755);
-    }
-    chmod(&bins, 0o755);
-    let state = s.path().join("state");
+    let s = TestEnv::new();
+    let state = s.state_dir();
 
     // A root job: the main database, created 0600 in a 0755 folder.
     let out = s
-        .cmd()
+        .jobctl()
         .args([
             "exec",
             "--job",
@@ -70,8 +33,7 @@ fn each_user_records_privately_and_root_sees_all() {
             "out",
             "root secret",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let main_db = state.join("history.db");
     assert_eq!(std::fs::metadata(&main_db).unwrap().mode() & 0o777, 0o600);
@@ -91,13 +53,13 @@ fn each_user_records_privately_and_root_sees_all() {
         ("nobody", &nobody_dir, "nobody-job"),
         ("daemon", &daemon_dir, "daemon-job"),
     ] {
-        let out = as_user(user, &bins, &state)
+        let out = s
+            .jobctl_as(user)
             .env("STATE_DIRECTORY", dir)
             .args(["exec", "--job", job, "--"])
-            .arg(bins.join("fakejob"))
+            .arg(s.user_visible_bin("fakejob"))
             .args(["out", "secret output", "exit", "0"])
-            .output()
-            .unwrap();
+            .run();
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
             !text(&out.stderr).contains("not recorded"),
@@ -118,11 +80,11 @@ fn each_user_records_privately_and_root_sees_all() {
     }
 
     // nobody reads its own runs...
-    let own = as_user("nobody", &bins, &state)
+    let own = s
+        .jobctl_as("nobody")
         .args(["history", "--json", "--db"])
         .arg(nobody_dir.join("history.db"))
-        .output()
-        .unwrap();
+        .run();
     assert!(own.status.success(), "{}", text(&own.stderr));
     let v: serde_json::Value = serde_json::from_slice(&own.stdout).unwrap();
     assert_eq!(v["runs"][0]["job"], "nobody-job");
@@ -132,12 +94,7 @@ fn each_user_records_privately_and_root_sees_all() {
         (main_db.clone(), "root-job", "root secret"),
         (daemon_dir.join("history.db"), "daemon-job", "secret output"),
     ] {
-        let logs = s
-            .cmd()
-            .args(["logs", job, "--db"])
-            .arg(&db)
-            .output()
-            .unwrap();
+        let logs = s.jobctl().args(["logs", job, "--db"]).arg(&db).run();
         assert!(
             logs.status.success() && text(&logs.stdout).contains(secret),
             "root reads {job}'s output: {}{}",
@@ -145,12 +102,12 @@ fn each_user_records_privately_and_root_sees_all() {
             text(&logs.stderr)
         );
         for command in ["history", "logs"] {
-            let mut cmd = as_user("nobody", &bins, &state);
+            let mut cmd = s.jobctl_as("nobody");
             cmd.arg(command);
             if command == "logs" {
                 cmd.arg(job);
             }
-            let out = cmd.arg("--db").arg(&db).output().unwrap();
+            let out = cmd.arg("--db").arg(&db).run();
             let stderr = text(&out.stderr);
             // Refused because the file cannot be opened (SQLite says only
             // "unable to open database file"; a folder nobody cannot enter
@@ -170,40 +127,28 @@ fn each_user_records_privately_and_root_sees_all() {
         }
     }
     // Nor alter them: a run pointed at root's database goes unrecorded.
-    let out = as_user("nobody", &bins, &state)
+    let out = s
+        .jobctl_as("nobody")
         .args(["exec", "--job", "intruder", "--db"])
         .arg(&main_db)
         .args(["--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("not recorded"));
-    let out = as_user("nobody", &bins, &state)
+    let out = s
+        .jobctl_as("nobody")
         .env("STATE_DIRECTORY", &daemon_dir)
         .args(["exec", "--job", "intruder", "--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(text(&out.stderr).contains("not recorded"));
 
     // nobody's view of the system history: only what it may read, with a note.
-    let out = as_user("nobody", &bins, &state)
-        .args(["history", "--json"])
-        .output()
-        .unwrap();
+    let out = s.jobctl_as("nobody").args(["history", "--json"]).run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let jobs: Vec<&str> = v["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap())
-        .collect();
+    let jobs = jobs_of(v["runs"].as_array().unwrap());
     assert_eq!(jobs, ["nobody-job"]);
-    assert!(
-        text(&out.stderr).contains("run as root"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "run as root");
 
     // Root sees every job, each with where it came from: a user's database
     // is read for the jobs whose installed unit records there (as `jobctl
@@ -221,11 +166,11 @@ fn each_user_records_privately_and_root_sees_all() {
         .unwrap();
     }
     let root = || {
-        let mut cmd = s.cmd();
+        let mut cmd = s.jobctl();
         cmd.arg("--unit-dir").arg(&units);
         cmd
     };
-    let out = root().args(["history", "--json"]).output().unwrap();
+    let out = root().args(["history", "--json"]).run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut seen: Vec<(String, String)> = v["runs"]
@@ -249,12 +194,8 @@ fn each_user_records_privately_and_root_sees_all() {
         ]
     );
     // And their output.
-    let out = root().args(["logs", "nobody-job"]).output().unwrap();
-    assert!(
-        text(&out.stdout).contains("out| secret output"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = root().args(["logs", "nobody-job"]).run();
+    assert_contains(&text(&out.stdout), "out| secret output");
     // Root's reading did not leave files the users cannot use.
     for entry in std::fs::read_dir(&nobody_dir).unwrap() {
         let meta = entry.unwrap().metadata().unwrap();

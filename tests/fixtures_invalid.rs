@@ -2,14 +2,21 @@
 //! diagnostics (tests/fixtures/invalid/<case>.expected) and exit status 2;
 //! files in tests/fixtures/warnings validate with exactly their warnings.
 
-mod support;
+use crate::support::{Run, RunExt as _, TestEnv, check_expected, count_job_files, root};
 
-use support::{TempDir, check_expected, describe, jobctl, root};
+/// `jobctl --config /nonexistent/config.toml ARGS` in a fresh environment.
+fn jobctl(args: &[&str]) -> Run {
+    TestEnv::new()
+        .jobctl()
+        .args(["--config", "/nonexistent/config.toml"])
+        .args(args)
+        .run()
+}
 
 /// Runs `jobctl validate` on each case of a fixture folder and compares.
 fn check_folder(folder: &str, extra_args: &[&str], expected_exit: i32) {
     let dir = root().join(folder);
-    let home = TempDir::new("fixtures");
+    let env = TestEnv::new();
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -20,23 +27,23 @@ fn check_folder(folder: &str, extra_args: &[&str], expected_exit: i32) {
     let mut failures = Vec::new();
     for case in &cases {
         let relative = case.strip_prefix(root()).unwrap();
-        let output = jobctl(home.path())
+        let output = env
+            .jobctl()
             .args(["--config", "/nonexistent/config.toml"])
             .args(extra_args)
             .args(["validate", "--"])
             .arg(relative)
-            .output()
-            .unwrap();
+            .run();
         if output.status.code() != Some(expected_exit) {
             failures.push(format!(
                 "{}: expected exit {expected_exit}\n{}",
                 relative.display(),
-                describe(&output)
+                output.describe()
             ));
             continue;
         }
         let expected = case.with_extension("expected");
-        if let Err(message) = check_expected(&expected, &support::stderr_then_stdout(&output)) {
+        if let Err(message) = check_expected(&expected, &output.stderr_then_stdout()) {
             failures.push(message);
         }
     }
@@ -60,20 +67,10 @@ fn warnings_do_not_fail_validation() {
 
 #[test]
 fn validate_reports_every_file_of_a_folder() {
-    let home = TempDir::new("folder");
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "--jobs-dir",
-            "tests/fixtures/invalid",
-            "validate",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
-    let cases = support::count_job_files(&root().join("tests/fixtures/invalid"));
+    let output = jobctl(&["--jobs-dir", "tests/fixtures/invalid", "validate"]);
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+    let stdout = output.stderr_then_stdout();
+    let cases = count_job_files(&root().join("tests/fixtures/invalid"));
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(
         summary.starts_with(&format!(
@@ -97,17 +94,11 @@ fn validate_reports_every_file_of_a_folder() {
 
 #[test]
 fn json_report_lists_diagnostics() {
-    let home = TempDir::new("json");
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "validate",
-            "--json",
-            "tests/fixtures/invalid/unknown-key.toml",
-        ])
-        .output()
-        .unwrap();
+    let output = jobctl(&[
+        "validate",
+        "--json",
+        "tests/fixtures/invalid/unknown-key.toml",
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["valid"], false);
@@ -125,19 +116,11 @@ fn json_report_lists_diagnostics() {
 
 #[test]
 fn a_missing_file_is_reported_not_panicked_on() {
-    let home = TempDir::new("missing");
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "validate",
-            "/nonexistent/job.toml",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let output = jobctl(&["validate", "/nonexistent/job.toml"]);
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
     assert!(
-        support::stderr_then_stdout(&output)
+        output
+            .stderr_then_stdout()
             .contains("error: /nonexistent/job.toml: cannot read the file")
     );
 }

@@ -6,14 +6,16 @@
 //! After an intended change to rendering: `JOBCTL_BLESS=1 cargo test`, then
 //! review the diff of tests/golden.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{TempDir, blessing, check_expected, describe, jobctl, jobctl_bin, root, skip};
+use crate::oracle::systemd::SYSTEMD_ANALYZE;
+use crate::support::{
+    self, JOBCTL, RunExt as _, TestEnv, assert_contains, blessing, check_expected, count_job_files,
+    root, tool_or_skip,
+};
 
 /// The golden sets and the global flags each is rendered with.
 const SETS: &[(&str, &[&str])] = &[
@@ -24,20 +26,19 @@ const SETS: &[(&str, &[&str])] = &[
 
 /// `jobctl generate`, with `--jobctl-path` when given (else the binary's
 /// path comes from the configuration).
-fn generate(flags: &[&str], jobs_dir: &str, out: &Path, jobctl_path: Option<&Path>) {
-    let home = TempDir::new("golden-home");
-    let mut cmd = jobctl(home.path());
+fn generate(env: &TestEnv, flags: &[&str], jobs_dir: &str, out: &Path, jobctl_path: Option<&Path>) {
+    let mut cmd = env.jobctl();
     cmd.args(flags)
         .args(["--jobs-dir", jobs_dir, "generate", "--out"])
         .arg(out);
     if let Some(path) = jobctl_path {
         cmd.arg("--jobctl-path").arg(path);
     }
-    let output = cmd.output().unwrap();
+    let output = cmd.run();
     assert!(
         output.status.success(),
         "generate {jobs_dir}: {}",
-        describe(&output)
+        output.describe()
     );
 }
 
@@ -55,14 +56,16 @@ fn file_names(dir: &Path) -> BTreeSet<String> {
 fn units_match_the_golden_files() {
     let mut failures = Vec::new();
     for (set, flags) in SETS {
-        let out = TempDir::new("golden");
+        let env = TestEnv::new();
+        let out = env.dir("units");
         // The config set takes jobctl_path from its config.toml
         // (/opt/jobctl/bin/jobctl): no flag, or the flag would be tested.
         let jobctl_path = (*set != "config").then_some(Path::new("/usr/bin/jobctl"));
         generate(
+            &env,
             flags,
             &format!("tests/golden/{set}/jobs"),
-            out.path(),
+            &out,
             jobctl_path,
         );
         let expected_dir = root().join(format!("tests/golden/{set}/units"));
@@ -70,7 +73,7 @@ fn units_match_the_golden_files() {
             let _ = fs::remove_dir_all(&expected_dir);
             fs::create_dir_all(&expected_dir).unwrap();
         }
-        let actual = file_names(out.path());
+        let actual = file_names(&out);
         if !blessing() && actual != file_names(&expected_dir) {
             failures.push(format!(
                 "{set}: unit files differ: got {actual:?}, expected {:?}",
@@ -79,7 +82,7 @@ fn units_match_the_golden_files() {
             continue;
         }
         for name in &actual {
-            let contents = fs::read_to_string(out.path().join(name)).unwrap();
+            let contents = fs::read_to_string(out.join(name)).unwrap();
             if let Err(message) = check_expected(&expected_dir.join(name), &contents) {
                 failures.push(message);
             }
@@ -92,18 +95,17 @@ fn units_match_the_golden_files() {
 fn verify(dir: &Path, user: bool) -> Result<(), String> {
     let units: Vec<_> = file_names(dir).into_iter().map(|n| dir.join(n)).collect();
     assert!(!units.is_empty(), "nothing to verify in {}", dir.display());
-    let mut cmd = Command::new("systemd-analyze");
-    let runtime = TempDir::new("verify-runtime");
+    let mut cmd = Command::new(SYSTEMD_ANALYZE);
+    let env = TestEnv::new();
     if user {
         // The user manager's verify needs a runtime folder to exist.
-        cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+        cmd.arg("--user").env("XDG_RUNTIME_DIR", env.path());
     }
     let output = cmd
         .args(["verify", "--man=no"])
         .args(&units)
         .env("SYSTEMD_LOG_COLOR", "0")
-        .output()
-        .unwrap();
+        .run();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -115,25 +117,18 @@ fn verify(dir: &Path, user: bool) -> Result<(), String> {
         Err(format!(
             "systemd-analyze verify {}:\n{}",
             dir.display(),
-            describe(&output)
+            output.describe()
         ))
     }
 }
 
-fn have_systemd_analyze() -> bool {
-    Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn every_golden_and_example_unit_passes_systemd_analyze_verify() {
-    if !have_systemd_analyze() {
-        return skip("systemd-analyze is not installed (apt install systemd)");
+    if !tool_or_skip(SYSTEMD_ANALYZE, "to verify units") {
+        return;
     }
     // verify checks that ExecStart='s program exists: point it at the real binary.
-    let bin = jobctl_bin();
+    let bin = Path::new(JOBCTL);
     let mut failures = Vec::new();
     let mut sets: Vec<(String, Vec<&str>)> = SETS
         .iter()
@@ -144,9 +139,10 @@ fn every_golden_and_example_unit_passes_systemd_analyze_verify() {
         vec!["--config", "/nonexistent/config.toml"],
     ));
     for (jobs_dir, flags) in &sets {
-        let out = TempDir::new("verify");
-        generate(flags, jobs_dir, out.path(), Some(&bin));
-        if let Err(message) = verify(out.path(), flags.contains(&"--user")) {
+        let env = TestEnv::new();
+        let out = env.dir("units");
+        generate(&env, flags, jobs_dir, &out, Some(bin));
+        if let Err(message) = verify(&out, flags.contains(&"--user")) {
             failures.push(message);
         }
     }
@@ -157,64 +153,58 @@ fn every_golden_and_example_unit_passes_systemd_analyze_verify() {
 fn verify_catches_a_broken_unit() {
     // The check above is only worth something if verify complains about
     // a bad unit; make sure it does on this host.
-    if !have_systemd_analyze() {
-        return skip("systemd-analyze is not installed (apt install systemd)");
+    if !tool_or_skip(SYSTEMD_ANALYZE, "to verify units") {
+        return;
     }
-    let dir = TempDir::new("verify-bad");
+    let env = TestEnv::new();
     fs::write(
-        dir.path().join("bad.service"),
+        env.path().join("bad.service"),
         "[Service]\nType=oneshot\nExecStart=/bin/true\nBogusKey=1\n",
     )
     .unwrap();
-    assert!(verify(dir.path(), false).is_err());
+    assert!(verify(env.path(), false).is_err());
 }
 
 #[test]
 fn every_example_job_validates() {
-    let home = TempDir::new("examples");
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "--jobs-dir",
-            "jobs.d",
-            "validate",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
+    let output = TestEnv::new().run([
+        "--config",
+        "/nonexistent/config.toml",
+        "--jobs-dir",
+        "jobs.d",
+        "validate",
+    ]);
+    assert!(output.status.success(), "{}", output.describe());
+    let stdout = output.stderr_then_stdout();
     assert!(
         !stdout.contains("warning"),
         "examples must be warning-free:\n{stdout}"
     );
-    let count = support::count_job_files(&root().join("jobs.d"));
+    let count = count_job_files(&root().join("jobs.d"));
     assert!(
         count >= 7,
         "expected the seven example patterns, found {count}"
     );
-    assert!(
-        stdout.contains(&format!("{count} valid, 0 invalid")),
-        "{stdout}"
-    );
+    assert_contains(&stdout, format!("{count} valid, 0 invalid"));
 }
 
 #[test]
 fn generate_removes_only_its_own_stale_units() {
-    let home = TempDir::new("stale-home");
-    let out = TempDir::new("stale");
+    let env = TestEnv::new();
+    let out = env.dir("units");
     fs::write(
-        out.path().join("jobctl-gone.service"),
+        out.join("jobctl-gone.service"),
         "[Unit]\nX-Jobctl-Job=gone\n",
     )
     .unwrap();
     fs::write(
-        out.path().join("foreign.service"),
+        out.join("foreign.service"),
         "[Unit]\nDescription=not ours\n",
     )
     .unwrap();
     let generate_json = || {
-        let output = jobctl(home.path())
+        let output = env
+            .jobctl()
             .args([
                 "--config",
                 "/nonexistent/config.toml",
@@ -228,17 +218,16 @@ fn generate_removes_only_its_own_stale_units() {
                 "--json",
                 "--out",
             ])
-            .arg(out.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", describe(&output));
+            .arg(&out)
+            .run();
+        assert!(output.status.success(), "{}", output.describe());
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
     };
     assert_eq!(
         generate_json()["removed"],
         serde_json::json!(["jobctl-gone.service"])
     );
-    let names = file_names(out.path());
+    let names = file_names(&out);
     assert!(names.contains("foreign.service"));
     assert!(!names.contains("jobctl-gone.service"));
     // A second run changes nothing.
@@ -247,30 +236,26 @@ fn generate_removes_only_its_own_stale_units() {
 
 #[test]
 fn generate_writes_nothing_when_a_job_is_invalid() {
-    let home = TempDir::new("invalid-home");
-    let jobs = TempDir::new("invalid-jobs");
-    let out = TempDir::new("invalid-out");
+    let env = TestEnv::new();
+    let out = env.dir("units");
     fs::copy(
         root().join("jobs.d/disk-report.toml"),
-        jobs.path().join("good.toml"),
+        env.jobs_dir().join("good.toml"),
     )
     .unwrap();
-    fs::write(jobs.path().join("bad.toml"), "command = [\"/bin/true\"]\n").unwrap();
-    let output = jobctl(home.path())
+    env.write_job("bad", "command = [\"/bin/true\"]\n");
+    let output = env
+        .jobctl()
         .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
-        .arg(jobs.path())
+        .arg(env.jobs_dir())
         .args(["generate", "--jobctl-path", "/usr/bin/jobctl", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        .arg(&out)
+        .run();
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("bad.toml: the job has no schedule"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("nothing was changed"), "{stderr}");
-    assert!(file_names(out.path()).is_empty());
+    assert_contains(&stderr, "bad.toml: the job has no schedule");
+    assert_contains(&stderr, "nothing was changed");
+    assert!(file_names(&out).is_empty());
 }
 
 /// Each golden unit's `X-Jobctl-Hash=` is the first 128 bits of SHA-256 over
@@ -333,17 +318,19 @@ fn only_jobctl_bless_1_blesses() {
 /// config golden set renders.
 #[test]
 fn the_flag_wins_over_the_configurations_jobctl_path() {
-    let out = TempDir::new("golden-flag");
+    let env = TestEnv::new();
+    let out = env.dir("units");
     let (_, flags) = SETS.iter().find(|(set, _)| *set == "config").unwrap();
     generate(
+        &env,
         flags,
         "tests/golden/config/jobs",
-        out.path(),
+        &out,
         Some(Path::new("/usr/local/bin/jobctl-from-flag")),
     );
-    let names = file_names(out.path());
+    let names = file_names(&out);
     let service = names.iter().find(|n| n.ends_with(".service")).unwrap();
-    let unit = fs::read_to_string(out.path().join(service)).unwrap();
+    let unit = fs::read_to_string(out.join(service)).unwrap();
     assert!(
         unit.contains("ExecStart=/usr/local/bin/jobctl-from-flag ")
             && !unit.contains("/opt/jobctl/bin/jobctl"),

@@ -1,24 +1,22 @@
 //! `jobctl history` and `jobctl history prune` against databases written by
 //! real shim runs.
 
-mod exec_support;
+use crate::support::*;
 
-use exec_support::*;
-
-fn seeded() -> Scratch {
-    let s = Scratch::new();
-    for (job, steps) in [
-        ("alpha", &["exit", "0"][..]),
-        ("beta", &["err", "bad", "exit", "2"]),
-        ("alpha", &["kill", "KILL"]),
-        ("gamma", &["out", "ok"]),
+fn seeded() -> TestEnv {
+    let s = TestEnv::new();
+    for (job, steps, status) in [
+        ("alpha", &["exit", "0"][..], 0),
+        ("beta", &["err", "bad", "exit", "2"], 2),
+        ("alpha", &["kill", "KILL"], 128 + 9),
+        ("gamma", &["out", "ok"], 0),
     ] {
-        s.exec(job, &[], steps);
+        assert_eq!(shell_status(s.exec(job, &[], steps).status), status);
     }
     s
 }
 
-fn history(s: &Scratch, args: &[&str]) -> std::process::Output {
+fn history(s: &TestEnv, args: &[&str]) -> Run {
     s.read("history", args)
 }
 
@@ -131,133 +129,80 @@ fn bad_input_is_a_usage_error() {
         assert!(!text(&out.stderr).is_empty());
     }
     let out = s
-        .cmd()
+        .jobctl()
         .args(["history", "--db"])
         .arg(s.path().join("missing.db"))
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no history database"));
 }
 
 #[test]
 fn empty_history_says_so() {
-    let s = Scratch::new();
-    let out = s.cmd().args(["history"]).output().unwrap();
+    let s = TestEnv::new();
+    let out = s.jobctl().args(["history"]).run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "No runs recorded.\n");
 }
 
 #[test]
 fn prune_applies_retention_and_reports() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     for i in 0..6 {
-        s.exec("many", &["--keep-runs", "0"], &["out", &format!("run {i}")]);
+        s.exec("many", &["--keep-runs", "0"], &["out", &format!("run {i}")])
+            .success();
     }
-    s.exec("other", &[], &[]);
-    let out = s
-        .cmd()
-        .args(["history", "prune", "--keep-runs", "2", "--json", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    s.exec("other", &[], &[]).success();
+    let out = s.read("history", &["prune", "--keep-runs", "2", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 4);
-    let jobs: Vec<String> = s
-        .runs()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(jobs, ["other", "many", "many"]);
+    assert_eq!(jobs_of(&s.runs()), ["other", "many", "many"]);
     // The two kept are the newest, with their output.
-    let logs = s
-        .cmd()
-        .args(["logs", "many", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+    let logs = s.read("logs", &["many"]);
     assert!(text(&logs.stdout).contains("out| run 5"));
     // Text report; output cap.
-    let out = s
-        .cmd()
-        .args(["history", "prune", "--max-output", "1", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
-    assert!(
-        text(&out.stdout).contains("dropped 2 outputs"),
-        "{}",
-        text(&out.stdout)
-    );
-    let logs = s
-        .cmd()
-        .args(["logs", "many", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
-    assert!(
-        text(&logs.stdout).contains("removed by retention"),
-        "{}",
-        text(&logs.stdout)
-    );
+    let out = s.read("history", &["prune", "--max-output", "1"]);
+    assert_contains(&text(&out.stdout), "dropped 2 outputs");
+    let logs = s.read("logs", &["many"]);
+    assert_contains(&text(&logs.stdout), "removed by retention");
     // Retention also runs after each exec, for the job that ran.
-    s.exec("other", &["--keep-runs", "1"], &[]);
+    s.exec("other", &["--keep-runs", "1"], &[]).success();
     let others = s.runs().iter().filter(|r| r["job"] == "other").count();
     assert_eq!(others, 1);
 }
 
 #[test]
 fn the_configuration_names_the_database_and_the_retention() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let db = s.path().join("configured.db");
-    let config = s.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!("[history]\ndb = \"{}\"\nkeep_runs = 2\n", db.display()),
-    )
-    .unwrap();
+    let config = s.write_config(&format!(
+        "[history]\ndb = \"{}\"\nkeep_runs = 2\n",
+        db.display()
+    ));
     for i in 0..4 {
         let out = s
-            .cmd()
+            .jobctl()
             .args(["exec", "--job", "cfg", "--db"])
             .arg(&db)
             .args(["--", "/bin/echo", &format!("run {i}")])
-            .output()
-            .unwrap();
+            .run();
         assert!(out.status.success());
     }
+    let with_config = |args: &[&str]| s.jobctl().arg("--config").arg(&config).args(args).run();
     // Readers find the configured database without --db.
-    let listed = s
-        .cmd()
-        .arg("--config")
-        .arg(&config)
-        .args(["history", "--json"])
-        .output()
-        .unwrap();
+    let listed = with_config(&["history", "--json"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 4);
     // prune applies the configured keep_runs when no flag is given.
-    let out = s
-        .cmd()
-        .arg("--config")
-        .arg(&config)
-        .args(["history", "prune", "--json"])
-        .output()
-        .unwrap();
+    let out = with_config(&["history", "prune", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 2);
-    assert_eq!(runs_in(s.path(), &db).len(), 2);
+    assert_eq!(s.runs_in(&db).len(), 2);
     // A flag still wins over the configuration.
-    let out = s
-        .cmd()
-        .arg("--config")
-        .arg(&config)
-        .args(["history", "prune", "--keep-runs", "1", "--json"])
-        .output()
-        .unwrap();
+    let out = with_config(&["history", "prune", "--keep-runs", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"][0]["report"]["runs_over_count"], 1);
 }
@@ -280,21 +225,16 @@ fn insert_bad_row(db: &std::path::Path, id: i64, trigger: &str) {
 #[test]
 fn one_bad_row_never_hides_the_rest() {
     let s = seeded();
-    insert_bad_row(&s.db, 4242, "bogus-trigger");
+    insert_bad_row(&s.db(), 4242, "bogus-trigger");
     let warning = format!(
         "Warning: cannot decode row id 4242 (run 0000000000001092) of {}: unknown trigger \"bogus-trigger\"; skipped it\n",
-        s.db.display()
+        s.db().display()
     );
     let out = history(&s, &["--json"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), warning);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let jobs: Vec<&str> = v["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap())
-        .collect();
+    let jobs = jobs_of(v["runs"].as_array().unwrap());
     assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
     let out = history(&s, &[]);
     assert_eq!(out.status.code(), Some(5));
@@ -309,17 +249,13 @@ fn one_bad_row_never_hides_the_rest() {
     let out = s.read("logs", &["gamma"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), warning);
-    assert!(
-        text(&out.stdout).ends_with("out| ok\n"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_ends_with(&text(&out.stdout), "out| ok\n");
 }
 
 /// The same in a user's database, read by root with the others.
 #[test]
 fn a_bad_row_in_a_users_database_hides_nothing_else() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let state = s.path().join("state");
     let folder = state.join("users/alice");
     std::fs::create_dir_all(&folder).unwrap();
@@ -336,30 +272,27 @@ fn a_bad_row_in_a_users_database_hides_nothing_else() {
         ("alice-job", alice_db.clone()),
     ] {
         let out = s
-            .cmd()
+            .jobctl()
             .args(["exec", "--job", job, "--db"])
             .arg(&db)
             .args(["--", "/bin/true"])
-            .output()
-            .unwrap();
+            .run();
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     insert_bad_row(&alice_db, 77, "bogus-trigger");
     // alice-job is installed to run as alice.
-    let units = s.path().join("units");
-    std::fs::create_dir(&units).unwrap();
+    let units = s.dir("units");
     std::fs::write(
         units.join("jobctl-alice-job.service"),
         "[Unit]\nX-Jobctl-Job=alice-job\n\n[Service]\nUser=alice\nStateDirectory=jobctl/users/alice\n",
     )
     .unwrap();
     let out = s
-        .cmd()
+        .jobctl()
         .arg("--unit-dir")
         .arg(&units)
         .args(["history", "--json"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -368,22 +301,17 @@ fn a_bad_row_in_a_users_database_hides_nothing_else() {
         "{stderr}"
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut jobs: Vec<&str> = v["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["job"].as_str().unwrap())
-        .collect();
+    let mut jobs = jobs_of(v["runs"].as_array().unwrap());
     jobs.sort();
     assert_eq!(jobs, ["alice-job", "root-job"]);
 }
 
 /// A database with two runs at fixed times, the newer one of a job whose
 /// name carries terminal escape sequences (as a user's database may).
-fn hostile_names() -> Scratch {
-    let s = Scratch::new();
-    s.exec("seed", &[], &[]);
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
+fn hostile_names() -> TestEnv {
+    let s = TestEnv::new();
+    s.exec("seed", &[], &[]).success();
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
     // 2027-01-15 10:00:00 UTC.
     let t = 1_800_007_200_000_000i64;
     conn.execute_batch(&format!(
@@ -405,10 +333,13 @@ fn hostile_names() -> Scratch {
 #[test]
 fn control_characters_in_job_names_are_escaped() {
     let s = hostile_names();
-    let out = history(&s, &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = |args: &[&str]| {
+        let out = history(&s, args);
+        assert!(out.status.success(), "{}", out.describe());
+        out.stdout()
+    };
     assert_eq!(
-        text(&out.stdout),
+        table(&[]),
         concat!(
             "RUN           JOB                   TRIGGER  START                DURATION  STATUS   EXIT\n",
             "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
@@ -416,10 +347,8 @@ fn control_characters_in_job_names_are_escaped() {
         )
     );
     // --raw: the bytes as stored (columns counted in characters).
-    let out = history(&s, &["--raw"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        table(&["--raw"]),
         concat!(
             "RUN           JOB             TRIGGER  START                DURATION  STATUS   EXIT\n",
             "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
@@ -428,11 +357,7 @@ fn control_characters_in_job_names_are_escaped() {
     );
     // JSON escapes by its own rules.
     let out = history(&s, &["--json"]);
-    assert!(
-        text(&out.stdout).contains(r#""job": "x\u001b[2J\u001b[31mFAKE""#),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&text(&out.stdout), r#""job": "x\u001b[2J\u001b[31mFAKE""#);
     assert!(!out.stdout.contains(&0x1b));
 }
 
@@ -444,22 +369,22 @@ fn control_characters_in_job_names_are_escaped() {
 #[test]
 fn an_invocation_id_that_is_not_systemds_is_never_recorded_or_shown() {
     let hostile = "$(touch /tmp/pwned) ; touch /tmp/pwned2 #";
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let out = s
-        .cmd()
+        .jobctl()
         .env("INVOCATION_ID", hostile)
         .args(["exec", "--job", "forged", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(["--", "/bin/true"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let good = "0123456789abcdef0123456789abcdef";
     let out = s
-        .cmd()
+        .jobctl()
         .env("INVOCATION_ID", good)
         .args(["exec", "--job", "real", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(["--", "/bin/true"])
         .output()
         .unwrap();
@@ -478,7 +403,7 @@ fn an_invocation_id_that_is_not_systemds_is_never_recorded_or_shown() {
     );
 
     // Written into the database by other means: the row is skipped, said so.
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
     conn.execute(
         "UPDATE runs SET invocation_id = ?1 WHERE job = 'real'",
         [hostile],

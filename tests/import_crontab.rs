@@ -5,15 +5,14 @@
 //! `--strict`, `--dry-run` and a failure in the middle of the move change
 //! nothing.
 
-mod oracle;
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use oracle::jobctl::jobctl;
+use crate::support::{
+    Run, RunExt as _, TestEnv, assert_contains, blessing, is_root, root_or_skip, tool_or_skip,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,41 +20,29 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("import-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
+/// `jobctl import crontab ARGS --out OUT`, from tests/fixtures/import, with
+/// `stdin` as its standard input when given.
+fn import(env: &TestEnv, out: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = env.jobctl();
+    cmd.args(["import", "crontab"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .current_dir(fixture(""));
+    match stdin {
+        Some(input) => cmd.run_with_input(input),
+        None => cmd.run(),
+    }
 }
 
-fn import(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(jobctl());
-    cmd.arg("import")
-        .arg("crontab")
-        .args(args)
-        .current_dir(fixture(""))
-        .env_clear()
-        .env("TZ", "UTC")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run jobctl");
-    if let Some(data) = stdin {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(data)
-            .expect("write stdin");
-    }
-    child.wait_with_output().expect("wait for jobctl")
+/// Imports (`ARGS`) into `jobs.d` of a fresh environment, which must
+/// succeed: the environment, the folder and what the import printed.
+fn imported(args: &[&str]) -> (TestEnv, PathBuf, String) {
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
+    let output = import(&env, &out, args, None);
+    assert!(output.status.success(), "{}", output.describe());
+    (env, out, output.stdout())
 }
 
 /// Every file in a folder, by name.
@@ -75,7 +62,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, String> {
 
 fn assert_matches_expected(dir: &Path, expected: &Path) {
     let got = snapshot(dir);
-    if support::blessing() {
+    if blessing() {
         let _ = fs::remove_dir_all(expected);
         fs::create_dir_all(expected).expect("create expected folder");
         for (name, text) in &got {
@@ -96,44 +83,20 @@ fn assert_matches_expected(dir: &Path, expected: &Path) {
     }
 }
 
-fn validate(dir: &Path) {
-    let output = Command::new(jobctl())
-        .args(["validate", "--jobs-dir"])
-        .arg(dir)
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl validate");
+fn validate(env: &TestEnv, dir: &Path) {
+    let output = env.jobctl().args(["validate", "--jobs-dir"]).arg(dir).run();
     assert!(
         output.status.success(),
-        "jobctl validate: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        "jobctl validate: {}",
+        output.describe()
     );
 }
 
 #[test]
 fn user_crontab() {
-    let dir = scratch("user");
-    let out = dir.join("jobs.d");
-    let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--job-user",
-            "alice",
-        ],
-        None,
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (env, out, stdout) = imported(&["user.crontab", "--job-user", "alice"]);
     assert_matches_expected(&out, &fixture("user.expected"));
-    validate(&out);
+    validate(&env, &out);
 
     assert!(stdout.starts_with("Imported 8 jobs from "), "{stdout}");
     for line in [
@@ -151,51 +114,28 @@ fn user_crontab() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
     // No staging folder is left behind.
-    assert_eq!(snapshot(&dir).keys().collect::<Vec<_>>(), ["jobs.d"]);
+    assert_eq!(snapshot(env.path()).keys().collect::<Vec<_>>(), ["jobs.d"]);
 }
 
 #[test]
 fn system_crontab_from_stdin() {
-    let dir = scratch("system");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
     let text = fs::read(fixture("system.crontab")).expect("fixture");
-    let output = import(
-        &[
-            "-",
-            "--format",
-            "system",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        Some(&text),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = import(&env, &out, &["-", "--format", "system"], Some(&text));
+    assert!(output.status.success(), "{}", output.describe());
     assert_matches_expected(&out, &fixture("system.expected"));
-    validate(&out);
+    validate(&env, &out);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("from stdin into"), "{stdout}");
-    assert!(stdout.contains("missing the user column"), "{stdout}");
+    assert_contains(&stdout, "from stdin into");
+    assert_contains(&stdout, "missing the user column");
 }
 
 #[test]
 fn json_report() {
-    let dir = scratch("json");
-    let out = dir.join("jobs.d");
-    let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--json",
-            "-u",
-            "alice",
-        ],
-        None,
-    );
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
+    let output = import(&env, &out, &["user.crontab", "--json", "-u", "alice"], None);
     assert!(output.status.success());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["format"], "user");
@@ -216,38 +156,23 @@ fn json_report() {
 
 #[test]
 fn existing_files_are_not_overwritten_without_force() {
-    let dir = scratch("conflict");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
     fs::create_dir_all(&out).expect("mkdir");
     fs::write(out.join("refresh.toml"), "# mine\n").expect("write");
     fs::write(out.join("other.toml"), "# other\n").expect("write");
     let before = snapshot(&out);
-    let args = [
-        "user.crontab".to_string(),
-        "--out".into(),
-        out.to_str().expect("utf-8").into(),
-        "--job-user".into(),
-        "alice".into(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = ["user.crontab", "--job-user", "alice"];
 
-    let output = import(&args, None);
+    let output = import(&env, &out, &args, None);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("refresh.toml already exists in"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Hint: review them, then add --force"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, "refresh.toml already exists in");
+    assert_contains(&stderr, "Hint: review them, then add --force");
     assert_eq!(snapshot(&out), before, "nothing changed");
-    assert_eq!(snapshot(&dir).len(), 1, "no staging folder left");
+    assert_eq!(snapshot(dir).len(), 1, "no staging folder left");
 
-    let mut forced = args.clone();
-    forced.push("--force");
-    let output = import(&forced, None);
+    let output = import(&env, &out, &[&args[..], &["--force"]].concat(), None);
     assert!(output.status.success());
     let after = snapshot(&out);
     assert_eq!(after["other.toml"], "# other\n");
@@ -257,17 +182,12 @@ fn existing_files_are_not_overwritten_without_force() {
 
 #[test]
 fn strict_and_dry_run_write_nothing() {
-    let dir = scratch("strict");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
     let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--strict",
-            "--job-user",
-            "alice",
-        ],
+        &env,
+        &out,
+        &["user.crontab", "--strict", "--job-user", "alice"],
         None,
     );
     assert_eq!(output.status.code(), Some(2));
@@ -275,53 +195,38 @@ fn strict_and_dry_run_write_nothing() {
     assert!(!out.exists());
 
     let output = import(
-        &[
-            "system.crontab",
-            "--format=system",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--dry-run",
-        ],
+        &env,
+        &out,
+        &["system.crontab", "--format=system", "--dry-run"],
         None,
     );
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("Would import 5 jobs"), "{stdout}");
-    assert!(
-        stdout.contains("--- cron.toml\n# Imported by jobctl"),
-        "{stdout}"
-    );
+    assert_contains(&stdout, "--- cron.toml\n# Imported by jobctl");
     assert!(!out.exists());
-    assert_eq!(snapshot(&dir).len(), 0);
+    assert_eq!(snapshot(dir).len(), 0);
 }
 
 #[test]
 fn bad_input_is_reported() {
-    let dir = scratch("bad");
-    let out = dir.join("jobs.d");
-    let output = import(
-        &[
-            "/nonexistent/crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
+    let output = import(&env, &out, &["/nonexistent/crontab"], None);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&output.stderr)
             .contains("cannot read the crontab /nonexistent/crontab")
     );
-    let output = import(
-        &["-", "--out", out.to_str().expect("utf-8")],
-        Some(b"\xff\xfe 0 0 * * * x\n"),
-    );
+    let output = import(&env, &out, &["-"], Some(b"\xff\xfe 0 0 * * * x\n"));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("stdin is not UTF-8 text"));
     let file = dir.join("file");
     fs::write(&file, "").expect("write");
     let output = import(
-        &["-", "--out", file.to_str().expect("utf-8"), "-u", "alice"],
+        &env,
+        &file,
+        &["-", "-u", "alice"],
         Some(b"0 0 * * * /bin/true\n"),
     );
     assert_eq!(output.status.code(), Some(2));
@@ -333,20 +238,13 @@ fn bad_input_is_reported() {
 /// already moved in; they must be taken back out.
 #[test]
 fn a_failure_in_the_middle_is_undone() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !is_root || !Path::new("/usr/bin/chattr").exists() {
-        if support::must_not_skip() {
-            panic!("this test needs root and chattr (JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true)");
-        }
-        eprintln!("SKIP: needs root and chattr to make a file immutable");
+    if !root_or_skip("to make a file immutable")
+        || !tool_or_skip("/usr/bin/chattr", "to make a file immutable")
+    {
         return;
     }
-    let dir = scratch("undo");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
     fs::create_dir_all(&out).expect("mkdir");
     // `monthly-send.toml` comes after refresh and batch-worker.
     fs::write(out.join("monthly-send.toml"), "# locked\n").expect("write");
@@ -359,52 +257,32 @@ fn a_failure_in_the_middle_is_undone() {
     assert!(status.success());
     let before = snapshot(&out);
     let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--force",
-            "--job-user",
-            "alice",
-        ],
+        &env,
+        &out,
+        &["user.crontab", "--force", "--job-user", "alice"],
         None,
     );
     let _ = Command::new("chattr").arg("-i").arg(&locked).status();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("failed and was undone"), "{stderr}");
+    assert_contains(&stderr, "failed and was undone");
     assert_eq!(snapshot(&out), before, "the folder is as it was");
     assert_eq!(
-        snapshot(&dir).keys().collect::<Vec<_>>(),
+        snapshot(dir).keys().collect::<Vec<_>>(),
         ["jobs.d"],
         "no staging folder left"
     );
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
-
 /// `jobctl render --json` of every job file in `dir`: the units as systemd
 /// will read them (an independent reading of the imported files).
-fn rendered_services(dir: &Path) -> Vec<String> {
+fn rendered_services(env: &TestEnv, dir: &Path) -> Vec<String> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .expect("read jobs")
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    let output = Command::new(jobctl())
-        .arg("render")
-        .arg("--json")
-        .args(&files)
-        .env_clear()
-        .env("TZ", "UTC")
-        .output()
-        .expect("run jobctl render");
+    let output = env.jobctl().arg("render").arg("--json").args(&files).run();
     assert!(output.status.success(), "{output:?}");
     let units: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     units
@@ -419,22 +297,16 @@ fn rendered_services(dir: &Path) -> Vec<String> {
 /// said otherwise. Where the user cannot be known, nothing is written.
 #[test]
 fn a_user_crontab_whose_user_cannot_be_known_is_refused() {
-    let dir = scratch("nouser");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
     // `crontab -l | jobctl import crontab -`: a pipe has no owner.
-    let output = import(
-        &["-", "--out", out.to_str().expect("utf-8")],
-        Some(b"0 0 * * * /bin/true\n"),
-    );
+    let output = import(&env, &out, &["-"], Some(b"0 0 * * * /bin/true\n"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("cannot tell whose crontab this is"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("Hint: name the user the jobs run as with --job-user USER (-u USER)"),
-        "{stderr}"
+    assert_contains(&stderr, "cannot tell whose crontab this is");
+    assert_contains(
+        &stderr,
+        "Hint: name the user the jobs run as with --job-user USER (-u USER)",
     );
     assert!(!out.exists(), "nothing written");
 
@@ -442,25 +314,12 @@ fn a_user_crontab_whose_user_cannot_be_known_is_refused() {
     // and may be anyone's crontab; otherwise it is the caller's own.
     let copy = dir.join("copy.crontab");
     fs::copy(fixture("user.crontab"), &copy).expect("copy");
-    let output = import(
-        &[
-            copy.to_str().expect("utf-8"),
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let output = import(&env, &out, &[copy.to_str().expect("utf-8")], None);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if is_root() {
         assert_eq!(output.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("it is owned by root but is not root's crontab"),
-            "{stderr}"
-        );
-        assert!(
-            stderr.contains("--job-user root if the jobs really are root's"),
-            "{stderr}"
-        );
+        assert_contains(&stderr, "it is owned by root but is not root's crontab");
+        assert_contains(&stderr, "--job-user root if the jobs really are root's");
         assert!(!out.exists(), "nothing written");
     } else {
         assert!(output.status.success(), "{stderr}");
@@ -468,8 +327,8 @@ fn a_user_crontab_whose_user_cannot_be_known_is_refused() {
             String::from_utf8_lossy(&Command::new("id").arg("-un").output().expect("id").stdout)
                 .trim()
                 .to_string();
-        for unit in rendered_services(&out) {
-            assert!(unit.contains(&format!("\nUser={me}\n")), "{unit}");
+        for unit in rendered_services(&env, &out) {
+            assert_contains(&unit, format!("\nUser={me}\n"));
         }
     }
 }
@@ -478,24 +337,7 @@ fn a_user_crontab_whose_user_cannot_be_known_is_refused() {
 /// the report; systemd reads them back from the rendered units.
 #[test]
 fn the_user_and_the_timeout_are_stated() {
-    let dir = scratch("stated");
-    let out = dir.join("jobs.d");
-    let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "-u",
-            "alice",
-        ],
-        None,
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (env, out, stdout) = imported(&["user.crontab", "-u", "alice"]);
     for line in [
         "\n  user:     alice (--job-user)\n",
         "\n  timeout:  1h in every job (cron never stopped a job; see the notes)\n",
@@ -503,20 +345,20 @@ fn the_user_and_the_timeout_are_stated() {
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
-    let services = rendered_services(&out);
+    let services = rendered_services(&env, &out);
     assert_eq!(services.len(), 8);
     for unit in &services {
-        assert!(unit.contains("\nUser=alice\n"), "{unit}");
-        assert!(unit.contains("\nTimeoutStartSec=1h\n"), "{unit}");
+        assert_contains(unit, "\nUser=alice\n");
+        assert_contains(unit, "\nTimeoutStartSec=1h\n");
     }
 
     // --timeout chooses another one, "infinity" none; --json says so too.
-    let out = dir.join("forever");
+    let out = env.path().join("forever");
     let output = import(
+        &env,
+        &out,
         &[
             "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
             "--job-user",
             "alice",
             "--timeout",
@@ -525,28 +367,18 @@ fn the_user_and_the_timeout_are_stated() {
         ],
         None,
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", output.describe());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["timeout"], "infinity");
     assert_eq!(report["user"]["user"], "alice");
     assert_eq!(report["user"]["source"], "--job-user");
-    for unit in rendered_services(&out) {
-        assert!(unit.contains("\nTimeoutStartSec=infinity\n"), "{unit}");
+    for unit in rendered_services(&env, &out) {
+        assert_contains(&unit, "\nTimeoutStartSec=infinity\n");
     }
     let output = import(
-        &[
-            "user.crontab",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "-u",
-            "alice",
-            "--timeout",
-            "0",
-        ],
+        &env,
+        &out,
+        &["user.crontab", "-u", "alice", "--timeout", "0"],
         None,
     );
     assert_eq!(output.status.code(), Some(2));
@@ -557,25 +389,13 @@ fn the_user_and_the_timeout_are_stated() {
 /// says root); --job-user would be ignored there, so it is refused.
 #[test]
 fn a_system_crontab_keeps_the_user_of_each_line() {
-    let dir = scratch("sysusers");
-    let out = dir.join("jobs.d");
-    let output = import(
-        &[
-            "system.crontab",
-            "--format",
-            "system",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        None,
-    );
+    let env = TestEnv::new();
+    let (dir, out) = (env.path(), env.path().join("jobs.d"));
+    let output = import(&env, &out, &["system.crontab", "--format", "system"], None);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(
-        stdout.contains("\n  user:     the user column of each line\n"),
-        "{stdout}"
-    );
-    let users: Vec<String> = rendered_services(&out)
+    assert_contains(&stdout, "\n  user:     the user column of each line\n");
+    let users: Vec<String> = rendered_services(&env, &out)
         .iter()
         .map(|u| {
             u.lines()
@@ -596,15 +416,9 @@ fn a_system_crontab_keeps_the_user_of_each_line() {
     );
 
     let output = import(
-        &[
-            "system.crontab",
-            "--format",
-            "system",
-            "--out",
-            dir.join("x").to_str().expect("utf-8"),
-            "-u",
-            "alice",
-        ],
+        &env,
+        &dir.join("x"),
+        &["system.crontab", "--format", "system", "-u", "alice"],
         None,
     );
     assert_eq!(output.status.code(), Some(2));
@@ -616,39 +430,21 @@ fn a_system_crontab_keeps_the_user_of_each_line() {
 /// In per-user mode the jobs run as the caller, whose manager runs them.
 #[test]
 fn per_user_mode_imports_jobs_that_run_as_the_caller() {
-    let dir = scratch("peruser");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
     let run = |extra: &[&str]| {
-        let mut cmd = Command::new(jobctl());
-        cmd.args(["--user", "import", "crontab", "-", "--out"])
+        env.jobctl()
+            .args(["--user", "import", "crontab", "-", "--out"])
             .arg(&out)
             .args(extra)
-            .env_clear()
-            .env("TZ", "UTC")
-            .env("HOME", &dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run jobctl");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"0 0 * * * /usr/local/bin/backup\n")
-            .expect("write");
-        child.wait_with_output().expect("wait")
+            .run_with_input(b"0 0 * * * /usr/local/bin/backup\n")
     };
     let output = run(&[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("user:     you: your own systemd user manager runs them (--user)"),
-        "{stdout}"
+    assert!(output.status.success(), "{}", output.describe());
+    let stdout = output.stdout();
+    assert_contains(
+        &stdout,
+        "user:     you: your own systemd user manager runs them (--user)",
     );
     let file = fs::read_to_string(out.join("backup.toml")).expect("job file");
     assert!(!file.contains("user ="), "{file}");
@@ -664,11 +460,13 @@ fn per_user_mode_imports_jobs_that_run_as_the_caller() {
 /// Expected text written by hand.
 #[test]
 fn rejected_lines_are_shown_escaped() {
-    let dir = scratch("escaped");
-    let out = dir.join("jobs.d");
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
     let out_text = out.to_str().expect("utf-8");
     let output = import(
-        &["-", "--out", out_text, "-u", "nobody"],
+        &env,
+        &out,
+        &["-", "-u", "nobody"],
         Some(b"61 * * * * echo \x1b[2Jhi\x07\n0 3 * * * /bin/true\n"),
     );
     assert!(output.status.success(), "{output:?}");
@@ -695,15 +493,9 @@ fn rejected_lines_are_shown_escaped() {
     );
     // --json has the line exactly, in JSON's escapes.
     let output = import(
-        &[
-            "-",
-            "--out",
-            out_text,
-            "--dry-run",
-            "--json",
-            "-u",
-            "nobody",
-        ],
+        &env,
+        &out,
+        &["-", "--dry-run", "--json", "-u", "nobody"],
         Some(b"61 * * * * echo \x1b[2Jhi\x07\n"),
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");

@@ -25,18 +25,15 @@
 //!     schedule's zone is `CRON_TZ` (cronie's crontab(5)), else `TZ`, which
 //!     the command also sees (docs/schedules.md, "Importing a crontab").
 
-mod oracle;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use oracle::vixie;
 use serde_json::Value;
 
-const JOBCTL: &str = env!("CARGO_BIN_EXE_jobctl");
+use crate::oracle::{jobctl, vixie};
+use crate::support::{RunExt as _, TestEnv};
 
 /// How a job runs its command.
 #[derive(Debug)]
@@ -238,59 +235,34 @@ fn settings_crontab() -> Vec<Expect> {
     ]
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("import-oracle-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn jobctl() -> Command {
-    let mut cmd = Command::new(JOBCTL);
-    cmd.env_clear()
-        .env("TZ", "UTC")
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import"));
-    cmd
-}
-
-/// Imports (`jobctl import crontab ARGS --out OUT --json`), returns the report.
-fn import(args: &[&str], stdin: &[u8], out: &Path) -> Value {
-    let mut child = jobctl()
+/// Imports (`jobctl import crontab ARGS --out OUT --json`, with `stdin`),
+/// returns the report.
+fn import(env: &TestEnv, args: &[&str], stdin: &[u8]) -> Value {
+    let output = env
+        .jobctl()
         .args(["import", "crontab"])
         .args(args)
         .arg("--out")
-        .arg(out)
+        .arg(env.path().join("jobs"))
         .arg("--json")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "import: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import"))
+        .run_with_input(stdin);
+    assert!(output.status.success(), "import: {}", output.stderr());
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// The `OnCalendar=` lines of the job's timer as jobctl renders it.
-fn rendered_calendars(file: &Path) -> Vec<String> {
-    let output = jobctl()
+fn rendered_calendars(env: &TestEnv, file: &Path) -> Vec<String> {
+    let output = env
+        .jobctl()
         .args(["--config", "/nonexistent/config.toml", "render", "--json"])
         .arg(file)
-        .output()
-        .unwrap();
+        .run();
     assert!(
         output.status.success(),
         "render {}: {}",
         file.display(),
-        String::from_utf8_lossy(&output.stderr)
+        output.stderr()
     );
     let rendered: Value = serde_json::from_slice(&output.stdout).unwrap();
     rendered[0]["timer"]["contents"]
@@ -329,21 +301,8 @@ fn check_schedule(what: &str, schedule: &str, cron: &str, calendars: &[String], 
         .collect();
     assert!(!cron_runs.is_empty(), "{what}: cron never runs it");
     // Each OnCalendar= line on its own, then their union (one timer).
-    let base = format!("--base-time=@{}", from.as_second());
-    let output = Command::new(JOBCTL)
-        .args(["calendar", "--json", &base])
-        .arg(format!("--iterations={}", cron_runs.len()))
-        .arg("--")
-        .args(calendars)
-        .env_clear()
-        .env("TZ", zone)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{what}: jobctl calendar {calendars:?}"
-    );
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let base = format!("@{}", from.as_second());
+    let results = jobctl::calendar(zone, &base, cron_runs.len() as u32, calendars, false);
     let mut timer_runs: Vec<i64> = results
         .iter()
         .flat_map(|r| r["next_elapses"].as_array().cloned().unwrap_or_default())
@@ -360,7 +319,7 @@ fn check_schedule(what: &str, schedule: &str, cron: &str, calendars: &[String], 
 
 /// Checks every imported job of `report` against `expected`, and that no
 /// other line was imported.
-fn check_import(report: &Value, expected: &[Expect]) {
+fn check_import(env: &TestEnv, report: &Value, expected: &[Expect]) {
     let jobs = report["jobs"].as_array().unwrap();
     let lines: Vec<u64> = jobs.iter().map(|j| j["line"].as_u64().unwrap()).collect();
     let want_lines: Vec<u64> = expected.iter().map(|e| e.line).collect();
@@ -376,7 +335,7 @@ fn check_import(report: &Value, expected: &[Expect]) {
             &what,
             want.schedule,
             string("cron").unwrap_or_default(),
-            &rendered_calendars(&file),
+            &rendered_calendars(env, &file),
             want.timezone.unwrap_or("UTC"),
         );
         if !want.schedule.starts_with('@') {
@@ -420,13 +379,9 @@ fn check_import(report: &Value, expected: &[Expect]) {
 
 #[test]
 fn a_user_crontab_means_what_it_meant_to_cron() {
-    let dir = scratch("user");
-    let report = import(
-        &["user.crontab", "--job-user", "alice"],
-        b"",
-        &dir.join("jobs"),
-    );
-    check_import(&report, &user_crontab());
+    let env = TestEnv::new();
+    let report = import(&env, &["user.crontab", "--job-user", "alice"], b"");
+    check_import(&env, &report, &user_crontab());
     let skipped: Vec<u64> = report["skipped"]
         .as_array()
         .unwrap()
@@ -438,22 +393,22 @@ fn a_user_crontab_means_what_it_meant_to_cron() {
 
 #[test]
 fn a_system_crontab_means_what_it_meant_to_cron() {
-    let dir = scratch("system");
+    let env = TestEnv::new();
     let text = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/system.crontab"),
     )
     .unwrap();
-    let report = import(&["-", "--format", "system"], &text, &dir.join("jobs"));
-    check_import(&report, &system_crontab());
+    let report = import(&env, &["-", "--format", "system"], &text);
+    check_import(&env, &report, &system_crontab());
 }
 
 #[test]
 fn settings_shell_and_zones_mean_what_they_meant_to_cron() {
-    let dir = scratch("settings");
+    let env = TestEnv::new();
     let report = import(
+        &env,
         &["-", "--job-user", "bob"],
         SETTINGS_CRONTAB.as_bytes(),
-        &dir.join("jobs"),
     );
-    check_import(&report, &settings_crontab());
+    check_import(&env, &report, &settings_crontab());
 }

@@ -1,37 +1,29 @@
 //! `jobctl logs`: a run's captured output, streams marked, chosen by last,
 //! last failure or id prefix; `--journal` for runs systemd started.
 
-mod exec_support;
+use crate::support::*;
 
-use exec_support::*;
-
-fn logs(s: &Scratch, args: &[&str]) -> std::process::Output {
+fn logs(s: &TestEnv, args: &[&str]) -> Run {
     s.read("logs", args)
 }
 
 #[test]
 fn last_failed_and_by_id() {
-    let s = Scratch::new();
-    s.exec(
-        "job",
-        &[],
-        &["out", "first run", "err", "it broke", "exit", "1"],
-    );
-    s.exec("job", &[], &["out", "second run"]);
+    let s = TestEnv::new();
+    let steps = ["out", "first run", "err", "it broke", "exit", "1"];
+    assert_eq!(s.exec("job", &[], &steps).status.code(), Some(1));
+    s.exec("job", &[], &["out", "second run"]).success();
     let out = logs(&s, &["job"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("-- run "), "{stdout}");
-    assert!(stdout.contains(": success (exit 0)"), "{stdout}");
-    assert!(stdout.ends_with("out| second run\n"), "{stdout}");
+    assert_contains(&stdout, ": success (exit 0)");
+    assert_ends_with(&stdout, "out| second run\n");
     assert_eq!(text(&logs(&s, &["job", "--last"]).stdout), stdout);
 
     let failed = text(&logs(&s, &["job", "--failed"]).stdout);
     assert!(failed.contains(": failed (exit 1)"));
-    assert!(
-        failed.ends_with("out| first run\nerr| it broke\n"),
-        "{failed}"
-    );
+    assert_ends_with(&failed, "out| first run\nerr| it broke\n");
 
     let runs = s.runs();
     let id = runs[1]["id"].as_str().unwrap();
@@ -43,15 +35,11 @@ fn last_failed_and_by_id() {
 
 #[test]
 fn errors_name_the_problem() {
-    let s = Scratch::new();
-    s.exec("job", &[], &["out", "x"]);
+    let s = TestEnv::new();
+    s.exec("job", &[], &["out", "x"]).success();
     let out = logs(&s, &["job", "--failed"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("job job: no failed run"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "job job: no failed run");
     let out = logs(&s, &["nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("Hint:"));
@@ -62,19 +50,16 @@ fn errors_name_the_problem() {
     assert_eq!(out.status.code(), Some(1));
     let out = logs(&s, &["job", "--journal"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("started from a shell"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "started from a shell");
     let out = logs(&s, &["job", "--last", "--failed"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn json_and_raw_output() {
-    let s = Scratch::new();
-    s.exec("job", &[], &["prompt", "no newline", "err", "e"]);
+    let s = TestEnv::new();
+    s.exec("job", &[], &["prompt", "no newline", "err", "e"])
+        .success();
     let out = logs(&s, &["job", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["run"]["job"], "job");
@@ -88,12 +73,12 @@ fn json_and_raw_output() {
     let raw = logs(&s, &["job", "--raw"]);
     assert_eq!(text(&raw.stdout), "no newlinee\n");
     let marked = text(&logs(&s, &["job"]).stdout);
-    assert!(marked.ends_with("out| no newline\nerr| e\n"), "{marked}");
+    assert_ends_with(&marked, "out| no newline\nerr| e\n");
 }
 
 #[test]
 fn journal_mode_asks_journalctl_for_the_invocation() {
-    let s = Scratch::new();
+    let s = TestEnv::new();
     let fake_bin = s.path().join("fakebin");
     std::fs::create_dir(&fake_bin).unwrap();
     // A stand-in journalctl that prints its arguments.
@@ -102,21 +87,19 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = s
-        .cmd()
+        .jobctl()
         .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
         .args(["exec", "--job", "svc", "--db"])
-        .arg(&s.db)
+        .arg(s.db())
         .args(["--", "/bin/true"])
-        .output()
-        .unwrap();
+        .run();
     assert!(out.status.success());
     let out = s
-        .cmd()
+        .jobctl()
         .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
         .args(["logs", "svc", "--journal", "--db"])
-        .arg(&s.db)
-        .output()
-        .unwrap();
+        .arg(s.db())
+        .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -130,21 +113,17 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
 /// per line; --raw gives the exact bytes.
 #[test]
 fn control_characters_are_escaped_unless_raw() {
-    let s = Scratch::new();
-    let out = s.exec(
-        "job",
-        &[],
-        &[
-            "out",
-            "x\x1b[2J\x1b[31mFAKE",
-            "err",
-            "bell\x07 cr\rover\ttab",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = TestEnv::new();
+    let steps = [
+        "out",
+        "x\x1b[2J\x1b[31mFAKE",
+        "err",
+        "bell\x07 cr\rover\ttab",
+    ];
+    s.exec("job", &[], &steps).success();
     // 15 + 18 bytes captured. A hostile job name and fixed times
     // (2027-01-15 10:00:00 UTC, 2.5 s).
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
     conn.execute_batch(
         "UPDATE runs SET job = 'job' || char(27) || ']0;owned' || char(7), \
          started_us = 1800007200000000, ended_us = 1800007202500000",

@@ -352,15 +352,15 @@ fn decode_qp(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() + 1 {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())])
+        if b[i] == b'='
+            && i + 2 < b.len() + 1
+            && let Some(v) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())])
                 .ok()
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

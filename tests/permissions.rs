@@ -3,21 +3,13 @@
 //! refuse their files the same way). These tests need root to create files
 //! owned by other users; elsewhere they skip with a reason (and fail in CI).
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use support::{TempDir, describe, is_root, jobctl, skip};
+use crate::support::{Run, RunExt as _, TestEnv, assert_ends_with, root_or_skip};
 
 const JOB: &str = "command = [\"/bin/true\"]\ndaily = \"02:00\"\n";
-
-fn jobs_dir() -> TempDir {
-    let dir = TempDir::new("perm");
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
 
 fn write_job(dir: &Path, name: &str, mode: u32) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -32,176 +24,161 @@ fn chown(path: &Path, uid: u32) {
 
 const NOBODY: u32 = 65534;
 
-fn validate(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let home = TempDir::new("perm-home");
-    jobctl(home.path())
-        .args(["--config", "/nonexistent/config.toml"])
+/// A fresh environment and its jobs folder, when the test runs as root
+/// (else it is skipped, saying `why` it needs root).
+fn as_root(why: &str) -> Option<(TestEnv, PathBuf)> {
+    root_or_skip(why).then(|| {
+        let env = TestEnv::new();
+        let dir = env.jobs_dir();
+        (env, dir)
+    })
+}
+
+/// `jobctl validate` of the environment's jobs folder, as root.
+fn validate(env: &TestEnv, extra: &[&str]) -> Run {
+    validate_with(env, Path::new(NO_CONFIG), extra)
+}
+
+fn validate_with(env: &TestEnv, config: &Path, extra: &[&str]) -> Run {
+    env.jobctl()
+        .arg("--config")
+        .arg(config)
         .args(extra)
         .arg("--jobs-dir")
-        .arg(dir)
+        .arg(env.jobs_dir())
         .arg("validate")
-        .output()
-        .unwrap()
+        .run()
 }
+
+/// What `validate` with the configuration `config` said, which must have
+/// refused something (exit status 2).
+fn refusal(env: &TestEnv, config: &Path) -> String {
+    let output = validate_with(env, config, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+    output.stderr_then_stdout()
+}
+
+/// Checks that `validate` refused `file` ("error: FILE: refusing an unsafe
+/// file: WHY…"); returns everything it said.
+fn assert_refused(env: &TestEnv, file: &Path, why: &str) -> String {
+    let said = refusal(env, Path::new(NO_CONFIG));
+    let expected = format!("error: {}: refusing an unsafe file: {why}", file.display());
+    assert!(said.contains(&expected), "{expected:?} not in:\n{said}");
+    said
+}
+
+const NO_CONFIG: &str = "/nonexistent/config.toml";
 
 #[test]
 fn safe_files_pass() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let dir = jobs_dir();
-    write_job(dir.path(), "ok.toml", 0o644);
-    let output = validate(dir.path(), &[]);
-    assert!(output.status.success(), "{}", describe(&output));
+    let Some((env, dir)) = as_root("to check ownership rules") else {
+        return;
+    };
+    write_job(&dir, "ok.toml", 0o644);
+    let output = validate(&env, &[]);
+    assert!(output.status.success(), "{}", output.describe());
 }
 
 #[test]
 fn world_and_group_writable_job_files_are_refused() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let dir = jobs_dir();
-    let world = write_job(dir.path(), "world.toml", 0o666);
-    let group = write_job(dir.path(), "group.toml", 0o664);
-    let output = validate(dir.path(), &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
-    assert!(
-        stdout.contains(&format!(
-            "error: {}: refusing an unsafe file: mode 0666 lets its group and everyone change it; a user who can change it could run commands as root\n  hint: run: chown root: {0} && chmod go-w {0}",
+    let Some((env, dir)) = as_root("to check ownership rules") else {
+        return;
+    };
+    let world = write_job(&dir, "world.toml", 0o666);
+    let group = write_job(&dir, "group.toml", 0o664);
+    assert_refused(
+        &env,
+        &world,
+        &format!(
+            "mode 0666 lets its group and everyone change it; a user who can change it could run commands as root\n  hint: run: chown root: {0} && chmod go-w {0}",
             world.display()
-        )),
-        "{stdout}"
+        ),
     );
-    assert!(
-        stdout.contains(&format!(
-            "error: {}: refusing an unsafe file: mode 0664 lets its group change it;",
-            group.display()
-        )),
-        "{stdout}"
+    let stdout = assert_refused(&env, &group, "mode 0664 lets its group change it;");
+    assert_ends_with(
+        &stdout,
+        "checked 2 job files: 0 valid, 2 invalid (2 errors, 0 warnings)\n",
     );
-    assert!(
-        stdout.ends_with("checked 2 job files: 0 valid, 2 invalid (2 errors, 0 warnings)\n"),
-        "{stdout}"
-    );
+}
+
+/// An environment whose jobs folder holds `theirs.toml`, owned by nobody.
+fn with_nobodys_job_file() -> Option<(TestEnv, PathBuf)> {
+    let (env, dir) = as_root("to create files owned by another user")?;
+    let theirs = write_job(&dir, "theirs.toml", 0o644);
+    chown(&theirs, NOBODY);
+    Some((env, theirs))
 }
 
 #[test]
 fn files_owned_by_another_user_are_refused() {
-    if !is_root() {
-        return skip("needs root to create files owned by another user");
-    }
-    let dir = jobs_dir();
-    let theirs = write_job(dir.path(), "theirs.toml", 0o644);
-    chown(&theirs, NOBODY);
-    let output = validate(dir.path(), &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
-    assert!(
-        stdout.contains(&format!(
-            "error: {}: refusing an unsafe file: owned by uid {NOBODY}, not root",
-            theirs.display()
-        )),
-        "{stdout}"
-    );
+    let Some((env, theirs)) = with_nobodys_job_file() else {
+        return;
+    };
+    assert_refused(&env, &theirs, &format!("owned by uid {NOBODY}, not root"));
 }
 
 #[test]
 fn a_link_to_a_user_writable_file_is_refused() {
-    if !is_root() {
-        return skip("needs root to create files owned by another user");
-    }
-    let dir = jobs_dir();
-    let elsewhere = TempDir::new("perm-target");
-    let target = write_job(elsewhere.path(), "target.toml", 0o644);
+    let Some((env, dir)) = as_root("to create files owned by another user") else {
+        return;
+    };
+    let target = write_job(&env.dir("elsewhere"), "target.toml", 0o644);
     chown(&target, NOBODY);
-    symlink(&target, dir.path().join("linked.toml")).unwrap();
-    let output = validate(dir.path(), &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
-    assert!(
-        stdout.contains("(the target of the link), not root"),
-        "{stdout}"
+    let link = dir.join("linked.toml");
+    symlink(&target, &link).unwrap();
+    assert_refused(
+        &env,
+        &link,
+        &format!("owned by uid {NOBODY} (the target of the link), not root"),
     );
 }
 
 #[test]
 fn a_writable_jobs_folder_is_refused() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let dir = jobs_dir();
-    write_job(dir.path(), "ok.toml", 0o644);
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let output = validate(dir.path(), &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stdout = support::stderr_then_stdout(&output);
-    assert!(
-        stdout.contains(&format!(
-            "error: {}: refusing an unsafe file: mode 0777",
-            dir.path().display()
-        )),
-        "{stdout}"
-    );
+    let Some((env, dir)) = as_root("to check ownership rules") else {
+        return;
+    };
+    write_job(&dir, "ok.toml", 0o644);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    assert_refused(&env, &dir, "mode 0777");
 }
 
 #[test]
 fn an_unsafe_configuration_is_refused() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let dir = jobs_dir();
-    write_job(dir.path(), "ok.toml", 0o644);
-    let config = dir.path().join("config.conf");
+    let Some((env, dir)) = as_root("to check ownership rules") else {
+        return;
+    };
+    write_job(&dir, "ok.toml", 0o644);
+    let config = dir.join("config.conf");
     fs::write(&config, "").unwrap();
     fs::set_permissions(&config, fs::Permissions::from_mode(0o646)).unwrap();
-    let home = TempDir::new("perm-home");
-    let output = jobctl(home.path())
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    assert!(support::stderr_then_stdout(&output).contains("mode 0646 lets everyone change it"));
+    assert!(refusal(&env, &config).contains("mode 0646 lets everyone change it"));
 }
 
 #[test]
 fn per_user_mode_does_not_require_root_ownership() {
-    if !is_root() {
-        return skip("needs root to create files owned by another user");
-    }
-    let dir = jobs_dir();
-    let theirs = write_job(dir.path(), "theirs.toml", 0o644);
-    chown(&theirs, NOBODY);
-    let output = validate(dir.path(), &["--user"]);
-    assert!(output.status.success(), "{}", describe(&output));
+    let Some((env, _)) = with_nobodys_job_file() else {
+        return;
+    };
+    let output = validate(&env, &["--user"]);
+    assert!(output.status.success(), "{}", output.describe());
 }
 
 #[test]
 fn non_root_users_are_not_held_to_the_root_rules() {
     // Only root installs system units; for anyone else (a CI checkout, a
     // laptop) the check would protect nothing, so it does not apply.
-    if !is_root() {
-        return skip("needs root to run a command as another user");
-    }
-    let dir = jobs_dir();
-    write_job(dir.path(), "world.toml", 0o666);
-    let home = TempDir::new("perm-nobody");
-    let bin = support::jobctl_bin();
-    let output = std::process::Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&bin)
+    let Some((env, dir)) = as_root("to run a command as another user") else {
+        return;
+    };
+    write_job(&dir, "world.toml", 0o666);
+    let output = env
+        .jobctl_as("nobody")
         .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
-        .arg(dir.path())
+        .arg(&dir)
         .arg("validate")
-        .env_clear()
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
+        .run();
+    assert!(output.status.success(), "{}", output.describe());
 }
 
 /// A folder under /run, whose parents are root's and not writable by others
@@ -233,6 +210,12 @@ impl Drop for SafeDir {
     }
 }
 
+/// [`as_root`], with a [`SafeDir`] for environment files.
+fn with_safe_dir(label: &str) -> Option<(TestEnv, PathBuf, SafeDir)> {
+    let (env, dir) = as_root("to check ownership rules")?;
+    Some((env, dir, SafeDir::new(label)))
+}
+
 fn env_file(dir: &Path, name: &str, mode: u32) -> std::path::PathBuf {
     let path = dir.join(name);
     fs::write(&path, "LD_PRELOAD=/nonexistent/evil.so\n").unwrap();
@@ -256,10 +239,9 @@ fn job_with_env_file(dir: &Path, name: &str, file: &str, extra: &str) {
 /// link on the way to it.
 #[test]
 fn a_root_jobs_environment_file_must_be_roots_alone() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let safe = SafeDir::new("envfile");
+    let Some((env, dir, safe)) = with_safe_dir("envfile") else {
+        return;
+    };
     let good = env_file(safe.path(), "good.env", 0o600);
     let world = env_file(safe.path(), "world.env", 0o666);
     let theirs = env_file(safe.path(), "theirs.env", 0o600);
@@ -278,8 +260,7 @@ fn a_root_jobs_environment_file_must_be_roots_alone() {
     let root_link = safe.path().join("root-link.env");
     symlink(&world, &root_link).unwrap();
 
-    let dir = jobs_dir();
-    let d = dir.path();
+    let d = &dir;
     let p = |path: &Path| path.display().to_string();
     job_with_env_file(d, "good", &p(&good), "");
     job_with_env_file(
@@ -303,9 +284,7 @@ fn a_root_jobs_environment_file_must_be_roots_alone() {
         "user = \"root\"\n",
     );
 
-    let output = validate(d, &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let all = support::stderr_then_stdout(&output);
+    let all = refusal(&env, Path::new(NO_CONFIG));
     let error = |job: &str| -> String {
         let prefix = format!("error: {}/{job}.toml:", d.display());
         all.lines()
@@ -364,23 +343,26 @@ fn a_root_jobs_environment_file_must_be_roots_alone() {
             "{job}: expected {says:?} in\n{all}"
         );
     }
-    assert!(
-        all.ends_with("checked 11 job files: 4 valid, 7 invalid (7 errors, 0 warnings)\n"),
-        "{all}"
+    assert_ends_with(
+        &all,
+        "checked 11 job files: 4 valid, 7 invalid (7 errors, 0 warnings)\n",
     );
     // Per-user jobs are the user's own business.
-    let output = validate(d, &["--user"]);
-    assert!(!support::stderr_then_stdout(&output).contains("unsafe environment file"));
+    let output = validate(&env, &["--user"]);
+    assert!(
+        !output
+            .stderr_then_stdout()
+            .contains("unsafe environment file")
+    );
 }
 
 /// An unsafe file named by the configuration's `[defaults]` is refused for
 /// every root job that inherits it, and the message says where it came from.
 #[test]
 fn an_unsafe_environment_file_from_the_defaults_is_refused() {
-    if !is_root() {
-        return skip("needs root to check ownership rules");
-    }
-    let safe = SafeDir::new("envdefaults");
+    let Some((env, dir, safe)) = with_safe_dir("envdefaults") else {
+        return;
+    };
     let world = env_file(safe.path(), "world.env", 0o666);
     let config = safe.path().join("config.toml");
     fs::write(
@@ -388,23 +370,12 @@ fn an_unsafe_environment_file_from_the_defaults_is_refused() {
         format!("[defaults]\nenvironment_file = \"{}\"\n", world.display()),
     )
     .unwrap();
-    let dir = jobs_dir();
-    write_job(dir.path(), "inherits.toml", 0o644);
-    let home = TempDir::new("perm-home");
-    let output = jobctl(home.path())
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(dir.path())
-        .arg("validate")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let all = support::stderr_then_stdout(&output);
+    write_job(&dir, "inherits.toml", 0o644);
+    let all = refusal(&env, &config);
     assert!(
         all.contains(&format!(
             "error: {}/inherits.toml: `environment_file`: refusing an unsafe environment file {} (from the configuration's [defaults]): ",
-            dir.path().display(),
+            dir.display(),
             world.display()
         )),
         "{all}"

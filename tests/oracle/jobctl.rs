@@ -1,9 +1,9 @@
 //! Runs the real `jobctl calendar --json` the same way the oracle is run:
 //! one process for many expressions, `TZ` set to the local zone under test.
 
-use std::process::Command;
-
 use serde_json::Value;
+
+use crate::support::{RunExt as _, TestEnv};
 
 /// What jobctl made of one expression (the same shape as the oracle's).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,13 +24,10 @@ pub enum Outcome {
     },
 }
 
-pub fn jobctl() -> &'static str {
-    env!("CARGO_BIN_EXE_jobctl")
-}
-
 /// `jobctl calendar --json [--cron] --iterations=N --base-time=BASE EXPR...`
 pub fn calendar(tz: &str, base: &str, iterations: u32, exprs: &[String], cron: bool) -> Vec<Value> {
-    let mut cmd = Command::new(jobctl());
+    let env = TestEnv::new();
+    let mut cmd = env.jobctl();
     cmd.arg("calendar").arg("--json");
     if cron {
         cmd.arg("--cron");
@@ -40,10 +37,8 @@ pub fn calendar(tz: &str, base: &str, iterations: u32, exprs: &[String], cron: b
         .arg(format!("--base-time={base}"))
         .arg("--")
         .args(exprs)
-        .env_clear()
         .env("TZ", tz)
-        .output()
-        .expect("run jobctl");
+        .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let results: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(

@@ -1,28 +1,18 @@
 //! Shared helpers of the differential tests: a seeded random generator, a
 //! runner for the real `systemd-analyze calendar` (the oracle), a runner for
 //! `jobctl calendar --json`, and (in `vixie`) an independent cron matcher.
-//!
-//! Not every test binary uses every helper.
-#![allow(dead_code)]
 
 pub mod jobctl;
 pub mod rng;
 pub mod systemd;
 pub mod vixie;
 
-use std::path::Path;
-
-/// Whether a missing tool may skip a test: never in CI
-/// (`JOBCTL_REQUIRE_ALL_TESTS=1`), with a printed reason elsewhere.
-pub fn tool_available(path: &str, why: &str) -> bool {
-    if Path::new(path).exists() {
-        return true;
-    }
-    if jobctl_sandbox::skips_are_failures() {
-        panic!("{path} is required ({why}) and JOBCTL_REQUIRE_ALL_TESTS=1 (or CI=true)");
-    }
-    eprintln!("SKIP: {path} not found ({why}); install it with scripts/setup");
-    false
+/// The lines of a hand-written corpus file, without comments and blank lines.
+pub fn corpus(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The corpus seed: fixed, or `JOBCTL_ORACLE_SEED` to explore.

@@ -29,4 +29,23 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }
+
+    /// `*` with probability `star_percent`; else one item (with probability
+    /// `one_percent`) or two to four, made by `item`, joined by commas.
+    pub fn star_or_list(
+        &mut self,
+        star_percent: u64,
+        one_percent: u64,
+        mut item: impl FnMut(&mut Rng) -> String,
+    ) -> String {
+        if self.chance(star_percent) {
+            return "*".to_string();
+        }
+        let n = if self.chance(one_percent) {
+            1
+        } else {
+            self.range(2, 4)
+        };
+        (0..n).map(|_| item(self)).collect::<Vec<_>>().join(",")
+    }
 }

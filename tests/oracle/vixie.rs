@@ -79,16 +79,23 @@ fn get_number(
     (ch, None)
 }
 
+/// One field as `get_list` and `get_range` parse it: cron's bitstring, the
+/// field's bounds and names, and whether cron was lenient with it.
+struct Field<'a> {
+    bits: &'a mut [bool],
+    low: usize,
+    high: usize,
+    names: &'a [&'a str],
+    lenient: &'a mut bool,
+}
+
 /// `get_range`. Returns the next character, or `Err` for cron's EOF error.
 fn get_range(
     chars: &mut Chars<'_>,
     mut ch: Option<u8>,
-    bits: &mut [bool],
-    low: usize,
-    high: usize,
-    names: &[&str],
-    lenient: &mut bool,
+    f: &mut Field<'_>,
 ) -> Result<Option<u8>, ()> {
+    let (low, high, names) = (f.low, f.high, f.names);
     let (num1, num2);
     if ch == Some(b'*') {
         num1 = low;
@@ -112,7 +119,7 @@ fn get_range(
             if n1 < low || n1 > high {
                 return Err(());
             }
-            bits[n1 - low] = true;
+            f.bits[n1 - low] = true;
             return Ok(ch);
         }
         ch = chars.get();
@@ -145,11 +152,11 @@ fn get_range(
         return Err(());
     }
     if num1 > num2 {
-        *lenient = true;
+        *f.lenient = true;
     }
     let mut i = num1;
     while i <= num2 {
-        bits[i - low] = true;
+        f.bits[i - low] = true;
         i = i.saturating_add(step);
     }
     Ok(ch)
@@ -160,14 +167,10 @@ fn get_range(
 fn get_list(
     chars: &mut Chars<'_>,
     mut ch: Option<u8>,
-    bits: &mut [bool],
-    low: usize,
-    high: usize,
-    names: &[&str],
-    lenient: &mut bool,
+    f: &mut Field<'_>,
 ) -> Result<Option<u8>, ()> {
     loop {
-        ch = get_range(chars, ch, bits, low, high, names, lenient)?;
+        ch = get_range(chars, ch, f)?;
         if ch == Some(b',') {
             ch = chars.get();
         } else {
@@ -175,7 +178,7 @@ fn get_list(
         }
     }
     if !is_blank(ch) && ch.is_some() {
-        *lenient = true;
+        *f.lenient = true;
     }
     while ch.is_some() && !is_blank(ch) {
         ch = chars.get();
@@ -262,29 +265,26 @@ pub fn parse(schedule: &str) -> Option<Entry> {
         }
     } else {
         let mut lenient = false;
-        e.min_star = ch == Some(b'*');
-        ch = get_list(&mut chars, ch, &mut e.minute, 0, 59, &[], &mut lenient).ok()?;
-        ch?;
-        e.hr_star = ch == Some(b'*');
-        ch = get_list(&mut chars, ch, &mut e.hour, 0, 23, &[], &mut lenient).ok()?;
-        ch?;
-        e.dom_star = ch == Some(b'*');
-        ch = get_list(&mut chars, ch, &mut e.dom, 1, 31, &[], &mut lenient).ok()?;
-        ch?;
-        ch = get_list(
-            &mut chars,
-            ch,
-            &mut e.month,
-            1,
-            12,
-            &MONTH_NAMES,
-            &mut lenient,
-        )
-        .ok()?;
-        ch?;
-        e.dow_star = ch == Some(b'*');
-        ch = get_list(&mut chars, ch, &mut e.dow, 0, 7, &DOW_NAMES, &mut lenient).ok()?;
-        ch?;
+        for (bits, low, high, names, star) in [
+            (&mut e.minute[..], 0, 59, &[][..], Some(&mut e.min_star)),
+            (&mut e.hour[..], 0, 23, &[], Some(&mut e.hr_star)),
+            (&mut e.dom[..], 1, 31, &[], Some(&mut e.dom_star)),
+            (&mut e.month[..], 1, 12, &MONTH_NAMES[..], None),
+            (&mut e.dow[..], 0, 7, &DOW_NAMES, Some(&mut e.dow_star)),
+        ] {
+            if let Some(star) = star {
+                *star = ch == Some(b'*');
+            }
+            let mut field = Field {
+                bits,
+                low,
+                high,
+                names,
+                lenient: &mut lenient,
+            };
+            ch = get_list(&mut chars, ch, &mut field).ok()?;
+            ch?;
+        }
         // What is left must be exactly our "cmd".
         if &line[chars.pos - 1..] != "cmd" {
             return None;

@@ -185,20 +185,18 @@ pub fn start_limits_never_swallow_scheduled_runs(env: &Env) -> R {
         "command = [\"/bin/true\"]\nmanual = true\n[service_extra]\nRestart = \"on-failure\"\n",
     );
     // Manual runs never make the next timer run vanish.
-    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(9);
-    let when = at
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string();
+    let (at, when) = utc_in(9);
     write_job(
         &dir,
         "manual-then-timer",
         &format!("command = [\"/bin/true\"]\non_calendar = \"{when}\"\ntimezone = \"UTC\"\n"),
     );
     env.apply(&dir)?;
-    check(
-        env.prop("jobctl-fast.service", "StartLimitIntervalUSec")? == "0",
-        || "a start limit on a job service".into(),
+    env.expect_prop(
+        "jobctl-fast.service",
+        "StartLimitIntervalUSec",
+        "0",
+        "a start limit on a job service",
     )?;
     // With Restart= the limit guards a restart loop: systemd's default stays.
     let restarting = env.prop("jobctl-restarting.service", "StartLimitIntervalUSec")?;
@@ -238,9 +236,11 @@ pub fn start_limits_never_swallow_scheduled_runs(env: &Env) -> R {
     })?;
     let result = env.prop("jobctl-fast.service", "Result")?;
     check(result == "success", || format!("fast: Result={result}"))?;
-    check(
-        env.prop("jobctl-fast.timer", "ActiveState")? == "active",
-        || "the timer stopped".into(),
+    env.expect_prop(
+        "jobctl-fast.timer",
+        "ActiveState",
+        "active",
+        "the timer stopped",
     )?;
 
     // A job that sets its own limit hits it: health and status say so.
@@ -256,9 +256,11 @@ pub fn start_limits_never_swallow_scheduled_runs(env: &Env) -> R {
     ok(&env.jobctl_in(&dir, &["run", "once", "--wait"]))?;
     let out = env.jobctl_in(&dir, &["run", "once", "--wait"]);
     check(out.status.code() == Some(NOT_STARTED), || text(&out))?;
-    check(
-        env.prop("jobctl-once.service", "Result")? == "start-limit-hit",
-        || "systemd's result".into(),
+    env.expect_prop(
+        "jobctl-once.service",
+        "Result",
+        "start-limit-hit",
+        "systemd's result",
     )?;
     let out = env.jobctl_in(&dir, &["health", "once"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -373,13 +375,17 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
             && all.contains("bad unit file setting"),
         || format!("apply: {all}"),
     )?;
-    check(
-        env.prop("jobctl-restarts.service", "LoadState")? == "bad-setting",
-        || "LoadState".into(),
+    env.expect_prop(
+        "jobctl-restarts.service",
+        "LoadState",
+        "bad-setting",
+        "LoadState",
     )?;
-    check(
-        env.prop("jobctl-near.service", "LoadState")? == "loaded",
-        || "near did not load".into(),
+    env.expect_prop(
+        "jobctl-near.service",
+        "LoadState",
+        "loaded",
+        "near did not load",
     )?;
     let installed = fs::read_to_string(env.unit_path("jobctl-near.service"))?;
     check(exec_line(&installed) == LINE_MAX, || {

@@ -141,13 +141,17 @@ pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
         )?;
     }
     // The changes reached systemd…
-    check(
-        env.prop("jobctl-so-timeout.service", "TimeoutStartUSec")? == "2h",
-        || "the new timeout is not loaded".into(),
+    env.expect_prop(
+        "jobctl-so-timeout.service",
+        "TimeoutStartUSec",
+        "2h",
+        "the new timeout is not loaded",
     )?;
-    check(
-        env.prop("jobctl-so-description.service", "Description")? == "Nightly copy",
-        || "the new description is not loaded".into(),
+    env.expect_prop(
+        "jobctl-so-description.service",
+        "Description",
+        "Nightly copy",
+        "the new description is not loaded",
     )?;
     // …and no timer was restarted: same activation, same next elapse.
     let after = timer_facts(env, &jobs)?;
@@ -159,9 +163,11 @@ pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
             )
         })?;
     }
-    check(
-        env.prop("jobctl-so-every.timer", "ActiveEnterTimestampMonotonic")? == every_since,
-        || "jobctl-so-every.timer was restarted".into(),
+    env.expect_prop(
+        "jobctl-so-every.timer",
+        "ActiveEnterTimestampMonotonic",
+        &every_since,
+        "jobctl-so-every.timer was restarted",
     )?;
 
     // Units as the jobctl before per-unit hashes wrote them: one hash, over
@@ -202,9 +208,11 @@ pub(super) fn service_only_changes_never_restart_timers(env: &Env) -> R {
     check(upgraded == after, || {
         format!("a timer was restarted by the upgrade:\n{after:#?}\n{upgraded:#?}")
     })?;
-    check(
-        env.prop("jobctl-so-every.timer", "ActiveEnterTimestampMonotonic")? == every_since,
-        || "jobctl-so-every.timer was restarted by the upgrade".into(),
+    env.expect_prop(
+        "jobctl-so-every.timer",
+        "ActiveEnterTimestampMonotonic",
+        &every_since,
+        "jobctl-so-every.timer was restarted by the upgrade",
     )?;
 
     // The job's hash, which operator overrides are recorded against, is
@@ -420,17 +428,7 @@ pub(super) fn hardening_never_costs_the_history(env: &Env) -> R {
     for (name, text) in &jobs {
         write_job(&dir, name, text);
     }
-    let user_jobctl = |args: &[&str]| {
-        env.sb
-            .user_command(JOBCTL)
-            .args(["--user", "--config"])
-            .arg(&env.config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let user_jobctl = |args: &[&str]| env.user_jobctl(&dir, args);
     ok(&user_jobctl(&["apply"]))?;
     run_all_and_wait(env, &jobs, true, || {
         let out = user_jobctl(&["history", "--json", "--limit", "0"]);
@@ -440,17 +438,7 @@ pub(super) fn hardening_never_costs_the_history(env: &Env) -> R {
     no_history_problem(&user_jobctl(&["health", "--json"]))?;
     // Leave root's user manager without these units.
     let empty = env.jobs_dir("hardening-user-empty");
-    let out = env
-        .sb
-        .user_command(JOBCTL)
-        .args(["--user", "--config"])
-        .arg(&env.config)
-        .arg("--jobs-dir")
-        .arg(&empty)
-        .arg("apply")
-        .output()
-        .unwrap();
-    ok(&out)
+    ok(&env.user_jobctl(&empty, &["apply"]))
 }
 
 /// `health --json` reports no problem with any job's history or runs.
@@ -493,11 +481,7 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
         "visible",
         "command = [\"/bin/true\"]\nmanual = true\n",
     );
-    env.apply(&dir)?;
-    for job in ["hidden", "visible"] {
-        let out = env.jobctl_in(&dir, &["run", job, "--wait"]);
-        check(out.status.success(), || format!("{job}: {}", text(&out)))?;
-    }
+    env.apply_and_run(&dir, &["hidden", "visible"])?;
     check(env.runs("hidden")?.is_empty(), || {
         "a run was recorded".into()
     })?;
@@ -553,19 +537,17 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
         "homeless",
         &format!("{hidden}[service_extra]\nProtectHome = \"yes\"\n"),
     );
-    let user_jobctl = |dir: &Path, args: &[&str]| {
-        env.sb
-            .user_command(JOBCTL)
-            .args(["--user", "--config"])
-            .arg(&env.config)
-            .arg("--jobs-dir")
-            .arg(dir)
-            .args(args)
-            .output()
-            .unwrap()
+    ok(&env.user_jobctl(&dir, &["apply"]))?;
+    ok(&env.user_jobctl(&dir, &["run", "homeless", "--wait"]))?;
+    let health_reports_it = || {
+        let out = env.user_jobctl(&dir, &["health", "homeless"]);
+        check(
+            out.status.code() == Some(1)
+                && String::from_utf8_lossy(&out.stdout)
+                    .contains("homeless: history-unwritable: run "),
+            || text(&out),
+        )
     };
-    ok(&user_jobctl(&dir, &["apply"]))?;
-    ok(&user_jobctl(&dir, &["run", "homeless", "--wait"]))?;
     env.wait_for(
         "the unrecorded run's warning in the journal",
         Duration::from_secs(20),
@@ -575,12 +557,7 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
                 .contains("was not recorded"))
         },
     )?;
-    let out = user_jobctl(&dir, &["health", "homeless"]);
-    check(
-        out.status.code() == Some(1)
-            && String::from_utf8_lossy(&out.stdout).contains("homeless: history-unwritable: run "),
-        || text(&out),
-    )?;
+    health_reports_it()?;
     let empty = env.jobs_dir("unwritable-user-empty");
-    ok(&user_jobctl(&empty, &["apply"]))
+    ok(&env.user_jobctl(&empty, &["apply"]))
 }

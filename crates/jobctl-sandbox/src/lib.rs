@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! let Some(sandbox) = jobctl_sandbox::boot_for_tests(jobctl_sandbox::Options::default()) else {
-//!     return; // printed why; a failure instead when JOBCTL_REQUIRE_ALL_TESTS=1
+//!     return; // printed why; a failure instead when JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true
 //! };
 //! let out = sandbox.run(&["systemctl", "--version"]).unwrap();
 //! assert!(out.status.success());
@@ -201,17 +201,35 @@ pub fn skips_are_failures_with(require_all: Option<&str>, ci: Option<&str>) -> b
     require_all == Some("1") || ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+/// The one skip rule of the test suite, for a test that cannot run on this
+/// host (not root, a tool missing, no sandbox): prints `SKIPPED: <reason>` and
+/// returns `Ok` (the caller returns, and the test passes), or, when
+/// [`skips_are_failures`], returns the reason as the test's failure.
+pub fn skip(reason: &str) -> std::result::Result<(), String> {
+    skip_with(skips_are_failures(), reason)
+}
+
+/// [`skip`] with the answer of [`skips_are_failures`] given.
+fn skip_with(failures: bool, reason: &str) -> std::result::Result<(), String> {
+    if failures {
+        return Err(format!(
+            "cannot skip ({REQUIRE_ALL_TESTS}=1 or CI=true): {reason}"
+        ));
+    }
+    eprintln!("SKIPPED: {reason}");
+    Ok(())
+}
+
 /// Boots a sandbox for a test binary, or explains why not.
 ///
 /// Returns `None` after printing the reason when this host cannot run a
-/// sandbox; panics instead when [`REQUIRE_ALL_TESTS`]`=1`. A host that can
-/// run one but fails to boot it always panics: that is a real failure.
+/// sandbox; panics instead when skips are failures ([`skip`]). A host that
+/// can run one but fails to boot it always panics: that is a real failure.
 pub fn boot_for_tests(options: Options) -> Option<Sandbox> {
     if let Some(reason) = unsupported_reason() {
-        if skips_are_failures() {
-            panic!("{REQUIRE_ALL_TESTS}=1 but the systemd sandbox cannot run: {reason}");
+        if let Err(failure) = skip(&format!("the systemd sandbox cannot run: {reason}")) {
+            panic!("{failure}");
         }
-        eprintln!("SKIPPED: systemd sandbox tests: {reason}");
         return None;
     }
     match Sandbox::boot(options) {
@@ -837,6 +855,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_skip_passes_unless_skips_are_failures() {
+        assert_eq!(skip_with(false, "no root"), Ok(()));
+        let failure = skip_with(true, "no root").unwrap_err();
+        assert!(
+            failure.contains("no root") && failure.contains(REQUIRE_ALL_TESTS),
+            "{failure}"
+        );
+    }
+
+    #[test]
     fn ci_or_the_variable_makes_skips_failures() {
         for (require, ci, fails) in [
             (None, None, false),
@@ -930,9 +958,7 @@ mod tests {
     #[test]
     fn boot_script_refuses_outside_its_namespaces() {
         if let Some(reason) = unsupported_reason() {
-            assert!(!skips_are_failures(), "{REQUIRE_ALL_TESTS}=1: {reason}");
-            eprintln!("SKIPPED: {reason}");
-            return;
+            return skip(&reason).unwrap_or_else(|failure| panic!("{failure}"));
         }
         // Not PID 1 of a PID namespace.
         let (code, err) = refusal(&["--mount"], false);

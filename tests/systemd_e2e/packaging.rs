@@ -2,24 +2,25 @@
 //! with the expected files and modes, shipped units that pass
 //! `systemd-analyze verify`, and a real install with dpkg inside the
 //! throwaway systemd (which enables the history-pruning timer and gives a
-//! working /usr/bin/jobctl).
-
-mod support;
+//! working /usr/bin/jobctl). The install boots a sandbox of its own: dpkg
+//! changes the sandbox's root for good (its database, and a purge removes
+//! /var/lib/jobctl), which the shared one must not see.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use jobctl_sandbox::Options;
-use support::{TempDir, describe, jobctl_bin, root, skip};
+use jobctl_sandbox::{Options, skip};
+
+use super::{JOBCTL, R, Scratch, text as describe};
 
 /// The link `systemctl --global enable` makes for the per-user pruning timer.
 const USER_WANTS: &str = "/etc/systemd/user/timers.target.wants/jobctl-history-prune.timer";
 
 fn build_deb(out: &std::path::Path) -> PathBuf {
-    let output = Command::new(root().join("packaging/build-deb"))
+    let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-deb"))
         .arg("--binary")
-        .arg(jobctl_bin())
+        .arg(JOBCTL)
         .arg("--out")
         .arg(out)
         .output()
@@ -35,13 +36,12 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn the_package_holds_the_binary_units_config_and_docs() {
+pub fn the_package_holds_the_binary_units_config_and_docs() -> R {
     if !have("dpkg-deb") {
-        return skip("dpkg-deb is not installed");
+        return Ok(skip("dpkg-deb is not installed")?);
     }
-    let out = TempDir::new("deb");
-    let deb = build_deb(out.path());
+    let out = Scratch::new("deb");
+    let deb = build_deb(&out);
     let listing = Command::new("dpkg-deb")
         .arg("--contents")
         .arg(&deb)
@@ -94,30 +94,30 @@ fn the_package_holds_the_binary_units_config_and_docs() {
             && control.contains("init-system-helpers (>= 1.61)"),
         "{control}"
     );
+    Ok(())
 }
 
-#[test]
-fn shipped_units_pass_verify() {
+pub fn shipped_units_pass_verify() -> R {
     if !have("systemd-analyze") {
-        return skip("systemd-analyze is not installed");
+        return Ok(skip("systemd-analyze is not installed")?);
     }
     // verify needs ExecStart='s program to exist: point the units at the test binary.
     for (mode, dir) in [("system", "units/system"), ("user", "units/user")] {
-        let tmp = TempDir::new("units");
-        let runtime = TempDir::new("units-runtime");
+        let tmp = Scratch::new("units");
+        let runtime = Scratch::new("units-runtime");
         let mut files = Vec::new();
-        for entry in fs::read_dir(root().join(dir)).unwrap() {
+        for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let text = fs::read_to_string(&path)
                 .unwrap()
-                .replace("/usr/bin/jobctl", &jobctl_bin().to_string_lossy());
-            let copy = tmp.path().join(path.file_name().unwrap());
+                .replace("/usr/bin/jobctl", JOBCTL);
+            let copy = tmp.join(path.file_name().unwrap());
             fs::write(&copy, text).unwrap();
             files.push(copy);
         }
         let mut cmd = Command::new("systemd-analyze");
         if mode == "user" {
-            cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+            cmd.arg("--user").env("XDG_RUNTIME_DIR", &*runtime);
         }
         let output = cmd
             .args(["verify", "--man=no"])
@@ -135,20 +135,17 @@ fn shipped_units_pass_verify() {
             describe(&output)
         );
     }
+    Ok(())
 }
 
-#[test]
-fn the_package_installs_on_a_real_systemd() {
+pub fn the_package_installs_on_a_real_systemd() -> R {
     if !have("dpkg-deb") {
-        return skip("dpkg-deb is not installed");
+        return Ok(skip("dpkg-deb is not installed")?);
     }
-    let share = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("deb-install-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&share);
-    fs::create_dir_all(&share).unwrap();
+    let share = Scratch::new("deb-install");
     let deb = build_deb(&share);
-    let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&share)) else {
-        return;
+    let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&*share)) else {
+        return Ok(());
     };
     // A user who is logged in while the package is installed (root's own
     // manager here) gets the per-user pruning timer at once.
@@ -158,8 +155,12 @@ fn the_package_installs_on_a_real_systemd() {
     // Debian policy asks (deb-systemd-invoke). A real host has none: drop it
     // from the sandbox's overlay.
     sandbox.sh("rm -f /usr/sbin/policy-rc.d").unwrap();
-    let install = sandbox.run(&["dpkg", "-i", deb.to_str().unwrap()]).unwrap();
-    assert!(install.status.success(), "dpkg -i: {}", describe(&install));
+    let dpkg = |args: &[&str]| {
+        let out = sandbox.run(&[&["dpkg"], args].concat()).unwrap();
+        assert!(out.status.success(), "dpkg {args:?}: {}", describe(&out));
+    };
+    let deb = deb.to_str().unwrap();
+    dpkg(&["-i", deb]);
     let enabled = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer; systemctl is-active jobctl-history-prune.timer").unwrap();
     assert_eq!(enabled.trim(), "enabled\nactive", "{enabled}");
     // The per-user timer is enabled for every user (`systemctl --global`):
@@ -190,29 +191,18 @@ fn the_package_installs_on_a_real_systemd() {
     sandbox
         .sh("systemctl disable --now jobctl-history-prune.timer 2>/dev/null")
         .unwrap();
-    let upgrade = sandbox.run(&["dpkg", "-i", deb.to_str().unwrap()]).unwrap();
-    assert!(upgrade.status.success(), "dpkg -i: {}", describe(&upgrade));
+    dpkg(&["-i", deb]);
     let kept = sandbox
         .sh("systemctl is-enabled jobctl-history-prune.timer || true; systemctl --global is-enabled jobctl-history-prune.timer")
         .unwrap();
     assert_eq!(kept.trim(), "disabled\nenabled", "{kept}");
     // Removing (not purging) stops the user timer of the running manager.
-    let remove = sandbox.run(&["dpkg", "--remove", "jobctl"]).unwrap();
-    assert!(
-        remove.status.success(),
-        "dpkg --remove: {}",
-        describe(&remove)
-    );
+    dpkg(&["--remove", "jobctl"]);
     let stopped = sandbox
         .sh("systemctl --user --machine 0@ is-active jobctl-history-prune.timer || true")
         .unwrap();
     assert_eq!(stopped.trim(), "inactive", "{stopped}");
-    let remove = sandbox.run(&["dpkg", "--purge", "jobctl"]).unwrap();
-    assert!(
-        remove.status.success(),
-        "dpkg --purge: {}",
-        describe(&remove)
-    );
+    dpkg(&["--purge", "jobctl"]);
     let gone = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer 2>&1; test -e /var/lib/jobctl && echo still-there || echo purged").unwrap();
     assert!(
         gone.contains("purged") && !gone.starts_with("enabled"),
@@ -234,5 +224,5 @@ fn the_package_installs_on_a_real_systemd() {
         .unwrap();
     assert_eq!(leftovers.trim(), "inactive", "{leftovers}");
     let _ = sandbox.shutdown();
-    let _ = fs::remove_dir_all(&share);
+    Ok(())
 }

@@ -12,17 +12,17 @@
 //! for those cases the argument must arrive intact; tests/systemd_e2e.rs runs
 //! the real shim in such a directory.
 //!
-//! Needs root and the sandbox; skips with a reason elsewhere, fails in CI.
-
-mod support;
+//! A case of the real-systemd suite: it installs its units into the shared
+//! sandbox beside the suite's own, and removes them when done.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use jobctl_sandbox::{Options, Sandbox};
-use support::{TempDir, describe, jobctl};
+use jobctl_sandbox::Sandbox;
+
+use super::{Env, JOBCTL, R, Scratch, UNIT_DIR, text as describe};
 
 const RECORDER: &str = r#"#!/bin/sh
 # Stand-in for `jobctl exec`: record exactly what systemd gave us.
@@ -135,118 +135,93 @@ fn plain_ok(s: &str) -> bool {
 }
 
 fn corpus() -> Vec<Case> {
+    const SCHEDULE: &str = "daily = \"03:00\"\n";
+    // A job that runs /usr/bin/prog with `line` added to its file.
+    let prog = |line: String| format!("command = [\"/usr/bin/prog\"]\n{SCHEDULE}{line}");
     let mut cases = Vec::new();
     for (i, v) in hostile_values().iter().enumerate() {
-        let schedule = "daily = \"03:00\"\n";
-        // As a command argument: only NUL cannot be carried.
-        cases.push(Case {
-            name: format!("arg-{i}"),
-            toml: format!(
-                "command = [\"/usr/bin/prog\", {}, \"end\"]\n{schedule}",
-                toml_string(v)
-            ),
-            expect: if v.contains('\0') {
-                Expect::Rejected
-            } else {
-                Expect::Runs(Observed {
-                    argv_tail: Some(vec!["/usr/bin/prog".into(), v.clone(), "end".into()]),
-                    ..Observed::default()
-                })
-            },
-        });
-        // As a shell script.
-        cases.push(Case {
-            name: format!("shell-{i}"),
-            toml: format!("shell = {}\n{schedule}", toml_string(v)),
-            expect: if v.contains('\0') || v.trim().is_empty() {
-                Expect::Rejected
-            } else {
-                Expect::Runs(Observed {
-                    argv_tail: Some(vec!["/bin/sh".into(), "-c".into(), v.clone()]),
-                    ..Observed::default()
-                })
-            },
-        });
-        // As an environment value: systemd allows tabs and newlines only.
-        cases.push(Case {
-            name: format!("env-{i}"),
-            toml: format!(
-                "command = [\"/usr/bin/prog\"]\n{schedule}environment = {{ VALUE = {} }}\n",
-                toml_string(v)
-            ),
-            expect: if has_control(v, &['\t', '\n']) || v.len() > 32 * 1024 - 6 {
-                Expect::Rejected
-            } else {
-                Expect::Runs(Observed {
-                    env: Some(("VALUE".into(), v.clone())),
-                    ..Observed::default()
-                })
-            },
-        });
-        // As the description.
-        cases.push(Case {
-            name: format!("desc-{i}"),
-            toml: format!(
-                "command = [\"/usr/bin/prog\"]\n{schedule}description = {}\n",
-                toml_string(v)
-            ),
-            expect: if plain_ok(v) && v.len() <= 4096 {
-                Expect::Runs(Observed {
-                    description: Some(v.clone()),
-                    ..Observed::default()
-                })
-            } else {
-                Expect::Rejected
-            },
-        });
-        // As stdin: any text but NUL arrives byte for byte.
-        cases.push(Case {
-            name: format!("stdin-{i}"),
-            toml: format!(
-                "command = [\"/usr/bin/prog\"]\n{schedule}stdin = {}\n",
-                toml_string(v)
-            ),
-            expect: if v.contains('\0') {
-                Expect::Rejected
-            } else {
-                Expect::Runs(Observed {
-                    stdin: Some(v.clone()),
-                    ..Observed::default()
-                })
-            },
-        });
-        // As part of the working directory.
-        if !v.is_empty() && !v.contains('/') && v.len() < 200 {
-            let path = format!("/srv/injection/{v}");
+        let value = toml_string(v);
+        // A case named `KIND-i`: validation accepts `toml` when `ok`, and
+        // the command then shows `observed`; else validation rejects it.
+        let mut case = |kind: &str, toml: String, ok: bool, observed: Observed| {
             cases.push(Case {
-                name: format!("cwd-{i}"),
-                toml: format!(
-                    "command = [\"/usr/bin/prog\"]\n{schedule}working_directory = {}\n",
-                    toml_string(&path)
-                ),
-                expect: if plain_ok(&path) && !matches!(v.as_str(), "." | "..") {
-                    Expect::Runs(Observed {
-                        cwd: Some(path),
-                        ..Observed::default()
-                    })
+                name: format!("{kind}-{i}"),
+                toml,
+                expect: if ok {
+                    Expect::Runs(observed)
                 } else {
                     Expect::Rejected
                 },
             });
+        };
+        let argv = |argv: &[&str]| Observed {
+            argv_tail: Some(argv.iter().map(|a| a.to_string()).collect()),
+            ..Observed::default()
+        };
+        // As a command argument: only NUL cannot be carried.
+        case(
+            "arg",
+            format!("command = [\"/usr/bin/prog\", {value}, \"end\"]\n{SCHEDULE}"),
+            !v.contains('\0'),
+            argv(&["/usr/bin/prog", v, "end"]),
+        );
+        // As a shell script.
+        case(
+            "shell",
+            format!("shell = {value}\n{SCHEDULE}"),
+            !v.contains('\0') && !v.trim().is_empty(),
+            argv(&["/bin/sh", "-c", v]),
+        );
+        // As an environment value: systemd allows tabs and newlines only.
+        case(
+            "env",
+            prog(format!("environment = {{ VALUE = {value} }}\n")),
+            !has_control(v, &['\t', '\n']) && v.len() <= 32 * 1024 - 6,
+            Observed {
+                env: Some(("VALUE".into(), v.clone())),
+                ..Observed::default()
+            },
+        );
+        // As the description.
+        case(
+            "desc",
+            prog(format!("description = {value}\n")),
+            plain_ok(v) && v.len() <= 4096,
+            Observed {
+                description: Some(v.clone()),
+                ..Observed::default()
+            },
+        );
+        // As stdin: any text but NUL arrives byte for byte.
+        case(
+            "stdin",
+            prog(format!("stdin = {value}\n")),
+            !v.contains('\0'),
+            Observed {
+                stdin: Some(v.clone()),
+                ..Observed::default()
+            },
+        );
+        // As part of the working directory.
+        if !v.is_empty() && !v.contains('/') && v.len() < 200 {
+            let path = format!("/srv/injection/{v}");
+            case(
+                "cwd",
+                prog(format!("working_directory = {}\n", toml_string(&path))),
+                plain_ok(&path) && !matches!(v.as_str(), "." | ".."),
+                Observed {
+                    cwd: Some(path),
+                    ..Observed::default()
+                },
+            );
         }
         // As a raw directive in the escape hatch: may not break the line.
-        cases.push(Case {
-            name: format!("extra-{i}"),
-            toml: format!(
-                "command = [\"/usr/bin/prog\"]\n{schedule}[unit_extra]\nX-Probe = {}\n",
-                toml_string(v)
-            ),
-            expect: if has_control(v, &[]) || v.trim_end().ends_with('\\') || v.len() > 32 * 1024 {
-                Expect::Rejected
-            } else {
-                Expect::Runs(Observed::default())
-            },
-        });
+        case(
+            "extra",
+            prog(format!("[unit_extra]\nX-Probe = {value}\n")),
+            !has_control(v, &[]) && !v.trim_end().ends_with('\\') && v.len() <= 32 * 1024,
+            Observed::default(),
+        );
     }
     cases
 }
@@ -268,26 +243,26 @@ fn cat(sandbox: &Sandbox, path: &str) -> Vec<u8> {
     output.stdout
 }
 
-#[test]
-fn hostile_values_reach_the_command_exactly_or_are_rejected() {
-    let share = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("injection-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&share);
+pub fn hostile_values_reach_the_command_exactly_or_are_rejected(env: &Env) -> R {
+    let sandbox = &env.sb;
+    // Under the target folder, which the sandbox shares.
+    let share = Scratch::new("injection");
     fs::create_dir_all(share.join("units")).unwrap();
     let recorder = share.join("recorder.sh");
     fs::write(&recorder, RECORDER).unwrap();
     fs::set_permissions(&recorder, fs::Permissions::from_mode(0o755)).unwrap();
 
     // Write the corpus and let `jobctl validate` judge every file.
-    let jobs = TempDir::new("injection-jobs");
+    let jobs = share.join("jobs");
+    fs::create_dir(&jobs).unwrap();
     let cases = corpus();
     for case in &cases {
-        fs::write(jobs.path().join(format!("{}.toml", case.name)), &case.toml).unwrap();
+        fs::write(jobs.join(format!("{}.toml", case.name)), &case.toml).unwrap();
     }
-    let home = TempDir::new("injection-home");
-    let output = jobctl(home.path())
+    let output = sandbox
+        .command(JOBCTL)
         .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
-        .arg(jobs.path())
+        .arg(&jobs)
         .args(["validate", "--json"])
         .output()
         .unwrap();
@@ -316,12 +291,13 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
         "validation must reject exactly the unrepresentable values"
     );
     for name in &rejected {
-        fs::remove_file(jobs.path().join(format!("{name}.toml"))).unwrap();
+        fs::remove_file(jobs.join(format!("{name}.toml"))).unwrap();
     }
 
-    let output = jobctl(home.path())
+    let output = sandbox
+        .command(JOBCTL)
         .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
-        .arg(jobs.path())
+        .arg(&jobs)
         .args(["generate", "--out"])
         .arg(share.join("units"))
         .arg("--jobctl-path")
@@ -330,21 +306,44 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
 
-    let Some(sandbox) = jobctl_sandbox::boot_for_tests(Options::default().share(&share)) else {
-        return;
-    };
     let running: Vec<&Case> = cases
         .iter()
         .filter(|c| matches!(c.expect, Expect::Runs(_)))
         .collect();
+    let units: Vec<String> = fs::read_dir(share.join("units"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     let install = format!(
-        "cp {}/units/* /etc/systemd/system/ && systemctl daemon-reload",
+        "cp {}/units/* {UNIT_DIR}/ && systemctl daemon-reload",
         share.display()
     );
     sandbox.sh(&install).expect("install the units");
+    let result = check_runs(sandbox, &running, &units);
+    // Leave the shared sandbox as it was.
+    let uninstall = format!(
+        "cd {UNIT_DIR} && rm -f -- {} && systemctl daemon-reload",
+        units.join(" ")
+    );
+    sandbox.sh(&uninstall).expect("remove the units");
+    result?;
+    eprintln!(
+        "{} cases ran on systemd, {} were rejected by validation",
+        running.len(),
+        rejected.len()
+    );
+    Ok(())
+}
+
+/// Starts the services of the cases that run, and compares what each
+/// command received with what its job file said.
+fn check_runs(sandbox: &Sandbox, running: &[&Case], units: &[String]) -> R {
     // Nothing in the corpus may have produced a unit systemd objects to.
     let bad = sandbox
-        .sh("systemctl list-units --all --state=bad-setting,error,not-found --no-legend 'jobctl-*' || true")
+        .sh(&format!(
+            "systemctl list-units --all --state=bad-setting,error,not-found --no-legend {} || true",
+            units.join(" ")
+        ))
         .unwrap();
     assert!(bad.trim().is_empty(), "units that failed to load:\n{bad}");
 
@@ -360,12 +359,12 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
     }
 
     let mut failures = Vec::new();
-    for case in &running {
+    for case in running {
         let Expect::Runs(observed) = &case.expect else {
             unreachable!()
         };
         let dir = format!("/run/recorded/{}", case.name);
-        let argv = read_nul_separated(&cat(&sandbox, &format!("{dir}/argv")));
+        let argv = read_nul_separated(&cat(sandbox, &format!("{dir}/argv")));
         let separator = argv.iter().position(|a| a == "--");
         // The shim's own flags arrive as single words too.
         if argv.get(1..4) != Some(&["exec".to_string(), "--job".to_string(), case.name.clone()][..])
@@ -379,7 +378,7 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
             }
         }
         let environ: BTreeMap<String, String> =
-            read_nul_separated(&cat(&sandbox, &format!("{dir}/environ")))
+            read_nul_separated(&cat(sandbox, &format!("{dir}/environ")))
                 .into_iter()
                 .filter_map(|kv| {
                     kv.split_once('=')
@@ -419,7 +418,7 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
         }
         if let Some(text) = &observed.stdin {
             let stdin =
-                String::from_utf8_lossy(&cat(&sandbox, &format!("{dir}/stdin"))).into_owned();
+                String::from_utf8_lossy(&cat(sandbox, &format!("{dir}/stdin"))).into_owned();
             if &stdin != text {
                 failures.push(format!("{}: stdin {stdin:?}, expected {text:?}", case.name));
             }
@@ -452,8 +451,6 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
             }
         }
     }
-    let _ = sandbox.shutdown();
-    let _ = fs::remove_dir_all(&share);
     assert!(
         failures.is_empty(),
         "{} of {} cases differ:\n{}",
@@ -461,9 +458,5 @@ fn hostile_values_reach_the_command_exactly_or_are_rejected() {
         running.len(),
         failures.join("\n")
     );
-    eprintln!(
-        "{} cases ran on systemd, {} were rejected by validation",
-        running.len(),
-        rejected.len()
-    );
+    Ok(())
 }
