@@ -8,7 +8,9 @@
 //! a change to the service alone leaves the timer's hash as it was); systemd
 //! ignores `X-` keys. Every value is encoded by [`crate::escape`].
 
+use std::ffi::OsString;
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -23,6 +25,7 @@ use crate::escape;
 use crate::job::Job;
 use crate::naming::UnitNames;
 use crate::schedule::Trigger;
+use crate::shim::ShimArgs;
 
 /// The accuracy used when a job sets none. systemd's default (1min) lets a
 /// timer fire up to a minute late to batch wake-ups; jobs moving from cron
@@ -555,7 +558,8 @@ fn exec_start(
     Ok(line)
 }
 
-/// The words of `ExecStart=` as systemd passes them to the shim.
+/// The words of `ExecStart=` as systemd passes them to the shim: the
+/// binary, `--user` in per-user mode, `exec` and [`shim_args`].
 fn exec_words(
     job: &Job,
     opts: &RenderOptions<'_>,
@@ -565,48 +569,54 @@ fn exec_words(
     if opts.mode == Mode::User {
         words.push("--user".into());
     }
-    words.extend(["exec".into(), "--job".into(), job.name.to_string()]);
-    words.extend(["--timeout".into(), job.timeout.to_string()]);
-    if let Some(instant) = not_after {
-        words.extend(["--not-after".into(), instant.to_string()]);
-    }
-    if let Some(retry) = &job.retry {
-        words.extend(["--retry-attempts".into(), retry.attempts.to_string()]);
-        words.extend(["--retry-delay".into(), retry.delay.to_string()]);
-        words.extend(["--retry-backoff".into(), retry.backoff.to_string()]);
-        if let Some(max) = retry.max_delay {
-            words.extend(["--retry-max-delay".into(), max.to_string()]);
-        }
-    }
-    if let Some(limit) = job.output_limit {
-        words.extend(["--output-limit".into(), limit.to_string()]);
-    }
-    if job.merge_output {
-        words.push("--merge-output".into());
-    }
-    let history = opts.history;
-    // A configured database applies to jobs that run as the configuring
-    // user; other users' jobs record in their own state folder.
-    if let Some(db) = &history.db
-        && (opts.mode == Mode::User || job.runs_as_root())
-    {
-        words.extend(["--db".into(), db.clone()]);
-    }
-    if let Some(dir) = &job.working_directory {
-        words.extend(["--working-directory".into(), dir.clone()]);
-    }
-    if let Some(n) = history.keep_runs {
-        words.extend(["--keep-runs".into(), n.to_string()]);
-    }
-    if let Some(age) = history.keep_age {
-        words.extend(["--keep-age".into(), age.to_string()]);
-    }
-    if let Some(max) = history.max_output {
-        words.extend(["--max-output".into(), max.to_string()]);
-    }
-    words.push("--".into());
-    words.extend(job.command.argv());
+    words.push("exec".into());
+    // Every word came from a string: nothing is lost.
+    words.extend(
+        shim_args(job, opts, not_after)
+            .to_args()
+            .into_iter()
+            .map(|w| {
+                w.into_string()
+                    .unwrap_or_else(|w| w.to_string_lossy().into_owned())
+            }),
+    );
     words
+}
+
+/// The shim's arguments for a job: its timeout always, its other settings
+/// and the configuration's `[history]` limits when they are set.
+pub fn shim_args(
+    job: &Job,
+    opts: &RenderOptions<'_>,
+    not_after: Option<jiff::Timestamp>,
+) -> ShimArgs {
+    let history = opts.history;
+    let retry = job.retry.as_ref();
+    ShimArgs {
+        job: job.name.to_string(),
+        timeout: Some(job.timeout),
+        not_after,
+        retry_attempts: retry.map(|r| r.attempts),
+        retry_delay: retry.map(|r| r.delay),
+        retry_backoff: retry.map(|r| r.backoff),
+        retry_max_delay: retry.and_then(|r| r.max_delay),
+        output_limit: job.output_limit,
+        merge_output: job.merge_output,
+        // A configured database applies to jobs that run as the configuring
+        // user; other users' jobs record in their own state folder.
+        db: history
+            .db
+            .as_ref()
+            .filter(|_| opts.mode == Mode::User || job.runs_as_root())
+            .map(PathBuf::from),
+        working_directory: job.working_directory.as_ref().map(PathBuf::from),
+        keep_runs: history.keep_runs.map(u64::from),
+        keep_age: history.keep_age,
+        max_output: history.max_output,
+        trigger: None,
+        db_timeout: None,
+        command: job.command.argv().into_iter().map(OsString::from).collect(),
+    }
 }
 
 /// Whether a job's values are small enough that none of the limits of

@@ -35,7 +35,7 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),
-        Command::Exec(args) => exec::run(&paths, args),
+        Command::Exec(args) => exec::run(&paths, args.into()),
         Command::History(args) => history::run(&paths, args),
         Command::Logs(args) => logs::run(&paths, args),
         Command::Apply(args) => apply::run(&paths, args),
