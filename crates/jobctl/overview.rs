@@ -22,7 +22,7 @@ use anyhow::Context;
 use jobctl_core::health::UnrecordedRun;
 use jobctl_core::job::Job;
 use jobctl_core::plan::{Override, ownership};
-use jobctl_core::render::RenderedJob;
+use jobctl_core::render::{RenderedJob, users_folder_of};
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
@@ -243,25 +243,21 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             names.retain(|n| only.contains(n));
         }
 
-        // Whose database each job records in.
+        // Whose database each job records in: as rendered, else as the
+        // installed service says.
         let owners: HashMap<String, Option<String>> = names
             .iter()
             .map(|job| {
-                let service_text = rendered
-                    .get(job)
-                    .map(|r| r.service.contents.as_str())
-                    .or_else(|| {
-                        on_disk.get(job).and_then(|units| {
-                            units
-                                .iter()
-                                .find(|(n, _)| n.ends_with(".service"))
-                                .map(|(_, c)| c.as_str())
-                        })
-                    });
-                (
-                    job.clone(),
-                    service_text.and_then(history_db::database_owner),
-                )
+                let folder = match rendered.get(job) {
+                    Some(r) => r.users_folder.clone(),
+                    None => on_disk.get(job).and_then(|units| {
+                        units
+                            .iter()
+                            .find(|(n, _)| n.ends_with(".service"))
+                            .and_then(|(_, c)| users_folder_of(c))
+                    }),
+                };
+                (job.clone(), folder)
             })
             .collect();
 
@@ -574,18 +570,6 @@ fn read_summaries(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owners_from_the_service_unit() {
-        assert_eq!(
-            history_db::database_owner("[Service]\nUser=etl\nStateDirectory=jobctl/users/etl\n"),
-            Some("etl".into())
-        );
-        assert_eq!(
-            history_db::database_owner("[Service]\nExecStart=/bin/true\n"),
-            None
-        );
-    }
 
     #[test]
     fn monotonic_elapses_become_wall_clock_times() {

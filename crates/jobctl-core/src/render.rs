@@ -65,6 +65,13 @@ pub struct RenderedJob {
     /// file that changes a unit drops them. Not written into the units,
     /// which carry their own hashes.
     pub hash: String,
+    /// Where the job's shim records its runs: the folder under the state
+    /// folder's `users/` (`StateDirectory=jobctl/users/<user>`, for jobs that
+    /// run as another user in system mode), or `None` for the main database
+    /// (or the configured `[history] db`). [`users_folder_of`] reads it back
+    /// from an installed service.
+    #[serde(skip)]
+    pub users_folder: Option<String>,
 }
 
 /// What rendering needs besides the job.
@@ -178,6 +185,33 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         timer_enabled: job.enabled,
         not_after,
         hash,
+        users_folder: users_folder(job, opts),
+    })
+}
+
+/// The prefix of the `StateDirectory=` line of a job that records in a
+/// users' folder.
+const USERS_STATE_DIRECTORY: &str = "StateDirectory=jobctl/users/";
+
+/// The users' folder a job's runs are recorded in (see
+/// [`RenderedJob::users_folder`]): runs of non-root jobs in system mode are
+/// recorded in a folder of their own that systemd creates for the job's
+/// user (docs/design.md, "Where runs are recorded").
+fn users_folder(job: &Job, opts: &RenderOptions<'_>) -> Option<String> {
+    (opts.mode == Mode::System && !job.runs_as_root()).then(|| {
+        job.user
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", opts.unit_prefix, job.name))
+    })
+}
+
+/// The users' folder an installed service records its runs in, read from
+/// its `StateDirectory=` line as [`render`] writes it; `None` for the main
+/// database.
+pub fn users_folder_of(service_text: &str) -> Option<String> {
+    service_text.lines().find_map(|line| {
+        line.strip_prefix(USERS_STATE_DIRECTORY)
+            .map(|owner| owner.trim().to_string())
     })
 }
 
@@ -314,15 +348,8 @@ fn render_service(
     if job.dynamic_user {
         out.push_str("DynamicUser=yes\n");
     }
-    if opts.mode == Mode::System && !job.runs_as_root() {
-        // Runs of non-root jobs are recorded in a folder of their own that
-        // systemd creates for the job's user (docs/design.md, "Where runs are
-        // recorded").
-        let owner = job
-            .user
-            .clone()
-            .unwrap_or_else(|| format!("{}{}", opts.unit_prefix, job.name));
-        let _ = writeln!(out, "StateDirectory=jobctl/users/{owner}");
+    if let Some(owner) = users_folder(job, opts) {
+        let _ = writeln!(out, "{USERS_STATE_DIRECTORY}{owner}");
         out.push_str("StateDirectoryMode=0700\n");
     }
     for (key, value) in &job.environment {
@@ -1019,6 +1046,38 @@ mod tests {
             let text = service(&job(&format!("{base}{extra}")));
             assert!(text.contains("StartLimitIntervalSec=0"), "{extra}: {text}");
         }
+    }
+
+    #[test]
+    fn the_users_folder_is_what_the_service_says() {
+        let base = "command = [\"/bin/true\"]\nmanual = true\n";
+        let history = HistoryConfig::default();
+        for (extra, mode, folder) in [
+            ("", Mode::System, None),
+            ("user = \"root\"\n", Mode::System, None),
+            ("user = \"etl\"\n", Mode::System, Some("etl")),
+            ("dynamic_user = true\n", Mode::System, Some("jobctl-t")),
+            ("user = \"etl\"\n", Mode::User, None),
+        ] {
+            let opts = RenderOptions {
+                mode,
+                unit_prefix: "jobctl-",
+                jobctl_path: "/usr/bin/jobctl",
+                local_zone: &TimeZone::UTC,
+                zones: &UtcOnly,
+                history: &history,
+                systemd_version: Some(252),
+                user_state_dir: None,
+            };
+            let rendered = render(&job(&format!("{base}{extra}")), &opts).unwrap();
+            assert_eq!(rendered.users_folder.as_deref(), folder, "{extra}");
+            assert_eq!(
+                users_folder_of(&rendered.service.contents),
+                rendered.users_folder,
+                "{extra}"
+            );
+        }
+        assert_eq!(users_folder_of("[Service]\nExecStart=/bin/true\n"), None);
     }
 
     static UTC: TimeZone = TimeZone::UTC;

@@ -20,6 +20,7 @@ fn job(name: &str, schedule: &str) -> RenderedJob {
         timer_enabled: true,
         not_after: None,
         hash: format!("hash-{name}-{schedule}"),
+        users_folder: None,
     }
 }
 
