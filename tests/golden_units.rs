@@ -350,3 +350,55 @@ fn the_flag_wins_over_the_configurations_jobctl_path() {
         "{unit}"
     );
 }
+
+/// `generate` owns a unit by the rule `apply` uses (`plan::ownership`): a
+/// non-empty `X-Jobctl-Job=` in the `[Unit]` section of a regular file.
+/// Anything else in the output folder is left alone.
+#[test]
+fn generate_judges_ownership_as_apply_does() {
+    let home = TempDir::new("owner-home");
+    let out = TempDir::new("owner-out");
+    let marked = out.path().join("jobctl-gone.service");
+    fs::write(&marked, "[Unit]\nX-Jobctl-Job=gone\n").unwrap();
+    let not_ours = [
+        (
+            "in-service.service",
+            "[Unit]\nDescription=x\n[Service]\nX-Jobctl-Job=gone\n",
+        ),
+        ("empty-mark.service", "[Unit]\nX-Jobctl-Job=\n"),
+        ("in-install.timer", "[Install]\nX-Jobctl-Job=gone\n"),
+    ];
+    for (name, text) in not_ours {
+        fs::write(out.path().join(name), text).unwrap();
+    }
+    // A link to one of jobctl's units is a link, never jobctl's.
+    std::os::unix::fs::symlink(&marked, out.path().join("link.service")).unwrap();
+    let output = jobctl(home.path())
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "tests/golden/user/jobs",
+        ])
+        .args([
+            "generate",
+            "--jobctl-path",
+            "/usr/bin/jobctl",
+            "--json",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["removed"],
+        serde_json::json!(["jobctl-gone.service"])
+    );
+    let names = file_names(out.path());
+    for (name, _) in not_ours {
+        assert!(names.contains(name), "{name} was removed");
+    }
+    assert!(names.contains("link.service"), "the link was removed");
+}
