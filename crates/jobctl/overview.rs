@@ -27,7 +27,7 @@ use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
 use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, Store};
-use jobctl_systemd::{Systemd, UnitDir, UnitProperties, UnitStatus};
+use jobctl_systemd::{Property, Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
 use crate::history_db::{self, Readers};
@@ -425,8 +425,6 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     }
     // The few units in trouble: why a service failed (its start limit?),
     // why a unit did not load.
-    const LOAD_ERROR: (&str, &str) = ("org.freedesktop.systemd1.Unit", "LoadError");
-    const RESULT: (&str, &str) = ("org.freedesktop.systemd1.Service", "Result");
     let (failed, unloaded): (Vec<_>, Vec<_>) = statuses
         .iter()
         .filter(|s| not_loaded(&s.load_state) || s.active_state == "failed")
@@ -434,7 +432,10 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     let path_of = |s: &&UnitStatus| (s.name.clone(), s.path.clone());
     let failed: Vec<_> = failed.iter().map(path_of).collect();
     let unloaded: Vec<_> = unloaded.iter().map(path_of).collect();
-    for (units, props) in [(failed, &[RESULT][..]), (unloaded, &[LOAD_ERROR][..])] {
+    for (units, props) in [
+        (failed, &[Property::Result][..]),
+        (unloaded, &[Property::LoadError][..]),
+    ] {
         if units.is_empty() {
             continue;
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use jobctl_systemd::{ErrorKind, JOB_BATCH, JobOp, Systemd};
+use jobctl_systemd::{ErrorKind, JOB_BATCH, JobOp, Property, Systemd};
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
@@ -200,4 +200,195 @@ fn dbus_error_names_become_kinds() {
     // A method the fake does not implement.
     let err = sd.reload().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other, "{err}");
+}
+
+/// A service unit's Service interface: the properties `list` reads one by
+/// one; `fail_start` makes the second of them fail, as a unit that vanished
+/// between two Gets (or a refused one) does.
+struct FakeService {
+    fail_start: bool,
+}
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Service")]
+impl FakeService {
+    #[zbus(property)]
+    fn result(&self) -> String {
+        "exit-code".into()
+    }
+
+    #[zbus(property)]
+    fn exec_main_start_timestamp(&self) -> zbus::fdo::Result<u64> {
+        if self.fail_start {
+            Err(zbus::fdo::Error::UnknownObject("gone".into()))
+        } else {
+            Ok(5_000_000)
+        }
+    }
+
+    #[zbus(property)]
+    fn exec_main_exit_timestamp(&self) -> u64 {
+        7_000_000
+    }
+
+    #[zbus(property)]
+    fn exec_main_status(&self) -> i32 {
+        3
+    }
+
+    #[zbus(property)]
+    fn exec_main_code(&self) -> i32 {
+        1
+    }
+}
+
+/// A timer unit's Timer interface, read whole (one GetAll).
+struct FakeTimer;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
+impl FakeTimer {
+    #[zbus(property, name = "NextElapseUSecRealtime")]
+    fn next_elapse_usec_realtime(&self) -> u64 {
+        1_800_000_000_000_000
+    }
+
+    #[zbus(property, name = "NextElapseUSecMonotonic")]
+    fn next_elapse_usec_monotonic(&self) -> u64 {
+        0
+    }
+
+    #[zbus(property, name = "LastTriggerUSec")]
+    fn last_trigger_usec(&self) -> u64 {
+        1_700_000_000_000_000
+    }
+
+    #[zbus(property)]
+    fn result(&self) -> String {
+        "success".into()
+    }
+
+    #[zbus(property)]
+    fn unit(&self) -> String {
+        "ok.service".into()
+    }
+}
+
+/// A unit's Unit interface, for `selected_properties`.
+struct FakeUnit;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Unit")]
+impl FakeUnit {
+    #[zbus(property)]
+    fn load_error(&self) -> (String, String) {
+        (
+            "org.freedesktop.systemd1.BadUnitSetting".into(),
+            "Unit has a bad unit file setting.".into(),
+        )
+    }
+
+    #[zbus(property, name = "InvocationID")]
+    fn invocation_id(&self) -> Vec<u8> {
+        vec![0xab, 0x01]
+    }
+}
+
+fn unit_path(name: &str) -> OwnedObjectPath {
+    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{name}")).unwrap()
+}
+
+/// The fake Manager plus unit objects: `ok_2eservice` (whose Unit interface
+/// answers too), `bad_2eservice` (one Get fails), `t_2etimer`.
+fn units_pair() -> (Systemd, zbus::blocking::Connection) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let guid = zbus::Guid::generate();
+    let server = std::thread::spawn(move || {
+        zbus::blocking::connection::Builder::unix_stream(a)
+            .server(guid)
+            .unwrap()
+            .p2p()
+            .serve_at(
+                "/org/freedesktop/systemd1",
+                FakeManager {
+                    next_job: AtomicU32::new(1),
+                    stats: Arc::new(Stats::default()),
+                },
+            )
+            .unwrap()
+            .serve_at(unit_path("ok_2eservice"), FakeService { fail_start: false })
+            .unwrap()
+            .serve_at(unit_path("ok_2eservice"), FakeUnit)
+            .unwrap()
+            .serve_at(unit_path("bad_2eservice"), FakeService { fail_start: true })
+            .unwrap()
+            .serve_at(unit_path("t_2etimer"), FakeTimer)
+            .unwrap()
+            .build()
+            .unwrap()
+    });
+    let client = zbus::blocking::connection::Builder::unix_stream(b)
+        .p2p()
+        .method_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let server = server.join().unwrap();
+    (
+        Systemd::from_connection(client, Duration::from_secs(10)).unwrap(),
+        server,
+    )
+}
+
+#[test]
+fn bulk_properties_decode_each_unit_and_keep_every_error() {
+    let (sd, _server) = units_pair();
+    let units: Vec<(String, OwnedObjectPath)> = ["ok.service", "bad.service", "t.timer"]
+        .into_iter()
+        .map(|n| (n.to_string(), unit_path(&n.replace('.', "_2e"))))
+        .collect();
+    for detailed in [false, true] {
+        let props = sd.bulk_properties(&units, detailed).unwrap();
+        assert_eq!(props.len(), 3);
+        let ok = props[0].as_ref().unwrap();
+        assert_eq!(ok.name, "ok.service");
+        assert_eq!(ok.result, "exit-code");
+        assert_eq!(ok.exec_main_start_usec, 5_000_000);
+        assert_eq!(ok.exec_main_exit_usec, 7_000_000);
+        if detailed {
+            assert_eq!((ok.exec_main_status, ok.exec_main_code), (3, 1));
+            assert_eq!(ok.invocation_id, "ab01");
+        } else {
+            assert_eq!((ok.exec_main_status, ok.exec_main_code), (0, 0));
+        }
+        // The second of its Gets failed: the unit is an error, not a unit
+        // with empty fields.
+        let bad = props[1].as_ref().map(|p| p.clone()).unwrap_err();
+        assert!(
+            bad.to_string().contains("bad.service"),
+            "{bad}: detailed {detailed}"
+        );
+        let timer = props[2].as_ref().unwrap();
+        assert_eq!(timer.name, "t.timer");
+        assert_eq!(timer.next_elapse_realtime_usec, 1_800_000_000_000_000);
+        assert_eq!(timer.last_trigger_usec, 1_700_000_000_000_000);
+        assert_eq!(timer.result, "success");
+    }
+}
+
+#[test]
+fn selected_properties_read_a_few_named_ones() {
+    let (sd, _server) = units_pair();
+    let units = vec![
+        ("ok.service".to_string(), unit_path("ok_2eservice")),
+        ("bad.service".to_string(), unit_path("bad_2eservice")),
+    ];
+    let props = sd
+        .selected_properties(&units, &[Property::LoadError, Property::Result])
+        .unwrap();
+    let ok = props[0].as_ref().unwrap();
+    assert_eq!(
+        ok.load_error_name,
+        "org.freedesktop.systemd1.BadUnitSetting"
+    );
+    assert_eq!(ok.load_error, "Unit has a bad unit file setting.");
+    assert_eq!(ok.result, "exit-code");
+    // bad.service has no Unit interface here: its LoadError Get fails.
+    assert!(props[1].is_err());
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 use clap::Args;
 use jobctl_core::plan::{self, Change, JobPlan, Phase, Plan, Target, TimerState};
-use jobctl_systemd::{JobOp, Systemd, UnitDir};
+use jobctl_systemd::{JobOp, Property, Systemd, UnitDir};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -318,8 +318,7 @@ fn not_loaded(
         .into_iter()
         .map(|s| (s.name, s.path))
         .collect();
-    let props =
-        sd.selected_properties(&paths, &[("org.freedesktop.systemd1.Unit", "LoadError")])?;
+    let props = sd.selected_properties(&paths, &[Property::LoadError])?;
     let mut out = Vec::new();
     for ((unit, _), p) in paths.iter().zip(props) {
         let job = bad
