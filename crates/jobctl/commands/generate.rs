@@ -23,8 +23,8 @@ use crate::rendering;
 ///
 /// Nothing is written unless every job is valid. Units in the output folder
 /// that jobctl generated earlier for jobs that no longer exist (files whose
-/// [Unit] section names their job in X-Jobctl-Job=, as apply judges them)
-/// are removed; other files are left alone.
+/// Unit section names their job in X-Jobctl-Job=, as apply judges them) are
+/// removed; other files are left alone.
 ///
 /// Examples:
 ///   jobctl generate --jobs-dir ./jobs.d --out ./build/units

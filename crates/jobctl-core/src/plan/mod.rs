@@ -316,10 +316,10 @@ pub fn timer_wish(
 
 /// Computes the plan. `now` decides which jobs have expired.
 ///
-/// One function per case: a job whose file exists ([`desired_job`]), its
-/// units under an earlier name ([`renamed_units`]), a job whose file is gone
-/// ([`gone_job`]); every unit name is checked against foreign units first
-/// ([`collisions`]).
+/// One function per case: a job whose file exists (`desired_job`), its
+/// units under an earlier name (`renamed_units`), a job whose file is gone
+/// (`gone_job`); every unit name is checked against foreign units first
+/// (`collisions`).
 pub fn plan(
     desired: &[RenderedJob],
     actual: &Actual,
