@@ -199,6 +199,29 @@ fn every_example_job_validates() {
     );
 }
 
+/// `jobctl generate --json` of the user golden set into `out`: its report.
+fn generate_user_set_json(home: &Path, out: &Path) -> serde_json::Value {
+    let output = jobctl(home)
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "tests/golden/user/jobs",
+        ])
+        .args([
+            "generate",
+            "--jobctl-path",
+            "/usr/bin/jobctl",
+            "--json",
+            "--out",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 fn generate_removes_only_its_own_stale_units() {
     let home = TempDir::new("stale-home");
@@ -213,27 +236,7 @@ fn generate_removes_only_its_own_stale_units() {
         "[Unit]\nDescription=not ours\n",
     )
     .unwrap();
-    let generate_json = || {
-        let output = jobctl(home.path())
-            .args([
-                "--config",
-                "/nonexistent/config.toml",
-                "--jobs-dir",
-                "tests/golden/user/jobs",
-            ])
-            .args([
-                "generate",
-                "--jobctl-path",
-                "/usr/bin/jobctl",
-                "--json",
-                "--out",
-            ])
-            .arg(out.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", describe(&output));
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
+    let generate_json = || generate_user_set_json(home.path(), out.path());
     assert_eq!(
         generate_json()["removed"],
         serde_json::json!(["jobctl-gone.service"])
@@ -373,25 +376,7 @@ fn generate_judges_ownership_as_apply_does() {
     }
     // A link to one of jobctl's units is a link, never jobctl's.
     std::os::unix::fs::symlink(&marked, out.path().join("link.service")).unwrap();
-    let output = jobctl(home.path())
-        .args([
-            "--config",
-            "/nonexistent/config.toml",
-            "--jobs-dir",
-            "tests/golden/user/jobs",
-        ])
-        .args([
-            "generate",
-            "--jobctl-path",
-            "/usr/bin/jobctl",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = generate_user_set_json(home.path(), out.path());
     assert_eq!(
         report["removed"],
         serde_json::json!(["jobctl-gone.service"])

@@ -861,7 +861,7 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::escape::read_exec_words;
     use crate::escape::tests::hostile_values;
@@ -873,43 +873,15 @@ mod tests {
         db: Option<&str>,
         user_state_dir: Option<&str>,
     ) -> Result<Option<String>, RenderError> {
-        use crate::config::Config;
-        use crate::context::UtcOnly;
-        use crate::job::{JobSource, LoadContext, load_job};
-        let config = Config::default();
-        let loaded = load_job(
-            JobSource {
-                path: "/etc/jobctl/jobs.d/a.toml",
-                stem: "a",
-                text: body,
-            },
-            &LoadContext {
-                mode,
-                config: &config,
-                zones: &UtcOnly,
-                now: None,
-                systemd: None,
-                root_files: None,
-            },
-        );
-        let job = loaded
-            .job
-            .unwrap_or_else(|| panic!("{body}: {:?}", loaded.diagnostics));
         let history = HistoryConfig {
             db: db.map(str::to_string),
             ..HistoryConfig::default()
         };
         let rendered = render(
-            &job,
+            &job_in(body, mode),
             &RenderOptions {
-                mode,
-                unit_prefix: "jobctl-",
-                jobctl_path: "/usr/bin/jobctl",
-                local_zone: &TimeZone::UTC,
-                zones: &UtcOnly,
-                history: &history,
-                systemd_version: Some(252),
                 user_state_dir,
+                ..options(mode, &history)
             },
         )?;
         check_unit_shape(&rendered.service.contents).unwrap();
@@ -985,42 +957,71 @@ mod tests {
     use crate::context::UtcOnly;
     use crate::job::{JobSource, LoadContext, load_job};
 
-    pub(crate) fn job(text: &str) -> Job {
+    static UTC: TimeZone = TimeZone::UTC;
+
+    /// A job file (`t.toml`) loaded for `mode`, with the default
+    /// configuration.
+    pub(crate) fn load(text: &str, mode: Mode) -> crate::job::LoadedJob {
         let config = Config::default();
         let ctx = LoadContext {
-            mode: Mode::System,
+            mode,
             config: &config,
             zones: &UtcOnly,
             now: None,
             systemd: None,
             root_files: None,
         };
-        let loaded = load_job(
+        load_job(
             JobSource {
                 path: "t.toml",
                 stem: "t",
                 text,
             },
             &ctx,
-        );
+        )
+    }
+
+    /// A job file's job, loaded for `mode` (it must be valid).
+    pub(crate) fn job_in(text: &str, mode: Mode) -> Job {
+        let loaded = load(text, mode);
         loaded
             .job
-            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+            .unwrap_or_else(|| panic!("{text}: {:?}", loaded.diagnostics))
+    }
+
+    pub(crate) fn job(text: &str) -> Job {
+        job_in(text, Mode::System)
+    }
+
+    /// The options the tests render with: jobctl at /usr/bin, UTC,
+    /// systemd 252.
+    pub(crate) fn options(mode: Mode, history: &HistoryConfig) -> RenderOptions<'_> {
+        RenderOptions {
+            mode,
+            unit_prefix: "jobctl-",
+            jobctl_path: "/usr/bin/jobctl",
+            local_zone: &UTC,
+            zones: &UtcOnly,
+            history,
+            systemd_version: Some(252),
+            user_state_dir: None,
+        }
+    }
+
+    /// A job file rendered in system mode with the default configuration.
+    pub(crate) fn rendered(text: &str) -> RenderedJob {
+        render(
+            &job(text),
+            &options(Mode::System, &HistoryConfig::default()),
+        )
+        .unwrap()
     }
 
     pub(crate) fn service(job: &Job) -> String {
-        let history = HistoryConfig::default();
-        let opts = RenderOptions {
-            mode: Mode::System,
-            unit_prefix: "jobctl-",
-            jobctl_path: "/usr/bin/jobctl",
-            local_zone: &TimeZone::UTC,
-            zones: &UtcOnly,
-            history: &history,
-            systemd_version: Some(252),
-            user_state_dir: None,
-        };
-        render(job, &opts).unwrap().service.contents
+        render(job, &options(Mode::System, &HistoryConfig::default()))
+            .unwrap()
+            .service
+            .contents
     }
 
     #[test]
@@ -1059,17 +1060,8 @@ mod tests {
             ("dynamic_user = true\n", Mode::System, Some("jobctl-t")),
             ("user = \"etl\"\n", Mode::User, None),
         ] {
-            let opts = RenderOptions {
-                mode,
-                unit_prefix: "jobctl-",
-                jobctl_path: "/usr/bin/jobctl",
-                local_zone: &TimeZone::UTC,
-                zones: &UtcOnly,
-                history: &history,
-                systemd_version: Some(252),
-                user_state_dir: None,
-            };
-            let rendered = render(&job(&format!("{base}{extra}")), &opts).unwrap();
+            let rendered =
+                render(&job(&format!("{base}{extra}")), &options(mode, &history)).unwrap();
             assert_eq!(rendered.users_folder.as_deref(), folder, "{extra}");
             assert_eq!(
                 users_folder_of(&rendered.service.contents),
@@ -1078,21 +1070,6 @@ mod tests {
             );
         }
         assert_eq!(users_folder_of("[Service]\nExecStart=/bin/true\n"), None);
-    }
-
-    static UTC: TimeZone = TimeZone::UTC;
-
-    fn opts_for_sizes(history: &HistoryConfig) -> RenderOptions<'_> {
-        RenderOptions {
-            mode: Mode::System,
-            unit_prefix: "jobctl-",
-            jobctl_path: "/usr/bin/jobctl",
-            local_zone: &UTC,
-            zones: &UtcOnly,
-            history,
-            systemd_version: Some(252),
-            user_state_dir: None,
-        }
     }
 
     /// A small job whose command or environment is then made large (the
@@ -1109,7 +1086,7 @@ mod tests {
     #[test]
     fn unit_lines_stop_just_below_systemds_limit() {
         let history = HistoryConfig::default();
-        let opts = opts_for_sizes(&history);
+        let opts = options(Mode::System, &history);
         let words = |last: usize| {
             let mut w = vec!["/bin/true".to_string()];
             w.extend(std::iter::repeat_n("x".repeat(32_000), 32));
@@ -1141,7 +1118,7 @@ mod tests {
     #[test]
     fn arguments_and_environment_fit_what_linux_execs() {
         let history = HistoryConfig::default();
-        let opts = opts_for_sizes(&history);
+        let opts = options(Mode::System, &history);
         let argv = vec!["/bin/true".to_string()];
         // 2 MiB less the 64 KiB reserve: about 66 variables of 30 KB.
         assert_eq!(size_problems(&grown(argv.clone(), 60), &opts), Ok(vec![]));
@@ -1154,23 +1131,7 @@ mod tests {
             .map(|i| format!("V{i} = \"{}\"\n", "y".repeat(30_000 + i)))
             .collect();
         let text = format!("command = [\"/bin/true\"]\nmanual = true\n[environment]\n{vars}");
-        let config = crate::config::Config::default();
-        let ctx = LoadContext {
-            mode: Mode::System,
-            config: &config,
-            zones: &UtcOnly,
-            now: None,
-            systemd: None,
-            root_files: None,
-        };
-        let loaded = load_job(
-            JobSource {
-                path: "t.toml",
-                stem: "t",
-                text: &text,
-            },
-            &ctx,
-        );
+        let loaded = load(&text, Mode::System);
         assert!(loaded.job.is_none());
         assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
         let d = &loaded.diagnostics[0];

@@ -293,6 +293,7 @@ impl ShimArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::option::of;
     use proptest::prelude::*;
 
     fn words(line: &[&str]) -> Vec<OsString> {
@@ -328,36 +329,6 @@ mod tests {
         assert_eq!(args.output_limit().bytes(), 4 << 20);
         assert_eq!(args.db_timeout(), Timespan::from_secs(60));
         assert_eq!(args.retry_backoff(), 1.0);
-    }
-
-    #[test]
-    fn declines_what_clap_should_explain() {
-        for line in [
-            &[][..],
-            &["--help"],
-            &["-h"],
-            &["--job", "j"],
-            &["--job", "j", "--"],
-            &["--", "true"],
-            &["--job", "j", "--job", "k", "--", "true"],
-            &["--job", "j", "--timeout", "soon", "--", "true"],
-            &["--job", "j", "--trigger", "Timer", "--", "true"],
-            &["--job=", "--", "true"],
-            &["--job", "-x", "--", "true"],
-            &["--job", "j", "--unknown", "1", "--", "true"],
-            &["--job", "j", "stray", "--", "true"],
-            &["--job", "j", "--merge-output=true", "--", "true"],
-            &[
-                "--job",
-                "j",
-                "--merge-output",
-                "--merge-output",
-                "--",
-                "true",
-            ],
-        ] {
-            assert_eq!(ShimArgs::parse(&words(line)), None, "{line:?}");
-        }
     }
 
     #[test]
@@ -420,89 +391,67 @@ mod tests {
         ]
     }
 
-    fn shim_args() -> impl Strategy<Value = ShimArgs> {
-        let timestamps = (0i64..253_402_300_799, 0i32..1_000_000_000)
-            .prop_map(|(s, n)| jiff::Timestamp::new(s, n).unwrap_or(jiff::Timestamp::UNIX_EPOCH));
-        let backoff = prop_oneof![Just(1.0f64), 1.0f64..1e6, Just(f64::INFINITY)];
-        let path = "/[^\\x00]{0,40}".prop_map(PathBuf::from);
-        let trigger = prop_oneof![
+    fn timestamp() -> impl Strategy<Value = jiff::Timestamp> {
+        (0i64..253_402_300_799, 0i32..1_000_000_000)
+            .prop_map(|(s, n)| jiff::Timestamp::new(s, n).unwrap_or(jiff::Timestamp::UNIX_EPOCH))
+    }
+
+    fn backoff() -> impl Strategy<Value = f64> {
+        prop_oneof![Just(1.0f64), 1.0f64..1e6, Just(f64::INFINITY)]
+    }
+
+    fn path() -> impl Strategy<Value = PathBuf> {
+        "/[^\\x00]{0,40}".prop_map(PathBuf::from)
+    }
+
+    fn trigger() -> impl Strategy<Value = ShimTrigger> {
+        prop_oneof![
             Just(ShimTrigger::Timer),
             Just(ShimTrigger::Manual),
             Just(ShimTrigger::Shell)
-        ];
-        let command = proptest::collection::vec(
-            proptest::collection::vec(1u8..=255, 0..12).prop_map(|b| {
-                use std::os::unix::ffi::OsStringExt;
-                OsString::from_vec(b)
-            }),
-            1..5,
-        );
-        (
-            (
-                word(),
-                proptest::option::of(timespan()),
-                proptest::option::of(timestamps),
-                proptest::option::of(any::<u32>()),
-                proptest::option::of(timespan()),
-                proptest::option::of(backoff),
-                proptest::option::of(timespan()),
-                proptest::option::of(size()),
-            ),
-            (
-                any::<bool>(),
-                proptest::option::of(path.clone()),
-                proptest::option::of(trigger),
-                proptest::option::of(path),
-                proptest::option::of(any::<u64>()),
-                proptest::option::of(timespan()),
-                proptest::option::of(size()),
-                proptest::option::of(timespan()),
+        ]
+    }
+
+    /// Any words at all, at least one.
+    fn command() -> impl Strategy<Value = Vec<OsString>> {
+        use proptest::collection::vec;
+        use std::os::unix::ffi::OsStringExt;
+        vec(vec(1u8..=255, 0..12).prop_map(OsString::from_vec), 1..5)
+    }
+
+    prop_compose! {
+        /// Arguments the renderer can write.
+        fn shim_args()(
+            job in word(),
+            (timeout, retry_delay, retry_max_delay, keep_age, db_timeout) in
+                (of(timespan()), of(timespan()), of(timespan()), of(timespan()), of(timespan())),
+            (output_limit, max_output) in (of(size()), of(size())),
+            (not_after, retry_attempts, retry_backoff, keep_runs) in
+                (of(timestamp()), of(any::<u32>()), of(backoff()), of(any::<u64>())),
+            (db, working_directory, trigger) in (of(path()), of(path()), of(trigger())),
+            merge_output in any::<bool>(),
+            command in command(),
+        ) -> ShimArgs {
+            ShimArgs {
+                job,
+                timeout,
+                not_after,
+                retry_attempts,
+                retry_delay,
+                retry_backoff,
+                retry_max_delay,
+                output_limit,
+                merge_output,
+                db,
+                trigger,
+                working_directory,
+                keep_runs,
+                keep_age,
+                max_output,
+                db_timeout,
                 command,
-            ),
-        )
-            .prop_map(
-                |(
-                    (
-                        job,
-                        timeout,
-                        not_after,
-                        retry_attempts,
-                        retry_delay,
-                        retry_backoff,
-                        retry_max_delay,
-                        output_limit,
-                    ),
-                    (
-                        merge_output,
-                        db,
-                        trigger,
-                        working_directory,
-                        keep_runs,
-                        keep_age,
-                        max_output,
-                        db_timeout,
-                        command,
-                    ),
-                )| ShimArgs {
-                    job,
-                    timeout,
-                    not_after,
-                    retry_attempts,
-                    retry_delay,
-                    retry_backoff,
-                    retry_max_delay,
-                    output_limit,
-                    merge_output,
-                    db,
-                    trigger,
-                    working_directory,
-                    keep_runs,
-                    keep_age,
-                    max_output,
-                    db_timeout,
-                    command,
-                },
-            )
+            }
+        }
     }
 
     proptest! {

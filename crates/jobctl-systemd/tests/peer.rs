@@ -97,25 +97,20 @@ impl FakeManager {
     ) -> zbus::Result<()>;
 }
 
-fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
+type Builder = zbus::blocking::connection::Builder<'static>;
+
+/// A client connected to a fake systemd served on the other end of a
+/// socket pair; `serve` adds its objects.
+fn connect(
+    serve: impl FnOnce(Builder) -> zbus::Result<Builder> + Send + 'static,
+) -> (Systemd, zbus::blocking::Connection) {
     let (a, b) = UnixStream::pair().unwrap();
-    let stats = Arc::new(Stats::default());
     let guid = zbus::Guid::generate();
-    let fake = FakeManager {
-        next_job: AtomicU32::new(1),
-        stats: stats.clone(),
-    };
     let server = std::thread::spawn(move || {
-        zbus::blocking::connection::Builder::unix_stream(a)
-            .server(guid)
-            .unwrap()
-            .p2p()
-            .serve_at("/org/freedesktop/systemd1", fake)
-            .unwrap()
-            .build()
-            .unwrap()
+        let builder = Builder::unix_stream(a).server(guid).unwrap().p2p();
+        serve(builder).unwrap().build().unwrap()
     });
-    let client = zbus::blocking::connection::Builder::unix_stream(b)
+    let client = Builder::unix_stream(b)
         .p2p()
         .method_timeout(Duration::from_secs(10))
         .build()
@@ -123,9 +118,23 @@ fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
     let server = server.join().unwrap();
     (
         Systemd::from_connection(client, Duration::from_secs(10)).unwrap(),
-        stats,
         server,
     )
+}
+
+fn fake_manager() -> (FakeManager, Arc<Stats>) {
+    let stats = Arc::new(Stats::default());
+    let fake = FakeManager {
+        next_job: AtomicU32::new(1),
+        stats: stats.clone(),
+    };
+    (fake, stats)
+}
+
+fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
+    let (fake, stats) = fake_manager();
+    let (sd, server) = connect(move |b| b.serve_at("/org/freedesktop/systemd1", fake));
+    (sd, stats, server)
 }
 
 #[test]
@@ -298,42 +307,14 @@ fn unit_path(name: &str) -> OwnedObjectPath {
 /// The fake Manager plus unit objects: `ok_2eservice` (whose Unit interface
 /// answers too), `bad_2eservice` (one Get fails), `t_2etimer`.
 fn units_pair() -> (Systemd, zbus::blocking::Connection) {
-    let (a, b) = UnixStream::pair().unwrap();
-    let guid = zbus::Guid::generate();
-    let server = std::thread::spawn(move || {
-        zbus::blocking::connection::Builder::unix_stream(a)
-            .server(guid)
-            .unwrap()
-            .p2p()
-            .serve_at(
-                "/org/freedesktop/systemd1",
-                FakeManager {
-                    next_job: AtomicU32::new(1),
-                    stats: Arc::new(Stats::default()),
-                },
-            )
-            .unwrap()
-            .serve_at(unit_path("ok_2eservice"), FakeService { fail_start: false })
-            .unwrap()
-            .serve_at(unit_path("ok_2eservice"), FakeUnit)
-            .unwrap()
-            .serve_at(unit_path("bad_2eservice"), FakeService { fail_start: true })
-            .unwrap()
+    let (fake, _) = fake_manager();
+    connect(move |b| {
+        b.serve_at("/org/freedesktop/systemd1", fake)?
+            .serve_at(unit_path("ok_2eservice"), FakeService { fail_start: false })?
+            .serve_at(unit_path("ok_2eservice"), FakeUnit)?
+            .serve_at(unit_path("bad_2eservice"), FakeService { fail_start: true })?
             .serve_at(unit_path("t_2etimer"), FakeTimer)
-            .unwrap()
-            .build()
-            .unwrap()
-    });
-    let client = zbus::blocking::connection::Builder::unix_stream(b)
-        .p2p()
-        .method_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let server = server.join().unwrap();
-    (
-        Systemd::from_connection(client, Duration::from_secs(10)).unwrap(),
-        server,
-    )
+    })
 }
 
 #[test]

@@ -363,6 +363,29 @@ fn names(targets: &[Target<'_>]) -> Vec<String> {
     targets.iter().map(|t| t.unit.to_string()).collect()
 }
 
+/// Notes what a write or deletion of `total` unit files did (all of them,
+/// or those done before it failed).
+fn file_step(
+    exec: &mut Execution,
+    result: Result<(), jobctl_systemd::Partial>,
+    verb: &str,
+    total: usize,
+) -> Result<(), jobctl_systemd::Error> {
+    match result {
+        Ok(()) => {
+            exec.done.push(format!("{verb} {total} unit files"));
+            Ok(())
+        }
+        Err(p) => {
+            if !p.done.is_empty() {
+                exec.done
+                    .push(format!("{verb} {} of {total} unit files", p.done.len()));
+            }
+            Err(p.error)
+        }
+    }
+}
+
 /// Carries out the plan's phases in order ([`Plan::phases`]); stops at the
 /// first that fails.
 fn execute(
@@ -431,17 +454,8 @@ fn execute(
                     .iter()
                     .map(|w| (w.name.clone(), w.new.clone()))
                     .collect();
-                if let Err(p) = unit_dir.write_all(&files) {
-                    if !p.done.is_empty() {
-                        exec.done.push(format!(
-                            "wrote {} of {} unit files",
-                            p.done.len(),
-                            files.len()
-                        ));
-                    }
-                    return Err(mode_err(p.error));
-                }
-                exec.done.push(format!("wrote {} unit files", files.len()));
+                let written = unit_dir.write_all(&files);
+                file_step(exec, written, "wrote", files.len()).map_err(mode_err)?;
             }
             Phase::DisableTimers(timers) => {
                 sd.disable_unit_files(&names(&timers)).map_err(mode_err)?;
@@ -453,18 +467,8 @@ fn execute(
             }
             Phase::DeleteUnits(units) => {
                 let units = names(&units);
-                if let Err(p) = unit_dir.remove_all(&units) {
-                    if !p.done.is_empty() {
-                        exec.done.push(format!(
-                            "deleted {} of {} unit files",
-                            p.done.len(),
-                            units.len()
-                        ));
-                    }
-                    return Err(mode_err(p.error));
-                }
-                exec.done
-                    .push(format!("deleted {} unit files", units.len()));
+                let deleted = unit_dir.remove_all(&units);
+                file_step(exec, deleted, "deleted", units.len()).map_err(mode_err)?;
             }
             Phase::Reload => {
                 sd.reload().map_err(mode_err)?;

@@ -13,7 +13,7 @@ use jobctl_systemd::UnitDir;
 use serde::Serialize;
 
 use crate::error::CliResult;
-use crate::load::{self, JobSelection};
+use crate::load::JobSelection;
 use crate::output;
 use crate::paths::Paths;
 use crate::rendering;
@@ -51,20 +51,11 @@ struct Outcome {
 }
 
 pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
-    let loaded = load::load_jobs_checked(
+    let rendered = super::render_offline(
         paths,
         &JobSelection::Dir(paths.jobs_dir.clone()),
-        load::Checks {
-            now: None,
-            systemd: args.render.target(),
-        },
+        &args.render,
     )?;
-    if loaded.has_errors() {
-        return Err(super::invalid_jobs(&loaded.diagnostics));
-    }
-    let exe = rendering::jobctl_path(&loaded, args.render.jobctl_path.as_ref())?;
-    let rendered = rendering::render_all(&loaded, paths, &exe, args.render.systemd_version)
-        .map_err(super::render_failures)?;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let dir = UnitDir::new(&args.out);

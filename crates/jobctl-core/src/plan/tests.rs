@@ -49,6 +49,15 @@ fn on_disk(jobs: &[RenderedJob]) -> Actual {
     actual
 }
 
+/// A timer that was on, turned off.
+fn turned_off() -> TimerSteps {
+    TimerSteps {
+        stop: true,
+        disable: true,
+        ..Default::default()
+    }
+}
+
 fn now() -> jiff::Timestamp {
     "2026-06-01T00:00:00Z".parse().unwrap()
 }
@@ -139,43 +148,7 @@ fn a_service_only_change_does_not_touch_the_timer() {
 /// A job file rendered for real (the hand-made units above cannot show
 /// what the renderer puts into both units).
 fn rendered(body: &str) -> RenderedJob {
-    use crate::config::{Config, HistoryConfig};
-    use crate::context::{Mode, UtcOnly};
-    use crate::job::{JobSource, LoadContext, load_job};
-    use crate::render::{RenderOptions, render};
-    let config = Config::default();
-    let loaded = load_job(
-        JobSource {
-            path: "/etc/jobctl/jobs.d/a.toml",
-            stem: "a",
-            text: body,
-        },
-        &LoadContext {
-            mode: Mode::System,
-            config: &config,
-            zones: &UtcOnly,
-            now: None,
-            systemd: None,
-            root_files: None,
-        },
-    );
-    let job = loaded
-        .job
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    render(
-        &job,
-        &RenderOptions {
-            mode: Mode::System,
-            unit_prefix: "jobctl-",
-            jobctl_path: "/usr/bin/jobctl",
-            local_zone: &jiff::tz::TimeZone::UTC,
-            zones: &UtcOnly,
-            history: &HistoryConfig::default(),
-            systemd_version: Some(252),
-            user_state_dir: None,
-        },
-    )
-    .unwrap()
+    crate::render::tests::rendered(body)
 }
 
 /// Every key that concerns only the service, each changed on its own.
@@ -262,14 +235,7 @@ fn removed_jobs_are_stopped_disabled_deleted_and_reset_unless_no_prune() {
     let p = plan_of(&old[..1], &actual);
     let gone = &p.jobs[1];
     assert_eq!(gone.change, Change::Remove);
-    assert_eq!(
-        gone.timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
+    assert_eq!(gone.timer_steps, turned_off());
     assert_eq!(gone.deletes, ["jobctl-gone.service", "jobctl-gone.timer"]);
     assert_eq!(gone.reset_failed.len(), 2);
     assert!(gone.running && gone.notes[0].contains("not stopped"));
@@ -332,22 +298,8 @@ fn disabled_and_expired_jobs_have_their_timer_off() {
     assert_eq!(p.jobs[2].timer_state, TimerState::Active);
     // Running timers get stopped and disabled.
     let p = plan_of(&all, &on_disk(&all));
-    assert_eq!(
-        p.jobs[0].timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
-    assert_eq!(
-        p.jobs[1].timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
+    assert_eq!(p.jobs[0].timer_steps, turned_off());
+    assert_eq!(p.jobs[1].timer_steps, turned_off());
     assert!(!p.jobs[2].timer_steps.any());
 }
 
@@ -365,14 +317,7 @@ fn operator_overrides_hold_until_the_job_file_changes() {
     );
     let p = plan(std::slice::from_ref(&a), &actual, &overrides, now(), true).unwrap();
     assert_eq!(p.jobs[0].timer_state, TimerState::DisabledByOperator);
-    assert_eq!(
-        p.jobs[0].timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
+    assert_eq!(p.jobs[0].timer_steps, turned_off());
     assert!(p.stale_overrides.is_empty());
 
     // The job file changed: the file's `enabled = true` wins again.
@@ -434,14 +379,7 @@ fn units_under_an_earlier_prefix_are_removed() {
         .find(|j| j.change == Change::Remove)
         .expect("a removal");
     assert_eq!(gone.deletes, ["jobctl-a.service", "jobctl-a.timer"]);
-    assert_eq!(
-        gone.timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
+    assert_eq!(gone.timer_steps, turned_off());
     let new = p
         .jobs
         .iter()
@@ -459,14 +397,7 @@ fn a_job_turned_manual_loses_its_timer() {
     let a = &p.jobs[0];
     assert_eq!(a.timer_state, TimerState::Manual);
     assert_eq!(a.deletes, ["jobctl-a.timer"]);
-    assert_eq!(
-        a.timer_steps,
-        TimerSteps {
-            stop: true,
-            disable: true,
-            ..Default::default()
-        }
-    );
+    assert_eq!(a.timer_steps, turned_off());
 }
 
 /// Each phase as its label and units, for comparing whole sequences.
