@@ -188,6 +188,29 @@ fn every_example_job_validates() {
     assert_contains(&stdout, format!("{count} valid, 0 invalid"));
 }
 
+/// `jobctl generate --json` of the user golden set into `out`: its report.
+fn generate_user_set_json(env: &TestEnv, out: &Path) -> serde_json::Value {
+    let output = env
+        .jobctl()
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "tests/golden/user/jobs",
+        ])
+        .args([
+            "generate",
+            "--jobctl-path",
+            "/usr/bin/jobctl",
+            "--json",
+            "--out",
+        ])
+        .arg(out)
+        .run();
+    assert!(output.status.success(), "{}", output.describe());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 fn generate_removes_only_its_own_stale_units() {
     let env = TestEnv::new();
@@ -202,27 +225,7 @@ fn generate_removes_only_its_own_stale_units() {
         "[Unit]\nDescription=not ours\n",
     )
     .unwrap();
-    let generate_json = || {
-        let output = env
-            .jobctl()
-            .args([
-                "--config",
-                "/nonexistent/config.toml",
-                "--jobs-dir",
-                "tests/golden/user/jobs",
-            ])
-            .args([
-                "generate",
-                "--jobctl-path",
-                "/usr/bin/jobctl",
-                "--json",
-                "--out",
-            ])
-            .arg(&out)
-            .run();
-        assert!(output.status.success(), "{}", output.describe());
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
+    let generate_json = || generate_user_set_json(&env, &out);
     assert_eq!(
         generate_json()["removed"],
         serde_json::json!(["jobctl-gone.service"])
@@ -336,4 +339,38 @@ fn the_flag_wins_over_the_configurations_jobctl_path() {
             && !unit.contains("/opt/jobctl/bin/jobctl"),
         "{unit}"
     );
+}
+
+/// `generate` owns a unit by the rule `apply` uses (`plan::ownership`): a
+/// non-empty `X-Jobctl-Job=` in the `[Unit]` section of a regular file.
+/// Anything else in the output folder is left alone.
+#[test]
+fn generate_judges_ownership_as_apply_does() {
+    let env = TestEnv::new();
+    let out = env.dir("owner-out");
+    let marked = out.join("jobctl-gone.service");
+    fs::write(&marked, "[Unit]\nX-Jobctl-Job=gone\n").unwrap();
+    let not_ours = [
+        (
+            "in-service.service",
+            "[Unit]\nDescription=x\n[Service]\nX-Jobctl-Job=gone\n",
+        ),
+        ("empty-mark.service", "[Unit]\nX-Jobctl-Job=\n"),
+        ("in-install.timer", "[Install]\nX-Jobctl-Job=gone\n"),
+    ];
+    for (name, text) in not_ours {
+        fs::write(out.join(name), text).unwrap();
+    }
+    // A link to one of jobctl's units is a link, never jobctl's.
+    std::os::unix::fs::symlink(&marked, out.join("link.service")).unwrap();
+    let report = generate_user_set_json(&env, &out);
+    assert_eq!(
+        report["removed"],
+        serde_json::json!(["jobctl-gone.service"])
+    );
+    let names = file_names(&out);
+    for (name, _) in not_ours {
+        assert!(names.contains(name), "{name} was removed");
+    }
+    assert!(names.contains("link.service"), "the link was removed");
 }

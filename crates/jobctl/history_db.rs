@@ -175,7 +175,7 @@ impl Trust {
                 continue;
             };
             if let Some(owner) = jobctl_core::plan::ownership(&contents) {
-                folders.insert(owner.job, database_owner(&contents));
+                folders.insert(owner.job, jobctl_core::render::users_folder_of(&contents));
             }
         }
         Ok(Trust { folders })
@@ -192,15 +192,6 @@ impl Trust {
         jobs.sort();
         jobs
     }
-}
-
-/// The users' folder a service records its runs in (`StateDirectory=
-/// jobctl/users/<user>`), or `None` for the main database.
-pub fn database_owner(service_text: &str) -> Option<String> {
-    service_text.lines().find_map(|line| {
-        line.strip_prefix("StateDirectory=jobctl/users/")
-            .map(|owner| owner.trim().to_string())
-    })
 }
 
 /// Opened readers, plus the databases that could not be opened (with why).

@@ -22,15 +22,15 @@ use anyhow::Context;
 use jobctl_core::health::UnrecordedRun;
 use jobctl_core::job::Job;
 use jobctl_core::plan::{Override, ownership};
-use jobctl_core::render::RenderedJob;
+use jobctl_core::render::{RenderedJob, users_folder_of};
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
 use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, Store};
-use jobctl_systemd::{Systemd, UnitDir, UnitProperties, UnitStatus};
+use jobctl_systemd::{Property, Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
-use crate::history_db::{self, Readers};
+use crate::history_db::Readers;
 use crate::load::{self, JobSelection};
 use crate::paths::Paths;
 use crate::rendering;
@@ -243,25 +243,21 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             names.retain(|n| only.contains(n));
         }
 
-        // Whose database each job records in.
+        // Whose database each job records in: as rendered, else as the
+        // installed service says.
         let owners: HashMap<String, Option<String>> = names
             .iter()
             .map(|job| {
-                let service_text = rendered
-                    .get(job)
-                    .map(|r| r.service.contents.as_str())
-                    .or_else(|| {
-                        on_disk.get(job).and_then(|units| {
-                            units
-                                .iter()
-                                .find(|(n, _)| n.ends_with(".service"))
-                                .map(|(_, c)| c.as_str())
-                        })
-                    });
-                (
-                    job.clone(),
-                    service_text.and_then(history_db::database_owner),
-                )
+                let folder = match rendered.get(job) {
+                    Some(r) => r.users_folder.clone(),
+                    None => on_disk.get(job).and_then(|units| {
+                        units
+                            .iter()
+                            .find(|(n, _)| n.ends_with(".service"))
+                            .and_then(|(_, c)| users_folder_of(c))
+                    }),
+                };
+                (job.clone(), folder)
             })
             .collect();
 
@@ -429,8 +425,6 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     }
     // The few units in trouble: why a service failed (its start limit?),
     // why a unit did not load.
-    const LOAD_ERROR: (&str, &str) = ("org.freedesktop.systemd1.Unit", "LoadError");
-    const RESULT: (&str, &str) = ("org.freedesktop.systemd1.Service", "Result");
     let (failed, unloaded): (Vec<_>, Vec<_>) = statuses
         .iter()
         .filter(|s| not_loaded(&s.load_state) || s.active_state == "failed")
@@ -438,7 +432,10 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     let path_of = |s: &&UnitStatus| (s.name.clone(), s.path.clone());
     let failed: Vec<_> = failed.iter().map(path_of).collect();
     let unloaded: Vec<_> = unloaded.iter().map(path_of).collect();
-    for (units, props) in [(failed, &[RESULT][..]), (unloaded, &[LOAD_ERROR][..])] {
+    for (units, props) in [
+        (failed, &[Property::Result][..]),
+        (unloaded, &[Property::LoadError][..]),
+    ] {
         if units.is_empty() {
             continue;
         }
@@ -574,18 +571,6 @@ fn read_summaries(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owners_from_the_service_unit() {
-        assert_eq!(
-            history_db::database_owner("[Service]\nUser=etl\nStateDirectory=jobctl/users/etl\n"),
-            Some("etl".into())
-        );
-        assert_eq!(
-            history_db::database_owner("[Service]\nExecStart=/bin/true\n"),
-            None
-        );
-    }
 
     #[test]
     fn monotonic_elapses_become_wall_clock_times() {

@@ -21,6 +21,7 @@ pub mod naming;
 pub mod ownership;
 pub mod plan;
 pub mod schedule;
+pub mod shim;
 pub mod size;
 pub mod start;
 pub mod state;

@@ -8,7 +8,9 @@
 //! a change to the service alone leaves the timer's hash as it was); systemd
 //! ignores `X-` keys. Every value is encoded by [`crate::escape`].
 
+use std::ffi::OsString;
 use std::fmt::Write;
+use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -23,6 +25,7 @@ use crate::escape;
 use crate::job::Job;
 use crate::naming::UnitNames;
 use crate::schedule::Trigger;
+use crate::shim::ShimArgs;
 
 /// The accuracy used when a job sets none. systemd's default (1min) lets a
 /// timer fire up to a minute late to batch wake-ups; jobs moving from cron
@@ -62,6 +65,13 @@ pub struct RenderedJob {
     /// file that changes a unit drops them. Not written into the units,
     /// which carry their own hashes.
     pub hash: String,
+    /// Where the job's shim records its runs: the folder under the state
+    /// folder's `users/` (`StateDirectory=jobctl/users/<user>`, for jobs that
+    /// run as another user in system mode), or `None` for the main database
+    /// (or the configured `[history] db`). [`users_folder_of`] reads it back
+    /// from an installed service.
+    #[serde(skip)]
+    pub users_folder: Option<String>,
 }
 
 /// What rendering needs besides the job.
@@ -175,6 +185,33 @@ pub fn render(job: &Job, opts: &RenderOptions<'_>) -> Result<RenderedJob, Render
         timer_enabled: job.enabled,
         not_after,
         hash,
+        users_folder: users_folder(job, opts),
+    })
+}
+
+/// The prefix of the `StateDirectory=` line of a job that records in a
+/// users' folder.
+const USERS_STATE_DIRECTORY: &str = "StateDirectory=jobctl/users/";
+
+/// The users' folder a job's runs are recorded in (see
+/// [`RenderedJob::users_folder`]): runs of non-root jobs in system mode are
+/// recorded in a folder of their own that systemd creates for the job's
+/// user (docs/design.md, "Where runs are recorded").
+fn users_folder(job: &Job, opts: &RenderOptions<'_>) -> Option<String> {
+    (opts.mode == Mode::System && !job.runs_as_root()).then(|| {
+        job.user
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", opts.unit_prefix, job.name))
+    })
+}
+
+/// The users' folder an installed service records its runs in, read from
+/// its `StateDirectory=` line as [`render`] writes it; `None` for the main
+/// database.
+pub fn users_folder_of(service_text: &str) -> Option<String> {
+    service_text.lines().find_map(|line| {
+        line.strip_prefix(USERS_STATE_DIRECTORY)
+            .map(|owner| owner.trim().to_string())
     })
 }
 
@@ -311,15 +348,8 @@ fn render_service(
     if job.dynamic_user {
         out.push_str("DynamicUser=yes\n");
     }
-    if opts.mode == Mode::System && !job.runs_as_root() {
-        // Runs of non-root jobs are recorded in a folder of their own that
-        // systemd creates for the job's user (docs/design.md, "Where runs are
-        // recorded").
-        let owner = job
-            .user
-            .clone()
-            .unwrap_or_else(|| format!("{}{}", opts.unit_prefix, job.name));
-        let _ = writeln!(out, "StateDirectory=jobctl/users/{owner}");
+    if let Some(owner) = users_folder(job, opts) {
+        let _ = writeln!(out, "{USERS_STATE_DIRECTORY}{owner}");
         out.push_str("StateDirectoryMode=0700\n");
     }
     for (key, value) in &job.environment {
@@ -555,7 +585,8 @@ fn exec_start(
     Ok(line)
 }
 
-/// The words of `ExecStart=` as systemd passes them to the shim.
+/// The words of `ExecStart=` as systemd passes them to the shim: the
+/// binary, `--user` in per-user mode, `exec` and [`shim_args`].
 fn exec_words(
     job: &Job,
     opts: &RenderOptions<'_>,
@@ -565,48 +596,54 @@ fn exec_words(
     if opts.mode == Mode::User {
         words.push("--user".into());
     }
-    words.extend(["exec".into(), "--job".into(), job.name.to_string()]);
-    words.extend(["--timeout".into(), job.timeout.to_string()]);
-    if let Some(instant) = not_after {
-        words.extend(["--not-after".into(), instant.to_string()]);
-    }
-    if let Some(retry) = &job.retry {
-        words.extend(["--retry-attempts".into(), retry.attempts.to_string()]);
-        words.extend(["--retry-delay".into(), retry.delay.to_string()]);
-        words.extend(["--retry-backoff".into(), retry.backoff.to_string()]);
-        if let Some(max) = retry.max_delay {
-            words.extend(["--retry-max-delay".into(), max.to_string()]);
-        }
-    }
-    if let Some(limit) = job.output_limit {
-        words.extend(["--output-limit".into(), limit.to_string()]);
-    }
-    if job.merge_output {
-        words.push("--merge-output".into());
-    }
-    let history = opts.history;
-    // A configured database applies to jobs that run as the configuring
-    // user; other users' jobs record in their own state folder.
-    if let Some(db) = &history.db
-        && (opts.mode == Mode::User || job.runs_as_root())
-    {
-        words.extend(["--db".into(), db.clone()]);
-    }
-    if let Some(dir) = &job.working_directory {
-        words.extend(["--working-directory".into(), dir.clone()]);
-    }
-    if let Some(n) = history.keep_runs {
-        words.extend(["--keep-runs".into(), n.to_string()]);
-    }
-    if let Some(age) = history.keep_age {
-        words.extend(["--keep-age".into(), age.to_string()]);
-    }
-    if let Some(max) = history.max_output {
-        words.extend(["--max-output".into(), max.to_string()]);
-    }
-    words.push("--".into());
-    words.extend(job.command.argv());
+    words.push("exec".into());
+    // Every word came from a string: nothing is lost.
+    words.extend(
+        shim_args(job, opts, not_after)
+            .to_args()
+            .into_iter()
+            .map(|w| {
+                w.into_string()
+                    .unwrap_or_else(|w| w.to_string_lossy().into_owned())
+            }),
+    );
     words
+}
+
+/// The shim's arguments for a job: its timeout always, its other settings
+/// and the configuration's `[history]` limits when they are set.
+pub fn shim_args(
+    job: &Job,
+    opts: &RenderOptions<'_>,
+    not_after: Option<jiff::Timestamp>,
+) -> ShimArgs {
+    let history = opts.history;
+    let retry = job.retry.as_ref();
+    ShimArgs {
+        job: job.name.to_string(),
+        timeout: Some(job.timeout),
+        not_after,
+        retry_attempts: retry.map(|r| r.attempts),
+        retry_delay: retry.map(|r| r.delay),
+        retry_backoff: retry.map(|r| r.backoff),
+        retry_max_delay: retry.and_then(|r| r.max_delay),
+        output_limit: job.output_limit,
+        merge_output: job.merge_output,
+        // A configured database applies to jobs that run as the configuring
+        // user; other users' jobs record in their own state folder.
+        db: history
+            .db
+            .as_ref()
+            .filter(|_| opts.mode == Mode::User || job.runs_as_root())
+            .map(PathBuf::from),
+        working_directory: job.working_directory.as_ref().map(PathBuf::from),
+        keep_runs: history.keep_runs.map(u64::from),
+        keep_age: history.keep_age,
+        max_output: history.max_output,
+        trigger: None,
+        db_timeout: None,
+        command: job.command.argv().into_iter().map(OsString::from).collect(),
+    }
 }
 
 /// Whether a job's values are small enough that none of the limits of
@@ -824,7 +861,7 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::escape::read_exec_words;
     use crate::escape::tests::hostile_values;
@@ -836,43 +873,15 @@ mod tests {
         db: Option<&str>,
         user_state_dir: Option<&str>,
     ) -> Result<Option<String>, RenderError> {
-        use crate::config::Config;
-        use crate::context::UtcOnly;
-        use crate::job::{JobSource, LoadContext, load_job};
-        let config = Config::default();
-        let loaded = load_job(
-            JobSource {
-                path: "/etc/jobctl/jobs.d/a.toml",
-                stem: "a",
-                text: body,
-            },
-            &LoadContext {
-                mode,
-                config: &config,
-                zones: &UtcOnly,
-                now: None,
-                systemd: None,
-                root_files: None,
-            },
-        );
-        let job = loaded
-            .job
-            .unwrap_or_else(|| panic!("{body}: {:?}", loaded.diagnostics));
         let history = HistoryConfig {
             db: db.map(str::to_string),
             ..HistoryConfig::default()
         };
         let rendered = render(
-            &job,
+            &job_in(body, mode),
             &RenderOptions {
-                mode,
-                unit_prefix: "jobctl-",
-                jobctl_path: "/usr/bin/jobctl",
-                local_zone: &TimeZone::UTC,
-                zones: &UtcOnly,
-                history: &history,
-                systemd_version: Some(252),
                 user_state_dir,
+                ..options(mode, &history)
             },
         )?;
         check_unit_shape(&rendered.service.contents).unwrap();
@@ -948,42 +957,71 @@ mod tests {
     use crate::context::UtcOnly;
     use crate::job::{JobSource, LoadContext, load_job};
 
-    pub(crate) fn job(text: &str) -> Job {
+    static UTC: TimeZone = TimeZone::UTC;
+
+    /// A job file (`t.toml`) loaded for `mode`, with the default
+    /// configuration.
+    pub(crate) fn load(text: &str, mode: Mode) -> crate::job::LoadedJob {
         let config = Config::default();
         let ctx = LoadContext {
-            mode: Mode::System,
+            mode,
             config: &config,
             zones: &UtcOnly,
             now: None,
             systemd: None,
             root_files: None,
         };
-        let loaded = load_job(
+        load_job(
             JobSource {
                 path: "t.toml",
                 stem: "t",
                 text,
             },
             &ctx,
-        );
+        )
+    }
+
+    /// A job file's job, loaded for `mode` (it must be valid).
+    pub(crate) fn job_in(text: &str, mode: Mode) -> Job {
+        let loaded = load(text, mode);
         loaded
             .job
-            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+            .unwrap_or_else(|| panic!("{text}: {:?}", loaded.diagnostics))
+    }
+
+    pub(crate) fn job(text: &str) -> Job {
+        job_in(text, Mode::System)
+    }
+
+    /// The options the tests render with: jobctl at /usr/bin, UTC,
+    /// systemd 252.
+    pub(crate) fn options(mode: Mode, history: &HistoryConfig) -> RenderOptions<'_> {
+        RenderOptions {
+            mode,
+            unit_prefix: "jobctl-",
+            jobctl_path: "/usr/bin/jobctl",
+            local_zone: &UTC,
+            zones: &UtcOnly,
+            history,
+            systemd_version: Some(252),
+            user_state_dir: None,
+        }
+    }
+
+    /// A job file rendered in system mode with the default configuration.
+    pub(crate) fn rendered(text: &str) -> RenderedJob {
+        render(
+            &job(text),
+            &options(Mode::System, &HistoryConfig::default()),
+        )
+        .unwrap()
     }
 
     pub(crate) fn service(job: &Job) -> String {
-        let history = HistoryConfig::default();
-        let opts = RenderOptions {
-            mode: Mode::System,
-            unit_prefix: "jobctl-",
-            jobctl_path: "/usr/bin/jobctl",
-            local_zone: &TimeZone::UTC,
-            zones: &UtcOnly,
-            history: &history,
-            systemd_version: Some(252),
-            user_state_dir: None,
-        };
-        render(job, &opts).unwrap().service.contents
+        render(job, &options(Mode::System, &HistoryConfig::default()))
+            .unwrap()
+            .service
+            .contents
     }
 
     #[test]
@@ -1011,19 +1049,27 @@ mod tests {
         }
     }
 
-    static UTC: TimeZone = TimeZone::UTC;
-
-    fn opts_for_sizes(history: &HistoryConfig) -> RenderOptions<'_> {
-        RenderOptions {
-            mode: Mode::System,
-            unit_prefix: "jobctl-",
-            jobctl_path: "/usr/bin/jobctl",
-            local_zone: &UTC,
-            zones: &UtcOnly,
-            history,
-            systemd_version: Some(252),
-            user_state_dir: None,
+    #[test]
+    fn the_users_folder_is_what_the_service_says() {
+        let base = "command = [\"/bin/true\"]\nmanual = true\n";
+        let history = HistoryConfig::default();
+        for (extra, mode, folder) in [
+            ("", Mode::System, None),
+            ("user = \"root\"\n", Mode::System, None),
+            ("user = \"etl\"\n", Mode::System, Some("etl")),
+            ("dynamic_user = true\n", Mode::System, Some("jobctl-t")),
+            ("user = \"etl\"\n", Mode::User, None),
+        ] {
+            let rendered =
+                render(&job(&format!("{base}{extra}")), &options(mode, &history)).unwrap();
+            assert_eq!(rendered.users_folder.as_deref(), folder, "{extra}");
+            assert_eq!(
+                users_folder_of(&rendered.service.contents),
+                rendered.users_folder,
+                "{extra}"
+            );
         }
+        assert_eq!(users_folder_of("[Service]\nExecStart=/bin/true\n"), None);
     }
 
     /// A small job whose command or environment is then made large (the
@@ -1040,7 +1086,7 @@ mod tests {
     #[test]
     fn unit_lines_stop_just_below_systemds_limit() {
         let history = HistoryConfig::default();
-        let opts = opts_for_sizes(&history);
+        let opts = options(Mode::System, &history);
         let words = |last: usize| {
             let mut w = vec!["/bin/true".to_string()];
             w.extend(std::iter::repeat_n("x".repeat(32_000), 32));
@@ -1072,7 +1118,7 @@ mod tests {
     #[test]
     fn arguments_and_environment_fit_what_linux_execs() {
         let history = HistoryConfig::default();
-        let opts = opts_for_sizes(&history);
+        let opts = options(Mode::System, &history);
         let argv = vec!["/bin/true".to_string()];
         // 2 MiB less the 64 KiB reserve: about 66 variables of 30 KB.
         assert_eq!(size_problems(&grown(argv.clone(), 60), &opts), Ok(vec![]));
@@ -1085,23 +1131,7 @@ mod tests {
             .map(|i| format!("V{i} = \"{}\"\n", "y".repeat(30_000 + i)))
             .collect();
         let text = format!("command = [\"/bin/true\"]\nmanual = true\n[environment]\n{vars}");
-        let config = crate::config::Config::default();
-        let ctx = LoadContext {
-            mode: Mode::System,
-            config: &config,
-            zones: &UtcOnly,
-            now: None,
-            systemd: None,
-            root_files: None,
-        };
-        let loaded = load_job(
-            JobSource {
-                path: "t.toml",
-                stem: "t",
-                text: &text,
-            },
-            &ctx,
-        );
+        let loaded = load(&text, Mode::System);
         assert!(loaded.job.is_none());
         assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
         let d = &loaded.diagnostics[0];

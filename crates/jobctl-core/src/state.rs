@@ -205,6 +205,7 @@ mod tests {
             timer_enabled: true,
             not_after: None,
             hash: format!("hash-{name}"),
+            users_folder: None,
         }
     }
 

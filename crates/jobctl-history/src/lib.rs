@@ -4,7 +4,8 @@
 //!
 //! - [`Store`] opens a database for the shim (create, migrate, write a run's
 //!   start row and its completion) or for a reader (read-only).
-//! - [`RunRecord`] is one run; [`Status`] and [`Trigger`] its classifications.
+//! - [`RunRecord`] is one run; [`Status`] and [`Trigger`] its classifications;
+//!   [`verdict`] the rules that classify an attempt (status, retry).
 //! - [`liveness`] proves that a `running` row's shim is gone, so readers show
 //!   [`Status::Lost`] instead of `running` forever ([`RunRecord::effective_status`]).
 //! - [`Retention`] keeps the history bounded, cheaply after every run and in
@@ -30,6 +31,7 @@ mod record;
 mod retention;
 mod schema;
 mod store;
+pub mod verdict;
 
 pub use query::{BadRow, JobSummary, RunFilter, RunLookup, merge_newest_first};
 pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger, is_invocation_id};

@@ -93,6 +93,37 @@ pub const EXACT_KEEP_RUNS: u64 = 64;
 /// See [`EXACT_KEEP_RUNS`].
 pub const KEEP_RUNS_CHECK_EVERY: i64 = 16;
 
+impl Retention {
+    /// The limits as given (flags of `jobctl exec` and `history prune`, the
+    /// configuration's `[history]`), over the built-in defaults: a limit
+    /// not given (`None`) takes its default, `0` means no limit, and so does
+    /// `u64::MAX` for the age (systemd's `infinity`).
+    pub fn from_given(
+        keep_runs: Option<u64>,
+        keep_age_usec: Option<u64>,
+        max_output: Option<u64>,
+    ) -> Retention {
+        let defaults = Retention::default();
+        Retention {
+            keep_runs: match keep_runs {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => defaults.keep_runs,
+            },
+            keep_age_us: match keep_age_usec {
+                Some(0 | u64::MAX) => None,
+                Some(age) => Some(i64::try_from(age).unwrap_or(i64::MAX)),
+                None => defaults.keep_age_us,
+            },
+            max_output: match max_output {
+                Some(0) => None,
+                Some(size) => Some(size),
+                None => defaults.max_output,
+            },
+        }
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Retention {
@@ -230,5 +261,60 @@ impl Store {
         tx.commit()?;
         self.after_commit();
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_as_given_over_the_defaults() {
+        let d = Retention::default();
+        let day = 86_400_000_000u64;
+        // (keep_runs, keep_age µs, max_output) given → the limits.
+        type Given = (Option<u64>, Option<u64>, Option<u64>);
+        let table: &[(Given, Retention)] = &[
+            ((None, None, None), d),
+            ((Some(0), Some(0), Some(0)), Retention::UNLIMITED),
+            (
+                (Some(5), Some(day), Some(1 << 20)),
+                Retention {
+                    keep_runs: Some(5),
+                    keep_age_us: Some(day as i64),
+                    max_output: Some(1 << 20),
+                },
+            ),
+            // `infinity` for the age is no limit; an age beyond i64 is capped.
+            (
+                (None, Some(u64::MAX), None),
+                Retention {
+                    keep_age_us: None,
+                    ..d
+                },
+            ),
+            (
+                (None, Some(u64::MAX - 1), None),
+                Retention {
+                    keep_age_us: Some(i64::MAX),
+                    ..d
+                },
+            ),
+            (
+                (Some(1), None, Some(0)),
+                Retention {
+                    keep_runs: Some(1),
+                    max_output: None,
+                    ..d
+                },
+            ),
+        ];
+        for ((runs, age, output), want) in table {
+            assert_eq!(
+                Retention::from_given(*runs, *age, *output),
+                *want,
+                "{runs:?} {age:?} {output:?}"
+            );
+        }
     }
 }

@@ -16,8 +16,8 @@ mod unitdir;
 
 pub use error::{Error, ErrorKind, Result, kind_of_dbus_name};
 pub use manager::{
-    Bus, FileChange, JOB_BATCH, JobOp, JobOutcome, MAX_IN_FLIGHT, StartOutcome, StartUntil,
-    Systemd, UnitProperties, Version,
+    Bus, FileChange, JOB_BATCH, JobOp, JobOutcome, MAX_IN_FLIGHT, Property, StartOutcome,
+    StartUntil, Systemd, UnitProperties, Version,
 };
 pub use proxy::UnitStatus;
 pub use unitdir::{Partial, UnitDir, UnitFileOnDisk};

@@ -1,15 +1,14 @@
 //! The adapter against a fake systemd Manager served over a peer-to-peer
 //! D-Bus connection (a UnixStream pair): version parsing, job batching and
-//! JobRemoved tracking, error-name mapping, and the bulk property reader
-//! against fake unit objects. The commands are tested against the real
-//! systemd in tests/systemd_e2e/.
+//! JobRemoved tracking, error-name mapping. The commands are tested against
+//! the real systemd in tests/systemd_e2e.rs.
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use jobctl_systemd::{ErrorKind, JOB_BATCH, JobOp, Systemd, UnitProperties};
+use jobctl_systemd::{ErrorKind, JOB_BATCH, JobOp, Property, Systemd};
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
@@ -98,201 +97,20 @@ impl FakeManager {
     ) -> zbus::Result<()>;
 }
 
-/// A unit's `org.freedesktop.systemd1.Unit` interface (what the bulk reader
-/// asks of it).
-struct FakeUnit {
-    invocation: Vec<u8>,
-}
+type Builder = zbus::blocking::connection::Builder<'static>;
 
-#[zbus::interface(name = "org.freedesktop.systemd1.Unit")]
-impl FakeUnit {
-    #[zbus(property, name = "InvocationID")]
-    fn invocation_id(&self) -> Vec<u8> {
-        self.invocation.clone()
-    }
-
-    #[zbus(property)]
-    fn active_state(&self) -> String {
-        "inactive".into()
-    }
-}
-
-/// A service's `org.freedesktop.systemd1.Service` interface; `exit: None`
-/// makes reading `ExecMainExitTimestamp` fail, as a `Get` can.
-struct FakeService {
-    result: &'static str,
-    start: u64,
-    exit: Option<u64>,
-    status: i32,
-    code: i32,
-}
-
-#[zbus::interface(name = "org.freedesktop.systemd1.Service")]
-impl FakeService {
-    #[zbus(property)]
-    fn result(&self) -> String {
-        self.result.into()
-    }
-
-    #[zbus(property)]
-    fn exec_main_start_timestamp(&self) -> u64 {
-        self.start
-    }
-
-    #[zbus(property)]
-    fn exec_main_exit_timestamp(&self) -> zbus::fdo::Result<u64> {
-        self.exit
-            .ok_or_else(|| zbus::fdo::Error::Failed("the property cannot be read".into()))
-    }
-
-    #[zbus(property)]
-    fn exec_main_status(&self) -> i32 {
-        self.status
-    }
-
-    #[zbus(property)]
-    fn exec_main_code(&self) -> i32 {
-        self.code
-    }
-
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> u32 {
-        0
-    }
-}
-
-/// A timer's `org.freedesktop.systemd1.Timer` interface, with a property the
-/// reader does not ask for.
-struct FakeTimer {
-    next_realtime: u64,
-    last_trigger: u64,
-}
-
-#[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
-impl FakeTimer {
-    #[zbus(property, name = "NextElapseUSecRealtime")]
-    fn next_elapse_usec_realtime(&self) -> u64 {
-        self.next_realtime
-    }
-
-    #[zbus(property, name = "NextElapseUSecMonotonic")]
-    fn next_elapse_usec_monotonic(&self) -> u64 {
-        0
-    }
-
-    #[zbus(property, name = "LastTriggerUSec")]
-    fn last_trigger_usec(&self) -> u64 {
-        self.last_trigger
-    }
-
-    #[zbus(property)]
-    fn result(&self) -> String {
-        "success".into()
-    }
-
-    #[zbus(property)]
-    fn unit(&self) -> String {
-        "backup.service".into()
-    }
-}
-
-/// The object path systemd gives a unit (`.` escaped as `_2e`, `-` as `_2d`).
-fn unit_path(unit: &str) -> OwnedObjectPath {
-    let escaped: String = unit
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("_{b:02x}")
-            }
-        })
-        .collect();
-    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{escaped}")).unwrap()
-}
-
-const STARTED: u64 = 1_767_225_600_000_000;
-const INVOCATION: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
-
-/// A peer serving the fake Manager and three units: `backup.timer`,
-/// `backup.service` (its last run failed with exit code 3), and
-/// `broken.service`, whose `ExecMainExitTimestamp` cannot be read.
-fn pair_with_units() -> (Systemd, zbus::blocking::Connection) {
-    let (sd, _, server) = pair();
-    {
-        let objects = server.object_server();
-        objects
-            .at(
-                unit_path("backup.timer"),
-                FakeTimer {
-                    next_realtime: STARTED + 86_400_000_000,
-                    last_trigger: STARTED,
-                },
-            )
-            .unwrap();
-        for (unit, exit) in [
-            ("backup.service", Some(STARTED + 5_000_000)),
-            ("broken.service", None),
-        ] {
-            objects
-                .at(
-                    unit_path(unit),
-                    FakeService {
-                        result: "exit-code",
-                        start: STARTED,
-                        exit,
-                        status: 3,
-                        code: 1,
-                    },
-                )
-                .unwrap();
-            objects
-                .at(
-                    unit_path(unit),
-                    FakeUnit {
-                        invocation: INVOCATION.to_vec(),
-                    },
-                )
-                .unwrap();
-        }
-    }
-    (sd, server)
-}
-
-/// `bulk_properties` of units of [`pair_with_units`].
-fn bulk_read(names: &[&str], detailed: bool) -> Vec<jobctl_systemd::Result<UnitProperties>> {
-    let (sd, _server) = pair_with_units();
-    sd.bulk_properties(&units(names), detailed).unwrap()
-}
-
-fn units(names: &[&str]) -> Vec<(String, OwnedObjectPath)> {
-    names
-        .iter()
-        .map(|n| (n.to_string(), unit_path(n)))
-        .collect()
-}
-
-fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
+/// A client connected to a fake systemd served on the other end of a
+/// socket pair; `serve` adds its objects.
+fn connect(
+    serve: impl FnOnce(Builder) -> zbus::Result<Builder> + Send + 'static,
+) -> (Systemd, zbus::blocking::Connection) {
     let (a, b) = UnixStream::pair().unwrap();
-    let stats = Arc::new(Stats::default());
     let guid = zbus::Guid::generate();
-    let fake = FakeManager {
-        next_job: AtomicU32::new(1),
-        stats: stats.clone(),
-    };
     let server = std::thread::spawn(move || {
-        zbus::blocking::connection::Builder::unix_stream(a)
-            .server(guid)
-            .unwrap()
-            .p2p()
-            .serve_at("/org/freedesktop/systemd1", fake)
-            .unwrap()
-            .build()
-            .unwrap()
+        let builder = Builder::unix_stream(a).server(guid).unwrap().p2p();
+        serve(builder).unwrap().build().unwrap()
     });
-    let client = zbus::blocking::connection::Builder::unix_stream(b)
+    let client = Builder::unix_stream(b)
         .p2p()
         .method_timeout(Duration::from_secs(10))
         .build()
@@ -300,9 +118,23 @@ fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
     let server = server.join().unwrap();
     (
         Systemd::from_connection(client, Duration::from_secs(10)).unwrap(),
-        stats,
         server,
     )
+}
+
+fn fake_manager() -> (FakeManager, Arc<Stats>) {
+    let stats = Arc::new(Stats::default());
+    let fake = FakeManager {
+        next_job: AtomicU32::new(1),
+        stats: stats.clone(),
+    };
+    (fake, stats)
+}
+
+fn pair() -> (Systemd, Arc<Stats>, zbus::blocking::Connection) {
+    let (fake, stats) = fake_manager();
+    let (sd, server) = connect(move |b| b.serve_at("/org/freedesktop/systemd1", fake));
+    (sd, stats, server)
 }
 
 #[test]
@@ -379,87 +211,165 @@ fn dbus_error_names_become_kinds() {
     assert_eq!(err.kind(), ErrorKind::Other, "{err}");
 }
 
-#[test]
-fn bulk_reads_decode_timers_and_services() {
-    let read: Vec<UnitProperties> = bulk_read(&["backup.timer", "backup.service"], true)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(
-        read,
-        [
-            UnitProperties {
-                name: "backup.timer".into(),
-                next_elapse_realtime_usec: STARTED + 86_400_000_000,
-                last_trigger_usec: STARTED,
-                result: "success".into(),
-                condition_result: true,
-                assert_result: true,
-                ..UnitProperties::default()
-            },
-            UnitProperties {
-                name: "backup.service".into(),
-                result: "exit-code".into(),
-                exec_main_start_usec: STARTED,
-                exec_main_exit_usec: STARTED + 5_000_000,
-                exec_main_status: 3,
-                exec_main_code: 1,
-                invocation_id: "0123456789abcdeffedcba9876543210".into(),
-                condition_result: true,
-                assert_result: true,
-                ..UnitProperties::default()
-            },
-        ]
-    );
-    // Without `detailed`, a service's exit status and invocation are not read.
-    let brief = bulk_read(&["backup.service"], false).remove(0).unwrap();
-    assert_eq!(
-        (
-            brief.exec_main_status,
-            brief.exec_main_code,
-            brief.invocation_id.as_str()
-        ),
-        (0, 0, "")
-    );
-    assert_eq!(brief.exec_main_exit_usec, STARTED + 5_000_000);
+/// A service unit's Service interface: the properties `list` reads one by
+/// one; `fail_start` makes the second of them fail, as a unit that vanished
+/// between two Gets (or a refused one) does.
+struct FakeService {
+    fail_start: bool,
 }
 
-#[test]
-fn bulk_reads_report_a_unit_that_cannot_be_read() {
-    // No object at all: every read of the unit fails.
-    let read = bulk_read(&["gone.service", "backup.timer"], true);
-    assert!(read[0].is_err(), "{:?}", read[0]);
-    assert!(read[1].is_ok(), "{:?}", read[1]);
-}
-
-/// A unit one of whose reads fails after others succeeded is an error, not
-/// a unit with empty fields. Fails until manager.rs stops dropping the
-/// errors of a unit's later `Get`s (issue 12; fixed on another branch).
-#[test]
-#[ignore = "fails until manager.rs reports a unit's later Get errors (issue 12, another branch)"]
-fn bulk_reads_report_an_error_in_any_of_a_units_reads() {
-    for detailed in [false, true] {
-        let read = bulk_read(&["broken.service", "backup.service"], detailed);
-        let error = read[0]
-            .as_ref()
-            .expect_err("broken.service must not come back as read");
-        assert!(
-            error.to_string().contains("broken.service")
-                && error.to_string().contains("the property cannot be read"),
-            "{error}"
-        );
-        assert!(read[1].is_ok(), "{:?}", read[1]);
+#[zbus::interface(name = "org.freedesktop.systemd1.Service")]
+impl FakeService {
+    #[zbus(property)]
+    fn result(&self) -> String {
+        "exit-code".into()
     }
-    // The selected reader already reports it.
-    let (sd, _server) = pair_with_units();
-    let read = sd
-        .selected_properties(
-            &units(&["broken.service"]),
-            &[
-                ("org.freedesktop.systemd1.Service", "Result"),
-                ("org.freedesktop.systemd1.Service", "ExecMainExitTimestamp"),
-            ],
+
+    #[zbus(property)]
+    fn exec_main_start_timestamp(&self) -> zbus::fdo::Result<u64> {
+        if self.fail_start {
+            Err(zbus::fdo::Error::UnknownObject("gone".into()))
+        } else {
+            Ok(5_000_000)
+        }
+    }
+
+    #[zbus(property)]
+    fn exec_main_exit_timestamp(&self) -> u64 {
+        7_000_000
+    }
+
+    #[zbus(property)]
+    fn exec_main_status(&self) -> i32 {
+        3
+    }
+
+    #[zbus(property)]
+    fn exec_main_code(&self) -> i32 {
+        1
+    }
+}
+
+/// A timer unit's Timer interface, read whole (one GetAll).
+struct FakeTimer;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Timer")]
+impl FakeTimer {
+    #[zbus(property, name = "NextElapseUSecRealtime")]
+    fn next_elapse_usec_realtime(&self) -> u64 {
+        1_800_000_000_000_000
+    }
+
+    #[zbus(property, name = "NextElapseUSecMonotonic")]
+    fn next_elapse_usec_monotonic(&self) -> u64 {
+        0
+    }
+
+    #[zbus(property, name = "LastTriggerUSec")]
+    fn last_trigger_usec(&self) -> u64 {
+        1_700_000_000_000_000
+    }
+
+    #[zbus(property)]
+    fn result(&self) -> String {
+        "success".into()
+    }
+
+    #[zbus(property)]
+    fn unit(&self) -> String {
+        "ok.service".into()
+    }
+}
+
+/// A unit's Unit interface, for `selected_properties`.
+struct FakeUnit;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Unit")]
+impl FakeUnit {
+    #[zbus(property)]
+    fn load_error(&self) -> (String, String) {
+        (
+            "org.freedesktop.systemd1.BadUnitSetting".into(),
+            "Unit has a bad unit file setting.".into(),
         )
+    }
+
+    #[zbus(property, name = "InvocationID")]
+    fn invocation_id(&self) -> Vec<u8> {
+        vec![0xab, 0x01]
+    }
+}
+
+fn unit_path(name: &str) -> OwnedObjectPath {
+    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{name}")).unwrap()
+}
+
+/// The fake Manager plus unit objects: `ok_2eservice` (whose Unit interface
+/// answers too), `bad_2eservice` (one Get fails), `t_2etimer`.
+fn units_pair() -> (Systemd, zbus::blocking::Connection) {
+    let (fake, _) = fake_manager();
+    connect(move |b| {
+        b.serve_at("/org/freedesktop/systemd1", fake)?
+            .serve_at(unit_path("ok_2eservice"), FakeService { fail_start: false })?
+            .serve_at(unit_path("ok_2eservice"), FakeUnit)?
+            .serve_at(unit_path("bad_2eservice"), FakeService { fail_start: true })?
+            .serve_at(unit_path("t_2etimer"), FakeTimer)
+    })
+}
+
+#[test]
+fn bulk_properties_decode_each_unit_and_keep_every_error() {
+    let (sd, _server) = units_pair();
+    let units: Vec<(String, OwnedObjectPath)> = ["ok.service", "bad.service", "t.timer"]
+        .into_iter()
+        .map(|n| (n.to_string(), unit_path(&n.replace('.', "_2e"))))
+        .collect();
+    for detailed in [false, true] {
+        let props = sd.bulk_properties(&units, detailed).unwrap();
+        assert_eq!(props.len(), 3);
+        let ok = props[0].as_ref().unwrap();
+        assert_eq!(ok.name, "ok.service");
+        assert_eq!(ok.result, "exit-code");
+        assert_eq!(ok.exec_main_start_usec, 5_000_000);
+        assert_eq!(ok.exec_main_exit_usec, 7_000_000);
+        if detailed {
+            assert_eq!((ok.exec_main_status, ok.exec_main_code), (3, 1));
+            assert_eq!(ok.invocation_id, "ab01");
+        } else {
+            assert_eq!((ok.exec_main_status, ok.exec_main_code), (0, 0));
+        }
+        // The second of its Gets failed: the unit is an error, not a unit
+        // with empty fields.
+        let bad = props[1].as_ref().map(|p| p.clone()).unwrap_err();
+        assert!(
+            bad.to_string().contains("bad.service"),
+            "{bad}: detailed {detailed}"
+        );
+        let timer = props[2].as_ref().unwrap();
+        assert_eq!(timer.name, "t.timer");
+        assert_eq!(timer.next_elapse_realtime_usec, 1_800_000_000_000_000);
+        assert_eq!(timer.last_trigger_usec, 1_700_000_000_000_000);
+        assert_eq!(timer.result, "success");
+    }
+}
+
+#[test]
+fn selected_properties_read_a_few_named_ones() {
+    let (sd, _server) = units_pair();
+    let units = vec![
+        ("ok.service".to_string(), unit_path("ok_2eservice")),
+        ("bad.service".to_string(), unit_path("bad_2eservice")),
+    ];
+    let props = sd
+        .selected_properties(&units, &[Property::LoadError, Property::Result])
         .unwrap();
-    assert!(read[0].is_err(), "{:?}", read[0]);
+    let ok = props[0].as_ref().unwrap();
+    assert_eq!(
+        ok.load_error_name,
+        "org.freedesktop.systemd1.BadUnitSetting"
+    );
+    assert_eq!(ok.load_error, "Unit has a bad unit file setting.");
+    assert_eq!(ok.result, "exit-code");
+    // bad.service has no Unit interface here: its LoadError Get fails.
+    assert!(props[1].is_err());
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use clap::Args;
-use jobctl_core::plan::{self, Change, JobPlan, Plan, TimerState};
-use jobctl_systemd::{JobOp, Systemd, UnitDir};
+use jobctl_core::plan::{self, JobPlan, Phase, Plan, Target, TimerState};
+use jobctl_systemd::{JobOp, Property, Systemd, UnitDir};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -138,7 +138,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     } else if !args.check {
         // Nothing to write, but a unit systemd could not load is still
         // reported (from the load states read above).
-        match not_loaded(&sd, &plan, &load_states) {
+        match not_loaded(&sd, &plan.kept_units(), &load_states) {
             Ok(units) => exec.not_loaded = units,
             Err(e) => error = Some(systemd_failure(e, paths.mode)),
         }
@@ -217,7 +217,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         ))?;
     }
     for w in &report.warnings {
-        eprintln!("Warning: {w}");
+        output::warn(w);
     }
     if let Some((_, e)) = error {
         return Err(e);
@@ -251,7 +251,8 @@ fn warnings(paths: &Paths, plan: &Plan) -> Vec<String> {
 #[derive(Default)]
 struct Execution {
     done: Vec<String>,
-    steps_done: usize,
+    /// How many of the plan's phases were carried out.
+    phases_done: usize,
     /// Units systemd could not load after the reload.
     not_loaded: Vec<NotLoaded>,
 }
@@ -304,52 +305,37 @@ fn journal_detail(mode: crate::paths::Mode, unit: &str, since: jiff::Timestamp) 
     (!line.is_empty()).then_some(line)
 }
 
-/// The units the plan keeps (not deleted), with their jobs.
-fn kept_units(plan: &Plan) -> Vec<(String, String)> {
-    plan.jobs
-        .iter()
-        .filter(|j| !matches!(j.change, Change::Remove | Change::Orphaned))
-        .flat_map(|j| {
-            std::iter::once(&j.service)
-                .chain(j.timer.as_ref())
-                .filter(|unit| !j.deletes.contains(unit))
-                .map(|unit| (j.job.clone(), unit.clone()))
-        })
-        .collect()
-}
-
 /// The kept units whose load state says systemd refused the file, with
 /// systemd's reason (`LoadError`, read for those few only).
 fn not_loaded(
     sd: &Systemd,
-    plan: &Plan,
+    kept: &[Target<'_>],
     load_states: &systemd::LoadStates,
 ) -> Result<Vec<NotLoaded>, jobctl_systemd::Error> {
-    let bad: Vec<(String, String)> = kept_units(plan)
-        .into_iter()
-        .filter(|(_, unit)| {
+    let bad: Vec<&Target<'_>> = kept
+        .iter()
+        .filter(|t| {
             load_states
-                .get(unit)
+                .get(t.unit)
                 .is_some_and(|s| matches!(s.as_str(), "error" | "bad-setting"))
         })
         .collect();
     if bad.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = bad.iter().map(|(_, u)| u.clone()).collect();
+    let names: Vec<String> = bad.iter().map(|t| t.unit.to_string()).collect();
     let paths: Vec<_> = sd
         .list_units_by_names(&names)?
         .into_iter()
         .map(|s| (s.name, s.path))
         .collect();
-    let props =
-        sd.selected_properties(&paths, &[("org.freedesktop.systemd1.Unit", "LoadError")])?;
+    let props = sd.selected_properties(&paths, &[Property::LoadError])?;
     let mut out = Vec::new();
     for ((unit, _), p) in paths.iter().zip(props) {
         let job = bad
             .iter()
-            .find(|(_, u)| u == unit)
-            .map(|(j, _)| j.clone())
+            .find(|t| t.unit == unit)
+            .map(|t| t.job.to_string())
             .unwrap_or_default();
         let load_state = load_states.get(unit).cloned().unwrap_or_default();
         let error = match p {
@@ -371,51 +357,48 @@ fn systemd_failure(e: jobctl_systemd::Error, mode: crate::paths::Mode) -> (Strin
     (e.to_string(), systemd::systemd_error(e, mode))
 }
 
-const STEPS: &[&str] = &[
-    "stop timers",
-    "write unit files",
-    "disable timers",
-    "enable timers",
-    "delete unit files",
-    "reload systemd",
-    "start timers",
-    "restart timers",
-    "reset failed units",
-];
-
 impl Execution {
+    /// The phases not carried out, with how many units each would have
+    /// acted on.
     fn remaining(&self, plan: &Plan) -> Vec<String> {
-        STEPS
+        plan.phases()
             .iter()
-            .enumerate()
-            .skip(self.steps_done)
-            .filter_map(|(i, step)| {
-                let n = step_items(plan, i).len();
-                (n > 0 || (i == 5 && plan.needs_reload())).then(|| format!("{step} ({n})"))
-            })
+            .skip(self.phases_done)
+            .filter(|phase| phase.changes_something())
+            .map(|phase| format!("{} ({})", phase.label(), phase.units().len()))
             .collect()
     }
 }
 
-fn step_items(plan: &Plan, step: usize) -> Vec<String> {
-    match step {
-        0 => plan.timers_where(|s| s.stop),
-        1 => plan.writes().map(|w| w.name.clone()).collect(),
-        2 => plan.timers_where(|s| s.disable),
-        3 => plan.timers_where(|s| s.enable),
-        4 => plan.deletes().cloned().collect(),
-        5 => Vec::new(),
-        6 => plan.timers_where(|s| s.start),
-        7 => plan.timers_where(|s| s.restart),
-        8 => plan
-            .jobs
-            .iter()
-            .flat_map(|j| j.reset_failed.iter().cloned())
-            .collect(),
-        _ => Vec::new(),
+fn names(targets: &[Target<'_>]) -> Vec<String> {
+    targets.iter().map(|t| t.unit.to_string()).collect()
+}
+
+/// Notes what a write or deletion of `total` unit files did (all of them,
+/// or those done before it failed).
+fn file_step(
+    exec: &mut Execution,
+    result: Result<(), jobctl_systemd::Partial>,
+    verb: &str,
+    total: usize,
+) -> Result<(), jobctl_systemd::Error> {
+    match result {
+        Ok(()) => {
+            exec.done.push(format!("{verb} {total} unit files"));
+            Ok(())
+        }
+        Err(p) => {
+            if !p.done.is_empty() {
+                exec.done
+                    .push(format!("{verb} {} of {total} unit files", p.done.len()));
+            }
+            Err(p.error)
+        }
     }
 }
 
+/// Carries out the plan's phases in order ([`Plan::phases`]); stops at the
+/// first that fails.
 fn execute(
     sd: &Systemd,
     unit_dir: &UnitDir,
@@ -471,89 +454,61 @@ fn execute(
             ))
         }
     };
-    for step in 0..STEPS.len() {
-        let mut items = step_items(plan, step);
-        if step == 6 {
-            // After the reload: what systemd made of the files just written.
-            // A timer whose job's units did not load is not started (systemd
-            // would refuse: its unit to trigger is not loaded).
-            let written: Vec<String> = plan.writes().map(|w| w.name.clone()).collect();
-            if plan.needs_reload() && !written.is_empty() {
-                for status in sd.list_units_by_names(&written).map_err(mode_err)? {
-                    load_states.insert(status.name, status.load_state);
-                }
-            }
-            exec.not_loaded = not_loaded(sd, plan, load_states).map_err(mode_err)?;
-        }
-        if matches!(step, 6 | 7) && !exec.not_loaded.is_empty() {
-            let broken: Vec<&str> = exec.not_loaded.iter().map(|n| n.job.as_str()).collect();
-            items.retain(|timer| {
-                !plan
-                    .jobs
+    for phase in plan.phases() {
+        // A timer whose job's units did not load is not started (systemd
+        // would refuse: its unit to trigger is not loaded).
+        let broken: Vec<&str> = exec.not_loaded.iter().map(|n| n.job.as_str()).collect();
+        match phase.without_jobs(&broken) {
+            Phase::StopTimers(timers) => jobs(JobOp::Stop, names(&timers), "stopped timers", exec)?,
+            Phase::WriteUnits(writes) => {
+                let files: Vec<(String, String)> = writes
                     .iter()
-                    .any(|j| j.timer.as_ref() == Some(timer) && broken.contains(&j.job.as_str()))
-            });
-        }
-        match step {
-            0 => jobs(JobOp::Stop, items, "stopped timers", exec)?,
-            1 => {
-                let files: Vec<(String, String)> = plan
-                    .writes()
                     .map(|w| (w.name.clone(), w.new.clone()))
                     .collect();
-                if !files.is_empty() {
-                    if let Err(p) = unit_dir.write_all(&files) {
-                        if !p.done.is_empty() {
-                            exec.done.push(format!(
-                                "wrote {} of {} unit files",
-                                p.done.len(),
-                                files.len()
-                            ));
-                        }
-                        return Err(mode_err(p.error));
-                    }
-                    exec.done.push(format!("wrote {} unit files", files.len()));
-                }
+                let written = unit_dir.write_all(&files);
+                file_step(exec, written, "wrote", files.len()).map_err(mode_err)?;
             }
-            2 if !items.is_empty() => {
-                sd.disable_unit_files(&items).map_err(mode_err)?;
-                exec.done.push(format!("disabled {} timers", items.len()));
+            Phase::DisableTimers(timers) => {
+                sd.disable_unit_files(&names(&timers)).map_err(mode_err)?;
+                exec.done.push(format!("disabled {} timers", timers.len()));
             }
-            3 if !items.is_empty() => {
-                sd.enable_unit_files(&items).map_err(mode_err)?;
-                exec.done.push(format!("enabled {} timers", items.len()));
+            Phase::EnableTimers(timers) => {
+                sd.enable_unit_files(&names(&timers)).map_err(mode_err)?;
+                exec.done.push(format!("enabled {} timers", timers.len()));
             }
-            4 if !items.is_empty() => {
-                if let Err(p) = unit_dir.remove_all(&items) {
-                    if !p.done.is_empty() {
-                        exec.done.push(format!(
-                            "deleted {} of {} unit files",
-                            p.done.len(),
-                            items.len()
-                        ));
-                    }
-                    return Err(mode_err(p.error));
-                }
-                exec.done
-                    .push(format!("deleted {} unit files", items.len()));
+            Phase::DeleteUnits(units) => {
+                let units = names(&units);
+                let deleted = unit_dir.remove_all(&units);
+                file_step(exec, deleted, "deleted", units.len()).map_err(mode_err)?;
             }
-            5 if plan.needs_reload() => {
+            Phase::Reload => {
                 sd.reload().map_err(mode_err)?;
                 exec.done.push("reloaded systemd".to_string());
             }
-            6 => jobs(JobOp::Start, items, "started timers", exec)?,
-            7 => jobs(JobOp::Restart, items, "restarted timers", exec)?,
-            8 => {
-                for unit in &items {
-                    sd.reset_failed(unit).map_err(mode_err)?;
+            Phase::CheckLoaded(kept) => {
+                // What systemd made of the files just written.
+                let written: Vec<String> = plan.writes().map(|w| w.name.clone()).collect();
+                if plan.needs_reload() && !written.is_empty() {
+                    for status in sd.list_units_by_names(&written).map_err(mode_err)? {
+                        load_states.insert(status.name, status.load_state);
+                    }
                 }
-                if !items.is_empty() {
-                    exec.done.push(format!("reset {} units", items.len()));
-                }
+                exec.not_loaded = not_loaded(sd, &kept, load_states).map_err(mode_err)?;
             }
-            _ => {}
+            Phase::StartTimers(timers) => {
+                jobs(JobOp::Start, names(&timers), "started timers", exec)?
+            }
+            Phase::RestartTimers(timers) => {
+                jobs(JobOp::Restart, names(&timers), "restarted timers", exec)?
+            }
+            Phase::ResetFailed(units) => {
+                for unit in &units {
+                    sd.reset_failed(unit.unit).map_err(mode_err)?;
+                }
+                exec.done.push(format!("reset {} units", units.len()));
+            }
         }
-        exec.steps_done = step + 1;
+        exec.phases_done += 1;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use jobctl_core::calendar::{
     CalendarError, CalendarSpec, Elapses, LocalAbbreviations, MktimeMemory, ParseOptions,
+    UnionElapses,
 };
 use jobctl_core::cron;
 use serde::Serialize;
@@ -417,7 +418,7 @@ enum Stream<'a> {
     One(Elapses<'a>),
     /// Each expression computed on its own, as systemd does for the lines
     /// of one timer.
-    Union(Vec<std::iter::Peekable<Elapses<'a>>>),
+    Union(UnionElapses<'a>),
 }
 
 impl<'a> Stream<'a> {
@@ -430,13 +431,9 @@ impl<'a> Stream<'a> {
             [spec] if !ctx.cron => Ok(Stream::One(
                 spec.elapses_with(ctx.base, ctx.local, ctx.zones, memory)?,
             )),
-            _ => {
-                let mut iters = Vec::new();
-                for spec in specs {
-                    iters.push(spec.elapses(ctx.base, ctx.local, ctx.zones)?.peekable());
-                }
-                Ok(Stream::Union(iters))
-            }
+            _ => Ok(Stream::Union(UnionElapses::new(
+                specs, ctx.base, ctx.local, ctx.zones,
+            )?)),
         }
     }
 
@@ -454,30 +451,10 @@ impl Iterator for Stream<'_> {
     type Item = Result<Timestamp, CalendarError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let iters = match self {
-            Stream::One(it) => return it.next(),
-            Stream::Union(iters) => iters,
-        };
-        let mut best: Option<(usize, Timestamp)> = None;
-        for (i, it) in iters.iter_mut().enumerate() {
-            match it.peek() {
-                Some(Ok(ts)) if best.is_none_or(|(_, b)| *ts < b) => best = Some((i, *ts)),
-                Some(Err(_)) => return it.next(),
-                _ => {}
-            }
+        match self {
+            Stream::One(it) => it.next(),
+            Stream::Union(it) => it.next(),
         }
-        let (i, ts) = best?;
-        iters[i].next();
-        // Both lines may fire at the same time; systemd fires once.
-        for it in iters.iter_mut() {
-            while it
-                .peek()
-                .is_some_and(|r| r.as_ref().is_ok_and(|t| *t == ts))
-            {
-                it.next();
-            }
-        }
-        Some(Ok(ts))
     }
 }
 

@@ -1,18 +1,19 @@
 //! `jobctl generate`: write the units of every job into a folder, offline,
 //! for review or packaging.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use clap::Args;
+use jobctl_core::plan::ownership;
+use jobctl_systemd::UnitDir;
 use serde::Serialize;
 
 use crate::error::CliResult;
-use crate::load::{self, JobSelection};
+use crate::load::JobSelection;
 use crate::output;
 use crate::paths::Paths;
 use crate::rendering;
@@ -20,9 +21,10 @@ use crate::rendering;
 /// Write the units of every job in the jobs folder into a folder, without
 /// talking to systemd.
 ///
-/// Nothing is written unless every job is valid. Files in the output folder
-/// that jobctl generated earlier for jobs that no longer exist are removed;
-/// other files are left alone.
+/// Nothing is written unless every job is valid. Units in the output folder
+/// that jobctl generated earlier for jobs that no longer exist (files whose
+/// Unit section names their job in X-Jobctl-Job=, as apply judges them) are
+/// removed; other files are left alone.
 ///
 /// Examples:
 ///   jobctl generate --jobs-dir ./jobs.d --out ./build/units
@@ -49,22 +51,20 @@ struct Outcome {
 }
 
 pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
-    let loaded = load::load_jobs_checked(
+    let rendered = super::render_offline(
         paths,
         &JobSelection::Dir(paths.jobs_dir.clone()),
-        load::Checks {
-            now: None,
-            systemd: args.render.target(),
-        },
+        &args.render,
     )?;
-    if loaded.has_errors() {
-        return Err(super::invalid_jobs(&loaded.diagnostics));
-    }
-    let exe = rendering::jobctl_path(&loaded, args.render.jobctl_path.as_ref())?;
-    let rendered = rendering::render_all(&loaded, paths, &exe, args.render.systemd_version)
-        .map_err(super::render_failures)?;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let dir = UnitDir::new(&args.out);
+    let existing: BTreeMap<String, Option<String>> = dir
+        .read_units()
+        .with_context(|| format!("cannot read {}", args.out.display()))?
+        .into_iter()
+        .map(|u| (u.name, u.contents))
+        .collect();
 
     let mut outcome = Outcome {
         out: args.out.display().to_string(),
@@ -72,37 +72,34 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
         ..Outcome::default()
     };
     let mut wanted = BTreeSet::new();
+    let mut files = Vec::new();
     for unit in rendered
         .iter()
         .flat_map(|r| std::iter::once(&r.service).chain(r.timer.as_ref()))
     {
-        wanted.insert(unit.name.clone());
-        let path = args.out.join(&unit.name);
-        if crate::files::read_limited(&path, crate::files::STATE_LIMIT)
-            .is_ok_and(|old| old == unit.contents.as_bytes())
-        {
+        wanted.insert(unit.name.as_str());
+        if existing.get(&unit.name).and_then(Option::as_deref) == Some(unit.contents.as_str()) {
             outcome.unchanged.push(unit.name.clone());
-            continue;
-        }
-        write_atomically(&path, unit.contents.as_bytes())?;
-        outcome.written.push(unit.name.clone());
-    }
-    for entry in
-        fs::read_dir(&args.out).with_context(|| format!("cannot read {}", args.out.display()))?
-    {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if wanted.contains(&name) || !(name.ends_with(".service") || name.ends_with(".timer")) {
-            continue;
-        }
-        let contents = crate::files::read_text_limited(&entry.path(), crate::files::STATE_LIMIT)
-            .unwrap_or_default();
-        if is_owned(&contents) {
-            fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            outcome.removed.push(name);
+        } else {
+            files.push((unit.name.clone(), unit.contents.clone()));
         }
     }
+    // Atomically, as apply writes units: the folder never holds half a file.
+    dir.write_all(&files)
+        .with_context(|| format!("cannot write the units into {}", args.out.display()))?;
+    outcome.written = files.into_iter().map(|(name, _)| name).collect();
+    // Units jobctl generated earlier for jobs that are gone: by the one
+    // ownership rule apply uses too.
+    let stale: Vec<String> = existing
+        .iter()
+        .filter(|(name, contents)| {
+            !wanted.contains(name.as_str()) && contents.as_deref().and_then(ownership).is_some()
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    dir.remove_all(&stale)
+        .with_context(|| format!("cannot remove stale units from {}", args.out.display()))?;
+    outcome.removed = stale;
 
     if args.json {
         output::print_json(&outcome)?;
@@ -118,31 +115,4 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
         ))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Whether a unit file carries jobctl's ownership mark.
-fn is_owned(contents: &str) -> bool {
-    let mark = format!("{}=", jobctl_core::render::OWNER_KEY);
-    contents.lines().any(|line| line.starts_with(&mark))
-}
-
-/// Writes a file by writing a temporary file in the same folder, syncing it
-/// and renaming it over the target, so readers never see half a file.
-fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }

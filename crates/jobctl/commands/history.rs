@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use jobctl_core::duration::Timespan;
 use jobctl_core::size::ByteSize;
 use jobctl_history::liveness::LivenessProbe;
-use jobctl_history::{OpenMode, PruneReport, RunFilter, RunRecord, Status, Store};
+use jobctl_history::{OpenMode, PruneReport, Retention, RunFilter, RunRecord, Status, Store};
 
 use crate::error::{CliError, CliResult};
 use crate::exit::Exit;
@@ -244,10 +244,10 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
 fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
     // Flags, then the configuration's [history], then the built-in defaults.
     let config = history_db::history_config(paths);
-    let retention = super::exec::retention_from(
+    let retention = Retention::from_given(
         args.keep_runs.or(config.keep_runs.map(u64::from)),
-        args.keep_age.or(config.keep_age),
-        args.max_output.or(config.max_output),
+        args.keep_age.or(config.keep_age).map(Timespan::as_usec),
+        args.max_output.or(config.max_output).map(ByteSize::bytes),
     );
     if let Some(db) = &args.db
         && !db.is_file()

@@ -35,7 +35,7 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Validate(args) => validate::run(&paths, args),
         Command::Render(args) => render::run(&paths, args),
         Command::Generate(args) => generate::run(&paths, args),
-        Command::Exec(args) => exec::run(&paths, args),
+        Command::Exec(args) => exec::run(&paths, args.into()),
         Command::History(args) => history::run(&paths, args),
         Command::Logs(args) => logs::run(&paths, args),
         Command::Apply(args) => apply::run(&paths, args),
@@ -76,4 +76,28 @@ pub fn render_failures(failures: Vec<(String, RenderError)>) -> CliError {
         failures.len(),
         listing.join("\n")
     ))
+}
+
+/// The jobs of `selection`, every one valid, rendered as `flags` say (the
+/// offline commands `render` and `generate`); an invalid or unrenderable job
+/// is an error and nothing is returned.
+pub fn render_offline(
+    paths: &crate::paths::Paths,
+    selection: &crate::load::JobSelection,
+    flags: &crate::rendering::RenderFlags,
+) -> Result<Vec<jobctl_core::render::RenderedJob>, CliError> {
+    let loaded = crate::load::load_jobs_checked(
+        paths,
+        selection,
+        crate::load::Checks {
+            now: None,
+            systemd: flags.target(),
+        },
+    )?;
+    if loaded.has_errors() {
+        return Err(invalid_jobs(&loaded.diagnostics));
+    }
+    let exe = crate::rendering::jobctl_path(&loaded, flags.jobctl_path.as_ref())?;
+    crate::rendering::render_all(&loaded, paths, &exe, flags.systemd_version)
+        .map_err(render_failures)
 }

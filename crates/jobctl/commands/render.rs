@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::error::CliResult;
-use crate::load::{self, JobSelection};
+use crate::load::JobSelection;
 use crate::output;
 use crate::paths::Paths;
 use crate::rendering;
@@ -30,20 +30,11 @@ pub struct RenderArgs {
 }
 
 pub fn run(paths: &Paths, args: RenderArgs) -> CliResult {
-    let loaded = load::load_jobs_checked(
+    let rendered = super::render_offline(
         paths,
         &JobSelection::Files(args.files.clone()),
-        load::Checks {
-            now: None,
-            systemd: args.render.target(),
-        },
+        &args.render,
     )?;
-    if loaded.has_errors() {
-        return Err(super::invalid_jobs(&loaded.diagnostics));
-    }
-    let exe = rendering::jobctl_path(&loaded, args.render.jobctl_path.as_ref())?;
-    let rendered = rendering::render_all(&loaded, paths, &exe, args.render.systemd_version)
-        .map_err(super::render_failures)?;
     if args.json {
         output::print_json(&rendered)?;
         return Ok(ExitCode::SUCCESS);

@@ -445,22 +445,69 @@ fn next_after(
     }
 }
 
-/// The earliest next elapse of several expressions (a job's schedules are
-/// their union, as several `OnCalendar=` lines in one timer). Expressions
-/// that never elapse again are skipped; `None` if none elapses.
+/// The elapses of several expressions together, in order: a job's
+/// schedules, the `OnCalendar=` lines of one timer, a cron line's
+/// translation. Each expression is computed on its own (from its own
+/// `mktime()` memory), as systemd does for the lines of one timer; a time at
+/// which several fire comes once, as systemd fires once. Expressions that
+/// never elapse again drop out; an error ends the sequence with it.
+pub struct UnionElapses<'a> {
+    each: Vec<std::iter::Peekable<Elapses<'a>>>,
+}
+
+impl<'a> UnionElapses<'a> {
+    pub fn new(
+        specs: &'a [CalendarSpec],
+        after: Timestamp,
+        local: &TimeZone,
+        zones: &dyn ZoneLookup,
+    ) -> Result<Self, CalendarError> {
+        let mut each = Vec::with_capacity(specs.len());
+        for spec in specs {
+            each.push(spec.elapses(after, local, zones)?.peekable());
+        }
+        Ok(UnionElapses { each })
+    }
+}
+
+impl Iterator for UnionElapses<'_> {
+    type Item = Result<Timestamp, CalendarError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, Timestamp)> = None;
+        for (i, it) in self.each.iter_mut().enumerate() {
+            match it.peek() {
+                Some(Ok(ts)) if best.is_none_or(|(_, b)| *ts < b) => best = Some((i, *ts)),
+                Some(Err(_)) => return it.next(),
+                _ => {}
+            }
+        }
+        let (i, ts) = best?;
+        self.each[i].next();
+        // Several expressions may fire at the same time; systemd fires once.
+        for it in self.each.iter_mut() {
+            while it
+                .peek()
+                .is_some_and(|r| r.as_ref().is_ok_and(|t| *t == ts))
+            {
+                it.next();
+            }
+        }
+        Some(Ok(ts))
+    }
+}
+
+/// The earliest next elapse of several expressions: the first of
+/// [`UnionElapses`]. `None` if none elapses.
 pub fn next_elapse_of_any(
     specs: &[CalendarSpec],
     after: Timestamp,
     local: &TimeZone,
     zones: &dyn ZoneLookup,
 ) -> Result<Option<Timestamp>, CalendarError> {
-    let mut best: Option<Timestamp> = None;
-    for spec in specs {
-        if let Some(ts) = spec.next_elapse(after, local, zones)? {
-            best = Some(best.map_or(ts, |b| b.min(ts)));
-        }
-    }
-    Ok(best)
+    UnionElapses::new(specs, after, local, zones)?
+        .next()
+        .transpose()
 }
 
 #[cfg(test)]

@@ -281,6 +281,50 @@ fn union_of_expressions() {
 }
 
 #[test]
+fn union_elapses_in_order_and_once_per_time() {
+    let specs = [
+        CalendarSpec::parse("*-*-* 00/6:00").unwrap(),
+        CalendarSpec::parse("*-*-* 00/4:00").unwrap(),
+        // Never again after 2020: drops out.
+        CalendarSpec::parse("2020-01-01").unwrap(),
+    ];
+    let got: Vec<Timestamp> = UnionElapses::new(
+        &specs,
+        ts("2026-01-01T00:00:00Z"),
+        &TimeZone::UTC,
+        &SystemZones,
+    )
+    .unwrap()
+    .take(8)
+    .map(Result::unwrap)
+    .collect();
+    let want: Vec<Timestamp> = [
+        "2026-01-01T04:00:00Z",
+        "2026-01-01T06:00:00Z",
+        "2026-01-01T08:00:00Z",
+        "2026-01-01T12:00:00Z",
+        "2026-01-01T16:00:00Z",
+        "2026-01-01T18:00:00Z",
+        "2026-01-01T20:00:00Z",
+        "2026-01-02T00:00:00Z",
+    ]
+    .into_iter()
+    .map(ts)
+    .collect();
+    assert_eq!(got, want);
+    // An error comes as an element: systemd computes no elapse from a time
+    // before 1970.
+    let mut early = UnionElapses::new(
+        &specs,
+        ts("1969-12-31T00:00:00Z"),
+        &TimeZone::UTC,
+        &SystemZones,
+    )
+    .unwrap();
+    assert!(matches!(early.next(), Some(Err(_))));
+}
+
+#[test]
 fn warnings_for_open_ended_repetitions() {
     let warnings = |e: &str| -> Vec<(String, String)> {
         CalendarSpec::parse(e)

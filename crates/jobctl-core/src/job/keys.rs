@@ -1,0 +1,201 @@
+//! The job file's key tables: every key, the keys `[defaults]` may set,
+//! wrong names people reach for, and the directives jobctl writes itself
+//! (refused in the `*_extra` tables).
+
+/// Every key a job file may contain.
+pub const JOB_KEYS: &[&str] = &[
+    "description",
+    "command",
+    "shell",
+    "working_directory",
+    "user",
+    "group",
+    "dynamic_user",
+    "environment",
+    "environment_file",
+    "timeout",
+    "stdin",
+    "on_calendar",
+    "cron",
+    "every",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "manual",
+    "timezone",
+    "persistent",
+    "randomized_delay",
+    "accuracy",
+    "on_boot",
+    "nice",
+    "memory_max",
+    "cpu_quota",
+    "io_weight",
+    "private_tmp",
+    "protect_system",
+    "no_new_privileges",
+    "unit_extra",
+    "service_extra",
+    "timer_extra",
+    "after",
+    "wants",
+    "on_failure",
+    "owner",
+    "team",
+    "tags",
+    "metadata",
+    "enabled",
+    "not_after",
+    "retry",
+    "output_limit",
+    "merge_output",
+];
+
+/// The keys the global configuration's `[defaults]` table may set.
+pub const DEFAULTABLE_KEYS: &[&str] = &[
+    "working_directory",
+    "user",
+    "group",
+    "environment",
+    "environment_file",
+    "timeout",
+    "timezone",
+    "persistent",
+    "randomized_delay",
+    "accuracy",
+    "nice",
+    "memory_max",
+    "cpu_quota",
+    "io_weight",
+    "private_tmp",
+    "protect_system",
+    "no_new_privileges",
+    "after",
+    "wants",
+    "on_failure",
+    "retry",
+    "output_limit",
+    "merge_output",
+];
+
+pub(super) const SCHEDULE_KEYS: &str = "on_calendar, cron, every, hourly, daily, weekly or monthly";
+
+/// Wrong names people reach for, and what to write instead.
+pub const KEY_ALIASES: &[(&str, &str)] = &[
+    ("env", "use `environment` (a table of variables)"),
+    (
+        "environment_files",
+        "use `environment_file` (a path or a list of paths)",
+    ),
+    ("env_file", "use `environment_file`"),
+    ("cwd", "use `working_directory`"),
+    ("workdir", "use `working_directory`"),
+    ("working_dir", "use `working_directory`"),
+    ("directory", "use `working_directory`"),
+    (
+        "args",
+        "use `command`, an array: command = [\"/usr/bin/prog\", \"arg\"]",
+    ),
+    (
+        "argv",
+        "use `command`, an array: command = [\"/usr/bin/prog\", \"arg\"]",
+    ),
+    (
+        "cmd",
+        "use `command`, an array: command = [\"/usr/bin/prog\", \"arg\"]",
+    ),
+    (
+        "exec",
+        "use `command`, an array: command = [\"/usr/bin/prog\", \"arg\"]",
+    ),
+    ("script", "use `shell` for a /bin/sh script"),
+    (
+        "schedule",
+        "a schedule is one of the keys on_calendar, cron, every, hourly, daily, weekly, monthly, or manual = true",
+    ),
+    ("calendar", "use `on_calendar`"),
+    ("oncalendar", "use `on_calendar`"),
+    ("interval", "use `every`, e.g. every = \"15min\""),
+    ("tz", "use `timezone`"),
+    ("time_zone", "use `timezone`"),
+    ("disabled", "use enabled = false"),
+    ("expires", "use `not_after`, a date: not_after = 2027-03-31"),
+    (
+        "end_date",
+        "use `not_after`, a date: not_after = 2027-03-31",
+    ),
+    ("until", "use `not_after`, a date: not_after = 2027-03-31"),
+    (
+        "retries",
+        "use a `retry` table: retry = { attempts = 3, delay = \"30s\" }",
+    ),
+    ("memory_limit", "use `memory_max`"),
+    ("cpu_limit", "use `cpu_quota`, e.g. cpu_quota = \"50%\""),
+    (
+        "requires",
+        "use `wants` (jobctl does not emit Requires=; use unit_extra for it)",
+    ),
+    (
+        "before",
+        "use unit_extra: [unit_extra] Before = \"x.service\"",
+    ),
+];
+
+/// Directives jobctl writes itself, per section, and what to do instead.
+pub(super) const UNIT_RESERVED: &[(&str, &str)] = &[
+    ("Description", "use the job key `description`"),
+    ("After", "use the job key `after`"),
+    ("Wants", "use the job key `wants`"),
+    ("OnFailure", "use the job key `on_failure`"),
+];
+pub(super) const SERVICE_RESERVED: &[(&str, &str)] = &[
+    ("Type", "remove it: jobs are always Type=oneshot"),
+    ("ExecStart", "use the job key `command` (or `shell`)"),
+    (
+        "KillMode",
+        "remove it: jobctl needs KillMode=mixed to record stopped runs",
+    ),
+    ("User", "use the job key `user`"),
+    ("Group", "use the job key `group`"),
+    ("DynamicUser", "use the job key `dynamic_user`"),
+    ("WorkingDirectory", "use the job key `working_directory`"),
+    ("Environment", "use the job table `environment`"),
+    ("EnvironmentFile", "use the job key `environment_file`"),
+    ("TimeoutStartSec", "use the job key `timeout`"),
+    ("TimeoutSec", "use the job key `timeout`"),
+    (
+        "RuntimeMaxSec",
+        "use the job key `timeout` (RuntimeMaxSec= does nothing for oneshot services)",
+    ),
+    ("StandardInput", "use the job key `stdin`"),
+    ("StandardInputText", "use the job key `stdin`"),
+    ("StandardInputData", "use the job key `stdin`"),
+    (
+        "SyslogIdentifier",
+        "remove it: jobctl tags journal lines with the job's name",
+    ),
+    ("Nice", "use the job key `nice`"),
+    ("MemoryMax", "use the job key `memory_max`"),
+    ("CPUQuota", "use the job key `cpu_quota`"),
+    ("IOWeight", "use the job key `io_weight`"),
+    ("PrivateTmp", "use the job key `private_tmp`"),
+    ("ProtectSystem", "use the job key `protect_system`"),
+    ("NoNewPrivileges", "use the job key `no_new_privileges`"),
+];
+pub(super) const TIMER_RESERVED: &[(&str, &str)] = &[
+    (
+        "OnCalendar",
+        "use the job key `on_calendar` (or cron, every, hourly, daily, weekly, monthly)",
+    ),
+    ("OnBootSec", "use the job key `on_boot`"),
+    ("OnActiveSec", "use the job key `every`"),
+    ("OnUnitActiveSec", "use the job key `every`"),
+    ("Persistent", "use the job key `persistent`"),
+    ("RandomizedDelaySec", "use the job key `randomized_delay`"),
+    ("AccuracySec", "use the job key `accuracy`"),
+    (
+        "Unit",
+        "remove it: a job's timer always starts the job's service",
+    ),
+];
