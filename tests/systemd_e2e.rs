@@ -76,6 +76,7 @@ fn main() {
         "merge_output_keeps_the_exact_order_under_systemd",
         "root_never_follows_a_users_links",
         "a_user_cannot_forge_or_move_runs_root_sees",
+        "concurrent_runs_report_the_run_in_progress",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -166,6 +167,9 @@ fn main() {
                 "root_never_follows_a_users_links" => root_never_follows_a_users_links,
                 "a_user_cannot_forge_or_move_runs_root_sees" => {
                     a_user_cannot_forge_or_move_runs_root_sees
+                }
+                "concurrent_runs_report_the_run_in_progress" => {
+                    trust_fix::concurrent_runs_report_the_run_in_progress
                 }
                 _ => unreachable!(),
             };
@@ -2573,3 +2577,7 @@ fn a_user_cannot_forge_or_move_runs_root_sees(env: &Env) -> R {
     drop(users);
     Ok(())
 }
+
+// After issues 10 and 11: what a newcomer found (tests/systemd_e2e/trust_fix.rs).
+#[path = "systemd_e2e/trust_fix.rs"]
+mod trust_fix;

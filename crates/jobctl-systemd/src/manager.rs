@@ -243,6 +243,10 @@ pub struct StartOutcome {
     /// A newer invocation than the one this start began had already begun
     /// when the properties were read: they describe that one, not ours.
     pub superseded: bool,
+    /// systemd merged this start into the start job the unit already had
+    /// (another caller's, or its timer's): that job's run is not this
+    /// call's. Returned at once, without waiting for that job.
+    pub merged: bool,
 }
 
 /// How long [`Systemd::start_tracked`] follows a start.
@@ -913,60 +917,69 @@ impl Systemd {
                 "the bus connection closed",
             )
         };
-        let (previous_invocation, invocation, job_result, refused) = zbus::block_on(async {
-            // Every signal stream is open before the start, so nothing about
-            // it can be missed.
-            let mut removed = manager
-                .receive_job_removed()
-                .await
-                .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-            let rule = zbus::MatchRule::builder()
-                .msg_type(zbus::message::Type::Signal)
-                .sender("org.freedesktop.systemd1")
-                .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
-                .and_then(|b| b.member("PropertiesChanged"))
-                .and_then(|b| b.path(path.as_str()))
-                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?
-                .build();
-            let mut changed = zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
-                .await
-                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
-            self.subscribe(&manager).await?;
-            let previous = invocation_of(&conn, path, unit).await?;
-            let job = match manager.start_unit(unit, "replace").await {
-                Ok(job) => job,
-                Err(e) => {
-                    let err = Error::from_zbus(format!("StartUnit {unit}"), e);
-                    return Ok((previous, None, None, Some(err)));
-                }
-            };
-            let mut invocation: Option<String> = None;
-            loop {
-                match futures_util::future::select(removed.next(), changed.next()).await {
-                    futures_util::future::Either::Left((Some(signal), _)) => {
-                        if let Ok(args) = signal.args()
-                            && args.job().as_str() == job.as_str()
-                        {
-                            let result = args.result().to_string();
-                            return Ok((previous, invocation, Some(result), None));
-                        }
+        let (previous_invocation, invocation, job_result, refused, merged) =
+            zbus::block_on(async {
+                // Every signal stream is open before the start, so nothing about
+                // it can be missed.
+                let mut removed = manager
+                    .receive_job_removed()
+                    .await
+                    .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
+                let rule = zbus::MatchRule::builder()
+                    .msg_type(zbus::message::Type::Signal)
+                    .sender("org.freedesktop.systemd1")
+                    .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
+                    .and_then(|b| b.member("PropertiesChanged"))
+                    .and_then(|b| b.path(path.as_str()))
+                    .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?
+                    .build();
+                let mut changed = zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
+                    .await
+                    .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
+                self.subscribe(&manager).await?;
+                let previous = invocation_of(&conn, path, unit).await?;
+                // systemd answers a start of a unit that already has a start job
+                // with that job (job_install merges them).
+                let queued = job_of(&conn, path, unit).await?;
+                let job = match manager.start_unit(unit, "replace").await {
+                    Ok(job) => job,
+                    Err(e) => {
+                        let err = Error::from_zbus(format!("StartUnit {unit}"), e);
+                        return Ok((previous, None, None, Some(err), false));
                     }
-                    futures_util::future::Either::Right((Some(_), _)) if invocation.is_none() => {
-                        let now = invocation_of(&conn, path, unit).await?;
-                        if !now.is_empty() && now != previous {
-                            began(&now);
-                            invocation = Some(now);
-                            if until == StartUntil::Began {
-                                return Ok((previous, invocation, None, None));
+                };
+                if queued.as_ref() == Some(&job) {
+                    return Ok((previous, None, None, None, true));
+                }
+                let mut invocation: Option<String> = None;
+                loop {
+                    match futures_util::future::select(removed.next(), changed.next()).await {
+                        futures_util::future::Either::Left((Some(signal), _)) => {
+                            if let Ok(args) = signal.args()
+                                && args.job().as_str() == job.as_str()
+                            {
+                                let result = args.result().to_string();
+                                return Ok((previous, invocation, Some(result), None, false));
                             }
                         }
+                        futures_util::future::Either::Right((Some(_), _))
+                            if invocation.is_none() =>
+                        {
+                            let now = invocation_of(&conn, path, unit).await?;
+                            if !now.is_empty() && now != previous {
+                                began(&now);
+                                invocation = Some(now);
+                                if until == StartUntil::Began {
+                                    return Ok((previous, invocation, None, None, false));
+                                }
+                            }
+                        }
+                        futures_util::future::Either::Right((Some(_), _)) => {}
+                        futures_util::future::Either::Left((None, _))
+                        | futures_util::future::Either::Right((None, _)) => return Err(closed()),
                     }
-                    futures_util::future::Either::Right((Some(_), _)) => {}
-                    futures_util::future::Either::Left((None, _))
-                    | futures_util::future::Either::Right((None, _)) => return Err(closed()),
                 }
-            }
-        })?;
+            })?;
         let props = self.properties(unit)?;
         let mut invocation = invocation;
         let mut superseded = false;
@@ -974,6 +987,7 @@ impl Systemd {
             // The run began and ended between two signals we read: its id is
             // the unit's now.
             None if refused.is_none()
+                && !merged
                 && !props.invocation_id.is_empty()
                 && props.invocation_id != previous_invocation =>
             {
@@ -992,6 +1006,7 @@ impl Systemd {
             refused,
             props,
             superseded,
+            merged,
         })
     }
 
@@ -1044,6 +1059,32 @@ async fn invocation_of(
         .map_err(|e| Error::from_zbus(op(), e))?;
     let bytes = Vec::<u8>::try_from(value).map_err(|e| Error::from_zbus(op(), e.into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The unit's installed job (its `Job` property), `None` without one.
+async fn job_of(
+    conn: &zbus::Connection,
+    path: &OwnedObjectPath,
+    unit: &str,
+) -> Result<Option<OwnedObjectPath>> {
+    let op = || format!("reading the Job of {unit}");
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.systemd1"),
+            path.as_ref(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.systemd1.Unit", "Job"),
+        )
+        .await
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let value: OwnedValue = reply
+        .body()
+        .deserialize()
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let (id, job) =
+        <(u32, OwnedObjectPath)>::try_from(value).map_err(|e| Error::from_zbus(op(), e.into()))?;
+    Ok((id != 0).then_some(job))
 }
 
 /// Completes after `d`, on the async-io reactor that also drives zbus.
