@@ -77,6 +77,7 @@ fn main() {
         "root_never_follows_a_users_links",
         "a_user_cannot_forge_or_move_runs_root_sees",
         "concurrent_runs_report_the_run_in_progress",
+        "a_file_apply_refuses_is_invalid_everywhere",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -170,6 +171,9 @@ fn main() {
                 }
                 "concurrent_runs_report_the_run_in_progress" => {
                     trust_fix::concurrent_runs_report_the_run_in_progress
+                }
+                "a_file_apply_refuses_is_invalid_everywhere" => {
+                    trust_fix::a_file_apply_refuses_is_invalid_everywhere
                 }
                 _ => unreachable!(),
             };

@@ -137,6 +137,9 @@ pub struct Overview {
     pub bad_rows: Vec<(Located, Vec<BadRow>)>,
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
+    /// Some job file (any, not only those gathered) does not validate, or
+    /// the configuration has errors: `apply` refuses to run until fixed.
+    pub apply_blocked: bool,
     pub now_us: i64,
 }
 
@@ -228,6 +231,41 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 .or_insert_with(|| format!("cannot be rendered for this host: {error}"));
         }
         let overrides = systemd::read_overrides(paths)?;
+        // A file none of whose schedules can fire (any more) is one apply
+        // refuses (`load::Checks::now`): invalid, unless its units are
+        // already what it renders to (a one-off date that has passed since
+        // it was applied: `health` says `never-fires`, and the units stay).
+        {
+            let zones = crate::zones::HostZones::new();
+            let zone = zones.local();
+            let when = jobctl_core::job::Now {
+                instant: now,
+                local: &zone,
+            };
+            for job in &loaded.jobs {
+                let name = job.name.to_string();
+                let current = rendered.get(&name).is_some_and(|r| {
+                    let d = state::derive(&state::Inputs {
+                        rendered: Some(r),
+                        invalid: false,
+                        units: on_disk.get(&name),
+                        timer_active: false,
+                        override_: None,
+                        now,
+                    });
+                    d.installed && d.outdated_units.is_empty() && d.missing_units.is_empty()
+                });
+                if !current
+                    && !invalid.contains_key(&name)
+                    && let Some(why) = job.never_fires(&when, &zones)
+                {
+                    invalid.insert(name, why);
+                }
+            }
+        }
+        // Any invalid file (or configuration error) makes apply refuse to
+        // do anything: its remedies say to fix them first.
+        let apply_blocked = !invalid.is_empty() || !config_errors.is_empty();
 
         // Every job: a file (valid or not) or units on disk.
         let mut names: BTreeSet<String> = on_disk.keys().cloned().collect();
@@ -397,6 +435,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             skipped,
             bad_rows,
             config_errors,
+            apply_blocked,
             now_us,
         })
     })

@@ -124,3 +124,148 @@ pub fn concurrent_runs_report_the_run_in_progress(env: &Env) -> R {
     env.sh("rm -f /etc/systemd/system/e2e-slow-dep.service && systemctl daemon-reload")?;
     Ok(())
 }
+
+/// Runs `hint` (a `jobctl …` command a hint printed) pasted into a root
+/// shell from `/` with `jobctl` on the PATH.
+fn paste_as_root(env: &Env, hint: &str) -> Output {
+    let bin = env.scratch.join("hint-bin-root");
+    if !bin.join("jobctl").exists() {
+        fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(JOBCTL, bin.join("jobctl")).unwrap();
+    }
+    env.sb
+        .command("/bin/sh")
+        .arg("-c")
+        .arg(format!("cd / && PATH={}:$PATH; {hint}", bin.display()))
+        .output()
+        .unwrap()
+}
+
+/// Item 2: a file that apply refuses (here: a schedule that can never fire,
+/// a directive this systemd is too old for, a typo, broken TOML, a date
+/// in the past) is `invalid` in `list`, `status` and `health`, the counts
+/// are right, and the hint printed for it works.
+pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
+    let dir = env.jobs_dir("invalid-everywhere");
+    write_job(&dir, "fine", DAILY);
+    env.apply(&dir)?;
+    let invalid = [
+        (
+            "never",
+            "command = [\"/bin/true\"]\non_calendar = \"*-02-30\"\n",
+        ),
+        (
+            "long-ago",
+            "command = [\"/bin/true\"]\non_calendar = \"2020-06-01 12:00\"\n",
+        ),
+        (
+            "too-new",
+            "command = [\"/bin/true\"]\ndaily = \"03:00\"\n[timer_extra]\nRandomizedOffsetSec = \"1h\"\n",
+        ),
+        ("typo", "comand = [\"/bin/true\"]\ndaily = \"03:00\"\n"),
+        ("broken", "command = [\"/bin/true\"\n"),
+    ];
+    for (job, body) in invalid {
+        write_job(&dir, job, body);
+    }
+    // `fine` changed after its apply too: pending, with apply as the remedy
+    // only once the others are fixed.
+    write_job(
+        &dir,
+        "fine",
+        "command = [\"/bin/true\"]\ndaily = \"04:00\"\n",
+    );
+    let out = env.jobctl_in(&dir, &["validate"]);
+    check(out.status.code() == Some(2), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["list", "--json"]);
+    ok(&out)?;
+    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    for (job, _) in invalid {
+        let row = rows
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["job"] == job))
+            .ok_or_else(|| format!("{job} not listed: {rows:#}"))?;
+        check(row["state"] == "invalid", || format!("{job}: {row:#}"))?;
+    }
+    let out = env.jobctl_in(&dir, &["list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    check(
+        err.contains(&format!("{} job file(s) do not validate", invalid.len())),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["health"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(out.status.code() == Some(1), || text(&out))?;
+    for (job, _) in invalid {
+        check(stdout.contains(&format!("\n{job}: invalid: ")), || {
+            format!("{job}: {}", text(&out))
+        })?;
+    }
+    check(!stdout.contains("not-applied"), || text(&out))?;
+    let fine = stdout
+        .lines()
+        .find(|l| l.starts_with("fine: pending-apply: "))
+        .unwrap_or_default();
+    check(
+        fine.contains("fix the job files that do not validate (`jobctl ")
+            && fine.contains(" validate` shows them), then run `jobctl "),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["health", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(report["counts"]["invalid"] == invalid.len(), || {
+        format!("{report:#}")
+    })?;
+    let out = env.jobctl_in(&dir, &["status", "never"]);
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("invalid"),
+        || text(&out),
+    )?;
+    // Every jobctl hint they print works when pasted: validate names the
+    // files and exits 2 (what is wrong); the apply remedies say to fix them
+    // first, and work once they are.
+    let mut outputs = String::new();
+    for args in [
+        &["list"][..],
+        &["health"],
+        &["status"],
+        &["status", "never"],
+    ] {
+        outputs.push_str(&both(&env.jobctl_in(&dir, args)));
+    }
+    let hints: Vec<String> = hints_in(&outputs)
+        .into_iter()
+        .filter(|h| h.starts_with("jobctl "))
+        .collect();
+    check(hints.iter().any(|h| h.contains(" validate")), || {
+        format!("no validate hint: {hints:#?}\n{outputs}")
+    })?;
+    let (later, now): (Vec<&String>, Vec<&String>) =
+        hints.iter().partition(|h| h.contains(" apply"));
+    for hint in now {
+        let out = paste_as_root(env, hint);
+        let all = both(&out);
+        let works = if hint.contains(" validate") {
+            out.status.code() == Some(2)
+                && invalid
+                    .iter()
+                    .all(|(job, _)| all.contains(&format!("{job}.toml")))
+        } else {
+            out.status.code().is_some_and(|c| c <= 1)
+        };
+        check(works, || format!("pasted `{hint}`: {}", text(&out)))?;
+    }
+    // Fixed, the apply hints work.
+    for (job, _) in invalid {
+        fs::remove_file(dir.join(format!("{job}.toml"))).unwrap();
+    }
+    check(!later.is_empty(), || format!("no apply hint: {hints:#?}"))?;
+    for hint in later {
+        let out = paste_as_root(env, hint);
+        check(out.status.code().is_some_and(|c| c <= 1), || {
+            format!("pasted `{hint}`: {}", text(&out))
+        })?;
+    }
+    let out = env.jobctl_in(&dir, &["apply", "--check"]);
+    check(out.status.success(), || text(&out))
+}

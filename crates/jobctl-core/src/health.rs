@@ -150,6 +150,9 @@ pub struct Options<'a> {
     pub jobctl: &'a str,
     /// How they call systemctl for the jobs' manager (`systemctl --user`).
     pub systemctl: &'a str,
+    /// Some job file does not validate (or the configuration has errors):
+    /// `apply` refuses to run, so its remedies say to fix those first.
+    pub apply_blocked: bool,
 }
 
 /// The default [`Options::overrun_grace_us`]: a minute. systemd stops a run
@@ -296,7 +299,13 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
     let d = facts.derived;
     let jobctl = opts.jobctl;
     let systemctl = opts.systemctl;
-    let apply = format!("run `{jobctl} apply`");
+    let apply = if opts.apply_blocked {
+        format!(
+            "fix the job files that do not validate (`{jobctl} validate` shows them), then run `{jobctl} apply`"
+        )
+    } else {
+        format!("run `{jobctl} apply`")
+    };
     match d.state {
         JobState::Invalid => out.push(Problem::new(
             ProblemKind::Invalid,
@@ -332,7 +341,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::NotLoaded,
             format!(
-                "systemd could not load {}; the job cannot run: fix the job file, then run `jobctl apply` (it shows systemd's detail)",
+                "systemd could not load {}; the job cannot run: fix the job file, then run `{jobctl} apply` (it shows systemd's detail)",
                 facts.not_loaded.join("; ")
             ),
         ));
@@ -356,7 +365,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::NeverFires,
             format!(
-                "the job will never run again on its own: {why}; give it a schedule that fires and {apply}, or `jobctl remove {}`",
+                "the job will never run again on its own: {why}; give it a schedule that fires and {apply}, or `{jobctl} remove {}`",
                 facts.job
             ),
         ));
@@ -619,6 +628,7 @@ mod tests {
             now_us: NOW,
             jobctl: "jobctl --user --jobs-dir /j",
             systemctl: "systemctl --user",
+            apply_blocked: false,
         };
         assess(&facts, &opts)
     }
@@ -737,6 +747,48 @@ mod tests {
     }
 
     #[test]
+    fn apply_remedies_say_to_fix_invalid_files_first() {
+        let d = derived(JobState::NotApplied, Some(TimerState::Active));
+        let facts = JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: false,
+            service_failed: false,
+            service_result: "",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            never_fires: None,
+            history: None,
+            unrecorded: None,
+        };
+        let mut opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+            jobctl: "jobctl --jobs-dir /j",
+            systemctl: "systemctl",
+            apply_blocked: false,
+        };
+        let problems = assess(&facts, &opts);
+        assert_eq!(
+            problems[0].message,
+            "the job file has no units yet; run `jobctl --jobs-dir /j apply`"
+        );
+        // apply refuses to run while any job file does not validate.
+        opts.apply_blocked = true;
+        let problems = assess(&facts, &opts);
+        assert_eq!(
+            problems[0].message,
+            "the job file has no units yet; fix the job files that do not validate \
+             (`jobctl --jobs-dir /j validate` shows them), then run `jobctl --jobs-dir /j apply`"
+        );
+    }
+
+    #[test]
     fn installation_problems() {
         let d = derived(JobState::Active, Some(TimerState::Active));
         assert_eq!(
@@ -842,6 +894,7 @@ mod tests {
             now_us: NOW,
             jobctl: "jobctl",
             systemctl: "systemctl",
+            apply_blocked: false,
         };
         let why =
             "the calendar expression \"2020-06-01\" can never fire: its times are all in the past";
@@ -908,6 +961,7 @@ mod tests {
                     now_us: NOW,
                     jobctl: "jobctl",
                     systemctl: "systemctl",
+                    apply_blocked: false,
                 },
             )
         };
@@ -959,6 +1013,7 @@ mod tests {
             signal_name: &|s| format!("SIG{s}"),
             jobctl: "jobctl",
             systemctl: "systemctl",
+            apply_blocked: false,
             now_us: NOW,
         };
         let problems = assess(&facts, &opts);

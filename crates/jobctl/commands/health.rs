@@ -330,6 +330,7 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
             now_us: overview.now_us,
             jobctl: &crate::paths::jobctl(""),
             systemctl: &crate::paths::systemctl(""),
+            apply_blocked: overview.apply_blocked,
         },
     )
 }
