@@ -78,6 +78,7 @@ fn main() {
         "a_user_cannot_forge_or_move_runs_root_sees",
         "concurrent_runs_report_the_run_in_progress",
         "a_file_apply_refuses_is_invalid_everywhere",
+        "every_hint_printed_as_root_works_when_pasted",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -174,6 +175,9 @@ fn main() {
                 }
                 "a_file_apply_refuses_is_invalid_everywhere" => {
                     trust_fix::a_file_apply_refuses_is_invalid_everywhere
+                }
+                "every_hint_printed_as_root_works_when_pasted" => {
+                    trust_fix::every_hint_printed_as_root_works_when_pasted
                 }
                 _ => unreachable!(),
             };

@@ -269,3 +269,156 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
     let out = env.jobctl_in(&dir, &["apply", "--check"]);
     check(out.status.success(), || text(&out))
 }
+
+/// `jobctl --config config.toml --jobs-dir DIR ARGS` run from the scratch
+/// folder: both paths relative, as a user in that folder would type them.
+fn relative_jobctl(env: &Env, dir: &str, args: &[&str]) -> Output {
+    let mut script = format!(
+        "cd {} && exec {JOBCTL} --config config.toml --jobs-dir {dir}",
+        env.scratch.display()
+    );
+    for a in args {
+        script.push(' ');
+        script.push_str(a);
+    }
+    env.sb
+        .command("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap()
+}
+
+/// The commands in `text` that a hint shows in backticks, starting with
+/// `install `.
+fn install_hints(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|h| h.starts_with("install "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Item 3: hints that did harm or did not work. As root, with a relative
+/// `--jobs-dir` and `--config`: an `environment_file` reached through a link
+/// into a user's home gets a fix that copies it (never `chown root:` of the
+/// home), apply's note names the job to enable, and every `jobctl` hint
+/// works when pasted from another folder.
+pub fn every_hint_printed_as_root_works_when_pasted(env: &Env) -> R {
+    let users = AttackUsers::create(env, &["mallory"])?;
+    env.sh(
+        "mkdir -p /home/mallory && chown mallory: /home/mallory && chmod 0777 /home/mallory \
+         && rm -rf /etc/e2e-env /etc/jobctl/env && mkdir -p /etc/e2e-env \
+         && ln -s /home/mallory/app.env /etc/e2e-env/app.env",
+    )?;
+    let out = users.sh("mallory", "echo GREETING=hello > /home/mallory/app.env")?;
+    check(out.status.success(), || text(&out))?;
+    let dir = env.jobs_dir("hints-root");
+    write_job(
+        &dir,
+        "envjob",
+        "command = [\"/bin/sh\", \"-c\", \"echo $GREETING\"]\nmanual = true\nenvironment_file = \"/etc/e2e-env/app.env\"\n",
+    );
+    let out = relative_jobctl(env, "hints-root", &["validate"]);
+    let all = both(&out);
+    check(
+        out.status.code() == Some(2) && all.contains("/home/mallory") && !all.contains("chown"),
+        || text(&out),
+    )?;
+    let fixes = install_hints(&all);
+    check(
+        fixes
+            == ["install -D -m 0600 -o root -g root /home/mallory/app.env /etc/jobctl/env/app.env"],
+        || format!("{fixes:?}\n{}", text(&out)),
+    )?;
+    let out = paste_as_root(env, &fixes[0]);
+    ok(&out)?;
+    check(
+        env.sh("stat -c '%U %a' /home/mallory /etc/jobctl/env/app.env")?
+            == "mallory 777\nroot 600\n",
+        || "the fix changed the user's home, or made no root-only copy".into(),
+    )?;
+    write_job(
+        &dir,
+        "envjob",
+        "command = [\"/bin/sh\", \"-c\", \"echo $GREETING\"]\nmanual = true\nenvironment_file = \"/etc/jobctl/env/app.env\"\n",
+    );
+    write_job(&dir, "paused", DAILY);
+    write_job(&dir, "stopped", DAILY);
+    write_job(
+        &dir,
+        "flaky",
+        "command = [\"/bin/sh\", \"-c\", \"echo flaky-out; exit 3\"]\nmanual = true\n",
+    );
+    ok(&relative_jobctl(env, "hints-root", &["apply"]))?;
+
+    // Hints from every command that prints them, run in the scratch folder.
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    ok(&relative_jobctl(env, "hints-root", &["disable", "paused"]))?;
+    let out = relative_jobctl(env, "hints-root", &["apply"]);
+    ok(&out)?;
+    check(
+        both(&out).contains("enable paused` turns it back on"),
+        || text(&out),
+    )?;
+    outputs.push(("apply".into(), both(&out)));
+    let out = relative_jobctl(env, "hints-root", &["run", "flaky", "--wait"]);
+    check(out.status.code() == Some(3), || text(&out))?;
+    outputs.push(("run flaky --wait".into(), both(&out)));
+    env.sh("systemctl stop jobctl-stopped.timer")?;
+    write_job(&dir, "added", DAILY);
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["health"],
+        &["status", "flaky"],
+    ] {
+        outputs.push((
+            args.join(" "),
+            both(&relative_jobctl(env, "hints-root", args)),
+        ));
+    }
+    let hints: Vec<(String, String)> = collect_hints(&outputs, &[])
+        .into_iter()
+        .filter(|(_, h)| h.starts_with("jobctl "))
+        .collect();
+    for want in [" enable paused", " apply", " logs flaky --last"] {
+        check(hints.iter().any(|(_, h)| h.contains(want)), || {
+            format!("no hint with {want:?}: {hints:#?}\n{outputs:#?}")
+        })?;
+    }
+    let abs = format!("--jobs-dir {}", dir.display());
+    let config = format!("--config {}", env.config.display());
+    for (what, hint) in &hints {
+        check(hint.contains(&abs) && hint.contains(&config), || {
+            format!("`{hint}` (from {what}) names a relative path")
+        })?;
+    }
+    // Read-only hints first, then those that change things.
+    let mut hints = hints;
+    hints.sort_by_key(|(_, h)| [" enable ", " apply"].iter().any(|w| h.contains(w)));
+    for (what, hint) in &hints {
+        let out = paste_as_root(env, hint);
+        let all = both(&out);
+        let works = if hint.contains(" logs ") {
+            out.status.success() && all.contains("flaky-out")
+        } else {
+            out.status.success()
+        };
+        check(works, || {
+            format!("pasted `{hint}` (from {what}): {}", text(&out))
+        })?;
+    }
+    // They did what they said: paused is enabled again, the stopped timer
+    // runs, the new job is installed.
+    check(
+        env.prop("jobctl-paused.timer", "UnitFileState")? == "enabled"
+            && env.prop("jobctl-stopped.timer", "ActiveState")? == "active"
+            && env.prop("jobctl-added.timer", "ActiveState")? == "active",
+        || "a pasted hint did not do what it said".into(),
+    )?;
+    env.sh("rm -rf /home/mallory /etc/e2e-env /etc/jobctl/env")?;
+    drop(users);
+    Ok(())
+}

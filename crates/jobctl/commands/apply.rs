@@ -168,7 +168,8 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
             }
         };
         let err = CliError::failure(anyhow!(message.clone())).hint(format!(
-            "`{journal}` shows systemd's detail; fix the job file, then run `jobctl apply` again"
+            "`{journal}` shows systemd's detail; fix the job file, then run `{}` again",
+            crate::paths::jobctl("apply")
         ));
         error = Some((message, err));
     }
@@ -647,6 +648,9 @@ fn text_report(r: &Report<'_>, plan: &Plan) -> String {
             what.join("; ")
         );
         for note in &j.notes {
+            // The plan names `jobctl …` commands; as pasted they must reach
+            // these jobs (`--user`, `--jobs-dir` …).
+            let note = note.replace("`jobctl ", &format!("`{} ", crate::paths::jobctl("")));
             let _ = writeln!(out, "      note: {note}");
         }
     }

@@ -143,14 +143,11 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         }
         _ => {
             let detail = load_detail(&before);
-            let hint = "fix the job file and run `jobctl apply`, which reports systemd's reason";
-            return not_started(
-                &args,
-                report,
-                NotStarted::NotLoaded,
-                detail,
-                Some(hint.into()),
+            let hint = format!(
+                "fix the job file and run `{}`, which reports systemd's reason",
+                crate::paths::jobctl("apply")
             );
+            return not_started(&args, report, NotStarted::NotLoaded, detail, Some(hint));
         }
     }
 
@@ -295,9 +292,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             args.job
         ))
         .hint(format!(
-            "`jobctl logs {}{} --last` shows what the shim recorded",
-            if mode == Mode::User { "--user " } else { "" },
-            args.job
+            "`{}` shows what the shim recorded",
+            crate::paths::jobctl(&format!("logs {} --last", args.job))
         )));
     }
     let job_result = outcome.job_result.unwrap_or_default();
