@@ -79,6 +79,7 @@ fn main() {
         "concurrent_runs_report_the_run_in_progress",
         "a_file_apply_refuses_is_invalid_everywhere",
         "every_hint_printed_as_root_works_when_pasted",
+        "a_users_rows_say_only_what_that_user_recorded",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -178,6 +179,9 @@ fn main() {
                 }
                 "every_hint_printed_as_root_works_when_pasted" => {
                     trust_fix::every_hint_printed_as_root_works_when_pasted
+                }
+                "a_users_rows_say_only_what_that_user_recorded" => {
+                    trust_fix::a_users_rows_say_only_what_that_user_recorded
                 }
                 _ => unreachable!(),
             };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use jobctl_core::config::HistoryConfig;
 use jobctl_history::locate::{self, Located, Refused};
-use jobctl_history::{BadRow, OpenMode, Store};
+use jobctl_history::{BadRow, OpenMode, Recorder, Store};
 
 use crate::env;
 use crate::output;
@@ -141,6 +141,11 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>
     (found, refused)
 }
 
+/// How far after now a run in a user's database may start before it is
+/// taken for a row no shim wrote (a bad row): a day, far more than any clock
+/// step (an NTP correction, a time zone mix-up) moves a start.
+pub const FUTURE_SLACK_US: i64 = 86_400_000_000;
+
 /// Which jobs root may take from each user's database: those whose
 /// installed service records into that user's folder
 /// (`StateDirectory=jobctl/users/<user>`, written for `User=` and
@@ -248,9 +253,27 @@ impl Readers {
                 error,
             ));
         }
+        let as_root = nix::unistd::geteuid().is_root();
+        let latest_start_us = now_us().saturating_add(FUTURE_SLACK_US);
         for located in found {
             match Store::open_located(&located, OpenMode::Read, READ_BUSY_TIMEOUT) {
-                Ok(store) => stores.push((located, store)),
+                Ok(mut store) => {
+                    // Root reading a user's database it found itself: only
+                    // what that user's shim could have recorded (a database
+                    // named with --db is shown whole, marked).
+                    if as_root
+                        && explicit.is_none()
+                        && let (Some(owner), Some(folder)) = (&located.owner, &located.folder)
+                    {
+                        store.only_recorded_by(Recorder {
+                            user: owner.clone(),
+                            uid: folder.uid,
+                            dynamic_uids: folder.dynamic.then_some(Recorder::DYNAMIC_UIDS),
+                            latest_start_us,
+                        });
+                    }
+                    stores.push((located, store))
+                }
                 Err(e) => {
                     let error = anyhow::Error::new(e);
                     if explicit.is_some() {
@@ -263,7 +286,7 @@ impl Readers {
         let users = stores.iter().any(|(l, _)| l.owner.is_some());
         // A database named with --db is shown whole (each run marked with
         // its database and owner): the caller asked for that file.
-        let trust = if filter && users && explicit.is_none() && nix::unistd::geteuid().is_root() {
+        let trust = if filter && users && explicit.is_none() && as_root {
             Some(Trust::from_installed_units(paths)?)
         } else {
             None
@@ -332,8 +355,9 @@ pub fn report_left_out(located: &Located, untrusted: u64, bad_rows: &[BadRow]) {
     if untrusted > 0 {
         let owner = located.owner.as_deref().unwrap_or("its owner");
         output::warn(&format!(
-            "{db} holds {untrusted} run{} of jobs that do not run as {owner}; not shown \
-             (a user's database is trusted only for the runs of that user's own jobs)",
+            "{db} holds {untrusted} run{} of jobs that do not run as {owner}, or recorded as \
+             another user; not shown (a user's database is trusted only for the runs of that \
+             user's own jobs, as that user)",
             if untrusted == 1 { "" } else { "s" }
         ));
     }

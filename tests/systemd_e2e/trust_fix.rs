@@ -422,3 +422,112 @@ pub fn every_hint_printed_as_root_works_when_pasted(env: &Env) -> R {
     drop(users);
     Ok(())
 }
+
+/// Item 4: as root, a user's database says only what that user could have
+/// recorded. mallory writes rows into her own database with sqlite3: one
+/// for her job claiming it ran as root, one dated in 2191, one with a run id
+/// the shim never draws (1). Root's `history`, `logs`, `list` and `health`
+/// leave all three out (the first counted with the runs of other jobs, the
+/// others as bad rows), and `history --db` still shows everything, marked.
+pub fn a_users_rows_say_only_what_that_user_recorded(env: &Env) -> R {
+    let users = AttackUsers::create(env, &["mallory"])?;
+    let dir = env.jobs_dir("users-rows");
+    write_job(
+        &dir,
+        "mjob",
+        "command = [\"/bin/sh\", \"-c\", \"echo real-run; exit 3\"]\nmanual = true\nuser = \"mallory\"\n",
+    );
+    env.apply(&dir)?;
+    let out = env.jobctl_in(&dir, &["run", "mjob", "--wait"]);
+    check(out.status.code() == Some(3), || text(&out))?;
+    let db = "/var/lib/jobctl/users/mallory/history.db";
+    let columns = "id, job, invocation_id, trigger, attempt, host, user, uid, pid, shim_pid, \
+                   shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
+                   exit_code, signal, error, output_bytes, output_truncated";
+    let forge = |id: &str, user: &str, uid: &str, start: &str| {
+        format!(
+            "INSERT INTO runs ({columns}) SELECT {id}, job, NULL, 'timer', 1, host, {user}, {uid}, \
+             pid, shim_pid, shim_start_ticks, boot_id, pid_ns, {start}, {start} + 1000000, NULL, \
+             'success', 0, NULL, NULL, 0, 0 FROM runs WHERE job = 'mjob' LIMIT 1;"
+        )
+    };
+    let sql = [
+        forge("8070450532247928832", "'root'", "0", "started_us + 1000000"),
+        forge("8070450532247928833", "user", "uid", "7000000000000000"),
+        forge("1", "user", "uid", "started_us + 2000000"),
+    ]
+    .concat();
+    let out = users.sh("mallory", &format!("sqlite3 {db} \"{sql}\""))?;
+    check(out.status.success(), || text(&out))?;
+
+    // history: the real run only; the forged ones said in warnings.
+    let out = env.jobctl_in(&dir, &["history", "mjob", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+    let runs = report["runs"].as_array().cloned().unwrap_or_default();
+    check(
+        out.status.code() == Some(5)
+            && runs.len() == 1
+            && runs[0]["user"] == "mallory"
+            && runs[0]["exit_code"] == 3
+            && err.contains(&format!("{db} holds 1 run"))
+            && err.contains("row id 8070450532247928833")
+            && err.contains("row id 1 "),
+        || text(&out),
+    )?;
+    // (The warnings name the skipped rows; the listing shows none of them.)
+    let out = env.jobctl_in(&dir, &["history", "mjob"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        stdout.lines().count() == 2 && !stdout.contains("2191") && !stdout.contains("000000000000"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["logs", "mjob"]);
+    let all = both(&out);
+    check(
+        out.status.code() == Some(5) && all.contains("real-run") && all.contains("exit 3"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["status", "mjob"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        stdout.contains("(manual, attempt 1, as mallory)")
+            && !stdout.contains("as root")
+            && !stdout.contains("2191"),
+        || text(&out),
+    )?;
+    // list and health judge the real, failed run.
+    let row = env.row(&dir, "mjob")?;
+    check(
+        row["last_run"]["status"] == "failed" && row["last_run"]["exit_code"] == 3,
+        || format!("{row:#}"),
+    )?;
+    let out = env.jobctl_in(&dir, &["list"]);
+    check(
+        !String::from_utf8_lossy(&out.stdout).contains("2191"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["health", "mjob"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.code() == Some(1)
+            && stdout.contains("mjob: failed: ")
+            && !stdout.contains("unit-failed"),
+        || text(&out),
+    )?;
+    // Named explicitly, the database is shown whole, each run marked.
+    let out = env.jobctl(&["history", "--db", db, "--json"]);
+    let report: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+    let runs = report["runs"].as_array().cloned().unwrap_or_default();
+    check(
+        runs.len() == 4
+            && runs
+                .iter()
+                .all(|r| r["owner"] == "mallory" && r["database"] == db),
+        || text(&out),
+    )?;
+    drop(users);
+    Ok(())
+}
