@@ -80,6 +80,7 @@ fn main() {
         "a_file_apply_refuses_is_invalid_everywhere",
         "every_hint_printed_as_root_works_when_pasted",
         "a_users_rows_say_only_what_that_user_recorded",
+        "a_timer_disabled_behind_jobctls_back_is_a_problem",
     ];
     let host_trials = vec![Trial::test(
         "host_without_systemd_is_reported",
@@ -182,6 +183,9 @@ fn main() {
                 }
                 "a_users_rows_say_only_what_that_user_recorded" => {
                     trust_fix::a_users_rows_say_only_what_that_user_recorded
+                }
+                "a_timer_disabled_behind_jobctls_back_is_a_problem" => {
+                    trust_fix::a_timer_disabled_behind_jobctls_back_is_a_problem
                 }
                 _ => unreachable!(),
             };

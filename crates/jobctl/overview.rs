@@ -92,6 +92,9 @@ pub struct JobView {
     /// does not know the unit).
     pub service_state: String,
     pub timer_state: String,
+    /// The timer is enabled: its `[Install]` link is in the unit folder's
+    /// `*.wants/` (where apply puts it), so it starts again after a reboot.
+    pub timer_enabled: bool,
     /// The timer's next elapse, µs since the epoch on the realtime clock
     /// (monotonic timers converted as `systemctl list-timers` does); 0: none.
     pub next_elapse_usec: u64,
@@ -203,6 +206,11 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 on_disk.entry(o.job).or_default().insert(u.name, contents);
             }
         }
+        // Enablement from the unit folder's links, as apply reads it
+        // (asking systemd costs it a scan of every unit folder per unit).
+        let enabled: std::collections::HashSet<String> = systemd::enabled_units(&paths.unit_dir)
+            .into_iter()
+            .collect();
         let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
         let config_file = paths.config.display().to_string();
         let mut invalid: BTreeMap<String, String> = BTreeMap::new();
@@ -396,6 +404,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                     Some(format!("{unit}: {why}"))
                 })
                 .collect();
+            let timer_enabled = timer.as_ref().is_some_and(|t| enabled.contains(t));
             jobs.push(JobView {
                 unrecorded,
                 history: owners
@@ -410,6 +419,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 source,
                 service,
                 timer,
+                timer_enabled,
                 service_state,
                 timer_state,
                 next_elapse_usec,

@@ -531,3 +531,61 @@ pub fn a_users_rows_say_only_what_that_user_recorded(env: &Env) -> R {
     drop(users);
     Ok(())
 }
+
+/// Item 5: `systemctl disable` of a job's timer behind jobctl's back leaves
+/// it running until the next boot, when it would not come back: `health`
+/// and `status` name it, and the remedy they print works when pasted.
+pub fn a_timer_disabled_behind_jobctls_back_is_a_problem(env: &Env) -> R {
+    let dir = env.jobs_dir("timer-disabled");
+    write_job(&dir, "nightly", DAILY);
+    write_job(&dir, "other", DAILY);
+    env.apply(&dir)?;
+    let out = env.jobctl_in(&dir, &["health"]);
+    check(out.status.success(), || text(&out))?;
+    env.sh("systemctl disable jobctl-nightly.timer")?;
+    check(
+        env.prop("jobctl-nightly.timer", "ActiveState")? == "active"
+            && env.prop("jobctl-nightly.timer", "UnitFileState")? == "disabled",
+        || "the timer should still run, disabled".into(),
+    )?;
+    let out = env.jobctl_in(&dir, &["health"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("nightly: timer-not-enabled: "))
+        .unwrap_or_default()
+        .to_string();
+    check(
+        out.status.code() == Some(1)
+            && stdout.starts_with("PROBLEMS - 1 in 1 of 2 jobs: timer-not-enabled 1")
+            && line.contains("reboot"),
+        || text(&out),
+    )?;
+    let out = env.jobctl_in(&dir, &["health", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    check(report["counts"]["timer-not-enabled"] == 1, || {
+        format!("{report:#}")
+    })?;
+    let out = env.jobctl_in(&dir, &["health", "--ignore", "timer-not-enabled"]);
+    check(out.status.success(), || text(&out))?;
+    let out = env.jobctl_in(&dir, &["status", "nightly"]);
+    check(
+        String::from_utf8_lossy(&out.stdout).contains("timer-not-enabled"),
+        || text(&out),
+    )?;
+    // The remedy, pasted, enables it again.
+    let hints: Vec<String> = hints_in(&line)
+        .into_iter()
+        .filter(|h| h.starts_with("jobctl "))
+        .collect();
+    check(hints.len() == 1 && hints[0].ends_with(" apply"), || {
+        format!("{hints:?} in {line}")
+    })?;
+    ok(&paste_as_root(env, &hints[0]))?;
+    check(
+        env.prop("jobctl-nightly.timer", "UnitFileState")? == "enabled",
+        || "the pasted remedy did not enable the timer".into(),
+    )?;
+    let out = env.jobctl_in(&dir, &["health"]);
+    check(out.status.success(), || text(&out))
+}

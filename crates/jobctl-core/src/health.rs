@@ -112,6 +112,9 @@ pub struct JobFacts<'a> {
     pub invalid_reason: Option<&'a str>,
     /// systemd runs the job's timer.
     pub timer_active: bool,
+    /// The job's timer is enabled (its `[Install]` link is in the unit
+    /// folder): it starts again after a reboot.
+    pub timer_enabled: bool,
     /// systemd reports the job's service `failed`.
     pub service_failed: bool,
     /// systemd's `Result` of the failed service ("" when not read).
@@ -175,6 +178,9 @@ pub enum ProblemKind {
     Orphaned,
     /// The timer should run and does not.
     TimerInactive,
+    /// The timer should run but is not enabled (`systemctl disable` behind
+    /// jobctl's back): it will not start after a reboot.
+    TimerNotEnabled,
     /// None of the job's schedules can fire again: it will never run on
     /// its own.
     NeverFires,
@@ -211,13 +217,14 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 20] = [
+    pub const ALL: [ProblemKind; 21] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
         ProblemKind::MissingUnit,
         ProblemKind::Orphaned,
         ProblemKind::TimerInactive,
+        ProblemKind::TimerNotEnabled,
         ProblemKind::NeverFires,
         ProblemKind::Expired,
         ProblemKind::Failed,
@@ -242,6 +249,7 @@ impl ProblemKind {
             ProblemKind::MissingUnit => "missing-unit",
             ProblemKind::Orphaned => "orphaned",
             ProblemKind::TimerInactive => "timer-inactive",
+            ProblemKind::TimerNotEnabled => "timer-not-enabled",
             ProblemKind::NeverFires => "never-fires",
             ProblemKind::Expired => "expired",
             ProblemKind::Failed => "failed",
@@ -357,6 +365,19 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::TimerInactive,
             format!("the timer is not running although the job is enabled; {apply} to start it"),
+        ));
+    }
+    if d.wish.is_some_and(|w| w.on) && d.timer_installed && !facts.timer_enabled {
+        let now = if facts.timer_active {
+            "it runs now, but "
+        } else {
+            ""
+        };
+        out.push(Problem::new(
+            ProblemKind::TimerNotEnabled,
+            format!(
+                "the timer is not enabled (disabled outside jobctl, e.g. `{systemctl} disable`): {now}it will not start after a reboot; {apply} to enable it"
+            ),
         ));
     }
     if let Some(why) = facts.never_fires
@@ -611,6 +632,7 @@ mod tests {
             derived: d,
             invalid_reason: Some("line 2: unknown key `comand`"),
             timer_active,
+            timer_enabled: true,
             service_failed,
             service_result: if service_failed { "exit-code" } else { "" },
             not_loaded: &[],
@@ -754,6 +776,7 @@ mod tests {
             derived: &d,
             invalid_reason: None,
             timer_active: false,
+            timer_enabled: true,
             service_failed: false,
             service_result: "",
             not_loaded: &[],
@@ -786,6 +809,65 @@ mod tests {
             "the job file has no units yet; fix the job files that do not validate \
              (`jobctl --jobs-dir /j validate` shows them), then run `jobctl --jobs-dir /j apply`"
         );
+    }
+
+    #[test]
+    fn a_timer_that_is_not_enabled_will_not_come_back() {
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let facts = |active: bool, enabled: bool| JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: active,
+            timer_enabled: enabled,
+            service_failed: false,
+            service_result: "",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            never_fires: None,
+            history: None,
+            unrecorded: None,
+        };
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+            jobctl: "jobctl",
+            systemctl: "systemctl",
+            apply_blocked: false,
+        };
+        assert!(assess(&facts(true, true), &opts).is_empty());
+        let problems = assess(&facts(true, false), &opts);
+        assert_eq!(
+            problems,
+            [Problem::new(
+                ProblemKind::TimerNotEnabled,
+                "the timer is not enabled (disabled outside jobctl, e.g. `systemctl disable`): \
+                 it runs now, but it will not start after a reboot; run `jobctl apply` to enable it"
+            )]
+        );
+        // Stopped too (`disable --now`): both, each with its remedy.
+        assert_eq!(
+            kinds(&assess(&facts(false, false), &opts)),
+            [ProblemKind::TimerInactive, ProblemKind::TimerNotEnabled]
+        );
+        // Off on purpose: not expected to be enabled.
+        for wish in [
+            TimerState::Disabled,
+            TimerState::DisabledByOperator,
+            TimerState::Expired,
+        ] {
+            let d = derived(JobState::Disabled, Some(wish));
+            let mut f = facts(false, false);
+            f.derived = &d;
+            assert!(
+                !kinds(&assess(&f, &opts)).contains(&ProblemKind::TimerNotEnabled),
+                "{wish:?}"
+            );
+        }
     }
 
     #[test]
@@ -904,6 +986,7 @@ mod tests {
                 derived: d,
                 invalid_reason: None,
                 timer_active: true,
+                timer_enabled: true,
                 service_failed: false,
                 service: "jobctl-once.service",
                 not_after: None,
@@ -942,6 +1025,7 @@ mod tests {
                 derived: &d,
                 invalid_reason: None,
                 timer_active: true,
+                timer_enabled: true,
                 service_failed,
                 service: "jobctl-nightly.service",
                 not_after: None,
@@ -997,6 +1081,7 @@ mod tests {
             derived: &d,
             invalid_reason: None,
             timer_active: true,
+            timer_enabled: true,
             service_failed: true,
             service_result: "start-limit-hit",
             not_loaded: &[],

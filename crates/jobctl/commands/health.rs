@@ -38,6 +38,8 @@ use crate::paths::{Mode, Paths};
 ///   start-limit-hit  systemd refused to start the service at its start limit
 ///   not-loaded       systemd could not load one of the job's units
 ///   timer-inactive   the job is enabled but its timer is not running
+///   timer-not-enabled  the job is enabled but its timer is not (disabled
+///                    outside jobctl): it will not start after a reboot
 ///   never-fires      none of the job's schedules can fire again (a date
 ///                    that has passed, February 30, past not_after)
 ///   pending-apply    the installed units differ from the job file
@@ -310,6 +312,7 @@ pub fn problems_of(view: &JobView, overview: &Overview, failures: u32) -> Vec<Pr
         derived: &view.derived,
         invalid_reason: view.invalid_reason.as_deref(),
         timer_active: view.timer_active(),
+        timer_enabled: view.timer_enabled,
         service_failed: view.service_failed(),
         service_result: &view.service_result,
         not_loaded: &view.not_loaded,
