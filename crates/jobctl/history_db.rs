@@ -146,6 +146,29 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>
 /// step (an NTP correction, a time zone mix-up) moves a start.
 pub const FUTURE_SLACK_US: i64 = 86_400_000_000;
 
+/// The name systemd 252 gives the dynamic user of unit `<prefix>.service`
+/// (no `User=`) when `<prefix>` is not a valid user name (longer than 31
+/// characters, say): `_du` and the SipHash-2-4 of the prefix under
+/// systemd's fixed key, in hex (`dynamic_user_from_unit_name`). Such a job's
+/// folder is `users/<prefix>`; its runs are recorded under this name.
+pub fn hashed_dynamic_user(prefix: &str) -> String {
+    use std::hash::Hasher as _;
+    const KEY: [u8; 16] = [
+        0x58, 0x1a, 0xaf, 0xe6, 0x28, 0x58, 0x4e, 0x96, 0xb4, 0x4e, 0xf5, 0x3b, 0x8c, 0x92, 0x07,
+        0xec,
+    ];
+    let half = |bytes: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        u64::from_le_bytes(b)
+    };
+    // std's SipHasher is SipHash-2-4; `write` hashes the bytes as given.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new_with_keys(half(&KEY[..8]), half(&KEY[8..]));
+    hasher.write(prefix.as_bytes());
+    format!("_du{:016x}", hasher.finish())
+}
+
 /// Which jobs root may take from each user's database: those whose
 /// installed service records into that user's folder
 /// (`StateDirectory=jobctl/users/<user>`, written for `User=` and
@@ -265,8 +288,12 @@ impl Readers {
                         && explicit.is_none()
                         && let (Some(owner), Some(folder)) = (&located.owner, &located.folder)
                     {
+                        let mut users = vec![owner.clone()];
+                        if folder.dynamic {
+                            users.push(hashed_dynamic_user(owner));
+                        }
                         store.only_recorded_by(Recorder {
-                            user: owner.clone(),
+                            users,
                             uid: folder.uid,
                             dynamic_uids: folder.dynamic.then_some(Recorder::DYNAMIC_UIDS),
                             latest_start_us,
@@ -475,6 +502,16 @@ pub fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamic_user_names_are_systemds() {
+        // `systemd-run -p DynamicUser=yes -u jobctl-h-dyn-psyes-pt0-hometmpfs`
+        // on systemd 252 printed USER=_du65b116d52757ffc3.
+        assert_eq!(
+            hashed_dynamic_user("jobctl-h-dyn-psyes-pt0-hometmpfs"),
+            "_du65b116d52757ffc3"
+        );
+    }
 
     #[test]
     fn durations_read_well() {

@@ -38,8 +38,10 @@ pub struct RunFilter {
 /// below [`Recorder::MIN_RUN_ID`]) are skipped as bad rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorder {
-    /// The user the folder is for (its name in `users/`).
-    pub user: String,
+    /// The names its runs may be recorded under: the user the folder is
+    /// for (its name in `users/`), and for a dynamic user also the name
+    /// systemd gives it when that one is not a valid user name.
+    pub users: Vec<String>,
     /// The folder owner's uid.
     pub uid: u32,
     /// Also accepted: uids systemd allocates to dynamic users (the folder of
@@ -66,14 +68,21 @@ impl Recorder {
             .dynamic_uids
             .as_ref()
             .map_or((1, 0), |r| (*r.start(), *r.end()));
-        args.push(Box::new(self.user.clone()));
-        let user = args.len();
+        let mut users = Vec::new();
+        for user in &self.users {
+            args.push(Box::new(user.clone()));
+            users.push(format!("?{}", args.len()));
+        }
+        if users.is_empty() {
+            users.push("NULL".into());
+        }
         args.push(Box::new(self.uid));
         let uid = args.len();
         args.push(Box::new(low));
         args.push(Box::new(high));
         format!(
-            "(user = ?{user} AND (uid = ?{uid} OR uid BETWEEN ?{} AND ?{}))",
+            "(user IN ({}) AND (uid = ?{uid} OR uid BETWEEN ?{} AND ?{}))",
+            users.join(", "),
             uid + 1,
             uid + 2
         )

@@ -67,7 +67,7 @@ fn reader(path: &std::path::Path, recorder: Option<Recorder>) -> Store {
 
 fn mallory() -> Recorder {
     Recorder {
-        user: "mallory".into(),
+        users: vec!["mallory".into()],
         uid: 1001,
         dynamic_uids: None,
         latest_start_us: T0 + DAY,
@@ -182,20 +182,23 @@ fn a_dynamic_users_runs_keep_any_dynamic_uid() {
         record(REAL + 1, "d", "jobctl-d", 61300, T0 - 20),
         record(REAL + 2, "d", "jobctl-d", 61250, T0 - 10),
         record(REAL + 3, "d", "jobctl-d", 1001, T0 - 5),
+        // systemd's name for a unit name that is not a valid user name.
+        record(REAL + 4, "d", "_du0123456789abcdef", 61250, T0 - 4),
+        record(REAL + 5, "d", "_du0123456789abcde0", 61250, T0 - 3),
     ]);
     let store = reader(
         &path,
         Some(Recorder {
-            user: "jobctl-d".into(),
+            users: vec!["jobctl-d".into(), "_du0123456789abcdef".into()],
             uid: 61250,
             dynamic_uids: Some(Recorder::DYNAMIC_UIDS),
             latest_start_us: T0 + DAY,
         }),
     );
     let runs = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
-    assert_eq!(ids(&runs), [REAL + 2, REAL + 1]);
+    assert_eq!(ids(&runs), [REAL + 4, REAL + 2, REAL + 1]);
     assert_eq!(
         store.count_untrusted_runs(&RunFilter::default()).unwrap(),
-        1
+        2
     );
 }
