@@ -917,69 +917,68 @@ impl Systemd {
                 "the bus connection closed",
             )
         };
-        let (previous_invocation, invocation, job_result, refused, merged) =
-            zbus::block_on(async {
-                // Every signal stream is open before the start, so nothing about
-                // it can be missed.
-                let mut removed = manager
-                    .receive_job_removed()
-                    .await
-                    .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
-                let rule = zbus::MatchRule::builder()
-                    .msg_type(zbus::message::Type::Signal)
-                    .sender("org.freedesktop.systemd1")
-                    .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
-                    .and_then(|b| b.member("PropertiesChanged"))
-                    .and_then(|b| b.path(path.as_str()))
-                    .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?
-                    .build();
-                let mut changed = zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
-                    .await
-                    .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
-                self.subscribe(&manager).await?;
-                let previous = invocation_of(&conn, path, unit).await?;
-                // systemd answers a start of a unit that already has a start job
-                // with that job (job_install merges them).
-                let queued = job_of(&conn, path, unit).await?;
-                let job = match manager.start_unit(unit, "replace").await {
-                    Ok(job) => job,
-                    Err(e) => {
-                        let err = Error::from_zbus(format!("StartUnit {unit}"), e);
-                        return Ok((previous, None, None, Some(err), false));
-                    }
-                };
-                if queued.as_ref() == Some(&job) {
-                    return Ok((previous, None, None, None, true));
+        let mut merged = false;
+        let (previous_invocation, invocation, job_result, refused) = zbus::block_on(async {
+            // Every signal stream is open before the start, so nothing about
+            // it can be missed.
+            let mut removed = manager
+                .receive_job_removed()
+                .await
+                .map_err(|e| Error::from_zbus("subscribing to JobRemoved", e))?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender("org.freedesktop.systemd1")
+                .and_then(|b| b.interface("org.freedesktop.DBus.Properties"))
+                .and_then(|b| b.member("PropertiesChanged"))
+                .and_then(|b| b.path(path.as_str()))
+                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?
+                .build();
+            let mut changed = zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
+                .await
+                .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
+            self.subscribe(&manager).await?;
+            let previous = invocation_of(&conn, path, unit).await?;
+            // systemd answers a start of a unit that already has a start job
+            // with that job (job_install merges them).
+            let queued = job_of(&conn, path, unit).await?;
+            let job = match manager.start_unit(unit, "replace").await {
+                Ok(job) => job,
+                Err(e) => {
+                    let err = Error::from_zbus(format!("StartUnit {unit}"), e);
+                    return Ok((previous, None, None, Some(err)));
                 }
-                let mut invocation: Option<String> = None;
-                loop {
-                    match futures_util::future::select(removed.next(), changed.next()).await {
-                        futures_util::future::Either::Left((Some(signal), _)) => {
-                            if let Ok(args) = signal.args()
-                                && args.job().as_str() == job.as_str()
-                            {
-                                let result = args.result().to_string();
-                                return Ok((previous, invocation, Some(result), None, false));
-                            }
-                        }
-                        futures_util::future::Either::Right((Some(_), _))
-                            if invocation.is_none() =>
+            };
+            if queued.as_ref() == Some(&job) {
+                merged = true;
+                return Ok((previous, None, None, None));
+            }
+            let mut invocation: Option<String> = None;
+            loop {
+                match futures_util::future::select(removed.next(), changed.next()).await {
+                    futures_util::future::Either::Left((Some(signal), _)) => {
+                        if let Ok(args) = signal.args()
+                            && args.job().as_str() == job.as_str()
                         {
-                            let now = invocation_of(&conn, path, unit).await?;
-                            if !now.is_empty() && now != previous {
-                                began(&now);
-                                invocation = Some(now);
-                                if until == StartUntil::Began {
-                                    return Ok((previous, invocation, None, None, false));
-                                }
+                            let result = args.result().to_string();
+                            return Ok((previous, invocation, Some(result), None));
+                        }
+                    }
+                    futures_util::future::Either::Right((Some(_), _)) if invocation.is_none() => {
+                        let now = invocation_of(&conn, path, unit).await?;
+                        if !now.is_empty() && now != previous {
+                            began(&now);
+                            invocation = Some(now);
+                            if until == StartUntil::Began {
+                                return Ok((previous, invocation, None, None));
                             }
                         }
-                        futures_util::future::Either::Right((Some(_), _)) => {}
-                        futures_util::future::Either::Left((None, _))
-                        | futures_util::future::Either::Right((None, _)) => return Err(closed()),
                     }
+                    futures_util::future::Either::Right((Some(_), _)) => {}
+                    futures_util::future::Either::Left((None, _))
+                    | futures_util::future::Either::Right((None, _)) => return Err(closed()),
                 }
-            })?;
+            }
+        })?;
         let props = self.properties(unit)?;
         let mut invocation = invocation;
         let mut superseded = false;

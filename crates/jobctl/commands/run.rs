@@ -32,7 +32,8 @@ use crate::systemd;
 /// job's own exit code (128+N when killed by signal N). 4 when the job did
 /// not start: systemd refused the start or began no run (its start limit,
 /// an unmet condition, a failed dependency, masked, not loaded, a run
-/// already in progress); --json says "started": false and the reason.
+/// already in progress or queued by another caller, into which systemd
+/// merges this start); --json says "started": false and the reason.
 /// 1 when jobctl could not ask systemd.
 ///
 /// Examples:
