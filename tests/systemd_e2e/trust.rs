@@ -555,12 +555,23 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
     };
     ok(&user_jobctl(&dir, &["apply"]))?;
     ok(&user_jobctl(&dir, &["run", "homeless", "--wait"]))?;
-    let out = user_jobctl(&dir, &["health", "homeless"]);
-    check(
+    // The shim's warning reaches the journal through journald's socket,
+    // which may not have stored it yet when the run ends (seen in full
+    // runs of the suite): wait for it, with a deadline.
+    let mut last = None;
+    let says = |out: &Output| {
         out.status.code() == Some(1)
-            && String::from_utf8_lossy(&out.stdout).contains("homeless: history-unwritable: run "),
-        || text(&out),
-    )?;
+            && String::from_utf8_lossy(&out.stdout).contains("homeless: history-unwritable: run ")
+    };
+    let waited = env.wait_for("health to see the warning", Duration::from_secs(10), || {
+        let out = user_jobctl(&dir, &["health", "homeless"]);
+        let done = says(&out);
+        last = Some(out);
+        Ok(done)
+    });
+    check(waited.is_ok(), || {
+        last.as_ref().map(text).unwrap_or_default()
+    })?;
     let empty = env.jobs_dir("unwritable-user-empty");
     ok(&user_jobctl(&empty, &["apply"]))
 }
