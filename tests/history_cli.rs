@@ -271,8 +271,12 @@ fn a_bad_row_in_a_users_database_hides_nothing_else() {
         ("root-job", state.join("history.db")),
         ("alice-job", alice_db.clone()),
     ] {
+        // (Recorded as alice, as systemd would start her job: root reads a
+        // user's folder only for runs recorded as that user.)
         let out = s
             .jobctl()
+            .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+            .env("USER", if job == "alice-job" { "alice" } else { "root" })
             .args(["exec", "--job", job, "--db"])
             .arg(&db)
             .args(["--", "/bin/true"])

@@ -381,3 +381,59 @@ fn an_unsafe_environment_file_from_the_defaults_is_refused() {
         "{all}"
     );
 }
+
+/// The fix printed for an unsafe job file works pasted anywhere (an
+/// absolute path, even when `--jobs-dir` was relative) and never acts on
+/// what a link points to: a link into another user's files gets a root
+/// copy in its place, not `chown` of their file.
+#[test]
+fn job_file_fixes_are_absolute_and_never_follow_a_link() {
+    if !root_or_skip("needs root to check ownership rules") {
+        return;
+    }
+    let env = TestEnv::new();
+    let safe = SafeDir::new("fixes");
+    let jobs = safe.path().join("jobs.d");
+    fs::create_dir(&jobs).unwrap();
+    fs::set_permissions(&jobs, fs::Permissions::from_mode(0o755)).unwrap();
+    let world = write_job(&jobs, "world.toml", 0o666);
+    let theirs_dir = safe.path().join("nobodys");
+    fs::create_dir(&theirs_dir).unwrap();
+    let theirs = write_job(&theirs_dir, "theirs.toml", 0o644);
+    chown(&theirs_dir, NOBODY);
+    chown(&theirs, NOBODY);
+    let link = jobs.join("linked.toml");
+    symlink(&theirs, &link).unwrap();
+    let output = env
+        .jobctl()
+        .current_dir(safe.path())
+        .args([
+            "--config",
+            "/nonexistent/config.toml",
+            "--jobs-dir",
+            "jobs.d",
+            "validate",
+        ])
+        .run();
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+    let all = output.stderr_then_stdout();
+    let w = world.display();
+    assert!(
+        all.contains(&format!(
+            "error: jobs.d/world.toml: refusing an unsafe file: mode 0666 lets its group and everyone change it; a user who can change it could run commands as root\n  hint: run: chown root: {w} && chmod go-w {w}"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "  hint: replace the link with a copy only root can write: `install -m 0644 -o root -g root {} {}`",
+            theirs.display(),
+            link.display()
+        )),
+        "{all}"
+    );
+    assert!(
+        !all.contains(&format!("chown root: {}", link.display())),
+        "{all}"
+    );
+}

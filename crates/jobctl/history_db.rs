@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use jobctl_core::config::HistoryConfig;
 use jobctl_history::locate::{self, Located, Refused};
-use jobctl_history::{BadRow, OpenMode, Store};
+use jobctl_history::{BadRow, OpenMode, Recorder, Store};
 
 use crate::env;
 use crate::output;
@@ -147,6 +147,34 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>
     (found, refused)
 }
 
+/// How far after now a run in a user's database may start before it is
+/// taken for a row no shim wrote (a bad row): a day, far more than any clock
+/// step (an NTP correction, a time zone mix-up) moves a start.
+pub const FUTURE_SLACK_US: i64 = 86_400_000_000;
+
+/// The name systemd 252 gives the dynamic user of unit `<prefix>.service`
+/// (no `User=`) when `<prefix>` is not a valid user name (longer than 31
+/// characters, say): `_du` and the SipHash-2-4 of the prefix under
+/// systemd's fixed key, in hex (`dynamic_user_from_unit_name`). Such a job's
+/// folder is `users/<prefix>`; its runs are recorded under this name.
+pub fn hashed_dynamic_user(prefix: &str) -> String {
+    use std::hash::Hasher as _;
+    const KEY: [u8; 16] = [
+        0x58, 0x1a, 0xaf, 0xe6, 0x28, 0x58, 0x4e, 0x96, 0xb4, 0x4e, 0xf5, 0x3b, 0x8c, 0x92, 0x07,
+        0xec,
+    ];
+    let half = |bytes: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        u64::from_le_bytes(b)
+    };
+    // std's SipHasher is SipHash-2-4; `write` hashes the bytes as given.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new_with_keys(half(&KEY[..8]), half(&KEY[8..]));
+    hasher.write(prefix.as_bytes());
+    format!("_du{:016x}", hasher.finish())
+}
+
 /// Which jobs root may take from each user's database: those whose
 /// installed service records into that user's folder
 /// (`StateDirectory=jobctl/users/<user>`, written for `User=` and
@@ -245,9 +273,31 @@ impl Readers {
                 error,
             ));
         }
+        let as_root = nix::unistd::geteuid().is_root();
+        let latest_start_us = now_us().saturating_add(FUTURE_SLACK_US);
         for located in found {
             match Store::open_located(&located, OpenMode::Read, READ_BUSY_TIMEOUT) {
-                Ok(store) => stores.push((located, store)),
+                Ok(mut store) => {
+                    // Root reading a user's database it found itself: only
+                    // what that user's shim could have recorded (a database
+                    // named with --db is shown whole, marked).
+                    if as_root
+                        && explicit.is_none()
+                        && let (Some(owner), Some(folder)) = (&located.owner, &located.folder)
+                    {
+                        let mut users = vec![owner.clone()];
+                        if folder.dynamic {
+                            users.push(hashed_dynamic_user(owner));
+                        }
+                        store.only_recorded_by(Recorder {
+                            users,
+                            uid: folder.uid,
+                            dynamic_uids: folder.dynamic.then_some(Recorder::DYNAMIC_UIDS),
+                            latest_start_us,
+                        });
+                    }
+                    stores.push((located, store))
+                }
                 Err(e) => {
                     let error = anyhow::Error::new(e);
                     if explicit.is_some() {
@@ -260,7 +310,7 @@ impl Readers {
         let users = stores.iter().any(|(l, _)| l.owner.is_some());
         // A database named with --db is shown whole (each run marked with
         // its database and owner): the caller asked for that file.
-        let trust = if filter && users && explicit.is_none() && nix::unistd::geteuid().is_root() {
+        let trust = if filter && users && explicit.is_none() && as_root {
             Some(Trust::from_installed_units(paths)?)
         } else {
             None
@@ -332,8 +382,9 @@ pub fn report_left_out(located: &Located, untrusted: u64, bad_rows: &[BadRow]) {
     if untrusted > 0 {
         let owner = located.owner.as_deref().unwrap_or("its owner");
         output::warn(&format!(
-            "{db} holds {untrusted} run{} of jobs that do not run as {owner}; not shown \
-             (a user's database is trusted only for the runs of that user's own jobs)",
+            "{db} holds {untrusted} run{} of jobs that do not run as {owner}, or recorded as \
+             another user; not shown (a user's database is trusted only for the runs of that \
+             user's own jobs, as that user)",
             if untrusted == 1 { "" } else { "s" }
         ));
     }

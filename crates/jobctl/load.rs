@@ -256,7 +256,10 @@ fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
     let Ok(link) = fs::symlink_metadata(path) else {
         return None;
     };
-    let own = if link.file_type().is_symlink() {
+    let is_link = link.file_type().is_symlink();
+    let is_dir = link.is_dir();
+    let mut theirs = link.uid() != 0;
+    let own = if is_link {
         if link.uid() != 0 {
             problems.push(format!("the link is owned by uid {}, not root", link.uid()));
         }
@@ -269,6 +272,7 @@ fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
     if let Some((meta, what)) = own {
         let mode = meta.mode() & 0o7777;
         if meta.uid() != 0 {
+            theirs = true;
             problems.push(format!("owned by uid {}{what}, not root", meta.uid()));
         }
         if mode & 0o022 != 0 {
@@ -280,16 +284,34 @@ fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
             problems.push(format!("mode {mode:04o}{what} lets {who} change it"));
         }
     }
-    (!problems.is_empty()).then(|| {
-        file_problem(
-            display,
-            &format!(
-                "refusing an unsafe file: {}; a user who can change it could run commands as root",
-                problems.join(", ")
+    if problems.is_empty() {
+        return None;
+    }
+    // Paths in the fix are absolute (it must work pasted anywhere); it never
+    // changes what a link points to (a user's file) nor hands a user's
+    // folder to root.
+    let quoted = crate::paths::shell_quote(crate::paths::absolute(path));
+    let fix = if is_link {
+        match fs::canonicalize(path) {
+            Ok(target) if !target.is_dir() => format!(
+                "replace the link with a copy only root can write: `install -m 0644 -o root -g root {} {quoted}`",
+                crate::paths::shell_quote(&target)
             ),
-            &format!("run: chown root: {display} && chmod go-w {display}"),
-        )
-    })
+            _ => "replace the link with a folder or file only root can write".to_string(),
+        }
+    } else if theirs && is_dir {
+        "copy the job files into a folder only root can write (such as /etc/jobctl/jobs.d) and use that one".to_string()
+    } else {
+        format!("run: chown root: {quoted} && chmod go-w {quoted}")
+    };
+    Some(file_problem(
+        display,
+        &format!(
+            "refusing an unsafe file: {}; a user who can change it could run commands as root",
+            problems.join(", ")
+        ),
+        &fix,
+    ))
 }
 
 /// The host's file system, as the ownership rule needs to see it.

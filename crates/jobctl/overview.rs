@@ -92,6 +92,9 @@ pub struct JobView {
     /// does not know the unit).
     pub service_state: String,
     pub timer_state: String,
+    /// The timer is enabled: its `[Install]` link is in the unit folder's
+    /// `*.wants/` (where apply puts it), so it starts again after a reboot.
+    pub timer_enabled: bool,
     /// The timer's next elapse, µs since the epoch on the realtime clock
     /// (monotonic timers converted as `systemctl list-timers` does); 0: none.
     pub next_elapse_usec: u64,
@@ -137,6 +140,9 @@ pub struct Overview {
     pub bad_rows: Vec<(Located, Vec<BadRow>)>,
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
+    /// Some job file (any, not only those gathered) does not validate, or
+    /// the configuration has errors: `apply` refuses to run until fixed.
+    pub apply_blocked: bool,
     pub now_us: i64,
 }
 
@@ -200,6 +206,11 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 on_disk.entry(o.job).or_default().insert(u.name, contents);
             }
         }
+        // Enablement from the unit folder's links, as apply reads it
+        // (asking systemd costs it a scan of every unit folder per unit).
+        let enabled: std::collections::HashSet<String> = systemd::enabled_units(&paths.unit_dir)
+            .into_iter()
+            .collect();
         let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
         let config_file = paths.config.display().to_string();
         let mut invalid: BTreeMap<String, String> = BTreeMap::new();
@@ -228,6 +239,41 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 .or_insert_with(|| format!("cannot be rendered for this host: {error}"));
         }
         let overrides = systemd::read_overrides(paths)?;
+        // A file none of whose schedules can fire (any more) is one apply
+        // refuses (`load::Checks::now`): invalid, unless its units are
+        // already what it renders to (a one-off date that has passed since
+        // it was applied: `health` says `never-fires`, and the units stay).
+        {
+            let zones = crate::zones::HostZones::new();
+            let zone = zones.local();
+            let when = jobctl_core::job::Now {
+                instant: now,
+                local: &zone,
+            };
+            for job in &loaded.jobs {
+                let name = job.name.to_string();
+                let current = rendered.get(&name).is_some_and(|r| {
+                    let d = state::derive(&state::Inputs {
+                        rendered: Some(r),
+                        invalid: false,
+                        units: on_disk.get(&name),
+                        timer_active: false,
+                        override_: None,
+                        now,
+                    });
+                    d.installed && d.outdated_units.is_empty() && d.missing_units.is_empty()
+                });
+                if !current
+                    && !invalid.contains_key(&name)
+                    && let Some(why) = job.never_fires(&when, &zones)
+                {
+                    invalid.insert(name, why);
+                }
+            }
+        }
+        // Any invalid file (or configuration error) makes apply refuse to
+        // do anything: its remedies say to fix them first.
+        let apply_blocked = !invalid.is_empty() || !config_errors.is_empty();
 
         // Every job: a file (valid or not) or units on disk.
         let mut names: BTreeSet<String> = on_disk.keys().cloned().collect();
@@ -354,6 +400,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                     Some(format!("{unit}: {why}"))
                 })
                 .collect();
+            let timer_enabled = timer.as_ref().is_some_and(|t| enabled.contains(t));
             jobs.push(JobView {
                 unrecorded,
                 history: owners
@@ -368,6 +415,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 source,
                 service,
                 timer,
+                timer_enabled,
                 service_state,
                 timer_state,
                 next_elapse_usec,
@@ -393,6 +441,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             skipped,
             bad_rows,
             config_errors,
+            apply_blocked,
             now_us,
         })
     })

@@ -73,7 +73,7 @@ impl Paths {
             ("--config", &paths.config, &default_config),
         ] {
             if value != default {
-                others.push_str(&format!(" {flag} {}", shell_quote(value)));
+                others.push_str(&format!(" {flag} {}", shell_quote(absolute(value))));
             }
         }
         let hint = Hint {
@@ -85,6 +85,23 @@ impl Paths {
         let prefix = hint.prefix_for(&paths.jobs_dir);
         let _ = HINT.set(Hint { prefix, ..hint });
         Ok(paths)
+    }
+}
+
+impl Paths {
+    /// These paths made absolute, for the commands that install jobs or
+    /// compare them with what is installed: the job file's path is written
+    /// into its units (`X-Jobctl-Source=`), so a relative `--jobs-dir`
+    /// would make the same jobs look changed from another folder. (`validate`,
+    /// `render` and `generate` keep paths as given: their output names files
+    /// as the user did, and a package's units must not name the build tree.)
+    pub fn absolute(&self) -> Paths {
+        Paths {
+            jobs_dir: absolute(&self.jobs_dir),
+            unit_dir: absolute(&self.unit_dir),
+            config: absolute(&self.config),
+            ..self.clone()
+        }
     }
 }
 
@@ -105,7 +122,7 @@ impl Hint {
             prefix.push_str(" --user");
         }
         if jobs_dir != self.default_jobs_dir {
-            prefix.push_str(&format!(" --jobs-dir {}", shell_quote(jobs_dir)));
+            prefix.push_str(&format!(" --jobs-dir {}", shell_quote(absolute(jobs_dir))));
         }
         prefix.push_str(&self.others);
         prefix
@@ -183,6 +200,13 @@ pub fn manager_log() -> &'static str {
     }
 }
 
+/// `path` made absolute against the current folder (without resolving
+/// links), for hints that must work when pasted anywhere; as given when the
+/// current folder cannot be read.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// `text` as one shell word: bare when it holds only characters no shell
 /// treats specially, else in single quotes.
 pub fn shell_quote(text: impl AsRef<Path>) -> String {
@@ -229,6 +253,18 @@ mod tests {
             hint,
             "journalctl -f _SYSTEMD_INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #' \
              + INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #'"
+        );
+    }
+
+    #[test]
+    fn paths_in_hints_are_absolute() {
+        use std::path::Path;
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(super::absolute(Path::new("alt.d")), cwd.join("alt.d"));
+        assert_eq!(super::absolute(Path::new("./alt.d")), cwd.join("alt.d"));
+        assert_eq!(
+            super::absolute(Path::new("/etc/jobctl/jobs.d")),
+            Path::new("/etc/jobctl/jobs.d")
         );
     }
 

@@ -289,7 +289,7 @@ pub fn actual(
 }
 
 /// Names of the units with an `[Install]` symlink in `dir/*.wants/`.
-fn enabled_units(dir: &Path) -> Vec<String> {
+pub fn enabled_units(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return out;

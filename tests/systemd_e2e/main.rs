@@ -20,6 +20,7 @@ mod packaging;
 mod run_truth;
 mod sandbox_smoke;
 mod trust;
+mod trust_fix;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -89,6 +90,11 @@ const CASES: &[(&str, Case)] = &[
     ("root_never_follows_a_users_links", root_never_follows_a_users_links),
     ("a_user_cannot_forge_or_move_runs_root_sees", a_user_cannot_forge_or_move_runs_root_sees),
     ("injection::hostile_values_reach_the_command_exactly_or_are_rejected", injection::hostile_values_reach_the_command_exactly_or_are_rejected),
+    ("concurrent_runs_report_the_run_in_progress", trust_fix::concurrent_runs_report_the_run_in_progress),
+    ("a_file_apply_refuses_is_invalid_everywhere", trust_fix::a_file_apply_refuses_is_invalid_everywhere),
+    ("every_hint_printed_as_root_works_when_pasted", trust_fix::every_hint_printed_as_root_works_when_pasted),
+    ("a_users_rows_say_only_what_that_user_recorded", trust_fix::a_users_rows_say_only_what_that_user_recorded),
+    ("a_timer_disabled_behind_jobctls_back_is_a_problem", trust_fix::a_timer_disabled_behind_jobctls_back_is_a_problem),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

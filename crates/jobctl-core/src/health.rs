@@ -112,6 +112,9 @@ pub struct JobFacts<'a> {
     pub invalid_reason: Option<&'a str>,
     /// systemd runs the job's timer.
     pub timer_active: bool,
+    /// The job's timer is enabled (its `[Install]` link is in the unit
+    /// folder): it starts again after a reboot.
+    pub timer_enabled: bool,
     /// systemd reports the job's service `failed`.
     pub service_failed: bool,
     /// systemd's `Result` of the failed service ("" when not read).
@@ -150,6 +153,9 @@ pub struct Options<'a> {
     pub jobctl: &'a str,
     /// How they call systemctl for the jobs' manager (`systemctl --user`).
     pub systemctl: &'a str,
+    /// Some job file does not validate (or the configuration has errors):
+    /// `apply` refuses to run, so its remedies say to fix those first.
+    pub apply_blocked: bool,
 }
 
 /// The default [`Options::overrun_grace_us`]: a minute. systemd stops a run
@@ -172,6 +178,9 @@ pub enum ProblemKind {
     Orphaned,
     /// The timer should run and does not.
     TimerInactive,
+    /// The timer should run but is not enabled (`systemctl disable` behind
+    /// jobctl's back): it will not start after a reboot.
+    TimerNotEnabled,
     /// None of the job's schedules can fire again: it will never run on
     /// its own.
     NeverFires,
@@ -208,13 +217,14 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 20] = [
+    pub const ALL: [ProblemKind; 21] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
         ProblemKind::MissingUnit,
         ProblemKind::Orphaned,
         ProblemKind::TimerInactive,
+        ProblemKind::TimerNotEnabled,
         ProblemKind::NeverFires,
         ProblemKind::Expired,
         ProblemKind::Failed,
@@ -239,6 +249,7 @@ impl ProblemKind {
             ProblemKind::MissingUnit => "missing-unit",
             ProblemKind::Orphaned => "orphaned",
             ProblemKind::TimerInactive => "timer-inactive",
+            ProblemKind::TimerNotEnabled => "timer-not-enabled",
             ProblemKind::NeverFires => "never-fires",
             ProblemKind::Expired => "expired",
             ProblemKind::Failed => "failed",
@@ -296,7 +307,13 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
     let d = facts.derived;
     let jobctl = opts.jobctl;
     let systemctl = opts.systemctl;
-    let apply = format!("run `{jobctl} apply`");
+    let apply = if opts.apply_blocked {
+        format!(
+            "fix the job files that do not validate (`{jobctl} validate` shows them), then run `{jobctl} apply`"
+        )
+    } else {
+        format!("run `{jobctl} apply`")
+    };
     match d.state {
         JobState::Invalid => out.push(Problem::new(
             ProblemKind::Invalid,
@@ -332,7 +349,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
         out.push(Problem::new(
             ProblemKind::NotLoaded,
             format!(
-                "systemd could not load {}; the job cannot run: fix the job file, then run `jobctl apply` (it shows systemd's detail)",
+                "systemd could not load {}; the job cannot run: fix the job file, then run `{jobctl} apply` (it shows systemd's detail)",
                 facts.not_loaded.join("; ")
             ),
         ));
@@ -350,13 +367,26 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             format!("the timer is not running although the job is enabled; {apply} to start it"),
         ));
     }
+    if d.wish.is_some_and(|w| w.on) && d.timer_installed && !facts.timer_enabled {
+        let now = if facts.timer_active {
+            "it runs now, but "
+        } else {
+            ""
+        };
+        out.push(Problem::new(
+            ProblemKind::TimerNotEnabled,
+            format!(
+                "the timer is not enabled (disabled outside jobctl, e.g. `{systemctl} disable`): {now}it will not start after a reboot; {apply} to enable it"
+            ),
+        ));
+    }
     if let Some(why) = facts.never_fires
         && d.wish.is_some_and(|w| w.on)
     {
         out.push(Problem::new(
             ProblemKind::NeverFires,
             format!(
-                "the job will never run again on its own: {why}; give it a schedule that fires and {apply}, or `jobctl remove {}`",
+                "the job will never run again on its own: {why}; give it a schedule that fires and {apply}, or `{jobctl} remove {}`",
                 facts.job
             ),
         ));
@@ -602,6 +632,7 @@ mod tests {
             derived: d,
             invalid_reason: Some("line 2: unknown key `comand`"),
             timer_active,
+            timer_enabled: true,
             service_failed,
             service_result: if service_failed { "exit-code" } else { "" },
             not_loaded: &[],
@@ -619,6 +650,7 @@ mod tests {
             now_us: NOW,
             jobctl: "jobctl --user --jobs-dir /j",
             systemctl: "systemctl --user",
+            apply_blocked: false,
         };
         assess(&facts, &opts)
     }
@@ -737,6 +769,108 @@ mod tests {
     }
 
     #[test]
+    fn apply_remedies_say_to_fix_invalid_files_first() {
+        let d = derived(JobState::NotApplied, Some(TimerState::Active));
+        let facts = JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: false,
+            timer_enabled: true,
+            service_failed: false,
+            service_result: "",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            never_fires: None,
+            history: None,
+            unrecorded: None,
+        };
+        let mut opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+            jobctl: "jobctl --jobs-dir /j",
+            systemctl: "systemctl",
+            apply_blocked: false,
+        };
+        let problems = assess(&facts, &opts);
+        assert_eq!(
+            problems[0].message,
+            "the job file has no units yet; run `jobctl --jobs-dir /j apply`"
+        );
+        // apply refuses to run while any job file does not validate.
+        opts.apply_blocked = true;
+        let problems = assess(&facts, &opts);
+        assert_eq!(
+            problems[0].message,
+            "the job file has no units yet; fix the job files that do not validate \
+             (`jobctl --jobs-dir /j validate` shows them), then run `jobctl --jobs-dir /j apply`"
+        );
+    }
+
+    #[test]
+    fn a_timer_that_is_not_enabled_will_not_come_back() {
+        let d = derived(JobState::Active, Some(TimerState::Active));
+        let facts = |active: bool, enabled: bool| JobFacts {
+            job: "nightly",
+            derived: &d,
+            invalid_reason: None,
+            timer_active: active,
+            timer_enabled: enabled,
+            service_failed: false,
+            service_result: "",
+            not_loaded: &[],
+            service: "jobctl-nightly.service",
+            not_after: None,
+            never_fires: None,
+            history: None,
+            unrecorded: None,
+        };
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+            jobctl: "jobctl",
+            systemctl: "systemctl",
+            apply_blocked: false,
+        };
+        assert!(assess(&facts(true, true), &opts).is_empty());
+        let problems = assess(&facts(true, false), &opts);
+        assert_eq!(
+            problems,
+            [Problem::new(
+                ProblemKind::TimerNotEnabled,
+                "the timer is not enabled (disabled outside jobctl, e.g. `systemctl disable`): \
+                 it runs now, but it will not start after a reboot; run `jobctl apply` to enable it"
+            )]
+        );
+        // Stopped too (`disable --now`): both, each with its remedy.
+        assert_eq!(
+            kinds(&assess(&facts(false, false), &opts)),
+            [ProblemKind::TimerInactive, ProblemKind::TimerNotEnabled]
+        );
+        // Off on purpose: not expected to be enabled.
+        for wish in [
+            TimerState::Disabled,
+            TimerState::DisabledByOperator,
+            TimerState::Expired,
+        ] {
+            let d = derived(JobState::Disabled, Some(wish));
+            let mut f = facts(false, false);
+            f.derived = &d;
+            assert!(
+                !kinds(&assess(&f, &opts)).contains(&ProblemKind::TimerNotEnabled),
+                "{wish:?}"
+            );
+        }
+    }
+
+    #[test]
     fn installation_problems() {
         let d = derived(JobState::Active, Some(TimerState::Active));
         assert_eq!(
@@ -842,6 +976,7 @@ mod tests {
             now_us: NOW,
             jobctl: "jobctl",
             systemctl: "systemctl",
+            apply_blocked: false,
         };
         let why =
             "the calendar expression \"2020-06-01\" can never fire: its times are all in the past";
@@ -851,6 +986,7 @@ mod tests {
                 derived: d,
                 invalid_reason: None,
                 timer_active: true,
+                timer_enabled: true,
                 service_failed: false,
                 service: "jobctl-once.service",
                 not_after: None,
@@ -889,6 +1025,7 @@ mod tests {
                 derived: &d,
                 invalid_reason: None,
                 timer_active: true,
+                timer_enabled: true,
                 service_failed,
                 service: "jobctl-nightly.service",
                 not_after: None,
@@ -908,6 +1045,7 @@ mod tests {
                     now_us: NOW,
                     jobctl: "jobctl",
                     systemctl: "systemctl",
+                    apply_blocked: false,
                 },
             )
         };
@@ -943,6 +1081,7 @@ mod tests {
             derived: &d,
             invalid_reason: None,
             timer_active: true,
+            timer_enabled: true,
             service_failed: true,
             service_result: "start-limit-hit",
             not_loaded: &[],
@@ -959,6 +1098,7 @@ mod tests {
             signal_name: &|s| format!("SIG{s}"),
             jobctl: "jobctl",
             systemctl: "systemctl",
+            apply_blocked: false,
             now_us: NOW,
         };
         let problems = assess(&facts, &opts);

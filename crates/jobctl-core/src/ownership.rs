@@ -16,6 +16,10 @@ pub struct Problem {
 /// unsafe for root: steps owned by another user, or writable by their group
 /// or by everyone. Empty when it is safe. A link's own mode means nothing;
 /// its owner and its folder do.
+///
+/// A step another user owns is never "fixed" by handing it to root (that
+/// would take a user's home, or their file, away from them): the fix is a
+/// copy of the file in a folder only root can write ([`ROOT_COPY_DIR`]).
 pub fn root_only_problems(steps: &[PathStep]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for step in steps {
@@ -25,15 +29,12 @@ pub fn root_only_problems(steps: &[PathStep]) -> Vec<Problem> {
             StepKind::File => step.path.clone(),
         };
         if step.uid != 0 {
-            let chown = if step.kind == StepKind::Link {
-                "chown -h"
-            } else {
-                "chown"
-            };
             problems.push(Problem {
                 message: format!("{what} is owned by uid {}, not root", step.uid),
-                fix: format!("{chown} root: {}", step.path),
+                fix: copy_for_root(steps),
             });
+            // Its mode is its owner's business: the copy is the fix.
+            continue;
         }
         let mode = step.mode & 0o7777;
         if step.kind != StepKind::Link && mode & 0o022 != 0 {
@@ -60,6 +61,46 @@ pub fn root_only_problems(steps: &[PathStep]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// Where the fix for a file on another user's path copies it to.
+pub const ROOT_COPY_DIR: &str = "/etc/jobctl/env";
+
+/// The fix for a file reached through a path another user controls: a
+/// root-only copy (the command that makes it), to be named in the job file
+/// instead.
+fn copy_for_root(steps: &[PathStep]) -> String {
+    let file = steps
+        .last()
+        .filter(|s| s.kind == StepKind::File)
+        .map(|s| s.path.as_str());
+    match file {
+        Some(file) => {
+            let name = file.rsplit('/').next().unwrap_or(file);
+            let copy = format!("{ROOT_COPY_DIR}/{name}");
+            format!(
+                "copy it where only root can write, `install -D -m 0600 -o root -g root {} {}`, check what it sets, and name the copy in environment_file",
+                shell_word(file),
+                shell_word(&copy)
+            )
+        }
+        None => format!(
+            "put the file in a folder only root can write (such as {ROOT_COPY_DIR}) and name it in environment_file"
+        ),
+    }
+}
+
+/// `text` as one shell word.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./+-:@%,=".contains(&b))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]
@@ -144,10 +185,64 @@ mod tests {
             problems[0].message,
             "the link /etc/app.env is owned by uid 1000, not root"
         );
-        assert_eq!(problems[0].fix, "chown -h root: /etc/app.env");
         let mut steps = safe_prefix();
         steps.push(step("/etc/alice", StepKind::Folder, 1000, 0o700));
         steps.push(step("/etc/alice/env", StepKind::File, 1000, 0o600));
         assert_eq!(root_only_problems(&steps).len(), 2);
+    }
+
+    #[test]
+    fn a_users_file_or_folder_is_never_handed_to_root() {
+        // A link in root's folder into mallory's home.
+        let mut steps = safe_prefix();
+        steps.push(step("/etc/app.env", StepKind::Link, 0, 0o777));
+        steps.push(step("/home", StepKind::Folder, 0, 0o755));
+        steps.push(step("/home/mallory", StepKind::Folder, 1001, 0o777));
+        steps.push(step(
+            "/home/mallory/my app.env",
+            StepKind::File,
+            1001,
+            0o666,
+        ));
+        let problems = root_only_problems(&steps);
+        let copy = "copy it where only root can write, `install -D -m 0600 -o root -g root \
+                    '/home/mallory/my app.env' '/etc/jobctl/env/my app.env'`, check what it sets, \
+                    and name the copy in environment_file";
+        assert_eq!(
+            problems,
+            [
+                Problem {
+                    message: "the folder /home/mallory is owned by uid 1001, not root".into(),
+                    fix: copy.into(),
+                },
+                Problem {
+                    message: "/home/mallory/my app.env is owned by uid 1001, not root".into(),
+                    fix: copy.into(),
+                },
+            ]
+        );
+        for p in &problems {
+            assert!(
+                !p.fix.contains("chown") && !p.fix.contains("chmod"),
+                "{p:?}"
+            );
+        }
+        // A link another user owns: the copy too, never `chown -h`.
+        let mut steps = safe_prefix();
+        steps.push(step("/etc/app.env", StepKind::Link, 1000, 0o777));
+        steps.push(step("/etc/real.env", StepKind::File, 0, 0o600));
+        assert_eq!(
+            root_only_problems(&steps)[0].fix,
+            "copy it where only root can write, `install -D -m 0600 -o root -g root \
+             /etc/real.env /etc/jobctl/env/real.env`, check what it sets, and name the copy \
+             in environment_file"
+        );
+        // An optional file that does not exist (yet) in a user's folder.
+        let mut steps = safe_prefix();
+        steps.push(step("/etc/alice", StepKind::Folder, 1000, 0o700));
+        assert_eq!(
+            root_only_problems(&steps)[0].fix,
+            "put the file in a folder only root can write (such as /etc/jobctl/env) and name it in environment_file"
+        );
     }
 }

@@ -33,7 +33,7 @@ mod schema;
 mod store;
 pub mod verdict;
 
-pub use query::{BadRow, JobSummary, RunFilter, RunLookup, merge_newest_first};
+pub use query::{BadRow, JobSummary, Recorder, RunFilter, RunLookup, merge_newest_first};
 pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger, is_invocation_id};
 pub use retention::{PruneReport, Retention};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};

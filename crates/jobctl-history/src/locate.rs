@@ -74,6 +74,9 @@ pub struct UserFolder {
     pub uid: u32,
     /// The database file's device and inode when it was found.
     pub db_id: FileId,
+    /// A dynamic user's folder (under `private/`): its owner's uid is the
+    /// one systemd allocated for the latest run.
+    pub dynamic: bool,
 }
 
 /// A file's identity: device and inode.
@@ -142,7 +145,9 @@ pub fn users_databases(state_dir: &Path) -> Scan {
     let hardlinks_ok = !as_root || hardlinks_protected();
     let mut seen: Vec<FileId> = Vec::new();
     let mut found: Vec<Located> = Vec::new();
-    for root in roots {
+    for (i, root) in roots.into_iter().enumerate() {
+        // The second root holds dynamic users' folders.
+        let dynamic = i == 1;
         let root_fd = match open_trusted_dir(&root) {
             Ok(Some(fd)) => fd,
             Ok(None) => continue,
@@ -185,7 +190,7 @@ pub fn users_databases(state_dir: &Path) -> Scan {
                     found.push(Located {
                         path,
                         owner: Some(name.clone()),
-                        folder: Some(folder),
+                        folder: Some(UserFolder { dynamic, ..folder }),
                     });
                 }
                 Err(reason) => scan.refused.push(refuse(reason)),
@@ -363,6 +368,7 @@ fn check_user_folder(
         dir_id: FileId::of(&meta),
         uid: meta.uid(),
         db_id: FileId { dev: 0, ino: 0 },
+        dynamic: false,
     };
     match check_files(fd.as_fd(), &folder, &meta)? {
         Some(db_id) => Ok(Some(UserFolder { db_id, ..folder })),

@@ -29,6 +29,86 @@ pub struct RunFilter {
     pub jobs: Option<Vec<String>>,
 }
 
+/// Who may have written the rows of a user's database: root's readers set
+/// it ([`Store::only_recorded_by`]) for `users/<user>/history.db`, whose
+/// rows are that user's to write, so that they say only what that user's
+/// shim could have recorded. Rows recorded as another user or uid are left
+/// out like the runs of other jobs ([`Store::count_untrusted_runs`]); rows
+/// no shim writes (a start after [`Recorder::latest_start_us`], a run id
+/// below [`Recorder::MIN_RUN_ID`]) are skipped as bad rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorder {
+    /// The names its runs may be recorded under: the user the folder is
+    /// for (its name in `users/`), and for a dynamic user also the name
+    /// systemd gives it when that one is not a valid user name.
+    pub users: Vec<String>,
+    /// The folder owner's uid.
+    pub uid: u32,
+    /// Also accepted: uids systemd allocates to dynamic users (the folder of
+    /// a `DynamicUser=` job is given to the latest run's uid).
+    pub dynamic_uids: Option<std::ops::RangeInclusive<u32>>,
+    /// The latest start a run can have (the reader's now, plus slack for a
+    /// clock that was stepped back).
+    pub latest_start_us: i64,
+}
+
+impl Recorder {
+    /// The shim draws run ids from 63 random bits: one below 2^32 (its top
+    /// 31 bits all zero, a chance of 2^-31) is not one it drew. Such ids
+    /// would also show as `000000000000` in tables.
+    pub const MIN_RUN_ID: i64 = 1 << 32;
+
+    /// systemd's range for dynamic users (`DYNAMIC_UID_MIN`..`MAX`).
+    pub const DYNAMIC_UIDS: std::ops::RangeInclusive<u32> = 61184..=65519;
+
+    /// The SQL condition for rows this recorder may have written, and its
+    /// arguments.
+    fn condition(&self, args: &mut Vec<Box<dyn ToSql>>) -> String {
+        let (low, high) = self
+            .dynamic_uids
+            .as_ref()
+            .map_or((1, 0), |r| (*r.start(), *r.end()));
+        let mut users = Vec::new();
+        for user in &self.users {
+            args.push(Box::new(user.clone()));
+            users.push(format!("?{}", args.len()));
+        }
+        if users.is_empty() {
+            users.push("NULL".into());
+        }
+        args.push(Box::new(self.uid));
+        let uid = args.len();
+        args.push(Box::new(low));
+        args.push(Box::new(high));
+        format!(
+            "(user IN ({}) AND (uid = ?{uid} OR uid BETWEEN ?{} AND ?{}))",
+            users.join(", "),
+            uid + 1,
+            uid + 2
+        )
+    }
+
+    /// Why a decoded row cannot be one the shim wrote, if so.
+    fn implausible(&self, run: &RunRecord) -> Option<String> {
+        if run.id.as_i64() < Recorder::MIN_RUN_ID {
+            return Some(format!(
+                "its run id {} is not one jobctl draws (63 random bits)",
+                run.id
+            ));
+        }
+        if run.started_us > self.latest_start_us {
+            // The year, near enough for the message (the library formats no
+            // dates).
+            let year = 1970 + run.started_us / 31_556_952_000_000;
+            return Some(format!(
+                "it claims to start in the year {year} (started_us {}), later than any run can have begun",
+                run.started_us
+            ));
+        }
+        None
+    }
+}
+
 /// A row a reader skipped because it cannot be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BadRow {
@@ -100,7 +180,12 @@ impl Store {
         probe: &LivenessProbe,
         now_us: i64,
     ) -> Result<Vec<RunRecord>> {
-        let (mut sql, args) = where_clause(&format!("SELECT {COLUMNS} FROM runs"), filter, true);
+        let (mut sql, args) = where_clause(
+            &format!("SELECT {COLUMNS} FROM runs"),
+            filter,
+            true,
+            self.recorder.as_ref(),
+        );
         sql.push_str(" ORDER BY started_us DESC, id DESC");
         let mut stmt = self.conn.prepare(&sql)?;
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
@@ -122,35 +207,61 @@ impl Store {
         Ok(out)
     }
 
-    /// How many runs match `filter`'s job and times but are of none of
-    /// `filter.jobs` (what [`Store::runs`] leaves out for that reason;
-    /// statuses and the limit are not applied). Costs one index seek per
-    /// distinct job, and a count only of the runs left out.
-    pub fn count_runs_of_other_jobs(&self, filter: &RunFilter) -> Result<u64> {
-        let Some(allowed) = &filter.jobs else {
-            return Ok(0);
+    /// How many runs match `filter`'s job and times but are not taken as
+    /// trustworthy (what [`Store::runs`] leaves out for that reason;
+    /// statuses and the limit are not applied): runs of none of
+    /// `filter.jobs`, and, with a [`Recorder`], runs of the others recorded
+    /// as another user. Costs one index seek per distinct job, a count of
+    /// the runs of other jobs, and with a recorder a pass over the runs of
+    /// the jobs taken.
+    pub fn count_untrusted_runs(&self, filter: &RunFilter) -> Result<u64> {
+        let count = |filter: &RunFilter, negated: Option<&Recorder>| -> Result<u64> {
+            let (mut sql, mut args) =
+                where_clause("SELECT count(*) FROM runs", filter, false, None);
+            if let Some(recorder) = negated {
+                let condition = recorder.condition(&mut args);
+                sql.push_str(&format!(" AND NOT coalesce({condition}, 0)"));
+            }
+            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+            let count: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
+            Ok(count.max(0) as u64)
         };
-        let candidates = match &filter.job {
-            Some(job) => vec![job.clone()],
-            None => self.jobs()?,
-        };
-        let others: Vec<String> = candidates
-            .into_iter()
-            .filter(|job| !allowed.contains(job))
-            .collect();
-        if others.is_empty() {
-            return Ok(0);
+        let mut untrusted = 0;
+        if let Some(allowed) = &filter.jobs {
+            let candidates = match &filter.job {
+                Some(job) => vec![job.clone()],
+                None => self.jobs()?,
+            };
+            let others: Vec<String> = candidates
+                .into_iter()
+                .filter(|job| !allowed.contains(job))
+                .collect();
+            if !others.is_empty() {
+                let only_others = RunFilter {
+                    job: None,
+                    jobs: Some(others),
+                    statuses: Vec::new(),
+                    ..filter.clone()
+                };
+                untrusted += count(&only_others, None)?;
+            }
         }
-        let only_others = RunFilter {
-            job: None,
-            jobs: Some(others),
-            statuses: Vec::new(),
-            ..filter.clone()
-        };
-        let (sql, args) = where_clause("SELECT count(*) FROM runs", &only_others, false);
-        let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let count: i64 = self.conn.query_row(&sql, params.as_slice(), |r| r.get(0))?;
-        Ok(count.max(0) as u64)
+        if let Some(recorder) = &self.recorder
+            && filter.jobs.as_ref().is_none_or(|jobs| !jobs.is_empty())
+        {
+            let taken = RunFilter {
+                statuses: Vec::new(),
+                ..filter.clone()
+            };
+            untrusted += count(&taken, Some(recorder))?;
+        }
+        Ok(untrusted)
+    }
+
+    /// Takes from this database only rows `recorder` may have written
+    /// (root reading a user's database; see [`Recorder`]).
+    pub fn only_recorded_by(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
 
     /// Runs `read` in one read transaction: every query in it sees the same
@@ -175,15 +286,22 @@ impl Store {
         rows
     }
 
-    /// Decodes a row, noting it when it cannot be.
+    /// Decodes a row, noting it when it cannot be (or when, in a user's
+    /// database, it cannot be a row the shim wrote).
     pub(crate) fn decoded(&self, row: &rusqlite::Row<'_>) -> Option<RunRecord> {
-        match decode_row(row) {
-            Ok(run) => Some(run),
-            Err(bad) => {
-                self.bad_rows.borrow_mut().push(bad);
-                None
-            }
-        }
+        let bad = match decode_row(row) {
+            Ok(run) => match self.recorder.as_ref().and_then(|r| r.implausible(&run)) {
+                None => return Some(run),
+                Some(reason) => BadRow {
+                    row_id: row.get(0).ok(),
+                    run: Some(run.id),
+                    reason,
+                },
+            },
+            Err(bad) => bad,
+        };
+        self.bad_rows.borrow_mut().push(bad);
+        None
     }
 
     /// One run, by lookup, optionally only among one job's runs.
@@ -207,18 +325,30 @@ impl Store {
                 .pop()),
             RunLookup::Id(prefix) => {
                 let (low, high) = RunId::prefix_range(&prefix.to_ascii_lowercase())?;
+                let mut args: Vec<Box<dyn ToSql>> = vec![
+                    Box::new(low),
+                    Box::new(high),
+                    Box::new(job.map(str::to_string)),
+                ];
+                let recorded = match &self.recorder {
+                    Some(recorder) => format!(" AND {}", recorder.condition(&mut args)),
+                    None => String::new(),
+                };
+                let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+                let matching =
+                    format!("id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3){recorded}");
                 let mut stmt = self.conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3) LIMIT 2"
+                    "SELECT {COLUMNS} FROM runs WHERE {matching} LIMIT 2"
                 ))?;
                 let mut found: Vec<RunRecord> = Vec::new();
-                let mut rows = stmt.query(rusqlite::params![low, high, job])?;
+                let mut rows = stmt.query(params.as_slice())?;
                 while let Some(row) = rows.next()? {
                     found.extend(self.decoded(row));
                 }
                 if found.len() > 1 {
                     let count: usize = self.conn.query_row(
-                        "SELECT count(*) FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3)",
-                        rusqlite::params![low, high, job],
+                        &format!("SELECT count(*) FROM runs WHERE {matching}"),
+                        params.as_slice(),
                         |r| r.get(0),
                     )?;
                     return Err(Error::AmbiguousRunId {
@@ -260,12 +390,19 @@ impl Store {
             Some(names) => names.to_vec(),
             None => self.jobs()?,
         };
+        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(String::new())];
+        let recorded = match &self.recorder {
+            Some(recorder) => format!(" AND {}", recorder.condition(&mut args)),
+            None => String::new(),
+        };
         let mut newest = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE job = ?1 ORDER BY started_us DESC, id DESC"
+            "SELECT {COLUMNS} FROM runs WHERE job = ?1{recorded} ORDER BY started_us DESC, id DESC"
         ))?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let mut rows = newest.query([&job])?;
+            args[0] = Box::new(job.clone());
+            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+            let mut rows = newest.query(params.as_slice())?;
             let mut last: Option<RunRecord> = None;
             let mut last_success_us = None;
             let mut failure_streak = 0u32;
@@ -303,11 +440,20 @@ impl Store {
     }
 }
 
-/// `base` with the WHERE clause for `filter`'s job, jobs, times and (when
-/// `statuses`) stored statuses, and its arguments.
-fn where_clause(base: &str, filter: &RunFilter, statuses: bool) -> (String, Vec<Box<dyn ToSql>>) {
+/// `base` with the WHERE clause for `recorder`, `filter`'s job, jobs, times
+/// and (when `statuses`) stored statuses, and its arguments.
+fn where_clause(
+    base: &str,
+    filter: &RunFilter,
+    statuses: bool,
+    recorder: Option<&Recorder>,
+) -> (String, Vec<Box<dyn ToSql>>) {
     let mut sql = format!("{base} WHERE 1");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(recorder) = recorder {
+        let condition = recorder.condition(&mut args);
+        sql.push_str(&format!(" AND {condition}"));
+    }
     if let Some(job) = &filter.job {
         args.push(Box::new(job.clone()));
         sql.push_str(&format!(" AND job = ?{}", args.len()));

@@ -86,6 +86,9 @@ pub struct Store {
     file_id: Option<FileId>,
     /// Rows readers skipped because they could not be decoded.
     pub(crate) bad_rows: std::cell::RefCell<Vec<BadRow>>,
+    /// Who may have written the rows a reader takes (root reading a user's
+    /// database); `None`: every row.
+    pub(crate) recorder: Option<crate::query::Recorder>,
 }
 
 /// A file's device and inode number.
@@ -183,6 +186,7 @@ impl Store {
             log_unsynced: false,
             file_id,
             bad_rows: Default::default(),
+            recorder: None,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -221,6 +225,7 @@ impl Store {
             log_unsynced: false,
             file_id: None,
             bad_rows: Default::default(),
+            recorder: None,
         };
         store.migrate()?;
         Ok(store)

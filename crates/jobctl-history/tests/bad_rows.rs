@@ -242,30 +242,28 @@ fn a_job_list_filters_and_the_rest_is_counted() {
     assert_eq!(ids(&store.runs(&only_b, &probe(), T0).unwrap()), [0x1003]);
     // Runs of `a`: two decodable, one not (counted all the same: they are
     // left out either way).
-    assert_eq!(store.count_runs_of_other_jobs(&only_b).unwrap(), 3);
+    assert_eq!(store.count_untrusted_runs(&only_b).unwrap(), 3);
     let none = RunFilter {
         jobs: Some(Vec::new()),
         ..RunFilter::default()
     };
     assert_eq!(store.runs(&none, &probe(), T0).unwrap(), []);
-    assert_eq!(store.count_runs_of_other_jobs(&none).unwrap(), 5);
+    assert_eq!(store.count_untrusted_runs(&none).unwrap(), 5);
     // With a job and a time window.
     let a_since = RunFilter {
         job: Some("a".into()),
         since_us: Some(T0 + 2),
         ..none.clone()
     };
-    assert_eq!(store.count_runs_of_other_jobs(&a_since).unwrap(), 2);
+    assert_eq!(store.count_untrusted_runs(&a_since).unwrap(), 2);
     let b_only = RunFilter {
         job: Some("b".into()),
         ..only_b.clone()
     };
-    assert_eq!(store.count_runs_of_other_jobs(&b_only).unwrap(), 0);
+    assert_eq!(store.count_untrusted_runs(&b_only).unwrap(), 0);
     // No list: nothing is left out.
     assert_eq!(
-        store
-            .count_runs_of_other_jobs(&RunFilter::default())
-            .unwrap(),
+        store.count_untrusted_runs(&RunFilter::default()).unwrap(),
         0
     );
 }

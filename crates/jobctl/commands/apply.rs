@@ -171,7 +171,8 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
             }
         };
         let err = CliError::failure(anyhow!(message.clone())).hint(format!(
-            "`{journal}` shows systemd's detail; fix the job file, then run `jobctl apply` again"
+            "`{journal}` shows systemd's detail; fix the job file, then run `{}` again",
+            crate::paths::jobctl("apply")
         ));
         error = Some((message, err));
     }
@@ -209,6 +210,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         output::print_text(&view::text(
             &plan,
             &view::Outcome {
+                jobctl: &crate::paths::jobctl(""),
                 check: report.check,
                 diffs: &report.diffs,
                 done: &report.done,

@@ -37,6 +37,8 @@ use crate::zones::HostZones;
 ///   start-limit-hit  systemd refused to start the service at its start limit
 ///   not-loaded       systemd could not load one of the job's units
 ///   timer-inactive   the job is enabled but its timer is not running
+///   timer-not-enabled  the job is enabled but its timer is not (disabled
+///                    outside jobctl): it will not start after a reboot
 ///   never-fires      none of the job's schedules can fire again (a date
 ///                    that has passed, February 30, past not_after)
 ///   pending-apply    the installed units differ from the job file
@@ -264,6 +266,7 @@ pub fn problems_of(
         derived: &view.derived,
         invalid_reason: view.invalid_reason.as_deref(),
         timer_active: view.timer_active(),
+        timer_enabled: view.timer_enabled,
         service_failed: view.service_failed(),
         service_result: &view.service_result,
         not_loaded: &view.not_loaded,
@@ -284,6 +287,7 @@ pub fn problems_of(
             now_us: overview.now_us,
             jobctl: &crate::paths::jobctl(""),
             systemctl: &crate::paths::systemctl(""),
+            apply_blocked: overview.apply_blocked,
         },
     )
 }

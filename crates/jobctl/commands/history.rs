@@ -182,7 +182,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             Ok(store.snapshot(|store| {
                 Ok((
                     store.runs(&filter, &probe, now)?,
-                    store.count_runs_of_other_jobs(&filter)?,
+                    store.count_untrusted_runs(&filter)?,
                 ))
             })?)
         };

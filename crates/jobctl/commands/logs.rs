@@ -103,14 +103,22 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
                 jobs: Some(Vec::new()),
                 ..Default::default()
             };
-            let untrusted = store.count_runs_of_other_jobs(&filter).unwrap_or(0);
+            let untrusted = store.count_untrusted_runs(&filter).unwrap_or(0);
             history_db::report_left_out(located, untrusted, &[]);
             continue;
         }
         let run = store.find_run(Some(&args.job), &lookup, &probe, now);
         let bad = store.take_bad_rows();
         partial |= !bad.is_empty();
-        history_db::report_left_out(located, 0, &bad);
+        // Runs of the job that its user's database claims were recorded
+        // as someone else.
+        let filter = jobctl_history::RunFilter {
+            job: Some(args.job.clone()),
+            jobs: readers.allowed_jobs(located),
+            ..Default::default()
+        };
+        let untrusted = store.count_untrusted_runs(&filter).unwrap_or(0);
+        history_db::report_left_out(located, untrusted, &bad);
         match run {
             Ok(Some(run)) => found.push((run, i)),
             Ok(None) => {}

@@ -29,6 +29,19 @@ use crate::paths::Paths;
 pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
     let Cli { global, command } = cli;
     let paths = Paths::resolve(&global).map_err(CliError::usage)?;
+    // Commands that install jobs or compare them with installed units.
+    let live = paths.absolute();
+    let paths = match command {
+        Command::Apply(_)
+        | Command::List(_)
+        | Command::Status(_)
+        | Command::Health(_)
+        | Command::Run(_)
+        | Command::Enable(_)
+        | Command::Disable(_)
+        | Command::Remove(_) => live,
+        _ => paths,
+    };
     match command {
         Command::Calendar(args) => calendar::run(args),
         Command::Import(args) => import::run(&paths, args),

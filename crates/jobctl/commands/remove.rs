@@ -197,7 +197,7 @@ fn has_history(paths: &Paths, job: &str) -> bool {
             jobs: Some(Vec::new()),
             ..Default::default()
         };
-        store.count_runs_of_other_jobs(&filter).is_ok_and(|n| n > 0)
+        store.count_untrusted_runs(&filter).is_ok_and(|n| n > 0)
     })
 }
 

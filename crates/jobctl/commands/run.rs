@@ -33,7 +33,8 @@ use crate::systemd;
 /// job's own exit code (128+N when killed by signal N). 4 when the job did
 /// not start: systemd refused the start or began no run (its start limit,
 /// an unmet condition, a failed dependency, masked, not loaded, a run
-/// already in progress); --json says "started": false and the reason.
+/// already in progress or queued by another caller, into which systemd
+/// merges this start); --json says "started": false and the reason.
 /// 1 when jobctl could not ask systemd.
 ///
 /// Examples:
@@ -112,10 +113,14 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         exit_status: None,
         signal: None,
     };
+    // One jobctl at a time starts this unit, until its run has begun: a
+    // second caller then finds that run in progress instead of having its
+    // start merged into the first one's (which it would take for its own).
+    let mut lock = StartLock::acquire(paths, &service);
     let before = sd
         .properties(&service)
         .map_err(|e| systemd::systemd_error(e, mode))?;
-    if view.running() || matches!(before.active_state.as_str(), "activating" | "deactivating") {
+    if running(&before.active_state) {
         report.already_running = true;
         report.invocation_id = Some(before.invocation_id.clone()).filter(|s| !s.is_empty());
         let since = crate::view::format::systemd_time(
@@ -143,14 +148,11 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         }
         _ => {
             let detail = load_detail(&before);
-            let hint = "fix the job file and run `jobctl apply`, which reports systemd's reason";
-            return not_started(
-                &args,
-                report,
-                NotStarted::NotLoaded,
-                detail,
-                Some(hint.into()),
+            let hint = format!(
+                "fix the job file and run `{}`, which reports systemd's reason",
+                crate::paths::jobctl("apply")
             );
+            return not_started(&args, report, NotStarted::NotLoaded, detail, Some(hint));
         }
     }
 
@@ -168,10 +170,13 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         StartUntil::Began
     };
     let outcome = sd.start_tracked(&service, until, &mut |id| {
+        // The run began: a caller waiting for the lock now finds it running.
+        lock.take();
         if let Some(f) = &follower {
             f.follow(id);
         }
     });
+    drop(lock);
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -196,6 +201,40 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         return not_started(&args, report, reason, detail, None);
     }
     let p = &outcome.props;
+    if outcome.merged {
+        // systemd merged the start into the unit's start job: another
+        // caller's (or the timer's) run, in progress or about to begin.
+        if let Some(f) = follower {
+            f.abandon();
+        }
+        report.already_running = true;
+        let (detail, hint) = if running(&p.active_state) && !p.invocation_id.is_empty() {
+            report.invocation_id = Some(p.invocation_id.clone());
+            let since = crate::view::format::systemd_time(
+                p.exec_main_start_usec.max(p.active_enter_usec),
+                &crate::zones::local_zone(),
+            );
+            (
+                format!(
+                    "a start by another caller, since {since}, invocation {}",
+                    p.invocation_id
+                ),
+                Some(format!(
+                    "follow it with `{}`",
+                    crate::paths::journal(&p.invocation_id, true)
+                )),
+            )
+        } else {
+            ("a start by another caller is queued".to_string(), None)
+        };
+        return not_started(
+            &args,
+            report,
+            NotStarted::AlreadyRunning,
+            Some(detail),
+            hint,
+        );
+    }
     let facts = StartFacts {
         previous_invocation: &outcome.previous_invocation,
         invocation: outcome
@@ -261,9 +300,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             args.job
         ))
         .hint(format!(
-            "`jobctl logs {}{} --last` shows what the shim recorded",
-            if mode == Mode::User { "--user " } else { "" },
-            args.job
+            "`{}` shows what the shim recorded",
+            crate::paths::jobctl(&format!("logs {} --last", args.job))
         )));
     }
     let job_result = outcome.job_result.unwrap_or_default();
@@ -331,6 +369,71 @@ fn load_detail(p: &UnitProperties) -> Option<String> {
         p.load_error.clone()
     };
     Some(detail)
+}
+
+/// A run is in progress: the service is starting, running or stopping.
+fn running(active_state: &str) -> bool {
+    matches!(
+        active_state,
+        "activating" | "active" | "deactivating" | "reloading"
+    )
+}
+
+/// An exclusive lock on `<runtime folder>/jobctl/<service>.lock` (system
+/// mode: `/run/jobctl`; per-user mode: `$XDG_RUNTIME_DIR/jobctl`), held by
+/// one `jobctl run` of that service from before it reads the unit's state
+/// until the run it started has begun (or the start ended). Best effort: a
+/// caller that cannot create the lock (not root in system mode), or that
+/// waited [`StartLock::PATIENCE`] for it (a start queued behind a slow
+/// dependency), goes on without it; systemd's own answer then still tells a
+/// merged start (the unit's job before the call is the one returned).
+struct StartLock(Option<std::fs::File>);
+
+impl StartLock {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn acquire(paths: &Paths, service: &str) -> StartLock {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let dir = match paths.mode {
+            Mode::System => std::path::PathBuf::from("/run/jobctl"),
+            Mode::User => match crate::env::var_os(crate::env::XDG_RUNTIME_DIR) {
+                Some(run) => std::path::PathBuf::from(run).join("jobctl"),
+                None => return StartLock(None),
+            },
+        };
+        if paths.mode == Mode::System && !nix::unistd::geteuid().is_root() {
+            return StartLock(None);
+        }
+        let _ = std::fs::DirBuilder::new().mode(0o755).create(&dir);
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(dir.join(format!("{service}.lock")))
+        else {
+            return StartLock(None);
+        };
+        let deadline = std::time::Instant::now() + StartLock::PATIENCE;
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return StartLock(Some(file)),
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                    if std::time::Instant::now() > deadline {
+                        return StartLock(None);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(_) => return StartLock(None),
+            }
+        }
+    }
+
+    /// Releases the lock (closing the file).
+    fn take(&mut self) {
+        self.0 = None;
+    }
 }
 
 fn systemctl(mode: Mode) -> &'static str {

@@ -35,6 +35,9 @@ pub struct Outcome<'a> {
     /// The steps done, and (after a failure) those not done.
     pub done: &'a [String],
     pub not_done: &'a [String],
+    /// How the caller runs jobctl (`jobctl --user --jobs-dir /j`): the plan's
+    /// notes name `jobctl …` commands, which must reach these jobs as pasted.
+    pub jobctl: &'a str,
 }
 
 /// The report `jobctl apply` prints: a summary line, one line per job that
@@ -121,6 +124,7 @@ pub fn text(plan: &Plan, outcome: &Outcome<'_>) -> String {
             what.join("; ")
         );
         for note in &j.notes {
+            let note = note.replace("`jobctl ", &format!("`{} ", outcome.jobctl));
             let _ = writeln!(out, "      note: {note}");
         }
     }

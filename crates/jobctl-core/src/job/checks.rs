@@ -26,7 +26,12 @@ pub(super) fn check_root_file(
             if problems.is_empty() {
                 return;
             }
-            let fixes: Vec<&str> = problems.iter().map(|p| p.fix.as_str()).collect();
+            let mut fixes: Vec<&str> = Vec::new();
+            for p in &problems {
+                if !fixes.contains(&p.fix.as_str()) {
+                    fixes.push(&p.fix);
+                }
+            }
             (
                 format!(
                     "refusing an unsafe environment file {path}{origin}: {}; a user who can change it could set LD_PRELOAD and run commands as root",

@@ -581,14 +581,15 @@ fn scheduled_timer(
     };
     match wish.state {
         TimerState::Active if wish.by_operator => {
-            notes.push("enabled by `jobctl enable` (the job file says enabled = false)".into())
+            notes.push("enabled by an operator (the job file says enabled = false)".into())
         }
         TimerState::Expired => {
             notes.push("expired (not_after has passed): the timer is off".into())
         }
-        TimerState::DisabledByOperator => {
-            notes.push("disabled by `jobctl disable`; `jobctl enable` turns it back on".into())
-        }
+        TimerState::DisabledByOperator => notes.push(format!(
+            "disabled by an operator; `jobctl enable {}` turns it back on",
+            job.job
+        )),
         _ => {}
     }
     TimerPlan {

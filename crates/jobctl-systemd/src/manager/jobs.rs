@@ -42,6 +42,10 @@ pub struct StartOutcome {
     /// A newer invocation than the one this start began had already begun
     /// when the properties were read: they describe that one, not ours.
     pub superseded: bool,
+    /// systemd merged this start into the start job the unit already had
+    /// (another caller's, or its timer's): that job's run is not this
+    /// call's. Returned at once, without waiting for that job.
+    pub merged: bool,
 }
 
 /// How long [`Systemd::start_tracked`] follows a start.
@@ -230,6 +234,7 @@ impl Systemd {
                 "the bus connection closed",
             )
         };
+        let mut merged = false;
         let (previous_invocation, invocation, job_result, refused) = zbus::block_on(async {
             // Every signal stream is open before the start, so nothing about
             // it can be missed.
@@ -250,6 +255,9 @@ impl Systemd {
                 .map_err(|e| Error::from_zbus("subscribing to PropertiesChanged", e))?;
             self.subscribe(&manager).await?;
             let previous = invocation_of(&conn, path, unit).await?;
+            // systemd answers a start of a unit that already has a start job
+            // with that job (job_install merges them).
+            let queued = job_of(&conn, path, unit).await?;
             let job = match manager.start_unit(unit, "replace").await {
                 Ok(job) => job,
                 Err(e) => {
@@ -257,6 +265,10 @@ impl Systemd {
                     return Ok((previous, None, None, Some(err)));
                 }
             };
+            if queued.as_ref() == Some(&job) {
+                merged = true;
+                return Ok((previous, None, None, None));
+            }
             let mut invocation: Option<String> = None;
             loop {
                 match futures_util::future::select(removed.next(), changed.next()).await {
@@ -291,6 +303,7 @@ impl Systemd {
             // The run began and ended between two signals we read: its id is
             // the unit's now.
             None if refused.is_none()
+                && !merged
                 && !props.invocation_id.is_empty()
                 && props.invocation_id != previous_invocation =>
             {
@@ -309,6 +322,7 @@ impl Systemd {
             refused,
             props,
             superseded,
+            merged,
         })
     }
 
@@ -356,6 +370,32 @@ async fn invocation_of(
         .map_err(|e| Error::from_zbus(op(), e))?;
     let bytes = Vec::<u8>::try_from(value).map_err(|e| Error::from_zbus(op(), e.into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The unit's installed job (its `Job` property), `None` without one.
+async fn job_of(
+    conn: &zbus::Connection,
+    path: &OwnedObjectPath,
+    unit: &str,
+) -> Result<Option<OwnedObjectPath>> {
+    let op = || format!("reading the Job of {unit}");
+    let reply = conn
+        .call_method(
+            Some("org.freedesktop.systemd1"),
+            path.as_ref(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.systemd1.Unit", "Job"),
+        )
+        .await
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let value: OwnedValue = reply
+        .body()
+        .deserialize()
+        .map_err(|e| Error::from_zbus(op(), e))?;
+    let (id, job) =
+        <(u32, OwnedObjectPath)>::try_from(value).map_err(|e| Error::from_zbus(op(), e.into()))?;
+    Ok((id != 0).then_some(job))
 }
 
 /// Completes after `d`, on the async-io reactor that also drives zbus.

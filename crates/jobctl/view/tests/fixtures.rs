@@ -183,6 +183,7 @@ impl Fixture {
             skipped: Vec::new(),
             bad_rows: Vec::new(),
             config_errors: Vec::new(),
+            apply_blocked: false,
             now_us: NOW_US,
         }
     }
@@ -547,6 +548,8 @@ fn view_of(name: &str, derived: Derived, rendered: Option<&RenderedJob>) -> JobV
             |r| r.service.name.clone(),
         ),
         timer: rendered.and_then(|r| r.timer.as_ref().map(|t| t.name.clone())),
+        // Installed with apply: the timer's enablement link is there.
+        timer_enabled: rendered.is_some_and(|r| r.timer.is_some()),
         service_state: "inactive".into(),
         timer_state: String::new(),
         next_elapse_usec: 0,

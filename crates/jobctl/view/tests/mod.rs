@@ -137,6 +137,7 @@ fn apply_text(plan: &Plan, check: bool, done: &[String], not_done: &[String]) ->
     apply::text(
         plan,
         &apply::Outcome {
+            jobctl: "jobctl",
             check,
             diffs: &[],
             done,
@@ -169,6 +170,7 @@ fn apply_reports() {
         &apply::text(
             &plan,
             &apply::Outcome {
+                jobctl: "jobctl",
                 check: true,
                 diffs: &diffs,
                 done: &[],
