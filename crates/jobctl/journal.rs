@@ -165,13 +165,48 @@ fn to_journal(message: &str, fields: &[(&'static str, String)]) -> bool {
 /// How many of jobctl's newest journal warnings [`unrecorded_runs`] reads.
 const UNRECORDED_WINDOW: usize = 1000;
 
-/// The newest "run not recorded" warning of each unit, from the journal:
-/// unit name → (the job the warning names, the run). The unit comes from
-/// journald's trusted `_SYSTEMD_UNIT=` (`_SYSTEMD_USER_UNIT=` in per-user
-/// mode, restricted to this user's entries), so a job can only speak for
-/// its own unit. Empty when the journal cannot be read (no `journalctl`, or
-/// no permission to read other users' entries).
-pub fn unrecorded_runs(mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
+/// The newest warning of each job's shim that it could not record a run,
+/// from the journal (the window is the newest [`UNRECORDED_WINDOW`] of
+/// jobctl's entries). Who may speak for a job is decided on what the kernel
+/// and journald vouch for, never on what the entry says of itself:
+/// - `by_unit`: unit name → (the job the warning names, the run), from
+///   journald's trusted `_SYSTEMD_UNIT=` (`_SYSTEMD_USER_UNIT=` in per-user
+///   mode): a job can only speak for its own unit.
+/// - `by_uid`: (the sender's `_UID=`, the job it names) → the run, for
+///   entries journald could not place in a unit: it reads the sender's
+///   cgroup when it processes the message, and a shim that has exited by
+///   then leaves no unit. `_UID=` comes from the socket's credentials, so a
+///   user can speak only for jobs that run as that user.
+///
+/// Per-user mode reads only this user's entries. Empty when the journal
+/// cannot be read (no `journalctl`, or no permission to read other users'
+/// entries).
+#[derive(Debug, Default)]
+pub struct Unrecorded {
+    pub by_unit: HashMap<String, (String, UnrecordedRun)>,
+    pub by_uid: HashMap<(u32, String), UnrecordedRun>,
+}
+
+impl Unrecorded {
+    /// The newest unrecorded run of `job`, whose service is `service` and
+    /// whose runs have the uid `uid` (`None` where it cannot be known, e.g.
+    /// a dynamic user that is not running): the unit's entry when journald
+    /// placed one, else the newest entry by that uid naming the job.
+    pub fn take(&mut self, job: &str, service: &str, uid: Option<u32>) -> Option<UnrecordedRun> {
+        let by_unit = self
+            .by_unit
+            .remove(service)
+            .filter(|(named, _)| named == job)
+            .map(|(_, run)| run);
+        let by_uid = uid.and_then(|uid| self.by_uid.remove(&(uid, job.to_string())));
+        match (by_unit, by_uid) {
+            (Some(a), Some(b)) => Some(if b.at_us > a.at_us { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+pub fn unrecorded_runs(mode: Mode) -> Unrecorded {
     let mut cmd = Command::new("journalctl");
     cmd.args([
         "--no-pager",
@@ -179,7 +214,7 @@ pub fn unrecorded_runs(mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
         "--output=json",
         "--reverse",
         "--output-fields=JOBCTL_JOB,JOBCTL_RUN_ID,JOBCTL_STATUS,JOBCTL_DB,JOBCTL_DB_ERROR,\
-         _SYSTEMD_UNIT,_SYSTEMD_USER_UNIT",
+         _SYSTEMD_UNIT,_SYSTEMD_USER_UNIT,_UID",
     ])
     .arg(format!("--lines={UNRECORDED_WINDOW}"))
     .arg("SYSLOG_IDENTIFIER=jobctl");
@@ -187,44 +222,52 @@ pub fn unrecorded_runs(mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
         cmd.arg(format!("_UID={}", nix::unistd::geteuid()));
     }
     let Ok(output) = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output() else {
-        return HashMap::new();
+        return Unrecorded::default();
     };
     parse_unrecorded(&output.stdout, mode)
 }
 
 /// See [`unrecorded_runs`]: `journalctl -o json` lines, newest first.
-fn parse_unrecorded(json_lines: &[u8], mode: Mode) -> HashMap<String, (String, UnrecordedRun)> {
+fn parse_unrecorded(json_lines: &[u8], mode: Mode) -> Unrecorded {
     let unit_field = match mode {
         Mode::System => "_SYSTEMD_UNIT",
         Mode::User => "_SYSTEMD_USER_UNIT",
     };
-    let mut out = HashMap::new();
+    let mut out = Unrecorded::default();
     for line in json_lines.split(|b| *b == b'\n') {
         let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
             continue;
         };
         let field = |name: &str| entry[name].as_str().map(str::to_string);
-        let (Some(unit), Some(job), Some(id), Some(at_us)) = (
-            field(unit_field),
+        let (Some(job), Some(id), Some(at_us)) = (
             field("JOBCTL_JOB"),
             field("JOBCTL_RUN_ID"),
             field("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<i64>().ok()),
         ) else {
             continue;
         };
-        // Newest first: the first entry of a unit is its newest.
-        out.entry(unit).or_insert_with(|| {
-            (
-                job,
-                UnrecordedRun {
-                    id,
-                    at_us,
-                    status: field("JOBCTL_STATUS").unwrap_or_else(|| "unknown".into()),
-                    db: field("JOBCTL_DB").unwrap_or_default(),
-                    error: field("JOBCTL_DB_ERROR").unwrap_or_default(),
-                },
-            )
-        });
+        let run = || UnrecordedRun {
+            id: id.clone(),
+            at_us,
+            status: field("JOBCTL_STATUS").unwrap_or_else(|| "unknown".into()),
+            db: field("JOBCTL_DB").unwrap_or_default(),
+            error: field("JOBCTL_DB_ERROR").unwrap_or_default(),
+        };
+        // Newest first: the first entry of a key is its newest.
+        match field(unit_field) {
+            Some(unit) => {
+                out.by_unit.entry(unit).or_insert_with(|| (job, run()));
+            }
+            // In system mode, an entry placed in a user's manager's unit is
+            // not one of the system's services: only entries with no unit
+            // at all are judged by their uid.
+            None if mode == Mode::User || field("_SYSTEMD_USER_UNIT").is_none() => {
+                if let Some(uid) = field("_UID").and_then(|u| u.parse::<u32>().ok()) {
+                    out.by_uid.entry((uid, job)).or_insert_with(run);
+                }
+            }
+            None => {}
+        }
     }
     out
 }
@@ -266,7 +309,7 @@ mod tests {
 {"__REALTIME_TIMESTAMP":"100","JOBCTL_JOB":"c","JOBCTL_RUN_ID":"0000000000000004"}
 not json
 "#;
-        let system = parse_unrecorded(lines, Mode::System);
+        let system = parse_unrecorded(lines, Mode::System).by_unit;
         assert_eq!(system.len(), 1, "{system:?}");
         let (job, run) = &system["jobctl-a.service"];
         assert_eq!(job, "a");
@@ -279,8 +322,39 @@ not json
             ),
             ("0000000000000003", 300, "success", "readonly")
         );
-        let user = parse_unrecorded(lines, Mode::User);
+        let user = parse_unrecorded(lines, Mode::User).by_unit;
         assert_eq!(user.keys().collect::<Vec<_>>(), ["jobctl-b.service"]);
+    }
+
+    /// journald leaves out the unit of an entry whose sender exited before
+    /// it was processed: the kernel's uid still says who sent it, and a job
+    /// is matched only with entries of the uid it runs as.
+    #[test]
+    fn entries_without_a_unit_are_judged_by_their_uid() {
+        let lines = br#"{"__REALTIME_TIMESTAMP":"500","_UID":"0","JOBCTL_JOB":"root-job","JOBCTL_RUN_ID":"0000000000000005"}
+{"__REALTIME_TIMESTAMP":"400","_UID":"1000","JOBCTL_JOB":"root-job","JOBCTL_RUN_ID":"0000000000000006"}
+{"__REALTIME_TIMESTAMP":"300","_UID":"1000","JOBCTL_JOB":"alice-job","JOBCTL_RUN_ID":"0000000000000007"}
+{"__REALTIME_TIMESTAMP":"200","_UID":"0","_SYSTEMD_UNIT":"jobctl-root-job.service","JOBCTL_JOB":"root-job","JOBCTL_RUN_ID":"0000000000000008"}
+{"__REALTIME_TIMESTAMP":"100","_UID":"0","_SYSTEMD_USER_UNIT":"jobctl-root-job.service","JOBCTL_JOB":"root-job","JOBCTL_RUN_ID":"0000000000000009"}
+"#;
+        let mut system = parse_unrecorded(lines, Mode::System);
+        // The unit's own entry (200) is older than the unit-less one by
+        // root (500): the newer wins.
+        let run = system.take("root-job", "jobctl-root-job.service", Some(0));
+        assert_eq!(run.map(|r| r.id), Some("0000000000000005".into()));
+        // uid 1000 cannot speak for a job that runs as root …
+        assert!(
+            system
+                .take("root-job", "jobctl-root-job.service", Some(0))
+                .is_none()
+        );
+        // … only for its own.
+        let run = system.take("alice-job", "jobctl-alice-job.service", Some(1000));
+        assert_eq!(run.map(|r| r.id), Some("0000000000000007".into()));
+        // Without a known uid, only the unit counts.
+        let mut system = parse_unrecorded(lines, Mode::System);
+        let run = system.take("alice-job", "jobctl-alice-job.service", None);
+        assert!(run.is_none());
     }
 
     #[test]

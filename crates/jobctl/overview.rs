@@ -375,10 +375,19 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                         .to_string()
                 })
             });
-            let unrecorded = unrecorded
-                .remove(&service)
-                .filter(|(named, _)| *named == job)
-                .map(|(_, run)| run);
+            // The uid the job's runs have, for the journal's entries that
+            // journald could not place in the unit.
+            let uid = match mode {
+                crate::paths::Mode::User => Some(nix::unistd::geteuid().as_raw()),
+                crate::paths::Mode::System => match owners.get(&job) {
+                    Some(Some(user)) => nix::unistd::User::from_name(user)
+                        .ok()
+                        .flatten()
+                        .map(|u| u.uid.as_raw()),
+                    _ => Some(0),
+                },
+            };
+            let unrecorded = unrecorded.take(&job, &service, uid);
             let service_result = sd_side
                 .troubled
                 .get(&service)
