@@ -88,6 +88,16 @@ pub struct HistoryArgs {
     pub db: Option<PathBuf>,
 }
 
+impl HistoryArgs {
+    /// Whether `--json` was given (to `history` or `history prune`).
+    pub fn wants_json(&self) -> bool {
+        match &self.action {
+            Some(HistoryAction::Prune(p)) => p.json,
+            None => self.json,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum HistoryAction {
     /// Apply retention now: per-job run count, age, total output; mark lost

@@ -71,7 +71,14 @@ pub fn report_unread(overview: &Overview) {
         .count();
     if invalid > 0 {
         output::warn(&format!(
-            "{invalid} job file(s) do not validate; they show as `invalid` (run `{}`)",
+            "{} {} not validate; {} as `invalid` (run `{}`)",
+            crate::view::format::count(invalid, "job file", "job files"),
+            if invalid == 1 { "does" } else { "do" },
+            if invalid == 1 {
+                "it shows"
+            } else {
+                "they show"
+            },
             crate::paths::jobctl("validate")
         ));
     }

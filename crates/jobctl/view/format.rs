@@ -76,6 +76,11 @@ pub fn duration(us: i64) -> String {
     format!("{}h {:02}min", secs / 3_600, (secs % 3_600) / 60)
 }
 
+/// `1 job`, `2 jobs`: a count with the word for one or for many.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A signal's name (`SIGTERM`), or its number.
 pub fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal)
