@@ -131,7 +131,10 @@ fn main() {
     let env = Arc::new(env);
     trials.extend(CASES.iter().map(|&(name, case)| {
         let env = env.clone();
-        Trial::test(name, move || case(&env))
+        Trial::test(name, move || {
+            env.clean_slate()?;
+            case(&env)
+        })
     }));
     let conclusion = libtest_mimic::run(&args, trials);
     match Arc::try_unwrap(env) {
@@ -164,6 +167,19 @@ fn boot() -> Option<Env> {
 }
 
 impl Env {
+    /// No job of an earlier case is installed: an apply of an empty folder
+    /// with `--prune-all` removes every jobctl unit, in system mode and, when
+    /// root's user manager runs, in per-user mode. (An apply prunes only the
+    /// units of its own jobs folder; each case has its own.)
+    fn clean_slate(&self) -> R {
+        let empty = self.jobs_dir("clean-slate");
+        ok(&self.jobctl_in(&empty, &["apply", "--prune-all"]))?;
+        if self.sb_path("/run/user/0/bus").exists() {
+            ok(&self.user_jobctl(&empty, &["apply", "--prune-all"]))?;
+        }
+        Ok(())
+    }
+
     /// A fresh, empty jobs folder.
     fn jobs_dir(&self, name: &str) -> PathBuf {
         let dir = self.scratch.join(name);
@@ -1718,7 +1734,7 @@ fn an_imported_user_crontab_runs_as_its_owner(env: &Env) -> R {
     check(!refused.exists(), || "a refused import wrote files".into())?;
     // Leave no job behind for the next case.
     fs::remove_dir_all(&out_dir).ok();
-    env.apply(&env.jobs_dir("imported-empty")).map(|_| ())
+    ok(&env.jobctl_in(&env.jobs_dir("imported-empty"), &["apply", "--prune-all"]))
 }
 
 impl Env {
@@ -1802,7 +1818,7 @@ fn user_mode_warns_when_lingering_is_off(env: &Env) -> R {
     check(out.status.success(), || text(&out))?;
 
     // As it was: no jobs, no lingering.
-    ok(&env.user_jobctl(&env.jobs_dir("linger-empty"), &["apply"]))?;
+    ok(&env.user_jobctl(&env.jobs_dir("linger-empty"), &["apply", "--prune-all"]))?;
     env.set_root_linger(false)
 }
 
@@ -1954,7 +1970,7 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
 
     env.sh(&format!("{systemctl} stop jobctl-uslow.service"))?;
     fs::remove_file(dir.join("ubroken.toml")).unwrap();
-    ok(&env.user_jobctl(&env.jobs_dir("hints-empty"), &["apply"]))?;
+    ok(&env.user_jobctl(&env.jobs_dir("hints-empty"), &["apply", "--prune-all"]))?;
     env.set_root_linger(false)
 }
 

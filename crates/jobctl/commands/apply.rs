@@ -393,9 +393,10 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let invalid: Vec<&str> = plan.invalid().map(|j| j.job.as_str()).collect();
     if !invalid.is_empty() {
         output::warn(&format!(
-            "skipped {} ({}): their installed units are left as they are",
+            "skipped {} ({}): {} installed units are left as they are",
             view::count(invalid.len(), "invalid job", "invalid jobs"),
-            invalid.join(", ")
+            invalid.join(", "),
+            if invalid.len() == 1 { "its" } else { "their" }
         ));
         output::hint(&format!(
             "fix the files (`{}` shows every error); `--strict` applies nothing while any file is invalid",

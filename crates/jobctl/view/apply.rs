@@ -154,16 +154,17 @@ fn report(plan: &Plan, outcome: &Outcome<'_>) -> String {
             TimerState::Expired => "expired",
             TimerState::Manual => "manual",
             TimerState::Removed => "removed",
+            TimerState::Kept if j.service.is_empty() => "not installed",
             TimerState::Kept => "left as installed",
         };
         let change = change_word(j.change);
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  {sign} {:<28} {:<10} [{state}] {}",
             j.job,
             change,
             what.join("; ")
         );
+        let _ = writeln!(out, "{}", line.trim_end());
         for note in &j.notes {
             let _ = writeln!(out, "      note: {note}");
         }

@@ -586,9 +586,15 @@ fn desired_job(
         .collect();
     let existed =
         disk.has(&job.service.name) || job.timer.as_ref().is_some_and(|t| disk.has(&t.name));
+    let timer = match &job.timer {
+        None => manual_timer(job, disk),
+        Some(timer) => scheduled_timer(job, timer, disk, override_, now),
+    };
+    // A unit written or deleted (a job turned manual loses its timer, its
+    // service the same) is an update.
     let change = if !existed {
         Change::Create
-    } else if writes.is_empty() {
+    } else if writes.is_empty() && timer.deletes.is_empty() {
         Change::Unchanged
     } else {
         Change::Update
@@ -598,10 +604,6 @@ fn desired_job(
     if running && change == Change::Update {
         notes.push("running now: the run in progress keeps its old definition; the new one applies from the next run".to_string());
     }
-    let timer = match &job.timer {
-        None => manual_timer(job, disk),
-        Some(timer) => scheduled_timer(job, timer, disk, override_, now),
-    };
     notes.extend(timer.notes);
     Wanted {
         plan: JobPlan {

@@ -401,6 +401,8 @@ fn a_job_turned_manual_loses_its_timer() {
     assert_eq!(a.timer_state, TimerState::Manual);
     assert_eq!(a.deletes, ["jobctl-a.timer"]);
     assert_eq!(a.timer_steps, turned_off());
+    // The service is the same, but a unit goes: the job is updated.
+    assert_eq!(a.change, Change::Update);
 }
 
 /// Each phase as its label and units, for comparing whole sequences.

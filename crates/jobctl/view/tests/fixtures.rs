@@ -411,6 +411,75 @@ impl Fixture {
     /// file gone while a run of it is in progress.
     pub fn plan(&self) -> Plan {
         let desired: Vec<RenderedJob> = self.jobs.iter().map(|(_, r)| r.clone()).collect();
+        let nightly = &self.job("nightly-refresh").1;
+        let overrides = BTreeMap::from([(
+            "nightly-refresh".to_string(),
+            Override {
+                enabled: false,
+                hash: nightly.hash.clone(),
+            },
+        )]);
+        plan::plan(&desired, &self.installed(), &overrides, now(), true).expect("a plan")
+    }
+
+    /// The text of each unit installed before [`Fixture::plan`]'s apply.
+    pub fn installed_texts(&self) -> std::collections::HashMap<String, String> {
+        self.installed()
+            .units
+            .into_iter()
+            .filter_map(|u| Some((u.name, u.contents?)))
+            .collect()
+    }
+
+    /// [`Fixture::plan`]'s apply when disk-report's file no longer
+    /// validates (its units stay as installed), a job file with a typo was
+    /// never applied, and two jobs were installed from another jobs folder.
+    pub fn plan_with_invalid_and_elsewhere(&self) -> Plan {
+        let desired: Vec<RenderedJob> = self
+            .jobs
+            .iter()
+            .map(|(_, r)| r.clone())
+            .filter(|r| r.job != "disk-report")
+            .collect();
+        let mut actual = self.installed();
+        for name in ["etl-load", "etl-extract"] {
+            let mut r = self.job("reindex-search").1.clone();
+            for unit in std::iter::once(&mut r.service).chain(r.timer.as_mut()) {
+                unit.name = unit.name.replace("reindex-search", name);
+                unit.contents = unit.contents.replace("reindex-search", name);
+            }
+            r.job = name.to_string();
+            install(&mut actual, &r, true);
+        }
+        let scope = plan::Scope {
+            prune: true,
+            only: None,
+            invalid: BTreeMap::from([
+                (
+                    "disk-report".to_string(),
+                    "line 4: `timeout`: invalid duration \"5 minuets\"".to_string(),
+                ),
+                (
+                    "new-typo".to_string(),
+                    "line 1: `comand`: unknown key".to_string(),
+                ),
+            ]),
+            elsewhere: BTreeMap::from([
+                (
+                    "etl-extract".to_string(),
+                    "/srv/analytics/jobs.d/etl-extract.toml".to_string(),
+                ),
+                (
+                    "etl-load".to_string(),
+                    "/srv/analytics/jobs.d/etl-load.toml".to_string(),
+                ),
+            ]),
+        };
+        plan::plan_scoped(&desired, &actual, &BTreeMap::new(), now(), &scope).expect("a plan")
+    }
+
+    /// The units installed before [`Fixture::plan`]'s apply.
+    fn installed(&self) -> Actual {
         let mut actual = Actual::default();
         for name in ["nightly-refresh", "reindex-search", "monthly-report"] {
             install(&mut actual, &self.job(name).1, name != "monthly-report");
@@ -422,15 +491,7 @@ impl Fixture {
             .entry(self.old_campaign.service.name.clone())
             .or_default()
             .active = true;
-        let nightly = &self.job("nightly-refresh").1;
-        let overrides = BTreeMap::from([(
-            "nightly-refresh".to_string(),
-            Override {
-                enabled: false,
-                hash: nightly.hash.clone(),
-            },
-        )]);
-        plan::plan(&desired, &actual, &overrides, now(), true).expect("a plan")
+        actual
     }
 
     /// The plan of an apply right after a complete one: nothing to do.
