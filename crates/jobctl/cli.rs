@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::env;
@@ -36,39 +36,26 @@ pub struct Cli {
 /// command's own.
 const GLOBAL: &str = "Global options";
 
-/// The global options, by id: which jobs, units and configuration a
-/// command reaches.
-const GLOBAL_IDS: [&str; 4] = ["user", "jobs_dir", "unit_dir", "config"];
-
-/// Commands none of the global options applies to: they are accepted there
-/// (as everywhere) but not listed in their help.
-const WITHOUT_GLOBALS: [&str; 1] = ["calendar"];
-
-/// The command line as clap knows it, with the global options hidden from
-/// the help of the commands they do not apply to.
-pub fn command() -> clap::Command {
-    let mut cmd = Cli::command();
-    // Global options reach the subcommands when the command is built.
-    cmd.build();
-    for name in WITHOUT_GLOBALS {
-        let mut sub = cmd
-            .find_subcommand(name)
-            .cloned()
-            .expect("a subcommand named in WITHOUT_GLOBALS");
-        for id in GLOBAL_IDS {
-            sub = sub.mut_arg(id, |a| a.hide(true));
-        }
-        cmd = cmd.mut_subcommand(name, |_| sub);
-    }
-    cmd
+/// The global options for commands none of them applies to (`calendar`):
+/// accepted as everywhere (a script may pass them to every command), but not
+/// listed in the command's help. Declaring them here keeps clap from
+/// propagating the global ones into the command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnusedGlobals {
+    #[arg(id = "user", long = "user", hide = true)]
+    user: bool,
+    #[arg(id = "jobs_dir", long = "jobs-dir", hide = true, value_name = "DIR")]
+    jobs_dir: Option<PathBuf>,
+    #[arg(id = "unit_dir", long = "unit-dir", hide = true, value_name = "DIR")]
+    unit_dir: Option<PathBuf>,
+    #[arg(id = "config", long = "config", hide = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// Parses the process's arguments (clap's own errors, `--help` and
 /// `--version` are returned as errors, for [`parse_error`]).
 pub fn parse() -> Result<Cli, clap::Error> {
-    let mut cmd = command();
-    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
-    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    Cli::try_parse()
 }
 
 /// A command line clap refused (or `--help`, `--version`): printed as clap
@@ -185,6 +172,63 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
-        super::command().debug_assert();
+    }
+
+    /// Every command's examples are shown as written, one per line (clap
+    /// would reflow a doc comment into one paragraph without
+    /// `verbatim_doc_comment`).
+    #[test]
+    fn examples_are_kept_verbatim() {
+        let mut cmd = super::Cli::command();
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        let mut seen = 0;
+        for name in names {
+            let sub = cmd.find_subcommand_mut(&name).unwrap();
+            let help = sub.render_long_help().to_string();
+            let Some((_, examples)) = help.split_once("Examples:") else {
+                continue;
+            };
+            assert!(
+                examples.starts_with('\n'),
+                "{name}: the examples are reflowed into a paragraph: {examples:?}"
+            );
+            seen += 1;
+            let first = examples
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            assert!(
+                first.starts_with("  jobctl ")
+                    || first.starts_with("  EDITOR=")
+                    || first.starts_with("  crontab "),
+                "{name}: the first example is not a line of its own: {first:?}"
+            );
+        }
+        assert!(seen >= 15, "only {seen} commands have examples");
+    }
+
+    /// The global options are listed under a heading of their own, and not
+    /// at all where none applies (`calendar`).
+    #[test]
+    fn global_options_have_their_own_heading() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let apply = cmd
+            .find_subcommand_mut("apply")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(apply.contains("Global options:\n"), "{apply}");
+        let calendar = cmd
+            .find_subcommand_mut("calendar")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for flag in ["--jobs-dir", "--unit-dir", "--config", "--user"] {
+            assert!(!calendar.contains(flag), "calendar --help lists {flag}");
+        }
     }
 }

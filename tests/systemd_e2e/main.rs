@@ -2049,20 +2049,25 @@ fn paste_hints(env: &Env, hints: &[(String, String)]) -> R {
     check(failures.is_empty(), || failures.join("\n"))
 }
 
-/// `what` refused by `validate` and `apply` (exit 2, nothing installed), the
-/// diagnostic naming `file:line:col` and saying each of `texts`.
+/// `what` refused by `validate` (exit 2), skipped by `apply` (exit 6) and
+/// refused by `apply --strict` (exit 2), nothing installed, the diagnostic
+/// naming `file:line:col` and saying each of `texts`.
 fn refused(env: &Env, dir: &Path, job: &str, at: &str, texts: &[&str]) -> R {
     let file = format!("{}/{job}.toml:{at}: ", dir.display());
-    for command in ["validate", "apply"] {
-        let out = env.jobctl_in(dir, &[command]);
+    for (command, want) in [
+        (&["validate"][..], 2),
+        (&["apply"][..], 6),
+        (&["apply", "--strict"][..], 2),
+    ] {
+        let out = env.jobctl_in(dir, command);
         let err = String::from_utf8_lossy(&out.stderr);
         check(
-            out.status.code() == Some(2)
+            out.status.code() == Some(want)
                 && err.contains(&file)
                 && texts.iter().all(|t| err.contains(t)),
             || {
                 format!(
-                    "{command}: want exit 2, {file} and {texts:?}: {}",
+                    "{command:?}: want exit {want}, {file} and {texts:?}: {}",
                     text(&out)
                 )
             },

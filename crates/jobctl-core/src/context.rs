@@ -19,6 +19,28 @@ pub enum Mode {
 /// so an implementation must not match names case-insensitively.
 pub trait ZoneLookup {
     fn zone(&self, name: &str) -> Option<jiff::tz::TimeZone>;
+
+    /// Every zone name the lookup knows, for "did you mean" suggestions
+    /// ([`suggest_zone`]); none by default.
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The known zone closest to an unknown `name`: the same name in another
+/// case (`europe/london`), else a close spelling (`Europe/Londn`).
+pub fn suggest_zone(zones: &dyn ZoneLookup, name: &str) -> Option<String> {
+    let names = zones.names();
+    if let Some(same) = names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+        return Some(same.clone());
+    }
+    let wanted = name.to_ascii_lowercase();
+    names
+        .iter()
+        .map(|n| (n, strsim::jaro_winkler(&wanted, &n.to_ascii_lowercase())))
+        .filter(|(_, score)| *score >= 0.9)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(n, _)| n.clone())
 }
 
 /// A lookup that knows only UTC: for tests and for checking files with no

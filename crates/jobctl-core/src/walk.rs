@@ -52,10 +52,22 @@ pub fn parse_document<'i>(
                 Some(span),
                 None,
                 format!("not valid TOML: {message}"),
-                Some("see https://toml.io for the syntax; strings need double quotes".to_string()),
+                Some(toml_hint(&message).to_string()),
             );
             None
         }
+    }
+}
+
+/// What to do about a TOML syntax error, by the parser's message.
+fn toml_hint(message: &str) -> &'static str {
+    if message.contains("literal string") || message.contains("basic string") {
+        "a string ends on its own line with the quote it starts with: \"…\" or '…' \
+         (\"\"\"…\"\"\" or '''…''' for text over several lines)"
+    } else if message.contains("invalid string") {
+        "write text in quotes: \"…\" or '…'"
+    } else {
+        "see https://toml.io for the syntax"
     }
 }
 

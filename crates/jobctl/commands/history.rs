@@ -40,6 +40,7 @@ use crate::view::history::{self as view, RunView, Style};
 ///
 /// (A job named "prune" is shown with `jobctl history --job prune`.)
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
     #[command(subcommand)]

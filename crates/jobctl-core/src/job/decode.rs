@@ -160,7 +160,7 @@ impl JobSpec {
                         arg.span.clone(),
                         &reader.path(&format!("command[{index}]")),
                         format!("this argument {err}"),
-                        None,
+                        Some(err.hint().to_string()),
                     );
                     ok = false;
                 }
@@ -379,7 +379,13 @@ impl JobSpec {
         if let Some(tz) = self.timezone.take() {
             match check_timezone(&tz.value, zones) {
                 Ok(name) => self.timezone = Some(Sp::new(name, tz.span)),
-                Err(message) => diags.error(tz.span, &reader.path("timezone"), message, Some("use an exact name from /usr/share/zoneinfo, e.g. \"Asia/Hong_Kong\", or \"UTC\"".into())),
+                Err(message) => {
+                    let hint = match crate::context::suggest_zone(zones, &tz.value) {
+                        Some(near) => format!("did you mean \"{near}\"?"),
+                        None => "use an exact name from /usr/share/zoneinfo, e.g. \"Asia/Hong_Kong\", or \"UTC\"".into(),
+                    };
+                    diags.error(tz.span, &reader.path("timezone"), message, Some(hint))
+                }
             }
         }
     }

@@ -203,7 +203,13 @@ fn apply_json_diffs_are_before_and_after() {
         .find(|d| d.unit == "jobctl-old-campaign.service")
         .expect("the deleted service");
     assert!(deleted.after.is_none());
-    assert!(deleted.before.as_deref().unwrap().contains("X-Jobctl-Job=old-campaign"));
+    assert!(
+        deleted
+            .before
+            .as_deref()
+            .unwrap()
+            .contains("X-Jobctl-Job=old-campaign")
+    );
     let updated = diffs
         .iter()
         .find(|d| d.unit == "jobctl-disk-report.service")
