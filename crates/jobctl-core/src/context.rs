@@ -34,12 +34,19 @@ pub fn suggest_zone(zones: &dyn ZoneLookup, name: &str) -> Option<String> {
     if let Some(same) = names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
         return Some(same.clone());
     }
+    // A typo or two: a letter missing, extra, wrong, or two swapped.
     let wanted = name.to_ascii_lowercase();
+    let limit = if wanted.len() >= 8 { 2 } else { 1 };
     names
         .iter()
-        .map(|n| (n, strsim::jaro_winkler(&wanted, &n.to_ascii_lowercase())))
-        .filter(|(_, score)| *score >= 0.9)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|n| {
+            (
+                n,
+                strsim::damerau_levenshtein(&wanted, &n.to_ascii_lowercase()),
+            )
+        })
+        .filter(|(_, distance)| *distance <= limit)
+        .min_by_key(|(_, distance)| *distance)
         .map(|(n, _)| n.clone())
 }
 

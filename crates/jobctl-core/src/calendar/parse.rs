@@ -264,9 +264,7 @@ pub(crate) fn unknown_zone_error(
         "a time zone must be an exact zoneinfo name (case-sensitive), e.g. Europe/Berlin, \
          America/New_York or UTC; see `timedatectl list-timezones`",
     );
-    if let Some(near) = zones.and_then(|z| crate::context::suggest_zone(z, word)) {
-        hint = format!("did you mean \"{near}\"? (zone names are case-sensitive)");
-    } else if word.to_ascii_uppercase().starts_with("UTC")
+    if word.to_ascii_uppercase().starts_with("UTC")
         || word.eq_ignore_ascii_case("z")
         || word.eq_ignore_ascii_case("gmt0")
     {
@@ -275,6 +273,8 @@ pub(crate) fn unknown_zone_error(
         hint = "systemd takes zone names, not offsets: for a fixed offset use Etc/GMT-1 \
                 (the sign is inverted: Etc/GMT-1 is UTC+01:00), or a city's zone"
             .to_string();
+    } else if let Some(near) = zones.and_then(|z| crate::context::suggest_zone(z, word)) {
+        hint = format!("did you mean \"{near}\"? (zone names are case-sensitive)");
     }
     CalendarError::new(
         ErrorKind::UnknownZone,
