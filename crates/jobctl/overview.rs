@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jobctl_core::health::UnrecordedRun;
 use jobctl_core::job::Job;
+use jobctl_core::labels::{LabelFilter, Labels};
 use jobctl_core::plan::{Override, ownership};
 use jobctl_core::render::{RenderedJob, users_folder_of};
 use jobctl_core::state::{self, Derived};
@@ -49,6 +50,39 @@ pub struct Options<'a> {
     /// Also read the runs the shims could not record (their warnings in the
     /// journal), for `health` and `status`.
     pub unrecorded: bool,
+}
+
+/// `--owner`, `--team`, `--tag`: the jobs to show by their labels (see
+/// `jobctl_core::labels`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LabelArgs {
+    /// Only jobs whose `owner` is this.
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Only jobs whose `team` is this.
+    #[arg(long, value_name = "TEAM")]
+    pub team: Option<String>,
+    /// Only jobs with this tag (repeat, or separate with commas: every one
+    /// must be among the job's tags). A job whose labels cannot be read (its
+    /// file is gone or is not TOML) is always shown.
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+}
+
+impl LabelArgs {
+    /// Keeps the jobs these labels select.
+    pub fn retain(&self, overview: &mut Overview) {
+        let filter = LabelFilter {
+            owner: self.owner.clone(),
+            team: self.team.clone(),
+            tags: self.tags.clone(),
+        };
+        if !filter.is_empty() {
+            overview
+                .jobs
+                .retain(|view| filter.matches(view.labels.as_ref()));
+        }
+    }
 }
 
 /// One job's history, from the database of the user it runs as.
@@ -86,6 +120,9 @@ pub struct JobView {
     pub invalid_reason: Option<String>,
     /// The job file, when there is one.
     pub source: Option<String>,
+    /// `owner`, `team`, `tags`: of the job, or read leniently from a file
+    /// that does not validate; `None` when they cannot be known.
+    pub labels: Option<Labels>,
     pub service: String,
     pub timer: Option<String>,
     /// systemd's ActiveState of the service and the timer ("" when systemd
@@ -137,6 +174,8 @@ pub struct Overview {
     pub bad_rows: Vec<(Located, Vec<BadRow>)>,
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
+    /// The jobs folder does not exist (read as empty: a fresh host).
+    pub missing_dir: Option<PathBuf>,
     pub now_us: i64,
 }
 
@@ -201,15 +240,12 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             }
         }
         let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+        let missing_dir = loaded.missing_dir.clone();
         let config_file = paths.config.display().to_string();
         let mut invalid: BTreeMap<String, String> = BTreeMap::new();
         let mut config_errors = Vec::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
-            let text = match (d.line, &d.key) {
-                (0, _) => d.message.clone(),
-                (line, Some(key)) => format!("line {line}: `{key}`: {}", d.message),
-                (line, None) => format!("line {line}: {}", d.message),
-            };
+            let text = load::short_reason(d);
             if d.file == config_file {
                 config_errors.push(format!("{}: {text}", d.file));
             } else {
@@ -329,6 +365,16 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                         .to_string()
                 })
             });
+            let labels = match &definition {
+                Some(d) => Some(Labels::of(d)),
+                None if invalid_reason.is_some() => {
+                    let file = paths.jobs_dir.join(format!("{job}.toml"));
+                    crate::files::read_text_limited(&file, crate::files::JOB_FILE_LIMIT)
+                        .ok()
+                        .and_then(|text| Labels::read(&text))
+                }
+                None => None,
+            };
             let unrecorded = unrecorded
                 .remove(&service)
                 .filter(|(named, _)| *named == job)
@@ -366,6 +412,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 definition,
                 invalid_reason,
                 source,
+                labels,
                 service,
                 timer,
                 service_state,
@@ -393,6 +440,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             skipped,
             bad_rows,
             config_errors,
+            missing_dir,
             now_us,
         })
     })

@@ -105,15 +105,26 @@ pub struct ApplyLock {
 }
 
 pub fn lock(paths: &Paths) -> Result<ApplyLock, CliError> {
+    // Permission denied here is the first thing a non-root caller meets in
+    // system mode: say what to do.
+    let denied = |e: std::io::Error, what: String| -> CliError {
+        let hint = e.kind() == std::io::ErrorKind::PermissionDenied && paths.mode == Mode::System;
+        let err = CliError::failure(anyhow::Error::new(e).context(what));
+        if hint {
+            err.hint("run as root, or use --user to manage your own jobs")
+        } else {
+            err
+        }
+    };
     fs::create_dir_all(&paths.state_dir)
-        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+        .map_err(|e| denied(e, format!("cannot create {}", paths.state_dir.display())))?;
     let path = paths.state_dir.join("apply.lock");
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        .map_err(|e| denied(e, format!("cannot open the lock {}", path.display())))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut told = false;
     loop {

@@ -693,14 +693,24 @@ fn run_wait_exit_codes(env: &Env) -> R {
     }
     let out = env.jobctl_in(&dir, &["run", "three", "--wait", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout)?;
+    // The run in the history's words, systemd's beside it, and the run id
+    // the history recorded it under.
     check(
-        report["exit_status"] == 3 && report["result"] == "exit-code",
+        report["exit_status"] == 3
+            && report["result"] == "failed"
+            && report["systemd_result"] == "exit-code",
         || format!("{report:#}"),
     )?;
     // The shim recorded each run with trigger `manual`, the exit status and
     // systemd's invocation id.
     let runs = env.runs("three")?;
     check(runs.len() == 2, || format!("{runs:#?}"))?;
+    check(runs[0]["id"] == report["run_id"], || {
+        format!(
+            "run_id {} is not the recorded run: {runs:#?}",
+            report["run_id"]
+        )
+    })?;
     check(
         runs[0]["trigger"] == "manual"
             && runs[0]["status"] == "failed"
@@ -1904,8 +1914,12 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
     let out = env.user_jobctl(&dir, &["run", "uflaky", "--wait"]);
     check(out.status.code() == Some(3), || text(&out))?;
     outputs.push(("run uflaky --wait".into(), both(&out)));
+    // Its command never ran: "did not start" (4), not jobctl's failure (1).
     let out = env.user_jobctl(&dir, &["run", "uenv", "--wait"]);
-    check(out.status.code() == Some(1), || text(&out))?;
+    check(
+        out.status.code() == Some(4) && both(&out).contains("could not set up its process"),
+        || text(&out),
+    )?;
     outputs.push(("run uenv --wait".into(), both(&out)));
     ok(&env.user_jobctl(&dir, &["run", "uslow"]))?;
     env.wait_for("uslow's first line", Duration::from_secs(10), || {

@@ -59,6 +59,9 @@ const JOBS: &[(&str, &str)] = &[
 command = ["/opt/warehouse/refresh", "--full"]
 daily = "02:15"
 timeout = "2h"
+owner = "data-platform"
+team = "analytics"
+tags = ["etl", "nightly"]
 "#,
     ),
     (
@@ -144,6 +147,7 @@ impl Fixture {
             );
             let mut view = view_of(name, derived, Some(rendered));
             view.definition = Some(job.clone());
+            view.labels = Some(jobctl_core::labels::Labels::of(job));
             view.source = Some(job.source.clone());
             view.timer_state = if timer_active && rendered.timer.is_some() {
                 "active".into()
@@ -165,6 +169,10 @@ impl Fixture {
                 .into(),
         );
         broken.source = Some("/etc/jobctl/jobs.d/broken.toml".into());
+        // Its labels, read from a file that does not validate.
+        broken.labels = jobctl_core::labels::Labels::read(
+            "comand = [\"/usr/local/bin/etl\"]\nteam = \"analytics\"\ntags = [\"etl\"]\n",
+        );
         jobs.push(broken);
         // Units whose job file is gone.
         let old = &self.old_campaign;
@@ -183,6 +191,7 @@ impl Fixture {
             skipped: Vec::new(),
             bad_rows: Vec::new(),
             config_errors: Vec::new(),
+            missing_dir: None,
             now_us: NOW_US,
         }
     }
@@ -603,6 +612,7 @@ fn view_of(name: &str, derived: Derived, rendered: Option<&RenderedJob>) -> JobV
         definition: None,
         invalid_reason: None,
         source: None,
+        labels: None,
         service: rendered.map_or_else(
             || format!("jobctl-{name}.service"),
             |r| r.service.name.clone(),

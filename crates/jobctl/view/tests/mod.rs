@@ -52,6 +52,21 @@ fn list_table() {
     snapshot("list", &list::text(&f.overview(), &f.zone));
 }
 
+/// `list --team analytics --tag etl`: the team's jobs (one of them with a
+/// file that does not validate), and the job whose labels cannot be known.
+#[test]
+fn list_filtered_by_labels() {
+    let f = Fixture::new();
+    let mut overview = f.overview();
+    crate::overview::LabelArgs {
+        owner: None,
+        team: Some("analytics".into()),
+        tags: vec!["etl".into()],
+    }
+    .retain(&mut overview);
+    snapshot("list-filtered", &list::text(&overview, &f.zone));
+}
+
 #[test]
 fn list_with_no_jobs() {
     let f = Fixture::new();
