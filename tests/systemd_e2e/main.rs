@@ -15,6 +15,7 @@
 //! Skips with a printed reason where a sandbox cannot run; fails instead when
 //! JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true.
 
+mod cli_core;
 mod injection;
 mod packaging;
 mod run_truth;
@@ -89,6 +90,11 @@ const CASES: &[(&str, Case)] = &[
     ("root_never_follows_a_users_links", root_never_follows_a_users_links),
     ("a_user_cannot_forge_or_move_runs_root_sees", a_user_cannot_forge_or_move_runs_root_sees),
     ("injection::hostile_values_reach_the_command_exactly_or_are_rejected", injection::hostile_values_reach_the_command_exactly_or_are_rejected),
+    ("cli_core::invalid_jobs_are_skipped_and_their_units_left_alone", cli_core::invalid_jobs_are_skipped_and_their_units_left_alone),
+    ("cli_core::an_apply_of_another_folder_leaves_other_jobs_alone", cli_core::an_apply_of_another_folder_leaves_other_jobs_alone),
+    ("cli_core::check_mode_plans_given_content_exactly", cli_core::check_mode_plans_given_content_exactly),
+    ("cli_core::edit_apply_installs_the_change", cli_core::edit_apply_installs_the_change),
+    ("cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty", cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
