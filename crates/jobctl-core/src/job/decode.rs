@@ -13,6 +13,7 @@ pub struct JobSpec {
     pub(super) description: Option<Sp<String>>,
     pub(super) command: Option<Sp<Vec<String>>>,
     pub(super) shell: Option<Sp<String>>,
+    pub(super) shell_path: Option<Sp<String>>,
     pub(super) working_directory: Option<Sp<String>>,
     pub(super) user: Option<Sp<String>>,
     pub(super) group: Option<Sp<String>>,
@@ -214,6 +215,11 @@ impl JobSpec {
             } else {
                 self.shell = Some(script);
             }
+        }
+        if let Some(path) = reader.string("shell_path", "\"/bin/bash\"", diags)
+            && check_absolute_path(reader, "shell_path", &path, diags)
+        {
+            self.shell_path = Some(path);
         }
     }
 
