@@ -233,10 +233,6 @@ pub fn desired(
     let version = checks.systemd.map(|t| t.version);
     let (by_name, failures) = rendering::render_each(&loaded, paths, &exe, version);
     if strict && !failures.is_empty() {
-        let failures = failures
-            .into_iter()
-            .map(|(job, e)| (job, e))
-            .collect::<Vec<_>>();
         return Err(crate::commands::render_failures(failures));
     }
     let mut invalid = BTreeMap::new();

@@ -719,12 +719,12 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
         (
             "/var/lib/jobctl/users/finance/history.db".into(),
             PruneReport {
-                runs_over_count: 0,
+                runs_over_count: 1,
                 runs_over_age: 0,
-                outputs_dropped: 0,
+                outputs_dropped: 1,
                 marked_lost: 0,
                 output_bytes_before: 4096,
-                output_bytes_after: 4096,
+                output_bytes_after: 1024,
             },
         ),
     ]
