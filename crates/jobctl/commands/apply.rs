@@ -46,8 +46,8 @@ const JOB_DEADLINE: Duration = Duration::from_secs(120);
 ///
 /// Plan against content that is not in the jobs folder yet (config management's
 /// check mode): --check --job NAME=FILE reads NAME's job file from FILE (`-`:
-/// standard input) as if it were <jobs folder>/NAME.toml; --absent NAME as if
-/// NAME's file were gone.
+/// standard input) as if it were NAME.toml in the jobs folder; --absent NAME as
+/// if NAME's file were gone.
 ///
 /// Exit status: 0 applied (or nothing to do), 1 failed part-way (the report
 /// says what was done), 2 invalid input (nothing changed: bad flags, an
@@ -91,7 +91,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub strict: bool,
     /// With --check: take job NAME's file from FILE (`-`: standard input), as
-    /// if it were <jobs folder>/NAME.toml. Repeatable.
+    /// if it were NAME.toml in the jobs folder. Repeatable.
     #[arg(long = "job", value_name = "NAME=FILE", requires = "check")]
     pub given: Vec<String>,
     /// Take job NAME's file as gone: with --check, plan its removal; without,

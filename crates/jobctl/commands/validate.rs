@@ -28,8 +28,8 @@ use crate::rendering;
 /// the installed `systemctl --version`.
 ///
 /// --name NAME checks one file as job NAME's, wherever it is: named, loaded
-/// and rendered as <jobs folder>/NAME.toml (a staged copy, an editor's temp
-/// file, Ansible's `template validate=`; `-` reads standard input).
+/// and rendered as NAME.toml in the jobs folder (a staged copy, an editor's
+/// temp file, Ansible's `template validate=`; `-` reads standard input).
 ///
 /// Examples:
 ///   jobctl validate                      # every job in the jobs folder
