@@ -345,18 +345,18 @@ fn control_characters_in_job_names_are_escaped() {
     assert_eq!(
         table(&[]),
         concat!(
-            "RUN           JOB                   TRIGGER  START                DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
-            "0fedcba98765  backup                manual   2027-01-15 09:00:00  850ms     success  0\n",
+            "RUN           JOB                   TRIGGER  START                    DURATION  STATUS   EXIT\n",
+            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3\n",
+            "0fedcba98765  backup                manual   2027-01-15 09:00:00 UTC  850ms     success  0\n",
         )
     );
     // --raw: the bytes as stored (columns counted in characters).
     assert_eq!(
         table(&["--raw"]),
         concat!(
-            "RUN           JOB             TRIGGER  START                DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
-            "0fedcba98765  backup          manual   2027-01-15 09:00:00  850ms     success  0\n",
+            "RUN           JOB             TRIGGER  START                    DURATION  STATUS   EXIT\n",
+            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3\n",
+            "0fedcba98765  backup          manual   2027-01-15 09:00:00 UTC  850ms     success  0\n",
         )
     );
     // JSON escapes by its own rules.

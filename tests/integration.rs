@@ -11,6 +11,7 @@ mod calendar_dst;
 mod calendar_errors;
 mod calendar_oracle;
 mod cli_bounds;
+mod cli_core;
 mod cron_dst;
 mod cron_errors;
 mod cron_oracle;

@@ -135,7 +135,7 @@ fn control_characters_are_escaped_unless_raw() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "-- run {id} of job\\x1b]0;owned\\x07: success (exit 0), started 2027-01-15 10:00:00, took 2.5s, 33 bytes of output --\n\
+            "-- run {id} of job\\x1b]0;owned\\x07: success (exit 0), started 2027-01-15 10:00:00 UTC, took 2.5s, 33 bytes of output --\n\
              out| x\\x1b[2J\\x1b[31mFAKE\n\
              err| bell\\x07 cr\\x0dover\ttab\n"
         )

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use std::process::ExitCode;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
@@ -30,27 +32,94 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading the global options are listed under, apart from each
+/// command's own.
+const GLOBAL: &str = "Global options";
+
+/// The global options for commands none of them applies to (`calendar`):
+/// accepted as everywhere (a script may pass them to every command), but not
+/// listed in the command's help. Declaring them here keeps clap from
+/// propagating the global ones into the command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnusedGlobals {
+    #[arg(id = "user", long = "user", hide = true)]
+    user: bool,
+    #[arg(id = "jobs_dir", long = "jobs-dir", hide = true, value_name = "DIR")]
+    jobs_dir: Option<PathBuf>,
+    #[arg(id = "unit_dir", long = "unit-dir", hide = true, value_name = "DIR")]
+    unit_dir: Option<PathBuf>,
+    #[arg(id = "config", long = "config", hide = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Parses the process's arguments (clap's own errors, `--help` and
+/// `--version` are returned as errors, for [`parse_error`]).
+pub fn parse() -> Result<Cli, clap::Error> {
+    Cli::try_parse()
+}
+
+/// A command line clap refused (or `--help`, `--version`): printed as clap
+/// prints it, and with `--json` also as the one JSON object on stdout.
+pub fn parse_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let shown = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json && !shown {
+        let rendered = err.render().to_string();
+        let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+        let error = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        let hints: Vec<String> = lines
+            .filter_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string))
+            .collect();
+        let _ = crate::output::print_json(&crate::error::JsonError {
+            error,
+            causes: Vec::new(),
+            hints: &hints,
+            diagnostics: &[],
+            exit_status: crate::exit::Exit::Usage.code(),
+        });
+    }
+    let _ = err.print();
+    if shown {
+        ExitCode::SUCCESS
+    } else {
+        crate::exit::Exit::Usage.into()
+    }
+}
+
 /// Options every command accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Per-user mode: the user's own systemd manager (`systemctl --user`) and
     /// paths under ~/.config and ~/.local/state instead of /etc and /var/lib.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub user: bool,
 
     /// Folder of job files [default: /etc/jobctl/jobs.d, or
     /// ~/.config/jobctl/jobs.d with --user].
-    #[arg(long, global = true, value_name = "DIR", env = env::JOBS_DIR)]
+    #[arg(long, global = true, value_name = "DIR", env = env::JOBS_DIR, help_heading = GLOBAL)]
     pub jobs_dir: Option<PathBuf>,
 
     /// Folder jobctl writes unit files to [default: /etc/systemd/system, or
     /// ~/.config/systemd/user with --user].
-    #[arg(long, global = true, value_name = "DIR", env = env::UNIT_DIR)]
+    #[arg(long, global = true, value_name = "DIR", env = env::UNIT_DIR, help_heading = GLOBAL)]
     pub unit_dir: Option<PathBuf>,
 
     /// Global configuration file [default: /etc/jobctl/config.toml, or
     /// ~/.config/jobctl/config.toml with --user].
-    #[arg(long, global = true, value_name = "FILE", env = env::CONFIG)]
+    #[arg(long, global = true, value_name = "FILE", env = env::CONFIG, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 }
 
@@ -92,6 +161,8 @@ pub enum Command {
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
     Import(commands::import::ImportArgs),
+    Cat(commands::cat::CatArgs),
+    Edit(commands::edit::EditArgs),
 }
 
 #[cfg(test)]
@@ -101,5 +172,63 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's examples are shown as written, one per line (clap
+    /// would reflow a doc comment into one paragraph without
+    /// `verbatim_doc_comment`).
+    #[test]
+    fn examples_are_kept_verbatim() {
+        let mut cmd = super::Cli::command();
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        let mut seen = 0;
+        for name in names {
+            let sub = cmd.find_subcommand_mut(&name).unwrap();
+            let help = sub.render_long_help().to_string();
+            let Some((_, examples)) = help.split_once("Examples:") else {
+                continue;
+            };
+            assert!(
+                examples.starts_with('\n'),
+                "{name}: the examples are reflowed into a paragraph: {examples:?}"
+            );
+            seen += 1;
+            let first = examples
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            assert!(
+                first.starts_with("  jobctl ")
+                    || first.starts_with("  EDITOR=")
+                    || first.starts_with("  crontab "),
+                "{name}: the first example is not a line of its own: {first:?}"
+            );
+        }
+        assert!(seen >= 15, "only {seen} commands have examples");
+    }
+
+    /// The global options are listed under a heading of their own, and not
+    /// at all where none applies (`calendar`).
+    #[test]
+    fn global_options_have_their_own_heading() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let apply = cmd
+            .find_subcommand_mut("apply")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(apply.contains("Global options:\n"), "{apply}");
+        let calendar = cmd
+            .find_subcommand_mut("calendar")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for flag in ["--jobs-dir", "--unit-dir", "--config", "--user"] {
+            assert!(!calendar.contains(flag), "calendar --help lists {flag}");
+        }
     }
 }

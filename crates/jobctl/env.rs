@@ -11,6 +11,10 @@ pub const UNIT_DIR: &str = "JOBCTL_UNIT_DIR";
 pub const CONFIG: &str = "JOBCTL_CONFIG";
 /// Disables colour in output when set to any value (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// The editor `jobctl edit` runs (a shell command), before `EDITOR`.
+pub const VISUAL: &str = "VISUAL";
+/// The editor `jobctl edit` runs when `VISUAL` is not set.
+pub const EDITOR: &str = "EDITOR";
 /// The user's home folder, for per-user mode paths.
 pub const HOME: &str = "HOME";
 /// Base of per-user configuration (default `~/.config`).

@@ -7,6 +7,9 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
+use jobctl_core::diag::Diagnostic;
+use serde::Serialize;
+
 use crate::exit::Exit;
 use crate::output;
 
@@ -18,6 +21,21 @@ pub struct CliError {
     exit: Exit,
     error: anyhow::Error,
     hints: Vec<String>,
+    /// The problems found in files (job files, the configuration), each
+    /// with its file, line, column and key: printed before the error, and
+    /// part of its `--json` form.
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A failed command's one JSON object on stdout (with `--json`).
+#[derive(Debug, Serialize)]
+pub struct JsonError<'a> {
+    pub error: String,
+    /// The error's causes, outermost first.
+    pub causes: Vec<String>,
+    pub hints: &'a [String],
+    pub diagnostics: &'a [Diagnostic],
+    pub exit_status: u8,
 }
 
 impl CliError {
@@ -26,6 +44,7 @@ impl CliError {
             exit: Exit::Failure,
             error: error.into(),
             hints: Vec::new(),
+            diagnostics: Vec::new(),
         }
     }
 
@@ -34,6 +53,7 @@ impl CliError {
             exit: Exit::Usage,
             error: error.into(),
             hints: Vec::new(),
+            diagnostics: Vec::new(),
         }
     }
 
@@ -49,6 +69,24 @@ impl CliError {
             exit: Exit::NotStarted,
             error: error.into(),
             hints: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Attaches the diagnostics that explain the error.
+    pub fn with_diagnostics(mut self, diagnostics: Vec<Diagnostic>) -> Self {
+        self.diagnostics = diagnostics;
+        self
+    }
+
+    /// The error as the one JSON object a `--json` command prints.
+    pub fn json(&self) -> JsonError<'_> {
+        JsonError {
+            error: self.error.to_string(),
+            causes: self.error.chain().skip(1).map(|c| c.to_string()).collect(),
+            hints: &self.hints,
+            diagnostics: &self.diagnostics,
+            exit_status: self.exit.code(),
         }
     }
 
@@ -61,6 +99,7 @@ impl CliError {
     /// code to use. Errors can quote what users wrote (a database's schema,
     /// a crontab line): they are escaped like any other such text.
     pub fn report(self) -> ExitCode {
+        output::diagnostics(&self.diagnostics);
         output::error(&self.error.to_string());
         for cause in self.error.chain().skip(1) {
             output::caused_by(&cause.to_string());

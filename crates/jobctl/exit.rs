@@ -27,6 +27,10 @@ pub enum Exit {
     /// could not be opened or failed its checks, or a row that could not be
     /// decoded, was left out (each said in a warning).
     Partial,
+    /// `apply`: the valid jobs were applied (or, with `--check`, would be),
+    /// but jobs whose files do not validate were skipped, their installed
+    /// units left as they were (the report and `health` name them).
+    InvalidSkipped,
     /// `exec`: the shim's own failure before the command ran (a bad argument,
     /// a missing `--working-directory`), as `env(1)`; otherwise `exec` exits
     /// with the command's own status (126 not executable, 127 not found).
@@ -35,13 +39,14 @@ pub enum Exit {
 
 impl Exit {
     /// Every status, in the order `--help` lists them.
-    pub const ALL: [Exit; 7] = [
+    pub const ALL: [Exit; 8] = [
         Exit::Success,
         Exit::Failure,
         Exit::Usage,
         Exit::ChangesPending,
         Exit::NotStarted,
         Exit::Partial,
+        Exit::InvalidSkipped,
         Exit::ShimError,
     ];
 
@@ -53,6 +58,7 @@ impl Exit {
             Exit::ChangesPending => 3,
             Exit::NotStarted => 4,
             Exit::Partial => 5,
+            Exit::InvalidSkipped => 6,
             Exit::ShimError => 125,
         }
     }
@@ -69,6 +75,9 @@ impl Exit {
             }
             Exit::Partial => {
                 "history, logs: shown, but something could not be read (see the warnings)"
+            }
+            Exit::InvalidSkipped => {
+                "apply: applied, but invalid jobs were skipped (their units left as they were)"
             }
             Exit::ShimError => {
                 "exec: the shim's own error (else the command's own status, as env(1))"
@@ -91,7 +100,9 @@ pub fn help() -> String {
         let _ = writeln!(text, "  {:>3}  {}", exit.code(), exit.meaning());
     }
     text.push_str(
-        "Documentation: docs/job-file.md (job files), docs/operations.md (operating jobs).",
+        "Documentation: jobctl(1) and a page per command (jobctl-apply(1) …), jobctl.toml(5) (job\n\
+         files), jobctl-config.toml(5) (the configuration); /usr/share/doc/jobctl (operating jobs,\n\
+         schedules, notifications, the design).",
     );
     text
 }

@@ -9,6 +9,7 @@
 //! and every folder and link on the way to it: the core applies that rule
 //! (`jobctl_core::ownership`) to what [`HostPaths`] reports.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -32,12 +33,71 @@ pub struct LoadedJobs {
     pub diagnostics: Vec<Diagnostic>,
     /// Job files read (valid or not).
     pub files: usize,
+    /// The jobs folder asked for does not exist (it was read as empty).
+    pub missing_dir: Option<PathBuf>,
+    /// How the configuration file and the jobs folder are named in
+    /// diagnostics, and the files that repeat a job name: problems that are
+    /// not one job's ([`LoadedJobs::triage`]).
+    config_file: String,
+    folder: Option<String>,
+    duplicates: BTreeSet<String>,
 }
 
 impl LoadedJobs {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+
+    /// The errors sorted by what they spoil: the whole apply (the
+    /// configuration, the jobs folder itself, two files for one job name),
+    /// or one job (every other error, by the job its file names).
+    pub fn triage(&self) -> Triage {
+        let mut triage = Triage::default();
+        for d in self.diagnostics.iter().filter(|d| d.is_error()) {
+            let whole = d.file == self.config_file
+                || self.folder.as_deref() == Some(d.file.as_str())
+                || self.duplicates.contains(&d.file);
+            if whole {
+                triage.fatal.push(d.clone());
+            } else {
+                triage
+                    .invalid
+                    .entry(job_stem(Path::new(&d.file)))
+                    .or_default()
+                    .push(d.clone());
+            }
+        }
+        triage
+    }
+}
+
+/// [`LoadedJobs::triage`]: errors that spoil everything, and invalid jobs.
+#[derive(Debug, Default)]
+pub struct Triage {
+    pub fatal: Vec<Diagnostic>,
+    /// Job name → its file's errors.
+    pub invalid: BTreeMap<String, Vec<Diagnostic>>,
+}
+
+/// A diagnostic in one line without the file name: `line 3: `key`: message`
+/// (the reason `list`, `status`, `health` and `apply` give for an invalid
+/// job).
+pub fn short_reason(d: &Diagnostic) -> String {
+    match (d.line, &d.key) {
+        (0, _) => d.message.clone(),
+        (line, Some(key)) => format!("line {line}: `{key}`: {}", d.message),
+        (line, None) => format!("line {line}: {}", d.message),
+    }
+}
+
+/// A job file's content given on the command line under the job's real
+/// name (`validate --name`, `apply --check --job NAME=FILE`): loaded and
+/// rendered as the file `<jobs folder>/NAME.toml` it would be, wherever it
+/// sits now.
+#[derive(Debug, Clone)]
+pub struct GivenJob {
+    pub name: String,
+    pub text: String,
 }
 
 /// Which job files to load.
@@ -45,8 +105,27 @@ impl LoadedJobs {
 pub enum JobSelection {
     /// Every `*.toml` in the folder.
     Dir(PathBuf),
+    /// The folder, with the content of some jobs' files given instead of
+    /// read, and some files taken as gone (`apply --check --job/--absent`).
+    Overlay {
+        dir: PathBuf,
+        given: Vec<GivenJob>,
+        absent: Vec<String>,
+    },
     /// These files.
     Files(Vec<PathBuf>),
+    /// One job's file given under its real name, alone (`validate --name`).
+    Given { dir: PathBuf, job: GivenJob },
+}
+
+/// One job file to load: a file to read, or text given.
+enum Input {
+    File(PathBuf),
+    Given {
+        path: PathBuf,
+        stem: String,
+        text: String,
+    },
 }
 
 /// Whether files must pass the ownership and mode checks.
@@ -105,15 +184,50 @@ pub fn load_jobs_checked(
     let local = zones.local();
     let (config, mut diagnostics) = load_config(paths, &zones)?;
     let check = must_check_permissions(paths.mode);
-    let files = match selection {
-        JobSelection::Dir(dir) => {
-            let display = dir.display().to_string();
-            if check {
-                diagnostics.extend(permission_problem(dir, &display));
-            }
-            list_job_files(dir, &mut diagnostics)?
+    let mut missing_dir = None;
+    let mut folder = None;
+    let mut list = |dir: &Path, diagnostics: &mut Vec<Diagnostic>| -> Result<Vec<PathBuf>> {
+        let display = dir.display().to_string();
+        if check {
+            diagnostics.extend(permission_problem(dir, &display));
         }
-        JobSelection::Files(files) => files.clone(),
+        folder = Some(display);
+        match list_job_files(dir, diagnostics) {
+            Err(e) if is_not_found(&e) => {
+                missing_dir = Some(dir.to_path_buf());
+                Ok(Vec::new())
+            }
+            other => other,
+        }
+    };
+    let inputs: Vec<Input> = match selection {
+        JobSelection::Dir(dir) => list(dir, &mut diagnostics)?
+            .into_iter()
+            .map(Input::File)
+            .collect(),
+        JobSelection::Overlay { dir, given, absent } => {
+            let mut inputs: Vec<Input> = list(dir, &mut diagnostics)?
+                .into_iter()
+                .filter(|f| {
+                    let stem = job_stem(f);
+                    !absent.contains(&stem) && !given.iter().any(|g| g.name == stem)
+                })
+                .map(Input::File)
+                .collect();
+            inputs.extend(given.iter().map(|g| Input::Given {
+                path: dir.join(format!("{}.toml", g.name)),
+                stem: g.name.clone(),
+                text: g.text.clone(),
+            }));
+            inputs.sort_by(|a, b| a.path().cmp(b.path()));
+            inputs
+        }
+        JobSelection::Files(files) => files.iter().cloned().map(Input::File).collect(),
+        JobSelection::Given { dir, job } => vec![Input::Given {
+            path: dir.join(format!("{}.toml", job.name)),
+            stem: job.name.clone(),
+            text: job.text.clone(),
+        }],
     };
     let ctx = LoadContext {
         mode: paths.mode,
@@ -128,46 +242,34 @@ pub fn load_jobs_checked(
     };
     let mut jobs = Vec::new();
     let mut names = std::collections::BTreeMap::new();
-    for file in &files {
+    let mut duplicates = BTreeSet::new();
+    for input in &inputs {
+        let file = input.path();
         let display = file.display().to_string();
-        let refused = if check {
-            let problem = permission_problem(file, &display);
-            let refused = problem.is_some();
-            diagnostics.extend(problem);
-            refused
-        } else {
-            false
-        };
-        let text = match crate::files::read_limited(file, crate::files::JOB_FILE_LIMIT) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    diagnostics.push(file_problem(
-                        &display,
-                        "the file is not UTF-8 text",
-                        "save it as UTF-8",
-                    ));
-                    continue;
+        let (text, refused) = match input {
+            Input::Given { text, .. } => (text.clone(), false),
+            Input::File(file) => {
+                let refused = if check {
+                    let problem = permission_problem(file, &display);
+                    let refused = problem.is_some();
+                    diagnostics.extend(problem);
+                    refused
+                } else {
+                    false
+                };
+                match read_job_file(file, &display) {
+                    Ok(text) => (text, refused),
+                    Err(problem) => {
+                        diagnostics.push(problem);
+                        continue;
+                    }
                 }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
-                diagnostics.push(file_problem(
-                    &display,
-                    &e.to_string(),
-                    "check that this is the job file you meant",
-                ));
-                continue;
-            }
-            Err(e) => {
-                diagnostics.push(file_problem(
-                    &display,
-                    &format!("cannot read the file: {e}"),
-                    "check that it exists and is readable",
-                ));
-                continue;
             }
         };
-        let stem = job_stem(file);
+        let stem = match input {
+            Input::Given { stem, .. } => stem.clone(),
+            Input::File(file) => job_stem(file),
+        };
         let loaded = job::load_job(
             JobSource {
                 path: &display,
@@ -179,6 +281,7 @@ pub fn load_jobs_checked(
         diagnostics.extend(loaded.diagnostics);
         if let Some(job) = loaded.job.filter(|_| !refused) {
             if let Some(previous) = names.insert(job.name.clone(), display.clone()) {
+                duplicates.insert(display.clone());
                 diagnostics.push(file_problem(
                     &display,
                     &format!(
@@ -196,8 +299,46 @@ pub fn load_jobs_checked(
         config,
         jobs,
         diagnostics,
-        files: files.len(),
+        files: inputs.len(),
+        missing_dir,
+        config_file: paths.config.display().to_string(),
+        folder,
+        duplicates,
     })
+}
+
+impl Input {
+    fn path(&self) -> &Path {
+        match self {
+            Input::File(path) => path,
+            Input::Given { path, .. } => path,
+        }
+    }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    })
+}
+
+/// A job file's text, or the problem reading it.
+fn read_job_file(file: &Path, display: &str) -> std::result::Result<String, Diagnostic> {
+    match crate::files::read_limited(file, crate::files::JOB_FILE_LIMIT) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| file_problem(display, "the file is not UTF-8 text", "save it as UTF-8")),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(file_problem(
+            display,
+            &e.to_string(),
+            "check that this is the job file you meant",
+        )),
+        Err(e) => Err(file_problem(
+            display,
+            &format!("cannot read the file: {e}"),
+            "check that it exists and is readable",
+        )),
+    }
 }
 
 /// The job name a file gives: its name without `.toml`.

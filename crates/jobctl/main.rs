@@ -25,16 +25,14 @@ mod zones;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // The run shim's hot path: its own small parser (commands/exec.rs).
     if let Some(code) = commands::exec::fast_path() {
         return code;
     }
-    let cli = cli::Cli::parse();
-    match commands::dispatch(cli) {
-        Ok(code) => code,
-        Err(err) => err.report(),
-    }
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => return cli::parse_error(err),
+    };
+    commands::dispatch(cli)
 }

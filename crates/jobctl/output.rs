@@ -30,6 +30,7 @@ pub fn use_color() -> bool {
 /// serialized (buffered, not built in memory first). A broken pipe is not an
 /// error, as for [`print_text`].
 pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut out, value)
         .map_err(|e| match e.io_error_kind() {
@@ -45,6 +46,29 @@ pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
             Ok(())
         }
         other => other,
+    }
+}
+
+/// Set once a command has printed its JSON: an error that ends it after
+/// that is not printed as a second JSON object ([`json_printed`]).
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`print_json`] was called: `--json` prints one object, so an
+/// error after the report goes to stderr only.
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Diagnostics about files (`error: FILE:LINE:COL: `key`: message` and an
+/// indented `hint:`), one after the other on stderr, escaped.
+pub fn diagnostics(diagnostics: &[jobctl_core::diag::Diagnostic]) {
+    let mut text = String::new();
+    for d in diagnostics {
+        text.push_str(&d.to_string());
+        text.push('\n');
+    }
+    if !text.is_empty() {
+        let _ = print_error_text(&escape(&text, Lines::Keep));
     }
 }
 

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use jobctl_core::health::UnrecordedRun;
 use jobctl_core::job::Job;
+use jobctl_core::labels::{LabelFilter, Labels};
 use jobctl_core::plan::{Override, ownership};
 use jobctl_core::render::{RenderedJob, users_folder_of};
 use jobctl_core::state::{self, Derived};
@@ -49,6 +50,39 @@ pub struct Options<'a> {
     /// Also read the runs the shims could not record (their warnings in the
     /// journal), for `health` and `status`.
     pub unrecorded: bool,
+}
+
+/// `--owner`, `--team`, `--tag`: the jobs to show by their labels (see
+/// `jobctl_core::labels`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LabelArgs {
+    /// Only jobs whose `owner` is this.
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+    /// Only jobs whose `team` is this.
+    #[arg(long, value_name = "TEAM")]
+    pub team: Option<String>,
+    /// Only jobs with this tag (repeat, or separate with commas: every one
+    /// must be among the job's tags). A job whose labels cannot be read (its
+    /// file is gone or is not TOML) is always shown.
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+}
+
+impl LabelArgs {
+    /// Keeps the jobs these labels select.
+    pub fn retain(&self, overview: &mut Overview) {
+        let filter = LabelFilter {
+            owner: self.owner.clone(),
+            team: self.team.clone(),
+            tags: self.tags.clone(),
+        };
+        if !filter.is_empty() {
+            overview
+                .jobs
+                .retain(|view| filter.matches(view.labels.as_ref()));
+        }
+    }
 }
 
 /// One job's history, from the database of the user it runs as.
@@ -86,6 +120,9 @@ pub struct JobView {
     pub invalid_reason: Option<String>,
     /// The job file, when there is one.
     pub source: Option<String>,
+    /// `owner`, `team`, `tags`: of the job, or read leniently from a file
+    /// that does not validate; `None` when they cannot be known.
+    pub labels: Option<Labels>,
     pub service: String,
     pub timer: Option<String>,
     /// systemd's ActiveState of the service and the timer ("" when systemd
@@ -140,9 +177,12 @@ pub struct Overview {
     pub bad_rows: Vec<(Located, Vec<BadRow>)>,
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
-    /// Some job file (any, not only those gathered) does not validate, or
-    /// the configuration has errors: `apply` refuses to run until fixed.
+    /// The configuration has errors: `apply` refuses to run until fixed
+    /// (invalid job files do not block it: it skips them, leaving their
+    /// units as they are, unless `--strict`).
     pub apply_blocked: bool,
+    /// The jobs folder does not exist (read as empty: a fresh host).
+    pub missing_dir: Option<PathBuf>,
     pub now_us: i64,
 }
 
@@ -212,15 +252,12 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             .into_iter()
             .collect();
         let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+        let missing_dir = loaded.missing_dir.clone();
         let config_file = paths.config.display().to_string();
         let mut invalid: BTreeMap<String, String> = BTreeMap::new();
         let mut config_errors = Vec::new();
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
-            let text = match (d.line, &d.key) {
-                (0, _) => d.message.clone(),
-                (line, Some(key)) => format!("line {line}: `{key}`: {}", d.message),
-                (line, None) => format!("line {line}: {}", d.message),
-            };
+            let text = load::short_reason(d);
             if d.file == config_file {
                 config_errors.push(format!("{}: {text}", d.file));
             } else {
@@ -271,9 +308,10 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 }
             }
         }
-        // Any invalid file (or configuration error) makes apply refuse to
-        // do anything: its remedies say to fix them first.
-        let apply_blocked = !invalid.is_empty() || !config_errors.is_empty();
+        // A configuration error makes apply refuse to do anything: its
+        // remedies say to fix it first. Invalid job files do not (per-job
+        // isolation: apply skips them).
+        let apply_blocked = !config_errors.is_empty();
 
         // Every job: a file (valid or not) or units on disk.
         let mut names: BTreeSet<String> = on_disk.keys().cloned().collect();
@@ -388,6 +426,16 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 },
             };
             let unrecorded = unrecorded.take(&job, &service, uid);
+            let labels = match &definition {
+                Some(d) => Some(Labels::of(d)),
+                None if invalid_reason.is_some() => {
+                    let file = paths.jobs_dir.join(format!("{job}.toml"));
+                    crate::files::read_text_limited(&file, crate::files::JOB_FILE_LIMIT)
+                        .ok()
+                        .and_then(|text| Labels::read(&text))
+                }
+                None => None,
+            };
             let service_result = sd_side
                 .troubled
                 .get(&service)
@@ -422,6 +470,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                 definition,
                 invalid_reason,
                 source,
+                labels,
                 service,
                 timer,
                 timer_enabled,
@@ -451,6 +500,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             bad_rows,
             config_errors,
             apply_blocked,
+            missing_dir,
             now_us,
         })
     })

@@ -207,6 +207,25 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The error for a jobs folder that does not exist, saying how to start.
+pub fn missing_jobs_dir(dir: &Path) -> crate::error::CliError {
+    crate::error::CliError::usage(anyhow::anyhow!(
+        "the jobs folder {} does not exist",
+        dir.display()
+    ))
+    .hint(missing_jobs_dir_hint(dir))
+}
+
+/// How to start when the jobs folder does not exist.
+pub fn missing_jobs_dir_hint(dir: &Path) -> String {
+    format!(
+        "create it and add a job file: `mkdir -p {}`, then one TOML file per job (jobctl.toml(5); \
+         examples in /usr/share/doc/jobctl/examples); `{}` checks them",
+        shell_quote(dir),
+        jobctl_in(dir, "validate")
+    )
+}
+
 /// `text` as one shell word: bare when it holds only characters no shell
 /// treats specially, else in single quotes.
 pub fn shell_quote(text: impl AsRef<Path>) -> String {

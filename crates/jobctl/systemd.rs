@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use jobctl_core::plan::{Actual, DiskUnit, Override, UnitState};
+
 use jobctl_core::render::RenderedJob;
 use jobctl_systemd::{Bus, ErrorKind, Systemd, UnitDir};
 
@@ -104,15 +105,26 @@ pub struct ApplyLock {
 }
 
 pub fn lock(paths: &Paths) -> Result<ApplyLock, CliError> {
+    // Permission denied here is the first thing a non-root caller meets in
+    // system mode: say what to do.
+    let denied = |e: std::io::Error, what: String| -> CliError {
+        let hint = e.kind() == std::io::ErrorKind::PermissionDenied && paths.mode == Mode::System;
+        let err = CliError::failure(anyhow::Error::new(e).context(what));
+        if hint {
+            err.hint("run as root, or use --user to manage your own jobs")
+        } else {
+            err
+        }
+    };
     fs::create_dir_all(&paths.state_dir)
-        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+        .map_err(|e| denied(e, format!("cannot create {}", paths.state_dir.display())))?;
     let path = paths.state_dir.join("apply.lock");
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        .map_err(|e| denied(e, format!("cannot open the lock {}", path.display())))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut told = false;
     loop {
@@ -180,23 +192,128 @@ pub fn write_overrides(
     Ok(())
 }
 
-/// Loads and renders every job for this host's systemd (feature detection:
-/// directives newer than `checks.systemd` are refused where they are
-/// written, as `jobctl validate` does).
+/// The jobs an apply installs: every valid job of the selection rendered for
+/// this host's systemd, and the jobs skipped as invalid.
+pub struct Desired {
+    pub loaded: LoadedJobs,
+    pub rendered: Vec<RenderedJob>,
+    /// Job → the first reason it is skipped (its file does not validate, or
+    /// it cannot be rendered for this host).
+    pub invalid: BTreeMap<String, String>,
+    /// The errors of the jobs skipped, and of those that could not be
+    /// rendered (as diagnostics of their files).
+    skipped: Vec<jobctl_core::diag::Diagnostic>,
+}
+
+impl Desired {
+    /// The errors that made jobs invalid, for the report.
+    pub fn invalid_diagnostics(&self) -> Vec<jobctl_core::diag::Diagnostic> {
+        self.skipped.clone()
+    }
+}
+
+/// Loads and renders the selected jobs for this host's systemd (feature
+/// detection: directives newer than `checks.systemd` are refused where they
+/// are written, as `jobctl validate` does). Problems that are not one job's
+/// (the configuration, the jobs folder, two files for one job) fail the
+/// whole apply; so does any invalid job with `strict`. Otherwise an invalid
+/// job is left out and named in [`Desired::invalid`].
 pub fn desired(
     paths: &Paths,
+    selection: &JobSelection,
     checks: load::Checks,
-) -> Result<(LoadedJobs, Vec<RenderedJob>), CliError> {
-    let loaded =
-        load::load_jobs_checked(paths, &JobSelection::Dir(paths.jobs_dir.clone()), checks)?;
-    if loaded.has_errors() {
+    strict: bool,
+) -> Result<Desired, CliError> {
+    let loaded = load::load_jobs_checked(paths, selection, checks)?;
+    let triage = loaded.triage();
+    if !triage.fatal.is_empty() || (strict && !triage.invalid.is_empty()) {
         return Err(crate::commands::invalid_jobs(&loaded.diagnostics));
     }
     let exe = rendering::jobctl_path(&loaded, None)?;
     let version = checks.systemd.map(|t| t.version);
-    let rendered = rendering::render_all(&loaded, paths, &exe, version)
-        .map_err(crate::commands::render_failures)?;
-    Ok((loaded, rendered))
+    let (by_name, failures) = rendering::render_each(&loaded, paths, &exe, version);
+    if strict && !failures.is_empty() {
+        return Err(crate::commands::render_failures(failures));
+    }
+    let mut invalid = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for (job, errors) in &triage.invalid {
+        if let Some(first) = errors.first() {
+            invalid.insert(job.clone(), load::short_reason(first));
+        }
+        skipped.extend(errors.iter().cloned());
+    }
+    for (job, error) in failures {
+        let file = loaded
+            .jobs
+            .iter()
+            .find(|j| j.name.as_str() == job)
+            .map(|j| j.source.clone())
+            .unwrap_or_default();
+        let message = format!("cannot be rendered for this host: {error}");
+        skipped.push(jobctl_core::diag::Diagnostic {
+            severity: jobctl_core::diag::Severity::Error,
+            file,
+            line: 0,
+            column: 0,
+            key: None,
+            message: message.clone(),
+            hint: None,
+        });
+        invalid.insert(job, message);
+    }
+    Ok(Desired {
+        rendered: by_name.into_values().collect(),
+        loaded,
+        invalid,
+        skipped,
+    })
+}
+
+/// Installed jobs whose units name a job file outside `jobs_dir`
+/// (`X-Jobctl-Source=`), with that file: another jobs folder's jobs, which
+/// an apply of `jobs_dir` leaves alone. Units that name no file count as
+/// this folder's.
+pub fn installed_elsewhere(actual: &Actual, jobs_dir: &Path) -> BTreeMap<String, String> {
+    jobctl_core::plan::installed_sources(actual)
+        .into_iter()
+        .filter_map(|(job, source)| {
+            let source = source?;
+            let folder = Path::new(&source).parent()?;
+            (!same_folder(folder, jobs_dir)).then_some((job, source))
+        })
+        .collect()
+}
+
+/// Whether two names of folders name the same folder: the same absolute
+/// path once `.`, `..` and repeated slashes are resolved, or the same
+/// folder on disk (links followed).
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    let absolute = |p: &Path| -> PathBuf {
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        let mut out = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    if absolute(a) == absolute(b) {
+        return true;
+    }
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// systemd's `LoadState` of each unit named in an apply ("loaded",

@@ -82,6 +82,47 @@ impl ZoneLookup for HostZones {
         cache.insert(name.to_string(), zone.clone());
         zone
     }
+
+    /// Every zone name of the host: the files under the zoneinfo folder
+    /// that start with the TZif magic (read only to suggest a name for one
+    /// that does not exist), without `posix/` and `right/`, which repeat the
+    /// others.
+    fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![(self.root.clone(), String::new(), 0)];
+        while let Some((dir, prefix, depth)) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let full = format!("{prefix}{name}");
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if depth < 3 && !matches!(full.as_str(), "posix" | "right") {
+                        todo.push((entry.path(), format!("{full}/"), depth + 1));
+                    }
+                } else if name_is_valid(&full) && has_tzif_magic(&entry.path()) {
+                    out.push(full);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Whether a file starts with `TZif`.
+fn has_tzif_magic(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"TZif")
 }
 
 /// The local zone as glibc's `tzset()` finds it, read once per process:

@@ -15,6 +15,7 @@
 //! Skips with a printed reason where a sandbox cannot run; fails instead when
 //! JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true.
 
+mod cli_core;
 mod injection;
 mod packaging;
 mod run_truth;
@@ -95,6 +96,11 @@ const CASES: &[(&str, Case)] = &[
     ("every_hint_printed_as_root_works_when_pasted", trust_fix::every_hint_printed_as_root_works_when_pasted),
     ("a_users_rows_say_only_what_that_user_recorded", trust_fix::a_users_rows_say_only_what_that_user_recorded),
     ("a_timer_disabled_behind_jobctls_back_is_a_problem", trust_fix::a_timer_disabled_behind_jobctls_back_is_a_problem),
+    ("cli_core::invalid_jobs_are_skipped_and_their_units_left_alone", cli_core::invalid_jobs_are_skipped_and_their_units_left_alone),
+    ("cli_core::an_apply_of_another_folder_leaves_other_jobs_alone", cli_core::an_apply_of_another_folder_leaves_other_jobs_alone),
+    ("cli_core::check_mode_plans_given_content_exactly", cli_core::check_mode_plans_given_content_exactly),
+    ("cli_core::edit_apply_installs_the_change", cli_core::edit_apply_installs_the_change),
+    ("cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty", cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -137,7 +143,10 @@ fn main() {
     let env = Arc::new(env);
     trials.extend(CASES.iter().map(|&(name, case)| {
         let env = env.clone();
-        Trial::test(name, move || case(&env))
+        Trial::test(name, move || {
+            env.clean_slate()?;
+            case(&env)
+        })
     }));
     let conclusion = libtest_mimic::run(&args, trials);
     match Arc::try_unwrap(env) {
@@ -170,6 +179,19 @@ fn boot() -> Option<Env> {
 }
 
 impl Env {
+    /// No job of an earlier case is installed: an apply of an empty folder
+    /// with `--prune-all` removes every jobctl unit, in system mode and, when
+    /// root's user manager runs, in per-user mode. (An apply prunes only the
+    /// units of its own jobs folder; each case has its own.)
+    fn clean_slate(&self) -> R {
+        let empty = self.jobs_dir("clean-slate");
+        ok(&self.jobctl_in(&empty, &["apply", "--prune-all"]))?;
+        if self.sb_path("/run/user/0/bus").exists() {
+            ok(&self.user_jobctl(&empty, &["apply", "--prune-all"]))?;
+        }
+        Ok(())
+    }
+
     /// A fresh, empty jobs folder.
     fn jobs_dir(&self, name: &str) -> PathBuf {
         let dir = self.scratch.join(name);
@@ -683,14 +705,24 @@ fn run_wait_exit_codes(env: &Env) -> R {
     }
     let out = env.jobctl_in(&dir, &["run", "three", "--wait", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout)?;
+    // The run in the history's words, systemd's beside it, and the run id
+    // the history recorded it under.
     check(
-        report["exit_status"] == 3 && report["result"] == "exit-code",
+        report["exit_status"] == 3
+            && report["result"] == "failed"
+            && report["systemd_result"] == "exit-code",
         || format!("{report:#}"),
     )?;
     // The shim recorded each run with trigger `manual`, the exit status and
     // systemd's invocation id.
     let runs = env.runs("three")?;
     check(runs.len() == 2, || format!("{runs:#?}"))?;
+    check(runs[0]["id"] == report["run_id"], || {
+        format!(
+            "run_id {} is not the recorded run: {runs:#?}",
+            report["run_id"]
+        )
+    })?;
     check(
         runs[0]["trigger"] == "manual"
             && runs[0]["status"] == "failed"
@@ -1724,7 +1756,7 @@ fn an_imported_user_crontab_runs_as_its_owner(env: &Env) -> R {
     check(!refused.exists(), || "a refused import wrote files".into())?;
     // Leave no job behind for the next case.
     fs::remove_dir_all(&out_dir).ok();
-    env.apply(&env.jobs_dir("imported-empty")).map(|_| ())
+    ok(&env.jobctl_in(&env.jobs_dir("imported-empty"), &["apply", "--prune-all"]))
 }
 
 impl Env {
@@ -1808,7 +1840,7 @@ fn user_mode_warns_when_lingering_is_off(env: &Env) -> R {
     check(out.status.success(), || text(&out))?;
 
     // As it was: no jobs, no lingering.
-    ok(&env.user_jobctl(&env.jobs_dir("linger-empty"), &["apply"]))?;
+    ok(&env.user_jobctl(&env.jobs_dir("linger-empty"), &["apply", "--prune-all"]))?;
     env.set_root_linger(false)
 }
 
@@ -1894,8 +1926,12 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
     let out = env.user_jobctl(&dir, &["run", "uflaky", "--wait"]);
     check(out.status.code() == Some(3), || text(&out))?;
     outputs.push(("run uflaky --wait".into(), both(&out)));
+    // Its command never ran: "did not start" (4), not jobctl's failure (1).
     let out = env.user_jobctl(&dir, &["run", "uenv", "--wait"]);
-    check(out.status.code() == Some(1), || text(&out))?;
+    check(
+        out.status.code() == Some(4) && both(&out).contains("could not set up its process"),
+        || text(&out),
+    )?;
     outputs.push(("run uenv --wait".into(), both(&out)));
     ok(&env.user_jobctl(&dir, &["run", "uslow"]))?;
     env.wait_for("uslow's first line", Duration::from_secs(10), || {
@@ -1960,7 +1996,7 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
 
     env.sh(&format!("{systemctl} stop jobctl-uslow.service"))?;
     fs::remove_file(dir.join("ubroken.toml")).unwrap();
-    ok(&env.user_jobctl(&env.jobs_dir("hints-empty"), &["apply"]))?;
+    ok(&env.user_jobctl(&env.jobs_dir("hints-empty"), &["apply", "--prune-all"]))?;
     env.set_root_linger(false)
 }
 
@@ -2039,20 +2075,25 @@ fn paste_hints(env: &Env, hints: &[(String, String)]) -> R {
     check(failures.is_empty(), || failures.join("\n"))
 }
 
-/// `what` refused by `validate` and `apply` (exit 2, nothing installed), the
-/// diagnostic naming `file:line:col` and saying each of `texts`.
+/// `what` refused by `validate` (exit 2), skipped by `apply` (exit 6) and
+/// refused by `apply --strict` (exit 2), nothing installed, the diagnostic
+/// naming `file:line:col` and saying each of `texts`.
 fn refused(env: &Env, dir: &Path, job: &str, at: &str, texts: &[&str]) -> R {
     let file = format!("{}/{job}.toml:{at}: ", dir.display());
-    for command in ["validate", "apply"] {
-        let out = env.jobctl_in(dir, &[command]);
+    for (command, want) in [
+        (&["validate"][..], 2),
+        (&["apply"][..], 6),
+        (&["apply", "--strict"][..], 2),
+    ] {
+        let out = env.jobctl_in(dir, command);
         let err = String::from_utf8_lossy(&out.stderr);
         check(
-            out.status.code() == Some(2)
+            out.status.code() == Some(want)
                 && err.contains(&file)
                 && texts.iter().all(|t| err.contains(t)),
             || {
                 format!(
-                    "{command}: want exit 2, {file} and {texts:?}: {}",
+                    "{command:?}: want exit {want}, {file} and {texts:?}: {}",
                     text(&out)
                 )
             },

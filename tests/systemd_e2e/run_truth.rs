@@ -297,12 +297,15 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
                 && err.contains(&format!("`{key}`")),
             || format!("validate {job}: {}", text(&out)),
         )?;
-        let out = env.jobctl_in(&dir, &["apply"]);
-        check(
-            out.status.code() == Some(2)
-                && !env.unit_path(&format!("jobctl-{job}.service")).exists(),
-            || format!("apply {job}: {}", text(&out)),
-        )?;
+        // Skipped (exit 6) by default, refused (exit 2) with --strict.
+        for (args, want) in [(&["apply"][..], 6), (&["apply", "--strict"][..], 2)] {
+            let out = env.jobctl_in(&dir, args);
+            check(
+                out.status.code() == Some(want)
+                    && !env.unit_path(&format!("jobctl-{job}.service")).exists(),
+                || format!("{args:?} {job}: {}", text(&out)),
+            )?;
+        }
         fs::remove_file(dir.join(format!("{job}.toml")))?;
         Ok(())
     };

@@ -438,7 +438,7 @@ pub(super) fn hardening_never_costs_the_history(env: &Env) -> R {
     no_history_problem(&user_jobctl(&["health", "--json"]))?;
     // Leave root's user manager without these units.
     let empty = env.jobs_dir("hardening-user-empty");
-    ok(&env.user_jobctl(&empty, &["apply"]))
+    ok(&env.user_jobctl(&empty, &["apply", "--prune-all"]))
 }
 
 /// `health --json` reports no problem with any job's history or runs.
@@ -559,5 +559,5 @@ pub(super) fn an_unwritable_history_is_a_health_problem(env: &Env) -> R {
     )?;
     health_reports_it()?;
     let empty = env.jobs_dir("unwritable-user-empty");
-    ok(&env.user_jobctl(&empty, &["apply"]))
+    ok(&env.user_jobctl(&empty, &["apply", "--prune-all"]))
 }

@@ -169,7 +169,7 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
         write_job(&dir, job, body);
     }
     // `fine` changed after its apply too: pending, with apply as the remedy
-    // only once the others are fixed.
+    // (apply skips the invalid files and leaves their units alone).
     write_job(
         &dir,
         "fine",
@@ -190,7 +190,7 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
     let out = env.jobctl_in(&dir, &["list"]);
     let err = String::from_utf8_lossy(&out.stderr);
     check(
-        err.contains(&format!("{} job file(s) do not validate", invalid.len())),
+        err.contains(&format!("{} job files do not validate", invalid.len())),
         || text(&out),
     )?;
     let out = env.jobctl_in(&dir, &["health"]);
@@ -207,8 +207,7 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
         .find(|l| l.starts_with("fine: pending-apply: "))
         .unwrap_or_default();
     check(
-        fine.contains("fix the job files that do not validate (`jobctl ")
-            && fine.contains(" validate` shows them), then run `jobctl "),
+        fine.contains("run `jobctl ") && fine.contains(" apply` ("),
         || text(&out),
     )?;
     let out = env.jobctl_in(&dir, &["health", "--json"]);
@@ -222,8 +221,8 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
         || text(&out),
     )?;
     // Every jobctl hint they print works when pasted: validate names the
-    // files and exits 2 (what is wrong); the apply remedies say to fix them
-    // first, and work once they are.
+    // files and exits 2 (what is wrong); apply applies the valid jobs and
+    // says it skipped the others (exit 6), and exits 0 once they are fixed.
     let mut outputs = String::new();
     for args in [
         &["list"][..],
@@ -242,6 +241,12 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
     })?;
     let (later, now): (Vec<&String>, Vec<&String>) =
         hints.iter().partition(|h| h.contains(" apply"));
+    for hint in &later {
+        let out = paste_as_root(env, hint);
+        check(out.status.code() == Some(6), || {
+            format!("pasted `{hint}` with invalid files: {}", text(&out))
+        })?;
+    }
     for hint in now {
         let out = paste_as_root(env, hint);
         let all = both(&out);

@@ -19,6 +19,35 @@ pub enum Mode {
 /// so an implementation must not match names case-insensitively.
 pub trait ZoneLookup {
     fn zone(&self, name: &str) -> Option<jiff::tz::TimeZone>;
+
+    /// Every zone name the lookup knows, for "did you mean" suggestions
+    /// ([`suggest_zone`]); none by default.
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The known zone closest to an unknown `name`: the same name in another
+/// case (`europe/london`), else a close spelling (`Europe/Londn`).
+pub fn suggest_zone(zones: &dyn ZoneLookup, name: &str) -> Option<String> {
+    let names = zones.names();
+    if let Some(same) = names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+        return Some(same.clone());
+    }
+    // A typo or two: a letter missing, extra, wrong, or two swapped.
+    let wanted = name.to_ascii_lowercase();
+    let limit = if wanted.len() >= 8 { 2 } else { 1 };
+    names
+        .iter()
+        .map(|n| {
+            (
+                n,
+                strsim::damerau_levenshtein(&wanted, &n.to_ascii_lowercase()),
+            )
+        })
+        .filter(|(_, distance)| *distance <= limit)
+        .min_by_key(|(_, distance)| *distance)
+        .map(|(n, _)| n.clone())
 }
 
 /// A lookup that knows only UTC: for tests and for checking files with no

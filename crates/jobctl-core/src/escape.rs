@@ -45,6 +45,23 @@ pub enum EscapeError {
     TooLong { len: usize, max: usize },
 }
 
+impl EscapeError {
+    /// How to fix a value refused for this reason.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            EscapeError::Nul => "remove the NUL byte",
+            EscapeError::ControlCharacter { .. } => {
+                "write the value without it (in `command` and `environment` such characters are escaped for you)"
+            }
+            EscapeError::TrailingBackslash => "remove the trailing backslash",
+            EscapeError::SurroundingWhitespace => "remove the leading and trailing whitespace",
+            EscapeError::TooLong { .. } => {
+                "pass long data in a file the command reads, or on its standard input (the job's `stdin` key)"
+            }
+        }
+    }
+}
+
 /// Encodes one `ExecStart=` argument: double-quoted and C-escaped, with `%`
 /// doubled (specifiers) and `$` doubled (environment expansion), so that the
 /// process receives exactly `arg`.

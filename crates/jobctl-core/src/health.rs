@@ -153,8 +153,8 @@ pub struct Options<'a> {
     pub jobctl: &'a str,
     /// How they call systemctl for the jobs' manager (`systemctl --user`).
     pub systemctl: &'a str,
-    /// Some job file does not validate (or the configuration has errors):
-    /// `apply` refuses to run, so its remedies say to fix those first.
+    /// The configuration has errors: `apply` refuses to run, so its
+    /// remedies say to fix them first.
     pub apply_blocked: bool,
 }
 
@@ -309,7 +309,7 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
     let systemctl = opts.systemctl;
     let apply = if opts.apply_blocked {
         format!(
-            "fix the job files that do not validate (`{jobctl} validate` shows them), then run `{jobctl} apply`"
+            "fix the configuration (`{jobctl} validate` shows its errors), then run `{jobctl} apply`"
         )
     } else {
         format!("run `{jobctl} apply`")
@@ -769,7 +769,7 @@ mod tests {
     }
 
     #[test]
-    fn apply_remedies_say_to_fix_invalid_files_first() {
+    fn apply_remedies_say_to_fix_the_configuration_first() {
         let d = derived(JobState::NotApplied, Some(TimerState::Active));
         let facts = JobFacts {
             job: "nightly",
@@ -801,13 +801,14 @@ mod tests {
             problems[0].message,
             "the job file has no units yet; run `jobctl --jobs-dir /j apply`"
         );
-        // apply refuses to run while any job file does not validate.
+        // apply refuses to run while the configuration has errors (invalid
+        // job files it skips).
         opts.apply_blocked = true;
         let problems = assess(&facts, &opts);
         assert_eq!(
             problems[0].message,
-            "the job file has no units yet; fix the job files that do not validate \
-             (`jobctl --jobs-dir /j validate` shows them), then run `jobctl --jobs-dir /j apply`"
+            "the job file has no units yet; fix the configuration \
+             (`jobctl --jobs-dir /j validate` shows its errors), then run `jobctl --jobs-dir /j apply`"
         );
     }
 

@@ -17,6 +17,7 @@ pub mod duration;
 pub mod escape;
 pub mod health;
 pub mod job;
+pub mod labels;
 pub mod naming;
 pub mod ownership;
 pub mod plan;

@@ -653,7 +653,7 @@ pub fn surely_small(job: &Job) -> bool {
     const SMALL: usize = 120 * 1024;
     let argv: usize = match &job.command {
         crate::job::Command::Argv { argv } => argv.iter().map(|w| w.len() + 1).sum(),
-        crate::job::Command::Shell { script } => script.len(),
+        crate::job::Command::Shell { script, shell } => script.len() + shell.len(),
     };
     let env: usize = job
         .environment
@@ -1022,6 +1022,39 @@ pub(crate) mod tests {
             .unwrap()
             .service
             .contents
+    }
+
+    #[test]
+    fn a_shell_script_runs_in_sh_unless_shell_path_says_otherwise() {
+        let script = "shell = \"echo $RANDOM\"\nmanual = true\n";
+        let exec = |text: &str| {
+            service(&job(text))
+                .lines()
+                .find(|l| l.starts_with("ExecStart="))
+                .unwrap()
+                .to_string()
+        };
+        assert!(exec(script).contains(" -- /bin/sh -c "), "{}", exec(script));
+        let bash = format!("{script}shell_path = \"/bin/bash\"\n");
+        assert!(exec(&bash).contains(" -- /bin/bash -c "), "{}", exec(&bash));
+        // Not an absolute path, or set beside `command`: errors at the key.
+        for (text, message) in [
+            (
+                format!("{script}shell_path = \"bash\"\n"),
+                "is not an absolute path",
+            ),
+            (
+                "command = [\"/bin/true\"]\nmanual = true\nshell_path = \"/bin/bash\"\n"
+                    .to_string(),
+                "the job has `command`, not `shell`",
+            ),
+        ] {
+            let loaded = load(&text, Mode::System);
+            assert!(loaded.job.is_none(), "{text}");
+            let d = &loaded.diagnostics[0];
+            assert_eq!(d.key.as_deref(), Some("shell_path"), "{d:?}");
+            assert!(d.message.contains(message), "{d:?}");
+        }
     }
 
     #[test]

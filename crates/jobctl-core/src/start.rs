@@ -35,10 +35,14 @@ pub enum NotStarted {
     Canceled,
     /// systemd refused the start for another reason (see the message).
     Refused,
+    /// systemd began a run but could not set up its process, so the job's
+    /// command never ran (a missing `environment_file`, user or working
+    /// folder: `Result=resources`, no main process).
+    SetupFailed,
 }
 
 impl NotStarted {
-    pub const ALL: [NotStarted; 10] = [
+    pub const ALL: [NotStarted; 11] = [
         NotStarted::AlreadyRunning,
         NotStarted::AlreadyActive,
         NotStarted::StartLimitHit,
@@ -49,6 +53,7 @@ impl NotStarted {
         NotStarted::NotLoaded,
         NotStarted::Canceled,
         NotStarted::Refused,
+        NotStarted::SetupFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +68,7 @@ impl NotStarted {
             NotStarted::NotLoaded => "not-loaded",
             NotStarted::Canceled => "canceled",
             NotStarted::Refused => "refused",
+            NotStarted::SetupFailed => "setup-failed",
         }
     }
 }
@@ -146,6 +152,19 @@ pub fn judge(f: &StartFacts<'_>) -> Verdict {
     Verdict::NotStarted(reason)
 }
 
+/// A finished run's status in the history's words (`success`, `failed`,
+/// `killed`, `timeout`, `error`) from systemd's `Result` of the service:
+/// what `jobctl run` reports when the shim's own record cannot be read.
+pub fn status_of(unit_result: &str) -> &'static str {
+    match unit_result {
+        "success" => "success",
+        "exit-code" => "failed",
+        "signal" | "core-dump" | "oom-kill" | "watchdog" => "killed",
+        "timeout" => "timeout",
+        _ => "error",
+    }
+}
+
 /// What to tell the operator about a start that did not happen: what
 /// systemd did, in words. `detail` is systemd's own detail when there is
 /// one (the failed condition, the load error, the refused call's message).
@@ -167,6 +186,9 @@ pub fn explain(reason: NotStarted, detail: Option<&str>) -> String {
         NotStarted::NotLoaded => "systemd could not load the unit",
         NotStarted::Canceled => "the start was canceled before the run began",
         NotStarted::Refused => "systemd refused the start",
+        NotStarted::SetupFailed => {
+            "systemd began the run but could not set up its process, so the command never ran"
+        }
     };
     match detail.map(str::trim).filter(|d| !d.is_empty()) {
         Some(detail) => format!("{base} ({detail})"),

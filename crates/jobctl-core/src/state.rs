@@ -179,7 +179,7 @@ pub fn derive(inputs: &Inputs<'_>) -> Derived {
             TimerState::Active if inputs.timer_active => JobState::Active,
             TimerState::Active => JobState::Inactive,
             TimerState::DisabledByOperator => JobState::DisabledByOperator,
-            TimerState::Disabled | TimerState::Removed => JobState::Disabled,
+            TimerState::Disabled | TimerState::Removed | TimerState::Kept => JobState::Disabled,
         }
     };
     derived

@@ -52,10 +52,22 @@ pub fn parse_document<'i>(
                 Some(span),
                 None,
                 format!("not valid TOML: {message}"),
-                Some("see https://toml.io for the syntax; strings need double quotes".to_string()),
+                Some(toml_hint(&message).to_string()),
             );
             None
         }
+    }
+}
+
+/// What to do about a TOML syntax error, by the parser's message.
+fn toml_hint(message: &str) -> &'static str {
+    if message.contains("must be quoted") || message.contains("invalid string") {
+        "write text in quotes: \"…\" or '…'"
+    } else if message.contains("literal string") || message.contains("basic string") {
+        "a string ends on its own line with the quote it starts with: \"…\" or '…' \
+         (\"\"\"…\"\"\" or '''…''' for text over several lines)"
+    } else {
+        "see https://toml.io for the syntax"
     }
 }
 
@@ -477,6 +489,31 @@ pub fn suggest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_syntax_hints_fit_the_mistake() {
+        let hint = |text: &str| {
+            let mut diags = crate::diag::Diagnostics::new("x.toml", text);
+            assert!(
+                parse_document(text, &mut diags).is_none(),
+                "{text:?} parsed"
+            );
+            diags.into_vec()[0].hint.clone().unwrap()
+        };
+        // Single quotes are TOML: the hint never says they are not.
+        let single = hint("shell = 'echo hi\n");
+        assert!(!single.contains("double quotes"), "{single}");
+        assert!(
+            single.contains("'…'") && single.contains("ends on its own line"),
+            "{single}"
+        );
+        assert!(hint("shell = \"echo hi\n").contains("ends on its own line"));
+        assert_eq!(
+            hint("shell = echo hi\n"),
+            "write text in quotes: \"…\" or '…'"
+        );
+        assert_eq!(hint("[a\n"), "see https://toml.io for the syntax");
+    }
 
     #[test]
     fn suggests_close_keys_only() {

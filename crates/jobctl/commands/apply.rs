@@ -1,28 +1,32 @@
 //! `jobctl apply`: reconcile systemd with the jobs folder.
 //!
-//! Lock, load and validate every job (nothing changes if any is invalid),
+//! Lock, load and validate every job (an invalid job is skipped, its units
+//! left as they are; with `--strict` nothing changes if any is invalid),
 //! render for this host's systemd version, read the units jobctl owns and ask
 //! systemd about them, plan (`jobctl_core::plan`), then execute in an order
 //! that is safe to interrupt: stop, write, disable, enable, delete, one
 //! reload, start/restart, reset-failed. On a failure it stops and reports
 //! what was done and what was not; the next apply converges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use clap::Args;
-use jobctl_core::plan::{self, JobPlan, Phase, Plan, Target, TimerState};
+use jobctl_core::diag::Diagnostic;
+use jobctl_core::naming::JobName;
+use jobctl_core::plan::{self, JobPlan, LeftAlone, Phase, Plan, Scope, Target, TimerState};
 use jobctl_systemd::{JobOp, Property, Systemd, UnitDir};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::exit::Exit;
+use crate::load::{GivenJob, JobSelection};
 use crate::output;
 use crate::paths::{Mode, Paths};
 use crate::systemd;
-use crate::view::apply as view;
+use crate::view::apply::{self as view, UnitDiff};
 
 /// How long one batch of start/stop jobs may take.
 const JOB_DEADLINE: Duration = Duration::from_secs(120);
@@ -30,24 +34,45 @@ const JOB_DEADLINE: Duration = Duration::from_secs(120);
 /// Install the jobs folder into systemd: write changed units, one reload,
 /// start, restart, stop and remove timers as needed.
 ///
-/// Only units carrying jobctl's mark (X-Jobctl-Job=) are ever touched. A
-/// second apply right after a first changes nothing.
+/// Only units carrying jobctl's mark (X-Jobctl-Job=) are ever touched, and of
+/// those only the ones installed from this jobs folder (their X-Jobctl-Source=):
+/// another folder's jobs are left alone. A second apply right after a first
+/// changes nothing.
+///
+/// A job file that does not validate does not hold the others back: the valid
+/// jobs are applied, the invalid job's installed units are left exactly as they
+/// are (never removed because its file is broken), the report names it, and the
+/// exit status is 6. --strict applies nothing unless every file is valid.
+///
+/// Plan against content that is not in the jobs folder yet (config management's
+/// check mode): --check --job NAME=FILE reads NAME's job file from FILE (`-`:
+/// standard input) as if it were NAME.toml in the jobs folder; --absent NAME as
+/// if NAME's file were gone.
 ///
 /// Exit status: 0 applied (or nothing to do), 1 failed part-way (the report
-/// says what was done), 2 invalid job files (nothing changed); with --check,
-/// 0 when nothing would change and 3 when something would.
+/// says what was done), 2 invalid input (nothing changed: bad flags, an
+/// invalid configuration, two files for one job, a unit name taken by a unit
+/// jobctl does not own, or with --strict any invalid job file), 6 applied but
+/// invalid jobs were skipped; with --check, 3 when something would change.
 ///
 /// Examples:
 ///   jobctl apply
 ///   jobctl apply --check --diff
-///   jobctl apply --json          # Ansible: changed_when: (out.stdout | from_json).changed
+///   jobctl apply backup                  # only this job; the others stay as they are
+///   jobctl apply --check --json backup --job backup=/tmp/backup.toml
+///   jobctl apply --strict                # all or nothing
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ApplyArgs {
+    /// Only these jobs: plan and apply them and leave every other job as it is
+    /// [default: every job].
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
     /// Change nothing: print the plan; exit 3 if anything would change.
     #[arg(long, visible_alias = "dry-run")]
     pub check: bool,
-    /// Show unified diffs of the unit files that would change or did.
+    /// Show unified diffs of the unit files that would change or did (with
+    /// --json: each unit's text before and after).
     #[arg(long)]
     pub diff: bool,
     /// Remove the units of jobs whose files are gone [default].
@@ -57,7 +82,24 @@ pub struct ApplyArgs {
     /// Keep the units of jobs whose files are gone.
     #[arg(long)]
     pub no_prune: bool,
-    /// Machine-readable report.
+    /// Also remove the units of jobs installed from other jobs folders (which
+    /// are otherwise left alone).
+    #[arg(long, conflicts_with = "no_prune")]
+    pub prune_all: bool,
+    /// Apply nothing unless every job file is valid (the default applies the
+    /// valid jobs and skips invalid ones).
+    #[arg(long)]
+    pub strict: bool,
+    /// With --check: take job NAME's file from FILE (`-`: standard input), as
+    /// if it were NAME.toml in the jobs folder. Repeatable.
+    #[arg(long = "job", value_name = "NAME=FILE", requires = "check")]
+    pub given: Vec<String>,
+    /// Take job NAME's file as gone: with --check, plan its removal; without,
+    /// the file must be gone already (nothing installed is then no error).
+    /// Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub absent: Vec<String>,
+    /// Machine-readable report (on failure too: one JSON object).
     #[arg(long)]
     pub json: bool,
 }
@@ -75,8 +117,14 @@ struct Report<'a> {
     error: Option<String>,
     /// Units of these jobs systemd could not load, with its reason.
     not_loaded: Vec<NotLoaded>,
+    /// Jobs installed from other jobs folders, not touched.
+    left_alone: &'a [LeftAlone],
+    /// Every problem found in the files (errors of the jobs skipped as
+    /// invalid, warnings), with file, line, column, key and hint.
+    diagnostics: &'a [Diagnostic],
+    /// With --diff: each unit file written or deleted, before and after.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    diffs: Vec<String>,
+    diffs: Vec<UnitDiff>,
     /// What the operator should know although nothing failed (e.g. per-user
     /// timers that stop at logout); also printed on stderr.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -84,8 +132,77 @@ struct Report<'a> {
     elapsed_ms: u128,
 }
 
+/// What this apply is asked to plan: the named jobs, given content, jobs
+/// taken as gone.
+struct Request {
+    only: Option<BTreeSet<String>>,
+    given: Vec<GivenJob>,
+    absent: Vec<String>,
+}
+
+impl Request {
+    /// Checks every name and reads the given files.
+    fn read(paths: &Paths, args: &ApplyArgs) -> Result<Request, CliError> {
+        let name = |n: &str, flag: &str| -> Result<String, CliError> {
+            JobName::new(n)
+                .map(|_| n.to_string())
+                .map_err(|e| CliError::usage(anyhow!("{flag}: {n:?} is not a job name: {e}")))
+        };
+        for job in &args.jobs {
+            name(job, "JOB")?;
+        }
+        let mut given = Vec::new();
+        let mut stdin_used = false;
+        for g in &args.given {
+            let Some((n, file)) = g.split_once('=') else {
+                return Err(CliError::usage(anyhow!(
+                    "--job {g:?}: expected NAME=FILE (FILE `-` for standard input)"
+                )));
+            };
+            let n = name(n, "--job")?;
+            if file == "-" {
+                if stdin_used {
+                    return Err(CliError::usage(anyhow!(
+                        "--job: only one job file can come from standard input"
+                    )));
+                }
+                stdin_used = true;
+            }
+            let text = super::validate::read_given(file)?;
+            given.push(GivenJob { name: n, text });
+        }
+        let mut absent = Vec::new();
+        for n in &args.absent {
+            let n = name(n, "--absent")?;
+            if given.iter().any(|g| g.name == n) {
+                return Err(CliError::usage(anyhow!(
+                    "job {n} is given both with --job and --absent"
+                )));
+            }
+            let file = paths.jobs_dir.join(format!("{n}.toml"));
+            if !args.check && file.exists() {
+                return Err(CliError::usage(anyhow!(
+                    "--absent {n}: its job file {} still exists",
+                    file.display()
+                ))
+                .hint(format!(
+                    "without --check, --absent applies a removal the file's deletion already made: delete the file first, or `{}`",
+                    crate::paths::jobctl(&format!("remove {n}"))
+                )));
+            }
+            absent.push(n);
+        }
+        Ok(Request {
+            only: (!args.jobs.is_empty()).then(|| args.jobs.iter().cloned().collect()),
+            given,
+            absent,
+        })
+    }
+}
+
 pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     let started = Instant::now();
+    let request = Request::read(paths, &args)?;
     let _lock = if args.check {
         None
     } else {
@@ -96,29 +213,70 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         .version()
         .map_err(|e| systemd::systemd_error(e, paths.mode))?;
     let now = jiff::Timestamp::now();
-    let (_loaded, desired) = systemd::desired(
+    let selection = JobSelection::Overlay {
+        dir: paths.jobs_dir.clone(),
+        given: request.given.clone(),
+        absent: request.absent.clone(),
+    };
+    let desired = systemd::desired(
         paths,
+        &selection,
         crate::load::Checks {
             now: Some(now),
             systemd: Some(crate::rendering::manager_target(version.major)),
         },
+        args.strict,
     )?;
+    if let Some(dir) = &desired.loaded.missing_dir
+        && !args.check
+    {
+        return Err(crate::paths::missing_jobs_dir(dir));
+    }
     let unit_dir = UnitDir::new(&paths.unit_dir);
-    let (actual, mut load_states) = systemd::actual(&sd, &unit_dir, &desired, paths.mode)?;
+    let (actual, mut load_states) = systemd::actual(&sd, &unit_dir, &desired.rendered, paths.mode)?;
     let overrides = systemd::read_overrides(paths)?;
-    let prune = !args.no_prune;
-    let plan = plan::plan(&desired, &actual, &overrides, now, prune).map_err(|errs| {
-        let listing: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        CliError::usage(anyhow!(
-            "{}\n{} conflict{} with units jobctl does not own; nothing was changed",
-            listing.join("\n"),
-            errs.len(),
-            if errs.len() == 1 { "" } else { "s" }
-        ))
-    })?;
+    let scope = Scope {
+        prune: !args.no_prune,
+        only: request.only.clone(),
+        invalid: desired.invalid.clone(),
+        elsewhere: if args.prune_all {
+            BTreeMap::new()
+        } else {
+            systemd::installed_elsewhere(&actual, &paths.jobs_dir)
+        },
+    };
+    if let Some(only) = &scope.only {
+        let installed = plan::installed_sources(&actual);
+        let known: BTreeSet<&str> = desired
+            .rendered
+            .iter()
+            .map(|r| r.job.as_str())
+            .chain(desired.invalid.keys().map(String::as_str))
+            .chain(installed.keys().map(String::as_str))
+            .chain(request.absent.iter().map(String::as_str))
+            .collect();
+        if let Some(unknown) = only.iter().find(|j| !known.contains(j.as_str())) {
+            let known: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+            return Err(systemd::unknown_job(unknown, &known));
+        }
+    }
+    let plan =
+        plan::plan_scoped(&desired.rendered, &actual, &overrides, now, &scope).map_err(|errs| {
+            let listing: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            CliError::usage(anyhow!(
+                "{}\n{} with units jobctl does not own; nothing was changed",
+                listing.join("\n"),
+                view::count(errs.len(), "conflict", "conflicts")
+            ))
+        })?;
 
     let diffs = if args.diff {
-        view::diffs(&plan)
+        let installed: HashMap<String, String> = actual
+            .units
+            .iter()
+            .filter_map(|u| Some((u.name.clone(), u.contents.clone()?)))
+            .collect();
+        view::unit_diffs(&plan, &installed)
     } else {
         Vec::new()
     };
@@ -157,8 +315,8 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
             })
             .collect();
         let message = format!(
-            "systemd could not load {} unit(s); these jobs cannot run (their timers are not started):\n  {}",
-            exec.not_loaded.len(),
+            "systemd could not load {}; these jobs cannot run (their timers are not started):\n  {}",
+            view::count(exec.not_loaded.len(), "unit", "units"),
             lines.join("\n  ")
         );
         let journal = match paths.mode {
@@ -184,7 +342,13 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         systemd::write_overrides(paths, &kept)?;
     }
 
-    let warnings = warnings(paths, &plan);
+    let mut warnings = warnings(paths, &plan);
+    if let Some(dir) = &desired.loaded.missing_dir {
+        warnings.push(format!(
+            "the jobs folder {} does not exist (planned as empty)",
+            dir.display()
+        ));
+    }
     let report = Report {
         changed: plan.changed() && (args.check || !exec.done.is_empty()),
         check: args.check,
@@ -200,6 +364,8 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         },
         error: error.as_ref().map(|(message, _)| message.clone()),
         not_loaded: exec.not_loaded.clone(),
+        left_alone: &plan.left_alone,
+        diagnostics: &desired.loaded.diagnostics,
         diffs,
         warnings,
         elapsed_ms: started.elapsed().as_millis(),
@@ -207,6 +373,8 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     if args.json {
         output::print_json(&report)?;
     } else {
+        let skipped: Vec<Diagnostic> = desired.invalid_diagnostics();
+        output::diagnostics(&skipped);
         output::print_text(&view::text(
             &plan,
             &view::Outcome {
@@ -223,6 +391,20 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
     }
     if let Some((_, e)) = error {
         return Err(e);
+    }
+    let invalid: Vec<&str> = plan.invalid().map(|j| j.job.as_str()).collect();
+    if !invalid.is_empty() {
+        output::warn(&format!(
+            "skipped {} ({}): {} installed units are left as they are",
+            view::count(invalid.len(), "invalid job", "invalid jobs"),
+            invalid.join(", "),
+            if invalid.len() == 1 { "its" } else { "their" }
+        ));
+        output::hint(&format!(
+            "fix the files (`{}` shows every error); `--strict` applies nothing while any file is invalid",
+            crate::paths::jobctl("validate")
+        ));
+        return Ok(Exit::InvalidSkipped.into());
     }
     if args.check && plan.changed() {
         return Ok(Exit::ChangesPending.into());
@@ -386,13 +568,19 @@ fn file_step(
 ) -> Result<(), jobctl_systemd::Error> {
     match result {
         Ok(()) => {
-            exec.done.push(format!("{verb} {total} unit files"));
+            exec.done.push(format!(
+                "{verb} {}",
+                view::count(total, "unit file", "unit files")
+            ));
             Ok(())
         }
         Err(p) => {
             if !p.done.is_empty() {
-                exec.done
-                    .push(format!("{verb} {} of {total} unit files", p.done.len()));
+                exec.done.push(format!(
+                    "{verb} {} of {}",
+                    p.done.len(),
+                    view::count(total, "unit file", "unit files")
+                ));
             }
             Err(p.error)
         }
@@ -441,8 +629,8 @@ fn execute(
             Ok(())
         } else {
             let message = format!(
-                "{label} failed for {} unit(s):\n  {}",
-                units.len() - ok,
+                "{label} failed for {}:\n  {}",
+                view::count(units.len() - ok, "unit", "units"),
                 failures.join("\n  ")
             );
             Err((
@@ -472,11 +660,17 @@ fn execute(
             }
             Phase::DisableTimers(timers) => {
                 sd.disable_unit_files(&names(&timers)).map_err(mode_err)?;
-                exec.done.push(format!("disabled {} timers", timers.len()));
+                exec.done.push(format!(
+                    "disabled {}",
+                    view::count(timers.len(), "timer", "timers")
+                ));
             }
             Phase::EnableTimers(timers) => {
                 sd.enable_unit_files(&names(&timers)).map_err(mode_err)?;
-                exec.done.push(format!("enabled {} timers", timers.len()));
+                exec.done.push(format!(
+                    "enabled {}",
+                    view::count(timers.len(), "timer", "timers")
+                ));
             }
             Phase::DeleteUnits(units) => {
                 let units = names(&units);
@@ -507,7 +701,10 @@ fn execute(
                 for unit in &units {
                     sd.reset_failed(unit.unit).map_err(mode_err)?;
                 }
-                exec.done.push(format!("reset {} units", units.len()));
+                exec.done.push(format!(
+                    "reset {}",
+                    view::count(units.len(), "unit", "units")
+                ));
             }
         }
         exec.phases_done += 1;

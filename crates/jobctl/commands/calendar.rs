@@ -59,6 +59,9 @@ pub struct CalendarArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub globals: crate::cli::UnusedGlobals,
 }
 
 /// The most elapses `--iterations` may ask for. The output is written as it

@@ -34,13 +34,25 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
     let sd = systemd::connect(paths)?;
     let mode = paths.mode;
     let version = sd.version().map_err(|e| systemd::systemd_error(e, mode))?;
-    let (_loaded, desired) = systemd::desired(
+    // Another job's broken file does not stand in the way; this job's does.
+    let all = systemd::desired(
         paths,
+        &crate::load::JobSelection::Dir(paths.jobs_dir.clone()),
         crate::load::Checks {
             now: None,
             systemd: Some(crate::rendering::manager_target(version.major)),
         },
+        false,
     )?;
+    if all.invalid.contains_key(&args.job) {
+        let own: Vec<_> = all
+            .invalid_diagnostics()
+            .into_iter()
+            .filter(|d| crate::load::job_stem(std::path::Path::new(&d.file)) == args.job)
+            .collect();
+        return Err(crate::commands::invalid_jobs(&own));
+    }
+    let desired = all.rendered;
     let Some(job) = desired.iter().find(|j| j.job == args.job) else {
         let known: Vec<String> = desired.iter().map(|j| j.job.clone()).collect();
         return Err(systemd::unknown_job(&args.job, &known));

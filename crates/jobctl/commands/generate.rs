@@ -104,10 +104,15 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
     if args.json {
         output::print_json(&outcome)?;
     } else {
+        let count = crate::view::format::count;
         output::print_text(&format!(
-            "generated {} units for {} jobs in {}: {} written, {} unchanged, {} removed\n",
-            outcome.written.len() + outcome.unchanged.len(),
-            outcome.jobs,
+            "generated {} for {} in {}: {} written, {} unchanged, {} removed\n",
+            count(
+                outcome.written.len() + outcome.unchanged.len(),
+                "unit",
+                "units"
+            ),
+            count(outcome.jobs, "job", "jobs"),
             outcome.out,
             outcome.written.len(),
             outcome.unchanged.len(),

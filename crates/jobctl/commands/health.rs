@@ -64,6 +64,7 @@ use crate::zones::HostZones;
 ///   jobctl health
 ///   jobctl health nightly-refresh backup --failures 3
 ///   jobctl health --ignore expired,pending-apply
+///   jobctl health --team analytics --tag etl      # one team's jobs
 ///   jobctl health --json | jq '.jobs[] | select(.healthy | not)'
 ///   jobctl health --prometheus > /var/lib/node_exporter/jobctl.prom.tmp;
 ///     mv /var/lib/node_exporter/jobctl.prom.tmp /var/lib/node_exporter/jobctl.prom
@@ -73,6 +74,9 @@ pub struct HealthArgs {
     /// Only these jobs (default: every job).
     #[arg(value_name = "JOB")]
     pub jobs: Vec<String>,
+
+    #[command(flatten)]
+    pub labels: overview::LabelArgs,
 
     /// A failed last run is a problem only after this many failed runs in a
     /// row (flaky jobs that usually recover).
@@ -105,7 +109,7 @@ fn parse_kind(text: &str) -> Result<ProblemKind, String> {
 
 pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
     let only = (!args.jobs.is_empty()).then_some(args.jobs.as_slice());
-    let overview = overview::gather(
+    let mut overview = overview::gather(
         paths,
         overview::Options {
             only,
@@ -114,6 +118,14 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             unrecorded: true,
         },
     )?;
+    args.labels.retain(&mut overview);
+    if let Some(dir) = &overview.missing_dir {
+        output::note(&format!(
+            "the jobs folder {} does not exist yet (no jobs to check)",
+            dir.display()
+        ));
+        output::hint(&crate::paths::missing_jobs_dir_hint(dir));
+    }
     let linger = if paths.mode == Mode::User {
         // Timers that should run, and stop with the user's manager at logout.
         let timers = overview

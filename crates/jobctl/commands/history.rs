@@ -40,6 +40,7 @@ use crate::view::history::{self as view, RunView, Style};
 ///
 /// (A job named "prune" is shown with `jobctl history --job prune`.)
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
     #[command(subcommand)]
@@ -86,6 +87,16 @@ pub struct HistoryArgs {
     /// Read this database only.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+}
+
+impl HistoryArgs {
+    /// Whether `--json` was given (to `history` or `history prune`).
+    pub fn wants_json(&self) -> bool {
+        match &self.action {
+            Some(HistoryAction::Prune(p)) => p.json,
+            None => self.json,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,15 @@ pub struct ImportArgs {
     pub source: ImportSource,
 }
 
+impl ImportArgs {
+    /// Whether `--json` was given.
+    pub fn wants_json(&self) -> bool {
+        match &self.source {
+            ImportSource::Crontab(c) => c.json,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImportSource {
     Crontab(CrontabArgs),

@@ -30,25 +30,32 @@ use crate::view::list::{self, JobRow};
 /// error, timeout, killed, lost, expired, running) with its exit status or
 /// signal; FAILS counts the failed runs in a row.
 ///
+/// --owner, --team and --tag show the jobs with those labels (the job
+/// files' `owner`, `team`, `tags`; shown by `status` and in --json).
+///
 /// Examples:
 ///   jobctl list
+///   jobctl list --team analytics --tag etl
 ///   jobctl list --json | jq '.[] | select(.failure_streak > 0)'
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListArgs {
+    #[command(flatten)]
+    pub labels: overview::LabelArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
-    let overview = overview::gather(
+    let mut overview = overview::gather(
         paths,
         overview::Options {
             history: true,
             ..Default::default()
         },
     )?;
+    args.labels.retain(&mut overview);
     report_unread(&overview);
     let rows: Vec<JobRow> = overview.jobs.iter().map(JobRow::of).collect();
     if args.json {
@@ -61,6 +68,13 @@ pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
 
 /// Warnings about what could not be read (stderr; the listing goes on).
 pub fn report_unread(overview: &Overview) {
+    if let Some(dir) = &overview.missing_dir {
+        output::note(&format!(
+            "the jobs folder {} does not exist yet",
+            dir.display()
+        ));
+        output::hint(&crate::paths::missing_jobs_dir_hint(dir));
+    }
     for e in &overview.config_errors {
         output::warn(e);
     }
@@ -71,7 +85,14 @@ pub fn report_unread(overview: &Overview) {
         .count();
     if invalid > 0 {
         output::warn(&format!(
-            "{invalid} job file(s) do not validate; they show as `invalid` (run `{}`)",
+            "{} {} not validate; {} as `invalid` (run `{}`)",
+            crate::view::format::count(invalid, "job file", "job files"),
+            if invalid == 1 { "does" } else { "do" },
+            if invalid == 1 {
+                "it shows"
+            } else {
+                "they show"
+            },
             crate::paths::jobctl("validate")
         ));
     }

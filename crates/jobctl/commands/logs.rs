@@ -41,6 +41,7 @@ use crate::view::format as view;
 /// run was shown, but a database or a row could not be read (see the
 /// warnings).
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct LogsArgs {
     /// The job.
     #[arg(value_name = "JOB")]

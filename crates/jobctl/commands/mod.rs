@@ -2,6 +2,8 @@
 
 pub mod apply;
 pub mod calendar;
+pub mod cat;
+pub mod edit;
 pub mod enable;
 pub mod exec;
 pub mod generate;
@@ -25,8 +27,48 @@ use crate::cli::{Cli, Command};
 use crate::error::{CliError, CliResult};
 use crate::paths::Paths;
 
-/// Runs the parsed command line.
-pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
+/// Runs the parsed command line. A command given `--json` prints one JSON
+/// object on stdout whatever happens: its report, or, when it fails before
+/// printing one, the error ([`CliError::json`]).
+pub fn dispatch(cli: Cli) -> ExitCode {
+    let json = cli.command.wants_json();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if json && !crate::output::json_printed() {
+                let _ = crate::output::print_json(&err.json());
+            }
+            err.report()
+        }
+    }
+}
+
+impl Command {
+    /// Whether `--json` was given.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Validate(a) => a.json,
+            Command::Render(a) => a.json,
+            Command::Generate(a) => a.json,
+            Command::Exec(_) => false,
+            Command::History(a) => a.wants_json(),
+            Command::Logs(a) => a.json,
+            Command::Apply(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Health(a) => a.json,
+            Command::Run(a) => a.json,
+            Command::Enable(a) | Command::Disable(a) => a.json,
+            Command::Remove(a) => a.json,
+            Command::Calendar(a) => a.json,
+            Command::Import(a) => a.wants_json(),
+            Command::Cat(a) => a.json,
+            Command::Edit(_) => false,
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult<ExitCode> {
     let Cli { global, command } = cli;
     let paths = Paths::resolve(&global).map_err(CliError::usage)?;
     // Commands that install jobs or compare them with installed units.
@@ -59,6 +101,8 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Enable(args) => enable::run(&paths, args, true),
         Command::Disable(args) => enable::run(&paths, args, false),
         Command::Remove(args) => remove::run(&paths, args),
+        Command::Cat(args) => cat::run(&paths, args),
+        Command::Edit(args) => edit::run(&paths, args),
     }
 }
 
@@ -66,16 +110,15 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
 /// diagnostic, then the count.
 pub fn invalid_jobs(diagnostics: &[Diagnostic]) -> CliError {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let listing: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     CliError::usage(anyhow::anyhow!(
-        "{}\n{errors} error{} in the job files; nothing was changed",
-        listing.join("\n"),
-        if errors == 1 { "" } else { "s" }
+        "{} in the job files; nothing was changed",
+        crate::view::format::count(errors, "error", "errors")
     ))
     .hint(format!(
         "fix the files, then check them with `{}`",
         crate::paths::jobctl("validate")
     ))
+    .with_diagnostics(diagnostics.to_vec())
 }
 
 /// The error for jobs that are valid but cannot be rendered on this host.
@@ -85,8 +128,8 @@ pub fn render_failures(failures: Vec<(String, RenderError)>) -> CliError {
         .map(|(job, e)| format!("{job}: {e}"))
         .collect();
     CliError::usage(anyhow::anyhow!(
-        "cannot render {} job(s); nothing was changed:\n{}",
-        failures.len(),
+        "cannot render {}; nothing was changed:\n{}",
+        crate::view::format::count(failures.len(), "job", "jobs"),
         listing.join("\n")
     ))
 }

@@ -153,7 +153,11 @@ fn report(
         let mut text = if units.is_empty() && !file_removed {
             format!("{}: nothing installed", args.job)
         } else {
-            format!("removed {}: {} unit file(s) deleted", args.job, units.len())
+            format!(
+                "removed {}: {} deleted",
+                args.job,
+                crate::view::format::count(units.len(), "unit file", "unit files")
+            )
         };
         if file_removed {
             text.push_str(&format!(", {} deleted", job_file.display()));

@@ -71,7 +71,15 @@ struct Report {
     /// The invocation this call started (with `already_running`: the run in
     /// progress).
     invocation_id: Option<String>,
+    /// With --wait: the run as the history records it (`jobctl logs JOB
+    /// --run ID`), when its record could be read.
+    run_id: Option<String>,
+    /// With --wait: how the run ended, in the history's words (success,
+    /// failed, error, timeout, killed).
     result: Option<String>,
+    /// With --wait: systemd's `Result` of the service (success, exit-code,
+    /// signal, timeout, …).
+    systemd_result: Option<String>,
     exit_status: Option<i32>,
     signal: Option<i32>,
 }
@@ -109,7 +117,9 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         reason: None,
         message: None,
         invocation_id: None,
+        run_id: None,
         result: None,
+        systemd_result: None,
         exit_status: None,
         signal: None,
     };
@@ -305,7 +315,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         )));
     }
     let job_result = outcome.job_result.unwrap_or_default();
-    report.result = Some(p.result.clone());
+    report.systemd_result = Some(p.result.clone());
     // ExecMainCode: 1 exited, 2 killed, 3 dumped (CLD_*).
     let code: u8 = match p.exec_main_code {
         1 => {
@@ -317,24 +327,70 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             u8::try_from(128 + p.exec_main_status).unwrap_or(1)
         }
         _ if job_result == "done" => 0,
-        _ => 1,
+        _ => {
+            // No process ever ran (a missing environment_file, user or
+            // working folder): not the job's status, nor jobctl's failure.
+            let detail = format!(
+                "systemd's result: {}; `{}` shows why",
+                p.result,
+                crate::paths::journal(&invocation, false)
+            );
+            return not_started(&args, report, NotStarted::SetupFailed, Some(detail), None);
+        }
     };
+    let recorded = recorded_run(paths, &args.job, &invocation);
+    report.run_id = recorded.as_ref().map(|(id, _)| id.clone());
+    report.result = Some(match &recorded {
+        Some((_, status)) => status.to_string(),
+        None => start::status_of(&p.result).to_string(),
+    });
     if args.json {
         output::print_json(&report)?;
     } else {
         let how = match (report.exit_status, report.signal) {
             (Some(s), _) => format!("exit status {s}"),
-            (_, Some(sig)) => format!("killed by signal {sig}"),
+            (_, Some(sig)) => format!("killed by {}", crate::view::format::signal_name(sig)),
             _ => format!("job {job_result}"),
         };
+        let run = report
+            .run_id
+            .as_ref()
+            .map(|id| format!(", run {id}"))
+            .unwrap_or_default();
         output::note(&format!(
-            "{} finished: {} ({how}); {}",
+            "{} finished: {} ({how}{run}); {}",
             args.job,
-            p.result,
+            report.result.as_deref().unwrap_or_default(),
             crate::paths::journal(&invocation, false)
         ));
     }
     Ok(ExitCode::from(code))
+}
+
+/// The run the history recorded for `invocation` of `job` (its id and
+/// status), read from the databases this caller may read; `None` when it
+/// cannot be found (the history is not writable for the job, or not
+/// readable for the caller).
+fn recorded_run(
+    paths: &Paths,
+    job: &str,
+    invocation: &str,
+) -> Option<(String, jobctl_history::Status)> {
+    let readers = crate::history_db::Readers::open(paths, None).ok()?;
+    let probe = jobctl_history::liveness::LivenessProbe::current(crate::host::hostname());
+    let now = crate::host::now_us();
+    for (located, store) in &readers.stores {
+        if !readers.accepts(located, job) {
+            continue;
+        }
+        if let Ok(Some(run)) =
+            store.find_run(Some(job), &jobctl_history::RunLookup::Last, &probe, now)
+            && run.invocation_id.as_deref() == Some(invocation)
+        {
+            return Some((run.id.to_string(), run.status));
+        }
+    }
+    None
 }
 
 /// Reports a start that began no run: the JSON report (with `--json`), then

@@ -17,16 +17,20 @@ use crate::view::list::JobRow;
 use crate::view::status::{self, StatusRow, UnitView};
 use crate::zones::HostZones;
 
-/// Show a job's state, schedule, next and last run, and problems in detail.
+/// Show a job's state, schedule, labels, next and last run, and problems in
+/// detail.
 ///
 /// Examples:
 ///   jobctl status nightly-refresh
+///   jobctl status --team analytics
 ///   jobctl status --json
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
     /// The job (all jobs when omitted).
     pub job: Option<String>,
+    #[command(flatten)]
+    pub labels: overview::LabelArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -34,7 +38,7 @@ pub struct StatusArgs {
 
 pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
     let only = args.job.clone().map(|j| vec![j]);
-    let overview = overview::gather(
+    let mut overview = overview::gather(
         paths,
         overview::Options {
             only: only.as_deref(),
@@ -43,6 +47,7 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
             unrecorded: true,
         },
     )?;
+    args.labels.retain(&mut overview);
     list::report_unread(&overview);
     let host = HostZones::new();
     let local = host.local();
@@ -64,8 +69,10 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
         })
         .collect();
     if args.json {
-        if args.job.is_some() {
-            output::print_json(&rows[0])?;
+        if args.job.is_some()
+            && let Some(row) = rows.first()
+        {
+            output::print_json(row)?;
         } else {
             output::print_json(&rows)?;
         }

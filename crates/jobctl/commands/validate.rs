@@ -1,14 +1,15 @@
 //! `jobctl validate`: check job files and the configuration, reporting every
 //! problem in every file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context as _, anyhow};
 use clap::Args;
 use jobctl_core::directives::SystemdTarget;
 use serde::Serialize;
 
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::exit::Exit;
 use crate::load::{self, LoadedJobs};
 use crate::output;
@@ -26,16 +27,24 @@ use crate::rendering;
 /// by --systemd-version, else the running manager (asked over D-Bus), else
 /// the installed `systemctl --version`.
 ///
+/// --name NAME checks one file as job NAME's, wherever it is: named, loaded
+/// and rendered as NAME.toml in the jobs folder (a staged copy, an editor's
+/// temp file, Ansible's `template validate=`; `-` reads standard input).
+///
 /// Examples:
 ///   jobctl validate                      # every job in the jobs folder
 ///   jobctl validate jobs.d/backup.toml   # just these files
 ///   jobctl validate --jobs-dir ./jobs.d --json
 ///   jobctl validate --systemd-version 247   # for hosts running systemd 247
+///   jobctl validate --name backup /tmp/staged.toml
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ValidateArgs {
     /// Job files to check [default: every *.toml in the jobs folder].
     pub files: Vec<PathBuf>,
+    /// Check the one FILE given (`-`: standard input) as job NAME's file.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Check directives against this systemd version instead of this
     /// host's.
     #[arg(long, value_name = "VERSION")]
@@ -64,7 +73,14 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
         now: Some(jiff::Timestamp::now()),
         systemd,
     };
-    let loaded = load::load_jobs_checked(paths, &load::selection(paths, &args.files), checks)?;
+    let selection = match &args.name {
+        Some(name) => given_selection(paths, name, &args.files)?,
+        None => load::selection(paths, &args.files),
+    };
+    let loaded = load::load_jobs_checked(paths, &selection, checks)?;
+    if let Some(dir) = &loaded.missing_dir {
+        return Err(crate::paths::missing_jobs_dir(dir));
+    }
     let report = report(&loaded, systemd);
     if args.json {
         output::print_json(&report)?;
@@ -84,6 +100,53 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     } else {
         Exit::Usage.into()
     })
+}
+
+/// `--name NAME FILE`: the folder's view with only NAME, its file's text
+/// taken from FILE.
+fn given_selection(
+    paths: &Paths,
+    name: &str,
+    files: &[PathBuf],
+) -> Result<load::JobSelection, CliError> {
+    let [file] = files else {
+        return Err(CliError::usage(anyhow!(
+            "--name checks exactly one file as job {name:?}'s ({} given)",
+            files.len()
+        ))
+        .hint("give one file, or `-` for standard input"));
+    };
+    jobctl_core::naming::JobName::new(name)
+        .map_err(|e| CliError::usage(anyhow!("--name: {name:?} is not a job name: {e}")))?;
+    let text = read_given(&file.to_string_lossy())?;
+    Ok(load::JobSelection::Given {
+        dir: paths.jobs_dir.clone(),
+        job: load::GivenJob {
+            name: name.to_string(),
+            text,
+        },
+    })
+}
+
+/// A job file's text given on the command line: FILE, or standard input
+/// for `-`, at most [`crate::files::JOB_FILE_LIMIT`] bytes of UTF-8.
+pub fn read_given(file: &str) -> Result<String, CliError> {
+    let (bytes, what) = if file == "-" {
+        (
+            crate::files::read_limited_from(std::io::stdin().lock(), crate::files::JOB_FILE_LIMIT),
+            "standard input".to_string(),
+        )
+    } else {
+        (
+            crate::files::read_limited(Path::new(file), crate::files::JOB_FILE_LIMIT),
+            file.to_string(),
+        )
+    };
+    let bytes = bytes
+        .with_context(|| format!("cannot read the job file from {what}"))
+        .map_err(CliError::usage)?;
+    String::from_utf8(bytes)
+        .map_err(|_| CliError::usage(anyhow!("{what} is not UTF-8 text")).hint("save it as UTF-8"))
 }
 
 fn report(loaded: &LoadedJobs, systemd: Option<SystemdTarget>) -> Report<'_> {

@@ -1,28 +1,53 @@
 //! `jobctl apply`: the plan and what was done, for people; the diffs of
 //! `--diff`; the summary counts `--json` shows too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use jobctl_core::plan::{Change, Plan, TimerState};
+use serde::Serialize;
+
+pub use super::format::count;
+use crate::output::{self, Lines};
 
 /// How many jobs each change applies to, every kind present (0 when none).
 pub fn summary(plan: &Plan) -> BTreeMap<&'static str, usize> {
     let mut s = BTreeMap::new();
-    for key in ["create", "update", "remove", "unchanged", "orphaned"] {
+    for key in [
+        "create",
+        "update",
+        "remove",
+        "unchanged",
+        "orphaned",
+        "invalid",
+    ] {
         s.insert(key, 0);
     }
     for j in &plan.jobs {
-        let key = match j.change {
-            Change::Create => "create",
-            Change::Update => "update",
-            Change::Remove => "remove",
-            Change::Unchanged => "unchanged",
-            Change::Orphaned => "orphaned",
-        };
-        *s.entry(key).or_default() += 1;
+        *s.entry(change_word(j.change)).or_default() += 1;
     }
     s
+}
+
+/// The change as `--json` spells it.
+fn change_word(change: Change) -> &'static str {
+    match change {
+        Change::Create => "create",
+        Change::Update => "update",
+        Change::Remove => "remove",
+        Change::Unchanged => "unchanged",
+        Change::Orphaned => "orphaned",
+        Change::Invalid => "invalid",
+    }
+}
+
+/// One unit file's change, for `--json --diff` (Ansible's `before`/`after`):
+/// `before` is `null` for a unit created, `after` for one deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitDiff {
+    pub unit: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// What an apply did with its plan, besides the plan itself.
@@ -30,8 +55,8 @@ pub fn summary(plan: &Plan) -> BTreeMap<&'static str, usize> {
 pub struct Outcome<'a> {
     /// `--check`: nothing was done, the plan is what would be.
     pub check: bool,
-    /// `--diff`: the unified diffs ([`diffs`]).
-    pub diffs: &'a [String],
+    /// `--diff`: the units' changes ([`unit_diffs`]), shown as unified diffs.
+    pub diffs: &'a [UnitDiff],
     /// The steps done, and (after a failure) those not done.
     pub done: &'a [String],
     pub not_done: &'a [String],
@@ -42,18 +67,38 @@ pub struct Outcome<'a> {
 
 /// The report `jobctl apply` prints: a summary line, one line per job that
 /// changes or has a note, the diffs, then what was done and not done.
+///
+/// Job names, notes and unit text come from job files (and, for units left
+/// alone, from the unit folder): control characters are escaped.
 pub fn text(plan: &Plan, outcome: &Outcome<'_>) -> String {
+    output::escape(&report(plan, outcome), Lines::Keep).into_owned()
+}
+
+fn report(plan: &Plan, outcome: &Outcome<'_>) -> String {
     let mut out = String::new();
     let s = summary(plan);
     let verb = if outcome.check { "would " } else { "" };
+    let invalid = if s["invalid"] > 0 {
+        format!(
+            "; {} skipped (left as installed)",
+            count(s["invalid"], "invalid job", "invalid jobs")
+        )
+    } else {
+        String::new()
+    };
     if !plan.changed() {
-        let _ = writeln!(out, "apply: {} jobs, nothing to change", plan.jobs.len());
+        let _ = writeln!(
+            out,
+            "apply{}: {}, nothing to change{invalid}",
+            if outcome.check { " --check" } else { "" },
+            count(plan.jobs.len(), "job", "jobs")
+        );
     } else {
         let _ = writeln!(
             out,
-            "apply{}: {} jobs — {} {verb}create, {} {verb}update, {} {verb}remove, {} unchanged{}",
+            "apply{}: {} — {} {verb}create, {} {verb}update, {} {verb}remove, {} unchanged{}{invalid}",
             if outcome.check { " --check" } else { "" },
-            plan.jobs.len(),
+            count(plan.jobs.len(), "job", "jobs"),
             s["create"],
             s["update"],
             s["remove"],
@@ -73,6 +118,7 @@ pub fn text(plan: &Plan, outcome: &Outcome<'_>) -> String {
             Change::Create => '+',
             Change::Update => '~',
             Change::Remove => '-',
+            Change::Invalid => '!',
             Change::Unchanged | Change::Orphaned => ' ',
         };
         let mut what: Vec<String> = Vec::new();
@@ -111,25 +157,42 @@ pub fn text(plan: &Plan, outcome: &Outcome<'_>) -> String {
             TimerState::Expired => "expired",
             TimerState::Manual => "manual",
             TimerState::Removed => "removed",
+            TimerState::Kept if j.service.is_empty() => "not installed",
+            TimerState::Kept => "left as installed",
         };
-        let change = serde_json::to_value(j.change)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
+        let change = change_word(j.change);
+        let line = format!(
             "  {sign} {:<28} {:<10} [{state}] {}",
             j.job,
             change,
             what.join("; ")
         );
+        let _ = writeln!(out, "{}", line.trim_end());
         for note in &j.notes {
             let note = note.replace("`jobctl ", &format!("`{} ", outcome.jobctl));
             let _ = writeln!(out, "      note: {note}");
         }
     }
+    if !plan.left_alone.is_empty() {
+        const SHOWN: usize = 5;
+        let mut names: Vec<String> = plan
+            .left_alone
+            .iter()
+            .take(SHOWN)
+            .map(|l| format!("{} ({})", l.job, l.source))
+            .collect();
+        if plan.left_alone.len() > SHOWN {
+            names.push(format!("and {} more", plan.left_alone.len() - SHOWN));
+        }
+        let _ = writeln!(
+            out,
+            "  left alone: {} installed from other jobs folders: {}",
+            count(plan.left_alone.len(), "job", "jobs"),
+            names.join(", ")
+        );
+    }
     for d in outcome.diffs {
-        out.push_str(d);
+        out.push_str(&unified(d));
     }
     if !outcome.check && plan.changed() {
         for d in outcome.done {
@@ -142,26 +205,43 @@ pub fn text(plan: &Plan, outcome: &Outcome<'_>) -> String {
     out
 }
 
-/// Unified diffs of every unit file the plan writes or deletes.
-pub fn diffs(plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    for w in plan.writes() {
-        let old = w.old.as_deref().unwrap_or("");
-        let diff = similar::TextDiff::from_lines(old, w.new.as_str());
-        let from = if w.old.is_some() {
-            format!("a/{}", w.name)
-        } else {
-            "/dev/null".to_string()
-        };
-        out.push(
-            diff.unified_diff()
-                .context_radius(3)
-                .header(&from, &format!("b/{}", w.name))
-                .to_string(),
-        );
-    }
-    for d in plan.deletes() {
-        out.push(format!("--- a/{d}\n+++ /dev/null\n(deleted)\n"));
-    }
+/// Every unit file the plan writes or deletes, with its text before and
+/// after. `installed` gives the current text of a unit to delete.
+pub fn unit_diffs(plan: &Plan, installed: &HashMap<String, String>) -> Vec<UnitDiff> {
+    let mut out: Vec<UnitDiff> = plan
+        .writes()
+        .map(|w| UnitDiff {
+            unit: w.name.clone(),
+            before: w.old.clone(),
+            after: Some(w.new.clone()),
+        })
+        .collect();
+    out.extend(plan.deletes().map(|d| UnitDiff {
+        unit: d.clone(),
+        before: Some(installed.get(d).cloned().unwrap_or_default()),
+        after: None,
+    }));
     out
+}
+
+/// A unit's change as a unified diff (`/dev/null` for the side that does not
+/// exist).
+pub fn unified(d: &UnitDiff) -> String {
+    let from = match d.before {
+        Some(_) => format!("a/{}", d.unit),
+        None => "/dev/null".to_string(),
+    };
+    let to = match d.after {
+        Some(_) => format!("b/{}", d.unit),
+        None => "/dev/null".to_string(),
+    };
+    let (before, after) = (
+        d.before.as_deref().unwrap_or(""),
+        d.after.as_deref().unwrap_or(""),
+    );
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&from, &to)
+        .to_string()
 }

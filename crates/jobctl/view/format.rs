@@ -5,14 +5,15 @@
 use jiff::tz::TimeZone;
 use jobctl_history::{RunRecord, Status};
 
-/// A time as the operator reads it: in `zone`, to the second
-/// (`2026-11-23 02:15:04`).
+/// A time as the operator reads it: in `zone`, to the second, with the
+/// zone's abbreviation as `health` and systemd show it
+/// (`2026-11-23 02:15:04 CET`).
 pub fn local_time(us: i64, zone: &TimeZone) -> String {
     let Ok(ts) = jiff::Timestamp::from_microsecond(us) else {
         return us.to_string();
     };
     ts.to_zoned(zone.clone())
-        .strftime("%Y-%m-%d %H:%M:%S")
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
 }
 
@@ -74,6 +75,11 @@ pub fn duration(us: i64) -> String {
         return format!("{}min {:02}s", secs / 60, secs % 60);
     }
     format!("{}h {:02}min", secs / 3_600, (secs % 3_600) / 60)
+}
+
+/// `1 job`, `2 jobs`: a count with the word for one or for many.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A signal's name (`SIGTERM`), or its number.

@@ -122,11 +122,12 @@ fn paint(status: Status, text: &str) -> String {
 pub fn prune_report(reports: &[(String, PruneReport)]) -> String {
     let mut text = String::new();
     for (db, r) in reports {
+        let count = super::format::count;
         text.push_str(&format!(
-            "{db}: deleted {} runs over keep_runs and {} over keep_age, dropped {} outputs ({} → {} bytes of output), marked {} lost\n",
-            r.runs_over_count,
+            "{db}: deleted {} over keep_runs and {} over keep_age, dropped {} ({} → {} bytes of output), marked {} lost\n",
+            count(r.runs_over_count as usize, "run", "runs"),
             r.runs_over_age,
-            r.outputs_dropped,
+            count(r.outputs_dropped as usize, "output", "outputs"),
             r.output_bytes_before,
             r.output_bytes_after,
             r.marked_lost

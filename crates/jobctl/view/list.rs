@@ -66,6 +66,11 @@ pub struct JobRow {
     pub failure_streak: u32,
     pub last_success: Option<String>,
     pub source: Option<String>,
+    /// The job file's `owner`, `team` and `tags` (`null`/empty when unset
+    /// or unknown).
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
 }
 
 impl JobRow {
@@ -83,6 +88,13 @@ impl JobRow {
             failure_streak: history.map_or(0, |h| h.failure_streak),
             last_success: history.and_then(|h| h.last_success_us).map(json_time),
             source: view.source.clone(),
+            owner: view.labels.as_ref().and_then(|l| l.owner.clone()),
+            team: view.labels.as_ref().and_then(|l| l.team.clone()),
+            tags: view
+                .labels
+                .as_ref()
+                .map(|l| l.tags.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -87,6 +87,15 @@ fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64, z
         let _ = writeln!(out, "  invalid:    {reason}");
     }
     let _ = writeln!(out, "  schedule:   {}", r.schedule);
+    if let Some(owner) = &r.owner {
+        let _ = writeln!(out, "  owner:      {owner}");
+    }
+    if let Some(team) = &r.team {
+        let _ = writeln!(out, "  team:       {team}");
+    }
+    if !r.tags.is_empty() {
+        let _ = writeln!(out, "  tags:       {}", r.tags.join(", "));
+    }
     let _ = writeln!(
         out,
         "  next run:   {}",

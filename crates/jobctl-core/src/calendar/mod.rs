@@ -257,7 +257,7 @@ impl CalendarSpec {
         }
         match zones.zone(name) {
             Some(tz) => Ok(Some(tz)),
-            None => Err(parse::unknown_zone_error(name, span)),
+            None => Err(parse::unknown_zone_error(name, span, Some(zones))),
         }
     }
 

@@ -19,11 +19,65 @@ use std::ops::Range;
 use super::error::{CalendarError, ErrorKind};
 use super::spec::{Chain, Component, Spec, USEC_PER_SEC, Zone};
 use super::{LocalAbbreviations, ParseOptions};
+use crate::context::ZoneLookup;
 
 /// systemd's `CALENDARSPEC_COMPONENTS_MAX`: elements 0..=240 of a list.
 const COMPONENTS_MAX: usize = 240;
 
 /// Weekday names in systemd's lookup order (long names first).
+/// The words a "did you mean" for a weekday picks from.
+const WEEKDAY_WORDS: [&str; 14] = [
+    "Mon",
+    "Tue",
+    "Wed",
+    "Thu",
+    "Fri",
+    "Sat",
+    "Sun",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// The shorthands a "did you mean" picks from (systemd's, as documented).
+const SHORTHAND_WORDS: [&str; 9] = [
+    "minutely",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "semiannually",
+    "yearly",
+    "annually",
+];
+
+/// The word of `words` one typo away from `word` (a letter missing, extra,
+/// wrong, or two swapped; two for words of eight letters or more), ignoring
+/// case: `minutly` → `minutely`, `Fir` → `Fri`.
+pub(crate) fn near_word<'w>(word: &str, words: &[&'w str]) -> Option<&'w str> {
+    let word = word.to_ascii_lowercase();
+    if word.len() < 2 {
+        return None;
+    }
+    let limit = if word.len() >= 8 { 2 } else { 1 };
+    words
+        .iter()
+        .map(|w| {
+            (
+                *w,
+                strsim::damerau_levenshtein(&word, &w.to_ascii_lowercase()),
+            )
+        })
+        .filter(|(_, d)| (1..=limit).contains(d))
+        .min_by_key(|(_, d)| *d)
+        .map(|(w, _)| w)
+}
+
 const DAY_NR: [(&str, i32); 14] = [
     ("Monday", 0),
     ("Mon", 0),
@@ -108,7 +162,11 @@ pub(crate) fn parse(input: &str, options: &ParseOptions<'_>) -> Result<Spec, Cal
             } else if looks_like_zone && !DAY_NR.iter().any(|(n, _)| n.eq_ignore_ascii_case(word)) {
                 // systemd would now parse the whole string and fail at the
                 // word; say what is really wrong.
-                unknown_zone = Some(unknown_zone_error(word, space + 1..input.len()));
+                unknown_zone = Some(unknown_zone_error(
+                    word,
+                    space + 1..input.len(),
+                    options.zones,
+                ));
             }
         }
     }
@@ -122,7 +180,7 @@ pub(crate) fn parse(input: &str, options: &ParseOptions<'_>) -> Result<Spec, Cal
             )
             .with_hint("separate the time zone with exactly one space"));
         }
-        return Err(better_error(input, e, unknown_zone));
+        return Err(better_error(input, e, unknown_zone, options.zones));
     }
     if let Some(e) = unknown_zone {
         // Only reachable if a word with letters parsed as part of a date.
@@ -141,6 +199,7 @@ fn better_error(
     input: &str,
     e: CalendarError,
     unknown_zone: Option<CalendarError>,
+    zones: Option<&dyn ZoneLookup>,
 ) -> CalendarError {
     if looks_like_cron(input) {
         return e.with_hint(
@@ -163,7 +222,7 @@ fn better_error(
             && !input[..space].is_empty()
             && parse_body(&input[..space], &mut rest).is_ok()
         {
-            return unknown_zone_error(word, space + 1..input.len());
+            return unknown_zone_error(word, space + 1..input.len(), zones);
         }
     }
     e
@@ -196,7 +255,11 @@ fn looks_like_cron(input: &str) -> bool {
         && fields.iter().any(|f| f.contains('*') || f.contains('?'))
 }
 
-pub(crate) fn unknown_zone_error(word: &str, span: Range<usize>) -> CalendarError {
+pub(crate) fn unknown_zone_error(
+    word: &str,
+    span: Range<usize>,
+    zones: Option<&dyn ZoneLookup>,
+) -> CalendarError {
     let mut hint = String::from(
         "a time zone must be an exact zoneinfo name (case-sensitive), e.g. Europe/Berlin, \
          America/New_York or UTC; see `timedatectl list-timezones`",
@@ -210,6 +273,8 @@ pub(crate) fn unknown_zone_error(word: &str, span: Range<usize>) -> CalendarErro
         hint = "systemd takes zone names, not offsets: for a fixed offset use Etc/GMT-1 \
                 (the sign is inverted: Etc/GMT-1 is UTC+01:00), or a city's zone"
             .to_string();
+    } else if let Some(near) = zones.and_then(|z| crate::context::suggest_zone(z, word)) {
+        hint = format!("did you mean \"{near}\"? (zone names are case-sensitive)");
     }
     CalendarError::new(
         ErrorKind::UnknownZone,
@@ -410,11 +475,19 @@ impl Parser<'_> {
                 } else {
                     self.char_span(self.pos)
                 };
-                return Err(syntax(
-                    format!("expected a weekday name, found {}", self.describe(self.pos)),
-                    span,
-                )
-                .with_hint("weekdays are Mon, Tue, Wed, Thu, Fri, Sat, Sun (or full names), e.g. `Mon..Fri` or `Sat,Sun`"));
+                let word = &self.text[span.clone()];
+                let found = if word_end > self.pos {
+                    format!("\"{word}\"")
+                } else {
+                    self.describe(self.pos)
+                };
+                let hint = match near_word(word, &WEEKDAY_WORDS) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None => "weekdays are Mon, Tue, Wed, Thu, Fri, Sat, Sun (or full names), e.g. `Mon..Fri` or `Sat,Sun`".to_string(),
+                };
+                return Err(
+                    syntax(format!("expected a weekday name, found {found}"), span).with_hint(hint),
+                );
             };
             let name_span = self.pos..self.pos + name.len();
             let after = self.at(self.pos + name.len());
@@ -845,6 +918,15 @@ impl Parser<'_> {
                 self.pos..end,
             )
             .with_hint("spell the expression out to combine it, e.g. `Mon *-*-* 00:00:00`");
+        }
+        let words: Vec<&str> = SHORTHAND_WORDS
+            .iter()
+            .chain(WEEKDAY_WORDS.iter())
+            .copied()
+            .collect();
+        if let Some(near) = near_word(word, &words) {
+            return syntax(format!("unknown word \"{word}\""), self.pos..end)
+                .with_hint(format!("did you mean \"{near}\"?"));
         }
         syntax(format!("unknown word \"{word}\""), self.pos..end).with_hint(
             "an expression is `[WEEKDAYS] [DATE] [TIME] [TIME ZONE]` or one of minutely, hourly, \

@@ -407,3 +407,61 @@ fn no_panic_on_any_input() {
         }
     }
 }
+
+/// A lookup that knows a few zones and can list them.
+struct ListedZones;
+
+impl ZoneLookup for ListedZones {
+    fn zone(&self, name: &str) -> Option<TimeZone> {
+        ["Europe/London", "Europe/Berlin", "UTC"]
+            .contains(&name)
+            .then(|| tz(name))
+    }
+
+    fn names(&self) -> Vec<String> {
+        ["Europe/Berlin", "Europe/London", "UTC"]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
+#[test]
+fn typos_get_a_did_you_mean() {
+    let err = CalendarSpec::parse("minutly").unwrap_err();
+    assert_eq!(err.message(), "unknown word \"minutly\"");
+    assert_eq!(err.hint(), Some("did you mean \"minutely\"?"));
+    let err = CalendarSpec::parse("Fir 10:00").unwrap_err();
+    assert_eq!(err.hint(), Some("did you mean \"Fri\"?"));
+    // The whole word is named, not its first letter.
+    let err = CalendarSpec::parse("Mon,Fir 10:00").unwrap_err();
+    assert_eq!(err.message(), "expected a weekday name, found \"Fir\"");
+    assert_eq!(err.span(), 4..7);
+    assert_eq!(err.hint(), Some("did you mean \"Fri\"?"));
+    // Nothing close: the general hint.
+    let err = CalendarSpec::parse("fortnightly").unwrap_err();
+    assert!(
+        err.hint().unwrap().starts_with("an expression is"),
+        "{err:?}"
+    );
+
+    for (typo, near) in [
+        ("Europe/Londn", "Europe/London"),
+        ("europe/london", "Europe/London"),
+    ] {
+        let expr = format!("daily {typo}");
+        let options = ParseOptions {
+            zones: Some(&ListedZones),
+            ..ParseOptions::default()
+        };
+        let err = CalendarSpec::parse_with(&expr, &options).unwrap_err();
+        assert_eq!(
+            err.hint(),
+            Some(format!("did you mean \"{near}\"? (zone names are case-sensitive)").as_str()),
+            "{expr}"
+        );
+        // The same when the zone is checked after parsing.
+        let spec = CalendarSpec::parse(&expr).unwrap();
+        let err = spec.check_zone(&ListedZones).unwrap_err();
+        assert!(err.hint().unwrap().contains(near), "{err:?}");
+    }
+}

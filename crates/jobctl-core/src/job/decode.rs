@@ -13,6 +13,7 @@ pub struct JobSpec {
     pub(super) description: Option<Sp<String>>,
     pub(super) command: Option<Sp<Vec<String>>>,
     pub(super) shell: Option<Sp<String>>,
+    pub(super) shell_path: Option<Sp<String>>,
     pub(super) working_directory: Option<Sp<String>>,
     pub(super) user: Option<Sp<String>>,
     pub(super) group: Option<Sp<String>>,
@@ -160,7 +161,7 @@ impl JobSpec {
                         arg.span.clone(),
                         &reader.path(&format!("command[{index}]")),
                         format!("this argument {err}"),
-                        None,
+                        Some(err.hint().to_string()),
                     );
                     ok = false;
                 }
@@ -214,6 +215,11 @@ impl JobSpec {
             } else {
                 self.shell = Some(script);
             }
+        }
+        if let Some(path) = reader.string("shell_path", "\"/bin/bash\"", diags)
+            && check_absolute_path(reader, "shell_path", &path, diags)
+        {
+            self.shell_path = Some(path);
         }
     }
 
@@ -379,7 +385,13 @@ impl JobSpec {
         if let Some(tz) = self.timezone.take() {
             match check_timezone(&tz.value, zones) {
                 Ok(name) => self.timezone = Some(Sp::new(name, tz.span)),
-                Err(message) => diags.error(tz.span, &reader.path("timezone"), message, Some("use an exact name from /usr/share/zoneinfo, e.g. \"Asia/Hong_Kong\", or \"UTC\"".into())),
+                Err(message) => {
+                    let hint = match crate::context::suggest_zone(zones, &tz.value) {
+                        Some(near) => format!("did you mean \"{near}\"?"),
+                        None => "use an exact name from /usr/share/zoneinfo, e.g. \"Asia/Hong_Kong\", or \"UTC\"".into(),
+                    };
+                    diags.error(tz.span, &reader.path("timezone"), message, Some(hint))
+                }
             }
         }
     }

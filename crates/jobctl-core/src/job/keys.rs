@@ -7,6 +7,7 @@ pub const JOB_KEYS: &[&str] = &[
     "description",
     "command",
     "shell",
+    "shell_path",
     "working_directory",
     "user",
     "group",
@@ -54,6 +55,7 @@ pub const JOB_KEYS: &[&str] = &[
 
 /// The keys the global configuration's `[defaults]` table may set.
 pub const DEFAULTABLE_KEYS: &[&str] = &[
+    "shell_path",
     "working_directory",
     "user",
     "group",
@@ -109,7 +111,10 @@ pub const KEY_ALIASES: &[(&str, &str)] = &[
         "exec",
         "use `command`, an array: command = [\"/usr/bin/prog\", \"arg\"]",
     ),
-    ("script", "use `shell` for a /bin/sh script"),
+    (
+        "script",
+        "use `shell` for a shell script (run by /bin/sh, or `shell_path`)",
+    ),
     (
         "schedule",
         "a schedule is one of the keys on_calendar, cron, every, hourly, daily, weekly, monthly, or manual = true",

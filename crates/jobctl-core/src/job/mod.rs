@@ -53,16 +53,22 @@ pub const DEFAULT_TIMEOUT: Timespan = Timespan::from_secs(3600);
 pub enum Command {
     /// `command = [...]`: run directly, no shell.
     Argv { argv: Vec<String> },
-    /// `shell = "..."`: run by `/bin/sh -c`.
-    Shell { script: String },
+    /// `shell = "..."`: run by `SHELL -c`, `/bin/sh` unless `shell_path`
+    /// says otherwise.
+    Shell { script: String, shell: String },
 }
+
+/// The shell a `shell` script runs in when no `shell_path` is set: POSIX
+/// sh (dash on Debian and Ubuntu, so no bash features such as `$RANDOM`,
+/// arrays or `[[`).
+pub const DEFAULT_SHELL: &str = "/bin/sh";
 
 impl Command {
     /// The argv that runs the command.
     pub fn argv(&self) -> Vec<String> {
         match self {
             Command::Argv { argv } => argv.clone(),
-            Command::Shell { script } => vec!["/bin/sh".into(), "-c".into(), script.clone()],
+            Command::Shell { script, shell } => vec![shell.clone(), "-c".into(), script.clone()],
         }
     }
 }

@@ -19,6 +19,8 @@ pub(super) fn resolve(
         }),
         (None, Some(script)) => Some(Command::Shell {
             script: script.value.clone(),
+            shell: pick(&spec.shell_path, &defaults.shell_path)
+                .map_or_else(|| DEFAULT_SHELL.to_string(), |p| p.value.clone()),
         }),
         (Some(_), Some(script)) => {
             diags.error(
@@ -26,7 +28,8 @@ pub(super) fn resolve(
                 "shell",
                 "both `command` and `shell` are set",
                 Some(
-                    "keep one: `command` runs a program directly, `shell` runs a /bin/sh script"
+                    "keep one: `command` runs a program directly, `shell` runs a script with \
+                     /bin/sh (or `shell_path`)"
                         .into(),
                 ),
             );
@@ -43,6 +46,21 @@ pub(super) fn resolve(
         }
     };
 
+    // `shell_path` in the job file says how to run its `shell`; a default
+    // from the configuration applies to the jobs that have one.
+    if let (Some(path), None) = (&spec.shell_path, &spec.shell)
+        && spec.command.is_some()
+    {
+        diags.error(
+            path.span.clone(),
+            "shell_path",
+            "`shell_path` is set but the job has `command`, not `shell`",
+            Some(
+                "remove it (`command` runs its program directly), or give the script as `shell`"
+                    .into(),
+            ),
+        );
+    }
     let manual = spec.manual.as_ref().is_some_and(|m| m.value);
     let has_schedule = !spec.schedules.is_empty() || spec.on_boot.is_some();
     let schedule_keys_invalid = diags_mention(

@@ -21,12 +21,17 @@
 //! - Jobs whose files are gone are removed (with `prune`): timer stopped and
 //!   disabled, units deleted, failed state reset. A run in progress is not
 //!   killed; it finishes under the old definition.
+//! - What one apply covers is its [`Scope`]: a job whose file does not
+//!   validate has its installed units left exactly as they are (never
+//!   removed because its file is broken); units installed from another jobs
+//!   folder (their `X-Jobctl-Source=`) are left alone, not pruned; and an
+//!   apply of named jobs plans those jobs only.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::render::{HASH_KEY, OWNER_KEY, RenderedJob, UnitFile};
+use crate::render::{HASH_KEY, OWNER_KEY, RenderedJob, SOURCE_KEY, UnitFile};
 
 mod phase;
 pub use phase::{Phase, Target};
@@ -36,14 +41,18 @@ pub use phase::{Phase, Target};
 pub struct Ownership {
     pub job: String,
     pub hash: Option<String>,
+    /// The job file the unit was rendered from (`X-Jobctl-Source=`).
+    pub source: Option<String>,
 }
 
-/// Reads the ownership mark: `X-Jobctl-Job=` (and `X-Jobctl-Hash=`) in the
-/// `[Unit]` section. `None` for a unit jobctl does not own.
+/// Reads the ownership mark: `X-Jobctl-Job=` (and `X-Jobctl-Hash=`,
+/// `X-Jobctl-Source=`) in the `[Unit]` section. `None` for a unit jobctl
+/// does not own.
 pub fn ownership(contents: &str) -> Option<Ownership> {
     let mut in_unit = false;
     let mut job = None;
     let mut hash = None;
+    let mut source = None;
     for line in contents.lines() {
         let line = line.trim();
         if line.starts_with('[') {
@@ -57,12 +66,68 @@ pub fn ownership(contents: &str) -> Option<Ownership> {
             match key.trim() {
                 k if k == OWNER_KEY => job = Some(value.trim().to_string()),
                 k if k == HASH_KEY => hash = Some(value.trim().to_string()),
+                k if k == SOURCE_KEY => source = Some(value.trim().to_string()),
                 _ => {}
             }
         }
     }
-    job.filter(|j| !j.is_empty())
-        .map(|job| Ownership { job, hash })
+    job.filter(|j| !j.is_empty()).map(|job| Ownership {
+        job,
+        hash,
+        source: source.filter(|s| !s.is_empty()),
+    })
+}
+
+/// The job file each installed job's units name (`X-Jobctl-Source=` of its
+/// service, else of its timer; `None` when neither names one), by job: what
+/// the caller needs to tell which folder a job was installed from
+/// ([`Scope::elsewhere`]).
+pub fn installed_sources(actual: &Actual) -> BTreeMap<String, Option<String>> {
+    let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut units: Vec<&DiskUnit> = actual.units.iter().collect();
+    // The service's mark first: it names the file the job's command came from.
+    units.sort_by_key(|u| !u.name.ends_with(".service"));
+    for unit in units {
+        if let Some(o) = unit.contents.as_deref().and_then(ownership) {
+            let entry = out.entry(o.job).or_default();
+            if entry.is_none() {
+                *entry = o.source;
+            }
+        }
+    }
+    out
+}
+
+/// What one apply covers (see the module's rules).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Remove the units of jobs whose files are gone.
+    pub prune: bool,
+    /// Plan only these jobs (`jobctl apply JOB…`); `None`: every job.
+    pub only: Option<BTreeSet<String>>,
+    /// Jobs whose files do not validate (or cannot be rendered for this
+    /// host), with the first reason: their installed units are left exactly
+    /// as they are, and their overrides kept.
+    pub invalid: BTreeMap<String, String>,
+    /// Installed jobs whose units were rendered from a job file outside the
+    /// folder being applied (job → that file): left alone when this folder
+    /// has no such job, taken over when it has.
+    pub elsewhere: BTreeMap<String, String>,
+}
+
+impl Scope {
+    fn covers(&self, job: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(job))
+    }
+}
+
+/// An installed job the plan leaves alone because its units came from
+/// another jobs folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftAlone {
+    pub job: String,
+    /// The job file its units were rendered from.
+    pub source: String,
 }
 
 /// A `.service`/`.timer` entry of the unit folder.
@@ -113,6 +178,9 @@ pub enum Change {
     Unchanged,
     /// Units of a job whose file is gone, kept because pruning is off.
     Orphaned,
+    /// The job file does not validate: its installed units (if any) are
+    /// left exactly as they are.
+    Invalid,
 }
 
 /// The timer's state once the plan is done.
@@ -131,6 +199,8 @@ pub enum TimerState {
     Manual,
     /// The job is removed.
     Removed,
+    /// Left as it is installed (the job file does not validate).
+    Kept,
 }
 
 /// One unit file to write.
@@ -199,6 +269,8 @@ pub struct Plan {
     /// Overrides recorded for a job hash that is no longer current (dropped
     /// after a successful apply) or for jobs that no longer exist.
     pub stale_overrides: Vec<String>,
+    /// Installed jobs of other jobs folders, not touched ([`Scope::elsewhere`]).
+    pub left_alone: Vec<LeftAlone>,
 }
 
 impl Plan {
@@ -231,6 +303,11 @@ impl Plan {
 
     pub fn deletes(&self) -> impl Iterator<Item = &String> {
         self.jobs.iter().flat_map(|j| j.deletes.iter())
+    }
+
+    /// The jobs left as they are because their files do not validate.
+    pub fn invalid(&self) -> impl Iterator<Item = &JobPlan> {
+        self.jobs.iter().filter(|j| j.change == Change::Invalid)
     }
 }
 
@@ -314,12 +391,8 @@ pub fn timer_wish(
     }
 }
 
-/// Computes the plan. `now` decides which jobs have expired.
-///
-/// One function per case: a job whose file exists (`desired_job`), its
-/// units under an earlier name (`renamed_units`), a job whose file is gone
-/// (`gone_job`); every unit name is checked against foreign units first
-/// (`collisions`).
+/// Computes the plan of every job, pruning the units of jobs whose files
+/// are gone when `prune` says so: [`plan_scoped`] with no other limit.
 pub fn plan(
     desired: &[RenderedJob],
     actual: &Actual,
@@ -327,29 +400,71 @@ pub fn plan(
     now: jiff::Timestamp,
     prune: bool,
 ) -> Result<Plan, Vec<PlanError>> {
+    let scope = Scope {
+        prune,
+        ..Scope::default()
+    };
+    plan_scoped(desired, actual, overrides, now, &scope)
+}
+
+/// Computes the plan of what `scope` covers. `now` decides which jobs have
+/// expired.
+///
+/// One function per case: a job whose file exists (`desired_job`), its
+/// units under an earlier name (`renamed_units`), a job whose file does not
+/// validate (`invalid_job`), a job whose file is gone (`gone_job`); every
+/// unit name is checked against foreign units first (`collisions`).
+pub fn plan_scoped(
+    desired: &[RenderedJob],
+    actual: &Actual,
+    overrides: &BTreeMap<String, Override>,
+    now: jiff::Timestamp,
+    scope: &Scope,
+) -> Result<Plan, Vec<PlanError>> {
     let disk = Disk::read(actual);
     let mut errors = Vec::new();
     let mut out = Plan::default();
-    for job in desired {
+    for job in desired.iter().filter(|j| scope.covers(&j.job)) {
         errors.extend(collisions(job, &disk));
-        let wanted = desired_job(job, &disk, overrides.get(&job.job), now);
+        let mut wanted = desired_job(job, &disk, overrides.get(&job.job), now);
         if wanted.stale_override {
             out.stale_overrides.push(job.job.clone());
+        }
+        if let Some(source) = scope.elsewhere.get(&job.job) {
+            wanted.plan.notes.push(format!(
+                "installed from {source}; this folder's job file takes it over"
+            ));
         }
         if let Some(old) = renamed_units(job, &disk, &wanted.plan.deletes) {
             out.jobs.push(old);
         }
         out.jobs.push(wanted.plan);
     }
+    for (job, reason) in scope.invalid.iter().filter(|(j, _)| scope.covers(j)) {
+        out.jobs.push(invalid_job(job, reason, &disk));
+    }
 
     let desired_jobs: BTreeSet<&str> = desired.iter().map(|j| j.job.as_str()).collect();
+    let known = |job: &str| desired_jobs.contains(job) || scope.invalid.contains_key(job);
     for (job, units) in &disk.owned {
-        if !desired_jobs.contains(job.as_str()) {
-            out.jobs.push(gone_job(job, units, &disk, prune));
+        if known(job) || !scope.covers(job) {
+            continue;
+        }
+        match scope.elsewhere.get(job) {
+            Some(source) => out.left_alone.push(LeftAlone {
+                job: job.clone(),
+                source: source.clone(),
+            }),
+            None => out.jobs.push(gone_job(job, units, &disk, scope.prune)),
         }
     }
     for job in overrides.keys() {
-        if !desired_jobs.contains(job.as_str()) && !out.stale_overrides.contains(job) {
+        // An override of a job this apply does not judge is kept: a broken
+        // file, another folder's job, a job not named.
+        let judged = scope.covers(job)
+            && !scope.invalid.contains_key(job)
+            && !scope.elsewhere.contains_key(job);
+        if !desired_jobs.contains(job.as_str()) && judged && !out.stale_overrides.contains(job) {
             out.stale_overrides.push(job.clone());
         }
     }
@@ -471,9 +586,15 @@ fn desired_job(
         .collect();
     let existed =
         disk.has(&job.service.name) || job.timer.as_ref().is_some_and(|t| disk.has(&t.name));
+    let timer = match &job.timer {
+        None => manual_timer(job, disk),
+        Some(timer) => scheduled_timer(job, timer, disk, override_, now),
+    };
+    // A unit written or deleted (a job turned manual loses its timer, its
+    // service the same) is an update.
     let change = if !existed {
         Change::Create
-    } else if writes.is_empty() {
+    } else if writes.is_empty() && timer.deletes.is_empty() {
         Change::Unchanged
     } else {
         Change::Update
@@ -483,10 +604,6 @@ fn desired_job(
     if running && change == Change::Update {
         notes.push("running now: the run in progress keeps its old definition; the new one applies from the next run".to_string());
     }
-    let timer = match &job.timer {
-        None => manual_timer(job, disk),
-        Some(timer) => scheduled_timer(job, timer, disk, override_, now),
-    };
     notes.extend(timer.notes);
     Wanted {
         plan: JobPlan {
@@ -619,6 +736,35 @@ fn renamed_units(job: &RenderedJob, disk: &Disk<'_>, deleted: &[String]) -> Opti
     plan.running = false;
     plan.notes = vec!["units under an earlier name (the unit prefix changed)".into()];
     Some(plan)
+}
+
+/// A job whose file does not validate: nothing is written, started,
+/// stopped or deleted; its installed units (if any) stay exactly as they
+/// are, and the plan says why.
+fn invalid_job(job: &str, reason: &str, disk: &Disk<'_>) -> JobPlan {
+    let units = disk.owned.get(job);
+    let find = |ext: &str| units.and_then(|u| u.keys().find(|n| n.ends_with(ext)).cloned());
+    let service = find(".service").unwrap_or_default();
+    let installed = if units.is_some() {
+        "its installed units are left as they are"
+    } else {
+        "nothing of it is installed"
+    };
+    JobPlan {
+        job: job.to_string(),
+        change: Change::Invalid,
+        running: !service.is_empty() && disk.state(&service).active,
+        service,
+        timer: find(".timer"),
+        timer_state: TimerState::Kept,
+        writes: Vec::new(),
+        deletes: Vec::new(),
+        timer_steps: TimerSteps::default(),
+        reset_failed: Vec::new(),
+        notes: vec![format!(
+            "its job file does not validate ({reason}): skipped; {installed}"
+        )],
+    }
 }
 
 /// A job whose file is gone: removed with `prune`, else kept as orphaned.

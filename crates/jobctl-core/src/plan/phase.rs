@@ -143,12 +143,18 @@ impl Plan {
     }
 
     /// The units the plan keeps (every unit of a job that is not removed,
-    /// but those it deletes), with their jobs: the units systemd should have
+    /// but those it deletes; not those of a job left as it is because its
+    /// file does not validate), with their jobs: the units systemd should have
     /// loaded once the plan is carried out.
     pub fn kept_units(&self) -> Vec<Target<'_>> {
         self.jobs
             .iter()
-            .filter(|j| !matches!(j.change, super::Change::Remove | super::Change::Orphaned))
+            .filter(|j| {
+                !matches!(
+                    j.change,
+                    super::Change::Remove | super::Change::Orphaned | super::Change::Invalid
+                )
+            })
             .flat_map(|j| {
                 std::iter::once(&j.service)
                     .chain(j.timer.as_ref())

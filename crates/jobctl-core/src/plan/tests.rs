@@ -68,13 +68,16 @@ fn plan_of(desired: &[RenderedJob], actual: &Actual) -> Plan {
 
 #[test]
 fn ownership_is_read_from_the_unit_section_only() {
-    let o = ownership("[Unit]\nDescription=x\nX-Jobctl-Job=backup\nX-Jobctl-Hash=abc\n[Service]\n")
-        .unwrap();
+    let o = ownership(
+        "[Unit]\nDescription=x\nX-Jobctl-Job=backup\nX-Jobctl-Source=/etc/jobctl/jobs.d/backup.toml\nX-Jobctl-Hash=abc\n[Service]\n",
+    )
+    .unwrap();
     assert_eq!(
         o,
         Ownership {
             job: "backup".into(),
-            hash: Some("abc".into())
+            hash: Some("abc".into()),
+            source: Some("/etc/jobctl/jobs.d/backup.toml".into()),
         }
     );
     assert_eq!(ownership("[Service]\nX-Jobctl-Job=backup\n"), None);
@@ -398,6 +401,8 @@ fn a_job_turned_manual_loses_its_timer() {
     assert_eq!(a.timer_state, TimerState::Manual);
     assert_eq!(a.deletes, ["jobctl-a.timer"]);
     assert_eq!(a.timer_steps, turned_off());
+    // The service is the same, but a unit goes: the job is updated.
+    assert_eq!(a.change, Change::Update);
 }
 
 /// Each phase as its label and units, for comparing whole sequences.
@@ -558,4 +563,164 @@ fn kept_units_leave_out_removed_jobs_and_deleted_units() {
     let kept: Vec<&str> = p.kept_units().iter().map(|t| t.unit).collect();
     // "gone" is orphaned (--no-prune): kept on disk but not expected loaded.
     assert_eq!(kept, ["jobctl-m.service"]);
+}
+
+/// Units as `on_disk` writes them, each naming `source` as its job file.
+fn from_source(jobs: &[RenderedJob], source: &str) -> Actual {
+    let mut actual = on_disk(jobs);
+    for u in &mut actual.units {
+        if let Some(c) = &mut u.contents {
+            *c = c.replacen("[Unit]\n", &format!("[Unit]\n{SOURCE_KEY}={source}\n"), 1);
+        }
+    }
+    actual
+}
+
+#[test]
+fn an_invalid_job_file_leaves_its_units_exactly_as_they_are() {
+    let installed = [job("good", "daily"), job("broken", "daily")];
+    let actual = on_disk(&installed);
+    let overrides = BTreeMap::from([(
+        "broken".to_string(),
+        Override {
+            enabled: false,
+            hash: "hash-broken-daily".into(),
+        },
+    )]);
+    let scope = Scope {
+        prune: true,
+        invalid: BTreeMap::from([("broken".into(), "line 3: unknown key".into())]),
+        ..Scope::default()
+    };
+    // `good` changes its schedule; `broken`'s file no longer validates.
+    let p = plan_scoped(&[job("good", "hourly")], &actual, &overrides, now(), &scope).unwrap();
+    let broken = p.jobs.iter().find(|j| j.job == "broken").unwrap();
+    assert_eq!(broken.change, Change::Invalid);
+    assert_eq!(broken.timer_state, TimerState::Kept);
+    assert!(!broken.changes_anything(), "{broken:?}");
+    assert_eq!(broken.service, "jobctl-broken.service");
+    assert!(
+        broken.notes[0].contains("unknown key") && broken.notes[0].contains("left as they are")
+    );
+    // Its override stays: the file that would decide is unreadable.
+    assert!(p.stale_overrides.is_empty(), "{:?}", p.stale_overrides);
+    // The valid job is applied all the same.
+    let good = p.jobs.iter().find(|j| j.job == "good").unwrap();
+    assert_eq!(good.change, Change::Update);
+    assert!(good.timer_steps.restart);
+    // No phase acts on the broken job's units, nor checks them.
+    for phase in p.phases() {
+        assert!(
+            phase.units().iter().all(|u| !u.contains("broken")),
+            "{phase:?}"
+        );
+    }
+    // An invalid job with nothing installed is reported too.
+    let fresh = Scope {
+        invalid: BTreeMap::from([("typo".into(), "line 1: not valid TOML".into())]),
+        ..scope
+    };
+    let p = plan_scoped(&installed, &actual, &BTreeMap::new(), now(), &fresh).unwrap();
+    let typo = p.jobs.iter().find(|j| j.job == "typo").unwrap();
+    assert_eq!((typo.change, typo.service.as_str()), (Change::Invalid, ""));
+    assert!(typo.notes[0].contains("nothing of it is installed"));
+}
+
+#[test]
+fn units_of_another_jobs_folder_are_left_alone_and_taken_over_by_name() {
+    let mine = [job("a", "daily")];
+    let theirs = [job("etc1", "daily"), job("etc2", "daily")];
+    let mut actual = from_source(&theirs, "/etc/jobctl/jobs.d/x.toml");
+    let ours = on_disk(&mine);
+    actual.units.extend(ours.units);
+    actual.states.extend(ours.states);
+    let sources = installed_sources(&actual);
+    assert_eq!(
+        sources["etc1"].as_deref(),
+        Some("/etc/jobctl/jobs.d/x.toml")
+    );
+    let scope = Scope {
+        prune: true,
+        elsewhere: BTreeMap::from([
+            ("etc1".into(), "/etc/jobctl/jobs.d/etc1.toml".into()),
+            ("etc2".into(), "/etc/jobctl/jobs.d/etc2.toml".into()),
+        ]),
+        ..Scope::default()
+    };
+    // The folder applied holds only `a`: the other folder's jobs stay.
+    let p = plan_scoped(&mine, &actual, &BTreeMap::new(), now(), &scope).unwrap();
+    assert!(!p.changed(), "{p:?}");
+    assert_eq!(
+        p.left_alone
+            .iter()
+            .map(|l| l.job.as_str())
+            .collect::<Vec<_>>(),
+        ["etc1", "etc2"]
+    );
+    assert!(p.jobs.iter().all(|j| j.job == "a"));
+    // Without the scope (every unit counts as this folder's), they would go.
+    let unscoped = plan_of(&mine, &actual);
+    assert_eq!(
+        unscoped
+            .jobs
+            .iter()
+            .filter(|j| j.change == Change::Remove)
+            .count(),
+        2
+    );
+    // A job of the same name in this folder takes the units over.
+    let p = plan_scoped(
+        &[job("a", "daily"), job("etc1", "daily")],
+        &actual,
+        &BTreeMap::new(),
+        now(),
+        &scope,
+    )
+    .unwrap();
+    let etc1 = p.jobs.iter().find(|j| j.job == "etc1").unwrap();
+    assert!(
+        etc1.notes.iter().any(|n| n.contains("takes it over")),
+        "{etc1:?}"
+    );
+    assert_eq!(p.left_alone.len(), 1);
+}
+
+#[test]
+fn naming_jobs_plans_those_jobs_only() {
+    let installed = [job("a", "daily"), job("b", "daily"), job("gone", "daily")];
+    let actual = on_disk(&installed);
+    let overrides = BTreeMap::from([(
+        "b".to_string(),
+        Override {
+            enabled: false,
+            hash: "stale".into(),
+        },
+    )]);
+    let scope = Scope {
+        prune: true,
+        only: Some(BTreeSet::from(["a".to_string()])),
+        ..Scope::default()
+    };
+    let desired = [job("a", "hourly"), job("b", "hourly")];
+    let p = plan_scoped(&desired, &actual, &overrides, now(), &scope).unwrap();
+    assert_eq!(
+        p.jobs.iter().map(|j| j.job.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert!(
+        p.stale_overrides.is_empty(),
+        "b is not judged: {:?}",
+        p.stale_overrides
+    );
+    // A named job whose file is gone is removed.
+    let scope = Scope {
+        only: Some(BTreeSet::from(["gone".to_string()])),
+        ..scope
+    };
+    let p = plan_scoped(&desired, &actual, &overrides, now(), &scope).unwrap();
+    assert_eq!(p.jobs.len(), 1);
+    assert_eq!(
+        (p.jobs[0].job.as_str(), p.jobs[0].change),
+        ("gone", Change::Remove)
+    );
 }

@@ -23,6 +23,7 @@ use jobctl_core::size::ByteSize;
 ///   jobctl exec --job nightly-refresh -- /opt/app/refresh --full
 ///   jobctl exec --job backup --timeout 2h --retry-attempts 3 --retry-delay 30s -- /usr/local/bin/backup
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ExecArgs {
     /// The job this run belongs to: a job name as job files have them
     /// (letters, digits, '_', '.', '-'); any other is refused (exit 125).

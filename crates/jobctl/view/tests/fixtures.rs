@@ -59,6 +59,9 @@ const JOBS: &[(&str, &str)] = &[
 command = ["/opt/warehouse/refresh", "--full"]
 daily = "02:15"
 timeout = "2h"
+owner = "data-platform"
+team = "analytics"
+tags = ["etl", "nightly"]
 "#,
     ),
     (
@@ -144,6 +147,7 @@ impl Fixture {
             );
             let mut view = view_of(name, derived, Some(rendered));
             view.definition = Some(job.clone());
+            view.labels = Some(jobctl_core::labels::Labels::of(job));
             view.source = Some(job.source.clone());
             view.timer_state = if timer_active && rendered.timer.is_some() {
                 "active".into()
@@ -165,6 +169,10 @@ impl Fixture {
                 .into(),
         );
         broken.source = Some("/etc/jobctl/jobs.d/broken.toml".into());
+        // Its labels, read from a file that does not validate.
+        broken.labels = jobctl_core::labels::Labels::read(
+            "comand = [\"/usr/local/bin/etl\"]\nteam = \"analytics\"\ntags = [\"etl\"]\n",
+        );
         jobs.push(broken);
         // Units whose job file is gone.
         let old = &self.old_campaign;
@@ -184,6 +192,7 @@ impl Fixture {
             bad_rows: Vec::new(),
             config_errors: Vec::new(),
             apply_blocked: false,
+            missing_dir: None,
             now_us: NOW_US,
         }
     }
@@ -412,6 +421,75 @@ impl Fixture {
     /// file gone while a run of it is in progress.
     pub fn plan(&self) -> Plan {
         let desired: Vec<RenderedJob> = self.jobs.iter().map(|(_, r)| r.clone()).collect();
+        let nightly = &self.job("nightly-refresh").1;
+        let overrides = BTreeMap::from([(
+            "nightly-refresh".to_string(),
+            Override {
+                enabled: false,
+                hash: nightly.hash.clone(),
+            },
+        )]);
+        plan::plan(&desired, &self.installed(), &overrides, now(), true).expect("a plan")
+    }
+
+    /// The text of each unit installed before [`Fixture::plan`]'s apply.
+    pub fn installed_texts(&self) -> std::collections::HashMap<String, String> {
+        self.installed()
+            .units
+            .into_iter()
+            .filter_map(|u| Some((u.name, u.contents?)))
+            .collect()
+    }
+
+    /// [`Fixture::plan`]'s apply when disk-report's file no longer
+    /// validates (its units stay as installed), a job file with a typo was
+    /// never applied, and two jobs were installed from another jobs folder.
+    pub fn plan_with_invalid_and_elsewhere(&self) -> Plan {
+        let desired: Vec<RenderedJob> = self
+            .jobs
+            .iter()
+            .map(|(_, r)| r.clone())
+            .filter(|r| r.job != "disk-report")
+            .collect();
+        let mut actual = self.installed();
+        for name in ["etl-load", "etl-extract"] {
+            let mut r = self.job("reindex-search").1.clone();
+            for unit in std::iter::once(&mut r.service).chain(r.timer.as_mut()) {
+                unit.name = unit.name.replace("reindex-search", name);
+                unit.contents = unit.contents.replace("reindex-search", name);
+            }
+            r.job = name.to_string();
+            install(&mut actual, &r, true);
+        }
+        let scope = plan::Scope {
+            prune: true,
+            only: None,
+            invalid: BTreeMap::from([
+                (
+                    "disk-report".to_string(),
+                    "line 4: `timeout`: invalid duration \"5 minuets\"".to_string(),
+                ),
+                (
+                    "new-typo".to_string(),
+                    "line 1: `comand`: unknown key".to_string(),
+                ),
+            ]),
+            elsewhere: BTreeMap::from([
+                (
+                    "etl-extract".to_string(),
+                    "/srv/analytics/jobs.d/etl-extract.toml".to_string(),
+                ),
+                (
+                    "etl-load".to_string(),
+                    "/srv/analytics/jobs.d/etl-load.toml".to_string(),
+                ),
+            ]),
+        };
+        plan::plan_scoped(&desired, &actual, &BTreeMap::new(), now(), &scope).expect("a plan")
+    }
+
+    /// The units installed before [`Fixture::plan`]'s apply.
+    fn installed(&self) -> Actual {
         let mut actual = Actual::default();
         for name in ["nightly-refresh", "reindex-search", "monthly-report"] {
             install(&mut actual, &self.job(name).1, name != "monthly-report");
@@ -423,15 +501,7 @@ impl Fixture {
             .entry(self.old_campaign.service.name.clone())
             .or_default()
             .active = true;
-        let nightly = &self.job("nightly-refresh").1;
-        let overrides = BTreeMap::from([(
-            "nightly-refresh".to_string(),
-            Override {
-                enabled: false,
-                hash: nightly.hash.clone(),
-            },
-        )]);
-        plan::plan(&desired, &actual, &overrides, now(), true).expect("a plan")
+        actual
     }
 
     /// The plan of an apply right after a complete one: nothing to do.
@@ -543,6 +613,7 @@ fn view_of(name: &str, derived: Derived, rendered: Option<&RenderedJob>) -> JobV
         definition: None,
         invalid_reason: None,
         source: None,
+        labels: None,
         service: rendered.map_or_else(
             || format!("jobctl-{name}.service"),
             |r| r.service.name.clone(),
@@ -651,12 +722,12 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
         (
             "/var/lib/jobctl/users/finance/history.db".into(),
             PruneReport {
-                runs_over_count: 0,
+                runs_over_count: 1,
                 runs_over_age: 0,
-                outputs_dropped: 0,
+                outputs_dropped: 1,
                 marked_lost: 0,
                 output_bytes_before: 4096,
-                output_bytes_after: 4096,
+                output_bytes_after: 1024,
             },
         ),
     ]

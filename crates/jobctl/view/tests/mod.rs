@@ -52,6 +52,21 @@ fn list_table() {
     snapshot("list", &list::text(&f.overview(), &f.zone));
 }
 
+/// `list --team analytics --tag etl`: the team's jobs (one of them with a
+/// file that does not validate), and the job whose labels cannot be known.
+#[test]
+fn list_filtered_by_labels() {
+    let f = Fixture::new();
+    let mut overview = f.overview();
+    crate::overview::LabelArgs {
+        owner: None,
+        team: Some("analytics".into()),
+        tags: vec!["etl".into()],
+    }
+    .retain(&mut overview);
+    snapshot("list-filtered", &list::text(&overview, &f.zone));
+}
+
 #[test]
 fn list_with_no_jobs() {
     let f = Fixture::new();
@@ -164,7 +179,7 @@ fn apply_reports() {
     .map(String::from);
     let not_done = ["start timers (2)", "reset failed units (2)"].map(String::from);
     snapshot("apply-failed", &apply_text(&plan, false, &done, &not_done));
-    let diffs = apply::diffs(&plan);
+    let diffs = apply::unit_diffs(&plan, &f.installed_texts());
     snapshot(
         "apply-diff",
         &apply::text(
@@ -182,4 +197,40 @@ fn apply_reports() {
         "apply-nothing",
         &apply_text(&f.plan_after_apply(), false, &[], &[]),
     );
+    snapshot(
+        "apply-invalid-and-elsewhere",
+        &apply_text(&f.plan_with_invalid_and_elsewhere(), true, &[], &[]),
+    );
+}
+
+/// `--json --diff`: each unit before and after; `null` for the side that
+/// does not exist.
+#[test]
+fn apply_json_diffs_are_before_and_after() {
+    let f = Fixture::new();
+    let plan = f.plan();
+    let diffs = apply::unit_diffs(&plan, &f.installed_texts());
+    let created = diffs
+        .iter()
+        .find(|d| d.unit == "jobctl-batch-worker.timer")
+        .expect("the new timer");
+    assert!(created.before.is_none() && created.after.as_deref().unwrap().contains("[Timer]"));
+    let deleted = diffs
+        .iter()
+        .find(|d| d.unit == "jobctl-old-campaign.service")
+        .expect("the deleted service");
+    assert!(deleted.after.is_none());
+    assert!(
+        deleted
+            .before
+            .as_deref()
+            .unwrap()
+            .contains("X-Jobctl-Job=old-campaign")
+    );
+    let updated = diffs
+        .iter()
+        .find(|d| d.unit == "jobctl-disk-report.service")
+        .expect("the changed service");
+    assert_ne!(updated.before, updated.after);
+    assert!(updated.before.is_some() && updated.after.is_some());
 }
