@@ -79,6 +79,10 @@ pub const JOB_KEYS: &[&str] = &[
     "retry",
     "output_limit",
     "merge_output",
+    "notify",
+    "notify_after",
+    "grace",
+    "warn_after",
 ];
 
 /// The keys the global configuration's `[defaults]` table may set.
@@ -106,6 +110,10 @@ pub const DEFAULTABLE_KEYS: &[&str] = &[
     "retry",
     "output_limit",
     "merge_output",
+    "notify",
+    "notify_after",
+    "grace",
+    "warn_after",
 ];
 
 /// Parses one of the simple schedule forms.
@@ -277,6 +285,9 @@ pub struct Job {
     /// Both output streams on one pipe (the shim's `--merge-output`): the
     /// history keeps their exact order but no longer tells them apart.
     pub merge_output: bool,
+    /// Notifications: channels, threshold, overdue grace, overrun warning
+    /// ([`crate::notify`]).
+    pub notify: crate::notify::JobNotify,
 }
 
 impl Job {
@@ -536,6 +547,7 @@ pub struct JobSpec {
     retry: Option<Sp<Retry>>,
     output_limit: Option<Sp<ByteSize>>,
     merge_output: Option<Sp<bool>>,
+    pub(crate) notify: crate::notify::NotifySpec,
 }
 
 impl JobSpec {
@@ -626,6 +638,7 @@ impl JobSpec {
         spec.retry = decode_retry(reader, diags);
         spec.output_limit = reader.size("output_limit", "\"4M\"", diags);
         spec.merge_output = reader.bool("merge_output", diags);
+        spec.notify = crate::notify::NotifySpec::decode(reader, diags);
         spec
     }
 
@@ -1181,6 +1194,9 @@ fn resolve(
         }
     }
 
+    spec.notify.check_channels(&ctx.config.notify, diags);
+    spec.notify.check_warn_after(timeout, diags);
+
     let (command, name) = (command?, name?);
     if diags.has_errors() {
         return None;
@@ -1258,6 +1274,7 @@ fn resolve(
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
         merge_output: pick(&spec.merge_output, &defaults.merge_output).is_some_and(|m| m.value),
+        notify: spec.notify.resolve(&defaults.notify),
     };
     check_sizes(&job, &spans, ctx, diags);
     (!diags.has_errors()).then_some(job)

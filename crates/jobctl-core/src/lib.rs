@@ -18,6 +18,8 @@ pub mod escape;
 pub mod health;
 pub mod job;
 pub mod naming;
+pub mod notify;
+pub mod overdue;
 pub mod ownership;
 pub mod plan;
 pub mod schedule;
@@ -25,6 +27,7 @@ pub mod size;
 pub mod start;
 pub mod state;
 pub mod walk;
+pub mod watch;
 
 mod calendar_bridge;
 mod directive_versions;

@@ -584,6 +584,10 @@ fn exec_words(
     if job.merge_output {
         words.push("--merge-output".into());
     }
+    // Only jobs with notification channels wake the watch when a run ends.
+    if !job.notify.channels.is_empty() {
+        words.push("--notify".into());
+    }
     let history = opts.history;
     // A configured database applies to jobs that run as the configuring
     // user; other users' jobs record in their own state folder.
