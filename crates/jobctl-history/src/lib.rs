@@ -15,6 +15,8 @@
 //! - [`locate`] finds every database a reader should merge (root reads the
 //!   main database and every user's), and checks a user's database so that
 //!   root never acts on a file that user chose ([`Store::open_located`]).
+//! - [`notify`] is the notification queue and the watch's incident state
+//!   (`jobctl watch`, `jobctl notifications`).
 //! - A row that cannot be decoded is skipped, never fails a listing:
 //!   [`Store::take_bad_rows`] says which were.
 //!
@@ -23,6 +25,7 @@
 
 pub mod liveness;
 pub mod locate;
+pub mod notify;
 pub mod output;
 mod purge;
 mod query;

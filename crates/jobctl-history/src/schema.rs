@@ -17,9 +17,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    why: "The first schema. `runs` has one row per run attempt, keyed by the \
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        why: "The first schema. `runs` has one row per run attempt, keyed by the \
           shim's random 63-bit run id (so ids from root's and users' databases \
           never collide when merged). The shim's process stamp (boot id, pid, \
           start ticks, PID namespace) lets readers prove a `running` row lost. \
@@ -30,7 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
           read paths: a job's runs newest first (and its keep_runs cut), all \
           runs by start (listing, keep_age), and the few unsuccessful runs \
           (failures across all jobs, running rows to check for lost).",
-    sql: r#"
+        sql: r#"
 CREATE TABLE runs (
     id               INTEGER PRIMARY KEY,
     job              TEXT    NOT NULL,
@@ -79,7 +80,72 @@ CREATE TRIGGER outputs_removed AFTER DELETE ON outputs BEGIN
     UPDATE totals SET value = value - old.size WHERE name = 'output_bytes';
 END;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        why: "Notifications (`jobctl watch`). `notify_state` keeps each job's \
+          incident state between watch passes (open failure and overdue \
+          incidents, reminders sent, the run already reported as overrunning, \
+          since when the schedule is judged), as the engine's JSON. \
+          `notify_events` holds every event once, keyed by its idempotency key \
+          (so a pass repeated after a crash queues nothing twice), with the \
+          notification as sent (JSON) and the run it belongs to. \
+          `notify_deliveries` is the durable queue: one row per event and \
+          channel, pending until sent or given up, with the attempts made, \
+          the next one due and the last result. `notify_attempts` records \
+          every attempt (time, outcome, HTTP status or exit status, detail), \
+          for `jobctl notifications` and the per-channel rate limit. Only the \
+          watch writes these tables, in the database it owns (root's main \
+          database, or the user's); other databases keep them empty.",
+        sql: r#"
+CREATE TABLE notify_state (
+    job   TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE notify_events (
+    id         TEXT    PRIMARY KEY,
+    job        TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    created_us INTEGER NOT NULL,
+    run_id     TEXT,
+    summary    TEXT    NOT NULL,
+    payload    TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX notify_events_by_job ON notify_events (job, created_us);
+CREATE INDEX notify_events_by_time ON notify_events (created_us);
+
+CREATE TABLE notify_deliveries (
+    event_id    TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'given-up')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_us     INTEGER,
+    last_us     INTEGER,
+    http_status INTEGER,
+    exit_status INTEGER,
+    detail      TEXT,
+    PRIMARY KEY (event_id, channel)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX notify_deliveries_due ON notify_deliveries (next_us) WHERE state = 'pending';
+
+CREATE TABLE notify_attempts (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    at_us       INTEGER NOT NULL,
+    ok          INTEGER NOT NULL,
+    retryable   INTEGER NOT NULL,
+    http_status INTEGER,
+    exit_status INTEGER,
+    detail      TEXT    NOT NULL,
+    duration_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX notify_attempts_by_channel ON notify_attempts (channel, at_us);
+CREATE INDEX notify_attempts_by_event ON notify_attempts (event_id, channel, at_us);
+"#,
+    },
+];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -377,7 +377,7 @@ impl Store {
     /// Runs `work` in an immediate transaction, retrying on SQLITE_BUSY or
     /// SQLITE_LOCKED until the busy timeout; the commit fsyncs the log, or
     /// leaves that to [`Store::sync_log`].
-    fn write(
+    pub(crate) fn write(
         &mut self,
         commit: Commit,
         mut work: impl FnMut(&Connection) -> Result<()>,
@@ -481,7 +481,7 @@ impl Store {
 
 /// Whether a write's commit waits for the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Commit {
+pub(crate) enum Commit {
     /// `synchronous=FULL`: durable when the commit returns.
     Durable,
     /// `synchronous=NORMAL`: durable at the next [`Store::sync_log`] or
