@@ -98,6 +98,9 @@ pub enum Command {
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
     Import(commands::import::ImportArgs),
+    Watch(commands::watch::WatchArgs),
+    Notifications(commands::notifications::NotificationsArgs),
+    Notify(commands::notify::NotifyArgs),
 }
 
 #[cfg(test)]

@@ -138,6 +138,8 @@ pub struct Overview {
     /// Errors in the configuration file (not in a job file).
     pub config_errors: Vec<String>,
     pub now_us: i64,
+    /// Where the jobs were gathered from (the unit folder, the history).
+    pub paths: Paths,
 }
 
 /// Systemd's side, read on its own thread.
@@ -398,6 +400,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             bad_rows,
             config_errors,
             now_us,
+            paths: paths.clone(),
         })
     })
 }

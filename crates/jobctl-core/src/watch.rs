@@ -129,9 +129,12 @@ pub struct JobInput<'a> {
     /// The job's timer should run and is installed as its file says:
     /// judge it for overdue runs.
     pub judge_schedule: bool,
-    /// What identifies the installed schedule (a hash of the timer's
-    /// `[Timer]` section): when it changes, the schedule is judged afresh.
+    /// What identifies the installed schedule (the timer's `[Timer]`
+    /// section): when it changes, the schedule is judged afresh.
     pub schedule_key: Option<&'a str>,
+    /// When the installed timer was written (its file's time), if known:
+    /// where the schedule is judged from when the watch first sees it.
+    pub installed_us: Option<i64>,
 }
 
 /// The incident state of one job, kept between passes.
@@ -152,6 +155,10 @@ pub struct WatchState {
     /// Since when this schedule has been judged (µs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_us: Option<i64>,
+    /// The job was not judged at the last pass (disabled, expired, its file
+    /// changed and not applied): once judged again, it is judged from then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 impl WatchState {
@@ -299,14 +306,8 @@ pub fn evaluate(
     }
 
     // Overdue runs and their recovery.
-    if input.judge_schedule {
-        let key = input.schedule_key.map(str::to_string);
-        let since = match (state.since_us, state.schedule == key) {
-            (Some(since), true) => since,
-            _ => ctx.now_us,
-        };
-        next.schedule = key;
-        next.since_us = Some(since);
+    track_schedule(input, state, ctx.now_us, &mut next);
+    if let (true, Some(since)) = (input.judge_schedule, next.since_us) {
         let last = input.runs.map(|r| LastRun {
             started_us: r.last.started_us,
             ended_us: r.last.ended_us,
@@ -370,8 +371,6 @@ pub fn evaluate(
         }
     } else {
         next.overdue = None;
-        next.schedule = None;
-        next.since_us = None;
     }
 
     // A run past its warning time or a minute past its timeout.
@@ -400,6 +399,49 @@ pub fn evaluate(
         }
     }
     (events, next)
+}
+
+/// Since when the job's schedule is judged, kept in `next`: what the
+/// previous pass stored while the schedule is the same; from now for a job
+/// judged again after a pause; from when its timer was installed (else now)
+/// for a schedule seen for the first time. A job not judged is paused.
+pub fn track_schedule(
+    input: &JobInput<'_>,
+    state: &WatchState,
+    now_us: i64,
+    next: &mut WatchState,
+) {
+    if !input.judge_schedule {
+        next.schedule = None;
+        next.since_us = None;
+        next.paused = true;
+        return;
+    }
+    let key = input.schedule_key.map(str::to_string);
+    let since = match (state.since_us, state.schedule == key) {
+        (Some(since), true) if !state.paused => since,
+        _ if state.paused => now_us,
+        _ => input.installed_us.map_or(now_us, |t| t.min(now_us)),
+    };
+    next.schedule = key;
+    next.since_us = Some(since);
+    next.paused = false;
+}
+
+/// Since when a job's schedule counts for `health`, from the watch's stored
+/// state when it tracked this schedule, else from when the timer was
+/// installed. `None`: judge from the runs alone.
+pub fn schedule_since(
+    state: Option<&WatchState>,
+    schedule_key: Option<&str>,
+    installed_us: Option<i64>,
+    now_us: i64,
+) -> Option<i64> {
+    match state {
+        Some(s) if s.paused => Some(now_us),
+        Some(s) if s.schedule.as_deref() == schedule_key && s.since_us.is_some() => s.since_us,
+        _ => installed_us,
+    }
 }
 
 /// The reminders due for an open incident: each channel with a `repeat`
@@ -555,6 +597,7 @@ mod tests {
         state: WatchState,
         judge: bool,
         key: String,
+        installed: Option<i64>,
     }
 
     impl Watch {
@@ -565,6 +608,7 @@ mod tests {
                 state: WatchState::default(),
                 judge: false,
                 key: "k1".into(),
+                installed: None,
             }
         }
 
@@ -576,6 +620,7 @@ mod tests {
                 runs: runs.as_ref(),
                 judge_schedule: self.judge,
                 schedule_key: Some(&self.key),
+                installed_us: self.installed,
             };
             let ctx = Ctx {
                 host: "db1",
@@ -755,8 +800,15 @@ mod tests {
         assert_eq!(kinds(&w.pass(&h, T0 + 2 * H)), ["overdue"]);
         w.judge = false; // disabled by the operator
         assert!(w.pass(&h, T0 + 3 * H).is_empty());
-        assert_eq!(w.state, WatchState::default());
-        w.judge = true; // enabled again: judged from now
+        assert_eq!(
+            w.state,
+            WatchState {
+                paused: true,
+                ..WatchState::default()
+            }
+        );
+        w.judge = true; // enabled again: judged from now, not from the install
+        w.installed = Some(T0);
         assert!(w.pass(&h, T0 + 10 * H + 30 * MIN).is_empty());
         assert!(w.pass(&h, T0 + 11 * H + 5 * MIN).is_empty());
         assert_eq!(kinds(&w.pass(&h, T0 + 11 * H + 7 * MIN)), ["overdue"]);
@@ -772,6 +824,50 @@ mod tests {
         assert!(w.pass(&h, T0 + 3 * H).is_empty());
         assert_eq!(w.state.since_us, Some(T0 + 3 * H));
         assert_eq!(kinds(&w.pass(&h, T0 + 4 * H + 7 * MIN)), ["overdue"]);
+    }
+
+    #[test]
+    fn a_schedule_seen_first_is_judged_from_its_installation() {
+        let mut w = Watch::new(job("hourly = \":00\""));
+        w.judge = true;
+        w.installed = Some(T0 + 30 * MIN);
+        // Installed at 00:30, never ran: 01:00 was due.
+        let e = w.pass(&[], T0 + 3 * H);
+        assert_eq!(kinds(&e), ["overdue"]);
+        assert_eq!(e[0].expected.unwrap().expected_us, T0 + H);
+        assert_eq!(w.state.since_us, Some(T0 + 30 * MIN));
+        // Without an install time: from the first pass.
+        let mut w = Watch::new(job("hourly = \":00\""));
+        w.judge = true;
+        assert!(w.pass(&[], T0 + 3 * H).is_empty());
+        assert_eq!(w.state.since_us, Some(T0 + 3 * H));
+    }
+
+    #[test]
+    fn health_takes_the_watchs_since_else_the_install_time() {
+        let tracked = WatchState {
+            schedule: Some("k".into()),
+            since_us: Some(5),
+            ..WatchState::default()
+        };
+        assert_eq!(
+            schedule_since(Some(&tracked), Some("k"), Some(1), 100),
+            Some(5)
+        );
+        assert_eq!(
+            schedule_since(Some(&tracked), Some("other"), Some(1), 100),
+            Some(1)
+        );
+        assert_eq!(schedule_since(None, Some("k"), Some(1), 100), Some(1));
+        assert_eq!(schedule_since(None, Some("k"), None, 100), None);
+        let paused = WatchState {
+            paused: true,
+            ..WatchState::default()
+        };
+        assert_eq!(
+            schedule_since(Some(&paused), Some("k"), Some(1), 100),
+            Some(100)
+        );
     }
 
     #[test]

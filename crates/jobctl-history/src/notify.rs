@@ -117,16 +117,16 @@ impl Store {
 
     /// One pass's result, in one durable transaction: the states that
     /// changed (`None` deletes a job's state), and the new events with a
-    /// pending delivery per channel, due at `created_us`. Returns how many
-    /// events were new (an id already queued is kept as it is).
+    /// pending delivery per channel, due at `created_us`. Returns the ids
+    /// of the events that were new (an id already queued is kept as it is).
     pub fn commit_pass(
         &mut self,
         states: &[(String, Option<String>)],
         events: &[NewEvent],
-    ) -> Result<usize> {
-        let mut inserted = 0;
+    ) -> Result<Vec<String>> {
+        let mut inserted = Vec::new();
         self.write(Commit::Durable, |tx| {
-            inserted = 0;
+            inserted.clear();
             let mut put = tx.prepare_cached(
                 "INSERT INTO notify_state (job, state) VALUES (?1, ?2)
                  ON CONFLICT (job) DO UPDATE SET state = excluded.state",
@@ -159,7 +159,7 @@ impl Store {
                 if new == 0 {
                     continue;
                 }
-                inserted += 1;
+                inserted.push(e.id.clone());
                 for channel in &e.channels {
                     delivery.execute(params![e.id, channel, e.created_us])?;
                 }
@@ -364,9 +364,9 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let states = vec![("backup".to_string(), Some("{\"a\":1}".to_string()))];
         let events = vec![event("e1", "backup", 10, &["ops", "mail"])];
-        assert_eq!(store.commit_pass(&states, &events).unwrap(), 1);
+        assert_eq!(store.commit_pass(&states, &events).unwrap(), ["e1"]);
         // The same pass again (a crash before it knew it had committed).
-        assert_eq!(store.commit_pass(&states, &events).unwrap(), 0);
+        assert!(store.commit_pass(&states, &events).unwrap().is_empty());
         assert_eq!(
             store.watch_states().unwrap(),
             [("backup".to_string(), "{\"a\":1}".to_string())]

@@ -89,6 +89,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub merge_output: bool,
 
+    /// Wake jobctl's watch when the run has been recorded (a datagram to its
+    /// socket; never waited for, errors ignored), so that a failure is
+    /// notified within a second. Rendered for jobs with notification channels.
+    #[arg(long)]
+    pub notify: bool,
+
     /// Record in this database instead of the default location.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -240,7 +246,7 @@ fn parse_with_clap(args: &[OsString]) -> Result<ExecArgs, clap::Error> {
 /// Parses `jobctl exec`'s own arguments without clap, for the plain forms a
 /// rendered `ExecStart=` uses: each option once, as `--name VALUE` or
 /// `--name=VALUE`, a value that parses and neither is empty nor starts with
-/// `-` (and the flag `--merge-output`, bare), then `--` and the command. Anything else (help, an unknown or
+/// `-` (and the flags `--merge-output` and `--notify`, bare), then `--` and the command. Anything else (help, an unknown or
 /// repeated option, a bad value, a missing `--job` or command) gives `None`,
 /// and clap parses it instead: the result is always what clap would give
 /// (the tests below compare the two), only without building clap's
@@ -270,6 +276,7 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
     let mut max_output = None;
     let mut db_timeout = None;
     let mut merge_output = false;
+    let mut notify = false;
     let mut i = 0;
     let command = loop {
         let arg = args.get(i)?.to_str()?;
@@ -283,6 +290,14 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
                 return None;
             }
             merge_output = true;
+            i += 1;
+            continue;
+        }
+        if arg == "--notify" {
+            if notify {
+                return None;
+            }
+            notify = true;
             i += 1;
             continue;
         }
@@ -339,6 +354,7 @@ fn parse_plain(args: &[OsString]) -> Option<ExecArgs> {
         retry_max_delay,
         output_limit: output_limit.map_or_else(|| "4M".parse().ok(), Some)?,
         merge_output,
+        notify,
         db,
         trigger,
         working_directory,
@@ -373,6 +389,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
         store: None,
         failed: None,
         retention,
+        notify: args.notify,
     };
 
     let invocation_start = std::time::SystemTime::now();
@@ -467,6 +484,7 @@ pub fn run(paths: &Paths, args: ExecArgs) -> CliResult<ExitCode> {
                 record.exit_code = Some(i32::from(EXIT_SHIM_ERROR));
                 record.error = Some(e.to_string());
                 book.finish(&record, None);
+                book.leave();
                 return Ok(ExitCode::from(EXIT_SHIM_ERROR));
             }
         };
@@ -648,6 +666,8 @@ struct Bookkeeper<'p> {
     store: Option<Store>,
     failed: Option<String>,
     retention: Retention,
+    /// Wake the watch once the run is recorded (`--notify`).
+    notify: bool,
 }
 
 impl Bookkeeper<'_> {
@@ -656,6 +676,9 @@ impl Bookkeeper<'_> {
     fn leave(mut self) {
         if let Some(store) = self.store.take() {
             store.abandon();
+        }
+        if self.notify {
+            crate::poke::poke(self.paths.mode);
         }
     }
 
@@ -1014,6 +1037,7 @@ mod tests {
                 "--full",
             ],
             &["--merge-output", "--job", "j", "--", "true"],
+            &["--job", "j", "--notify", "--merge-output", "--", "true"],
             &[
                 "--trigger=manual",
                 "--job",
@@ -1076,6 +1100,8 @@ mod tests {
                 "true",
             ],
             &["--job", "j", "--merge-output=true", "--", "true"],
+            &["--job", "j", "--notify", "--notify", "--", "true"],
+            &["--job", "j", "--notify=yes", "--", "true"],
             &["--job", "j", "--merge-output", "yes", "--", "true"],
         ];
         for line in declined {

@@ -10,11 +10,14 @@ pub mod history;
 pub mod import;
 pub mod list;
 pub mod logs;
+pub mod notifications;
+pub mod notify;
 pub mod remove;
 pub mod render;
 pub mod run;
 pub mod status;
 pub mod validate;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -46,6 +49,9 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Enable(args) => enable::run(&paths, args, true),
         Command::Disable(args) => enable::run(&paths, args, false),
         Command::Remove(args) => remove::run(&paths, args),
+        Command::Watch(args) => watch::run(&paths, args),
+        Command::Notifications(args) => notifications::run(&paths, args),
+        Command::Notify(args) => notify::run(&paths, args),
     }
 }
 
