@@ -117,9 +117,13 @@ pub fn run(paths: &Paths, args: WatchArgs) -> CliResult {
             anyhow!(e).context(format!("cannot create {}", dir.display())),
         )
     })?;
-    let lock = lock(&dir.join("watch.lock")).map_err(|e| failure_for(paths, e))?;
-    if woken > 0 {
-        pace(&lock);
+    let lock_path = dir.join("watch.lock");
+    // The lock file's time is when the previous pass ended (none yet when
+    // it is created now).
+    let existed = lock_path.exists();
+    let lock = lock(&lock_path).map_err(|e| failure_for(paths, e))?;
+    if woken > 0 && existed {
+        pace(lock.metadata().and_then(|m| m.modified()).ok());
     }
     let result = pass(paths, &db_path, woken);
     // When this pass ended, for the pacing of the next.
@@ -196,13 +200,9 @@ fn lock(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 /// Waits until [`MIN_PASS_INTERVAL`] has passed since the previous pass
-/// ended (the lock file's time).
-fn pace(lock: &std::fs::File) {
-    let since = lock
-        .metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
+/// ended (the lock file's time, set at the end of every pass).
+fn pace(previous: Option<std::time::SystemTime>) {
+    let since = previous.and_then(|t| t.elapsed().ok());
     if let Some(since) = since
         && since < MIN_PASS_INTERVAL
     {
