@@ -298,6 +298,19 @@ impl Store {
     /// more (no pending delivery), with their deliveries and attempts.
     /// Returns how many events went.
     pub fn prune_notifications(&mut self, before_us: i64) -> Result<usize> {
+        // A read first: most passes have nothing to prune, and then write
+        // (and sync) nothing.
+        let due: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM notify_events e WHERE e.created_us < ?1
+                 AND NOT EXISTS (SELECT 1 FROM notify_deliveries d
+                 WHERE d.event_id = e.id AND d.state = 'pending'))",
+            )?
+            .query_row([before_us], |r| r.get(0))?;
+        if !due {
+            return Ok(0);
+        }
         let mut deleted = 0;
         self.write(Commit::Durable, |tx| {
             tx.execute_batch(

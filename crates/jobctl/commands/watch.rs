@@ -320,9 +320,14 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
     }
 
     let new_events = queue(paths, &events, &host, now_us);
-    let inserted = store
-        .commit_pass(&changes, &new_events)
-        .map_err(CliError::failure)?;
+    // Nothing changed (the usual pass): no write, no sync.
+    let inserted = if changes.is_empty() && new_events.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .commit_pass(&changes, &new_events)
+            .map_err(CliError::failure)?
+    };
     // An id already queued by an earlier pass is not news.
     for n in new_events.iter().filter(|n| inserted.contains(&n.id)) {
         report.events.push(EventReport {
