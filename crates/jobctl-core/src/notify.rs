@@ -159,6 +159,9 @@ pub struct NotifyConfig {
     pub retry_for: Timespan,
     pub max_per_minute: u32,
     pub channels: BTreeMap<String, ChannelConfig>,
+    /// Channels the configuration defines with errors (reported there):
+    /// naming one is not also "unknown".
+    pub invalid: std::collections::BTreeSet<String>,
 }
 
 impl Default for NotifyConfig {
@@ -167,6 +170,7 @@ impl Default for NotifyConfig {
             retry_for: DEFAULT_RETRY_FOR,
             max_per_minute: DEFAULT_MAX_PER_MINUTE,
             channels: BTreeMap::new(),
+            invalid: Default::default(),
         }
     }
 }
@@ -312,6 +316,12 @@ fn unknown_channel(name: &str, config: &NotifyConfig) -> Option<(String, String)
     if config.channels.contains_key(name) {
         return None;
     }
+    if config.invalid.contains(name) {
+        return Some((
+            format!("the notification channel \"{name}\" is not valid"),
+            "fix its errors in the configuration (`jobctl validate` lists them)".into(),
+        ));
+    }
     let known: Vec<&str> = config.channels.keys().map(String::as_str).collect();
     let hint = match crate::walk::suggest(name, &known) {
         Some(s) => format!("did you mean `{s}`?"),
@@ -396,6 +406,8 @@ pub fn decode_config(
     for (name, value) in channels.value.iter() {
         let name_text: &str = name.get_ref();
         let key = format!("notify.channels.{name_text}");
+        // Until it decodes: a job naming it is told it is invalid, not unknown.
+        config.invalid.insert(name_text.to_string());
         if let Err(message) = check_channel_name(name_text) {
             diags.error(name.span(), &key, message, None);
             continue;
@@ -424,6 +436,7 @@ pub fn decode_config(
             default_repeat,
             diags,
         ) {
+            config.invalid.remove(name_text);
             config.channels.insert(name_text.to_string(), channel);
         }
     }
@@ -1155,6 +1168,14 @@ comand = ["/bin/true"]
         let (message, hint) = unknown_channel("opps", &config).unwrap();
         assert_eq!(message, "unknown notification channel \"opps\"");
         assert_eq!(hint, "did you mean `ops`?");
+        let mut broken = NotifyConfig::default();
+        broken.invalid.insert("x".into());
+        assert!(
+            unknown_channel("x", &broken)
+                .unwrap()
+                .0
+                .contains("is not valid")
+        );
         assert!(
             unknown_channel("x", &NotifyConfig::default())
                 .unwrap()
