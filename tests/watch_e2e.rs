@@ -697,16 +697,16 @@ fn user_mode(env: &Env) -> R {
                 .is_some_and(|h| h.starts_with("journalctl --user _SYSTEMD_INVOCATION_ID=")),
         || format!("{n:#}"),
     )?;
-    // Queued in the user's history, not root's.
+    // Queued in the user's state folder, not root's.
     let queued = case.notifications("mine")?;
     check(queued.len() == 1 && queued[0]["state"] == "sent", || {
         format!("{queued:#?}")
     })?;
     check(
-        env.sh("test -e /root/.local/state/jobctl/history.db && echo yes")?
+        env.sh("test -e /root/.local/state/jobctl/notify.db && echo yes")?
             .trim()
             == "yes",
-        || "no per-user history".into(),
+        || "no per-user notification database".into(),
     )?;
     env.sh("XDG_RUNTIME_DIR=/run/user/0 systemctl --user stop jobctl-watch.socket")?;
     Ok(())

@@ -37,7 +37,7 @@ mod store;
 pub use query::{BadRow, JobSummary, RunFilter, RunLookup, merge_newest_first};
 pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger};
 pub use retention::{PruneReport, Retention};
-pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+pub use schema::{LATEST_VERSION, MIGRATIONS, Migration, NOTIFY_LATEST_VERSION, NOTIFY_MIGRATIONS};
 pub use store::{OpenMode, Store};
 
 use std::path::PathBuf;

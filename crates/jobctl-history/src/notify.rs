@@ -1,15 +1,19 @@
-//! The notification queue and the watch's incident state (schema version 2):
-//! written by `jobctl watch` in the database it owns, read by `jobctl
-//! notifications`.
+//! The notification queue and the watch's incident state, in their own
+//! database (`notify.db`, beside the history the watch owns: root's
+//! `/var/lib/jobctl` in system mode, the user's state folder in per-user
+//! mode), with their own migrations ([`crate::schema::NOTIFY_MIGRATIONS`]):
+//! written by `jobctl watch`, read by `jobctl notifications`. Not in
+//! `history.db`: the run shim opens that for every run, and SQLite parses
+//! every table's schema at each open.
 //!
-//! - [`Store::watch_states`] / [`Store::commit_pass`]: each job's incident
+//! - [`NotifyStore::watch_states`] / [`NotifyStore::commit_pass`]: each job's incident
 //!   state (the engine's JSON, opaque here) and the events a pass found,
 //!   stored in one transaction, so the state never says "sent" for an
 //!   event that is not queued. An event whose id is already queued is
 //!   left as it is (the id is the idempotency key).
-//! - [`Store::due_deliveries`] / [`Store::record_attempt`]: what to send
+//! - [`NotifyStore::due_deliveries`] / [`NotifyStore::record_attempt`]: what to send
 //!   now, and the outcome of each attempt (one transaction per attempt).
-//! - [`Store::deliveries`] / [`Store::attempts_of`]: what `notifications`
+//! - [`NotifyStore::deliveries`] / [`NotifyStore::attempts_of`]: what `notifications`
 //!   shows.
 
 use rusqlite::{OptionalExtension, params};
@@ -105,10 +109,30 @@ fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-impl Store {
+/// An open notification database ([`Store::open_notify`]).
+#[derive(Debug)]
+pub struct NotifyStore {
+    store: Store,
+}
+
+impl NotifyStore {
+    pub(crate) fn new(store: Store) -> NotifyStore {
+        NotifyStore { store }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.store.path()
+    }
+
+    /// Runs `read` in one read transaction (one consistent view).
+    pub fn snapshot<T>(&self, read: impl FnOnce(&NotifyStore) -> Result<T>) -> Result<T> {
+        self.store.snapshot(|_| read(self))
+    }
+
     /// Every job's stored incident state: (job, JSON).
     pub fn watch_states(&self) -> Result<Vec<(String, String)>> {
         let mut stmt = self
+            .store
             .conn
             .prepare_cached("SELECT job, state FROM notify_state ORDER BY job")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -125,7 +149,7 @@ impl Store {
         events: &[NewEvent],
     ) -> Result<Vec<String>> {
         let mut inserted = Vec::new();
-        self.write(Commit::Durable, |tx| {
+        self.store.write(Commit::Durable, |tx| {
             inserted.clear();
             let mut put = tx.prepare_cached(
                 "INSERT INTO notify_state (job, state) VALUES (?1, ?2)
@@ -171,7 +195,7 @@ impl Store {
 
     /// Pending deliveries due at `now_us`, oldest event first.
     pub fn due_deliveries(&self, now_us: i64) -> Result<Vec<Delivery>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.store.conn.prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries d
              JOIN notify_events e ON e.id = d.event_id
              WHERE d.state = 'pending' AND d.next_us <= ?1
@@ -184,6 +208,7 @@ impl Store {
     /// Attempts on `channel` at or after `since_us` (the rate limit).
     pub fn attempts_since(&self, channel: &str, since_us: i64) -> Result<u32> {
         Ok(self
+            .store
             .conn
             .prepare_cached(
                 "SELECT count(*) FROM notify_attempts WHERE channel = ?1 AND at_us >= ?2",
@@ -193,7 +218,7 @@ impl Store {
 
     /// Records one attempt and what it makes of its delivery, durably.
     pub fn record_attempt(&mut self, attempt: &AttemptRecord, outcome: Outcome) -> Result<()> {
-        self.write(Commit::Durable, |tx| {
+        self.store.write(Commit::Durable, |tx| {
             tx.prepare_cached(
                 "INSERT INTO notify_attempts (event_id, channel, at_us, ok, retryable,
                  http_status, exit_status, detail, duration_ms)
@@ -237,7 +262,7 @@ impl Store {
     /// Gives a delivery up without an attempt (its channel is gone, or its
     /// time ran out while the rate limit held it back), saying why.
     pub fn give_up(&mut self, event_id: &str, channel: &str, detail: &str) -> Result<()> {
-        self.write(Commit::Durable, |tx| {
+        self.store.write(Commit::Durable, |tx| {
             tx.prepare_cached(
                 "UPDATE notify_deliveries SET state = 'given-up', next_us = NULL, detail = ?3
                  WHERE event_id = ?1 AND channel = ?2 AND state = 'pending'",
@@ -251,7 +276,7 @@ impl Store {
     /// (0: no limit).
     pub fn deliveries(&self, job: Option<&str>, limit: usize) -> Result<Vec<Delivery>> {
         let limit = if limit == 0 { -1 } else { limit as i64 };
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.store.conn.prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM notify_events e
              JOIN notify_deliveries d ON d.event_id = e.id
              WHERE ?1 IS NULL OR e.job = ?1
@@ -263,7 +288,7 @@ impl Store {
 
     /// Every attempt of one delivery, oldest first.
     pub fn attempts_of(&self, event_id: &str, channel: &str) -> Result<Vec<AttemptRecord>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.store.conn.prepare_cached(
             "SELECT event_id, channel, at_us, ok, retryable, http_status, exit_status, detail,
              duration_ms FROM notify_attempts WHERE event_id = ?1 AND channel = ?2
              ORDER BY at_us, id",
@@ -287,6 +312,7 @@ impl Store {
     /// Whether an event is queued (its id known).
     pub fn event_exists(&self, id: &str) -> Result<bool> {
         Ok(self
+            .store
             .conn
             .prepare_cached("SELECT 1 FROM notify_events WHERE id = ?1")?
             .query_row([id], |_| Ok(()))
@@ -301,6 +327,7 @@ impl Store {
         // A read first: most passes have nothing to prune, and then write
         // (and sync) nothing.
         let due: bool = self
+            .store
             .conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM notify_events e WHERE e.created_us < ?1
@@ -312,7 +339,7 @@ impl Store {
             return Ok(0);
         }
         let mut deleted = 0;
-        self.write(Commit::Durable, |tx| {
+        self.store.write(Commit::Durable, |tx| {
             tx.execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS old_events (id TEXT PRIMARY KEY) WITHOUT ROWID;
                  DELETE FROM temp.old_events;",
@@ -374,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_pass_queues_each_event_once_with_its_state() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::open_notify_in_memory().unwrap();
         let states = vec![("backup".to_string(), Some("{\"a\":1}".to_string()))];
         let events = vec![event("e1", "backup", 10, &["ops", "mail"])];
         assert_eq!(store.commit_pass(&states, &events).unwrap(), ["e1"]);
@@ -397,7 +424,7 @@ mod tests {
 
     #[test]
     fn attempts_move_a_delivery_and_are_all_kept() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::open_notify_in_memory().unwrap();
         store
             .commit_pass(&[], &[event("e1", "backup", 10, &["ops", "mail"])])
             .unwrap();
@@ -435,7 +462,7 @@ mod tests {
 
     #[test]
     fn old_finished_events_are_pruned_and_pending_ones_kept() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::open_notify_in_memory().unwrap();
         store
             .commit_pass(
                 &[],

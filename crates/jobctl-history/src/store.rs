@@ -54,7 +54,7 @@ use crate::output::{self, Segment};
 use crate::query::BadRow;
 use crate::record::{RunId, RunRecord};
 use crate::retention::Retention;
-use crate::schema::{LATEST_VERSION, MIGRATIONS};
+use crate::schema::{MIGRATIONS, Migration, NOTIFY_MIGRATIONS};
 use crate::{Error, Result};
 
 /// How a database is opened.
@@ -102,6 +102,9 @@ pub struct Store {
     file_id: Option<FileId>,
     /// Rows readers skipped because they could not be decoded.
     pub(crate) bad_rows: std::cell::RefCell<Vec<BadRow>>,
+    /// The schema of this file: the runs' ([`MIGRATIONS`]) or the
+    /// notification queue's ([`NOTIFY_MIGRATIONS`]).
+    migrations: &'static [Migration],
 }
 
 /// A file's device and inode number.
@@ -117,7 +120,25 @@ impl Store {
     /// Opens the database at `path`. `busy_timeout` bounds how long a write
     /// waits for another writer's lock.
     pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Store> {
-        Store::open_with(path, mode, busy_timeout, OpenFlags::empty())
+        Store::open_with(path, mode, busy_timeout, OpenFlags::empty(), MIGRATIONS)
+    }
+
+    /// Opens the notification queue's database (`notify.db`): the same
+    /// opening, files and durability as a history database, with its own
+    /// schema ([`NOTIFY_MIGRATIONS`]). See [`crate::notify`].
+    pub fn open_notify(
+        path: &Path,
+        mode: OpenMode,
+        busy_timeout: Duration,
+    ) -> Result<crate::notify::NotifyStore> {
+        Store::open_with(
+            path,
+            mode,
+            busy_timeout,
+            OpenFlags::empty(),
+            NOTIFY_MIGRATIONS,
+        )
+        .map(crate::notify::NotifyStore::new)
     }
 
     /// Opens a database [`crate::locate`] found. A user's database (one with
@@ -145,7 +166,13 @@ impl Store {
             OpenMode::Write => OpenMode::Maintain,
             other => other,
         };
-        let store = Store::open_with(&path, mode, busy_timeout, OpenFlags::SQLITE_OPEN_NOFOLLOW)?;
+        let store = Store::open_with(
+            &path,
+            mode,
+            busy_timeout,
+            OpenFlags::SQLITE_OPEN_NOFOLLOW,
+            MIGRATIONS,
+        )?;
         // Reading the schema version made SQLite open the log and the shared
         // memory too: check what it opened.
         crate::locate::recheck(folder).map_err(refused)?;
@@ -157,7 +184,9 @@ impl Store {
         mode: OpenMode,
         busy_timeout: Duration,
         extra: OpenFlags,
+        migrations: &'static [Migration],
     ) -> Result<Store> {
+        let latest = migrations.len() as i64;
         let open_err = |source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -199,24 +228,25 @@ impl Store {
             log_unsynced: false,
             file_id,
             bad_rows: Default::default(),
+            migrations,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
             other => other,
         })?;
-        if version > LATEST_VERSION {
+        if version > latest {
             return Err(Error::NewerSchema {
                 path: path.to_path_buf(),
                 found: version,
-                supported: LATEST_VERSION,
+                supported: latest,
             });
         }
-        if version < LATEST_VERSION {
+        if version < latest {
             if mode == OpenMode::Read {
                 return Err(Error::OlderSchema {
                     path: path.to_path_buf(),
                     found: version,
-                    supported: LATEST_VERSION,
+                    supported: latest,
                 });
             }
             retry_busy(busy_timeout, || store.migrate())?;
@@ -226,6 +256,15 @@ impl Store {
 
     /// Opens a private in-memory database with the full schema (tests).
     pub fn open_in_memory() -> Result<Store> {
+        Store::in_memory(MIGRATIONS)
+    }
+
+    /// A private in-memory notification database (tests).
+    pub fn open_notify_in_memory() -> Result<crate::notify::NotifyStore> {
+        Store::in_memory(NOTIFY_MIGRATIONS).map(crate::notify::NotifyStore::new)
+    }
+
+    fn in_memory(migrations: &'static [Migration]) -> Result<Store> {
         let conn = Connection::open_in_memory()?;
         let mut store = Store {
             conn,
@@ -237,6 +276,7 @@ impl Store {
             log_unsynced: false,
             file_id: None,
             bad_rows: Default::default(),
+            migrations,
         };
         store.migrate()?;
         Ok(store)
@@ -272,17 +312,18 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if version > LATEST_VERSION {
+        let latest = self.migrations.len() as i64;
+        if version > latest {
             return Err(Error::NewerSchema {
                 path: self.path.clone(),
                 found: version,
-                supported: LATEST_VERSION,
+                supported: latest,
             });
         }
-        for migration in MIGRATIONS.iter().filter(|m| m.version > version) {
+        for migration in self.migrations.iter().filter(|m| m.version > version) {
             tx.execute_batch(migration.sql)?;
         }
-        tx.execute_batch(&format!("PRAGMA user_version = {LATEST_VERSION}"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
         tx.commit()?;
         self.after_commit();
         Ok(())

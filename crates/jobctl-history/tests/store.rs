@@ -88,18 +88,9 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
         .map(Result::unwrap)
         .collect();
     let expected = [
-        ("index", "notify_attempts_by_channel", "notify_attempts"),
-        ("index", "notify_attempts_by_event", "notify_attempts"),
-        ("index", "notify_deliveries_due", "notify_deliveries"),
-        ("index", "notify_events_by_job", "notify_events"),
-        ("index", "notify_events_by_time", "notify_events"),
         ("index", "runs_by_job", "runs"),
         ("index", "runs_by_start", "runs"),
         ("index", "runs_unsuccessful", "runs"),
-        ("table", "notify_attempts", "notify_attempts"),
-        ("table", "notify_deliveries", "notify_deliveries"),
-        ("table", "notify_events", "notify_events"),
-        ("table", "notify_state", "notify_state"),
         ("table", "outputs", "outputs"),
         ("table", "runs", "runs"),
         ("table", "totals", "totals"),
@@ -124,32 +115,6 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
          boot_id,pid_ns,started_us,ended_us,deadline_us,status,exit_code,signal,error,\
          output_bytes,output_truncated"
     );
-    for (table, expected) in [
-        ("notify_state", "job,state"),
-        (
-            "notify_events",
-            "id,job,kind,created_us,run_id,summary,payload",
-        ),
-        (
-            "notify_deliveries",
-            "event_id,channel,state,attempts,next_us,last_us,http_status,exit_status,detail",
-        ),
-        (
-            "notify_attempts",
-            "id,event_id,channel,at_us,ok,retryable,http_status,exit_status,detail,duration_ms",
-        ),
-    ] {
-        let columns: Vec<String> = conn
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-            ))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(columns.join(","), expected, "{table}");
-    }
     // Reopening is a no-op, and a reader sees the same version.
     let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
     assert_eq!(reader.schema_version().unwrap(), LATEST_VERSION);
@@ -179,38 +144,6 @@ fn an_older_database_is_upgraded_and_a_newer_one_refused() {
         let err = Store::open(&path, mode, Duration::from_secs(1)).unwrap_err();
         assert!(err.to_string().contains("newer than this jobctl"), "{err}");
     }
-}
-
-#[test]
-fn a_version_1_database_gains_the_notification_tables_and_keeps_its_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
-        conn.execute_batch("PRAGMA user_version = 1").unwrap();
-    }
-    {
-        // A version-1 writer's run (written before the upgrade).
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute(
-            "INSERT INTO runs (id, job, trigger, attempt, host, user, uid, shim_pid, \
-             shim_start_ticks, boot_id, pid_ns, started_us, ended_us, status, exit_code) \
-             VALUES (42, 'a', 'timer', 1, 'h', 'root', 0, 1, 1, 'b', 0, 5, 6, 'failed', 3)",
-            [],
-        )
-        .unwrap();
-    }
-    let err = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap_err();
-    assert!(err.to_string().contains("older than this jobctl"), "{err}");
-    let store = Store::open(&path, OpenMode::Maintain, Duration::from_secs(1)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
-    let runs = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
-    assert_eq!(runs.len(), 1);
-    assert_eq!((runs[0].job.as_str(), runs[0].exit_code), ("a", Some(3)));
-    assert!(store.watch_states().unwrap().is_empty());
-    assert!(store.deliveries(None, 0).unwrap().is_empty());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use jobctl_history::notify::{AttemptRecord, Delivery};
 use jobctl_history::{OpenMode, Store};
 use serde::Serialize;
 
-use crate::commands::watch::owned_database;
+use crate::commands::watch::notify_database;
 use crate::error::{CliError, CliResult};
 use crate::history_db::{self, format_local, format_utc};
 use crate::output::{self, Lines};
@@ -94,7 +94,7 @@ impl From<&AttemptRecord> for AttemptView {
 }
 
 pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
-    let db = owned_database(paths);
+    let db = notify_database(paths);
     if !db.exists() {
         if args.json {
             output::print_json(&serde_json::json!({ "notifications": [] }))?;
@@ -103,7 +103,7 @@ pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = Store::open(&db, OpenMode::Read, history_db::READ_BUSY_TIMEOUT)
+    let store = Store::open_notify(&db, OpenMode::Read, history_db::READ_BUSY_TIMEOUT)
         .with_context(|| format!("cannot read the notifications in {}", db.display()))
         .map_err(|e| {
             let err = CliError::failure(e);

@@ -18,7 +18,7 @@ use clap::Args;
 use jobctl_core::health::RunStatus;
 use jobctl_core::notify::{AfterAttempt, NotifyConfig, after_attempt, expired};
 use jobctl_core::watch::{self, ChannelRepeat, Ctx, Event, JobInput, RunInfo, Runs, WatchState};
-use jobctl_history::notify::{AttemptRecord, NewEvent, Outcome};
+use jobctl_history::notify::{AttemptRecord, NewEvent, NotifyStore, Outcome};
 use jobctl_history::{OpenMode, RunRecord, Status, Store};
 use serde::Serialize;
 
@@ -106,7 +106,7 @@ pub fn run(paths: &Paths, args: WatchArgs) -> CliResult {
     debug_assert!(args.once);
     // First: what woke this pass is covered by it.
     let woken = crate::poke::drain_passed_socket();
-    let db_path = owned_database(paths);
+    let db_path = notify_database(paths);
     let dir = db_path
         .parent()
         .map(Path::to_path_buf)
@@ -167,14 +167,16 @@ pub fn run(paths: &Paths, args: WatchArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The database the watch owns: the configuration's `[history] db`, else
-/// the state folder's `history.db` (root's main database; the user's in
-/// per-user mode).
-pub fn owned_database(paths: &Paths) -> PathBuf {
+/// The watch's database, `notify.db`, beside the history it owns: the
+/// configuration's `[history] db`, else the state folder's `history.db`
+/// (root's main database; the user's in per-user mode). A file of its own:
+/// see `jobctl_history::notify`.
+pub fn notify_database(paths: &Paths) -> PathBuf {
     history_db::history_config(paths)
         .db
         .map(PathBuf::from)
         .unwrap_or_else(|| history_db::state_dir(paths).join("history.db"))
+        .with_file_name("notify.db")
 }
 
 fn failure_for(paths: &Paths, e: impl Into<anyhow::Error>) -> CliError {
@@ -232,7 +234,7 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
     )?;
     let now_us = overview.now_us;
     let host = history_db::hostname().unwrap_or_default();
-    let mut store = Store::open(db_path, OpenMode::Write, BUSY_TIMEOUT)
+    let mut store = Store::open_notify(db_path, OpenMode::Write, BUSY_TIMEOUT)
         .with_context(|| format!("cannot open the watch's history {}", db_path.display()))
         .map_err(|e| failure_for(paths, e))?;
     let stored: HashMap<String, WatchState> = store
@@ -404,8 +406,8 @@ pub fn overdue_of(
 /// The watch's stored states, read-only; none when the database cannot be
 /// read (not there yet, not this user's, an older schema).
 fn stored_states(paths: &Paths) -> HashMap<String, WatchState> {
-    let path = owned_database(paths);
-    let Ok(store) = Store::open(&path, OpenMode::Read, history_db::READ_BUSY_TIMEOUT) else {
+    let path = notify_database(paths);
+    let Ok(store) = Store::open_notify(&path, OpenMode::Read, history_db::READ_BUSY_TIMEOUT) else {
         return HashMap::new();
     };
     store
@@ -516,7 +518,7 @@ fn find_run<'a>(h: &'a JobHistory, id: &str) -> Option<&'a RunRecord> {
 /// recorded attempts, so across passes), each attempt and its outcome
 /// recorded before the next.
 fn send_due(
-    store: &mut Store,
+    store: &mut NotifyStore,
     config: &NotifyConfig,
     mode: Mode,
     report: &mut Report,
