@@ -223,7 +223,7 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
             crate::paths::jobctl("validate")
         ));
     }
-    let overview = overview::gather(
+    let overview = overview::gather_without_next_elapses(
         paths,
         overview::Options {
             only: None,
