@@ -252,12 +252,13 @@ impl Case<'_> {
             .map(|_| ())
     }
 
-    /// The notifications the channel received, in order.
+    /// The notifications the channel received, in order (JSON values one
+    /// after another, however each is laid out).
     fn received(&self) -> Result<Vec<Value>, Failed> {
         let text = fs::read_to_string(&self.received)?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| Failed::from(format!("{e}: {l}"))))
+        serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .map(|v| v.map_err(|e| Failed::from(format!("{e}: {text}"))))
             .collect()
     }
 
