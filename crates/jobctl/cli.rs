@@ -163,6 +163,9 @@ pub enum Command {
     Import(commands::import::ImportArgs),
     Cat(commands::cat::CatArgs),
     Edit(commands::edit::EditArgs),
+    Watch(commands::watch::WatchArgs),
+    Notifications(commands::notifications::NotificationsArgs),
+    Notify(commands::notify::NotifyArgs),
 }
 
 #[cfg(test)]

@@ -57,3 +57,8 @@ pub const WARNINGS: &str = "JOBCTL_WARNINGS";
 /// name. The shim records it (trusted only under systemd, i.e. with
 /// `$INVOCATION_ID` set) instead of looking the uid up.
 pub const USER: &str = "USER";
+
+/// Overrides the watch's wake-up socket (`jobctl exec --notify`; default
+/// `/run/jobctl/watch.sock`, or `$XDG_RUNTIME_DIR/jobctl/watch.sock` with
+/// `--user`). For tests and benchmarks.
+pub const WATCH_SOCKET: &str = "JOBCTL_WATCH_SOCKET";

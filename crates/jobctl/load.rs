@@ -153,7 +153,8 @@ pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diag
     if must_check_permissions(paths.mode) {
         diagnostics.extend(permission_problem(path, &display));
     }
-    let (config, found) = config::load_config(&display, &text, paths.mode, zones);
+    let root_files = must_check_permissions(paths.mode).then_some(&HostPaths as &dyn PathInspector);
+    let (config, found) = config::load_config_with(&display, &text, paths.mode, zones, root_files);
     diagnostics.extend(found);
     Ok((config, diagnostics))
 }

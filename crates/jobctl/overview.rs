@@ -184,6 +184,8 @@ pub struct Overview {
     /// The jobs folder does not exist (read as empty: a fresh host).
     pub missing_dir: Option<PathBuf>,
     pub now_us: i64,
+    /// Where the jobs were gathered from (the unit folder, the history).
+    pub paths: Paths,
 }
 
 /// Systemd's side, read on its own thread.
@@ -197,6 +199,17 @@ struct SystemdSide {
 
 /// Gathers the overview.
 pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
+    gather_with(paths, opts, true)
+}
+
+/// [`gather`] without the timers' next elapses (`next_elapse_usec` is 0):
+/// one D-Bus read per active timer less, for `jobctl watch`, which computes
+/// when runs are due itself.
+pub fn gather_without_next_elapses(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
+    gather_with(paths, opts, false)
+}
+
+fn gather_with(paths: &Paths, opts: Options<'_>, next_elapses: bool) -> Result<Overview, CliError> {
     let mode = paths.mode;
     let sd = systemd::connect(paths)?;
     let now = jiff::Timestamp::now();
@@ -225,7 +238,7 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
                     })
                 });
             }
-            read_systemd(sd, &names)
+            read_systemd(sd, &names, next_elapses)
         });
 
         // The history on a third thread: every job's summary in every
@@ -502,13 +515,18 @@ pub fn gather(paths: &Paths, opts: Options<'_>) -> Result<Overview, CliError> {
             apply_blocked,
             missing_dir,
             now_us,
+            paths: paths.clone(),
         })
     })
 }
 
 /// One `ListUnitsByNames` for every unit, then the Timer interface of every
 /// active timer, pipelined.
-fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<SystemdSide> {
+fn read_systemd(
+    sd: &Systemd,
+    names: &[String],
+    next_elapses: bool,
+) -> jobctl_systemd::Result<SystemdSide> {
     let mut side = SystemdSide {
         statuses: HashMap::new(),
         timers: HashMap::new(),
@@ -523,7 +541,10 @@ fn read_systemd(sd: &Systemd, names: &[String]) -> jobctl_systemd::Result<System
     let timers: Vec<_> = statuses
         .iter()
         .filter(|s| {
-            s.name.ends_with(".timer") && s.load_state == "loaded" && s.active_state == "active"
+            next_elapses
+                && s.name.ends_with(".timer")
+                && s.load_state == "loaded"
+                && s.active_state == "active"
         })
         .map(|s| (s.name.clone(), s.path.clone()))
         .collect();

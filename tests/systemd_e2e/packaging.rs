@@ -63,6 +63,12 @@ pub fn the_package_holds_the_binary_units_config_and_docs() -> R {
             "-rw-r--r--",
             "./usr/lib/systemd/user/jobctl-history-prune.timer",
         ),
+        ("-rw-r--r--", "./lib/systemd/system/jobctl-watch.service"),
+        ("-rw-r--r--", "./lib/systemd/system/jobctl-watch.timer"),
+        ("-rw-r--r--", "./lib/systemd/system/jobctl-watch.socket"),
+        ("-rw-r--r--", "./usr/lib/systemd/user/jobctl-watch.service"),
+        ("-rw-r--r--", "./usr/lib/systemd/user/jobctl-watch.timer"),
+        ("-rw-r--r--", "./usr/lib/systemd/user/jobctl-watch.socket"),
         ("-rw-r--r--", "./usr/lib/tmpfiles.d/jobctl.conf"),
         ("-rw-r--r--", "./etc/jobctl/config.toml"),
         ("drwxr-xr-x", "./etc/jobctl/jobs.d/"),
@@ -163,6 +169,27 @@ pub fn the_package_installs_on_a_real_systemd() -> R {
     dpkg(&["-i", deb]);
     let enabled = sandbox.sh("systemctl is-enabled jobctl-history-prune.timer; systemctl is-active jobctl-history-prune.timer").unwrap();
     assert_eq!(enabled.trim(), "enabled\nactive", "{enabled}");
+    // The notification watch: its timer and its wake-up socket, system and
+    // per-user; the socket listens where the shim sends.
+    let watch = sandbox
+        .sh(
+            "systemctl is-enabled jobctl-watch.timer jobctl-watch.socket; \
+             systemctl is-active jobctl-watch.timer jobctl-watch.socket; \
+             stat -c '%a %F' /run/jobctl/watch.sock; \
+             systemctl --global is-enabled jobctl-watch.timer jobctl-watch.socket; \
+             systemctl --user --machine 0@ is-active jobctl-watch.timer jobctl-watch.socket",
+        )
+        .unwrap();
+    assert_eq!(
+        watch.trim(),
+        "enabled\nenabled\nactive\nactive\n666 socket\nenabled\nenabled\nactive\nactive",
+        "{watch}"
+    );
+    // The installed watch makes a pass (nothing to watch yet) in its sandbox.
+    let pass = sandbox
+        .sh("systemctl start jobctl-watch.service && systemctl show -P Result jobctl-watch.service")
+        .unwrap();
+    assert_eq!(pass.trim(), "success", "{pass}");
     // The per-user timer is enabled for every user (`systemctl --global`):
     // the link every user manager reads, and the manager already running.
     let user = sandbox
@@ -214,7 +241,12 @@ pub fn the_package_installs_on_a_real_systemd() -> R {
         .sh(&format!(
             "for f in {USER_WANTS} /etc/systemd/user/jobctl-history-prune.timer \
                /etc/systemd/system/timers.target.wants/jobctl-history-prune.timer \
-               /etc/systemd/system/jobctl-history-prune.timer; do \
+               /etc/systemd/system/jobctl-history-prune.timer \
+               /etc/systemd/user/timers.target.wants/jobctl-watch.timer \
+               /etc/systemd/user/sockets.target.wants/jobctl-watch.socket \
+               /etc/systemd/system/timers.target.wants/jobctl-watch.timer \
+               /etc/systemd/system/sockets.target.wants/jobctl-watch.socket \
+               /etc/systemd/system/jobctl-watch.timer /etc/systemd/system/jobctl-watch.socket; do \
                if test -e \"$f\" || test -L \"$f\"; then echo \"left: $f\"; fi; done; \
              find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-user-helper-enabled \
                /var/lib/systemd/deb-systemd-helper-masked /var/lib/systemd/deb-systemd-user-helper-masked \

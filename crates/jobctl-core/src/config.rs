@@ -28,7 +28,13 @@ use crate::naming::{self, DEFAULT_UNIT_PREFIX};
 use crate::size::ByteSize;
 use crate::walk::{self, TableReader};
 
-const CONFIG_KEYS: &[&str] = &["unit_prefix", "jobctl_path", "defaults", "history"];
+const CONFIG_KEYS: &[&str] = &[
+    "unit_prefix",
+    "jobctl_path",
+    "defaults",
+    "history",
+    "notify",
+];
 const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
 
 /// History settings.
@@ -53,6 +59,8 @@ pub struct Config {
     pub jobctl_path: Option<String>,
     pub defaults: JobSpec,
     pub history: HistoryConfig,
+    /// Notification channels and delivery limits ([`crate::notify`]).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Default for Config {
@@ -62,6 +70,7 @@ impl Default for Config {
             jobctl_path: None,
             defaults: JobSpec::default(),
             history: HistoryConfig::default(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -73,6 +82,19 @@ pub fn load_config(
     text: &str,
     mode: Mode,
     zones: &dyn ZoneLookup,
+) -> (Config, Vec<Diagnostic>) {
+    load_config_with(path, text, mode, zones, None)
+}
+
+/// [`load_config`], checking the files root reads from the configuration
+/// (`webhook_file`) with the ownership rule when `root_files` is given (system
+/// mode, as root).
+pub fn load_config_with(
+    path: &str,
+    text: &str,
+    mode: Mode,
+    zones: &dyn ZoneLookup,
+    root_files: Option<&dyn crate::context::PathInspector>,
 ) -> (Config, Vec<Diagnostic>) {
     let mut diags = Diagnostics::new(path, text);
     let mut config = Config::default();
@@ -132,6 +154,11 @@ pub fn load_config(
                 .size("max_output", "\"1G\"", &mut diags)
                 .map(|s| s.value);
         }
+        if let Some(notify) = reader.table("notify", "{ retry_for = \"24h\" }", &mut diags) {
+            config.notify =
+                crate::notify::decode_config(notify.value, mode, root_files, &mut diags);
+        }
+        crate::notify::check_default_channels(&config.defaults.notify, &config.notify, &mut diags);
     }
     (config, diags.into_vec())
 }

@@ -133,6 +133,9 @@ pub struct JobFacts<'a> {
     /// The newest run the shim could not record, if any (whether the
     /// history has a newer one is decided here).
     pub unrecorded: Option<&'a UnrecordedRun>,
+    /// A scheduled run that should have started by now and did not
+    /// ([`crate::overdue::judge`]), for a job whose timer should run.
+    pub overdue: Option<&'a crate::overdue::Expected>,
 }
 
 /// Thresholds and formatting.
@@ -214,10 +217,12 @@ pub enum ProblemKind {
     /// Per-user jobs with timers, and the user's manager stops at logout
     /// (logind's lingering is off).
     LingerOff,
+    /// A scheduled run did not start (its time and grace have passed).
+    Overdue,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 21] = [
+    pub const ALL: [ProblemKind; 22] = [
         ProblemKind::Invalid,
         ProblemKind::NotApplied,
         ProblemKind::PendingApply,
@@ -239,6 +244,7 @@ impl ProblemKind {
         ProblemKind::HistoryUnreadable,
         ProblemKind::HistoryUnwritable,
         ProblemKind::LingerOff,
+        ProblemKind::Overdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -264,6 +270,7 @@ impl ProblemKind {
             ProblemKind::HistoryUnreadable => "history-unreadable",
             ProblemKind::LingerOff => "linger-off",
             ProblemKind::HistoryUnwritable => "history-unwritable",
+            ProblemKind::Overdue => "overdue",
         }
     }
 
@@ -458,6 +465,20 @@ pub fn assess(facts: &JobFacts<'_>, opts: &Options<'_>) -> Vec<Problem> {
             ));
         }
     }
+    if let Some(expected) = facts.overdue
+        && d.wish.is_some_and(|w| w.on)
+    {
+        out.push(Problem::new(
+            ProblemKind::Overdue,
+            format!(
+                "no run started since the one expected at {} (grace {}): the timer may have been stopped or its start refused, systemd may have been down, or the host off; `{jobctl} status {}` shows the timer, `{jobctl} run {}` starts a run now",
+                local(expected.expected_us, opts.zone),
+                duration(expected.leeway_us.saturating_add(expected.grace_us)),
+                facts.job,
+                facts.job
+            ),
+        ));
+    }
     if let Some(h) = history
         && h.last.status == RunStatus::Running
         && let Some(deadline) = h.last.deadline_us
@@ -641,6 +662,7 @@ mod tests {
             never_fires: None,
             history: h,
             unrecorded: None,
+            overdue: None,
         };
         let opts = Options {
             failures,
@@ -785,6 +807,7 @@ mod tests {
             never_fires: None,
             history: None,
             unrecorded: None,
+            overdue: None,
         };
         let mut opts = Options {
             failures: 1,
@@ -829,6 +852,7 @@ mod tests {
             never_fires: None,
             history: None,
             unrecorded: None,
+            overdue: None,
         };
         let opts = Options {
             failures: 1,
@@ -994,6 +1018,7 @@ mod tests {
                 never_fires: Some(why),
                 history: None,
                 unrecorded: None,
+                overdue: None,
                 service_result: "",
                 not_loaded: &[],
             }
@@ -1008,6 +1033,71 @@ mod tests {
             let d = derived(JobState::Disabled, Some(wish));
             assert!(assess(&facts(&d, why), &opts).is_empty(), "{wish:?}");
         }
+    }
+
+    #[test]
+    fn an_overdue_run_of_an_enabled_timer_is_a_problem() {
+        let opts = Options {
+            failures: 1,
+            overrun_grace_us: DEFAULT_OVERRUN_GRACE_US,
+            zone: &TimeZone::UTC,
+            signal_name: &|s| format!("SIG{s}"),
+            now_us: NOW,
+            jobctl: "jobctl",
+            systemctl: "systemctl",
+            apply_blocked: false,
+        };
+        let expected = crate::overdue::Expected {
+            expected_us: NOW - 10 * MIN,
+            leeway_us: 1_000_000,
+            grace_us: 6 * MIN,
+            derived_grace: true,
+        };
+        let facts = |d: &'static Derived| JobFacts {
+            job: "hourly",
+            derived: d,
+            invalid_reason: None,
+            timer_active: false,
+            service_failed: false,
+            service: "jobctl-hourly.service",
+            not_after: None,
+            never_fires: None,
+            history: None,
+            unrecorded: None,
+            overdue: Some(&expected),
+            service_result: "",
+            not_loaded: &[],
+            timer_enabled: true,
+        };
+        let on: &'static Derived = Box::leak(Box::new(derived(
+            JobState::Inactive,
+            Some(TimerState::Active),
+        )));
+        let problems = assess(&facts(on), &opts);
+        assert!(
+            kinds(&problems).contains(&ProblemKind::Overdue),
+            "{problems:?}"
+        );
+        let p = problems
+            .iter()
+            .find(|p| p.kind == ProblemKind::Overdue)
+            .unwrap();
+        assert!(
+            p.message
+                .starts_with("no run started since the one expected at "),
+            "{p:?}"
+        );
+        assert!(
+            p.message.contains("(grace 6min 01s)") && p.message.contains("`jobctl run hourly`"),
+            "{p:?}"
+        );
+        assert_eq!(ProblemKind::parse("overdue"), Some(ProblemKind::Overdue));
+        // A timer off on purpose is not expected to fire.
+        let off: &'static Derived = Box::leak(Box::new(derived(
+            JobState::Disabled,
+            Some(TimerState::Disabled),
+        )));
+        assert!(!kinds(&assess(&facts(off), &opts)).contains(&ProblemKind::Overdue));
     }
 
     #[test]
@@ -1033,6 +1123,7 @@ mod tests {
                 never_fires: None,
                 history: h,
                 unrecorded: Some(&unrecorded),
+                overdue: None,
                 service_result: "",
                 not_loaded: &[],
             };
@@ -1091,6 +1182,7 @@ mod tests {
             history: None,
             never_fires: None,
             unrecorded: None,
+            overdue: None,
         };
         let opts = Options {
             failures: 1,

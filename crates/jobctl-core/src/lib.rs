@@ -19,6 +19,8 @@ pub mod health;
 pub mod job;
 pub mod labels;
 pub mod naming;
+pub mod notify;
+pub mod overdue;
 pub mod ownership;
 pub mod plan;
 pub mod schedule;
@@ -27,6 +29,7 @@ pub mod size;
 pub mod start;
 pub mod state;
 pub mod walk;
+pub mod watch;
 
 mod calendar_bridge;
 mod directive_versions;

@@ -629,6 +629,8 @@ pub fn shim_args(
         retry_max_delay: retry.and_then(|r| r.max_delay),
         output_limit: job.output_limit,
         merge_output: job.merge_output,
+        // Only jobs with notification channels wake the watch when a run ends.
+        notify: !job.notify.channels.is_empty(),
         // A configured database applies to jobs that run as the configuring
         // user; other users' jobs record in their own state folder.
         db: history

@@ -28,6 +28,7 @@ pub mod flag {
     pub const RETRY_MAX_DELAY: &str = "retry-max-delay";
     pub const OUTPUT_LIMIT: &str = "output-limit";
     pub const MERGE_OUTPUT: &str = "merge-output";
+    pub const NOTIFY: &str = "notify";
     pub const DB: &str = "db";
     pub const TRIGGER: &str = "trigger";
     pub const WORKING_DIRECTORY: &str = "working-directory";
@@ -36,8 +37,11 @@ pub mod flag {
     pub const MAX_OUTPUT: &str = "max-output";
     pub const DB_TIMEOUT: &str = "db-timeout";
 
+    /// The flags that take no value.
+    pub const BARE: [&str; 2] = [MERGE_OUTPUT, NOTIFY];
+
     /// Every flag, in the order [`super::ShimArgs::to_args`] writes them.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         JOB,
         TIMEOUT,
         NOT_AFTER,
@@ -47,6 +51,7 @@ pub mod flag {
         RETRY_MAX_DELAY,
         OUTPUT_LIMIT,
         MERGE_OUTPUT,
+        NOTIFY,
         DB,
         WORKING_DIRECTORY,
         KEEP_RUNS,
@@ -115,6 +120,9 @@ pub struct ShimArgs {
     pub retry_max_delay: Option<Timespan>,
     pub output_limit: Option<ByteSize>,
     pub merge_output: bool,
+    /// Wake jobctl's watch once the run is recorded (jobs with notification
+    /// channels).
+    pub notify: bool,
     pub db: Option<PathBuf>,
     pub trigger: Option<ShimTrigger>,
     pub working_directory: Option<PathBuf>,
@@ -179,9 +187,9 @@ impl ShimArgs {
         fn text<T: fmt::Display>(value: &Option<T>) -> Option<String> {
             value.as_ref().map(ToString::to_string)
         }
-        // Each flag's value in `flag::ALL`'s order (`--merge-output` has
+        // Each flag's value in `flag::ALL`'s order (the bare flags have
         // none: an empty one stands for "given").
-        let values: [Option<String>; 16] = [
+        let values: [Option<String>; 17] = [
             Some(self.job.clone()),
             text(&self.timeout),
             text(&self.not_after),
@@ -191,6 +199,7 @@ impl ShimArgs {
             text(&self.retry_max_delay),
             text(&self.output_limit),
             self.merge_output.then(String::new),
+            self.notify.then(String::new),
             path(&self.db),
             path(&self.working_directory),
             text(&self.keep_runs),
@@ -203,7 +212,7 @@ impl ShimArgs {
         for (name, value) in flag::ALL.iter().zip(values) {
             let Some(value) = value else { continue };
             out.push(format!("--{name}").into());
-            if *name != flag::MERGE_OUTPUT {
+            if !flag::BARE.contains(name) {
                 out.push(value.into());
             }
         }
@@ -215,7 +224,8 @@ impl ShimArgs {
     /// Parses the words after `exec` in the plain forms a rendered
     /// `ExecStart=` uses: each option once, as `--name VALUE` or
     /// `--name=VALUE`, with a value that parses and neither is empty nor
-    /// starts with `-` (and the flag `--merge-output`, bare), then `--` and
+    /// starts with `-` (and the flags `--merge-output` and `--notify`,
+    /// bare), then `--` and
     /// at least one word of command. Anything else (help, an unknown or
     /// repeated option, a bad value, a missing `--job` or command) is
     /// `None`: the caller hands it to clap, whose messages explain it.
@@ -241,13 +251,18 @@ impl ShimArgs {
                 break args[i + 1..].to_vec();
             }
             let arg = arg.strip_prefix("--")?;
-            // The one flag without a value (clap refuses it repeated or with
+            // The flags without a value (clap refuses them repeated or with
             // `=VALUE`; so does this, by declining).
-            if arg == flag::MERGE_OUTPUT {
-                if parsed.merge_output {
+            let bare = match arg {
+                flag::MERGE_OUTPUT => Some(&mut parsed.merge_output),
+                flag::NOTIFY => Some(&mut parsed.notify),
+                _ => None,
+            };
+            if let Some(given) = bare {
+                if *given {
                     return None;
                 }
-                parsed.merge_output = true;
+                *given = true;
                 i += 1;
                 continue;
             }
@@ -429,7 +444,7 @@ mod tests {
             (not_after, retry_attempts, retry_backoff, keep_runs) in
                 (of(timestamp()), of(any::<u32>()), of(backoff()), of(any::<u64>())),
             (db, working_directory, trigger) in (of(path()), of(path()), of(trigger())),
-            merge_output in any::<bool>(),
+            (merge_output, notify) in (any::<bool>(), any::<bool>()),
             command in command(),
         ) -> ShimArgs {
             ShimArgs {
@@ -442,6 +457,7 @@ mod tests {
                 retry_max_delay,
                 output_limit,
                 merge_output,
+                notify,
                 db,
                 trigger,
                 working_directory,
@@ -472,7 +488,7 @@ mod tests {
                     joined.extend(words.by_ref().cloned());
                     break;
                 }
-                if text == "--merge-output" {
+                if flag::BARE.iter().any(|f| text == format!("--{f}")) {
                     joined.push(w.clone());
                 } else if let Some(value) = words.next() {
                     joined.push(format!("{text}={}", value.to_string_lossy()).into());

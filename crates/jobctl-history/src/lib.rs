@@ -16,6 +16,8 @@
 //! - [`locate`] finds every database a reader should merge (root reads the
 //!   main database and every user's), and checks a user's database so that
 //!   root never acts on a file that user chose ([`Store::open_located`]).
+//! - [`notify`] is the notification queue and the watch's incident state
+//!   (`jobctl watch`, `jobctl notifications`).
 //! - A row that cannot be decoded is skipped, never fails a listing:
 //!   [`Store::take_bad_rows`] says which were.
 //!
@@ -24,6 +26,7 @@
 
 pub mod liveness;
 pub mod locate;
+pub mod notify;
 pub mod output;
 mod purge;
 mod query;
@@ -36,7 +39,7 @@ pub mod verdict;
 pub use query::{BadRow, JobSummary, Recorder, RunFilter, RunLookup, merge_newest_first};
 pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger, is_invocation_id};
 pub use retention::{PruneReport, Retention};
-pub use schema::{LATEST_VERSION, MIGRATIONS, Migration};
+pub use schema::{LATEST_VERSION, MIGRATIONS, Migration, NOTIFY_LATEST_VERSION, NOTIFY_MIGRATIONS};
 pub use store::{OpenMode, Store};
 
 use std::path::PathBuf;

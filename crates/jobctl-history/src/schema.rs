@@ -84,15 +84,90 @@ END;
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The notification queue's own database (`notify.db`, beside the history
+/// the watch owns): every migration, in order, as for [`MIGRATIONS`]. Apart
+/// from the runs so that the run shim, which opens the history for every
+/// run, never parses these tables' schema (SQLite reads the whole schema at
+/// each connection's first statement: +15 % instructions per run when they
+/// were in `history.db`, docs/benchmarks.md), and so that no reader of an
+/// existing history needs an upgrade for them.
+pub const NOTIFY_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    why: "Notifications (`jobctl watch`). `notify_state` keeps each job's \
+          incident state between watch passes (open failure and overdue \
+          incidents, reminders sent, the run already reported as overrunning, \
+          since when the schedule is judged), as the engine's JSON. \
+          `notify_events` holds every event once, keyed by its idempotency key \
+          (so a pass repeated after a crash queues nothing twice), with the \
+          notification as sent (JSON) and the run it belongs to. \
+          `notify_deliveries` is the durable queue: one row per event and \
+          channel, pending until sent or given up, with the attempts made, \
+          the next one due and the last result. `notify_attempts` records \
+          every attempt (time, outcome, HTTP status or exit status, detail), \
+          for `jobctl notifications` and the per-channel rate limit.",
+    sql: r#"
+CREATE TABLE notify_state (
+    job   TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE notify_events (
+    id         TEXT    PRIMARY KEY,
+    job        TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    created_us INTEGER NOT NULL,
+    run_id     TEXT,
+    summary    TEXT    NOT NULL,
+    payload    TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX notify_events_by_job ON notify_events (job, created_us);
+CREATE INDEX notify_events_by_time ON notify_events (created_us);
+
+CREATE TABLE notify_deliveries (
+    event_id    TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    state       TEXT    NOT NULL CHECK (state IN ('pending', 'sent', 'given-up')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_us     INTEGER,
+    last_us     INTEGER,
+    http_status INTEGER,
+    exit_status INTEGER,
+    detail      TEXT,
+    PRIMARY KEY (event_id, channel)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX notify_deliveries_due ON notify_deliveries (next_us) WHERE state = 'pending';
+
+CREATE TABLE notify_attempts (
+    id          INTEGER PRIMARY KEY,
+    event_id    TEXT    NOT NULL,
+    channel     TEXT    NOT NULL,
+    at_us       INTEGER NOT NULL,
+    ok          INTEGER NOT NULL,
+    retryable   INTEGER NOT NULL,
+    http_status INTEGER,
+    exit_status INTEGER,
+    detail      TEXT    NOT NULL,
+    duration_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX notify_attempts_by_channel ON notify_attempts (channel, at_us);
+CREATE INDEX notify_attempts_by_event ON notify_attempts (event_id, channel, at_us);
+"#,
+}];
+
+/// The notification database's schema version this build writes.
+pub const NOTIFY_LATEST_VERSION: i64 = NOTIFY_MIGRATIONS.len() as i64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn versions_are_consecutive_and_explained() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1);
-            assert!(m.why.len() > 40, "migration {} needs a why", m.version);
+        for list in [MIGRATIONS, NOTIFY_MIGRATIONS] {
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(m.version, i as i64 + 1);
+                assert!(m.why.len() > 40, "migration {} needs a why", m.version);
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::output::{self, Segment};
 use crate::query::BadRow;
 use crate::record::{RunId, RunRecord};
 use crate::retention::Retention;
-use crate::schema::{LATEST_VERSION, MIGRATIONS};
+use crate::schema::{MIGRATIONS, Migration, NOTIFY_MIGRATIONS};
 use crate::{Error, Result};
 
 /// How a database is opened.
@@ -89,6 +89,9 @@ pub struct Store {
     /// Who may have written the rows a reader takes (root reading a user's
     /// database); `None`: every row.
     pub(crate) recorder: Option<crate::query::Recorder>,
+    /// The schema of this file: the runs' ([`MIGRATIONS`]) or the
+    /// notification queue's ([`NOTIFY_MIGRATIONS`]).
+    migrations: &'static [Migration],
 }
 
 /// A file's device and inode number.
@@ -104,7 +107,25 @@ impl Store {
     /// Opens the database at `path`. `busy_timeout` bounds how long a write
     /// waits for another writer's lock.
     pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Store> {
-        Store::open_with(path, mode, busy_timeout, OpenFlags::empty())
+        Store::open_with(path, mode, busy_timeout, OpenFlags::empty(), MIGRATIONS)
+    }
+
+    /// Opens the notification queue's database (`notify.db`): the same
+    /// opening, files and durability as a history database, with its own
+    /// schema ([`NOTIFY_MIGRATIONS`]). See [`crate::notify`].
+    pub fn open_notify(
+        path: &Path,
+        mode: OpenMode,
+        busy_timeout: Duration,
+    ) -> Result<crate::notify::NotifyStore> {
+        Store::open_with(
+            path,
+            mode,
+            busy_timeout,
+            OpenFlags::empty(),
+            NOTIFY_MIGRATIONS,
+        )
+        .map(crate::notify::NotifyStore::new)
     }
 
     /// Opens a database [`crate::locate`] found. A user's database (one with
@@ -132,7 +153,13 @@ impl Store {
             OpenMode::Write => OpenMode::Maintain,
             other => other,
         };
-        let store = Store::open_with(&path, mode, busy_timeout, OpenFlags::SQLITE_OPEN_NOFOLLOW)?;
+        let store = Store::open_with(
+            &path,
+            mode,
+            busy_timeout,
+            OpenFlags::SQLITE_OPEN_NOFOLLOW,
+            MIGRATIONS,
+        )?;
         // Reading the schema version made SQLite open the log and the shared
         // memory too: check what it opened.
         crate::locate::recheck(folder).map_err(refused)?;
@@ -144,7 +171,9 @@ impl Store {
         mode: OpenMode,
         busy_timeout: Duration,
         extra: OpenFlags,
+        migrations: &'static [Migration],
     ) -> Result<Store> {
+        let latest = migrations.len() as i64;
         let open_err = |source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -187,24 +216,25 @@ impl Store {
             file_id,
             bad_rows: Default::default(),
             recorder: None,
+            migrations,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
             other => other,
         })?;
-        if version > LATEST_VERSION {
+        if version > latest {
             return Err(Error::NewerSchema {
                 path: path.to_path_buf(),
                 found: version,
-                supported: LATEST_VERSION,
+                supported: latest,
             });
         }
-        if version < LATEST_VERSION {
+        if version < latest {
             if mode == OpenMode::Read {
                 return Err(Error::OlderSchema {
                     path: path.to_path_buf(),
                     found: version,
-                    supported: LATEST_VERSION,
+                    supported: latest,
                 });
             }
             retry_busy(busy_timeout, || store.migrate())?;
@@ -214,6 +244,15 @@ impl Store {
 
     /// Opens a private in-memory database with the full schema (tests).
     pub fn open_in_memory() -> Result<Store> {
+        Store::in_memory(MIGRATIONS)
+    }
+
+    /// A private in-memory notification database (tests).
+    pub fn open_notify_in_memory() -> Result<crate::notify::NotifyStore> {
+        Store::in_memory(NOTIFY_MIGRATIONS).map(crate::notify::NotifyStore::new)
+    }
+
+    fn in_memory(migrations: &'static [Migration]) -> Result<Store> {
         let conn = Connection::open_in_memory()?;
         let mut store = Store {
             conn,
@@ -226,6 +265,7 @@ impl Store {
             file_id: None,
             bad_rows: Default::default(),
             recorder: None,
+            migrations,
         };
         store.migrate()?;
         Ok(store)
@@ -261,17 +301,18 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        if version > LATEST_VERSION {
+        let latest = self.migrations.len() as i64;
+        if version > latest {
             return Err(Error::NewerSchema {
                 path: self.path.clone(),
                 found: version,
-                supported: LATEST_VERSION,
+                supported: latest,
             });
         }
-        for migration in MIGRATIONS.iter().filter(|m| m.version > version) {
+        for migration in self.migrations.iter().filter(|m| m.version > version) {
             tx.execute_batch(migration.sql)?;
         }
-        tx.execute_batch(&format!("PRAGMA user_version = {LATEST_VERSION}"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
         tx.commit()?;
         self.after_commit();
         Ok(())
@@ -366,7 +407,7 @@ impl Store {
     /// Runs `work` in an immediate transaction, retrying on SQLITE_BUSY or
     /// SQLITE_LOCKED until the busy timeout; the commit fsyncs the log, or
     /// leaves that to [`Store::sync_log`].
-    fn write(
+    pub(crate) fn write(
         &mut self,
         commit: Commit,
         mut work: impl FnMut(&Connection) -> Result<()>,
@@ -470,7 +511,7 @@ impl Store {
 
 /// Whether a write's commit waits for the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Commit {
+pub(crate) enum Commit {
     /// `synchronous=FULL`: durable when the commit returns.
     Durable,
     /// `synchronous=NORMAL`: durable at the next [`Store::sync_log`] or

@@ -52,6 +52,9 @@ use crate::zones::HostZones;
 ///   history-unwritable  the job's last run could not be recorded (its shim
 ///                       said so in the journal): sandboxing that hides the
 ///                       history, a full or broken disk
+///   overdue          a scheduled run did not start: its time and grace
+///                    passed (a timer stopped behind jobctl's back, a start
+///                    refused, a manager that was down, a host that was off)
 ///
 /// Runs of disabled and expired jobs are not judged. The first line of the
 /// output is a one-line summary (Nagios' status line); then one line per
@@ -273,6 +276,7 @@ pub fn problems_of(
         .definition
         .as_ref()
         .and_then(|job| job.never_fires(&now, zones.lookup));
+    let overdue = crate::commands::watch::overdue_of(view, overview, zone, zones.lookup);
     let facts = JobFacts {
         job: &view.job,
         derived: &view.derived,
@@ -287,6 +291,7 @@ pub fn problems_of(
         never_fires: never_fires.as_deref(),
         history: history.as_ref(),
         unrecorded: view.unrecorded.as_ref(),
+        overdue: overdue.as_ref(),
     };
     let name = |sig: i32| signal_name(sig);
     health::assess(

@@ -12,11 +12,14 @@ pub mod history;
 pub mod import;
 pub mod list;
 pub mod logs;
+pub mod notifications;
+pub mod notify;
 pub mod remove;
 pub mod render;
 pub mod run;
 pub mod status;
 pub mod validate;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -64,6 +67,11 @@ impl Command {
             Command::Import(a) => a.wants_json(),
             Command::Cat(a) => a.json,
             Command::Edit(_) => false,
+            Command::Watch(a) => a.json,
+            Command::Notifications(a) => a.json,
+            Command::Notify(a) => match &a.action {
+                notify::NotifyAction::Test(t) => t.json,
+            },
         }
     }
 }
@@ -103,6 +111,9 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Remove(args) => remove::run(&paths, args),
         Command::Cat(args) => cat::run(&paths, args),
         Command::Edit(args) => edit::run(&paths, args),
+        Command::Watch(args) => watch::run(&paths, args),
+        Command::Notifications(args) => notifications::run(&paths, args),
+        Command::Notify(args) => notify::run(&paths, args),
     }
 }
 

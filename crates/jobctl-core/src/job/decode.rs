@@ -53,6 +53,7 @@ pub struct JobSpec {
     pub(super) retry: Option<Sp<Retry>>,
     pub(super) output_limit: Option<Sp<ByteSize>>,
     pub(super) merge_output: Option<Sp<bool>>,
+    pub(crate) notify: crate::notify::NotifySpec,
 }
 
 impl JobSpec {
@@ -143,6 +144,7 @@ impl JobSpec {
         spec.retry = decode_retry(reader, diags);
         spec.output_limit = reader.size("output_limit", "\"4M\"", diags);
         spec.merge_output = reader.bool("merge_output", diags);
+        spec.notify = crate::notify::NotifySpec::decode(reader, diags);
         spec
     }
 

@@ -51,6 +51,10 @@ pub const JOB_KEYS: &[&str] = &[
     "retry",
     "output_limit",
     "merge_output",
+    "notify",
+    "notify_after",
+    "grace",
+    "warn_after",
 ];
 
 /// The keys the global configuration's `[defaults]` table may set.
@@ -79,6 +83,10 @@ pub const DEFAULTABLE_KEYS: &[&str] = &[
     "retry",
     "output_limit",
     "merge_output",
+    "notify",
+    "notify_after",
+    "grace",
+    "warn_after",
 ];
 
 pub(super) const SCHEDULE_KEYS: &str = "on_calendar, cron, every, hourly, daily, weekly or monthly";

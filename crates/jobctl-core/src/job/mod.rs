@@ -156,6 +156,9 @@ pub struct Job {
     /// Both output streams on one pipe (the shim's `--merge-output`): the
     /// history keeps their exact order but no longer tells them apart.
     pub merge_output: bool,
+    /// Notifications: channels, threshold, overdue grace, overrun warning
+    /// ([`crate::notify`]).
+    pub notify: crate::notify::JobNotify,
 }
 
 impl Job {

@@ -202,6 +202,9 @@ pub(super) fn resolve(
         }
     }
 
+    spec.notify.check_channels(&ctx.config.notify, diags);
+    spec.notify.check_warn_after(timeout, diags);
+
     let (command, name) = (command?, name?);
     if diags.has_errors() {
         return None;
@@ -279,6 +282,7 @@ pub(super) fn resolve(
         retry,
         output_limit: pick(&spec.output_limit, &defaults.output_limit).map(|o| o.value),
         merge_output: pick(&spec.merge_output, &defaults.merge_output).is_some_and(|m| m.value),
+        notify: spec.notify.resolve(&defaults.notify),
     };
     check_sizes(&job, &spans, ctx, diags);
     (!diags.has_errors()).then_some(job)

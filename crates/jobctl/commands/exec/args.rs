@@ -73,6 +73,12 @@ pub struct ExecArgs {
     #[arg(long = flag::MERGE_OUTPUT)]
     pub merge_output: bool,
 
+    /// Wake jobctl's watch when the run has been recorded (a datagram to its
+    /// socket; never waited for, errors ignored), so that a failure is
+    /// notified within a second. Rendered for jobs with notification channels.
+    #[arg(long = flag::NOTIFY)]
+    pub notify: bool,
+
     /// Record in this database instead of the default location.
     #[arg(long = flag::DB, value_name = "PATH")]
     pub db: Option<PathBuf>,
@@ -131,6 +137,7 @@ impl From<ExecArgs> for ShimArgs {
             retry_max_delay: a.retry_max_delay,
             output_limit: Some(a.output_limit),
             merge_output: a.merge_output,
+            notify: a.notify,
             db: a.db,
             trigger: a.trigger,
             working_directory: a.working_directory,
@@ -407,6 +414,7 @@ mod tests {
             retry_backoff: Some(1.5),
             output_limit: Some(ByteSize::from_bytes(1 << 20)),
             merge_output: true,
+            notify: true,
             db: Some("/var/lib/jobctl/h.db".into()),
             working_directory: Some("/srv".into()),
             keep_runs: Some(0),

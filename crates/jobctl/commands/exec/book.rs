@@ -89,6 +89,8 @@ pub struct Bookkeeper<'p> {
     store: Option<Store>,
     failed: Option<String>,
     retention: Retention,
+    /// Wake the watch once the run is recorded (`--notify`).
+    notify: bool,
 }
 
 impl<'p> Bookkeeper<'p> {
@@ -110,7 +112,14 @@ impl<'p> Bookkeeper<'p> {
             store: None,
             failed: None,
             retention,
+            notify: false,
         }
+    }
+
+    /// Wake jobctl's watch when leaving (`--notify`: a job with channels).
+    pub fn notify_watch(mut self, notify: bool) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// The shim is about to exit: every write is committed, so leave the
@@ -118,6 +127,9 @@ impl<'p> Bookkeeper<'p> {
     pub fn leave(mut self) {
         if let Some(store) = self.store.take() {
             store.abandon();
+        }
+        if self.notify {
+            crate::poke::poke(self.paths.mode);
         }
     }
 

@@ -128,7 +128,8 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         .to_std()
         .or(ShimArgs::DEFAULT_DB_TIMEOUT.to_std())
         .unwrap_or_default();
-    let mut book = Bookkeeper::new(paths, db_path, create_dir, busy, retention);
+    let mut book =
+        Bookkeeper::new(paths, db_path, create_dir, busy, retention).notify_watch(args.notify);
 
     let invocation_start = std::time::SystemTime::now();
     let start_us = system_time_us(invocation_start);
@@ -218,6 +219,7 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
                 record.exit_code = Some(i32::from(EXIT_SHIM_ERROR));
                 record.error = Some(e.to_string());
                 book.finish(&record, None);
+                book.leave();
                 return Ok(ExitCode::from(EXIT_SHIM_ERROR));
             }
         };

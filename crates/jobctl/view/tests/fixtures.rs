@@ -194,6 +194,13 @@ impl Fixture {
             apply_blocked: false,
             missing_dir: None,
             now_us: NOW_US,
+            paths: crate::paths::Paths {
+                mode: crate::paths::Mode::System,
+                jobs_dir: "/etc/jobctl/jobs.d".into(),
+                unit_dir: "/etc/systemd/system".into(),
+                config: "/etc/jobctl/config.toml".into(),
+                state_dir: "/var/lib/jobctl".into(),
+            },
         }
     }
 
