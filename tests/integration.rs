@@ -11,6 +11,7 @@ mod calendar_dst;
 mod calendar_errors;
 mod calendar_oracle;
 mod cli_bounds;
+mod completions;
 mod cron_dst;
 mod cron_errors;
 mod cron_oracle;
@@ -25,6 +26,7 @@ mod history_cli;
 mod import_crontab;
 mod import_oracle;
 mod logs_cli;
+mod man_pages;
 mod permissions;
 mod validate_systemd;
 

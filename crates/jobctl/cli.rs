@@ -92,6 +92,10 @@ pub enum Command {
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
     Import(commands::import::ImportArgs),
+    Completions(commands::completions::CompletionsArgs),
+    /// Write jobctl's man pages into a folder (used by packaging/build-deb).
+    #[command(hide = true, name = "generate-man-pages")]
+    GenerateManPages(commands::man_pages::ManPagesArgs),
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod host;
 mod journal;
 mod linger;
 mod load;
+mod manual;
 mod output;
 mod overview;
 mod paths;
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     if let Some(code) = commands::exec::fast_path() {
         return code;
     }
+    // A TAB in a shell with jobctl's completion script (commands/completions.rs).
+    commands::completions::complete_if_asked();
     let cli = cli::Cli::parse();
     match commands::dispatch(cli) {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod calendar;
+pub mod completions;
 pub mod enable;
 pub mod exec;
 pub mod generate;
@@ -10,6 +11,7 @@ pub mod history;
 pub mod import;
 pub mod list;
 pub mod logs;
+pub mod man_pages;
 pub mod remove;
 pub mod render;
 pub mod run;
@@ -46,6 +48,8 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Enable(args) => enable::run(&paths, args, true),
         Command::Disable(args) => enable::run(&paths, args, false),
         Command::Remove(args) => remove::run(&paths, args),
+        Command::Completions(args) => completions::run(args),
+        Command::GenerateManPages(args) => man_pages::run(args),
     }
 }
 
