@@ -12,6 +12,7 @@ mod calendar_errors;
 mod calendar_oracle;
 mod cli_bounds;
 mod cli_core;
+mod completions;
 mod cron_dst;
 mod cron_errors;
 mod cron_oracle;
@@ -26,6 +27,7 @@ mod history_cli;
 mod import_crontab;
 mod import_oracle;
 mod logs_cli;
+mod man_pages;
 mod permissions;
 mod validate_systemd;
 

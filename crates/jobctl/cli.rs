@@ -166,6 +166,10 @@ pub enum Command {
     Watch(commands::watch::WatchArgs),
     Notifications(commands::notifications::NotificationsArgs),
     Notify(commands::notify::NotifyArgs),
+    Completions(commands::completions::CompletionsArgs),
+    /// Write jobctl's man pages into a folder (used by packaging/build-deb).
+    #[command(hide = true, name = "generate-man-pages")]
+    GenerateManPages(commands::man_pages::ManPagesArgs),
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod journal;
 mod linger;
 mod load;
 mod notify_send;
+mod manual;
 mod output;
 mod overview;
 mod paths;
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     if let Some(code) = commands::exec::fast_path() {
         return code;
     }
+    // A TAB in a shell with jobctl's completion script (commands/completions.rs).
+    commands::completions::complete_if_asked();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return cli::parse_error(err),

@@ -112,6 +112,7 @@ const HOST_CASES: &[(&str, HostCase)] = &[
     ("packaging::the_package_holds_the_binary_units_config_and_docs", packaging::the_package_holds_the_binary_units_config_and_docs),
     ("packaging::shipped_units_pass_verify", packaging::shipped_units_pass_verify),
     ("packaging::the_package_installs_on_a_real_systemd", packaging::the_package_installs_on_a_real_systemd),
+    ("packaging::lintian_accepts_the_package", packaging::lintian_accepts_the_package),
 ];
 
 fn main() {

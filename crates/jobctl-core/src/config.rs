@@ -28,14 +28,10 @@ use crate::naming::{self, DEFAULT_UNIT_PREFIX};
 use crate::size::ByteSize;
 use crate::walk::{self, TableReader};
 
-const CONFIG_KEYS: &[&str] = &[
-    "unit_prefix",
-    "jobctl_path",
-    "defaults",
-    "history",
-    "notify",
-];
-const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
+/// The top-level keys of the configuration.
+pub const CONFIG_KEYS: &[&str] = &["unit_prefix", "jobctl_path", "defaults", "history", "notify"];
+/// The keys of its `[history]` table.
+pub const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
 
 /// History settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

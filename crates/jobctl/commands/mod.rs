@@ -4,6 +4,7 @@ pub mod apply;
 pub mod calendar;
 pub mod cat;
 pub mod edit;
+pub mod completions;
 pub mod enable;
 pub mod exec;
 pub mod generate;
@@ -14,6 +15,7 @@ pub mod list;
 pub mod logs;
 pub mod notifications;
 pub mod notify;
+pub mod man_pages;
 pub mod remove;
 pub mod render;
 pub mod run;
@@ -72,6 +74,7 @@ impl Command {
             Command::Notify(a) => match &a.action {
                 notify::NotifyAction::Test(t) => t.json,
             },
+            Command::Completions(_) | Command::GenerateManPages(_) => false,
         }
     }
 }
@@ -114,6 +117,8 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Watch(args) => watch::run(&paths, args),
         Command::Notifications(args) => notifications::run(&paths, args),
         Command::Notify(args) => notify::run(&paths, args),
+        Command::Completions(args) => completions::run(args),
+        Command::GenerateManPages(args) => man_pages::run(args),
     }
 }
 
