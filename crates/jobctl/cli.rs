@@ -92,6 +92,7 @@ pub enum Command {
     Remove(commands::remove::RemoveArgs),
     Calendar(commands::calendar::CalendarArgs),
     Import(commands::import::ImportArgs),
+    Export(commands::export::ExportArgs),
 }
 
 #[cfg(test)]

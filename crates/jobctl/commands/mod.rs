@@ -4,6 +4,7 @@ pub mod apply;
 pub mod calendar;
 pub mod enable;
 pub mod exec;
+pub mod export;
 pub mod generate;
 pub mod health;
 pub mod history;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> CliResult<ExitCode> {
         Command::Enable(args) => enable::run(&paths, args, true),
         Command::Disable(args) => enable::run(&paths, args, false),
         Command::Remove(args) => remove::run(&paths, args),
+        Command::Export(args) => export::run(&paths, args),
     }
 }
 

@@ -153,12 +153,27 @@ pub fn cron_job(job: &Job, options: &K8sOptions<'_>) -> Result<CronJob, Vec<Refu
         }
     };
 
-    let line = match schedule::cron_line(&job.schedules, job.timezone.as_deref()) {
-        Ok(line) => Some(line),
-        Err(found) => {
-            refusals.extend(found);
+    let line = match (&job.schedules[..], job.timer.on_boot) {
+        ([], Some(on_boot)) => {
+            refusals.push(
+                Refusal::new(
+                    "the job",
+                    format!(
+                        "it runs only at boot (on_boot = \"{on_boot}\"), and a cluster has no \
+                         boot to run at"
+                    ),
+                )
+                .hint("give it a calendar schedule, or keep it on the host"),
+            );
             None
         }
+        (schedules, _) => match schedule::cron_line(schedules, job.timezone.as_deref()) {
+            Ok(line) => Some(line),
+            Err(found) => {
+                refusals.extend(found);
+                None
+            }
+        },
     };
     if !refusals.is_empty() {
         return Err(refusals);
@@ -168,7 +183,7 @@ pub fn cron_job(job: &Job, options: &K8sOptions<'_>) -> Result<CronJob, Vec<Refu
     };
     for subject in &line.at_boot {
         warnings.push(format!(
-            "{subject} is not carried over: a cluster has no boot to run at"
+            "{subject}: not carried over: a cluster has no boot to run at"
         ));
     }
 
@@ -467,7 +482,7 @@ pub fn memory_quantity(max: &str) -> Option<String> {
 /// A warning for each key whose meaning the CronJob does not keep.
 fn not_carried(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
-    let mut say = |key: String, why: &str| out.push(format!("{key} is not carried over: {why}"));
+    let mut say = |key: String, why: &str| out.push(format!("{key}: not carried over: {why}"));
     if let Some(user) = &job.user {
         say(
             format!("user = \"{user}\""),
