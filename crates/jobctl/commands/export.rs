@@ -98,15 +98,15 @@ fn k8s(paths: &Paths, args: K8sArgs) -> CliResult {
     }
     let mut said = String::new();
     for diagnostic in &loaded.diagnostics {
-        said.push_str(&output::escape(&diagnostic.to_string(), output::Lines::Keep));
+        said.push_str(&output::escape(
+            &diagnostic.to_string(),
+            output::Lines::Keep,
+        ));
         said.push('\n');
     }
     output::print_error_text(&said)?;
     let Some(job) = loaded.jobs.first() else {
-        return Err(CliError::usage(anyhow!(
-            "{} holds no job",
-            file.display()
-        )));
+        return Err(CliError::usage(anyhow!("{} holds no job", file.display())));
     };
 
     let zones = HostZones::new();
@@ -166,14 +166,12 @@ fn job_file(paths: &Paths, job: &str) -> Result<PathBuf, CliError> {
     }
     let file = paths.jobs_dir.join(format!("{job}.toml"));
     if !file.exists() {
-        return Err(CliError::usage(anyhow!(
-            "no job {job} in {}",
-            paths.jobs_dir.display()
-        ))
-        .hint(format!(
-            "`{}` lists the jobs; a job file can be given by its path",
-            crate::paths::jobctl("list")
-        )));
+        return Err(
+            CliError::usage(anyhow!("no job {job} in {}", paths.jobs_dir.display())).hint(format!(
+                "`{}` lists the jobs; a job file can be given by its path",
+                crate::paths::jobctl("list")
+            )),
+        );
     }
     Ok(file)
 }

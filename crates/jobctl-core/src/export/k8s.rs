@@ -235,7 +235,7 @@ pub fn cron_job(job: &Job, options: &K8sOptions<'_>) -> Result<CronJob, Vec<Refu
                 .collect();
             warnings.push(format!(
                 "on {} the clock in {} goes back and shows {} twice: Kubernetes starts this \
-                 CronJob at each of them both times, where the systemd timer starts it once{}",
+                 CronJob both times, the systemd timer once{}",
                 first.change.strftime("%Y-%m-%d"),
                 time_zone.as_deref().unwrap_or("this zone"),
                 times.join(", "),
@@ -297,7 +297,8 @@ pub fn cron_job(job: &Job, options: &K8sOptions<'_>) -> Result<CronJob, Vec<Refu
             annotations.push((format!("jobctl/{annotation}"), Node::str(value)));
         } else {
             warnings.push(format!(
-                "metadata.{key} is not carried over: \"{annotation}\" is not an annotation name"
+                "metadata.{key}: not carried over: \"jobctl/{annotation}\" is not an annotation \
+                 name (at most 63 letters, digits, '-', '_' and '.' after the '/')"
             ));
         }
     }
