@@ -446,7 +446,7 @@ pub fn cpu_quantity(quota: &str) -> Option<String> {
     if percent == 0 {
         return None;
     }
-    Some(if percent % 100 == 0 {
+    Some(if percent.is_multiple_of(100) {
         (percent / 100).to_string()
     } else {
         format!("{}m", percent * 10)

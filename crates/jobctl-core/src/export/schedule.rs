@@ -516,8 +516,8 @@ fn union<'a>(terms: impl Iterator<Item = &'a Term>) -> Union {
     }
     // The days whose every weekday is in, the weekdays whose every day is.
     let mut of_month = 0u32;
-    for day in 1..=31 {
-        if pairs[day] == ALL_WEEKDAYS {
+    for (day, weekdays) in pairs.iter().enumerate().skip(1) {
+        if *weekdays == ALL_WEEKDAYS {
             of_month |= 1 << day;
         }
     }
@@ -528,13 +528,13 @@ fn union<'a>(terms: impl Iterator<Item = &'a Term>) -> Union {
         }
     }
     // The union's days must be exactly "in of_month, or in of_week".
-    for day in 1..=31 {
+    for (day, weekdays) in pairs.iter().enumerate().skip(1) {
         let expected = if of_month & (1 << day) != 0 {
             ALL_WEEKDAYS
         } else {
             of_week
         };
-        if pairs[day] != expected {
+        if *weekdays != expected {
             return Union::Many;
         }
     }
