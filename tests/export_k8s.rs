@@ -1057,3 +1057,38 @@ fn without_an_image_a_placeholder_and_a_warning() {
         out.describe()
     );
 }
+
+/// As `jobctl export k8s … | head -0`: a reader that goes away is not an
+/// error, and nothing is said about it.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let env = TestEnv::new();
+    env.write_job(
+        "x",
+        "command = [\"/usr/bin/x\"]\nhourly = \":00\"\ntimezone = \"UTC\"\n",
+    );
+    for format in ["json", "yaml"] {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .jobctl()
+            .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
+            .arg(env.jobs_dir())
+            .args([
+                "export",
+                "k8s",
+                "x",
+                "--image",
+                "example/x:1",
+                "--output",
+                format,
+            ])
+            .stdout(std::process::Stdio::from(writer))
+            .run();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{format}: {}",
+            out.describe()
+        );
+    }
+}
