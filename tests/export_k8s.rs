@@ -367,7 +367,6 @@ fn the_examples_carry_their_keys() {
     let m = get("queue-report-cron");
     assert_eq!(m["spec"]["schedule"], "*/10 9-17 * * 1-5");
     assert_eq!(m["spec"]["timeZone"], "Europe/London");
-    // sandboxed: no_new_privileges is not set there; every-key is refused.
     // A job that sets no timeout gets the default hour.
     assert_eq!(
         get("disk-report")["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"],
@@ -1091,4 +1090,100 @@ fn a_closed_pipe_is_not_an_error() {
             out.describe()
         );
     }
+}
+
+/// A job that sets every key the CronJob cannot keep: one warning each,
+/// naming the key, and the keys that do map (no_new_privileges, enabled).
+#[test]
+fn keys_without_an_equivalent_are_warned_about() {
+    let env = TestEnv::new();
+    env.write_job(
+        "everything",
+        r#"
+command = ["/usr/local/bin/etl"]
+daily = "04:00"
+timezone = "UTC"
+user = "etl"
+group = "etl"
+environment_file = "/etc/default/etl"
+stdin = "input"
+persistent = true
+randomized_delay = "5min"
+accuracy = "30s"
+on_boot = "10min"
+nice = 5
+io_weight = 200
+private_tmp = true
+protect_system = "strict"
+no_new_privileges = true
+memory_max = "80%"
+cpu_quota = "50%"
+after = ["network-online.target"]
+wants = ["network-online.target"]
+on_failure = ["notify@%n.service"]
+not_after = 2099-12-31
+retry = { attempts = 4, delay = "30s", backoff = 2.0 }
+output_limit = "8M"
+merge_output = true
+enabled = false
+
+[service_extra]
+LimitNOFILE = 65536
+
+[timer_extra]
+OnClockChange = true
+"#,
+    );
+    let out = env
+        .jobctl()
+        .args(["--config", "/nonexistent/config.toml", "--jobs-dir"])
+        .arg(env.jobs_dir())
+        .args(["export", "k8s", "everything", "--image", "example/etl:1"])
+        .run();
+    assert!(out.status.success(), "{}", out.describe());
+    let stderr = out.stderr();
+    for key in [
+        "user = \"etl\": not carried over",
+        "group = \"etl\": not carried over",
+        "environment_file (/etc/default/etl): not carried over",
+        "stdin: not carried over",
+        "persistent = true: not carried over",
+        "randomized_delay = \"5min\": not carried over",
+        "accuracy = \"30s\": not carried over",
+        "on_boot = \"10min\": not carried over",
+        "nice = 5: not carried over",
+        "io_weight = 200: not carried over",
+        "private_tmp = true: not carried over",
+        "protect_system = \"strict\": not carried over",
+        "memory_max = \"80%\": not carried over",
+        "after/wants (network-online.target): not carried over",
+        "on_failure (notify@%n.service): not carried over",
+        "service_extra.LimitNOFILE, timer_extra.OnClockChange: not carried over",
+        "not_after = 2099-12-31: not carried over",
+        "retry's waits (delay = \"30s\", backoff = 2): not carried over",
+        "output_limit = \"8M\": not carried over",
+        "merge_output = true: not carried over",
+    ] {
+        assert!(
+            stderr.contains(&format!("Warning: {key}")),
+            "{key:?} in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("no_new_privileges"), "{stderr}");
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["spec"]["suspend"], true);
+    let job = &m["spec"]["jobTemplate"]["spec"];
+    assert_eq!(job["backoffLimit"], 3);
+    let c = &job["template"]["spec"]["containers"][0];
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        c["resources"],
+        serde_json::json!({"limits": {"cpu": "500m"}})
+    );
+    let Some(validator) = validator_or_skip() else {
+        return;
+    };
+    let file = env.path().join("everything.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    validate(&validator, &[file]);
 }
