@@ -21,6 +21,7 @@ mod exec_faults;
 mod exec_run;
 mod exec_scale;
 mod exec_users;
+mod export_k8s;
 mod fixtures_invalid;
 mod golden_units;
 mod history_cli;

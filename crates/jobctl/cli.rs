@@ -170,6 +170,7 @@ pub enum Command {
     /// Write jobctl's man pages into a folder (used by packaging/build-deb).
     #[command(hide = true, name = "generate-man-pages")]
     GenerateManPages(commands::man_pages::ManPagesArgs),
+    Export(commands::export::ExportArgs),
 }
 
 #[cfg(test)]

@@ -29,7 +29,13 @@ use crate::size::ByteSize;
 use crate::walk::{self, TableReader};
 
 /// The top-level keys of the configuration.
-pub const CONFIG_KEYS: &[&str] = &["unit_prefix", "jobctl_path", "defaults", "history", "notify"];
+pub const CONFIG_KEYS: &[&str] = &[
+    "unit_prefix",
+    "jobctl_path",
+    "defaults",
+    "history",
+    "notify",
+];
 /// The keys of its `[history]` table.
 pub const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
 

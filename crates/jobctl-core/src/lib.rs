@@ -15,6 +15,7 @@ pub mod diag;
 pub mod directives;
 pub mod duration;
 pub mod escape;
+pub mod export;
 pub mod health;
 pub mod job;
 pub mod labels;

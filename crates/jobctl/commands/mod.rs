@@ -3,19 +3,20 @@
 pub mod apply;
 pub mod calendar;
 pub mod cat;
-pub mod edit;
 pub mod completions;
+pub mod edit;
 pub mod enable;
 pub mod exec;
+pub mod export;
 pub mod generate;
 pub mod health;
 pub mod history;
 pub mod import;
 pub mod list;
 pub mod logs;
+pub mod man_pages;
 pub mod notifications;
 pub mod notify;
-pub mod man_pages;
 pub mod remove;
 pub mod render;
 pub mod run;
@@ -75,6 +76,8 @@ impl Command {
                 notify::NotifyAction::Test(t) => t.json,
             },
             Command::Completions(_) | Command::GenerateManPages(_) => false,
+            // Its output is a manifest; errors are text on stderr.
+            Command::Export(_) => false,
         }
     }
 }
@@ -119,6 +122,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Notify(args) => notify::run(&paths, args),
         Command::Completions(args) => completions::run(args),
         Command::GenerateManPages(args) => man_pages::run(args),
+        Command::Export(args) => export::run(&paths, args),
     }
 }
 

@@ -72,6 +72,7 @@ pub use spec::CalendarWarning;
 
 use libc_time::Clock;
 use next::NoElapse;
+pub(crate) use spec::Component;
 use spec::{Spec, Zone};
 
 /// Finds time zones by their exact zoneinfo name; defined beside the other
@@ -224,6 +225,12 @@ impl CalendarSpec {
             source: self.source.clone(),
             spec,
         }
+    }
+
+    /// The parsed, normalized expression, for the cron export
+    /// ([`crate::export`]), which reads its value sets.
+    pub(crate) fn spec(&self) -> &Spec {
+        &self.spec
     }
 
     /// Whether elapses are computed in UTC (a ` UTC` suffix or `@EPOCH`).
