@@ -213,8 +213,8 @@ fn insert_bad_row(db: &std::path::Path, id: i64, trigger: &str) {
     conn.execute(
         "INSERT INTO runs SELECT ?1, job, invocation_id, ?2, attempt, host, user, uid, pid, \
            shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 1000000, ended_us, \
-           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated \
-           FROM runs ORDER BY started_us DESC LIMIT 1",
+           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated\
+           , cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM runs ORDER BY started_us DESC LIMIT 1",
         rusqlite::params![id, trigger],
     )
     .unwrap();
@@ -317,10 +317,10 @@ fn hostile_names() -> TestEnv {
     conn.execute_batch(&format!(
         "INSERT INTO runs SELECT 81985529216486895, 'x' || char(27) || '[2J' || char(27) || '[31mFAKE', \
            invocation_id, 'timer', attempt, host, user, uid, pid, shim_pid, shim_start_ticks, \
-           boot_id, pid_ns, {t}, {t} + 2500000, NULL, 'failed', 3, NULL, NULL, 0, 0 FROM runs;
+           boot_id, pid_ns, {t}, {t} + 2500000, NULL, 'failed', 3, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM runs;
          INSERT INTO runs SELECT 1147797409030816545, 'backup', invocation_id, 'manual', attempt, \
            host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, {t} - 3600000000, \
-           {t} - 3600000000 + 850000, NULL, 'success', 0, NULL, NULL, 0, 0 FROM runs WHERE job = 'seed';
+           {t} - 3600000000 + 850000, NULL, 'success', 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM runs WHERE job = 'seed';
          DELETE FROM runs WHERE job = 'seed';"
     ))
     .unwrap();

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::liveness::LivenessProbe;
 use crate::record::{RunId, RunRecord, Status};
-use crate::store::{COLUMNS, Store, decode_row};
+use crate::store::{Store, decode_row};
 use crate::{Error, Result};
 
 /// Which runs a listing wants. Times are microseconds since the epoch.
@@ -100,7 +100,8 @@ impl Store {
         probe: &LivenessProbe,
         now_us: i64,
     ) -> Result<Vec<RunRecord>> {
-        let (mut sql, args) = where_clause(&format!("SELECT {COLUMNS} FROM runs"), filter, true);
+        let columns = self.columns();
+        let (mut sql, args) = where_clause(&format!("SELECT {columns} FROM runs"), filter, true);
         sql.push_str(" ORDER BY started_us DESC, id DESC");
         let mut stmt = self.conn.prepare(&sql)?;
         let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
@@ -207,8 +208,9 @@ impl Store {
                 .pop()),
             RunLookup::Id(prefix) => {
                 let (low, high) = RunId::prefix_range(&prefix.to_ascii_lowercase())?;
+                let columns = self.columns();
                 let mut stmt = self.conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3) LIMIT 2"
+                    "SELECT {columns} FROM runs WHERE id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3) LIMIT 2"
                 ))?;
                 let mut found: Vec<RunRecord> = Vec::new();
                 let mut rows = stmt.query(rusqlite::params![low, high, job])?;
@@ -260,8 +262,9 @@ impl Store {
             Some(names) => names.to_vec(),
             None => self.jobs()?,
         };
+        let columns = self.columns();
         let mut newest = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE job = ?1 ORDER BY started_us DESC, id DESC"
+            "SELECT {columns} FROM runs WHERE job = ?1 ORDER BY started_us DESC, id DESC"
         ))?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {

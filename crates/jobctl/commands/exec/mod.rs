@@ -159,6 +159,8 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     };
 
     if let Some(not_after) = args.not_after

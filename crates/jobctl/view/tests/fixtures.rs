@@ -586,6 +586,8 @@ fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     }
 }
 
