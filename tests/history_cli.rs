@@ -31,7 +31,7 @@ fn table_lists_runs_newest_first() {
     assert_eq!(
         header,
         [
-            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT"
+            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT", "CPU", "MEMORY"
         ]
     );
     assert_eq!(lines.len(), 5);
@@ -40,12 +40,26 @@ fn table_lists_runs_newest_first() {
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
     assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
+    // Every run that started a process has its cost (rusage: outside
+    // systemd), in the last two columns.
+    for line in &lines[1..] {
+        // `… 0ms  10.2 MiB`: a CPU time, a number and a unit.
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [cpu, amount, unit] = words[words.len() - 3..] else {
+            unreachable!()
+        };
+        let numeric = |w: &str| w.chars().next().is_some_and(|c| c.is_ascii_digit());
+        assert!(
+            numeric(cpu) && numeric(amount) && ["B", "KiB", "MiB"].contains(&unit),
+            "{line}"
+        );
+    }
     assert!(
-        lines[2].contains("killed") && lines[2].ends_with("SIGKILL"),
+        lines[2].contains("killed") && lines[2].contains(" SIGKILL "),
         "{}",
         lines[2]
     );
-    assert!(lines[3].contains("failed") && lines[3].ends_with(" 2"));
+    assert!(lines[3].contains("failed") && lines[3].contains(" 2 "));
     assert!(lines[1].contains(" shell "));
     // Run ids are 12 digits in the table; no colour with NO_COLOR.
     assert_eq!(lines[1].split_whitespace().next().unwrap().len(), 12);
@@ -341,18 +355,18 @@ fn control_characters_in_job_names_are_escaped() {
     assert_eq!(
         table(&[]),
         concat!(
-            "RUN           JOB                   TRIGGER  START                DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
-            "0fedcba98765  backup                manual   2027-01-15 09:00:00  850ms     success  0\n",
+            "RUN           JOB                   TRIGGER  START                DURATION  STATUS   EXIT  CPU  MEMORY\n",
+            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3     -    -\n",
+            "0fedcba98765  backup                manual   2027-01-15 09:00:00  850ms     success  0     -    -\n",
         )
     );
     // --raw: the bytes as stored (columns counted in characters).
     assert_eq!(
         table(&["--raw"]),
         concat!(
-            "RUN           JOB             TRIGGER  START                DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3\n",
-            "0fedcba98765  backup          manual   2027-01-15 09:00:00  850ms     success  0\n",
+            "RUN           JOB             TRIGGER  START                DURATION  STATUS   EXIT  CPU  MEMORY\n",
+            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00  2.5s      failed   3     -    -\n",
+            "0fedcba98765  backup          manual   2027-01-15 09:00:00  850ms     success  0     -    -\n",
         )
     );
     // JSON escapes by its own rules.

@@ -18,6 +18,7 @@ mod directive_versions;
 mod exec_faults;
 mod exec_run;
 mod exec_scale;
+mod exec_usage;
 mod exec_users;
 mod fixtures_invalid;
 mod golden_units;

@@ -24,7 +24,8 @@
 //! fail-until PATH N   count this attempt in PATH; exit 1 while fewer than N attempts
 //! cwd                 print the working directory
 //! env NAME            print $NAME (or "<unset>")
-//! burn-cpu MS         spin until this process has used MS ms of CPU time (user)
+//! burn-cpu MS         spin until this process has used MS ms of CPU time in all
+//!                     (user and system, its earlier steps included)
 //! alloc SIZE          allocate SIZE bytes (e.g. 200M) and touch every page; kept until exit
 //! write-file PATH SIZE
 //!                     write SIZE bytes to PATH and fsync it
@@ -249,10 +250,10 @@ fn cpu_time() -> Duration {
     })
 }
 
-/// Spins until `amount` more CPU time is used: a fixed amount of work in
-/// CPU time whatever the machine's load (wall time would vary with it).
-fn burn_cpu(amount: Duration) {
-    let until = cpu_time() + amount;
+/// Spins until this process has used `until` of CPU time in all: a fixed
+/// amount of work in CPU time whatever the machine's load (wall time would
+/// vary with it).
+fn burn_cpu(until: Duration) {
     let mut x = 1u64;
     while cpu_time() < until {
         for _ in 0..100_000 {

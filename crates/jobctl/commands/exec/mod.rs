@@ -241,6 +241,9 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         };
 
         record.pid = outcome.pid;
+        // The start row keeps its own start (the completion changes who,
+        // what and when nothing): the journal's duration must be history's.
+        let row_started_us = record.started_us;
         record.started_us = system_time_us(outcome.started);
         record.ended_us = Some(system_time_us(outcome.ended).max(record.started_us));
         record.output_bytes = outcome.capture.total_bytes();
@@ -265,6 +268,7 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         record.usage = meter.finish(outcome.usage);
         let output = stored_output(&outcome.capture);
         book.finish(&record, output.as_deref());
+        record.started_us = row_started_us;
         crate::journal::run_ended(&record);
 
         if verdict.retryable
