@@ -192,12 +192,86 @@ pub fn load_jobs_checked(
             jobs.push(job);
         }
     }
+    // on_success/on_failure name jobs of the folder: what only the whole
+    // folder can tell (a job that is not there, a loop).
+    let (known, others) = match selection {
+        JobSelection::Dir(_) => (files.iter().map(|f| job_stem(f)).collect(), Vec::new()),
+        JobSelection::Files(given) => folder_context(paths, given, &ctx),
+    };
+    diagnostics.extend(job::chain_problems(&jobs, &others, &known));
     Ok(LoadedJobs {
         config,
         jobs,
         diagnostics,
         files: files.len(),
     })
+}
+
+/// For files named one by one (`validate FILE…`): the jobs their
+/// `on_success`/`on_failure` may name, which are the `*.toml` files beside
+/// them and in the jobs folder (names, and the jobs loaded quietly, their
+/// own problems not reported: only their links matter, to find loops). In
+/// system mode as root, a file that fails the ownership rule is not read.
+fn folder_context(
+    paths: &Paths,
+    given: &[PathBuf],
+    ctx: &LoadContext<'_>,
+) -> (std::collections::BTreeSet<String>, Vec<Job>) {
+    let mut known: std::collections::BTreeSet<String> = given.iter().map(|f| job_stem(f)).collect();
+    let mut folders: Vec<PathBuf> = given
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            }
+        })
+        .collect();
+    folders.push(paths.jobs_dir.clone());
+    folders.sort();
+    folders.dedup();
+    let given_ids: Vec<Option<(u64, u64)>> = given.iter().map(|f| file_id(f)).collect();
+    let check = must_check_permissions(paths.mode);
+    let mut others = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for folder in folders {
+        let mut ignored = Vec::new();
+        let Ok(files) = list_job_files(&folder, &mut ignored) else {
+            continue;
+        };
+        for file in files {
+            let stem = job_stem(&file);
+            let id = file_id(&file);
+            if given_ids.contains(&id) || !seen.insert(id) {
+                continue;
+            }
+            known.insert(stem.clone());
+            let display = file.display().to_string();
+            if check && permission_problem(&file, &display).is_some() {
+                continue;
+            }
+            let Some(text) = crate::files::read_limited(&file, crate::files::JOB_FILE_LIMIT)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+            else {
+                continue;
+            };
+            let source = JobSource {
+                path: &display,
+                stem: &stem,
+                text: &text,
+            };
+            others.extend(job::load_job(source, ctx).job);
+        }
+    }
+    (known, others)
+}
+
+/// A file's device and inode, to know the same file under two names.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The job name a file gives: its name without `.toml`.

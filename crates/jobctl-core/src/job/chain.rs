@@ -1,0 +1,540 @@
+//! Chaining: `on_success`/`on_failure` name other jobs of the same folder
+//! (or units), rendered as `OnSuccess=`/`OnFailure=` to their services.
+//!
+//! Each entry is decoded with where it is written ([`Place`]), because the
+//! checks that need the whole folder come after every file is loaded
+//! ([`chain_problems`]: a job that is not there, a chain that loops back,
+//! a job started by several others).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::diag::{Diagnostic, Severity};
+use crate::naming::{self, JobName, UnitNames};
+
+use super::Job;
+
+/// What an `on_success`/`on_failure` entry starts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum ChainTarget {
+    /// Another job of the folder: its service.
+    Job(JobName),
+    /// A unit, named with its type suffix (specifiers allowed), as before
+    /// jobs could be named.
+    Unit(String),
+}
+
+impl ChainTarget {
+    /// An entry as written: a unit name when it ends in a unit type
+    /// (`.service`, `.target`, …), else a job name.
+    pub fn parse(text: &str) -> Result<ChainTarget, String> {
+        if naming::has_unit_type(text) {
+            return naming::check_unit_name(text).map(|()| ChainTarget::Unit(text.to_string()));
+        }
+        JobName::new(text).map(ChainTarget::Job).map_err(|e| {
+            format!("{e}; an entry is a job of this folder, or a unit with its type suffix")
+        })
+    }
+
+    /// The unit systemd starts: a job's service under `prefix`, or the unit.
+    pub fn unit(&self, prefix: &str) -> String {
+        match self {
+            ChainTarget::Job(job) => UnitNames::new(prefix, job).service,
+            ChainTarget::Unit(unit) => unit.clone(),
+        }
+    }
+
+    pub fn job(&self) -> Option<&JobName> {
+        match self {
+            ChainTarget::Job(job) => Some(job),
+            ChainTarget::Unit(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ChainTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainTarget::Job(job) => f.write_str(job.as_str()),
+            ChainTarget::Unit(unit) => f.write_str(unit),
+        }
+    }
+}
+
+/// Where something is written: a file (the job file, or the configuration
+/// for a `[defaults]` entry), line and column, and the key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+}
+
+impl Place {
+    fn diagnostic(&self, severity: Severity, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            key: Some(self.key.clone()),
+            message,
+            hint,
+        }
+    }
+}
+
+/// One entry of `on_success`/`on_failure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Chained {
+    pub target: ChainTarget,
+    /// Where the entry is written.
+    #[serde(skip)]
+    pub at: Place,
+}
+
+/// The checks of `on_success`/`on_failure` that need the whole folder, for
+/// `validate` and `apply`: `jobs` are the valid jobs checked, `others` the
+/// rest of the folder's valid jobs (only their links count, for loops and
+/// upstreams: files not named to `validate FILE…`), `known` the names of
+/// every job file found (valid or not: a link to a job whose file has an
+/// error of its own is not reported again).
+///
+/// - a job name that is no job of the folder: an error, with the closest
+///   name as a hint;
+/// - a loop (a job that starts, through any mix of the two keys, a job that
+///   leads back to it, itself included): an error at the first link of the
+///   loop, which names it whole — systemd would run the jobs over and over;
+/// - a job named by several jobs: a warning (systemd then does not tell the
+///   started service which unit started it, so its runs are recorded with
+///   trigger `manual` and no upstream run).
+///
+/// Each problem once, even when it comes from `[defaults]` (shared by many
+/// jobs).
+pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::new();
+    let mut add = |d: Diagnostic| {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    };
+    // Unknown jobs.
+    for job in jobs {
+        for (key, link) in links(job) {
+            let Some(target) = link.target.job() else {
+                continue;
+            };
+            if known.contains(target.as_str()) {
+                continue;
+            }
+            let suggestion = known
+                .iter()
+                .map(|name| (strsim::jaro_winkler(name, target.as_str()), name))
+                .filter(|(score, _)| *score >= 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, name)| name);
+            let hint = match suggestion {
+                Some(name) => format!("did you mean \"{name}\"?"),
+                None => format!(
+                    "add {target}.toml to the jobs folder, or name a unit with its type \
+                     (\"{target}.service\")"
+                ),
+            };
+            add(link.at.diagnostic(
+                Severity::Error,
+                format!("{key} names job \"{target}\", which is not a job of this folder"),
+                Some(hint),
+            ));
+        }
+    }
+    // Loops.
+    let graph: BTreeMap<&str, Vec<(&str, &'static str, &Chained)>> = jobs
+        .iter()
+        .chain(others)
+        .map(|job| {
+            let edges = links(job)
+                .filter_map(|(key, link)| Some((link.target.job()?.as_str(), key, link)))
+                .collect();
+            (job.name.as_str(), edges)
+        })
+        .collect();
+    let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
+    for start in jobs.iter().map(|j| j.name.as_str()) {
+        if let Some(cycle) = shortest_cycle(&graph, start) {
+            // One report per loop, whichever job it is found from.
+            let mut members: Vec<&str> = cycle.iter().map(|(from, _, _)| *from).collect();
+            members.sort_unstable();
+            if !reported.insert(members) {
+                continue;
+            }
+            let (_, key, first) = cycle[0];
+            let mut path = start.to_string();
+            for (_, key, link) in &cycle {
+                path.push_str(&format!(" →({key}) {}", link.target));
+            }
+            let message = if cycle.len() == 1 {
+                format!("{key} names the job itself: {path}")
+            } else {
+                format!("{key} makes a loop: {path}")
+            };
+            add(first.at.diagnostic(
+                Severity::Error,
+                message,
+                Some(
+                    "systemd would start these jobs over and over; remove a link of the loop \
+                     (to run a job again after a failure, use `retry`)"
+                        .into(),
+                ),
+            ));
+        }
+    }
+    // Several upstreams.
+    let mut upstreams: BTreeMap<&str, Vec<(&str, &Chained)>> = BTreeMap::new();
+    for job in jobs.iter().chain(others) {
+        for (_, link) in links(job) {
+            if let Some(target) = link.target.job() {
+                let list = upstreams.entry(target.as_str()).or_default();
+                if !list.iter().any(|(from, _)| *from == job.name.as_str()) {
+                    list.push((job.name.as_str(), link));
+                }
+            }
+        }
+    }
+    for (target, list) in upstreams {
+        if list.len() < 2 {
+            continue;
+        }
+        let names: Vec<&str> = list.iter().map(|(from, _)| *from).collect();
+        let checked = |from: &str| jobs.iter().any(|j| j.name.as_str() == from);
+        for (_, link) in list.iter().filter(|(from, _)| checked(from)) {
+            add(link.at.diagnostic(
+                Severity::Warning,
+                format!(
+                    "job \"{target}\" is started by several jobs ({}): systemd tells a service \
+                     which unit started it only when one unit names it, so its runs are \
+                     recorded with trigger `manual` and no upstream run",
+                    names.join(", ")
+                ),
+                Some(format!(
+                    "to know which job started it, give each of {} a job of its own",
+                    names.join(", ")
+                )),
+            ));
+        }
+    }
+    out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    out
+}
+
+/// A job's links, each with its key.
+fn links(job: &Job) -> impl Iterator<Item = (&'static str, &Chained)> {
+    job.on_success
+        .iter()
+        .map(|l| ("on_success", l))
+        .chain(job.on_failure.iter().map(|l| ("on_failure", l)))
+}
+
+type Edge<'a> = (&'a str, &'static str, &'a Chained);
+
+/// The shortest path of links from `start` back to `start` (breadth first,
+/// so the loop reported is the one people see first), as its edges.
+fn shortest_cycle<'a>(
+    graph: &BTreeMap<&'a str, Vec<(&'a str, &'static str, &'a Chained)>>,
+    start: &'a str,
+) -> Option<Vec<Edge<'a>>> {
+    let mut came_from: BTreeMap<&str, Edge<'a>> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for &(to, key, link) in graph.get(node).map(Vec::as_slice).unwrap_or_default() {
+            if to == start {
+                let mut path = vec![(node, key, link)];
+                let mut at = node;
+                while at != start {
+                    let edge = came_from[at];
+                    path.push(edge);
+                    at = edge.0;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if !came_from.contains_key(to) && graph.contains_key(to) {
+                came_from.insert(to, (node, key, link));
+                queue.push_back(to);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::context::{Mode, UtcOnly};
+    use crate::directives::{SystemdTarget, VersionSource};
+    use crate::job::{JobSource, LoadContext, load_job};
+
+    fn ctx(config: &Config, systemd: Option<u32>) -> LoadContext<'_> {
+        LoadContext {
+            mode: Mode::System,
+            config,
+            zones: &UtcOnly,
+            now: None,
+            systemd: systemd.map(|version| SystemdTarget {
+                version,
+                source: VersionSource::Flag,
+            }),
+            root_files: None,
+        }
+    }
+
+    /// Loads `(name, text)` job files as `jobs.d/NAME.toml`.
+    fn load_all(files: &[(&str, &str)], config: &Config) -> (Vec<Job>, Vec<Diagnostic>) {
+        let mut jobs = Vec::new();
+        let mut diags = Vec::new();
+        for (name, text) in files {
+            let path = format!("jobs.d/{name}.toml");
+            let loaded = load_job(
+                JobSource {
+                    path: &path,
+                    stem: name,
+                    text,
+                },
+                &ctx(config, None),
+            );
+            diags.extend(loaded.diagnostics);
+            jobs.extend(loaded.job);
+        }
+        (jobs, diags)
+    }
+
+    fn problems(files: &[(&str, &str)]) -> Vec<String> {
+        let config = Config::default();
+        let (jobs, diags) = load_all(files, &config);
+        assert_eq!(diags, [], "the files themselves are valid");
+        let known = files.iter().map(|(n, _)| n.to_string()).collect();
+        chain_problems(&jobs, &[], &known)
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    const CMD: &str = "command = [\"/bin/true\"]\nmanual = true\n";
+
+    #[test]
+    fn entries_are_jobs_or_units() {
+        assert_eq!(
+            ChainTarget::parse("cleanup"),
+            Ok(ChainTarget::Job(JobName::new("cleanup").unwrap()))
+        );
+        assert_eq!(
+            ChainTarget::parse("notify@%n.service"),
+            Ok(ChainTarget::Unit("notify@%n.service".into()))
+        );
+        // A job name may hold dots; only a unit type at the end makes a unit.
+        assert_eq!(
+            ChainTarget::parse("report.v2"),
+            Ok(ChainTarget::Job(JobName::new("report.v2").unwrap()))
+        );
+        assert!(ChainTarget::parse("bad name").is_err());
+        assert!(ChainTarget::parse("bad$.service").is_err());
+        assert!(ChainTarget::parse("").is_err());
+        assert_eq!(
+            ChainTarget::parse("publish").unwrap().unit("jobctl-"),
+            "jobctl-publish.service"
+        );
+        assert_eq!(
+            ChainTarget::parse("x.target").unwrap().unit("jobctl-"),
+            "x.target"
+        );
+    }
+
+    #[test]
+    fn a_bad_entry_is_an_error_at_its_place() {
+        let config = Config::default();
+        let (_, diags) = load_all(
+            &[(
+                "a",
+                "command = [\"/bin/true\"]\nmanual = true\non_failure = [\"ok\", \"not a job\"]\n",
+            )],
+            &config,
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            (diags[0].line, diags[0].column, diags[0].key.as_deref()),
+            (3, 21, Some("on_failure[1]"))
+        );
+    }
+
+    #[test]
+    fn jobs_that_are_not_there_are_refused_with_a_suggestion() {
+        let found = problems(&[
+            (
+                "build",
+                &format!(
+                    "{CMD}on_success = [\"publish-reprot\", \"x.service\"]\non_failure = [\"gone\"]\n"
+                ),
+            ),
+            ("publish-report", CMD),
+        ]);
+        assert_eq!(
+            found,
+            [
+                "error: jobs.d/build.toml:3:15: `on_success[0]`: on_success names job \"publish-reprot\", which is not a job of this folder\n  hint: did you mean \"publish-report\"?",
+                "error: jobs.d/build.toml:4:15: `on_failure[0]`: on_failure names job \"gone\", which is not a job of this folder\n  hint: add gone.toml to the jobs folder, or name a unit with its type (\"gone.service\")",
+            ]
+        );
+        // A job whose file exists but is invalid is known: its own error
+        // says what is wrong.
+        let config = Config::default();
+        let (jobs, _) = load_all(&[("a", &format!("{CMD}on_failure = [\"b\"]\n"))], &config);
+        let known = ["a".to_string(), "b".to_string()].into();
+        assert_eq!(chain_problems(&jobs, &[], &known), []);
+    }
+
+    #[test]
+    fn loops_are_refused_once_at_their_first_link() {
+        let found = problems(&[
+            ("a", &format!("{CMD}on_failure = [\"b\"]\n")),
+            ("b", &format!("{CMD}on_success = [\"c\"]\n")),
+            ("c", &format!("{CMD}on_failure = [\"a\"]\n")),
+            ("self", &format!("{CMD}on_failure = [\"self\"]\n")),
+            ("fine", &format!("{CMD}on_success = [\"a\"]\n")),
+        ]);
+        // (Two jobs start `a`: a warning, see below.)
+        let errors: Vec<&String> = found.iter().filter(|d| d.starts_with("error")).collect();
+        assert_eq!(
+            errors,
+            [
+                "error: jobs.d/a.toml:3:15: `on_failure[0]`: on_failure makes a loop: a →(on_failure) b →(on_success) c →(on_failure) a\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
+                "error: jobs.d/self.toml:3:15: `on_failure[0]`: on_failure names the job itself: self →(on_failure) self\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
+            ]
+        );
+        // A diamond is no loop.
+        let found = problems(&[
+            ("top", &format!("{CMD}on_success = [\"left\", \"right\"]\n")),
+            ("left", &format!("{CMD}on_success = [\"bottom\"]\n")),
+            ("right", &format!("{CMD}on_failure = [\"bottom2\"]\n")),
+            ("bottom", CMD),
+            ("bottom2", CMD),
+        ]);
+        assert_eq!(found, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_loop_through_files_not_checked_is_found_from_the_checked_one() {
+        let config = Config::default();
+        let (checked, _) = load_all(&[("a", &format!("{CMD}on_failure = [\"b\"]\n"))], &config);
+        let (others, _) = load_all(&[("b", &format!("{CMD}on_failure = [\"a\"]\n"))], &config);
+        let known = ["a".to_string(), "b".to_string()].into();
+        let found = chain_problems(&checked, &others, &known);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].file, "jobs.d/a.toml");
+    }
+
+    #[test]
+    fn a_job_started_by_several_jobs_is_a_warning_at_each() {
+        let found = problems(&[
+            ("a", &format!("{CMD}on_failure = [\"cleanup\"]\n")),
+            (
+                "b",
+                &format!("{CMD}on_success = [\"cleanup\"]\non_failure = [\"cleanup\"]\n"),
+            ),
+            (
+                "c",
+                &format!("{CMD}on_success = [\"only-c\"]\non_failure = [\"only-c\"]\n"),
+            ),
+            ("cleanup", CMD),
+            ("only-c", CMD),
+        ]);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("warning: jobs.d/a.toml:3:15: `on_failure[0]`: job \"cleanup\" is started by several jobs (a, b)"), "{}", found[0]);
+        assert!(
+            found[1].starts_with("warning: jobs.d/b.toml:3:15: `on_success[0]`"),
+            "{}",
+            found[1]
+        );
+    }
+
+    #[test]
+    fn defaults_are_reported_once_in_the_configuration() {
+        let config_text = "[defaults]\non_failure = [\"cleanup\"]\n";
+        let (config, diags) =
+            crate::config::load_config("config.toml", config_text, Mode::System, &UtcOnly);
+        assert_eq!(diags, []);
+        let (jobs, diags) = load_all(
+            &[
+                ("a", CMD),
+                ("b", CMD),
+                ("cleanup", &format!("{CMD}on_failure = []\n")),
+            ],
+            &config,
+        );
+        assert_eq!(diags, []);
+        let known: BTreeSet<String> = ["a", "b", "cleanup"].map(String::from).into();
+        let found: Vec<String> = chain_problems(&jobs, &[], &known)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        // Two jobs name cleanup through the one default: one warning.
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("warning: config.toml:2:15: `defaults.on_failure[0]`"),
+            "{}",
+            found[0]
+        );
+        // Without cleanup's own `on_failure = []`, it would start itself.
+        let (jobs, _) = load_all(&[("cleanup", CMD)], &config);
+        let found = chain_problems(&jobs, &[], &known);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("names the job itself"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn on_success_needs_systemd_249() {
+        let config = Config::default();
+        let text = format!("{CMD}on_success = [\"b\"]\non_failure = [\"c\"]\n");
+        let load = |version| {
+            load_job(
+                JobSource {
+                    path: "jobs.d/a.toml",
+                    stem: "a",
+                    text: &text,
+                },
+                &ctx(&config, version),
+            )
+        };
+        let refused = load(Some(248));
+        assert!(refused.job.is_none());
+        assert_eq!(
+            refused
+                .diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>(),
+            [
+                "error: jobs.d/a.toml:3:14: `on_success`: OnSuccess= needs systemd 249; the target is systemd 248 (--systemd-version)\n  hint: remove on_success, or install the job on a newer systemd (on_failure works on every version)"
+            ]
+        );
+        assert!(load(Some(249)).job.is_some());
+        assert!(load(None).job.is_some());
+        // on_failure alone is fine anywhere.
+        let text = format!("{CMD}on_failure = [\"c\"]\n");
+        let loaded = load_job(
+            JobSource {
+                path: "jobs.d/a.toml",
+                stem: "a",
+                text: &text,
+            },
+            &ctx(&config, Some(230)),
+        );
+        assert!(loaded.job.is_some(), "{:?}", loaded.diagnostics);
+    }
+}
