@@ -198,7 +198,9 @@ pub fn load_jobs_checked(
         JobSelection::Dir(_) => (files.iter().map(|f| job_stem(f)).collect(), Vec::new()),
         JobSelection::Files(given) => folder_context(paths, given, &ctx),
     };
-    diagnostics.extend(job::chain_problems(&jobs, &others, &known));
+    let chains = job::chain_problems(&jobs, &others, &known);
+    diagnostics.extend(chains.diagnostics);
+    jobs.retain(|job| !chains.invalid.contains(job.name.as_str()));
     Ok(LoadedJobs {
         config,
         jobs,

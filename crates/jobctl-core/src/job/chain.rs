@@ -107,15 +107,17 @@ pub struct Chained {
 /// - a job name that is no job of the folder: an error, with the closest
 ///   name as a hint;
 /// - a loop (a job that starts, through any mix of the two keys, a job that
-///   leads back to it, itself included): an error at the first link of the
-///   loop, which names it whole — systemd would run the jobs over and over;
+///   leads back to it, itself included): an error in each job of the loop,
+///   at its link into it, naming the loop whole (the shortest from there) —
+///   systemd would run the jobs over and over;
 /// - a job named by several jobs: a warning (systemd then does not tell the
 ///   started service which unit started it, so its runs are recorded with
 ///   trigger `manual` and no upstream run).
 ///
 /// Each problem once, even when it comes from `[defaults]` (shared by many
 /// jobs).
-pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) -> Vec<Diagnostic> {
+pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) -> ChainProblems {
+    let mut invalid: BTreeSet<String> = BTreeSet::new();
     let mut out: Vec<Diagnostic> = Vec::new();
     let mut add = |d: Diagnostic| {
         if !out.contains(&d) {
@@ -137,6 +139,7 @@ pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) ->
                 .filter(|(score, _)| *score >= 0.85)
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, name)| name);
+            invalid.insert(job.name.to_string());
             let hint = match suggestion {
                 Some(name) => format!("did you mean \"{name}\"?"),
                 None => format!(
@@ -162,15 +165,10 @@ pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) ->
             (job.name.as_str(), edges)
         })
         .collect();
-    let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
     for start in jobs.iter().map(|j| j.name.as_str()) {
+        // Each job of a loop is told, at its own link into it.
         if let Some(cycle) = shortest_cycle(&graph, start) {
-            // One report per loop, whichever job it is found from.
-            let mut members: Vec<&str> = cycle.iter().map(|(from, _, _)| *from).collect();
-            members.sort_unstable();
-            if !reported.insert(members) {
-                continue;
-            }
+            invalid.insert(start.to_string());
             let (_, key, first) = cycle[0];
             let mut path = start.to_string();
             for (_, key, link) in &cycle {
@@ -208,7 +206,8 @@ pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) ->
         if list.len() < 2 {
             continue;
         }
-        let names: Vec<&str> = list.iter().map(|(from, _)| *from).collect();
+        let mut names: Vec<&str> = list.iter().map(|(from, _)| *from).collect();
+        names.sort_unstable();
         let checked = |from: &str| jobs.iter().any(|j| j.name.as_str() == from);
         for (_, link) in list.iter().filter(|(from, _)| checked(from)) {
             add(link.at.diagnostic(
@@ -227,7 +226,19 @@ pub fn chain_problems(jobs: &[Job], others: &[Job], known: &BTreeSet<String>) ->
         }
     }
     out.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    out
+    ChainProblems {
+        diagnostics: out,
+        invalid,
+    }
+}
+
+/// What [`chain_problems`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainProblems {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The jobs that cannot be installed as they are: a link to a job that
+    /// is not there, or a loop through them.
+    pub invalid: BTreeSet<String>,
 }
 
 /// A job's links, each with its key.
@@ -318,6 +329,7 @@ mod tests {
         assert_eq!(diags, [], "the files themselves are valid");
         let known = files.iter().map(|(n, _)| n.to_string()).collect();
         chain_problems(&jobs, &[], &known)
+            .diagnostics
             .iter()
             .map(|d| d.to_string())
             .collect()
@@ -393,11 +405,11 @@ mod tests {
         let config = Config::default();
         let (jobs, _) = load_all(&[("a", &format!("{CMD}on_failure = [\"b\"]\n"))], &config);
         let known = ["a".to_string(), "b".to_string()].into();
-        assert_eq!(chain_problems(&jobs, &[], &known), []);
+        assert_eq!(chain_problems(&jobs, &[], &known), ChainProblems::default());
     }
 
     #[test]
-    fn loops_are_refused_once_at_their_first_link() {
+    fn loops_are_refused_in_each_of_their_jobs() {
         let found = problems(&[
             ("a", &format!("{CMD}on_failure = [\"b\"]\n")),
             ("b", &format!("{CMD}on_success = [\"c\"]\n")),
@@ -411,6 +423,8 @@ mod tests {
             errors,
             [
                 "error: jobs.d/a.toml:3:15: `on_failure[0]`: on_failure makes a loop: a →(on_failure) b →(on_success) c →(on_failure) a\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
+                "error: jobs.d/b.toml:3:15: `on_success[0]`: on_success makes a loop: b →(on_success) c →(on_failure) a →(on_failure) b\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
+                "error: jobs.d/c.toml:3:15: `on_failure[0]`: on_failure makes a loop: c →(on_failure) a →(on_failure) b →(on_success) c\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
                 "error: jobs.d/self.toml:3:15: `on_failure[0]`: on_failure names the job itself: self →(on_failure) self\n  hint: systemd would start these jobs over and over; remove a link of the loop (to run a job again after a failure, use `retry`)",
             ]
         );
@@ -432,8 +446,9 @@ mod tests {
         let (others, _) = load_all(&[("b", &format!("{CMD}on_failure = [\"a\"]\n"))], &config);
         let known = ["a".to_string(), "b".to_string()].into();
         let found = chain_problems(&checked, &others, &known);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].file, "jobs.d/a.toml");
+        assert_eq!(found.diagnostics.len(), 1, "{found:?}");
+        assert_eq!(found.diagnostics[0].file, "jobs.d/a.toml");
+        assert_eq!(found.invalid, ["a".to_string()].into());
     }
 
     #[test]
@@ -477,6 +492,7 @@ mod tests {
         assert_eq!(diags, []);
         let known: BTreeSet<String> = ["a", "b", "cleanup"].map(String::from).into();
         let found: Vec<String> = chain_problems(&jobs, &[], &known)
+            .diagnostics
             .iter()
             .map(|d| d.to_string())
             .collect();
@@ -489,7 +505,7 @@ mod tests {
         );
         // Without cleanup's own `on_failure = []`, it would start itself.
         let (jobs, _) = load_all(&[("cleanup", CMD)], &config);
-        let found = chain_problems(&jobs, &[], &known);
+        let found = chain_problems(&jobs, &[], &known).diagnostics;
         assert_eq!(found.len(), 1);
         assert!(
             found[0].message.contains("names the job itself"),

@@ -36,7 +36,7 @@ mod decode;
 mod keys;
 mod resolve;
 
-pub use chain::{ChainTarget, Chained, Place, chain_problems};
+pub use chain::{ChainProblems, ChainTarget, Chained, Place, chain_problems};
 use checks::*;
 pub use decode::JobSpec;
 pub(crate) use decode::decode_defaults;
