@@ -16,6 +16,7 @@
 //! JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true.
 
 mod injection;
+mod knowing;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -89,6 +90,10 @@ const CASES: &[(&str, Case)] = &[
     ("root_never_follows_a_users_links", root_never_follows_a_users_links),
     ("a_user_cannot_forge_or_move_runs_root_sees", a_user_cannot_forge_or_move_runs_root_sees),
     ("injection::hostile_values_reach_the_command_exactly_or_are_rejected", injection::hostile_values_reach_the_command_exactly_or_are_rejected),
+    ("knowing::jobs_chain_by_name_on_success_and_on_failure", knowing::jobs_chain_by_name_on_success_and_on_failure),
+    ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
+    ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
+    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -86,6 +86,16 @@ impl Meter {
     /// What the command cost, given wait4's rusage of it (`None` when no
     /// process was started: then nothing is recorded).
     pub fn finish(self, child: Option<ChildUsage>) -> Option<Usage> {
+        let shim = if self.cgroup.is_some() {
+            ShimUsage::now()
+        } else {
+            ShimUsage::default()
+        };
+        self.finish_with(child, shim)
+    }
+
+    /// [`Meter::finish`], given the shim's own usage now.
+    fn finish_with(self, child: Option<ChildUsage>, shim: ShimUsage) -> Option<Usage> {
         let child = child?;
         let mut usage = Usage {
             cpu_user_us: child.user_us,
@@ -98,7 +108,6 @@ impl Meter {
         let Some(cgroup) = self.cgroup else {
             return Some(usage);
         };
-        let shim = ShimUsage::now();
         let shim_user = shim.user_us.saturating_sub(self.shim_before.user_us);
         let shim_system = shim.system_us.saturating_sub(self.shim_before.system_us);
         if let Some(cpu) = read_cpu_stat(&cgroup.cpu_stat) {
@@ -143,12 +152,16 @@ impl CgroupFiles {
     /// The job's own cgroup, when the shim runs in it (its cgroup v2 path
     /// ends in `<job>.service`) and it has the CPU counters.
     fn open(job: &str) -> Option<CgroupFiles> {
-        let dir = own_cgroup(job)?;
+        CgroupFiles::open_dir(&own_cgroup(job)?)
+    }
+
+    /// The files of the cgroup at `dir`, read now.
+    fn open_dir(dir: &std::path::Path) -> Option<CgroupFiles> {
         let cpu_stat = File::open(dir.join("cpu.stat")).ok()?;
         let cpu_before = read_cpu_stat(&cpu_stat)?;
         // Reading `memory.current` after the reset: the baseline the peak
         // is measured from is the shim's own, as the command starts.
-        let memory = open_peak(&dir).and_then(|peak| {
+        let memory = open_peak(dir).and_then(|peak| {
             let current = File::open(dir.join("memory.current")).ok()?;
             Some((peak, read_number(&current)?))
         });
@@ -295,6 +308,95 @@ mod tests {
         assert_eq!((stat.read_bytes, stat.written_bytes), (4608, 1_048_576));
         let empty = parse_io_stat("");
         assert_eq!((empty.read_bytes, empty.written_bytes), (0, 0));
+    }
+
+    /// The cgroup's figures, less the shim's own share, and rusage's for
+    /// what the cgroup lacks; on files standing in for a cgroup's.
+    #[test]
+    fn cgroup_figures_are_the_change_less_the_shims_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "cpu.stat",
+            "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\n",
+        );
+        write("memory.peak", "9000000\n");
+        write("memory.current", "4000000\n");
+        write(
+            "io.stat",
+            "8:0 rbytes=100 wbytes=1000 rios=1 wios=1 dbytes=0 dios=0\n",
+        );
+        let files = CgroupFiles::open_dir(dir.path()).unwrap();
+        let meter = Meter {
+            cgroup: Some(files),
+            shim_before: ShimUsage {
+                user_us: 500,
+                system_us: 100,
+                read_bytes: 0,
+                written_bytes: 4096,
+            },
+        };
+        // The command ran: the counters moved (the same descriptors read
+        // them again from the start).
+        write(
+            "cpu.stat",
+            "usage_usec 1103000\nuser_usec 1002000\nsystem_usec 101000\n",
+        );
+        write("memory.peak", "214000000\n");
+        write(
+            "io.stat",
+            "8:0 rbytes=100 wbytes=20001000 rios=1 wios=9 dbytes=0 dios=0\n\
+             8:16 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+        );
+        let child = ChildUsage {
+            user_us: 990_000,
+            system_us: 90_000,
+            max_rss_bytes: 200 << 20,
+            read_bytes: 0,
+            written_bytes: 20 << 20,
+        };
+        let shim_after = ShimUsage {
+            user_us: 2_500,
+            system_us: 1_100,
+            read_bytes: 0,
+            written_bytes: 12_288,
+        };
+        let usage = meter.finish_with(Some(child), shim_after).unwrap();
+        assert_eq!(
+            (usage.cpu_user_us, usage.cpu_system_us),
+            (1_000_000 - 2_000, 100_000 - 1_000)
+        );
+        // The peak above what was in use as the command started.
+        assert_eq!(usage.memory_peak_bytes, 210_000_000);
+        assert_eq!(
+            (usage.read_bytes, usage.written_bytes),
+            (4096, 20_000_000 - 8192)
+        );
+        assert_eq!(usage.source, UsageSource::all(Source::Cgroup));
+
+        // A cgroup without the memory and io controllers: those from rusage.
+        std::fs::remove_file(dir.path().join("memory.peak")).unwrap();
+        std::fs::remove_file(dir.path().join("io.stat")).unwrap();
+        let meter = Meter {
+            cgroup: CgroupFiles::open_dir(dir.path()),
+            shim_before: ShimUsage::default(),
+        };
+        let usage = meter
+            .finish_with(Some(child), ShimUsage::default())
+            .unwrap();
+        assert_eq!(usage.memory_peak_bytes, 200 << 20);
+        assert_eq!(usage.written_bytes, 20 << 20);
+        assert_eq!(
+            usage.source,
+            UsageSource {
+                cpu: Source::Cgroup,
+                memory: Source::Rusage,
+                io: Source::Rusage
+            }
+        );
+        // No cpu.stat worth the name: no cgroup at all.
+        write("cpu.stat", "nr_periods 0\n");
+        assert!(CgroupFiles::open_dir(dir.path()).is_none());
     }
 
     #[test]
