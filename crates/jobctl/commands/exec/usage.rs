@@ -152,7 +152,14 @@ impl CgroupFiles {
     /// The job's own cgroup, when the shim runs in it (its cgroup v2 path
     /// ends in `<job>.service`) and it has the CPU counters.
     fn open(job: &str) -> Option<CgroupFiles> {
-        CgroupFiles::open_dir(&own_cgroup(job)?)
+        let pure = own_cgroup(job)?;
+        // A pure cgroup v2 host first; then a hybrid one (the path is the
+        // same below the unified mount). A v1 folder of that path would
+        // have no `user_usec` in its cpu.stat, and is passed over.
+        CgroupFiles::open_dir(&pure).or_else(|| {
+            let relative = pure.strip_prefix(CGROUP_ROOTS[0]).ok()?;
+            CgroupFiles::open_dir(&std::path::Path::new(CGROUP_ROOTS[1]).join(relative))
+        })
     }
 
     /// The files of the cgroup at `dir`, read now.
@@ -186,12 +193,7 @@ fn own_cgroup(job: &str) -> Option<PathBuf> {
     if !stem.ends_with(job) || path.contains("/../") {
         return None;
     }
-    CGROUP_ROOTS.iter().find_map(|root| {
-        let dir = PathBuf::from(format!("{root}{path}"));
-        // A v1 controller folder could have the same path; only v2 has
-        // `cgroup.controllers`.
-        dir.join("cgroup.controllers").exists().then_some(dir)
-    })
+    Some(PathBuf::from(format!("{}{path}", CGROUP_ROOTS[0])))
 }
 
 /// `memory.peak`, reset to the current usage for this descriptor where the
@@ -209,6 +211,8 @@ fn open_peak(dir: &std::path::Path) -> Option<File> {
             let _ = file.write_all(b"reset\n");
             Some(file)
         }
+        // No such file: no memory controller (no second try).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(_) => File::open(&path).ok(),
     }
 }
