@@ -31,7 +31,7 @@ fn table_lists_runs_newest_first() {
     assert_eq!(
         header,
         [
-            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT"
+            "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT", "CPU", "MEMORY"
         ]
     );
     assert_eq!(lines.len(), 5);
@@ -40,12 +40,26 @@ fn table_lists_runs_newest_first() {
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
     assert_eq!(jobs, ["gamma", "alpha", "beta", "alpha"]);
+    // Every run that started a process has its cost (rusage: outside
+    // systemd), in the last two columns.
+    for line in &lines[1..] {
+        // `… 0ms  10.2 MiB`: a CPU time, a number and a unit.
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [cpu, amount, unit] = words[words.len() - 3..] else {
+            unreachable!()
+        };
+        let numeric = |w: &str| w.chars().next().is_some_and(|c| c.is_ascii_digit());
+        assert!(
+            numeric(cpu) && numeric(amount) && ["B", "KiB", "MiB"].contains(&unit),
+            "{line}"
+        );
+    }
     assert!(
-        lines[2].contains("killed") && lines[2].ends_with("SIGKILL"),
+        lines[2].contains("killed") && lines[2].contains(" SIGKILL "),
         "{}",
         lines[2]
     );
-    assert!(lines[3].contains("failed") && lines[3].ends_with(" 2"));
+    assert!(lines[3].contains("failed") && lines[3].contains(" 2 "));
     assert!(lines[1].contains(" shell "));
     // Run ids are 12 digits in the table; no colour with NO_COLOR.
     assert_eq!(lines[1].split_whitespace().next().unwrap().len(), 12);
@@ -213,8 +227,8 @@ fn insert_bad_row(db: &std::path::Path, id: i64, trigger: &str) {
     conn.execute(
         "INSERT INTO runs SELECT ?1, job, invocation_id, ?2, attempt, host, user, uid, pid, \
            shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 1000000, ended_us, \
-           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated \
-           FROM runs ORDER BY started_us DESC LIMIT 1",
+           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated\
+           , cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM runs ORDER BY started_us DESC LIMIT 1",
         rusqlite::params![id, trigger],
     )
     .unwrap();
@@ -321,10 +335,10 @@ fn hostile_names() -> TestEnv {
     conn.execute_batch(&format!(
         "INSERT INTO runs SELECT 81985529216486895, 'x' || char(27) || '[2J' || char(27) || '[31mFAKE', \
            invocation_id, 'timer', attempt, host, user, uid, pid, shim_pid, shim_start_ticks, \
-           boot_id, pid_ns, {t}, {t} + 2500000, NULL, 'failed', 3, NULL, NULL, 0, 0 FROM runs;
+           boot_id, pid_ns, {t}, {t} + 2500000, NULL, 'failed', 3, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM runs;
          INSERT INTO runs SELECT 1147797409030816545, 'backup', invocation_id, 'manual', attempt, \
            host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, {t} - 3600000000, \
-           {t} - 3600000000 + 850000, NULL, 'success', 0, NULL, NULL, 0, 0 FROM runs WHERE job = 'seed';
+           {t} - 3600000000 + 850000, NULL, 'success', 0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM runs WHERE job = 'seed';
          DELETE FROM runs WHERE job = 'seed';"
     ))
     .unwrap();
@@ -345,18 +359,18 @@ fn control_characters_in_job_names_are_escaped() {
     assert_eq!(
         table(&[]),
         concat!(
-            "RUN           JOB                   TRIGGER  START                    DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3\n",
-            "0fedcba98765  backup                manual   2027-01-15 09:00:00 UTC  850ms     success  0\n",
+            "RUN           JOB                   TRIGGER  START                    DURATION  STATUS   EXIT  CPU  MEMORY\n",
+            "0123456789ab  x\\x1b[2J\\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3     -    -\n",
+            "0fedcba98765  backup                manual   2027-01-15 09:00:00 UTC  850ms     success  0     -    -\n",
         )
     );
     // --raw: the bytes as stored (columns counted in characters).
     assert_eq!(
         table(&["--raw"]),
         concat!(
-            "RUN           JOB             TRIGGER  START                    DURATION  STATUS   EXIT\n",
-            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3\n",
-            "0fedcba98765  backup          manual   2027-01-15 09:00:00 UTC  850ms     success  0\n",
+            "RUN           JOB             TRIGGER  START                    DURATION  STATUS   EXIT  CPU  MEMORY\n",
+            "0123456789ab  x\x1b[2J\x1b[31mFAKE  timer    2027-01-15 10:00:00 UTC  2.5s      failed   3     -    -\n",
+            "0fedcba98765  backup          manual   2027-01-15 09:00:00 UTC  850ms     success  0     -    -\n",
         )
     );
     // JSON escapes by its own rules.

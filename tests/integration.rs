@@ -20,6 +20,7 @@ mod directive_versions;
 mod exec_faults;
 mod exec_run;
 mod exec_scale;
+mod exec_usage;
 mod exec_users;
 mod export_k8s;
 mod fixtures_invalid;

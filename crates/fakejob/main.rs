@@ -24,6 +24,11 @@
 //! fail-until PATH N   count this attempt in PATH; exit 1 while fewer than N attempts
 //! cwd                 print the working directory
 //! env NAME            print $NAME (or "<unset>")
+//! burn-cpu MS         spin until this process has used MS ms of CPU time in all
+//!                     (user and system, its earlier steps included)
+//! alloc SIZE          allocate SIZE bytes (e.g. 200M) and touch every page; kept until exit
+//! write-file PATH SIZE
+//!                     write SIZE bytes to PATH and fsync it
 //! kill SIGNAL         kill itself with SIGNAL (name like TERM or number)
 //! exit CODE           exit with CODE
 //! measure-rss CMD...  run CMD (the rest of the arguments) with stdout and
@@ -196,6 +201,25 @@ fn run(args: &[String]) -> Result<u8, String> {
                     std::env::var(&name).unwrap_or_else(|_| "<unset>".into())
                 );
             }
+            "burn-cpu" => {
+                let ms: u64 = next("milliseconds")?.parse().map_err(|_| "bad duration")?;
+                burn_cpu(Duration::from_millis(ms));
+            }
+            "alloc" => {
+                let size =
+                    usize::try_from(parse_size(&next("size")?)?).map_err(|e| e.to_string())?;
+                let block: &'static mut [u8] = Box::leak(vec![0u8; size].into_boxed_slice());
+                // Each page written once, so every one is resident.
+                for page in block.chunks_mut(4096) {
+                    page[0] = 1;
+                }
+                std::hint::black_box(&block);
+            }
+            "write-file" => {
+                let path = next("path")?;
+                let size = parse_size(&next("size")?)?;
+                write_file(&path, size)?;
+            }
             "kill" => {
                 let sig = parse_signal(&next("signal")?)?;
                 // The default action, even if inherited as ignored.
@@ -212,6 +236,41 @@ fn run(args: &[String]) -> Result<u8, String> {
             other => return Err(format!("unknown step {other:?}")),
         }
     }
+}
+
+/// This process's CPU time so far (user and system).
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        let t = |v: nix::sys::time::TimeVal| {
+            Duration::from_secs(v.tv_sec().max(0) as u64)
+                + Duration::from_micros(v.tv_usec().max(0) as u64)
+        };
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+/// Spins until this process has used `until` of CPU time in all: a fixed
+/// amount of work in CPU time whatever the machine's load (wall time would
+/// vary with it).
+fn burn_cpu(until: Duration) {
+    let mut x = 1u64;
+    while cpu_time() < until {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+    }
+}
+
+fn write_file(path: &str, mut size: u64) -> Result<(), String> {
+    let mut file = std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?;
+    let block = vec![0x5au8; 1 << 20];
+    while size > 0 {
+        let n = size.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).map_err(|e| e.to_string())?;
+        size -= n as u64;
+    }
+    file.sync_all().map_err(|e| e.to_string())
 }
 
 fn measure_rss(argv: &[String]) -> Result<u8, String> {

@@ -53,6 +53,17 @@ pub const STATE_DIR: &str = "JOBCTL_STATE_DIR";
 /// structured line on stderr).
 pub const WARNINGS: &str = "JOBCTL_WARNINGS";
 
+/// Set by systemd (≥ 251) for a service started by another unit's
+/// `OnFailure=`/`OnSuccess=` (when exactly one unit names it there): the
+/// invocation id and name of the unit whose end started it. Their presence
+/// makes a run's trigger `chain`.
+pub const MONITOR_INVOCATION_ID: &str = "MONITOR_INVOCATION_ID";
+pub const MONITOR_UNIT: &str = "MONITOR_UNIT";
+/// Where the shim sends its per-run journal entries (native protocol
+/// datagrams), instead of `/run/systemd/journal/socket`: for tests, which
+/// receive them on a socket of their own.
+pub const JOURNAL_SOCKET: &str = "JOBCTL_JOURNAL_SOCKET";
+
 /// Set by systemd for services with `User=` or `DynamicUser=`: the user's
 /// name. The shim records it (trusted only under systemd, i.e. with
 /// `$INVOCATION_ID` set) instead of looking the uid up.

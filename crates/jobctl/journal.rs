@@ -1,3 +1,13 @@
+//! The shim's journal entries.
+//!
+//! Every run: one entry when it starts and one when it ends ([`run_started`],
+//! [`run_ended`]), each one datagram of journald's native protocol, with
+//! `JOBCTL_JOB`, `JOBCTL_RUN_ID`, `JOBCTL_STATUS`, `JOBCTL_TRIGGER`,
+//! `JOBCTL_ATTEMPT` (and at the end `JOBCTL_EXIT_CODE`, `JOBCTL_SIGNAL`,
+//! `JOBCTL_DURATION_US` and the usage figures), so `journalctl
+//! JOBCTL_JOB=backup JOBCTL_STATUS=failed` finds every failed run even where
+//! the history is gone (docs/operations.md, "Runs in the journal").
+//!
 //! The shim's warnings when bookkeeping fails: a structured journal entry
 //! (tracing-journald) that carries the whole run record, so nothing is lost
 //! when the history database cannot be written; a structured line on stderr
@@ -118,6 +128,165 @@ fn fields(r: &RunRecord, db: &Path, db_error: &str) -> Vec<(&'static str, String
     f
 }
 
+/// `MESSAGE_ID=` of a run's start entry (`journalctl MESSAGE_ID=…`).
+pub const RUN_STARTED_ID: &str = "24aaa54b2b2f47e1950af29fb80e6056";
+/// `MESSAGE_ID=` of a run's end entry.
+pub const RUN_ENDED_ID: &str = "aec38bfebe5945bab10eb9ca7ea3c720";
+
+/// journald's socket for the native protocol.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Longest a run entry may wait for journald's socket (its queue full):
+/// the entry is dropped after that rather than hold the job up.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+thread_local! {
+    /// The shim's socket to journald, opened at the first entry: `None`
+    /// inside when it could not be.
+    static RUN_SOCKET: std::cell::OnceCell<Option<std::os::unix::net::UnixDatagram>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The journal entry of a run's start (status `running`).
+pub fn run_started(r: &RunRecord) {
+    let mut message = format!(
+        "jobctl: run {} of job {} started ({}",
+        r.id, r.job, r.trigger
+    );
+    if r.attempt > 1 {
+        message.push_str(&format!(", attempt {}", r.attempt));
+    }
+    if let Some(up) = &r.upstream {
+        match up.run_id {
+            Some(id) => message.push_str(&format!(" from run {id}")),
+            None => message.push_str(&format!(" from invocation {}", up.invocation_id)),
+        }
+    }
+    message.push(')');
+    send_run_entry(&run_entry(r, &message, RUN_STARTED_ID, b'6'));
+}
+
+/// The journal entry of a run's end: its status, exit, duration and what it
+/// cost.
+pub fn run_ended(r: &RunRecord) {
+    let mut message = format!("jobctl: run {} of job {} ended: {}", r.id, r.job, r.status);
+    if let Some(code) = r.exit_code.filter(|c| *c != 0) {
+        message.push_str(&format!(" (exit {code})"));
+    } else if let Some(sig) = r.signal {
+        message.push_str(&format!(" ({})", signal_name(sig)));
+    }
+    if let Some(us) = r.duration_us() {
+        message.push_str(&format!(" after {}", crate::view::format::duration(us)));
+    }
+    if let Some(u) = &r.usage {
+        message.push_str(&format!(
+            "; CPU {}, peak memory {}",
+            crate::view::format::cpu_time(u.cpu_us()),
+            crate::view::format::bytes(u.memory_peak_bytes)
+        ));
+    }
+    // Failures a notch above the rest (systemd logs a failed service's
+    // "Main process exited" at notice too); never warning (4), the priority
+    // `unrecorded_runs` reads.
+    let priority = if r.status.is_failure() { b'5' } else { b'6' };
+    send_run_entry(&run_entry(r, &message, RUN_ENDED_ID, priority));
+}
+
+/// The datagram of a run entry: `MESSAGE`, `MESSAGE_ID`, `PRIORITY`,
+/// `SYSLOG_IDENTIFIER=jobctl` and the run's `JOBCTL_*` fields.
+fn run_entry(r: &RunRecord, message: &str, message_id: &str, priority: u8) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(512 + message.len());
+    put_field(&mut buf, "MESSAGE", message.as_bytes());
+    put_field(&mut buf, "MESSAGE_ID", message_id.as_bytes());
+    put_field(&mut buf, "PRIORITY", &[priority]);
+    put_field(&mut buf, "SYSLOG_IDENTIFIER", b"jobctl");
+    put_field(&mut buf, "JOBCTL_JOB", r.job.as_bytes());
+    put_field(&mut buf, "JOBCTL_RUN_ID", r.id.to_string().as_bytes());
+    put_field(&mut buf, "JOBCTL_STATUS", r.status.as_str().as_bytes());
+    put_field(&mut buf, "JOBCTL_TRIGGER", r.trigger.as_str().as_bytes());
+    put_field(&mut buf, "JOBCTL_ATTEMPT", r.attempt.to_string().as_bytes());
+    if let Some(up) = &r.upstream {
+        put_field(
+            &mut buf,
+            "JOBCTL_UPSTREAM_INVOCATION_ID",
+            up.invocation_id.as_bytes(),
+        );
+        if let Some(id) = up.run_id {
+            put_field(
+                &mut buf,
+                "JOBCTL_UPSTREAM_RUN_ID",
+                id.to_string().as_bytes(),
+            );
+        }
+    }
+    if r.status.is_final() {
+        if let Some(code) = r.exit_code {
+            put_field(&mut buf, "JOBCTL_EXIT_CODE", code.to_string().as_bytes());
+        }
+        if let Some(sig) = r.signal {
+            put_field(&mut buf, "JOBCTL_SIGNAL", signal_name(sig).as_bytes());
+        }
+        if let Some(us) = r.duration_us() {
+            put_field(&mut buf, "JOBCTL_DURATION_US", us.to_string().as_bytes());
+        }
+        if let Some(error) = &r.error {
+            put_field(&mut buf, "JOBCTL_RUN_ERROR", error.as_bytes());
+        }
+        if let Some(u) = &r.usage {
+            for (key, value) in [
+                ("JOBCTL_CPU_USER_US", u.cpu_user_us),
+                ("JOBCTL_CPU_SYSTEM_US", u.cpu_system_us),
+                ("JOBCTL_MEMORY_PEAK_BYTES", u.memory_peak_bytes),
+                ("JOBCTL_READ_BYTES", u.read_bytes),
+                ("JOBCTL_WRITTEN_BYTES", u.written_bytes),
+            ] {
+                put_field(&mut buf, key, value.to_string().as_bytes());
+            }
+            put_field(
+                &mut buf,
+                "JOBCTL_USAGE_SOURCE",
+                u.source.to_text().as_bytes(),
+            );
+        }
+    }
+    buf
+}
+
+/// One field of the native protocol: `NAME=value\n`, or, for a value with
+/// a line break, `NAME\n`, its length as 64-bit little endian, the value
+/// and `\n` (<https://systemd.io/JOURNAL_NATIVE_PROTOCOL/>).
+fn put_field(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    buf.extend_from_slice(name.as_bytes());
+    if value.contains(&b'\n') {
+        buf.push(b'\n');
+        buf.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    } else {
+        buf.push(b'=');
+    }
+    buf.extend_from_slice(value);
+    buf.push(b'\n');
+}
+
+/// Sends a run entry as one datagram, best effort: no journal (a container,
+/// a bare host), a full queue past [`SEND_TIMEOUT`] or an entry too big for
+/// one datagram (never, at these sizes) loses the entry, never the run.
+fn send_run_entry(datagram: &[u8]) {
+    RUN_SOCKET.with(|cell| {
+        let socket = cell.get_or_init(|| {
+            let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
+            let _ = socket.set_write_timeout(Some(SEND_TIMEOUT));
+            Some(socket)
+        });
+        if let Some(socket) = socket {
+            let path = env::var_os(env::JOURNAL_SOCKET);
+            let path = path
+                .as_deref()
+                .unwrap_or_else(|| std::ffi::OsStr::new(JOURNAL_SOCKET));
+            let _ = socket.send_to(datagram, path);
+        }
+    });
+}
+
 /// Sends one entry through the native journal protocol; false when no
 /// journal answers.
 fn to_journal(message: &str, fields: &[(&'static str, String)]) -> bool {
@@ -217,7 +386,10 @@ pub fn unrecorded_runs(mode: Mode) -> Unrecorded {
          _SYSTEMD_UNIT,_SYSTEMD_USER_UNIT,_UID",
     ])
     .arg(format!("--lines={UNRECORDED_WINDOW}"))
-    .arg("SYSLOG_IDENTIFIER=jobctl");
+    // The warnings only (tracing's WARN is priority 4): every run's start
+    // and end entries carry the same identifier at 5 and 6.
+    .arg("SYSLOG_IDENTIFIER=jobctl")
+    .arg("PRIORITY=4");
     if mode == Mode::User {
         cmd.arg(format!("_UID={}", nix::unistd::geteuid()));
     }
@@ -300,6 +472,123 @@ fn logfmt_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads a native-protocol datagram back into (name, value) pairs.
+    fn fields_of(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let line_end = data.iter().position(|b| *b == b'\n').unwrap();
+            let line = &data[..line_end];
+            if let Some(eq) = line.iter().position(|b| *b == b'=') {
+                out.push((
+                    String::from_utf8(line[..eq].to_vec()).unwrap(),
+                    line[eq + 1..].to_vec(),
+                ));
+                data = &data[line_end + 1..];
+            } else {
+                let name = String::from_utf8(line.to_vec()).unwrap();
+                let rest = &data[line_end + 1..];
+                let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+                out.push((name, rest[8..8 + len].to_vec()));
+                assert_eq!(rest[8 + len], b'\n');
+                data = &rest[9 + len..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn run_entries_are_native_protocol_fields() {
+        use jobctl_history::liveness::ProcessStamp;
+        use jobctl_history::{RunId, Source, Status, Trigger, Upstream, Usage, UsageSource};
+        let mut r = RunRecord {
+            id: RunId::from_i64(0x1234),
+            job: "backup".into(),
+            invocation_id: None,
+            trigger: Trigger::Chain,
+            attempt: 2,
+            host: "h".into(),
+            user: "root".into(),
+            uid: 0,
+            pid: Some(9),
+            shim: ProcessStamp {
+                boot_id: String::new(),
+                pid: 1,
+                start_ticks: 0,
+                pid_ns: 0,
+            },
+            started_us: 1_000_000,
+            ended_us: None,
+            deadline_us: None,
+            status: Status::Running,
+            exit_code: None,
+            signal: None,
+            error: None,
+            output_bytes: 0,
+            output_truncated: false,
+            usage: None,
+            upstream: Some(Upstream {
+                invocation_id: "00112233445566778899aabbccddeeff".into(),
+                run_id: Some(RunId::from_i64(0x99)),
+            }),
+        };
+        let start = fields_of(&run_entry(&r, "started", RUN_STARTED_ID, b'6'));
+        let names: Vec<&str> = start.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "MESSAGE",
+                "MESSAGE_ID",
+                "PRIORITY",
+                "SYSLOG_IDENTIFIER",
+                "JOBCTL_JOB",
+                "JOBCTL_RUN_ID",
+                "JOBCTL_STATUS",
+                "JOBCTL_TRIGGER",
+                "JOBCTL_ATTEMPT",
+                "JOBCTL_UPSTREAM_INVOCATION_ID",
+                "JOBCTL_UPSTREAM_RUN_ID"
+            ]
+        );
+        r.status = Status::Failed;
+        r.ended_us = Some(3_500_000);
+        r.exit_code = Some(3);
+        r.error = Some("two\nlines".into());
+        r.usage = Some(Usage {
+            cpu_user_us: 1_000_000,
+            cpu_system_us: 5,
+            memory_peak_bytes: 200 << 20,
+            read_bytes: 0,
+            written_bytes: 4096,
+            source: UsageSource {
+                cpu: Source::Cgroup,
+                memory: Source::Rusage,
+                io: Source::Rusage,
+            },
+        });
+        let end = fields_of(&run_entry(&r, "ended", RUN_ENDED_ID, b'5'));
+        let get = |name: &str| {
+            end.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(get("JOBCTL_STATUS"), "failed");
+        assert_eq!(get("JOBCTL_EXIT_CODE"), "3");
+        assert_eq!(get("JOBCTL_DURATION_US"), "2500000");
+        assert_eq!(get("JOBCTL_RUN_ID"), "0000000000001234");
+        assert_eq!(get("JOBCTL_TRIGGER"), "chain");
+        assert_eq!(get("JOBCTL_CPU_USER_US"), "1000000");
+        assert_eq!(get("JOBCTL_MEMORY_PEAK_BYTES"), "209715200");
+        assert_eq!(get("JOBCTL_WRITTEN_BYTES"), "4096");
+        assert_eq!(
+            get("JOBCTL_USAGE_SOURCE"),
+            "cpu:cgroup,memory:rusage,io:rusage"
+        );
+        // A value with a line break goes length-prefixed, whole.
+        assert_eq!(get("JOBCTL_RUN_ERROR"), "two\nlines");
+        assert_eq!(get("PRIORITY"), "5");
+    }
 
     #[test]
     fn unrecorded_runs_are_read_per_unit_newest_first() {

@@ -296,6 +296,26 @@ pub fn load_jobs_checked(
             jobs.push(job);
         }
     }
+    // on_success/on_failure name jobs of the folder: what only the whole
+    // folder can tell (a job that is not there, a loop).
+    let (known, others) = match selection {
+        // Every file of the folder was loaded (or given instead).
+        JobSelection::Dir(_) | JobSelection::Overlay { .. } => (
+            inputs
+                .iter()
+                .map(|input| match input {
+                    Input::Given { stem, .. } => stem.clone(),
+                    Input::File(file) => job_stem(file),
+                })
+                .collect(),
+            Vec::new(),
+        ),
+        JobSelection::Files(given) => folder_context(paths, given, &ctx),
+        JobSelection::Given { dir, job } => given_context(dir, &job.name, &ctx, paths.mode),
+    };
+    let chains = job::chain_problems(&jobs, &others, &known);
+    diagnostics.extend(chains.diagnostics);
+    jobs.retain(|job| !chains.invalid.contains(job.name.as_str()));
     Ok(LoadedJobs {
         config,
         jobs,
@@ -340,6 +360,119 @@ fn read_job_file(file: &Path, display: &str) -> std::result::Result<String, Diag
             "check that it exists and is readable",
         )),
     }
+}
+
+/// For files named one by one (`validate FILE…`): the jobs their
+/// `on_success`/`on_failure` may name, which are the `*.toml` files beside
+/// them and in the jobs folder (names, and the jobs loaded quietly, their
+/// own problems not reported: only their links matter, to find loops). In
+/// system mode as root, a file that fails the ownership rule is not read.
+fn folder_context(
+    paths: &Paths,
+    given: &[PathBuf],
+    ctx: &LoadContext<'_>,
+) -> (BTreeSet<String>, Vec<Job>) {
+    let mut known: BTreeSet<String> = given.iter().map(|f| job_stem(f)).collect();
+    let mut folders: Vec<PathBuf> = given
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            }
+        })
+        .collect();
+    folders.push(paths.jobs_dir.clone());
+    folders.sort();
+    folders.dedup();
+    let mut seen: BTreeSet<Option<(u64, u64)>> = given.iter().map(|f| file_id(f)).collect();
+    let mut others = Vec::new();
+    for folder in folders {
+        quiet_folder(
+            &folder,
+            ctx,
+            paths.mode,
+            &mut seen,
+            &mut known,
+            &mut others,
+            |_| false,
+        );
+    }
+    (known, others)
+}
+
+/// For one job given under its real name (`validate --name`): the other
+/// jobs of the folder it is meant for, as for [`folder_context`]; the
+/// folder's own file of that name is the one being replaced.
+fn given_context(
+    dir: &Path,
+    name: &str,
+    ctx: &LoadContext<'_>,
+    mode: Mode,
+) -> (BTreeSet<String>, Vec<Job>) {
+    let mut known = BTreeSet::from([name.to_string()]);
+    let mut others = Vec::new();
+    quiet_folder(
+        dir,
+        ctx,
+        mode,
+        &mut BTreeSet::new(),
+        &mut known,
+        &mut others,
+        |stem| stem == name,
+    );
+    (known, others)
+}
+
+/// Adds a folder's job files to `known` and their valid jobs to `others`,
+/// loaded quietly (their own problems are not reported: only their links
+/// matter), skipping files already `seen` (by device and inode) and those
+/// `skip` names. In system mode as root, a file that fails the ownership
+/// rule is named but not read.
+fn quiet_folder(
+    folder: &Path,
+    ctx: &LoadContext<'_>,
+    mode: Mode,
+    seen: &mut BTreeSet<Option<(u64, u64)>>,
+    known: &mut BTreeSet<String>,
+    others: &mut Vec<Job>,
+    skip: impl Fn(&str) -> bool,
+) {
+    let check = must_check_permissions(mode);
+    let mut ignored = Vec::new();
+    let Ok(files) = list_job_files(folder, &mut ignored) else {
+        return;
+    };
+    for file in files {
+        let stem = job_stem(&file);
+        if skip(&stem) || !seen.insert(file_id(&file)) {
+            continue;
+        }
+        known.insert(stem.clone());
+        let display = file.display().to_string();
+        if check && permission_problem(&file, &display).is_some() {
+            continue;
+        }
+        let Some(text) = crate::files::read_limited(&file, crate::files::JOB_FILE_LIMIT)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            continue;
+        };
+        let source = JobSource {
+            path: &display,
+            stem: &stem,
+            text: &text,
+        };
+        others.extend(job::load_job(source, ctx).job);
+    }
+}
+
+/// A file's device and inode, to know the same file under two names.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The job name a file gives: its name without `.toml`.

@@ -58,6 +58,13 @@ impl TestEnv {
         self.path().join("history.db")
     }
 
+    /// Where the shims of this test send their journal entries
+    /// (`JOBCTL_JOURNAL_SOCKET`): nothing listens there unless the test
+    /// binds it.
+    pub fn journal_socket(&self) -> PathBuf {
+        self.path().join("journal.socket")
+    }
+
     /// The state folder (`JOBCTL_STATE_DIR`).
     pub fn state_dir(&self) -> PathBuf {
         self.path().join("state")
@@ -155,6 +162,10 @@ impl TestEnv {
             .env("LC_ALL", "C.UTF-8")
             .env("NO_COLOR", "1")
             .env("JOBCTL_WARNINGS", "stderr")
+            // Every run's journal entries go to a socket nobody listens on
+            // (a test that reads them binds it: `journal_socket`), never to
+            // the journal of the machine the tests run on.
+            .env("JOBCTL_JOURNAL_SOCKET", self.journal_socket())
             .env("JOBCTL_STATE_DIR", self.state_dir())
             .stdin(Stdio::null());
         cmd

@@ -17,6 +17,7 @@
 
 mod cli_core;
 mod injection;
+mod knowing;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -101,6 +102,10 @@ const CASES: &[(&str, Case)] = &[
     ("cli_core::check_mode_plans_given_content_exactly", cli_core::check_mode_plans_given_content_exactly),
     ("cli_core::edit_apply_installs_the_change", cli_core::edit_apply_installs_the_change),
     ("cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty", cli_core::labels_are_shown_and_filtered_and_a_missing_folder_is_empty),
+    ("knowing::jobs_chain_by_name_on_success_and_on_failure", knowing::jobs_chain_by_name_on_success_and_on_failure),
+    ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
+    ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
+    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

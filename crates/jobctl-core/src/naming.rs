@@ -114,6 +114,13 @@ const UNIT_TYPES: &[&str] = &[
     "scope",
 ];
 
+/// Whether `name` ends in a unit type suffix (`.service`, `.target`, …):
+/// how an `on_success`/`on_failure` entry is told to be a unit, not a job.
+pub fn has_unit_type(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, kind)| UNIT_TYPES.contains(&kind))
+}
+
 /// Checks a unit name used in `after`, `wants` or `on_failure`. Specifiers
 /// such as `%n` or `%i` are allowed (systemd expands them; `OnFailure=` users
 /// rely on `%n`), nothing else outside systemd's unit-name alphabet.

@@ -107,6 +107,8 @@ pub enum RenderError {
         needed: u32,
         running: u32,
     },
+    #[error("on_success (OnSuccess=) needs systemd {needed}; the target systemd is {running}")]
+    UnsupportedKey { needed: u32, running: u32 },
     #[error("a value cannot be written into the unit: {0}")]
     Encoding(#[from] escape::EscapeError),
     #[error(
@@ -229,6 +231,12 @@ fn check_versions(job: &Job, version: Option<u32>) -> Result<(), RenderError> {
     let Some(running) = version else {
         return Ok(());
     };
+    if !job.on_success.is_empty()
+        && let Some(needed) = crate::directives::added_in(Section::Unit, "OnSuccess")
+        && needed > running
+    {
+        return Err(RenderError::UnsupportedKey { needed, running });
+    }
     let sections: [(&'static str, &Vec<(String, String)>); 3] = [
         ("unit", &job.extra.unit),
         ("service", &job.extra.service),
@@ -321,8 +329,12 @@ fn render_service(
     for unit in &job.wants {
         let _ = writeln!(out, "Wants={unit}");
     }
-    for unit in &job.on_failure {
-        let _ = writeln!(out, "OnFailure={unit}");
+    // Other jobs of the folder by their service's name; units as written.
+    for link in &job.on_success {
+        let _ = writeln!(out, "OnSuccess={}", link.target.unit(opts.unit_prefix));
+    }
+    for link in &job.on_failure {
+        let _ = writeln!(out, "OnFailure={}", link.target.unit(opts.unit_prefix));
     }
     if !keeps_start_limit(job) {
         // The timer is the job's rate: systemd's default start limit (5

@@ -1,6 +1,7 @@
 //! The first-class job keys only write directives that systemd 247 (the
 //! oldest jobctl supports) knows, by the directive table generated from
-//! systemd's documentation (jobctl_core::directives).
+//! systemd's documentation (jobctl_core::directives); the one exception,
+//! `on_success` (OnSuccess=, 249), is refused for older systemd.
 
 use jobctl_core::config::{Config, HistoryConfig};
 use jobctl_core::context::{Mode, UtcOnly};
@@ -39,7 +40,7 @@ protect_system = "strict"
 no_new_privileges = true
 after = ["network-online.target"]
 wants = ["network-online.target"]
-on_failure = ["notify@%n.service"]
+on_failure = ["notify@%n.service", "cleanup"]
 not_after = 2099-12-31
 retry = { attempts = 4, delay = "30s", backoff = 2.0, max_delay = "10min" }
 output_limit = "8M"
@@ -127,4 +128,62 @@ fn first_class_keys_write_only_directives_systemd_247_knows() {
         }
     }
     assert!(seen > 60, "{seen}");
+}
+
+#[test]
+fn on_success_is_the_one_key_that_needs_a_newer_systemd() {
+    use jobctl_core::render::RenderError;
+    let config = Config::default();
+    let history = HistoryConfig::default();
+    let ctx = LoadContext {
+        mode: Mode::System,
+        config: &config,
+        zones: &UtcOnly,
+        now: None,
+        systemd: None,
+        root_files: None,
+    };
+    let text = "command = [\"/bin/true\"]\nmanual = true\non_success = [\"publish\"]\n";
+    let job = load_job(
+        JobSource {
+            path: "a.toml",
+            stem: "a",
+            text,
+        },
+        &ctx,
+    )
+    .job
+    .unwrap();
+    let render_for = |version| {
+        render(
+            &job,
+            &RenderOptions {
+                mode: Mode::System,
+                unit_prefix: "jobctl-",
+                jobctl_path: "/usr/bin/jobctl",
+                local_zone: &jiff::tz::TimeZone::UTC,
+                zones: &UtcOnly,
+                history: &history,
+                systemd_version: Some(version),
+                user_state_dir: None,
+            },
+        )
+    };
+    assert_eq!(
+        render_for(248).unwrap_err(),
+        RenderError::UnsupportedKey {
+            needed: 249,
+            running: 248
+        }
+    );
+    assert_eq!(directives::added_in(Section::Unit, "OnSuccess"), Some(249));
+    let rendered = render_for(249).unwrap();
+    assert!(
+        rendered
+            .service
+            .contents
+            .contains("\nOnSuccess=jobctl-publish.service\n"),
+        "{}",
+        rendered.service.contents
+    );
 }

@@ -27,7 +27,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp};
 
 pub use capture::{Capture, Piece, Stream};
@@ -120,11 +120,47 @@ pub trait Observer {
 
 impl Observer for () {}
 
+/// What the command and the descendants it waited for cost, from
+/// `wait4(2)`'s rusage (nothing more than the wait itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildUsage {
+    pub user_us: u64,
+    pub system_us: u64,
+    /// The largest resident set of one process (`ru_maxrss`). The kernel
+    /// carries the spawning process's high-water mark across `exec`, so it
+    /// is never below the shim's own peak.
+    pub max_rss_bytes: u64,
+    /// Blocks read from and written to storage (`ru_inblock`, `ru_oublock`),
+    /// in bytes (512 per block).
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+}
+
+impl ChildUsage {
+    fn of(r: &nix::libc::rusage) -> ChildUsage {
+        let us = |t: nix::libc::timeval| {
+            (t.tv_sec.max(0) as u64)
+                .saturating_mul(1_000_000)
+                .saturating_add(t.tv_usec.max(0) as u64)
+        };
+        let positive = |v: nix::libc::c_long| v.max(0) as u64;
+        ChildUsage {
+            user_us: us(r.ru_utime),
+            system_us: us(r.ru_stime),
+            max_rss_bytes: positive(r.ru_maxrss).saturating_mul(1024),
+            read_bytes: positive(r.ru_inblock).saturating_mul(512),
+            written_bytes: positive(r.ru_oublock).saturating_mul(512),
+        }
+    }
+}
+
 /// The result of [`run`].
 #[derive(Debug)]
 pub struct Outcome {
     pub pid: Option<u32>,
     pub end: End,
+    /// What the command cost, when it was started and reaped.
+    pub usage: Option<ChildUsage>,
     pub stop: Option<StopRequest>,
     pub capture: Capture,
     pub started: SystemTime,
@@ -162,6 +198,7 @@ pub fn run(
     let not_started = |failure, capture| Outcome {
         pid: None,
         end: End::NotStarted(failure),
+        usage: None,
         stop: None,
         capture,
         started,
@@ -255,7 +292,7 @@ pub fn run(
     let aligned = scratch.as_ptr().align_offset(PAGE).min(PAGE);
     let buf = &mut scratch[aligned..aligned + READ_CHUNK];
     let mut stop: Option<StopRequest> = None;
-    let status = loop {
+    let (status, usage) = loop {
         let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
         fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
         for pipe in &pipes {
@@ -325,8 +362,8 @@ pub fn run(
                     Received::None => break,
                 }
             }
-            if child_changed && let Some(status) = reap(pgid)? {
-                break status;
+            if child_changed && let Some(reaped) = reap(pgid)? {
+                break reaped;
             }
         }
     };
@@ -361,6 +398,7 @@ pub fn run(
     Ok(Outcome {
         pid: Some(pid),
         end,
+        usage: Some(usage),
         stop,
         capture,
         started,
@@ -532,18 +570,32 @@ fn foreground_terminal() -> bool {
         && tcgetpgrp(stdin.as_fd()).is_ok_and(|pg| pg == getpgrp())
 }
 
-/// Reaps the command if it ended. A stopped or continued command is not an
-/// end (a terminal's Ctrl-Z is the command's business).
-fn reap(pid: Pid) -> Result<Option<WaitStatus>, Error> {
+/// Reaps the command if it ended, with what it cost: `wait4(2)` is
+/// `waitpid` with the rusage the kernel has anyway. A stopped or continued
+/// command is not an end (a terminal's Ctrl-Z is the command's business).
+fn reap(pid: Pid) -> Result<Option<(WaitStatus, ChildUsage)>, Error> {
     loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => return Ok(None),
-            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                return Ok(Some(status));
+        let mut raw_status: nix::libc::c_int = 0;
+        // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+        let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = WaitPidFlag::WNOHANG;
+        // SAFETY: both pointers are to live locals of the right types.
+        let rc =
+            unsafe { nix::libc::wait4(pid.as_raw(), &mut raw_status, flags.bits(), &mut usage) };
+        if rc < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(Error::Wait(e)),
             }
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Wait(e)),
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        match WaitStatus::from_raw(pid, raw_status).map_err(Error::Wait)? {
+            status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => {
+                return Ok(Some((status, ChildUsage::of(&usage))));
+            }
+            _ => continue,
         }
     }
 }

@@ -37,10 +37,13 @@ mod store;
 pub mod verdict;
 
 pub use query::{BadRow, JobSummary, Recorder, RunFilter, RunLookup, merge_newest_first};
-pub use record::{OUTPUT_NOT_STORED, RunId, RunRecord, Status, Trigger, is_invocation_id};
+pub use record::{
+    OUTPUT_NOT_STORED, RunId, RunRecord, Source, Status, Trigger, Upstream, Usage, UsageSource,
+    is_invocation_id,
+};
 pub use retention::{PruneReport, Retention};
 pub use schema::{LATEST_VERSION, MIGRATIONS, Migration, NOTIFY_LATEST_VERSION, NOTIFY_MIGRATIONS};
-pub use store::{OpenMode, Store};
+pub use store::{OpenMode, READABLE_FROM, Store, UPSTREAM_WINDOW};
 
 use std::path::PathBuf;
 

@@ -57,6 +57,8 @@ mod tests {
             error: None,
             output_bytes: 3,
             output_truncated: false,
+            usage: None,
+            upstream: None,
         }
     }
 

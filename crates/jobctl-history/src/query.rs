@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::liveness::LivenessProbe;
 use crate::record::{RunId, RunRecord, Status};
-use crate::store::{COLUMNS, Store, decode_row};
+use crate::store::{Store, decode_row};
 use crate::{Error, Result};
 
 /// Which runs a listing wants. Times are microseconds since the epoch.
@@ -180,8 +180,9 @@ impl Store {
         probe: &LivenessProbe,
         now_us: i64,
     ) -> Result<Vec<RunRecord>> {
+        let columns = self.columns();
         let (mut sql, args) = where_clause(
-            &format!("SELECT {COLUMNS} FROM runs"),
+            &format!("SELECT {columns} FROM runs"),
             filter,
             true,
             self.recorder.as_ref(),
@@ -325,6 +326,7 @@ impl Store {
                 .pop()),
             RunLookup::Id(prefix) => {
                 let (low, high) = RunId::prefix_range(&prefix.to_ascii_lowercase())?;
+                let columns = self.columns();
                 let mut args: Vec<Box<dyn ToSql>> = vec![
                     Box::new(low),
                     Box::new(high),
@@ -338,7 +340,7 @@ impl Store {
                 let matching =
                     format!("id BETWEEN ?1 AND ?2 AND (?3 IS NULL OR job = ?3){recorded}");
                 let mut stmt = self.conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM runs WHERE {matching} LIMIT 2"
+                    "SELECT {columns} FROM runs WHERE {matching} LIMIT 2"
                 ))?;
                 let mut found: Vec<RunRecord> = Vec::new();
                 let mut rows = stmt.query(params.as_slice())?;
@@ -390,13 +392,14 @@ impl Store {
             Some(names) => names.to_vec(),
             None => self.jobs()?,
         };
+        let columns = self.columns();
         let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(String::new())];
         let recorded = match &self.recorder {
             Some(recorder) => format!(" AND {}", recorder.condition(&mut args)),
             None => String::new(),
         };
         let mut newest = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE job = ?1{recorded} ORDER BY started_us DESC, id DESC"
+            "SELECT {columns} FROM runs WHERE job = ?1{recorded} ORDER BY started_us DESC, id DESC"
         ))?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {

@@ -161,16 +161,28 @@ pub enum Trigger {
     Manual,
     /// `jobctl exec` typed in a shell, outside systemd.
     Shell,
+    /// Started by another job's end: systemd's `OnSuccess=`/`OnFailure=`
+    /// (the job keys `on_success`/`on_failure`), which tells the started
+    /// service who it was through `$MONITOR_*` ([`RunRecord::upstream`]).
+    /// Older jobctl versions do not know this value and skip such rows (a
+    /// bad row, named in a warning).
+    Chain,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 3] = [Trigger::Timer, Trigger::Manual, Trigger::Shell];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Timer,
+        Trigger::Manual,
+        Trigger::Shell,
+        Trigger::Chain,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Timer => "timer",
             Trigger::Manual => "manual",
             Trigger::Shell => "shell",
+            Trigger::Chain => "chain",
         }
     }
 }
@@ -197,6 +209,143 @@ impl FromStr for Trigger {
 /// which people paste into a root shell.
 pub fn is_invocation_id(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Where a figure of a run's [`Usage`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The unit's cgroup (cgroup v2 `cpu.stat`, `memory.peak`, `io.stat`):
+    /// every process of the run, daemons and strays included.
+    Cgroup,
+    /// `wait4(2)`'s rusage of the command: the command and the descendants
+    /// it waited for.
+    Rusage,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cgroup => "cgroup",
+            Source::Rusage => "rusage",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Source> {
+        match text {
+            "cgroup" => Some(Source::Cgroup),
+            "rusage" => Some(Source::Rusage),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where each group of a run's [`Usage`] figures comes from: a host whose
+/// unit cgroups lack the memory or io controller (a hybrid hierarchy, a
+/// container) gives the CPU time from the cgroup and the rest from rusage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct UsageSource {
+    pub cpu: Source,
+    pub memory: Source,
+    pub io: Source,
+}
+
+impl UsageSource {
+    /// Every figure from `source`.
+    pub const fn all(source: Source) -> UsageSource {
+        UsageSource {
+            cpu: source,
+            memory: source,
+            io: source,
+        }
+    }
+
+    /// As stored (and in the journal's `JOBCTL_USAGE_SOURCE`): `cgroup` or
+    /// `rusage` when every figure has that source, else
+    /// `cpu:cgroup,memory:rusage,io:rusage`.
+    pub fn to_text(self) -> String {
+        if self.cpu == self.memory && self.memory == self.io {
+            return self.cpu.as_str().to_string();
+        }
+        format!("cpu:{},memory:{},io:{}", self.cpu, self.memory, self.io)
+    }
+
+    /// Reads [`UsageSource::to_text`]'s forms back.
+    pub fn parse(text: &str) -> Option<UsageSource> {
+        if let Some(source) = Source::parse(text) {
+            return Some(UsageSource::all(source));
+        }
+        let mut parts = text.split(',');
+        let mut take = |name: &str| {
+            parts
+                .next()?
+                .strip_prefix(name)?
+                .strip_prefix(':')
+                .and_then(Source::parse)
+        };
+        let parsed = UsageSource {
+            cpu: take("cpu")?,
+            memory: take("memory")?,
+            io: take("io")?,
+        };
+        parts.next().is_none().then_some(parsed)
+    }
+}
+
+impl fmt::Display for UsageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// What a run's command cost (not the shim's own share): CPU time, peak
+/// memory and bytes read and written, and where each figure comes from
+/// (docs/design.md, "What a run cost").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Usage {
+    pub cpu_user_us: u64,
+    pub cpu_system_us: u64,
+    /// The cgroup's peak above what the shim held when the command started
+    /// (page cache the run caused included), or rusage's largest resident
+    /// set of one process (which the kernel never lets fall below the
+    /// shim's own, see docs/design.md).
+    pub memory_peak_bytes: u64,
+    /// Bytes read from and written to block devices (the cgroup's `io.stat`,
+    /// or rusage's blocks in and out × 512).
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+    pub source: UsageSource,
+}
+
+impl Default for UsageSource {
+    fn default() -> Self {
+        UsageSource::all(Source::Rusage)
+    }
+}
+
+impl Usage {
+    /// User plus system CPU time.
+    pub fn cpu_us(&self) -> u64 {
+        self.cpu_user_us.saturating_add(self.cpu_system_us)
+    }
+}
+
+/// The run whose end started this one (trigger `chain`), as systemd told the
+/// shim (`$MONITOR_INVOCATION_ID`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Upstream {
+    /// The upstream service's invocation id (systemd's form, 32 hex digits).
+    pub invocation_id: String,
+    /// The upstream's run id, when the shim found that invocation in the
+    /// database it writes itself (not when the upstream job runs as another
+    /// user, who records in another database).
+    pub run_id: Option<RunId>,
 }
 
 /// One run, as the shim writes it and readers get it back.
@@ -234,6 +383,12 @@ pub struct RunRecord {
     pub output_bytes: u64,
     /// Whether the middle of the output was dropped (over the output limit).
     pub output_truncated: bool,
+    /// What the command cost, once it ended (`None` while running, for a
+    /// run that never started a process, and in rows older jobctl versions
+    /// wrote).
+    pub usage: Option<Usage>,
+    /// For trigger `chain`: the run whose end started this one.
+    pub upstream: Option<Upstream>,
 }
 
 /// How [`RunRecord::error`] starts when the run's output could not be stored
@@ -341,6 +496,8 @@ mod tests {
             error: None,
             output_bytes: 100,
             output_truncated: false,
+            usage: None,
+            upstream: None,
         };
         assert_eq!(record.output_not_stored(), None);
         let slim = record.without_output("database or disk is full");
@@ -367,5 +524,37 @@ mod tests {
             assert_eq!(trigger.as_str().parse::<Trigger>().unwrap(), trigger);
         }
         assert!("bogus".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn usage_sources_round_trip() {
+        use Source::*;
+        for cpu in [Cgroup, Rusage] {
+            for memory in [Cgroup, Rusage] {
+                for io in [Cgroup, Rusage] {
+                    let source = UsageSource { cpu, memory, io };
+                    assert_eq!(UsageSource::parse(&source.to_text()), Some(source));
+                }
+            }
+        }
+        assert_eq!(UsageSource::all(Cgroup).to_text(), "cgroup");
+        assert_eq!(
+            UsageSource {
+                cpu: Cgroup,
+                memory: Rusage,
+                io: Rusage
+            }
+            .to_text(),
+            "cpu:cgroup,memory:rusage,io:rusage"
+        );
+        for bad in [
+            "",
+            "proc",
+            "cpu:cgroup",
+            "cpu:cgroup,memory:rusage,io:x",
+            "cpu:cgroup,memory:rusage,io:rusage,x",
+        ] {
+            assert_eq!(UsageSource::parse(bad), None, "{bad}");
+        }
     }
 }

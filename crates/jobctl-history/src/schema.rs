@@ -17,9 +17,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    why: "The first schema. `runs` has one row per run attempt, keyed by the \
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        why: "The first schema. `runs` has one row per run attempt, keyed by the \
           shim's random 63-bit run id (so ids from root's and users' databases \
           never collide when merged). The shim's process stamp (boot id, pid, \
           start ticks, PID namespace) lets readers prove a `running` row lost. \
@@ -30,7 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
           read paths: a job's runs newest first (and its keep_runs cut), all \
           runs by start (listing, keep_age), and the few unsuccessful runs \
           (failures across all jobs, running rows to check for lost).",
-    sql: r#"
+        sql: r#"
 CREATE TABLE runs (
     id               INTEGER PRIMARY KEY,
     job              TEXT    NOT NULL,
@@ -79,7 +80,30 @@ CREATE TRIGGER outputs_removed AFTER DELETE ON outputs BEGIN
     UPDATE totals SET value = value - old.size WHERE name = 'output_bytes';
 END;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        why: "What a run cost and what started it (issue 13). The command's CPU \
+              time (user, system), peak memory and bytes read and written, \
+              and `usage_source`, where each figure came from (`cgroup`, \
+              `rusage`, or per figure); all NULL while a run is running, for \
+              a run that never started a process, and in rows written before \
+              this migration. For trigger `chain` (a run started by another \
+              job's OnSuccess=/OnFailure=), the upstream's invocation id and, \
+              when the shim found it in its own database, its run id. Columns \
+              only, no index: nothing is looked up by them.",
+        sql: r#"
+ALTER TABLE runs ADD COLUMN cpu_user_us INTEGER;
+ALTER TABLE runs ADD COLUMN cpu_system_us INTEGER;
+ALTER TABLE runs ADD COLUMN memory_peak_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN read_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN written_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN usage_source TEXT;
+ALTER TABLE runs ADD COLUMN upstream_invocation_id TEXT;
+ALTER TABLE runs ADD COLUMN upstream_run_id INTEGER;
+"#,
+    },
+];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

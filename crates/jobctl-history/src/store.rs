@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, MAIN_DB, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::locate::Located;
 use crate::output::{self, Segment};
@@ -39,6 +39,17 @@ use crate::record::{RunId, RunRecord};
 use crate::retention::Retention;
 use crate::schema::{MIGRATIONS, Migration, NOTIFY_MIGRATIONS};
 use crate::{Error, Result};
+
+/// The oldest schema readers read (what later migrations added reads as
+/// absent); older databases are refused with [`Error::OlderSchema`].
+pub const READABLE_FROM: i64 = 1;
+
+/// How many of the newest runs [`Store::run_of_invocation`] looks through:
+/// the upstream of a chained run has just ended, so it is among the newest
+/// unless a thousand runs started in that database while it ran. Bounds the
+/// shim's work when the upstream is not there at all (it ran as another
+/// user, or was not recorded).
+pub const UPSTREAM_WINDOW: i64 = 1000;
 
 /// How a database is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +103,9 @@ pub struct Store {
     /// The schema of this file: the runs' ([`MIGRATIONS`]) or the
     /// notification queue's ([`NOTIFY_MIGRATIONS`]).
     migrations: &'static [Migration],
+    /// A reader's database from before the usage and upstream columns
+    /// (migration 2): they are read as NULL.
+    legacy_runs: bool,
 }
 
 /// A file's device and inode number.
@@ -217,6 +231,7 @@ impl Store {
             bad_rows: Default::default(),
             recorder: None,
             migrations,
+            legacy_runs: false,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -231,13 +246,26 @@ impl Store {
         }
         if version < latest {
             if mode == OpenMode::Read {
-                return Err(Error::OlderSchema {
-                    path: path.to_path_buf(),
-                    found: version,
-                    supported: latest,
-                });
+                // Readers never migrate. A database from READABLE_FROM on
+                // is read as it is (what later migrations added reads as
+                // absent), so that installing a new jobctl does not blind
+                // `history` until each database's next run upgrades it.
+                if version < READABLE_FROM {
+                    return Err(Error::OlderSchema {
+                        path: path.to_path_buf(),
+                        found: version,
+                        supported: latest,
+                    });
+                }
+                if std::ptr::eq(migrations, MIGRATIONS) {
+                    store.legacy_runs = store
+                        .conn
+                        .prepare("SELECT usage_source, upstream_run_id FROM runs LIMIT 0")
+                        .is_err();
+                }
+            } else {
+                retry_busy(busy_timeout, || store.migrate())?;
             }
-            retry_busy(busy_timeout, || store.migrate())?;
         }
         Ok(store)
     }
@@ -266,6 +294,7 @@ impl Store {
             bad_rows: Default::default(),
             recorder: None,
             migrations,
+            legacy_runs: false,
         };
         store.migrate()?;
         Ok(store)
@@ -273,6 +302,39 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The columns of `runs` readers select, for [`decode_row`]: [`COLUMNS`],
+    /// or, in a database from before migration 2, the same with NULL for
+    /// the columns it lacks.
+    pub(crate) fn columns(&self) -> &'static str {
+        if self.legacy_runs {
+            LEGACY_COLUMNS
+        } else {
+            COLUMNS
+        }
+    }
+
+    /// The run id of the newest run recorded with systemd invocation id
+    /// `invocation_id` (its last attempt) among the newest
+    /// [`UPSTREAM_WINDOW`] runs: how the shim of a chained run names the
+    /// run whose end started it. Only an id of systemd's form is looked up.
+    pub fn run_of_invocation(&self, invocation_id: &str) -> Result<Option<RunId>> {
+        if !crate::record::is_invocation_id(invocation_id) {
+            return Ok(None);
+        }
+        let id = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM (SELECT id, invocation_id, started_us, attempt FROM runs \
+                 ORDER BY started_us DESC LIMIT ?2) WHERE invocation_id = ?1 \
+                 ORDER BY attempt DESC, started_us DESC LIMIT 1",
+            )?
+            .query_row(rusqlite::params![invocation_id, UPSTREAM_WINDOW], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?;
+        Ok(id.map(RunId::from_i64))
     }
 
     /// Changes how long the next writes wait for the lock (the shim waits
@@ -652,21 +714,66 @@ fn create_private(path: &Path) -> Result<FileId> {
 /// a row that cannot be decoded), then the record's.
 pub(crate) const COLUMNS: &str = "rowid, id, job, invocation_id, trigger, attempt, host, user, uid, \
      pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
-     exit_code, signal, error, output_bytes, output_truncated";
+     exit_code, signal, error, output_bytes, output_truncated, cpu_user_us, cpu_system_us, \
+     memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, \
+     upstream_run_id";
+
+/// [`COLUMNS`] for a database from before migration 2.
+const LEGACY_COLUMNS: &str = "rowid, id, job, invocation_id, trigger, attempt, host, user, uid, \
+     pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
+     exit_code, signal, error, output_bytes, output_truncated, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL";
 
 const INSERT_SQL: &str = "INSERT INTO runs (id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
      shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, status, \
-     exit_code, signal, error, output_bytes, output_truncated) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+     exit_code, signal, error, output_bytes, output_truncated, cpu_user_us, cpu_system_us, \
+     memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, \
+     upstream_run_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+     ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) \
      ON CONFLICT (id) DO NOTHING";
 
 /// What a run's row may change after its start: everything but who, what
-/// and when it started.
+/// and when it started (and what started it).
 const UPDATE_SQL: &str = "UPDATE runs SET pid = ?2, ended_us = ?3, deadline_us = ?4, status = ?5, \
-     exit_code = ?6, signal = ?7, error = ?8, output_bytes = ?9, output_truncated = ?10 WHERE id = ?1";
+     exit_code = ?6, signal = ?7, error = ?8, output_bytes = ?9, output_truncated = ?10, \
+     cpu_user_us = ?11, cpu_system_us = ?12, memory_peak_bytes = ?13, read_bytes = ?14, \
+     written_bytes = ?15, usage_source = ?16 WHERE id = ?1";
+
+/// A run's usage as its columns: the five figures (as SQLite integers) and
+/// the source, all NULL without usage.
+type UsageColumns = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn usage_columns(usage: Option<&crate::record::Usage>) -> UsageColumns {
+    let int = |v: u64| Some(i64::try_from(v).unwrap_or(i64::MAX));
+    match usage {
+        None => (None, None, None, None, None, None),
+        Some(u) => (
+            int(u.cpu_user_us),
+            int(u.cpu_system_us),
+            int(u.memory_peak_bytes),
+            int(u.read_bytes),
+            int(u.written_bytes),
+            Some(u.source.to_text()),
+        ),
+    }
+}
 
 /// Inserts a run's row; an existing row with its id (a retried write) stays.
 fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
+    let usage = usage_columns(r.usage.as_ref());
+    // Anything but systemd's own form is not kept (as for the invocation id).
+    let upstream = r
+        .upstream
+        .as_ref()
+        .filter(|u| crate::record::is_invocation_id(&u.invocation_id));
     conn.prepare_cached(INSERT_SQL)?.execute(params![
         r.id.as_i64(),
         r.job,
@@ -694,6 +801,14 @@ fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
         r.error,
         r.output_bytes as i64,
         r.output_truncated,
+        usage.0,
+        usage.1,
+        usage.2,
+        usage.3,
+        usage.4,
+        usage.5,
+        upstream.map(|u| u.invocation_id.as_str()),
+        upstream.and_then(|u| u.run_id).map(RunId::as_i64),
     ])?;
     Ok(())
 }
@@ -702,6 +817,7 @@ fn insert(conn: &Connection, r: &RunRecord) -> Result<()> {
 /// row could not be written). Inside the caller's immediate transaction, so
 /// nothing can come between the two.
 fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
+    let usage = usage_columns(r.usage.as_ref());
     let changed = conn.prepare_cached(UPDATE_SQL)?.execute(params![
         r.id.as_i64(),
         r.pid,
@@ -713,6 +829,12 @@ fn upsert(conn: &Connection, r: &RunRecord) -> Result<()> {
         r.error,
         r.output_bytes as i64,
         r.output_truncated,
+        usage.0,
+        usage.1,
+        usage.2,
+        usage.3,
+        usage.4,
+        usage.5,
     ])?;
     if changed == 0 {
         insert(conn, r)?;
@@ -789,5 +911,81 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         error: row.get(20)?,
         output_bytes: row.get::<_, i64>(21)?.max(0) as u64,
         output_truncated: row.get(22)?,
+        usage: usage_from_row(row).map_err(|what| bad(28, what))?,
+        upstream: upstream_from_row(row).map_err(|what| bad(29, what))?,
     })
+}
+
+/// The usage columns (23 to 28) of a row selected with [`COLUMNS`]: all
+/// NULL (no usage), or every figure a non-negative integer and a source
+/// jobctl writes.
+fn usage_from_row(
+    row: &rusqlite::Row<'_>,
+) -> std::result::Result<Option<crate::record::Usage>, crate::Error> {
+    use crate::record::{Usage, UsageSource};
+    let bad = |what: &str| crate::Error::BadValue(format!("its usage {what}"));
+    let figure = |i: usize| -> std::result::Result<Option<u64>, crate::Error> {
+        match row.get::<_, Option<i64>>(i) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) if v >= 0 => Ok(Some(v as u64)),
+            _ => Err(bad("figures are not non-negative integers")),
+        }
+    };
+    let source: Option<String> = row.get(28).map_err(|_| bad("source is not text"))?;
+    let figures = [
+        figure(23)?,
+        figure(24)?,
+        figure(25)?,
+        figure(26)?,
+        figure(27)?,
+    ];
+    let Some(source) = source else {
+        return if figures.iter().all(Option::is_none) {
+            Ok(None)
+        } else {
+            Err(bad("figures have no source"))
+        };
+    };
+    let source =
+        UsageSource::parse(&source).ok_or_else(|| bad("source is not one jobctl writes"))?;
+    let [
+        Some(cpu_user_us),
+        Some(cpu_system_us),
+        Some(memory_peak_bytes),
+        Some(read_bytes),
+        Some(written_bytes),
+    ] = figures
+    else {
+        return Err(bad("figures are incomplete"));
+    };
+    Ok(Some(Usage {
+        cpu_user_us,
+        cpu_system_us,
+        memory_peak_bytes,
+        read_bytes,
+        written_bytes,
+        source,
+    }))
+}
+
+/// The upstream columns (29, 30) of a row selected with [`COLUMNS`]: an
+/// invocation id of systemd's form, and a run id only with one.
+fn upstream_from_row(
+    row: &rusqlite::Row<'_>,
+) -> std::result::Result<Option<crate::record::Upstream>, crate::Error> {
+    let bad = |what: &str| crate::Error::BadValue(format!("its upstream {what}"));
+    let invocation_id: Option<String> =
+        row.get(29).map_err(|_| bad("invocation id is not text"))?;
+    let run_id: Option<i64> = row.get(30).map_err(|_| bad("run id is not an integer"))?;
+    match invocation_id {
+        None if run_id.is_none() => Ok(None),
+        None => Err(bad("run id has no invocation id")),
+        Some(id) if !crate::record::is_invocation_id(&id) => {
+            Err(bad("invocation id is not systemd's (32 hex digits)"))
+        }
+        Some(invocation_id) => Ok(Some(crate::record::Upstream {
+            invocation_id,
+            run_id: run_id.map(RunId::from_i64),
+        })),
+    }
 }

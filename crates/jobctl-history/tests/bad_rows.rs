@@ -37,6 +37,8 @@ fn record(id: i64, job: &str, started: i64, status: Status) -> RunRecord {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     }
 }
 
@@ -66,12 +68,12 @@ fn seeded() -> (tempfile::TempDir, std::path::PathBuf) {
     conn.execute_batch(
         "INSERT INTO runs SELECT 8193, job, invocation_id, 'bogus-trigger', attempt, host, user, \
            uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 100, ended_us, \
-           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated \
-           FROM runs WHERE id = 4097;
+           deadline_us, status, exit_code, signal, error, output_bytes, output_truncated\
+           , cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM runs WHERE id = 4097;
          INSERT INTO runs SELECT 8194, job, invocation_id, trigger, attempt, host, user, \
            uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 100, ended_us, \
-           deadline_us, 'exploded', exit_code, signal, error, output_bytes, output_truncated \
-           FROM runs WHERE id = 4099;",
+           deadline_us, 'exploded', exit_code, signal, error, output_bytes, output_truncated\
+           , cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM runs WHERE id = 4099;",
     )
     .unwrap();
     (dir, path)
@@ -192,15 +194,15 @@ fn a_table_rebuilt_with_other_types_cannot_break_readers() {
          INSERT INTO runs SELECT 8195, CAST(x'ff6a6f62' AS TEXT), invocation_id, trigger, attempt, \
            host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 5, \
            ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
-           output_truncated FROM old_runs WHERE id = 4097;
+           output_truncated, cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM old_runs WHERE id = 4097;
          INSERT INTO runs SELECT 8196, x'00ff', invocation_id, trigger, attempt, \
            host, user, uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 6, \
            ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
-           output_truncated FROM old_runs WHERE id = 4097;
+           output_truncated, cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM old_runs WHERE id = 4097;
          INSERT INTO runs SELECT 8197, job, invocation_id, trigger, attempt, \
            host, user, NULL, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + 7, \
            ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
-           output_truncated FROM old_runs WHERE id = 4097;",
+           output_truncated, cpu_user_us, cpu_system_us, memory_peak_bytes, read_bytes, written_bytes, usage_source, upstream_invocation_id, upstream_run_id FROM old_runs WHERE id = 4097;",
     )
     .unwrap();
     drop(conn);
@@ -266,4 +268,74 @@ fn a_job_list_filters_and_the_rest_is_counted() {
         store.count_untrusted_runs(&RunFilter::default()).unwrap(),
         0
     );
+}
+
+/// The usage and upstream columns (issue 13) are a user's to write too:
+/// anything jobctl would not have written makes the row a bad row, named,
+/// and the others stay readable.
+#[test]
+fn usage_and_upstream_values_jobctl_never_writes_are_bad_rows() {
+    let (_dir, path) = seeded();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DELETE FROM runs WHERE id IN (8193, 8194);")
+        .unwrap();
+    let cases: [(i64, &str, &str); 6] = [
+        (
+            0x3001,
+            "cpu_user_us = -1, cpu_system_us = 0, memory_peak_bytes = 0, read_bytes = 0, \
+             written_bytes = 0, usage_source = 'rusage'",
+            "its usage figures are not non-negative integers",
+        ),
+        (
+            0x3002,
+            "cpu_user_us = 1, cpu_system_us = 0, memory_peak_bytes = 0, read_bytes = 0, \
+             written_bytes = 0, usage_source = 'procfs'",
+            "its usage source is not one jobctl writes",
+        ),
+        (
+            0x3003,
+            "cpu_user_us = 1, usage_source = 'rusage'",
+            "its usage figures are incomplete",
+        ),
+        (
+            0x3004,
+            "cpu_user_us = 1",
+            "its usage figures have no source",
+        ),
+        (
+            0x3005,
+            "upstream_invocation_id = 'x'';rm -rf /'",
+            "its upstream invocation id is not systemd's (32 hex digits)",
+        ),
+        (
+            0x3006,
+            "upstream_run_id = 5",
+            "its upstream run id has no invocation id",
+        ),
+    ];
+    for (id, set, _) in &cases {
+        conn.execute_batch(&format!(
+            "INSERT INTO runs SELECT {id}, job, invocation_id, trigger, attempt, host, user, \
+               uid, pid, shim_pid, shim_start_ticks, boot_id, pid_ns, started_us + {id}, \
+               ended_us, deadline_us, status, exit_code, signal, error, output_bytes, \
+               output_truncated, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+               FROM runs WHERE id = 4097;
+             UPDATE runs SET {set} WHERE id = {id};"
+        ))
+        .unwrap_or_else(|e| panic!("{set}: {e}"));
+    }
+    drop(conn);
+    let store = reader(&path);
+    let runs = store.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(ids(&runs), [0x1003, 0x1002, 0x1001]);
+    let bad: Vec<(Option<i64>, String)> = store
+        .take_bad_rows()
+        .into_iter()
+        .map(|b| (b.row_id, b.reason))
+        .collect();
+    let expected: Vec<(Option<i64>, String)> = cases
+        .iter()
+        .map(|(id, _, why)| (Some(*id), why.to_string()))
+        .collect();
+    assert_eq!(bad, expected);
 }

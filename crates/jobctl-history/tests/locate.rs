@@ -39,6 +39,8 @@ fn record(n: u64, job: &str) -> RunRecord {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     }
 }
 

@@ -41,6 +41,8 @@ fn record(id: i64, job: &str, user: &str, uid: u32, started: i64) -> RunRecord {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        upstream: None,
+        usage: None,
     }
 }
 

@@ -8,7 +8,7 @@ use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
 use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{
     LATEST_VERSION, MIGRATIONS, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord,
-    Status, Store, Trigger,
+    Source, Status, Store, Trigger, Upstream, Usage, UsageSource,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
@@ -55,6 +55,8 @@ fn record_with_id(id: RunId, job: &str, started: i64, status: Status) -> RunReco
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     }
 }
 
@@ -113,7 +115,8 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
         columns.join(","),
         "id,job,invocation_id,trigger,attempt,host,user,uid,pid,shim_pid,shim_start_ticks,\
          boot_id,pid_ns,started_us,ended_us,deadline_us,status,exit_code,signal,error,\
-         output_bytes,output_truncated"
+         output_bytes,output_truncated,cpu_user_us,cpu_system_us,memory_peak_bytes,read_bytes,\
+         written_bytes,usage_source,upstream_invocation_id,upstream_run_id"
     );
     // Reopening is a no-op, and a reader sees the same version.
     let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
@@ -187,6 +190,151 @@ fn runs_round_trip_and_finish_upserts() {
         2
     );
     assert_eq!(store.output(other.id).unwrap(), None);
+}
+
+#[test]
+fn usage_and_upstream_round_trip() {
+    let mut store = Store::open_in_memory().unwrap();
+    let upstream_inv = "00112233445566778899aabbccddeeff";
+    let mut upstream = record(20, "report", T0, Status::Failed);
+    upstream.invocation_id = Some(upstream_inv.into());
+    store
+        .finish_run(&upstream, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    // A later attempt of the same invocation is the one a chain names.
+    let mut retry = record(21, "report", T0 + SEC, Status::Failed);
+    retry.invocation_id = Some(upstream_inv.into());
+    retry.attempt = 2;
+    store
+        .finish_run(&retry, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    assert_eq!(
+        store.run_of_invocation(upstream_inv).unwrap(),
+        Some(retry.id)
+    );
+    assert_eq!(
+        store
+            .run_of_invocation("ffffffffffffffffffffffffffffffff")
+            .unwrap(),
+        None
+    );
+    // Only systemd's form is looked up.
+    assert_eq!(store.run_of_invocation("' OR 1=1 --").unwrap(), None);
+
+    let mut run = record(22, "cleanup", T0 + 2 * SEC, Status::Running);
+    run.trigger = Trigger::Chain;
+    run.upstream = Some(Upstream {
+        invocation_id: upstream_inv.into(),
+        run_id: Some(retry.id),
+    });
+    store.begin_run(&run).unwrap();
+    let usage = Usage {
+        cpu_user_us: 1_000_000,
+        cpu_system_us: 20_000,
+        memory_peak_bytes: 200 << 20,
+        read_bytes: 4096,
+        written_bytes: 1 << 30,
+        source: UsageSource {
+            cpu: Source::Cgroup,
+            memory: Source::Rusage,
+            io: Source::Rusage,
+        },
+    };
+    run.status = Status::Success;
+    run.exit_code = Some(0);
+    run.ended_us = Some(T0 + 3 * SEC);
+    run.usage = Some(usage);
+    store
+        .finish_run(&run, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    let got = store
+        .find_run(Some("cleanup"), &RunLookup::Last, &probe(), T0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, run);
+    // An upstream invocation id of another form is not stored.
+    let mut forged = record(23, "cleanup", T0 + 4 * SEC, Status::Success);
+    forged.upstream = Some(Upstream {
+        invocation_id: "not-an-id".into(),
+        run_id: None,
+    });
+    store
+        .finish_run(&forged, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    let got = store
+        .find_run(Some("cleanup"), &RunLookup::Last, &probe(), T0)
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.id, got.upstream), (forged.id, None));
+}
+
+/// A database with the first schema: migration 1 alone, and one run.
+fn first_schema_database(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO runs (id, job, invocation_id, trigger, attempt, host, user, uid, pid, \
+           shim_pid, shim_start_ticks, boot_id, pid_ns, started_us, ended_us, deadline_us, \
+           status, exit_code, signal, error, output_bytes, output_truncated) \
+         VALUES (4660, 'old', NULL, 'timer', 1, 'h', 'root', 0, 42, 1, 1, 'b', 0, \
+           1800000000000000, 1800000001000000, NULL, 'success', 0, NULL, NULL, 0, 0);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_database_with_the_first_schema_is_read_as_it_is_and_upgraded_by_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    first_schema_database(&path);
+    // Readers read it without migrating it: the new figures are absent.
+    let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
+    assert_eq!(reader.schema_version().unwrap(), 1);
+    let runs = reader.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (
+            runs[0].job.as_str(),
+            runs[0].usage,
+            runs[0].upstream.clone()
+        ),
+        ("old", None, None)
+    );
+    assert_eq!(reader.take_bad_rows(), vec![]);
+    let summaries = reader.job_summaries(None, &probe(), T0).unwrap();
+    assert_eq!(summaries.len(), 1);
+    assert!(
+        reader
+            .find_run(
+                None,
+                &RunLookup::Id("0000000000001234".into()),
+                &probe(),
+                T0
+            )
+            .unwrap()
+            .is_some()
+    );
+    drop(reader);
+    // The first writer adds the columns; the old row keeps NULL in them.
+    let mut writer = open(&path);
+    assert_eq!(writer.schema_version().unwrap(), LATEST_VERSION);
+    let mut run = record(30, "new", T0, Status::Success);
+    run.usage = Some(Usage {
+        cpu_user_us: 1,
+        source: UsageSource::all(Source::Rusage),
+        ..Usage::default()
+    });
+    writer
+        .finish_run(&run, None, &Retention::UNLIMITED, T0)
+        .unwrap();
+    drop(writer);
+    let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
+    let runs = reader.runs(&RunFilter::default(), &probe(), T0).unwrap();
+    assert_eq!(runs.len(), 2);
+    let old = runs.iter().find(|r| r.job == "old").unwrap();
+    let new = runs.iter().find(|r| r.job == "new").unwrap();
+    assert_eq!((old.usage, new.usage), (None, run.usage));
 }
 
 #[test]
@@ -623,6 +771,13 @@ fn read_paths_use_indexes() {
         (
             "SELECT job FROM runs WHERE job > 'a' ORDER BY job LIMIT 1",
             "runs_by_job",
+        ),
+        // Store::run_of_invocation: the newest runs only, by start.
+        (
+            "SELECT id FROM (SELECT id, invocation_id, started_us, attempt FROM runs \
+             ORDER BY started_us DESC LIMIT 1000) WHERE invocation_id = 'x' \
+             ORDER BY attempt DESC, started_us DESC LIMIT 1",
+            "runs_by_start",
         ),
     ];
     for (sql, index) in cases {

@@ -3,7 +3,7 @@
 //! [`crate::zones::local_zone`], when a command prints them).
 
 use jiff::tz::TimeZone;
-use jobctl_history::{RunRecord, Status};
+use jobctl_history::{RunRecord, Source, Status, Usage};
 
 /// A time as the operator reads it: in `zone`, to the second, with the
 /// zone's abbreviation as `health` and systemd show it
@@ -82,6 +82,68 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// CPU time: `850ms`, `1.02s`, then as [`duration`] from 100 s on.
+pub fn cpu_time(us: u64) -> String {
+    let us = i64::try_from(us).unwrap_or(i64::MAX);
+    if (1_000_000..100_000_000).contains(&us) {
+        return format!("{:.2}s", us as f64 / 1e6);
+    }
+    duration(us)
+}
+
+/// A size in bytes as people read it: `512 B`, `4.0 KiB`, `200.0 MiB`,
+/// `1.5 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A run's cost in one line: `CPU 1.02s (user 1.00s, system 20ms), peak
+/// memory 200.0 MiB, read 0 B, written 20.0 MiB (cgroup)`, the source
+/// per figure when they differ (`cgroup: CPU; rusage: memory, I/O`).
+pub fn usage(u: &Usage) -> String {
+    let source = u.source;
+    let sources = if source.cpu == source.memory && source.memory == source.io {
+        source.cpu.to_string()
+    } else {
+        let of = |wanted: Source| {
+            [
+                ("CPU", source.cpu),
+                ("memory", source.memory),
+                ("I/O", source.io),
+            ]
+            .iter()
+            .filter(|(_, s)| *s == wanted)
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+        };
+        format!(
+            "cgroup: {}; rusage: {}",
+            of(Source::Cgroup),
+            of(Source::Rusage)
+        )
+    };
+    format!(
+        "CPU {} (user {}, system {}), peak memory {}, read {}, written {} ({sources})",
+        cpu_time(u.cpu_us()),
+        cpu_time(u.cpu_user_us),
+        cpu_time(u.cpu_system_us),
+        bytes(u.memory_peak_bytes),
+        bytes(u.read_bytes),
+        bytes(u.written_bytes),
+    )
+}
+
 /// A signal's name (`SIGTERM`), or its number.
 pub fn signal_name(signal: i32) -> String {
     nix::sys::signal::Signal::try_from(signal)
@@ -132,6 +194,19 @@ mod tests {
         assert_eq!(duration(12_340_000), "12.3s");
         assert_eq!(duration(245_000_000), "4min 05s");
         assert_eq!(duration(7_800_000_000), "2h 10min");
+        assert_eq!(cpu_time(850_000), "850ms");
+        assert_eq!(cpu_time(1_020_000), "1.02s");
+        assert_eq!(cpu_time(245_000_000), "4min 05s");
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(4096), "4.0 KiB");
+        assert_eq!(bytes(200 << 20), "200.0 MiB");
+        assert_eq!(bytes(3 << 29), "1.5 GiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
     }
 
     #[test]

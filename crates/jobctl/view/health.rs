@@ -226,6 +226,41 @@ pub fn prometheus(report: &Report<'_>, overview: &Overview) -> String {
         runs(&|r| Some(f64::from(u8::from(r.status == Status::Success)))),
     );
     family(
+        "jobctl_job_last_run_cpu_seconds",
+        "CPU time the command of the job's last recorded run used, once it ended, by mode.",
+        report
+            .jobs
+            .iter()
+            .filter_map(|j| {
+                let u = views.get(j.job)?.history.as_ref()?.summary.last.usage?;
+                Some(
+                    [("user", u.cpu_user_us), ("system", u.cpu_system_us)].map(|(mode, us)| {
+                        (
+                            format!("{{job=\"{}\",mode=\"{mode}\"}}", label(j.job)),
+                            us as f64 / 1e6,
+                        )
+                    }),
+                )
+            })
+            .flatten()
+            .collect(),
+    );
+    family(
+        "jobctl_job_last_run_memory_peak_bytes",
+        "Peak memory of the command of the job's last recorded run, once it ended.",
+        runs(&|r| r.usage.map(|u| u.memory_peak_bytes as f64)),
+    );
+    family(
+        "jobctl_job_last_run_read_bytes",
+        "Bytes the command of the job's last recorded run read from storage, once it ended.",
+        runs(&|r| r.usage.map(|u| u.read_bytes as f64)),
+    );
+    family(
+        "jobctl_job_last_run_written_bytes",
+        "Bytes the command of the job's last recorded run wrote to storage, once it ended.",
+        runs(&|r| r.usage.map(|u| u.written_bytes as f64)),
+    );
+    family(
         "jobctl_job_last_success_timestamp_seconds",
         "Start of the job's last successful run still in the history.",
         report

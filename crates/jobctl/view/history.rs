@@ -65,7 +65,7 @@ pub fn table(runs: &[(RunRecord, &Located)], now_us: i64, zone: &TimeZone, style
     // Which database a run came from, when any is not the main one.
     let mixed = runs.iter().any(|(_, located)| located.owner.is_some());
     let mut header = [
-        "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT",
+        "RUN", "JOB", "TRIGGER", "START", "DURATION", "STATUS", "EXIT", "CPU", "MEMORY",
     ]
     .map(String::from)
     .to_vec();
@@ -82,6 +82,10 @@ pub fn table(runs: &[(RunRecord, &Located)], now_us: i64, zone: &TimeZone, style
             format::run_duration(run, now_us),
             run.status.to_string(),
             format::exit(run),
+            run.usage
+                .map_or("-".into(), |u| format::cpu_time(u.cpu_us())),
+            run.usage
+                .map_or("-".into(), |u| format::bytes(u.memory_peak_bytes)),
         ];
         if mixed {
             row.push(text_of(&database_label(located)));

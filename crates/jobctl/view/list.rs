@@ -3,7 +3,7 @@
 
 use jiff::tz::TimeZone;
 use jobctl_core::state::JobState;
-use jobctl_history::{RunRecord, Status, Trigger};
+use jobctl_history::{RunRecord, Status, Trigger, Upstream, Usage};
 use serde::Serialize;
 
 use super::format::{self, json_elapse, json_time, local_time};
@@ -27,6 +27,10 @@ pub struct LastRun {
     /// `journalctl _SYSTEMD_INVOCATION_ID=…` finds the run's journal lines.
     pub invocation_id: Option<String>,
     pub user: String,
+    /// What the command cost, once the run ended.
+    pub usage: Option<Usage>,
+    /// For trigger `chain`: the run whose end started it.
+    pub upstream: Option<Upstream>,
 }
 
 impl LastRun {
@@ -44,6 +48,8 @@ impl LastRun {
             error: run.error.clone(),
             invocation_id: run.invocation_id.clone(),
             user: run.user.clone(),
+            usage: run.usage,
+            upstream: run.upstream.clone(),
         }
     }
 }

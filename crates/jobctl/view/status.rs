@@ -117,6 +117,16 @@ fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64, z
             if let Some(error) = &run.error {
                 let _ = writeln!(out, "  error:      {error}");
             }
+            if let Some(up) = &run.upstream {
+                let from = match up.run_id {
+                    Some(id) => format!("run {id}, invocation {}", up.invocation_id),
+                    None => format!("invocation {}", up.invocation_id),
+                };
+                let _ = writeln!(out, "  chained:    from {from}");
+            }
+            if let Some(u) = &run.usage {
+                let _ = writeln!(out, "  cost:       {}", format::usage(u));
+            }
             let _ = writeln!(out, "  run id:     {}", run.id);
             let mut failures = match h.failure_streak {
                 0 => "none in a row".to_string(),

@@ -592,9 +592,25 @@ fn not_carried(job: &Job) -> Vec<String> {
             "a CronJob has no unit ordering; a Pod starts when the cluster schedules it",
         );
     }
-    if !job.on_failure.is_empty() {
+    if !job.on_success.is_empty() {
+        let targets: Vec<String> = job
+            .on_success
+            .iter()
+            .map(|c| c.target.to_string())
+            .collect();
         say(
-            format!("on_failure ({})", job.on_failure.join(", ")),
+            format!("on_success ({})", targets.join(", ")),
+            "a CronJob starts nothing when its Job succeeds; run the next step in the same Pod or with a workflow engine",
+        );
+    }
+    if !job.on_failure.is_empty() {
+        let targets: Vec<String> = job
+            .on_failure
+            .iter()
+            .map(|c| c.target.to_string())
+            .collect();
+        say(
+            format!("on_failure ({})", targets.join(", ")),
             "alert on failed Jobs with the cluster's monitoring",
         );
     }

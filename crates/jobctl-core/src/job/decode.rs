@@ -43,7 +43,8 @@ pub struct JobSpec {
     pub(super) extra_names: Vec<(Section, String, Range<usize>)>,
     pub(super) after: Option<Vec<String>>,
     pub(super) wants: Option<Vec<String>>,
-    pub(super) on_failure: Option<Vec<String>>,
+    pub(super) on_success: Option<Sp<Vec<Chained>>>,
+    pub(super) on_failure: Option<Sp<Vec<Chained>>>,
     pub(super) owner: Option<String>,
     pub(super) team: Option<String>,
     pub(super) tags: Vec<String>,
@@ -137,7 +138,8 @@ impl JobSpec {
         }
         spec.after = decode_units(reader, "after", diags);
         spec.wants = decode_units(reader, "wants", diags);
-        spec.on_failure = decode_units(reader, "on_failure", diags);
+        spec.on_success = decode_chain(reader, "on_success", diags);
+        spec.on_failure = decode_chain(reader, "on_failure", diags);
         spec.decode_metadata(reader, diags);
         spec.enabled = reader.bool("enabled", diags);
         spec.not_after = reader.date("not_after", diags);
@@ -767,6 +769,48 @@ pub(super) fn decode_units(
         }
     }
     Some(out)
+}
+
+/// `on_success`/`on_failure`: each entry a job of the same folder (a job
+/// name) or a unit (a name with its type suffix, as before jobs could be
+/// named: `notify@%n.service`), remembered with where it is written (the
+/// folder-wide checks, [`chain_problems`], report there).
+pub(super) fn decode_chain(
+    reader: &TableReader<'_, '_>,
+    key: &str,
+    diags: &mut Diagnostics<'_>,
+) -> Option<Sp<Vec<Chained>>> {
+    let span = reader.raw(key)?.span();
+    let mut out = Vec::new();
+    let entries = reader.string_list(key, "[\"publish-report\"]", diags);
+    for (index, entry) in entries.into_iter().enumerate() {
+        let path = reader.path(&format!("{key}[{index}]"));
+        match ChainTarget::parse(&entry.value) {
+            Ok(target) => {
+                let (line, column) = diags.source().line_column(entry.span.start);
+                out.push(Chained {
+                    target,
+                    at: Place {
+                        file: diags.file().to_string(),
+                        line,
+                        column,
+                        key: path,
+                    },
+                });
+            }
+            Err(message) => diags.error(
+                entry.span,
+                &path,
+                message,
+                Some(
+                    "name another job of this folder (\"cleanup\"), or a unit with its type \
+                     (\"notify@%n.service\")"
+                        .into(),
+                ),
+            ),
+        }
+    }
+    Some(Sp::new(out, span))
 }
 
 pub(super) fn decode_retry(

@@ -30,11 +30,13 @@ use crate::schedule::{self, Schedule};
 use crate::size::ByteSize;
 use crate::walk::{self, Sp, TableReader};
 
+mod chain;
 mod checks;
 mod decode;
 mod keys;
 mod resolve;
 
+pub use chain::{ChainProblems, ChainTarget, Chained, Place, chain_problems};
 use checks::*;
 pub use decode::JobSpec;
 pub(crate) use decode::decode_defaults;
@@ -142,7 +144,12 @@ pub struct Job {
     pub service: ServiceOptions,
     pub after: Vec<String>,
     pub wants: Vec<String>,
-    pub on_failure: Vec<String>,
+    /// Started when a run succeeds (`OnSuccess=`, systemd ≥ 249): other jobs
+    /// of the folder, or units.
+    pub on_success: Vec<Chained>,
+    /// Started when a run fails (`OnFailure=`): other jobs of the folder, or
+    /// units (`notify@%n.service`).
+    pub on_failure: Vec<Chained>,
     pub extra: ExtraDirectives,
     pub owner: Option<String>,
     pub team: Option<String>,

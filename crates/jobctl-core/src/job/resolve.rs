@@ -224,6 +224,38 @@ pub(super) fn resolve(
         stdin: spec.stdin.as_ref().map(|d| d.span.clone()),
         environment_file: spec.environment_file.as_ref().map(|d| d.span.clone()),
     };
+    // OnSuccess= is systemd 249's: refused, where it is written, on an
+    // older target (as `*_extra` directives are).
+    let on_success = spec
+        .on_success
+        .clone()
+        .or_else(|| defaults.on_success.clone());
+    if let (Some(target), Some(links)) = (&ctx.systemd, &on_success)
+        && !links.value.is_empty()
+        && let Some(message) = directives::too_new(Section::Unit, "OnSuccess", target)
+    {
+        let hint = Some(
+            "remove on_success, or install the job on a newer systemd (on_failure works on \
+             every version)"
+                .to_string(),
+        );
+        match &spec.on_success {
+            Some(own) => diags.error(own.span.clone(), "on_success", message, hint),
+            None => {
+                let at = &links.value[0].at;
+                diags.push(
+                    crate::diag::Severity::Error,
+                    None,
+                    Some("on_success"),
+                    format!(
+                        "{message} (on_success comes from [defaults], {}:{}:{})",
+                        at.file, at.line, at.column
+                    ),
+                    hint,
+                );
+            }
+        }
+    }
     let job = Job {
         name,
         source: path.to_string(),
@@ -268,9 +300,11 @@ pub(super) fn resolve(
             .wants
             .or_else(|| defaults.wants.clone())
             .unwrap_or_default(),
+        on_success: on_success.map(|s| s.value).unwrap_or_default(),
         on_failure: spec
             .on_failure
             .or_else(|| defaults.on_failure.clone())
+            .map(|s| s.value)
             .unwrap_or_default(),
         extra: spec.extra,
         owner: spec.owner,

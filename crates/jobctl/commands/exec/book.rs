@@ -23,6 +23,8 @@ pub struct RunObserver<'a, 'p> {
     record: &'a RunRecord,
     pid: Option<u32>,
     deadline_us: Option<i64>,
+    /// The run's start entry went to the journal.
+    pub announced: bool,
 }
 
 impl<'a, 'p> RunObserver<'a, 'p> {
@@ -37,6 +39,7 @@ impl<'a, 'p> RunObserver<'a, 'p> {
             record,
             pid: None,
             deadline_us,
+            announced: false,
         }
     }
 }
@@ -44,6 +47,10 @@ impl<'a, 'p> RunObserver<'a, 'p> {
 impl Observer for RunObserver<'_, '_> {
     fn started(&mut self, pid: u32) {
         self.pid = Some(pid);
+        // The run's start entry, sent once the command runs (it does not
+        // wait for this).
+        crate::journal::run_started(self.record);
+        self.announced = true;
         // Work that would otherwise delay the command or follow it: sync the
         // start row, prepare the completing statements, and checkpoint the
         // log if it is due (the fsyncs overlap the command; its output waits
@@ -175,6 +182,13 @@ impl<'p> Bookkeeper<'p> {
                 reason: refused.reason,
             }),
         }
+    }
+
+    /// The run id recorded in this database for systemd invocation
+    /// `invocation_id` (the upstream of a chained run), if any. Only this
+    /// database is asked: the one the shim writes, never another user's.
+    pub fn run_of_invocation(&mut self, invocation_id: &str) -> Option<jobctl_history::RunId> {
+        self.open()?.run_of_invocation(invocation_id).ok().flatten()
     }
 
     pub fn begin(&mut self, record: &RunRecord) {

@@ -10,18 +10,38 @@ use jobctl_history::{RunId, Trigger};
 use crate::env;
 use crate::history_db;
 
-/// What started the run: `--trigger`, else timer when `$TRIGGER_UNIT` is set
-/// (systemd ≥ 250 sets it for timer-activated services), else manual when
-/// `$INVOCATION_ID` is set (`jobctl run`, `systemctl start`), else shell.
+/// What started the run: `--trigger`; else, under systemd
+/// (`$INVOCATION_ID` set), chain when `$MONITOR_INVOCATION_ID` or
+/// `$MONITOR_UNIT` is set (systemd ≥ 251 sets them for a service started by
+/// another's `OnSuccess=`/`OnFailure=`), timer when `$TRIGGER_UNIT` is set
+/// (systemd ≥ 250 sets it for timer-activated services), else manual
+/// (`jobctl run`, `systemctl start`); outside systemd, shell.
 pub fn trigger(flag: Option<ShimTrigger>) -> Trigger {
     match flag {
         Some(ShimTrigger::Timer) => Trigger::Timer,
         Some(ShimTrigger::Manual) => Trigger::Manual,
         Some(ShimTrigger::Shell) => Trigger::Shell,
+        None if env::var_os(env::INVOCATION_ID).is_none() => Trigger::Shell,
+        None if env::var_os(env::MONITOR_INVOCATION_ID).is_some()
+            || env::var_os(env::MONITOR_UNIT).is_some() =>
+        {
+            Trigger::Chain
+        }
         None if env::var_os(env::TRIGGER_UNIT).is_some() => Trigger::Timer,
-        None if env::var_os(env::INVOCATION_ID).is_some() => Trigger::Manual,
-        None => Trigger::Shell,
+        None => Trigger::Manual,
     }
+}
+
+/// The invocation id of the unit whose end started this run
+/// (`$MONITOR_INVOCATION_ID`), for a run with trigger `chain`; only in
+/// systemd's form (32 hex digits), like every invocation id jobctl keeps.
+pub fn upstream_invocation(trigger: Trigger) -> Option<String> {
+    if trigger != Trigger::Chain {
+        return None;
+    }
+    let id = env::var_os(env::MONITOR_INVOCATION_ID)?;
+    let id = id.to_str()?;
+    jobctl_history::is_invocation_id(id).then(|| id.to_string())
 }
 
 /// A fresh random run id; falls back to time and pid bits if the kernel's

@@ -15,6 +15,7 @@
 mod args;
 mod book;
 mod identity;
+mod usage;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use jobctl_core::size::ByteSize;
 use jobctl_exec::{End, Signals, Spec};
 use jobctl_history::liveness::ProcessStamp;
 use jobctl_history::verdict::{self, Ending, Stop, Verdict};
-use jobctl_history::{Retention, RunId, RunRecord, Status};
+use jobctl_history::{Retention, RunId, RunRecord, Status, Upstream};
 
 pub use args::ExecArgs;
 pub(crate) use identity::user_name_of;
@@ -38,7 +39,7 @@ use crate::history_db::{self, system_time_us};
 use crate::output;
 use crate::paths::Paths;
 use book::{Bookkeeper, RunObserver, stored_output};
-use identity::{new_run_id, trigger, user_name};
+use identity::{new_run_id, trigger, upstream_invocation, user_name};
 
 /// Exit status for the shim's own errors, as `env(1)`.
 const EXIT_SHIM_ERROR: u8 = crate::exit::Exit::ShimError.code();
@@ -135,11 +136,18 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
     let start_us = system_time_us(invocation_start);
     let deadline_us = verdict::deadline_us(start_us, args.timeout.map(Timespan::as_usec));
     let uid = nix::unistd::getuid().as_raw();
+    let trigger = trigger(args.trigger);
+    // A chained run names its upstream: systemd's invocation id, and the
+    // run id when this database holds that run.
+    let upstream = upstream_invocation(trigger).map(|invocation_id| Upstream {
+        run_id: book.run_of_invocation(&invocation_id),
+        invocation_id,
+    });
     let template = RunRecord {
         id: RunId::from_random(0),
         job: args.job.clone(),
         invocation_id: env::var_os(env::INVOCATION_ID).map(|v| v.to_string_lossy().into_owned()),
-        trigger: trigger(args.trigger),
+        trigger,
         attempt: 1,
         host: history_db::hostname().unwrap_or_default(),
         user: user_name(uid),
@@ -160,6 +168,8 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream,
     };
 
     if let Some(not_after) = args.not_after
@@ -174,6 +184,8 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
             args.job
         ));
         book.finish(&record, None);
+        // No command, no start: the end entry alone says it did not run.
+        crate::journal::run_ended(&record);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -207,8 +219,13 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         record.started_us = history_db::now_us();
         book.begin(&record);
 
+        let meter = usage::Meter::start(&args.job);
         let mut observer = RunObserver::new(&mut book, &record, deadline_us);
-        let outcome = match jobctl_exec::run(&spec, &mut signals, &mut observer) {
+        let result = jobctl_exec::run(&spec, &mut signals, &mut observer);
+        if !observer.announced {
+            crate::journal::run_started(&record);
+        }
+        let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The command may still run; nothing sane is left to do but
@@ -219,12 +236,16 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
                 record.exit_code = Some(i32::from(EXIT_SHIM_ERROR));
                 record.error = Some(e.to_string());
                 book.finish(&record, None);
+                crate::journal::run_ended(&record);
                 book.leave();
                 return Ok(ExitCode::from(EXIT_SHIM_ERROR));
             }
         };
 
         record.pid = outcome.pid;
+        // The start row keeps its own start (the completion changes who,
+        // what and when nothing): the journal's duration must be history's.
+        let row_started_us = record.started_us;
         record.started_us = system_time_us(outcome.started);
         record.ended_us = Some(system_time_us(outcome.ended).max(record.started_us));
         record.output_bytes = outcome.capture.total_bytes();
@@ -246,8 +267,11 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         record.status = verdict.status;
         record.exit_code = verdict.exit_code;
         record.signal = verdict.signal;
+        record.usage = meter.finish(outcome.usage);
         let output = stored_output(&outcome.capture);
         book.finish(&record, output.as_deref());
+        record.started_us = row_started_us;
+        crate::journal::run_ended(&record);
 
         if verdict.retryable
             && let Some(wait) = waits.next()

@@ -16,7 +16,10 @@ use jobctl_core::render::{RenderOptions, RenderedJob, render};
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::ProcessStamp;
 use jobctl_history::locate::Located;
-use jobctl_history::{BadRow, JobSummary, PruneReport, RunId, RunRecord, Status, Trigger};
+use jobctl_history::{
+    BadRow, JobSummary, PruneReport, RunId, RunRecord, Source, Status, Trigger, Upstream, Usage,
+    UsageSource,
+};
 use jobctl_systemd::UnitProperties;
 
 use crate::commands::health::{self as health_command, Checks, Zones};
@@ -237,6 +240,16 @@ impl Fixture {
                     ended_us: Some(at("2026-11-23T02:15:04Z") + 12_340_000),
                     exit_code: Some(3),
                     invocation_id: Some(NIGHTLY_INVOCATION.into()),
+                    // Measured in a host whose unit cgroups have every
+                    // controller.
+                    usage: Some(Usage {
+                        cpu_user_us: 9_870_000,
+                        cpu_system_us: 1_205_000,
+                        memory_peak_bytes: 1_610_612_736,
+                        read_bytes: 52_428_800,
+                        written_bytes: 4_096,
+                        source: UsageSource::all(Source::Cgroup),
+                    }),
                     ..run(
                         job,
                         0x1f0c_2a9e_4b7d_5501,
@@ -284,9 +297,27 @@ impl Fixture {
             "reindex-search" => (
                 "",
                 RunRecord {
-                    trigger: Trigger::Manual,
+                    // Started by another job's on_success.
+                    trigger: Trigger::Chain,
+                    upstream: Some(Upstream {
+                        invocation_id: "5c1d0e2f3a4b59687a8b9c0d1e2f3a4b".into(),
+                        run_id: Some(RunId::from_i64(0x3141_5926_5358_9793)),
+                    }),
                     ended_us: Some(at("2026-11-20T14:03:10Z") + 245_000_000),
                     exit_code: Some(0),
+                    // A hybrid host: CPU from the cgroup, the rest rusage.
+                    usage: Some(Usage {
+                        cpu_user_us: 230_400_000,
+                        cpu_system_us: 850_000,
+                        memory_peak_bytes: 209_715_200,
+                        read_bytes: 0,
+                        written_bytes: 512,
+                        source: UsageSource {
+                            cpu: Source::Cgroup,
+                            memory: Source::Rusage,
+                            io: Source::Rusage,
+                        },
+                    }),
                     ..run(
                         job,
                         0x7777_0000_1111_2222,
@@ -410,6 +441,14 @@ impl Fixture {
         let hostile = RunRecord {
             ended_us: Some(at("2026-11-10T12:00:00Z") + 1_000),
             exit_code: Some(0),
+            usage: Some(Usage {
+                cpu_user_us: 700,
+                cpu_system_us: 300,
+                memory_peak_bytes: 3_145_728,
+                read_bytes: 0,
+                written_bytes: 0,
+                source: UsageSource::all(Source::Rusage),
+            }),
             ..run(
                 "x\x1b]0;pwned\x07",
                 0x6666_0000_0000_0001,
@@ -667,6 +706,8 @@ fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
         error: None,
         output_bytes: 0,
         output_truncated: false,
+        usage: None,
+        upstream: None,
     }
 }
 
