@@ -1120,6 +1120,7 @@ memory_max = "80%"
 cpu_quota = "50%"
 after = ["network-online.target"]
 wants = ["network-online.target"]
+on_success = ["publish-report.service"]
 on_failure = ["notify@%n.service"]
 not_after = 2099-12-31
 retry = { attempts = 4, delay = "30s", backoff = 2.0 }
@@ -1157,6 +1158,7 @@ OnClockChange = true
         "protect_system = \"strict\": not carried over",
         "memory_max = \"80%\": not carried over",
         "after/wants (network-online.target): not carried over",
+        "on_success (publish-report.service): not carried over",
         "on_failure (notify@%n.service): not carried over",
         "service_extra.LimitNOFILE, timer_extra.OnClockChange: not carried over",
         "not_after = 2099-12-31: not carried over",
