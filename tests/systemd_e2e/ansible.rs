@@ -98,12 +98,12 @@ fn collection() -> Result<Option<&'static Collection>, Failed> {
             ))?;
             return Ok(None);
         };
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("ansible-{}", std::process::id()));
+        // One fixed folder (emptied first), so runs leave one behind at most.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-collection");
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("home/tmp")).map_err(|e| e.to_string())?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-        for sub in ["", "callback_plugins"] {
+        for sub in ["", "callback_plugins", "files"] {
             let from = Path::new(FIXTURES).join(sub);
             fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
             for entry in fs::read_dir(&from).map_err(|e| e.to_string())? {
@@ -672,12 +672,34 @@ pub fn the_run_module_returns_the_real_exit_status(env: &Env) -> R {
                 == Some(env.prop("jobctl-fails.service", "InvocationID")?.as_str()),
         || format!("{failed:#}"),
     )?;
+    // `src` is a file on the controller, read by the action plugin.
+    let src = fs::read_to_string(Path::new(FIXTURES).join("files/succeeds.toml"))?;
+    check(
+        task(&played, "install succeeds")?["result"]["change"] == "create"
+            && fs::read_to_string(dir.join("succeeds.toml"))? == src,
+        || "src was not installed as the job file".into(),
+    )?;
     let ok_run = &task(&played, "run succeeds")?;
     check(
         ok_run["status"] == "ok"
             && ok_run["result"]["exit_status"] == 0
             && ok_run["result"]["result"] == "success",
         || format!("{ok_run:#}"),
+    )?;
+
+    // docs/ansible.md's fleet report from the info facts, here of one host.
+    let report_path = c.dir.join("fleet-report.md");
+    let mut vars = vars.clone();
+    vars["report_path"] = json!(report_path);
+    // The inventory's hosts are reached over ssh in the docs; here the
+    // one host is this sandbox.
+    vars["ansible_connection"] = json!("local");
+    playbook(env, c, "report.yml", &vars, &[])?;
+    let report = fs::read_to_string(&report_path)?;
+    check(
+        report.contains("| localhost | 2 | False | PROBLEMS - 1 in 1 of 2 jobs: failed 1 |")
+            && report.contains("- localhost: fails: the last run failed with exit status 3"),
+        || report.clone(),
     )
 }
 
