@@ -176,11 +176,15 @@ def main():
     if not module._diff:
         result.pop('diff')
     if invalid:
-        what = ('nothing was changed' if p['on_invalid'] == 'fail_all'
-                else 'left as they were; the other jobs went ahead')
-        msg = '%d invalid job%s (%s; %s): %s' % (
-            len(invalid), '' if len(invalid) == 1 else 's', ', '.join(sorted(invalid)), what,
-            '; '.join(invalid[name] for name in sorted(invalid)))
+        names = sorted(invalid)
+        one = len(names) == 1
+        if p['on_invalid'] == 'fail_all':
+            what = 'nothing was changed'
+        else:
+            what = '%s left as %s; the other jobs went ahead' % (
+                'its file and units are' if one else 'their files and units are', 'they are')
+        msg = 'invalid job%s %s (%s): %s' % (
+            '' if one else 's', ', '.join(names), what, '; '.join(invalid[name] for name in names))
         module.fail_json(msg=msg, **result)
     module.exit_json(**result)
 
