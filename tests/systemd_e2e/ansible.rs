@@ -251,12 +251,12 @@ fn prediction_of_job(job: &Value) -> Value {
     })
 }
 
+/// A file's content (or link target), mode and modification time.
+type FileState = (Vec<u8>, u32, i64, i64);
+
 /// Every file under `dirs` (as the sandbox sees them): content, mode and
 /// modification time — what check mode must leave exactly as it was.
-fn files_of(
-    env: &Env,
-    dirs: &[&Path],
-) -> Result<BTreeMap<PathBuf, (Vec<u8>, u32, i64, i64)>, Failed> {
+fn files_of(env: &Env, dirs: &[&Path]) -> Result<BTreeMap<PathBuf, FileState>, Failed> {
     let mut files = BTreeMap::new();
     let mut todo: Vec<PathBuf> = dirs
         .iter()
@@ -391,6 +391,11 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
     )?;
     check(env.runs("report")?.len() == 1, || "report ran again".into())?;
 
+    // Files of the exclusive folder that are not job files (jobctl's rule:
+    // `*.toml` not starting with `.`) are never removed.
+    fs::write(dir_b.join("README"), "not a job\n")?;
+    fs::write(dir_b.join(".draft.toml"), "not a job either\n")?;
+
     // Check mode after an edit: predicted, nothing written, nothing run.
     let unit_dir = PathBuf::from(UNIT_DIR);
     let watched = [dir_a.as_path(), dir_b.as_path(), unit_dir.as_path()];
@@ -428,6 +433,7 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
     let p = predicted("fleet")?;
     check(
         p["changed_jobs"] == json!(["etl-c", "etl-b"])
+            && p["results"].as_array().map(Vec::len) == Some(3)
             && p["results"][0]["name"] == "etl-a"
             && p["results"][0]["changed"] == false
             && p["results"][1]["change"] == "create"
@@ -498,6 +504,8 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
             && !env.unit_path("jobctl-etl-b.service").exists()
             && !env.unit_path("jobctl-etl-b.timer").exists()
             && !dir_b.join("etl-b.toml").exists()
+            && dir_b.join("README").exists()
+            && dir_b.join(".draft.toml").exists()
             && env.unit_path("jobctl-etl-c.timer").exists(),
         || "the real run did not do what it said".into(),
     )?;

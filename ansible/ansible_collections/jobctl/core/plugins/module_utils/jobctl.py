@@ -20,6 +20,7 @@ import datetime
 import json
 import math
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -190,6 +191,12 @@ class Jobctl(object):
         self.jobs_dir = os.path.abspath(params['jobs_dir'] or self._default_jobs_dir())
         self.config = params['config']
         self.env = {}
+        if self.user:
+            home = user_home()
+            if home != os.environ.get('HOME'):
+                # become kept the caller's HOME: jobctl's per-user paths
+                # (the unit folder) must be this user's.
+                self.env['HOME'] = home
         if self.user and not os.environ.get('DBUS_SESSION_BUS_ADDRESS') \
                 and not os.environ.get('XDG_RUNTIME_DIR'):
             # become (su, sudo) does not always set it; systemd's is here.
@@ -200,7 +207,7 @@ class Jobctl(object):
     def _default_jobs_dir(self):
         if not self.user:
             return '/etc/jobctl/jobs.d'
-        config_home = os.environ.get('XDG_CONFIG_HOME') or os.path.join(os.path.expanduser('~'), '.config')
+        config_home = os.environ.get('XDG_CONFIG_HOME') or os.path.join(user_home(), '.config')
         return os.path.join(config_home, 'jobctl', 'jobs.d')
 
     def path_of(self, name):
@@ -270,6 +277,22 @@ class Jobctl(object):
         if not isinstance(parsed, dict) or 'started' not in parsed:
             raise JobctlError('run %s: %s' % (name, error_text(parsed, out, err, rc)), rc=rc)
         return rc, parsed
+
+
+def user_home():
+    """The home of the user the module runs as: ``$HOME`` when that
+    folder is theirs, else their passwd entry's (``become`` may keep the
+    caller's ``HOME``)."""
+    home = os.environ.get('HOME')
+    try:
+        if home and os.stat(home).st_uid == os.geteuid():
+            return home
+    except OSError:
+        pass
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_dir
+    except KeyError:
+        return home or '/'
 
 
 def error_text(parsed, out, err, rc):
