@@ -535,6 +535,23 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
         format!("re-run: {again:#}")
     })?;
 
+    // A job file jobctl's ownership rule refuses (group-writable) is a
+    // change the module corrects; its units are as they were.
+    fs::set_permissions(dir_a.join("report.toml"), fs::Permissions::from_mode(0o664))?;
+    let fixed = playbook(env, c, "converge.yml", &v2, &[])?;
+    let t = &task(&fixed, "report")?["result"];
+    check(
+        changed_tasks(&fixed) == ["report"]
+            && t["change"] == "unchanged"
+            && t["file_changed"] == true
+            && t["attributes_fixed"] == json!(["mode 0664 (wanted 0644)"])
+            && fs::metadata(dir_a.join("report.toml"))?.mode() & 0o7777 == 0o644,
+        || format!("{t:#}"),
+    )?;
+    check(env.runs("report")?.len() == 2, || {
+        "a corrected mode made run: on_change run the job".into()
+    })?;
+
     // A broken definition fails that job only.
     let broken_c =
         json!({"name": "etl-c", "definition": {"daily": "01:00", "comand": ["/bin/true"]}});
@@ -823,6 +840,18 @@ pub fn the_collection_builds_and_every_module_is_documented() -> R {
             || format!("ansible-doc jobctl.core.{module}:\n{doc}\n{stderr}"),
         )?;
     }
+    // The `definition` writer reads back with Python's TOML reader.
+    let out = run_ok(
+        c.host_command("python3")
+            .arg("-B")
+            .arg(Path::new(FIXTURES).join("toml_roundtrip.py"))
+            .arg(&c.collections),
+        "the TOML writer's round trip",
+    )?;
+    check(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok: "),
+        || text(&out),
+    )?;
     for util in ["module_utils/jobctl.py", "action/job.py", "action/jobs.py"] {
         let file = installed.join(util);
         run_ok(

@@ -619,6 +619,7 @@ def converge(module, jobctl, specs, exclusive=False, on_invalid='fail_job', do_a
                 diffs += unit_diffs(source, [name])
         r['state'] = e['state']
         r['pruned'] = e['pruned']
+        r['content_changed'] = e['current'] != e['desired'] and name not in invalid
         if e.get('attributes'):
             r['attributes_fixed'] = e['attributes']
         results.append(r)

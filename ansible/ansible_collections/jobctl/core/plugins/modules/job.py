@@ -68,8 +68,8 @@ options:
     default: true
   run:
     description:
-      - V(on_change) starts the job (C(jobctl run)) when the task changed something. Never in check
-        mode.
+      - V(on_change) starts the job (C(jobctl run)) when the task created or changed it (its file's
+        content or its units; not a mode or owner that was only corrected). Never in check mode.
     type: str
     choices: [never, on_change]
     default: never
@@ -157,6 +157,32 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+name:
+  description: The job.
+  returned: always
+  type: str
+  sample: backup
+state:
+  description: The state asked for.
+  returned: always
+  type: str
+  sample: present
+jobs_dir:
+  description: The jobs folder used.
+  returned: always
+  type: str
+  sample: /etc/jobctl/jobs.d
+systemd_version:
+  description: The systemd version jobctl checked the job against.
+  returned: always
+  type: int
+  sample: 252
+attributes_fixed:
+  description: What was wrong with the existing file's mode or owner (or that it was a link), now corrected.
+  returned: when the file's mode or owner was wrong
+  type: list
+  elements: str
+  sample: ["mode 0664 (wanted 0644)"]
 change:
   description: What happened to the job's units (as jobctl's plan says).
   returned: always
@@ -259,6 +285,7 @@ def main():
     job = result.pop('results')[0]
     for key in ('changed_jobs', 'invalid_jobs'):
         result.pop(key)
+    job.pop('pruned')
     job.pop('changed')
     result.update(job)
     if invalid:
@@ -268,7 +295,11 @@ def main():
     if not module._diff:
         result.pop('diff')
 
-    if p['run'] == 'on_change' and result['changed'] and p['state'] == 'present' and not module.check_mode:
+    # A new or changed job runs; a file whose mode or owner was only
+    # corrected does not.
+    content_changed = result.pop('content_changed')
+    run_now = content_changed or result['change'] in ('create', 'update')
+    if p['run'] == 'on_change' and run_now and p['state'] == 'present' and not module.check_mode:
         try:
             rc, run = jobctl.run(p['name'], p['run_wait'])
         except JobctlError as e:

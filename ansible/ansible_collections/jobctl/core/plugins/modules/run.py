@@ -114,6 +114,15 @@ already_running:
   description: Whether the start was merged into a run already in progress.
   returned: always
   type: bool
+msg:
+  description: How the run ended, in words (or why it did not start).
+  returned: always
+  type: str
+  sample: failed (exit status 3)
+job:
+  description: The job.
+  returned: always
+  type: str
 reason:
   description: Why no run began, when none did.
   returned: always
