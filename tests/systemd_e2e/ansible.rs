@@ -712,6 +712,29 @@ pub fn the_run_module_returns_the_real_exit_status(env: &Env) -> R {
         || format!("{ok_run:#}"),
     )?;
 
+    // apply: false writes the file only and says what an apply would do;
+    // the next task applies it.
+    let t = &task(&played, "write only")?["result"];
+    check(
+        t["changed"] == true
+            && t["file_changed"] == true
+            && t["pending"] == true
+            && t["change"] == "create"
+            && t["reload"] == false
+            && t["units_written"] == json!(["jobctl-staged.service"])
+            && t["state"] == "present"
+            && t["job_file"] == json!(dir.join("staged.toml")),
+        || format!("{t:#}"),
+    )?;
+    let t = &task(&played, "then apply")?["result"];
+    check(
+        t["changed"] == true
+            && t["file_changed"] == false
+            && t["change"] == "create"
+            && env.unit_path("jobctl-staged.service").exists(),
+        || format!("{t:#}"),
+    )?;
+
     // docs/ansible.md's fleet report from the info facts, here of one host.
     let report_path = c.dir.join("fleet-report.md");
     let mut vars = vars.clone();
@@ -722,7 +745,7 @@ pub fn the_run_module_returns_the_real_exit_status(env: &Env) -> R {
     playbook(env, c, "report.yml", &vars, &[])?;
     let report = fs::read_to_string(&report_path)?;
     check(
-        report.contains("| localhost | 2 | False | PROBLEMS - 1 in 1 of 2 jobs: failed 1 |")
+        report.contains("| localhost | 3 | False | PROBLEMS - 1 in 1 of 3 jobs: failed 1 |")
             && report.contains("- localhost: fails: the last run failed with exit status 3"),
         || report.clone(),
     )

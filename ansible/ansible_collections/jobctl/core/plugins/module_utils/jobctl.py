@@ -456,7 +456,9 @@ def job_result(name, path, job, report, file_changed):
     units_deleted = [d.get('name') if isinstance(d, dict) else d for d in job.get('deletes') or []]
     return dict(
         name=name,
-        path=path,
+        # Not `path`: Ansible would add that file's attributes and its
+        # `state` (file) over the task's own.
+        job_file=path,
         change=change,
         file_changed=file_changed,
         units_written=units_written,

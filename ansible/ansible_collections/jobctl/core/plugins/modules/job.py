@@ -189,7 +189,7 @@ change:
   type: str
   sample: update
   choices: [create, update, remove, unchanged]
-path:
+job_file:
   description: The job file.
   returned: always
   type: str

@@ -112,7 +112,7 @@ EXAMPLES = r'''
 RETURN = r'''
 results:
   description: One entry per job (the listed ones, then those O(exclusive=true) removes), with the
-    keys M(jobctl.core.job) returns (name, state, change, changed, file_changed, units_written,
+    keys M(jobctl.core.job) returns (name, job_file, state, change, changed, file_changed, units_written,
     units_deleted, timer_steps, diagnostics, notes, content_changed, pruned, and msg for an invalid job).
   returned: always
   type: list
