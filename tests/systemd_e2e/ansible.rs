@@ -655,7 +655,9 @@ pub fn the_run_module_returns_the_real_exit_status(env: &Env) -> R {
     let Some(c) = collection()? else {
         return Ok(());
     };
-    let dir = env.jobs_dir("ansible-run");
+    // A jobs folder that does not exist yet (a fresh host): check mode
+    // plans from nothing and creates nothing; the real run creates it.
+    let dir = env.jobs_dir("ansible-run").join("jobs.d");
     let vars = json!({
         "jobctl_binary": JOBCTL,
         "jobctl_config": env.config,
@@ -666,10 +668,15 @@ pub fn the_run_module_returns_the_real_exit_status(env: &Env) -> R {
         task(&checked, "install fails")?["result"]["change"] == "create"
             && task(&checked, "run fails")?["status"] == "skipped"
             && task(&checked, "run succeeds")?["status"] == "skipped"
-            && !env.unit_path("jobctl-fails.service").exists(),
+            && !env.unit_path("jobctl-fails.service").exists()
+            && !dir.exists(),
         || format!("{checked:#}"),
     )?;
     let played = playbook(env, c, "run.yml", &vars, &[])?;
+    let meta = fs::metadata(&dir)?;
+    check(meta.mode() & 0o7777 == 0o755 && meta.uid() == 0, || {
+        format!("jobs folder: mode {:o}, owner {}", meta.mode(), meta.uid())
+    })?;
     let looked = &task(&played, "run fails, looking at how it ended")?;
     let runs = env.runs("fails")?;
     check(runs.len() == 2, || format!("{runs:#?}"))?;
