@@ -15,6 +15,7 @@
 //! Skips with a printed reason where a sandbox cannot run; fails instead when
 //! JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true.
 
+mod ansible;
 mod cli_core;
 mod injection;
 mod knowing;
@@ -106,6 +107,9 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
     ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
+    ("ansible::playbooks_converge_with_exact_check_and_diff_modes", ansible::playbooks_converge_with_exact_check_and_diff_modes),
+    ("ansible::the_run_module_returns_the_real_exit_status", ansible::the_run_module_returns_the_real_exit_status),
+    ("ansible::per_user_mode_as_a_real_user", ansible::per_user_mode_as_a_real_user),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -118,6 +122,7 @@ const HOST_CASES: &[(&str, HostCase)] = &[
     ("packaging::shipped_units_pass_verify", packaging::shipped_units_pass_verify),
     ("packaging::the_package_installs_on_a_real_systemd", packaging::the_package_installs_on_a_real_systemd),
     ("packaging::lintian_accepts_the_package", packaging::lintian_accepts_the_package),
+    ("ansible::the_collection_builds_and_every_module_is_documented", ansible::the_collection_builds_and_every_module_is_documented),
 ];
 
 fn main() {
