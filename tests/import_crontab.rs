@@ -285,7 +285,7 @@ fn rendered_services(env: &TestEnv, dir: &Path) -> Vec<String> {
     let output = env.jobctl().arg("render").arg("--json").args(&files).run();
     assert!(output.status.success(), "{output:?}");
     let units: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    units
+    units["jobs"]
         .as_array()
         .expect("array")
         .iter()

@@ -265,7 +265,7 @@ fn rendered_calendars(env: &TestEnv, file: &Path) -> Vec<String> {
         output.stderr()
     );
     let rendered: Value = serde_json::from_slice(&output.stdout).unwrap();
-    rendered[0]["timer"]["contents"]
+    rendered["jobs"][0]["timer"]["contents"]
         .as_str()
         .unwrap_or_default()
         .lines()

@@ -17,6 +17,7 @@
 
 mod cli_core;
 mod injection;
+mod json_docs;
 mod knowing;
 mod packaging;
 mod run_truth;
@@ -105,7 +106,7 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::jobs_chain_by_name_on_success_and_on_failure", knowing::jobs_chain_by_name_on_success_and_on_failure),
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
-    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
+    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -341,7 +342,7 @@ impl Env {
     fn row(&self, dir: &Path, job: &str) -> Result<Value, Failed> {
         let out = self.jobctl_in(dir, &["list", "--json"]);
         ok(&out)?;
-        let rows: Value = serde_json::from_slice(&out.stdout)?;
+        let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
         rows.as_array()
             .and_then(|rows| rows.iter().find(|r| r["job"] == job))
             .cloned()
@@ -434,7 +435,7 @@ fn apply_from_empty(env: &Env) -> R {
     // `list` agrees.
     let out = env.jobctl_in(&dir, &["list", "--json"]);
     ok(&out)?;
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let alpha = rows
         .as_array()
         .unwrap()
@@ -942,7 +943,7 @@ fn disabled_and_expired(env: &Env) -> R {
         "not disabled",
     )?;
     let out = env.jobctl_in(&dir, &["list", "--json"]);
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let state = |j: &str| {
         rows.as_array()
             .unwrap()
@@ -1149,7 +1150,7 @@ fn user_mode(env: &Env) -> R {
     // `list` shows the user's jobs from the user manager and its history.
     let out = run(&["list", "--json"]);
     ok(&out)?;
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let row = |job: &str| {
         rows.as_array()
             .and_then(|rows| rows.iter().find(|r| r["job"] == job))

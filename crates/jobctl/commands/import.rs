@@ -533,7 +533,7 @@ fn print_report(
             skipped: skipped.to_vec(),
             notes: notes.to_vec(),
         };
-        output::print_json(&report)?;
+        output::print_json("import", &report)?;
         return Ok(());
     }
     let mut text = String::new();

@@ -203,12 +203,15 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             })
             .collect();
         let view = crate::view::history::RunView::of(&run, &located.path, located.owner.clone());
-        output::print_json(&serde_json::json!({
-            "run": view,
-            "output": views,
-            "output_removed": removed,
-            "output_not_stored": not_stored,
-        }))?;
+        output::print_json_host(
+            "logs",
+            &serde_json::json!({
+                "run": view,
+                "output": views,
+                "output_removed": removed,
+                "output_not_stored": not_stored,
+            }),
+        )?;
         return Ok(done);
     }
     if args.raw {
