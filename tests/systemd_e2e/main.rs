@@ -17,6 +17,7 @@
 
 mod cli_core;
 mod injection;
+mod journal_remote;
 mod json_docs;
 mod knowing;
 mod packaging;
@@ -106,7 +107,7 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::jobs_chain_by_name_on_success_and_on_failure", knowing::jobs_chain_by_name_on_success_and_on_failure),
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
-    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),
+    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),    ("journal_remote::a_failed_run_reaches_journal_remote_with_its_fields", journal_remote::a_failed_run_reaches_journal_remote_with_its_fields),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
