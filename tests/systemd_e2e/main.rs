@@ -16,6 +16,13 @@
 //! JOBCTL_REQUIRE_ALL_TESTS=1 or CI=true.
 
 mod cli_core;
+mod delivery;
+// Shared with the delivery crate's own tests (delivery.rs uses them; tls.rs
+// names `crate::hook`, so they live at the root).
+#[path = "../../crates/jobctl-notify/tests/support/fixture.rs"]
+mod fixture;
+#[path = "../../crates/fakehook/hook.rs"]
+mod hook;
 mod injection;
 mod journal_remote;
 mod json_docs;
@@ -23,8 +30,11 @@ mod knowing;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
+#[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
+mod tls;
 mod trust;
 mod trust_fix;
+mod watch;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -107,7 +117,13 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::jobs_chain_by_name_on_success_and_on_failure", knowing::jobs_chain_by_name_on_success_and_on_failure),
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
-    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),    ("journal_remote::a_failed_run_reaches_journal_remote_with_its_fields", journal_remote::a_failed_run_reaches_journal_remote_with_its_fields),
+    ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),    ("journal_remote::a_failed_run_reaches_journal_remote_with_its_fields", journal_remote::a_failed_run_reaches_journal_remote_with_its_fields),    ("watch::a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery", watch::a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery),
+    ("watch::a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers", watch::a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers),
+    ("watch::a_shim_killed_mid_run_is_lost_once", watch::a_shim_killed_mid_run_is_lost_once),
+    ("watch::a_run_past_warn_after_is_an_overrun_once", watch::a_run_past_warn_after_is_an_overrun_once),
+    ("watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched", watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched),
+    ("watch::user_mode_watch_through_the_user_socket", watch::user_mode_watch_through_the_user_socket),    ("delivery::mail_through_exim_reaches_the_local_mailbox", delivery::mail_through_exim_reaches_the_local_mailbox),
+    ("delivery::https_trusts_exactly_the_hosts_ca_store", delivery::https_trusts_exactly_the_hosts_ca_store),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -120,9 +136,15 @@ const HOST_CASES: &[(&str, HostCase)] = &[
     ("packaging::shipped_units_pass_verify", packaging::shipped_units_pass_verify),
     ("packaging::the_package_installs_on_a_real_systemd", packaging::the_package_installs_on_a_real_systemd),
     ("packaging::lintian_accepts_the_package", packaging::lintian_accepts_the_package),
+    ("delivery::fakehook_records_requests_and_answers_as_told", delivery::fakehook_records_requests_and_answers_as_told),
 ];
 
 fn main() {
+    // Started again inside the sandbox to deliver (delivery.rs).
+    if let Ok(mode) = std::env::var(delivery::CHILD) {
+        delivery::child(&mode);
+        return;
+    }
     let mut args = Arguments::from_args();
     // One systemd, one unit folder, one lock: the cases run in sequence (and
     // in the main thread, which booted the sandbox: docs/testing.md).

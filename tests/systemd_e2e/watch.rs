@@ -3,98 +3,23 @@
 //! drop-in naming this case's configuration and jobs folder) run `jobctl
 //! watch --once` when a job's shim pokes the socket or when a case starts a
 //! pass itself, and deliver through a real channel: a command that appends
-//! the JSON it receives to a file. One sandbox for every case, booted in
-//! `main` (the pattern of tests/systemd_e2e.rs); the watch's timer is not
-//! started, so every pass is one the case can account for.
-//!
-//! Skips with a printed reason where a sandbox cannot run; fails instead when
-//! JOBCTL_REQUIRE_ALL_TESTS=1 (CI).
+//! the JSON it receives to a file. The suite's shared sandbox; each case
+//! installs the shipped units (`install`), and stops the watch's socket and
+//! removes its drop-in when it ends (`uninstall`), so no later case wakes a
+//! watch. The watch's timer is not started, so every pass is one the case
+//! can account for.
 
-use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use jobctl_sandbox::{Options, Sandbox};
-use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::Value;
+use super::*;
 
-const JOBCTL: &str = env!("CARGO_BIN_EXE_jobctl");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-struct Env {
-    sb: Sandbox,
-    scratch: PathBuf,
-}
-
-type R = Result<(), Failed>;
-
-fn main() {
-    let mut args = Arguments::from_args();
-    // One systemd, one watch, one history: the cases run in sequence.
-    args.test_threads = Some(1);
-    let names = [
-        "a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery",
-        "a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers",
-        "a_shim_killed_mid_run_is_lost_once",
-        "a_run_past_warn_after_is_an_overrun_once",
-        "a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched",
-        "user_mode_watch_through_the_user_socket",
-    ];
-    let Some(env) = boot() else {
-        let trials = names
-            .iter()
-            .map(|n| Trial::test(*n, || Ok(())).with_ignored_flag(true))
-            .collect();
-        libtest_mimic::run(&args, trials).exit();
-    };
-    let env = Arc::new(env);
-    let mut trials = Vec::new();
-    for name in names {
-        let env = env.clone();
-        trials.push(Trial::test(name, move || {
-            let f: fn(&Env) -> R = match name {
-                "a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery" => {
-                    failure_once_then_recovery
-                }
-                "a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers" => {
-                    overdue_once_then_recovery
-                }
-                "a_shim_killed_mid_run_is_lost_once" => lost_once,
-                "a_run_past_warn_after_is_an_overrun_once" => overrun_once,
-                "a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched" => {
-                    failing_channel_given_up
-                }
-                "user_mode_watch_through_the_user_socket" => user_mode,
-                _ => unreachable!(),
-            };
-            f(&env)
-        }));
-    }
-    let conclusion = libtest_mimic::run(&args, trials);
-    match Arc::try_unwrap(env) {
-        Ok(env) => env.sb.shutdown().expect("sandbox shutdown"),
-        Err(_) => eprintln!("sandbox still referenced; dropped at exit"),
-    }
-    conclusion.exit();
-}
-
-fn boot() -> Option<Env> {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let scratch =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("watch-e2e-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).unwrap();
-    fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).unwrap();
-    let sb = jobctl_sandbox::boot_for_tests(Options::default().share(&target))?;
-    // The shipped units, as the package installs them; /usr/bin/jobctl is
-    // the binary under test (in the sandbox's overlay, gone at shutdown).
-    sb.sh(&format!("ln -sf {JOBCTL} /usr/bin/jobctl")).unwrap();
+/// The shipped watch units, as the package installs them, with
+/// /usr/bin/jobctl the binary under test (in the sandbox's overlay, gone at
+/// shutdown), and the system socket started.
+fn install(env: &Env) -> R {
+    env.sh(&format!("ln -sf {JOBCTL} /usr/bin/jobctl"))?;
     for (dir, to) in [
         ("units/system", "/lib/systemd/system"),
         ("units/user", "/usr/lib/systemd/user"),
@@ -104,18 +29,65 @@ fn boot() -> Option<Env> {
             "jobctl-watch.socket",
             "jobctl-watch.timer",
         ] {
-            sb.sh(&format!("install -m 0644 {ROOT}/{dir}/{unit} {to}/{unit}"))
-                .unwrap();
+            env.sh(&format!("install -m 0644 {ROOT}/{dir}/{unit} {to}/{unit}"))?;
         }
     }
-    sb.sh("systemctl daemon-reload && systemctl start jobctl-watch.socket")
-        .unwrap();
-    Some(Env { sb, scratch })
+    env.sh("systemctl daemon-reload && systemctl start jobctl-watch.socket")?;
+    Ok(())
+}
+
+/// Stops the watch (system and per-user) and removes the cases' drop-ins:
+/// the suite's later cases run jobs of their own, and no watch may wake
+/// for them.
+fn uninstall(env: &Env) {
+    let _ = env.sh(
+        "systemctl stop jobctl-watch.socket jobctl-watch.service; \
+         rm -rf /etc/systemd/system/jobctl-watch.service.d; systemctl daemon-reload; \
+         if test -S /run/user/0/bus; then \
+           XDG_RUNTIME_DIR=/run/user/0 systemctl --user stop jobctl-watch.socket jobctl-watch.service; \
+           rm -rf /etc/systemd/user/jobctl-watch.service.d; \
+           XDG_RUNTIME_DIR=/run/user/0 systemctl --user daemon-reload; \
+         fi; true",
+    );
+}
+
+/// Runs `case` with the watch installed, and uninstalls it afterwards
+/// whatever happened.
+fn with_watch(env: &Env, case: fn(&Env) -> R) -> R {
+    let result = install(env).and_then(|()| case(env));
+    uninstall(env);
+    result
+}
+
+pub fn a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery(env: &Env) -> R {
+    with_watch(env, failure_once_then_recovery)
+}
+
+pub fn a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers(env: &Env) -> R {
+    with_watch(env, overdue_once_then_recovery)
+}
+
+pub fn a_shim_killed_mid_run_is_lost_once(env: &Env) -> R {
+    with_watch(env, lost_once)
+}
+
+pub fn a_run_past_warn_after_is_an_overrun_once(env: &Env) -> R {
+    with_watch(env, overrun_once)
+}
+
+pub fn a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched(
+    env: &Env,
+) -> R {
+    with_watch(env, failing_channel_given_up)
+}
+
+pub fn user_mode_watch_through_the_user_socket(env: &Env) -> R {
+    with_watch(env, user_mode)
 }
 
 /// One case's world: its jobs folder, its configuration (with a command
 /// channel `rec` writing to `received`), and the watch pointed at both.
-struct Case<'a> {
+struct WatchCase<'a> {
     env: &'a Env,
     dir: PathBuf,
     config: PathBuf,
@@ -124,30 +96,24 @@ struct Case<'a> {
 }
 
 impl Env {
-    fn sh(&self, script: &str) -> Result<String, Failed> {
-        self.sb.sh(script).map_err(|e| Failed::from(e.to_string()))
-    }
-
-    fn prop(&self, unit: &str, prop: &str) -> Result<String, Failed> {
-        Ok(self
-            .sh(&format!("systemctl show -P {prop} {unit}"))?
-            .trim()
-            .to_string())
-    }
-
     /// A case with its own folder and configuration. `notify` is the
     /// configuration's `[notify]` settings; channels are added to it.
-    fn case(&self, name: &str, notify: &str, extra_channels: &str) -> Result<Case<'_>, Failed> {
-        self.case_for(name, notify, extra_channels, false)
+    fn watch_case(
+        &self,
+        name: &str,
+        notify: &str,
+        extra_channels: &str,
+    ) -> Result<WatchCase<'_>, Failed> {
+        self.watch_case_for(name, notify, extra_channels, false)
     }
 
-    fn case_for(
+    fn watch_case_for(
         &self,
         name: &str,
         notify: &str,
         extra_channels: &str,
         user: bool,
-    ) -> Result<Case<'_>, Failed> {
+    ) -> Result<WatchCase<'_>, Failed> {
         let base = self.scratch.join(name);
         let _ = fs::remove_dir_all(&base);
         let dir = base.join("jobs.d");
@@ -185,7 +151,7 @@ impl Env {
                  systemctl daemon-reload"
             ))?;
         }
-        Ok(Case {
+        Ok(WatchCase {
             env: self,
             dir,
             config,
@@ -193,27 +159,9 @@ impl Env {
             user,
         })
     }
-
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut f: impl FnMut() -> Result<bool, Failed>,
-    ) -> R {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if f()? {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("timed out after {timeout:?} waiting for {what}").into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
-impl Case<'_> {
+impl WatchCase<'_> {
     fn write_job(&self, name: &str, body: &str) {
         fs::write(self.dir.join(format!("{name}.toml")), body).unwrap();
     }
@@ -316,27 +264,6 @@ impl Case<'_> {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> R {
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("jobctl failed: {}", text(out)).into())
-    }
-}
-
-fn check(cond: bool, msg: impl FnOnce() -> String) -> R {
-    if cond { Ok(()) } else { Err(msg().into()) }
-}
-
 const NOTIFY: &str = "";
 
 // ---------------------------------------------------------------- cases
@@ -344,7 +271,7 @@ const NOTIFY: &str = "";
 /// Three failures in a row (notify_after = 1, no repeat): one `failure`,
 /// delivered through the shim's poke alone; then one `recovery`.
 fn failure_once_then_recovery(env: &Env) -> R {
-    let case = env.case("failure", NOTIFY, "")?;
+    let case = env.watch_case("failure", NOTIFY, "")?;
     let flag = case.dir.parent().unwrap().join("fail");
     fs::write(&flag, "")?;
     case.write_job(
@@ -447,7 +374,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
 /// leeway and grace have passed, reported by `health` too; `recovery` once a
 /// run starts again.
 fn overdue_once_then_recovery(env: &Env) -> R {
-    let case = env.case("overdue", NOTIFY, "")?;
+    let case = env.watch_case("overdue", NOTIFY, "")?;
     case.write_job(
         "ticker",
         "command = [\"/bin/true\"]\nevery = \"2s\"\ngrace = \"2s\"\nnotify = [\"rec\"]\n",
@@ -510,7 +437,7 @@ fn overdue_once_then_recovery(env: &Env) -> R {
 
 /// A shim SIGKILLed mid-run: the run is lost, and `lost` is sent once.
 fn lost_once(env: &Env) -> R {
-    let case = env.case("lost", NOTIFY, "")?;
+    let case = env.watch_case("lost", NOTIFY, "")?;
     case.write_job(
         "hang",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\nnotify = [\"rec\"]\n",
@@ -549,7 +476,7 @@ fn lost_once(env: &Env) -> R {
 
 /// A run still going past `warn_after`: `overrun` once for that run.
 fn overrun_once(env: &Env) -> R {
-    let case = env.case("overrun", NOTIFY, "")?;
+    let case = env.watch_case("overrun", NOTIFY, "")?;
     case.write_job(
         "slow",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\ntimeout = \"1h\"\nwarn_after = \"2s\"\nnotify = [\"rec\"]\n",
@@ -587,7 +514,7 @@ fn overrun_once(env: &Env) -> R {
 fn failing_channel_given_up(env: &Env) -> R {
     let attempts_file = env.scratch.join("broken-attempts");
     let _ = fs::remove_file(&attempts_file);
-    let case = env.case(
+    let case = env.watch_case(
         "broken",
         "retry_for = \"6s\"",
         &format!(
@@ -684,7 +611,7 @@ fn failing_channel_given_up(env: &Env) -> R {
 /// per-user job's shim, delivering from the user's own history.
 fn user_mode(env: &Env) -> R {
     env.sb.start_user_manager().map_err(|e| e.to_string())?;
-    let case = env.case_for("user", NOTIFY, "", true)?;
+    let case = env.watch_case_for("user", NOTIFY, "", true)?;
     env.sh("XDG_RUNTIME_DIR=/run/user/0 systemctl --user start jobctl-watch.socket && test -S /run/user/0/jobctl/watch.sock")?;
     case.write_job(
         "mine",
