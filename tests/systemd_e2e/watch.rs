@@ -656,3 +656,94 @@ fn detail<'a>(details: &'a Value, label: &str) -> &'a Value {
         .and_then(|d| d.iter().find(|f| f["label"] == label))
         .map_or(&Value::Null, |f| &f["value"])
 }
+
+pub fn reminders_repeat_while_an_incident_stays_open(env: &Env) -> R {
+    with_watch(env, reminders_while_open)
+}
+
+/// `repeat` (issue 13, "Events, once per incident"): a channel with
+/// `repeat = "1min"` gets the failure once, then one reminder each time a
+/// pass finds another interval gone by since the incident opened (skipped
+/// ones not made up, none twice), then one recovery. The watch reads the
+/// clock of the host; rather than wait minutes, the case moves the
+/// incident's opening back in the watch's stored state (`notify.db`,
+/// `notify_state`), as time passing would, and starts the passes itself.
+fn reminders_while_open(env: &Env) -> R {
+    let case = env.watch_case("reminders", NOTIFY, "repeat = \"1min\"\n")?;
+    let flag = case.dir.parent().unwrap().join("fail");
+    fs::write(&flag, "")?;
+    case.write_job(
+        "nagging",
+        &format!(
+            "shell = \"test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"rec\"]\n",
+            flag.display()
+        ),
+    );
+    case.apply()?;
+    let out = case.jobctl(&["run", "nagging", "--wait"]);
+    check(out.status.code() == Some(3), || text(&out))?;
+    case.pass_until("nagging", "failure", Duration::from_secs(20))?;
+    // Another pass at once: no interval has gone by, nothing is sent.
+    case.pass()?;
+    let reminders = |case: &WatchCase<'_>| -> Result<Vec<Value>, Failed> {
+        Ok(case
+            .received_of("nagging", "failure")?
+            .into_iter()
+            .filter(|n| {
+                n["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("[reminder"))
+            })
+            .collect())
+    };
+    check(reminders(&case)?.is_empty(), || {
+        format!("{:#?}", case.received())
+    })?;
+    // 2.5 intervals later: the second reminder (the first is not made up).
+    let back_date = |seconds: i64| {
+        env.sh(&format!(
+            "sqlite3 /var/lib/jobctl/notify.db \"UPDATE notify_state SET state = \
+             json_set(state, '$.failure.opened_us', \
+             json_extract(state, '$.failure.opened_us') - {seconds}000000) \
+             WHERE job = 'nagging'\""
+        ))
+    };
+    back_date(150)?;
+    case.pass()?;
+    let got = reminders(&case)?;
+    check(
+        got.len() == 1
+            && got[0]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("[reminder 2]"))
+            && got[0]["status"] == "failed",
+        || format!("{got:#?}"),
+    )?;
+    // Nothing new until the next interval; then the third.
+    case.pass()?;
+    check(reminders(&case)?.len() == 1, || {
+        format!("{:#?}", case.received())
+    })?;
+    back_date(60)?;
+    case.pass()?;
+    let got = reminders(&case)?;
+    check(
+        got.len() == 2
+            && got[1]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("[reminder 3]"))
+            && got[0]["event_id"] != got[1]["event_id"],
+        || format!("{got:#?}"),
+    )?;
+    // Fixed: one recovery, and no reminder after it, however late.
+    fs::remove_file(&flag)?;
+    ok(&case.jobctl(&["run", "nagging", "--wait"]))?;
+    case.pass_until("nagging", "recovery", Duration::from_secs(20))?;
+    case.pass()?;
+    let all = case.received()?;
+    let kinds: Vec<&str> = all.iter().filter_map(|n| n["event"].as_str()).collect();
+    check(
+        kinds == ["failure", "failure", "failure", "recovery"],
+        || format!("{all:#?}"),
+    )
+}
