@@ -123,7 +123,7 @@ const CASES: &[(&str, Case)] = &[
     ("watch::a_run_past_warn_after_is_an_overrun_once", watch::a_run_past_warn_after_is_an_overrun_once),
     ("watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched", watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched),
     ("watch::user_mode_watch_through_the_user_socket", watch::user_mode_watch_through_the_user_socket),    ("delivery::mail_through_exim_reaches_the_local_mailbox", delivery::mail_through_exim_reaches_the_local_mailbox),
-    ("delivery::https_trusts_exactly_the_hosts_ca_store", delivery::https_trusts_exactly_the_hosts_ca_store),    ("watch::reminders_repeat_while_an_incident_stays_open", watch::reminders_repeat_while_an_incident_stays_open),
+    ("delivery::https_trusts_exactly_the_hosts_ca_store", delivery::https_trusts_exactly_the_hosts_ca_store),    ("watch::reminders_repeat_while_an_incident_stays_open", watch::reminders_repeat_while_an_incident_stays_open),    ("watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery", watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

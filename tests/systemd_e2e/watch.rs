@@ -747,3 +747,92 @@ fn reminders_while_open(env: &Env) -> R {
         || format!("{all:#?}"),
     )
 }
+
+pub fn a_webhook_on_loopback_gets_one_failure_and_one_recovery(env: &Env) -> R {
+    with_watch(env, webhook_on_loopback)
+}
+
+/// The issue's own words (issue 13, "Tests, on real parts"): an HTTP
+/// receiver on 127.0.0.1 inside the sandbox (fakehook, a service of its
+/// own) gets exactly one generic `failure` POST for a job failing three
+/// times, woken by the shim's poke, and one `recovery`.
+fn webhook_on_loopback(env: &Env) -> R {
+    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
+    const PORT: u16 = 18081;
+    let hook_dir = env.scratch.join("webhook-receiver");
+    let _ = fs::remove_dir_all(&hook_dir);
+    fs::create_dir_all(&hook_dir)?;
+    env.sh(&format!(
+        "systemd-run --quiet --unit=jobctl-e2e-hook {FAKEHOOK} --dir {} --listen 127.0.0.1:{PORT}",
+        hook_dir.display()
+    ))?;
+    let result = (|| {
+        env.wait_for("the receiver", Duration::from_secs(10), || {
+            Ok(hook_dir.join("port").exists())
+        })?;
+        let case = env.watch_case(
+            "webhook",
+            NOTIFY,
+            &format!(
+                "[notify.channels.hook]\nwebhook = \"http://127.0.0.1:{PORT}/hooks/T000?token=x\"\n"
+            ),
+        )?;
+        let flag = case.dir.parent().unwrap().join("fail");
+        fs::write(&flag, "")?;
+        case.write_job(
+            "posted",
+            &format!(
+                "shell = \"test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"hook\"]\n",
+                flag.display()
+            ),
+        );
+        case.apply()?;
+        let out = case.jobctl(&["run", "posted", "--wait"]);
+        check(out.status.code() == Some(3), || text(&out))?;
+        // The poke alone: no pass of the case's own.
+        env.wait_for("the failure POST", Duration::from_secs(20), || {
+            Ok(!crate::hook::requests(&hook_dir).is_empty())
+        })?;
+        for _ in 0..2 {
+            let out = case.jobctl(&["run", "posted", "--wait"]);
+            check(out.status.code() == Some(3), || text(&out))?;
+        }
+        case.pass()?;
+        case.pass()?;
+        let requests = crate::hook::requests(&hook_dir);
+        check(requests.len() == 1, || format!("{requests:#?}"))?;
+        let first = case.runs("posted")?.pop().ok_or("no run")?;
+        let post = &requests[0];
+        let body: Value = serde_json::from_slice(&post.body).map_err(|e| e.to_string())?;
+        check(
+            post.method == "POST"
+                && post.target == "/hooks/T000?token=x"
+                && post
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("application/json"))
+                && body["event"] == "failure"
+                && body["job"] == "posted"
+                && body["status"] == "failed"
+                && body["exit_code"] == 3
+                && body["run_id"] == first["id"]
+                && body["invocation_id"] == first["invocation_id"]
+                && body["event_id"].as_str().is_some_and(|id| id.len() == 32),
+            || format!("{post:#?}\n{body:#}\nfirst run: {first:#}"),
+        )?;
+        fs::remove_file(&flag)?;
+        ok(&case.jobctl(&["run", "posted", "--wait"]))?;
+        env.wait_for("the recovery POST", Duration::from_secs(20), || {
+            Ok(crate::hook::requests(&hook_dir).len() >= 2)
+        })?;
+        case.pass()?;
+        let requests = crate::hook::requests(&hook_dir);
+        let events: Vec<Value> = requests
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .map(|b| b["event"].clone())
+            .collect();
+        check(events == ["failure", "recovery"], || format!("{events:?}"))
+    })();
+    let _ = env.sh("systemctl stop jobctl-e2e-hook.service");
+    result
+}
