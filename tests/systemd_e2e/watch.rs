@@ -275,7 +275,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
     let flag = case.dir.parent().unwrap().join("fail");
     fs::write(&flag, "")?;
     case.write_job(
-        "flaky",
+        "w-flaky",
         &format!(
             "shell = \"echo step-one; echo the disk is full >&2; test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"rec\"]\n",
             flag.display()
@@ -283,32 +283,32 @@ fn failure_once_then_recovery(env: &Env) -> R {
     );
     case.apply()?;
     // Only jobs with channels get the shim's flag.
-    let exec = env.prop("jobctl-flaky.service", "ExecStart")?;
+    let exec = env.prop("jobctl-w-flaky.service", "ExecStart")?;
     check(exec.contains("--notify"), || exec.clone())?;
 
-    let out = case.jobctl(&["run", "flaky", "--wait"]);
+    let out = case.jobctl(&["run", "w-flaky", "--wait"]);
     check(out.status.code() == Some(3), || text(&out))?;
     let ended = Instant::now();
     // No pass of our own: the shim's datagram starts the watch.
     env.wait_for(
         "the failure through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("flaky", "failure")?.is_empty()),
+        || Ok(!case.received_of("w-flaky", "failure")?.is_empty()),
     )?;
     eprintln!(
         "failure received {:?} after `run --wait` returned (socket poke)",
         ended.elapsed()
     );
     for _ in 0..2 {
-        let out = case.jobctl(&["run", "flaky", "--wait"]);
+        let out = case.jobctl(&["run", "w-flaky", "--wait"]);
         check(out.status.code() == Some(3), || text(&out))?;
     }
     case.pass()?;
     case.pass()?;
-    let failures = case.received_of("flaky", "failure")?;
+    let failures = case.received_of("w-flaky", "failure")?;
     check(failures.len() == 1, || format!("{failures:#?}"))?;
     let n = &failures[0];
-    let runs = case.runs("flaky")?;
+    let runs = case.runs("w-flaky")?;
     check(runs.len() == 3, || format!("{runs:#?}"))?;
     let first = runs.last().unwrap();
     check(
@@ -320,7 +320,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
             && n["event_id"].as_str().is_some_and(|id| id.len() == 32)
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("flaky FAILED on ") && s.ends_with("(exit 3)"))
+                .is_some_and(|s| s.starts_with("w-flaky FAILED on ") && s.ends_with("(exit 3)"))
             && n["output_tail"]
                 .as_str()
                 .is_some_and(|t| t.contains("step-one") && t.contains("the disk is full"))
@@ -330,7 +330,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
         || format!("{n:#}\nruns: {runs:#?}"),
     )?;
     // The queue says the same: one event, sent in one attempt.
-    let queued = case.notifications("flaky")?;
+    let queued = case.notifications("w-flaky")?;
     check(
         queued.len() == 1
             && queued[0]["state"] == "sent"
@@ -342,24 +342,24 @@ fn failure_once_then_recovery(env: &Env) -> R {
 
     // The job is fixed: one recovery, again through the socket.
     fs::remove_file(&flag)?;
-    ok(&case.jobctl(&["run", "flaky", "--wait"]))?;
+    ok(&case.jobctl(&["run", "w-flaky", "--wait"]))?;
     env.wait_for(
         "the recovery through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("flaky", "recovery")?.is_empty()),
+        || Ok(!case.received_of("w-flaky", "recovery")?.is_empty()),
     )?;
-    ok(&case.jobctl(&["run", "flaky", "--wait"]))?;
+    ok(&case.jobctl(&["run", "w-flaky", "--wait"]))?;
     case.pass()?;
-    let recoveries = case.received_of("flaky", "recovery")?;
+    let recoveries = case.received_of("w-flaky", "recovery")?;
     check(
         recoveries.len() == 1 && recoveries[0]["status"] == "success",
         || format!("{recoveries:#?}"),
     )?;
-    check(case.received_of("flaky", "failure")?.len() == 1, || {
+    check(case.received_of("w-flaky", "failure")?.len() == 1, || {
         "a second failure".into()
     })?;
     // `notifications` in text: both events, sent.
-    let out = case.jobctl(&["notifications", "flaky"]);
+    let out = case.jobctl(&["notifications", "w-flaky"]);
     ok(&out)?;
     let listing = String::from_utf8_lossy(&out.stdout);
     check(
@@ -376,18 +376,18 @@ fn failure_once_then_recovery(env: &Env) -> R {
 fn overdue_once_then_recovery(env: &Env) -> R {
     let case = env.watch_case("overdue", NOTIFY, "")?;
     case.write_job(
-        "ticker",
+        "w-ticker",
         "command = [\"/bin/true\"]\nevery = \"2s\"\ngrace = \"2s\"\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    env.wait_for("a run of ticker", Duration::from_secs(20), || {
-        Ok(!case.runs("ticker")?.is_empty())
+    env.wait_for("a run of w-ticker", Duration::from_secs(20), || {
+        Ok(!case.runs("w-ticker")?.is_empty())
     })?;
     // The watch has seen the schedule.
     case.pass()?;
-    env.sh("systemctl stop jobctl-ticker.timer")?;
+    env.sh("systemctl stop jobctl-w-ticker.timer")?;
     let stopped = Instant::now();
-    let n = case.pass_until("ticker", "overdue", Duration::from_secs(30))?;
+    let n = case.pass_until("w-ticker", "overdue", Duration::from_secs(30))?;
     eprintln!(
         "overdue received {:?} after the timer stopped",
         stopped.elapsed()
@@ -396,42 +396,42 @@ fn overdue_once_then_recovery(env: &Env) -> R {
     check(
         n["summary"]
             .as_str()
-            .is_some_and(|s| s.starts_with("ticker OVERDUE on ") && s.contains("no run started"))
+            .is_some_and(|s| s.starts_with("w-ticker OVERDUE on ") && s.contains("no run started"))
             && detail(details, "expected start").is_string()
             && detail(details, "grace") == "2s",
         || format!("{n:#}"),
     )?;
     // health says so too.
-    let out = case.jobctl(&["health", "ticker", "--json"]);
+    let out = case.jobctl(&["health", "w-ticker", "--json"]);
     check(out.status.code() == Some(1), || text(&out))?;
     let report: Value = serde_json::from_slice(&out.stdout)?;
     check(report["counts"]["overdue"] == 1, || format!("{report:#}"))?;
-    let out = case.jobctl(&["health", "ticker", "--prometheus"]);
+    let out = case.jobctl(&["health", "w-ticker", "--prometheus"]);
     check(
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .any(|l| l == "jobctl_job_problem{job=\"ticker\",kind=\"overdue\"} 1"),
+            .any(|l| l == "jobctl_job_problem{job=\"w-ticker\",kind=\"overdue\"} 1"),
         || text(&out),
     )?;
     // Once.
     case.pass()?;
     case.pass()?;
-    check(case.received_of("ticker", "overdue")?.len() == 1, || {
+    check(case.received_of("w-ticker", "overdue")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
     // The timer runs again: a run starts, and the incident is over.
-    env.sh("systemctl start jobctl-ticker.timer")?;
-    let r = case.pass_until("ticker", "recovery", Duration::from_secs(30))?;
+    env.sh("systemctl start jobctl-w-ticker.timer")?;
+    let r = case.pass_until("w-ticker", "recovery", Duration::from_secs(30))?;
     check(detail(&r["details"], "recovers") == "overdue", || {
         format!("{r:#}")
     })?;
-    let out = case.jobctl(&["health", "ticker"]);
+    let out = case.jobctl(&["health", "w-ticker"]);
     check(
         !String::from_utf8_lossy(&out.stdout).contains("overdue"),
         || text(&out),
     )?;
     // Leave nothing running for the next case.
-    env.sh("systemctl stop jobctl-ticker.timer")?;
+    env.sh("systemctl stop jobctl-w-ticker.timer")?;
     Ok(())
 }
 
@@ -439,37 +439,37 @@ fn overdue_once_then_recovery(env: &Env) -> R {
 fn lost_once(env: &Env) -> R {
     let case = env.watch_case("lost", NOTIFY, "")?;
     case.write_job(
-        "hang",
+        "w-hang",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "hang"]))?;
-    env.wait_for("hang running", Duration::from_secs(10), || {
+    ok(&case.jobctl(&["run", "w-hang"]))?;
+    env.wait_for("w-hang running", Duration::from_secs(10), || {
         Ok(case
-            .runs("hang")?
+            .runs("w-hang")?
             .first()
             .is_some_and(|r| r["status"] == "running"))
     })?;
-    let shim = env.prop("jobctl-hang.service", "MainPID")?;
+    let shim = env.prop("jobctl-w-hang.service", "MainPID")?;
     env.sh(&format!("kill -KILL {shim}"))?;
     env.wait_for("the service to fail", Duration::from_secs(10), || {
-        Ok(env.prop("jobctl-hang.service", "ActiveState")? == "failed")
+        Ok(env.prop("jobctl-w-hang.service", "ActiveState")? == "failed")
     })?;
-    let n = case.pass_until("hang", "lost", Duration::from_secs(30))?;
-    let run = &case.runs("hang")?[0];
+    let n = case.pass_until("w-hang", "lost", Duration::from_secs(30))?;
+    let run = &case.runs("w-hang")?[0];
     check(
         n["status"] == "lost"
             && n["run_id"] == run["id"]
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("hang LOST on ")),
+                .is_some_and(|s| s.starts_with("w-hang LOST on ")),
         || format!("{n:#}\n{run:#}"),
     )?;
     case.pass()?;
-    check(case.received_of("hang", "lost")?.len() == 1, || {
+    check(case.received_of("w-hang", "lost")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
-    check(case.received_of("hang", "failure")?.is_empty(), || {
+    check(case.received_of("w-hang", "failure")?.is_empty(), || {
         "a lost run is `lost`, not also `failure`".into()
     })
 }
@@ -478,33 +478,33 @@ fn lost_once(env: &Env) -> R {
 fn overrun_once(env: &Env) -> R {
     let case = env.watch_case("overrun", NOTIFY, "")?;
     case.write_job(
-        "slow",
+        "w-slow",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\ntimeout = \"1h\"\nwarn_after = \"2s\"\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "slow"]))?;
-    env.wait_for("slow running", Duration::from_secs(10), || {
+    ok(&case.jobctl(&["run", "w-slow"]))?;
+    env.wait_for("w-slow running", Duration::from_secs(10), || {
         Ok(case
-            .runs("slow")?
+            .runs("w-slow")?
             .first()
             .is_some_and(|r| r["status"] == "running"))
     })?;
-    let n = case.pass_until("slow", "overrun", Duration::from_secs(30))?;
-    let run = &case.runs("slow")?[0];
+    let n = case.pass_until("w-slow", "overrun", Duration::from_secs(30))?;
+    let run = &case.runs("w-slow")?[0];
     check(
         n["status"] == "running"
             && n["run_id"] == run["id"]
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("slow still RUNNING on ")),
+                .is_some_and(|s| s.starts_with("w-slow still RUNNING on ")),
         || format!("{n:#}"),
     )?;
     case.pass()?;
     case.pass()?;
-    check(case.received_of("slow", "overrun")?.len() == 1, || {
+    check(case.received_of("w-slow", "overrun")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
-    env.sh("systemctl stop jobctl-slow.service")?;
+    env.sh("systemctl stop jobctl-w-slow.service")?;
     Ok(())
 }
 
@@ -528,12 +528,12 @@ fn failing_channel_given_up(env: &Env) -> R {
         env.scratch.display()
     ))?;
     case.write_job(
-        "doomed",
+        "w-doomed",
         "command = [\"/bin/sh\", \"-c\", \"echo working; exit 7\"]\nmanual = true\nnotify = [\"broken\"]\n",
     );
     case.apply()?;
     let started = Instant::now();
-    let out = case.jobctl(&["run", "doomed", "--wait"]);
+    let out = case.jobctl(&["run", "w-doomed", "--wait"]);
     // The job's own status, whatever the channel does.
     check(out.status.code() == Some(7), || text(&out))?;
     check(started.elapsed() < Duration::from_secs(10), || {
@@ -545,7 +545,7 @@ fn failing_channel_given_up(env: &Env) -> R {
         Duration::from_secs(40),
         || {
             case.pass()?;
-            last = case.notifications("doomed")?;
+            last = case.notifications("w-doomed")?;
             Ok(last.first().is_some_and(|n| n["state"] == "given-up"))
         },
     )
@@ -587,18 +587,18 @@ fn failing_channel_given_up(env: &Env) -> R {
         || "attempted after giving up".into(),
     )?;
     // The job's history is the job's: one failed run, exit 7, its output.
-    let runs = case.runs("doomed")?;
+    let runs = case.runs("w-doomed")?;
     check(
         runs.len() == 1 && runs[0]["status"] == "failed" && runs[0]["exit_code"] == 7,
         || format!("{runs:#?}"),
     )?;
-    let out = case.jobctl(&["logs", "doomed"]);
+    let out = case.jobctl(&["logs", "w-doomed"]);
     check(
         String::from_utf8_lossy(&out.stdout).contains("working"),
         || text(&out),
     )?;
     // The listing names the result and the state.
-    let out = case.jobctl(&["notifications", "doomed", "--attempts"]);
+    let out = case.jobctl(&["notifications", "w-doomed", "--attempts"]);
     let listing = String::from_utf8_lossy(&out.stdout);
     check(
         // (The detail after the status is the delivery crate's wording.)
@@ -614,18 +614,18 @@ fn user_mode(env: &Env) -> R {
     let case = env.watch_case_for("user", NOTIFY, "", true)?;
     env.sh("XDG_RUNTIME_DIR=/run/user/0 systemctl --user start jobctl-watch.socket && test -S /run/user/0/jobctl/watch.sock")?;
     case.write_job(
-        "mine",
+        "w-mine",
         "command = [\"/bin/sh\", \"-c\", \"exit 5\"]\nmanual = true\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    let out = case.jobctl(&["run", "mine", "--wait"]);
+    let out = case.jobctl(&["run", "w-mine", "--wait"]);
     check(out.status.code() == Some(5), || text(&out))?;
     env.wait_for(
         "the user's failure through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("mine", "failure")?.is_empty()),
+        || Ok(!case.received_of("w-mine", "failure")?.is_empty()),
     )?;
-    let n = &case.received_of("mine", "failure")?[0];
+    let n = &case.received_of("w-mine", "failure")?[0];
     check(
         n["exit_code"] == 5
             && n["journal_hint"]
@@ -634,7 +634,7 @@ fn user_mode(env: &Env) -> R {
         || format!("{n:#}"),
     )?;
     // Queued in the user's state folder, not root's.
-    let queued = case.notifications("mine")?;
+    let queued = case.notifications("w-mine")?;
     check(queued.len() == 1 && queued[0]["state"] == "sent", || {
         format!("{queued:#?}")
     })?;
