@@ -147,5 +147,47 @@ fn run_and_find(env: &Env) -> R {
     let output = env.sh(&format!(
         "journalctl --directory={SERVER_DIR} -o cat _SYSTEMD_INVOCATION_ID={invocation}"
     ))?;
-    check(output.lines().any(|l| l == "shipping"), || output.clone())
+    check(output.lines().any(|l| l == "shipping"), || output.clone())?;
+
+    // `jobctl logs --journal-dir` on the central host: the run from its
+    // end entry there, and its lines, with --failed, --run and --host.
+    let short = &id[..8];
+    for extra in [
+        vec![],
+        vec!["--failed"],
+        vec!["--run", short],
+        vec!["--host", hostname.as_str()],
+    ] {
+        let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
+        args.extend(extra.iter().copied());
+        let out = env.jobctl_in(&dir, &args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.success()
+                && stdout.lines().any(|l| l.ends_with(": shipping"))
+                && stderr.contains(&format!(
+                    "shipped on {hostname}: run {id}, failed (exit status 3); invocation {invocation}"
+                )),
+            || format!("{extra:?}: {}", text(&out)),
+        )?;
+    }
+    // Another host's, or a run that is not there: said so, exit 1.
+    for extra in [vec!["--host", "elsewhere"], vec!["--run", "00000000"]] {
+        let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
+        args.extend(extra.iter().copied());
+        let out = env.jobctl_in(&dir, &args);
+        check(
+            out.status.code() == Some(1)
+                && String::from_utf8_lossy(&out.stderr).contains("in the journal files of"),
+            || format!("{extra:?}: {}", text(&out)),
+        )?;
+    }
+    let out = env.jobctl_in(&dir, &["logs", "shipped", "--journal-dir", "/nonexistent"]);
+    check(
+        out.status.code() == Some(2)
+            && String::from_utf8_lossy(&out.stderr)
+                .contains("--journal-dir /nonexistent: not a folder"),
+        || text(&out),
+    )
 }
