@@ -80,7 +80,8 @@ fn calendar_streams_its_elapses() {
         &["--json", "--iterations", "100000", "*:*:*", "minutely"],
     );
     assert!(out.status.success(), "{}", describe(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &document["expressions"];
     let elapses = v[0]["next_elapses"].as_array().unwrap();
     assert_eq!(elapses.len(), 100_000);
     assert_eq!(elapses[99_999]["timestamp"], "2026-01-02T03:46:40Z");

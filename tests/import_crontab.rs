@@ -83,8 +83,14 @@ fn assert_matches_expected(dir: &Path, expected: &Path) {
     }
 }
 
-fn validate(env: &TestEnv, dir: &Path) {
-    let output = env.jobctl().args(["validate", "--jobs-dir"]).arg(dir).run();
+/// `jobctl validate` of the imported folder, with `config` (the
+/// configuration the import's mail channels were added to) when given.
+fn validate_with(env: &TestEnv, dir: &Path, config: Option<&Path>) {
+    let mut cmd = env.jobctl();
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let output = cmd.args(["validate", "--jobs-dir"]).arg(dir).run();
     assert!(
         output.status.success(),
         "jobctl validate: {}",
@@ -92,11 +98,26 @@ fn validate(env: &TestEnv, dir: &Path) {
     );
 }
 
+fn validate(env: &TestEnv, dir: &Path) {
+    validate_with(env, dir, None);
+}
+
+/// The blocks the import asks to add to the configuration, as `--json`
+/// gives them (`channels[].toml`, null for a channel already there).
+fn blocks_to_add(report: &serde_json::Value) -> String {
+    report["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .filter_map(|c| c["toml"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn user_crontab() {
     let (env, out, stdout) = imported(&["user.crontab", "--job-user", "alice"]);
     assert_matches_expected(&out, &fixture("user.expected"));
-    validate(&env, &out);
 
     assert!(stdout.starts_with("Imported 8 jobs from "), "{stdout}");
     for line in [
@@ -109,12 +130,108 @@ fn user_crontab() {
         "hint: systemd expresses it as `*-*~01`",
         "`#` (\"MON#2\": nth weekday of the month) is a Quartz extension, not cron",
         "line 23: 5;rm * * * * /bin/true",
-        "MAILTO=ops@example.com is kept as metadata: jobctl sends no mail",
+        "MAILTO became mail channels",
+        "cron mailed a job's output whenever it printed anything",
+        "  mailto-ops-example-com: ops@example.com (MAILTO=ops@example.com)",
+        "jobctl does not edit it; the jobs that name these channels do not validate until they exist",
+        "[notify.channels.mailto-ops-example-com]\nmail = [\"ops@example.com\"]\n",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
     // No staging folder is left behind.
     assert_eq!(snapshot(env.path()).keys().collect::<Vec<_>>(), ["jobs.d"]);
+    // The files validate once the printed channel is in the configuration.
+    let config = env
+        .write_config("[notify.channels.mailto-ops-example-com]\nmail = [\"ops@example.com\"]\n");
+    validate_with(&env, &out, Some(&config));
+}
+
+/// MAILTO (issue 13, "mail"): each MAILTO line gives the job lines after it
+/// a mail channel (`MAILTO=""`: `notify = []`), a channel the configuration
+/// has for the same addresses is used as it is, the others are printed to
+/// be added — the configuration itself is never written — and the files
+/// validate once they are.
+#[test]
+fn mailto_becomes_a_mail_channel() {
+    let env = TestEnv::new();
+    let out = env.path().join("jobs.d");
+    let existing = "# the operator's own\n[notify.channels.dba-team]\nmail = [\"ops@example.com\", \"dba@example.com\"]\n";
+    let config = env.write_config(existing);
+    // `--config` is a global option: before the subcommand.
+    let run = |json: bool| {
+        let mut cmd = env.jobctl();
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["import", "crontab", "mailto.crontab", "--job-user", "alice"])
+            .arg("--out")
+            .arg(&out)
+            .current_dir(fixture(""));
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.run()
+    };
+    let output = run(false);
+    assert!(output.status.success(), "{}", output.describe());
+    assert_matches_expected(&out, &fixture("mailto.expected"));
+    let stdout = output.stdout();
+    for line in [
+        "  mailto-ops-example-com: ops@example.com (MAILTO=ops@example.com)",
+        &format!(
+            "  dba-team: dba@example.com, ops@example.com (MAILTO=dba@example.com, ops@example.com), already in {}",
+            config.display()
+        ),
+        "  mailto-root-localhost: root@localhost (MAILTO=root)",
+        "[notify.channels.mailto-ops-example-com]\nmail = [\"ops@example.com\"]\n\n[notify.channels.mailto-root-localhost]\nmail = [\"root@localhost\"]\n",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("[notify.channels.dba-team]"), "{stdout}");
+    // Never edited.
+    assert_eq!(fs::read_to_string(&config).expect("config"), existing);
+    // The jobs name channels the configuration does not have yet.
+    let output = env
+        .jobctl()
+        .arg("--config")
+        .arg(&config)
+        .args(["validate", "--jobs-dir"])
+        .arg(&out)
+        .run();
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+    assert_contains(
+        &output.stderr(),
+        "unknown notification channel \"mailto-ops-example-com\"",
+    );
+
+    // --json: the same channels, with the blocks to add.
+    fs::remove_dir_all(&out).expect("clean");
+    let output = run(true);
+    assert!(output.status.success(), "{}", output.describe());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let channels: Vec<(&str, bool)> = report["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default(),
+                c["in_config"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            ("mailto-ops-example-com", false),
+            ("dba-team", true),
+            ("mailto-root-localhost", false)
+        ]
+    );
+    assert_eq!(report["channels"][0]["lines"], serde_json::json!([4]));
+    assert_eq!(report["config"], config.to_str().unwrap());
+    // Pasted: every file validates.
+    fs::write(&config, format!("{existing}\n{}", blocks_to_add(&report))).expect("paste");
+    validate_with(&env, &out, Some(&config));
 }
 
 #[test]
@@ -282,10 +399,21 @@ fn rendered_services(env: &TestEnv, dir: &Path) -> Vec<String> {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    let output = env.jobctl().arg("render").arg("--json").args(&files).run();
+    // With the mail channel user.crontab's MAILTO became, as the import
+    // asked to add it.
+    let config = env
+        .write_config("[notify.channels.mailto-ops-example-com]\nmail = [\"ops@example.com\"]\n");
+    let output = env
+        .jobctl()
+        .arg("--config")
+        .arg(config)
+        .arg("render")
+        .arg("--json")
+        .args(&files)
+        .run();
     assert!(output.status.success(), "{output:?}");
     let units: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    units
+    units["jobs"]
         .as_array()
         .expect("array")
         .iter()

@@ -252,10 +252,19 @@ fn import(env: &TestEnv, args: &[&str], stdin: &[u8]) -> Value {
 }
 
 /// The `OnCalendar=` lines of the job's timer as jobctl renders it.
+/// The mail channel the import makes of `MAILTO=ops@example.com`.
+const OPS_CHANNEL: &str = "mailto-ops-example-com";
+
 fn rendered_calendars(env: &TestEnv, file: &Path) -> Vec<String> {
+    // The configuration with the channel the import asked to add.
+    let config = env.write_config(&format!(
+        "[notify.channels.{OPS_CHANNEL}]\nmail = [\"ops@example.com\"]\n"
+    ));
     let output = env
         .jobctl()
-        .args(["--config", "/nonexistent/config.toml", "render", "--json"])
+        .arg("--config")
+        .arg(config)
+        .args(["render", "--json"])
         .arg(file)
         .run();
     assert!(
@@ -265,7 +274,7 @@ fn rendered_calendars(env: &TestEnv, file: &Path) -> Vec<String> {
         output.stderr()
     );
     let rendered: Value = serde_json::from_slice(&output.stdout).unwrap();
-    rendered[0]["timer"]["contents"]
+    rendered["jobs"][0]["timer"]["contents"]
         .as_str()
         .unwrap_or_default()
         .lines()
@@ -374,6 +383,16 @@ fn check_import(env: &TestEnv, report: &Value, expected: &[Expect]) {
             .and_then(|m| m.get("mailto"))
             .and_then(|m| m.as_str());
         assert_eq!(mailto, want.mailto, "{what}: MAILTO");
+        // cron mailed MAILTO (issue 13): the job notifies its mail channel.
+        let notify: Option<Vec<&str>> = toml
+            .get("notify")
+            .and_then(|n| n.as_array())
+            .map(|n| n.iter().filter_map(|c| c.as_str()).collect());
+        let want_notify = want.mailto.map(|m| {
+            assert_eq!(m, "ops@example.com", "the oracle knows this one address");
+            vec![OPS_CHANNEL]
+        });
+        assert_eq!(notify, want_notify, "{what}: notify");
     }
 }
 

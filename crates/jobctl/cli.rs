@@ -83,13 +83,16 @@ pub fn parse_error(err: clap::Error) -> ExitCode {
         let hints: Vec<String> = lines
             .filter_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string))
             .collect();
-        let _ = crate::output::print_json(&crate::error::JsonError {
-            error,
-            causes: Vec::new(),
-            hints: &hints,
-            diagnostics: &[],
-            exit_status: crate::exit::Exit::Usage.code(),
-        });
+        let _ = crate::output::print_json(
+            "error",
+            &crate::error::JsonError {
+                error,
+                causes: Vec::new(),
+                hints: &hints,
+                diagnostics: &[],
+                exit_status: crate::exit::Exit::Usage.code(),
+            },
+        );
     }
     let _ = err.print();
     if shown {

@@ -26,13 +26,49 @@ pub fn use_color() -> bool {
     env::var_os(env::NO_COLOR).is_none() && io::stdout().is_terminal()
 }
 
+/// The version of every `--json` document's shape, in its `schema` field
+/// (`jobctl.list/v1` …). Adding a field keeps the version; removing or
+/// renaming one, or changing its type or meaning, is a new version
+/// (docs/json.md).
+pub const JSON_VERSION: &str = "v1";
+
+/// A `--json` document: `schema` (`jobctl.KIND/v1`) first, `host` where the
+/// document is about this host's jobs or runs (so documents from several
+/// hosts can be put together), then the command's own fields.
+#[derive(Serialize)]
+struct Document<'a, T: Serialize> {
+    schema: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<Option<String>>,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Writes `value` (a struct or map) as the `--json` document of kind `kind`
+/// (docs/json.md), without `host`. See [`print_json_with`].
+pub fn print_json<T: Serialize>(kind: &str, value: &T) -> io::Result<()> {
+    print_json_with(kind, false, value)
+}
+
+/// Writes `value` as the `--json` document of kind `kind` with this host's
+/// name in `host` (`null` if it cannot be read).
+pub fn print_json_host<T: Serialize>(kind: &str, value: &T) -> io::Result<()> {
+    print_json_with(kind, true, value)
+}
+
 /// Writes `value` as pretty JSON followed by a newline to stdout, as it is
-/// serialized (buffered, not built in memory first). A broken pipe is not an
-/// error, as for [`print_text`].
-pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
+/// serialized (buffered, not built in memory first), under `schema` (and
+/// `host` when `host` is set). A broken pipe is not an error, as for
+/// [`print_text`].
+fn print_json_with<T: Serialize>(kind: &str, host: bool, body: &T) -> io::Result<()> {
+    let value = Document {
+        schema: format!("jobctl.{kind}/{JSON_VERSION}"),
+        host: host.then(crate::host::hostname),
+        body,
+    };
     JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, value)
+    let written = serde_json::to_writer_pretty(&mut out, &value)
         .map_err(|e| match e.io_error_kind() {
             Some(kind) => io::Error::new(kind, e),
             None => io::Error::other(e),

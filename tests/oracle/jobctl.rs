@@ -40,13 +40,18 @@ pub fn calendar(tz: &str, base: &str, iterations: u32, exprs: &[String], cron: b
         .env("TZ", tz)
         .run();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let results: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+    let document: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
             "jobctl printed no JSON ({e}); status {:?}\nstderr: {}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         )
     });
+    assert_eq!(document["schema"], "jobctl.calendar/v1");
+    let results: Vec<Value> = document["expressions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no expressions: {document:#}"));
     assert_eq!(results.len(), exprs.len(), "one result per expression");
     // Exit status: 0 when everything was valid and computable.
     let all_ok = results.iter().all(|r| r["error"].is_null());

@@ -368,7 +368,7 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
     })?;
     // info: the facts.
     let facts = &task(&first, "facts")?["result"]["ansible_facts"]["jobctl"];
-    let row = facts["list"]
+    let row = facts["list"]["jobs"]
         .as_array()
         .and_then(|l| l.iter().find(|j| j["job"] == "nightly"))
         .ok_or_else(|| format!("no nightly in the facts: {facts:#}"))?;
@@ -376,7 +376,8 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
         row["team"] == "analytics"
             && row["tags"] == json!(["etl", "nightly"])
             && facts["health"]["jobs_checked"].is_number()
-            && facts["status"].is_array()
+            && facts["list"]["schema"] == "jobctl.list/v1"
+            && facts["status"]["jobs"].is_array()
             && facts["version"]
                 .as_str()
                 .is_some_and(|v| v.starts_with("jobctl ")),
@@ -810,7 +811,9 @@ pub fn per_user_mode_as_a_real_user(env: &Env) -> R {
         let active = user_systemctl("is-active jobctl-notes-sync.timer")?;
         check(active.trim() == "active", || active.clone())?;
         let facts = &task(&first, "user facts")?["result"]["ansible_facts"]["jobctl"]["list"];
-        check(facts[0]["job"] == "notes-sync", || format!("{facts:#}"))?;
+        check(facts["jobs"][0]["job"] == "notes-sync", || {
+            format!("{facts:#}")
+        })?;
         let second = playbook(env, c, "user.yml", &vars("present"), &[])?;
         check(changed_tasks(&second).is_empty(), || format!("{second:#}"))?;
         let gone = playbook(env, c, "user.yml", &vars("absent"), &[])?;

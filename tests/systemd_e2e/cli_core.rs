@@ -344,7 +344,7 @@ pub fn labels_are_shown_and_filtered_and_a_missing_folder_is_empty(env: &Env) ->
         &dir,
         &["list", "--json", "--team", "analytics", "--tag", "etl"],
     );
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     check(
         rows.as_array().map(Vec::len) == Some(1)
             && rows[0]["job"] == "etl"

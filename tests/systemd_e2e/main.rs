@@ -17,13 +17,25 @@
 
 mod ansible;
 mod cli_core;
+mod delivery;
+// Shared with the delivery crate's own tests (delivery.rs uses them; tls.rs
+// names `crate::hook`, so they live at the root).
+#[path = "../../crates/jobctl-notify/tests/support/fixture.rs"]
+mod fixture;
+#[path = "../../crates/fakehook/hook.rs"]
+mod hook;
 mod injection;
+mod journal_remote;
+mod json_docs;
 mod knowing;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
+#[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
+mod tls;
 mod trust;
 mod trust_fix;
+mod watch;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -110,6 +122,18 @@ const CASES: &[(&str, Case)] = &[
     ("ansible::playbooks_converge_with_exact_check_and_diff_modes", ansible::playbooks_converge_with_exact_check_and_diff_modes),
     ("ansible::the_run_module_returns_the_real_exit_status", ansible::the_run_module_returns_the_real_exit_status),
     ("ansible::per_user_mode_as_a_real_user", ansible::per_user_mode_as_a_real_user),
+    ("json_docs::every_json_field_is_documented_and_every_documented_field_printed", json_docs::every_json_field_is_documented_and_every_documented_field_printed),
+    ("journal_remote::a_failed_run_reaches_journal_remote_with_its_fields", journal_remote::a_failed_run_reaches_journal_remote_with_its_fields),
+    ("watch::a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery", watch::a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery),
+    ("watch::a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers", watch::a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers),
+    ("watch::a_shim_killed_mid_run_is_lost_once", watch::a_shim_killed_mid_run_is_lost_once),
+    ("watch::a_run_past_warn_after_is_an_overrun_once", watch::a_run_past_warn_after_is_an_overrun_once),
+    ("watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched", watch::a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched),
+    ("watch::user_mode_watch_through_the_user_socket", watch::user_mode_watch_through_the_user_socket),
+    ("delivery::mail_through_exim_reaches_the_local_mailbox", delivery::mail_through_exim_reaches_the_local_mailbox),
+    ("delivery::https_trusts_exactly_the_hosts_ca_store", delivery::https_trusts_exactly_the_hosts_ca_store),
+    ("watch::reminders_repeat_while_an_incident_stays_open", watch::reminders_repeat_while_an_incident_stays_open),
+    ("watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery", watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -123,9 +147,15 @@ const HOST_CASES: &[(&str, HostCase)] = &[
     ("packaging::the_package_installs_on_a_real_systemd", packaging::the_package_installs_on_a_real_systemd),
     ("packaging::lintian_accepts_the_package", packaging::lintian_accepts_the_package),
     ("ansible::the_collection_builds_and_every_module_is_documented", ansible::the_collection_builds_and_every_module_is_documented),
+    ("delivery::fakehook_records_requests_and_answers_as_told", delivery::fakehook_records_requests_and_answers_as_told),
 ];
 
 fn main() {
+    // Started again inside the sandbox to deliver (delivery.rs).
+    if let Ok(mode) = std::env::var(delivery::CHILD) {
+        delivery::child(&mode);
+        return;
+    }
     let mut args = Arguments::from_args();
     // One systemd, one unit folder, one lock: the cases run in sequence (and
     // in the main thread, which booted the sandbox: docs/testing.md).
@@ -346,7 +376,7 @@ impl Env {
     fn row(&self, dir: &Path, job: &str) -> Result<Value, Failed> {
         let out = self.jobctl_in(dir, &["list", "--json"]);
         ok(&out)?;
-        let rows: Value = serde_json::from_slice(&out.stdout)?;
+        let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
         rows.as_array()
             .and_then(|rows| rows.iter().find(|r| r["job"] == job))
             .cloned()
@@ -439,7 +469,7 @@ fn apply_from_empty(env: &Env) -> R {
     // `list` agrees.
     let out = env.jobctl_in(&dir, &["list", "--json"]);
     ok(&out)?;
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let alpha = rows
         .as_array()
         .unwrap()
@@ -947,7 +977,7 @@ fn disabled_and_expired(env: &Env) -> R {
         "not disabled",
     )?;
     let out = env.jobctl_in(&dir, &["list", "--json"]);
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let state = |j: &str| {
         rows.as_array()
             .unwrap()
@@ -1154,7 +1184,7 @@ fn user_mode(env: &Env) -> R {
     // `list` shows the user's jobs from the user manager and its history.
     let out = run(&["list", "--json"]);
     ok(&out)?;
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     let row = |job: &str| {
         rows.as_array()
             .and_then(|rows| rows.iter().find(|r| r["job"] == job))

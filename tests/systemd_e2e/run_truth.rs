@@ -353,7 +353,11 @@ pub fn units_systemd_cannot_load_are_refused_or_reported(env: &Env) -> R {
     let out = env.jobctl_in(&dir, &["render", "--json", near_file.to_str().unwrap()]);
     ok(&out)?;
     let rendered: Value = serde_json::from_slice(&out.stdout)?;
-    let measured = exec_line(rendered[0]["service"]["contents"].as_str().unwrap_or(""));
+    let measured = exec_line(
+        rendered["jobs"][0]["service"]["contents"]
+            .as_str()
+            .unwrap_or(""),
+    );
     let longest = 1 + LINE_MAX - measured;
     write_job(&dir, "near", &near(longest + 1));
     let out = env.jobctl_in(&dir, &["validate"]);

@@ -179,7 +179,7 @@ pub fn a_file_apply_refuses_is_invalid_everywhere(env: &Env) -> R {
     check(out.status.code() == Some(2), || text(&out))?;
     let out = env.jobctl_in(&dir, &["list", "--json"]);
     ok(&out)?;
-    let rows: Value = serde_json::from_slice(&out.stdout)?;
+    let rows: Value = serde_json::from_slice::<Value>(&out.stdout)?["jobs"].take();
     for (job, _) in invalid {
         let row = rows
             .as_array()

@@ -552,6 +552,123 @@ pub struct ImportOptions {
     /// The `timeout` written into every job (cron had none); `None` writes
     /// no key.
     pub timeout: Option<Timespan>,
+    /// The mail channels the global configuration already has (name →
+    /// addresses): a MAILTO with the same addresses uses that channel
+    /// rather than a new one.
+    pub mail_channels: BTreeMap<String, Vec<String>>,
+}
+
+/// A mail channel that MAILTO became (`[notify.channels.NAME] mail = …`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailChannel {
+    pub name: String,
+    /// The addresses, as the channel's `mail` key.
+    pub mail: Vec<String>,
+    /// The MAILTO value, as the crontab wrote it.
+    pub mailto: String,
+    /// The configuration defines it already (same addresses).
+    pub in_config: bool,
+    /// The crontab lines of the jobs that notify it.
+    pub lines: Vec<usize>,
+}
+
+impl MailChannel {
+    /// The channel's definition for the global configuration, ready to
+    /// paste.
+    pub fn toml(&self) -> String {
+        let mail: Vec<String> = self.mail.iter().map(|a| toml_string(a)).collect();
+        let bare = self
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        let key = if bare {
+            self.name.clone()
+        } else {
+            toml_string(&self.name)
+        };
+        format!("[notify.channels.{key}]\nmail = [{}]\n", mail.join(", "))
+    }
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// What a MAILTO value means for the jobs after it (cron's rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mailto {
+    /// `MAILTO=""`: cron sends no mail; the jobs get `notify = []`.
+    Off,
+    /// These addresses: a mail channel.
+    To(Vec<String>),
+    /// Not addresses jobctl can send to, and why.
+    Unusable(String),
+}
+
+/// Reads a MAILTO value: addresses separated by commas (cronie and
+/// Debian's cron hand the value to sendmail, which takes a list); a bare
+/// local user name (`root`: cron mails that user) becomes
+/// `NAME@localhost`, which the local mail system delivers to that user.
+pub fn parse_mailto(value: &str) -> Mailto {
+    let value = value.trim();
+    if value.is_empty() {
+        return Mailto::Off;
+    }
+    let mut addresses: Vec<String> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let address = if !part.contains('@')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            format!("{part}@localhost")
+        } else {
+            part.to_string()
+        };
+        if let Err(e) = crate::notify::check_address(&address) {
+            return Mailto::Unusable(e);
+        }
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    if addresses.is_empty() {
+        return Mailto::Off;
+    }
+    Mailto::To(addresses)
+}
+
+/// The name of a new channel for `addresses`: `mailto-` and the addresses
+/// in the characters channel names allow, unique among `taken`.
+fn mail_channel_name(addresses: &[String], taken: &dyn Fn(&str) -> bool) -> String {
+    let mut base = String::from("mailto-");
+    let mut dash = false;
+    for c in addresses.join("-").chars() {
+        // No '.': a name with one would have to be quoted in the
+        // `[notify.channels.NAME]` header.
+        if c.is_ascii_alphanumeric() || c == '_' {
+            base.push(c.to_ascii_lowercase());
+            dash = false;
+        } else if !dash {
+            base.push('-');
+            dash = true;
+        }
+    }
+    let base = base.trim_end_matches('-').to_string();
+    let limit = crate::notify::MAX_CHANNEL_NAME_LEN - 4;
+    let base = if base.len() > limit {
+        base[..limit].trim_end_matches('-').to_string()
+    } else {
+        base
+    };
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|name| !taken(name))
+        .unwrap_or(base)
 }
 
 /// One job file to write.
@@ -578,6 +695,8 @@ pub struct ImportPlan {
     pub skipped: Vec<CrontabProblem>,
     /// Notes about the whole crontab (e.g. MAILTO).
     pub notes: Vec<String>,
+    /// The mail channels MAILTO lines became, in the order they appear.
+    pub channels: Vec<MailChannel>,
 }
 
 /// The job-file keys an imported job uses (see docs/job-file.md).
@@ -591,6 +710,9 @@ struct JobFile {
     user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout: Option<String>,
+    /// MAILTO's channel (`[]`: `MAILTO=""`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shell: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -623,6 +745,7 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
         jobs: Vec::new(),
         skipped: crontab.problems.clone(),
         notes: Vec::new(),
+        channels: Vec::new(),
     };
     if let Some(timeout) = options.timeout {
         plan.notes.push(if timeout.is_infinite() {
@@ -634,7 +757,7 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
         });
     }
     let mut used: HashMap<String, usize> = HashMap::new();
-    let mut mail_noted = false;
+    let mut unusable_noted: Vec<String> = Vec::new();
     for entry in &crontab.entries {
         let env: BTreeMap<String, String> = entry.environment.iter().cloned().collect();
         let mut notes = Vec::new();
@@ -745,13 +868,28 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
             "source".to_string(),
             format!("{source} line {}", entry.line),
         );
+        let mut notify = None;
         if let Some(mailto) = env.get("MAILTO") {
             metadata.insert("mailto".to_string(), mailto.clone());
-            if !mail_noted && !mailto.is_empty() {
-                plan.notes.push(format!(
-                    "MAILTO={mailto} is kept as metadata: jobctl sends no mail; read output with `jobctl logs` or the journal"
-                ));
-                mail_noted = true;
+            match parse_mailto(mailto) {
+                Mailto::Off => notify = Some(Vec::new()),
+                Mailto::To(addresses) => {
+                    notify = Some(vec![mail_channel(
+                        &mut plan.channels,
+                        &options.mail_channels,
+                        mailto,
+                        addresses,
+                        entry.line,
+                    )]);
+                }
+                Mailto::Unusable(why) => {
+                    if !unusable_noted.contains(mailto) {
+                        plan.notes.push(format!(
+                            "MAILTO={mailto} is not a list of mail addresses jobctl can send to ({why}): the jobs after it have no mail channel; add `notify` to them by hand"
+                        ));
+                        unusable_noted.push(mailto.clone());
+                    }
+                }
             }
         }
         if translation.on_calendar.len() > 1 {
@@ -780,6 +918,7 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
             timezone: timezone.filter(|_| !translation.on_boot),
             user,
             timeout: options.timeout.map(|t| t.to_string()),
+            notify,
             shell,
             command,
             stdin: entry.stdin.clone(),
@@ -802,7 +941,50 @@ pub fn import(crontab: &Crontab, options: &ImportOptions) -> ImportPlan {
         });
     }
     plan.skipped.sort_by_key(|p| p.line);
+    if plan.channels.iter().any(|c| !c.mailto.is_empty()) {
+        plan.notes.push(
+            "MAILTO became mail channels (`notify` in the jobs, listed below): cron mailed a job's output whenever it printed anything; jobctl mails when a run fails and when the job recovers (and for lost, overdue and overrunning runs), never for output alone; read output with `jobctl logs`".to_string(),
+        );
+    }
     plan
+}
+
+/// The channel of `addresses` for the job on `line`: one the configuration
+/// has, one this import proposed already, or a new one.
+fn mail_channel(
+    channels: &mut Vec<MailChannel>,
+    configured: &BTreeMap<String, Vec<String>>,
+    mailto: &str,
+    addresses: Vec<String>,
+    line: usize,
+) -> String {
+    let same = |a: &[String]| {
+        let mut a = a.to_vec();
+        let mut b = addresses.clone();
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if let Some(c) = channels.iter_mut().find(|c| same(&c.mail)) {
+        c.lines.push(line);
+        return c.name.clone();
+    }
+    let (name, in_config) = match configured.iter().find(|(_, a)| same(a)) {
+        Some((name, _)) => (name.clone(), true),
+        None => {
+            let taken =
+                |n: &str| configured.contains_key(n) || channels.iter().any(|c| c.name == n);
+            (mail_channel_name(&addresses, &taken), false)
+        }
+    };
+    channels.push(MailChannel {
+        name: name.clone(),
+        mail: addresses,
+        mailto: mailto.to_string(),
+        in_config,
+        lines: vec![line],
+    });
+    name
 }
 
 /// Programs that run another command: the name comes from what they run.

@@ -715,7 +715,7 @@ fn check_url(url: &str) -> Result<(), String> {
 
 /// A mail address as jobctl writes it into a header: one address, no
 /// display name, nothing that could end the header or add another.
-fn check_address(address: &str) -> Result<(), String> {
+pub(crate) fn check_address(address: &str) -> Result<(), String> {
     let bad = address.chars().find(|c| {
         c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"' | '(' | ')')
     });

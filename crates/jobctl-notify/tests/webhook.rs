@@ -305,7 +305,7 @@ fn bad_urls_are_not_retryable_and_never_shown() {
 #[test]
 fn https_to_a_certificate_of_an_unknown_ca_is_refused_before_any_request() {
     // The host's own store does not know this throwaway CA (the sandbox test
-    // in tests/notify_e2e.rs installs it and sees the same POST succeed), nor
+    // in tests/systemd_e2e/delivery.rs installs it and sees the same POST succeed), nor
     // does any store SSL_CERT_FILE/SSL_CERT_DIR may name: it was made just now.
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = tls::make_pki(pki_dir.path(), "DNS:localhost,IP:127.0.0.1");

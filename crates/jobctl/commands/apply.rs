@@ -371,7 +371,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         elapsed_ms: started.elapsed().as_millis(),
     };
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("apply", &report)?;
     } else {
         let skipped: Vec<Diagnostic> = desired.invalid_diagnostics();
         output::diagnostics(&skipped);

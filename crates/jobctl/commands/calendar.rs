@@ -292,7 +292,18 @@ pub fn run(args: CalendarArgs) -> CliResult {
                 warnings: &p.warnings,
             })
             .collect();
-        output::print_json(&results)?;
+        // Serialized as written (not built as a `Value` first): the elapses
+        // are computed while they are written.
+        #[derive(Serialize)]
+        struct Document<'a> {
+            expressions: Vec<ResultJson<'a>>,
+        }
+        output::print_json(
+            "calendar",
+            &Document {
+                expressions: results,
+            },
+        )?;
     } else {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         let written = parsed

@@ -116,7 +116,7 @@ pub fn run(paths: &Paths, args: CatArgs) -> CliResult {
         units,
     };
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("cat", &report)?;
         return Ok(ExitCode::SUCCESS);
     }
     output::print_text(&text(&report))?;

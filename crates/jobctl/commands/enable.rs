@@ -125,6 +125,7 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
     let verb = if enable { "enabled" } else { "disabled" };
     if args.json {
         output::print_json(
+            "enable",
             &serde_json::json!({"job": job.job, "timer": timer.name, "enabled": enable, "override": overrides.contains_key(&job.job)}),
         )?;
     } else {

@@ -102,7 +102,7 @@ pub fn run(paths: &Paths, args: GenerateArgs) -> CliResult {
     outcome.removed = stale;
 
     if args.json {
-        output::print_json(&outcome)?;
+        output::print_json("generate", &outcome)?;
     } else {
         let count = crate::view::format::count;
         output::print_text(&format!(

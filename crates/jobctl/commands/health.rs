@@ -160,7 +160,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
     };
     let report = assess(&overview, &checks, &zones);
     if args.json {
-        output::print_json(&report)?;
+        output::print_json_host("health", &report)?;
     } else if args.prometheus {
         output::print_text(&view::prometheus(&report, &overview))?;
     } else {

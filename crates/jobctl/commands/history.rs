@@ -241,7 +241,7 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
             .iter()
             .map(|(run, located)| RunView::of(run, &located.path, located.owner.clone()))
             .collect();
-        output::print_json(&serde_json::json!({ "runs": views }))?;
+        output::print_json_host("history", &serde_json::json!({ "runs": views }))?;
         return Ok(done);
     }
     let style = Style {
@@ -310,7 +310,7 @@ fn prune(paths: &Paths, args: PruneArgs) -> CliResult<ExitCode> {
             .iter()
             .map(|(db, r)| serde_json::json!({ "database": db, "report": r }))
             .collect();
-        output::print_json(&serde_json::json!({ "pruned": list }))?;
+        output::print_json_host("history-prune", &serde_json::json!({ "pruned": list }))?;
     } else if reports.is_empty() && failures == 0 {
         output::print_text("No history database to prune.\n")?;
     } else {

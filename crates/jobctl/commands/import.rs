@@ -17,10 +17,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use jobctl_core::config::Config;
 use jobctl_core::crontab::{
     self, CrontabFormat, CrontabOrigin, CrontabProblem, IMPORT_TIMEOUT, ImportOptions, ImportedJob,
-    JobUser,
+    JobUser, MailChannel,
 };
 use jobctl_core::duration::Timespan;
 use jobctl_core::job::{self, JobSource, LoadContext};
+use jobctl_core::notify::{ChannelConfig, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -56,8 +57,13 @@ pub enum ImportSource {
 /// the output folder, with the schedule as `cron`, the command run the way
 /// cron ran it (`shell`, or SHELL -c), the text after `%` as `stdin`,
 /// CRON_TZ (or TZ) as `timezone`, the environment cron gave it, and the
-/// comment above the line as its description. MAILTO is kept as metadata:
-/// jobctl sends no mail.
+/// comment above the line as its description. MAILTO becomes a mail
+/// channel: the jobs after it get `notify = ["mailto-…"]` (`notify = []`
+/// after `MAILTO=""`), and the channel's `[notify.channels.…]` block is
+/// printed to add to the global configuration (jobctl never edits it; a
+/// channel the configuration already has for the same addresses is used as
+/// it is). cron mailed whatever a job printed; jobctl mails failures and
+/// recoveries.
 ///
 /// Every file is checked like `jobctl validate` before anything is written;
 /// files are written to a staging folder and renamed into place, so the
@@ -149,6 +155,18 @@ struct Report<'a> {
     /// Lines that were not imported, and why.
     skipped: Vec<CrontabProblem>,
     notes: Vec<String>,
+    /// The configuration the channels belong in.
+    config: String,
+    /// The mail channels MAILTO became.
+    channels: Vec<ChannelReport<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChannelReport<'a> {
+    #[serde(flatten)]
+    channel: &'a MailChannel,
+    /// The block to add to the configuration (`null`: it is there).
+    toml: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -193,12 +211,29 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
         .map_err(|e| CliError::usage(anyhow!("{}: {}", source_name, e.message)).hint(e.hint))?;
     let timeout = args.timeout.unwrap_or(IMPORT_TIMEOUT);
     let parsed = crontab::parse(&text, format);
+    let zones = HostZones::new();
+    // The mail channels the configuration has (read, never written): a
+    // MAILTO with the same addresses uses one of them. A configuration
+    // that cannot be read or does not validate lends none.
+    let configured = crate::load::load_config(paths, &zones)
+        .map(|(config, _)| config)
+        .unwrap_or_default();
+    let mail_channels = configured
+        .notify
+        .channels
+        .iter()
+        .filter_map(|(name, c)| match &c.target {
+            Target::Mail(addresses) => Some((name.clone(), addresses.clone())),
+            _ => None,
+        })
+        .collect();
     let mut plan = crontab::import(
         &parsed,
         &ImportOptions {
             source_name: source_name.clone(),
             user: job_user.user.clone(),
             timeout: Some(timeout),
+            mail_channels,
         },
     );
     let stated = Stated {
@@ -208,9 +243,24 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
 
     // Every generated file goes through the job loader, as `jobctl
     // validate` would check it; a file it refuses is not written.
-    let zones = HostZones::new();
     let local = zones.local();
-    let config = Config::default();
+    // The files name MAILTO's channels: checked as they will be once the
+    // channels are in the configuration.
+    let mut config = Config::default();
+    for c in &plan.channels {
+        config.notify.channels.insert(
+            c.name.clone(),
+            ChannelConfig {
+                name: c.name.clone(),
+                target: Target::Mail(c.mail.clone()),
+                format: Default::default(),
+                timeout: jobctl_core::notify::DEFAULT_CHANNEL_TIMEOUT,
+                sendmail: jobctl_core::notify::DEFAULT_SENDMAIL.to_string(),
+                from: None,
+                repeat: None,
+            },
+        );
+    }
     let ctx = LoadContext {
         mode: paths.mode,
         config: &config,
@@ -279,6 +329,8 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
             &plan.jobs,
             &plan.skipped,
             &plan.notes,
+            &plan.channels,
+            &paths.config,
             true,
         )?;
         return Err(CliError::usage(anyhow!(
@@ -303,6 +355,8 @@ fn run_crontab(paths: &Paths, args: CrontabArgs) -> CliResult {
         &plan.jobs,
         &plan.skipped,
         &plan.notes,
+        &plan.channels,
+        &paths.config,
         args.dry_run,
     )?;
     Ok(ExitCode::SUCCESS)
@@ -507,9 +561,16 @@ fn print_report(
     jobs: &[ImportedJob],
     skipped: &[CrontabProblem],
     notes: &[String],
+    channels: &[MailChannel],
+    config: &Path,
     nothing_written: bool,
 ) -> CliResult<()> {
     let out = args.out.display().to_string();
+    // Only the channels of jobs that are imported.
+    let channels: Vec<&MailChannel> = channels
+        .iter()
+        .filter(|c| jobs.iter().any(|j| c.lines.contains(&j.line)))
+        .collect();
     if args.json {
         let report = Report {
             source: source.to_string(),
@@ -532,8 +593,16 @@ fn print_report(
                 .collect(),
             skipped: skipped.to_vec(),
             notes: notes.to_vec(),
+            config: config.display().to_string(),
+            channels: channels
+                .iter()
+                .map(|c| ChannelReport {
+                    channel: c,
+                    toml: (!c.in_config).then(|| c.toml()),
+                })
+                .collect(),
         };
-        output::print_json(&report)?;
+        output::print_json("import", &report)?;
         return Ok(());
     }
     let mut text = String::new();
@@ -609,6 +678,33 @@ fn print_report(
         let _ = writeln!(text, "\nNotes:");
         for n in notes {
             let _ = writeln!(text, "  - {n}");
+        }
+    }
+    if !channels.is_empty() {
+        let _ = writeln!(text, "\nMail channels (MAILTO):");
+        for c in &channels {
+            let _ = writeln!(
+                text,
+                "  {}: {} (MAILTO={}){}",
+                c.name,
+                c.mail.join(", "),
+                c.mailto,
+                if c.in_config {
+                    format!(", already in {}", config.display())
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let missing: Vec<&&MailChannel> = channels.iter().filter(|c| !c.in_config).collect();
+        if !missing.is_empty() {
+            let _ = writeln!(
+                text,
+                "\nAdd to {} (jobctl does not edit it; the jobs that name these channels do not validate until they exist):\n",
+                config.display()
+            );
+            let blocks: Vec<String> = missing.iter().map(|c| c.toml()).collect();
+            text.push_str(&blocks.join("\n"));
         }
     }
     if !jobs.is_empty() && !nothing_written {

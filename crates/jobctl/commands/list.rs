@@ -36,7 +36,7 @@ use crate::view::list::{self, JobRow};
 /// Examples:
 ///   jobctl list
 ///   jobctl list --team analytics --tag etl
-///   jobctl list --json | jq '.[] | select(.failure_streak > 0)'
+///   jobctl list --json | jq '.jobs[] | select(.failure_streak > 0)'
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListArgs {
@@ -59,7 +59,11 @@ pub fn run(paths: &Paths, args: ListArgs) -> CliResult {
     report_unread(&overview);
     let rows: Vec<JobRow> = overview.jobs.iter().map(JobRow::of).collect();
     if args.json {
-        output::print_json(&rows)?;
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            jobs: &'a [JobRow],
+        }
+        output::print_json_host("list", &Document { jobs: &rows })?;
     } else {
         output::print_text(&list::text(&overview, &crate::zones::local_zone()))?;
     }

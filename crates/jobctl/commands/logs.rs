@@ -35,6 +35,14 @@ use crate::view::format as view;
 ///   jobctl logs nightly-refresh --failed     # the last failed run
 ///   jobctl logs nightly-refresh --run 5eadbeef
 ///   jobctl logs nightly-refresh --journal    # its journal lines instead
+///   jobctl logs backup --journal-dir /var/log/journal/remote --host db1 --failed
+///
+/// --journal-dir reads a folder of journal files instead of this host's
+/// history (a central systemd-journal-remote's, docs/operations.md, "Logs
+/// of many hosts"): the run is the newest end entry of the job there
+/// (`JOBCTL_JOB`, and `_HOSTNAME` with --host; --failed and --run as
+/// above), described on stderr, and its journal lines are printed as
+/// --journal prints them.
 ///
 /// Control characters in the output (and in job names) are shown escaped
 /// (`\x1b`); --raw prints the bytes exactly as captured. Exit status 5: a
@@ -74,8 +82,18 @@ pub struct LogsArgs {
     pub json: bool,
 
     /// Read this database only.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "journal_dir")]
     pub db: Option<PathBuf>,
+
+    /// Find the run in this folder of journal files (a central
+    /// systemd-journal-remote's) instead of the history, and show its
+    /// journal lines.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["raw", "json", "journal"])]
+    pub journal_dir: Option<PathBuf>,
+
+    /// With --journal-dir: only runs of this host (`_HOSTNAME`).
+    #[arg(long, value_name = "HOST", requires = "journal_dir")]
+    pub host: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -86,6 +104,9 @@ enum SegmentView {
 }
 
 pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
+    if let Some(dir) = &args.journal_dir {
+        return from_journal_dir(&args, dir);
+    }
     let lookup = match (&args.run, args.failed) {
         (Some(id), _) => RunLookup::Id(id.clone()),
         (None, true) => RunLookup::LastFailure,
@@ -203,12 +224,15 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             })
             .collect();
         let view = crate::view::history::RunView::of(&run, &located.path, located.owner.clone());
-        output::print_json(&serde_json::json!({
-            "run": view,
-            "output": views,
-            "output_removed": removed,
-            "output_not_stored": not_stored,
-        }))?;
+        output::print_json_host(
+            "logs",
+            &serde_json::json!({
+                "run": view,
+                "output": views,
+                "output_removed": removed,
+                "output_not_stored": not_stored,
+            }),
+        )?;
         return Ok(done);
     }
     if args.raw {
@@ -342,6 +366,110 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
     }
     command
         .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+        .args(["--no-pager", "--output=short-iso"]);
+    let status = command
+        .status()
+        .context("cannot run journalctl")
+        .map_err(|e| CliError::failure(e).hint("is systemd's journalctl installed?"))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
+
+/// `--journal-dir`: the run from its end entry in a folder of journal
+/// files, and its journal lines from there.
+fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCode> {
+    use std::io::BufRead as _;
+    if !dir.is_dir() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--journal-dir {}: not a folder",
+            dir.display()
+        ))
+        .hint("give the folder journal-remote writes to, e.g. /var/log/journal/remote"));
+    }
+    let mut command = std::process::Command::new("journalctl");
+    command
+        .arg(format!("--directory={}", dir.display()))
+        .args(["--no-pager", "--reverse", "--output=json"])
+        .arg(format!("JOBCTL_JOB={}", args.job))
+        .arg(format!("MESSAGE_ID={}", crate::journal::RUN_ENDED_ID));
+    if let Some(host) = &args.host {
+        command.arg(format!("_HOSTNAME={host}"));
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot run journalctl")
+        .map_err(|e| CliError::failure(e).hint("is systemd's journalctl installed?"))?;
+    let field = |entry: &serde_json::Value, name: &str| -> Option<String> {
+        entry[name].as_str().map(str::to_string)
+    };
+    // Newest first: the first entry that fits is the run.
+    let mut found = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let status = field(&entry, "JOBCTL_STATUS").unwrap_or_default();
+            let run_id = field(&entry, "JOBCTL_RUN_ID").unwrap_or_default();
+            let fits = match (&args.run, args.failed) {
+                (Some(id), _) => run_id.starts_with(id.as_str()),
+                (None, true) => status != "success",
+                (None, false) => true,
+            };
+            if fits && field(&entry, "_SYSTEMD_INVOCATION_ID").is_some() {
+                found = Some(entry);
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(entry) = found else {
+        let what = match (&args.run, args.failed) {
+            (Some(id), _) => format!("no run with id {id}"),
+            (None, true) => "no failed run".to_string(),
+            (None, false) => "no run".to_string(),
+        };
+        let host = args
+            .host
+            .as_deref()
+            .map(|h| format!(" of host {h}"))
+            .unwrap_or_default();
+        return Err(CliError::failure(anyhow::anyhow!(
+            "job {}: {what}{host} in the journal files of {}",
+            args.job,
+            dir.display()
+        ))
+        .hint(format!(
+            "see which jobs and hosts are there with `journalctl --directory={} -F JOBCTL_JOB` (and `-F _HOSTNAME`)",
+            crate::paths::shell_quote(dir.display().to_string())
+        )));
+    };
+    let invocation = field(&entry, "_SYSTEMD_INVOCATION_ID").unwrap_or_default();
+    let host = field(&entry, "_HOSTNAME").unwrap_or_default();
+    let how = match (
+        field(&entry, "JOBCTL_EXIT_CODE"),
+        field(&entry, "JOBCTL_SIGNAL"),
+    ) {
+        (_, Some(signal)) => format!(" (signal {signal})"),
+        (Some(code), None) => format!(" (exit status {code})"),
+        (None, None) => String::new(),
+    };
+    output::note(&format!(
+        "{} on {host}: run {}, {}{how}; invocation {invocation}",
+        args.job,
+        field(&entry, "JOBCTL_RUN_ID").unwrap_or_default(),
+        field(&entry, "JOBCTL_STATUS").unwrap_or_default(),
+    ));
+    let mut command = std::process::Command::new("journalctl");
+    command
+        .arg(format!("--directory={}", dir.display()))
+        .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+        .arg(format!("_HOSTNAME={host}"))
         .args(["--no-pager", "--output=short-iso"]);
     let status = command
         .status()

@@ -42,7 +42,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             if json && !crate::output::json_printed() {
-                let _ = crate::output::print_json(&err.json());
+                let _ = crate::output::print_json("error", &err.json());
             }
             err.report()
         }

@@ -103,7 +103,7 @@ pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
     let db = notify_database(paths);
     if !db.exists() {
         if args.json {
-            output::print_json(&serde_json::json!({ "notifications": [] }))?;
+            output::print_json_host("notifications", &serde_json::json!({ "notifications": [] }))?;
         } else {
             output::print_text("No notifications yet.\n")?;
         }
@@ -132,7 +132,10 @@ pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
         .map_err(CliError::failure)?;
     if args.json {
         let views: Vec<NotificationView> = deliveries.iter().map(|(d, a)| view(d, a)).collect();
-        output::print_json(&serde_json::json!({ "notifications": views }))?;
+        output::print_json_host(
+            "notifications",
+            &serde_json::json!({ "notifications": views }),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if deliveries.is_empty() {

@@ -177,7 +177,7 @@ pub fn run(paths: &Paths, args: NotifyArgs) -> CliResult {
         duration_ms: attempt.duration_ms,
     };
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("notify-test", &report)?;
     } else {
         // The status, unless the detail already says it.
         let status = match (report.http_status, report.exit_status) {

@@ -142,13 +142,16 @@ fn report(
     let purge = args.purge.then(|| purge(paths, &args.job));
     let (purged, purge_failures) = purge.unwrap_or_default();
     if args.json {
-        output::print_json(&serde_json::json!({
-            "job": args.job, "units_removed": units, "job_file_removed": file_removed,
-            "was_running": running,
-            "runs_purged": args.purge.then(|| purged.iter().map(|(_, n)| n).sum::<u64>()),
-            "purged": purged.iter().map(|(db, n)| serde_json::json!({"database": db, "runs": n})).collect::<Vec<_>>(),
-            "purge_failed": purge_failures.iter().map(|(db, e)| serde_json::json!({"database": db, "error": e})).collect::<Vec<_>>(),
-        }))?;
+        output::print_json(
+            "remove",
+            &serde_json::json!({
+                "job": args.job, "units_removed": units, "job_file_removed": file_removed,
+                "was_running": running,
+                "runs_purged": args.purge.then(|| purged.iter().map(|(_, n)| n).sum::<u64>()),
+                "purged": purged.iter().map(|(db, n)| serde_json::json!({"database": db, "runs": n})).collect::<Vec<_>>(),
+                "purge_failed": purge_failures.iter().map(|(db, e)| serde_json::json!({"database": db, "error": e})).collect::<Vec<_>>(),
+            }),
+        )?;
     } else {
         let mut text = if units.is_empty() && !file_removed {
             format!("{}: nothing installed", args.job)

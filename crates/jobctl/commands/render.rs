@@ -36,7 +36,7 @@ pub fn run(paths: &Paths, args: RenderArgs) -> CliResult {
         &args.render,
     )?;
     if args.json {
-        output::print_json(&rendered)?;
+        output::print_json("render", &serde_json::json!({ "jobs": rendered }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = String::new();

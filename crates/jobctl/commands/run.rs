@@ -292,7 +292,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
     report.invocation_id = Some(invocation.clone());
     if !wait {
         if args.json {
-            output::print_json(&report)?;
+            output::print_json("run", &report)?;
         } else {
             output::print_text(&format!(
                 "started {} ({service}), invocation {invocation}\n",
@@ -345,7 +345,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         None => start::status_of(&p.result).to_string(),
     });
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("run", &report)?;
     } else {
         let how = match (report.exit_status, report.signal) {
             (Some(s), _) => format!("exit status {s}"),
@@ -407,7 +407,7 @@ fn not_started(
     report.reason = Some(reason);
     report.message = Some(message.clone());
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("run", &report)?;
     }
     let mut err = CliError::not_started(anyhow!("job {} did not start: {message}", args.job));
     if let Some(hint) = hint {

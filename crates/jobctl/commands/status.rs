@@ -69,13 +69,11 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
         })
         .collect();
     if args.json {
-        if args.job.is_some()
-            && let Some(row) = rows.first()
-        {
-            output::print_json(row)?;
-        } else {
-            output::print_json(&rows)?;
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            jobs: &'a [StatusRow],
         }
+        output::print_json_host("status", &Document { jobs: &rows })?;
         return Ok(ExitCode::SUCCESS);
     }
     output::print_text(&status::text(&overview, &rows, &local))?;

@@ -83,7 +83,7 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     }
     let report = report(&loaded, systemd);
     if args.json {
-        output::print_json(&report)?;
+        output::print_json("validate", &report)?;
     } else {
         // The diagnostics go to stderr like every error; the summary is the
         // command's output.

@@ -131,7 +131,7 @@ pub fn run(paths: &Paths, args: WatchArgs) -> CliResult {
     let _ = lock.set_modified(std::time::SystemTime::now());
     let report = result?;
     if args.json {
-        output::print_json(&report)?;
+        output::print_json_host("watch", &report)?;
     } else if !report.events.is_empty() || !report.attempts.is_empty() {
         let mut text = String::new();
         for e in &report.events {

@@ -183,6 +183,7 @@ fn import_writes_one_job_per_line() {
             source_name: "alice.crontab".to_string(),
             user: Some("alice".to_string()),
             timeout: None,
+            ..Default::default()
         },
     );
     let names: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
@@ -200,7 +201,7 @@ fn import_writes_one_job_per_line() {
     assert_eq!(plan.skipped.len(), 2);
     assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
     assert!(plan.notes[0].contains("SHELL=/bin/bash: commands run as `/bin/bash -c COMMAND`"));
-    assert!(plan.notes[1].contains("jobctl sends no mail"));
+    assert!(plan.notes[1].contains("MAILTO became mail channels"));
 
     let refresh = &plan.jobs[0];
     assert_eq!(
@@ -212,6 +213,7 @@ fn import_writes_one_job_per_line() {
 description = \"Refresh the warehouse (nightly)\"
 cron = \"15 2 * * *\"
 user = \"alice\"
+notify = [\"mailto-ops-example-com\"]
 command = [\"/bin/bash\", \"-c\", \"cd /opt/warehouse && ./refresh.sh --full\"]
 
 [environment]
@@ -436,6 +438,7 @@ fn every_imported_job_states_its_timeout() {
         source_name: "c".to_string(),
         user: Some("alice".to_string()),
         timeout,
+        ..Default::default()
     };
     let plan = import(&crontab, &options(Some(IMPORT_TIMEOUT)));
     assert!(
@@ -457,4 +460,199 @@ fn every_imported_job_states_its_timeout() {
     );
     let plan = import(&crontab, &options(None));
     assert!(!plan.jobs[0].toml.contains("timeout"));
+}
+
+#[test]
+fn mailto_values_become_addresses() {
+    assert_eq!(parse_mailto(""), Mailto::Off);
+    assert_eq!(parse_mailto("  "), Mailto::Off);
+    assert_eq!(
+        parse_mailto("ops@example.com"),
+        Mailto::To(vec!["ops@example.com".into()])
+    );
+    // A list, as sendmail takes it; duplicates once.
+    assert_eq!(
+        parse_mailto("ops@example.com, dba@example.com,ops@example.com"),
+        Mailto::To(vec!["ops@example.com".into(), "dba@example.com".into()])
+    );
+    // A local user, as cron mails it: that user's mailbox on this host.
+    assert_eq!(
+        parse_mailto("root"),
+        Mailto::To(vec!["root@localhost".into()])
+    );
+    for bad in [
+        "Ops <ops@example.com>",
+        "a b@c",
+        "x@y\r\nBcc: z@w",
+        "\"ops\"@x",
+    ] {
+        assert!(
+            matches!(parse_mailto(bad), Mailto::Unusable(_)),
+            "{bad:?}: {:?}",
+            parse_mailto(bad)
+        );
+    }
+}
+
+/// The `notify` line of an imported job file.
+fn notify_line(job: &ImportedJob) -> Option<&str> {
+    job.toml.lines().find(|l| l.starts_with("notify = "))
+}
+
+#[test]
+fn each_mailto_applies_to_the_lines_after_it() {
+    let text = "\
+0 1 * * * /bin/before-any
+MAILTO=ops@example.com
+0 2 * * * /bin/first
+0 3 * * * /bin/second
+MAILTO=\"dba@example.com,ops@example.com\"
+0 4 * * * /bin/third
+MAILTO=\"\"
+0 5 * * * /bin/quiet
+MAILTO=root
+0 6 * * * /bin/local
+MAILTO=ops@example.com
+0 7 * * * /bin/again
+";
+    let plan = import(&parse(text, CrontabFormat::User), &ImportOptions::default());
+    let lines: Vec<(&str, Option<&str>)> = plan
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), notify_line(j)))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            // No MAILTO yet: the configuration's default channels apply.
+            ("before-any", None),
+            ("first", Some("notify = [\"mailto-ops-example-com\"]")),
+            ("second", Some("notify = [\"mailto-ops-example-com\"]")),
+            (
+                "third",
+                Some("notify = [\"mailto-dba-example-com-ops-example-com\"]")
+            ),
+            // cron's "no mail".
+            ("quiet", Some("notify = []")),
+            ("local", Some("notify = [\"mailto-root-localhost\"]")),
+            // The same addresses again: the same channel.
+            ("again", Some("notify = [\"mailto-ops-example-com\"]")),
+        ]
+    );
+    let channels: Vec<(&str, &[String], &[usize], bool)> = plan
+        .channels
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.mail.as_slice(),
+                c.lines.as_slice(),
+                c.in_config,
+            )
+        })
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            (
+                "mailto-ops-example-com",
+                &["ops@example.com".to_string()][..],
+                &[3, 4, 12][..],
+                false
+            ),
+            (
+                "mailto-dba-example-com-ops-example-com",
+                &["dba@example.com".to_string(), "ops@example.com".to_string()][..],
+                &[6][..],
+                false
+            ),
+            (
+                "mailto-root-localhost",
+                &["root@localhost".to_string()][..],
+                &[10][..],
+                false
+            ),
+        ]
+    );
+    assert_eq!(
+        plan.channels[1].toml(),
+        "[notify.channels.mailto-dba-example-com-ops-example-com]\n\
+         mail = [\"dba@example.com\", \"ops@example.com\"]\n"
+    );
+    // The metadata keeps what the crontab said.
+    assert!(plan.jobs[1].toml.contains("mailto = \"ops@example.com\""));
+    // The note says how jobctl's mail differs from cron's.
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("cron mailed a job's output whenever it printed anything")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn a_channel_the_configuration_has_is_used_as_it_is() {
+    let text = "MAILTO=dba@example.com,ops@example.com\n0 2 * * * /bin/first\n";
+    let options = ImportOptions {
+        mail_channels: [
+            ("pager".to_string(), vec!["pager@example.com".to_string()]),
+            // The same addresses in another order.
+            (
+                "team".to_string(),
+                vec!["ops@example.com".to_string(), "dba@example.com".to_string()],
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let plan = import(&parse(text, CrontabFormat::User), &options);
+    assert_eq!(notify_line(&plan.jobs[0]), Some("notify = [\"team\"]"));
+    assert!(plan.channels[0].in_config, "{:?}", plan.channels);
+    // A new name never takes one the configuration uses.
+    let options = ImportOptions {
+        mail_channels: [(
+            "mailto-ops-example-com".to_string(),
+            vec!["other@example.com".to_string()],
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let text = "MAILTO=ops@example.com\n0 2 * * * /bin/first\n";
+    let plan = import(&parse(text, CrontabFormat::User), &options);
+    assert_eq!(
+        notify_line(&plan.jobs[0]),
+        Some("notify = [\"mailto-ops-example-com-2\"]")
+    );
+    assert!(!plan.channels[0].in_config);
+}
+
+#[test]
+fn a_mailto_jobctl_cannot_send_to_is_a_note() {
+    let text = "MAILTO=Ops Team <ops@example.com>\n0 2 * * * /bin/first\n";
+    let plan = import(&parse(text, CrontabFormat::User), &ImportOptions::default());
+    assert_eq!(notify_line(&plan.jobs[0]), None);
+    assert!(plan.channels.is_empty());
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n
+                .starts_with("MAILTO=Ops Team <ops@example.com> is not a list of mail addresses")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn channel_names_are_valid_and_bounded() {
+    let long = vec![format!("{}@example.com", "x".repeat(200))];
+    let name = mail_channel_name(&long, &|_| false);
+    assert!(crate::notify::check_channel_name(&name).is_ok(), "{name}");
+    let name = mail_channel_name(&long, &|n| !n.ends_with("-3"));
+    assert!(
+        name.ends_with("-3") && crate::notify::check_channel_name(&name).is_ok(),
+        "{name}"
+    );
+    let name = mail_channel_name(&["Ops+Alerts@Example.COM".to_string()], &|_| false);
+    assert_eq!(name, "mailto-ops-alerts-example-com");
 }

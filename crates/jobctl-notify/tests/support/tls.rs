@@ -1,6 +1,6 @@
 //! A throwaway CA and server certificate (the openssl CLI), and a TLS
 //! receiver on 127.0.0.1 that hands each decrypted connection to fakehook's
-//! receiver. Shared by the crate's tests and tests/notify_e2e.rs (`#[path]`).
+//! receiver. Shared by the crate's tests and tests/systemd_e2e/delivery.rs (`#[path]`).
 
 #![allow(dead_code)]
 

@@ -78,15 +78,17 @@ ansible_facts:
       description: C(version), and C(list), C(status), C(health) as gathered.
       type: dict
 list:
-  description: C(jobctl list --json) - one row per job (state, schedule, next and last run, owner, team, tags).
+  description:
+    - C(jobctl list --json) as jobctl prints it (docs/json.md, schema C(jobctl.list/v1)) - C(schema), C(host),
+      and C(jobs), one row per job (state, schedule, next and last run, owner, team, tags).
   returned: when gathered
-  type: list
-  elements: dict
+  type: dict
 status:
-  description: C(jobctl status --json) - the rows of RV(list) with the unit's state and each job's problems.
+  description:
+    - C(jobctl status --json) (schema C(jobctl.status/v1)) - C(schema), C(host), and C(jobs), the rows of
+      RV(list) with the unit's state and each job's problems.
   returned: when gathered
-  type: list
-  elements: dict
+  type: dict
 health:
   description: C(jobctl health --json) - C(healthy), C(summary), C(counts), C(problems), and per job its problems.
   returned: when gathered

@@ -3,98 +3,23 @@
 //! drop-in naming this case's configuration and jobs folder) run `jobctl
 //! watch --once` when a job's shim pokes the socket or when a case starts a
 //! pass itself, and deliver through a real channel: a command that appends
-//! the JSON it receives to a file. One sandbox for every case, booted in
-//! `main` (the pattern of tests/systemd_e2e.rs); the watch's timer is not
-//! started, so every pass is one the case can account for.
-//!
-//! Skips with a printed reason where a sandbox cannot run; fails instead when
-//! JOBCTL_REQUIRE_ALL_TESTS=1 (CI).
+//! the JSON it receives to a file. The suite's shared sandbox; each case
+//! installs the shipped units (`install`), and stops the watch's socket and
+//! removes its drop-in when it ends (`uninstall`), so no later case wakes a
+//! watch. The watch's timer is not started, so every pass is one the case
+//! can account for.
 
-use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use jobctl_sandbox::{Options, Sandbox};
-use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::Value;
+use super::*;
 
-const JOBCTL: &str = env!("CARGO_BIN_EXE_jobctl");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-struct Env {
-    sb: Sandbox,
-    scratch: PathBuf,
-}
-
-type R = Result<(), Failed>;
-
-fn main() {
-    let mut args = Arguments::from_args();
-    // One systemd, one watch, one history: the cases run in sequence.
-    args.test_threads = Some(1);
-    let names = [
-        "a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery",
-        "a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers",
-        "a_shim_killed_mid_run_is_lost_once",
-        "a_run_past_warn_after_is_an_overrun_once",
-        "a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched",
-        "user_mode_watch_through_the_user_socket",
-    ];
-    let Some(env) = boot() else {
-        let trials = names
-            .iter()
-            .map(|n| Trial::test(*n, || Ok(())).with_ignored_flag(true))
-            .collect();
-        libtest_mimic::run(&args, trials).exit();
-    };
-    let env = Arc::new(env);
-    let mut trials = Vec::new();
-    for name in names {
-        let env = env.clone();
-        trials.push(Trial::test(name, move || {
-            let f: fn(&Env) -> R = match name {
-                "a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery" => {
-                    failure_once_then_recovery
-                }
-                "a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers" => {
-                    overdue_once_then_recovery
-                }
-                "a_shim_killed_mid_run_is_lost_once" => lost_once,
-                "a_run_past_warn_after_is_an_overrun_once" => overrun_once,
-                "a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched" => {
-                    failing_channel_given_up
-                }
-                "user_mode_watch_through_the_user_socket" => user_mode,
-                _ => unreachable!(),
-            };
-            f(&env)
-        }));
-    }
-    let conclusion = libtest_mimic::run(&args, trials);
-    match Arc::try_unwrap(env) {
-        Ok(env) => env.sb.shutdown().expect("sandbox shutdown"),
-        Err(_) => eprintln!("sandbox still referenced; dropped at exit"),
-    }
-    conclusion.exit();
-}
-
-fn boot() -> Option<Env> {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let scratch =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("watch-e2e-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).unwrap();
-    fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).unwrap();
-    let sb = jobctl_sandbox::boot_for_tests(Options::default().share(&target))?;
-    // The shipped units, as the package installs them; /usr/bin/jobctl is
-    // the binary under test (in the sandbox's overlay, gone at shutdown).
-    sb.sh(&format!("ln -sf {JOBCTL} /usr/bin/jobctl")).unwrap();
+/// The shipped watch units, as the package installs them, with
+/// /usr/bin/jobctl the binary under test (in the sandbox's overlay, gone at
+/// shutdown), and the system socket started.
+fn install(env: &Env) -> R {
+    env.sh(&format!("ln -sf {JOBCTL} /usr/bin/jobctl"))?;
     for (dir, to) in [
         ("units/system", "/lib/systemd/system"),
         ("units/user", "/usr/lib/systemd/user"),
@@ -104,18 +29,65 @@ fn boot() -> Option<Env> {
             "jobctl-watch.socket",
             "jobctl-watch.timer",
         ] {
-            sb.sh(&format!("install -m 0644 {ROOT}/{dir}/{unit} {to}/{unit}"))
-                .unwrap();
+            env.sh(&format!("install -m 0644 {ROOT}/{dir}/{unit} {to}/{unit}"))?;
         }
     }
-    sb.sh("systemctl daemon-reload && systemctl start jobctl-watch.socket")
-        .unwrap();
-    Some(Env { sb, scratch })
+    env.sh("systemctl daemon-reload && systemctl start jobctl-watch.socket")?;
+    Ok(())
+}
+
+/// Stops the watch (system and per-user) and removes the cases' drop-ins:
+/// the suite's later cases run jobs of their own, and no watch may wake
+/// for them.
+fn uninstall(env: &Env) {
+    let _ = env.sh(
+        "systemctl stop jobctl-watch.socket jobctl-watch.service; \
+         rm -rf /etc/systemd/system/jobctl-watch.service.d; systemctl daemon-reload; \
+         if test -S /run/user/0/bus; then \
+           XDG_RUNTIME_DIR=/run/user/0 systemctl --user stop jobctl-watch.socket jobctl-watch.service; \
+           rm -rf /etc/systemd/user/jobctl-watch.service.d; \
+           XDG_RUNTIME_DIR=/run/user/0 systemctl --user daemon-reload; \
+         fi; true",
+    );
+}
+
+/// Runs `case` with the watch installed, and uninstalls it afterwards
+/// whatever happened.
+fn with_watch(env: &Env, case: fn(&Env) -> R) -> R {
+    let result = install(env).and_then(|()| case(env));
+    uninstall(env);
+    result
+}
+
+pub fn a_failure_reaches_the_channel_through_the_socket_once_then_one_recovery(env: &Env) -> R {
+    with_watch(env, failure_once_then_recovery)
+}
+
+pub fn a_timer_stopped_behind_jobctls_back_is_overdue_once_then_recovers(env: &Env) -> R {
+    with_watch(env, overdue_once_then_recovery)
+}
+
+pub fn a_shim_killed_mid_run_is_lost_once(env: &Env) -> R {
+    with_watch(env, lost_once)
+}
+
+pub fn a_run_past_warn_after_is_an_overrun_once(env: &Env) -> R {
+    with_watch(env, overrun_once)
+}
+
+pub fn a_failing_channel_is_retried_with_backoff_then_given_up_and_the_job_is_untouched(
+    env: &Env,
+) -> R {
+    with_watch(env, failing_channel_given_up)
+}
+
+pub fn user_mode_watch_through_the_user_socket(env: &Env) -> R {
+    with_watch(env, user_mode)
 }
 
 /// One case's world: its jobs folder, its configuration (with a command
 /// channel `rec` writing to `received`), and the watch pointed at both.
-struct Case<'a> {
+struct WatchCase<'a> {
     env: &'a Env,
     dir: PathBuf,
     config: PathBuf,
@@ -124,30 +96,24 @@ struct Case<'a> {
 }
 
 impl Env {
-    fn sh(&self, script: &str) -> Result<String, Failed> {
-        self.sb.sh(script).map_err(|e| Failed::from(e.to_string()))
-    }
-
-    fn prop(&self, unit: &str, prop: &str) -> Result<String, Failed> {
-        Ok(self
-            .sh(&format!("systemctl show -P {prop} {unit}"))?
-            .trim()
-            .to_string())
-    }
-
     /// A case with its own folder and configuration. `notify` is the
     /// configuration's `[notify]` settings; channels are added to it.
-    fn case(&self, name: &str, notify: &str, extra_channels: &str) -> Result<Case<'_>, Failed> {
-        self.case_for(name, notify, extra_channels, false)
+    fn watch_case(
+        &self,
+        name: &str,
+        notify: &str,
+        extra_channels: &str,
+    ) -> Result<WatchCase<'_>, Failed> {
+        self.watch_case_for(name, notify, extra_channels, false)
     }
 
-    fn case_for(
+    fn watch_case_for(
         &self,
         name: &str,
         notify: &str,
         extra_channels: &str,
         user: bool,
-    ) -> Result<Case<'_>, Failed> {
+    ) -> Result<WatchCase<'_>, Failed> {
         let base = self.scratch.join(name);
         let _ = fs::remove_dir_all(&base);
         let dir = base.join("jobs.d");
@@ -185,7 +151,7 @@ impl Env {
                  systemctl daemon-reload"
             ))?;
         }
-        Ok(Case {
+        Ok(WatchCase {
             env: self,
             dir,
             config,
@@ -193,27 +159,9 @@ impl Env {
             user,
         })
     }
-
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut f: impl FnMut() -> Result<bool, Failed>,
-    ) -> R {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if f()? {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("timed out after {timeout:?} waiting for {what}").into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
-impl Case<'_> {
+impl WatchCase<'_> {
     fn write_job(&self, name: &str, body: &str) {
         fs::write(self.dir.join(format!("{name}.toml")), body).unwrap();
     }
@@ -316,27 +264,6 @@ impl Case<'_> {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> R {
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("jobctl failed: {}", text(out)).into())
-    }
-}
-
-fn check(cond: bool, msg: impl FnOnce() -> String) -> R {
-    if cond { Ok(()) } else { Err(msg().into()) }
-}
-
 const NOTIFY: &str = "";
 
 // ---------------------------------------------------------------- cases
@@ -344,11 +271,11 @@ const NOTIFY: &str = "";
 /// Three failures in a row (notify_after = 1, no repeat): one `failure`,
 /// delivered through the shim's poke alone; then one `recovery`.
 fn failure_once_then_recovery(env: &Env) -> R {
-    let case = env.case("failure", NOTIFY, "")?;
+    let case = env.watch_case("failure", NOTIFY, "")?;
     let flag = case.dir.parent().unwrap().join("fail");
     fs::write(&flag, "")?;
     case.write_job(
-        "flaky",
+        "w-flaky",
         &format!(
             "shell = \"echo step-one; echo the disk is full >&2; test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"rec\"]\n",
             flag.display()
@@ -356,32 +283,32 @@ fn failure_once_then_recovery(env: &Env) -> R {
     );
     case.apply()?;
     // Only jobs with channels get the shim's flag.
-    let exec = env.prop("jobctl-flaky.service", "ExecStart")?;
+    let exec = env.prop("jobctl-w-flaky.service", "ExecStart")?;
     check(exec.contains("--notify"), || exec.clone())?;
 
-    let out = case.jobctl(&["run", "flaky", "--wait"]);
+    let out = case.jobctl(&["run", "w-flaky", "--wait"]);
     check(out.status.code() == Some(3), || text(&out))?;
     let ended = Instant::now();
     // No pass of our own: the shim's datagram starts the watch.
     env.wait_for(
         "the failure through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("flaky", "failure")?.is_empty()),
+        || Ok(!case.received_of("w-flaky", "failure")?.is_empty()),
     )?;
     eprintln!(
         "failure received {:?} after `run --wait` returned (socket poke)",
         ended.elapsed()
     );
     for _ in 0..2 {
-        let out = case.jobctl(&["run", "flaky", "--wait"]);
+        let out = case.jobctl(&["run", "w-flaky", "--wait"]);
         check(out.status.code() == Some(3), || text(&out))?;
     }
     case.pass()?;
     case.pass()?;
-    let failures = case.received_of("flaky", "failure")?;
+    let failures = case.received_of("w-flaky", "failure")?;
     check(failures.len() == 1, || format!("{failures:#?}"))?;
     let n = &failures[0];
-    let runs = case.runs("flaky")?;
+    let runs = case.runs("w-flaky")?;
     check(runs.len() == 3, || format!("{runs:#?}"))?;
     let first = runs.last().unwrap();
     check(
@@ -393,7 +320,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
             && n["event_id"].as_str().is_some_and(|id| id.len() == 32)
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("flaky FAILED on ") && s.ends_with("(exit 3)"))
+                .is_some_and(|s| s.starts_with("w-flaky FAILED on ") && s.ends_with("(exit 3)"))
             && n["output_tail"]
                 .as_str()
                 .is_some_and(|t| t.contains("step-one") && t.contains("the disk is full"))
@@ -403,7 +330,7 @@ fn failure_once_then_recovery(env: &Env) -> R {
         || format!("{n:#}\nruns: {runs:#?}"),
     )?;
     // The queue says the same: one event, sent in one attempt.
-    let queued = case.notifications("flaky")?;
+    let queued = case.notifications("w-flaky")?;
     check(
         queued.len() == 1
             && queued[0]["state"] == "sent"
@@ -415,24 +342,24 @@ fn failure_once_then_recovery(env: &Env) -> R {
 
     // The job is fixed: one recovery, again through the socket.
     fs::remove_file(&flag)?;
-    ok(&case.jobctl(&["run", "flaky", "--wait"]))?;
+    ok(&case.jobctl(&["run", "w-flaky", "--wait"]))?;
     env.wait_for(
         "the recovery through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("flaky", "recovery")?.is_empty()),
+        || Ok(!case.received_of("w-flaky", "recovery")?.is_empty()),
     )?;
-    ok(&case.jobctl(&["run", "flaky", "--wait"]))?;
+    ok(&case.jobctl(&["run", "w-flaky", "--wait"]))?;
     case.pass()?;
-    let recoveries = case.received_of("flaky", "recovery")?;
+    let recoveries = case.received_of("w-flaky", "recovery")?;
     check(
         recoveries.len() == 1 && recoveries[0]["status"] == "success",
         || format!("{recoveries:#?}"),
     )?;
-    check(case.received_of("flaky", "failure")?.len() == 1, || {
+    check(case.received_of("w-flaky", "failure")?.len() == 1, || {
         "a second failure".into()
     })?;
     // `notifications` in text: both events, sent.
-    let out = case.jobctl(&["notifications", "flaky"]);
+    let out = case.jobctl(&["notifications", "w-flaky"]);
     ok(&out)?;
     let listing = String::from_utf8_lossy(&out.stdout);
     check(
@@ -447,20 +374,20 @@ fn failure_once_then_recovery(env: &Env) -> R {
 /// leeway and grace have passed, reported by `health` too; `recovery` once a
 /// run starts again.
 fn overdue_once_then_recovery(env: &Env) -> R {
-    let case = env.case("overdue", NOTIFY, "")?;
+    let case = env.watch_case("overdue", NOTIFY, "")?;
     case.write_job(
-        "ticker",
+        "w-ticker",
         "command = [\"/bin/true\"]\nevery = \"2s\"\ngrace = \"2s\"\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    env.wait_for("a run of ticker", Duration::from_secs(20), || {
-        Ok(!case.runs("ticker")?.is_empty())
+    env.wait_for("a run of w-ticker", Duration::from_secs(20), || {
+        Ok(!case.runs("w-ticker")?.is_empty())
     })?;
     // The watch has seen the schedule.
     case.pass()?;
-    env.sh("systemctl stop jobctl-ticker.timer")?;
+    env.sh("systemctl stop jobctl-w-ticker.timer")?;
     let stopped = Instant::now();
-    let n = case.pass_until("ticker", "overdue", Duration::from_secs(30))?;
+    let n = case.pass_until("w-ticker", "overdue", Duration::from_secs(30))?;
     eprintln!(
         "overdue received {:?} after the timer stopped",
         stopped.elapsed()
@@ -469,115 +396,115 @@ fn overdue_once_then_recovery(env: &Env) -> R {
     check(
         n["summary"]
             .as_str()
-            .is_some_and(|s| s.starts_with("ticker OVERDUE on ") && s.contains("no run started"))
+            .is_some_and(|s| s.starts_with("w-ticker OVERDUE on ") && s.contains("no run started"))
             && detail(details, "expected start").is_string()
             && detail(details, "grace") == "2s",
         || format!("{n:#}"),
     )?;
     // health says so too.
-    let out = case.jobctl(&["health", "ticker", "--json"]);
+    let out = case.jobctl(&["health", "w-ticker", "--json"]);
     check(out.status.code() == Some(1), || text(&out))?;
     let report: Value = serde_json::from_slice(&out.stdout)?;
     check(report["counts"]["overdue"] == 1, || format!("{report:#}"))?;
-    let out = case.jobctl(&["health", "ticker", "--prometheus"]);
+    let out = case.jobctl(&["health", "w-ticker", "--prometheus"]);
     check(
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .any(|l| l == "jobctl_job_problem{job=\"ticker\",kind=\"overdue\"} 1"),
+            .any(|l| l == "jobctl_job_problem{job=\"w-ticker\",kind=\"overdue\"} 1"),
         || text(&out),
     )?;
     // Once.
     case.pass()?;
     case.pass()?;
-    check(case.received_of("ticker", "overdue")?.len() == 1, || {
+    check(case.received_of("w-ticker", "overdue")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
     // The timer runs again: a run starts, and the incident is over.
-    env.sh("systemctl start jobctl-ticker.timer")?;
-    let r = case.pass_until("ticker", "recovery", Duration::from_secs(30))?;
+    env.sh("systemctl start jobctl-w-ticker.timer")?;
+    let r = case.pass_until("w-ticker", "recovery", Duration::from_secs(30))?;
     check(detail(&r["details"], "recovers") == "overdue", || {
         format!("{r:#}")
     })?;
-    let out = case.jobctl(&["health", "ticker"]);
+    let out = case.jobctl(&["health", "w-ticker"]);
     check(
         !String::from_utf8_lossy(&out.stdout).contains("overdue"),
         || text(&out),
     )?;
     // Leave nothing running for the next case.
-    env.sh("systemctl stop jobctl-ticker.timer")?;
+    env.sh("systemctl stop jobctl-w-ticker.timer")?;
     Ok(())
 }
 
 /// A shim SIGKILLed mid-run: the run is lost, and `lost` is sent once.
 fn lost_once(env: &Env) -> R {
-    let case = env.case("lost", NOTIFY, "")?;
+    let case = env.watch_case("lost", NOTIFY, "")?;
     case.write_job(
-        "hang",
+        "w-hang",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "hang"]))?;
-    env.wait_for("hang running", Duration::from_secs(10), || {
+    ok(&case.jobctl(&["run", "w-hang"]))?;
+    env.wait_for("w-hang running", Duration::from_secs(10), || {
         Ok(case
-            .runs("hang")?
+            .runs("w-hang")?
             .first()
             .is_some_and(|r| r["status"] == "running"))
     })?;
-    let shim = env.prop("jobctl-hang.service", "MainPID")?;
+    let shim = env.prop("jobctl-w-hang.service", "MainPID")?;
     env.sh(&format!("kill -KILL {shim}"))?;
     env.wait_for("the service to fail", Duration::from_secs(10), || {
-        Ok(env.prop("jobctl-hang.service", "ActiveState")? == "failed")
+        Ok(env.prop("jobctl-w-hang.service", "ActiveState")? == "failed")
     })?;
-    let n = case.pass_until("hang", "lost", Duration::from_secs(30))?;
-    let run = &case.runs("hang")?[0];
+    let n = case.pass_until("w-hang", "lost", Duration::from_secs(30))?;
+    let run = &case.runs("w-hang")?[0];
     check(
         n["status"] == "lost"
             && n["run_id"] == run["id"]
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("hang LOST on ")),
+                .is_some_and(|s| s.starts_with("w-hang LOST on ")),
         || format!("{n:#}\n{run:#}"),
     )?;
     case.pass()?;
-    check(case.received_of("hang", "lost")?.len() == 1, || {
+    check(case.received_of("w-hang", "lost")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
-    check(case.received_of("hang", "failure")?.is_empty(), || {
+    check(case.received_of("w-hang", "failure")?.is_empty(), || {
         "a lost run is `lost`, not also `failure`".into()
     })
 }
 
 /// A run still going past `warn_after`: `overrun` once for that run.
 fn overrun_once(env: &Env) -> R {
-    let case = env.case("overrun", NOTIFY, "")?;
+    let case = env.watch_case("overrun", NOTIFY, "")?;
     case.write_job(
-        "slow",
+        "w-slow",
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\ntimeout = \"1h\"\nwarn_after = \"2s\"\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "slow"]))?;
-    env.wait_for("slow running", Duration::from_secs(10), || {
+    ok(&case.jobctl(&["run", "w-slow"]))?;
+    env.wait_for("w-slow running", Duration::from_secs(10), || {
         Ok(case
-            .runs("slow")?
+            .runs("w-slow")?
             .first()
             .is_some_and(|r| r["status"] == "running"))
     })?;
-    let n = case.pass_until("slow", "overrun", Duration::from_secs(30))?;
-    let run = &case.runs("slow")?[0];
+    let n = case.pass_until("w-slow", "overrun", Duration::from_secs(30))?;
+    let run = &case.runs("w-slow")?[0];
     check(
         n["status"] == "running"
             && n["run_id"] == run["id"]
             && n["summary"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("slow still RUNNING on ")),
+                .is_some_and(|s| s.starts_with("w-slow still RUNNING on ")),
         || format!("{n:#}"),
     )?;
     case.pass()?;
     case.pass()?;
-    check(case.received_of("slow", "overrun")?.len() == 1, || {
+    check(case.received_of("w-slow", "overrun")?.len() == 1, || {
         format!("{:#?}", case.received())
     })?;
-    env.sh("systemctl stop jobctl-slow.service")?;
+    env.sh("systemctl stop jobctl-w-slow.service")?;
     Ok(())
 }
 
@@ -587,7 +514,7 @@ fn overrun_once(env: &Env) -> R {
 fn failing_channel_given_up(env: &Env) -> R {
     let attempts_file = env.scratch.join("broken-attempts");
     let _ = fs::remove_file(&attempts_file);
-    let case = env.case(
+    let case = env.watch_case(
         "broken",
         "retry_for = \"6s\"",
         &format!(
@@ -601,12 +528,12 @@ fn failing_channel_given_up(env: &Env) -> R {
         env.scratch.display()
     ))?;
     case.write_job(
-        "doomed",
+        "w-doomed",
         "command = [\"/bin/sh\", \"-c\", \"echo working; exit 7\"]\nmanual = true\nnotify = [\"broken\"]\n",
     );
     case.apply()?;
     let started = Instant::now();
-    let out = case.jobctl(&["run", "doomed", "--wait"]);
+    let out = case.jobctl(&["run", "w-doomed", "--wait"]);
     // The job's own status, whatever the channel does.
     check(out.status.code() == Some(7), || text(&out))?;
     check(started.elapsed() < Duration::from_secs(10), || {
@@ -618,7 +545,7 @@ fn failing_channel_given_up(env: &Env) -> R {
         Duration::from_secs(40),
         || {
             case.pass()?;
-            last = case.notifications("doomed")?;
+            last = case.notifications("w-doomed")?;
             Ok(last.first().is_some_and(|n| n["state"] == "given-up"))
         },
     )
@@ -660,18 +587,18 @@ fn failing_channel_given_up(env: &Env) -> R {
         || "attempted after giving up".into(),
     )?;
     // The job's history is the job's: one failed run, exit 7, its output.
-    let runs = case.runs("doomed")?;
+    let runs = case.runs("w-doomed")?;
     check(
         runs.len() == 1 && runs[0]["status"] == "failed" && runs[0]["exit_code"] == 7,
         || format!("{runs:#?}"),
     )?;
-    let out = case.jobctl(&["logs", "doomed"]);
+    let out = case.jobctl(&["logs", "w-doomed"]);
     check(
         String::from_utf8_lossy(&out.stdout).contains("working"),
         || text(&out),
     )?;
     // The listing names the result and the state.
-    let out = case.jobctl(&["notifications", "doomed", "--attempts"]);
+    let out = case.jobctl(&["notifications", "w-doomed", "--attempts"]);
     let listing = String::from_utf8_lossy(&out.stdout);
     check(
         // (The detail after the status is the delivery crate's wording.)
@@ -684,21 +611,21 @@ fn failing_channel_given_up(env: &Env) -> R {
 /// per-user job's shim, delivering from the user's own history.
 fn user_mode(env: &Env) -> R {
     env.sb.start_user_manager().map_err(|e| e.to_string())?;
-    let case = env.case_for("user", NOTIFY, "", true)?;
+    let case = env.watch_case_for("user", NOTIFY, "", true)?;
     env.sh("XDG_RUNTIME_DIR=/run/user/0 systemctl --user start jobctl-watch.socket && test -S /run/user/0/jobctl/watch.sock")?;
     case.write_job(
-        "mine",
+        "w-mine",
         "command = [\"/bin/sh\", \"-c\", \"exit 5\"]\nmanual = true\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    let out = case.jobctl(&["run", "mine", "--wait"]);
+    let out = case.jobctl(&["run", "w-mine", "--wait"]);
     check(out.status.code() == Some(5), || text(&out))?;
     env.wait_for(
         "the user's failure through the socket",
         Duration::from_secs(20),
-        || Ok(!case.received_of("mine", "failure")?.is_empty()),
+        || Ok(!case.received_of("w-mine", "failure")?.is_empty()),
     )?;
-    let n = &case.received_of("mine", "failure")?[0];
+    let n = &case.received_of("w-mine", "failure")?[0];
     check(
         n["exit_code"] == 5
             && n["journal_hint"]
@@ -707,7 +634,7 @@ fn user_mode(env: &Env) -> R {
         || format!("{n:#}"),
     )?;
     // Queued in the user's state folder, not root's.
-    let queued = case.notifications("mine")?;
+    let queued = case.notifications("w-mine")?;
     check(queued.len() == 1 && queued[0]["state"] == "sent", || {
         format!("{queued:#?}")
     })?;
@@ -728,4 +655,184 @@ fn detail<'a>(details: &'a Value, label: &str) -> &'a Value {
         .as_array()
         .and_then(|d| d.iter().find(|f| f["label"] == label))
         .map_or(&Value::Null, |f| &f["value"])
+}
+
+pub fn reminders_repeat_while_an_incident_stays_open(env: &Env) -> R {
+    with_watch(env, reminders_while_open)
+}
+
+/// `repeat` (issue 13, "Events, once per incident"): a channel with
+/// `repeat = "1min"` gets the failure once, then one reminder each time a
+/// pass finds another interval gone by since the incident opened (skipped
+/// ones not made up, none twice), then one recovery. The watch reads the
+/// clock of the host; rather than wait minutes, the case moves the
+/// incident's opening back in the watch's stored state (`notify.db`,
+/// `notify_state`), as time passing would, and starts the passes itself.
+fn reminders_while_open(env: &Env) -> R {
+    let case = env.watch_case("reminders", NOTIFY, "repeat = \"1min\"\n")?;
+    let flag = case.dir.parent().unwrap().join("fail");
+    fs::write(&flag, "")?;
+    case.write_job(
+        "nagging",
+        &format!(
+            "shell = \"test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"rec\"]\n",
+            flag.display()
+        ),
+    );
+    case.apply()?;
+    let out = case.jobctl(&["run", "nagging", "--wait"]);
+    check(out.status.code() == Some(3), || text(&out))?;
+    case.pass_until("nagging", "failure", Duration::from_secs(20))?;
+    // Another pass at once: no interval has gone by, nothing is sent.
+    case.pass()?;
+    let reminders = |case: &WatchCase<'_>| -> Result<Vec<Value>, Failed> {
+        Ok(case
+            .received_of("nagging", "failure")?
+            .into_iter()
+            .filter(|n| {
+                n["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("[reminder"))
+            })
+            .collect())
+    };
+    check(reminders(&case)?.is_empty(), || {
+        format!("{:#?}", case.received())
+    })?;
+    // 2.5 intervals later: the second reminder (the first is not made up).
+    let back_date = |seconds: i64| {
+        env.sh(&format!(
+            "sqlite3 /var/lib/jobctl/notify.db \"UPDATE notify_state SET state = \
+             json_set(state, '$.failure.opened_us', \
+             json_extract(state, '$.failure.opened_us') - {seconds}000000) \
+             WHERE job = 'nagging'\""
+        ))
+    };
+    back_date(150)?;
+    case.pass()?;
+    let got = reminders(&case)?;
+    check(
+        got.len() == 1
+            && got[0]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("[reminder 2]"))
+            && got[0]["status"] == "failed",
+        || format!("{got:#?}"),
+    )?;
+    // Nothing new until the next interval; then the third.
+    case.pass()?;
+    check(reminders(&case)?.len() == 1, || {
+        format!("{:#?}", case.received())
+    })?;
+    back_date(60)?;
+    case.pass()?;
+    let got = reminders(&case)?;
+    check(
+        got.len() == 2
+            && got[1]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("[reminder 3]"))
+            && got[0]["event_id"] != got[1]["event_id"],
+        || format!("{got:#?}"),
+    )?;
+    // Fixed: one recovery, and no reminder after it, however late.
+    fs::remove_file(&flag)?;
+    ok(&case.jobctl(&["run", "nagging", "--wait"]))?;
+    case.pass_until("nagging", "recovery", Duration::from_secs(20))?;
+    case.pass()?;
+    let all = case.received()?;
+    let kinds: Vec<&str> = all.iter().filter_map(|n| n["event"].as_str()).collect();
+    check(
+        kinds == ["failure", "failure", "failure", "recovery"],
+        || format!("{all:#?}"),
+    )
+}
+
+pub fn a_webhook_on_loopback_gets_one_failure_and_one_recovery(env: &Env) -> R {
+    with_watch(env, webhook_on_loopback)
+}
+
+/// The issue's own words (issue 13, "Tests, on real parts"): an HTTP
+/// receiver on 127.0.0.1 inside the sandbox (fakehook, a service of its
+/// own) gets exactly one generic `failure` POST for a job failing three
+/// times, woken by the shim's poke, and one `recovery`.
+fn webhook_on_loopback(env: &Env) -> R {
+    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
+    const PORT: u16 = 18081;
+    let hook_dir = env.scratch.join("webhook-receiver");
+    let _ = fs::remove_dir_all(&hook_dir);
+    fs::create_dir_all(&hook_dir)?;
+    env.sh(&format!(
+        "systemd-run --quiet --unit=jobctl-e2e-hook {FAKEHOOK} --dir {} --listen 127.0.0.1:{PORT}",
+        hook_dir.display()
+    ))?;
+    let result = (|| {
+        env.wait_for("the receiver", Duration::from_secs(10), || {
+            Ok(hook_dir.join("port").exists())
+        })?;
+        let case = env.watch_case(
+            "webhook",
+            NOTIFY,
+            &format!(
+                "[notify.channels.hook]\nwebhook = \"http://127.0.0.1:{PORT}/hooks/T000?token=x\"\n"
+            ),
+        )?;
+        let flag = case.dir.parent().unwrap().join("fail");
+        fs::write(&flag, "")?;
+        case.write_job(
+            "posted",
+            &format!(
+                "shell = \"test ! -e {} || exit 3\"\nmanual = true\nnotify = [\"hook\"]\n",
+                flag.display()
+            ),
+        );
+        case.apply()?;
+        let out = case.jobctl(&["run", "posted", "--wait"]);
+        check(out.status.code() == Some(3), || text(&out))?;
+        // The poke alone: no pass of the case's own.
+        env.wait_for("the failure POST", Duration::from_secs(20), || {
+            Ok(!crate::hook::requests(&hook_dir).is_empty())
+        })?;
+        for _ in 0..2 {
+            let out = case.jobctl(&["run", "posted", "--wait"]);
+            check(out.status.code() == Some(3), || text(&out))?;
+        }
+        case.pass()?;
+        case.pass()?;
+        let requests = crate::hook::requests(&hook_dir);
+        check(requests.len() == 1, || format!("{requests:#?}"))?;
+        let first = case.runs("posted")?.pop().ok_or("no run")?;
+        let post = &requests[0];
+        let body: Value = serde_json::from_slice(&post.body).map_err(|e| e.to_string())?;
+        check(
+            post.method == "POST"
+                && post.target == "/hooks/T000?token=x"
+                && post
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("application/json"))
+                && body["event"] == "failure"
+                && body["job"] == "posted"
+                && body["status"] == "failed"
+                && body["exit_code"] == 3
+                && body["run_id"] == first["id"]
+                && body["invocation_id"] == first["invocation_id"]
+                && body["event_id"].as_str().is_some_and(|id| id.len() == 32),
+            || format!("{post:#?}\n{body:#}\nfirst run: {first:#}"),
+        )?;
+        fs::remove_file(&flag)?;
+        ok(&case.jobctl(&["run", "posted", "--wait"]))?;
+        env.wait_for("the recovery POST", Duration::from_secs(20), || {
+            Ok(crate::hook::requests(&hook_dir).len() >= 2)
+        })?;
+        case.pass()?;
+        let requests = crate::hook::requests(&hook_dir);
+        let events: Vec<Value> = requests
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .map(|b| b["event"].clone())
+            .collect();
+        check(events == ["failure", "recovery"], || format!("{events:?}"))
+    })();
+    let _ = env.sh("systemctl stop jobctl-e2e-hook.service");
+    result
 }

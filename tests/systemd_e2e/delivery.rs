@@ -6,108 +6,23 @@
 //! fakehook receiver binary (crates/fakehook) that the event tests use.
 //!
 //! The delivering code runs inside the sandbox as this very test binary,
-//! started again with `JOBCTL_NOTIFY_E2E_CHILD` set (see `child`): it calls
-//! `jobctl_notify::deliver` with the sandbox's /etc and /usr/sbin/sendmail and
-//! prints the attempt as JSON.
-//!
-//! Skips with a printed reason where a sandbox cannot run; fails instead when
-//! JOBCTL_REQUIRE_ALL_TESTS=1 (CI).
+//! started again with `JOBCTL_NOTIFY_E2E_CHILD` set (`main` hands over to
+//! [`child`] before anything else): it calls `jobctl_notify::deliver` with
+//! the sandbox's /etc and /usr/sbin/sendmail and prints the attempt as JSON.
+//! (Until issue 12's leftover was folded in, this was a test binary of its
+//! own, `tests/notify_e2e.rs`, with a sandbox of its own.)
 
-#[path = "../crates/jobctl-notify/tests/support/fixture.rs"]
-mod fixture;
-#[path = "../crates/fakehook/hook.rs"]
-mod hook;
-#[path = "../crates/jobctl-notify/tests/support/tls.rs"]
-mod tls;
-
-use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use jobctl_notify::{Channel, Format, Notification, deliver};
-use jobctl_sandbox::{Options, Sandbox};
-use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::Value;
 
-const CHILD: &str = "JOBCTL_NOTIFY_E2E_CHILD";
+use super::*;
+use crate::{fixture, hook, tls};
+
+pub const CHILD: &str = "JOBCTL_NOTIFY_E2E_CHILD";
 const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
 
-struct Env {
-    sb: Sandbox,
-    scratch: PathBuf,
-}
-
-type R = Result<(), Failed>;
-
-fn main() {
-    if let Ok(mode) = std::env::var(CHILD) {
-        child(&mode);
-        return;
-    }
-    let mut args = Arguments::from_args();
-    args.test_threads = Some(1);
-    let names = [
-        "mail_through_exim_reaches_the_local_mailbox",
-        "https_trusts_exactly_the_hosts_ca_store",
-    ];
-    let host_trials = vec![Trial::test(
-        "fakehook_records_requests_and_answers_as_told",
-        fakehook_records_requests_and_answers_as_told,
-    )];
-    let Some(env) = boot() else {
-        let trials = host_trials
-            .into_iter()
-            .chain(
-                names
-                    .iter()
-                    .map(|n| Trial::test(*n, || Ok(())).with_ignored_flag(true)),
-            )
-            .collect();
-        libtest_mimic::run(&args, trials).exit();
-    };
-    let env = Arc::new(env);
-    let mut trials = host_trials;
-    for name in names {
-        let env = env.clone();
-        trials.push(Trial::test(name, move || {
-            let f: fn(&Env) -> R = match name {
-                "mail_through_exim_reaches_the_local_mailbox" => mail_through_exim,
-                "https_trusts_exactly_the_hosts_ca_store" => https_trusts_the_host_store,
-                _ => unreachable!(),
-            };
-            f(&env)
-        }));
-    }
-    let conclusion = libtest_mimic::run(&args, trials);
-    match Arc::try_unwrap(env) {
-        Ok(env) => env.sb.shutdown().expect("sandbox shutdown"),
-        Err(_) => eprintln!("sandbox still referenced; dropped at exit"),
-    }
-    conclusion.exit();
-}
-
-fn boot() -> Option<Env> {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let scratch =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("notify-e2e-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).unwrap();
-    fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).unwrap();
-    let sb = jobctl_sandbox::boot_for_tests(Options::default().share(&target))?;
-    Some(Env { sb, scratch })
-}
-
 impl Env {
-    fn sh(&self, script: &str) -> Result<String, Failed> {
-        self.sb.sh(script).map_err(|e| Failed::from(e.to_string()))
-    }
-
     /// Runs this binary inside the sandbox in child `mode` with `vars`;
     /// returns the attempts it printed, one JSON object a line.
     fn child(&self, mode: &str, vars: &[(&str, &str)]) -> Result<Vec<Value>, Failed> {
@@ -133,28 +48,10 @@ impl Env {
             .map(|l| serde_json::from_str(l).map_err(|e| Failed::from(format!("{e}: {l}"))))
             .collect()
     }
-
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut f: impl FnMut() -> Result<bool, Failed>,
-    ) -> R {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if f()? {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("timed out after {timeout:?} waiting for {what}").into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 /// Inside the sandbox: deliver and print the attempts.
-fn child(mode: &str) {
+pub fn child(mode: &str) {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} not set"));
     let attempts = match mode {
         "mail" => {
@@ -205,7 +102,7 @@ fn mail_notification() -> Notification {
     }
 }
 
-fn mail_through_exim(env: &Env) -> R {
+pub fn mail_through_exim_reaches_the_local_mailbox(env: &Env) -> R {
     let user = "jobctlmail";
     env.sh(&format!(
         "id {user} >/dev/null 2>&1 || useradd --create-home {user}; rm -f /var/mail/{user}"
@@ -368,7 +265,7 @@ fn decode_qp(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn https_trusts_the_host_store(env: &Env) -> R {
+pub fn https_trusts_exactly_the_hosts_ca_store(env: &Env) -> R {
     let dir = env.scratch.join("https");
     let _ = fs::remove_dir_all(&dir);
     // A certificate for the name localhost only: 127.0.0.1 must not match.
@@ -440,7 +337,7 @@ fn https_trusts_the_host_store(env: &Env) -> R {
 
 /// The receiver binary the event tests start: records each request whole,
 /// answers the configured statuses in order.
-fn fakehook_records_requests_and_answers_as_told() -> R {
+pub fn fakehook_records_requests_and_answers_as_told() -> R {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut child = Command::new(FAKEHOOK)
         .args(["--dir", dir.path().to_str().unwrap(), "500", "200"])
