@@ -23,6 +23,7 @@ mod run_truth;
 mod sandbox_smoke;
 mod trust;
 mod trust_fix;
+mod web;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -106,6 +107,8 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
     ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
+    ("web::socket_activation_serves_the_clis_json", web::socket_activation_serves_the_clis_json),
+    ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -145,8 +145,14 @@ fn status_of(exit: Exit, ok_on_failure: bool) -> StatusCode {
 }
 
 fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
+    let mut status = status_of(exit, ok_on_failure);
+    // The CLI's "unknown job" and "no run" refusals are usage errors; over
+    // HTTP they are a resource that is not there.
+    if matches!(exit, Exit::Usage | Exit::Failure) && missing(&body) {
+        status = StatusCode::NOT_FOUND;
+    }
     let mut res = Response::new(Body::from(body));
-    *res.status_mut() = status_of(exit, ok_on_failure);
+    *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -155,6 +161,19 @@ fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
     res.headers_mut()
         .insert("jobctl-exit-status", HeaderValue::from(exit as i32));
     res
+}
+
+/// Whether a command's error document says that the job or run asked for
+/// does not exist (`unknown job "…"`, `job …: no run with id …`).
+fn missing(body: &[u8]) -> bool {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let error = doc
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or_default();
+    error.starts_with("unknown job ") || error.contains(": no run with id ")
 }
 
 /// A value from the request as one `--flag=value` argument: the value can
@@ -339,16 +358,6 @@ pub async fn logs_doc(s: &auth::State, job: String, id: String) -> (Exit, Vec<u8
     .await
 }
 
-fn not_found_or(exit: Exit, body: Vec<u8>) -> Response {
-    // `logs` says a run it cannot find is a usage error.
-    if exit == Exit::Usage && String::from_utf8_lossy(&body).contains("no run") {
-        let mut res = json_response(exit, body, false);
-        *res.status_mut() = StatusCode::NOT_FOUND;
-        return res;
-    }
-    json_response(exit, body, false)
-}
-
 async fn run(
     State(s): State<Shared>,
     ConnectInfo(p): Conn,
@@ -360,7 +369,7 @@ async fn run(
     }
     let (exit, body) = logs_doc(&s, job, id).await;
     if exit != Exit::Success && exit != Exit::Partial {
-        return not_found_or(exit, body);
+        return json_response(exit, body, false);
     }
     let run = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -390,7 +399,7 @@ async fn run_output(
     }
     let (exit, body) = logs_doc(&s, job, id).await;
     if exit != Exit::Success && exit != Exit::Partial {
-        return not_found_or(exit, body);
+        return json_response(exit, body, false);
     }
     let Some(n) = q.tail else {
         return json_response(exit, body, false);
