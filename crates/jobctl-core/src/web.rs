@@ -10,7 +10,6 @@
 //! action_group = "jobctl-operators" # unix socket: these may also act
 //! actions = true                   # "run now", enable/disable (off by default)
 //! anonymous_read = false           # TCP without a token may read (off by default)
-//! proxy_user_header = "X-Remote-User" # trusted from a proxy on the unix socket only
 //! ```
 
 use serde::Serialize;
@@ -19,13 +18,7 @@ use crate::diag::Diagnostics;
 use crate::walk::TableReader;
 
 /// The keys of `[web]`.
-pub const WEB_KEYS: &[&str] = &[
-    "read_group",
-    "action_group",
-    "actions",
-    "anonymous_read",
-    "proxy_user_header",
-];
+pub const WEB_KEYS: &[&str] = &["read_group", "action_group", "actions", "anonymous_read"];
 
 /// `[web]`: everything off unless written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -38,10 +31,6 @@ pub struct WebConfig {
     pub actions: bool,
     /// Whether a TCP request without a token may read.
     pub anonymous_read: bool,
-    /// A header carrying the user a reverse proxy authenticated, trusted only
-    /// on connections to the unix socket from a peer in `read_group` or
-    /// `action_group` (the proxy itself), never over TCP.
-    pub proxy_user_header: Option<String>,
 }
 
 /// Decodes `[web]`.
@@ -65,25 +54,6 @@ pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>)
     };
     let read_group = group("read_group", diags);
     let action_group = group("action_group", diags);
-    let proxy_user_header = reader
-        .string("proxy_user_header", "\"X-Remote-User\"", diags)
-        .and_then(|h| {
-            if !h.value.is_empty()
-                && h.value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                Some(h.value)
-            } else {
-                diags.error(
-                    h.span,
-                    "web.proxy_user_header",
-                    "not an HTTP header name",
-                    Some("use letters, digits and -, like \"X-Remote-User\"".into()),
-                );
-                None
-            }
-        });
     WebConfig {
         read_group,
         action_group,
@@ -91,7 +61,6 @@ pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>)
         anonymous_read: reader
             .bool("anonymous_read", diags)
             .is_some_and(|b| b.value),
-        proxy_user_header,
     }
 }
 
@@ -369,7 +338,7 @@ mod tests {
 
     #[test]
     fn reads_every_key() {
-        let text = "[web]\nread_group = \"readers\"\naction_group = \"ops\"\nactions = true\nanonymous_read = true\nproxy_user_header = \"X-Remote-User\"\n";
+        let text = "[web]\nread_group = \"readers\"\naction_group = \"ops\"\nactions = true\nanonymous_read = true\n";
         let (config, diags) = crate::config::load_config(
             "c.toml",
             text,
@@ -384,7 +353,6 @@ mod tests {
                 action_group: Some("ops".into()),
                 actions: true,
                 anonymous_read: true,
-                proxy_user_header: Some("X-Remote-User".into()),
             }
         );
     }
