@@ -114,10 +114,22 @@ pub enum Caller {
     /// and supplementary, from `SO_PEERCRED`/`SO_PEERGROUPS`), and the gids
     /// of the configured groups as the server resolved them.
     Unix { uid: u32, gids: Vec<u32> },
-    /// A TCP request with a valid bearer token of these scopes.
-    Token { scopes: Vec<Scope> },
+    /// A TCP request with a valid bearer token: its name and scopes.
+    Token { name: String, scopes: Vec<Scope> },
     /// A TCP request without a token.
     Anonymous,
+}
+
+impl Caller {
+    /// Who this is, for the server's log of actions: `uid 1000`, `token ci`,
+    /// `anonymous`.
+    pub fn describe(&self) -> String {
+        match self {
+            Caller::Unix { uid, .. } => format!("uid {uid}"),
+            Caller::Token { name, .. } => format!("token {name}"),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
 }
 
 /// The gids of the configured groups, resolved by the server at start.
@@ -170,7 +182,7 @@ pub fn allow(
                 Err(Refusal::Forbidden)
             }
         }
-        Caller::Token { scopes } => {
+        Caller::Token { scopes, .. } => {
             if scopes.contains(&scope) {
                 Ok(())
             } else {
@@ -244,6 +256,7 @@ mod tests {
             gids: vec![0],
         };
         let token = Caller::Token {
+            name: "all".into(),
             scopes: Scope::ALL.to_vec(),
         };
         for caller in [&root, &token] {
@@ -288,6 +301,7 @@ mod tests {
     fn tokens_by_scope_and_anonymous_only_when_configured() {
         let c = config(true);
         let read = Caller::Token {
+            name: "reader".into(),
             scopes: vec![Scope::Read],
         };
         assert_eq!(allow(&read, Scope::Read, &c, &GROUPS, 0), Ok(()));

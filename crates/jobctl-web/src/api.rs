@@ -495,7 +495,17 @@ async fn act(
             "missing or wrong CSRF token: send X-Jobctl-Csrf (GET /api/v1/csrf) or a bearer token",
         );
     }
+    let what = args.join(" ");
     let (exit, body) = capture(s, args).await;
+    // Who acted, in the server's log (the journal, under jobctl-web.service).
+    jobctl::output::note(&jobctl::output::escape(
+        &format!(
+            "{}: jobctl {what} (exit status {})",
+            caller.describe(),
+            exit as i32
+        ),
+        jobctl::output::Lines::Escape,
+    ));
     json_response(exit, body, false)
 }
 

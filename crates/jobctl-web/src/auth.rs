@@ -141,6 +141,7 @@ impl State {
                 let token =
                     tokens::find(&stored, presented.trim()).ok_or(Refusal::Unauthenticated)?;
                 Ok(Caller::Token {
+                    name: token.name.clone(),
                     scopes: token.scopes.clone(),
                 })
             }
