@@ -109,6 +109,7 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
     ("web::socket_activation_serves_the_clis_json", web::socket_activation_serves_the_clis_json),
     ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
+    ("web::pages_show_jobs_runs_and_output_as_text", web::pages_show_jobs_runs_and_output_as_text),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -384,3 +384,69 @@ pub fn refusals_change_nothing_and_allowed_actions_record_a_run(env: &Env) -> R 
     stop_units(env)?;
     result
 }
+
+pub fn pages_show_jobs_runs_and_output_as_text(env: &Env) -> R {
+    let (dir, config) = setup(env, "web-pages", "[web]\nactions = true\n")?;
+    install_units(env, &dir, &config, None)?;
+    let result = (|| {
+        let (status, body) = get(env, "/")?;
+        check(status == 200, || format!("/: {status} {body}"))?;
+        check(
+            body.contains("href=\"/jobs/web-manual\"") && body.contains("href=\"/jobs/web-daily\""),
+            || format!("the jobs page lists both jobs: {body}"),
+        )?;
+        check(!body.contains("<script"), || {
+            format!("a script on the jobs page: {body}")
+        })?;
+        let (status, body) = get(env, "/jobs/web-manual")?;
+        check(status == 200, || format!("job page: {status} {body}"))?;
+        let run_link = body
+            .split("href=\"/jobs/web-manual/runs/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or_else(|| format!("no run linked from the job page: {body}"))?
+            .to_string();
+        check(body.contains("name=\"csrf\""), || {
+            format!("the run-now form has no CSRF field: {body}")
+        })?;
+        let (status, body) = get(env, &format!("/jobs/web-manual/runs/{run_link}"))?;
+        check(status == 200, || format!("run page: {status} {body}"))?;
+        // The job printed "hello <script>alert(1)</script>" on stdout and
+        // "oops" on stderr: shown as text, each line marked with its stream.
+        check(
+            body.contains("hello &lt;script&gt;alert(1)&lt;/script&gt;")
+                && !body.contains("<script"),
+            || format!("the output is not escaped: {body}"),
+        )?;
+        check(
+            body.contains("<span class=\"stdout\"><span class=\"mark\">out|</span>")
+                && body.contains("<span class=\"stderr\"><span class=\"mark\">err|</span>oops"),
+            || format!("stream marks missing: {body}"),
+        )?;
+        check(body.contains("journalctl _SYSTEMD_INVOCATION_ID="), || {
+            format!("no journalctl command on the run page: {body}")
+        })?;
+        let headers = env.sh(&format!(
+            "curl -sS -D - -o /dev/null --unix-socket {SOCKET} http://l/health"
+        ))?;
+        check(
+            headers
+                .to_ascii_lowercase()
+                .contains("content-security-policy: default-src 'none'; style-src 'self';"),
+            || format!("no strict CSP on the health page: {headers}"),
+        )?;
+        // A form post without the CSRF field is refused, and nothing runs.
+        let before = env.runs("web-manual")?.len();
+        let (status, _) = curl(
+            env,
+            "",
+            &format!("-X POST -d csrf=forged --unix-socket {SOCKET} http://l/jobs/web-manual/run"),
+        )?;
+        check(status == 403, || format!("a forged form: {status}"))?;
+        check(env.runs("web-manual")?.len() == before, || {
+            "a forged form started a run".into()
+        })
+    })();
+    stop_units(env)?;
+    result
+}

@@ -100,7 +100,7 @@ pub fn authorize(
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<Caller, Response> {
-    let caller = state.caller(peer, headers).map_err(refused)?;
+    let (caller, _) = state.caller_with_cookie(peer, headers).map_err(refused)?;
     state.allow(&caller, scope).map_err(refused)?;
     Ok(caller)
 }
@@ -485,11 +485,14 @@ async fn act(
     scope: Scope,
     args: Vec<String>,
 ) -> Response {
-    let caller = match authorize(s, p, h, scope) {
+    let (caller, ambient) = match s.caller_with_cookie(p, h) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return refused(r),
     };
-    if !s.csrf_ok(&caller, h, None) {
+    if let Err(r) = s.allow(&caller, scope) {
+        return refused(r);
+    }
+    if ambient && !s.csrf_ok(&caller, h) {
         return json_error(
             StatusCode::FORBIDDEN,
             "missing or wrong CSRF token: send X-Jobctl-Csrf (GET /api/v1/csrf) or a bearer token",

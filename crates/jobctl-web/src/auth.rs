@@ -118,73 +118,100 @@ impl State {
         })
     }
 
-    /// Who is asking, from the connection and the headers.
-    pub fn caller(&self, peer: &Peer, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    /// Who is asking, from the connection and the headers, and whether the
+    /// credentials are ambient (sent by a browser on its own: the unix
+    /// socket, which may sit behind a proxy, and the token cookie), so that
+    /// an action needs its CSRF token too.
+    pub fn caller_with_cookie(
+        &self,
+        peer: &Peer,
+        headers: &HeaderMap,
+    ) -> Result<(Caller, bool), Refusal> {
         match peer {
             Peer::Unix(None) => Err(Refusal::Unauthenticated),
-            Peer::Unix(Some((uid, gids))) => Ok(Caller::Unix {
-                uid: *uid,
-                gids: gids.clone(),
-            }),
+            Peer::Unix(Some((uid, gids))) => Ok((
+                Caller::Unix {
+                    uid: *uid,
+                    gids: gids.clone(),
+                },
+                true,
+            )),
             Peer::Tcp => {
-                let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-                    return Ok(Caller::Anonymous);
-                };
-                let presented = value
-                    .to_str()
-                    .ok()
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .ok_or(Refusal::Unauthenticated)?;
-                // Read per request: a revoked token stops working at once.
-                let stored = jobctl::commands::token::read(&self.token_file)
-                    .map_err(|_| Refusal::Unauthenticated)?;
-                let token =
-                    tokens::find(&stored, presented.trim()).ok_or(Refusal::Unauthenticated)?;
-                Ok(Caller::Token {
-                    name: token.name.clone(),
-                    scopes: token.scopes.clone(),
-                })
+                if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+                    let presented = value
+                        .to_str()
+                        .ok()
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .ok_or(Refusal::Unauthenticated)?;
+                    return Ok((self.token_caller(presented.trim())?, false));
+                }
+                if let Some(token) = cookie(headers, "jobctl_token") {
+                    return Ok((self.token_caller(&token)?, true));
+                }
+                Ok((Caller::Anonymous, true))
             }
         }
+    }
+
+    fn token_caller(&self, presented: &str) -> Result<Caller, Refusal> {
+        // Read per request: a revoked token stops working at once.
+        let stored = jobctl::commands::token::read(&self.token_file)
+            .map_err(|_| Refusal::Unauthenticated)?;
+        let token = tokens::find(&stored, presented).ok_or(Refusal::Unauthenticated)?;
+        Ok(Caller::Token {
+            name: token.name.clone(),
+            scopes: token.scopes.clone(),
+        })
+    }
+
+    /// Whether a token would be accepted (the sign-in form).
+    pub fn token_valid(&self, presented: &str) -> bool {
+        self.token_caller(presented).is_ok()
     }
 
     pub fn allow(&self, caller: &Caller, scope: Scope) -> Result<(), Refusal> {
         allow(caller, scope, &self.web, &self.groups, self.own_uid)
     }
 
-    /// The CSRF token for a caller whose credentials a browser sends by
-    /// itself (a peer of the unix socket: a reverse proxy, or `curl`).
+    /// The CSRF token of a caller: a keyed hash of who it is, with a secret
+    /// of this server's life.
     pub fn csrf_token(&self, caller: &Caller) -> String {
-        let who = match caller {
-            Caller::Unix { uid, .. } => format!("unix:{uid}"),
-            Caller::Token { .. } => "token".into(),
-            Caller::Anonymous => "anonymous".into(),
-        };
         let mut input = self.csrf_secret.to_vec();
-        input.extend_from_slice(who.as_bytes());
+        input.extend_from_slice(caller.describe().as_bytes());
         tokens::hash(&String::from_utf8_lossy(&input))
     }
 
-    /// Whether an action carries what it needs against cross-site requests:
-    /// a bearer token (never sent by a browser on its own), or the CSRF token
-    /// of this caller in `X-Jobctl-Csrf` or the form's `csrf` field.
-    pub fn csrf_ok(&self, caller: &Caller, headers: &HeaderMap, form: Option<&str>) -> bool {
-        if matches!(caller, Caller::Token { .. }) {
-            return true;
-        }
+    /// Whether `given` is this caller's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, caller: &Caller, given: &str) -> bool {
         let expected = self.csrf_token(caller);
-        let given = headers
+        given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0
+    }
+
+    /// Whether an action with ambient credentials carries this caller's CSRF
+    /// token in `X-Jobctl-Csrf`.
+    pub fn csrf_ok(&self, caller: &Caller, headers: &HeaderMap) -> bool {
+        headers
             .get("x-jobctl-csrf")
             .and_then(|v| v.to_str().ok())
-            .or(form);
-        given.is_some_and(|g| {
-            g.len() == expected.len()
-                && g.bytes()
-                    .zip(expected.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        })
+            .is_some_and(|g| self.csrf_matches(caller, g))
     }
+}
+
+/// A cookie's value from the `Cookie` headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }
 
 fn nix_uid() -> u32 {
