@@ -24,6 +24,7 @@ mod sandbox_smoke;
 mod trust;
 mod trust_fix;
 mod web;
+mod web_browser;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -110,6 +111,7 @@ const CASES: &[(&str, Case)] = &[
     ("web::socket_activation_serves_the_clis_json", web::socket_activation_serves_the_clis_json),
     ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
     ("web::pages_show_jobs_runs_and_output_as_text", web::pages_show_jobs_runs_and_output_as_text),
+    ("web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now", web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -9,7 +9,7 @@ use super::*;
 
 /// The server binary, built beside `jobctl` (crates/jobctl-web; `cargo test
 /// --workspace` builds it for its own tests).
-fn web_binary() -> Result<PathBuf, Failed> {
+pub fn web_binary() -> Result<PathBuf, Failed> {
     let path = Path::new(JOBCTL).with_file_name("jobctl-web");
     check(path.exists(), || {
         format!(
@@ -20,7 +20,7 @@ fn web_binary() -> Result<PathBuf, Failed> {
     Ok(path)
 }
 
-const SOCKET: &str = "/run/jobctl/web.sock";
+pub const SOCKET: &str = "/run/jobctl/web.sock";
 const FAKEJOB: &str = env!("CARGO_BIN_EXE_fakejob");
 
 /// Installs the shipped system units, the service running this build's
