@@ -379,6 +379,47 @@ pub fn refusals_change_nothing_and_allowed_actions_record_a_run(env: &Env) -> R 
             "the second run to be recorded",
             Duration::from_secs(20),
             || Ok(env.runs("web-manual")?.len() == runs_before + 2),
+        )?;
+        // Enable and disable (scope manage), inside the shipped sandbox.
+        let (status, body) = tcp(&runner, "POST", "/api/v1/jobs/web-daily/disable")?;
+        check(status == 403, || {
+            format!("disable needs manage: {status} {body}")
+        })?;
+        env.expect_prop(
+            "jobctl-web-daily.timer",
+            "ActiveState",
+            "active",
+            "a refused disable changes nothing",
+        )?;
+        let (status, body) = curl(
+            env,
+            "",
+            &format!(
+                "-X POST -H 'X-Jobctl-Csrf: {csrf}' --unix-socket {SOCKET} http://l/api/v1/jobs/web-daily/disable"
+            ),
+        )?;
+        check(status == 200, || {
+            format!("disable as root: {status} {body}")
+        })?;
+        env.expect_prop(
+            "jobctl-web-daily.timer",
+            "ActiveState",
+            "inactive",
+            "disabled from the API",
+        )?;
+        let (status, body) = curl(
+            env,
+            "",
+            &format!(
+                "-X POST -H 'X-Jobctl-Csrf: {csrf}' --unix-socket {SOCKET} http://l/api/v1/jobs/web-daily/enable"
+            ),
+        )?;
+        check(status == 200, || format!("enable as root: {status} {body}"))?;
+        env.expect_prop(
+            "jobctl-web-daily.timer",
+            "ActiveState",
+            "active",
+            "enabled from the API",
         )
     })();
     stop_units(env)?;
