@@ -147,9 +147,9 @@ pub fn shipped_units_pass_verify() -> R {
         let tmp = Scratch::new("units");
         let runtime = Scratch::new("units-runtime");
         let mut files = Vec::new();
-        let entries = dirs.iter().flat_map(|dir| {
-            fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap()
-        });
+        let entries = dirs
+            .iter()
+            .flat_map(|dir| fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap());
         for entry in entries {
             let path = entry.unwrap().path();
             let text = fs::read_to_string(&path)
@@ -226,12 +226,10 @@ pub fn the_package_installs_on_a_real_systemd() -> R {
     );
     // The dashboard is installed but nothing of it is enabled or listening.
     let web = sandbox
-        .sh(
-            "systemctl is-enabled jobctl-web.socket || true; \
+        .sh("systemctl is-enabled jobctl-web.socket || true; \
              systemctl is-active jobctl-web.socket || true; \
              test -e /run/jobctl/web.sock && echo listening || echo quiet; \
-             /usr/bin/jobctl-web --version",
-        )
+             /usr/bin/jobctl-web --version")
         .unwrap();
     assert_eq!(
         web.trim(),

@@ -92,14 +92,30 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = http(
-            self.port,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
+        if !self.session.is_empty() {
+            let _ = http(
+                self.port,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                None,
+            );
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Whatever chromium left running (a session that could not be
+        // deleted): the processes started with this test's own profile.
+        let mine = format!("--user-data-dir={}", self.profile.display());
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmdline.split(|&b| b == 0).any(|arg| arg == mine.as_bytes())
+                && let Some(pid) = rustix::process::Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
         let _ = fs::remove_dir_all(&self.profile);
     }
 }
