@@ -76,7 +76,7 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 
 /// The caller may read, or the answer (401 offers the token form).
 fn reader(s: &Shared, p: &Peer, h: &HeaderMap) -> Result<(Caller, bool), Response> {
-    let (caller, ambient) = s.caller_with_cookie(p, h).map_err(|r| refusal_page(r))?;
+    let (caller, ambient) = s.caller_with_cookie(p, h).map_err(refusal_page)?;
     s.allow(&caller, Scope::Read).map_err(refusal_page)?;
     Ok((caller, ambient))
 }
