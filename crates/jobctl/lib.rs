@@ -7,6 +7,10 @@
 //! the command line ([`cli`], [`commands`]), what people read ([`view`]), the
 //! one way to stdout and stderr ([`output`]) and the exit statuses ([`exit`]).
 
+// These modules were the binary's, whose documentation rustdoc builds with
+// its private items; their docs link to private items freely.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod cli;
 pub mod commands;
 pub mod env;
