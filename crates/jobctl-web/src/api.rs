@@ -159,7 +159,7 @@ fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
     );
     // The CLI's exit status, for clients that want it (5: partly read).
     res.headers_mut()
-        .insert("jobctl-exit-status", HeaderValue::from(exit as i32));
+        .insert("jobctl-exit-status", HeaderValue::from(u16::from(exit.code())));
     res
 }
 
@@ -505,7 +505,7 @@ async fn act(
         &format!(
             "{}: jobctl {what} (exit status {})",
             caller.describe(),
-            exit as i32
+            exit.code()
         ),
         jobctl::output::Lines::Escape,
     ));

@@ -447,7 +447,7 @@ async fn run_now(
         &format!(
             "{}: jobctl {what} (exit status {})",
             caller.describe(),
-            exit as i32
+            exit.code()
         ),
         Lines::Escape,
     ));
