@@ -245,6 +245,52 @@ pub fn socket_activation_serves_the_clis_json(env: &Env) -> R {
             streams.contains(&"stdout") && streams.contains(&"stderr"),
             || format!("stream marks missing: {body}"),
         )?;
+        // Cursor pagination: a full page names the next one, which holds the
+        // runs started before the page's last.
+        ok(&env
+            .sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&dir)
+            .args(["run", "web-manual", "--wait"])
+            .output()
+            .unwrap())?;
+        let all = cli_json(
+            env,
+            &dir,
+            &config,
+            &["history", "--json", "--job", "web-manual"],
+        )?;
+        let all = all["runs"].as_array().cloned().unwrap_or_default();
+        check(all.len() == 2, || format!("two runs expected: {all:?}"))?;
+        let head = env.sh(&format!(
+            "curl -sS -D - -o /dev/null --unix-socket {SOCKET} 'http://l/api/v1/runs?job=web-manual&limit=1'"
+        ))?;
+        let cursor = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("jobctl-next-cursor:")
+                    .map(|v| v.trim().to_string())
+            })
+            .ok_or_else(|| format!("a full page has no next cursor: {head}"))?;
+        let (status, body) = get(
+            env,
+            &format!("/api/v1/runs?job=web-manual&limit=1&cursor={cursor}"),
+        )?;
+        check(status == 200, || format!("the next page: {status} {body}"))?;
+        let page = json(&body)?;
+        check(
+            page["runs"].as_array().map(Vec::len) == Some(1) && page["runs"][0] == all[1],
+            || {
+                format!(
+                    "the next page is not the older run:\n{page:#}\n{:#}",
+                    all[1]
+                )
+            },
+        )?;
         let (status, _b) = get(env, "/api/v1/jobs/no-such-job")?;
         check(status == 404, || {
             format!("an unknown job is 404, got {status}: {_b}")

@@ -353,6 +353,7 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
             dir.display()
         ))
         .stdout(Stdio::null())
+        .stderr(fs::File::create(env.scratch.join("web-browser.log")).unwrap())
         .spawn()
         .unwrap();
     let result = (|| {

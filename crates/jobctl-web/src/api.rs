@@ -158,8 +158,10 @@ fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
         HeaderValue::from_static("application/json"),
     );
     // The CLI's exit status, for clients that want it (5: partly read).
-    res.headers_mut()
-        .insert("jobctl-exit-status", HeaderValue::from(u16::from(exit.code())));
+    res.headers_mut().insert(
+        "jobctl-exit-status",
+        HeaderValue::from(u16::from(exit.code())),
+    );
     res
 }
 
