@@ -215,7 +215,11 @@ async fn health(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> 
         return r;
     }
     let (exit, body) = capture(&s, vec!["health".into(), "--json".into()]).await;
-    json_response(exit, body, true)
+    // Exit 1 with a report is "a problem was found", still the answer; exit 1
+    // with an error document is an error.
+    let report = serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|d| d.get("healthy").is_some());
+    json_response(exit, body, report)
 }
 
 async fn jobs(
