@@ -174,6 +174,7 @@ pub enum Command {
     #[command(hide = true, name = "generate-man-pages")]
     GenerateManPages(commands::man_pages::ManPagesArgs),
     Export(commands::export::ExportArgs),
+    Token(commands::token::TokenArgs),
 }
 
 #[cfg(test)]

@@ -1,32 +1,11 @@
-//! The `jobctl` binary: parses arguments, calls into the library crates, prints.
+//! The `jobctl` binary: parses arguments, calls into the library, prints.
 //!
-//! All logic lives in the `jobctl-*` crates; this crate owns the command line
-//! ([`cli`], [`commands`]), what people read ([`view`]), the one way to
-//! stdout and stderr ([`output`]) and the exit statuses ([`exit`]).
-
-mod cli;
-mod commands;
-mod env;
-mod error;
-mod exit;
-mod files;
-mod history_db;
-mod host;
-mod journal;
-mod linger;
-mod load;
-mod manual;
-mod notify_send;
-mod output;
-mod overview;
-mod paths;
-mod poke;
-mod rendering;
-mod systemd;
-mod view;
-mod zones;
+//! Everything but `main` is the `jobctl` library (crates/jobctl/lib.rs), which
+//! `jobctl-web` shares.
 
 use std::process::ExitCode;
+
+use jobctl::{cli, commands};
 
 fn main() -> ExitCode {
     // The run shim's hot path: its own small parser (commands/exec.rs).

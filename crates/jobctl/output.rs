@@ -59,14 +59,23 @@ pub fn print_json_host<T: Serialize>(kind: &str, value: &T) -> io::Result<()> {
 /// Writes `value` as pretty JSON followed by a newline to stdout, as it is
 /// serialized (buffered, not built in memory first), under `schema` (and
 /// `host` when `host` is set). A broken pipe is not an error, as for
-/// [`print_text`].
+/// [`print_text`]. Inside [`capture_json`] the document goes to that buffer
+/// instead (jobctl-web answers with it).
 fn print_json_with<T: Serialize>(kind: &str, host: bool, body: &T) -> io::Result<()> {
     let value = Document {
         schema: format!("jobctl.{kind}/{JSON_VERSION}"),
         host: host.then(crate::host::hostname),
         body,
     };
-    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    JSON_PRINTED.with(|p| p.set(true));
+    let captured = CAPTURE.with_borrow_mut(|capture| {
+        capture
+            .as_mut()
+            .map(|buf| serde_json::to_writer(&mut *buf, &value).map_err(io::Error::other))
+    });
+    if let Some(result) = captured {
+        return result;
+    }
     let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut out, &value)
         .map_err(|e| match e.io_error_kind() {
@@ -85,14 +94,30 @@ fn print_json_with<T: Serialize>(kind: &str, host: bool, body: &T) -> io::Result
     }
 }
 
-/// Set once a command has printed its JSON: an error that ends it after
-/// that is not printed as a second JSON object ([`json_printed`]).
-static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    /// Set once a command has printed its JSON: an error that ends it after
+    /// that is not printed as a second JSON object ([`json_printed`]). Per
+    /// thread, so that jobctl-web's concurrent requests do not share it.
+    static JSON_PRINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where [`print_json`] writes inside [`capture_json`].
+    static CAPTURE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Whether [`print_json`] was called: `--json` prints one object, so an
 /// error after the report goes to stderr only.
 pub fn json_printed() -> bool {
-    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+    JSON_PRINTED.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with [`print_json`] writing (compact) into a buffer instead of
+/// stdout, on this thread; returns what `f` returned and the document(s)
+/// written. This is how jobctl-web answers with exactly the CLI's `--json`.
+pub fn capture_json<R>(f: impl FnOnce() -> R) -> (R, Vec<u8>) {
+    JSON_PRINTED.with(|p| p.set(false));
+    CAPTURE.with_borrow_mut(|c| *c = Some(Vec::new()));
+    let result = f();
+    let buf = CAPTURE.with_borrow_mut(Option::take).unwrap_or_default();
+    (result, buf)
 }
 
 /// Diagnostics about files (`error: FILE:LINE:COL: `key`: message` and an

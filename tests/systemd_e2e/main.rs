@@ -36,6 +36,8 @@ mod tls;
 mod trust;
 mod trust_fix;
 mod watch;
+mod web;
+mod web_browser;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -134,6 +136,10 @@ const CASES: &[(&str, Case)] = &[
     ("delivery::https_trusts_exactly_the_hosts_ca_store", delivery::https_trusts_exactly_the_hosts_ca_store),
     ("watch::reminders_repeat_while_an_incident_stays_open", watch::reminders_repeat_while_an_incident_stays_open),
     ("watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery", watch::a_webhook_on_loopback_gets_one_failure_and_one_recovery),
+    ("web::socket_activation_serves_the_clis_json", web::socket_activation_serves_the_clis_json),
+    ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
+    ("web::pages_show_jobs_runs_and_output_as_text", web::pages_show_jobs_runs_and_output_as_text),
+    ("web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now", web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

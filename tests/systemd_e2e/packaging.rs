@@ -21,6 +21,8 @@ fn build_deb(out: &std::path::Path) -> PathBuf {
     let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-deb"))
         .arg("--binary")
         .arg(JOBCTL)
+        .arg("--web-binary")
+        .arg(crate::web::web_binary().expect("jobctl-web"))
         .arg("--out")
         .arg(out)
         .output()
@@ -51,6 +53,13 @@ pub fn the_package_holds_the_binary_units_config_and_docs() -> R {
     for (mode, path) in [
         ("drwxr-xr-x", "./"),
         ("-rwxr-xr-x", "./usr/bin/jobctl"),
+        // The dashboard (crates/jobctl-web), its units and its page.
+        ("-rwxr-xr-x", "./usr/bin/jobctl-web"),
+        ("-rw-r--r--", "./lib/systemd/system/jobctl-web.socket"),
+        ("-rw-r--r--", "./lib/systemd/system/jobctl-web.service"),
+        ("-rw-r--r--", "./usr/lib/systemd/user/jobctl-web.socket"),
+        ("-rw-r--r--", "./usr/lib/systemd/user/jobctl-web.service"),
+        ("-rw-r--r--", "./usr/share/man/man1/jobctl-web.1.gz"),
         (
             "-rw-r--r--",
             "./lib/systemd/system/jobctl-history-prune.service",
@@ -130,15 +139,23 @@ pub fn shipped_units_pass_verify() -> R {
         return Ok(skip("systemd-analyze is not installed")?);
     }
     // verify needs ExecStart='s program to exist: point the units at the test binary.
-    for (mode, dir) in [("system", "units/system"), ("user", "units/user")] {
+    let web = crate::web::web_binary()?;
+    for (mode, dirs) in [
+        ("system", ["units/system", "units/web/system"]),
+        ("user", ["units/user", "units/web/user"]),
+    ] {
         let tmp = Scratch::new("units");
         let runtime = Scratch::new("units-runtime");
         let mut files = Vec::new();
-        for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap() {
+        let entries = dirs
+            .iter()
+            .flat_map(|dir| fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap());
+        for entry in entries {
             let path = entry.unwrap().path();
             let text = fs::read_to_string(&path)
                 .unwrap()
-                .replace("/usr/bin/jobctl", JOBCTL);
+                .replace("/usr/bin/jobctl-web", web.to_str().unwrap())
+                .replace("/usr/bin/jobctl ", &format!("{JOBCTL} "));
             let copy = tmp.join(path.file_name().unwrap());
             fs::write(&copy, text).unwrap();
             files.push(copy);
@@ -206,6 +223,21 @@ pub fn the_package_installs_on_a_real_systemd() -> R {
         watch.trim(),
         "enabled\nenabled\nactive\nactive\n666 socket\nenabled\nenabled\nactive\nactive",
         "{watch}"
+    );
+    // The dashboard is installed but nothing of it is enabled or listening.
+    let web = sandbox
+        .sh("systemctl is-enabled jobctl-web.socket || true; \
+             systemctl is-active jobctl-web.socket || true; \
+             test -e /run/jobctl/web.sock && echo listening || echo quiet; \
+             /usr/bin/jobctl-web --version")
+        .unwrap();
+    assert_eq!(
+        web.trim(),
+        format!(
+            "disabled\ninactive\nquiet\njobctl-web {}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "{web}"
     );
     // The installed watch makes a pass (nothing to watch yet) in its sandbox.
     let pass = sandbox

@@ -35,6 +35,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "defaults",
     "history",
     "notify",
+    "web",
 ];
 /// The keys of its `[history]` table.
 pub const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
@@ -63,6 +64,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Notification channels and delivery limits ([`crate::notify`]).
     pub notify: crate::notify::NotifyConfig,
+    /// The dashboard and HTTP API (`jobctl-web`; [`crate::web`]).
+    pub web: crate::web::WebConfig,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             defaults: JobSpec::default(),
             history: HistoryConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
+            web: crate::web::WebConfig::default(),
         }
     }
 }
@@ -159,6 +163,9 @@ pub fn load_config_with(
         if let Some(notify) = reader.table("notify", "{ retry_for = \"24h\" }", &mut diags) {
             config.notify =
                 crate::notify::decode_config(notify.value, mode, root_files, &mut diags);
+        }
+        if let Some(web) = reader.table("web", "{ read_group = \"jobctl-readers\" }", &mut diags) {
+            config.web = crate::web::decode_config(web.value, &mut diags);
         }
         crate::notify::check_default_channels(&config.defaults.notify, &config.notify, &mut diags);
     }

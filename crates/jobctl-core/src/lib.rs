@@ -31,6 +31,7 @@ pub mod start;
 pub mod state;
 pub mod walk;
 pub mod watch;
+pub mod web;
 
 mod calendar_bridge;
 mod directive_versions;

@@ -21,6 +21,7 @@ pub mod remove;
 pub mod render;
 pub mod run;
 pub mod status;
+pub mod token;
 pub mod validate;
 pub mod watch;
 
@@ -47,6 +48,29 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             err.report()
         }
     }
+}
+
+/// Runs a parsed command line with its `--json` document captured instead of
+/// printed ([`crate::output::capture_json`]): jobctl-web's way to answer
+/// with exactly what the CLI prints. On an error that came before any
+/// document, the document is the error's JSON, as [`dispatch`] prints it.
+/// Returns the exit status and the document.
+pub fn run_captured(cli: Cli) -> (crate::exit::Exit, Vec<u8>) {
+    let (result, mut json) = crate::output::capture_json(|| run(cli));
+    let exit = match result {
+        Ok(code) if code == ExitCode::SUCCESS => crate::exit::Exit::Success,
+        Ok(code) if code == ExitCode::from(crate::exit::Exit::Partial) => {
+            crate::exit::Exit::Partial
+        }
+        Ok(_) => crate::exit::Exit::Failure,
+        Err(err) => {
+            if json.is_empty() {
+                json = serde_json::to_vec(&err.json()).unwrap_or_default();
+            }
+            err.exit()
+        }
+    };
+    (exit, json)
 }
 
 impl Command {
@@ -78,6 +102,10 @@ impl Command {
             Command::Completions(_) | Command::GenerateManPages(_) => false,
             // Its output is a manifest; errors are text on stderr.
             Command::Export(_) => false,
+            Command::Token(a) => match &a.action {
+                token::TokenAction::List(l) => l.json,
+                _ => false,
+            },
         }
     }
 }
@@ -123,6 +151,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::GenerateManPages(args) => man_pages::run(args),
         Command::Export(args) => export::run(&paths, args),
+        Command::Token(args) => token::run(&paths, args),
     }
 }
 

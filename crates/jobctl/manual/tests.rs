@@ -102,6 +102,7 @@ fn every_configuration_key_is_in_jobctl_config_toml_5() {
     for key in CONFIG_KEYS
         .iter()
         .chain(HISTORY_KEYS)
+        .chain(jobctl_core::web::WEB_KEYS)
         .chain(DEFAULTABLE_KEYS)
     {
         assert!(

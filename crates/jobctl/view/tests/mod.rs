@@ -4,8 +4,8 @@
 //! ([`fixtures`]) and compared with `snapshots/NAME.txt`.
 //!
 //! A change to what operators read shows up in review as a change of a
-//! snapshot. After an intended change: `JOBCTL_BLESS=1 cargo test --bin
-//! jobctl view::`, then read every changed snapshot before committing
+//! snapshot. After an intended change: `JOBCTL_BLESS=1 cargo test --lib
+//! view::`, then read every changed snapshot before committing
 //! (docs/testing.md, "Snapshots of what people read").
 
 mod fixtures;
@@ -39,7 +39,7 @@ fn snapshot(name: &str, actual: &str) {
             .to_string();
         panic!(
             "{} differs from what the code prints now:\n{diff}\n\
-             (if the new text is right: JOBCTL_BLESS=1 cargo test --bin jobctl view::, \
+             (if the new text is right: JOBCTL_BLESS=1 cargo test --lib view::, \
              then read the snapshot)",
             path.display()
         );

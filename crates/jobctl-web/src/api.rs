@@ -1,0 +1,580 @@
+//! The routes: the JSON API (`/api/v1/…`, each answer the document the CLI
+//! prints with `--json`, captured from the same code), the pages, and the
+//! security headers on everything.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jobctl::exit::Exit;
+use jobctl_core::web::{Caller, Refusal, Scope};
+use serde::Deserialize;
+
+use crate::auth::{self, Peer};
+
+pub type Shared = Arc<auth::State>;
+
+/// Every route.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/jobs/{job}", get(job))
+        .route("/api/v1/jobs/{job}/runs", get(job_runs))
+        .route("/api/v1/jobs/{job}/runs/{id}", get(run))
+        .route("/api/v1/jobs/{job}/runs/{id}/output", get(run_output))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/csrf", get(csrf))
+        .route("/api/v1/jobs/{job}/run", post(run_now))
+        .route("/api/v1/jobs/{job}/enable", post(enable))
+        .route("/api/v1/jobs/{job}/disable", post(disable))
+        .route("/metrics", get(metrics))
+        .merge(crate::pages::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// On every answer: a Content-Security-Policy that allows nothing but this
+/// origin's own stylesheet and forms (no script at all), no framing, no
+/// sniffing, no referrer, no caching of what may be secret.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A refusal as JSON: 401 (with `WWW-Authenticate`) or 403.
+pub fn refused(refusal: Refusal) -> Response {
+    let (status, message) = match refusal {
+        Refusal::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "authentication required: a bearer token (jobctl token create) on TCP",
+        ),
+        Refusal::Forbidden => (StatusCode::FORBIDDEN, "not allowed for this caller"),
+        Refusal::ActionsOff => (
+            StatusCode::FORBIDDEN,
+            "actions are off; set actions = true in [web] of the configuration",
+        ),
+    };
+    let mut res = json_error(status, message);
+    if refusal == Refusal::Unauthenticated {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    res
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The caller, allowed `scope`, or the refusal's answer.
+pub fn authorize(
+    state: &auth::State,
+    peer: &Peer,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Caller, Response> {
+    let (caller, _) = state.caller_with_cookie(peer, headers).map_err(refused)?;
+    state.allow(&caller, scope).map_err(refused)?;
+    Ok(caller)
+}
+
+/// A command's `--json` document, run as the CLI runs it (on a blocking
+/// thread: the readers are synchronous), with the server's global options.
+pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
+    let mut argv = vec!["jobctl".to_string()];
+    argv.extend(state.globals.iter().cloned());
+    argv.extend(args);
+    let joined =
+        tokio::task::spawn_blocking(
+            move || match <jobctl::cli::Cli as clap::Parser>::try_parse_from(&argv) {
+                Ok(cli) => jobctl::commands::run_captured(cli),
+                Err(e) => {
+                    let first = e.render().to_string();
+                    let line = first.lines().next().unwrap_or_default().to_string();
+                    let doc = serde_json::json!({ "error": line, "exit_status": 2 });
+                    (Exit::Usage, serde_json::to_vec(&doc).unwrap_or_default())
+                }
+            },
+        )
+        .await;
+    joined.unwrap_or_else(|_| {
+        (
+            Exit::Failure,
+            br#"{"error":"the request's reader panicked"}"#.to_vec(),
+        )
+    })
+}
+
+/// The HTTP status for a command's exit status. `health` exits 1 when it
+/// finds a problem; its report is still the answer (`ok_on_failure`).
+fn status_of(exit: Exit, ok_on_failure: bool) -> StatusCode {
+    match exit {
+        Exit::Success | Exit::Partial => StatusCode::OK,
+        Exit::Failure if ok_on_failure => StatusCode::OK,
+        Exit::Usage => StatusCode::BAD_REQUEST,
+        Exit::NotStarted => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
+    let mut status = status_of(exit, ok_on_failure);
+    // The CLI's "unknown job" and "no run" refusals are usage errors; over
+    // HTTP they are a resource that is not there.
+    if matches!(exit, Exit::Usage | Exit::Failure) && missing(&body) {
+        status = StatusCode::NOT_FOUND;
+    }
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // The CLI's exit status, for clients that want it (5: partly read).
+    res.headers_mut().insert(
+        "jobctl-exit-status",
+        HeaderValue::from(u16::from(exit.code())),
+    );
+    res
+}
+
+/// Whether a command's error document says that the job or run asked for
+/// does not exist (`unknown job "…"`, `job …: no run with id …`).
+fn missing(body: &[u8]) -> bool {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let error = doc
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or_default();
+    error.starts_with("unknown job ") || error.contains(": no run with id ")
+}
+
+/// A value from the request as one `--flag=value` argument: the value can
+/// never be read as another option, whatever it starts with.
+fn flag(name: &str, value: &str) -> String {
+    format!("--{name}={value}")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelQuery {
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub tag: Option<String>,
+}
+
+impl LabelQuery {
+    pub fn args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        for (name, v) in [
+            ("owner", &self.owner),
+            ("team", &self.team),
+            ("tag", &self.tag),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                a.push(flag(name, v));
+            }
+        }
+        a
+    }
+}
+
+type Conn = ConnectInfo<Peer>;
+
+async fn health(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let (exit, body) = capture(&s, vec!["health".into(), "--json".into()]).await;
+    // Exit 1 with a report is "a problem was found", still the answer; exit 1
+    // with an error document is an error.
+    let report = serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|d| d.get("healthy").is_some());
+    json_response(exit, body, report)
+}
+
+async fn jobs(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Query(q): Query<LabelQuery>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let mut args = vec!["list".into(), "--json".into()];
+    args.extend(q.args());
+    let (exit, body) = capture(&s, args).await;
+    json_response(exit, body, false)
+}
+
+async fn job(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path(job): Path<String>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let (exit, body) = capture(&s, vec!["status".into(), "--json".into(), "--".into(), job]).await;
+    // `status JOB` of a job that does not exist prints an empty list.
+    if exit == Exit::Success && body == b"[]" {
+        return json_error(StatusCode::NOT_FOUND, "no such job");
+    }
+    json_response(exit, body, false)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    pub job: Option<String>,
+    /// Comma-separated statuses, as `history --status`.
+    pub status: Option<String>,
+    pub failed: Option<bool>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+    /// The page after the one that gave this cursor (its `next` link).
+    pub cursor: Option<String>,
+}
+
+/// Runs across jobs (or one job's): `history --json` with its filters, and
+/// cursor pagination: when a page is full, a `Link: <…>; rel="next"` header
+/// (and `Jobctl-Next-Cursor`) names the next one. The cursor is the start
+/// time of the page's last run: the next page has the runs started before it.
+async fn history(s: &auth::State, job: Option<String>, q: RunsQuery) -> Response {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let mut args = vec![
+        "history".into(),
+        "--json".into(),
+        flag("limit", &limit.to_string()),
+    ];
+    if let Some(job) = job.or(q.job) {
+        args.push(flag("job", &job));
+    }
+    if let Some(st) = q.status.as_deref().filter(|v| !v.is_empty()) {
+        args.push(flag("status", st));
+    }
+    if q.failed == Some(true) {
+        args.push("--failed".into());
+    }
+    if let Some(v) = q.since.as_deref().filter(|v| !v.is_empty()) {
+        args.push(flag("since", v));
+    }
+    let until = match (&q.cursor, &q.until) {
+        (Some(c), _) => match c.parse::<i64>() {
+            Ok(us) => match jiff::Timestamp::from_microsecond(us) {
+                Ok(ts) => Some(ts.to_string()),
+                Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid cursor"),
+            },
+            Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid cursor"),
+        },
+        (None, u) => u.clone().filter(|v| !v.is_empty()),
+    };
+    if let Some(u) = &until {
+        args.push(flag("until", u));
+    }
+    let (exit, body) = capture(s, args).await;
+    let mut res = json_response(exit, body.clone(), false);
+    if exit == Exit::Success || exit == Exit::Partial {
+        let last = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|doc| {
+                let runs = doc.get("runs")?.as_array()?.clone();
+                if runs.len() < limit {
+                    return None;
+                }
+                runs.last()?.get("started_us")?.as_i64()
+            });
+        if let Some(cursor) = last {
+            res.headers_mut()
+                .insert("jobctl-next-cursor", HeaderValue::from(cursor));
+        }
+    }
+    res
+}
+
+async fn runs(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    history(&s, None, q).await
+}
+
+async fn job_runs(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path(job): Path<String>,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    history(&s, Some(job), q).await
+}
+
+/// `logs --json` of one run: `{run, output, output_removed, output_not_stored}`.
+pub async fn logs_doc(s: &auth::State, job: String, id: String) -> (Exit, Vec<u8>) {
+    capture(
+        s,
+        vec![
+            "logs".into(),
+            "--json".into(),
+            flag("run", &id),
+            "--".into(),
+            job,
+        ],
+    )
+    .await
+}
+
+async fn run(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path((job, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let (exit, body) = logs_doc(&s, job, id).await;
+    if exit != Exit::Success && exit != Exit::Partial {
+        return json_response(exit, body, false);
+    }
+    let run = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|mut d| d.get_mut("run").map(serde_json::Value::take));
+    match run {
+        Some(run) => json_response(exit, serde_json::to_vec(&run).unwrap_or_default(), false),
+        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "no run in logs' report"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputQuery {
+    /// Only the last N lines of each part of the output.
+    tail: Option<usize>,
+}
+
+async fn run_output(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path((job, id)): Path<(String, String)>,
+    Query(q): Query<OutputQuery>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let (exit, body) = logs_doc(&s, job, id).await;
+    if exit != Exit::Success && exit != Exit::Partial {
+        return json_response(exit, body, false);
+    }
+    let Some(n) = q.tail else {
+        return json_response(exit, body, false);
+    };
+    // The tail: the last N lines of the captured output, each segment kept
+    // with its stream mark; an omission before them is said as one.
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return json_response(exit, body, false);
+    };
+    if let Some(segments) = doc.get_mut("output").and_then(|o| o.as_array_mut()) {
+        *segments = tail_segments(segments, n);
+    }
+    json_response(exit, serde_json::to_vec(&doc).unwrap_or_default(), false)
+}
+
+/// The last `n` lines of `logs --json`'s segments, marks kept.
+pub fn tail_segments(segments: &[serde_json::Value], n: usize) -> Vec<serde_json::Value> {
+    let mut left = n;
+    let mut out = Vec::new();
+    for seg in segments.iter().rev() {
+        if left == 0 {
+            break;
+        }
+        let Some(text) = seg.get("text").and_then(|t| t.as_str()) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let take = lines.len().min(left);
+        left -= take;
+        let mut seg = seg.clone();
+        seg["text"] = lines[lines.len() - take..].concat().into();
+        out.push(seg);
+    }
+    out.reverse();
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsQuery {
+    job: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn notifications(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Query(q): Query<NotificationsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let mut args = vec![
+        "notifications".into(),
+        "--json".into(),
+        flag("limit", &q.limit.unwrap_or(50).clamp(1, 1000).to_string()),
+    ];
+    if let Some(job) = q.job {
+        args.push("--".into());
+        args.push(job);
+    }
+    let (exit, body) = capture(&s, args).await;
+    json_response(exit, body, false)
+}
+
+/// This caller's CSRF token, for clients that act with ambient credentials
+/// (the unix socket): send it as `X-Jobctl-Csrf`.
+async fn csrf(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Response {
+    match authorize(&s, &p, &h, Scope::Read) {
+        Ok(caller) => {
+            axum::Json(serde_json::json!({ "csrf": s.csrf_token(&caller) })).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// An action: the scope, then CSRF, then the CLI's command.
+async fn act(
+    s: &auth::State,
+    p: &Peer,
+    h: &HeaderMap,
+    scope: Scope,
+    args: Vec<String>,
+) -> Response {
+    let (caller, ambient) = match s.caller_with_cookie(p, h) {
+        Ok(c) => c,
+        Err(r) => return refused(r),
+    };
+    if let Err(r) = s.allow(&caller, scope) {
+        return refused(r);
+    }
+    if ambient && !s.csrf_ok(&caller, h) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "missing or wrong CSRF token: send X-Jobctl-Csrf (GET /api/v1/csrf) or a bearer token",
+        );
+    }
+    let what = args.join(" ");
+    let (exit, body) = capture(s, args).await;
+    // Who acted, in the server's log (the journal, under jobctl-web.service).
+    jobctl::output::note(&jobctl::output::escape(
+        &format!(
+            "{}: jobctl {what} (exit status {})",
+            caller.describe(),
+            exit.code()
+        ),
+        jobctl::output::Lines::Escape,
+    ));
+    json_response(exit, body, false)
+}
+
+async fn run_now(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path(job): Path<String>,
+) -> Response {
+    act(
+        &s,
+        &p,
+        &h,
+        Scope::Run,
+        vec!["run".into(), "--json".into(), "--".into(), job],
+    )
+    .await
+}
+
+async fn enable(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path(job): Path<String>,
+) -> Response {
+    act(
+        &s,
+        &p,
+        &h,
+        Scope::Manage,
+        vec!["enable".into(), "--json".into(), "--".into(), job],
+    )
+    .await
+}
+
+async fn disable(
+    State(s): State<Shared>,
+    ConnectInfo(p): Conn,
+    h: HeaderMap,
+    Path(job): Path<String>,
+) -> Response {
+    act(
+        &s,
+        &p,
+        &h,
+        Scope::Manage,
+        vec!["disable".into(), "--json".into(), "--".into(), job],
+    )
+    .await
+}
+
+/// A clearly marked place for the Prometheus exposition: `jobctl metrics`
+/// is being built on another branch; wired here once both are merged.
+async fn metrics() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "/metrics is not wired yet: the Prometheus exposition comes with `jobctl metrics`",
+    )
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such page or API route")
+}

@@ -1,0 +1,213 @@
+//! jobctl-web without systemd: the binary, on a unix socket and TCP of its
+//! own, in per-user mode in a scratch home. What needs a real systemd (the
+//! jobs, socket activation, "run now", other users) is in
+//! tests/systemd_e2e/web.rs.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WEB: &str = env!("CARGO_BIN_EXE_jobctl-web");
+
+struct Server {
+    child: Child,
+    socket: PathBuf,
+    tcp: String,
+    home: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(name: &str, config: &str, tokens: &[(&str, &str, &str)]) -> Server {
+    let home = std::env::temp_dir().join(format!("jobctl-web-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let config_dir = home.join(".config/jobctl");
+    std::fs::create_dir_all(config_dir.join("jobs.d")).unwrap();
+    std::fs::write(config_dir.join("config.toml"), config).unwrap();
+    if !tokens.is_empty() {
+        let stored: Vec<_> = tokens
+            .iter()
+            .map(
+                |(name, scopes, token)| jobctl_core::web::tokens::StoredToken {
+                    name: name.to_string(),
+                    scopes: jobctl_core::web::tokens::parse_scopes(scopes).unwrap(),
+                    hash: jobctl_core::web::tokens::hash(token),
+                },
+            )
+            .collect();
+        let path = config_dir.join("web-tokens");
+        std::fs::write(&path, jobctl_core::web::tokens::format_file(&stored)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let socket = home.join("web.sock");
+    let tcp = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(WEB)
+        .args(["--user", "--socket"])
+        .arg(&socket)
+        .args(["--listen", &tcp])
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(socket.exists() && std::net::TcpStream::connect(&tcp).is_ok()) {
+        assert!(
+            Instant::now() < deadline,
+            "jobctl-web did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        child,
+        socket,
+        tcp,
+        home,
+    }
+}
+
+/// One HTTP/1.1 exchange: status, headers (lowercase names), body.
+fn exchange(stream: &mut dyn ReadWrite, request: &str) -> (u16, String, String) {
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn request(method: &str, path: &str, headers: &[&str]) -> String {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for h in headers {
+        r.push_str(h);
+        r.push_str("\r\n");
+    }
+    r.push_str("Content-Length: 0\r\n\r\n");
+    r
+}
+
+fn unix(s: &Server, method: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
+    let mut stream = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    exchange(&mut stream, &request(method, path, headers))
+}
+
+fn tcp(s: &Server, method: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    exchange(&mut stream, &request(method, path, headers))
+}
+
+#[test]
+fn tcp_needs_a_token_of_the_right_scope() {
+    let token = format!("jobctl_{}", "ab".repeat(32));
+    let s = start(
+        "tcp",
+        "[web]\nactions = true\n",
+        &[("reader", "read", &token)],
+    );
+    let bearer = format!("Authorization: Bearer {token}");
+
+    let (status, head, _) = tcp(&s, "GET", "/api/v1/runs", &[]);
+    assert_eq!(status, 401);
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let (status, _, _) = tcp(
+        &s,
+        "GET",
+        "/api/v1/runs",
+        &["Authorization: Bearer jobctl_wrong"],
+    );
+    assert_eq!(status, 401);
+
+    let (status, head, body) = tcp(&s, "GET", "/api/v1/runs", &[&bearer]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"runs":[]}"#);
+    assert!(
+        head.contains("content-security-policy: default-src 'none';"),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+    // A read token may not act.
+    let (status, _, body) = tcp(&s, "POST", "/api/v1/jobs/nightly/run", &[&bearer]);
+    assert_eq!(status, 403, "{body}");
+}
+
+#[test]
+fn the_owner_reads_on_the_unix_socket_and_actions_need_csrf() {
+    let s = start("unix", "[web]\nactions = true\n", &[]);
+    let (status, _, body) = unix(&s, "GET", "/api/v1/runs?limit=5", &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"runs":[]}"#);
+
+    let (status, _, body) = unix(&s, "POST", "/api/v1/jobs/nightly/run", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+
+    // A value that looks like an option stays a value.
+    let (status, _, body) = unix(&s, "GET", "/api/v1/runs?since=--db%3D/etc/shadow", &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid --since"), "{body}");
+
+    let (status, _, body) = unix(&s, "GET", "/metrics", &[]);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not wired yet"), "{body}");
+}
+
+#[test]
+fn actions_are_off_unless_configured() {
+    let s = start("off", "", &[]);
+    let (status, _, body) = unix(&s, "GET", "/api/v1/csrf", &[]);
+    assert_eq!(status, 200, "{body}");
+    let csrf: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let header = format!("X-Jobctl-Csrf: {}", csrf["csrf"].as_str().unwrap());
+    let (status, _, body) = unix(&s, "POST", "/api/v1/jobs/nightly/run", &[&header]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("actions are off"), "{body}");
+}
+
+#[test]
+fn an_invalid_web_section_stops_the_server_naming_file_line_and_key() {
+    let home = std::env::temp_dir().join(format!("jobctl-web-test-{}-bad", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(home.join(".config/jobctl")).unwrap();
+    std::fs::write(
+        home.join(".config/jobctl/config.toml"),
+        "[web]\nread_grup = \"x\"\n",
+    )
+    .unwrap();
+    let out = Command::new(WEB)
+        .args(["--user", "--socket"])
+        .arg(home.join("s.sock"))
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("config.toml:2:1")
+            && err.contains("web.read_grup")
+            && err.contains("read_group"),
+        "{err}"
+    );
+}
