@@ -94,10 +94,12 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
         ("index", "runs_by_start", "runs"),
         ("index", "runs_unsuccessful", "runs"),
         ("table", "outputs", "outputs"),
+        ("table", "pruned_runs", "pruned_runs"),
         ("table", "runs", "runs"),
         ("table", "totals", "totals"),
         ("trigger", "outputs_added", "outputs"),
         ("trigger", "outputs_removed", "outputs"),
+        ("trigger", "runs_deleted", "runs"),
     ];
     let expected: Vec<(String, String, String)> = expected
         .iter()
