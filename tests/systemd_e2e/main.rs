@@ -18,6 +18,7 @@
 mod cli_core;
 mod injection;
 mod knowing;
+mod metrics;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -106,6 +107,7 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::chains_that_loop_or_name_no_job_are_refused", knowing::chains_that_loop_or_name_no_job_are_refused),
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
     ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
+    ("metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning", metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

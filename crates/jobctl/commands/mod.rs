@@ -15,6 +15,7 @@ pub mod import;
 pub mod list;
 pub mod logs;
 pub mod man_pages;
+pub mod metrics;
 pub mod notifications;
 pub mod notify;
 pub mod remove;
@@ -78,6 +79,7 @@ impl Command {
             Command::Completions(_) | Command::GenerateManPages(_) => false,
             // Its output is a manifest; errors are text on stderr.
             Command::Export(_) => false,
+            Command::Metrics(_) => false,
         }
     }
 }
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         | Command::List(_)
         | Command::Status(_)
         | Command::Health(_)
+        | Command::Metrics(_)
         | Command::Run(_)
         | Command::Enable(_)
         | Command::Disable(_)
@@ -123,6 +126,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Completions(args) => completions::run(args),
         Command::GenerateManPages(args) => man_pages::run(args),
         Command::Export(args) => export::run(&paths, args),
+        Command::Metrics(args) => metrics::run(&paths, args),
     }
 }
 

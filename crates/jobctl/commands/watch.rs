@@ -231,6 +231,7 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
             history: true,
             unit_details: false,
             unrecorded: false,
+            run_counts: false,
         },
     )?;
     let now_us = overview.now_us;
