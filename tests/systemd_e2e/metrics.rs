@@ -190,5 +190,44 @@ pub fn metrics_of_real_runs_pass_promtool_and_survive_pruning(env: &Env) -> R {
         || text(&out),
     )?;
     env.sh(&format!("rm -f {folder}/jobctl.prom"))?;
+
+    // `[metrics] textfile`: every watch pass writes it.
+    let config = env.scratch.join("metrics-config.toml");
+    fs::write(
+        &config,
+        format!(
+            "jobctl_path = \"{JOBCTL}\"\n[metrics]\ntextfile = \"{folder}/jobctl-watch.prom\"\n"
+        ),
+    )?;
+    let out = env
+        .sb
+        .command(JOBCTL)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--jobs-dir",
+            dir.to_str().unwrap_or_default(),
+            "watch",
+            "--once",
+        ])
+        .output()?;
+    ok(&out)?;
+    let written = fs::read_to_string(env.sb_path(&format!("{folder}/jobctl-watch.prom")))
+        .map_err(|e| format!("the watch wrote no textfile ({e}): {}", text(&out)))?;
+    promtool_check_metrics(&promtool, &written)?;
+    let watched = samples(&written);
+    for series in [
+        format!("jobctl_job_runs_total{{{ok_labels},status=\"success\"}}"),
+        format!("jobctl_job_failure_streak{{{fail_labels}}}"),
+    ] {
+        check(watched.get(&series) == after.get(&series), || {
+            format!(
+                "{series}: {:?} from the watch, {:?} from metrics",
+                watched.get(&series),
+                after.get(&series)
+            )
+        })?;
+    }
+    env.sh(&format!("rm -f {folder}/jobctl-watch.prom"))?;
     Ok(())
 }

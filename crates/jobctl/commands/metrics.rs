@@ -8,7 +8,7 @@
 //! [`render`] is what an HTTP `/metrics` endpoint serves.
 
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -149,8 +149,10 @@ pub fn render(paths: &Paths) -> Result<Rendered, CliError> {
     })
 }
 
-/// The text of `overview`'s jobs, judged for overdue by the host's zones.
-fn exposition(overview: &Overview, notifications: Option<&[ChannelAttempts]>) -> String {
+/// The text of `overview`'s jobs (gathered with `run_counts`, and the
+/// timers' next elapses), judged for overdue by the host's zones; also what
+/// `jobctl watch` writes into the configured textfile.
+pub fn exposition(overview: &Overview, notifications: Option<&[ChannelAttempts]>) -> String {
     let host = HostZones::new();
     let local = host.local();
     let default_user = match overview.paths.mode {
@@ -179,16 +181,19 @@ fn notification_counts(paths: &Paths) -> anyhow::Result<Option<Vec<ChannelAttemp
     let counts = store
         .attempt_counts()
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Some(
-        counts
-            .into_iter()
-            .map(|c| ChannelAttempts {
-                channel: c.channel,
-                ok: c.ok,
-                attempts: c.attempts,
-            })
-            .collect(),
-    ))
+    Ok(Some(channel_attempts(counts)))
+}
+
+/// The notification database's counts as the metrics take them.
+pub fn channel_attempts(counts: Vec<jobctl_history::AttemptCount>) -> Vec<ChannelAttempts> {
+    counts
+        .into_iter()
+        .map(|c| ChannelAttempts {
+            channel: c.channel,
+            ok: c.ok,
+            attempts: c.attempts,
+        })
+        .collect()
 }
 
 /// Writes `text` to `path` so that a reader sees the old file or the new
@@ -215,6 +220,9 @@ pub fn write_textfile(path: &Path, text: &str) -> anyhow::Result<()> {
             .mode(0o644)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&tmp)?;
+        // Readable by node_exporter's user whatever the umask (the watch
+        // service's is 0077).
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
