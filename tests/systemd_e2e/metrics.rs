@@ -69,7 +69,7 @@ pub fn metrics_of_real_runs_pass_promtool_and_survive_pruning(env: &Env) -> R {
     write_job(
         &dir,
         "m-ok",
-        "command = [\"/bin/true\"]\nmanual = true\nteam = \"ops\"\ntags = [\"nightly\", \"etl\"]\n",
+        "command = [\"/bin/true\"]\nmanual = true\nteam = \"ops\"\ntags = [\"nightly\", \"etl\"]\nsucceed_within = \"26h\"\n",
     );
     write_job(
         &dir,
@@ -112,6 +112,10 @@ pub fn metrics_of_real_runs_pass_promtool_and_survive_pruning(env: &Env) -> R {
         (format!("jobctl_job_failure_streak{{{fail_labels}}}"), 2.0),
         (format!("jobctl_job_failure_streak{{{ok_labels}}}"), 0.0),
         (format!("jobctl_job_overdue{{{ok_labels}}}"), 0.0),
+        (
+            format!("jobctl_job_succeed_within_seconds{{{ok_labels}}}"),
+            93600.0,
+        ),
         // Manual jobs: no timer to run.
         (format!("jobctl_job_enabled{{{ok_labels}}}"), 0.0),
     ] {

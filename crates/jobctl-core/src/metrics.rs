@@ -72,6 +72,9 @@ pub struct JobFacts {
     pub failure_streak: u32,
     /// Finished runs by status, ever (kept rows plus pruned ones).
     pub runs_total: Vec<(RunStatus, u64)>,
+    /// The job's `succeed_within`, µs: the threshold of the alert on the
+    /// time since its last success.
+    pub succeed_within_us: Option<u64>,
 }
 
 /// Delivery attempts of one notification channel with one outcome, ever.
@@ -253,6 +256,12 @@ pub fn families(jobs: &[JobFacts], notifications: Option<&[ChannelAttempts]>) ->
         &|j| one(j.next_run_us.map(seconds)),
     );
     per_job(
+        "jobctl_job_succeed_within_seconds",
+        "The job's succeed_within: how often it must succeed (the threshold of JobctlJobNotSucceededSince).",
+        Kind::Gauge,
+        &|j| one(j.succeed_within_us.map(|us| us as f64 / 1e6)),
+    );
+    per_job(
         "jobctl_job_last_run_cpu_seconds",
         "CPU time the command of the job's last recorded run used, by mode, once it ended.",
         Kind::Gauge,
@@ -313,6 +322,7 @@ mod tests {
             last_success_us: None,
             failure_streak: 0,
             runs_total: Vec::new(),
+            succeed_within_us: None,
         }
     }
 

@@ -51,6 +51,11 @@ pub fn facts(
                             .collect()
                     })
                     .unwrap_or_default(),
+                succeed_within_us: view
+                    .definition
+                    .as_ref()
+                    .and_then(|d| d.notify.succeed_within)
+                    .map(|t| t.as_usec()),
             }
         })
         .collect()
