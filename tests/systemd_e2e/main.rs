@@ -108,6 +108,7 @@ const CASES: &[(&str, Case)] = &[
     ("knowing::the_cost_of_a_run_comes_from_its_cgroup", knowing::the_cost_of_a_run_comes_from_its_cgroup),
     ("knowing::every_run_is_in_the_journal_even_when_its_history_is_gone", knowing::every_run_is_in_the_journal_even_when_its_history_is_gone),
     ("metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning", metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning),
+    ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

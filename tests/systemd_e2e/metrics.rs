@@ -235,3 +235,147 @@ pub fn metrics_of_real_runs_pass_promtool_and_survive_pruning(env: &Env) -> R {
     env.sh(&format!("rm -f {folder}/jobctl-watch.prom"))?;
     Ok(())
 }
+
+/// `curl` of Prometheus' HTTP API inside the sandbox, as JSON. Commands
+/// the sandbox runs for a test do not join its network namespace (only
+/// its units live there): curl enters PID 1's to reach its loopback.
+fn prometheus_api(env: &Env, path: &str, query: Option<&str>) -> Result<Value, Failed> {
+    let data = query
+        .map(|q| format!(" --data-urlencode {}", shell_quote(&format!("query={q}"))))
+        .unwrap_or_default();
+    let body = env.sh(&format!(
+        "nsenter -t 1 -n curl -sS --max-time 5 -G http://127.0.0.1:9090{path}{data}"
+    ))?;
+    Ok(serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?)
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The value of the one series `query` returns, if exactly one.
+fn query_value(env: &Env, query: &str) -> Result<Option<f64>, Failed> {
+    let answer = prometheus_api(env, "/api/v1/query", Some(query))?;
+    let results = answer["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(match results.as_slice() {
+        [one] => one["value"][1].as_str().and_then(|v| v.parse().ok()),
+        _ => None,
+    })
+}
+
+pub fn a_real_prometheus_scrapes_a_failed_job_through_node_exporter(env: &Env) -> R {
+    for binary in ["/usr/bin/prometheus", "/usr/bin/prometheus-node-exporter"] {
+        if !Path::new(binary).exists() {
+            jobctl_sandbox::skip(&format!(
+                "{binary} is not installed (Debian's prometheus, prometheus-node-exporter; scripts/setup installs them)"
+            ))?;
+            return Ok(());
+        }
+    }
+    env.clean_slate()?;
+    let dir = env.jobs_dir("prometheus");
+    write_job(&dir, "p-ok", "command = [\"/bin/true\"]\nmanual = true\n");
+    write_job(
+        &dir,
+        "p-fail",
+        "command = [\"/bin/sh\", \"-c\", \"exit 4\"]\nmanual = true\n",
+    );
+    env.apply_and_run(&dir, &["p-ok"])?;
+    for _ in 0..3 {
+        let out = env.jobctl_in(&dir, &["run", "p-fail", "--wait"]);
+        check(out.status.code() == Some(4), || text(&out))?;
+    }
+    let folder = "/var/lib/prometheus/node-exporter";
+    env.sh(&format!("mkdir -p {folder}"))?;
+    ok(&env.jobctl_in(&dir, &["metrics", "--textfile"]))?;
+
+    // node_exporter with only its textfile collector, and Prometheus
+    // scraping it every second with the shipped rules, both on loopback.
+    let prom = env.scratch.join("prometheus");
+    let _ = fs::remove_dir_all(&prom);
+    fs::create_dir_all(prom.join("data"))?;
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/jobctl.rules.yml"),
+        prom.join("jobctl.rules.yml"),
+    )?;
+    fs::write(
+        prom.join("prometheus.yml"),
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         rule_files:\n  - jobctl.rules.yml\n\
+         scrape_configs:\n  - job_name: node\n    honor_labels: true\n    \
+         static_configs:\n      - targets: ['127.0.0.1:9100']\n",
+    )?;
+    let prom_dir = prom.display().to_string();
+    env.sh(&format!(
+        "systemd-run --quiet --unit=e2e-node-exporter /usr/bin/prometheus-node-exporter \
+         --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
+         --collector.textfile --collector.textfile.directory={folder} && \
+         systemd-run --quiet --unit=e2e-prometheus /usr/bin/prometheus \
+         --config.file={prom_dir}/prometheus.yml --storage.tsdb.path={prom_dir}/data \
+         --web.listen-address=127.0.0.1:9090"
+    ))?;
+    let result = (|| -> R {
+        let failed = "jobctl_job_runs_total{job=\"p-fail\",status=\"failed\"}";
+        let mut seen = None;
+        env.wait_for(
+            "Prometheus to have scraped jobctl's textfile",
+            Duration::from_secs(90),
+            || {
+                seen = query_value(env, failed).unwrap_or(None);
+                Ok(seen.is_some())
+            },
+        )
+        .map_err(|e| {
+            let log = env
+                .sh("journalctl -u e2e-prometheus --no-pager | tail -12; \
+                     nsenter -t 1 -n curl -sS --max-time 5 http://127.0.0.1:9100/metrics | grep -c jobctl_; \
+                     nsenter -t 1 -n curl -sS --max-time 5 'http://127.0.0.1:9090/api/v1/targets' | head -c 1500")
+                .unwrap_or_else(|e| format!("{e:?}"));
+            format!("{}\n{log}", e.message().unwrap_or(""))
+        })?;
+        check(seen == Some(3.0), || format!("{failed} = {seen:?}"))?;
+        for (query, want) in [
+            (
+                "jobctl_job_last_run_status{job=\"p-fail\",status=\"failed\"}",
+                1.0,
+            ),
+            (
+                "jobctl_job_last_run_status{job=\"p-fail\",status=\"success\"}",
+                0.0,
+            ),
+            ("jobctl_job_failure_streak{job=\"p-fail\"}", 3.0),
+            (
+                "jobctl_job_runs_total{job=\"p-ok\",status=\"success\"}",
+                1.0,
+            ),
+            ("jobctl_job_failure_streak{job=\"p-ok\"}", 0.0),
+        ] {
+            let got = query_value(env, query)?;
+            check(got == Some(want), || {
+                format!("{query} = {got:?}, expected {want}")
+            })?;
+        }
+        // The shipped rule fires for the failed job, and only for it.
+        let mut firing = Vec::new();
+        env.wait_for("JobctlJobFailed to fire", Duration::from_secs(30), || {
+            let alerts = prometheus_api(env, "/api/v1/alerts", None)?;
+            firing = alerts["data"]["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| a["state"] == "firing" && a["labels"]["alertname"] == "JobctlJobFailed")
+                .map(|a| a["labels"]["job"].as_str().unwrap_or_default().to_string())
+                .collect();
+            Ok(!firing.is_empty())
+        })?;
+        check(firing == ["p-fail"], || format!("firing for {firing:?}"))
+    })();
+    let _ = env.sh("systemctl stop e2e-prometheus e2e-node-exporter; systemctl reset-failed e2e-prometheus e2e-node-exporter; true");
+    let _ = env.sh(&format!("rm -f {folder}/jobctl.prom"));
+    let _ = fs::remove_dir_all(&prom);
+    result
+}
