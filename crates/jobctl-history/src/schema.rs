@@ -112,10 +112,18 @@ ALTER TABLE runs ADD COLUMN upstream_run_id INTEGER;
               whoever deletes it (the shim's retention, `history prune`), so \
               rows plus pruned counts never go down. A row deleted while \
               still stored as `running` (only keep_age can reach one) counts \
-              as `lost`. `remove --purge` deletes the job's counts too. A \
-              table and a trigger, no index and no column of `runs`: the \
-              shim's insert and update paths are unchanged.",
+              as `lost`. `remove --purge` deletes the job's counts too. \
+              Counting the kept rows reads the unsuccessful ones by job and \
+              status: the partial index of unsuccessful runs now also holds \
+              `job` and `status` after `started_us`, so that pass reads the \
+              index alone instead of one table row per unsuccessful run \
+              (same name, same rows, same first column: every other read \
+              uses it as before). No column of `runs`; the shim's statements \
+              are unchanged.",
         sql: r#"
+DROP INDEX runs_unsuccessful;
+CREATE INDEX runs_unsuccessful ON runs (started_us, job, status) WHERE status <> 'success';
+
 CREATE TABLE pruned_runs (
     job    TEXT    NOT NULL,
     status TEXT    NOT NULL,

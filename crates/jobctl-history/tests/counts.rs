@@ -361,3 +361,28 @@ fn pruning_notifications_leaves_the_delivery_counters_unchanged() {
     assert_eq!(store.prune_notifications(50).unwrap(), 1);
     assert_eq!(store.attempt_counts().unwrap(), before);
 }
+
+#[test]
+fn the_counts_read_the_unsuccessful_runs_from_their_index_alone() {
+    let (_dir, path) = seeded();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let grouped = plan(
+        "SELECT job, status, count(*) FROM runs WHERE status <> 'success' \
+         AND started_us >= -9223372036854775807 GROUP BY job, status",
+    );
+    assert!(
+        grouped.contains("COVERING INDEX runs_unsuccessful"),
+        "{grouped}"
+    );
+    let per_job = plan("SELECT count(*) FROM runs WHERE job = 'a'");
+    assert!(per_job.contains("COVERING INDEX runs_by_job"), "{per_job}");
+}
