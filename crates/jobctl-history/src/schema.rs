@@ -107,22 +107,26 @@ ALTER TABLE runs ADD COLUMN upstream_run_id INTEGER;
         version: 3,
         why: "Run counters that survive retention (issue 15, `jobctl metrics`' \
               `jobctl_job_runs_total`). `pruned_runs` holds, per job and \
-              status, how many runs were deleted; the trigger `runs_deleted` \
-              adds each deleted row in the same transaction that deletes it, \
-              whoever deletes it (the shim's retention, `history prune`), so \
-              rows plus pruned counts never go down. A row deleted while \
-              still stored as `running` (only keep_age can reach one) counts \
-              as `lost`. `remove --purge` deletes the job's counts too. \
+              status, how many runs were deleted: every statement that \
+              deletes runs for retention (the shim's, `history prune`'s) first \
+              adds what it is about to delete, with the same condition, in \
+              the same transaction, so rows plus pruned counts never go down. \
+              A row deleted while still stored as `running` (only keep_age can \
+              reach one) counts as `lost`. `remove --purge` deletes the job's \
+              counts too. Not a trigger: SQLite compiles every trigger of the \
+              schema when a connection first reads it, which cost the shim \
+              about 51,000 instructions a run (docs/benchmarks.md); the \
+              counting statements are compiled only when something is due. \
               Counting the kept rows reads the unsuccessful ones by job and \
               status: the partial index of unsuccessful runs now also holds \
-              `job` and `status` after `started_us`, so that pass reads the \
-              index alone instead of one table row per unsuccessful run \
-              (same name, same rows, same first column: every other read \
-              uses it as before). No column of `runs`; the shim's statements \
+              `job` and `status` after `started_us, id` (the order listings \
+              of failures want), so that pass reads the index alone instead \
+              of one table row per unsuccessful run (same name, same rows, \
+              same order: every other read uses it as before). No column of `runs`; the shim's statements \
               are unchanged.",
         sql: r#"
 DROP INDEX runs_unsuccessful;
-CREATE INDEX runs_unsuccessful ON runs (started_us, job, status) WHERE status <> 'success';
+CREATE INDEX runs_unsuccessful ON runs (started_us, id, job, status) WHERE status <> 'success';
 
 CREATE TABLE pruned_runs (
     job    TEXT    NOT NULL,
@@ -130,12 +134,6 @@ CREATE TABLE pruned_runs (
     runs   INTEGER NOT NULL,
     PRIMARY KEY (job, status)
 ) STRICT, WITHOUT ROWID;
-
-CREATE TRIGGER runs_deleted AFTER DELETE ON runs BEGIN
-    INSERT INTO pruned_runs (job, status, runs)
-    VALUES (old.job, CASE old.status WHEN 'running' THEN 'lost' ELSE old.status END, 1)
-    ON CONFLICT (job, status) DO UPDATE SET runs = runs + 1;
-END;
 "#,
     },
 ];

@@ -99,7 +99,6 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
         ("table", "totals", "totals"),
         ("trigger", "outputs_added", "outputs"),
         ("trigger", "outputs_removed", "outputs"),
-        ("trigger", "runs_deleted", "runs"),
     ];
     let expected: Vec<(String, String, String)> = expected
         .iter()
