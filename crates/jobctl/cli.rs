@@ -138,6 +138,7 @@ pub enum Command {
     List(commands::list::ListArgs),
     Status(commands::status::StatusArgs),
     Health(commands::health::HealthArgs),
+    Metrics(commands::metrics::MetricsArgs),
     Run(commands::run::RunArgs),
     /// Turn a job's timer on, persistently (until its job file changes).
     ///

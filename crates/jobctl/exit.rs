@@ -74,7 +74,7 @@ impl Exit {
                 "run: the job did not start (else, with --wait, the job's own status)"
             }
             Exit::Partial => {
-                "history, logs: shown, but something could not be read (see the warnings)"
+                "history, logs, metrics: shown, but something could not be read (see the warnings)"
             }
             Exit::InvalidSkipped => {
                 "apply: applied, but invalid jobs were skipped (their units left as they were)"

@@ -27,7 +27,7 @@ use jobctl_core::render::{RenderedJob, users_folder_of};
 use jobctl_core::state::{self, Derived};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::Located;
-use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, Store};
+use jobctl_history::{BadRow, JobSummary, RunLookup, RunRecord, Status, StatusCounts, Store};
 use jobctl_systemd::{Property, Systemd, UnitDir, UnitProperties, UnitStatus};
 
 use crate::error::CliError;
@@ -50,6 +50,9 @@ pub struct Options<'a> {
     /// Also read the runs the shims could not record (their warnings in the
     /// journal), for `health` and `status`.
     pub unrecorded: bool,
+    /// Also count every job's finished runs by status, including those
+    /// retention deleted (`jobctl metrics`).
+    pub run_counts: bool,
 }
 
 /// `--owner`, `--team`, `--tag`: the jobs to show by their labels (see
@@ -93,6 +96,8 @@ pub struct JobHistory {
     /// progress (otherwise `summary.last` is it).
     pub last_failure: Option<RunRecord>,
     pub database: PathBuf,
+    /// Finished runs by status, ever (with `run_counts`; `jobctl metrics`).
+    pub run_counts: Option<StatusCounts>,
 }
 
 impl JobHistory {
@@ -245,7 +250,7 @@ fn gather_with(paths: &Paths, opts: Options<'_>, next_elapses: bool) -> Result<O
         // database; each job's is picked from its own database below.
         let history_side = opts
             .history
-            .then(|| scope.spawn(move || read_history(paths, opts.only, now_us)));
+            .then(|| scope.spawn(move || read_history(paths, opts.only, opts.run_counts, now_us)));
         // The shims' "not recorded" warnings, from the journal.
         let journal_side = opts
             .unrecorded
@@ -641,6 +646,7 @@ type Histories = (
 fn read_history(
     paths: &Paths,
     only: Option<&[String]>,
+    run_counts: bool,
     now_us: i64,
 ) -> Result<Histories, CliError> {
     let readers = Readers::open_unfiltered(paths).map_err(CliError::failure)?;
@@ -652,7 +658,9 @@ fn read_history(
         // One snapshot per database: the same view for every job, and one
         // lock of its shared memory rather than one per statement.
         let read = || -> anyhow::Result<HashMap<String, JobHistory>> {
-            Ok(store.snapshot(|store| read_summaries(store, located, only, &probe, now_us))?)
+            Ok(store.snapshot(|store| {
+                read_summaries(store, located, only, run_counts, &probe, now_us)
+            })?)
         };
         match read().with_context(|| format!("cannot read {}", located.path.display())) {
             Ok(by_job) => {
@@ -674,11 +682,19 @@ fn read_summaries(
     store: &Store,
     located: &Located,
     only: Option<&[String]>,
+    run_counts: bool,
     probe: &LivenessProbe,
     now_us: i64,
 ) -> jobctl_history::Result<HashMap<String, JobHistory>> {
     let mut by_job = HashMap::new();
-    for summary in store.job_summaries(only, probe, now_us)? {
+    let summaries = store.job_summaries(only, probe, now_us)?;
+    let mut counts = if run_counts {
+        let jobs: Vec<String> = summaries.iter().map(|s| s.job.clone()).collect();
+        store.run_counts(&jobs, probe, now_us)?
+    } else {
+        HashMap::new()
+    };
+    for summary in summaries {
         // A failure before a run in progress: the newest finished run.
         let last_failure = if summary.failure_streak > 0 && summary.last.status == Status::Running {
             store.find_run(Some(&summary.job), &RunLookup::LastFailure, probe, now_us)?
@@ -688,6 +704,9 @@ fn read_summaries(
         by_job.insert(
             summary.job.clone(),
             JobHistory {
+                run_counts: counts
+                    .remove(&summary.job)
+                    .or(run_counts.then(StatusCounts::new)),
                 summary,
                 last_failure,
                 database: located.path.clone(),

@@ -28,6 +28,7 @@ mod injection;
 mod journal_remote;
 mod json_docs;
 mod knowing;
+mod metrics;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -140,6 +141,8 @@ const CASES: &[(&str, Case)] = &[
     ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
     ("web::pages_show_jobs_runs_and_output_as_text", web::pages_show_jobs_runs_and_output_as_text),
     ("web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now", web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now),
+    ("metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning", metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning),
+    ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -86,6 +86,19 @@ pub fn the_package_holds_the_binary_units_config_and_docs() -> R {
             "-rw-r--r--",
             "./usr/share/doc/jobctl/examples/disk-report.toml",
         ),
+        // Prometheus rules and the Grafana dashboard (docs/metrics.md).
+        (
+            "-rw-r--r--",
+            "./usr/share/jobctl/prometheus/jobctl.rules.yml",
+        ),
+        (
+            "-rw-r--r--",
+            "./usr/share/jobctl/prometheus/jobctl.rules.test.yml",
+        ),
+        (
+            "-rw-r--r--",
+            "./usr/share/jobctl/prometheus/jobctl.grafana.json",
+        ),
         // Debian policy 12.5 and 12.7.
         ("-rw-r--r--", "./usr/share/doc/jobctl/copyright"),
         ("-rw-r--r--", "./usr/share/doc/jobctl/changelog.gz"),

@@ -291,6 +291,23 @@ pub fn socket_activation_serves_the_clis_json(env: &Env) -> R {
                 )
             },
         )?;
+        // /metrics is `jobctl metrics`, byte for byte, as Prometheus text.
+        let (status, body) = get(env, "/metrics")?;
+        let mut all = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "--jobs-dir",
+            dir.to_str().unwrap(),
+        ];
+        all.push("metrics");
+        let out = env.sb.command(JOBCTL).args(&all).output().unwrap();
+        let want = String::from_utf8_lossy(&out.stdout);
+        check(
+            status == 200
+                && body.trim_end() == want.trim_end()
+                && body.contains("jobctl_job_runs_total{job=\"web-manual\""),
+            || format!("/metrics: {status}\n{body}\nwanted:\n{want}"),
+        )?;
         let (status, _b) = get(env, "/api/v1/jobs/no-such-job")?;
         check(status == 404, || {
             format!("an unknown job is 404, got {status}: {_b}")

@@ -36,9 +36,22 @@ pub const CONFIG_KEYS: &[&str] = &[
     "history",
     "notify",
     "web",
+    "metrics",
 ];
 /// The keys of its `[history]` table.
 pub const HISTORY_KEYS: &[&str] = &["db", "keep_runs", "keep_age", "max_output"];
+
+/// The keys of its `[metrics]` table.
+pub const METRICS_KEYS: &[&str] = &["textfile"];
+
+/// `jobctl metrics` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsConfig {
+    /// Where `jobctl watch` writes the metrics after every pass, for
+    /// node_exporter's textfile collector: an absolute path ending in
+    /// `.prom`.
+    pub textfile: Option<String>,
+}
 
 /// History settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -66,6 +79,7 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// The dashboard and HTTP API (`jobctl-web`; [`crate::web`]).
     pub web: crate::web::WebConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -77,6 +91,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
             web: crate::web::WebConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -167,9 +182,55 @@ pub fn load_config_with(
         if let Some(web) = reader.table("web", "{ read_group = \"jobctl-readers\" }", &mut diags) {
             config.web = crate::web::decode_config(web.value, &mut diags);
         }
+        if let Some(metrics) = reader.table(
+            "metrics",
+            "{ textfile = \"/var/lib/prometheus/node-exporter/jobctl.prom\" }",
+            &mut diags,
+        ) {
+            let inner = TableReader::new("metrics", metrics.value, METRICS_KEYS, &[], &mut diags);
+            config.metrics.textfile = inner
+                .string(
+                    "textfile",
+                    "\"/var/lib/prometheus/node-exporter/jobctl.prom\"",
+                    &mut diags,
+                )
+                .and_then(|path| match check_textfile(&path.value) {
+                    Ok(()) => Some(path.value),
+                    Err(message) => {
+                        diags.error(
+                            path.span,
+                            "metrics.textfile",
+                            message,
+                            Some(
+                                "e.g. textfile = \"/var/lib/prometheus/node-exporter/jobctl.prom\" \
+                                 (node_exporter's textfile collector reads *.prom files)"
+                                    .into(),
+                            ),
+                        );
+                        None
+                    }
+                });
+        }
         crate::notify::check_default_channels(&config.defaults.notify, &config.notify, &mut diags);
     }
     (config, diags.into_vec())
+}
+
+/// The metrics textfile must be an absolute path, of a file whose name
+/// ends in `.prom` (the only files node_exporter's textfile collector
+/// reads), without control characters.
+pub fn check_textfile(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("not an absolute path".into());
+    }
+    if path.chars().any(char::is_control) {
+        return Err("contains a control character".into());
+    }
+    let name = path.rsplit('/').next().unwrap_or_default();
+    if name.len() <= ".prom".len() || !name.ends_with(".prom") {
+        return Err("the file name must end in .prom (node_exporter reads no other)".into());
+    }
+    Ok(())
 }
 
 /// The jobctl binary's path must be absolute and made of ordinary path
@@ -250,6 +311,46 @@ max_output = "512M"
                 "defaults.command",
                 "history.keep_runs"
             ]
+        );
+    }
+
+    #[test]
+    fn the_metrics_textfile_is_an_absolute_prom_file() {
+        let ok = "[metrics]\ntextfile = \"/var/lib/prometheus/node-exporter/jobctl.prom\"\n";
+        let (config, diags) = load_config("c.toml", ok, Mode::System, &UtcOnly);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            config.metrics.textfile.as_deref(),
+            Some("/var/lib/prometheus/node-exporter/jobctl.prom")
+        );
+        for (value, why) in [
+            ("jobctl.prom", "absolute"),
+            ("/var/lib/x/jobctl.txt", ".prom"),
+            ("/var/lib/x/.prom", ".prom"),
+            ("/var/lib/x/a\\u001bb.prom", "control"),
+        ] {
+            let text = format!("[metrics]\ntextfile = \"{value}\"\n");
+            let (config, diags) = load_config("c.toml", &text, Mode::System, &UtcOnly);
+            assert_eq!(config.metrics.textfile, None, "{value}");
+            assert_eq!(diags.len(), 1, "{value}: {diags:?}");
+            assert_eq!(diags[0].key.as_deref(), Some("metrics.textfile"));
+            assert!(
+                diags[0].message.contains(why),
+                "{value}: {}",
+                diags[0].message
+            );
+            assert_eq!((diags[0].line, diags[0].file.as_str()), (2, "c.toml"));
+        }
+        let (_, diags) = load_config(
+            "c.toml",
+            "[metrics]\ntextfil = \"/a.prom\"\n",
+            Mode::System,
+            &UtcOnly,
+        );
+        assert_eq!(
+            diags[0].key.as_deref(),
+            Some("metrics.textfil"),
+            "{diags:?}"
         );
     }
 }

@@ -19,6 +19,7 @@ pub mod export;
 pub mod health;
 pub mod job;
 pub mod labels;
+pub mod metrics;
 pub mod naming;
 pub mod notify;
 pub mod overdue;

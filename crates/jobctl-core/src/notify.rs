@@ -53,7 +53,13 @@ pub const CHANNEL_KEYS: &[&str] = &[
 ];
 
 /// The job keys of notifications (also allowed in `[defaults]`).
-pub const JOB_KEYS: &[&str] = &["notify", "notify_after", "grace", "warn_after"];
+pub const JOB_KEYS: &[&str] = &[
+    "notify",
+    "notify_after",
+    "grace",
+    "warn_after",
+    "succeed_within",
+];
 
 /// The longest a channel may take to deliver one notification: a watch pass
 /// waits for it.
@@ -188,6 +194,9 @@ pub struct JobNotify {
     /// Warn when a run is still running this long after it started
     /// (`None`: only a minute past its timeout).
     pub warn_after: Option<Timespan>,
+    /// The job must succeed at least this often: the threshold `jobctl
+    /// metrics` exports for Prometheus' `JobctlJobNotSucceededSince`.
+    pub succeed_within: Option<Timespan>,
 }
 
 /// The notification keys of a job file or of `[defaults]`, as written.
@@ -197,6 +206,7 @@ pub struct NotifySpec {
     pub after: Option<Sp<u32>>,
     pub grace: Option<Sp<Timespan>>,
     pub warn_after: Option<Sp<Timespan>>,
+    pub succeed_within: Option<Sp<Timespan>>,
 }
 
 impl NotifySpec {
@@ -231,7 +241,7 @@ impl NotifySpec {
                 ),
             }
         }
-        for key in ["grace", "warn_after"] {
+        for key in ["grace", "warn_after", "succeed_within"] {
             let Some(d) = reader.duration(key, "\"5min\"", diags) else {
                 continue;
             };
@@ -244,8 +254,10 @@ impl NotifySpec {
                 );
             } else if key == "grace" {
                 spec.grace = Some(d);
-            } else {
+            } else if key == "warn_after" {
                 spec.warn_after = Some(d);
+            } else {
+                spec.succeed_within = Some(d);
             }
         }
         spec
@@ -290,6 +302,11 @@ impl NotifySpec {
                 .warn_after
                 .as_ref()
                 .or(defaults.warn_after.as_ref())
+                .map(|w| w.value),
+            succeed_within: self
+                .succeed_within
+                .as_ref()
+                .or(defaults.succeed_within.as_ref())
                 .map(|w| w.value),
         }
     }
@@ -1120,7 +1137,7 @@ comand = ["/bin/true"]
         let doc = crate::walk::parse_document(text, &mut diags).unwrap();
         let reader = TableReader::new("", doc.get_ref(), JOB_KEYS, &[], &mut diags);
         let spec = NotifySpec::decode(&reader, &mut diags);
-        let defaults_text = "notify = [\"mail\"]\nwarn_after = \"1h\"\nnotify_after = 2\n";
+        let defaults_text = "notify = [\"mail\"]\nwarn_after = \"1h\"\nnotify_after = 2\nsucceed_within = \"26h\"\n";
         let mut ddiags = Diagnostics::new("c.toml", defaults_text);
         let ddoc = crate::walk::parse_document(defaults_text, &mut ddiags).unwrap();
         let dreader = TableReader::new("defaults", ddoc.get_ref(), JOB_KEYS, &[], &mut ddiags);
@@ -1130,6 +1147,10 @@ comand = ["/bin/true"]
         assert_eq!(resolved.after, 3);
         assert_eq!(resolved.grace, Some(Timespan::from_secs(600)));
         assert_eq!(resolved.warn_after, Some(Timespan::from_secs(3600)));
+        assert_eq!(
+            resolved.succeed_within,
+            Some(Timespan::from_secs(26 * 3600))
+        );
         // Only the defaults: their channels.
         assert_eq!(NotifySpec::default().resolve(&defaults).channels, ["mail"]);
         assert_eq!(

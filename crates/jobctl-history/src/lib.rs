@@ -24,6 +24,7 @@
 //! The library prints nothing and reads no environment; times are microseconds
 //! since the Unix epoch (UTC), passed in by the caller.
 
+mod counts;
 pub mod liveness;
 pub mod locate;
 pub mod notify;
@@ -36,6 +37,7 @@ mod schema;
 mod store;
 pub mod verdict;
 
+pub use counts::{AttemptCount, StatusCounts};
 pub use query::{BadRow, JobSummary, Recorder, RunFilter, RunLookup, merge_newest_first};
 pub use record::{
     OUTPUT_NOT_STORED, RunId, RunRecord, Source, Status, Trigger, Upstream, Usage, UsageSource,

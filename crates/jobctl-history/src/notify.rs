@@ -112,7 +112,7 @@ fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 /// An open notification database ([`Store::open_notify`]).
 #[derive(Debug)]
 pub struct NotifyStore {
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl NotifyStore {

@@ -20,6 +20,8 @@ impl Store {
             [job],
         )?;
         let runs = tx.execute("DELETE FROM runs WHERE job = ?1", [job])?;
+        // The job's counters go with it (its metrics' series end).
+        tx.execute("DELETE FROM pruned_runs WHERE job = ?1", [job])?;
         tx.commit()?;
         Ok(runs as u64)
     }

@@ -63,7 +63,7 @@ impl Recorder {
 
     /// The SQL condition for rows this recorder may have written, and its
     /// arguments.
-    fn condition(&self, args: &mut Vec<Box<dyn ToSql>>) -> String {
+    pub(crate) fn condition(&self, args: &mut Vec<Box<dyn ToSql>>) -> String {
         let (low, high) = self
             .dynamic_uids
             .as_ref()

@@ -72,7 +72,7 @@ impl Serialize for RunId {
 }
 
 /// How a run ended (or that it has not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Started and not finished; its shim is alive (or cannot be proven gone).

@@ -67,6 +67,8 @@ impl Retention {
                 .query_row(params![job, keep as i64], |r| r.get(0))
                 .optional()?;
             if let Some(cut) = cut {
+                conn.prepare_cached(COUNT_JOB_UP_TO_SQL)?
+                    .execute(params![job, cut])?;
                 conn.prepare_cached(DELETE_JOB_UP_TO_SQL)?
                     .execute(params![job, cut])?;
             }
@@ -77,6 +79,7 @@ impl Retention {
                 .prepare_cached(ANY_OLDER_SQL)?
                 .query_row([cutoff], |r| r.get(0))?;
             if due {
+                conn.prepare_cached(COUNT_KEEP_AGE_SQL)?.execute([cutoff])?;
                 conn.prepare_cached(KEEP_AGE_SQL)?.execute([cutoff])?;
             }
         }
@@ -143,6 +146,30 @@ const KEEP_RUNS_CUT_SQL: &str =
 const DELETE_JOB_UP_TO_SQL: &str = "DELETE FROM runs WHERE job = ?1 AND started_us <= ?2";
 const ANY_OLDER_SQL: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE started_us < ?1)";
 const KEEP_AGE_SQL: &str = "DELETE FROM runs WHERE started_us < ?1";
+
+/// Adds the runs matching `condition` to `pruned_runs` (migration 3), by
+/// job and status, a still-`running` row as `lost`: run just before the
+/// `DELETE` with the same condition, in its transaction, so that
+/// `jobctl metrics`' run counters never go down. Rows whose job or status
+/// is not text (a table a user rebuilt) are not counted.
+macro_rules! count_deleted {
+    ($condition:expr) => {
+        concat!(
+            "INSERT INTO pruned_runs (job, status, runs) \
+             SELECT job, CASE status WHEN 'running' THEN 'lost' ELSE status END, count(*) \
+             FROM runs WHERE ",
+            $condition,
+            " AND typeof(job) = 'text' AND typeof(status) = 'text' GROUP BY 1, 2 \
+             ON CONFLICT (job, status) DO UPDATE SET runs = runs + excluded.runs"
+        )
+    };
+}
+const COUNT_KEEP_RUNS_SQL: &str = count_deleted!(
+    "job = ?1 AND started_us <= \
+     (SELECT started_us FROM runs WHERE job = ?1 ORDER BY started_us DESC LIMIT 1 OFFSET ?2)"
+);
+const COUNT_JOB_UP_TO_SQL: &str = count_deleted!("job = ?1 AND started_us <= ?2");
+const COUNT_KEEP_AGE_SQL: &str = count_deleted!("started_us < ?1");
 const TOTAL_SQL: &str = "SELECT value FROM totals WHERE name = 'output_bytes'";
 
 /// Compiles the statements of the per-run step that run every time (the
@@ -243,12 +270,16 @@ impl Store {
         }
         if let Some(keep) = retention.keep_runs {
             for job in crate::query::jobs_in(&tx)? {
+                tx.prepare_cached(COUNT_KEEP_RUNS_SQL)?
+                    .execute(params![job, keep as i64])?;
                 report.runs_over_count +=
                     tx.prepare_cached(KEEP_RUNS_SQL)?
                         .execute(params![job, keep as i64])? as u64;
             }
         }
         if let Some(age) = retention.keep_age_us {
+            tx.prepare_cached(COUNT_KEEP_AGE_SQL)?
+                .execute([now_us.saturating_sub(age)])?;
             report.runs_over_age += tx
                 .prepare_cached(KEEP_AGE_SQL)?
                 .execute([now_us.saturating_sub(age)])? as u64;

@@ -103,6 +103,39 @@ ALTER TABLE runs ADD COLUMN upstream_invocation_id TEXT;
 ALTER TABLE runs ADD COLUMN upstream_run_id INTEGER;
 "#,
     },
+    Migration {
+        version: 3,
+        why: "Run counters that survive retention (issue 15, `jobctl metrics`' \
+              `jobctl_job_runs_total`). `pruned_runs` holds, per job and \
+              status, how many runs were deleted: every statement that \
+              deletes runs for retention (the shim's, `history prune`'s) first \
+              adds what it is about to delete, with the same condition, in \
+              the same transaction, so rows plus pruned counts never go down. \
+              A row deleted while still stored as `running` (only keep_age can \
+              reach one) counts as `lost`. `remove --purge` deletes the job's \
+              counts too. Not a trigger: SQLite compiles every trigger of the \
+              schema when a connection first reads it, which cost the shim \
+              about 51,000 instructions a run (docs/benchmarks.md); the \
+              counting statements are compiled only when something is due. \
+              Counting the kept rows reads the unsuccessful ones by job and \
+              status: the partial index of unsuccessful runs now also holds \
+              `job` and `status` after `started_us, id` (the order listings \
+              of failures want), so that pass reads the index alone instead \
+              of one table row per unsuccessful run (same name, same rows, \
+              same order: every other read uses it as before). No column of `runs`; the shim's statements \
+              are unchanged.",
+        sql: r#"
+DROP INDEX runs_unsuccessful;
+CREATE INDEX runs_unsuccessful ON runs (started_us, id, job, status) WHERE status <> 'success';
+
+CREATE TABLE pruned_runs (
+    job    TEXT    NOT NULL,
+    status TEXT    NOT NULL,
+    runs   INTEGER NOT NULL,
+    PRIMARY KEY (job, status)
+) STRICT, WITHOUT ROWID;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -115,9 +148,10 @@ pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 /// each connection's first statement: +15 % instructions per run when they
 /// were in `history.db`, docs/benchmarks.md), and so that no reader of an
 /// existing history needs an upgrade for them.
-pub const NOTIFY_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    why: "Notifications (`jobctl watch`). `notify_state` keeps each job's \
+pub const NOTIFY_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        why: "Notifications (`jobctl watch`). `notify_state` keeps each job's \
           incident state between watch passes (open failure and overdue \
           incidents, reminders sent, the run already reported as overrunning, \
           since when the schedule is judged), as the engine's JSON. \
@@ -129,7 +163,7 @@ pub const NOTIFY_MIGRATIONS: &[Migration] = &[Migration {
           the next one due and the last result. `notify_attempts` records \
           every attempt (time, outcome, HTTP status or exit status, detail), \
           for `jobctl notifications` and the per-channel rate limit.",
-    sql: r#"
+        sql: r#"
 CREATE TABLE notify_state (
     job   TEXT PRIMARY KEY,
     state TEXT NOT NULL
@@ -176,7 +210,30 @@ CREATE TABLE notify_attempts (
 CREATE INDEX notify_attempts_by_channel ON notify_attempts (channel, at_us);
 CREATE INDEX notify_attempts_by_event ON notify_attempts (event_id, channel, at_us);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        why: "Delivery counters that survive pruning (issue 15, `jobctl metrics`' \
+              `jobctl_notifications_total`). `notify_pruned_attempts` holds, per \
+              channel and outcome, how many attempts the watch's pruning \
+              deleted; the trigger `notify_attempts_deleted` adds each deleted \
+              attempt in the transaction that deletes it.",
+        sql: r#"
+CREATE TABLE notify_pruned_attempts (
+    channel  TEXT    NOT NULL,
+    ok       INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (channel, ok)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER notify_attempts_deleted AFTER DELETE ON notify_attempts BEGIN
+    INSERT INTO notify_pruned_attempts (channel, ok, attempts)
+    VALUES (old.channel, old.ok <> 0, 1)
+    ON CONFLICT (channel, ok) DO UPDATE SET attempts = attempts + 1;
+END;
+"#,
+    },
+];
 
 /// The notification database's schema version this build writes.
 pub const NOTIFY_LATEST_VERSION: i64 = NOTIFY_MIGRATIONS.len() as i64;

@@ -48,7 +48,9 @@ fn the_notification_database_has_its_own_schema_and_leaves_the_history_alone() {
             "table notify_attempts",
             "table notify_deliveries",
             "table notify_events",
+            "table notify_pruned_attempts",
             "table notify_state",
+            "trigger notify_attempts_deleted",
         ]
     );
     let conn = rusqlite::Connection::open(&notify).unwrap();
@@ -66,6 +68,7 @@ fn the_notification_database_has_its_own_schema_and_leaves_the_history_alone() {
             "notify_attempts",
             "id,event_id,channel,at_us,ok,retryable,http_status,exit_status,detail,duration_ms",
         ),
+        ("notify_pruned_attempts", "channel,ok,attempts"),
     ] {
         let columns: Vec<String> = conn
             .prepare(&format!(

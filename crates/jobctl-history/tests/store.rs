@@ -94,6 +94,7 @@ fn migrations_build_the_expected_schema_on_an_empty_database() {
         ("index", "runs_by_start", "runs"),
         ("index", "runs_unsuccessful", "runs"),
         ("table", "outputs", "outputs"),
+        ("table", "pruned_runs", "pruned_runs"),
         ("table", "runs", "runs"),
         ("table", "totals", "totals"),
         ("trigger", "outputs_added", "outputs"),

@@ -66,6 +66,10 @@ pub const DEFAULT_MASK: &[&str] = &[
     "exim4-base.timer",
     "systemd-timesyncd.service",
     "getty@tty1.service",
+    // prometheus and prometheus-node-exporter (the metrics tests) enable
+    // their services at install; the real-Prometheus test starts its own.
+    "prometheus.service",
+    "prometheus-node-exporter.service",
 ];
 
 /// What went wrong with a sandbox.

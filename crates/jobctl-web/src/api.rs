@@ -566,13 +566,69 @@ async fn disable(
     .await
 }
 
-/// A clearly marked place for the Prometheus exposition: `jobctl metrics`
-/// is being built on another branch; wired here once both are merged.
-async fn metrics() -> Response {
-    json_error(
-        StatusCode::NOT_FOUND,
-        "/metrics is not wired yet: the Prometheus exposition comes with `jobctl metrics`",
+/// The Prometheus exposition, exactly `jobctl metrics` (docs/metrics.md),
+/// for a plain HTTP scrape; the `read` scope, like every other reader.
+/// A database that could not be read leaves its jobs' run metrics out, as
+/// the command does, and is named in `Jobctl-Warning` headers (and the
+/// exit status 5 in `Jobctl-Exit-Status`).
+async fn metrics(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+        return r;
+    }
+    let mut argv = vec!["jobctl".to_string()];
+    argv.extend(s.globals.iter().cloned());
+    argv.push("metrics".into());
+    let rendered = tokio::task::spawn_blocking(
+        move || -> Result<jobctl::commands::metrics::Rendered, Vec<u8>> {
+            let cli = <jobctl::cli::Cli as clap::Parser>::try_parse_from(&argv).map_err(|e| {
+                let line = e.render().to_string();
+                let line = line.lines().next().unwrap_or_default().to_string();
+                serde_json::to_vec(&serde_json::json!({ "error": line })).unwrap_or_default()
+            })?;
+            jobctl::commands::metrics_text(&cli.global)
+                .map_err(|e| serde_json::to_vec(&e.json()).unwrap_or_default())
+        },
     )
+    .await;
+    match rendered {
+        Ok(Ok(rendered)) => {
+            let mut res = Response::new(Body::from(rendered.text));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            let exit = if rendered.warnings.is_empty() {
+                Exit::Success
+            } else {
+                Exit::Partial
+            };
+            res.headers_mut().insert(
+                "jobctl-exit-status",
+                HeaderValue::from(u16::from(exit.code())),
+            );
+            for warning in &rendered.warnings {
+                // Escaped: a header value is one line of visible ASCII.
+                let line: String = warning.escape_default().collect();
+                if let Ok(value) = HeaderValue::from_str(&line) {
+                    res.headers_mut().append("jobctl-warning", value);
+                }
+            }
+            res
+        }
+        Ok(Err(doc)) => {
+            let mut res = Response::new(Body::from(doc));
+            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request's reader panicked",
+        ),
+    }
 }
 
 async fn not_found() -> Response {

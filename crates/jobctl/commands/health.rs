@@ -119,6 +119,7 @@ pub fn run(paths: &Paths, args: HealthArgs) -> CliResult {
             history: true,
             unit_details: false,
             unrecorded: true,
+            run_counts: false,
         },
     )?;
     args.labels.retain(&mut overview);

@@ -15,6 +15,7 @@ pub mod import;
 pub mod list;
 pub mod logs;
 pub mod man_pages;
+pub mod metrics;
 pub mod notifications;
 pub mod notify;
 pub mod remove;
@@ -73,6 +74,14 @@ pub fn run_captured(cli: Cli) -> (crate::exit::Exit, Vec<u8>) {
     (exit, json)
 }
 
+/// The Prometheus exposition of `jobctl [GLOBAL…] metrics` (jobctl-web's
+/// `/metrics`): the text, and the warnings the command would print (a
+/// database that could not be read; its jobs' run metrics are left out).
+pub fn metrics_text(global: &crate::cli::GlobalArgs) -> CliResult<metrics::Rendered> {
+    let paths = Paths::resolve(global).map_err(CliError::usage)?.absolute();
+    metrics::render(&paths)
+}
+
 impl Command {
     /// Whether `--json` was given.
     fn wants_json(&self) -> bool {
@@ -106,6 +115,7 @@ impl Command {
                 token::TokenAction::List(l) => l.json,
                 _ => false,
             },
+            Command::Metrics(_) => false,
         }
     }
 }
@@ -120,6 +130,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         | Command::List(_)
         | Command::Status(_)
         | Command::Health(_)
+        | Command::Metrics(_)
         | Command::Run(_)
         | Command::Enable(_)
         | Command::Disable(_)
@@ -152,6 +163,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::GenerateManPages(args) => man_pages::run(args),
         Command::Export(args) => export::run(&paths, args),
         Command::Token(args) => token::run(&paths, args),
+        Command::Metrics(args) => metrics::run(&paths, args),
     }
 }
 

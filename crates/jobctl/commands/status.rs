@@ -45,6 +45,7 @@ pub fn run(paths: &Paths, args: StatusArgs) -> CliResult {
             history: true,
             unit_details: true,
             unrecorded: true,
+            run_counts: false,
         },
     )?;
     args.labels.retain(&mut overview);

@@ -224,15 +224,21 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
             crate::paths::jobctl("validate")
         ));
     }
-    let overview = overview::gather_without_next_elapses(
-        paths,
-        overview::Options {
-            only: None,
-            history: true,
-            unit_details: false,
-            unrecorded: false,
-        },
-    )?;
+    // With `[metrics] textfile`, the pass also writes the metrics: from
+    // the same overview, with the timers' next elapses and the run counts.
+    let textfile = config.metrics.textfile.clone();
+    let options = overview::Options {
+        only: None,
+        history: true,
+        unit_details: false,
+        unrecorded: false,
+        run_counts: textfile.is_some(),
+    };
+    let overview = if textfile.is_some() {
+        overview::gather(paths, options)?
+    } else {
+        overview::gather_without_next_elapses(paths, options)?
+    };
     let now_us = overview.now_us;
     let host = history_db::hostname().unwrap_or_default();
     let mut store = Store::open_notify(db_path, OpenMode::Write, BUSY_TIMEOUT)
@@ -352,6 +358,28 @@ fn pass(paths: &Paths, db_path: &Path, woken: usize) -> CliResult<Report> {
     .keep_age_us;
     if let Some(age) = keep_age {
         let _ = store.prune_notifications(now_us.saturating_sub(age));
+    }
+    if let Some(path) = textfile {
+        // The pass's work is done: a textfile that cannot be written is a
+        // warning (in the journal), and node_exporter's
+        // node_textfile_mtime_seconds shows it going stale.
+        let notifications: Option<Vec<_>> = match store.attempt_counts() {
+            Ok(counts) => Some(crate::commands::metrics::channel_attempts(counts)),
+            Err(e) => {
+                output::warn(&format!(
+                    "cannot count the notifications in {} for the metrics: {e}",
+                    db_path.display()
+                ));
+                None
+            }
+        };
+        let text = crate::commands::metrics::exposition(&overview, notifications.as_deref());
+        if let Err(e) = crate::commands::metrics::write_textfile(Path::new(&path), &text) {
+            output::warn(&format!(
+                "{e:#} (the [metrics] textfile of {})",
+                paths.config.display()
+            ));
+        }
     }
     Ok(report)
 }

@@ -15,6 +15,7 @@ pub mod format;
 pub mod health;
 pub mod history;
 pub mod list;
+pub mod metrics;
 pub mod status;
 pub mod table;
 

@@ -56,6 +56,7 @@ pub const JOB_KEYS: &[&str] = &[
     "notify_after",
     "grace",
     "warn_after",
+    "succeed_within",
 ];
 
 /// The keys the global configuration's `[defaults]` table may set.
@@ -89,6 +90,7 @@ pub const DEFAULTABLE_KEYS: &[&str] = &[
     "notify_after",
     "grace",
     "warn_after",
+    "succeed_within",
 ];
 
 pub(super) const SCHEDULE_KEYS: &str = "on_calendar, cron, every, hourly, daily, weekly or monthly";

@@ -726,6 +726,7 @@ fn history(last: RunRecord, failure_streak: u32, last_success_us: Option<i64>) -
         },
         last_failure: None,
         database,
+        run_counts: None,
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use jobctl_core::plan::Plan;
 
-use super::{apply, health, history, list, status};
+use super::{apply, health, history, list, metrics, status};
 use fixtures::{Fixture, NOW_US};
 
 /// Compares `actual` with the snapshot `name`, or rewrites it when
@@ -233,4 +233,45 @@ fn apply_json_diffs_are_before_and_after() {
         .expect("the changed service");
     assert_ne!(updated.before, updated.after);
     assert!(updated.before.is_some() && updated.after.is_some());
+}
+
+/// `jobctl metrics`: every job of the fixture (a failing one, one running,
+/// one that never ran, one overdue, one as another user), with run counters
+/// for two of them and a notification channel.
+#[test]
+fn metrics_exposition() {
+    use jobctl_core::metrics::{ChannelAttempts, families};
+    use jobctl_history::Status;
+    let f = Fixture::new();
+    let mut overview = f.overview();
+    for view in &mut overview.jobs {
+        if view.job == "nightly-refresh"
+            && let Some(job) = view.definition.as_mut()
+        {
+            job.notify.succeed_within = Some(jobctl_core::duration::Timespan::from_secs(26 * 3600));
+        }
+        if let Some(h) = view.history.as_mut() {
+            h.run_counts = Some(match view.job.as_str() {
+                "nightly-refresh" => [(Status::Success, 41), (Status::Failed, 2)].into(),
+                _ => [(Status::Success, 7), (Status::Lost, 1)].into(),
+            });
+        }
+    }
+    let facts = metrics::facts(&overview, "root", &|v| v.job == "reindex-search");
+    let channels = [
+        ChannelAttempts {
+            channel: "ops".into(),
+            ok: true,
+            attempts: 12,
+        },
+        ChannelAttempts {
+            channel: "ops".into(),
+            ok: false,
+            attempts: 3,
+        },
+    ];
+    snapshot(
+        "metrics",
+        &metrics::text(&families(&facts, Some(&channels))),
+    );
 }
