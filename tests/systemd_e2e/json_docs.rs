@@ -374,6 +374,12 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
     printed.take("disable", &jobctl(&["disable", "--json", "jd-good"]))?;
     printed.take("enable", &jobctl(&["enable", "--json", "jd-good"]))?;
     printed.take("history prune", &jobctl(&["history", "prune", "--json"]))?;
+    // The dashboard's tokens, kept beside this fixture's configuration.
+    let created = jobctl(&["token", "create", "--name", "jd-reader", "--scope", "read"]);
+    check(created.status.success(), || {
+        format!("token create: {}", String::from_utf8_lossy(&created.stderr))
+    })?;
+    printed.take("token list", &jobctl(&["token", "list", "--json"]))?;
     let crontab = env.scratch.join("json-docs.crontab");
     fs::write(
         &crontab,
