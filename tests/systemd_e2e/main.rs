@@ -33,6 +33,7 @@ mod run_truth;
 mod sandbox_smoke;
 #[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
 mod tls;
+mod trial;
 mod trust;
 mod trust_fix;
 mod watch;
@@ -140,6 +141,7 @@ const CASES: &[(&str, Case)] = &[
     ("web::refusals_change_nothing_and_allowed_actions_record_a_run", web::refusals_change_nothing_and_allowed_actions_record_a_run),
     ("web::pages_show_jobs_runs_and_output_as_text", web::pages_show_jobs_runs_and_output_as_text),
     ("web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now", web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now),
+    ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
