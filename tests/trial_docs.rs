@@ -1,0 +1,85 @@
+//! Examples in the documentation checked against what jobctl really does
+//! (found by round 3's trial, reading the docs as a newcomer).
+
+use crate::support::{RunExt, TestEnv, root};
+use serde_json::Value;
+
+/// The ```json blocks of `doc` that hold `needle`.
+fn json_blocks(doc: &str, needle: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join(doc)).expect("read the document");
+    text.split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .filter(|block| block.contains(needle))
+        .map(|block| {
+            serde_json::from_str(block)
+                .unwrap_or_else(|e| panic!("{doc}: a JSON example does not parse: {e}\n{block}"))
+        })
+        .collect()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// docs/notifications.md shows the generic webhook payload twice; both must
+/// have exactly the fields a real payload has, each of the same JSON type
+/// (where neither is null). The second example had `details` as an object
+/// and no `signal_name`.
+#[test]
+fn the_generic_payload_examples_match_a_real_payload() {
+    let env = TestEnv::new();
+    let config = env.write_config(
+        "[notify.channels.hook]\nwebhook = \"http://127.0.0.1:9/hook\"\n",
+    );
+    let out = env
+        .jobctl()
+        .arg("--config")
+        .arg(&config)
+        .args(["notify", "test", "hook", "--dry-run"])
+        .run();
+    let stdout = out.stdout();
+    let json = &stdout[stdout.find('{').unwrap_or_else(|| panic!("no payload: {}", out.describe()))..];
+    let real: Value = serde_json::from_str(json).expect("the dry run's payload is JSON");
+    let real = real.as_object().expect("an object");
+    let examples = json_blocks("docs/notifications.md", "\"version\": 1");
+    assert!(examples.len() >= 2, "the two payload examples are gone");
+    for (i, example) in examples.iter().enumerate() {
+        let example = example.as_object().expect("an object");
+        let mut missing: Vec<&String> = real.keys().filter(|k| !example.contains_key(*k)).collect();
+        missing.sort();
+        let mut extra: Vec<&String> = example.keys().filter(|k| !real.contains_key(*k)).collect();
+        extra.sort();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "example {} of the generic payload: missing {missing:?}, not sent {extra:?}",
+            i + 1
+        );
+        for (key, value) in example {
+            let sent = &real[key];
+            if !value.is_null() && !sent.is_null() {
+                assert_eq!(
+                    kind(value),
+                    kind(sent),
+                    "example {}: `{key}` is {} in the example, {} when sent",
+                    i + 1,
+                    kind(value),
+                    kind(sent)
+                );
+            }
+        }
+        // A `details` entry is a label and a value.
+        for d in example["details"].as_array().into_iter().flatten() {
+            let mut keys: Vec<&String> = d.as_object().expect("an object").keys().collect();
+            keys.sort();
+            assert_eq!(keys, ["label", "value"], "example {}: a detail {d}", i + 1);
+        }
+    }
+}
