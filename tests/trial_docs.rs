@@ -83,3 +83,35 @@ fn the_generic_payload_examples_match_a_real_payload() {
         }
     }
 }
+
+/// The shipped configuration (packaging/config.toml, /etc/jobctl/config.toml
+/// of the package) says "the values shown commented are the defaults"; its
+/// `[history]` lines said `keep_age = "90d"` and `max_output = "1G"` while
+/// the built-in defaults are 180 days and 256 MiB.
+#[test]
+fn the_shipped_configuration_shows_the_real_history_defaults() {
+    use jobctl_history::Retention;
+    let text = std::fs::read_to_string(root().join("packaging/config.toml")).unwrap();
+    assert!(text.contains("the values shown commented are the defaults"));
+    let history = text
+        .split("\n[history]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("a [history] table");
+    let shown: String = history
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains(" = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let shown: toml::Table = shown.parse().expect("the commented lines are TOML");
+    let days = Retention::DEFAULT_KEEP_AGE_US / (86_400 * 1_000_000);
+    let mib = Retention::DEFAULT_MAX_OUTPUT >> 20;
+    let want: toml::Table = format!(
+        "keep_runs = {}\nkeep_age = \"{days}d\"\nmax_output = \"{mib}M\"\n",
+        Retention::DEFAULT_KEEP_RUNS
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(shown, want, "packaging/config.toml's [history] defaults");
+}
