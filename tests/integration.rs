@@ -31,7 +31,7 @@ mod import_oracle;
 mod logs_cli;
 mod man_pages;
 mod permissions;
-mod trial_docs;
+mod trial;
 mod validate_systemd;
 
 /// No test file is forgotten: every `.rs` file under tests/ is the root of

@@ -102,6 +102,9 @@ impl From<&AttemptRecord> for AttemptView {
 pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
     let db = notify_database(paths);
     if !db.exists() {
+        if let Some(job) = &args.job {
+            super::note_if_no_such_job(paths, job);
+        }
         if args.json {
             output::print_json_host("notifications", &serde_json::json!({ "notifications": [] }))?;
         } else {
@@ -130,6 +133,11 @@ pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
             Ok(out)
         })
         .map_err(CliError::failure)?;
+    if deliveries.is_empty()
+        && let Some(job) = &args.job
+    {
+        super::note_if_no_such_job(paths, job);
+    }
     if args.json {
         let views: Vec<NotificationView> = deliveries.iter().map(|(d, a)| view(d, a)).collect();
         output::print_json_host(

@@ -115,3 +115,54 @@ fn the_shipped_configuration_shows_the_real_history_defaults() {
     .unwrap();
     assert_eq!(shown, want, "packaging/config.toml's [history] defaults");
 }
+
+/// `history JOB` and `notifications JOB` show nothing for a job with no
+/// records, and stay successful (a removed job's records stay readable), but
+/// a name that matches no job file is most likely a typo: a note says so,
+/// with the closest name, where `status` would fail with "unknown job".
+#[test]
+fn a_mistyped_job_name_gets_a_note_not_just_nothing() {
+    let env = TestEnv::new();
+    env.write_job("flaky", "command = [\"/bin/false\"]\nmanual = true\n");
+    let config = env.write_config("");
+    let jobs = env.jobs_dir();
+    env.exec("flaky", &[], &["out", "a run"]).success();
+    for args in [
+        vec!["history", "flaki", "--db", env.db().to_str().unwrap()],
+        vec!["notifications", "flaki"],
+    ] {
+        let out = env
+            .jobctl()
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&jobs)
+            .args(&args)
+            .run();
+        assert!(out.status.success(), "{args:?}: {}", out.describe());
+        let want = format!(
+            "jobctl: no job \"flaki\" in {}; did you mean \"flaky\"?",
+            jobs.display()
+        );
+        assert!(
+            out.stderr().contains(&want),
+            "{args:?}: no note {want:?}: {}",
+            out.describe()
+        );
+        // A job that exists gets no note.
+        let real: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "flaki" { "flaky" } else { a })
+            .collect();
+        let out = env
+            .jobctl()
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&jobs)
+            .args(&real)
+            .run();
+        assert!(out.status.success(), "{real:?}: {}", out.describe());
+        assert!(!out.stderr().contains("no job"), "{real:?}: {}", out.describe());
+    }
+}
