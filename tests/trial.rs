@@ -36,9 +36,8 @@ fn kind(v: &Value) -> &'static str {
 #[test]
 fn the_generic_payload_examples_match_a_real_payload() {
     let env = TestEnv::new();
-    let config = env.write_config(
-        "[notify.channels.hook]\nwebhook = \"http://127.0.0.1:9/hook\"\n",
-    );
+    let config =
+        env.write_config("[notify.channels.hook]\nwebhook = \"http://127.0.0.1:9/hook\"\n");
     let out = env
         .jobctl()
         .arg("--config")
@@ -46,7 +45,9 @@ fn the_generic_payload_examples_match_a_real_payload() {
         .args(["notify", "test", "hook", "--dry-run"])
         .run();
     let stdout = out.stdout();
-    let json = &stdout[stdout.find('{').unwrap_or_else(|| panic!("no payload: {}", out.describe()))..];
+    let json = &stdout[stdout
+        .find('{')
+        .unwrap_or_else(|| panic!("no payload: {}", out.describe()))..];
     let real: Value = serde_json::from_str(json).expect("the dry run's payload is JSON");
     let real = real.as_object().expect("an object");
     let examples = json_blocks("docs/notifications.md", "\"version\": 1");
@@ -163,6 +164,10 @@ fn a_mistyped_job_name_gets_a_note_not_just_nothing() {
             .args(&real)
             .run();
         assert!(out.status.success(), "{real:?}: {}", out.describe());
-        assert!(!out.stderr().contains("no job"), "{real:?}: {}", out.describe());
+        assert!(
+            !out.stderr().contains("no job"),
+            "{real:?}: {}",
+            out.describe()
+        );
     }
 }

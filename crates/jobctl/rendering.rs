@@ -118,8 +118,9 @@ pub fn jobctl_path(loaded: &LoadedJobs, override_path: Option<&PathBuf>) -> Resu
             );
             exe.clone()
         }
-        None => std::env::current_exe()
-            .context("cannot find the path of the running jobctl binary")?,
+        None => {
+            std::env::current_exe().context("cannot find the path of the running jobctl binary")?
+        }
     };
     let exe = exe.canonicalize().unwrap_or(exe);
     let text = exe.to_string_lossy().into_owned();

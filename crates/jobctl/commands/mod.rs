@@ -31,8 +31,8 @@ use jobctl_core::diag::Diagnostic;
 use jobctl_core::render::RenderError;
 
 use crate::cli::{Cli, Command};
-use crate::output;
 use crate::error::{CliError, CliResult};
+use crate::output;
 use crate::paths::Paths;
 
 /// Runs the parsed command line. A command given `--json` prints one JSON

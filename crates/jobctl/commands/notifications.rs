@@ -289,6 +289,9 @@ mod tests {
             "HTTP 500: server said no"
         );
         assert_eq!(result(None, Some(1), "timed out"), "exit 1: timed out");
-        assert_eq!(result(None, None, "connection refused"), "connection refused");
+        assert_eq!(
+            result(None, None, "connection refused"),
+            "connection refused"
+        );
     }
 }
