@@ -371,14 +371,6 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
     printed.take("watch", &jobctl(&["watch", "--once", "--json"]))?;
     printed.take("notifications", &jobctl(&["notifications", "--json"]))?;
     printed.take("notify test", &jobctl(&["notify", "test", "--json", "rec"]))?;
-    // The dashboard's tokens (beside the configuration, as web.rs's).
-    let tokens = env.scratch.join("web-tokens");
-    let _ = fs::remove_file(&tokens);
-    ok(&jobctl(&[
-        "token", "create", "--scope", "read", "--name", "jd-token",
-    ]))?;
-    printed.take("token list", &jobctl(&["token", "list", "--json"]))?;
-    let _ = fs::remove_file(&tokens);
     printed.take("disable", &jobctl(&["disable", "--json", "jd-good"]))?;
     printed.take("enable", &jobctl(&["enable", "--json", "jd-good"]))?;
     printed.take("history prune", &jobctl(&["history", "prune", "--json"]))?;
