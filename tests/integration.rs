@@ -32,6 +32,7 @@ mod logs_cli;
 mod man_pages;
 mod permissions;
 mod prometheus_rules;
+mod trial;
 mod validate_systemd;
 
 /// No test file is forgotten: every `.rs` file under tests/ is the root of

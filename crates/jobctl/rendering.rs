@@ -81,8 +81,22 @@ fn parse_systemctl_version(text: &str) -> Option<u32> {
     words.next()?.parse().ok()
 }
 
+/// The jobctl binary of a program that runs jobctl's commands in its own
+/// process under another name (`jobctl-web`): set by [`set_running_jobctl`].
+static RUNNING_JOBCTL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Tells this library that the running program is not `jobctl` itself and
+/// which `jobctl` binary units run by default instead: `jobctl-web` names
+/// the one beside it, so that its `list`, `status` and `health` compare the
+/// installed units with what `jobctl apply` renders (and not with units
+/// whose `ExecStart=` runs `jobctl-web`). Only the first call counts.
+pub fn set_running_jobctl(path: PathBuf) {
+    let _ = RUNNING_JOBCTL.set(path);
+}
+
 /// The jobctl binary every `ExecStart=` runs: the override, else the
-/// configuration's `jobctl_path`, else this very binary.
+/// configuration's `jobctl_path`, else this very binary (or the one
+/// [`set_running_jobctl`] named).
 pub fn jobctl_path(loaded: &LoadedJobs, override_path: Option<&PathBuf>) -> Result<String> {
     if let Some(path) = override_path {
         let text = path.to_string_lossy().into_owned();
@@ -94,8 +108,20 @@ pub fn jobctl_path(loaded: &LoadedJobs, override_path: Option<&PathBuf>) -> Resu
     if let Some(path) = &loaded.config.jobctl_path {
         return Ok(path.clone());
     }
-    let exe =
-        std::env::current_exe().context("cannot find the path of the running jobctl binary")?;
+    let exe = match RUNNING_JOBCTL.get() {
+        Some(exe) => {
+            anyhow::ensure!(
+                exe.exists(),
+                "the jobctl binary the units would run, {}, does not exist: install it \
+                 beside this program, or set jobctl_path in the configuration",
+                exe.display()
+            );
+            exe.clone()
+        }
+        None => {
+            std::env::current_exe().context("cannot find the path of the running jobctl binary")?
+        }
+    };
     let exe = exe.canonicalize().unwrap_or(exe);
     let text = exe.to_string_lossy().into_owned();
     jobctl_core::config::check_jobctl_path(&text)

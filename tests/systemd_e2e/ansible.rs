@@ -571,6 +571,18 @@ pub fn playbooks_converge_with_exact_check_and_diff_modes(env: &Env) -> R {
         unit_text(env, "jobctl-nightly.service"),
         unit_text(env, "jobctl-nightly.timer"),
     );
+    // Check mode first: it says what a real run would do, and does nothing.
+    let etl_a_timer = unit_text(env, "jobctl-etl-a.timer");
+    let checked = playbook(env, c, "broken.yml", &vars, &["--check"])?;
+    let t = task(&checked, "fleet with one broken job")?;
+    check(
+        t["status"] == "failed"
+            && t["result"]["msg"].as_str().is_some_and(|m| {
+                m.contains("would be left as they are; the other jobs would go ahead")
+            })
+            && unit_text(env, "jobctl-etl-a.timer") == etl_a_timer,
+        || format!("check mode: {t:#}"),
+    )?;
     let broken = playbook(env, c, "broken.yml", &vars, &[])?;
     let t = task(&broken, "fleet with one broken job")?;
     // Line 2: the module's header comment, then the keys in the order

@@ -34,6 +34,7 @@ mod run_truth;
 mod sandbox_smoke;
 #[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
 mod tls;
+mod trial;
 mod trust;
 mod trust_fix;
 mod watch;
@@ -143,6 +144,8 @@ const CASES: &[(&str, Case)] = &[
     ("web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now", web_browser::a_browser_lists_jobs_follows_runs_and_runs_one_now),
     ("metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning", metrics::metrics_of_real_runs_pass_promtool_and_survive_pruning),
     ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
+    ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
+    ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

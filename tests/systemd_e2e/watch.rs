@@ -602,7 +602,7 @@ fn failing_channel_given_up(env: &Env) -> R {
     let listing = String::from_utf8_lossy(&out.stdout);
     check(
         // (The detail after the status is the delivery crate's wording.)
-        listing.contains("given-up") && listing.contains("exit 75"),
+        listing.contains("given-up") && listing.contains("exited 75"),
         || listing.to_string(),
     )
 }

@@ -345,7 +345,23 @@ fn unknown_channel(name: &str, config: &NotifyConfig) -> Option<(String, String)
         None if known.is_empty() => {
             "no channel is configured: add [notify.channels.NAME] to the configuration (docs/notifications.md)".into()
         }
-        None => format!("the configured channels are: {}", known.join(", ")),
+        None => match check_channel_name(name) {
+            // A name that can be a channel: how to define it (a `.` in it
+            // needs quotes in the table's name).
+            Ok(()) => {
+                let table = if name.contains('.') {
+                    format!("notify.channels.\"{name}\"")
+                } else {
+                    format!("notify.channels.{name}")
+                };
+                format!(
+                    "the configured channels are: {}; to add this one, define [{table}] \
+                     in the configuration (docs/notifications.md)",
+                    known.join(", ")
+                )
+            }
+            Err(_) => format!("the configured channels are: {}", known.join(", ")),
+        },
     };
     Some((format!("unknown notification channel \"{name}\""), hint))
 }
@@ -1189,6 +1205,13 @@ comand = ["/bin/true"]
         let (message, hint) = unknown_channel("opps", &config).unwrap();
         assert_eq!(message, "unknown notification channel \"opps\"");
         assert_eq!(hint, "did you mean `ops`?");
+        // No close name: the channels there are, and how to add this one.
+        let (_, hint) = unknown_channel("mailto-ops-example-com", &config).unwrap();
+        assert_eq!(
+            hint,
+            "the configured channels are: ops; to add this one, define \
+             [notify.channels.mailto-ops-example-com] in the configuration (docs/notifications.md)"
+        );
         let mut broken = NotifyConfig::default();
         broken.invalid.insert("x".into());
         assert!(

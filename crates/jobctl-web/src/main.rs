@@ -56,6 +56,14 @@ fn main() -> std::process::ExitCode {
     // Before any thread exists: the environment is changed here.
     let activated = listen::activated();
     let args = Args::parse();
+    // The units run `jobctl`, the binary beside this one in the package
+    // (both in /usr/bin), not `jobctl-web`: without `jobctl_path` in the
+    // configuration, the commands this server runs compare the installed
+    // units with that.
+    if let Ok(exe) = std::env::current_exe() {
+        let exe = exe.canonicalize().unwrap_or(exe);
+        jobctl::rendering::set_running_jobctl(exe.with_file_name("jobctl"));
+    }
     match serve(args, activated) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

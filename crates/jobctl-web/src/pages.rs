@@ -126,6 +126,11 @@ fn last_result(row: &Value) -> Markup {
     }
 }
 
+/// A run's CPU time (user and system, docs/json.md "object: usage"), ms.
+fn cpu_ms(usage: &Value) -> Option<i64> {
+    Some((usage["cpu_user_us"].as_i64()? + usage["cpu_system_us"].as_i64()?) / 1000)
+}
+
 fn duration(ms: Option<i64>) -> String {
     match ms {
         None => String::new(),
@@ -302,7 +307,7 @@ async fn job(
                             td class=(status_class(st)) { (st) @if let Some(c) = run["exit_code"].as_i64() { @if c != 0 { " " (c) } } }
                             td { (duration(run["duration_us"].as_i64().map(|us| us / 1000))) }
                             td { (str_of(run, "trigger")) }
-                            td { (run["usage"]["cpu_us"].as_i64().map(|us| duration(Some(us / 1000))).unwrap_or_default()) }
+                            td { (cpu_ms(&run["usage"]).map(|ms| duration(Some(ms))).unwrap_or_default()) }
                             td { (run["usage"]["memory_peak_bytes"].as_u64().map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)).unwrap_or_default()) }
                         }
                     }

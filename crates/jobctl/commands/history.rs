@@ -235,6 +235,11 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
     } else {
         ExitCode::SUCCESS
     };
+    if all.is_empty()
+        && let Some(job) = &filter.job
+    {
+        super::note_if_no_such_job(paths, job);
+    }
 
     if args.json {
         let views: Vec<RunView<'_>> = all

@@ -33,6 +33,7 @@ use jobctl_core::render::RenderError;
 
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, CliResult};
+use crate::output;
 use crate::paths::Paths;
 
 /// Runs the parsed command line. A command given `--json` prints one JSON
@@ -217,4 +218,21 @@ pub fn render_offline(
     let exe = crate::rendering::jobctl_path(&loaded, flags.jobctl_path.as_ref())?;
     crate::rendering::render_all(&loaded, paths, &exe, flags.systemd_version)
         .map_err(render_failures)
+}
+
+/// For `history JOB` and `notifications JOB` that found nothing: when no job
+/// file has that name either, a note on stderr says so, with the closest
+/// name (a typo would otherwise look like a job without records). Not an
+/// error: a removed job's records stay readable under its name.
+pub(crate) fn note_if_no_such_job(paths: &Paths, name: &str) {
+    let known = completions::names_in(&paths.jobs_dir);
+    if known.iter().any(|k| k == name) {
+        return;
+    }
+    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let hint = jobctl_core::walk::suggest(name, &refs)
+        .map(|s| format!("; did you mean {s:?}?"))
+        .unwrap_or_default();
+    let text = format!("no job {name:?} in {}{hint}", paths.jobs_dir.display());
+    output::note(&output::escape(&text, output::Lines::Escape));
 }

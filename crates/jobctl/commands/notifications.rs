@@ -102,6 +102,9 @@ impl From<&AttemptRecord> for AttemptView {
 pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
     let db = notify_database(paths);
     if !db.exists() {
+        if let Some(job) = &args.job {
+            super::note_if_no_such_job(paths, job);
+        }
         if args.json {
             output::print_json_host("notifications", &serde_json::json!({ "notifications": [] }))?;
         } else {
@@ -130,6 +133,11 @@ pub fn run(paths: &Paths, args: NotificationsArgs) -> CliResult {
             Ok(out)
         })
         .map_err(CliError::failure)?;
+    if deliveries.is_empty()
+        && let Some(job) = &args.job
+    {
+        super::note_if_no_such_job(paths, job);
+    }
     if args.json {
         let views: Vec<NotificationView> = deliveries.iter().map(|(d, a)| view(d, a)).collect();
         output::print_json_host(
@@ -246,9 +254,44 @@ fn view(d: &Delivery, attempts: &[AttemptRecord]) -> NotificationView {
 
 /// `HTTP 503: …`, `exit 1: …`, or the detail alone.
 fn result(http: Option<u16>, exit: Option<i32>, detail: &str) -> String {
+    // The senders' details usually name the status already ("HTTP 200 from
+    // http://…", "the command /bin/sh exited 3"): said once, not twice.
     match (http, exit) {
+        (Some(code), _) if detail.starts_with(&format!("HTTP {code}")) => detail.to_string(),
         (Some(code), _) => format!("HTTP {code}: {detail}"),
+        (None, Some(code)) if detail.contains(&format!("exited {code}")) => detail.to_string(),
         (None, Some(code)) => format!("exit {code}: {detail}"),
         _ => detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::result;
+
+    #[test]
+    fn a_status_the_detail_names_is_not_repeated() {
+        assert_eq!(
+            result(Some(200), None, "HTTP 200 from http://127.0.0.1:8099"),
+            "HTTP 200 from http://127.0.0.1:8099"
+        );
+        assert_eq!(
+            result(None, Some(0), "the command /bin/sh exited 0"),
+            "the command /bin/sh exited 0"
+        );
+        assert_eq!(
+            result(None, Some(75), "sendmail exited 75: try again later"),
+            "sendmail exited 75: try again later"
+        );
+        // A detail that does not say it keeps the prefix.
+        assert_eq!(
+            result(Some(500), None, "server said no"),
+            "HTTP 500: server said no"
+        );
+        assert_eq!(result(None, Some(1), "timed out"), "exit 1: timed out");
+        assert_eq!(
+            result(None, None, "connection refused"),
+            "connection refused"
+        );
     }
 }

@@ -180,6 +180,10 @@ def main():
         one = len(names) == 1
         if p['on_invalid'] == 'fail_all':
             what = 'nothing was changed'
+        elif module.check_mode:
+            # Check mode changes nothing: say what a real run would do.
+            what = '%s be left as %s; the other jobs would go ahead' % (
+                'its file and units would' if one else 'their files and units would', 'they are')
         else:
             what = '%s left as %s; the other jobs went ahead' % (
                 'its file and units are' if one else 'their files and units are', 'they are')
