@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{RunExt as _, TestEnv, assert_contains, chmod, root_or_skip};
+use crate::support::{RunExt as _, TestEnv, assert_contains, chmod, root_or_skip, write_script};
 
 const VALID: &str = "command = [\"/bin/true\"]\ndaily = \"03:00\"\n";
 
@@ -231,8 +231,7 @@ fn editor(env: &TestEnv, versions: &[&str]) -> std::path::PathBuf {
     }
     script.push_str("esac\n");
     let path = dir.join("edit");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&path, &script);
     path
 }
 

@@ -83,9 +83,7 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
     std::fs::create_dir(&fake_bin).unwrap();
     // A stand-in journalctl that prints its arguments.
     let script = fake_bin.join("journalctl");
-    std::fs::write(&script, "#!/bin/sh\necho \"journalctl $*\"\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&script, "#!/bin/sh\necho \"journalctl $*\"\n");
     let out = s
         .jobctl()
         .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")

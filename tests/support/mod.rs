@@ -350,6 +350,28 @@ pub fn shell_status(status: ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
+/// Writes an executable script (mode 0755) through a child process. Written
+/// by this process, the file would be open for writing here while another
+/// test's thread forks to run a command, and that child would hold the
+/// descriptor until its exec: running the script then fails with ETXTBSY
+/// ("Text file busy"), which CI hit once.
+pub fn write_script(path: &Path, text: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "write_script"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "cannot write {path:?}");
+}
+
 pub fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));

@@ -231,18 +231,38 @@ fn a_command_that_reads_nothing_or_floods_its_output_never_blocks_delivery() {
     assert!(a.duration_ms < 20_000, "{a:?}");
 }
 
+/// Writes an executable script through a child process. Written by this
+/// process, the file would be open for writing here while another test's
+/// thread forks to run a command, and that child would hold the descriptor
+/// until its exec: running the script then fails with ETXTBSY ("Text file
+/// busy"), as it did in CI.
+fn write_script(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "write_script"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "cannot write {path:?}");
+}
+
 #[test]
 fn mail_goes_to_sendmail_with_t_and_oi() {
     // A stand-in sendmail that records its arguments and the message.
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("sendmail");
     let d = dir.path().display();
-    std::fs::write(
+    write_script(
         &fake,
-        format!("#!/bin/sh\necho \"$@\" > {d}/args\ncat > {d}/message\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\necho \"$@\" > {d}/args\ncat > {d}/message\n"),
+    );
     let channel = Channel::Mail {
         to: vec!["ops@example.com".into()],
         from: None,
@@ -265,11 +285,10 @@ fn mail_goes_to_sendmail_with_t_and_oi() {
 
     // sendmail's own failures: EX_TEMPFAIL retried, EX_NOUSER not.
     for (code, retryable) in [(75, true), (67, false), (1, true)] {
-        std::fs::write(
+        write_script(
             &fake,
-            format!("#!/bin/sh\ncat >/dev/null\necho 'sendmail: said no' >&2\nexit {code}\n"),
-        )
-        .unwrap();
+            &format!("#!/bin/sh\ncat >/dev/null\necho 'sendmail: said no' >&2\nexit {code}\n"),
+        );
         let a = deliver(&channel, &fixture::failure());
         assert!(
             !a.ok && a.retryable == retryable && a.exit_status == Some(code),
