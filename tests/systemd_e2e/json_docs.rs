@@ -374,6 +374,12 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
     printed.take("disable", &jobctl(&["disable", "--json", "jd-good"]))?;
     printed.take("enable", &jobctl(&["enable", "--json", "jd-good"]))?;
     printed.take("history prune", &jobctl(&["history", "prune", "--json"]))?;
+    // The web server's tokens (kept beside this configuration: a fresh file).
+    let _ = fs::remove_file(env.scratch.join("web-tokens"));
+    ok(&jobctl(&[
+        "token", "create", "--scope", "read", "--name", "jd",
+    ]))?;
+    printed.take("token list", &jobctl(&["token", "list", "--json"]))?;
     let crontab = env.scratch.join("json-docs.crontab");
     fs::write(
         &crontab,
