@@ -374,7 +374,9 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
     printed.take("disable", &jobctl(&["disable", "--json", "jd-good"]))?;
     printed.take("enable", &jobctl(&["enable", "--json", "jd-good"]))?;
     printed.take("history prune", &jobctl(&["history", "prune", "--json"]))?;
-    // The dashboard's tokens, kept beside this fixture's configuration.
+    // The dashboard's tokens, kept beside this fixture's configuration (a
+    // fresh file, so that the name is free).
+    let _ = fs::remove_file(env.scratch.join("web-tokens"));
     let created = jobctl(&["token", "create", "--name", "jd-reader", "--scope", "read"]);
     check(created.status.success(), || {
         format!("token create: {}", String::from_utf8_lossy(&created.stderr))

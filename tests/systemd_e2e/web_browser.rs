@@ -265,6 +265,21 @@ impl Browser {
     }
 }
 
+/// After a click: the browser is on a page whose path starts with `path`.
+fn wait_url(env: &Env, b: &Browser, path: &str) -> R {
+    env.wait_for(
+        &format!("the browser on {path}"),
+        Duration::from_secs(30),
+        || {
+            let url = b.url()?;
+            Ok(url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .is_some_and(|p| p.starts_with(path)))
+        },
+    )
+}
+
 pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
     let dir = env.jobs_dir("web-browser");
     let teams = ["analytics", "finance", "support"];
@@ -370,11 +385,14 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
         b.screenshot("login")?;
         b.type_into("input[name=token]", &token)?;
         b.click("button[type=submit]")?;
-        // The jobs page lists every job.
-        let links = b.count("td a[href^='/jobs/']")?;
-        check(links == 12, || {
-            format!("the jobs page links {links} jobs, not 12")
-        })?;
+        // The jobs page lists every job. A click returns before the page it
+        // leads to has loaded: wait for it (under load the count ran on the
+        // sign-in page).
+        env.wait_for(
+            "the jobs page to link 12 jobs",
+            Duration::from_secs(30),
+            || Ok(b.count("td a[href^='/jobs/']")? == 12),
+        )?;
         b.screenshot("jobs")?;
         // Filtered by team.
         b.go(&format!("{base}/?team=finance"))?;
@@ -386,10 +404,12 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
         // A job with runs: its page lists them; a run shows its output.
         b.go(&format!("{base}/"))?;
         b.click("a[href='/jobs/report-02']")?;
+        wait_url(env, &b, "/jobs/report-02")?;
         let runs = b.count("a[href^='/jobs/report-02/runs/']")?;
         check(runs >= 20, || format!("report-02's page shows {runs} runs"))?;
         b.screenshot("job")?;
         b.click("a[href^='/jobs/report-02/runs/']")?;
+        wait_url(env, &b, "/jobs/report-02/runs/")?;
         let output = b.text("pre.output")?;
         check(output.starts_with("out|run "), || {
             format!("run output: {output:?}")
@@ -399,6 +419,7 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
         b.go(&format!("{base}/jobs/web-manual"))?;
         let before = b.count("a[href^='/jobs/web-manual/runs/']")?;
         b.click("a[href^='/jobs/web-manual/runs/']")?;
+        wait_url(env, &b, "/jobs/web-manual/runs/")?;
         let output = b.text("pre.output")?;
         check(
             output.contains("out|hello <script>alert(1)</script>") && output.contains("err|oops"),

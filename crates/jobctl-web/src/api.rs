@@ -107,7 +107,28 @@ pub fn authorize(
 
 /// A command's `--json` document, run as the CLI runs it (on a blocking
 /// thread: the readers are synchronous), with the server's global options.
+/// A read (`list`, `status`, …) is shared with the identical requests that
+/// arrived before its reading started (`coalesce`: never older than the
+/// request); an action always runs for its own request.
 pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
+    if shared_read(&args) {
+        let key = args.clone();
+        state.reads.get(key, || run_command(state, args)).await
+    } else {
+        run_command(state, args).await
+    }
+}
+
+/// The commands that only read, whose document depends on nothing but
+/// their arguments and the server's options (not on the caller).
+fn shared_read(args: &[String]) -> bool {
+    matches!(
+        args.first().map(String::as_str),
+        Some("list" | "status" | "history" | "logs" | "health" | "notifications")
+    )
+}
+
+async fn run_command(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
     let mut argv = vec!["jobctl".to_string()];
     argv.extend(state.globals.iter().cloned());
     argv.extend(args);
@@ -247,8 +268,11 @@ async fn job(
         return r;
     }
     let (exit, body) = capture(&s, vec!["status".into(), "--json".into(), "--".into(), job]).await;
-    // `status JOB` of a job that does not exist prints an empty list.
-    if exit == Exit::Success && body == b"[]" {
+    // A document with no job in `jobs` is no such job (`status JOB` of an
+    // unknown job is also refused as one, which `json_response` maps).
+    let empty = serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|d| d["jobs"].as_array().is_some_and(Vec::is_empty));
+    if exit == Exit::Success && empty {
         return json_error(StatusCode::NOT_FOUND, "no such job");
     }
     json_response(exit, body, false)
@@ -633,4 +657,31 @@ async fn metrics(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) ->
 
 async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "no such page or API route")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_read;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn reads_are_shared_and_actions_never() {
+        for read in [
+            "list",
+            "status",
+            "history",
+            "logs",
+            "health",
+            "notifications",
+        ] {
+            assert!(shared_read(&args(&[read, "--json"])), "{read}");
+        }
+        for action in ["run", "enable", "disable", "apply", "token", "exec"] {
+            assert!(!shared_read(&args(&[action, "--json"])), "{action}");
+        }
+        assert!(!shared_read(&[]));
+    }
 }

@@ -76,6 +76,8 @@ pub struct State {
     pub token_file: PathBuf,
     /// Secret of this server's life, for CSRF tokens.
     csrf_secret: [u8; 32],
+    /// Identical concurrent reads share one reading (`api::capture`).
+    pub reads: crate::coalesce::Coalescer<Vec<String>, (jobctl::exit::Exit, Vec<u8>)>,
 }
 
 impl State {
@@ -115,6 +117,7 @@ impl State {
             own_uid: nix_uid(),
             token_file: jobctl::commands::token::file(&paths),
             csrf_secret,
+            reads: crate::coalesce::Coalescer::new(),
         })
     }
 

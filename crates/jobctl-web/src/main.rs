@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+mod coalesce;
 mod listen;
 mod pages;
 
