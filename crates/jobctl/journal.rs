@@ -205,6 +205,12 @@ fn run_entry(r: &RunRecord, message: &str, message_id: &str, priority: u8) -> Ve
     put_field(&mut buf, "JOBCTL_STATUS", r.status.as_str().as_bytes());
     put_field(&mut buf, "JOBCTL_TRIGGER", r.trigger.as_str().as_bytes());
     put_field(&mut buf, "JOBCTL_ATTEMPT", r.attempt.to_string().as_bytes());
+    // The invocation in the entry's own words too: journald's trusted
+    // `_SYSTEMD_INVOCATION_ID` is missing when the shim has exited before
+    // journald reads its cgroup (docs/design.md, "Every run in the journal").
+    if let Some(id) = &r.invocation_id {
+        put_field(&mut buf, "JOBCTL_INVOCATION_ID", id.as_bytes());
+    }
     if let Some(up) = &r.upstream {
         put_field(
             &mut buf,

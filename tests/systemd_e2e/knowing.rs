@@ -350,9 +350,15 @@ pub fn every_run_is_in_the_journal_even_when_its_history_is_gone(env: &Env) -> R
             && failed["PRIORITY"] == "5"
             && failed["SYSLOG_IDENTIFIER"] == "jobctl"
             && failed["MESSAGE_ID"] == "aec38bfebe5945bab10eb9ca7ea3c720"
-            // journald's own fields: the shim's unit and invocation.
-            && failed["_SYSTEMD_UNIT"] == "jobctl-journaled.service"
-            && failed["_SYSTEMD_INVOCATION_ID"] == invocation.as_str(),
+            && failed["JOBCTL_INVOCATION_ID"] == invocation.as_str()
+            // journald's own fields: the shim's unit and invocation, when
+            // journald could still read the shim's cgroup (the end entry is
+            // the shim's last act; docs/design.md, "Every run in the
+            // journal"), never another unit's.
+            && (failed["_SYSTEMD_UNIT"].is_null()
+                || failed["_SYSTEMD_UNIT"] == "jobctl-journaled.service")
+            && (failed["_SYSTEMD_INVOCATION_ID"].is_null()
+                || failed["_SYSTEMD_INVOCATION_ID"] == invocation.as_str()),
         || format!("{failed:#}\nrun: {run:#}"),
     )?;
     let started = journal(env, "JOBCTL_JOB=journaled JOBCTL_STATUS=running")?;
@@ -361,6 +367,9 @@ pub fn every_run_is_in_the_journal_even_when_its_history_is_gone(env: &Env) -> R
             e["JOBCTL_RUN_ID"] == id.as_str()
                 && e["MESSAGE_ID"] == "24aaa54b2b2f47e1950af29fb80e6056"
                 && e["JOBCTL_EXIT_CODE"].is_null()
+                && e["JOBCTL_INVOCATION_ID"] == invocation.as_str()
+                // The start entry is sent while the shim keeps running: the
+                // unit is always known to journald then.
                 && e["_SYSTEMD_INVOCATION_ID"] == invocation.as_str()
         }),
         || format!("{started:#?}"),
