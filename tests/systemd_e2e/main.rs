@@ -1602,11 +1602,13 @@ fn an_unusable_history_warns_in_the_journal(env: &Env) -> R {
         "the shim's warning in the journal",
         Duration::from_secs(10),
         || {
-            let lines = env.sh("journalctl -o json JOBCTL_JOB=unrecorded")?;
+            // The warning (priority 4), not the run's start and end
+            // entries, which carry the invocation too.
+            let lines = env.sh("journalctl -o json JOBCTL_JOB=unrecorded PRIORITY=4")?;
             entry = lines
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|e| e["JOBCTL_INVOCATION_ID"] == invocation)
+                .find(|e| e["JOBCTL_INVOCATION_ID"] == invocation && e["PRIORITY"] == "4")
                 .unwrap_or(Value::Null);
             Ok(!entry.is_null())
         },
