@@ -125,10 +125,15 @@ fn run_and_find(env: &Env) -> R {
             && failed["JOBCTL_USAGE_SOURCE"].is_string()
             && failed["PRIORITY"] == "5"
             && failed["SYSLOG_IDENTIFIER"] == "jobctl"
-            // journald's trusted fields travel too: which unit, which run,
-            // which host.
-            && failed["_SYSTEMD_UNIT"] == "jobctl-shipped.service"
-            && failed["_SYSTEMD_INVOCATION_ID"] == invocation.as_str()
+            && failed["JOBCTL_INVOCATION_ID"] == invocation.as_str()
+            // journald's trusted fields travel too: which host, and which
+            // unit and run when journald could still read the shim's cgroup
+            // (the end entry is the shim's last act; docs/design.md, "Every
+            // run in the journal"), never another unit's.
+            && (failed["_SYSTEMD_UNIT"].is_null()
+                || failed["_SYSTEMD_UNIT"] == "jobctl-shipped.service")
+            && (failed["_SYSTEMD_INVOCATION_ID"].is_null()
+                || failed["_SYSTEMD_INVOCATION_ID"] == invocation.as_str())
             && failed["_HOSTNAME"] == hostname.as_str(),
         || format!("{failed:#}\nrun: {run:#}"),
     )?;

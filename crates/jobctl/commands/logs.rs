@@ -378,6 +378,21 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
 
 /// `--journal-dir`: the run from its end entry in a folder of journal
 /// files, and its journal lines from there.
+/// The invocation of the run an end entry names: journald's trusted
+/// `_SYSTEMD_INVOCATION_ID=`, else the shim's own `JOBCTL_INVOCATION_ID=`
+/// (journald leaves its field out when the shim had exited before it read
+/// the sender's cgroup; docs/design.md, "Every run in the journal"). Only in
+/// systemd's form (32 hex digits): the value goes into a journalctl match.
+/// The run's lines are then found by journald's field alone, so an entry
+/// cannot make `logs` show lines of a unit other than the invocation's.
+fn invocation_of(entry: &serde_json::Value) -> Option<String> {
+    ["_SYSTEMD_INVOCATION_ID", "JOBCTL_INVOCATION_ID"]
+        .iter()
+        .filter_map(|name| entry[name].as_str())
+        .find(|id| jobctl_history::is_invocation_id(id))
+        .map(str::to_string)
+}
+
 fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCode> {
     use std::io::BufRead as _;
     if !dir.is_dir() {
@@ -420,7 +435,7 @@ fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCod
                 (None, true) => status != "success",
                 (None, false) => true,
             };
-            if fits && field(&entry, "_SYSTEMD_INVOCATION_ID").is_some() {
+            if fits && invocation_of(&entry).is_some() {
                 found = Some(entry);
                 break;
             }
@@ -449,7 +464,7 @@ fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCod
             crate::paths::shell_quote(dir.display().to_string())
         )));
     };
-    let invocation = field(&entry, "_SYSTEMD_INVOCATION_ID").unwrap_or_default();
+    let invocation = invocation_of(&entry).unwrap_or_default();
     let host = field(&entry, "_HOSTNAME").unwrap_or_default();
     let how = match (
         field(&entry, "JOBCTL_EXIT_CODE"),
@@ -483,6 +498,20 @@ fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_entry_names_its_invocation_by_journald_else_by_the_shim() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let b = "fedcba9876543210fedcba9876543210";
+        let both = serde_json::json!({"_SYSTEMD_INVOCATION_ID": a, "JOBCTL_INVOCATION_ID": b});
+        assert_eq!(invocation_of(&both).as_deref(), Some(a));
+        let shim_only = serde_json::json!({"JOBCTL_INVOCATION_ID": b});
+        assert_eq!(invocation_of(&shim_only).as_deref(), Some(b));
+        // Not in systemd's form: never a journalctl match.
+        let bad = serde_json::json!({"JOBCTL_INVOCATION_ID": "x + _UID=0"});
+        assert_eq!(invocation_of(&bad), None);
+        assert_eq!(invocation_of(&serde_json::json!({})), None);
+    }
 
     #[test]
     fn marks_each_line_once() {
