@@ -10,15 +10,34 @@
 //! action_group = "jobctl-operators" # unix socket: these may also act
 //! actions = true                   # "run now", enable/disable (off by default)
 //! anonymous_read = false           # TCP without a token may read (off by default)
+//!
+//! [web.trusted_proxy]              # a reverse proxy's user header (proxy.rs)
+//! header = "X-Remote-User"
+//! from = ["127.0.0.1"]
+//! users = { alice = ["read", "run"] }
 //! ```
+//!
+//! A token may carry a job/tag filter ([`filter`]): it sees and acts on only
+//! the jobs that pass it.
 
 use serde::Serialize;
 
 use crate::diag::Diagnostics;
 use crate::walk::TableReader;
 
+pub mod filter;
+pub mod proxy;
+
+pub use filter::JobFilter;
+
 /// The keys of `[web]`.
-pub const WEB_KEYS: &[&str] = &["read_group", "action_group", "actions", "anonymous_read"];
+pub const WEB_KEYS: &[&str] = &[
+    "read_group",
+    "action_group",
+    "actions",
+    "anonymous_read",
+    "trusted_proxy",
+];
 
 /// `[web]`: everything off unless written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -31,6 +50,8 @@ pub struct WebConfig {
     pub actions: bool,
     /// Whether a TCP request without a token may read.
     pub anonymous_read: bool,
+    /// A reverse proxy whose user header is believed (`[web.trusted_proxy]`).
+    pub trusted_proxy: Option<proxy::TrustedProxy>,
 }
 
 /// Decodes `[web]`.
@@ -61,6 +82,13 @@ pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>)
         anonymous_read: reader
             .bool("anonymous_read", diags)
             .is_some_and(|b| b.value),
+        trusted_proxy: reader
+            .table(
+                "trusted_proxy",
+                "{ header = \"X-Remote-User\", from = [\"127.0.0.1\"] }",
+                diags,
+            )
+            .and_then(|t| proxy::decode(&t, diags)),
     }
 }
 
@@ -114,8 +142,16 @@ pub enum Caller {
     /// and supplementary, from `SO_PEERCRED`/`SO_PEERGROUPS`), and the gids
     /// of the configured groups as the server resolved them.
     Unix { uid: u32, gids: Vec<u32> },
-    /// A TCP request with a valid bearer token: its name and scopes.
-    Token { name: String, scopes: Vec<Scope> },
+    /// A TCP request with a valid bearer token: its name, scopes and job
+    /// filter (empty: every job).
+    Token {
+        name: String,
+        scopes: Vec<Scope>,
+        filter: JobFilter,
+    },
+    /// A user a trusted reverse proxy named in its header
+    /// (`[web.trusted_proxy]`), with the scopes the configuration gives it.
+    Proxy { user: String, scopes: Vec<Scope> },
     /// A TCP request without a token.
     Anonymous,
 }
@@ -127,7 +163,17 @@ impl Caller {
         match self {
             Caller::Unix { uid, .. } => format!("uid {uid}"),
             Caller::Token { name, .. } => format!("token {name}"),
+            Caller::Proxy { user, .. } => format!("proxy user {user}"),
             Caller::Anonymous => "anonymous".into(),
+        }
+    }
+
+    /// The job filter this caller is held to, if any (a token made with
+    /// `--jobs`/`--tag`); `None`: every job.
+    pub fn filter(&self) -> Option<&JobFilter> {
+        match self {
+            Caller::Token { filter, .. } if !filter.is_empty() => Some(filter),
+            _ => None,
         }
     }
 }
@@ -148,6 +194,13 @@ pub enum Refusal {
     Forbidden,
     /// Actions are not enabled in `[web]` (HTTP 403).
     ActionsOff,
+    /// The job is not one the caller's filter lets it see, or does not exist
+    /// (HTTP 404 for both: a filtered caller learns nothing of other jobs).
+    Hidden,
+    /// A trusted-proxy header from a peer not listed in `from` (HTTP 403).
+    UntrustedProxy,
+    /// A trusted-proxy header sent twice or not holding a user name (HTTP 400).
+    BadProxyHeader,
 }
 
 /// Whether `caller` may do what `scope` covers. `own_uid` is the server's own
@@ -182,7 +235,7 @@ pub fn allow(
                 Err(Refusal::Forbidden)
             }
         }
-        Caller::Token { scopes, .. } => {
+        Caller::Token { scopes, .. } | Caller::Proxy { scopes, .. } => {
             if scopes.contains(&scope) {
                 Ok(())
             } else {
@@ -258,6 +311,7 @@ mod tests {
         let token = Caller::Token {
             name: "all".into(),
             scopes: Scope::ALL.to_vec(),
+            filter: JobFilter::default(),
         };
         for caller in [&root, &token] {
             assert_eq!(
@@ -303,6 +357,7 @@ mod tests {
         let read = Caller::Token {
             name: "reader".into(),
             scopes: vec![Scope::Read],
+            filter: JobFilter::default(),
         };
         assert_eq!(allow(&read, Scope::Read, &c, &GROUPS, 0), Ok(()));
         assert_eq!(
@@ -367,26 +422,34 @@ mod tests {
                 action_group: Some("ops".into()),
                 actions: true,
                 anonymous_read: true,
+                trusted_proxy: None,
             }
         );
     }
 }
 
 /// Bearer tokens for TCP: the token file (one line per token, `NAME SCOPES
-/// SHA256`, e.g. `ci read,run 9f86…`), kept by `jobctl token` in a file only
-/// root (or, in per-user mode, the user) can read. Only the hash of a token
-/// is stored: a token is 256 random bits, so a plain SHA-256 is enough (no
-/// password hashing: there is nothing to guess).
+/// SHA256 [jobs=PATTERNS] [tags=TAGS]`, e.g. `ci read,run 9f86… jobs=etl-*`),
+/// kept by `jobctl token` in a file only root (or, in per-user mode, the
+/// user) can read. Only the hash of a token is stored: a token is 256 random
+/// bits, so a plain SHA-256 is enough (no password hashing: there is nothing
+/// to guess). Lines without a filter are the file's first format, so files
+/// written before filters load unchanged; a jobctl older than filters refuses
+/// a line with one (it fails closed, never widening a filtered token).
 pub mod tokens {
     use sha2::{Digest, Sha256};
 
     use super::Scope;
+    use super::filter::{self, JobFilter};
 
     /// One stored token.
     #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
     pub struct StoredToken {
         pub name: String,
         pub scopes: Vec<Scope>,
+        /// The jobs it may see (`jobs`, `tags`; both empty: every job).
+        #[serde(flatten)]
+        pub filter: JobFilter,
         /// SHA-256 of the token, 64 lowercase hex digits.
         #[serde(skip)]
         pub hash: String,
@@ -457,7 +520,7 @@ pub mod tokens {
                 continue;
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, scopes, hash] = fields[..] else {
+            let (&[name, scopes, hash], extra) = fields.split_at(fields.len().min(3)) else {
                 return Err(format!("line {}: expected NAME SCOPES SHA256", n + 1));
             };
             check_name(name).map_err(|e| format!("line {}: {e}", n + 1))?;
@@ -465,9 +528,30 @@ pub mod tokens {
             if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return Err(format!("line {}: the hash is not 64 hex digits", n + 1));
             }
+            let mut job_filter = JobFilter::default();
+            for field in extra {
+                let bad = |e: String| format!("line {}: {e}", n + 1);
+                match field.split_once('=') {
+                    Some(("jobs", list)) if job_filter.jobs.is_empty() => {
+                        job_filter.jobs = filter::parse_list(list, filter::check_pattern)
+                            .map_err(|e| bad(format!("jobs: {e}")))?;
+                    }
+                    Some(("tags", list)) if job_filter.tags.is_empty() => {
+                        job_filter.tags = filter::parse_list(list, filter::check_tag)
+                            .map_err(|e| bad(format!("tags: {e}")))?;
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "unexpected \"{}\"; after the hash only jobs=PATTERNS and tags=TAGS, once each",
+                            field.escape_debug()
+                        )));
+                    }
+                }
+            }
             out.push(StoredToken {
                 name: name.to_string(),
                 scopes,
+                filter: job_filter,
                 hash: hash.to_string(),
             });
         }
@@ -477,11 +561,18 @@ pub mod tokens {
     /// The file's text for these tokens.
     pub fn format_file(tokens: &[StoredToken]) -> String {
         let mut text = String::from(
-            "# jobctl-web bearer tokens (jobctl token create/list/revoke): NAME SCOPES SHA256\n",
+            "# jobctl-web bearer tokens (jobctl token create/list/revoke): NAME SCOPES SHA256 [jobs=PATTERNS] [tags=TAGS]\n",
         );
         for t in tokens {
             let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
-            text.push_str(&format!("{} {} {}\n", t.name, scopes.join(","), t.hash));
+            text.push_str(&format!("{} {} {}", t.name, scopes.join(","), t.hash));
+            if !t.filter.jobs.is_empty() {
+                text.push_str(&format!(" jobs={}", t.filter.jobs.join(",")));
+            }
+            if !t.filter.tags.is_empty() {
+                text.push_str(&format!(" tags={}", t.filter.tags.join(",")));
+            }
+            text.push('\n');
         }
         text
     }
@@ -514,11 +605,23 @@ pub mod tokens {
         fn round_trip_and_lookup() {
             let token = token_from(&[7; 32]);
             assert!(token.starts_with("jobctl_") && token.len() == 7 + 64);
-            let stored = vec![StoredToken {
-                name: "ci".into(),
-                scopes: vec![Scope::Read, Scope::Run],
-                hash: hash(&token),
-            }];
+            let stored = vec![
+                StoredToken {
+                    name: "ci".into(),
+                    scopes: vec![Scope::Read, Scope::Run],
+                    filter: JobFilter::default(),
+                    hash: hash(&token),
+                },
+                StoredToken {
+                    name: "etl".into(),
+                    scopes: vec![Scope::Read],
+                    filter: JobFilter {
+                        jobs: vec!["etl-*".into(), "backup".into()],
+                        tags: vec!["nightly".into()],
+                    },
+                    hash: hash(&token_from(&[9; 32])),
+                },
+            ];
             let text = format_file(&stored);
             assert!(!text.contains(&token), "the token itself is never stored");
             let back = parse_file(&text).unwrap();
@@ -540,6 +643,37 @@ pub mod tokens {
                     .contains("unknown scope")
             );
             assert!(parse_file(&format!("ci read {}\n", "A".repeat(64))).is_err());
+            let h = "0".repeat(64);
+            for bad in [
+                format!("ci read {h} jobs=\n"),
+                format!("ci read {h} jobs=a/b\n"),
+                format!("ci read {h} jobs=a jobs=b\n"),
+                format!("ci read {h} tags=x,y z\n"),
+                format!("ci read {h} owner=x\n"),
+            ] {
+                let e = parse_file(&bad).unwrap_err();
+                assert!(e.starts_with("line 1: "), "{bad}: {e}");
+            }
+        }
+
+        /// A file written before filters (three fields a line) loads as it
+        /// did: every job.
+        #[test]
+        fn files_before_filters_load() {
+            let h = "ab".repeat(32);
+            let old = format!(
+                "# jobctl-web bearer tokens (jobctl token create/list/revoke): NAME SCOPES SHA256\nci read,run {h}\n"
+            );
+            let back = parse_file(&old).unwrap();
+            assert_eq!(back.len(), 1);
+            assert_eq!(back[0].scopes, [Scope::Read, Scope::Run]);
+            assert!(back[0].filter.is_empty());
+            assert_eq!(
+                parse_file(&format_file(&back)).unwrap(),
+                back,
+                "rewritten in the same form"
+            );
+            assert!(format_file(&back).ends_with(&format!("ci read,run {h}\n")));
         }
     }
 }
