@@ -79,6 +79,17 @@ pub fn refused(refusal: Refusal) -> Response {
             StatusCode::FORBIDDEN,
             "actions are off; set actions = true in [web] of the configuration",
         ),
+        // The same answer for a job a token's filter hides and for one that
+        // does not exist (crate::visible).
+        Refusal::Hidden => (StatusCode::NOT_FOUND, "no such job"),
+        Refusal::UntrustedProxy => (
+            StatusCode::FORBIDDEN,
+            "a user header from a peer that is not a trusted proxy ([web.trusted_proxy] from)",
+        ),
+        Refusal::BadProxyHeader => (
+            StatusCode::BAD_REQUEST,
+            "the trusted proxy's user header is not one user name",
+        ),
     };
     let mut res = json_error(status, message);
     if refusal == Refusal::Unauthenticated {
@@ -186,6 +197,14 @@ fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
     res
 }
 
+/// A document narrowed to the jobs a filtered caller may see
+/// (`crate::visible`), marked so.
+fn narrowed(exit: Exit, doc: &serde_json::Value, ok_on_failure: bool) -> Response {
+    let mut res = json_response(exit, serde_json::to_vec(doc).unwrap_or_default(), ok_on_failure);
+    crate::visible::mark(&mut res);
+    res
+}
+
 /// Whether a command's error document says that the job or run asked for
 /// does not exist (`unknown job "…"`, `job …: no run with id …`).
 fn missing(body: &[u8]) -> bool {
@@ -232,10 +251,22 @@ impl LabelQuery {
 type Conn = ConnectInfo<Peer>;
 
 async fn health(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
-        return r;
-    }
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let (exit, body) = capture(&s, vec!["health".into(), "--json".into()]).await;
+    if let Some(filter) = caller.filter()
+        && let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&body)
+        && doc.get("healthy").is_some()
+    {
+        let visible = match crate::visible::visible(&s, filter).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        crate::visible::narrow_health(&mut doc, &visible.names);
+        return narrowed(exit, &doc, true);
+    }
     // Exit 1 with a report is "a problem was found", still the answer; exit 1
     // with an error document is an error.
     let report = serde_json::from_slice::<serde_json::Value>(&body)
@@ -249,12 +280,31 @@ async fn jobs(
     h: HeaderMap,
     Query(q): Query<LabelQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
-        return r;
-    }
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let mut args = vec!["list".into(), "--json".into()];
     args.extend(q.args());
     let (exit, body) = capture(&s, args).await;
+    if let Some(filter) = caller.filter()
+        && let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&body)
+        && doc.get("jobs").is_some()
+    {
+        // The rows carry each job's tags: the filter needs nothing more.
+        if let Some(rows) = doc.get_mut("jobs").and_then(|j| j.as_array_mut()) {
+            rows.retain(|row| {
+                let tags: Vec<String> = row["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
+                filter.admits(row["job"].as_str().unwrap_or_default(), &tags)
+            });
+        }
+        return narrowed(exit, &doc, false);
+    }
     json_response(exit, body, false)
 }
 
@@ -264,7 +314,11 @@ async fn job(
     h: HeaderMap,
     Path(job): Path<String>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = capture(&s, vec!["status".into(), "--json".into(), "--".into(), job]).await;
@@ -354,10 +408,88 @@ async fn runs(
     h: HeaderMap,
     Query(q): Query<RunsQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
-        return r;
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(job) = q.job.as_deref() {
+        if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, job).await {
+            return r;
+        }
+    } else if let Some(filter) = caller.filter() {
+        return filtered_history(&s, filter, q).await;
     }
     history(&s, None, q).await
+}
+
+/// Runs across the jobs a filtered caller may see: one reading per visible
+/// job (each `history --job JOB` with the request's filters, shared like any
+/// other), merged newest first, as `history` would list them for those jobs
+/// alone; the same cursor pagination.
+async fn filtered_history(
+    s: &auth::State,
+    filter: &jobctl_core::web::JobFilter,
+    q: RunsQuery,
+) -> Response {
+    let visible = match crate::visible::visible(s, filter).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let mut docs = Vec::new();
+    for job in &visible.names {
+        let q = RunsQuery {
+            job: None,
+            status: q.status.clone(),
+            failed: q.failed,
+            since: q.since.clone(),
+            until: q.until.clone(),
+            limit: Some(limit),
+            cursor: q.cursor.clone(),
+        };
+        let res = history(s, Some(job.clone()), q).await;
+        let status = res.status();
+        let exit = res
+            .headers()
+            .get("jobctl-exit-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u8>().ok());
+        let body = match axum::body::to_bytes(res.into_body(), usize::MAX).await {
+            Ok(b) => b,
+            Err(_) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "a reading failed"),
+        };
+        if status != StatusCode::OK {
+            // An invalid filter (400) is the same for every job: answer it.
+            let mut res = Response::new(Body::from(body));
+            *res.status_mut() = status;
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return res;
+        }
+        let exit = if exit == Some(Exit::Partial.code()) {
+            Exit::Partial
+        } else {
+            Exit::Success
+        };
+        docs.push((exit, serde_json::from_slice(&body).unwrap_or_default()));
+    }
+    let empty = serde_json::json!({
+        "schema": "jobctl.history/v1",
+        "host": visible.host,
+        "runs": [],
+    });
+    let (exit, doc) = crate::visible::merge(docs, "runs", limit, empty, crate::visible::run_order);
+    let mut res = narrowed(exit, &doc, false);
+    let runs = doc["runs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if runs.len() == limit
+        && let Some(cursor) = runs.last().and_then(|r| r["started_us"].as_i64())
+    {
+        res.headers_mut()
+            .insert("jobctl-next-cursor", HeaderValue::from(cursor));
+    }
+    res
 }
 
 async fn job_runs(
@@ -367,7 +499,11 @@ async fn job_runs(
     Path(job): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
         return r;
     }
     history(&s, Some(job), q).await
@@ -394,7 +530,11 @@ async fn run(
     h: HeaderMap,
     Path((job, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job, id).await;
@@ -424,7 +564,11 @@ async fn run_output(
     Path((job, id)): Path<(String, String)>,
     Query(q): Query<OutputQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job, id).await;
@@ -480,19 +624,56 @@ async fn notifications(
     h: HeaderMap,
     Query(q): Query<NotificationsQuery>,
 ) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
-        return r;
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let args = |job: Option<String>| -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "notifications".into(),
+            "--json".into(),
+            flag("limit", &limit.to_string()),
+        ];
+        if let Some(job) = job {
+            args.push("--".into());
+            args.push(job);
+        }
+        args
+    };
+    if let Some(job) = q.job.as_deref() {
+        if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, job).await {
+            return r;
+        }
+    } else if let Some(filter) = caller.filter() {
+        // One reading per visible job, merged newest first.
+        let visible = match crate::visible::visible(&s, filter).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let mut docs = Vec::new();
+        for job in &visible.names {
+            let (exit, body) = capture(&s, args(Some(job.clone()))).await;
+            if exit != Exit::Success {
+                return json_response(exit, body, false);
+            }
+            docs.push((exit, serde_json::from_slice(&body).unwrap_or_default()));
+        }
+        let empty = serde_json::json!({
+            "schema": "jobctl.notifications/v1",
+            "host": visible.host,
+            "notifications": [],
+        });
+        let (exit, doc) = crate::visible::merge(
+            docs,
+            "notifications",
+            limit,
+            empty,
+            crate::visible::notification_order,
+        );
+        return narrowed(exit, &doc, false);
     }
-    let mut args = vec![
-        "notifications".into(),
-        "--json".into(),
-        flag("limit", &q.limit.unwrap_or(50).clamp(1, 1000).to_string()),
-    ];
-    if let Some(job) = q.job {
-        args.push("--".into());
-        args.push(job);
-    }
-    let (exit, body) = capture(&s, args).await;
+    let (exit, body) = capture(&s, args(q.job)).await;
     json_response(exit, body, false)
 }
 
@@ -521,6 +702,12 @@ async fn act(
     };
     if let Err(r) = s.allow(&caller, scope) {
         return refused(r);
+    }
+    // The job is the last argument: one the token's filter hides is 404.
+    if let Some(job) = args.last()
+        && let Err(r) = crate::visible::gate(s, &caller, scope, job).await
+    {
+        return r;
     }
     if ambient && !s.csrf_ok(&caller, h) {
         return json_error(
@@ -596,9 +783,17 @@ async fn disable(
 /// the command does, and is named in `Jobctl-Warning` headers (and the
 /// exit status 5 in `Jobctl-Exit-Status`).
 async fn metrics(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Response {
-    if let Err(r) = authorize(&s, &p, &h, Scope::Read) {
-        return r;
-    }
+    let caller = match authorize(&s, &p, &h, Scope::Read) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let visible = match caller.filter() {
+        Some(filter) => match crate::visible::visible(&s, filter).await {
+            Ok(v) => Some(v.names),
+            Err(r) => return r,
+        },
+        None => None,
+    };
     let mut argv = vec!["jobctl".to_string()];
     argv.extend(s.globals.iter().cloned());
     argv.push("metrics".into());
@@ -616,7 +811,14 @@ async fn metrics(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) ->
     .await;
     match rendered {
         Ok(Ok(rendered)) => {
-            let mut res = Response::new(Body::from(rendered.text));
+            let text = match &visible {
+                Some(names) => crate::visible::narrow_metrics(&rendered.text, names),
+                None => rendered.text,
+            };
+            let mut res = Response::new(Body::from(text));
+            if visible.is_some() {
+                crate::visible::mark(&mut res);
+            }
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

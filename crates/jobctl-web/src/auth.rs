@@ -1,7 +1,8 @@
 //! Who is asking: the peer's credentials on the unix socket (`SO_PEERCRED`,
-//! `SO_PEERGROUPS`), a bearer token on TCP; and CSRF tokens for actions that
-//! come with ambient credentials. What they may do is decided by
-//! `jobctl_core::web::allow`.
+//! `SO_PEERGROUPS`), a bearer token on TCP, or a trusted reverse proxy's user
+//! header (`[web.trusted_proxy]`); and CSRF tokens for actions that come with
+//! ambient credentials. What they may do is decided by
+//! `jobctl_core::web::allow` (and `allow_job` for a token's job filter).
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use axum::serve::IncomingStream;
 use jobctl::cli::Cli;
 use jobctl_core::config::Config;
 use jobctl_core::web::tokens;
+use jobctl_core::web::proxy::{Origin, ProxyRefusal, proxy_caller};
 use jobctl_core::web::{Caller, Groups, Refusal, Scope, WebConfig, allow};
 
 /// The connection a request came on.
@@ -21,8 +23,19 @@ pub enum Peer {
     /// The unix socket: the peer's uid and groups when it connected, or
     /// `None` when the kernel did not say (refused).
     Unix(Option<(u32, Vec<u32>)>),
-    /// TCP.
-    Tcp,
+    /// TCP: the peer's address.
+    Tcp(std::net::SocketAddr),
+}
+
+impl Peer {
+    /// The peer, for the server's log: `uid 1000`, `127.0.0.1:40312`.
+    pub fn describe(&self) -> String {
+        match self {
+            Peer::Unix(Some((uid, _))) => format!("uid {uid} on the unix socket"),
+            Peer::Unix(None) => "an unknown peer on the unix socket".into(),
+            Peer::Tcp(addr) => addr.to_string(),
+        }
+    }
 }
 
 impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
@@ -39,8 +52,7 @@ impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
 
 impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        let _ = stream;
-        Peer::Tcp
+        Peer::Tcp(*stream.remote_addr())
     }
 }
 
@@ -76,6 +88,8 @@ pub struct State {
     pub token_file: PathBuf,
     /// Secret of this server's life, for CSRF tokens.
     csrf_secret: [u8; 32],
+    /// The uids of the `unix:` peers of `[web.trusted_proxy]`, resolved at start.
+    pub proxy_uids: Vec<u32>,
     /// Identical concurrent reads share one reading (`api::capture`).
     pub reads: crate::coalesce::Coalescer<Vec<String>, (jobctl::exit::Exit, Vec<u8>)>,
 }
@@ -107,6 +121,13 @@ impl State {
             read: web.read_group.as_deref().map(gid_of).transpose()?,
             action: web.action_group.as_deref().map(gid_of).transpose()?,
         };
+        let proxy_uids = match &web.trusted_proxy {
+            Some(proxy) => proxy
+                .unix_users()
+                .map(uid_of)
+                .collect::<Result<Vec<u32>>>()?,
+            None => Vec::new(),
+        };
         let mut csrf_secret = [0u8; 32];
         getrandom::fill(&mut csrf_secret).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
         let _ = user;
@@ -117,6 +138,7 @@ impl State {
             own_uid: nix_uid(),
             token_file: jobctl::commands::token::file(&paths),
             csrf_secret,
+            proxy_uids,
             reads: crate::coalesce::Coalescer::new(),
         })
     }
@@ -130,6 +152,12 @@ impl State {
         peer: &Peer,
         headers: &HeaderMap,
     ) -> Result<(Caller, bool), Refusal> {
+        // A trusted proxy's user header comes first: from a listed peer it
+        // is the caller (ambient: the browser's session with the proxy); from
+        // anyone else it is refused, whatever else the request carries.
+        if let Some(caller) = self.proxy_caller(peer, headers)? {
+            return Ok((caller, true));
+        }
         match peer {
             Peer::Unix(None) => Err(Refusal::Unauthenticated),
             Peer::Unix(Some((uid, gids))) => Ok((
@@ -139,7 +167,7 @@ impl State {
                 },
                 true,
             )),
-            Peer::Tcp => {
+            Peer::Tcp(_) => {
                 if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
                     let presented = value
                         .to_str()
@@ -164,6 +192,42 @@ impl State {
         Ok(Caller::Token {
             name: token.name.clone(),
             scopes: token.scopes.clone(),
+            filter: token.filter.clone(),
+        })
+    }
+
+    /// The user a trusted proxy names (`[web.trusted_proxy]`), `None`
+    /// without the header (or without a configured proxy). A header from a
+    /// peer not in `from`, sent twice, or not a user name is refused and
+    /// logged.
+    fn proxy_caller(&self, peer: &Peer, headers: &HeaderMap) -> Result<Option<Caller>, Refusal> {
+        let Some(proxy) = &self.web.trusted_proxy else {
+            return Ok(None);
+        };
+        let values: Vec<&[u8]> = headers
+            .get_all(proxy.header.as_str())
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let trusted = match peer {
+            Peer::Unix(Some((uid, _))) => proxy.trusts(Origin::Unix(*uid), &self.proxy_uids),
+            Peer::Unix(None) => false,
+            Peer::Tcp(addr) => proxy.trusts(Origin::Ip(addr.ip()), &self.proxy_uids),
+        };
+        proxy_caller(proxy, trusted, &values).map_err(|refusal| {
+            let (why, refusal) = match refusal {
+                ProxyRefusal::Untrusted => (
+                    format!("a {} header from a peer not in [web.trusted_proxy] from", proxy.header),
+                    Refusal::UntrustedProxy,
+                ),
+                ProxyRefusal::Invalid(why) => (why, Refusal::BadProxyHeader),
+            };
+            // In the server's journal: who sent it, never the value itself.
+            jobctl::output::warn(&format!("refused a request from {}: {why}", peer.describe()));
+            refusal
         })
     }
 
@@ -220,6 +284,22 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn nix_uid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// A user's uid, from `getent passwd` (the `unix:` peers of
+/// `[web.trusted_proxy]`), like [`gid_of`].
+fn uid_of(name: &str) -> Result<u32> {
+    let out = std::process::Command::new("getent")
+        .args(["passwd", "--", name])
+        .output()
+        .context("running getent passwd")?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    line.split(':')
+        .nth(2)
+        .and_then(|u| u.trim().parse().ok())
+        .with_context(|| {
+            format!("user {name} (unix:{name} in [web.trusted_proxy] from) does not exist")
+        })
 }
 
 /// A group's gid, from `getent group` (a separate process, as the shim asks

@@ -18,6 +18,7 @@ mod auth;
 mod coalesce;
 mod listen;
 mod pages;
+mod visible;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -82,10 +82,25 @@ fn reader(s: &Shared, p: &Peer, h: &HeaderMap) -> Result<(Caller, bool), Respons
 }
 
 fn refusal_page(r: jobctl_core::web::Refusal) -> Response {
+    use jobctl_core::web::Refusal;
     match r {
-        jobctl_core::web::Refusal::Unauthenticated => Redirect::to("/login").into_response(),
+        Refusal::Unauthenticated => Redirect::to("/login").into_response(),
+        // A job a token's filter hides looks like one that does not exist.
+        Refusal::Hidden => error_page(StatusCode::NOT_FOUND, "No such job."),
+        Refusal::BadProxyHeader => error_page(
+            StatusCode::BAD_REQUEST,
+            "The proxy's user header is not one user name.",
+        ),
         _ => error_page(StatusCode::FORBIDDEN, "Not allowed for this caller."),
     }
+}
+
+/// The caller may do what `scope` covers to `job` (a token's job filter),
+/// or the page to answer.
+async fn job_gate(s: &Shared, caller: &Caller, scope: Scope, job: &str) -> Result<(), Response> {
+    crate::visible::decide(s, caller, scope, job)
+        .await?
+        .map_err(refusal_page)
 }
 
 async fn doc(s: &Shared, args: Vec<String>) -> Result<(Exit, Value), Response> {
@@ -155,9 +170,10 @@ async fn jobs(
     h: HeaderMap,
     Query(q): Query<JobsQuery>,
 ) -> Response {
-    if let Err(r) = reader(&s, &p, &h) {
-        return r;
-    }
+    let (caller, _) = match reader(&s, &p, &h) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let labels = LabelQuery {
         owner: q.owner.clone(),
         team: q.team.clone(),
@@ -171,12 +187,24 @@ async fn jobs(
         Err(r) => return r,
     };
     let wanted = q.status.clone().filter(|x| !x.is_empty());
+    let filter = caller.filter();
     let rows: Vec<&Value> = rows
         .iter()
         .filter(|r| {
             wanted
                 .as_deref()
                 .is_none_or(|w| str_of(&r["last_run"], "status") == w || str_of(r, "state") == w)
+        })
+        .filter(|r| {
+            filter.is_none_or(|f| {
+                let tags: Vec<String> = r["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
+                f.admits(str_of(r, "job"), &tags)
+            })
         })
         .collect();
     page(
@@ -194,7 +222,8 @@ async fn jobs(
                 } }
                 button type="submit" { "Filter" }
             }
-            p { (rows.len()) " jobs" }
+            p { (rows.len()) " jobs"
+                @if filter.is_some() { " (only the jobs this token may see)" } }
             div.scroll { table {
                 thead { tr { th { "Job" } th { "State" } th { "Schedule" } th { "Next run" } th { "Last result" } th { "Duration" } th { "Fails" } th { "Owner / team / tags" } } }
                 tbody {
@@ -241,6 +270,9 @@ async fn job(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = job_gate(&s, &caller, Scope::Read, &name).await {
+        return r;
+    }
     let status = match doc(
         &s,
         vec!["status".into(), "--json".into(), "--".into(), name.clone()],
@@ -323,7 +355,11 @@ async fn run(
     h: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = reader(&s, &p, &h) {
+    let (caller, _) = match reader(&s, &p, &h) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = job_gate(&s, &caller, Scope::Read, &name).await {
         return r;
     }
     let logs = match doc(
@@ -384,19 +420,28 @@ async fn health(
     ConnectInfo(p): ConnectInfo<Peer>,
     h: HeaderMap,
 ) -> Response {
-    if let Err(r) = reader(&s, &p, &h) {
-        return r;
-    }
-    let report = match doc(&s, vec!["health".into(), "--json".into()]).await {
+    let (caller, _) = match reader(&s, &p, &h) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut report = match doc(&s, vec!["health".into(), "--json".into()]).await {
         Ok((_, v)) => v,
         Err(r) => return r,
     };
+    let filtered = caller.filter().is_some();
+    if let Some(filter) = caller.filter() {
+        match crate::visible::visible(&s, filter).await {
+            Ok(v) => crate::visible::narrow_health(&mut report, &v.names),
+            Err(r) => return r,
+        }
+    }
     let healthy = report["healthy"].as_bool() == Some(true);
     page(
         "Health",
         html! {
             h1 { "Health" }
             p class=(if healthy { "ok" } else { "bad" }) { (shown(str_of(&report, "summary"))) }
+            @if filtered { p { "Only the jobs this token may see are counted." } }
             @for g in report["global"].as_array().into_iter().flatten() {
                 p.bad { (str_of(g, "kind")) ": " (shown(str_of(g, "message"))) }
             }
@@ -439,6 +484,9 @@ async fn run_now(
     };
     if let Err(r) = s.allow(&caller, Scope::Run) {
         return refusal_page(r);
+    }
+    if let Err(r) = job_gate(&s, &caller, Scope::Run, &name).await {
+        return r;
     }
     // A form is always checked: the browser sends cookies by itself.
     if !s.csrf_matches(&caller, &form.csrf) {

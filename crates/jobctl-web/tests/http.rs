@@ -46,6 +46,7 @@ fn start(name: &str, config: &str, tokens: &[(&str, &str, &str)]) -> Server {
                 |(name, scopes, token)| jobctl_core::web::tokens::StoredToken {
                     name: name.to_string(),
                     scopes: jobctl_core::web::tokens::parse_scopes(scopes).unwrap(),
+                    filter: Default::default(),
                     hash: jobctl_core::web::tokens::hash(token),
                 },
             )

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use jobctl_core::web::filter::{self, JobFilter};
 use jobctl_core::web::tokens::{self, StoredToken};
 
 use crate::error::{CliError, CliResult};
@@ -20,11 +21,14 @@ use crate::paths::Paths;
 /// A token is shown once, when it is created (the token alone on stdout);
 /// only its SHA-256 is stored, in web-tokens beside the configuration
 /// (/etc/jobctl/web-tokens, mode 0600). Scopes: read (jobs, runs, output,
-/// health), run ("run now"), manage (enable, disable).
+/// health), run ("run now"), manage (enable, disable). With --jobs or --tag
+/// the token sees and acts on only the jobs whose name matches one of the
+/// patterns (* and ? as wildcards) or that carry one of the tags.
 ///
 /// Examples:
 ///   jobctl token create --scope read --name grafana
 ///   jobctl token create --scope read,run --name ci
+///   jobctl token create --scope read,run --jobs 'etl-*,backup' --tag nightly --name etl
 ///   jobctl token list
 ///   jobctl token revoke ci
 #[derive(Debug, Args)]
@@ -52,6 +56,13 @@ pub struct CreateArgs {
     /// Its name (for `list` and `revoke`) [default: token-N].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Only the jobs with these names (comma-separated; * and ? match any
+    /// characters and one character).
+    #[arg(long, value_name = "PATTERNS")]
+    pub jobs: Option<String>,
+    /// Only the jobs with one of these tags (comma-separated).
+    #[arg(long, value_name = "TAGS")]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +93,17 @@ pub fn run(paths: &Paths, args: TokenArgs) -> CliResult {
         TokenAction::Create(a) => {
             let scopes = tokens::parse_scopes(&a.scope)
                 .map_err(|e| CliError::usage(anyhow::anyhow!("--scope: {e}")))?;
+            let list = |text: &Option<String>, flag: &str, check| {
+                text.as_deref()
+                    .map(|t| filter::parse_list(t, check))
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+                    .map_err(|e| CliError::usage(anyhow::anyhow!("--{flag}: {e}")))
+            };
+            let job_filter = JobFilter {
+                jobs: list(&a.jobs, "jobs", filter::check_pattern)?,
+                tags: list(&a.tag, "tag", filter::check_tag)?,
+            };
             let mut stored = read(&path)?;
             let name = match a.name {
                 Some(n) => n,
@@ -108,6 +130,7 @@ pub fn run(paths: &Paths, args: TokenArgs) -> CliResult {
             stored.push(StoredToken {
                 name: name.clone(),
                 scopes,
+                filter: job_filter,
                 hash: tokens::hash(&token),
             });
             write(&path, &stored)?;
@@ -125,7 +148,14 @@ pub fn run(paths: &Paths, args: TokenArgs) -> CliResult {
                 let mut text = String::new();
                 for t in &stored {
                     let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
-                    text.push_str(&format!("{}\t{}\n", t.name, scopes.join(",")));
+                    text.push_str(&format!("{}\t{}", t.name, scopes.join(",")));
+                    if !t.filter.jobs.is_empty() {
+                        text.push_str(&format!("\tjobs={}", t.filter.jobs.join(",")));
+                    }
+                    if !t.filter.tags.is_empty() {
+                        text.push_str(&format!("\ttags={}", t.filter.tags.join(",")));
+                    }
+                    text.push('\n');
                 }
                 output::print_text(&text)?;
             }

@@ -78,22 +78,7 @@ impl<'a> Report<'a> {
         }
         let total: usize = counts.values().sum();
         let unhealthy = jobs.iter().filter(|j| !j.healthy).count();
-        let plural = if jobs.len() == 1 { "" } else { "s" };
-        let summary = if total == 0 {
-            format!("OK - {} job{plural}, no problems", jobs.len())
-        } else {
-            let by_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            format!(
-                "PROBLEMS - {total} in {unhealthy} of {} job{plural}{}: {}",
-                jobs.len(),
-                if global.is_empty() {
-                    String::new()
-                } else {
-                    format!(" and {} global", global.len())
-                },
-                by_kind.join(", ")
-            )
-        };
+        let summary = summary_line(jobs.len(), unhealthy, &counts, global.len());
         Report {
             healthy: total == 0,
             summary,
@@ -103,6 +88,34 @@ impl<'a> Report<'a> {
             global,
             jobs,
         }
+    }
+}
+
+/// The one-line summary (Nagios' status line) of `jobs` jobs checked, of
+/// which `unhealthy` have problems, with these problems by kind, `global` of
+/// them of no particular job. Also used by jobctl-web to recount a report
+/// narrowed to the jobs a filtered token may see.
+pub fn summary_line(
+    jobs: usize,
+    unhealthy: usize,
+    counts: &BTreeMap<ProblemKind, usize>,
+    global: usize,
+) -> String {
+    let total: usize = counts.values().sum();
+    let plural = if jobs == 1 { "" } else { "s" };
+    if total == 0 {
+        format!("OK - {jobs} job{plural}, no problems")
+    } else {
+        let by_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(
+            "PROBLEMS - {total} in {unhealthy} of {jobs} job{plural}{}: {}",
+            if global == 0 {
+                String::new()
+            } else {
+                format!(" and {global} global")
+            },
+            by_kind.join(", ")
+        )
     }
 }
 
