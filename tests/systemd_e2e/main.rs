@@ -39,6 +39,7 @@ mod trust;
 mod trust_fix;
 mod watch;
 mod web;
+mod web_auth;
 mod web_browser;
 
 use std::fs;
@@ -146,6 +147,8 @@ const CASES: &[(&str, Case)] = &[
     ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
     ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
     ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
+    ("web_auth::a_filtered_token_sees_and_runs_only_its_jobs", web_auth::a_filtered_token_sees_and_runs_only_its_jobs),
+    ("web_auth::a_proxy_user_header_counts_only_from_trusted_peers", web_auth::a_proxy_user_header_counts_only_from_trusted_peers),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

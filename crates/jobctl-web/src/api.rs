@@ -200,7 +200,11 @@ fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
 /// A document narrowed to the jobs a filtered caller may see
 /// (`crate::visible`), marked so.
 fn narrowed(exit: Exit, doc: &serde_json::Value, ok_on_failure: bool) -> Response {
-    let mut res = json_response(exit, serde_json::to_vec(doc).unwrap_or_default(), ok_on_failure);
+    let mut res = json_response(
+        exit,
+        serde_json::to_vec(doc).unwrap_or_default(),
+        ok_on_failure,
+    );
     crate::visible::mark(&mut res);
     res
 }
@@ -482,7 +486,10 @@ async fn filtered_history(
     });
     let (exit, doc) = crate::visible::merge(docs, "runs", limit, empty, crate::visible::run_order);
     let mut res = narrowed(exit, &doc, false);
-    let runs = doc["runs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let runs = doc["runs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if runs.len() == limit
         && let Some(cursor) = runs.last().and_then(|r| r["started_us"].as_i64())
     {

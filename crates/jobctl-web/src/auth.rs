@@ -13,8 +13,8 @@ use axum::http::HeaderMap;
 use axum::serve::IncomingStream;
 use jobctl::cli::Cli;
 use jobctl_core::config::Config;
-use jobctl_core::web::tokens;
 use jobctl_core::web::proxy::{Origin, ProxyRefusal, proxy_caller};
+use jobctl_core::web::tokens;
 use jobctl_core::web::{Caller, Groups, Refusal, Scope, WebConfig, allow};
 
 /// The connection a request came on.
@@ -220,13 +220,19 @@ impl State {
         proxy_caller(proxy, trusted, &values).map_err(|refusal| {
             let (why, refusal) = match refusal {
                 ProxyRefusal::Untrusted => (
-                    format!("a {} header from a peer not in [web.trusted_proxy] from", proxy.header),
+                    format!(
+                        "a {} header from a peer not in [web.trusted_proxy] from",
+                        proxy.header
+                    ),
                     Refusal::UntrustedProxy,
                 ),
                 ProxyRefusal::Invalid(why) => (why, Refusal::BadProxyHeader),
             };
             // In the server's journal: who sent it, never the value itself.
-            jobctl::output::warn(&format!("refused a request from {}: {why}", peer.describe()));
+            jobctl::output::warn(&format!(
+                "refused a request from {}: {why}",
+                peer.describe()
+            ));
             refusal
         })
     }

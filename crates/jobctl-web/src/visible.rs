@@ -98,7 +98,9 @@ pub async fn decide(
         Some((name, tags)) => Target::Job { name, tags },
         None => Target::Unknown,
     };
-    Ok(allow_job(caller, scope, target, &s.web, &s.groups, s.own_uid))
+    Ok(allow_job(
+        caller, scope, target, &s.web, &s.groups, s.own_uid,
+    ))
 }
 
 /// Marks an answer as narrowed.
@@ -246,7 +248,12 @@ pub fn merge(
 
 /// Runs newest first, as `history` orders them: start, then id.
 pub fn run_order(a: &Value, b: &Value) -> std::cmp::Ordering {
-    let key = |r: &Value| (r["started_us"].as_i64(), r["id"].as_str().map(str::to_string));
+    let key = |r: &Value| {
+        (
+            r["started_us"].as_i64(),
+            r["id"].as_str().map(str::to_string),
+        )
+    };
     key(b).cmp(&key(a))
 }
 
@@ -304,12 +311,24 @@ mod tests {
             jobctl_notifications_total{channel=\"ops\",result=\"sent\"} 2\n";
         let out = narrow_metrics(text, &names(&["a"]));
         assert!(out.contains("jobctl_job_enabled{job=\"a\""), "{out}");
-        assert!(!out.contains("job=\"b\""), "a label value that looks like job=\"a\" is not the job: {out}");
-        assert!(out.contains("jobctl_job_runs_total{user=\"root\",job=\"a\""), "{out}");
+        assert!(
+            !out.contains("job=\"b\""),
+            "a label value that looks like job=\"a\" is not the job: {out}"
+        );
+        assert!(
+            out.contains("jobctl_job_runs_total{user=\"root\",job=\"a\""),
+            "{out}"
+        );
         assert!(!out.contains("jobctl_notifications_total{"), "{out}");
-        assert!(out.contains("# jobctl-web: jobctl_notifications_total left out"), "{out}");
+        assert!(
+            out.contains("# jobctl-web: jobctl_notifications_total left out"),
+            "{out}"
+        );
         assert!(out.contains("# TYPE jobctl_job_enabled gauge"), "{out}");
-        assert_eq!(label("m{job=\"x\\\\y\\\"z\\n\"} 1", "job").unwrap(), "x\\y\"z\n");
+        assert_eq!(
+            label("m{job=\"x\\\\y\\\"z\\n\"} 1", "job").unwrap(),
+            "x\\y\"z\n"
+        );
         assert_eq!(label("m 1", "job"), None);
         assert_eq!(label("m{job=\"unterminated} 1", "job"), None);
     }
@@ -318,12 +337,23 @@ mod tests {
     fn merged_runs_are_newest_first_and_limited() {
         let run = |id: &str, us: i64| json!({"id": id, "started_us": us});
         let docs = vec![
-            (Exit::Success, json!({"schema": "jobctl.history/v1", "host": "h", "runs": [run("a3", 30), run("a1", 10)]})),
-            (Exit::Partial, json!({"schema": "jobctl.history/v1", "host": "h", "runs": [run("b2", 20), run("b0", 5)]})),
+            (
+                Exit::Success,
+                json!({"schema": "jobctl.history/v1", "host": "h", "runs": [run("a3", 30), run("a1", 10)]}),
+            ),
+            (
+                Exit::Partial,
+                json!({"schema": "jobctl.history/v1", "host": "h", "runs": [run("b2", 20), run("b0", 5)]}),
+            ),
         ];
         let (exit, doc) = merge(docs, "runs", 3, Value::Null, run_order);
         assert_eq!(exit, Exit::Partial);
-        let ids: Vec<&str> = doc["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = doc["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["a3", "b2", "a1"]);
         assert_eq!(doc["schema"], "jobctl.history/v1");
         let empty = json!({"schema": "jobctl.history/v1", "host": "h", "runs": []});

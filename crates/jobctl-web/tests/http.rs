@@ -227,3 +227,132 @@ fn assert_no_runs(body: &str) {
     assert_eq!(doc["runs"], serde_json::json!([]), "{body}");
     assert!(doc.get("host").is_some(), "{body}");
 }
+
+/// `[web.trusted_proxy]`: the header is the caller only from a listed peer,
+/// with the scopes written for it; from anyone else (here the owner on the
+/// unix socket, who could otherwise read) it is refused, whatever else the
+/// request carries.
+#[test]
+fn a_trusted_proxys_user_header_is_believed_only_from_its_peers() {
+    let token = format!("jobctl_{}", "cd".repeat(32));
+    let s = start(
+        "proxy",
+        "[web]\nactions = true\n[web.trusted_proxy]\nheader = \"X-Remote-User\"\nfrom = [\"127.0.0.1\"]\nusers = { alice = [\"read\"] }\n",
+        &[("reader", "read", &token)],
+    );
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/runs", &["X-Remote-User: alice"]);
+    assert_eq!(status, 200, "{body}");
+    assert_no_runs(&body);
+    // No scope unless written.
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/runs", &["X-Remote-User: mallory"]);
+    assert_eq!(status, 403, "{body}");
+    // alice may read, not run.
+    let (status, _, body) = tcp(
+        &s,
+        "POST",
+        "/api/v1/jobs/nightly/run",
+        &["X-Remote-User: alice"],
+    );
+    assert_eq!(status, 403, "{body}");
+    for bad in [
+        "X-Remote-User: al ice",
+        "X-Remote-User: alice\u{7f}",
+        "X-Remote-User: ",
+    ] {
+        let (status, _, body) = tcp(&s, "GET", "/api/v1/runs", &[bad]);
+        assert_eq!(status, 400, "{bad:?}: {body}");
+    }
+    let (status, _, body) = tcp(
+        &s,
+        "GET",
+        "/api/v1/runs",
+        &["X-Remote-User: alice", "X-Remote-User: bob"],
+    );
+    assert_eq!(status, 400, "twice: {body}");
+    let long = format!("X-Remote-User: {}", "a".repeat(129));
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/runs", &[&long]);
+    assert_eq!(status, 400, "too long: {body}");
+    // The unix socket is not a listed peer: its header is refused, even for
+    // the owner, and with a valid token on TCP the header still decides.
+    let (status, _, body) = unix(&s, "GET", "/api/v1/runs", &[]);
+    assert_eq!(status, 200, "the owner without the header: {body}");
+    let (status, _, body) = unix(&s, "GET", "/api/v1/runs", &["X-Remote-User: alice"]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("trusted proxy"), "{body}");
+    let (status, _, body) = tcp(
+        &s,
+        "GET",
+        "/api/v1/runs",
+        &[
+            "X-Remote-User: mallory",
+            &format!("Authorization: Bearer {token}"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+}
+
+#[test]
+fn a_proxy_not_listed_is_refused_and_its_actions_need_csrf() {
+    let s = start(
+        "proxy-other",
+        "[web]\nactions = true\n[web.trusted_proxy]\nheader = \"X-Remote-User\"\nfrom = [\"10.0.0.0/8\"]\nscopes = [\"read\", \"run\"]\n",
+        &[],
+    );
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/runs", &["x-remote-user: alice"]);
+    assert_eq!(status, 403, "127.0.0.1 is not in 10.0.0.0/8: {body}");
+    let s = start(
+        "proxy-csrf",
+        "[web]\nactions = true\n[web.trusted_proxy]\nheader = \"X-Remote-User\"\nfrom = [\"127.0.0.0/8\"]\nscopes = [\"read\", \"run\"]\n",
+        &[],
+    );
+    // A browser's session with the proxy is ambient: an action needs the
+    // CSRF token of this user (not another's).
+    let (status, _, body) = tcp(
+        &s,
+        "POST",
+        "/api/v1/jobs/nightly/run",
+        &["X-Remote-User: alice"],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+    let (_, _, body) = tcp(&s, "GET", "/api/v1/csrf", &["X-Remote-User: bob"]);
+    let bobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, _, body) = tcp(
+        &s,
+        "POST",
+        "/api/v1/jobs/nightly/run",
+        &[
+            "X-Remote-User: alice",
+            &format!("X-Jobctl-Csrf: {}", bobs["csrf"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(status, 403, "another user's CSRF token: {body}");
+    assert!(body.contains("CSRF"), "{body}");
+}
+
+#[test]
+fn an_invalid_trusted_proxy_stops_the_server_naming_file_line_and_key() {
+    let home =
+        std::env::temp_dir().join(format!("jobctl-web-test-{}-badproxy", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(home.join(".config/jobctl")).unwrap();
+    std::fs::write(
+        home.join(".config/jobctl/config.toml"),
+        "[web.trusted_proxy]\nheader = \"X-Remote-User\"\nfrom = [\"127.0.0.1/33\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(WEB)
+        .args(["--user", "--socket"])
+        .arg(home.join("s.sock"))
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("config.toml:3:9") && err.contains("web.trusted_proxy.from[0]"),
+        "{err}"
+    );
+}
