@@ -22,12 +22,13 @@ fn with_server(
 ) -> R {
     let server = web::web_binary()?;
     let dir = env.jobs_dir(name);
-    for (job, tag) in [("auth-a", "team-a"), ("auth-b", "team-b")] {
+    // auth-b fails: health has a problem to hide from team-a's token.
+    for (job, tag, exit) in [("auth-a", "team-a", 0), ("auth-b", "team-b", 3)] {
         write_job(
             &dir,
             job,
             &format!(
-                "command = [{FAKEJOB:?}, \"out\", \"{job} says hello\"]\nmanual = true\ntags = [\"{tag}\"]\n"
+                "command = [{FAKEJOB:?}, \"out\", \"{job} says hello\", \"exit\", \"{exit}\"]\nmanual = true\ntags = [\"{tag}\"]\n"
             ),
         );
     }
@@ -46,9 +47,11 @@ fn with_server(
             .unwrap()
     };
     ok(&jobctl(&["apply"]))?;
-    for job in ["auth-a", "auth-b"] {
-        ok(&jobctl(&["run", job, "--wait"]))?;
-    }
+    ok(&jobctl(&["run", "auth-a", "--wait"]))?;
+    let failed = jobctl(&["run", "auth-b", "--wait"]);
+    check(failed.status.code() == Some(3), || {
+        format!("auth-b is made to fail: {}", text(&failed))
+    })?;
     env.sh(&format!(
         "systemctl stop auth-web.service 2>/dev/null; systemctl reset-failed auth-web.service 2>/dev/null; \
          rm -f {SOCK}; systemd-run --quiet --unit=auth-web {} --config {} --jobs-dir {} --socket {SOCK} --listen 127.0.0.1:{port}",
@@ -215,12 +218,22 @@ pub fn a_filtered_token_sees_and_runs_only_its_jobs(env: &Env) -> R {
             check(status == 200 && body.contains("auth-a says hello"), || {
                 format!("its own output: {status} {body}")
             })?;
-            // Health: as `health auth-a` counts it.
-            let (status, _, body) = get("/api/v1/health")?;
+            // Health: as `health auth-a` counts it (auth-b's failure is not
+            // there), and its exit status is that report's.
+            let (status, head, body) = get("/api/v1/health")?;
             let want = cli_json(jobctl, &["health", "--json", "auth-a"])?;
-            check(status == 200 && json(&body)? == want, || {
-                format!("/api/v1/health: {status}\n{body}\nwanted {want:#}")
+            check(
+                status == 200 && json(&body)? == want && want["healthy"] == true,
+                || format!("/api/v1/health: {status}\n{body}\nwanted {want:#}"),
+            )?;
+            check(head.contains("jobctl-exit-status: 0"), || {
+                format!("the narrowed health's exit status: {head}")
             })?;
+            let (_, _, page) = get("/health")?;
+            check(
+                !page.contains("auth-b") && page.contains("OK - 1 job, no problems"),
+                || format!("the health page: {page}"),
+            )?;
             // Metrics: auth-a's series only.
             let (status, _, body) = get("/metrics")?;
             check(

@@ -269,6 +269,13 @@ async fn health(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> 
             Err(r) => return r,
         };
         crate::visible::narrow_health(&mut doc, &visible.names);
+        // `health` exits 1 when it finds a problem: so does its narrowed
+        // report, about the jobs it keeps.
+        let exit = match (exit, doc["healthy"].as_bool()) {
+            (Exit::Success | Exit::Failure, Some(true)) => Exit::Success,
+            (Exit::Success | Exit::Failure, Some(false)) => Exit::Failure,
+            (other, _) => other,
+        };
         return narrowed(exit, &doc, true);
     }
     // Exit 1 with a report is "a problem was found", still the answer; exit 1
