@@ -32,6 +32,7 @@ mod logs_cli;
 mod man_pages;
 mod permissions;
 mod prometheus_rules;
+mod token_cli;
 mod trial;
 mod validate_systemd;
 
