@@ -1,6 +1,7 @@
 //! The pages: server-rendered HTML (maud: every value is escaped unless
-//! marked otherwise, and nothing here marks a value), no script, one small
-//! stylesheet, built from the same `--json` documents the API serves. What a
+//! marked otherwise, and nothing here marks a value), one small stylesheet
+//! and one script file (`/page.js`, crate::live; the pages work without it),
+//! built from the same `--json` documents the API serves. What a
 //! user recorded (output, error text) also has its control characters made
 //! visible (`jobctl::output::escape`), as on root's terminal.
 
@@ -50,6 +51,11 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn page(title: &str, body: Markup) -> Response {
+    page_with(title, html! {}, body)
+}
+
+/// A page with more in its head (`head`): the run page's refresh.
+fn page_with(title: &str, head: Markup, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -58,6 +64,10 @@ fn page(title: &str, body: Markup) -> Response {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · jobctl" }
                 link rel="stylesheet" href="/style.css";
+                // The one script (crates/jobctl-web/src/page.js): the pages
+                // work without it.
+                script src="/page.js" defer {}
+                (head)
             }
             body {
                 nav { a href="/" { "Jobs" } " " a href="/health" { "Health" } }
@@ -343,8 +353,22 @@ async fn run(
     };
     let run = &logs["run"];
     let invocation = str_of(run, "invocation_id");
-    page(
+    // A running run: without JavaScript the page refreshes itself; with it,
+    // page.js follows the run's new lines (crate::live).
+    let running = str_of(run, "status") == "running";
+    let events = running.then(|| {
+        format!(
+            "/api/v1/jobs/{}/runs/{}/output/events",
+            urlencode(&name),
+            urlencode(str_of(run, "id"))
+        )
+    });
+    let head = html! {
+        @if running { noscript { meta http-equiv="refresh" content="5"; } }
+    };
+    page_with(
         &format!("{} run {}", shown(&name), shown(&id)),
+        head,
         html! {
             h1 { a href={ "/jobs/" (urlencode(&name)) } { (shown(&name)) } " · run " (shown(str_of(run, "id"))) }
             dl {
@@ -360,7 +384,11 @@ async fn run(
                 }
             }
             h2 { "Output" }
-            pre.output {
+            @if running {
+                p #live { "This run is still running; its output is stored when it ends. "
+                    "This page refreshes every 5 s: " a href="" { "Refresh" } }
+            }
+            pre.output data-events=[events] {
                 @for seg in logs["output"].as_array().into_iter().flatten() {
                     @if let Some(n) = seg.get("omitted_bytes").and_then(Value::as_u64) {
                         span.omitted { "… " (n) " bytes omitted …\n" }

@@ -1,0 +1,359 @@
+//! The dashboard's live parts on a real systemd (issue 16): the live tail of
+//! a running run (server-sent events from the journal, by the run's
+//! invocation id), served by the shipped units' sandboxed jobctl-web.
+
+use super::*;
+use crate::web::web_binary;
+
+const SOCKET: &str = "/run/jobctl/web.sock";
+
+/// Installs the shipped system units serving `dir` with `config` (also on
+/// TCP `port`) and starts the socket.
+fn install_units(env: &Env, dir: &Path, config: &Path, port: u16) -> R {
+    let web = web_binary()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/web/system");
+    let socket = fs::read_to_string(root.join("jobctl-web.socket")).unwrap();
+    let service = fs::read_to_string(root.join("jobctl-web.service")).unwrap();
+    let service = service.replace(
+        "ExecStart=/usr/bin/jobctl-web",
+        &format!(
+            "ExecStart={} --config {} --jobs-dir {}",
+            web.display(),
+            config.display(),
+            dir.display()
+        ),
+    );
+    let socket = socket.replace(
+        "ListenStream=/run/jobctl/web.sock",
+        &format!("ListenStream=/run/jobctl/web.sock\nListenStream=127.0.0.1:{port}"),
+    );
+    check(
+        service.contains("--jobs-dir") && socket.contains("127.0.0.1"),
+        || "the shipped units were not adapted".into(),
+    )?;
+    let staged = env.scratch.join("web-live-units");
+    let _ = fs::remove_dir_all(&staged);
+    fs::create_dir_all(&staged).unwrap();
+    fs::write(staged.join("jobctl-web.socket"), socket).unwrap();
+    fs::write(staged.join("jobctl-web.service"), service).unwrap();
+    env.sh(&format!(
+        "systemctl stop jobctl-web.socket jobctl-web.service 2>/dev/null; \
+         cp {0}/jobctl-web.socket {0}/jobctl-web.service /etc/systemd/system/ && \
+         systemctl daemon-reload && systemctl reset-failed jobctl-web.service 2>/dev/null; \
+         systemctl start jobctl-web.socket",
+        staged.display()
+    ))?;
+    Ok(())
+}
+
+fn stop_units(env: &Env) -> R {
+    env.sh("systemctl stop jobctl-web.socket jobctl-web.service; \
+         rm -f /etc/systemd/system/jobctl-web.socket /etc/systemd/system/jobctl-web.service; \
+         systemctl daemon-reload")?;
+    Ok(())
+}
+
+/// `curl` inside the sandbox, at most 10 s: (status, body). `prefix` runs
+/// it as someone else or in another namespace.
+fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
+    let out = env.sh(&format!(
+        "{prefix} curl -sS --max-time 10 -w '\\n%{{http_code}}' {args}; true"
+    ))?;
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
+    let code = code
+        .trim()
+        .parse()
+        .map_err(|_| format!("curl printed no status: {out}"))?;
+    Ok((code, body.to_string()))
+}
+
+/// The SSE events in `text`: (event name, id, data) of each complete one.
+fn events(text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    // Only complete events: those followed by their blank line.
+    let complete = match text.rfind("\n\n") {
+        Some(i) => &text[..i],
+        None => return out,
+    };
+    for block in complete.split("\n\n") {
+        let (mut name, mut id, mut data) = (String::new(), String::new(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !name.is_empty() || !data.is_empty() {
+            out.push((name, id, data));
+        }
+    }
+    out
+}
+
+/// The `line` events' texts so far in `file`.
+fn lines_in(file: &Path) -> Result<Vec<Value>, Failed> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    events(&text)
+        .into_iter()
+        .filter(|(name, _, _)| name == "line")
+        .map(|(_, _, data)| serde_json::from_str(&data).map_err(|e| format!("{e}: {data}").into()))
+        .collect()
+}
+
+/// A follower of an event stream in the background inside the sandbox:
+/// the stream into `out`, the headers into `out.headers`, curl's exit
+/// status into `out.rc` once the stream ends. Returns the file holding the
+/// follower's pid (`kill` of it ends the client).
+fn follow(env: &Env, prefix: &str, url: &str, out: &Path) -> Result<PathBuf, Failed> {
+    let pid = PathBuf::from(format!("{}.pid", out.display()));
+    let rc = PathBuf::from(format!("{}.rc", out.display()));
+    let _ = fs::remove_file(out);
+    let _ = fs::remove_file(&rc);
+    let _ = fs::remove_file(&pid);
+    env.sh(&format!(
+        "( sh -c 'echo $$ > {pid}; exec {prefix} timeout 120 curl -sS -N -D {out}.headers {url}' \
+             > {out} 2> {out}.err; echo $? > {rc} ) </dev/null >/dev/null 2>&1 &",
+        pid = pid.display(),
+        rc = rc.display(),
+        out = out.display(),
+    ))?;
+    env.wait_for("the follower's pid", Duration::from_secs(10), || {
+        Ok(fs::read_to_string(&pid).is_ok_and(|p| p.trim().parse::<u32>().is_ok()))
+    })?;
+    Ok(pid)
+}
+
+pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
+    let dir = env.jobs_dir("web-live");
+    let gates = env.scratch.join("web-live-gates");
+    let _ = fs::remove_dir_all(&gates);
+    fs::create_dir_all(&gates).unwrap();
+    let script = gates.join("talk.sh");
+    // A first line, then (once the test opens gate 1) a line with a
+    // <script> and an escape sequence in it, then (gate 2) a last line.
+    fs::write(
+        &script,
+        format!(
+            "echo live-first\n\
+             while [ ! -e {g}/one ]; do sleep 0.1; done\n\
+             printf '<script>alert(1)</script> \\033[31mred\\n'\n\
+             while [ ! -e {g}/two ]; do sleep 0.1; done\n\
+             echo live-last\n",
+            g = gates.display()
+        ),
+    )
+    .unwrap();
+    write_job(
+        &dir,
+        "web-live",
+        &format!(
+            "command = [\"/bin/sh\", {:?}]\nmanual = true\n",
+            script.display().to_string()
+        ),
+    );
+    let config = env.scratch.join("web-live-config.toml");
+    fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
+    let jobctl = |args: &[&str]| {
+        env.sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&jobctl(&["apply"]))?;
+    let _ = fs::remove_file(env.scratch.join("web-tokens"));
+    let out = jobctl(&["token", "create", "--scope", "read", "--name", "live"]);
+    ok(&out)?;
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+    install_units(env, &dir, &config, port)?;
+    let result = (|| {
+        ok(&jobctl(&["run", "web-live"]))?;
+        let run = env.wait_for_run("web-live", Duration::from_secs(30), |r| {
+            r["status"] == "running"
+        })?;
+        let id = run["id"].as_str().unwrap_or_default().to_string();
+        let events_path = format!("/api/v1/jobs/web-live/runs/{id}/output/events");
+
+        // Refused as the run's output is: another user on the socket, TCP
+        // without a token; an unknown run is 404.
+        let nobody = "setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups";
+        let (status, body) = curl(
+            env,
+            nobody,
+            &format!("--unix-socket {SOCKET} 'http://l{events_path}'"),
+        )?;
+        check(status == 403, || {
+            format!("another user on the socket: {status} {body}")
+        })?;
+        let (status, body) = curl(
+            env,
+            "nsenter -t 1 -n",
+            &format!("'http://127.0.0.1:{port}{events_path}'"),
+        )?;
+        check(status == 401, || {
+            format!("TCP without a token: {status} {body}")
+        })?;
+        let (status, body) = curl(
+            env,
+            "",
+            &format!(
+                "--unix-socket {SOCKET} 'http://l/api/v1/jobs/web-live/runs/00000000/output/events'"
+            ),
+        )?;
+        check(status == 404, || format!("an unknown run: {status} {body}"))?;
+
+        // The run's page while it runs: a refresh without JavaScript, the
+        // events' address for the page's own script.
+        let (status, page) = curl(
+            env,
+            "",
+            &format!("--unix-socket {SOCKET} 'http://l/jobs/web-live/runs/{id}'"),
+        )?;
+        check(status == 200, || format!("run page: {status} {page}"))?;
+        check(
+            page.contains("<noscript><meta http-equiv=\"refresh\"")
+                && page.contains(&format!("data-events=\"{events_path}\""))
+                && page.contains("<script src=\"/page.js\"")
+                && page.contains("Refresh"),
+            || format!("the running run's page has no live tail: {page}"),
+        )?;
+        let (status, js) = curl(env, "", &format!("--unix-socket {SOCKET} http://l/page.js"))?;
+        check(
+            status == 200 && js.contains("EventSource") && js.contains("textContent"),
+            || format!("/page.js: {status} {js}"),
+        )?;
+        check(!js.contains("innerHTML"), || "page.js inserts HTML".into())?;
+
+        // Root on the socket and a read token on TCP follow the run.
+        let root_out = env.scratch.join("web-live-root.sse");
+        follow(
+            env,
+            "",
+            &format!("--unix-socket {SOCKET} http://l{events_path}"),
+            &root_out,
+        )?;
+        let token_out = env.scratch.join("web-live-token.sse");
+        let token_pid = follow(
+            env,
+            "nsenter -t 1 -n",
+            &format!("-H \"Authorization: Bearer {token}\" http://127.0.0.1:{port}{events_path}"),
+            &token_out,
+        )?;
+        for out in [&root_out, &token_out] {
+            env.wait_for(
+                "the line written before the connection",
+                Duration::from_secs(30),
+                || Ok(lines_in(out)?.iter().any(|l| l["text"] == "live-first")),
+            )?;
+        }
+        let headers =
+            fs::read_to_string(format!("{}.headers", root_out.display())).unwrap_or_default();
+        check(
+            headers.starts_with("HTTP/1.1 200")
+                && headers
+                    .to_ascii_lowercase()
+                    .contains("content-type: text/event-stream"),
+            || format!("the stream's headers: {headers}"),
+        )?;
+        check(
+            !fs::read_to_string(&root_out)
+                .unwrap_or_default()
+                .contains("alert"),
+            || "the second line came before it was written".into(),
+        )?;
+
+        // A line written after the connection opened arrives, as JSON text.
+        fs::write(gates.join("one"), "").unwrap();
+        let want = "<script>alert(1)</script> \u{1b}[31mred";
+        env.wait_for(
+            "the new line on the stream",
+            Duration::from_secs(30),
+            || Ok(lines_in(&root_out)?.iter().any(|l| l["text"] == want)),
+        )?;
+        let raw = fs::read(&root_out).unwrap();
+        check(!raw.contains(&0x1b), || {
+            "a raw escape character in the event stream".into()
+        })?;
+        let line = lines_in(&root_out)?
+            .into_iter()
+            .find(|l| l["text"] == want)
+            .unwrap();
+        check(
+            line["shown"] == "<script>alert(1)</script> \\x1b[31mred",
+            || format!("the line as the page shows it: {line}"),
+        )?;
+        check(
+            String::from_utf8_lossy(&raw).contains("\\u001b[31mred"),
+            || "the escape character is not JSON-escaped".into(),
+        )?;
+
+        // A client that goes ends its follower: the server's journalctl for
+        // it exits.
+        let followers = || -> Result<usize, Failed> {
+            let pid = env.prop("jobctl-web.service", "MainPID")?;
+            let out = env.sh(&format!(
+                "ps -o comm= --ppid {pid} | grep -c '^journalctl' ; true"
+            ))?;
+            Ok(out.trim().parse().unwrap_or(0))
+        };
+        check(followers()? == 2, || {
+            format!("{} followers for two clients", followers().unwrap_or(0))
+        })?;
+        env.sh(&format!("kill $(cat {})", token_pid.display()))?;
+        env.wait_for(
+            "the gone client's follower to stop",
+            Duration::from_secs(30),
+            || Ok(followers()? == 1),
+        )?;
+
+        // The run ends: the last line, then the end event with its status,
+        // and the stream ends.
+        fs::write(gates.join("two"), "").unwrap();
+        env.wait_for("the end event", Duration::from_secs(60), || {
+            let text = fs::read_to_string(&root_out).unwrap_or_default();
+            Ok(events(&text).iter().any(|(name, _, _)| name == "end"))
+        })?;
+        let text = fs::read_to_string(&root_out).unwrap_or_default();
+        let all = events(&text);
+        let end = all.iter().position(|(name, _, _)| name == "end").unwrap();
+        let last = all
+            .iter()
+            .position(|(name, _, data)| name == "line" && data.contains("live-last"));
+        check(last.is_some_and(|l| l < end), || {
+            format!("the last line is not before the end: {text}")
+        })?;
+        let end: Value = serde_json::from_str(&all[end].2)?;
+        check(
+            end["status"] == "success" && end["run"]["id"] == id.as_str(),
+            || format!("the end event: {end}"),
+        )?;
+        let rc = PathBuf::from(format!("{}.rc", root_out.display()));
+        env.wait_for(
+            "the stream to end after its end event",
+            Duration::from_secs(30),
+            || Ok(fs::read_to_string(&rc).is_ok_and(|c| c.trim() == "0")),
+        )?;
+        check(followers()? == 0, || {
+            "a follower outlived its stream".into()
+        })?;
+        // The ended run's page refreshes no more.
+        let (_, page) = curl(
+            env,
+            "",
+            &format!("--unix-socket {SOCKET} 'http://l/jobs/web-live/runs/{id}'"),
+        )?;
+        check(!page.contains("http-equiv=\"refresh\""), || {
+            format!("an ended run's page still refreshes: {page}")
+        })
+    })();
+    stop_units(env)?;
+    result
+}
