@@ -148,6 +148,7 @@ const CASES: &[(&str, Case)] = &[
     ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
     ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
     ("web_live::a_running_runs_new_lines_stream_as_text_until_its_end", web_live::a_running_runs_new_lines_stream_as_text_until_its_end),
+    ("web_live::output_ranges_and_a_run_by_its_id_alone", web_live::output_ranges_and_a_run_by_its_id_alone),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

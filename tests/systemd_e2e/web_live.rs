@@ -357,3 +357,138 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
     stop_units(env)?;
     result
 }
+
+/// `curl -i` inside the sandbox as root on the socket: (status, headers in
+/// lower case, body).
+fn exchange(env: &Env, args: &str) -> Result<(u16, String, String), Failed> {
+    let out = env.sh(&format!(
+        "curl -sS --max-time 10 -i --unix-socket {SOCKET} {args}"
+    ))?;
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP answer: {out}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status: {head}"))?;
+    Ok((status, head.to_ascii_lowercase(), body.to_string()))
+}
+
+pub fn output_ranges_and_a_run_by_its_id_alone(env: &Env) -> R {
+    let dir = env.jobs_dir("web-range");
+    write_job(
+        &dir,
+        "web-range",
+        "command = [\"/usr/bin/printf\", \"alpha\\\\nbeta\\\\ngamma\\\\n\"]\nmanual = true\n",
+    );
+    let config = env.scratch.join("web-range-config.toml");
+    fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
+    let out = env
+        .sb
+        .command(JOBCTL)
+        .arg("--config")
+        .arg(&config)
+        .arg("--jobs-dir")
+        .arg(&dir)
+        .args(["apply"])
+        .output()
+        .unwrap();
+    ok(&out)?;
+    let out = env
+        .sb
+        .command(JOBCTL)
+        .arg("--config")
+        .arg(&config)
+        .arg("--jobs-dir")
+        .arg(&dir)
+        .args(["run", "web-range", "--wait"])
+        .output()
+        .unwrap();
+    ok(&out)?;
+    let port = 20000 + ((std::process::id() + 11) % 20000) as u16;
+    install_units(env, &dir, &config, port)?;
+    let result = (|| {
+        let run = env.wait_for_run("web-range", Duration::from_secs(30), |r| {
+            r["status"] == "success"
+        })?;
+        let id = run["id"].as_str().unwrap_or_default().to_string();
+        // The whole output, as the job wrote it.
+        let text = "alpha\nbeta\ngamma\n";
+        let base = format!("http://l/api/v1/jobs/web-range/runs/{id}/output/text");
+        let (status, head, body) = exchange(env, &format!("'{base}'"))?;
+        check(
+            status == 200 && body == text && head.contains("accept-ranges: bytes"),
+            || format!("the output as text: {status}\n{head}\n{body:?}"),
+        )?;
+        // One range: 206 with Content-Range; from an offset; the last bytes.
+        for (range, want, content_range) in [
+            ("bytes=0-4", "alpha", "bytes 0-4/17"),
+            ("bytes=6-", "beta\ngamma\n", "bytes 6-16/17"),
+            ("bytes=-6", "gamma\n", "bytes 11-16/17"),
+            ("bytes=11-99", "gamma\n", "bytes 11-16/17"),
+        ] {
+            let (status, head, body) = exchange(env, &format!("-H 'Range: {range}' '{base}'"))?;
+            check(
+                status == 206
+                    && body == want
+                    && head.contains(&format!("content-range: {content_range}\r\n")),
+                || format!("{range}: {status}\n{head}\n{body:?}"),
+            )?;
+        }
+        // Past the end: 416, with the length.
+        let (status, head, _) = exchange(env, &format!("-H 'Range: bytes=17-' '{base}'"))?;
+        check(
+            status == 416 && head.contains("content-range: bytes */17\r\n"),
+            || format!("an unsatisfiable range: {status}\n{head}"),
+        )?;
+        // Refused as the output is: another user on the socket.
+        let (status, body) = curl(
+            env,
+            "setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups",
+            &format!("--unix-socket {SOCKET} -H 'Range: bytes=0-4' '{base}'"),
+        )?;
+        check(status == 403, || {
+            format!("another user's range: {status} {body}")
+        })?;
+
+        // The run by its id alone, and by a prefix: the object under its job.
+        let (status, _, under_job) =
+            exchange(env, &format!("'http://l/api/v1/jobs/web-range/runs/{id}'"))?;
+        check(status == 200, || format!("the run under its job: {status}"))?;
+        let want: Value = serde_json::from_str(&under_job)?;
+        check(want["id"] == id.as_str(), || format!("{want}"))?;
+        for asked in [id.as_str(), &id[..8]] {
+            let (status, _, body) = exchange(env, &format!("'http://l/api/v1/runs/{asked}'"))?;
+            check(status == 200, || {
+                format!("/api/v1/runs/{asked}: {status} {body}")
+            })?;
+            let got: Value = serde_json::from_str(&body)?;
+            check(got == want, || {
+                format!(
+                    "/api/v1/runs/{asked} differs from the run under its job:\n{got:#}\n{want:#}"
+                )
+            })?;
+        }
+        let (status, _, body) = exchange(env, "'http://l/api/v1/runs/0000000000000001'")?;
+        check(status == 404, || format!("an unknown run: {status} {body}"))?;
+        let (status, _, body) = exchange(env, "'http://l/api/v1/runs/not-hex'")?;
+        check(status == 400, || format!("a bad run id: {status} {body}"))?;
+        let (status, body) = curl(
+            env,
+            "setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups",
+            &format!("--unix-socket {SOCKET} 'http://l/api/v1/runs/{id}'"),
+        )?;
+        check(status == 403, || format!("another user: {status} {body}"))?;
+        let (status, body) = curl(
+            env,
+            "nsenter -t 1 -n",
+            &format!("'http://127.0.0.1:{port}/api/v1/runs/{id}'"),
+        )?;
+        check(status == 401, || {
+            format!("TCP without a token: {status} {body}")
+        })
+    })();
+    stop_units(env)?;
+    result
+}

@@ -37,6 +37,7 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::pages::router())
         .merge(crate::live::router())
+        .merge(crate::runs::router())
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

@@ -19,6 +19,7 @@ mod coalesce;
 mod listen;
 mod live;
 mod pages;
+mod runs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
