@@ -492,3 +492,113 @@ pub fn output_ranges_and_a_run_by_its_id_alone(env: &Env) -> R {
     stop_units(env)?;
     result
 }
+
+/// The `datetime` of each `<time>` in `html`, in order.
+fn times_in(html: &str) -> Vec<jiff::Timestamp> {
+    html.split("<time datetime=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+pub fn the_job_page_shows_its_definition_next_runs_and_zones(env: &Env) -> R {
+    let dir = env.jobs_dir("web-zone");
+    write_job(
+        &dir,
+        "web-zone",
+        "command = [\"/bin/true\"]\ndaily = \"03:00\"\ntimezone = \"Europe/Berlin\"\ndescription = \"<b>not bold</b>\"\n",
+    );
+    let config = env.scratch.join("web-zone-config.toml");
+    fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
+    let jobctl = |args: &[&str]| {
+        env.sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&jobctl(&["apply"]))?;
+    let port = 20000 + ((std::process::id() + 13) % 20000) as u16;
+    install_units(env, &dir, &config, port)?;
+    let result = (|| {
+        let (status, page) = curl(
+            env,
+            "",
+            &format!("--unix-socket {SOCKET} http://l/jobs/web-zone"),
+        )?;
+        check(status == 200, || format!("job page: {status} {page}"))?;
+        // The next runs: five, the first the one `jobctl status` reports
+        // (systemd's next elapse), each at 03:00 in Berlin on successive days
+        // (checked here with jiff, not the core's engine).
+        let out = jobctl(&["status", "--json", "web-zone"]);
+        ok(&out)?;
+        let status_doc: Value = serde_json::from_slice(&out.stdout)?;
+        let next_run: jiff::Timestamp = status_doc["jobs"][0]["next_run"]
+            .as_str()
+            .ok_or_else(|| format!("no next_run: {status_doc}"))?
+            .parse()?;
+        let section = page
+            .split("<h2>Next runs</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("<h2>").next())
+            .ok_or_else(|| format!("no next runs on the job page: {page}"))?;
+        let next = times_in(section);
+        check(next.len() == 5 && next[0] == next_run, || {
+            format!("next runs {next:?}, status says {next_run}: {section}")
+        })?;
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin")?;
+        for (i, t) in next.iter().enumerate() {
+            let local = t.to_zoned(berlin.clone());
+            check(local.hour() == 3 && local.minute() == 0, || {
+                format!("run {i} is not at 03:00 in Berlin: {local}")
+            })?;
+            if i > 0 {
+                let before = next[i - 1].to_zoned(berlin.clone()).date();
+                check(local.date() == before.tomorrow()?, || {
+                    format!("runs {} and {i} are not on successive days", i - 1)
+                })?;
+            }
+            check(
+                section.contains(&format!("{} 03:00:00", local.date()))
+                    && section.contains("(Europe/Berlin)"),
+                || format!("run {i} is not shown in the job's zone: {section}"),
+            )?;
+        }
+        // The job's zone, where it applies; times in <time> elements, UTC
+        // without the script.
+        check(
+            page.contains("<dt>Time zone</dt><dd>Europe/Berlin") && page.contains(" UTC</time>"),
+            || format!("the job's zone or UTC times missing: {page}"),
+        )?;
+        // The definition: the job file and the installed units, as text.
+        let cat = jobctl(&["cat", "--json", "web-zone"]);
+        ok(&cat)?;
+        let cat: Value = serde_json::from_slice(&cat.stdout)?;
+        let timer = cat["units"]
+            .as_array()
+            .and_then(|u| {
+                u.iter()
+                    .find(|u| u["path"].as_str().is_some_and(|p| p.ends_with(".timer")))
+            })
+            .ok_or_else(|| format!("no timer in cat: {cat}"))?;
+        check(
+            page.contains("description = &quot;&lt;b&gt;not bold&lt;/b&gt;&quot;")
+                && !page.contains("<b>not bold")
+                && page.contains(&format!("# {}", timer["path"].as_str().unwrap()))
+                && page.contains("OnCalendar=")
+                && page.contains("Europe/Berlin"),
+            || format!("the definition is not shown as text: {page}"),
+        )?;
+        // The jobs page's next run is a <time> too.
+        let (_, jobs) = curl(env, "", &format!("--unix-socket {SOCKET} http://l/"))?;
+        check(times_in(&jobs).contains(&next_run), || {
+            format!("the jobs page's next run is not a <time>: {jobs}")
+        })
+    })();
+    stop_units(env)?;
+    result
+}

@@ -16,10 +16,12 @@
 mod api;
 mod auth;
 mod coalesce;
+mod jobpage;
 mod listen;
 mod live;
 mod pages;
 mod runs;
+mod when;
 
 use std::path::PathBuf;
 use std::sync::Arc;

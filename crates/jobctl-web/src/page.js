@@ -62,3 +62,34 @@
     }
   });
 })();
+
+(function () {
+  // Times: <time datetime="RFC 3339"> written in UTC by the server, shown
+  // here in the viewer's zone, named (the UTC time stays in the tooltip).
+  var zone = "";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    zone = "";
+  }
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+  function offset(d) {
+    var minutes = -d.getTimezoneOffset();
+    var sign = minutes < 0 ? "-" : "+";
+    minutes = Math.abs(minutes);
+    return "UTC" + sign + two(Math.floor(minutes / 60)) + ":" + two(minutes % 60);
+  }
+  var times = document.querySelectorAll("time[datetime]");
+  for (var i = 0; i < times.length; i++) {
+    var t = times[i];
+    var d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d.getTime())) {
+      continue;
+    }
+    t.textContent = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" +
+      two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes()) +
+      ":" + two(d.getSeconds()) + " " + (zone || offset(d));
+  }
+})();

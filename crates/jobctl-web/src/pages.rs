@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
+use crate::when::when;
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -214,7 +215,7 @@ async fn jobs(
                             td { a href={ "/jobs/" (urlencode(name)) } { (shown(name)) } }
                             td { (str_of(row, "state")) @if row["running"].as_bool() == Some(true) { " (running)" } }
                             td { (shown(str_of(row, "schedule"))) }
-                            td { (str_of(row, "next_run")) }
+                            td { (when(str_of(row, "next_run"))) }
                             td { (last_result(row)) }
                             td { (duration(row["last_run"]["duration_ms"].as_i64())) }
                             td class=(if row["failure_streak"].as_u64().unwrap_or(0) > 0 { "bad" } else { "" }) { (row["failure_streak"].as_u64().unwrap_or(0)) }
@@ -275,6 +276,7 @@ async fn job(
         Ok((_, v)) => v["runs"].as_array().cloned().unwrap_or_default(),
         Err(r) => return r,
     };
+    let definition = crate::jobpage::read(&s, &name).await;
     let may_run = s.allow(&caller, Scope::Run).is_ok();
     let csrf = s.csrf_token(&caller);
     let _ = ambient;
@@ -285,13 +287,14 @@ async fn job(
             dl {
                 dt { "State" } dd { (str_of(&status, "state")) @if status["running"].as_bool() == Some(true) { " (running)" } }
                 dt { "Schedule" } dd { (shown(str_of(&status, "schedule"))) }
-                dt { "Next run" } dd { (str_of(&status, "next_run")) }
+                dt { "Next run" } dd { (when(str_of(&status, "next_run"))) }
                 dt { "Last result" } dd { (last_result(&status)) }
                 dt { "Failures in a row" } dd { (status["failure_streak"].as_u64().unwrap_or(0)) }
-                dt { "Last success" } dd { (str_of(&status, "last_success")) }
+                dt { "Last success" } dd { (when(str_of(&status, "last_success"))) }
                 dt { "Owner / team" } dd { (shown(str_of(&status, "owner"))) " " (shown(str_of(&status, "team"))) }
                 dt { "Units" } dd { (str_of(&status, "service")) " " (str_of(&status, "timer")) }
                 dt { "Job file" } dd { (shown(str_of(&status, "source"))) }
+                @if let Some(zone) = &definition.zone { dt { "Time zone" } dd { (shown(zone)) " (the job's " code { "timezone" } ")" } }
             }
             @let problems = status["problems"].as_array().cloned().unwrap_or_default();
             @if !problems.is_empty() {
@@ -313,7 +316,7 @@ async fn job(
                         @let st = str_of(run, "status");
                         tr {
                             td { a href={ "/jobs/" (urlencode(&name)) "/runs/" (urlencode(id)) } { (id) } }
-                            td { (str_of(run, "started")) }
+                            td { (when(str_of(run, "started"))) }
                             td class=(status_class(st)) { (st) @if let Some(c) = run["exit_code"].as_i64() { @if c != 0 { " " (c) } } }
                             td { (duration(run["duration_us"].as_i64().map(|us| us / 1000))) }
                             td { (str_of(run, "trigger")) }
@@ -323,6 +326,7 @@ async fn job(
                     }
                 }
             } }
+            (crate::jobpage::render(&definition))
         },
     )
 }
@@ -374,8 +378,8 @@ async fn run(
             dl {
                 dt { "Status" } dd class=(status_class(str_of(run, "status"))) { (str_of(run, "status"))
                     @if let Some(c) = run["exit_code"].as_i64() { " (exit status " (c) ")" } }
-                dt { "Started" } dd { (str_of(run, "started")) }
-                dt { "Ended" } dd { (str_of(run, "ended")) }
+                dt { "Started" } dd { (when(str_of(run, "started"))) }
+                dt { "Ended" } dd { (when(str_of(run, "ended"))) }
                 dt { "Trigger" } dd { (str_of(run, "trigger")) }
                 dt { "As user" } dd { (shown(str_of(run, "user"))) }
                 @if !str_of(run, "error").is_empty() { dt { "Error" } dd.bad { (shown(str_of(run, "error"))) } }
