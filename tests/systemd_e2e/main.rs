@@ -150,6 +150,7 @@ const CASES: &[(&str, Case)] = &[
     ("web_live::a_running_runs_new_lines_stream_as_text_until_its_end", web_live::a_running_runs_new_lines_stream_as_text_until_its_end),
     ("web_live::output_ranges_and_a_run_by_its_id_alone", web_live::output_ranges_and_a_run_by_its_id_alone),
     ("web_live::the_job_page_shows_its_definition_next_runs_and_zones", web_live::the_job_page_shows_its_definition_next_runs_and_zones),
+    ("web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone", web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

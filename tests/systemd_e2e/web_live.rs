@@ -542,7 +542,7 @@ pub fn the_job_page_shows_its_definition_next_runs_and_zones(env: &Env) -> R {
             .ok_or_else(|| format!("no next_run: {status_doc}"))?
             .parse()?;
         let section = page
-            .split("<h2>Next runs</h2>")
+            .split("<h2 id=\"next-runs\">Next runs</h2>")
             .nth(1)
             .and_then(|rest| rest.split("<h2>").next())
             .ok_or_else(|| format!("no next runs on the job page: {page}"))?;
@@ -600,5 +600,182 @@ pub fn the_job_page_shows_its_definition_next_runs_and_zones(env: &Env) -> R {
         })
     })();
     stop_units(env)?;
+    result
+}
+
+/// The live tail and the times in a real browser (chromium, in the zone
+/// Asia/Tokyo, web_browser.rs): a running run's new line appears on its
+/// page without a reload, as text; the end is said; times are shown in the
+/// browser's zone, named; the job page shows its definition and next runs.
+pub fn a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone(env: &Env) -> R {
+    use crate::web_browser::{Browser, free_port};
+    let dir = env.jobs_dir("web-live-browser");
+    let gates = env.scratch.join("web-live-browser-gates");
+    let _ = fs::remove_dir_all(&gates);
+    fs::create_dir_all(&gates).unwrap();
+    let script = gates.join("talk.sh");
+    fs::write(
+        &script,
+        format!(
+            "echo live-first\n\
+             while [ ! -e {g}/one ]; do sleep 0.1; done\n\
+             printf '<script>alert(1)</script> \\033[31mred\\n'\n\
+             while [ ! -e {g}/two ]; do sleep 0.1; done\n\
+             echo live-last\n",
+            g = gates.display()
+        ),
+    )
+    .unwrap();
+    write_job(
+        &dir,
+        "live-talk",
+        &format!(
+            "command = [\"/bin/sh\", {:?}]\nmanual = true\n",
+            script.display().to_string()
+        ),
+    );
+    write_job(
+        &dir,
+        "berlin-nightly",
+        "command = [\"/bin/true\"]\ndaily = \"03:00\"\ntimezone = \"Europe/Berlin\"\ndescription = \"<b>not bold</b>\"\n",
+    );
+    let config = env.scratch.join("web-live-browser-config.toml");
+    fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
+    let jobctl = |args: &[&str]| {
+        env.sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(&config)
+            .arg("--jobs-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&jobctl(&["apply"]))?;
+    let _ = fs::remove_file(env.scratch.join("web-tokens"));
+    let out = jobctl(&["token", "create", "--scope", "read", "--name", "live"]);
+    ok(&out)?;
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The server in the sandbox, on the host's loopback, where the browser is.
+    let port = free_port();
+    let pidfile = env.scratch.join("web-live-browser.pid");
+    let mut server = env
+        .sb
+        .command("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}; exec {} --config {} --jobs-dir {} --socket /run/jobctl/web-live-browser.sock --listen 127.0.0.1:{port}",
+            pidfile.display(),
+            web_binary()?.display(),
+            config.display(),
+            dir.display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(env.scratch.join("web-live-browser.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let result = (|| {
+        env.wait_for("jobctl-web on TCP", Duration::from_secs(20), || {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        })?;
+        let base = format!("http://127.0.0.1:{port}");
+        let b = Browser::start(&env.scratch)?;
+        b.go(&format!("{base}/login"))?;
+        b.type_into("input[name=token]", &token)?;
+        b.click("button[type=submit]")?;
+        env.wait_for("the jobs page", Duration::from_secs(30), || {
+            Ok(b.count("td a[href^='/jobs/']")? == 2)
+        })?;
+
+        // The job page: its next runs in the browser's zone and the job's,
+        // its definition as text.
+        b.go(&format!("{base}/jobs/berlin-nightly"))?;
+        let first = b.text("table.next tbody tr td:nth-child(1)")?;
+        let in_berlin = b.text("table.next tbody tr td:nth-child(2)")?;
+        let out = jobctl(&["status", "--json", "berlin-nightly"]);
+        ok(&out)?;
+        let next_run: jiff::Timestamp =
+            serde_json::from_slice::<Value>(&out.stdout)?["jobs"][0]["next_run"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()?;
+        let kolkata = next_run
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo")?)
+            .strftime("%Y-%m-%d %H:%M:%S Asia/Tokyo")
+            .to_string();
+        check(first == kolkata, || {
+            format!("the next run in the browser's zone: {first:?}, expected {kolkata:?}")
+        })?;
+        check(
+            in_berlin.contains(" 03:00:00 ") && in_berlin.ends_with("(Europe/Berlin)"),
+            || format!("the next run in the job's zone: {in_berlin:?}"),
+        )?;
+        let definition = b.text("pre.definition")?;
+        check(
+            definition.contains("description = \"<b>not bold</b>\""),
+            || format!("the job file as text: {definition:?}"),
+        )?;
+        b.screenshot("job-next-runs")?;
+        b.go(&format!("{base}/jobs/berlin-nightly#definition"))?;
+        b.screenshot("job-definition")?;
+
+        // A running run's page follows it.
+        ok(&jobctl(&["run", "live-talk"]))?;
+        let run = env.wait_for_run("live-talk", Duration::from_secs(30), |r| {
+            r["status"] == "running"
+        })?;
+        let id = run["id"].as_str().unwrap_or_default().to_string();
+        b.go(&format!("{base}/jobs/live-talk/runs/{id}"))?;
+        env.wait_for(
+            "the first line on the page",
+            Duration::from_secs(30),
+            || Ok(b.count("pre.output span.live")? >= 1),
+        )?;
+        check(b.text("pre.output")?.contains("live-first"), || {
+            "the first line is not on the page".into()
+        })?;
+        // Written after the page loaded: appears without a reload (only the
+        // script makes span.live; the history has no output while it runs).
+        fs::write(gates.join("one"), "").unwrap();
+        env.wait_for("the new line on the page", Duration::from_secs(30), || {
+            Ok(b.count("pre.output span.live")? >= 2)
+        })?;
+        let output = b.text("pre.output")?;
+        check(
+            output.contains("log|<script>alert(1)</script> \\x1b[31mred"),
+            || format!("the new line is not shown as text: {output:?}"),
+        )?;
+        check(b.count("script:not([src='/page.js'])")? == 0, || {
+            "a script element from the output".into()
+        })?;
+        let started = b.text("dl time")?;
+        let started_at: jiff::Timestamp = run["started"].as_str().unwrap_or_default().parse()?;
+        let want = started_at
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo")?)
+            .strftime("%Y-%m-%d %H:%M:%S Asia/Tokyo")
+            .to_string();
+        check(started == want, || {
+            format!("the start in the browser's zone: {started:?}, expected {want:?}")
+        })?;
+        b.screenshot("run-live")?;
+        fs::write(gates.join("two"), "").unwrap();
+        env.wait_for("the end on the page", Duration::from_secs(60), || {
+            Ok(b.text("#live")?.starts_with("The run ended: success."))
+        })?;
+        check(b.text("#status")? == "success", || {
+            "the run's status is not updated at its end".into()
+        })?;
+        check(b.text("pre.output")?.contains("live-last"), || {
+            "the last line is not on the page".into()
+        })?;
+        b.screenshot("run-live-ended")?;
+        Ok(())
+    })();
+    let _ = env.sh(&format!(
+        "kill $(cat {}) 2>/dev/null; true",
+        pidfile.display()
+    ));
+    let _ = server.wait();
     result
 }

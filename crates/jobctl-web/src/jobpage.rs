@@ -97,10 +97,10 @@ fn file_text(text: &str) -> String {
     escape(text, Lines::Keep).into_owned()
 }
 
-/// The "Next runs" and "Definition" sections.
-pub fn render(d: &Definition) -> Markup {
+/// The "Next runs" section.
+pub fn render_next(d: &Definition) -> Markup {
     html! {
-        h2 { "Next runs" }
+        h2 #next-runs { "Next runs" }
         @if d.next.is_empty() {
             p.none { "None scheduled: a manual job, or no calendar timer is installed." }
         } @else {
@@ -108,7 +108,7 @@ pub fn render(d: &Definition) -> Markup {
                 p { "The schedule is in the job's time zone, " code { (file_text(zone)) } " (its " code { "timezone" } " key)." }
             }
             div.scroll { table.next {
-                thead { tr { th { "When" } @if let Some(zone) = &d.zone { th { "In " (file_text(zone)) } } } }
+                thead { tr { th { "When (your time zone)" } @if let Some(zone) = &d.zone { th { "In " (file_text(zone)) } } } }
                 tbody {
                     @for ts in &d.next {
                         tr {
@@ -119,7 +119,13 @@ pub fn render(d: &Definition) -> Markup {
                 }
             } }
         }
-        h2 { "Definition" }
+    }
+}
+
+/// The "Definition" section.
+pub fn render_definition(d: &Definition) -> Markup {
+    html! {
+        h2 #definition { "Definition" }
         @if d.cat.is_null() {
             p.bad { "The job file and units could not be read." }
         }
@@ -175,7 +181,7 @@ mod tests {
             next: vec![],
             zone: None,
         };
-        let html = render(&d).into_string();
+        let html = render_definition(&d).into_string();
         assert!(
             html.contains("&lt;script&gt;") && !html.contains("<script"),
             "{html}"

@@ -47,8 +47,13 @@
   });
   source.addEventListener("end", function (event) {
     source.close();
-    say("The run ended: " + String(data(event).status) + ".",
-        "Show its captured output");
+    var status = String(data(event).status);
+    var shown = document.getElementById("status");
+    if (shown) {
+      shown.textContent = status;
+      shown.className = status === "success" ? "ok" : "bad";
+    }
+    say("The run ended: " + status + ".", "Show its captured output");
   });
   source.addEventListener("unavailable", function (event) {
     source.close();

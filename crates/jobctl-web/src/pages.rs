@@ -307,6 +307,7 @@ async fn job(
                     button type="submit" { "Run now" }
                 }
             }
+            (crate::jobpage::render_next(&definition))
             h2 { "Runs" }
             div.scroll { table {
                 thead { tr { th { "Run" } th { "Started" } th { "Status" } th { "Duration" } th { "Trigger" } th { "CPU" } th { "Peak memory" } } }
@@ -326,7 +327,7 @@ async fn job(
                     }
                 }
             } }
-            (crate::jobpage::render(&definition))
+            (crate::jobpage::render_definition(&definition))
         },
     )
 }
@@ -376,7 +377,7 @@ async fn run(
         html! {
             h1 { a href={ "/jobs/" (urlencode(&name)) } { (shown(&name)) } " · run " (shown(str_of(run, "id"))) }
             dl {
-                dt { "Status" } dd class=(status_class(str_of(run, "status"))) { (str_of(run, "status"))
+                dt { "Status" } dd #status class=(status_class(str_of(run, "status"))) { (str_of(run, "status"))
                     @if let Some(c) = run["exit_code"].as_i64() { " (exit status " (c) ")" } }
                 dt { "Started" } dd { (when(str_of(run, "started"))) }
                 dt { "Ended" } dd { (when(str_of(run, "ended"))) }
