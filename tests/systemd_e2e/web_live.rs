@@ -314,6 +314,26 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
             || Ok(followers()? == 1),
         )?;
 
+        // A client that reconnects with Last-Event-ID (as EventSource does)
+        // gets only the lines after that one.
+        let text = fs::read_to_string(&root_out).unwrap_or_default();
+        let first_id = events(&text)
+            .into_iter()
+            .find(|(name, _, data)| name == "line" && data.contains("live-first"))
+            .map(|(_, id, _)| id)
+            .ok_or_else(|| format!("no id on the first line: {text}"))?;
+        let resumed = env.sh(&format!(
+            "curl -sS -N --max-time 3 -H 'Last-Event-ID: {first_id}' --unix-socket {SOCKET} http://l{events_path}; true"
+        ))?;
+        let resumed: Vec<String> = events(&resumed)
+            .into_iter()
+            .filter(|(name, _, _)| name == "line")
+            .map(|(_, _, data)| data)
+            .collect();
+        check(resumed.len() == 1 && resumed[0].contains("alert"), || {
+            format!("resumed after the first line: {resumed:?}")
+        })?;
+
         // The run ends: the last line, then the end event with its status,
         // and the stream ends.
         fs::write(gates.join("two"), "").unwrap();

@@ -281,13 +281,26 @@ async fn tail(
                 .status(),
         )
         .await;
+        // Read as it comes (not all at once): a slow client holds the
+        // journalctl, not the server's memory.
         let mut cmd = journalctl(user, inv);
-        if let Some(c) = &cursor {
-            cmd.arg(format!("--after-cursor={c}"));
-        }
-        if let Ok(Ok(out)) = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let Some((_, event)) = serde_json::from_str(line)
+        match &cursor {
+            Some(c) => cmd.arg(format!("--after-cursor={c}")),
+            None => cmd.arg(format!("--lines={BACKLOG}")),
+        };
+        if let Some(mut rest) = cmd.spawn().ok()
+            && let Some(out) = rest.stdout.take()
+        {
+            let mut lines = BufReader::new(out).lines();
+            loop {
+                let line = tokio::select! {
+                    () = tx.closed() => return,
+                    line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()) => line,
+                };
+                let Ok(Ok(Some(line))) = line else {
+                    break;
+                };
+                let Some((_, event)) = serde_json::from_str(&line)
                     .ok()
                     .as_ref()
                     .and_then(line_event)
