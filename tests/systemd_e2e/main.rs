@@ -41,6 +41,7 @@ mod watch;
 mod web;
 mod web_auth;
 mod web_browser;
+mod web_live;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -149,6 +150,10 @@ const CASES: &[(&str, Case)] = &[
     ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
     ("web_auth::a_filtered_token_sees_and_runs_only_its_jobs", web_auth::a_filtered_token_sees_and_runs_only_its_jobs),
     ("web_auth::a_proxy_user_header_counts_only_from_trusted_peers", web_auth::a_proxy_user_header_counts_only_from_trusted_peers),
+    ("web_live::a_running_runs_new_lines_stream_as_text_until_its_end", web_live::a_running_runs_new_lines_stream_as_text_until_its_end),
+    ("web_live::output_ranges_and_a_run_by_its_id_alone", web_live::output_ranges_and_a_run_by_its_id_alone),
+    ("web_live::the_job_page_shows_its_definition_next_runs_and_zones", web_live::the_job_page_shows_its_definition_next_runs_and_zones),
+    ("web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone", web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

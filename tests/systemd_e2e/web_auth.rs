@@ -188,6 +188,8 @@ pub fn a_filtered_token_sees_and_runs_only_its_jobs(env: &Env) -> R {
                 "/api/v1/runs?job=auth-b".to_string(),
                 format!("/api/v1/jobs/auth-b/runs/{b_run}"),
                 format!("/api/v1/jobs/auth-b/runs/{b_run}/output"),
+                format!("/api/v1/jobs/auth-b/runs/{b_run}/output/text"),
+                format!("/api/v1/jobs/auth-b/runs/{b_run}/output/events"),
                 "/api/v1/notifications?job=auth-b".to_string(),
             ] {
                 let (status, _, body) = get(&path)?;
@@ -195,6 +197,14 @@ pub fn a_filtered_token_sees_and_runs_only_its_jobs(env: &Env) -> R {
                     format!("{path}: {status} {body} (an unknown job: {unknown})")
                 })?;
             }
+            // A run by its id alone: the same answer as a run that does
+            // not exist.
+            let (_, _, no_run) = get("/api/v1/runs/00000000")?;
+            let (status, _, body) = get(&format!("/api/v1/runs/{b_run}"))?;
+            check(
+                status == 404 && body.replace(&b_run, "00000000") == no_run,
+                || format!("/api/v1/runs/{b_run}: {status} {body} (no such run: {no_run})"),
+            )?;
             for page in [
                 "/jobs/auth-b".to_string(),
                 format!("/jobs/auth-b/runs/{b_run}"),

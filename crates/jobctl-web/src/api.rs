@@ -36,22 +36,25 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/jobs/{job}/disable", post(disable))
         .route("/metrics", get(metrics))
         .merge(crate::pages::router())
+        .merge(crate::live::router())
+        .merge(crate::runs::router())
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
 /// On every answer: a Content-Security-Policy that allows nothing but this
-/// origin's own stylesheet and forms (no script at all), no framing, no
-/// sniffing, no referrer, no caching of what may be secret.
+/// origin's own stylesheet, forms, script file (`/page.js`, no inline
+/// script) and event streams, no framing, no sniffing, no referrer, no
+/// caching of what may be secret.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
@@ -176,7 +179,7 @@ fn status_of(exit: Exit, ok_on_failure: bool) -> StatusCode {
     }
 }
 
-fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
+pub fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
     let mut status = status_of(exit, ok_on_failure);
     // The CLI's "unknown job" and "no run" refusals are usage errors; over
     // HTTP they are a resource that is not there.

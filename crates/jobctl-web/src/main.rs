@@ -16,9 +16,13 @@
 mod api;
 mod auth;
 mod coalesce;
+mod jobpage;
 mod listen;
+mod live;
 mod pages;
+mod runs;
 mod visible;
+mod when;
 
 use std::path::PathBuf;
 use std::sync::Arc;

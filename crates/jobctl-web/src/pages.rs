@@ -1,6 +1,7 @@
 //! The pages: server-rendered HTML (maud: every value is escaped unless
-//! marked otherwise, and nothing here marks a value), no script, one small
-//! stylesheet, built from the same `--json` documents the API serves. What a
+//! marked otherwise, and nothing here marks a value), one small stylesheet
+//! and one script file (`/page.js`, crate::live; the pages work without it),
+//! built from the same `--json` documents the API serves. What a
 //! user recorded (output, error text) also has its control characters made
 //! visible (`jobctl::output::escape`), as on root's terminal.
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
+use crate::when::when;
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -50,6 +52,11 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn page(title: &str, body: Markup) -> Response {
+    page_with(title, html! {}, body)
+}
+
+/// A page with more in its head (`head`): the run page's refresh.
+fn page_with(title: &str, head: Markup, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -58,6 +65,10 @@ fn page(title: &str, body: Markup) -> Response {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · jobctl" }
                 link rel="stylesheet" href="/style.css";
+                // The one script (crates/jobctl-web/src/page.js): the pages
+                // work without it.
+                script src="/page.js" defer {}
+                (head)
             }
             body {
                 nav { a href="/" { "Jobs" } " " a href="/health" { "Health" } }
@@ -233,7 +244,7 @@ async fn jobs(
                             td { a href={ "/jobs/" (urlencode(name)) } { (shown(name)) } }
                             td { (str_of(row, "state")) @if row["running"].as_bool() == Some(true) { " (running)" } }
                             td { (shown(str_of(row, "schedule"))) }
-                            td { (str_of(row, "next_run")) }
+                            td { (when(str_of(row, "next_run"))) }
                             td { (last_result(row)) }
                             td { (duration(row["last_run"]["duration_ms"].as_i64())) }
                             td class=(if row["failure_streak"].as_u64().unwrap_or(0) > 0 { "bad" } else { "" }) { (row["failure_streak"].as_u64().unwrap_or(0)) }
@@ -297,6 +308,7 @@ async fn job(
         Ok((_, v)) => v["runs"].as_array().cloned().unwrap_or_default(),
         Err(r) => return r,
     };
+    let definition = crate::jobpage::read(&s, &name).await;
     let may_run = s.allow(&caller, Scope::Run).is_ok();
     let csrf = s.csrf_token(&caller);
     let _ = ambient;
@@ -307,13 +319,14 @@ async fn job(
             dl {
                 dt { "State" } dd { (str_of(&status, "state")) @if status["running"].as_bool() == Some(true) { " (running)" } }
                 dt { "Schedule" } dd { (shown(str_of(&status, "schedule"))) }
-                dt { "Next run" } dd { (str_of(&status, "next_run")) }
+                dt { "Next run" } dd { (when(str_of(&status, "next_run"))) }
                 dt { "Last result" } dd { (last_result(&status)) }
                 dt { "Failures in a row" } dd { (status["failure_streak"].as_u64().unwrap_or(0)) }
-                dt { "Last success" } dd { (str_of(&status, "last_success")) }
+                dt { "Last success" } dd { (when(str_of(&status, "last_success"))) }
                 dt { "Owner / team" } dd { (shown(str_of(&status, "owner"))) " " (shown(str_of(&status, "team"))) }
                 dt { "Units" } dd { (str_of(&status, "service")) " " (str_of(&status, "timer")) }
                 dt { "Job file" } dd { (shown(str_of(&status, "source"))) }
+                @if let Some(zone) = &definition.zone { dt { "Time zone" } dd { (shown(zone)) " (the job's " code { "timezone" } ")" } }
             }
             @let problems = status["problems"].as_array().cloned().unwrap_or_default();
             @if !problems.is_empty() {
@@ -326,6 +339,7 @@ async fn job(
                     button type="submit" { "Run now" }
                 }
             }
+            (crate::jobpage::render_next(&definition))
             h2 { "Runs" }
             div.scroll { table {
                 thead { tr { th { "Run" } th { "Started" } th { "Status" } th { "Duration" } th { "Trigger" } th { "CPU" } th { "Peak memory" } } }
@@ -335,7 +349,7 @@ async fn job(
                         @let st = str_of(run, "status");
                         tr {
                             td { a href={ "/jobs/" (urlencode(&name)) "/runs/" (urlencode(id)) } { (id) } }
-                            td { (str_of(run, "started")) }
+                            td { (when(str_of(run, "started"))) }
                             td class=(status_class(st)) { (st) @if let Some(c) = run["exit_code"].as_i64() { @if c != 0 { " " (c) } } }
                             td { (duration(run["duration_us"].as_i64().map(|us| us / 1000))) }
                             td { (str_of(run, "trigger")) }
@@ -345,6 +359,7 @@ async fn job(
                     }
                 }
             } }
+            (crate::jobpage::render_definition(&definition))
         },
     )
 }
@@ -379,15 +394,29 @@ async fn run(
     };
     let run = &logs["run"];
     let invocation = str_of(run, "invocation_id");
-    page(
+    // A running run: without JavaScript the page refreshes itself; with it,
+    // page.js follows the run's new lines (crate::live).
+    let running = str_of(run, "status") == "running";
+    let events = running.then(|| {
+        format!(
+            "/api/v1/jobs/{}/runs/{}/output/events",
+            urlencode(&name),
+            urlencode(str_of(run, "id"))
+        )
+    });
+    let head = html! {
+        @if running { noscript { meta http-equiv="refresh" content="5"; } }
+    };
+    page_with(
         &format!("{} run {}", shown(&name), shown(&id)),
+        head,
         html! {
             h1 { a href={ "/jobs/" (urlencode(&name)) } { (shown(&name)) } " · run " (shown(str_of(run, "id"))) }
             dl {
-                dt { "Status" } dd class=(status_class(str_of(run, "status"))) { (str_of(run, "status"))
+                dt { "Status" } dd #status class=(status_class(str_of(run, "status"))) { (str_of(run, "status"))
                     @if let Some(c) = run["exit_code"].as_i64() { " (exit status " (c) ")" } }
-                dt { "Started" } dd { (str_of(run, "started")) }
-                dt { "Ended" } dd { (str_of(run, "ended")) }
+                dt { "Started" } dd { (when(str_of(run, "started"))) }
+                dt { "Ended" } dd { (when(str_of(run, "ended"))) }
                 dt { "Trigger" } dd { (str_of(run, "trigger")) }
                 dt { "As user" } dd { (shown(str_of(run, "user"))) }
                 @if !str_of(run, "error").is_empty() { dt { "Error" } dd.bad { (shown(str_of(run, "error"))) } }
@@ -396,7 +425,11 @@ async fn run(
                 }
             }
             h2 { "Output" }
-            pre.output {
+            @if running {
+                p #live { "This run is still running; its output is stored when it ends. "
+                    "This page refreshes every 5 s: " a href="" { "Refresh" } }
+            }
+            pre.output data-events=[events] {
                 @for seg in logs["output"].as_array().into_iter().flatten() {
                     @if let Some(n) = seg.get("omitted_bytes").and_then(Value::as_u64) {
                         span.omitted { "… " (n) " bytes omitted …\n" }
