@@ -17,6 +17,7 @@ mod api;
 mod auth;
 mod coalesce;
 mod listen;
+mod origin;
 mod pages;
 
 use std::path::PathBuf;
