@@ -337,7 +337,8 @@ impl Readers {
                 let main = main_database(paths);
                 let main = std::fs::canonicalize(&main).unwrap_or(main);
                 stores.iter().position(|entry| {
-                    main_store(entry) && std::fs::canonicalize(&entry.0.path).is_ok_and(|p| p == main)
+                    main_store(entry)
+                        && std::fs::canonicalize(&entry.0.path).is_ok_and(|p| p == main)
                 })
             }
         };

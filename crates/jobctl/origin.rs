@@ -123,12 +123,7 @@ mod tests {
         });
         // Restored after a panic too.
         let _ = std::panic::catch_unwind(|| {
-            acting(
-                Some(Acting {
-                    actor: "x".into(),
-                }),
-                || panic!("boom"),
-            )
+            acting(Some(Acting { actor: "x".into() }), || panic!("boom"))
         });
         assert_eq!(current(), None);
     }

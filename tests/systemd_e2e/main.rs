@@ -29,6 +29,7 @@ mod journal_remote;
 mod json_docs;
 mod knowing;
 mod metrics;
+mod origin;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -146,6 +147,7 @@ const CASES: &[(&str, Case)] = &[
     ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
     ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
     ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
+    ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

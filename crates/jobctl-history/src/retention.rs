@@ -285,8 +285,7 @@ impl Store {
             report.runs_over_age += tx
                 .prepare_cached(KEEP_AGE_SQL)?
                 .execute([now_us.saturating_sub(age)])? as u64;
-            report.origins_over_age +=
-                crate::origin::prune_older(&tx, now_us.saturating_sub(age))?;
+            report.origins_over_age += crate::origin::prune_older(&tx, now_us.saturating_sub(age))?;
         }
         if let Some(max) = retention.max_output {
             report.outputs_dropped = trim_output(&tx, max)?;

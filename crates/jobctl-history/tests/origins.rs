@@ -105,9 +105,15 @@ fn a_manual_run_of_the_same_job_with_an_origin_is_web_with_its_actor() {
 #[test]
 fn the_first_origin_of_an_invocation_stays() {
     let mut store = Store::open_in_memory().unwrap();
-    store.begin_run(&record(1, "a", Some(INV_A), Trigger::Manual)).unwrap();
-    store.record_origin(&web(INV_A, "a", "uid 1000 (alice)", T0)).unwrap();
-    store.record_origin(&web(INV_A, "a", "token later", T0 + SEC)).unwrap();
+    store
+        .begin_run(&record(1, "a", Some(INV_A), Trigger::Manual))
+        .unwrap();
+    store
+        .record_origin(&web(INV_A, "a", "uid 1000 (alice)", T0))
+        .unwrap();
+    store
+        .record_origin(&web(INV_A, "a", "token later", T0 + SEC))
+        .unwrap();
     assert_eq!(listed(&store)[0].actor.as_deref(), Some("uid 1000 (alice)"));
     assert_eq!(
         store.origin(INV_A).unwrap().map(|o| o.at_us),
@@ -121,8 +127,12 @@ fn rows_jobctl_does_not_write_are_not_believed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(5)).unwrap();
-    store.begin_run(&record(1, "a", Some(INV_A), Trigger::Manual)).unwrap();
-    store.begin_run(&record(2, "a", Some(INV_B), Trigger::Manual)).unwrap();
+    store
+        .begin_run(&record(1, "a", Some(INV_A), Trigger::Manual))
+        .unwrap();
+    store
+        .begin_run(&record(2, "a", Some(INV_B), Trigger::Manual))
+        .unwrap();
     drop(store);
     // Written by hand: an origin with a trigger jobctl never records as one,
     // and one with an actor over the bound.
@@ -153,10 +163,17 @@ fn rows_jobctl_does_not_write_are_not_believed() {
     let reader = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap();
     let runs = listed(&reader);
     assert_eq!(runs.len(), 2, "the row saying web is a bad row");
-    assert!(runs.iter().all(|r| r.trigger == Trigger::Manual && r.actor.is_none()));
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == Trigger::Manual && r.actor.is_none())
+    );
     let bad = reader.take_bad_rows();
     assert_eq!(bad.len(), 1);
-    assert!(bad[0].reason.contains("unknown trigger \"web\""), "{}", bad[0].reason);
+    assert!(
+        bad[0].reason.contains("unknown trigger \"web\""),
+        "{}",
+        bad[0].reason
+    );
 }
 
 #[test]
@@ -171,7 +188,9 @@ fn a_database_from_before_origins_is_read_without_them_and_upgraded_by_writers()
     drop(conn);
     let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(5)).unwrap();
     // Opening as a writer migrated it; take it back to 3 to test readers.
-    store.begin_run(&record(1, "a", Some(INV_A), Trigger::Manual)).unwrap();
+    store
+        .begin_run(&record(1, "a", Some(INV_A), Trigger::Manual))
+        .unwrap();
     drop(store);
     rusqlite::Connection::open(&path)
         .unwrap()
@@ -181,19 +200,26 @@ fn a_database_from_before_origins_is_read_without_them_and_upgraded_by_writers()
     assert_eq!(reader.schema_version().unwrap(), 3, "readers never migrate");
     assert_eq!(reader.origin(INV_A).unwrap(), None);
     let runs = listed(&reader);
-    assert_eq!((runs[0].trigger, runs[0].actor.as_deref()), (Trigger::Manual, None));
+    assert_eq!(
+        (runs[0].trigger, runs[0].actor.as_deref()),
+        (Trigger::Manual, None)
+    );
     drop(reader);
     // A writer (the web server recording an origin) upgrades it.
     let mut store = Store::open(&path, OpenMode::Write, Duration::from_secs(5)).unwrap();
     assert_eq!(store.schema_version().unwrap(), 4);
-    store.record_origin(&web(INV_A, "a", "token ci", T0)).unwrap();
+    store
+        .record_origin(&web(INV_A, "a", "token ci", T0))
+        .unwrap();
     assert_eq!(listed(&store)[0].trigger, Trigger::Web);
 }
 
 #[test]
 fn history_prune_drops_origins_older_than_keep_age() {
     let mut store = Store::open_in_memory().unwrap();
-    store.record_origin(&web(INV_A, "a", "token old", T0)).unwrap();
+    store
+        .record_origin(&web(INV_A, "a", "token old", T0))
+        .unwrap();
     store
         .record_origin(&web(INV_B, "a", "token new", T0 + 10 * SEC))
         .unwrap();

@@ -113,7 +113,10 @@ pub fn authorize(
 pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
     if shared_read(&args) {
         let key = args.clone();
-        state.reads.get(key, || run_command(state, args, None)).await
+        state
+            .reads
+            .get(key, || run_command(state, args, None))
+            .await
     } else {
         run_command(state, args, None).await
     }
@@ -122,7 +125,11 @@ pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) 
 /// An action on behalf of `starter`: a `run` it makes records the run's
 /// origin (trigger `web`, [`crate::origin::actor_of`] the caller). Never
 /// shared.
-pub async fn capture_as(state: &auth::State, args: Vec<String>, starter: Caller) -> (Exit, Vec<u8>) {
+pub async fn capture_as(
+    state: &auth::State,
+    args: Vec<String>,
+    starter: Caller,
+) -> (Exit, Vec<u8>) {
     run_command(state, args, Some(starter)).await
 }
 

@@ -768,6 +768,7 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
                 marked_lost: 1,
                 output_bytes_before: 268_435_456,
                 output_bytes_after: 201_326_592,
+                origins_over_age: 1,
             },
         ),
         (
@@ -779,6 +780,7 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
                 marked_lost: 0,
                 output_bytes_before: 4096,
                 output_bytes_after: 1024,
+                origins_over_age: 0,
             },
         ),
     ]
