@@ -30,6 +30,7 @@ mod import_crontab;
 mod import_oracle;
 mod logs_cli;
 mod man_pages;
+mod origin_cli;
 mod permissions;
 mod prometheus_rules;
 mod token_cli;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use jobctl_core::config::HistoryConfig;
 use jobctl_history::locate::{self, Located, Refused};
-use jobctl_history::{BadRow, OpenMode, Recorder, Store};
+use jobctl_history::{BadRow, OpenMode, Recorder, RunRecord, Store};
 
 use crate::env;
 use crate::output;
@@ -125,10 +125,7 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>
             Err(refused) => (Vec::new(), vec![refused]),
         };
     }
-    let main = history_config(paths)
-        .db
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("history.db"));
+    let main = main_database(paths);
     let mut found = Vec::new();
     if main.is_file() {
         found.push(Located {
@@ -145,6 +142,18 @@ pub fn reader_databases(paths: &Paths, explicit: Option<&Path>) -> (Vec<Located>
         refused = users.refused;
     }
     (found, refused)
+}
+
+/// The main database of the mode: the configuration's `[history] db` (system
+/// mode), else `history.db` in the state folder. In system mode it is root's
+/// (written only by root's shims and root's jobctl-web); in per-user mode
+/// the user's own. Origins ([`crate::origin`]) are recorded and believed
+/// only there.
+pub fn main_database(paths: &Paths) -> PathBuf {
+    history_config(paths)
+        .db
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir(paths).join("history.db"))
 }
 
 /// How far after now a run in a user's database may start before it is
@@ -230,6 +239,9 @@ pub struct Readers {
     /// hold. `None`: every run is taken (non-root readers, per-user mode, the
     /// main database).
     trust: Option<Trust>,
+    /// The store whose origins are believed ([`crate::origin`]): the mode's
+    /// main database, when it is among `stores`.
+    origins: Option<usize>,
 }
 
 impl Readers {
@@ -315,11 +327,49 @@ impl Readers {
         } else {
             None
         };
+        // Origins only from the mode's main database (never a user's,
+        // whatever a user's database holds): the one entry without an owner
+        // among the databases found, or `--db` when it names that file.
+        let main_store = |(l, _): &(Located, Store)| l.owner.is_none() && l.folder.is_none();
+        let origins = match explicit {
+            None => stores.iter().position(main_store),
+            Some(_) => {
+                let main = main_database(paths);
+                let main = std::fs::canonicalize(&main).unwrap_or(main);
+                stores.iter().position(|entry| {
+                    main_store(entry)
+                        && std::fs::canonicalize(&entry.0.path).is_ok_and(|p| p == main)
+                })
+            }
+        };
         Ok(Readers {
             stores,
             skipped,
             trust,
+            origins,
         })
+    }
+
+    /// Gives the `manual` runs among `runs` that were started from the web
+    /// their trigger `web` and actor, from the origins in the mode's main
+    /// database (`jobctl_history::Store::apply_origins`). Without that
+    /// database (a non-root reader in system mode) they stay `manual`; an
+    /// error reading it is a warning, and the runs stay as recorded.
+    pub fn apply_origins<'a>(&self, runs: impl IntoIterator<Item = &'a mut RunRecord>) {
+        let Some((located, store)) = self.origins.and_then(|i| self.stores.get(i)) else {
+            return;
+        };
+        if let Err(e) = store.apply_origins(runs) {
+            output::warn(&format!(
+                "cannot read who started runs from {}: {}; they are shown as recorded",
+                located.path.display(),
+                anyhow::Error::new(e)
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            ));
+        }
     }
 
     /// The jobs whose runs may be taken from `located` (`None`: all).

@@ -512,6 +512,7 @@ mod tests {
             job: "backup".into(),
             invocation_id: None,
             trigger: Trigger::Chain,
+            actor: None,
             attempt: 2,
             host: "h".into(),
             user: "root".into(),

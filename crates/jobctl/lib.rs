@@ -24,6 +24,7 @@ pub mod linger;
 pub mod load;
 pub mod manual;
 pub mod notify_send;
+pub mod origin;
 pub mod output;
 pub mod overview;
 pub mod paths;

@@ -673,6 +673,12 @@ fn read_history(
             bad_rows.push((located.clone(), bad));
         }
     }
+    // "Run now" from the web: trigger `web` and who (crate::origin).
+    readers.apply_origins(out.values_mut().flat_map(|by_job| {
+        by_job
+            .values_mut()
+            .flat_map(|h| std::iter::once(&mut h.summary.last).chain(h.last_failure.as_mut()))
+    }));
     skipped.extend(readers.skipped);
     Ok((out, skipped, bad_rows))
 }

@@ -149,10 +149,21 @@ fn run_and_find(env: &Env) -> R {
     )?;
     check(all.len() == 2, || format!("{all:#?}"))?;
     // And the run's own output, by its invocation, as on the host itself.
-    let output = env.sh(&format!(
-        "journalctl --directory={SERVER_DIR} -o cat _SYSTEMD_INVOCATION_ID={invocation}"
-    ))?;
-    check(output.lines().any(|l| l == "shipping"), || output.clone())?;
+    // journald takes the output (the service's stdout stream) and the end
+    // entry (the shim's native message) on different sockets, so the line
+    // may reach the server after the end entry: wait for it.
+    let mut output = String::new();
+    env.wait_for(
+        "the run's output line on the server",
+        Duration::from_secs(30),
+        || {
+            output = env.sh(&format!(
+                "journalctl --directory={SERVER_DIR} -o cat _SYSTEMD_INVOCATION_ID={invocation}"
+            ))?;
+            Ok(output.lines().any(|l| l == "shipping"))
+        },
+    )
+    .map_err(|e| format!("{}\n{output}", e.message().unwrap_or_default()))?;
 
     // `jobctl logs --journal-dir` on the central host: the run from its
     // end entry there, and its lines, with --failed, --run and --host.

@@ -29,6 +29,7 @@ mod journal_remote;
 mod json_docs;
 mod knowing;
 mod metrics;
+mod origin;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
@@ -154,6 +155,7 @@ const CASES: &[(&str, Case)] = &[
     ("web_live::output_ranges_and_a_run_by_its_id_alone", web_live::output_ranges_and_a_run_by_its_id_alone),
     ("web_live::the_job_page_shows_its_definition_next_runs_and_zones", web_live::the_job_page_shows_its_definition_next_runs_and_zones),
     ("web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone", web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone),
+    ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -26,7 +26,7 @@ const FAKEJOB: &str = env!("CARGO_BIN_EXE_fakejob");
 /// Installs the shipped system units, the service running this build's
 /// jobctl-web on `dir` with `config`, the socket also on TCP `port` when
 /// given, and starts the socket (not the service).
-fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
+pub fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
     let web = web_binary()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/web/system");
     let socket = fs::read_to_string(root.join("jobctl-web.socket")).unwrap();
@@ -65,7 +65,7 @@ fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
     Ok(())
 }
 
-fn stop_units(env: &Env) -> R {
+pub fn stop_units(env: &Env) -> R {
     env.sh("systemctl stop jobctl-web.socket jobctl-web.service; \
          rm -f /etc/systemd/system/jobctl-web.socket /etc/systemd/system/jobctl-web.service; \
          systemctl daemon-reload")?;
@@ -74,7 +74,7 @@ fn stop_units(env: &Env) -> R {
 
 /// An HTTP exchange with curl inside the sandbox: (status, body). `prefix`
 /// runs curl as someone else (`setpriv …`).
-fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
+pub fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
     let out = env.sh(&format!("{prefix} curl -sS -w '\\n%{{http_code}}' {args}"))?;
     let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
     let code = code
@@ -92,7 +92,7 @@ fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
     )
 }
 
-fn json(body: &str) -> Result<Value, Failed> {
+pub fn json(body: &str) -> Result<Value, Failed> {
     serde_json::from_str(body).map_err(|e| format!("{e}: {body}").into())
 }
 

@@ -416,6 +416,12 @@ pub fn a_proxy_user_header_counts_only_from_trusted_peers(env: &Env) -> R {
             Duration::from_secs(20),
             || Ok(env.runs("auth-a")?.len() == before + 1),
         )?;
+        // The run's record names her as who started it.
+        let newest = env.runs("auth-a")?[0].clone();
+        check(
+            newest["trigger"] == "web" && newest["actor"] == "proxy user alice",
+            || format!("alice's run: {newest:#}"),
+        )?;
         let journal = env.sh("journalctl -u auth-web.service --no-pager -o cat")?;
         check(
             journal.contains("proxy user alice: jobctl run --json -- auth-a"),

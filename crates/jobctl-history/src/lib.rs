@@ -16,6 +16,9 @@
 //! - [`locate`] finds every database a reader should merge (root reads the
 //!   main database and every user's), and checks a user's database so that
 //!   root never acts on a file that user chose ([`Store::open_located`]).
+//! - [`Origin`] says who started a run when the shim cannot know (a "run
+//!   now" from the web: trigger `web` and its actor), keyed by invocation id;
+//!   readers join it with [`Store::apply_origins`].
 //! - [`notify`] is the notification queue and the watch's incident state
 //!   (`jobctl watch`, `jobctl notifications`).
 //! - A row that cannot be decoded is skipped, never fails a listing:
@@ -28,6 +31,7 @@ mod counts;
 pub mod liveness;
 pub mod locate;
 pub mod notify;
+mod origin;
 pub mod output;
 mod purge;
 mod query;
@@ -38,6 +42,7 @@ mod store;
 pub mod verdict;
 
 pub use counts::{AttemptCount, StatusCounts};
+pub use origin::{ACTOR_MAX_BYTES, ORIGINS_SINCE, Origin};
 pub use query::{BadRow, JobSummary, Recorder, RunFilter, RunLookup, merge_newest_first};
 pub use record::{
     OUTPUT_NOT_STORED, RunId, RunRecord, Source, Status, Trigger, Upstream, Usage, UsageSource,

@@ -39,6 +39,7 @@ mod tests {
             job: job.into(),
             invocation_id: None,
             trigger: Trigger::Shell,
+            actor: None,
             attempt: 1,
             host: "h".into(),
             user: "root".into(),

@@ -167,9 +167,16 @@ pub enum Trigger {
     /// Older jobctl versions do not know this value and skip such rows (a
     /// bad row, named in a warning).
     Chain,
+    /// "Run now" from the dashboard or HTTP API (jobctl-web). Never stored
+    /// in `runs` (the shim cannot tell it from `manual`): readers give it
+    /// to a `manual` run whose invocation has an origin in the database of
+    /// the mode's owner ([`crate::Origin`]). A row of `runs` that says
+    /// `web` is a bad row, like any value the shim does not write.
+    Web,
 }
 
 impl Trigger {
+    /// The triggers the shim records in `runs` (what a row may hold).
     pub const ALL: [Trigger; 4] = [
         Trigger::Timer,
         Trigger::Manual,
@@ -183,6 +190,7 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Shell => "shell",
             Trigger::Chain => "chain",
+            Trigger::Web => "web",
         }
     }
 }
@@ -356,6 +364,10 @@ pub struct RunRecord {
     /// systemd's `$INVOCATION_ID` (`journalctl _SYSTEMD_INVOCATION_ID=…`).
     pub invocation_id: Option<String>,
     pub trigger: Trigger,
+    /// Who started the run, for trigger `web`: the origin's actor (`token
+    /// ci`, `uid 1000 (alice)`), joined by readers; never stored in `runs`
+    /// (the shim always writes `None`, and ignores it).
+    pub actor: Option<String>,
     /// 1 for the first attempt; retries of one invocation count up.
     pub attempt: u32,
     pub host: String,
@@ -476,6 +488,7 @@ mod tests {
             job: "j".into(),
             invocation_id: None,
             trigger: Trigger::Shell,
+            actor: None,
             attempt: 1,
             host: "h".into(),
             user: "u".into(),

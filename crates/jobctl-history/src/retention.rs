@@ -226,6 +226,8 @@ pub struct PruneReport {
     /// Bytes of stored output before and after.
     pub output_bytes_before: u64,
     pub output_bytes_after: u64,
+    /// Origins ("run now" from the web) older than keep_age, deleted.
+    pub origins_over_age: u64,
 }
 
 impl Store {
@@ -283,6 +285,7 @@ impl Store {
             report.runs_over_age += tx
                 .prepare_cached(KEEP_AGE_SQL)?
                 .execute([now_us.saturating_sub(age)])? as u64;
+            report.origins_over_age += crate::origin::prune_older(&tx, now_us.saturating_sub(age))?;
         }
         if let Some(max) = retention.max_output {
             report.outputs_dropped = trim_output(&tx, max)?;

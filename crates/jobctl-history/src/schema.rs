@@ -136,6 +136,34 @@ CREATE TABLE pruned_runs (
 ) STRICT, WITHOUT ROWID;
 "#,
     },
+    Migration {
+        version: 4,
+        why: "Who started a run from outside systemd's view (issue 16: \
+              \"run now\" in the dashboard and HTTP API). systemd cannot pass \
+              per-start data to a service, so the shim records such a run as \
+              `manual`; the starter (jobctl-web) learns the invocation id its \
+              own start produced and records an origin keyed by it: the job, \
+              the trigger (`web`) and the actor (`token ci`, `uid 1000 \
+              (alice)`), when. Readers give a `manual` run of that job with \
+              that invocation the origin's trigger and actor. Origins are \
+              read only from the database of the mode's owner (root's main \
+              database in system mode, also for runs recorded in users' \
+              databases; the user's own in per-user mode), so a user cannot \
+              make root's readers believe one. A table apart, no column of \
+              `runs`: the shim's statements are unchanged, and an origin may \
+              name a run recorded in another database. No index beyond the \
+              key: origins are few (one per \"run now\") and pruned by age \
+              with a scan (`history prune`, keep_age).",
+        sql: r#"
+CREATE TABLE origins (
+    invocation_id TEXT    PRIMARY KEY,
+    job           TEXT    NOT NULL,
+    trigger       TEXT    NOT NULL,
+    actor         TEXT    NOT NULL,
+    at_us         INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

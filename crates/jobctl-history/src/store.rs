@@ -106,6 +106,9 @@ pub struct Store {
     /// A reader's database from before the usage and upstream columns
     /// (migration 2): they are read as NULL.
     legacy_runs: bool,
+    /// A reader's database from before the origins table (migration 4):
+    /// it holds no origin.
+    pub(crate) no_origins: bool,
 }
 
 /// A file's device and inode number.
@@ -232,6 +235,7 @@ impl Store {
             recorder: None,
             migrations,
             legacy_runs: false,
+            no_origins: false,
         };
         let version = retry_busy(busy_timeout, || store.schema_version()).map_err(|e| match e {
             Error::Sqlite(source) => open_err(source),
@@ -258,6 +262,7 @@ impl Store {
                     });
                 }
                 if std::ptr::eq(migrations, MIGRATIONS) {
+                    store.no_origins = version < crate::origin::ORIGINS_SINCE;
                     store.legacy_runs = store
                         .conn
                         .prepare("SELECT usage_source, upstream_run_id FROM runs LIMIT 0")
@@ -295,6 +300,7 @@ impl Store {
             recorder: None,
             migrations,
             legacy_runs: false,
+            no_origins: false,
         };
         store.migrate()?;
         Ok(store)
@@ -891,6 +897,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         job: row.get(2)?,
         invocation_id,
         trigger: trigger.parse().map_err(|e| bad(4, e))?,
+        actor: None,
         attempt: row.get(5)?,
         host: row.get(6)?,
         user: row.get(7)?,

@@ -17,6 +17,7 @@ fn record(id: i64, job: &str, started: i64, status: Status) -> RunRecord {
         job: job.to_string(),
         invocation_id: None,
         trigger: Trigger::Timer,
+        actor: None,
         attempt: 1,
         host: "h".into(),
         user: "u".into(),

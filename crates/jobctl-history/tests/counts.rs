@@ -25,6 +25,7 @@ fn record(n: i64, job: &str, started: i64, status: Status) -> RunRecord {
         job: job.to_string(),
         invocation_id: None,
         trigger: Trigger::Timer,
+        actor: None,
         attempt: 1,
         host: "h".into(),
         user: "root".into(),

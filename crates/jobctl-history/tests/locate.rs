@@ -19,6 +19,7 @@ fn record(n: u64, job: &str) -> RunRecord {
         job: job.to_string(),
         invocation_id: None,
         trigger: Trigger::Timer,
+        actor: None,
         attempt: 1,
         host: "h".into(),
         user: "u".into(),

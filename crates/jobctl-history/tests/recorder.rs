@@ -21,6 +21,7 @@ fn record(id: i64, job: &str, user: &str, uid: u32, started: i64) -> RunRecord {
         job: job.to_string(),
         invocation_id: None,
         trigger: Trigger::Timer,
+        actor: None,
         attempt: 1,
         host: "h".into(),
         user: user.into(),

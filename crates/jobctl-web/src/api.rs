@@ -127,10 +127,24 @@ pub fn authorize(
 pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
     if shared_read(&args) {
         let key = args.clone();
-        state.reads.get(key, || run_command(state, args)).await
+        state
+            .reads
+            .get(key, || run_command(state, args, None))
+            .await
     } else {
-        run_command(state, args).await
+        run_command(state, args, None).await
     }
+}
+
+/// An action on behalf of `starter`: a `run` it makes records the run's
+/// origin (trigger `web`, [`crate::origin::actor_of`] the caller). Never
+/// shared.
+pub async fn capture_as(
+    state: &auth::State,
+    args: Vec<String>,
+    starter: Caller,
+) -> (Exit, Vec<u8>) {
+    run_command(state, args, Some(starter)).await
 }
 
 /// The commands that only read, whose document depends on nothing but
@@ -142,14 +156,23 @@ fn shared_read(args: &[String]) -> bool {
     )
 }
 
-async fn run_command(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
+async fn run_command(
+    state: &auth::State,
+    args: Vec<String>,
+    starter: Option<Caller>,
+) -> (Exit, Vec<u8>) {
     let mut argv = vec!["jobctl".to_string()];
     argv.extend(state.globals.iter().cloned());
     argv.extend(args);
     let joined =
         tokio::task::spawn_blocking(
             move || match <jobctl::cli::Cli as clap::Parser>::try_parse_from(&argv) {
-                Ok(cli) => jobctl::commands::run_captured(cli),
+                Ok(cli) => {
+                    let acting = starter.map(|c| jobctl::origin::Acting {
+                        actor: crate::origin::actor_of(&c),
+                    });
+                    jobctl::origin::acting(acting, || jobctl::commands::run_captured(cli))
+                }
                 Err(e) => {
                     let first = e.render().to_string();
                     let line = first.lines().next().unwrap_or_default().to_string();
@@ -733,7 +756,7 @@ async fn act(
         );
     }
     let what = args.join(" ");
-    let (exit, body) = capture(s, args).await;
+    let (exit, body) = capture_as(s, args, caller.clone()).await;
     // Who acted, in the server's log (the journal, under jobctl-web.service).
     jobctl::output::note(&jobctl::output::escape(
         &format!(

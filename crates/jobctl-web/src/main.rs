@@ -19,6 +19,7 @@ mod coalesce;
 mod jobpage;
 mod listen;
 mod live;
+mod origin;
 mod pages;
 mod runs;
 mod visible;

@@ -352,7 +352,7 @@ async fn job(
                             td { (when(str_of(run, "started"))) }
                             td class=(status_class(st)) { (st) @if let Some(c) = run["exit_code"].as_i64() { @if c != 0 { " " (c) } } }
                             td { (duration(run["duration_us"].as_i64().map(|us| us / 1000))) }
-                            td { (str_of(run, "trigger")) }
+                            td { (str_of(run, "trigger")) @if let Some(a) = run["actor"].as_str() { " (" (shown(a)) ")" } }
                             td { (cpu_ms(&run["usage"]).map(|ms| duration(Some(ms))).unwrap_or_default()) }
                             td { (run["usage"]["memory_peak_bytes"].as_u64().map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)).unwrap_or_default()) }
                         }
@@ -417,7 +417,7 @@ async fn run(
                     @if let Some(c) = run["exit_code"].as_i64() { " (exit status " (c) ")" } }
                 dt { "Started" } dd { (when(str_of(run, "started"))) }
                 dt { "Ended" } dd { (when(str_of(run, "ended"))) }
-                dt { "Trigger" } dd { (str_of(run, "trigger")) }
+                dt { "Trigger" } dd { (str_of(run, "trigger")) @if let Some(a) = run["actor"].as_str() { " by " (shown(a)) } }
                 dt { "As user" } dd { (shown(str_of(run, "user"))) }
                 @if !str_of(run, "error").is_empty() { dt { "Error" } dd.bad { (shown(str_of(run, "error"))) } }
                 @if !invocation.is_empty() {
@@ -530,7 +530,7 @@ async fn run_now(
     }
     let args = vec!["run".into(), "--json".into(), "--".into(), name.clone()];
     let what = args.join(" ");
-    let (exit, body) = capture(&s, args).await;
+    let (exit, body) = crate::api::capture_as(&s, args, caller.clone()).await;
     jobctl::output::note(&escape(
         &format!(
             "{}: jobctl {what} (exit status {})",

@@ -230,6 +230,8 @@ pub fn run(paths: &Paths, args: HistoryArgs) -> CliResult<ExitCode> {
     if filter.limit != 0 {
         all.truncate(filter.limit);
     }
+    // "Run now" from the web: trigger `web` and who (crate::origin).
+    readers.apply_origins(all.iter_mut().map(|(run, _)| run));
     let done = if partial {
         Exit::Partial.into()
     } else {

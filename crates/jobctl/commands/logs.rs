@@ -166,7 +166,7 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         )));
     }
     found.sort_by_key(|(run, _)| std::cmp::Reverse(run.started_us));
-    let Some((run, store_index)) = found.into_iter().next() else {
+    let Some((mut run, store_index)) = found.into_iter().next() else {
         let what = match &lookup {
             RunLookup::Last => "no recorded run".to_string(),
             RunLookup::LastFailure => "no failed run".to_string(),
@@ -182,6 +182,8 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             )),
         );
     };
+    // "Run now" from the web: trigger `web` and who (crate::origin).
+    readers.apply_origins(std::iter::once(&mut run));
     let (located, store) = &readers.stores[store_index];
     let done = if partial {
         Exit::Partial.into()
@@ -259,10 +261,13 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
         Some(end) => format!(", took {}", view::duration(end - run.started_us)),
         None => String::new(),
     };
-    let from = match located.owner {
+    let mut from = match located.owner {
         Some(_) => format!(", recorded in {}", located.path.display()),
         None => String::new(),
     };
+    if let Some(actor) = &run.actor {
+        from.push_str(&format!(", started from the web by {actor}"));
+    }
     text.push_str(&format!(
         "-- run {} of {}: {} (exit {}), started {}{ended}, {} bytes of output{}{} --\n",
         run.id,

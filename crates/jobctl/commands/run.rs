@@ -8,7 +8,9 @@
 //! [`Exit::NotStarted`], never with the previous run's status. With `--wait`
 //! the exit status is the job's: its exit code, or 128+signal when it was
 //! killed. The shim records the run with trigger `manual` (it sees
-//! `$INVOCATION_ID` and no `$TRIGGER_UNIT`).
+//! `$INVOCATION_ID` and no `$TRIGGER_UNIT`); started from the web (inside
+//! [`crate::origin::acting`]), this records the run's origin, which readers
+//! show as trigger `web` and its actor.
 
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -290,6 +292,17 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
     };
     report.started = true;
     report.invocation_id = Some(invocation.clone());
+    // Started from the web (jobctl-web runs this command inside
+    // `origin::acting`): record who, keyed by the invocation this call
+    // started, before answering, so that every later read says `web`.
+    if let Some(acting) = crate::origin::current()
+        && let Err(e) = crate::origin::record(paths, &args.job, &invocation, &acting)
+    {
+        output::warn(&format!(
+            "job {}: invocation {invocation} was started from the web, but who started it could not be recorded ({e:#}); its run shows as manual",
+            args.job
+        ));
+    }
     if !wait {
         if args.json {
             output::print_json("run", &report)?;

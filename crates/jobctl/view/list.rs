@@ -16,6 +16,8 @@ pub struct LastRun {
     pub id: String,
     pub status: Status,
     pub trigger: Trigger,
+    /// Who started it, for trigger `web` (`null` otherwise).
+    pub actor: Option<String>,
     pub attempt: u32,
     pub started: String,
     pub ended: Option<String>,
@@ -39,6 +41,7 @@ impl LastRun {
             id: run.id.to_string(),
             status: run.status,
             trigger: run.trigger,
+            actor: run.actor.clone(),
             attempt: run.attempt,
             started: json_time(run.started_us),
             ended: run.ended_us.map(json_time),

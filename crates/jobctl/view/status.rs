@@ -104,13 +104,20 @@ fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64, z
     match view.history.as_ref().map(|h| &h.summary) {
         Some(h) => {
             let run = &h.last;
+            let trigger = match &run.actor {
+                Some(actor) => format!(
+                    "{} by {}",
+                    run.trigger,
+                    crate::output::escape(actor, Lines::Escape)
+                ),
+                None => run.trigger.to_string(),
+            };
             let _ = writeln!(
                 out,
-                "  last run:   {}, {}, {} ({}, attempt {}, as {})",
+                "  last run:   {}, {}, {} ({trigger}, attempt {}, as {})",
                 local_time(run.started_us, zone),
                 format::result(run),
                 format::run_duration(run, now_us),
-                run.trigger,
                 run.attempt,
                 run.user
             );

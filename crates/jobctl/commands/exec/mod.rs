@@ -148,6 +148,7 @@ pub fn run(paths: &Paths, args: ShimArgs) -> CliResult<ExitCode> {
         job: args.job.clone(),
         invocation_id: env::var_os(env::INVOCATION_ID).map(|v| v.to_string_lossy().into_owned()),
         trigger,
+        actor: None,
         attempt: 1,
         host: history_db::hostname().unwrap_or_default(),
         user: user_name(uid),

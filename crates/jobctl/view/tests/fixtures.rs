@@ -299,6 +299,7 @@ impl Fixture {
                 RunRecord {
                     // Started by another job's on_success.
                     trigger: Trigger::Chain,
+                    actor: None,
                     upstream: Some(Upstream {
                         invocation_id: "5c1d0e2f3a4b59687a8b9c0d1e2f3a4b".into(),
                         run_id: Some(RunId::from_i64(0x3141_5926_5358_9793)),
@@ -686,6 +687,7 @@ fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
         job: job.to_string(),
         invocation_id: None,
         trigger: Trigger::Timer,
+        actor: None,
         attempt: 1,
         host: "db1".into(),
         user: "root".into(),
@@ -766,6 +768,7 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
                 marked_lost: 1,
                 output_bytes_before: 268_435_456,
                 output_bytes_after: 201_326_592,
+                origins_over_age: 1,
             },
         ),
         (
@@ -777,6 +780,7 @@ pub fn prune_reports() -> Vec<(String, PruneReport)> {
                 marked_lost: 0,
                 output_bytes_before: 4096,
                 output_bytes_after: 1024,
+                origins_over_age: 0,
             },
         ),
     ]
