@@ -40,6 +40,7 @@ mod trust_fix;
 mod watch;
 mod web;
 mod web_browser;
+mod web_fresh;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -146,6 +147,7 @@ const CASES: &[(&str, Case)] = &[
     ("metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter", metrics::a_real_prometheus_scrapes_a_failed_job_through_node_exporter),
     ("trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path", trial::the_dashboard_sees_applied_jobs_as_applied_without_jobctl_path),
     ("trial::the_job_page_shows_each_runs_cpu_time", trial::the_job_page_shows_each_runs_cpu_time),
+    ("web_fresh::the_dashboard_keeps_nothing_older_than_a_request", web_fresh::the_dashboard_keeps_nothing_older_than_a_request),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

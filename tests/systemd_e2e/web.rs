@@ -26,7 +26,7 @@ const FAKEJOB: &str = env!("CARGO_BIN_EXE_fakejob");
 /// Installs the shipped system units, the service running this build's
 /// jobctl-web on `dir` with `config`, the socket also on TCP `port` when
 /// given, and starts the socket (not the service).
-fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
+pub(super) fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
     let web = web_binary()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/web/system");
     let socket = fs::read_to_string(root.join("jobctl-web.socket")).unwrap();
@@ -65,7 +65,7 @@ fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
     Ok(())
 }
 
-fn stop_units(env: &Env) -> R {
+pub(super) fn stop_units(env: &Env) -> R {
     env.sh("systemctl stop jobctl-web.socket jobctl-web.service; \
          rm -f /etc/systemd/system/jobctl-web.socket /etc/systemd/system/jobctl-web.service; \
          systemctl daemon-reload")?;
@@ -84,7 +84,7 @@ fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
     Ok((code, body.to_string()))
 }
 
-fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
+pub(super) fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
     curl(
         env,
         "",
@@ -92,11 +92,16 @@ fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
     )
 }
 
-fn json(body: &str) -> Result<Value, Failed> {
+pub(super) fn json(body: &str) -> Result<Value, Failed> {
     serde_json::from_str(body).map_err(|e| format!("{e}: {body}").into())
 }
 
-fn cli_json(env: &Env, dir: &Path, config: &Path, args: &[&str]) -> Result<Value, Failed> {
+pub(super) fn cli_json(
+    env: &Env,
+    dir: &Path,
+    config: &Path,
+    args: &[&str],
+) -> Result<Value, Failed> {
     let mut all = vec![
         "--config",
         config.to_str().unwrap(),

@@ -149,6 +149,18 @@ struct JobsQuery {
     status: Option<String>,
 }
 
+/// A rendered page: status, headers, body.
+type Rendered = (StatusCode, HeaderMap, axum::body::Bytes);
+
+/// The jobs page is the same for every reader with the same filters: the
+/// identical requests waiting at the same time share one rendering of one
+/// reading (`coalesce`: started after all of them arrived, so never older
+/// than any of them), instead of each parsing the `list` document (600 KB
+/// for 1,000 jobs) and writing a row per job (docs/dashboard.md, "Under
+/// load").
+static JOBS_PAGES: std::sync::LazyLock<crate::coalesce::Coalescer<Vec<String>, Rendered>> =
+    std::sync::LazyLock::new(crate::coalesce::Coalescer::new);
+
 async fn jobs(
     State(s): State<Shared>,
     ConnectInfo(p): ConnectInfo<Peer>,
@@ -158,6 +170,29 @@ async fn jobs(
     if let Err(r) = reader(&s, &p, &h) {
         return r;
     }
+    let key = vec![
+        q.owner.clone().unwrap_or_default(),
+        q.team.clone().unwrap_or_default(),
+        q.tag.clone().unwrap_or_default(),
+        q.status.clone().unwrap_or_default(),
+    ];
+    let (status, headers, body) = JOBS_PAGES
+        .get(key, || async {
+            let (parts, body) = jobs_page(&s, q).await.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            (parts.status, parts.headers, body)
+        })
+        .await;
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+/// The jobs page for these filters, from one `list` reading.
+async fn jobs_page(s: &Shared, q: JobsQuery) -> Response {
     let labels = LabelQuery {
         owner: q.owner.clone(),
         team: q.team.clone(),
@@ -165,7 +200,7 @@ async fn jobs(
     };
     let mut args = vec!["list".into(), "--json".into()];
     args.extend(labels.args());
-    let rows = match doc(&s, args).await {
+    let rows = match doc(s, args).await {
         // jobctl.list/v1 (docs/json.md): the rows are under `jobs`.
         Ok((_, v)) => v["jobs"].as_array().cloned().unwrap_or_default(),
         Err(r) => return r,
