@@ -465,4 +465,11 @@ mod tests {
             "a file that appeared"
         );
     }
+
+    #[test]
+    fn a_trace_that_changed_is_a_change() {
+        let ((), record) = record(|| note_trace("/etc/jobctl/env", &Ok(Vec::new())));
+        assert!(unchanged(&record, &|_| Ok(Vec::new())));
+        assert!(!unchanged(&record, &|_| Err("no such file".into())));
+    }
 }
