@@ -262,60 +262,60 @@ pub fn jobs(
         same_paths(&e.paths, paths)
             && unchanged(&e.record, &|p| crate::load::HostPaths.trace_uncached(p))
     });
-    let (loaded, record) = match valid {
-        Some(entry) => {
-            let prepared = &entry.prepared;
-            let exe = exe(&prepared.loaded)?;
-            let version = version();
-            if exe == prepared.exe && version == prepared.version {
-                return Ok((entry.prepared.clone(), Reuse::All));
-            }
-            let (rendered, failures) = render(&prepared.loaded, &exe, version);
-            let prepared = Arc::new(Prepared {
-                loaded: clone_loaded(&prepared.loaded),
-                exe,
-                version,
-                rendered,
-                failures,
-            });
-            keep(JobsEntry {
-                paths: paths.clone(),
-                record: clone_record(&entry.record),
-                prepared: prepared.clone(),
-            });
-            return Ok((prepared, Reuse::Loaded));
+    if let Some(entry) = valid {
+        let prepared = &entry.prepared;
+        let exe = exe(&prepared.loaded)?;
+        let version = version();
+        if exe == prepared.exe && version == prepared.version {
+            return Ok((entry.prepared.clone(), Reuse::All));
         }
-        None => {
-            let (loaded, record) = record(load);
-            (loaded?, record)
-        }
-    };
-    let exe = exe(&loaded)?;
-    let version = version();
-    let (rendered, failures) = render(&loaded, &exe, version);
-    let prepared = Arc::new(Prepared {
-        loaded,
-        exe,
-        version,
-        rendered,
-        failures,
-    });
-    if record.settled {
-        keep(JobsEntry {
-            paths: paths.clone(),
-            record,
-            prepared: prepared.clone(),
+        // Rendering looks at files too (zone files): what it noted joins
+        // what the loading noted.
+        let ((rendered, failures), more) = record(|| render(&prepared.loaded, &exe, version));
+        let mut noted = clone_record(&entry.record);
+        noted.settled &= more.settled;
+        noted.files.extend(more.files);
+        noted.traces.extend(more.traces);
+        let prepared = Arc::new(Prepared {
+            loaded: clone_loaded(&prepared.loaded),
+            exe,
+            version,
+            rendered,
+            failures,
         });
-    } else {
-        // A file changed too recently to be proven unchanged by its key
-        // next time: nothing is kept, the next reading loads again.
-        *JOBS.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        store(paths, noted, &prepared);
+        return Ok((prepared, Reuse::Loaded));
     }
+    let (prepared, noted) = record(|| -> anyhow::Result<Prepared> {
+        let loaded = load()?;
+        let exe = exe(&loaded)?;
+        let version = version();
+        let (rendered, failures) = render(&loaded, &exe, version);
+        Ok(Prepared {
+            loaded,
+            exe,
+            version,
+            rendered,
+            failures,
+        })
+    });
+    let prepared = Arc::new(prepared?);
+    store(paths, noted, &prepared);
     Ok((prepared, Reuse::None))
 }
 
-fn keep(entry: JobsEntry) {
-    *JOBS.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(entry));
+/// Keeps `prepared` for the next reading when every file it came from had
+/// settled; otherwise keeps nothing (a file changed too recently to be
+/// proven unchanged by its key next time: the next reading loads again).
+fn store(paths: &Paths, noted: Record, prepared: &Arc<Prepared>) {
+    let entry = noted.settled.then(|| {
+        Arc::new(JobsEntry {
+            paths: paths.clone(),
+            record: noted,
+            prepared: prepared.clone(),
+        })
+    });
+    *JOBS.lock().unwrap_or_else(PoisonError::into_inner) = entry;
 }
 
 fn clone_record(r: &Record) -> Record {
