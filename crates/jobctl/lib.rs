@@ -11,6 +11,7 @@
 // its private items; their docs link to private items freely.
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod env;

@@ -25,7 +25,7 @@ use crate::paths::Paths;
 use crate::zones::HostZones;
 
 /// Every job file found, loaded, with all diagnostics.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LoadedJobs {
     pub config: Config,
     pub jobs: Vec<Job>,
@@ -138,6 +138,7 @@ fn must_check_permissions(mode: Mode) -> bool {
 /// Loads the configuration (a missing file is an empty one).
 pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diagnostic>)> {
     let path = &paths.config;
+    crate::cache::note_file(path);
     let text = match crate::files::read_text_limited(path, crate::files::TEXT_LIMIT) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -346,6 +347,7 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 
 /// A job file's text, or the problem reading it.
 fn read_job_file(file: &Path, display: &str) -> std::result::Result<String, Diagnostic> {
+    crate::cache::note_file(file);
     match crate::files::read_limited(file, crate::files::JOB_FILE_LIMIT) {
         Ok(bytes) => String::from_utf8(bytes)
             .map_err(|_| file_problem(display, "the file is not UTF-8 text", "save it as UTF-8")),
@@ -487,6 +489,7 @@ pub fn job_stem(path: &Path) -> String {
 /// The `*.toml` files of a jobs folder, sorted. Hidden files and editor or
 /// package-manager leftovers (`x.toml~`, `x.toml.dpkg-old`) are not job files.
 fn list_job_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Result<Vec<PathBuf>> {
+    crate::cache::note_file(dir);
     let entries = fs::read_dir(dir)
         .with_context(|| format!("cannot read the jobs folder {}", dir.display()))?;
     let mut files = Vec::new();
@@ -527,6 +530,7 @@ fn list_job_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Result<Vec<P
 /// group or others. Links are judged by what they point to, and the link
 /// itself must be root's too.
 fn permission_problem(path: &Path, display: &str) -> Option<Diagnostic> {
+    crate::cache::note_file(path);
     let mut problems = Vec::new();
     let Ok(link) = fs::symlink_metadata(path) else {
         return None;
@@ -597,6 +601,16 @@ const MAX_LINKS: usize = 40;
 
 impl PathInspector for HostPaths {
     fn trace(&self, path: &str) -> std::result::Result<Vec<PathStep>, String> {
+        let result = self.trace_uncached(path);
+        crate::cache::note_trace(path, &result);
+        result
+    }
+}
+
+impl HostPaths {
+    /// [`PathInspector::trace`], not noted for [`crate::cache`] (which
+    /// calls it to see whether a trace is still the same).
+    pub(crate) fn trace_uncached(&self, path: &str) -> std::result::Result<Vec<PathStep>, String> {
         use std::path::Component;
         let step = |path: &Path, kind: StepKind, meta: &fs::Metadata| PathStep {
             path: path.display().to_string(),

@@ -257,7 +257,15 @@ fn gather_with(paths: &Paths, opts: Options<'_>, next_elapses: bool) -> Result<O
             .then(|| scope.spawn(move || crate::journal::unrecorded_runs(mode)));
 
         let mut on_disk: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for u in unit_dir.read_units().map_err(|e| systemd_error(e, mode))? {
+        // A long-lived reader (jobctl-web) keeps what it read between
+        // readings while the files are unchanged (`crate::cache`).
+        let keep = crate::cache::enabled();
+        let units = if keep {
+            crate::cache::read_units(unit_dir, &paths.unit_dir).map(|(units, _)| units)
+        } else {
+            unit_dir.read_units()
+        };
+        for u in units.map_err(|e| systemd_error(e, mode))? {
             if let Some(contents) = u.contents
                 && let Some(o) = ownership(&contents)
             {
@@ -266,10 +274,35 @@ fn gather_with(paths: &Paths, opts: Options<'_>, next_elapses: bool) -> Result<O
         }
         // Enablement from the unit folder's links, as apply reads it
         // (asking systemd costs it a scan of every unit folder per unit).
-        let enabled: std::collections::HashSet<String> = systemd::enabled_units(&paths.unit_dir)
-            .into_iter()
-            .collect();
-        let loaded = load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()))?;
+        let enabled: std::collections::HashSet<String> = if keep {
+            crate::cache::enabled_units(&paths.unit_dir)
+        } else {
+            systemd::enabled_units(&paths.unit_dir)
+        }
+        .into_iter()
+        .collect();
+        // Feature detection needs systemd's version; the files are parsed
+        // while systemd answers.
+        let version = || version_rx.recv().ok().flatten();
+        let load = || load::load_jobs(paths, &JobSelection::Dir(paths.jobs_dir.clone()));
+        let exe = |loaded: &load::LoadedJobs| rendering::jobctl_path(loaded, None);
+        let render = |loaded: &load::LoadedJobs, exe: &str, version| {
+            rendering::render_each(loaded, paths, exe, version)
+        };
+        let (loaded, rendered, failures) = if keep {
+            let (prepared, _) = crate::cache::jobs(paths, load, exe, version, render)?;
+            (
+                prepared.loaded.clone(),
+                prepared.rendered.clone(),
+                prepared.failures.clone(),
+            )
+        } else {
+            let loaded = load()?;
+            let exe = exe(&loaded)?;
+            let version = version();
+            let (rendered, failures) = render(&loaded, &exe, version);
+            (loaded, rendered, failures)
+        };
         let missing_dir = loaded.missing_dir.clone();
         let config_file = paths.config.display().to_string();
         let mut invalid: BTreeMap<String, String> = BTreeMap::new();
@@ -283,11 +316,6 @@ fn gather_with(paths: &Paths, opts: Options<'_>, next_elapses: bool) -> Result<O
                 invalid.entry(stem).or_insert(text);
             }
         }
-        let exe = rendering::jobctl_path(&loaded, None)?;
-        // Feature detection needs systemd's version; the files were parsed
-        // while systemd answered.
-        let version = version_rx.recv().ok().flatten();
-        let (rendered, failures) = rendering::render_each(&loaded, paths, &exe, version);
         for (job, error) in failures {
             invalid
                 .entry(job)

@@ -408,6 +408,7 @@ pub fn actual(
 /// Names of the units with an `[Install]` symlink in `dir/*.wants/`.
 pub fn enabled_units(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
+    crate::cache::note_file(dir);
     let Ok(entries) = fs::read_dir(dir) else {
         return out;
     };
@@ -415,6 +416,7 @@ pub fn enabled_units(dir: &Path) -> Vec<String> {
         if !entry.file_name().to_string_lossy().ends_with(".wants") {
             continue;
         }
+        crate::cache::note_file(&entry.path());
         if let Ok(links) = fs::read_dir(entry.path()) {
             out.extend(
                 links

@@ -58,7 +58,9 @@ impl HostZones {
         if !name_is_valid(name) {
             return None;
         }
-        let bytes = read_tzif(&self.root.join(name)).ok()?;
+        let file = self.root.join(name);
+        crate::cache::note_file(&file);
+        let bytes = read_tzif(&file).ok()?;
         TimeZone::tzif(name, &bytes).ok()
     }
 }
@@ -91,6 +93,7 @@ impl ZoneLookup for HostZones {
         let mut out = Vec::new();
         let mut todo = vec![(self.root.clone(), String::new(), 0)];
         while let Some((dir, prefix, depth)) = todo.pop() {
+            crate::cache::note_file(&dir);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };

@@ -42,6 +42,7 @@ mod watch;
 mod web;
 mod web_auth;
 mod web_browser;
+mod web_fresh;
 mod web_live;
 
 use std::fs;
@@ -156,6 +157,7 @@ const CASES: &[(&str, Case)] = &[
     ("web_live::the_job_page_shows_its_definition_next_runs_and_zones", web_live::the_job_page_shows_its_definition_next_runs_and_zones),
     ("web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone", web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone),
     ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
+    ("web_fresh::the_dashboard_keeps_nothing_older_than_a_request", web_fresh::the_dashboard_keeps_nothing_older_than_a_request),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

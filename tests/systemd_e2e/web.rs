@@ -84,7 +84,7 @@ pub fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed
     Ok((code, body.to_string()))
 }
 
-fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
+pub(super) fn get(env: &Env, path: &str) -> Result<(u16, String), Failed> {
     curl(
         env,
         "",
@@ -96,7 +96,12 @@ pub fn json(body: &str) -> Result<Value, Failed> {
     serde_json::from_str(body).map_err(|e| format!("{e}: {body}").into())
 }
 
-fn cli_json(env: &Env, dir: &Path, config: &Path, args: &[&str]) -> Result<Value, Failed> {
+pub(super) fn cli_json(
+    env: &Env,
+    dir: &Path,
+    config: &Path,
+    args: &[&str],
+) -> Result<Value, Failed> {
     let mut all = vec![
         "--config",
         config.to_str().unwrap(),

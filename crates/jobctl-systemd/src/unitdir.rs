@@ -87,6 +87,43 @@ impl UnitDir {
         Ok(out)
     }
 
+    /// The folder's `.service`/`.timer` entries, sorted by name, each with
+    /// whether it is a regular file (by the folder's listing, not a stat):
+    /// what [`UnitDir::read_units`] reads, for a reader that keeps the files'
+    /// texts between readings (jobctl-web) and reads them with
+    /// [`UnitDir::read_file_at`].
+    pub fn entries(&self) -> Result<Vec<(String, bool)>> {
+        let mut out = Vec::new();
+        for (name, entry) in self.unit_entries()? {
+            let file_type = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", entry.path().display()), e))?;
+            out.push((name, file_type.is_file()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The folder, opened for `*at` calls (`None` when it cannot be).
+    pub fn open(&self) -> Option<rustix::fd::OwnedFd> {
+        rustix::fs::open(
+            &self.dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
+    }
+
+    /// One unit file's text, as [`UnitDir::read_units`] reads it (not
+    /// through a link; `None` when unreadable or not UTF-8).
+    pub fn read_file_at(dir: &rustix::fd::OwnedFd, name: &str) -> Option<String> {
+        read_small(dir, name)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
     /// The names of the folder's regular `.service`/`.timer` files, without
     /// reading them (a directory listing: what `list` asks systemd about
     /// while the files themselves are being read).

@@ -63,6 +63,9 @@ fn main() -> std::process::ExitCode {
     // Before any thread exists: the environment is changed here.
     let activated = listen::activated();
     let args = Args::parse();
+    // Keep the job files' and unit files' readings between requests while
+    // the files are unchanged (never older than a request: jobctl::cache).
+    jobctl::cache::enable();
     // The units run `jobctl`, the binary beside this one in the package
     // (both in /usr/bin), not `jobctl-web`: without `jobctl_path` in the
     // configuration, the commands this server runs compare the installed

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use jobctl::exit::Exit;
 use jobctl::output::{Lines, escape};
+use jobctl_core::web::filter::JobFilter;
 use jobctl_core::web::{Caller, Scope};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -175,6 +176,18 @@ struct JobsQuery {
     status: Option<String>,
 }
 
+/// A rendered page: status, headers, body.
+type Rendered = (StatusCode, HeaderMap, axum::body::Bytes);
+
+/// The jobs page is the same for every reader with the same filters: the
+/// identical requests waiting at the same time share one rendering of one
+/// reading (`coalesce`: started after all of them arrived, so never older
+/// than any of them), instead of each parsing the `list` document (600 KB
+/// for 1,000 jobs) and writing a row per job (docs/dashboard.md, "Under
+/// load").
+static JOBS_PAGES: std::sync::LazyLock<crate::coalesce::Coalescer<Vec<String>, Rendered>> =
+    std::sync::LazyLock::new(crate::coalesce::Coalescer::new);
+
 async fn jobs(
     State(s): State<Shared>,
     ConnectInfo(p): ConnectInfo<Peer>,
@@ -185,6 +198,38 @@ async fn jobs(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // The page depends on the query and on the caller's job filter, never
+    // on anything else about the caller: both are the key of the shared
+    // rendering, so a filtered token never gets a page made for another.
+    let filter = caller.filter().cloned();
+    let key = vec![
+        q.owner.clone().unwrap_or_default(),
+        q.team.clone().unwrap_or_default(),
+        q.tag.clone().unwrap_or_default(),
+        q.status.clone().unwrap_or_default(),
+        filter
+            .as_ref()
+            .map(|f| serde_json::to_string(f).unwrap_or_else(|_| format!("{f:?}")))
+            .unwrap_or_default(),
+    ];
+    let (status, headers, body) = JOBS_PAGES
+        .get(key, || async {
+            let (parts, body) = jobs_page(&s, q, filter.as_ref()).await.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            (parts.status, parts.headers, body)
+        })
+        .await;
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
+    res
+}
+
+/// The jobs page for these filters (and the caller's job filter), from one
+/// `list` reading.
+async fn jobs_page(s: &Shared, q: JobsQuery, filter: Option<&JobFilter>) -> Response {
     let labels = LabelQuery {
         owner: q.owner.clone(),
         team: q.team.clone(),
@@ -192,13 +237,12 @@ async fn jobs(
     };
     let mut args = vec!["list".into(), "--json".into()];
     args.extend(labels.args());
-    let rows = match doc(&s, args).await {
+    let rows = match doc(s, args).await {
         // jobctl.list/v1 (docs/json.md): the rows are under `jobs`.
         Ok((_, v)) => v["jobs"].as_array().cloned().unwrap_or_default(),
         Err(r) => return r,
     };
     let wanted = q.status.clone().filter(|x| !x.is_empty());
-    let filter = caller.filter();
     let rows: Vec<&Value> = rows
         .iter()
         .filter(|r| {
