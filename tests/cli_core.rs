@@ -82,6 +82,42 @@ fn validate_name_checks_a_staged_file_as_the_job_it_will_be() {
 /// fails: the error, its hints and the diagnostics with file, line, column,
 /// key, message and hint.
 #[test]
+fn validate_says_which_errors_are_the_configurations() {
+    let env = TestEnv::new();
+    let config = env.write_config("[notify.channels.m]\nmail = [\"not an address\"]\n");
+    env.write_job(
+        "a",
+        "command = [\"/bin/true\"]\ndaily = \"03:00\"\nnotify = [\"m\"]\n",
+    );
+    let jobs = env.jobs_dir();
+    let out = env.run([
+        "--jobs-dir",
+        jobs.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "validate",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.describe());
+    // Two errors: the channel's address in the configuration, and the job
+    // naming that broken channel; the summary says the first is not the
+    // job file's.
+    assert_eq!(
+        out.stdout(),
+        "checked 1 job file: 0 valid, 1 invalid (2 errors, 0 warnings); \
+         the configuration has 1 error\n",
+        "{}",
+        out.describe()
+    );
+    // The address's error says how to write one.
+    let err = out.stderr();
+    assert!(
+        err.contains("`notify.channels.m.mail[0]`: \"not an address\" is not a plain mail address")
+            && err.contains("hint: one plain address per item, without a name"),
+        "{err}"
+    );
+}
+
+#[test]
 fn json_failures_are_one_object_with_the_diagnostics() {
     let env = TestEnv::new();
     let file = env.write_job(

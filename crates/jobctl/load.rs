@@ -51,6 +51,14 @@ impl LoadedJobs {
     /// The errors sorted by what they spoil: the whole apply (the
     /// configuration, the jobs folder itself, two files for one job name),
     /// or one job (every other error, by the job its file names).
+    /// How many errors are the configuration file's (not a job file's).
+    pub fn config_errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.file == self.config_file)
+            .count()
+    }
+
     pub fn triage(&self) -> Triage {
         let mut triage = Triage::default();
         for d in self.diagnostics.iter().filter(|d| d.is_error()) {

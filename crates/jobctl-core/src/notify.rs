@@ -564,7 +564,11 @@ fn decode_channel(
                     address.span.clone(),
                     &format!("{}[{index}]", key("mail")),
                     message,
-                    None,
+                    Some(
+                        "one plain address per item, without a name: \
+                         mail = [\"ops@example.com\", \"dba@example.com\"]"
+                            .into(),
+                    ),
                 );
                 ok = false;
             }
@@ -691,7 +695,12 @@ fn decode_channel(
         }
         match check_address(&f.value) {
             Ok(()) => from = Some(f.value),
-            Err(message) => diags.error(f.span, &key("from"), message, None),
+            Err(message) => diags.error(
+                f.span,
+                &key("from"),
+                message,
+                Some("one plain address, without a name: from = \"jobctl@example.com\"".into()),
+            ),
         }
     }
     let repeat = decode_repeat(&reader, &key("repeat"), diags).or(default_repeat);

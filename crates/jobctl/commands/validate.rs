@@ -93,7 +93,7 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
             text.push('\n');
         }
         output::print_error_text(&text)?;
-        output::print_text(&summary(&report))?;
+        output::print_text(&summary(&report, loaded.config_errors()))?;
     }
     Ok(if report.valid {
         ExitCode::SUCCESS
@@ -162,7 +162,10 @@ fn report(loaded: &LoadedJobs, systemd: Option<SystemdTarget>) -> Report<'_> {
     }
 }
 
-fn summary(report: &Report<'_>) -> String {
+/// The last line of `validate`: the job files, and the errors (those of
+/// the configuration named apart: they are no job file's, though a job that
+/// names a broken channel is invalid with them).
+fn summary(report: &Report<'_>, config_errors: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let invalid = report.files.saturating_sub(report.jobs.len());
     let mut line = format!(
@@ -176,6 +179,12 @@ fn summary(report: &Report<'_>) -> String {
             " ({}, {})",
             plural(report.errors, "error"),
             plural(report.warnings, "warning")
+        ));
+    }
+    if config_errors > 0 {
+        line.push_str(&format!(
+            "; the configuration has {}",
+            plural(config_errors, "error")
         ));
     }
     line.push('\n');
