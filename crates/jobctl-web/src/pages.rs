@@ -6,7 +6,7 @@
 //! visible (`jobctl::output::escape`), as on root's terminal.
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
+use crate::extract::{Path, Query};
 use crate::when::when;
 
 pub fn router() -> Router<Shared> {
@@ -79,7 +80,7 @@ fn page_with(title: &str, head: Markup, body: Markup) -> Response {
     axum::response::Html(markup.into_string()).into_response()
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     let mut res = page("Error", html! { h1 { "Error" } p.error { (message) } });
     *res.status_mut() = status;
     res
@@ -233,7 +234,7 @@ async fn jobs(
                 } }
                 button type="submit" { "Filter" }
             }
-            p { (rows.len()) " jobs"
+            p { (rows.len()) @if rows.len() == 1 { " job" } @else { " jobs" }
                 @if filter.is_some() { " (only the jobs this token may see)" } }
             div.scroll { table {
                 thead { tr { th { "Job" } th { "State" } th { "Schedule" } th { "Next run" } th { "Last result" } th { "Duration" } th { "Fails" } th { "Owner / team / tags" } } }
