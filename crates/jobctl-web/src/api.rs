@@ -114,6 +114,27 @@ pub fn explained(
     headers: &HeaderMap,
     asked: Option<(&Caller, Scope)>,
 ) -> Response {
+    let Some(message) = refusal_message(state, refusal, headers, asked) else {
+        return refused(refusal);
+    };
+    let mut res = json_error(status_of_refusal(refusal), &message);
+    if refusal == Refusal::Unauthenticated {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    res
+}
+
+/// The message of [`explained`] (also on the pages), `None` where the
+/// plain refusal says all there is.
+pub fn refusal_message(
+    state: &auth::State,
+    refusal: Refusal,
+    headers: &HeaderMap,
+    asked: Option<(&Caller, Scope)>,
+) -> Option<String> {
     let config = state.config_file.display();
     let message = match (refusal, asked) {
         (Refusal::Unauthenticated, _) => match headers.get(header::AUTHORIZATION) {
@@ -130,7 +151,7 @@ pub fn explained(
                 "the sign-in cookie's token is not known here (revoked?): sign in again at /login"
                     .to_string()
             }
-            None => return refused(refusal),
+            None => return None,
         },
         (Refusal::ActionsOff, _) => {
             format!("actions are off; set actions = true in [web] of {config}")
@@ -168,19 +189,12 @@ pub fn explained(
                     "uid {uid} may not {scope}: only root and the members of \
                      action_group in [web] of {config} may"
                 ),
-                Caller::Anonymous => return refused(refusal),
+                Caller::Anonymous => return None,
             }
         }
-        _ => return refused(refusal),
+        _ => return None,
     };
-    let mut res = json_error(status_of_refusal(refusal), &message);
-    if refusal == Refusal::Unauthenticated {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
-    }
-    res
+    Some(message)
 }
 
 fn status_of_refusal(refusal: Refusal) -> StatusCode {

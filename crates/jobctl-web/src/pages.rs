@@ -89,8 +89,30 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
 /// The caller may read, or the answer (401 offers the token form).
 fn reader(s: &Shared, p: &Peer, h: &HeaderMap) -> Result<(Caller, bool), Response> {
     let (caller, ambient) = s.caller_with_cookie(p, h).map_err(refusal_page)?;
-    s.allow(&caller, Scope::Read).map_err(refusal_page)?;
+    s.allow(&caller, Scope::Read)
+        .map_err(|r| explained_page(s, r, h, &caller, Scope::Read))?;
     Ok((caller, ambient))
+}
+
+/// A refusal of what `caller` asked, saying what it lacks and how to get
+/// it (as the API's answer does), else as [`refusal_page`].
+fn explained_page(
+    s: &Shared,
+    r: jobctl_core::web::Refusal,
+    h: &HeaderMap,
+    caller: &Caller,
+    scope: Scope,
+) -> Response {
+    use jobctl_core::web::Refusal;
+    match (
+        r,
+        crate::api::refusal_message(s, r, h, Some((caller, scope))),
+    ) {
+        (Refusal::Forbidden | Refusal::ActionsOff, Some(message)) => {
+            error_page(StatusCode::FORBIDDEN, &format!("Not allowed: {message}."))
+        }
+        _ => refusal_page(r),
+    }
 }
 
 fn refusal_page(r: jobctl_core::web::Refusal) -> Response {
@@ -517,7 +539,7 @@ async fn run_now(
         Err(r) => return refusal_page(r),
     };
     if let Err(r) = s.allow(&caller, Scope::Run) {
-        return refusal_page(r);
+        return explained_page(&s, r, &h, &caller, Scope::Run);
     }
     if let Err(r) = job_gate(&s, &caller, Scope::Run, &name).await {
         return r;

@@ -489,3 +489,44 @@ fn actions_off_names_the_configuration_file() {
         "{body}"
     );
 }
+
+/// The pages' refusals said only "Not allowed for this caller." (trial2):
+/// they now say what is missing, as the API's do.
+#[test]
+fn page_refusals_say_what_the_caller_lacks() {
+    let runner = format!("jobctl_{}", "ef".repeat(32));
+    let reader = format!("jobctl_{}", "12".repeat(32));
+    let s = start(
+        "pagerefusals",
+        "[web]\nactions = true\n",
+        &[("runner", "run", &runner), ("reader", "read", &reader)],
+    );
+    let (status, head, body) = tcp(
+        &s,
+        "GET",
+        "/",
+        &[&format!("Authorization: Bearer {runner}")],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        body.contains("token runner does not have the `read` scope"),
+        "{body}"
+    );
+
+    // The "Run now" form, posted with a read token.
+    let form = "csrf=x";
+    let request = format!(
+        "POST /jobs/nightly/run HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {reader}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    let (status, _, body) = exchange(&mut stream, &request);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("token reader does not have the `run` scope"),
+        "{body}"
+    );
+}
