@@ -570,10 +570,16 @@ async fn run_now(
 }
 
 async fn login_form() -> Response {
+    sign_in(None)
+}
+
+/// The sign-in form, after a refused token with why.
+fn sign_in(refused: Option<&str>) -> Response {
     page(
         "Sign in",
         html! {
             h1 { "Sign in" }
+            @if let Some(why) = refused { p.error { (why) } }
             p { "Paste a token made with " code { "jobctl token create" } "." }
             form method="post" action="/login" {
                 input type="password" name="token" autocomplete="off" required;
@@ -592,7 +598,10 @@ struct LoginForm {
 /// carry (`SameSite=Strict`, `HttpOnly`).
 async fn login(State(s): State<Shared>, Form(form): Form<LoginForm>) -> Response {
     if !s.token_valid(form.token.trim()) {
-        let mut res = login_form().await;
+        let mut res = sign_in(Some(
+            "This token is not known here: mistyped, or revoked. \
+             `jobctl token list` on the server names the tokens.",
+        ));
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         return res;
     }

@@ -530,3 +530,21 @@ fn page_refusals_say_what_the_caller_lacks() {
         "{body}"
     );
 }
+
+/// A refused sign-in showed the empty form again, with nothing to say why
+/// (trial2): the page now says the token is not known.
+#[test]
+fn a_refused_sign_in_says_why() {
+    let s = start("signin", "", &[]);
+    let form = "token=jobctl_mistyped";
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    let (status, head, body) = exchange(&mut stream, &request);
+    assert_eq!(status, 401, "{body}");
+    assert!(!head.contains("set-cookie"), "{head}");
+    assert!(body.contains("This token is not known here"), "{body}");
+}
