@@ -73,16 +73,7 @@ pub fn parse_error(err: clap::Error) -> ExitCode {
         .take_while(|a| a != "--")
         .any(|a| a == "--json");
     if json && !shown {
-        let rendered = err.render().to_string();
-        let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
-        let error = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_string();
-        let hints: Vec<String> = lines
-            .filter_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string))
-            .collect();
+        let (error, hints) = refusal_parts(&err);
         let _ = crate::output::print_json(
             "error",
             &crate::error::JsonError {
@@ -100,6 +91,31 @@ pub fn parse_error(err: clap::Error) -> ExitCode {
     } else {
         crate::exit::Exit::Usage.into()
     }
+}
+
+/// A refusal of clap's as an error document's `error` and `hints`: its
+/// first line (without `error: `), then each `tip: …` and the accepted
+/// values (`possible values: running, success, …`).
+pub fn refusal_parts(err: &clap::Error) -> (String, Vec<String>) {
+    let rendered = err.render().to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let error = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let hints = lines
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("tip: ").map(str::to_string).or_else(|| {
+                l.strip_prefix('[')
+                    .and_then(|l| l.strip_suffix(']'))
+                    .filter(|l| l.starts_with("possible values: "))
+                    .map(str::to_string)
+            })
+        })
+        .collect();
+    (error, hints)
 }
 
 /// Options every command accepts.

@@ -36,6 +36,7 @@ mod sandbox_smoke;
 #[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
 mod tls;
 mod trial;
+mod trial2;
 mod trust;
 mod trust_fix;
 mod watch;
@@ -158,6 +159,7 @@ const CASES: &[(&str, Case)] = &[
     ("web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone", web_live::a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone),
     ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
     ("web_fresh::the_dashboard_keeps_nothing_older_than_a_request", web_fresh::the_dashboard_keeps_nothing_older_than_a_request),
+    ("trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented", trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -97,7 +97,10 @@ pub enum Error {
     BadOutput { run: RunId, reason: String },
     #[error("run id prefix \"{prefix}\" is ambiguous: it matches {count} runs; give more digits")]
     AmbiguousRunId { prefix: String, count: usize },
-    #[error("\"{0}\" is not a run id (hexadecimal digits, at least 4)")]
+    #[error(
+        "\"{0}\" is not a run id: a run id, or its start, is 4 to 16 hexadecimal digits, \
+         the first of them 0 to 7"
+    )]
     BadRunId(String),
     #[error("stored value is malformed: {0}")]
     BadValue(String),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use jobctl_core::web::{Caller, Refusal, Scope};
 use serde::Deserialize;
 
 use crate::auth::{self, Peer};
+use crate::extract::{Path, Query};
 
 pub type Shared = Arc<auth::State>;
 
@@ -102,6 +103,104 @@ pub fn refused(refusal: Refusal) -> Response {
     res
 }
 
+/// A refusal as [`refused`], its message saying what the caller lacks and
+/// how to get it: an unknown token (401, `error="invalid_token"`), the
+/// scope a token or a proxy's user does not have, the groups of `[web]`, or
+/// the configuration file that turns actions on. `asked` is the caller and
+/// the scope it asked for, once it is known.
+pub fn explained(
+    state: &auth::State,
+    refusal: Refusal,
+    headers: &HeaderMap,
+    asked: Option<(&Caller, Scope)>,
+) -> Response {
+    let Some(message) = refusal_message(state, refusal, headers, asked) else {
+        return refused(refusal);
+    };
+    let mut res = json_error(status_of_refusal(refusal), &message);
+    if refusal == Refusal::Unauthenticated {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    res
+}
+
+/// The message of [`explained`] (also on the pages), `None` where the
+/// plain refusal says all there is.
+pub fn refusal_message(
+    state: &auth::State,
+    refusal: Refusal,
+    headers: &HeaderMap,
+    asked: Option<(&Caller, Scope)>,
+) -> Option<String> {
+    let config = state.config_file.display();
+    let message = match (refusal, asked) {
+        (Refusal::Unauthenticated, _) => match headers.get(header::AUTHORIZATION) {
+            Some(v) if v.as_bytes().starts_with(b"Bearer ") => {
+                "this bearer token is not known here: mistyped, or revoked \
+                 (`jobctl token list` on the server names the tokens; \
+                 `jobctl token create` makes one)"
+                    .to_string()
+            }
+            Some(_) => "the Authorization header is not `Bearer TOKEN`: send a token \
+                        made with `jobctl token create`"
+                .to_string(),
+            None if auth::cookie(headers, "jobctl_token").is_some() => {
+                "the sign-in cookie's token is not known here (revoked?): sign in again at /login"
+                    .to_string()
+            }
+            None => return None,
+        },
+        (Refusal::ActionsOff, _) => {
+            format!("actions are off; set actions = true in [web] of {config}")
+        }
+        (Refusal::Forbidden, Some((caller, scope))) => {
+            let scope = scope.as_str();
+            match caller {
+                Caller::Token { name, scopes, .. } => format!(
+                    "token {name} does not have the `{scope}` scope (it has {}); \
+                     create one that has: jobctl token create --scope {}",
+                    scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    if scope == "read" {
+                        "read".to_string()
+                    } else {
+                        format!("read,{scope}")
+                    },
+                ),
+                Caller::Proxy { user, .. } => format!(
+                    "proxy user {user} does not have the `{scope}` scope: \
+                     give it in [web.trusted_proxy] (users or scopes) of {config}"
+                ),
+                Caller::Unix { uid, .. } if state.own_uid != 0 => format!(
+                    "uid {uid} may not use this socket: it serves uid {} only",
+                    state.own_uid
+                ),
+                Caller::Unix { uid, .. } if scope == "read" => format!(
+                    "uid {uid} may not read: only root and the members of read_group \
+                     or action_group in [web] of {config} may"
+                ),
+                Caller::Unix { uid, .. } => format!(
+                    "uid {uid} may not {scope}: only root and the members of \
+                     action_group in [web] of {config} may"
+                ),
+                Caller::Anonymous => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(message)
+}
+
+fn status_of_refusal(refusal: Refusal) -> StatusCode {
+    refused(refusal).status()
+}
+
 pub fn json_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "error": message });
     (status, axum::Json(body)).into_response()
@@ -114,8 +213,12 @@ pub fn authorize(
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<Caller, Response> {
-    let (caller, _) = state.caller_with_cookie(peer, headers).map_err(refused)?;
-    state.allow(&caller, scope).map_err(refused)?;
+    let (caller, _) = state
+        .caller_with_cookie(peer, headers)
+        .map_err(|r| explained(state, r, headers, None))?;
+    state
+        .allow(&caller, scope)
+        .map_err(|r| explained(state, r, headers, Some((&caller, scope))))?;
     Ok(caller)
 }
 
@@ -174,9 +277,16 @@ async fn run_command(
                     jobctl::origin::acting(acting, || jobctl::commands::run_captured(cli))
                 }
                 Err(e) => {
-                    let first = e.render().to_string();
-                    let line = first.lines().next().unwrap_or_default().to_string();
-                    let doc = serde_json::json!({ "error": line, "exit_status": 2 });
+                    // The document the CLI prints for it with `--json`.
+                    let (error, hints) = jobctl::cli::refusal_parts(&e);
+                    let doc = serde_json::json!({
+                        "schema": "jobctl.error/v1",
+                        "error": error,
+                        "causes": [],
+                        "hints": hints,
+                        "diagnostics": [],
+                        "exit_status": Exit::Usage.code(),
+                    });
                     (Exit::Usage, serde_json::to_vec(&doc).unwrap_or_default())
                 }
             },
@@ -406,13 +516,15 @@ async fn history(s: &auth::State, job: Option<String>, q: RunsQuery) -> Response
     if let Some(v) = q.since.as_deref().filter(|v| !v.is_empty()) {
         args.push(flag("since", v));
     }
+    const BAD_CURSOR: &str = "invalid cursor: pass the previous page's Jobctl-Next-Cursor \
+                              header as it is (with the same filters)";
     let until = match (&q.cursor, &q.until) {
         (Some(c), _) => match c.parse::<i64>() {
             Ok(us) => match jiff::Timestamp::from_microsecond(us) {
                 Ok(ts) => Some(ts.to_string()),
-                Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid cursor"),
+                Err(_) => return json_error(StatusCode::BAD_REQUEST, BAD_CURSOR),
             },
-            Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid cursor"),
+            Err(_) => return json_error(StatusCode::BAD_REQUEST, BAD_CURSOR),
         },
         (None, u) => u.clone().filter(|v| !v.is_empty()),
     };
@@ -738,10 +850,10 @@ async fn act(
 ) -> Response {
     let (caller, ambient) = match s.caller_with_cookie(p, h) {
         Ok(c) => c,
-        Err(r) => return refused(r),
+        Err(r) => return explained(s, r, h, None),
     };
     if let Err(r) = s.allow(&caller, scope) {
-        return refused(r);
+        return explained(s, r, h, Some((&caller, scope)));
     }
     // The job is the last argument: one the token's filter hides is 404.
     if let Some(job) = args.last()

@@ -86,6 +86,8 @@ pub struct State {
     pub groups: Groups,
     pub own_uid: u32,
     pub token_file: PathBuf,
+    /// The configuration file read (`[web]`), named in refusals.
+    pub config_file: PathBuf,
     /// Secret of this server's life, for CSRF tokens.
     csrf_secret: [u8; 32],
     /// The uids of the `unix:` peers of `[web.trusted_proxy]`, resolved at start.
@@ -137,6 +139,7 @@ impl State {
             groups,
             own_uid: nix_uid(),
             token_file: jobctl::commands::token::file(&paths),
+            config_file: paths.config.clone(),
             csrf_secret,
             proxy_uids,
             reads: crate::coalesce::Coalescer::new(),
@@ -276,7 +279,7 @@ impl State {
 }
 
 /// A cookie's value from the `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()

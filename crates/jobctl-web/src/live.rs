@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::api::{Shared, authorize, json_error, json_response, logs_doc};
 use crate::auth::Peer;
+use crate::extract::Path;
 
 /// Events waiting for a client.
 const QUEUE: usize = 64;

@@ -16,6 +16,7 @@
 mod api;
 mod auth;
 mod coalesce;
+mod extract;
 mod jobpage;
 mod listen;
 mod live;

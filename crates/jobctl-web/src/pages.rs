@@ -6,7 +6,7 @@
 //! visible (`jobctl::output::escape`), as on root's terminal.
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
+use crate::extract::{Path, Query};
 use crate::when::when;
 
 pub fn router() -> Router<Shared> {
@@ -80,7 +81,7 @@ fn page_with(title: &str, head: Markup, body: Markup) -> Response {
     axum::response::Html(markup.into_string()).into_response()
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     let mut res = page("Error", html! { h1 { "Error" } p.error { (message) } });
     *res.status_mut() = status;
     res
@@ -89,8 +90,30 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 /// The caller may read, or the answer (401 offers the token form).
 fn reader(s: &Shared, p: &Peer, h: &HeaderMap) -> Result<(Caller, bool), Response> {
     let (caller, ambient) = s.caller_with_cookie(p, h).map_err(refusal_page)?;
-    s.allow(&caller, Scope::Read).map_err(refusal_page)?;
+    s.allow(&caller, Scope::Read)
+        .map_err(|r| explained_page(s, r, h, &caller, Scope::Read))?;
     Ok((caller, ambient))
+}
+
+/// A refusal of what `caller` asked, saying what it lacks and how to get
+/// it (as the API's answer does), else as [`refusal_page`].
+fn explained_page(
+    s: &Shared,
+    r: jobctl_core::web::Refusal,
+    h: &HeaderMap,
+    caller: &Caller,
+    scope: Scope,
+) -> Response {
+    use jobctl_core::web::Refusal;
+    match (
+        r,
+        crate::api::refusal_message(s, r, h, Some((caller, scope))),
+    ) {
+        (Refusal::Forbidden | Refusal::ActionsOff, Some(message)) => {
+            error_page(StatusCode::FORBIDDEN, &format!("Not allowed: {message}."))
+        }
+        _ => refusal_page(r),
+    }
 }
 
 fn refusal_page(r: jobctl_core::web::Refusal) -> Response {
@@ -277,7 +300,7 @@ async fn jobs_page(s: &Shared, q: JobsQuery, filter: Option<&JobFilter>) -> Resp
                 } }
                 button type="submit" { "Filter" }
             }
-            p { (rows.len()) " jobs"
+            p { (rows.len()) @if rows.len() == 1 { " job" } @else { " jobs" }
                 @if filter.is_some() { " (only the jobs this token may see)" } }
             div.scroll { table {
                 thead { tr { th { "Job" } th { "State" } th { "Schedule" } th { "Next run" } th { "Last result" } th { "Duration" } th { "Fails" } th { "Owner / team / tags" } } }
@@ -560,7 +583,7 @@ async fn run_now(
         Err(r) => return refusal_page(r),
     };
     if let Err(r) = s.allow(&caller, Scope::Run) {
-        return refusal_page(r);
+        return explained_page(&s, r, &h, &caller, Scope::Run);
     }
     if let Err(r) = job_gate(&s, &caller, Scope::Run, &name).await {
         return r;
@@ -591,10 +614,16 @@ async fn run_now(
 }
 
 async fn login_form() -> Response {
+    sign_in(None)
+}
+
+/// The sign-in form, after a refused token with why.
+fn sign_in(refused: Option<&str>) -> Response {
     page(
         "Sign in",
         html! {
             h1 { "Sign in" }
+            @if let Some(why) = refused { p.error { (why) } }
             p { "Paste a token made with " code { "jobctl token create" } "." }
             form method="post" action="/login" {
                 input type="password" name="token" autocomplete="off" required;
@@ -613,7 +642,10 @@ struct LoginForm {
 /// carry (`SameSite=Strict`, `HttpOnly`).
 async fn login(State(s): State<Shared>, Form(form): Form<LoginForm>) -> Response {
     if !s.token_valid(form.token.trim()) {
-        let mut res = login_form().await;
+        let mut res = sign_in(Some(
+            "This token is not known here: mistyped, or revoked. \
+             `jobctl token list` on the server names the tokens.",
+        ));
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         return res;
     }

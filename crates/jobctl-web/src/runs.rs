@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::api::{Shared, authorize, json_error, json_response, logs_doc};
 use crate::auth::Peer;
+use crate::extract::Path;
 
 pub fn router() -> Router<Shared> {
     Router::new()

@@ -356,3 +356,195 @@ fn an_invalid_trusted_proxy_stops_the_server_naming_file_line_and_key() {
         "{err}"
     );
 }
+
+/// Found by trying the API as a newcomer (trial2): bad input in the query
+/// string or the path is answered like every other invalid input, as the
+/// JSON error document (400) naming what was wrong, and a refused value of
+/// the CLI's says which values it takes. axum's own answer was a
+/// `text/plain` line; clap's list of values was cut off.
+#[test]
+fn bad_query_and_path_values_are_json_errors_that_say_what_to_send() {
+    let s = start("badinput", "", &[]);
+    let json_400 = |path: &str| {
+        let (status, head, body) = unix(&s, "GET", path, &[]);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{path}: {head}"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"));
+        doc
+    };
+    for (path, names) in [
+        ("/api/v1/runs?limit=abc", "limit"),
+        ("/api/v1/runs?limit=99999999999999999999999", "limit"),
+        ("/api/v1/runs?failed=maybe", "failed"),
+        ("/api/v1/runs?colour=red", "colour"),
+        ("/api/v1/jobs?status=failed", "status"),
+        ("/api/v1/notifications?limit=-1", "limit"),
+        ("/api/v1/jobs/x/runs/0123/output?tail=x", "tail"),
+    ] {
+        let doc = json_400(path);
+        let error = doc["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with("invalid query string: ") && error.contains(names),
+            "{path}: {doc}"
+        );
+    }
+    let doc = json_400("/api/v1/runs/%FF");
+    assert!(
+        doc["error"].as_str().unwrap().starts_with("invalid path"),
+        "{doc}"
+    );
+    // A page's path: the error page, not a line of text/plain.
+    let (status, head, body) = unix(&s, "GET", "/jobs/%FF", &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+
+    // The CLI's refusal keeps its list of values, as a hint.
+    let doc = json_400("/api/v1/runs?status=bogus");
+    assert_eq!(doc["schema"], "jobctl.error/v1", "{doc}");
+    assert!(
+        !doc["error"].as_str().unwrap().starts_with("error: "),
+        "{doc}"
+    );
+    let hints = doc["hints"].to_string();
+    assert!(
+        hints.contains("possible values: running, success, failed"),
+        "{doc}"
+    );
+
+    // A cursor that is not one says where cursors come from.
+    let doc = json_400("/api/v1/runs?cursor=zzz");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("Jobctl-Next-Cursor"),
+        "{doc}"
+    );
+}
+
+/// Found by trying the API as a newcomer (trial2): every refusal said only
+/// "not allowed for this caller" or "authentication required", also for a
+/// token that was sent but is unknown. Each now says what is missing and
+/// how to get it.
+#[test]
+fn refusals_say_what_the_caller_lacks_and_how_to_get_it() {
+    let token = format!("jobctl_{}", "cd".repeat(32));
+    let s = start(
+        "refusals",
+        "[web]\nactions = true\n",
+        &[("grafana", "read", &token)],
+    );
+    let bearer = format!("Authorization: Bearer {token}");
+
+    let (status, head, body) = tcp(&s, "POST", "/api/v1/jobs/nightly/run", &[&bearer]);
+    assert_eq!(status, 403, "{body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(
+        body.contains("token grafana does not have the `run` scope")
+            && body.contains("jobctl token create --scope read,run"),
+        "{body}"
+    );
+
+    // A token that is not (or no longer) in the file: 401, saying so.
+    let (status, head, body) = tcp(
+        &s,
+        "GET",
+        "/api/v1/jobs",
+        &[&format!("Authorization: Bearer jobctl_{}", "00".repeat(32))],
+    );
+    assert_eq!(status, 401, "{body}");
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    assert!(head.contains("invalid_token"), "{head}");
+    assert!(
+        body.contains("not known") && body.contains("jobctl token list"),
+        "{body}"
+    );
+    // Another scheme than Bearer.
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/jobs", &["Authorization: Basic YTpi"]);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Bearer TOKEN"), "{body}");
+    // No credentials at all: as before.
+    let (status, _, body) = tcp(&s, "GET", "/api/v1/jobs", &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("authentication required"), "{body}");
+}
+
+/// Found by trying `--user` mode (trial2): "set actions = true in [web] of
+/// the configuration" did not say which file (the user's own).
+#[test]
+fn actions_off_names_the_configuration_file() {
+    let s = start("offfile", "", &[]);
+    let (_, _, body) = unix(&s, "GET", "/api/v1/csrf", &[]);
+    let csrf: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let header = format!("X-Jobctl-Csrf: {}", csrf["csrf"].as_str().unwrap());
+    let (status, _, body) = unix(&s, "POST", "/api/v1/jobs/nightly/run", &[&header]);
+    assert_eq!(status, 403, "{body}");
+    let file = s.home.join(".config/jobctl/config.toml");
+    assert!(
+        body.contains(&format!("actions = true in [web] of {}", file.display())),
+        "{body}"
+    );
+}
+
+/// The pages' refusals said only "Not allowed for this caller." (trial2):
+/// they now say what is missing, as the API's do.
+#[test]
+fn page_refusals_say_what_the_caller_lacks() {
+    let runner = format!("jobctl_{}", "ef".repeat(32));
+    let reader = format!("jobctl_{}", "12".repeat(32));
+    let s = start(
+        "pagerefusals",
+        "[web]\nactions = true\n",
+        &[("runner", "run", &runner), ("reader", "read", &reader)],
+    );
+    let (status, head, body) = tcp(
+        &s,
+        "GET",
+        "/",
+        &[&format!("Authorization: Bearer {runner}")],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        body.contains("token runner does not have the `read` scope"),
+        "{body}"
+    );
+
+    // The "Run now" form, posted with a read token.
+    let form = "csrf=x";
+    let request = format!(
+        "POST /jobs/nightly/run HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {reader}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    let (status, _, body) = exchange(&mut stream, &request);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("token reader does not have the `run` scope"),
+        "{body}"
+    );
+}
+
+/// A refused sign-in showed the empty form again, with nothing to say why
+/// (trial2): the page now says the token is not known.
+#[test]
+fn a_refused_sign_in_says_why() {
+    let s = start("signin", "", &[]);
+    let form = "token=jobctl_mistyped";
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    let (status, head, body) = exchange(&mut stream, &request);
+    assert_eq!(status, 401, "{body}");
+    assert!(!head.contains("set-cookie"), "{head}");
+    assert!(body.contains("This token is not known here"), "{body}");
+}
