@@ -77,7 +77,12 @@ pub fn table(runs: &[(RunRecord, &Located)], now_us: i64, zone: &TimeZone, style
         let mut row = vec![
             run.id.short(),
             text_of(&run.job),
-            run.trigger.to_string(),
+            match &run.actor {
+                // Who started it from the dashboard (docs/dashboard.md,
+                // "Who started a run").
+                Some(actor) => format!("{} by {}", run.trigger, text_of(actor)),
+                None => run.trigger.to_string(),
+            },
             local_time(run.started_us, zone),
             format::run_duration(run, now_us),
             run.status.to_string(),

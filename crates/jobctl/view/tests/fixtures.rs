@@ -458,6 +458,21 @@ impl Fixture {
             )
         };
         runs.push((hostile, user));
+        // Started from the dashboard ("run now"): its actor is shown with
+        // the trigger, escaped like every recorded text.
+        let from_web = RunRecord {
+            trigger: Trigger::Web,
+            actor: Some("token ci\x1b[2J".into()),
+            ended_us: Some(at("2026-11-21T08:00:00Z") + 2_000_000),
+            exit_code: Some(0),
+            ..run(
+                "nightly-refresh",
+                0x7e50_0000_0000_0001,
+                Status::Success,
+                "2026-11-21T08:00:00Z",
+            )
+        };
+        runs.push((from_web, main));
         runs.sort_by_key(|(run, _)| std::cmp::Reverse(run.started_us));
         runs
     }
