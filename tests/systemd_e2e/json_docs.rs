@@ -222,19 +222,8 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
         ),
     )
     .map_err(|e| e.to_string())?;
-    let jobctl_with = |config: &Path, dir: &Path, args: &[&str]| -> Output {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(config)
-            .arg("--jobs-dir")
-            .arg(dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let jobctl_in = |dir: &Path, args: &[&str]| jobctl_with(&config, dir, args);
-    let jobctl = |args: &[&str]| jobctl_with(&config, &dir, args);
+    let jobctl_in = |dir: &Path, args: &[&str]| env.jobctl_with(&config, dir, args);
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     write_job(
         &dir,
         "jd-good",
@@ -359,7 +348,7 @@ pub fn every_json_field_is_documented_and_every_documented_field_printed(env: &E
     .map_err(|e| e.to_string())?;
     let health = printed.take(
         "health (bad configuration)",
-        &jobctl_with(&bad_config, &dir, &["health", "--json"]),
+        &env.jobctl_with(&bad_config, &dir, &["health", "--json"]),
     )?;
     check(
         health["global"].as_array().is_some_and(|g| !g.is_empty()),

@@ -277,6 +277,20 @@ impl Env {
             .unwrap()
     }
 
+    /// `jobctl --config CONFIG --jobs-dir DIR ARGS…`: a case's own
+    /// configuration and jobs folder.
+    fn jobctl_with(&self, config: &Path, dir: &Path, args: &[&str]) -> Output {
+        self.sb
+            .command(JOBCTL)
+            .arg("--config")
+            .arg(config)
+            .arg("--jobs-dir")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     fn jobctl_in(&self, dir: &Path, args: &[&str]) -> Output {
         let mut all = vec!["--jobs-dir", dir.to_str().unwrap()];
         all.extend_from_slice(args);
@@ -1593,17 +1607,7 @@ fn an_unusable_history_warns_in_the_journal(env: &Env) -> R {
         "unrecorded",
         "command = [\"/bin/sh\", \"-c\", \"echo unrecorded-output; exit 6\"]\nmanual = true\n",
     );
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     // The job runs, its exit status arrives: bookkeeping never breaks it.
     let out = jobctl(&["run", "unrecorded", "--wait", "--json"]);

@@ -69,17 +69,7 @@ pub fn run_now_from_the_api_is_recorded_as_web_with_who_started_it(env: &Env) ->
         ),
     )
     .unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     let _ = fs::remove_file(env.scratch.join("web-tokens"));
     let out = jobctl(&[

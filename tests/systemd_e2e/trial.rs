@@ -22,17 +22,7 @@ fn with_web(
     }
     let config = env.scratch.join(format!("{name}-config.toml"));
     fs::write(&config, "# no jobctl_path: the running jobctl\n").unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     env.sh(&format!(
         "systemctl stop trial-web.service 2>/dev/null; systemctl reset-failed trial-web.service 2>/dev/null; \

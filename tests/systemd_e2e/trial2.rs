@@ -23,17 +23,7 @@ pub fn refusals_say_why_and_a_broken_configuration_recovers_as_documented(env: &
         "jobctl_path = \"{JOBCTL}\"\n[web]\nread_group = \"trial2-readers\"\nactions = true\n"
     );
     fs::write(&config, &good).unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply", "--json"]))?;
     ok(&jobctl(&["run", "trial2-hello", "--wait"]))?;
     install_units(env, &dir, &config, None)?;

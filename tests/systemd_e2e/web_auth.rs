@@ -35,17 +35,7 @@ fn with_server(
     let config = env.scratch.join(format!("{name}-config.toml"));
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n{web}")).unwrap();
     let _ = fs::remove_file(env.scratch.join("web-tokens"));
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     ok(&jobctl(&["run", "auth-a", "--wait"]))?;
     let failed = jobctl(&["run", "auth-b", "--wait"]);

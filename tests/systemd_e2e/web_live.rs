@@ -3,55 +3,9 @@
 //! invocation id), served by the shipped units' sandboxed jobctl-web.
 
 use super::*;
-use crate::web::web_binary;
+use crate::web::{install_units, stop_units, web_binary};
 
 const SOCKET: &str = "/run/jobctl/web.sock";
-
-/// Installs the shipped system units serving `dir` with `config` (also on
-/// TCP `port`) and starts the socket.
-fn install_units(env: &Env, dir: &Path, config: &Path, port: u16) -> R {
-    let web = web_binary()?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/web/system");
-    let socket = fs::read_to_string(root.join("jobctl-web.socket")).unwrap();
-    let service = fs::read_to_string(root.join("jobctl-web.service")).unwrap();
-    let service = service.replace(
-        "ExecStart=/usr/bin/jobctl-web",
-        &format!(
-            "ExecStart={} --config {} --jobs-dir {}",
-            web.display(),
-            config.display(),
-            dir.display()
-        ),
-    );
-    let socket = socket.replace(
-        "ListenStream=/run/jobctl/web.sock",
-        &format!("ListenStream=/run/jobctl/web.sock\nListenStream=127.0.0.1:{port}"),
-    );
-    check(
-        service.contains("--jobs-dir") && socket.contains("127.0.0.1"),
-        || "the shipped units were not adapted".into(),
-    )?;
-    let staged = env.scratch.join("web-live-units");
-    let _ = fs::remove_dir_all(&staged);
-    fs::create_dir_all(&staged).unwrap();
-    fs::write(staged.join("jobctl-web.socket"), socket).unwrap();
-    fs::write(staged.join("jobctl-web.service"), service).unwrap();
-    env.sh(&format!(
-        "systemctl stop jobctl-web.socket jobctl-web.service 2>/dev/null; \
-         cp {0}/jobctl-web.socket {0}/jobctl-web.service /etc/systemd/system/ && \
-         systemctl daemon-reload && systemctl reset-failed jobctl-web.service 2>/dev/null; \
-         systemctl start jobctl-web.socket",
-        staged.display()
-    ))?;
-    Ok(())
-}
-
-fn stop_units(env: &Env) -> R {
-    env.sh("systemctl stop jobctl-web.socket jobctl-web.service; \
-         rm -f /etc/systemd/system/jobctl-web.socket /etc/systemd/system/jobctl-web.service; \
-         systemctl daemon-reload")?;
-    Ok(())
-}
 
 /// `curl` inside the sandbox, at most 10 s: (status, body). `prefix` runs
 /// it as someone else or in another namespace.
@@ -156,24 +110,14 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
     );
     let config = env.scratch.join("web-live-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     let _ = fs::remove_file(env.scratch.join("web-tokens"));
     let out = jobctl(&["token", "create", "--scope", "read", "--name", "live"]);
     ok(&out)?;
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
-    install_units(env, &dir, &config, port)?;
+    install_units(env, &dir, &config, Some(port))?;
     let result = (|| {
         ok(&jobctl(&["run", "web-live"]))?;
         let run = env.wait_for_run("web-live", Duration::from_secs(30), |r| {
@@ -427,7 +371,7 @@ pub fn output_ranges_and_a_run_by_its_id_alone(env: &Env) -> R {
         .unwrap();
     ok(&out)?;
     let port = 20000 + ((std::process::id() + 11) % 20000) as u16;
-    install_units(env, &dir, &config, port)?;
+    install_units(env, &dir, &config, Some(port))?;
     let result = (|| {
         let run = env.wait_for_run("web-range", Duration::from_secs(30), |r| {
             r["status"] == "success"
@@ -530,20 +474,10 @@ pub fn the_job_page_shows_its_definition_next_runs_and_zones(env: &Env) -> R {
     );
     let config = env.scratch.join("web-zone-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     let port = 20000 + ((std::process::id() + 13) % 20000) as u16;
-    install_units(env, &dir, &config, port)?;
+    install_units(env, &dir, &config, Some(port))?;
     let result = (|| {
         let (status, page) = curl(
             env,
@@ -661,17 +595,7 @@ pub fn a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone(env: &Env
     );
     let config = env.scratch.join("web-live-browser-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
-    let jobctl = |args: &[&str]| {
-        env.sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
     ok(&jobctl(&["apply"]))?;
     let _ = fs::remove_file(env.scratch.join("web-tokens"));
     let out = jobctl(&["token", "create", "--scope", "read", "--name", "live"]);

@@ -222,6 +222,20 @@ pub fn authorize(
     Ok(caller)
 }
 
+/// [`authorize`], then the token's job filter for `job` (a job it hides is
+/// 404, as one that does not exist: `visible::gate`).
+pub async fn authorize_job(
+    state: &auth::State,
+    peer: &Peer,
+    headers: &HeaderMap,
+    scope: Scope,
+    job: &str,
+) -> Result<Caller, Response> {
+    let caller = authorize(state, peer, headers, scope)?;
+    crate::visible::gate(state, &caller, scope, job).await?;
+    Ok(caller)
+}
+
 /// A command's `--json` document, run as the CLI runs it (on a blocking
 /// thread: the readers are synchronous), with the server's global options.
 /// A read (`list`, `status`, …) is shared with the identical requests that
@@ -461,11 +475,7 @@ async fn job(
     h: HeaderMap,
     Path(job): Path<String>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = capture(&s, vec!["status".into(), "--json".into(), "--".into(), job]).await;
@@ -651,11 +661,7 @@ async fn job_runs(
     Path(job): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     history(&s, Some(job), q).await
@@ -682,11 +688,7 @@ async fn run(
     h: HeaderMap,
     Path((job, id)): Path<(String, String)>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job, id).await;
@@ -716,11 +718,7 @@ async fn run_output(
     Path((job, id)): Path<(String, String)>,
     Query(q): Query<OutputQuery>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job, id).await;

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::mpsc;
 
-use crate::api::{Shared, authorize, json_error, json_response, logs_doc};
+use crate::api::{Shared, authorize_job, json_error, json_response, logs_doc};
 use crate::auth::Peer;
 use crate::extract::Path;
 
@@ -92,11 +92,7 @@ async fn events(
     h: HeaderMap,
     Path((job, id)): Path<(String, String)>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(caller) => caller,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job.clone(), id.clone()).await;

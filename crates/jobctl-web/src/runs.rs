@@ -12,7 +12,7 @@ use jobctl_core::web::Scope;
 use jobctl_history::RunLookup;
 use serde_json::Value;
 
-use crate::api::{Shared, authorize, json_error, json_response, logs_doc};
+use crate::api::{Shared, authorize, authorize_job, json_error, json_response, logs_doc};
 use crate::auth::Peer;
 use crate::extract::Path;
 
@@ -203,11 +203,7 @@ async fn output_text(
     h: HeaderMap,
     Path((job, id)): Path<(String, String)>,
 ) -> Response {
-    let caller = match authorize(&s, &p, &h, Scope::Read) {
-        Ok(caller) => caller,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::visible::gate(&s, &caller, Scope::Read, &job).await {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
         return r;
     }
     let (exit, body) = logs_doc(&s, job, id).await;
