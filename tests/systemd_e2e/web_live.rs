@@ -400,6 +400,14 @@ pub fn output_ranges_and_a_run_by_its_id_alone(env: &Env) -> R {
                 || format!("{range}: {status}\n{head}\n{body:?}"),
             )?;
         }
+        // Raw on request (this output has no control character: the same
+        // text); a value that is not a boolean is refused.
+        let (status, _, body) = exchange(env, &format!("'{base}?raw=true'"))?;
+        check(status == 200 && body == text, || {
+            format!("raw: {status} {body:?}")
+        })?;
+        let (status, _, body) = exchange(env, &format!("'{base}?raw=maybe'"))?;
+        check(status == 400, || format!("raw=maybe: {status} {body:?}"))?;
         // Past the end: 416, with the length.
         let (status, head, _) = exchange(env, &format!("-H 'Range: bytes=17-' '{base}'"))?;
         check(

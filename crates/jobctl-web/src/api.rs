@@ -92,7 +92,7 @@ pub fn refused(refusal: Refusal) -> Response {
         ),
         Refusal::BadProxyHeader => (
             StatusCode::BAD_REQUEST,
-            "the trusted proxy's user header is not one user name",
+            "the trusted proxy's user header is not one user name (sent once, 1 to 128 letters, digits and . _ @ + -)",
         ),
     };
     let mut res = json_error(status, message);

@@ -124,7 +124,7 @@ fn refusal_page(r: jobctl_core::web::Refusal) -> Response {
         Refusal::Hidden => error_page(StatusCode::NOT_FOUND, "No such job."),
         Refusal::BadProxyHeader => error_page(
             StatusCode::BAD_REQUEST,
-            "The proxy's user header is not one user name.",
+            "The proxy's user header is not one user name (sent once, 1 to 128 letters, digits and . _ @ + -).",
         ),
         _ => error_page(StatusCode::FORBIDDEN, "Not allowed for this caller."),
     }
@@ -253,6 +253,30 @@ async fn jobs(
 /// The jobs page for these filters (and the caller's job filter), from one
 /// `list` reading.
 async fn jobs_page(s: &Shared, q: JobsQuery, filter: Option<&JobFilter>) -> Response {
+    // A status no job can have would show "0 jobs" as if none matched: say
+    // what the filter takes instead.
+    if let Some(wanted) = q.status.as_deref().filter(|x| !x.is_empty()) {
+        let known: Vec<&str> = jobctl_history::Status::ALL
+            .iter()
+            .map(|st| st.as_str())
+            .chain(
+                jobctl_core::state::JobState::ALL
+                    .iter()
+                    .map(|st| st.as_str()),
+            )
+            .collect();
+        if !known.contains(&wanted) {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "There is no status \"{}\": a run's status ({}) or a job's state ({}).",
+                    escape(wanted, Lines::Escape),
+                    known[..jobctl_history::Status::ALL.len()].join(", "),
+                    known[jobctl_history::Status::ALL.len()..].join(", "),
+                ),
+            );
+        }
+    }
     let labels = LabelQuery {
         owner: q.owner.clone(),
         team: q.team.clone(),

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::api::{Shared, authorize, authorize_job, json_error, json_response, logs_doc};
 use crate::auth::Peer;
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -191,26 +191,19 @@ pub fn ranged(header: Option<&str>, len: u64) -> Ranged {
     }
 }
 
-/// `GET /api/v1/jobs/{job}/runs/{id}/output/text`: the captured output as
-/// `jobctl logs --raw` prints it (both streams as read, unmarked), decoded
-/// as the JSON's `text` is (invalid UTF-8 replaced); `Range: bytes=…` of it
-/// is answered with 206 and `Content-Range`, 416 when it starts past the
-/// end. A middle left out of the capture is not in the text: its size is in
-/// `Jobctl-Omitted-Bytes`.
-async fn output_text(
-    State(s): State<Shared>,
-    ConnectInfo(p): ConnectInfo<Peer>,
-    h: HeaderMap,
-    Path((job, id)): Path<(String, String)>,
-) -> Response {
-    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
-        return r;
-    }
-    let (exit, body) = logs_doc(&s, job, id).await;
-    if exit != Exit::Success && exit != Exit::Partial {
-        return json_response(exit, body, false);
-    }
-    let doc = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+/// `…/output/text`'s query: `raw=true` for the bytes as the job wrote them.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextQuery {
+    raw: Option<bool>,
+}
+
+/// The text of a `logs --json` document's output (both streams as read,
+/// unmarked) and the bytes left out of its middle. Control characters are
+/// made visible as `jobctl logs` shows them on a terminal (`\x1b`; newlines
+/// and tabs kept): a job's user must not drive the terminal of whoever
+/// fetches it with curl. `raw` keeps them, as `jobctl logs --raw` does.
+fn output_text_of(doc: &Value, raw: bool) -> (String, u64) {
     let mut text = String::new();
     let mut omitted = 0u64;
     for seg in doc["output"].as_array().into_iter().flatten() {
@@ -222,6 +215,35 @@ async fn output_text(
             .and_then(Value::as_u64)
             .unwrap_or(0);
     }
+    if !raw {
+        text = jobctl::output::escape(&text, jobctl::output::Lines::Keep).into_owned();
+    }
+    (text, omitted)
+}
+
+/// `GET /api/v1/jobs/{job}/runs/{id}/output/text`: the captured output as
+/// `jobctl logs` prints it (both streams as read, unmarked, control
+/// characters made visible; `?raw=true`: as `jobctl logs --raw`), decoded
+/// as the JSON's `text` is (invalid UTF-8 replaced); `Range: bytes=…` of it
+/// is answered with 206 and `Content-Range`, 416 when it starts past the
+/// end. A middle left out of the capture is not in the text: its size is in
+/// `Jobctl-Omitted-Bytes`.
+async fn output_text(
+    State(s): State<Shared>,
+    ConnectInfo(p): ConnectInfo<Peer>,
+    h: HeaderMap,
+    Path((job, id)): Path<(String, String)>,
+    Query(q): Query<TextQuery>,
+) -> Response {
+    if let Err(r) = authorize_job(&s, &p, &h, Scope::Read, &job).await {
+        return r;
+    }
+    let (exit, body) = logs_doc(&s, job, id).await;
+    if exit != Exit::Success && exit != Exit::Partial {
+        return json_response(exit, body, false);
+    }
+    let doc = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let (text, omitted) = output_text_of(&doc, q.raw.unwrap_or(false));
     let bytes = text.into_bytes();
     let len = bytes.len() as u64;
     let range = h.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -261,6 +283,23 @@ async fn output_text(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_text_shows_control_characters_unless_raw() {
+        let doc = serde_json::json!({"output": [
+            {"stream": "stdout", "text": "ok\t1\n\u{1b}]0;pwned\u{7}"},
+            {"omitted_bytes": 10},
+            {"stream": "stderr", "text": "\u{1b}[2Jend\n"},
+        ]});
+        assert_eq!(
+            super::output_text_of(&doc, false),
+            ("ok\t1\n\\x1b]0;pwned\\x07\\x1b[2Jend\n".to_string(), 10)
+        );
+        assert_eq!(
+            super::output_text_of(&doc, true),
+            ("ok\t1\n\u{1b}]0;pwned\u{7}\u{1b}[2Jend\n".to_string(), 10)
+        );
+    }
+
     use super::{Ranged, ranged};
 
     #[test]

@@ -548,3 +548,25 @@ fn a_refused_sign_in_says_why() {
     assert!(!head.contains("set-cookie"), "{head}");
     assert!(body.contains("This token is not known here"), "{body}");
 }
+
+/// The jobs page's status filter took any word and showed "0 jobs" for a
+/// status no job can have (trial2): it now says which statuses there are,
+/// escaped.
+#[test]
+fn the_jobs_page_refuses_a_status_that_does_not_exist() {
+    let reader = format!("jobctl_{}", "34".repeat(32));
+    let s = start("statusfilter", "[web]\n", &[("reader", "read", &reader)]);
+    let auth = format!("Authorization: Bearer {reader}");
+    let (status, head, body) = tcp(&s, "GET", "/?status=%3Cb%3Ebogus", &[&auth]);
+    assert_eq!(status, 400, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        body.contains(
+            "There is no status &quot;&lt;b&gt;bogus&quot;: a run's status (running, \
+             success, failed, error, timeout, killed, lost, expired) or a job's state \
+             (active, inactive,"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("<b>bogus"), "{body}");
+}
