@@ -19,7 +19,7 @@ use super::*;
 
 /// The ansible-core scripts/setup installs (keep the two in step).
 const ANSIBLE_CORE: &str = "ansible-core-2.19.14";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ansible");
+pub(super) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ansible");
 const COLLECTION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/ansible/ansible_collections/jobctl/core"
@@ -41,10 +41,10 @@ fn ansible_bin() -> Option<PathBuf> {
 }
 
 /// The built and installed collection, shared by the cases of this process.
-struct Collection {
+pub(super) struct Collection {
     bin: PathBuf,
     /// Ansible's home, temp folder, callback and playbooks live here.
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     collections: PathBuf,
     tarball: PathBuf,
 }
@@ -89,7 +89,7 @@ fn run_ok(cmd: &mut Command, what: &str) -> Result<Output, String> {
 
 /// Builds the collection with `ansible-galaxy collection build` and installs
 /// the tarball (once per process); `None` after a skip.
-fn collection() -> Result<Option<&'static Collection>, Failed> {
+pub(super) fn collection() -> Result<Option<&'static Collection>, Failed> {
     static BUILT: OnceLock<Result<Option<Collection>, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let Some(bin) = ansible_bin() else {
@@ -160,7 +160,7 @@ fn collection() -> Result<Option<&'static Collection>, Failed> {
 
 /// `ansible-playbook PLAYBOOK -e @vars` inside the sandbox; the record
 /// callback's JSON.
-fn playbook(
+pub(super) fn playbook(
     env: &Env,
     c: &Collection,
     name: &str,
@@ -192,7 +192,7 @@ fn playbook(
 }
 
 /// The result of the task named `name` (there must be exactly one).
-fn task<'a>(played: &'a Value, name: &str) -> Result<&'a Value, Failed> {
+pub(super) fn task<'a>(played: &'a Value, name: &str) -> Result<&'a Value, Failed> {
     let found: Vec<&Value> = played["tasks"]
         .as_array()
         .map(|t| t.iter().filter(|t| t["task"] == name).collect())
@@ -203,7 +203,7 @@ fn task<'a>(played: &'a Value, name: &str) -> Result<&'a Value, Failed> {
     }
 }
 
-fn changed_tasks(played: &Value) -> Vec<String> {
+pub(super) fn changed_tasks(played: &Value) -> Vec<String> {
     played["tasks"]
         .as_array()
         .map(|t| {
@@ -217,7 +217,7 @@ fn changed_tasks(played: &Value) -> Vec<String> {
 
 /// What a task said it does (or would do), to compare a check run's
 /// prediction with the real run.
-fn prediction(result: &Value) -> Value {
+pub(super) fn prediction(result: &Value) -> Value {
     let keys = [
         "changed",
         "change",
@@ -252,11 +252,11 @@ fn prediction_of_job(job: &Value) -> Value {
 }
 
 /// A file's content (or link target), mode and modification time.
-type FileState = (Vec<u8>, u32, i64, i64);
+pub(super) type FileState = (Vec<u8>, u32, i64, i64);
 
 /// Every file under `dirs` (as the sandbox sees them): content, mode and
 /// modification time — what check mode must leave exactly as it was.
-fn files_of(env: &Env, dirs: &[&Path]) -> Result<BTreeMap<PathBuf, FileState>, Failed> {
+pub(super) fn files_of(env: &Env, dirs: &[&Path]) -> Result<BTreeMap<PathBuf, FileState>, Failed> {
     let mut files = BTreeMap::new();
     let mut todo: Vec<PathBuf> = dirs
         .iter()

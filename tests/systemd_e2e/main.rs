@@ -22,6 +22,7 @@ mod delivery;
 // names `crate::hook`, so they live at the root).
 #[path = "../../crates/jobctl-notify/tests/support/fixture.rs"]
 mod fixture;
+mod gaps;
 #[path = "../../crates/fakehook/hook.rs"]
 mod hook;
 mod injection;
@@ -160,6 +161,8 @@ const CASES: &[(&str, Case)] = &[
     ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
     ("web_fresh::the_dashboard_keeps_nothing_older_than_a_request", web_fresh::the_dashboard_keeps_nothing_older_than_a_request),
     ("trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented", trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented),
+    ("gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit", gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit),
+    ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -53,7 +53,7 @@ fn uninstall(env: &Env) {
 
 /// Runs `case` with the watch installed, and uninstalls it afterwards
 /// whatever happened.
-fn with_watch(env: &Env, case: fn(&Env) -> R) -> R {
+pub(super) fn with_watch(env: &Env, case: fn(&Env) -> R) -> R {
     let result = install(env).and_then(|()| case(env));
     uninstall(env);
     result
@@ -87,7 +87,7 @@ pub fn user_mode_watch_through_the_user_socket(env: &Env) -> R {
 
 /// One case's world: its jobs folder, its configuration (with a command
 /// channel `rec` writing to `received`), and the watch pointed at both.
-struct WatchCase<'a> {
+pub(super) struct WatchCase<'a> {
     env: &'a Env,
     dir: PathBuf,
     config: PathBuf,
@@ -98,7 +98,7 @@ struct WatchCase<'a> {
 impl Env {
     /// A case with its own folder and configuration. `notify` is the
     /// configuration's `[notify]` settings; channels are added to it.
-    fn watch_case(
+    pub(super) fn watch_case(
         &self,
         name: &str,
         notify: &str,
@@ -162,11 +162,11 @@ impl Env {
 }
 
 impl WatchCase<'_> {
-    fn write_job(&self, name: &str, body: &str) {
+    pub(super) fn write_job(&self, name: &str, body: &str) {
         fs::write(self.dir.join(format!("{name}.toml")), body).unwrap();
     }
 
-    fn jobctl(&self, args: &[&str]) -> Output {
+    pub(super) fn jobctl(&self, args: &[&str]) -> Output {
         let mut cmd = if self.user {
             let mut c = self.env.sb.user_command(JOBCTL);
             c.arg("--user");
@@ -183,13 +183,13 @@ impl WatchCase<'_> {
             .unwrap()
     }
 
-    fn apply(&self) -> R {
+    pub(super) fn apply(&self) -> R {
         ok(&self.jobctl(&["apply"]))
     }
 
     /// One watch pass through the shipped service (`systemctl start` of a
     /// oneshot waits for it), as the timer would start it.
-    fn pass(&self) -> R {
+    pub(super) fn pass(&self) -> R {
         let systemctl = if self.user {
             "XDG_RUNTIME_DIR=/run/user/0 systemctl --user"
         } else {
@@ -256,7 +256,7 @@ impl WatchCase<'_> {
         Ok(v["notifications"].as_array().cloned().unwrap_or_default())
     }
 
-    fn runs(&self, job: &str) -> Result<Vec<Value>, Failed> {
+    pub(super) fn runs(&self, job: &str) -> Result<Vec<Value>, Failed> {
         let out = self.jobctl(&["history", "--job", job, "--json", "--limit", "0"]);
         ok(&out)?;
         let v: Value = serde_json::from_slice(&out.stdout)?;
@@ -264,7 +264,7 @@ impl WatchCase<'_> {
     }
 }
 
-const NOTIFY: &str = "";
+pub(super) const NOTIFY: &str = "";
 
 // ---------------------------------------------------------------- cases
 
@@ -650,7 +650,7 @@ fn user_mode(env: &Env) -> R {
 
 /// The value of a labelled fact in a generic payload's `details` (a list of
 /// `{"label", "value"}`), or `null`.
-fn detail<'a>(details: &'a Value, label: &str) -> &'a Value {
+pub(super) fn detail<'a>(details: &'a Value, label: &str) -> &'a Value {
     details
         .as_array()
         .and_then(|d| d.iter().find(|f| f["label"] == label))

@@ -1,0 +1,274 @@
+//! Paths of resolved issues that no case went through end to end:
+//! `jobctl.core.jobs` with a `src` item (issue 14), and an `overdue` event
+//! delivered through a webhook channel (issue 13).
+
+use serde_json::json;
+
+use super::ansible::{changed_tasks, collection, files_of, playbook, task};
+use super::watch::{NOTIFY, detail, with_watch};
+use super::*;
+
+/// The src item's job file, as written on the controller (`files/`).
+const SRC_NAME: &str = "gaps-src.toml";
+
+/// A `jobs` list with an item given by `src` (read on the controller by the
+/// action plugin) next to one given by `definition`: the first run changes
+/// and applies both (units installed, `jobctl list` shows them), the second
+/// changes nothing, and check mode after the src file was edited predicts
+/// `update` for that job alone and writes nothing; the real run then does
+/// what check mode said.
+pub fn a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit(env: &Env) -> R {
+    let Some(c) = collection()? else {
+        return Ok(());
+    };
+    let dir = env.jobs_dir("gaps-ansible");
+    let src = c.dir.join("files").join(SRC_NAME);
+    let v1 = "# From the controller (src:).\ncommand = [\"/bin/true\", \"gaps-src\"]\ndaily = \"04:00\"\n";
+    let v2 = v1.replace("04:00", "04:30");
+    fs::write(&src, v1)?;
+    let vars = json!({
+        "jobctl_binary": JOBCTL,
+        "jobctl_config": env.config,
+        "jobs_dir": dir,
+        "src_name": SRC_NAME,
+    });
+
+    // First run: changed, both jobs written and applied.
+    let first = playbook(env, c, "src_items.yml", &vars, &[])?;
+    check(changed_tasks(&first) == ["mixed"], || {
+        format!("first run: {first:#}")
+    })?;
+    check(fs::read_to_string(dir.join("gaps-src.toml"))? == v1, || {
+        "the src file was not installed as the job file, byte for byte".into()
+    })?;
+    for job in ["gaps-src", "gaps-def"] {
+        for unit in [
+            format!("jobctl-{job}.service"),
+            format!("jobctl-{job}.timer"),
+        ] {
+            check(env.unit_path(&unit).exists(), || {
+                format!("{unit} was not installed: {first:#}")
+            })?;
+        }
+        env.expect_prop(&format!("jobctl-{job}.timer"), "ActiveState", "active", job)?;
+    }
+    check(
+        env.prop("jobctl-gaps-src.timer", "TimersCalendar")?
+            .contains("04:00:00"),
+        || {
+            env.prop("jobctl-gaps-src.timer", "TimersCalendar")
+                .unwrap_or_default()
+        },
+    )?;
+    let out = env.jobctl_in(&dir, &["list", "--json"]);
+    ok(&out)?;
+    let list: Value = serde_json::from_slice(&out.stdout)?;
+    let mut listed: Vec<&str> = list["jobs"]
+        .as_array()
+        .map(|jobs| jobs.iter().filter_map(|j| j["job"].as_str()).collect())
+        .unwrap_or_default();
+    listed.sort_unstable();
+    check(listed == ["gaps-def", "gaps-src"], || format!("{list:#}"))?;
+
+    // Second run: nothing changes.
+    let second = playbook(env, c, "src_items.yml", &vars, &[])?;
+    check(
+        changed_tasks(&second).is_empty() && second["stats"]["localhost"]["changed"] == 0,
+        || format!("second run: {second:#}"),
+    )?;
+
+    // The src file is edited on the controller; check mode predicts the
+    // update and writes nothing.
+    fs::write(&src, &v2)?;
+    let unit_dir = PathBuf::from(UNIT_DIR);
+    let watched = [dir.as_path(), unit_dir.as_path()];
+    let before = files_of(env, &watched)?;
+    let checked = playbook(env, c, "src_items.yml", &vars, &["--check", "--diff"])?;
+    let after = files_of(env, &watched)?;
+    check(before == after, || {
+        let changed: Vec<_> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        format!("check mode changed files: {changed:?}")
+    })?;
+    let of = |played: &Value, job: &str| -> Result<Value, Failed> {
+        let result = &task(played, "mixed")?["result"];
+        result["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|j| j["name"] == job))
+            .cloned()
+            .ok_or_else(|| format!("no {job} in {result:#}").into())
+    };
+    let src_plan = of(&checked, "gaps-src")?;
+    let def_plan = of(&checked, "gaps-def")?;
+    check(
+        task(&checked, "mixed")?["result"]["changed"] == true
+            && src_plan["changed"] == true
+            && src_plan["change"] == "update"
+            && def_plan["changed"] == false,
+        || format!("check mode: {:#}", task(&checked, "mixed").unwrap()),
+    )?;
+    check(
+        env.prop("jobctl-gaps-src.timer", "TimersCalendar")?
+            .contains("04:00:00"),
+        || "check mode changed the running timer".into(),
+    )?;
+
+    // The real run does what check mode said.
+    let real = playbook(env, c, "src_items.yml", &vars, &[])?;
+    let src_done = of(&real, "gaps-src")?;
+    check(
+        src_done["change"] == "update"
+            && src_done["units_written"] == src_plan["units_written"]
+            && of(&real, "gaps-def")?["changed"] == false
+            && fs::read_to_string(dir.join("gaps-src.toml"))? == v2,
+        || format!("real run: {:#}\nplanned: {src_plan:#}", src_done),
+    )?;
+    env.wait_for("the updated timer", Duration::from_secs(10), || {
+        Ok(env
+            .prop("jobctl-gaps-src.timer", "TimersCalendar")?
+            .contains("04:30:00"))
+    })
+}
+
+pub fn an_overdue_job_gets_one_webhook_post(env: &Env) -> R {
+    with_watch(env, overdue_through_a_webhook)
+}
+
+/// A timer stopped behind jobctl's back, the job's channel a webhook on
+/// loopback (fakehook, a service of its own): the watch's passes (`jobctl
+/// watch --once` through the shipped service) send exactly one `overdue`
+/// POST with the generic payload's fields, none on the passes after it, and
+/// one `recovery` when the timer runs again.
+fn overdue_through_a_webhook(env: &Env) -> R {
+    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
+    const PORT: u16 = 18082;
+    let hook_dir = env.scratch.join("gaps-overdue-receiver");
+    let _ = fs::remove_dir_all(&hook_dir);
+    fs::create_dir_all(&hook_dir)?;
+    env.sh(&format!(
+        "systemd-run --quiet --unit=jobctl-e2e-gaps-hook {FAKEHOOK} --dir {} --listen 127.0.0.1:{PORT}",
+        hook_dir.display()
+    ))?;
+    let result = (|| {
+        env.wait_for("the receiver", Duration::from_secs(10), || {
+            Ok(hook_dir.join("port").exists())
+        })?;
+        let case = env.watch_case(
+            "gaps-overdue",
+            NOTIFY,
+            &format!("[notify.channels.hook]\nwebhook = \"http://127.0.0.1:{PORT}/overdue\"\n"),
+        )?;
+        case.write_job(
+            "g-late",
+            "command = [\"/bin/true\"]\nevery = \"2s\"\ngrace = \"2s\"\nnotify = [\"hook\"]\n",
+        );
+        case.apply()?;
+        let bodies = || -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
+            crate::hook::requests(&hook_dir)
+                .into_iter()
+                .map(|r| {
+                    let body: Value = serde_json::from_slice(&r.body)
+                        .map_err(|e| format!("{e}: {:?}", String::from_utf8_lossy(&r.body)))?;
+                    Ok((r, body))
+                })
+                .collect()
+        };
+        let of = |event: &str| -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
+            Ok(bodies()?
+                .into_iter()
+                .filter(|(_, b)| b["event"] == event)
+                .collect())
+        };
+        env.wait_for("a run of g-late", Duration::from_secs(20), || {
+            Ok(!case.runs("g-late")?.is_empty())
+        })?;
+        // The watch has seen the schedule.
+        case.pass()?;
+        env.sh("systemctl stop jobctl-g-late.timer")?;
+        // Passes, as the watch's timer would start them, until the POST.
+        env.wait_for("the overdue POST", Duration::from_secs(30), || {
+            if of("overdue")?.is_empty() {
+                case.pass()?;
+            }
+            Ok(!of("overdue")?.is_empty())
+        })
+        .map_err(|e| {
+            format!(
+                "{}; received: {:#?}; notifications: {}",
+                e.message().unwrap_or(""),
+                bodies().unwrap_or_default(),
+                text(&case.jobctl(&["notifications", "--json"]))
+            )
+        })?;
+        // Two more passes: still one.
+        case.pass()?;
+        case.pass()?;
+        let overdue = of("overdue")?;
+        check(overdue.len() == 1, || format!("{overdue:#?}"))?;
+        let (post, body) = &overdue[0];
+        let host = env.sh("hostname")?.trim().to_string();
+        let event_id = body["event_id"].as_str().unwrap_or_default();
+        check(
+            post.method == "POST"
+                && post.target == "/overdue"
+                && post
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("application/json"))
+                && post
+                    .header("user-agent")
+                    .is_some_and(|a| a.starts_with("jobctl/"))
+                && post.header("idempotency-key") == Some(event_id)
+                && body["version"] == 1
+                && body["event"] == "overdue"
+                && body["job"] == "g-late"
+                && !host.is_empty()
+                && body["host"] == host.as_str()
+                && event_id.len() == 32
+                && event_id.bytes().all(|b| b.is_ascii_hexdigit())
+                && body["status"].is_null()
+                && body["run_id"].is_null()
+                && body["exit_code"].is_null()
+                && body["invocation_id"].is_null()
+                && body["sent_at"].is_string()
+                && body["summary"].as_str().is_some_and(|s| {
+                    s.starts_with(&format!("g-late OVERDUE on {host}"))
+                        && s.contains("no run started")
+                })
+                && detail(&body["details"], "expected start").is_string()
+                && detail(&body["details"], "grace") == "2s",
+            || format!("{post:#?}\n{body:#}\nhost {host:?}"),
+        )?;
+        // The queue agrees: one overdue delivery, sent.
+        let out = case.jobctl(&["notifications", "g-late", "--json", "-n", "0"]);
+        ok(&out)?;
+        let queued: Value = serde_json::from_slice(&out.stdout)?;
+        let queued: Vec<&Value> = queued["notifications"]
+            .as_array()
+            .map(|n| n.iter().filter(|n| n["event"] == "overdue").collect())
+            .unwrap_or_default();
+        check(queued.len() == 1 && queued[0]["state"] == "sent", || {
+            format!("{queued:#?}")
+        })?;
+        // The timer runs again: one recovery, and still one overdue.
+        env.sh("systemctl start jobctl-g-late.timer")?;
+        env.wait_for("the recovery POST", Duration::from_secs(30), || {
+            if of("recovery")?.is_empty() {
+                case.pass()?;
+            }
+            Ok(!of("recovery")?.is_empty())
+        })?;
+        env.sh("systemctl stop jobctl-g-late.timer")?;
+        let recovery = of("recovery")?;
+        check(
+            recovery.len() == 1
+                && detail(&recovery[0].1["details"], "recovers") == "overdue"
+                && of("overdue")?.len() == 1,
+            || format!("{:#?}", bodies()),
+        )
+    })();
+    let _ = env.sh("systemctl stop jobctl-g-late.timer jobctl-e2e-gaps-hook.service");
+    result
+}
