@@ -2,9 +2,11 @@
 //! `jobctl.core.jobs` with a `src` item (issue 14), and an `overdue` event
 //! delivered through a webhook channel (issue 13).
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
-use super::ansible::{changed_tasks, collection, files_of, playbook, task};
+use super::ansible::{FileState, changed_tasks, collection, files_of, playbook, prediction, task};
 use super::watch::{NOTIFY, detail, with_watch};
 use super::*;
 
@@ -32,6 +34,39 @@ pub fn a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit(en
         "jobs_dir": dir,
         "src_name": SRC_NAME,
     });
+
+    let unit_dir = PathBuf::from(UNIT_DIR);
+    let watched = [dir.as_path(), unit_dir.as_path()];
+    let changed_files = |before: &BTreeMap<PathBuf, FileState>,
+                         after: &BTreeMap<PathBuf, FileState>| {
+        let changed: Vec<_> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        format!("check mode changed files: {changed:?}")
+    };
+    let of = |played: &Value, job: &str| -> Result<Value, Failed> {
+        let result = &task(played, "mixed")?["result"];
+        result["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|j| j["name"] == job))
+            .cloned()
+            .ok_or_else(|| format!("no {job} in {result:#}").into())
+    };
+
+    // Check mode on a host without the jobs: both created, nothing written.
+    let before = files_of(env, &watched)?;
+    let checked = playbook(env, c, "src_items.yml", &vars, &["--check"])?;
+    let after = files_of(env, &watched)?;
+    check(before == after, || changed_files(&before, &after))?;
+    check(
+        of(&checked, "gaps-src")?["change"] == "create"
+            && of(&checked, "gaps-def")?["change"] == "create"
+            && !dir.join("gaps-src.toml").exists()
+            && !env.unit_path("jobctl-gaps-src.timer").exists(),
+        || format!("check mode of a new src item: {checked:#}"),
+    )?;
 
     // First run: changed, both jobs written and applied.
     let first = playbook(env, c, "src_items.yml", &vars, &[])?;
@@ -80,35 +115,36 @@ pub fn a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit(en
     // The src file is edited on the controller; check mode predicts the
     // update and writes nothing.
     fs::write(&src, &v2)?;
-    let unit_dir = PathBuf::from(UNIT_DIR);
-    let watched = [dir.as_path(), unit_dir.as_path()];
     let before = files_of(env, &watched)?;
     let checked = playbook(env, c, "src_items.yml", &vars, &["--check", "--diff"])?;
     let after = files_of(env, &watched)?;
-    check(before == after, || {
-        let changed: Vec<_> = before
-            .keys()
-            .chain(after.keys())
-            .filter(|k| before.get(*k) != after.get(*k))
-            .collect();
-        format!("check mode changed files: {changed:?}")
-    })?;
-    let of = |played: &Value, job: &str| -> Result<Value, Failed> {
-        let result = &task(played, "mixed")?["result"];
-        result["results"]
-            .as_array()
-            .and_then(|r| r.iter().find(|j| j["name"] == job))
-            .cloned()
-            .ok_or_else(|| format!("no {job} in {result:#}").into())
-    };
+    check(before == after, || changed_files(&before, &after))?;
+    let mixed = &task(&checked, "mixed")?["result"];
     let src_plan = of(&checked, "gaps-src")?;
     let def_plan = of(&checked, "gaps-def")?;
+    // Diff mode shows the src job's file and its timer, old and new.
+    let job_file = dir.join("gaps-src.toml");
+    let diffs = mixed["diff"].as_array().cloned().unwrap_or_default();
+    let diff_of = |header: &str| diffs.iter().find(|d| d["before_header"] == header);
     check(
-        task(&checked, "mixed")?["result"]["changed"] == true
+        mixed["changed"] == true
+            && mixed["changed_jobs"] == json!(["gaps-src"])
             && src_plan["changed"] == true
             && src_plan["change"] == "update"
-            && def_plan["changed"] == false,
-        || format!("check mode: {:#}", task(&checked, "mixed").unwrap()),
+            && src_plan["units_written"] == json!(["jobctl-gaps-src.timer"])
+            && def_plan["changed"] == false
+            && def_plan["change"] == "unchanged"
+            && diff_of(job_file.to_str().unwrap())
+                .is_some_and(|d| d["before"] == v1 && d["after"] == v2.as_str())
+            && diff_of("jobctl-gaps-src.timer").is_some_and(|d| {
+                d["before"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("OnCalendar=*-*-* 04:00:00"))
+                    && d["after"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("OnCalendar=*-*-* 04:30:00"))
+            }),
+        || format!("check mode: {mixed:#}"),
     )?;
     check(
         env.prop("jobctl-gaps-src.timer", "TimersCalendar")?
@@ -118,13 +154,11 @@ pub fn a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit(en
 
     // The real run does what check mode said.
     let real = playbook(env, c, "src_items.yml", &vars, &[])?;
-    let src_done = of(&real, "gaps-src")?;
+    let done = prediction(&task(&real, "mixed")?["result"]);
+    let planned = prediction(mixed);
     check(
-        src_done["change"] == "update"
-            && src_done["units_written"] == src_plan["units_written"]
-            && of(&real, "gaps-def")?["changed"] == false
-            && fs::read_to_string(dir.join("gaps-src.toml"))? == v2,
-        || format!("real run: {:#}\nplanned: {src_plan:#}", src_done),
+        done == planned && fs::read_to_string(&job_file)? == v2,
+        || format!("real run: {done:#}\nplanned: {planned:#}"),
     )?;
     env.wait_for("the updated timer", Duration::from_secs(10), || {
         Ok(env
@@ -240,6 +274,49 @@ fn overdue_through_a_webhook(env: &Env) -> R {
                 && detail(&body["details"], "expected start").is_string()
                 && detail(&body["details"], "grace") == "2s",
             || format!("{post:#?}\n{body:#}\nhost {host:?}"),
+        )?;
+        // Every field of the generic payload (docs/notifications.md), and
+        // sent once the expected start, the leeway (1 s) and the grace had
+        // passed (`sent_at` is to the second).
+        let keys = [
+            "version",
+            "event_id",
+            "event",
+            "job",
+            "host",
+            "status",
+            "exit_code",
+            "signal",
+            "signal_name",
+            "run_id",
+            "invocation_id",
+            "started",
+            "ended",
+            "duration_ms",
+            "output_tail",
+            "failure_streak",
+            "summary",
+            "details",
+            "journal_hint",
+            "sent_at",
+        ];
+        let missing: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| body.get(*k).is_none())
+            .collect();
+        check(missing.is_empty(), || {
+            format!("missing {missing:?}: {body:#}")
+        })?;
+        let time = |v: &Value| -> Result<jiff::Timestamp, Failed> {
+            let s = v.as_str().ok_or_else(|| format!("not a time: {v}"))?;
+            Ok(s.parse().map_err(|e| format!("{s}: {e}"))?)
+        };
+        let expected = time(detail(&body["details"], "expected start"))?;
+        let sent = time(&body["sent_at"])?;
+        check(
+            sent + jiff::SignedDuration::from_secs(1)
+                >= expected + jiff::SignedDuration::from_secs(3),
+            || format!("sent before it was due: {body:#}"),
         )?;
         // The queue agrees: one overdue delivery, sent.
         let out = case.jobctl(&["notifications", "g-late", "--json", "-n", "0"]);
