@@ -167,6 +167,65 @@ pub fn a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit(en
     })
 }
 
+/// A src file that is not UTF-8 text: the task fails with a message naming
+/// the job, the file, the line and the byte, and nothing is written or
+/// applied (the same as a src that cannot be read), in check mode and for
+/// real.
+pub fn a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing(env: &Env) -> R {
+    let Some(c) = collection()? else {
+        return Ok(());
+    };
+    let dir = env.jobs_dir("gaps-ansible-latin1");
+    let name = "gaps-latin1.toml";
+    // Latin-1 "café" on line 3.
+    fs::write(
+        c.dir.join("files").join(name),
+        b"command = [\"/bin/true\"]\nmanual = true\n# caf\xe9\n",
+    )?;
+    let vars = json!({
+        "jobctl_binary": JOBCTL,
+        "jobctl_config": env.config,
+        "jobs_dir": dir,
+        "src_name": name,
+    });
+    let unit_dir = PathBuf::from(UNIT_DIR);
+    let watched = [dir.as_path(), unit_dir.as_path()];
+    for args in [&["--check"][..], &[][..]] {
+        let before = files_of(env, &watched)?;
+        let err = match playbook(env, c, "src_items.yml", &vars, args) {
+            Ok(played) => {
+                return Err(format!("{args:?}: a non-UTF-8 src passed: {played:#}").into());
+            }
+            Err(e) => e.message().unwrap_or_default().to_string(),
+        };
+        let after = files_of(env, &watched)?;
+        check(before == after, || format!("{args:?} changed files"))?;
+        // The record callback's JSON is in the error: the task's message.
+        let json_start = err.find('{').unwrap_or(0);
+        let played: Value = serde_json::Deserializer::from_str(&err[json_start..])
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| format!("no JSON in {err}"))?;
+        let msg = task(&played, "mixed")?["result"]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        check(
+            msg.starts_with("jobs[0] (gaps-src): src gaps-latin1.toml")
+                && msg.contains(&format!("files/{name}"))
+                && msg.contains("not UTF-8 text")
+                && msg.contains("line 3")
+                && msg.contains("0xe9")
+                && msg.contains("save it as UTF-8"),
+            || format!("{args:?}: {msg}"),
+        )?;
+    }
+    check(!env.unit_path("jobctl-gaps-def.timer").exists(), || {
+        "the other job was applied".into()
+    })
+}
+
 pub fn an_overdue_job_gets_one_webhook_post(env: &Env) -> R {
     with_watch(env, overdue_through_a_webhook)
 }

@@ -163,6 +163,7 @@ const CASES: &[(&str, Case)] = &[
     ("trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented", trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented),
     ("gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit", gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit),
     ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
+    ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

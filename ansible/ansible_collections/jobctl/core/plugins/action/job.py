@@ -26,9 +26,17 @@ def read_src(action, spec, where):
         path = action._find_needle('files', src)
         real = action._loader.get_real_file(path, decrypt=True)
         with open(real, 'rb') as f:
-            content = to_text(f.read(), errors='surrogate_or_strict')
+            data = f.read()
     except (AnsibleError, IOError, OSError) as e:
         raise AnsibleActionFail('%s: cannot read src %s: %s' % (where, src, to_text(e)))
+    try:
+        content = data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        # jobctl reads job files as UTF-8 only; surrogates would fail later,
+        # in Ansible's own serialisation, with a message naming nothing.
+        raise AnsibleActionFail(
+            '%s: src %s (%s): the file is not UTF-8 text (line %d, byte 0x%02x); save it as UTF-8'
+            % (where, src, path, data.count(b'\n', 0, e.start) + 1, data[e.start]))
     spec = dict(spec)
     del spec['src']
     spec['content'] = content
@@ -48,7 +56,8 @@ class ActionModule(ActionBase):
         try:
             if self._task.action.endswith('jobs'):
                 args['jobs'] = [
-                    read_src(self, dict(job), 'jobs[%d]' % i) if isinstance(job, dict) else job
+                    read_src(self, dict(job), 'jobs[%d] (%s)' % (i, job.get('name')))
+                    if isinstance(job, dict) else job
                     for i, job in enumerate(args.get('jobs') or [])
                 ]
             else:
