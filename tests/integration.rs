@@ -24,6 +24,7 @@ mod exec_usage;
 mod exec_users;
 mod export_k8s;
 mod fixtures_invalid;
+mod gaps_cli;
 mod golden_units;
 mod history_cli;
 mod import_crontab;

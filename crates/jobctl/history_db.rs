@@ -310,6 +310,9 @@ impl Readers {
                     }
                     stores.push((located, store))
                 }
+                // The first run's shim is creating it: no runs yet, as if
+                // it were not there (not a database to warn about).
+                Err(jobctl_history::Error::BeingCreated { .. }) if explicit.is_none() => {}
                 Err(e) => {
                     let error = anyhow::Error::new(e);
                     if explicit.is_some() {

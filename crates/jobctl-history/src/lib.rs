@@ -85,6 +85,13 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    /// Version 0 and no tables: a database whose first writer has not yet
+    /// committed its schema (or crashed before it). No runs are recorded in
+    /// it; readers take it as not there yet.
+    #[error(
+        "the history database {path} is being created (no schema yet): it holds no runs until its first run is recorded"
+    )]
+    BeingCreated { path: PathBuf },
     #[error("cannot sync the history log {path} to disk")]
     Sync {
         path: PathBuf,

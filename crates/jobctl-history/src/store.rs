@@ -254,6 +254,11 @@ impl Store {
                 // is read as it is (what later migrations added reads as
                 // absent), so that installing a new jobctl does not blind
                 // `history` until each database's next run upgrades it.
+                if version == 0 && retry_busy(busy_timeout, || store.has_no_tables())? {
+                    return Err(Error::BeingCreated {
+                        path: path.to_path_buf(),
+                    });
+                }
                 if version < READABLE_FROM {
                     return Err(Error::OlderSchema {
                         path: path.to_path_buf(),
@@ -354,6 +359,16 @@ impl Store {
         Ok(self
             .conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    /// No table at all: a database not yet migrated by its first writer.
+    fn has_no_tables(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+                row.get::<_, i64>(0)
+            })?
+            == 0)
     }
 
     /// Applies the migrations the database lacks, in one transaction. Safe

@@ -789,3 +789,29 @@ fn read_paths_use_indexes() {
         assert!(!scans_the_table(&p), "{sql}\n→ {p}");
     }
 }
+
+#[test]
+fn a_database_still_being_created_reads_as_not_there_yet() {
+    // The first shim on a host creates the file, then migrates it in one
+    // transaction: until that commits a reader sees version 0 and no
+    // tables. That is no history yet, not an old schema to upgrade.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap_err();
+    assert!(
+        matches!(err, jobctl_history::Error::BeingCreated { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("being created"), "{err}");
+    // Version 0 with tables that are not jobctl's stays an old schema.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE unrelated (x);")
+        .unwrap();
+    let err = Store::open(&path, OpenMode::Read, Duration::from_secs(1)).unwrap_err();
+    assert!(
+        matches!(err, jobctl_history::Error::OlderSchema { .. }),
+        "{err}"
+    );
+}
