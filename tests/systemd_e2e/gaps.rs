@@ -236,19 +236,10 @@ pub fn an_overdue_job_gets_one_webhook_post(env: &Env) -> R {
 /// POST with the generic payload's fields, none on the passes after it, and
 /// one `recovery` when the timer runs again.
 fn overdue_through_a_webhook(env: &Env) -> R {
-    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
     const PORT: u16 = 18082;
-    let hook_dir = env.scratch.join("gaps-overdue-receiver");
-    let _ = fs::remove_dir_all(&hook_dir);
-    fs::create_dir_all(&hook_dir)?;
-    env.sh(&format!(
-        "systemd-run --quiet --unit=jobctl-e2e-gaps-hook {FAKEHOOK} --dir {} --listen 127.0.0.1:{PORT}",
-        hook_dir.display()
-    ))?;
+    let hook_dir =
+        crate::watch::start_receiver(env, "jobctl-e2e-gaps-hook", "gaps-overdue-receiver", PORT)?;
     let result = (|| {
-        env.wait_for("the receiver", Duration::from_secs(10), || {
-            Ok(hook_dir.join("port").exists())
-        })?;
         let case = env.watch_case(
             "gaps-overdue",
             NOTIFY,

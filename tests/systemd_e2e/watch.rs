@@ -748,6 +748,32 @@ fn reminders_while_open(env: &Env) -> R {
     )
 }
 
+/// Starts fakehook as the transient service `unit`, recording into the
+/// scratch folder `folder` (emptied first) and listening on 127.0.0.1:`port`;
+/// returns the folder once the receiver listens. Stop the unit when done.
+pub(super) fn start_receiver(
+    env: &Env,
+    unit: &str,
+    folder: &str,
+    port: u16,
+) -> Result<PathBuf, Failed> {
+    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
+    let hook_dir = env.scratch.join(folder);
+    let _ = fs::remove_dir_all(&hook_dir);
+    fs::create_dir_all(&hook_dir)?;
+    env.sh(&format!(
+        "systemd-run --quiet --unit={unit} {FAKEHOOK} --dir {} --listen 127.0.0.1:{port}",
+        hook_dir.display()
+    ))?;
+    let listening = env.wait_for("the receiver", Duration::from_secs(10), || {
+        Ok(hook_dir.join("port").exists())
+    });
+    if listening.is_err() {
+        let _ = env.sh(&format!("systemctl stop {unit}"));
+    }
+    listening.map(|_| hook_dir)
+}
+
 pub fn a_webhook_on_loopback_gets_one_failure_and_one_recovery(env: &Env) -> R {
     with_watch(env, webhook_on_loopback)
 }
@@ -757,19 +783,9 @@ pub fn a_webhook_on_loopback_gets_one_failure_and_one_recovery(env: &Env) -> R {
 /// own) gets exactly one generic `failure` POST for a job failing three
 /// times, woken by the shim's poke, and one `recovery`.
 fn webhook_on_loopback(env: &Env) -> R {
-    const FAKEHOOK: &str = env!("CARGO_BIN_EXE_fakehook");
     const PORT: u16 = 18081;
-    let hook_dir = env.scratch.join("webhook-receiver");
-    let _ = fs::remove_dir_all(&hook_dir);
-    fs::create_dir_all(&hook_dir)?;
-    env.sh(&format!(
-        "systemd-run --quiet --unit=jobctl-e2e-hook {FAKEHOOK} --dir {} --listen 127.0.0.1:{PORT}",
-        hook_dir.display()
-    ))?;
+    let hook_dir = start_receiver(env, "jobctl-e2e-hook", "webhook-receiver", PORT)?;
     let result = (|| {
-        env.wait_for("the receiver", Duration::from_secs(10), || {
-            Ok(hook_dir.join("port").exists())
-        })?;
         let case = env.watch_case(
             "webhook",
             NOTIFY,
