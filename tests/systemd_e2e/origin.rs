@@ -90,7 +90,7 @@ pub fn run_now_from_the_api_is_recorded_as_web_with_who_started_it(env: &Env) ->
                 env,
                 "nsenter -t 1 -n",
                 &format!(
-                    "-X POST -H 'Authorization: Bearer {token}' 'http://127.0.0.1:{port}/api/v1/jobs/{job}/run'"
+                    "-X POST -D /run/origin-run-headers -H 'Authorization: Bearer {token}' 'http://127.0.0.1:{port}/api/v1/jobs/{job}/run'"
                 ),
             )
         };
@@ -114,6 +114,19 @@ pub fn run_now_from_the_api_is_recorded_as_web_with_who_started_it(env: &Env) ->
         check(says(&run, "web", Some("token ci-runner")), || {
             format!("history --json of the token's run: {run:#}")
         })?;
+        // The answer says where the run's record is (the body stays the
+        // CLI's document, whose run_id is null).
+        let headers = env.sh("cat /run/origin-run-headers")?.to_ascii_lowercase();
+        let id = run["id"].as_str().unwrap_or_default();
+        check(
+            !id.is_empty()
+                && headers.contains(&format!("jobctl-run-id: {id}\r\n"))
+                && headers.contains(&format!(
+                    "location: /api/v1/jobs/origin-manual/runs/{id}\r\n"
+                ))
+                && json(&body)?["run_id"].is_null(),
+            || format!("run now's answer: {headers}\n{body}\nthe run: {run:#}"),
+        )?;
         let status_doc = json(&String::from_utf8_lossy(
             &jobctl(&["status", "--json", "origin-manual"]).stdout,
         ))?;

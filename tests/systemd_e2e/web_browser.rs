@@ -440,6 +440,11 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
         // Run now: a new successful run appears on the job's page.
         b.go(&format!("{base}/jobs/web-manual"))?;
         b.click("form[action$='/run'] button")?;
+        // The button leads to the new run's own page (its live tail).
+        env.wait_for("the new run's page", Duration::from_secs(30), || {
+            Ok(b.url()?
+                .starts_with(&format!("{base}/jobs/web-manual/runs/")))
+        })?;
         env.wait_for("the new run on the page", Duration::from_secs(30), || {
             b.go(&format!("{base}/jobs/web-manual"))?;
             Ok(b.count("a[href^='/jobs/web-manual/runs/']")? == before + 1)

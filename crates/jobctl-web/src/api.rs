@@ -866,6 +866,9 @@ async fn act(
         );
     }
     let what = args.join(" ");
+    let started_job = (args.first().map(String::as_str) == Some("run"))
+        .then(|| args.last().cloned())
+        .flatten();
     let (exit, body) = capture_as(s, args, caller.clone()).await;
     // Who acted, in the server's log (the journal, under jobctl-web.service).
     jobctl::output::note(&jobctl::output::escape(
@@ -876,7 +879,75 @@ async fn act(
         ),
         jobctl::output::Lines::Escape,
     ));
-    json_response(exit, body, false)
+    // A run that started: where its record is, once the shim has written it
+    // (the body stays the CLI's document, whose `run_id` is null).
+    let recorded = match (&started_job, exit) {
+        (Some(job), Exit::Success) => match started_invocation(&body) {
+            Some(invocation) => recorded_run(s, job, &invocation).await,
+            None => None,
+        },
+        _ => None,
+    };
+    let mut res = json_response(exit, body, false);
+    if let (Some(job), Some(id)) = (started_job, recorded) {
+        let location = format!("/api/v1/jobs/{}/runs/{id}", crate::pages::urlencode(&job));
+        if let (Ok(id), Ok(location)) =
+            (HeaderValue::from_str(&id), HeaderValue::from_str(&location))
+        {
+            res.headers_mut().insert(RUN_ID, id);
+            res.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    res
+}
+
+/// The run id of a "run now", once its shim has recorded it.
+pub const RUN_ID: &str = "jobctl-run-id";
+
+/// How long a "run now" waits for the shim to record the run it started
+/// (it does so as it begins, before the job's command runs).
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The invocation a `run --json` document says it started (`started`
+/// true), in systemd's form.
+pub fn started_invocation(body: &[u8]) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if doc["started"] != serde_json::Value::Bool(true) {
+        return None;
+    }
+    doc["invocation_id"]
+        .as_str()
+        .filter(|id| jobctl_history::is_invocation_id(id))
+        .map(str::to_string)
+}
+
+/// The id of `job`'s run of `invocation`, read from the history (the same
+/// shared `history` reading as `/api/v1/jobs/{job}/runs`) until the shim
+/// has recorded it or [`RECORD_WAIT`] has passed.
+pub async fn recorded_run(s: &auth::State, job: &str, invocation: &str) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+    loop {
+        let args = vec![
+            "history".into(),
+            "--json".into(),
+            flag("limit", "5"),
+            flag("job", job),
+        ];
+        let (_, body) = capture(s, args).await;
+        let found = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|doc| {
+                doc["runs"].as_array().and_then(|runs| {
+                    runs.iter()
+                        .find(|r| r["invocation_id"] == invocation)
+                        .and_then(|r| r["id"].as_str().map(str::to_string))
+                })
+            });
+        if found.is_some() || tokio::time::Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn run_now(

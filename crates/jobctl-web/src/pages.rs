@@ -350,7 +350,7 @@ async fn jobs_page(s: &Shared, q: JobsQuery, filter: Option<&JobFilter>) -> Resp
 }
 
 /// A path segment: everything but unreserved characters percent-encoded.
-fn urlencode(text: &str) -> String {
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -634,7 +634,21 @@ async fn run_now(
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         return error_page(StatusCode::CONFLICT, &shown(str_of(&v, "error")));
     }
-    Redirect::to(&format!("/jobs/{}", urlencode(&name))).into_response()
+    // To the run's page (its live tail) once the shim has recorded it; the
+    // job's page if that takes longer.
+    let recorded = match crate::api::started_invocation(&body) {
+        Some(invocation) => crate::api::recorded_run(&s, &name, &invocation).await,
+        None => None,
+    };
+    match recorded {
+        Some(id) => Redirect::to(&format!(
+            "/jobs/{}/runs/{}",
+            urlencode(&name),
+            urlencode(&id)
+        ))
+        .into_response(),
+        None => Redirect::to(&format!("/jobs/{}", urlencode(&name))).into_response(),
+    }
 }
 
 async fn login_form() -> Response {
