@@ -127,27 +127,9 @@ fn setup(env: &Env, name: &str, web: &str) -> Result<(PathBuf, PathBuf), Failed>
     );
     let config = env.scratch.join(format!("{name}-config.toml"));
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n{web}")).unwrap();
-    let out = env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["apply", "--json"])
-        .output()
-        .unwrap();
+    let out = env.jobctl_with(&config, &dir, &["apply", "--json"]);
     ok(&out)?;
-    let out = env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["run", "web-manual", "--wait"])
-        .output()
-        .unwrap();
+    let out = env.jobctl_with(&config, &dir, &["run", "web-manual", "--wait"]);
     ok(&out)?;
     Ok((dir, config))
 }
@@ -252,16 +234,7 @@ pub fn socket_activation_serves_the_clis_json(env: &Env) -> R {
         )?;
         // Cursor pagination: a full page names the next one, which holds the
         // runs started before the page's last.
-        ok(&env
-            .sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(["run", "web-manual", "--wait"])
-            .output()
-            .unwrap())?;
+        ok(&env.jobctl_with(&config, &dir, &["run", "web-manual", "--wait"]))?;
         let all = cli_json(
             env,
             &dir,

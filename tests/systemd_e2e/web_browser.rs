@@ -319,26 +319,8 @@ pub fn a_browser_lists_jobs_follows_runs_and_runs_one_now(env: &Env) -> R {
         format!("jobctl_path = \"{JOBCTL}\"\n[web]\nactions = true\n"),
     )
     .unwrap();
-    ok(&env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["apply"])
-        .output()
-        .unwrap())?;
-    ok(&env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["run", "web-manual", "--wait"])
-        .output()
-        .unwrap())?;
+    ok(&env.jobctl_with(&config, &dir, &["apply"]))?;
+    ok(&env.jobctl_with(&config, &dir, &["run", "web-manual", "--wait"]))?;
     // A few hundred runs, some failed, recorded by the shim itself.
     env.sh(&format!(
         "i=0; while [ $i -lt 300 ]; do i=$((i+1)); n=$(( i % 11 + 1 )); \

@@ -80,16 +80,7 @@ pub fn the_dashboard_keeps_nothing_older_than_a_request(env: &Env) -> R {
     write_job(&dir, "fresh-b", DAILY);
     let config = env.scratch.join("web-fresh-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
-    ok(&env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["apply", "--json"])
-        .output()
-        .unwrap())?;
+    ok(&env.jobctl_with(&config, &dir, &["apply", "--json"]))?;
     install_units(env, &dir, &config, None)?;
     let d = dir.to_str().unwrap();
     let result = (|| -> R {
@@ -160,16 +151,7 @@ pub fn the_dashboard_keeps_nothing_older_than_a_request(env: &Env) -> R {
             row(&v, "fresh-b").map(|r| &r["state"]) != row(&before, "fresh-b").map(|r| &r["state"]),
             || format!("a changed unit file was not seen: {v:#}"),
         )?;
-        ok(&env
-            .sb
-            .command(JOBCTL)
-            .arg("--config")
-            .arg(&config)
-            .arg("--jobs-dir")
-            .arg(&dir)
-            .args(["apply", "--json"])
-            .output()
-            .unwrap())?;
+        ok(&env.jobctl_with(&config, &dir, &["apply", "--json"]))?;
 
         // The timer stopped and started between two requests.
         settle(env, &[d, UNIT_DIR])?;

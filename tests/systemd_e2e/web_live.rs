@@ -80,14 +80,15 @@ fn follow(env: &Env, prefix: &str, url: &str, out: &Path) -> Result<PathBuf, Fai
     Ok(pid)
 }
 
-pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
-    let dir = env.jobs_dir("web-live");
-    let gates = env.scratch.join("web-live-gates");
+/// Writes the manual job `job` in `dir`: it prints a first line, then (once
+/// the test creates `one` in the returned gates folder, the scratch folder
+/// `gates`) a line with a `<script>` and an escape sequence in it, then
+/// (`two`) a last line.
+fn talking_job(env: &Env, dir: &Path, job: &str, gates: &str) -> PathBuf {
+    let gates = env.scratch.join(gates);
     let _ = fs::remove_dir_all(&gates);
     fs::create_dir_all(&gates).unwrap();
     let script = gates.join("talk.sh");
-    // A first line, then (once the test opens gate 1) a line with a
-    // <script> and an escape sequence in it, then (gate 2) a last line.
     fs::write(
         &script,
         format!(
@@ -101,13 +102,19 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
     )
     .unwrap();
     write_job(
-        &dir,
-        "web-live",
+        dir,
+        job,
         &format!(
             "command = [\"/bin/sh\", {:?}]\nmanual = true\n",
             script.display().to_string()
         ),
     );
+    gates
+}
+
+pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
+    let dir = env.jobs_dir("web-live");
+    let gates = talking_job(env, &dir, "web-live", "web-live-gates");
     let config = env.scratch.join("web-live-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
     let jobctl = |args: &[&str]| env.jobctl_with(&config, &dir, args);
@@ -348,27 +355,9 @@ pub fn output_ranges_and_a_run_by_its_id_alone(env: &Env) -> R {
     );
     let config = env.scratch.join("web-range-config.toml");
     fs::write(&config, format!("jobctl_path = \"{JOBCTL}\"\n[web]\n")).unwrap();
-    let out = env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["apply"])
-        .output()
-        .unwrap();
+    let out = env.jobctl_with(&config, &dir, &["apply"]);
     ok(&out)?;
-    let out = env
-        .sb
-        .command(JOBCTL)
-        .arg("--config")
-        .arg(&config)
-        .arg("--jobs-dir")
-        .arg(&dir)
-        .args(["run", "web-range", "--wait"])
-        .output()
-        .unwrap();
+    let out = env.jobctl_with(&config, &dir, &["run", "web-range", "--wait"]);
     ok(&out)?;
     let port = 20000 + ((std::process::id() + 11) % 20000) as u16;
     install_units(env, &dir, &config, Some(port))?;
@@ -572,30 +561,7 @@ pub fn the_job_page_shows_its_definition_next_runs_and_zones(env: &Env) -> R {
 pub fn a_browser_shows_a_running_runs_lines_live_and_times_in_its_zone(env: &Env) -> R {
     use crate::web_browser::{Browser, free_port};
     let dir = env.jobs_dir("web-live-browser");
-    let gates = env.scratch.join("web-live-browser-gates");
-    let _ = fs::remove_dir_all(&gates);
-    fs::create_dir_all(&gates).unwrap();
-    let script = gates.join("talk.sh");
-    fs::write(
-        &script,
-        format!(
-            "echo live-first\n\
-             while [ ! -e {g}/one ]; do sleep 0.1; done\n\
-             printf '<script>alert(1)</script> \\033[31mred\\n'\n\
-             while [ ! -e {g}/two ]; do sleep 0.1; done\n\
-             echo live-last\n",
-            g = gates.display()
-        ),
-    )
-    .unwrap();
-    write_job(
-        &dir,
-        "live-talk",
-        &format!(
-            "command = [\"/bin/sh\", {:?}]\nmanual = true\n",
-            script.display().to_string()
-        ),
-    );
+    let gates = talking_job(env, &dir, "live-talk", "web-live-browser-gates");
     write_job(
         &dir,
         "berlin-nightly",

@@ -838,14 +838,17 @@ async fn csrf(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) -> Re
     }
 }
 
-/// An action: the scope, then CSRF, then the CLI's command.
+/// An action on `job`: the scope, then CSRF, then the CLI's `command`
+/// (`run`, `enable`, `disable`) with `--json`.
 async fn act(
     s: &auth::State,
     p: &Peer,
     h: &HeaderMap,
     scope: Scope,
-    args: Vec<String>,
+    command: &str,
+    job: String,
 ) -> Response {
+    let args = vec![command.into(), "--json".into(), "--".into(), job.clone()];
     let (caller, ambient) = match s.caller_with_cookie(p, h) {
         Ok(c) => c,
         Err(r) => return explained(s, r, h, None),
@@ -853,10 +856,8 @@ async fn act(
     if let Err(r) = s.allow(&caller, scope) {
         return explained(s, r, h, Some((&caller, scope)));
     }
-    // The job is the last argument: one the token's filter hides is 404.
-    if let Some(job) = args.last()
-        && let Err(r) = crate::visible::gate(s, &caller, scope, job).await
-    {
+    // A job the token's filter hides is 404.
+    if let Err(r) = crate::visible::gate(s, &caller, scope, &job).await {
         return r;
     }
     if ambient && !s.csrf_ok(&caller, h) {
@@ -866,9 +867,7 @@ async fn act(
         );
     }
     let what = args.join(" ");
-    let started_job = (args.first().map(String::as_str) == Some("run"))
-        .then(|| args.last().cloned())
-        .flatten();
+    let started_job = (command == "run").then_some(job);
     let (exit, body) = capture_as(s, args, caller.clone()).await;
     // Who acted, in the server's log (the journal, under jobctl-web.service).
     jobctl::output::note(&jobctl::output::escape(
@@ -956,14 +955,7 @@ async fn run_now(
     h: HeaderMap,
     Path(job): Path<String>,
 ) -> Response {
-    act(
-        &s,
-        &p,
-        &h,
-        Scope::Run,
-        vec!["run".into(), "--json".into(), "--".into(), job],
-    )
-    .await
+    act(&s, &p, &h, Scope::Run, "run", job).await
 }
 
 async fn enable(
@@ -972,14 +964,7 @@ async fn enable(
     h: HeaderMap,
     Path(job): Path<String>,
 ) -> Response {
-    act(
-        &s,
-        &p,
-        &h,
-        Scope::Manage,
-        vec!["enable".into(), "--json".into(), "--".into(), job],
-    )
-    .await
+    act(&s, &p, &h, Scope::Manage, "enable", job).await
 }
 
 async fn disable(
@@ -988,14 +973,7 @@ async fn disable(
     h: HeaderMap,
     Path(job): Path<String>,
 ) -> Response {
-    act(
-        &s,
-        &p,
-        &h,
-        Scope::Manage,
-        vec!["disable".into(), "--json".into(), "--".into(), job],
-    )
-    .await
+    act(&s, &p, &h, Scope::Manage, "disable", job).await
 }
 
 /// The Prometheus exposition, exactly `jobctl metrics` (docs/metrics.md),
