@@ -46,6 +46,7 @@ mod web_auth;
 mod web_browser;
 mod web_fresh;
 mod web_live;
+mod web_max_age;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -164,6 +165,8 @@ const CASES: &[(&str, Case)] = &[
     ("gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit", gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit),
     ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
     ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
+    ("web_max_age::a_plain_request_shares_a_young_reading_and_actions_end_it", web_max_age::a_plain_request_shares_a_young_reading_and_actions_end_it),
+    ("web_max_age::by_default_no_answer_is_older_than_a_second", web_max_age::by_default_no_answer_is_older_than_a_second),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -2,6 +2,7 @@
 //! as a case of the shared sandbox.
 
 use super::*;
+use crate::web::NO_CACHE;
 
 const SOCK: &str = "/run/jobctl/trial-web.sock";
 
@@ -48,7 +49,7 @@ fn with_web(
 /// `GET path` on [`SOCK`] as root: the body.
 fn get(env: &Env, path: &str) -> Result<String, Failed> {
     env.sh(&format!(
-        "curl -sS --fail-with-body --unix-socket {SOCK} 'http://localhost{path}'"
+        "curl -sS --fail-with-body {NO_CACHE} --unix-socket {SOCK} 'http://localhost{path}'"
     ))
 }
 

@@ -72,10 +72,18 @@ pub fn stop_units(env: &Env) -> R {
     Ok(())
 }
 
+/// The header that asks jobctl-web for a reading that started after the
+/// request (docs/dashboard.md, "How old an answer may be").
+pub const NO_CACHE: &str = "-H 'Cache-Control: no-cache'";
+
 /// An HTTP exchange with curl inside the sandbox: (status, body). `prefix`
-/// runs curl as someone else (`setpriv …`).
+/// runs curl as someone else (`setpriv …`). It asks for the exact state
+/// ([`NO_CACHE`]): the cases compare answers with the CLI right after a
+/// change (web_max_age.rs tests the shared readings a plain request gets).
 pub fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
-    let out = env.sh(&format!("{prefix} curl -sS -w '\\n%{{http_code}}' {args}"))?;
+    let out = env.sh(&format!(
+        "{prefix} curl -sS {NO_CACHE} -w '\\n%{{http_code}}' {args}"
+    ))?;
     let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
     let code = code
         .trim()

@@ -6,6 +6,7 @@
 //! of its own and TCP in the sandbox's network.
 
 use super::*;
+use crate::web::NO_CACHE;
 
 const SOCK: &str = "/run/jobctl/auth-web.sock";
 const FAKEJOB: &str = env!("CARGO_BIN_EXE_fakejob");
@@ -73,7 +74,7 @@ fn with_server(
 /// somewhere else): status, lower-case headers, body.
 fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String, String), Failed> {
     let out = env.sh(&format!(
-        "{prefix} curl -sS -i -w '\\n%{{http_code}}' {args}"
+        "{prefix} curl -sS -i {NO_CACHE} -w '\\n%{{http_code}}' {args}"
     ))?;
     let (rest, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
     let code = code

@@ -3,6 +3,7 @@
 //! invocation id), served by the shipped units' sandboxed jobctl-web.
 
 use super::*;
+use crate::web::NO_CACHE;
 use crate::web::{install_units, stop_units, web_binary};
 
 const SOCKET: &str = "/run/jobctl/web.sock";
@@ -11,7 +12,7 @@ const SOCKET: &str = "/run/jobctl/web.sock";
 /// it as someone else or in another namespace.
 fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
     let out = env.sh(&format!(
-        "{prefix} curl -sS --max-time 10 -w '\\n%{{http_code}}' {args}; true"
+        "{prefix} curl -sS --max-time 10 {NO_CACHE} -w '\\n%{{http_code}}' {args}; true"
     ))?;
     let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
     let code = code

@@ -10,6 +10,7 @@
 //! action_group = "jobctl-operators" # unix socket: these may also act
 //! actions = true                   # "run now", enable/disable (off by default)
 //! anonymous_read = false           # TCP without a token may read (off by default)
+//! max_age = "1s"                   # how old a shared reading may be (the default)
 //!
 //! [web.trusted_proxy]              # a reverse proxy's user header (proxy.rs)
 //! header = "X-Remote-User"
@@ -37,7 +38,15 @@ pub const WEB_KEYS: &[&str] = &[
     "actions",
     "anonymous_read",
     "trusted_proxy",
+    "max_age",
 ];
+
+/// How old the state in an answer may be when `[web] max_age` is not
+/// written (docs/dashboard.md, "Under load").
+pub const DEFAULT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The largest `[web] max_age`: a dashboard an hour behind is a broken one.
+pub const MAX_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `[web]`: everything off unless written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -52,6 +61,18 @@ pub struct WebConfig {
     pub anonymous_read: bool,
     /// A reverse proxy whose user header is believed (`[web.trusted_proxy]`).
     pub trusted_proxy: Option<proxy::TrustedProxy>,
+    /// How long a reading may be shared with later requests (`None`: the
+    /// default, [`DEFAULT_MAX_AGE`]); zero makes every request wait for a
+    /// reading of its own.
+    pub max_age: Option<std::time::Duration>,
+}
+
+impl WebConfig {
+    /// The longest time between the start of the reading an answer comes
+    /// from and the answer.
+    pub fn max_age(&self) -> std::time::Duration {
+        self.max_age.unwrap_or(DEFAULT_MAX_AGE)
+    }
 }
 
 /// Decodes `[web]`.
@@ -89,6 +110,26 @@ pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>)
                 diags,
             )
             .and_then(|t| proxy::decode(&t, diags)),
+        max_age: reader
+            .duration("max_age", "\"1s\"", diags)
+            .and_then(
+                |span| match span.value.to_std().filter(|d| *d <= MAX_MAX_AGE) {
+                    Some(d) => Some(d),
+                    None => {
+                        diags.error(
+                            span.span,
+                            "web.max_age",
+                            "max_age is longer than an hour",
+                            Some(
+                                "write how old an answer may be, e.g. max_age = \"1s\" \
+                             (\"0s\": every request waits for a reading of its own)"
+                                    .into(),
+                            ),
+                        );
+                        None
+                    }
+                },
+            ),
     }
 }
 
@@ -255,6 +296,56 @@ pub fn allow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn max_age_of(text: &str) -> (std::time::Duration, Vec<String>) {
+        let (config, diags) = crate::config::load_config(
+            "c.toml",
+            text,
+            crate::context::Mode::System,
+            &crate::context::UtcOnly,
+        );
+        (
+            config.web.max_age(),
+            diags.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[test]
+    fn max_age_defaults_to_a_second_and_takes_systemd_durations() {
+        use std::time::Duration;
+        assert_eq!(max_age_of(""), (DEFAULT_MAX_AGE, vec![]));
+        assert_eq!(DEFAULT_MAX_AGE, Duration::from_secs(1));
+        assert_eq!(
+            max_age_of("[web]\nmax_age = \"250ms\"\n"),
+            (Duration::from_millis(250), vec![])
+        );
+        assert_eq!(
+            max_age_of("[web]\nmax_age = \"0s\"\n"),
+            (Duration::ZERO, vec![])
+        );
+        assert_eq!(
+            max_age_of("[web]\nmax_age = \"1h\"\n"),
+            (MAX_MAX_AGE, vec![])
+        );
+        for (text, want) in [
+            ("[web]\nmax_age = 1\n", "c.toml:2:11: `web.max_age`"),
+            ("[web]\nmax_age = \"soon\"\n", "c.toml:2:11: `web.max_age`"),
+            ("[web]\nmax_age = \"2h\"\n", "c.toml:2:11: `web.max_age`"),
+            (
+                "[web]\nmax_age = \"infinity\"\n",
+                "c.toml:2:11: `web.max_age`",
+            ),
+        ] {
+            let (age, shown) = max_age_of(text);
+            assert_eq!(age, DEFAULT_MAX_AGE, "{text}: the default stays");
+            assert!(
+                shown
+                    .iter()
+                    .any(|s| s.starts_with(&format!("error: {want}"))),
+                "{text}: wanted {want}, got {shown:#?}"
+            );
+        }
+    }
 
     fn config(actions: bool) -> WebConfig {
         WebConfig {
@@ -423,6 +514,7 @@ mod tests {
                 actions: true,
                 anonymous_read: true,
                 trusted_proxy: None,
+                max_age: None,
             }
         );
     }

@@ -40,8 +40,32 @@ pub fn router(state: Shared) -> Router {
         .merge(crate::live::router())
         .merge(crate::runs::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), freshness))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Every request accepts readings up to `[web] max_age` old, or younger if
+/// its `Cache-Control` asks (`readings`); an answer made from readings says
+/// when the oldest of them started: `Jobctl-Read-At` (RFC 3339, UTC, ms) and
+/// `Age` (whole seconds since, RFC 9111).
+async fn freshness(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let asked = req
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok());
+    let max_age = crate::readings::requested_age(asked, s.web.max_age());
+    let (mut res, used) = crate::readings::within(max_age, next.run(req)).await;
+    if let Some(p) = used {
+        let h = res.headers_mut();
+        h.insert(header::AGE, HeaderValue::from(p.age().as_secs()));
+        if let Ok(at) = jiff::Timestamp::try_from(p.wall)
+            && let Ok(v) = HeaderValue::from_str(&format!("{at:.3}"))
+        {
+            h.insert("jobctl-read-at", v);
+        }
+    }
+    res
 }
 
 /// On every answer: a Content-Security-Policy that allows nothing but this
@@ -238,30 +262,34 @@ pub async fn authorize_job(
 
 /// A command's `--json` document, run as the CLI runs it (on a blocking
 /// thread: the readers are synchronous), with the server's global options.
-/// A read (`list`, `status`, …) is shared with the identical requests that
-/// arrived before its reading started (`coalesce`: never older than the
-/// request); an action always runs for its own request.
+/// A read (`list`, `status`, …) comes from a reading shared with the other
+/// requests for the same arguments, at most as old as the request accepts
+/// (`readings`); an action always runs for its own request.
 pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
     if shared_read(&args) {
-        let key = args.clone();
+        let globals = state.globals.clone();
         state
             .reads
-            .get(key, || run_command(state, args, None))
+            .get(args.clone(), move || async move {
+                run_command(&globals, args, None).await
+            })
             .await
     } else {
-        run_command(state, args, None).await
+        run_command(&state.globals, args, None).await
     }
 }
 
 /// An action on behalf of `starter`: a `run` it makes records the run's
 /// origin (trigger `web`, [`crate::origin::actor_of`] the caller). Never
-/// shared.
+/// shared, and no reading from before it is used after it.
 pub async fn capture_as(
     state: &auth::State,
     args: Vec<String>,
     starter: Caller,
 ) -> (Exit, Vec<u8>) {
-    run_command(state, args, Some(starter)).await
+    let done = run_command(&state.globals, args, Some(starter)).await;
+    state.actions.acted();
+    done
 }
 
 /// The commands that only read, whose document depends on nothing but
@@ -274,12 +302,12 @@ fn shared_read(args: &[String]) -> bool {
 }
 
 async fn run_command(
-    state: &auth::State,
+    globals: &[String],
     args: Vec<String>,
     starter: Option<Caller>,
 ) -> (Exit, Vec<u8>) {
     let mut argv = vec!["jobctl".to_string()];
-    argv.extend(state.globals.iter().cloned());
+    argv.extend(globals.iter().cloned());
     argv.extend(args);
     let joined =
         tokio::task::spawn_blocking(
@@ -932,7 +960,8 @@ pub async fn recorded_run(s: &auth::State, job: &str, invocation: &str) -> Optio
             flag("limit", "5"),
             flag("job", job),
         ];
-        let (_, body) = capture(s, args).await;
+        // Exact: each look must see what the shim has written since.
+        let (_, body) = crate::readings::exact(capture(s, args)).await;
         let found = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|doc| {

@@ -7,6 +7,7 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
+use crate::readings::{Actions, Readings};
 use anyhow::{Context, Result};
 use axum::extract::connect_info::Connected;
 use axum::http::HeaderMap;
@@ -16,6 +17,7 @@ use jobctl_core::config::Config;
 use jobctl_core::web::proxy::{Origin, ProxyRefusal, proxy_caller};
 use jobctl_core::web::tokens;
 use jobctl_core::web::{Caller, Groups, Refusal, Scope, WebConfig, allow};
+use std::sync::Arc;
 
 /// The connection a request came on.
 #[derive(Debug, Clone)]
@@ -92,9 +94,16 @@ pub struct State {
     csrf_secret: [u8; 32],
     /// The uids of the `unix:` peers of `[web.trusted_proxy]`, resolved at start.
     pub proxy_uids: Vec<u32>,
-    /// Identical concurrent reads share one reading (`api::capture`).
-    pub reads: crate::coalesce::Coalescer<Vec<String>, (jobctl::exit::Exit, Vec<u8>)>,
+    /// Reads shared by requests with the same arguments (`api::capture`).
+    pub reads: Arc<Readings<Vec<String>, Captured>>,
+    /// When the server's last action ended: nothing read before is used.
+    pub actions: Arc<Actions>,
+    /// Jobs pages shared by requests with the same filters (`pages::jobs`).
+    pub pages: Arc<Readings<Vec<String>, crate::pages::Rendered>>,
 }
+
+/// A command's exit status and `--json` document (`api::capture`).
+pub type Captured = (jobctl::exit::Exit, Vec<u8>);
 
 impl State {
     /// Reads the configuration as the CLI does (an invalid one stops the
@@ -119,6 +128,8 @@ impl State {
             );
         }
         let web = config.web;
+        let max_age = web.max_age();
+        let actions = Arc::new(Actions::default());
         let groups = Groups {
             read: web.read_group.as_deref().map(gid_of).transpose()?,
             action: web.action_group.as_deref().map(gid_of).transpose()?,
@@ -142,7 +153,9 @@ impl State {
             config_file: paths.config.clone(),
             csrf_secret,
             proxy_uids,
-            reads: crate::coalesce::Coalescer::new(),
+            reads: Arc::new(Readings::new(max_age, actions.clone())),
+            pages: Arc::new(Readings::new(max_age, actions.clone())),
+            actions,
         })
     }
 

@@ -15,13 +15,13 @@
 
 mod api;
 mod auth;
-mod coalesce;
 mod extract;
 mod jobpage;
 mod listen;
 mod live;
 mod origin;
 mod pages;
+mod readings;
 mod runs;
 mod visible;
 mod when;

@@ -190,7 +190,7 @@ fn duration(ms: Option<i64>) -> String {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 struct JobsQuery {
     owner: Option<String>,
     team: Option<String>,
@@ -200,16 +200,7 @@ struct JobsQuery {
 }
 
 /// A rendered page: status, headers, body.
-type Rendered = (StatusCode, HeaderMap, axum::body::Bytes);
-
-/// The jobs page is the same for every reader with the same filters: the
-/// identical requests waiting at the same time share one rendering of one
-/// reading (`coalesce`: started after all of them arrived, so never older
-/// than any of them), instead of each parsing the `list` document (600 KB
-/// for 1,000 jobs) and writing a row per job (docs/dashboard.md, "Under
-/// load").
-static JOBS_PAGES: std::sync::LazyLock<crate::coalesce::Coalescer<Vec<String>, Rendered>> =
-    std::sync::LazyLock::new(crate::coalesce::Coalescer::new);
+pub type Rendered = (StatusCode, HeaderMap, axum::body::Bytes);
 
 async fn jobs(
     State(s): State<Shared>,
@@ -235,9 +226,16 @@ async fn jobs(
             .map(|f| serde_json::to_string(f).unwrap_or_else(|_| format!("{f:?}")))
             .unwrap_or_default(),
     ];
-    let (status, headers, body) = JOBS_PAGES
-        .get(key, || async {
-            let (parts, body) = jobs_page(&s, q, filter.as_ref()).await.into_parts();
+    // The jobs page is the same for every reader with the same filters:
+    // one rendering of one `list` reading answers them all while it is
+    // young enough (`readings`), instead of each request parsing the `list`
+    // document (600 KB for 1,000 jobs) and writing a row per job
+    // (docs/dashboard.md, "Under load").
+    let shared = s.clone();
+    let (status, headers, body) = s
+        .pages
+        .get(key, move || async move {
+            let (parts, body) = jobs_page(&shared, q, filter.as_ref()).await.into_parts();
             let body = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .unwrap_or_default();
