@@ -1,6 +1,7 @@
 //! The dashboard keeps what it read between requests (jobctl::cache: the
 //! job files loaded and rendered, the unit files' texts, the `*.wants/`
-//! links) and still never answers with a state older than the request:
+//! links) and still, asked for the exact state (`Cache-Control: no-cache`,
+//! web::NO_CACHE), never answers with a state older than the request:
 //! every change made between two requests to the same long-lived server is
 //! in the second answer, which is exactly what the CLI (which keeps
 //! nothing) prints at that moment.

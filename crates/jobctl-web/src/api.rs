@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -265,7 +265,7 @@ pub async fn authorize_job(
 /// A read (`list`, `status`, …) comes from a reading shared with the other
 /// requests for the same arguments, at most as old as the request accepts
 /// (`readings`); an action always runs for its own request.
-pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) {
+pub async fn capture(state: &auth::State, args: Vec<String>) -> auth::Captured {
     if shared_read(&args) {
         let globals = state.globals.clone();
         state
@@ -282,11 +282,7 @@ pub async fn capture(state: &auth::State, args: Vec<String>) -> (Exit, Vec<u8>) 
 /// An action on behalf of `starter`: a `run` it makes records the run's
 /// origin (trigger `web`, [`crate::origin::actor_of`] the caller). Never
 /// shared, and no reading from before it is used after it.
-pub async fn capture_as(
-    state: &auth::State,
-    args: Vec<String>,
-    starter: Caller,
-) -> (Exit, Vec<u8>) {
+pub async fn capture_as(state: &auth::State, args: Vec<String>, starter: Caller) -> auth::Captured {
     let done = run_command(&state.globals, args, Some(starter)).await;
     state.actions.acted();
     done
@@ -305,7 +301,7 @@ async fn run_command(
     globals: &[String],
     args: Vec<String>,
     starter: Option<Caller>,
-) -> (Exit, Vec<u8>) {
+) -> auth::Captured {
     let mut argv = vec!["jobctl".to_string()];
     argv.extend(globals.iter().cloned());
     argv.extend(args);
@@ -334,12 +330,16 @@ async fn run_command(
             },
         )
         .await;
-    joined.unwrap_or_else(|_| {
-        (
-            Exit::Failure,
-            br#"{"error":"the request's reader panicked"}"#.to_vec(),
-        )
-    })
+    // Bytes: a shared reading is cloned for every request it answers.
+    joined.map_or_else(
+        |_| {
+            (
+                Exit::Failure,
+                Bytes::from_static(br#"{"error":"the request's reader panicked"}"#),
+            )
+        },
+        |(exit, body)| (exit, Bytes::from(body)),
+    )
 }
 
 /// The HTTP status for a command's exit status. `health` exits 1 when it
@@ -354,7 +354,8 @@ fn status_of(exit: Exit, ok_on_failure: bool) -> StatusCode {
     }
 }
 
-pub fn json_response(exit: Exit, body: Vec<u8>, ok_on_failure: bool) -> Response {
+pub fn json_response(exit: Exit, body: impl Into<Bytes>, ok_on_failure: bool) -> Response {
+    let body: Bytes = body.into();
     let mut status = status_of(exit, ok_on_failure);
     // The CLI's "unknown job" and "no run" refusals are usage errors; over
     // HTTP they are a resource that is not there.
@@ -696,7 +697,7 @@ async fn job_runs(
 }
 
 /// `logs --json` of one run: `{run, output, output_removed, output_not_stored}`.
-pub async fn logs_doc(s: &auth::State, job: String, id: String) -> (Exit, Vec<u8>) {
+pub async fn logs_doc(s: &auth::State, job: String, id: String) -> auth::Captured {
     capture(
         s,
         vec![

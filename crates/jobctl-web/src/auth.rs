@@ -103,7 +103,7 @@ pub struct State {
 }
 
 /// A command's exit status and `--json` document (`api::capture`).
-pub type Captured = (jobctl::exit::Exit, Vec<u8>);
+pub type Captured = (jobctl::exit::Exit, axum::body::Bytes);
 
 impl State {
     /// Reads the configuration as the CLI does (an invalid one stops the

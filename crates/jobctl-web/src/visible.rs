@@ -4,7 +4,7 @@
 //! `list` document) and narrows the documents.
 //!
 //! The readings themselves are the unfiltered ones, shared by every caller
-//! (`coalesce`): the filter is applied afterwards, to the parsed document,
+//! (`readings`): the filter is applied afterwards, to the parsed document,
 //! so no filtered answer can reach another caller and no caller's answer
 //! depends on who else asked. What a filtered caller cannot see is the same
 //! to it as what does not exist: one job, its runs or output, an action on
