@@ -23,6 +23,7 @@ mod delivery;
 #[path = "../../crates/jobctl-notify/tests/support/fixture.rs"]
 mod fixture;
 mod gaps;
+mod gaps2;
 #[path = "../../crates/fakehook/hook.rs"]
 mod hook;
 mod injection;
@@ -164,6 +165,7 @@ const CASES: &[(&str, Case)] = &[
     ("gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit", gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit),
     ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
     ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
+    ("gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery", gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

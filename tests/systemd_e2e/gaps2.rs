@@ -1,0 +1,199 @@
+//! A `lost` event delivered through a webhook channel end to end (issue 13's
+//! events, until now seen lost only through a command channel).
+
+use super::watch::{NOTIFY, detail, with_watch};
+use super::*;
+
+pub fn a_lost_run_gets_one_webhook_post_then_one_recovery(env: &Env) -> R {
+    with_watch(env, lost_through_a_webhook)
+}
+
+/// The job's channel a webhook on loopback (fakehook, a service of its own).
+/// A run started by systemd prints two lines and hangs; its whole cgroup is
+/// then SIGKILLed (`systemctl kill --signal=SIGKILL`, what an operator or a
+/// group OOM kill does: the shim dies with its command, no end is recorded).
+/// The watch's passes (the shipped service, as its timer starts them) send
+/// exactly one generic `lost` POST with every documented field, none on the
+/// passes after it, and one `recovery` when the next run succeeds.
+fn lost_through_a_webhook(env: &Env) -> R {
+    const PORT: u16 = 18093;
+    const UNIT: &str = "jobctl-g2-lost.service";
+    let hook_dir =
+        crate::watch::start_receiver(env, "jobctl-e2e-gaps2-hook", "gaps2-lost-receiver", PORT)?;
+    let result = (|| {
+        let case = env.watch_case(
+            "gaps2-lost",
+            NOTIFY,
+            &format!("[notify.channels.hook]\nwebhook = \"http://127.0.0.1:{PORT}/lost?t=1\"\n"),
+        )?;
+        let hang = env.scratch.join("gaps2-lost-hang");
+        std::fs::write(&hang, "")?;
+        case.write_job(
+            "g2-lost",
+            &format!(
+                "shell = \"echo preparing the dump; echo disk almost full >&2; \
+                 if test -e {}; then exec /bin/sleep 300; fi\"\n\
+                 manual = true\nnotify = [\"hook\"]\n",
+                hang.display()
+            ),
+        );
+        case.apply()?;
+        let bodies = || -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
+            crate::hook::requests(&hook_dir)
+                .into_iter()
+                .map(|r| {
+                    let body: Value = serde_json::from_slice(&r.body)
+                        .map_err(|e| format!("{e}: {:?}", String::from_utf8_lossy(&r.body)))?;
+                    Ok((r, body))
+                })
+                .collect()
+        };
+        let of = |event: &str| -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
+            Ok(bodies()?
+                .into_iter()
+                .filter(|(_, b)| b["event"] == event)
+                .collect())
+        };
+        // Passes, as the watch's timer would start them, until `event`'s POST.
+        let pass_until = |event: &str| -> R {
+            env.wait_for(&format!("the {event} POST"), Duration::from_secs(30), || {
+                if of(event)?.is_empty() {
+                    case.pass()?;
+                }
+                Ok(!of(event)?.is_empty())
+            })
+            .map_err(|e| {
+                format!(
+                    "{}; received: {:#?}; notifications: {}",
+                    e.message().unwrap_or(""),
+                    bodies().unwrap_or_default(),
+                    text(&case.jobctl(&["notifications", "--json"]))
+                )
+                .into()
+            })
+        };
+
+        ok(&case.jobctl(&["run", "g2-lost"]))?;
+        env.wait_for("g2-lost running", Duration::from_secs(10), || {
+            Ok(case
+                .runs("g2-lost")?
+                .first()
+                .is_some_and(|r| r["status"] == "running"))
+        })?;
+        let invocation = env.prop(UNIT, "InvocationID")?;
+        // What it printed has reached the journal (the shim forwards each
+        // piece at once): the run's only copy once the shim is gone.
+        env.wait_for(
+            "the run's lines in the journal",
+            Duration::from_secs(10),
+            || {
+                let lines = env.sh(&format!(
+                    "journalctl -o cat _SYSTEMD_INVOCATION_ID={invocation}"
+                ))?;
+                Ok(lines.contains("preparing the dump") && lines.contains("disk almost full"))
+            },
+        )?;
+        env.sh(&format!("systemctl kill --signal=SIGKILL {UNIT}"))?;
+        env.wait_for("the service to fail", Duration::from_secs(10), || {
+            Ok(env.prop(UNIT, "ActiveState")? == "failed")
+        })?;
+        let runs = case.runs("g2-lost")?;
+        check(runs.len() == 1 && runs[0]["status"] == "lost", || {
+            format!("{runs:#?}")
+        })?;
+        let run = &runs[0];
+
+        pass_until("lost")?;
+        // Two more passes: still one POST in all.
+        case.pass()?;
+        case.pass()?;
+        let all = bodies()?;
+        check(all.len() == 1, || format!("{all:#?}"))?;
+        let (post, body) = &all[0];
+        let host = env.sh("hostname")?.trim().to_string();
+        let event_id = body["event_id"].as_str().unwrap_or_default();
+        check(
+            post.method == "POST"
+                && post.target == "/lost?t=1"
+                && post
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("application/json"))
+                && post
+                    .header("user-agent")
+                    .is_some_and(|a| a.starts_with("jobctl/"))
+                && post.header("idempotency-key") == Some(event_id)
+                && event_id.len() == 32
+                && event_id.bytes().all(|b| b.is_ascii_hexdigit())
+                && body["version"] == 1
+                && body["event"] == "lost"
+                && body["job"] == "g2-lost"
+                && !host.is_empty()
+                && body["host"] == host.as_str()
+                && body["status"] == "lost"
+                // No end was recorded: no exit status, signal, end or duration.
+                && body["exit_code"].is_null()
+                && body["signal"].is_null()
+                && body["signal_name"].is_null()
+                && body["ended"].is_null()
+                && body["duration_ms"].is_null()
+                && body["run_id"] == run["id"]
+                && body["invocation_id"] == invocation.as_str()
+                && body["started"] == run["started"]
+                && body["failure_streak"] == 1
+                && body["summary"].as_str().is_some_and(|s| {
+                    s.starts_with(&format!("g2-lost LOST on {host} ")) && s.contains("shim died")
+                })
+                && body["journal_hint"].as_str()
+                    == Some(format!("journalctl _SYSTEMD_INVOCATION_ID={invocation}").as_str())
+                && detail(&body["details"], "trigger") == "manual"
+                && detail(&body["details"], "logs").as_str().is_some_and(|l| {
+                    l == format!("jobctl logs g2-lost --run {}", run["id"].as_str().unwrap_or("?"))
+                })
+                && body["sent_at"].is_string(),
+            || format!("{post:#?}\n{body:#}\nrun {run:#}\ninvocation {invocation:?} host {host:?}"),
+        )?;
+        // The output's tail, as documented for `failure` and `lost`: what the
+        // run printed before its shim died, both streams.
+        check(
+            body["output_tail"].as_str().is_some_and(|t| {
+                t.lines().collect::<Vec<_>>() == ["preparing the dump", "disk almost full"]
+            }),
+            || format!("output_tail: {}", body["output_tail"]),
+        )?;
+        // The queue agrees: one lost delivery, sent, by the same id.
+        let out = case.jobctl(&["notifications", "g2-lost", "--json", "-n", "0"]);
+        ok(&out)?;
+        let queued: Value = serde_json::from_slice(&out.stdout)?;
+        let queued = queued["notifications"].as_array().cloned().unwrap_or_default();
+        check(
+            queued.len() == 1
+                && queued[0]["event"] == "lost"
+                && queued[0]["state"] == "sent"
+                && queued[0]["event_id"] == event_id,
+            || format!("{queued:#?}"),
+        )?;
+
+        // The next run succeeds: one recovery (woken by its shim's poke or
+        // a pass), and still one lost.
+        std::fs::remove_file(&hang)?;
+        let out = case.jobctl(&["run", "g2-lost", "--wait"]);
+        check(out.status.code() == Some(0), || text(&out))?;
+        pass_until("recovery")?;
+        case.pass()?;
+        let recovery = of("recovery")?;
+        let lost = of("lost")?;
+        check(
+            recovery.len() == 1
+                && lost.len() == 1
+                && bodies()?.len() == 2
+                && recovery[0].1["job"] == "g2-lost"
+                && recovery[0].1["status"] == "success"
+                && detail(&recovery[0].1["details"], "recovers") == "lost"
+                && recovery[0].1["event_id"] != lost[0].1["event_id"]
+                && recovery[0].0.header("idempotency-key") == recovery[0].1["event_id"].as_str(),
+            || format!("{:#?}", bodies()),
+        )
+    })();
+    let _ = env.sh("systemctl stop jobctl-g2-lost.service jobctl-e2e-gaps2-hook.service");
+    result
+}
