@@ -56,12 +56,16 @@ fn lost_through_a_webhook(env: &Env) -> R {
         };
         // Passes, as the watch's timer would start them, until `event`'s POST.
         let pass_until = |event: &str| -> R {
-            env.wait_for(&format!("the {event} POST"), Duration::from_secs(30), || {
-                if of(event)?.is_empty() {
-                    case.pass()?;
-                }
-                Ok(!of(event)?.is_empty())
-            })
+            env.wait_for(
+                &format!("the {event} POST"),
+                Duration::from_secs(30),
+                || {
+                    if of(event)?.is_empty() {
+                        case.pass()?;
+                    }
+                    Ok(!of(event)?.is_empty())
+                },
+            )
             .map_err(|e| {
                 format!(
                     "{}; received: {:#?}; notifications: {}",
@@ -164,7 +168,10 @@ fn lost_through_a_webhook(env: &Env) -> R {
         let out = case.jobctl(&["notifications", "g2-lost", "--json", "-n", "0"]);
         ok(&out)?;
         let queued: Value = serde_json::from_slice(&out.stdout)?;
-        let queued = queued["notifications"].as_array().cloned().unwrap_or_default();
+        let queued = queued["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         check(
             queued.len() == 1
                 && queued[0]["event"] == "lost"
