@@ -574,39 +574,21 @@ mod tests {
 
     #[test]
     fn run_entries_are_native_protocol_fields() {
-        use jobctl_history::liveness::ProcessStamp;
+        use jobctl_history::testing::run;
         use jobctl_history::{RunId, Source, Status, Trigger, Upstream, Usage, UsageSource};
         let mut r = RunRecord {
-            id: RunId::from_i64(0x1234),
-            job: "backup".into(),
-            invocation_id: None,
             trigger: Trigger::Chain,
-            actor: None,
             attempt: 2,
-            host: "h".into(),
-            user: "root".into(),
-            uid: 0,
-            pid: Some(9),
-            shim: ProcessStamp {
-                boot_id: String::new(),
-                pid: 1,
-                start_ticks: 0,
-                pid_ns: 0,
-            },
-            started_us: 1_000_000,
-            ended_us: None,
-            deadline_us: None,
-            status: Status::Running,
-            exit_code: None,
-            signal: None,
-            error: None,
-            output_bytes: 0,
-            output_truncated: false,
-            usage: None,
             upstream: Some(Upstream {
                 invocation_id: "00112233445566778899aabbccddeeff".into(),
                 run_id: Some(RunId::from_i64(0x99)),
             }),
+            ..run(
+                RunId::from_i64(0x1234),
+                "backup",
+                1_000_000,
+                Status::Running,
+            )
         };
         let start = fields_of(&run_entry(&r, "started", RUN_STARTED_ID, b'6'));
         let names: Vec<&str> = start.iter().map(|(n, _)| n.as_str()).collect();
