@@ -147,3 +147,76 @@ fn lost_through_a_webhook(env: &Env) -> R {
     let _ = env.sh("systemctl stop jobctl-g2-lost.service jobctl-e2e-gaps2-hook.service");
     result
 }
+
+pub fn a_users_lost_run_carries_its_output_from_the_journal(env: &Env) -> R {
+    with_watch(env, users_lost_run)
+}
+
+/// The same in per-user mode (root's user manager, whose entries journald
+/// keeps in the system's journal file, not a user file): the user's watch
+/// finds the lost run's lines by its invocation, its user unit and its uid.
+fn users_lost_run(env: &Env) -> R {
+    const PORT: u16 = 18094;
+    const USER: &str = "XDG_RUNTIME_DIR=/run/user/0 systemctl --user";
+    const UNIT: &str = "jobctl-g2-mine.service";
+    env.sb.start_user_manager().map_err(|e| e.to_string())?;
+    let hook_dir =
+        crate::watch::start_receiver(env, "jobctl-e2e-gaps2-uhook", "gaps2-user-receiver", PORT)?;
+    let result = (|| {
+        let case = env.watch_case_for(
+            "gaps2-user-lost",
+            NOTIFY,
+            &format!("[notify.channels.hook]\nwebhook = \"http://127.0.0.1:{PORT}/mine\"\n"),
+            true,
+        )?;
+        case.write_job(
+            "g2-mine",
+            "shell = \"echo my step one; echo my step two >&2; exec /bin/sleep 300\"\n\
+             manual = true\nnotify = [\"hook\"]\n",
+        );
+        case.apply()?;
+        case.start_running("g2-mine")?;
+        let invocation = env
+            .sh(&format!("{USER} show -P InvocationID {UNIT}"))?
+            .trim()
+            .to_string();
+        env.wait_for(
+            "the run's lines in the journal",
+            Duration::from_secs(10),
+            || {
+                let lines = env.sh(&format!(
+                    "journalctl -o cat _SYSTEMD_INVOCATION_ID={invocation}"
+                ))?;
+                Ok(lines.contains("my step one") && lines.contains("my step two"))
+            },
+        )?;
+        env.sh(&format!("{USER} kill --signal=SIGKILL {UNIT}"))?;
+        env.wait_for("the service to fail", Duration::from_secs(10), || {
+            Ok(env
+                .sh(&format!("{USER} show -P ActiveState {UNIT}"))?
+                .trim()
+                == "failed")
+        })?;
+        case.pass_until_post(&hook_dir, "lost")?;
+        let lost = crate::watch::posts_of(&hook_dir, "lost")?;
+        check(lost.len() == 1, || format!("{lost:#?}"))?;
+        crate::watch::check_generic_post(env, &lost[0], "/mine", "lost", "g2-mine")?;
+        let body = &lost[0].1;
+        check(
+            body["status"] == "lost"
+                && body["invocation_id"] == invocation.as_str()
+                && body["journal_hint"].as_str()
+                    == Some(
+                        format!("journalctl --user _SYSTEMD_INVOCATION_ID={invocation}").as_str(),
+                    )
+                && body["output_tail"].as_str().is_some_and(|t| {
+                    t.lines().collect::<Vec<_>>() == ["my step one", "my step two"]
+                }),
+            || format!("{body:#}\ninvocation {invocation:?}"),
+        )
+    })();
+    let _ = env.sh(&format!(
+        "{USER} stop {UNIT}; systemctl stop jobctl-e2e-gaps2-uhook.service"
+    ));
+    result
+}

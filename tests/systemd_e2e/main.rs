@@ -166,6 +166,7 @@ const CASES: &[(&str, Case)] = &[
     ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
     ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
     ("gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery", gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery),
+    ("gaps2::a_users_lost_run_carries_its_output_from_the_journal", gaps2::a_users_lost_run_carries_its_output_from_the_journal),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -107,7 +107,7 @@ impl Env {
         self.watch_case_for(name, notify, extra_channels, false)
     }
 
-    fn watch_case_for(
+    pub(super) fn watch_case_for(
         &self,
         name: &str,
         notify: &str,
