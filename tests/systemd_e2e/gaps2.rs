@@ -42,23 +42,12 @@ fn lost_through_a_webhook(env: &Env) -> R {
         let of = |event: &str| crate::watch::posts_of(&hook_dir, event);
 
         case.start_running("g2-lost")?;
-        let invocation = env.prop(UNIT, "InvocationID")?;
-        // What it printed has reached the journal (the shim forwards each
-        // piece at once): the run's only copy once the shim is gone.
-        env.wait_for(
-            "the run's lines in the journal",
-            Duration::from_secs(10),
-            || {
-                let lines = env.sh(&format!(
-                    "journalctl -o cat _SYSTEMD_INVOCATION_ID={invocation}"
-                ))?;
-                Ok(lines.contains("preparing the dump") && lines.contains("disk almost full"))
-            },
+        let invocation = kill_once_printed(
+            env,
+            "systemctl",
+            UNIT,
+            ["preparing the dump", "disk almost full"],
         )?;
-        env.sh(&format!("systemctl kill --signal=SIGKILL {UNIT}"))?;
-        env.wait_for("the service to fail", Duration::from_secs(10), || {
-            Ok(env.prop(UNIT, "ActiveState")? == "failed")
-        })?;
         let runs = case.runs("g2-lost")?;
         check(runs.len() == 1 && runs[0]["status"] == "lost", || {
             format!("{runs:#?}")
@@ -148,6 +137,41 @@ fn lost_through_a_webhook(env: &Env) -> R {
     result
 }
 
+/// Once the run of `unit` (managed by `systemctl`, the system's or a
+/// user's) has printed `lines` and they are in the journal (the shim
+/// forwards each piece at once: the run's only copy once the shim is gone),
+/// SIGKILLs the unit's whole cgroup, as an operator or a group OOM kill
+/// does, and waits for the unit to fail. Returns the run's invocation id.
+fn kill_once_printed(
+    env: &Env,
+    systemctl: &str,
+    unit: &str,
+    lines: [&str; 2],
+) -> Result<String, Failed> {
+    let show = |prop: &str| -> Result<String, Failed> {
+        Ok(env
+            .sh(&format!("{systemctl} show -P {prop} {unit}"))?
+            .trim()
+            .to_string())
+    };
+    let invocation = show("InvocationID")?;
+    env.wait_for(
+        "the run's lines in the journal",
+        Duration::from_secs(10),
+        || {
+            let printed = env.sh(&format!(
+                "journalctl -o cat _SYSTEMD_INVOCATION_ID={invocation}"
+            ))?;
+            Ok(lines.iter().all(|l| printed.contains(l)))
+        },
+    )?;
+    env.sh(&format!("{systemctl} kill --signal=SIGKILL {unit}"))?;
+    env.wait_for("the service to fail", Duration::from_secs(10), || {
+        Ok(show("ActiveState")? == "failed")
+    })?;
+    Ok(invocation)
+}
+
 pub fn a_users_lost_run_carries_its_output_from_the_journal(env: &Env) -> R {
     with_watch(env, users_lost_run)
 }
@@ -176,27 +200,7 @@ fn users_lost_run(env: &Env) -> R {
         );
         case.apply()?;
         case.start_running("g2-mine")?;
-        let invocation = env
-            .sh(&format!("{USER} show -P InvocationID {UNIT}"))?
-            .trim()
-            .to_string();
-        env.wait_for(
-            "the run's lines in the journal",
-            Duration::from_secs(10),
-            || {
-                let lines = env.sh(&format!(
-                    "journalctl -o cat _SYSTEMD_INVOCATION_ID={invocation}"
-                ))?;
-                Ok(lines.contains("my step one") && lines.contains("my step two"))
-            },
-        )?;
-        env.sh(&format!("{USER} kill --signal=SIGKILL {UNIT}"))?;
-        env.wait_for("the service to fail", Duration::from_secs(10), || {
-            Ok(env
-                .sh(&format!("{USER} show -P ActiveState {UNIT}"))?
-                .trim()
-                == "failed")
-        })?;
+        let invocation = kill_once_printed(env, USER, UNIT, ["my step one", "my step two"])?;
         case.pass_until_post(&hook_dir, "lost")?;
         let lost = crate::watch::posts_of(&hook_dir, "lost")?;
         check(lost.len() == 1, || format!("{lost:#?}"))?;
