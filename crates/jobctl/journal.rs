@@ -450,6 +450,77 @@ fn parse_unrecorded(json_lines: &[u8], mode: Mode) -> Unrecorded {
     out
 }
 
+/// The last `lines` lines a run's command printed, as the journal has them
+/// (its standard output and error reach the journal through the service's
+/// stream, `_TRANSPORT=stdout`): the only copy of a lost run's output, whose
+/// shim died before storing it. Matched on journald's trusted fields alone,
+/// the run's invocation id and the job's service (`_SYSTEMD_UNIT=`; in
+/// per-user mode `_SYSTEMD_USER_UNIT=` and this user's `_UID=`, from every
+/// journal file the user may read: `--user` would leave out a user whose
+/// entries are kept in the system's file, root's among them): a process
+/// outside the service, whatever its cgroup's extended attributes say,
+/// cannot add lines. Lines joined with `\n`; `None` when the id is not one
+/// systemd made, or nothing can be read.
+pub fn invocation_output(
+    mode: Mode,
+    service: &str,
+    invocation: &str,
+    lines: usize,
+) -> Option<Vec<u8>> {
+    if invocation.len() != 32 || !invocation.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut cmd = Command::new("journalctl");
+    if mode == Mode::User {
+        cmd.arg(format!("_UID={}", nix::unistd::geteuid()));
+    }
+    let unit_field = match mode {
+        Mode::System => "_SYSTEMD_UNIT",
+        Mode::User => "_SYSTEMD_USER_UNIT",
+    };
+    cmd.args([
+        "--no-pager",
+        "--quiet",
+        "--all",
+        "--output=json",
+        "--output-fields=MESSAGE",
+    ])
+    .arg(format!("--lines={lines}"))
+    .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+    .arg(format!("{unit_field}={service}"))
+    .arg("_TRANSPORT=stdout");
+    let output = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_messages(&output.stdout)
+}
+
+/// See [`invocation_output`]: the `MESSAGE` of each `journalctl -o json`
+/// line (a string, or an array of bytes when it is not UTF-8), oldest
+/// first, joined with `\n`; `None` when there is none.
+fn parse_messages(json_lines: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    for line in json_lines.split(|b| *b == b'\n') {
+        let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let message: Vec<u8> = match &entry["MESSAGE"] {
+            serde_json::Value::String(text) => text.as_bytes().to_vec(),
+            serde_json::Value::Array(bytes) => bytes
+                .iter()
+                .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect(),
+            _ => continue,
+        };
+        let out = out.get_or_insert_with(Vec::new);
+        out.extend_from_slice(&message);
+        out.push(b'\n');
+    }
+    out
+}
+
 /// A logfmt value: bare when it has no spaces, quotes or `=`, else quoted
 /// with `"` and `\` escaped and control characters written as escapes.
 fn logfmt_value(value: &str) -> String {
@@ -505,39 +576,21 @@ mod tests {
 
     #[test]
     fn run_entries_are_native_protocol_fields() {
-        use jobctl_history::liveness::ProcessStamp;
+        use jobctl_history::testing::run;
         use jobctl_history::{RunId, Source, Status, Trigger, Upstream, Usage, UsageSource};
         let mut r = RunRecord {
-            id: RunId::from_i64(0x1234),
-            job: "backup".into(),
-            invocation_id: None,
             trigger: Trigger::Chain,
-            actor: None,
             attempt: 2,
-            host: "h".into(),
-            user: "root".into(),
-            uid: 0,
-            pid: Some(9),
-            shim: ProcessStamp {
-                boot_id: String::new(),
-                pid: 1,
-                start_ticks: 0,
-                pid_ns: 0,
-            },
-            started_us: 1_000_000,
-            ended_us: None,
-            deadline_us: None,
-            status: Status::Running,
-            exit_code: None,
-            signal: None,
-            error: None,
-            output_bytes: 0,
-            output_truncated: false,
-            usage: None,
             upstream: Some(Upstream {
                 invocation_id: "00112233445566778899aabbccddeeff".into(),
                 run_id: Some(RunId::from_i64(0x99)),
             }),
+            ..run(
+                RunId::from_i64(0x1234),
+                "backup",
+                1_000_000,
+                Status::Running,
+            )
         };
         let start = fields_of(&run_entry(&r, "started", RUN_STARTED_ID, b'6'));
         let names: Vec<&str> = start.iter().map(|(n, _)| n.as_str()).collect();
@@ -620,6 +673,27 @@ not json
         );
         let user = parse_unrecorded(lines, Mode::User).by_unit;
         assert_eq!(user.keys().collect::<Vec<_>>(), ["jobctl-b.service"]);
+    }
+
+    #[test]
+    fn a_runs_journal_lines_are_its_messages_in_order_bytes_included() {
+        let lines = br#"{"MESSAGE":"preparing the dump","__CURSOR":"a"}
+{"MESSAGE":[100,105,115,107,32,255]}
+{"MESSAGE":null}
+not json
+{"MESSAGE":""}
+"#;
+        assert_eq!(
+            parse_messages(lines).as_deref(),
+            Some(&b"preparing the dump\ndisk \xff\n\n"[..])
+        );
+        assert_eq!(parse_messages(b""), None);
+        assert_eq!(parse_messages(b"{\"MESSAGE\":null}\n"), None);
+        // Not an id systemd made: nothing is asked of the journal.
+        assert_eq!(
+            invocation_output(Mode::System, "jobctl-a.service", "+", 20),
+            None
+        );
     }
 
     /// journald leaves out the unit of an entry whose sender exited before

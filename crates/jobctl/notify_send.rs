@@ -245,7 +245,14 @@ pub fn output_tail(encoded: &[u8]) -> Option<String> {
             }
         }
     }
-    let text = String::from_utf8_lossy(&bytes);
+    text_tail(&bytes)
+}
+
+/// The last [`TAIL_LINES`] lines of `bytes` (output as printed, e.g. a lost
+/// run's lines from the journal), at most [`TAIL_BYTES`] bytes; `None` when
+/// there is nothing but line breaks.
+pub fn text_tail(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
     let trimmed = text.trim_end_matches('\n');
     if trimmed.is_empty() {
         return None;

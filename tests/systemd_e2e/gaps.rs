@@ -250,22 +250,8 @@ fn overdue_through_a_webhook(env: &Env) -> R {
             "command = [\"/bin/true\"]\nevery = \"2s\"\ngrace = \"2s\"\nnotify = [\"hook\"]\n",
         );
         case.apply()?;
-        let bodies = || -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
-            crate::hook::requests(&hook_dir)
-                .into_iter()
-                .map(|r| {
-                    let body: Value = serde_json::from_slice(&r.body)
-                        .map_err(|e| format!("{e}: {:?}", String::from_utf8_lossy(&r.body)))?;
-                    Ok((r, body))
-                })
-                .collect()
-        };
-        let of = |event: &str| -> Result<Vec<(crate::hook::Request, Value)>, Failed> {
-            Ok(bodies()?
-                .into_iter()
-                .filter(|(_, b)| b["event"] == event)
-                .collect())
-        };
+        let bodies = || crate::watch::posts(&hook_dir);
+        let of = |event: &str| crate::watch::posts_of(&hook_dir, event);
         env.wait_for("a run of g-late", Duration::from_secs(20), || {
             Ok(!case.runs("g-late")?.is_empty())
         })?;
@@ -273,46 +259,18 @@ fn overdue_through_a_webhook(env: &Env) -> R {
         case.pass()?;
         env.sh("systemctl stop jobctl-g-late.timer")?;
         // Passes, as the watch's timer would start them, until the POST.
-        env.wait_for("the overdue POST", Duration::from_secs(30), || {
-            if of("overdue")?.is_empty() {
-                case.pass()?;
-            }
-            Ok(!of("overdue")?.is_empty())
-        })
-        .map_err(|e| {
-            format!(
-                "{}; received: {:#?}; notifications: {}",
-                e.message().unwrap_or(""),
-                bodies().unwrap_or_default(),
-                text(&case.jobctl(&["notifications", "--json"]))
-            )
-        })?;
+        case.pass_until_post(&hook_dir, "overdue")?;
         // Two more passes: still one.
         case.pass()?;
         case.pass()?;
         let overdue = of("overdue")?;
         check(overdue.len() == 1, || format!("{overdue:#?}"))?;
+        // Every field of the generic payload (docs/notifications.md).
+        let host =
+            crate::watch::check_generic_post(env, &overdue[0], "/overdue", "overdue", "g-late")?;
         let (post, body) = &overdue[0];
-        let host = env.sh("hostname")?.trim().to_string();
-        let event_id = body["event_id"].as_str().unwrap_or_default();
         check(
-            post.method == "POST"
-                && post.target == "/overdue"
-                && post
-                    .header("content-type")
-                    .is_some_and(|c| c.starts_with("application/json"))
-                && post
-                    .header("user-agent")
-                    .is_some_and(|a| a.starts_with("jobctl/"))
-                && post.header("idempotency-key") == Some(event_id)
-                && body["version"] == 1
-                && body["event"] == "overdue"
-                && body["job"] == "g-late"
-                && !host.is_empty()
-                && body["host"] == host.as_str()
-                && event_id.len() == 32
-                && event_id.bytes().all(|b| b.is_ascii_hexdigit())
-                && body["status"].is_null()
+            body["status"].is_null()
                 && body["run_id"].is_null()
                 && body["exit_code"].is_null()
                 && body["invocation_id"].is_null()
@@ -325,38 +283,8 @@ fn overdue_through_a_webhook(env: &Env) -> R {
                 && detail(&body["details"], "grace") == "2s",
             || format!("{post:#?}\n{body:#}\nhost {host:?}"),
         )?;
-        // Every field of the generic payload (docs/notifications.md), and
-        // sent once the expected start, the leeway (1 s) and the grace had
+        // Sent once the expected start, the leeway (1 s) and the grace had
         // passed (`sent_at` is to the second).
-        let keys = [
-            "version",
-            "event_id",
-            "event",
-            "job",
-            "host",
-            "status",
-            "exit_code",
-            "signal",
-            "signal_name",
-            "run_id",
-            "invocation_id",
-            "started",
-            "ended",
-            "duration_ms",
-            "output_tail",
-            "failure_streak",
-            "summary",
-            "details",
-            "journal_hint",
-            "sent_at",
-        ];
-        let missing: Vec<&str> = keys
-            .into_iter()
-            .filter(|k| body.get(*k).is_none())
-            .collect();
-        check(missing.is_empty(), || {
-            format!("missing {missing:?}: {body:#}")
-        })?;
         let time = |v: &Value| -> Result<jiff::Timestamp, Failed> {
             let s = v.as_str().ok_or_else(|| format!("not a time: {v}"))?;
             Ok(s.parse().map_err(|e| format!("{s}: {e}"))?)
@@ -381,12 +309,7 @@ fn overdue_through_a_webhook(env: &Env) -> R {
         })?;
         // The timer runs again: one recovery, and still one overdue.
         env.sh("systemctl start jobctl-g-late.timer")?;
-        env.wait_for("the recovery POST", Duration::from_secs(30), || {
-            if of("recovery")?.is_empty() {
-                case.pass()?;
-            }
-            Ok(!of("recovery")?.is_empty())
-        })?;
+        case.pass_until_post(&hook_dir, "recovery")?;
         env.sh("systemctl stop jobctl-g-late.timer")?;
         let recovery = of("recovery")?;
         check(

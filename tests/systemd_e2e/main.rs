@@ -23,6 +23,7 @@ mod delivery;
 #[path = "../../crates/jobctl-notify/tests/support/fixture.rs"]
 mod fixture;
 mod gaps;
+mod gaps2;
 #[path = "../../crates/fakehook/hook.rs"]
 mod hook;
 mod injection;
@@ -167,6 +168,8 @@ const CASES: &[(&str, Case)] = &[
     ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
     ("web_max_age::a_plain_request_shares_a_young_reading_and_actions_end_it", web_max_age::a_plain_request_shares_a_young_reading_and_actions_end_it),
     ("web_max_age::by_default_no_answer_is_older_than_a_second", web_max_age::by_default_no_answer_is_older_than_a_second),
+    ("gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery", gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery),
+    ("gaps2::a_users_lost_run_carries_its_output_from_the_journal", gaps2::a_users_lost_run_carries_its_output_from_the_journal),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -107,7 +107,7 @@ impl Env {
         self.watch_case_for(name, notify, extra_channels, false)
     }
 
-    fn watch_case_for(
+    pub(super) fn watch_case_for(
         &self,
         name: &str,
         notify: &str,
@@ -185,6 +185,19 @@ impl WatchCase<'_> {
 
     pub(super) fn apply(&self) -> R {
         ok(&self.jobctl(&["apply"]))
+    }
+
+    /// `run JOB` (not waiting), then waits until its shim has recorded the
+    /// run's start.
+    pub(super) fn start_running(&self, job: &str) -> R {
+        ok(&self.jobctl(&["run", job]))?;
+        self.env
+            .wait_for(&format!("{job} running"), Duration::from_secs(10), || {
+                Ok(self
+                    .runs(job)?
+                    .first()
+                    .is_some_and(|r| r["status"] == "running"))
+            })
     }
 
     /// One watch pass through the shipped service (`systemctl start` of a
@@ -443,13 +456,7 @@ fn lost_once(env: &Env) -> R {
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "w-hang"]))?;
-    env.wait_for("w-hang running", Duration::from_secs(10), || {
-        Ok(case
-            .runs("w-hang")?
-            .first()
-            .is_some_and(|r| r["status"] == "running"))
-    })?;
+    case.start_running("w-hang")?;
     let shim = env.prop("jobctl-w-hang.service", "MainPID")?;
     env.sh(&format!("kill -KILL {shim}"))?;
     env.wait_for("the service to fail", Duration::from_secs(10), || {
@@ -482,13 +489,7 @@ fn overrun_once(env: &Env) -> R {
         "command = [\"/bin/sleep\", \"300\"]\nmanual = true\ntimeout = \"1h\"\nwarn_after = \"2s\"\nnotify = [\"rec\"]\n",
     );
     case.apply()?;
-    ok(&case.jobctl(&["run", "w-slow"]))?;
-    env.wait_for("w-slow running", Duration::from_secs(10), || {
-        Ok(case
-            .runs("w-slow")?
-            .first()
-            .is_some_and(|r| r["status"] == "running"))
-    })?;
+    case.start_running("w-slow")?;
     let n = case.pass_until("w-slow", "overrun", Duration::from_secs(30))?;
     let run = &case.runs("w-slow")?[0];
     check(
@@ -772,6 +773,123 @@ pub(super) fn start_receiver(
         let _ = env.sh(&format!("systemctl stop {unit}"));
     }
     listening.map(|_| hook_dir)
+}
+
+/// A request the receiver recorded, with its body read as JSON.
+pub(super) type Post = (crate::hook::Request, Value);
+
+/// Every request the receiver in `hook_dir` recorded so far, in order.
+pub(super) fn posts(hook_dir: &Path) -> Result<Vec<Post>, Failed> {
+    crate::hook::requests(hook_dir)
+        .into_iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body)
+                .map_err(|e| format!("{e}: {:?}", String::from_utf8_lossy(&r.body)))?;
+            Ok((r, body))
+        })
+        .collect()
+}
+
+/// The recorded requests whose body is an `event`.
+pub(super) fn posts_of(hook_dir: &Path, event: &str) -> Result<Vec<Post>, Failed> {
+    Ok(posts(hook_dir)?
+        .into_iter()
+        .filter(|(_, b)| b["event"] == event)
+        .collect())
+}
+
+/// Every field of the generic payload (docs/notifications.md, "Webhooks").
+const GENERIC_FIELDS: [&str; 20] = [
+    "version",
+    "event_id",
+    "event",
+    "job",
+    "host",
+    "status",
+    "exit_code",
+    "signal",
+    "signal_name",
+    "run_id",
+    "invocation_id",
+    "started",
+    "ended",
+    "duration_ms",
+    "output_tail",
+    "failure_streak",
+    "summary",
+    "details",
+    "journal_hint",
+    "sent_at",
+];
+
+/// Checks what every generic POST carries: the method and `target`, JSON,
+/// jobctl's User-Agent, an `Idempotency-Key` equal to the body's
+/// `event_id` (32 hex digits), version 1, the `event` of `job` on this
+/// host, and every documented field present (`null` where it does not
+/// apply). Returns the host's name.
+pub(super) fn check_generic_post(
+    env: &Env,
+    (post, body): &Post,
+    target: &str,
+    event: &str,
+    job: &str,
+) -> Result<String, Failed> {
+    let host = env.sh("hostname")?.trim().to_string();
+    let event_id = body["event_id"].as_str().unwrap_or_default();
+    check(
+        post.method == "POST"
+            && post.target == target
+            && post
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/json"))
+            && post
+                .header("user-agent")
+                .is_some_and(|a| a.starts_with("jobctl/"))
+            && post.header("idempotency-key") == Some(event_id)
+            && event_id.len() == 32
+            && event_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && body["version"] == 1
+            && body["event"] == event
+            && body["job"] == job
+            && !host.is_empty()
+            && body["host"] == host.as_str(),
+        || format!("{post:#?}\n{body:#}\nhost {host:?}"),
+    )?;
+    let missing: Vec<&str> = GENERIC_FIELDS
+        .into_iter()
+        .filter(|k| body.get(*k).is_none())
+        .collect();
+    check(missing.is_empty(), || {
+        format!("missing {missing:?}: {body:#}")
+    })?;
+    Ok(host)
+}
+
+impl WatchCase<'_> {
+    /// Starts passes, as the watch's timer would, until the receiver in
+    /// `hook_dir` has a POST of `event` (at most 30 s).
+    pub(super) fn pass_until_post(&self, hook_dir: &Path, event: &str) -> R {
+        self.env
+            .wait_for(
+                &format!("the {event} POST"),
+                Duration::from_secs(30),
+                || {
+                    if posts_of(hook_dir, event)?.is_empty() {
+                        self.pass()?;
+                    }
+                    Ok(!posts_of(hook_dir, event)?.is_empty())
+                },
+            )
+            .map_err(|e| {
+                format!(
+                    "{}; received: {:#?}; notifications: {}",
+                    e.message().unwrap_or(""),
+                    posts(hook_dir).unwrap_or_default(),
+                    text(&self.jobctl(&["notifications", "--json"]))
+                )
+                .into()
+            })
+    }
 }
 
 pub fn a_webhook_on_loopback_gets_one_failure_and_one_recovery(env: &Env) -> R {

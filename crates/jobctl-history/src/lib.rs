@@ -23,6 +23,7 @@
 //!   (`jobctl watch`, `jobctl notifications`).
 //! - A row that cannot be decoded is skipped, never fails a listing:
 //!   [`Store::take_bad_rows`] says which were.
+//! - `testing` (feature `test-util`, for tests only) builds run records.
 //!
 //! The library prints nothing and reads no environment; times are microseconds
 //! since the Unix epoch (UTC), passed in by the caller.
@@ -39,6 +40,8 @@ mod record;
 mod retention;
 mod schema;
 mod store;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod verdict;
 
 pub use counts::{AttemptCount, StatusCounts};

@@ -29,39 +29,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::liveness::{LivenessProbe, ProcessStamp};
+    use crate::liveness::LivenessProbe;
     use crate::output::{Segment, Stream};
-    use crate::{Retention, RunFilter, RunId, RunRecord, Status, Store, Trigger};
+    use crate::{Retention, RunFilter, RunId, RunRecord, Status, Store, Trigger, testing};
 
     fn run(id: u64, job: &str) -> RunRecord {
         RunRecord {
-            id: RunId::from_random(id << 1),
-            job: job.into(),
-            invocation_id: None,
             trigger: Trigger::Shell,
-            actor: None,
-            attempt: 1,
-            host: "h".into(),
-            user: "root".into(),
-            uid: 0,
-            pid: Some(1),
-            shim: ProcessStamp {
-                boot_id: "b".into(),
-                pid: 1,
-                start_ticks: 1,
-                pid_ns: 0,
-            },
-            started_us: id as i64,
-            ended_us: Some(id as i64 + 1),
-            deadline_us: None,
-            status: Status::Success,
-            exit_code: Some(0),
-            signal: None,
-            error: None,
             output_bytes: 3,
-            output_truncated: false,
-            usage: None,
-            upstream: None,
+            ..testing::run(RunId::from_random(id << 1), job, id as i64, Status::Success)
         }
     }
 

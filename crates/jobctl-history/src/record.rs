@@ -484,33 +484,9 @@ mod tests {
     #[test]
     fn a_record_without_its_output_says_why() {
         let mut record = RunRecord {
-            id: RunId::from_random(2),
-            job: "j".into(),
-            invocation_id: None,
-            trigger: Trigger::Shell,
-            actor: None,
-            attempt: 1,
-            host: "h".into(),
-            user: "u".into(),
-            uid: 0,
-            pid: Some(7),
-            shim: ProcessStamp {
-                boot_id: String::new(),
-                pid: 1,
-                start_ticks: 0,
-                pid_ns: 0,
-            },
-            started_us: 1,
-            ended_us: Some(2),
-            deadline_us: None,
-            status: Status::Failed,
             exit_code: Some(3),
-            signal: None,
-            error: None,
             output_bytes: 100,
-            output_truncated: false,
-            usage: None,
-            upstream: None,
+            ..crate::testing::run(RunId::from_random(2), "j", 1, Status::Failed)
         };
         assert_eq!(record.output_not_stored(), None);
         let slim = record.without_output("database or disk is full");

@@ -4,47 +4,19 @@
 
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::testing::{probe, run};
 use jobctl_history::{
-    BadRow, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord, Status, Store, Trigger,
+    BadRow, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord, Status, Store,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
 
 fn record(id: i64, job: &str, started: i64, status: Status) -> RunRecord {
     RunRecord {
-        id: RunId::from_i64(id),
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
         user: "u".into(),
         uid: 1000,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: started,
-        ended_us: (status != Status::Running).then_some(started + 1),
-        deadline_us: None,
-        status,
-        exit_code: (status == Status::Success).then_some(0),
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
+        ..run(RunId::from_i64(id), job, started, status)
     }
-}
-
-fn probe() -> LivenessProbe {
-    LivenessProbe::current(Some("h".into()))
 }
 
 /// A database with runs 0x1001 (a, oldest) … 0x1003 (b, newest), and two

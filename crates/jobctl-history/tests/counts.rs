@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
 use jobctl_history::notify::{AttemptRecord, NewEvent, Outcome};
+use jobctl_history::testing::{probe, run};
 use jobctl_history::{
     MIGRATIONS, OpenMode, Recorder, Retention, RunId, RunRecord, Status, StatusCounts, Store,
-    Trigger,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
@@ -20,39 +19,7 @@ const SEC: i64 = 1_000_000;
 const REAL: i64 = 0x5a5a_0000_0000_0000;
 
 fn record(n: i64, job: &str, started: i64, status: Status) -> RunRecord {
-    RunRecord {
-        id: RunId::from_i64(REAL + n),
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
-        user: "root".into(),
-        uid: 0,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: started,
-        ended_us: (status != Status::Running).then_some(started + SEC),
-        deadline_us: None,
-        status,
-        exit_code: (status == Status::Success).then_some(0),
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
-    }
-}
-
-fn probe() -> LivenessProbe {
-    LivenessProbe::current(Some("h".into()))
+    run(RunId::from_i64(REAL + n), job, started, status)
 }
 
 fn counts(path: &std::path::Path, jobs: &[&str]) -> BTreeMap<String, StatusCounts> {

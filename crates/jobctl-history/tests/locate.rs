@@ -7,41 +7,18 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::locate::{self, Located};
-use jobctl_history::{OpenMode, Retention, RunFilter, RunId, RunRecord, Status, Store, Trigger};
+use jobctl_history::testing::{run, spread_id};
+use jobctl_history::{OpenMode, Retention, RunFilter, RunRecord, Status, Store};
 
 const T0: i64 = 1_800_000_000_000_000;
 
 fn record(n: u64, job: &str) -> RunRecord {
     RunRecord {
-        id: RunId::from_random(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
         user: "u".into(),
         uid: 1000,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: T0 + n as i64,
-        ended_us: Some(T0 + n as i64 + 1),
-        deadline_us: None,
-        status: Status::Success,
-        exit_code: Some(0),
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
+        ..run(spread_id(n), job, T0 + n as i64, Status::Success)
     }
 }
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::testing::{probe, run, spread_id};
 use jobctl_history::{
-    ACTOR_MAX_BYTES, MIGRATIONS, OpenMode, Origin, Retention, RunFilter, RunId, RunRecord, Status,
-    Store, Trigger,
+    ACTOR_MAX_BYTES, MIGRATIONS, OpenMode, Origin, Retention, RunFilter, RunRecord, Status, Store,
+    Trigger,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
@@ -17,38 +17,10 @@ const INV_C: &str = "cccccccccccccccccccccccccccccccc";
 
 fn record(n: u64, job: &str, invocation: Option<&str>, trigger: Trigger) -> RunRecord {
     RunRecord {
-        id: RunId::from_random(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        job: job.to_string(),
         invocation_id: invocation.map(str::to_string),
         trigger,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
-        user: "root".into(),
-        uid: 0,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: T0 + n as i64 * SEC,
-        ended_us: Some(T0 + n as i64 * SEC + SEC),
-        deadline_us: None,
-        status: Status::Success,
-        exit_code: Some(0),
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
+        ..run(spread_id(n), job, T0 + n as i64 * SEC, Status::Success)
     }
-}
-
-fn probe() -> LivenessProbe {
-    LivenessProbe::current(Some("h".into()))
 }
 
 fn web(invocation: &str, job: &str, actor: &str, at_us: i64) -> Origin {

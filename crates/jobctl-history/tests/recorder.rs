@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::testing::{probe, run};
 use jobctl_history::{
-    OpenMode, Recorder, Retention, RunFilter, RunId, RunLookup, RunRecord, Status, Store, Trigger,
+    OpenMode, Recorder, Retention, RunFilter, RunId, RunLookup, RunRecord, Status, Store,
 };
 
 const T0: i64 = 1_800_000_000_000_000;
@@ -17,33 +17,9 @@ const REAL: i64 = 0x5a5a_0000_0000_0000;
 
 fn record(id: i64, job: &str, user: &str, uid: u32, started: i64) -> RunRecord {
     RunRecord {
-        id: RunId::from_i64(id),
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
         user: user.into(),
         uid,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: started,
-        ended_us: Some(started + 1),
-        deadline_us: None,
-        status: Status::Success,
-        exit_code: Some(0),
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        upstream: None,
-        usage: None,
+        ..run(RunId::from_i64(id), job, started, Status::Success)
     }
 }
 
@@ -79,10 +55,6 @@ fn mallory() -> Recorder {
 
 fn ids(runs: &[RunRecord]) -> Vec<i64> {
     runs.iter().map(|r| r.id.as_i64()).collect()
-}
-
-fn probe() -> LivenessProbe {
-    LivenessProbe::current(Some("h".into()))
 }
 
 fn rows() -> Vec<RunRecord> {

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use jobctl_history::liveness::{LivenessProbe, ProcessStamp};
+use jobctl_history::liveness::ProcessStamp;
 use jobctl_history::output::{Segment, Stream, decode};
+use jobctl_history::testing::{probe, run, spread_id};
 use jobctl_history::{
     LATEST_VERSION, MIGRATIONS, OpenMode, Retention, RunFilter, RunId, RunLookup, RunRecord,
     Source, Status, Store, Trigger, Upstream, Usage, UsageSource,
@@ -17,52 +18,7 @@ const SEC: i64 = 1_000_000;
 /// A record with an id made from `n` (spread over all digits, as real
 /// random ids are).
 fn record(n: u64, job: &str, started: i64, status: Status) -> RunRecord {
-    record_with_id(
-        RunId::from_random(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-        job,
-        started,
-        status,
-    )
-}
-
-fn record_with_id(id: RunId, job: &str, started: i64, status: Status) -> RunRecord {
-    RunRecord {
-        id,
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
-        host: "h".into(),
-        user: "root".into(),
-        uid: 0,
-        pid: Some(42),
-        shim: ProcessStamp {
-            boot_id: "b".into(),
-            pid: 1,
-            start_ticks: 1,
-            pid_ns: 0,
-        },
-        started_us: started,
-        ended_us: (status != Status::Running).then_some(started + SEC),
-        deadline_us: None,
-        status,
-        exit_code: match status {
-            Status::Success => Some(0),
-            Status::Failed => Some(1),
-            _ => None,
-        },
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
-    }
-}
-
-fn probe() -> LivenessProbe {
-    LivenessProbe::current(Some("h".into()))
+    run(spread_id(n), job, started, status)
 }
 
 fn open(path: &std::path::Path) -> Store {
@@ -487,7 +443,7 @@ fn filters_and_lookups() {
         let id = RunId::from_random((0x1234_5600_0000_0000 | low) << 1);
         store
             .finish_run(
-                &record_with_id(id, "twin", T0, Status::Success),
+                &run(id, "twin", T0, Status::Success),
                 None,
                 &Retention::UNLIMITED,
                 T0,
@@ -609,7 +565,7 @@ fn large_keep_runs_limits_are_checked_on_some_runs_and_then_cut_exactly() {
             .unwrap()
     };
     for i in 0..150u64 {
-        let run = record_with_id(id(i), "busy", T0 + i as i64 * SEC, Status::Success);
+        let run = run(id(i), "busy", T0 + i as i64 * SEC, Status::Success);
         store.finish_run(&run, None, &keep, T0).unwrap();
         let runs = kept(&store);
         match i {

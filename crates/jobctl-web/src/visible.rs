@@ -93,7 +93,14 @@ pub async fn decide(
     if caller.filter().is_none() {
         return Ok(Ok(()));
     }
-    let (_, jobs) = listed(s).await?;
+    // An action is decided on the tags as they are now, not as a shared
+    // reading up to `max_age` old has them (a job just tagged out of a
+    // token's reach must not run for it).
+    let (_, jobs) = if scope == Scope::Read {
+        listed(s).await?
+    } else {
+        crate::readings::exact(listed(s)).await?
+    };
     let target = match jobs.iter().find(|(name, _)| name == job) {
         Some((name, tags)) => Target::Job { name, tags },
         None => Target::Unknown,

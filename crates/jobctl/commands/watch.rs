@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::history_db;
+use crate::journal;
 use crate::notify_send::{self, StoredNotification};
 use crate::output;
 use crate::overview::{self, JobHistory, JobView};
@@ -525,7 +526,22 @@ fn queue(paths: &Paths, events: &[(Event, &JobView)], host: &str, now_us: i64) -
                 }
                 _ => None,
             };
-            let n = notify_send::notification(event, host, run, output.as_deref(), paths.mode);
+            let mut n = notify_send::notification(event, host, run, output.as_deref(), paths.mode);
+            // A lost run's shim died before storing its output: what the
+            // command printed is in the journal, under the run's invocation.
+            if event.kind == watch::EventKind::Lost && n.output_tail.is_none() {
+                n.output_tail = run
+                    .and_then(|r| r.invocation_id.as_deref())
+                    .and_then(|id| {
+                        journal::invocation_output(
+                            paths.mode,
+                            &view.service,
+                            id,
+                            notify_send::TAIL_LINES,
+                        )
+                    })
+                    .and_then(|lines| notify_send::text_tail(&lines));
+            }
             NewEvent {
                 id: event.id.clone(),
                 job: event.job.clone(),

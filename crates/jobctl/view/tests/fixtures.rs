@@ -698,15 +698,7 @@ fn view_of(name: &str, derived: Derived, rendered: Option<&RenderedJob>) -> JobV
 /// attempt, not ended.
 fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
     RunRecord {
-        id: RunId::from_i64(id),
-        job: job.to_string(),
-        invocation_id: None,
-        trigger: Trigger::Timer,
-        actor: None,
-        attempt: 1,
         host: "db1".into(),
-        user: "root".into(),
-        uid: 0,
         pid: Some(4242),
         shim: ProcessStamp {
             boot_id: "b007".into(),
@@ -714,17 +706,9 @@ fn run(job: &str, id: i64, status: Status, started: &str) -> RunRecord {
             start_ticks: 1,
             pid_ns: 0,
         },
-        started_us: at(started),
         ended_us: None,
-        deadline_us: None,
-        status,
         exit_code: None,
-        signal: None,
-        error: None,
-        output_bytes: 0,
-        output_truncated: false,
-        usage: None,
-        upstream: None,
+        ..jobctl_history::testing::run(RunId::from_i64(id), job, at(started), status)
     }
 }
 
