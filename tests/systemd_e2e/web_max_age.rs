@@ -9,7 +9,7 @@
 //! The other web cases ask for exact answers (web::NO_CACHE); these ask
 //! plainly, as a browser and `curl` do.
 
-use super::web::{SOCKET, cli_json, install_units, json, stop_units};
+use super::web::{NO_CACHE, SOCKET, cli_json, install_units, json, stop_units};
 use super::*;
 use serde_json::json;
 
@@ -60,8 +60,6 @@ fn state_of(a: &Answer, job: &str) -> Result<Value, Failed> {
         .map(|r| r["state"].clone())
         .unwrap_or(Value::Null))
 }
-
-const NO_CACHE: &str = "-H 'Cache-Control: no-cache'";
 
 pub fn a_plain_request_shares_a_young_reading_and_actions_end_it(env: &Env) -> R {
     let dir = env.jobs_dir("web-max-age");

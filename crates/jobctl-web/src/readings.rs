@@ -389,6 +389,18 @@ mod tests {
         panic!("timed out: {what}");
     }
 
+    /// A plain request (accepting 1 s) for "list", read by [`reading`].
+    async fn plain(
+        r: &Arc<Readings<&'static str, usize>>,
+        count: &Arc<AtomicUsize>,
+        gate: &Arc<Semaphore>,
+    ) -> usize {
+        let (r, read) = (r.clone(), reading(count, gate));
+        within(SEC, async move { r.get("list", read).await })
+            .await
+            .0
+    }
+
     fn setup(
         max_age: Duration,
     ) -> (
@@ -471,14 +483,7 @@ mod tests {
     async fn past_half_its_age_a_reading_is_renewed_in_the_background() {
         let (r, count, gate) = setup(SEC);
         gate.add_permits(1);
-        let get = || {
-            let (r, read) = (r.clone(), reading(&count, &gate));
-            async move {
-                within(SEC, async move { r.get("list", read).await })
-                    .await
-                    .0
-            }
-        };
+        let get = || plain(&r, &count, &gate);
         assert_eq!(get().await, 1);
         tokio::time::advance(Duration::from_millis(600)).await;
         // Answered at once from the old one; the next one starts meanwhile.
@@ -504,14 +509,7 @@ mod tests {
         let r = Arc::new(Readings::new(SEC, actions.clone()));
         let (count, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Semaphore::new(0)));
         gate.add_permits(10);
-        let get = || {
-            let (r, read) = (r.clone(), reading(&count, &gate));
-            async move {
-                within(SEC, async move { r.get("list", read).await })
-                    .await
-                    .0
-            }
-        };
+        let get = || plain(&r, &count, &gate);
         assert_eq!(get().await, 1);
         assert_eq!(get().await, 1);
         actions.acted();
