@@ -190,10 +190,58 @@ fn one_user(env: &Env, user: &User, in_system_file: bool) -> R {
         )
     })?;
 
+    refused_unit(env, user)?;
     let forger = claim_as_forger(env, &invocation)?;
     let result = check_views(env, user, &invocation, &run, &status);
     remove_user(env, &forger);
     result
+}
+
+/// A unit the user's manager refuses to load (`Restart=always` on a
+/// oneshot): `apply` quotes the manager's reason from the journal, and the
+/// `journalctl` command its hint names shows it, pasted as the user.
+fn refused_unit(env: &Env, user: &User) -> R {
+    let file = "\"$HOME/ujournal/jobs.d/ujrestarts.toml\"";
+    let out = as_user(
+        env,
+        user,
+        &format!(
+            "printf 'command = [\"/bin/true\"]\\nmanual = true\\n[service_extra]\\nRestart = \"always\"\\n' > {file}; \
+             {JOBCTL_USER} apply"
+        ),
+    )?;
+    let all = both(&out);
+    // systemd 252: "Service has Restart= set to either always or
+    // on-success, which isn't allowed for Type=oneshot services. Refusing."
+    check(
+        out.status.code() == Some(1)
+            && all.contains("jobctl-ujrestarts.service")
+            && all.contains("Refusing."),
+        || {
+            format!(
+                "apply as {} must quote systemd's reason:\n{}",
+                user.name,
+                text(&out)
+            )
+        },
+    )?;
+    let hints: Vec<String> = hints_in(&all)
+        .into_iter()
+        .filter(|h| h.starts_with("journalctl "))
+        .collect();
+    check(hints.len() == 1, || {
+        format!("one journalctl hint expected:\n{all}")
+    })?;
+    let pasted = as_user(env, user, &format!("{} --no-pager", hints[0]))?;
+    check(
+        pasted.status.success() && both(&pasted).contains("Refusing."),
+        || format!("`{}` pasted as {}:\n{}", hints[0], user.name, text(&pasted)),
+    )?;
+    ok(&as_user(
+        env,
+        user,
+        &format!("rm {file}; {JOBCTL_USER} apply"),
+    )?)
 }
 
 /// What `user` sees of the run: `logs --journal` and each `journalctl` hint
