@@ -2041,8 +2041,9 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
     // nothing about it).
     for want in [
         " logs uflaky --last",
-        "journalctl _SYSTEMD_INVOCATION_ID=",
-        "journalctl -f _SYSTEMD_INVOCATION_ID=",
+        // Root's manager: matched on its uid, not --user (userjournal.rs).
+        "journalctl _UID=0 _SYSTEMD_INVOCATION_ID=",
+        "journalctl -f _UID=0 _SYSTEMD_INVOCATION_ID=",
         " apply",
         " apply --check --diff",
         " remove uold",
