@@ -197,11 +197,24 @@ pub fn notification(
         summary,
         details,
         journal_hint: run.and_then(|r| {
-            r.invocation_id.as_ref().map(|id| {
-                let user = if mode == Mode::User { " --user" } else { "" };
-                format!("journalctl{user} _SYSTEMD_INVOCATION_ID={id}")
-            })
+            r.invocation_id
+                .as_ref()
+                .map(|id| journal_hint(mode, nix::unistd::geteuid().as_raw(), id))
         }),
+    }
+}
+
+/// The `journalctl` command for a run's lines (`id` its invocation), as the
+/// user `uid` who reads them. In per-user mode matched on that user's
+/// `_UID=` over every journal file they may read: `--user` reads only
+/// `user-UID.journal` files, and journald keeps the entries of root's own
+/// manager, of system users (uid < 1000) and of every user under
+/// `SplitMode=none` in the system's file; the uid (the kernel's) leaves out
+/// any other user's entries that claim the invocation.
+fn journal_hint(mode: Mode, uid: u32, id: &str) -> String {
+    match mode {
+        Mode::System => format!("journalctl _SYSTEMD_INVOCATION_ID={id}"),
+        Mode::User => format!("journalctl _UID={uid} _SYSTEMD_INVOCATION_ID={id}"),
     }
 }
 
@@ -387,5 +400,18 @@ mod tests {
         let long = "é".repeat(5000);
         let tail = output_tail(&encoded(&[(Stream::Stdout, &long)])).unwrap();
         assert!(tail.len() <= TAIL_BYTES && tail.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_users_journal_hint_matches_their_uid_not_their_file() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            journal_hint(Mode::System, 0, id),
+            format!("journalctl _SYSTEMD_INVOCATION_ID={id}")
+        );
+        assert_eq!(
+            journal_hint(Mode::User, 999, id),
+            format!("journalctl _UID=999 _SYSTEMD_INVOCATION_ID={id}")
+        );
     }
 }

@@ -171,10 +171,25 @@ pub fn systemctl(args: &str) -> String {
 /// command started has only those). System units' manager lines carry
 /// `INVOCATION_ID=`, a user manager's `USER_INVOCATION_ID=`. `follow` adds
 /// `-f`.
+///
+/// In per-user mode each half also matches this user's `_UID=` (the
+/// kernel's word, not the entry's): any user can claim an invocation id
+/// (`USER_INVOCATION_ID=` is the sender's to write, and journald reads a
+/// user unit's `_SYSTEMD_INVOCATION_ID=` from that user's own runtime
+/// folder), and root, or a member of `systemd-journal`, reads every user's
+/// entries. Not `--user`: that reads only `user-UID.journal` files, and
+/// journald keeps the entries of root's own manager, of system users (uid
+/// < 1000) and of every user under `SplitMode=none` in the system's file.
 pub fn journal(id: &str, follow: bool) -> String {
-    let manager = match HINT.get().map(|h| h.mode) {
-        Some(Mode::User) => "USER_INVOCATION_ID",
-        _ => "INVOCATION_ID",
+    let mode = HINT.get().map_or(Mode::System, |h| h.mode);
+    journal_in(mode, nix::unistd::geteuid().as_raw(), id, follow)
+}
+
+/// [`journal`] for `mode`, as the user `uid`.
+fn journal_in(mode: Mode, uid: u32, id: &str, follow: bool) -> String {
+    let (user, manager) = match mode {
+        Mode::User => (format!(" _UID={uid}"), "USER_INVOCATION_ID"),
+        Mode::System => (String::new(), "INVOCATION_ID"),
     };
     // Readers never return another form; should one slip through, pasting
     // the hint must still run nothing but journalctl.
@@ -186,7 +201,7 @@ pub fn journal(id: &str, follow: bool) -> String {
         &quoted
     };
     format!(
-        "journalctl{} _SYSTEMD_INVOCATION_ID={id} + {manager}={id}",
+        "journalctl{}{user} _SYSTEMD_INVOCATION_ID={id} +{user} {manager}={id}",
         if follow { " -f" } else { "" }
     )
 }
@@ -257,21 +272,40 @@ fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{journal, shell_quote};
+    use super::{Mode, journal_in, shell_quote};
 
     #[test]
     fn a_journal_hint_runs_nothing_but_journalctl() {
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(
-            journal(id, false),
+            journal_in(Mode::System, 0, id, false),
             format!("journalctl _SYSTEMD_INVOCATION_ID={id} + INVOCATION_ID={id}")
         );
         let hostile = "$(touch /tmp/pwned) ; touch /tmp/pwned2 #";
-        let hint = journal(hostile, true);
+        let hint = journal_in(Mode::System, 0, hostile, true);
         assert_eq!(
             hint,
             "journalctl -f _SYSTEMD_INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #' \
              + INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #'"
+        );
+    }
+
+    /// Per-user: this user's entries alone in each half (`_UID=`), from
+    /// every file the user may read (no `--user`).
+    #[test]
+    fn a_users_journal_hint_matches_their_uid_in_every_file() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            journal_in(Mode::User, 999, id, false),
+            format!(
+                "journalctl _UID=999 _SYSTEMD_INVOCATION_ID={id} + _UID=999 USER_INVOCATION_ID={id}"
+            )
+        );
+        assert_eq!(
+            journal_in(Mode::User, 0, id, true),
+            format!(
+                "journalctl -f _UID=0 _SYSTEMD_INVOCATION_ID={id} + _UID=0 USER_INVOCATION_ID={id}"
+            )
         );
     }
 

@@ -211,7 +211,7 @@ fn users_lost_run(env: &Env) -> R {
                 && body["invocation_id"] == invocation.as_str()
                 && body["journal_hint"].as_str()
                     == Some(
-                        format!("journalctl --user _SYSTEMD_INVOCATION_ID={invocation}").as_str(),
+                        format!("journalctl _UID=0 _SYSTEMD_INVOCATION_ID={invocation}").as_str(),
                     )
                 && body["output_tail"].as_str().is_some_and(|t| {
                     t.lines().collect::<Vec<_>>() == ["my step one", "my step two"]

@@ -41,6 +41,7 @@ mod trial;
 mod trial2;
 mod trust;
 mod trust_fix;
+mod userjournal;
 mod watch;
 mod web;
 mod web_auth;
@@ -170,6 +171,9 @@ const CASES: &[(&str, Case)] = &[
     ("web_max_age::by_default_no_answer_is_older_than_a_second", web_max_age::by_default_no_answer_is_older_than_a_second),
     ("gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery", gaps2::a_lost_run_gets_one_webhook_post_then_one_recovery),
     ("gaps2::a_users_lost_run_carries_its_output_from_the_journal", gaps2::a_users_lost_run_carries_its_output_from_the_journal),
+    ("userjournal::root_user_manager", userjournal::root_user_manager),
+    ("userjournal::a_system_user", userjournal::a_system_user),
+    ("userjournal::a_regular_user", userjournal::a_regular_user),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.
@@ -2037,8 +2041,9 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
     // nothing about it).
     for want in [
         " logs uflaky --last",
-        "journalctl _SYSTEMD_INVOCATION_ID=",
-        "journalctl -f _SYSTEMD_INVOCATION_ID=",
+        // Root's manager: matched on its uid, not --user (userjournal.rs).
+        "journalctl _UID=0 _SYSTEMD_INVOCATION_ID=",
+        "journalctl -f _UID=0 _SYSTEMD_INVOCATION_ID=",
         " apply",
         " apply --check --diff",
         " remove uold",

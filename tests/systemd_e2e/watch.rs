@@ -631,7 +631,8 @@ fn user_mode(env: &Env) -> R {
         n["exit_code"] == 5
             && n["journal_hint"]
                 .as_str()
-                .is_some_and(|h| h.starts_with("journalctl --user _SYSTEMD_INVOCATION_ID=")),
+                // Root's manager: its uid, not --user (userjournal.rs).
+                .is_some_and(|h| h.starts_with("journalctl _UID=0 _SYSTEMD_INVOCATION_ID=")),
         || format!("{n:#}"),
     )?;
     // Queued in the user's state folder, not root's.

@@ -321,11 +321,10 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         );
         let journal = match paths.mode {
             crate::paths::Mode::System => format!("journalctl -b -u {}", exec.not_loaded[0].unit),
+            // `--user-unit` matches this user's uid itself; `--user` would
+            // read only user-UID.journal files (see `journal_detail`).
             crate::paths::Mode::User => {
-                format!(
-                    "journalctl --user -b --user-unit={}",
-                    exec.not_loaded[0].unit
-                )
+                format!("journalctl -b --user-unit={}", exec.not_loaded[0].unit)
             }
         };
         let err = CliError::failure(anyhow!(message.clone())).hint(format!(
@@ -459,11 +458,17 @@ struct NotLoaded {
 /// has Restart= set to either always or on-success, which isn't allowed for
 /// Type=oneshot services. Refusing."), control characters replaced. Best
 /// effort: `None` when journalctl is missing or has nothing.
+///
+/// In per-user mode `--user-unit=` matches this user's uid (`_UID=`, the
+/// kernel's word) over every journal file the user may read: not `--user`,
+/// which reads only `user-UID.journal` files, and journald keeps the entries
+/// of root's own manager, of system users (uid < 1000) and of every user
+/// under `SplitMode=none` in the system's file.
 fn journal_detail(mode: crate::paths::Mode, unit: &str, since: jiff::Timestamp) -> Option<String> {
     let mut cmd = std::process::Command::new("journalctl");
     match mode {
         crate::paths::Mode::System => cmd.arg(format!("--unit={unit}")),
-        crate::paths::Mode::User => cmd.arg("--user").arg(format!("--user-unit={unit}")),
+        crate::paths::Mode::User => cmd.arg(format!("--user-unit={unit}")),
     };
     let out = cmd
         .args([

@@ -350,6 +350,11 @@ pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
 }
 
 /// `--journal`: the journal lines of the run's invocation, through journalctl.
+/// In per-user mode this user's alone (`_UID=`, which journald takes from the
+/// kernel), from every journal file the user may read: not `--user`, which
+/// reads only `user-UID.journal` files, and journald keeps the entries of
+/// root's own manager, of system users (uid < 1000) and of every user under
+/// `SplitMode=none` in the system's file.
 fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
     let Some(invocation) = &run.invocation_id else {
         return Err(CliError::failure(anyhow::anyhow!(
@@ -367,7 +372,7 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
     };
     let mut command = std::process::Command::new("journalctl");
     if paths.mode == Mode::User {
-        command.arg("--user");
+        command.arg(format!("_UID={}", nix::unistd::geteuid()));
     }
     command
         .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))

@@ -651,16 +651,23 @@ impl Follower {
             Some(cursor) => Follower::journalctl(mode, service)
                 .arg(format!("--after-cursor={cursor}"))
                 .output(),
-            None if !invocation.is_empty() => Command::new("journalctl")
-                .args([
-                    "--output=json",
-                    &format!("_SYSTEMD_INVOCATION_ID={invocation}"),
-                    "+",
-                ])
-                .arg(format!("USER_INVOCATION_ID={invocation}"))
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .output(),
+            // Per-user, this user's entries alone (`_UID=`) in each half, as
+            // in the printed hint (crate::paths::journal).
+            None if !invocation.is_empty() => {
+                let user = match mode {
+                    Mode::User => vec![format!("_UID={}", nix::unistd::geteuid())],
+                    Mode::System => Vec::new(),
+                };
+                Command::new("journalctl")
+                    .arg("--output=json")
+                    .args(&user)
+                    .args([&format!("_SYSTEMD_INVOCATION_ID={invocation}"), "+"])
+                    .args(&user)
+                    .arg(format!("USER_INVOCATION_ID={invocation}"))
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+            }
             None => return,
         };
         if let Ok(out) = rest {
