@@ -35,6 +35,7 @@ mod origin;
 mod packaging;
 mod run_truth;
 mod sandbox_smoke;
+mod sysjournal;
 #[path = "../../crates/jobctl-notify/tests/support/tls.rs"]
 mod tls;
 mod trial;
@@ -174,6 +175,7 @@ const CASES: &[(&str, Case)] = &[
     ("userjournal::root_user_manager", userjournal::root_user_manager),
     ("userjournal::a_system_user", userjournal::a_system_user),
     ("userjournal::a_regular_user", userjournal::a_regular_user),
+    ("sysjournal::a_users_forged_lines_never_show_as_a_system_jobs", sysjournal::a_users_forged_lines_never_show_as_a_system_jobs),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -21,10 +21,10 @@ const UNIT: &str = "jobctl-ujhello.service";
 const FORGER: &str = "ujforger";
 
 /// A user whose manager runs the job.
-struct User {
-    name: &'static str,
-    uid: u32,
-    home: String,
+pub(super) struct User {
+    pub(super) name: &'static str,
+    pub(super) uid: u32,
+    pub(super) home: String,
 }
 
 /// Root's own user manager (user@0): its entries are in the system's file.
@@ -65,7 +65,7 @@ pub fn a_regular_user(env: &Env) -> R {
 
 /// Creates `name` (`useradd` with `flags`), lingering, and waits for their
 /// manager's bus.
-fn create_user(env: &Env, name: &'static str, flags: &str) -> Result<User, Failed> {
+pub(super) fn create_user(env: &Env, name: &'static str, flags: &str) -> Result<User, Failed> {
     let uid: u32 = env
         .sh(&format!(
             "id -u {name} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh {flags} {name}; \
@@ -87,7 +87,7 @@ fn create_user(env: &Env, name: &'static str, flags: &str) -> Result<User, Faile
 }
 
 /// Stops `user`'s manager and removes the user with their home.
-fn remove_user(env: &Env, user: &User) {
+pub(super) fn remove_user(env: &Env, user: &User) {
     let (name, uid) = (user.name, user.uid);
     let _ = env.sh(&format!(
         "loginctl disable-linger {name}; loginctl terminate-user {name} 2>/dev/null; \
@@ -99,7 +99,7 @@ fn remove_user(env: &Env, user: &User) {
 /// `sh -c SCRIPT` as `user`, with their groups and the environment of a
 /// login of theirs (`HOME`, `XDG_RUNTIME_DIR`, the session bus), `jobctl`
 /// on the `PATH`.
-fn as_user(env: &Env, user: &User, script: &str) -> Result<Output, Failed> {
+pub(super) fn as_user(env: &Env, user: &User, script: &str) -> Result<Output, Failed> {
     let bin = env.scratch.join("userjournal-bin");
     if !bin.join("jobctl").exists() {
         fs::create_dir_all(&bin)?;

@@ -23,7 +23,7 @@ fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
 }
 
 /// The SSE events in `text`: (event name, id, data) of each complete one.
-fn events(text: &str) -> Vec<(String, String, String)> {
+pub(super) fn events(text: &str) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     // Only complete events: those followed by their blank line.
     let complete = match text.rfind("\n\n") {
@@ -49,7 +49,7 @@ fn events(text: &str) -> Vec<(String, String, String)> {
 }
 
 /// The `line` events' texts so far in `file`.
-fn lines_in(file: &Path) -> Result<Vec<Value>, Failed> {
+pub(super) fn lines_in(file: &Path) -> Result<Vec<Value>, Failed> {
     let text = fs::read_to_string(file).unwrap_or_default();
     events(&text)
         .into_iter()
@@ -62,7 +62,7 @@ fn lines_in(file: &Path) -> Result<Vec<Value>, Failed> {
 /// the stream into `out`, the headers into `out.headers`, curl's exit
 /// status into `out.rc` once the stream ends. Returns the file holding the
 /// follower's pid (`kill` of it ends the client).
-fn follow(env: &Env, prefix: &str, url: &str, out: &Path) -> Result<PathBuf, Failed> {
+pub(super) fn follow(env: &Env, prefix: &str, url: &str, out: &Path) -> Result<PathBuf, Failed> {
     let pid = PathBuf::from(format!("{}.pid", out.display()));
     let rc = PathBuf::from(format!("{}.rc", out.display()));
     let _ = fs::remove_file(out);
