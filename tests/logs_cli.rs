@@ -101,8 +101,65 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "journalctl _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef --no-pager --output=short-iso\n"
+        // The job's service's lines and PID 1's about the run, by fields
+        // journald sets itself (sysjournal.rs runs the real thing).
+        "journalctl _SYSTEMD_UNIT=jobctl-svc.service \
+         _SYSTEMD_INVOCATION_ID=0123456789abcdef0123456789abcdef \
+         + _PID=1 INVOCATION_ID=0123456789abcdef0123456789abcdef --no-pager --output=short-iso\n"
     );
+}
+
+/// `--journal` and `--json`'s `journal_hint` name the job's service as
+/// `apply` names it (the configuration's `unit_prefix`), so that a line
+/// that merely claims the invocation is left out: the expected text is
+/// written by hand.
+#[test]
+fn the_journal_lines_are_the_services_of_the_configured_prefix() {
+    let s = TestEnv::new();
+    let config = s.write_config("unit_prefix = \"acme-\"\n");
+    let fake_bin = s.path().join("fakebin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    write_script(
+        &fake_bin.join("journalctl"),
+        "#!/bin/sh\necho \"journalctl $*\"\n",
+    );
+    let id = "0123456789abcdef0123456789abcdef";
+    let out = s
+        .jobctl()
+        .env("INVOCATION_ID", id)
+        .args(["exec", "--job", "svc", "--db"])
+        .arg(s.db())
+        .args(["--", "/bin/true"])
+        .run();
+    assert!(out.status.success());
+    let hint = format!(
+        "journalctl _SYSTEMD_UNIT=acme-svc.service _SYSTEMD_INVOCATION_ID={id} \
+         + _PID=1 INVOCATION_ID={id}"
+    );
+    let out = s
+        .jobctl()
+        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
+        .arg("--config")
+        .arg(&config)
+        .args(["logs", "svc", "--journal", "--db"])
+        .arg(s.db())
+        .run();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{hint} --no-pager --output=short-iso\n")
+    );
+    let out = s
+        .jobctl()
+        .arg("--config")
+        .arg(&config)
+        .args(["logs", "svc", "--json", "--db"])
+        .arg(s.db())
+        .run();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["service"], "acme-svc.service");
+    assert_eq!(doc["journal_hint"], hint.as_str());
 }
 
 /// Issue 10, item 4: captured output and job names were printed raw, so a

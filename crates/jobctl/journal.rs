@@ -454,12 +454,10 @@ fn parse_unrecorded(json_lines: &[u8], mode: Mode) -> Unrecorded {
 /// (its standard output and error reach the journal through the service's
 /// stream, `_TRANSPORT=stdout`): the only copy of a lost run's output, whose
 /// shim died before storing it. Matched on journald's trusted fields alone,
-/// the run's invocation id and the job's service (`_SYSTEMD_UNIT=`; in
-/// per-user mode `_SYSTEMD_USER_UNIT=` and this user's `_UID=`, from every
-/// journal file the user may read: `--user` would leave out a user whose
-/// entries are kept in the system's file, root's among them): a process
-/// outside the service, whatever its cgroup's extended attributes say,
-/// cannot add lines. Lines joined with `\n`; `None` when the id is not one
+/// the run's invocation id and the job's service
+/// ([`jobctl_core::journal::RunMatch`], its own lines): a process outside
+/// the service, whatever its cgroup's extended attributes say, cannot add
+/// lines. Lines joined with `\n`; `None` when the id is not one
 /// systemd made, or nothing can be read.
 pub fn invocation_output(
     mode: Mode,
@@ -470,14 +468,13 @@ pub fn invocation_output(
     if invocation.len() != 32 || !invocation.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
+    let run = jobctl_core::journal::RunMatch::new(
+        mode,
+        nix::unistd::geteuid().as_raw(),
+        service,
+        invocation,
+    );
     let mut cmd = Command::new("journalctl");
-    if mode == Mode::User {
-        cmd.arg(format!("_UID={}", nix::unistd::geteuid()));
-    }
-    let unit_field = match mode {
-        Mode::System => "_SYSTEMD_UNIT",
-        Mode::User => "_SYSTEMD_USER_UNIT",
-    };
     cmd.args([
         "--no-pager",
         "--quiet",
@@ -486,8 +483,7 @@ pub fn invocation_output(
         "--output-fields=MESSAGE",
     ])
     .arg(format!("--lines={lines}"))
-    .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
-    .arg(format!("{unit_field}={service}"))
+    .args(run.own_args())
     .arg("_TRANSPORT=stdout");
     let output = cmd
         .stdin(Stdio::null())

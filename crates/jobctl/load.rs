@@ -168,6 +168,15 @@ pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diag
     Ok((config, diagnostics))
 }
 
+/// The service unit of `job` as `apply` names it: the configuration's
+/// `unit_prefix` ([`jobctl_core::naming::UnitNames`]). The journal's lines
+/// of the job's runs are that unit's.
+pub fn service_of(paths: &Paths, job: &str) -> Result<String> {
+    let name = jobctl_core::naming::JobName::new(job).map_err(anyhow::Error::msg)?;
+    let (config, _) = load_config(paths, &HostZones::new())?;
+    Ok(jobctl_core::naming::UnitNames::new(&config.unit_prefix, &name).service)
+}
+
 /// The loader's checks that depend on the world outside the files.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Checks {

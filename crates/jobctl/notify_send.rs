@@ -101,6 +101,7 @@ pub fn notification(
     run: Option<&RunRecord>,
     output: Option<&[u8]>,
     mode: Mode,
+    service: &str,
 ) -> Notification {
     let job = event.job.as_str();
     let mut details: Vec<(String, String)> = Vec::new();
@@ -199,23 +200,18 @@ pub fn notification(
         journal_hint: run.and_then(|r| {
             r.invocation_id
                 .as_ref()
-                .map(|id| journal_hint(mode, nix::unistd::geteuid().as_raw(), id))
+                .map(|id| journal_hint(mode, nix::unistd::geteuid().as_raw(), service, id))
         }),
     }
 }
 
-/// The `journalctl` command for a run's lines (`id` its invocation), as the
-/// user `uid` who reads them. In per-user mode matched on that user's
-/// `_UID=` over every journal file they may read: `--user` reads only
-/// `user-UID.journal` files, and journald keeps the entries of root's own
-/// manager, of system users (uid < 1000) and of every user under
-/// `SplitMode=none` in the system's file; the uid (the kernel's) leaves out
-/// any other user's entries that claim the invocation.
-fn journal_hint(mode: Mode, uid: u32, id: &str) -> String {
-    match mode {
-        Mode::System => format!("journalctl _SYSTEMD_INVOCATION_ID={id}"),
-        Mode::User => format!("journalctl _UID={uid} _SYSTEMD_INVOCATION_ID={id}"),
-    }
+/// The `journalctl` command for a run's lines (`id` its invocation of the
+/// unit `service`), as the user `uid` who reads them: the one `run` and
+/// `status` print ([`crate::paths::journal_in`]), which selects the job's
+/// lines and the manager's about the run by journald's trusted fields
+/// alone, never a line that merely claims the invocation.
+fn journal_hint(mode: Mode, uid: u32, service: &str, id: &str) -> String {
+    crate::paths::journal_in(mode, uid, service, id, false)
 }
 
 /// How a run ended, in a few words: `exit 3`, `timed out`, `killed by
@@ -403,15 +399,21 @@ mod tests {
     }
 
     #[test]
-    fn a_users_journal_hint_matches_their_uid_not_their_file() {
+    fn the_journal_hint_is_the_clis() {
         let id = "0123456789abcdef0123456789abcdef";
+        let unit = "jobctl-backup.service";
         assert_eq!(
-            journal_hint(Mode::System, 0, id),
-            format!("journalctl _SYSTEMD_INVOCATION_ID={id}")
+            journal_hint(Mode::System, 0, unit, id),
+            format!(
+                "journalctl _SYSTEMD_UNIT={unit} _SYSTEMD_INVOCATION_ID={id} + _PID=1 INVOCATION_ID={id}"
+            )
         );
         assert_eq!(
-            journal_hint(Mode::User, 999, id),
-            format!("journalctl _UID=999 _SYSTEMD_INVOCATION_ID={id}")
+            journal_hint(Mode::User, 999, unit, id),
+            format!(
+                "journalctl _UID=999 _SYSTEMD_USER_UNIT={unit} _SYSTEMD_INVOCATION_ID={id} \
+                 + _UID=999 USER_INVOCATION_ID={id}"
+            )
         );
     }
 }

@@ -166,44 +166,39 @@ pub fn systemctl(args: &str) -> String {
     }
 }
 
-/// The `journalctl` command that shows one run (invocation `id`): the job's
-/// own lines and the manager's lines about it (a run that failed before its
-/// command started has only those). System units' manager lines carry
-/// `INVOCATION_ID=`, a user manager's `USER_INVOCATION_ID=`. `follow` adds
-/// `-f`.
-///
-/// In per-user mode each half also matches this user's `_UID=` (the
-/// kernel's word, not the entry's): any user can claim an invocation id
-/// (`USER_INVOCATION_ID=` is the sender's to write, and journald reads a
-/// user unit's `_SYSTEMD_INVOCATION_ID=` from that user's own runtime
-/// folder), and root, or a member of `systemd-journal`, reads every user's
-/// entries. Not `--user`: that reads only `user-UID.journal` files, and
-/// journald keeps the entries of root's own manager, of system users (uid
-/// < 1000) and of every user under `SplitMode=none` in the system's file.
-pub fn journal(id: &str, follow: bool) -> String {
+/// The `journalctl` command that shows one run (invocation `id` of the
+/// unit `service`): the job's own lines and the manager's lines about it (a
+/// run that failed before its command started has only those), selected by
+/// journald's trusted fields alone ([`jobctl_core::journal::RunMatch`]:
+/// any user can claim an invocation id, through `INVOCATION_ID=` or
+/// `USER_INVOCATION_ID=`, which the sender writes, or through a link in
+/// their own runtime folder, where journald reads a user unit's
+/// `_SYSTEMD_INVOCATION_ID=`). `follow` adds `-f`.
+pub fn journal(service: &str, id: &str, follow: bool) -> String {
     let mode = HINT.get().map_or(Mode::System, |h| h.mode);
-    journal_in(mode, nix::unistd::geteuid().as_raw(), id, follow)
+    journal_in(mode, nix::unistd::geteuid().as_raw(), service, id, follow)
 }
 
 /// [`journal`] for `mode`, as the user `uid`.
-fn journal_in(mode: Mode, uid: u32, id: &str, follow: bool) -> String {
-    let (user, manager) = match mode {
-        Mode::User => (format!(" _UID={uid}"), "USER_INVOCATION_ID"),
-        Mode::System => (String::new(), "INVOCATION_ID"),
+pub fn journal_in(mode: Mode, uid: u32, service: &str, id: &str, follow: bool) -> String {
+    let run = jobctl_core::journal::RunMatch::new(mode, uid, service, id);
+    let mut hint = String::from("journalctl");
+    if follow {
+        hint.push_str(" -f");
+    }
+    // Readers never return another form of id, and unit names are safe;
+    // should anything else slip through, pasting the hint must still run
+    // nothing but journalctl.
+    let half = |terms: &[(&str, String)]| -> String {
+        terms
+            .iter()
+            .map(|(field, value)| format!(" {field}={}", shell_quote(value)))
+            .collect()
     };
-    // Readers never return another form; should one slip through, pasting
-    // the hint must still run nothing but journalctl.
-    let quoted;
-    let id = if jobctl_history::is_invocation_id(id) {
-        id
-    } else {
-        quoted = shell_quote(id);
-        &quoted
-    };
-    format!(
-        "journalctl{}{user} _SYSTEMD_INVOCATION_ID={id} +{user} {manager}={id}",
-        if follow { " -f" } else { "" }
-    )
+    hint.push_str(&half(&run.own));
+    hint.push_str(" +");
+    hint.push_str(&half(&run.manager));
+    hint
 }
 
 /// The `journalctl` command that shows the manager's own log of this boot
@@ -274,19 +269,25 @@ fn xdg_dir(var: &str, fallback: &str) -> Result<PathBuf> {
 mod tests {
     use super::{Mode, journal_in, shell_quote};
 
+    /// System mode: the job's service's lines and PID 1's about the run,
+    /// never a line that merely claims the invocation.
     #[test]
     fn a_journal_hint_runs_nothing_but_journalctl() {
         let id = "0123456789abcdef0123456789abcdef";
+        let unit = "jobctl-backup.service";
         assert_eq!(
-            journal_in(Mode::System, 0, id, false),
-            format!("journalctl _SYSTEMD_INVOCATION_ID={id} + INVOCATION_ID={id}")
+            journal_in(Mode::System, 0, unit, id, false),
+            format!(
+                "journalctl _SYSTEMD_UNIT={unit} _SYSTEMD_INVOCATION_ID={id} + _PID=1 INVOCATION_ID={id}"
+            )
         );
         let hostile = "$(touch /tmp/pwned) ; touch /tmp/pwned2 #";
-        let hint = journal_in(Mode::System, 0, hostile, true);
+        let hint = journal_in(Mode::System, 0, "a b.service", hostile, true);
         assert_eq!(
             hint,
-            "journalctl -f _SYSTEMD_INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #' \
-             + INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #'"
+            "journalctl -f _SYSTEMD_UNIT='a b.service' \
+             _SYSTEMD_INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #' \
+             + _PID=1 INVOCATION_ID='$(touch /tmp/pwned) ; touch /tmp/pwned2 #'"
         );
     }
 
@@ -295,16 +296,19 @@ mod tests {
     #[test]
     fn a_users_journal_hint_matches_their_uid_in_every_file() {
         let id = "0123456789abcdef0123456789abcdef";
+        let unit = "jobctl-backup.service";
         assert_eq!(
-            journal_in(Mode::User, 999, id, false),
+            journal_in(Mode::User, 999, unit, id, false),
             format!(
-                "journalctl _UID=999 _SYSTEMD_INVOCATION_ID={id} + _UID=999 USER_INVOCATION_ID={id}"
+                "journalctl _UID=999 _SYSTEMD_USER_UNIT={unit} _SYSTEMD_INVOCATION_ID={id} \
+                 + _UID=999 USER_INVOCATION_ID={id}"
             )
         );
         assert_eq!(
-            journal_in(Mode::User, 0, id, true),
+            journal_in(Mode::User, 0, unit, id, true),
             format!(
-                "journalctl -f _UID=0 _SYSTEMD_INVOCATION_ID={id} + _UID=0 USER_INVOCATION_ID={id}"
+                "journalctl -f _UID=0 _SYSTEMD_USER_UNIT={unit} _SYSTEMD_INVOCATION_ID={id} \
+                 + _UID=0 USER_INVOCATION_ID={id}"
             )
         );
     }

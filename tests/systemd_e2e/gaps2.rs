@@ -80,7 +80,13 @@ fn lost_through_a_webhook(env: &Env) -> R {
                     s.starts_with(&format!("g2-lost LOST on {host} ")) && s.contains("shim died")
                 })
                 && body["journal_hint"].as_str()
-                    == Some(format!("journalctl _SYSTEMD_INVOCATION_ID={invocation}").as_str())
+                    == Some(
+                        format!(
+                            "journalctl _SYSTEMD_UNIT={UNIT} \
+                             _SYSTEMD_INVOCATION_ID={invocation} + _PID=1 INVOCATION_ID={invocation}"
+                        )
+                        .as_str()
+                    )
                 && detail(&body["details"], "trigger") == "manual"
                 && detail(&body["details"], "logs").as_str().is_some_and(|l| {
                     l == format!("jobctl logs g2-lost --run {}", run["id"].as_str().unwrap_or("?"))
@@ -211,7 +217,11 @@ fn users_lost_run(env: &Env) -> R {
                 && body["invocation_id"] == invocation.as_str()
                 && body["journal_hint"].as_str()
                     == Some(
-                        format!("journalctl _UID=0 _SYSTEMD_INVOCATION_ID={invocation}").as_str(),
+                        format!(
+                            "journalctl _UID=0 _SYSTEMD_USER_UNIT={UNIT} \
+                             _SYSTEMD_INVOCATION_ID={invocation} + _UID=0 USER_INVOCATION_ID={invocation}"
+                        )
+                        .as_str(),
                     )
                 && body["output_tail"].as_str().is_some_and(|t| {
                     t.lines().collect::<Vec<_>>() == ["my step one", "my step two"]

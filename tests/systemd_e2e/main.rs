@@ -2044,8 +2044,8 @@ fn every_hint_printed_in_user_mode_works_when_pasted(env: &Env) -> R {
     for want in [
         " logs uflaky --last",
         // Root's manager: matched on its uid, not --user (userjournal.rs).
-        "journalctl _UID=0 _SYSTEMD_INVOCATION_ID=",
-        "journalctl -f _UID=0 _SYSTEMD_INVOCATION_ID=",
+        "journalctl _UID=0 _SYSTEMD_USER_UNIT=jobctl-uflaky.service _SYSTEMD_INVOCATION_ID=",
+        "journalctl -f _UID=0 _SYSTEMD_USER_UNIT=jobctl-uslow.service _SYSTEMD_INVOCATION_ID=",
         " apply",
         " apply --check --diff",
         " remove uold",

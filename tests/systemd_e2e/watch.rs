@@ -337,9 +337,11 @@ fn failure_once_then_recovery(env: &Env) -> R {
             && n["output_tail"]
                 .as_str()
                 .is_some_and(|t| t.contains("step-one") && t.contains("the disk is full"))
-            && n["journal_hint"]
-                .as_str()
-                .is_some_and(|h| h.starts_with("journalctl _SYSTEMD_INVOCATION_ID=")),
+            && n["journal_hint"].as_str().is_some_and(|h| {
+                h.starts_with(
+                    "journalctl _SYSTEMD_UNIT=jobctl-w-flaky.service _SYSTEMD_INVOCATION_ID=",
+                )
+            }),
         || format!("{n:#}\nruns: {runs:#?}"),
     )?;
     // The queue says the same: one event, sent in one attempt.
@@ -632,7 +634,11 @@ fn user_mode(env: &Env) -> R {
             && n["journal_hint"]
                 .as_str()
                 // Root's manager: its uid, not --user (userjournal.rs).
-                .is_some_and(|h| h.starts_with("journalctl _UID=0 _SYSTEMD_INVOCATION_ID=")),
+                .is_some_and(|h| {
+                    h.starts_with(
+                        "journalctl _UID=0 _SYSTEMD_USER_UNIT=jobctl-w-mine.service _SYSTEMD_INVOCATION_ID=",
+                    )
+                }),
         || format!("{n:#}"),
     )?;
     // Queued in the user's state folder, not root's.

@@ -513,9 +513,12 @@ pub fn pages_show_jobs_runs_and_output_as_text(env: &Env) -> R {
                 && body.contains("<span class=\"stderr\"><span class=\"mark\">err|</span>oops"),
             || format!("stream marks missing: {body}"),
         )?;
-        check(body.contains("journalctl _SYSTEMD_INVOCATION_ID="), || {
-            format!("no journalctl command on the run page: {body}")
-        })?;
+        check(
+            body.contains(
+                "journalctl _SYSTEMD_UNIT=jobctl-web-manual.service _SYSTEMD_INVOCATION_ID=",
+            ),
+            || format!("no journalctl command on the run page: {body}"),
+        )?;
         let headers = env.sh(&format!(
             "curl -sS -D - -o /dev/null --unix-socket {SOCKET} http://l/health"
         ))?;

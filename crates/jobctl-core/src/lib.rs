@@ -18,6 +18,7 @@ pub mod escape;
 pub mod export;
 pub mod health;
 pub mod job;
+pub mod journal;
 pub mod labels;
 pub mod metrics;
 pub mod naming;

@@ -1,7 +1,8 @@
 //! The live tail of a running run: server-sent events of the lines its
-//! service writes to the journal, found by the run's invocation id (as
-//! `jobctl run --follow` finds them: the shim's capture reaches the history
-//! only when the run ends), then an `end` event with the run's record. And
+//! service writes to the journal, found by the service and the run's
+//! invocation id, fields journald sets itself (as `jobctl logs --journal`
+//! finds them: the shim's capture reaches the history only when the run
+//! ends), then an `end` event with the run's record. And
 //! the pages' one script (`/page.js`), which shows the events on the run page.
 //!
 //! Each stream is one `journalctl --follow` of the invocation, read here and
@@ -22,6 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jobctl::exit::Exit;
 use jobctl::output::{Lines, escape};
+use jobctl_core::context::Mode;
+use jobctl_core::journal::RunMatch;
 use jobctl_core::web::Scope;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -99,12 +102,24 @@ async fn events(
     if exit != Exit::Success && exit != Exit::Partial {
         return json_response(exit, body, false);
     }
-    let Some(run) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|mut d| d.get_mut("run").map(Value::take))
-    else {
+    let Some(mut doc) = serde_json::from_slice::<Value>(&body).ok() else {
         return json_error(StatusCode::INTERNAL_SERVER_ERROR, "no run in logs' report");
     };
+    let Some(run) = doc.get_mut("run").map(Value::take) else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "no run in logs' report");
+    };
+    // The run's lines are its service's (`logs` names it), as the server's
+    // user reads them.
+    let mode = if s.globals.iter().any(|g| g == "--user") {
+        Mode::User
+    } else {
+        Mode::System
+    };
+    let lines_of = run["invocation_id"]
+        .as_str()
+        .filter(|i| jobctl_history::is_invocation_id(i))
+        .zip(doc["service"].as_str())
+        .map(|(invocation, service)| RunMatch::new(mode, s.own_uid, service, invocation));
     let Some(place) = Place::take() else {
         let mut res = json_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,10 +136,9 @@ async fn events(
         .filter(|c| is_cursor(c))
         .map(str::to_string);
     let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
-    let user = s.globals.iter().any(|g| g == "--user");
     tokio::spawn(async move {
         let _place = place;
-        tail(&s, job, id, run, resume, user, tx).await;
+        tail(&s, job, id, run, resume, lines_of, tx).await;
     });
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
@@ -154,14 +168,14 @@ async fn deliver(tx: &mpsc::Sender<Event>, event: Event) -> bool {
 }
 
 /// `journalctl` for the lines the run's service wrote (`_TRANSPORT=stdout`:
-/// not systemd's or the shim's own entries) of `invocation`.
-fn journalctl(user: bool, invocation: &str) -> tokio::process::Command {
+/// not systemd's or the shim's own entries), selected by journald's trusted
+/// fields alone ([`RunMatch`], the run's own lines: its service and
+/// invocation; per user, the server's uid over every journal file it may
+/// read): a line that merely claims the invocation is not the run's.
+fn journalctl(run: &RunMatch) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("journalctl");
-    if user {
-        cmd.arg("--user");
-    }
     cmd.arg("--output=json")
-        .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+        .args(run.own_args())
         .arg("_TRANSPORT=stdout")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -206,19 +220,15 @@ async fn tail(
     id: String,
     mut run: Value,
     resume: Option<String>,
-    user: bool,
+    lines_of: Option<RunMatch>,
     tx: mpsc::Sender<Event>,
 ) {
-    let invocation = run["invocation_id"]
-        .as_str()
-        .filter(|i| jobctl_history::is_invocation_id(i))
-        .map(str::to_string);
     let mut cursor = resume;
     let mut follower = None;
     // A client that came after the end reads the captured output instead.
     let followed = run["status"] == "running";
-    if followed && let Some(inv) = &invocation {
-        let mut cmd = journalctl(user, inv);
+    if followed && let Some(lines_of) = &lines_of {
+        let mut cmd = journalctl(lines_of);
         cmd.arg("--follow");
         match &cursor {
             Some(c) => cmd.arg(format!("--after-cursor={c}")),
@@ -268,7 +278,7 @@ async fn tail(
     // lines after the last one sent, then the end.
     drop(lines);
     drop(follower);
-    if let Some(inv) = &invocation
+    if let Some(lines_of) = &lines_of
         && followed
     {
         let _ = tokio::time::timeout(
@@ -284,7 +294,7 @@ async fn tail(
         .await;
         // Read as it comes (not all at once): a slow client holds the
         // journalctl, not the server's memory.
-        let mut cmd = journalctl(user, inv);
+        let mut cmd = journalctl(lines_of);
         match &cursor {
             Some(c) => cmd.arg(format!("--after-cursor={c}")),
             None => cmd.arg(format!("--lines={BACKLOG}")),

@@ -482,7 +482,6 @@ async fn run(
         Err(r) => return r,
     };
     let run = &logs["run"];
-    let invocation = str_of(run, "invocation_id");
     // A running run: without JavaScript the page refreshes itself; with it,
     // page.js follows the run's new lines (crate::live).
     let running = str_of(run, "status") == "running";
@@ -509,8 +508,9 @@ async fn run(
                 dt { "Trigger" } dd { (str_of(run, "trigger")) @if let Some(a) = run["actor"].as_str() { " by " (shown(a)) } }
                 dt { "As user" } dd { (shown(str_of(run, "user"))) }
                 @if !str_of(run, "error").is_empty() { dt { "Error" } dd.bad { (shown(str_of(run, "error"))) } }
-                @if !invocation.is_empty() {
-                    dt { "Journal" } dd { code { "journalctl _SYSTEMD_INVOCATION_ID=" (shown(invocation)) } }
+                // The CLI's hint (`logs` makes it as `status` does).
+                @if let Some(hint) = logs["journal_hint"].as_str() {
+                    dt { "Journal" } dd { code { (shown(hint)) } }
                 }
             }
             h2 { "Output" }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use jobctl_core::journal::RunMatch;
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{RunLookup, RunRecord};
@@ -67,8 +68,9 @@ pub struct LogsArgs {
     #[arg(long)]
     pub failed: bool,
 
-    /// Show the run's journal lines (journalctl _SYSTEMD_INVOCATION_ID=…)
-    /// instead of the captured output.
+    /// Show the run's journal lines instead of the captured output: its
+    /// service's and systemd's about it (the journalctl command `status`
+    /// prints).
     #[arg(long, conflicts_with_all = ["raw", "json"])]
     pub journal: bool,
 
@@ -105,7 +107,7 @@ enum SegmentView {
 
 pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     if let Some(dir) = &args.journal_dir {
-        return from_journal_dir(&args, dir);
+        return from_journal_dir(paths, &args, dir);
     }
     let lookup = match (&args.run, args.failed) {
         (Some(id), _) => RunLookup::Id(id.clone()),
@@ -192,7 +194,9 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
     };
 
     if args.journal {
-        return journal(paths, &run);
+        let service = crate::load::service_of(paths, &run.job)
+            .with_context(|| format!("cannot name job {}'s service", run.job))?;
+        return journal(paths, &run, &service);
     }
     let data = store
         .output(run.id)
@@ -226,10 +230,20 @@ pub fn run(paths: &Paths, args: LogsArgs) -> CliResult<ExitCode> {
             })
             .collect();
         let view = crate::view::history::RunView::of(&run, &located.path, located.owner.clone());
+        // The run's journal lines are its service's (jobctl-web's live tail
+        // and run page read them so).
+        let service = crate::load::service_of(paths, &run.job).ok();
+        let journal_hint = service.as_deref().and_then(|service| {
+            run.invocation_id
+                .as_deref()
+                .map(|id| crate::paths::journal(service, id, false))
+        });
         output::print_json_host(
             "logs",
             &serde_json::json!({
                 "run": view,
+                "service": service,
+                "journal_hint": journal_hint,
                 "output": views,
                 "output_removed": removed,
                 "output_not_stored": not_stored,
@@ -349,13 +363,12 @@ pub fn render_marked(segments: &[Segment<'_>], color: bool, out: &mut String) {
     }
 }
 
-/// `--journal`: the journal lines of the run's invocation, through journalctl.
-/// In per-user mode this user's alone (`_UID=`, which journald takes from the
-/// kernel), from every journal file the user may read: not `--user`, which
-/// reads only `user-UID.journal` files, and journald keeps the entries of
-/// root's own manager, of system users (uid < 1000) and of every user under
-/// `SplitMode=none` in the system's file.
-fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
+/// `--journal`: the journal lines of the run's invocation, through
+/// journalctl: those `service` wrote and the manager's about the run, as
+/// the hint of `run` and `status` shows them (journald's trusted fields
+/// alone, [`jobctl_core::journal::RunMatch`]; per user matched on this
+/// user's uid over every journal file they may read).
+fn journal(paths: &Paths, run: &RunRecord, service: &str) -> CliResult<ExitCode> {
     let Some(invocation) = &run.invocation_id else {
         return Err(CliError::failure(anyhow::anyhow!(
             "run {} was started from a shell, not by systemd: it has no journal lines of its own",
@@ -371,11 +384,16 @@ fn journal(paths: &Paths, run: &RunRecord) -> CliResult<ExitCode> {
         )));
     };
     let mut command = std::process::Command::new("journalctl");
-    if paths.mode == Mode::User {
-        command.arg(format!("_UID={}", nix::unistd::geteuid()));
-    }
     command
-        .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
+        .args(
+            RunMatch::new(
+                paths.mode,
+                nix::unistd::geteuid().as_raw(),
+                service,
+                invocation,
+            )
+            .args(),
+        )
         .args(["--no-pager", "--output=short-iso"]);
     let status = command
         .status()
@@ -403,7 +421,7 @@ fn invocation_of(entry: &serde_json::Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCode> {
+fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCode> {
     use std::io::BufRead as _;
     if !dir.is_dir() {
         return Err(CliError::usage(anyhow::anyhow!(
@@ -490,11 +508,26 @@ fn from_journal_dir(args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCod
         field(&entry, "JOBCTL_RUN_ID").unwrap_or_default(),
         field(&entry, "JOBCTL_STATUS").unwrap_or_default(),
     ));
+    // The run's lines as `--journal` selects them (journald's trusted
+    // fields alone, on the host that sent them): its service's, and the
+    // manager's about it; per user, those of the user whose shim wrote the
+    // end entry (its `_UID=`, which that host's journald set).
+    let service = crate::load::service_of(paths, &args.job)
+        .with_context(|| format!("cannot name job {}'s service", args.job))?;
+    let uid = match paths.mode {
+        Mode::System => 0,
+        Mode::User => field(&entry, "_UID")
+            .and_then(|u| u.parse().ok())
+            .unwrap_or_else(|| nix::unistd::geteuid().as_raw()),
+    };
     let mut command = std::process::Command::new("journalctl");
     command
         .arg(format!("--directory={}", dir.display()))
-        .arg(format!("_SYSTEMD_INVOCATION_ID={invocation}"))
-        .arg(format!("_HOSTNAME={host}"))
+        .args(
+            RunMatch::new(paths.mode, uid, &service, &invocation)
+                .with("_HOSTNAME", &host)
+                .args(),
+        )
         .args(["--no-pager", "--output=short-iso"]);
     let status = command
         .status()

@@ -123,7 +123,7 @@ pub fn run(paths: &Paths, args: NotifyArgs) -> CliResult {
         expected: None,
         opened_us: now,
     };
-    let mut n = crate::notify_send::notification(&event, &host, None, None, paths.mode);
+    let mut n = crate::notify_send::notification(&event, &host, None, None, paths.mode, "");
     n.details.push(("sent at".into(), format_utc(now)));
     if args.dry_run {
         let text = match &channel.target {

@@ -142,7 +142,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
         let detail = format!("since {since}, invocation {}", before.invocation_id);
         let hint = format!(
             "follow it with `{}`",
-            crate::paths::journal(&before.invocation_id, true)
+            crate::paths::journal(&service, &before.invocation_id, true)
         );
         return not_started(
             &args,
@@ -233,7 +233,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
                 ),
                 Some(format!(
                     "follow it with `{}`",
-                    crate::paths::journal(&p.invocation_id, true)
+                    crate::paths::journal(&service, &p.invocation_id, true)
                 )),
             )
         } else {
@@ -346,7 +346,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             let detail = format!(
                 "systemd's result: {}; `{}` shows why",
                 p.result,
-                crate::paths::journal(&invocation, false)
+                crate::paths::journal(&service, &invocation, false)
             );
             return not_started(&args, report, NotStarted::SetupFailed, Some(detail), None);
         }
@@ -374,7 +374,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> CliResult {
             "{} finished: {} ({how}{run}); {}",
             args.job,
             report.result.as_deref().unwrap_or_default(),
-            crate::paths::journal(&invocation, false)
+            crate::paths::journal(&service, &invocation, false)
         ));
     }
     Ok(ExitCode::from(code))
@@ -540,6 +540,12 @@ impl FollowState {
 }
 
 impl Follower {
+    /// `journalctl` for the unit's entries: journalctl's own unit matches
+    /// select them by fields journald sets (system mode: `_SYSTEMD_UNIT=`,
+    /// and `UNIT=` only with `_PID=1`, `OBJECT_SYSTEMD_UNIT=` and
+    /// `COREDUMP_UNIT=` only with `_UID=0`; per user, each with this
+    /// user's `_UID=`), so a line that merely claims the unit or its
+    /// invocation is not among them.
     fn journalctl(mode: Mode, service: &str) -> Command {
         let mut cmd = Command::new("journalctl");
         cmd.arg("--output=json").arg(match mode {
@@ -651,23 +657,22 @@ impl Follower {
             Some(cursor) => Follower::journalctl(mode, service)
                 .arg(format!("--after-cursor={cursor}"))
                 .output(),
-            // Per-user, this user's entries alone (`_UID=`) in each half, as
-            // in the printed hint (crate::paths::journal).
-            None if !invocation.is_empty() => {
-                let user = match mode {
-                    Mode::User => vec![format!("_UID={}", nix::unistd::geteuid())],
-                    Mode::System => Vec::new(),
-                };
-                Command::new("journalctl")
-                    .arg("--output=json")
-                    .args(&user)
-                    .args([&format!("_SYSTEMD_INVOCATION_ID={invocation}"), "+"])
-                    .args(&user)
-                    .arg(format!("USER_INVOCATION_ID={invocation}"))
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::null())
-                    .output()
-            }
+            // The run's entries as the printed hint selects them
+            // (crate::paths::journal): journald's trusted fields alone.
+            None if !invocation.is_empty() => Command::new("journalctl")
+                .arg("--output=json")
+                .args(
+                    jobctl_core::journal::RunMatch::new(
+                        mode,
+                        nix::unistd::geteuid().as_raw(),
+                        service,
+                        invocation,
+                    )
+                    .args(),
+                )
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output(),
             None => return,
         };
         if let Ok(out) = rest {

@@ -526,7 +526,14 @@ fn queue(paths: &Paths, events: &[(Event, &JobView)], host: &str, now_us: i64) -
                 }
                 _ => None,
             };
-            let mut n = notify_send::notification(event, host, run, output.as_deref(), paths.mode);
+            let mut n = notify_send::notification(
+                event,
+                host,
+                run,
+                output.as_deref(),
+                paths.mode,
+                &view.service,
+            );
             // A lost run's shim died before storing its output: what the
             // command printed is in the journal, under the run's invocation.
             if event.kind == watch::EventKind::Lost && n.output_tail.is_none() {

@@ -151,13 +151,13 @@ fn describe(out: &mut String, view: &JobView, status: &StatusRow, now_us: i64, z
                 let _ = writeln!(
                     out,
                     "  invocation: {id}  ({})",
-                    crate::paths::journal(id, false)
+                    crate::paths::journal(&r.service, id, false)
                 );
             }
             // The history holds a run's output once it has ended; until
             // then the journal has it.
             let output = match (&run.status, &run.invocation_id) {
-                (Status::Running, Some(id)) => crate::paths::journal(id, true),
+                (Status::Running, Some(id)) => crate::paths::journal(&r.service, id, true),
                 _ => crate::paths::jobctl(&format!("logs {} --last", r.job)),
             };
             let _ = writeln!(out, "  output:     {output}");
