@@ -13,7 +13,7 @@
 //! manager's lines by `_PID=1` (the kernel's word).
 
 use super::*;
-use crate::userjournal::{User, as_user, create_user, remove_user};
+use crate::userjournal::{Forgery, User, as_user, create_user, remove_user};
 use crate::web::{SOCKET, get, install_units, stop_units};
 use crate::web_live::{events, follow, lines_in};
 
@@ -210,45 +210,22 @@ fn claim_as_forger(env: &Env, invocation: &str) -> Result<User, Failed> {
     let forger = create_user(env, FORGER, "")?;
     let unit = format!("jobctl-{JOB}.service");
     let stop = format!("{}/stop", forger.home);
-    let script = env.scratch.join("sysjournal-forge.sh");
-    fs::write(
-        &script,
-        format!(
-            "ln -sfn \"$1\" \"/run/user/$(id -u)/systemd/units/invocation:{unit}\"\n\
-             printf 'MESSAGE=sj-forged-manager-line\\nINVOCATION_ID=%s\\nUNIT={unit}\\n' \"$1\" \
-             | logger --journald\n\
-             i=0\n\
-             while [ ! -e {stop} ] && [ $i -lt 600 ]; do echo sj-forged-line; sleep 0.1; i=$((i+1)); done\n"
-        ),
-    )?;
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
-    let result =
-        (|| {
-            let out = as_user(
-                env,
-                &forger,
-                &format!(
-                    "systemd-run --user --quiet --unit={unit} /bin/sh {} {invocation}",
-                    script.display()
-                ),
-            )?;
-            check(out.status.success(), || {
-                format!("{FORGER}'s unit did not start: {}", text(&out))
-            })?;
-            let uid = forger.uid;
-            env.wait_for(
-                "journald to take the forged lines as the job's invocation",
-                Duration::from_secs(30),
-                || {
-                    let claimed = env.sh(&format!(
-                    "journalctl --no-pager -o cat _UID={uid} _SYSTEMD_INVOCATION_ID={invocation}; \
-                     journalctl --no-pager -o cat _UID={uid} INVOCATION_ID={invocation}"
-                ))?;
-                    Ok(claimed.contains("sj-forged-line")
-                        && claimed.contains("sj-forged-manager-line"))
-                },
-            )
-        })();
+    let forgery = Forgery::system("sj", &unit);
+    let script = forgery.script(env, &stop)?;
+    let result = (|| {
+        let out = as_user(
+            env,
+            &forger,
+            &format!(
+                "systemd-run --user --quiet --unit={unit} /bin/sh {} {invocation}",
+                script.display()
+            ),
+        )?;
+        check(out.status.success(), || {
+            format!("{FORGER}'s unit did not start: {}", text(&out))
+        })?;
+        forgery.claimed(env, forger.uid, invocation)
+    })();
     match result {
         Ok(()) => Ok(forger),
         Err(e) => {

@@ -300,49 +300,95 @@ fn check_views(env: &Env, user: &User, invocation: &str, run: &Output, status: &
 fn claim_as_forger(env: &Env, invocation: &str) -> Result<User, Failed> {
     let forger = create_user(env, FORGER, "")?;
     let stop = format!("{}/stop", forger.home);
-    let script = env.scratch.join("userjournal-forge.sh");
-    fs::write(
-        &script,
-        format!(
-            "ln -sfn \"$1\" \"/run/user/$(id -u)/systemd/units/invocation:{UNIT}\"\n\
-             printf 'MESSAGE=uj-forged-manager-line\\nUSER_INVOCATION_ID=%s\\nUSER_UNIT={UNIT}\\n' \"$1\" \
-             | logger --journald\n\
-             i=0\n\
-             while [ ! -e {stop} ] && [ $i -lt 600 ]; do echo uj-forged-line; sleep 0.1; i=$((i+1)); done\n"
-        ),
-    )?;
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
-    let result =
-        (|| {
-            install(
-                env,
-                &forger,
-                &format!("[\"/bin/sh\", \"{}\", \"{invocation}\"]", script.display()),
-            )?;
-            ok(&as_user(env, &forger, &format!("{JOBCTL_USER} run {JOB}"))?)?;
-            let uid = forger.uid;
-            env.wait_for(
-                "journald to take the forged lines as the viewer's invocation",
-                Duration::from_secs(30),
-                || {
-                    let claimed = env.sh(&format!(
-                    "journalctl --no-pager -o cat _UID={uid} _SYSTEMD_INVOCATION_ID={invocation}; \
-                     journalctl --no-pager -o cat _UID={uid} USER_INVOCATION_ID={invocation}"
-                ))?;
-                    Ok(claimed.contains("uj-forged-line")
-                        && claimed.contains("uj-forged-manager-line"))
-                },
-            )?;
-            env.sh(&format!("touch {stop}"))?;
-            env.wait_for("the forger's run to end", Duration::from_secs(30), || {
-                Ok(newest_run(env, &forger)?["status"] != "running")
-            })
-        })();
+    let forgery = Forgery::user("uj", UNIT);
+    let script = forgery.script(env, &stop)?;
+    let result = (|| {
+        install(
+            env,
+            &forger,
+            &format!("[\"/bin/sh\", \"{}\", \"{invocation}\"]", script.display()),
+        )?;
+        ok(&as_user(env, &forger, &format!("{JOBCTL_USER} run {JOB}"))?)?;
+        forgery.claimed(env, forger.uid, invocation)?;
+        env.sh(&format!("touch {stop}"))?;
+        env.wait_for("the forger's run to end", Duration::from_secs(30), || {
+            Ok(newest_run(env, &forger)?["status"] != "running")
+        })
+    })();
     match result {
         Ok(()) => Ok(forger),
         Err(e) => {
             remove_user(env, &forger);
             Err(e)
         }
+    }
+}
+
+/// A user's claim on another's invocation (this case's and sysjournal's):
+/// from a unit of the user's own manager named `unit`, a link to the id in
+/// the user's runtime folder (where journald reads a user unit's
+/// `_SYSTEMD_INVOCATION_ID=`) and a line with the field a manager's lines
+/// about a unit carry, through `logger --journald`. Every line it writes
+/// starts with `{tag}-forged`.
+pub(super) struct Forgery {
+    tag: &'static str,
+    unit: String,
+    /// `INVOCATION_ID`/`UNIT` (the system manager's) or `USER_INVOCATION_ID`/`USER_UNIT`.
+    fields: (&'static str, &'static str),
+}
+
+impl Forgery {
+    pub(super) fn system(tag: &'static str, unit: &str) -> Forgery {
+        Forgery {
+            tag,
+            unit: unit.to_string(),
+            fields: ("INVOCATION_ID", "UNIT"),
+        }
+    }
+
+    pub(super) fn user(tag: &'static str, unit: &str) -> Forgery {
+        Forgery {
+            tag,
+            unit: unit.to_string(),
+            fields: ("USER_INVOCATION_ID", "USER_UNIT"),
+        }
+    }
+
+    /// The script, run as `/bin/sh SCRIPT INVOCATION` in the forger's
+    /// unit: it claims the invocation, then prints a line every 0.1 s
+    /// until `stop` exists (at most a minute).
+    pub(super) fn script(&self, env: &Env, stop: &str) -> Result<PathBuf, Failed> {
+        let (tag, unit, (id_field, unit_field)) = (self.tag, &self.unit, self.fields);
+        let script = env.scratch.join(format!("{tag}-forge.sh"));
+        fs::write(
+            &script,
+            format!(
+                "ln -sfn \"$1\" \"/run/user/$(id -u)/systemd/units/invocation:{unit}\"\n\
+                 printf 'MESSAGE={tag}-forged-manager-line\\n{id_field}=%s\\n{unit_field}={unit}\\n' \"$1\" \
+                 | logger --journald\n\
+                 i=0\n\
+                 while [ ! -e {stop} ] && [ $i -lt 600 ]; do echo {tag}-forged-line; sleep 0.1; i=$((i+1)); done\n"
+            ),
+        )?;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+        Ok(script)
+    }
+
+    /// Waits (as root) until journald has both forged lines of user `uid`
+    /// as `invocation`'s, so that their absence later means something.
+    pub(super) fn claimed(&self, env: &Env, uid: u32, invocation: &str) -> R {
+        let (tag, id_field) = (self.tag, self.fields.0);
+        env.wait_for(
+            "journald to take the forged lines as the claimed invocation's",
+            Duration::from_secs(30),
+            || {
+                let claimed = env.sh(&format!(
+                    "journalctl --no-pager -o cat _UID={uid} _SYSTEMD_INVOCATION_ID={invocation}; \
+                     journalctl --no-pager -o cat _UID={uid} {id_field}={invocation}"
+                ))?;
+                Ok(claimed.contains(&format!("{tag}-forged-line"))
+                    && claimed.contains(&format!("{tag}-forged-manager-line")))
+            },
+        )
     }
 }
