@@ -473,7 +473,15 @@ impl StartLock {
         if paths.mode == Mode::System && !nix::unistd::geteuid().is_root() {
             return StartLock(None);
         }
-        let _ = std::fs::DirBuilder::new().mode(0o755).create(&dir);
+        // The folder the shipped sockets share (`jobctl-watch.socket`,
+        // `jobctl-web.socket`): systemd makes it with their `DirectoryMode=`
+        // (0755 for the system's, 0700 per user) only when it does not exist
+        // yet, so a lock taken first must not leave it open to others.
+        let mode = match paths.mode {
+            Mode::System => 0o755,
+            Mode::User => 0o700,
+        };
+        let _ = std::fs::DirBuilder::new().mode(mode).create(&dir);
         let Ok(file) = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
