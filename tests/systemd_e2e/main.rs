@@ -50,6 +50,7 @@ mod web_browser;
 mod web_fresh;
 mod web_live;
 mod web_max_age;
+mod web_user;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -176,6 +177,7 @@ const CASES: &[(&str, Case)] = &[
     ("userjournal::a_system_user", userjournal::a_system_user),
     ("userjournal::a_regular_user", userjournal::a_regular_user),
     ("sysjournal::a_users_forged_lines_never_show_as_a_system_jobs", sysjournal::a_users_forged_lines_never_show_as_a_system_jobs),
+    ("web_user::a_users_own_dashboard_on_their_own_manager", web_user::a_users_own_dashboard_on_their_own_manager),
 ];
 
 /// Cases that do not use the shared sandbox: one line each.

@@ -27,22 +27,14 @@ const FAKEJOB: &str = env!("CARGO_BIN_EXE_fakejob");
 /// jobctl-web on `dir` with `config`, the socket also on TCP `port` when
 /// given, and starts the socket (not the service).
 pub fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> R {
-    let web = web_binary()?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("units/web/system");
-    let socket = fs::read_to_string(root.join("jobctl-web.socket")).unwrap();
-    let service = fs::read_to_string(root.join("jobctl-web.service")).unwrap();
-    let service = service.replace(
-        "ExecStart=/usr/bin/jobctl-web",
+    let (socket, service) = shipped_units(
+        "system",
         &format!(
-            "ExecStart={} --config {} --jobs-dir {}",
-            web.display(),
+            " --config {} --jobs-dir {}",
             config.display(),
             dir.display()
         ),
-    );
-    check(service.contains("--jobs-dir"), || {
-        "ExecStart= not replaced".into()
-    })?;
+    )?;
     let socket = match tcp {
         Some(port) => socket.replace(
             "ListenStream=/run/jobctl/web.sock",
@@ -63,6 +55,24 @@ pub fn install_units(env: &Env, dir: &Path, config: &Path, tcp: Option<u16>) -> 
         staged.display()
     ))?;
     Ok(())
+}
+
+/// The shipped socket and service units of `units/web/FOLDER` (`system` or
+/// `user`), the service's `ExecStart=` running this build's jobctl-web with
+/// `args` before the shipped unit's own arguments.
+pub(super) fn shipped_units(folder: &str, args: &str) -> Result<(String, String), Failed> {
+    let web = web_binary()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("units/web")
+        .join(folder);
+    let socket = fs::read_to_string(root.join("jobctl-web.socket"))?;
+    let service = fs::read_to_string(root.join("jobctl-web.service"))?;
+    let shipped = "ExecStart=/usr/bin/jobctl-web";
+    check(service.contains(shipped), || {
+        format!("{folder}/jobctl-web.service has no `{shipped}`")
+    })?;
+    let service = service.replace(shipped, &format!("ExecStart={}{args}", web.display()));
+    Ok((socket, service))
 }
 
 pub fn stop_units(env: &Env) -> R {

@@ -10,7 +10,7 @@ const SOCKET: &str = "/run/jobctl/web.sock";
 
 /// `curl` inside the sandbox, at most 10 s: (status, body). `prefix` runs
 /// it as someone else or in another namespace.
-fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
+pub(super) fn curl(env: &Env, prefix: &str, args: &str) -> Result<(u16, String), Failed> {
     let out = env.sh(&format!(
         "{prefix} curl -sS --max-time 10 {NO_CACHE} -w '\\n%{{http_code}}' {args}; true"
     ))?;
@@ -85,7 +85,7 @@ pub(super) fn follow(env: &Env, prefix: &str, url: &str, out: &Path) -> Result<P
 /// the test creates `one` in the returned gates folder, the scratch folder
 /// `gates`) a line with a `<script>` and an escape sequence in it, then
 /// (`two`) a last line.
-fn talking_job(env: &Env, dir: &Path, job: &str, gates: &str) -> PathBuf {
+pub(super) fn talking_job(env: &Env, dir: &Path, job: &str, gates: &str) -> PathBuf {
     let gates = env.scratch.join(gates);
     let _ = fs::remove_dir_all(&gates);
     fs::create_dir_all(&gates).unwrap();
