@@ -3,7 +3,7 @@
 //! when `--listen` is given.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -91,12 +91,23 @@ fn classify(fd: OwnedFd) -> Result<Socket> {
     }
 }
 
-/// Binds the unix socket at `path` (its folder created 0755, an old socket
-/// replaced), readable and writable by everyone: who may do what is decided
-/// per request from the peer's credentials, not by the file's mode.
-pub fn bind_unix(path: &Path) -> Result<Socket> {
+/// Binds the unix socket at `path` (an old socket replaced). System mode:
+/// its folder created 0755 and the socket open to everyone, since who may do
+/// what is decided per request from the peer's credentials. Per user
+/// (`owner_only`): folder 0700 and socket 0600, as the shipped
+/// `jobctl-web.socket` makes them, so nobody else reaches it at all.
+pub fn bind_unix(path: &Path, owner_only: bool) -> Result<Socket> {
+    let (dir_mode, socket_mode) = if owner_only {
+        (0o700, 0o600)
+    } else {
+        (0o755, 0o666)
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(dir_mode)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
@@ -110,7 +121,7 @@ pub fn bind_unix(path: &Path) -> Result<Socket> {
     }
     let listener = std::os::unix::net::UnixListener::bind(path)
         .with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))
         .with_context(|| format!("chmod {}", path.display()))?;
     Ok(Socket::Unix(listener))
 }

@@ -94,7 +94,7 @@ fn serve(args: Args, activated: Result<Vec<listen::Socket>>) -> Result<()> {
             Some(p) => p.clone(),
             None => default_socket(args.user)?,
         };
-        sockets.push(listen::bind_unix(&path)?);
+        sockets.push(listen::bind_unix(&path, args.user)?);
     }
     if let Some(addr) = &args.listen {
         sockets.push(listen::bind_tcp(addr)?);

@@ -56,7 +56,8 @@ fn start(name: &str, config: &str, tokens: &[(&str, &str, &str)]) -> Server {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let socket = home.join("web.sock");
+    // A folder the server makes, as $XDG_RUNTIME_DIR/jobctl would be.
+    let socket = home.join("run/jobctl/web.sock");
     let tcp = format!("127.0.0.1:{}", free_port());
     let child = Command::new(WEB)
         .args(["--user", "--socket"])
@@ -85,6 +86,17 @@ fn start(name: &str, config: &str, tokens: &[(&str, &str, &str)]) -> Server {
         tcp,
         home,
     }
+}
+
+/// Run by hand in per-user mode, the server makes its socket as the shipped
+/// user unit does: 0600 in a folder of 0700, nobody else's to reach.
+#[test]
+fn a_per_user_socket_bound_by_hand_is_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = start("own-socket", "", &[]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.socket), 0o600, "the socket's mode");
+    assert_eq!(mode(s.socket.parent().unwrap()), 0o700, "its folder's mode");
 }
 
 /// One HTTP/1.1 exchange: status, headers (lowercase names), body.
