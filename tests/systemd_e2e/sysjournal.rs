@@ -15,7 +15,7 @@
 use super::*;
 use crate::userjournal::{Forgery, User, as_user, create_user, remove_user};
 use crate::web::{SOCKET, get, install_units, stop_units};
-use crate::web_live::{events, follow, lines_in};
+use crate::web_live::{follow, lines_in, wait_for_end, wait_for_line};
 
 const JOB: &str = "sjtalk";
 /// The user who claims the job's invocation.
@@ -80,19 +80,17 @@ pub fn a_users_forged_lines_never_show_as_a_system_jobs(env: &Env) -> R {
             &format!("--unix-socket {SOCKET} http://l/api/v1/jobs/{JOB}/runs/{id}/output/events"),
             &sse,
         )?;
-        env.wait_for(
+        wait_for_line(
+            env,
+            &sse,
             "the job's first line on the live tail",
-            Duration::from_secs(30),
-            || Ok(lines_in(&sse)?.iter().any(|l| l["text"] == "sj-line-one")),
+            "sj-line-one",
         )?;
         let running = env.jobctl_with(&config, &dir, &["status", JOB]);
         ok(&running)?;
 
         fs::write(gates.join("go"), "")?;
-        env.wait_for("the live tail's end event", Duration::from_secs(60), || {
-            let text = fs::read_to_string(&sse).unwrap_or_default();
-            Ok(events(&text).iter().any(|(name, _, _)| name == "end"))
-        })?;
+        wait_for_end(env, &sse)?;
         let tail: Vec<String> = lines_in(&sse)?
             .iter()
             .map(|l| l["text"].as_str().unwrap_or_default().to_string())

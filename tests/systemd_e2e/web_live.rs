@@ -58,6 +58,21 @@ pub(super) fn lines_in(file: &Path) -> Result<Vec<Value>, Failed> {
         .collect()
 }
 
+/// Waits (at most 30 s) until a `line` event with `text` is in `file`.
+pub(super) fn wait_for_line(env: &Env, file: &Path, what: &str, text: &str) -> R {
+    env.wait_for(what, Duration::from_secs(30), || {
+        Ok(lines_in(file)?.iter().any(|l| l["text"] == text))
+    })
+}
+
+/// Waits (at most 60 s, a run's end) until the `end` event is in `file`.
+pub(super) fn wait_for_end(env: &Env, file: &Path) -> R {
+    env.wait_for("the end event", Duration::from_secs(60), || {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        Ok(events(&text).iter().any(|(name, _, _)| name == "end"))
+    })
+}
+
 /// A follower of an event stream in the background inside the sandbox:
 /// the stream into `out`, the headers into `out.headers`, curl's exit
 /// status into `out.rc` once the stream ends. Returns the file holding the
@@ -200,10 +215,11 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
             &token_out,
         )?;
         for out in [&root_out, &token_out] {
-            env.wait_for(
+            wait_for_line(
+                env,
+                out,
                 "the line written before the connection",
-                Duration::from_secs(30),
-                || Ok(lines_in(out)?.iter().any(|l| l["text"] == "live-first")),
+                "live-first",
             )?;
         }
         let headers =
@@ -225,11 +241,7 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
         // A line written after the connection opened arrives, as JSON text.
         fs::write(gates.join("one"), "").unwrap();
         let want = "<script>alert(1)</script> \u{1b}[31mred";
-        env.wait_for(
-            "the new line on the stream",
-            Duration::from_secs(30),
-            || Ok(lines_in(&root_out)?.iter().any(|l| l["text"] == want)),
-        )?;
+        wait_for_line(env, &root_out, "the new line on the stream", want)?;
         let raw = fs::read(&root_out).unwrap();
         check(!raw.contains(&0x1b), || {
             "a raw escape character in the event stream".into()
@@ -289,10 +301,7 @@ pub fn a_running_runs_new_lines_stream_as_text_until_its_end(env: &Env) -> R {
         // The run ends: the last line, then the end event with its status,
         // and the stream ends.
         fs::write(gates.join("two"), "").unwrap();
-        env.wait_for("the end event", Duration::from_secs(60), || {
-            let text = fs::read_to_string(&root_out).unwrap_or_default();
-            Ok(events(&text).iter().any(|(name, _, _)| name == "end"))
-        })?;
+        wait_for_end(env, &root_out)?;
         let text = fs::read_to_string(&root_out).unwrap_or_default();
         let all = events(&text);
         let end = all.iter().position(|(name, _, _)| name == "end").unwrap();

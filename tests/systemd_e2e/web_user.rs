@@ -19,7 +19,7 @@
 use super::*;
 use crate::userjournal::{Forgery, User, as_user, create_user, remove_user};
 use crate::web::{json, shipped_units};
-use crate::web_live::{curl, events, follow, lines_in, talking_job};
+use crate::web_live::{curl, events, follow, lines_in, talking_job, wait_for_end, wait_for_line};
 
 /// The user whose dashboard it is.
 const VIEWER: &str = "wuviewer";
@@ -322,23 +322,17 @@ fn live_tail(env: &Env, user: &User, other: &User, theirs: &Path, gates: &Path) 
         ),
         &sse,
     )?;
-    env.wait_for(
+    wait_for_line(
+        env,
+        &sse,
         "the line written before the connection",
-        Duration::from_secs(30),
-        || Ok(lines_in(&sse)?.iter().any(|l| l["text"] == "live-first")),
+        "live-first",
     )?;
     fs::write(gates.join("one"), "")?;
     let second = "<script>alert(1)</script> \u{1b}[31mred";
-    env.wait_for(
-        "the line written after the connection",
-        Duration::from_secs(30),
-        || Ok(lines_in(&sse)?.iter().any(|l| l["text"] == second)),
-    )?;
+    wait_for_line(env, &sse, "the line written after the connection", second)?;
     fs::write(gates.join("two"), "")?;
-    env.wait_for("the end event", Duration::from_secs(60), || {
-        let text = fs::read_to_string(&sse).unwrap_or_default();
-        Ok(events(&text).iter().any(|(name, _, _)| name == "end"))
-    })?;
+    wait_for_end(env, &sse)?;
     let _ = env.sh(&format!("touch {}/stop", other.home));
     let tail: Vec<String> = lines_in(&sse)?
         .iter()
