@@ -15,7 +15,7 @@
 use super::*;
 use crate::userjournal::{Forgery, User, as_user, create_user, remove_user};
 use crate::web::{SOCKET, get, install_units, stop_units};
-use crate::web_live::{follow, lines_in, wait_for_end, wait_for_line};
+use crate::web_live::{follow, journal_command_on, lines_in, wait_for_end, wait_for_line};
 
 const JOB: &str = "sjtalk";
 /// The user who claims the job's invocation.
@@ -139,12 +139,7 @@ pub fn a_users_forged_lines_never_show_as_a_system_jobs(env: &Env) -> R {
         // The run page's journal command is the CLI's.
         let (status, page) = get(env, &format!("/jobs/{JOB}/runs/{id}"))?;
         check(status == 200, || format!("run page: {status} {page}"))?;
-        let on_page = page
-            .split("<code>")
-            .filter_map(|p| p.split_once("</code>").map(|(c, _)| c))
-            .find(|c| c.starts_with("journalctl "))
-            .ok_or_else(|| format!("no journalctl command on the run page: {page}"))?
-            .to_string();
+        let on_page = journal_command_on(&page)?;
         expect(check(hints.contains(&on_page), || {
             format!("the run page's `{on_page}` is not the CLI's hint: {hints:?}")
         }));

@@ -73,6 +73,16 @@ pub(super) fn wait_for_end(env: &Env, file: &Path) -> R {
     })
 }
 
+/// The `journalctl …` command a run page shows (in its `<code>`).
+pub(super) fn journal_command_on(page: &str) -> Result<String, Failed> {
+    Ok(page
+        .split("<code>")
+        .filter_map(|p| p.split_once("</code>").map(|(c, _)| c))
+        .find(|c| c.starts_with("journalctl "))
+        .ok_or_else(|| format!("no journalctl command on the run page: {page}"))?
+        .to_string())
+}
+
 /// A follower of an event stream in the background inside the sandbox:
 /// the stream into `out`, the headers into `out.headers`, curl's exit
 /// status into `out.rc` once the stream ends. Returns the file holding the

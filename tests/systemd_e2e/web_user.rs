@@ -19,7 +19,9 @@
 use super::*;
 use crate::userjournal::{Forgery, User, as_user, create_user, remove_user};
 use crate::web::{json, shipped_units};
-use crate::web_live::{curl, events, follow, lines_in, talking_job, wait_for_end, wait_for_line};
+use crate::web_live::{
+    curl, events, follow, journal_command_on, lines_in, talking_job, wait_for_end, wait_for_line,
+};
 
 /// The user whose dashboard it is.
 const VIEWER: &str = "wuviewer";
@@ -367,12 +369,7 @@ fn live_tail(env: &Env, user: &User, other: &User, theirs: &Path, gates: &Path) 
         .collect();
     let (code, page) = get_as(env, user, &format!("/jobs/{JOB}/runs/{id}"))?;
     check(code == 200, || format!("the run page: {code} {page}"))?;
-    let on_page = page
-        .split("<code>")
-        .filter_map(|p| p.split_once("</code>").map(|(c, _)| c))
-        .find(|c| c.starts_with("journalctl "))
-        .ok_or_else(|| format!("no journalctl command on the run page: {page}"))?
-        .to_string();
+    let on_page = journal_command_on(&page)?;
     check(
         hints.contains(&on_page)
             && on_page.contains(&format!("_UID={} ", user.uid))
