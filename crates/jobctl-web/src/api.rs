@@ -22,7 +22,7 @@ pub type Shared = Arc<auth::State>;
 
 /// Every route.
 pub fn router(state: Shared) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/jobs", get(jobs))
         .route("/api/v1/jobs/{job}", get(job))
@@ -41,8 +41,13 @@ pub fn router(state: Shared) -> Router {
         .merge(crate::runs::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), freshness))
+        .with_state(state);
+    // Around the whole router, so that they see its final answers (axum
+    // adds a 405's `Allow` header outside the routes' own layers).
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn(security_headers))
-        .with_state(state)
 }
 
 /// Every request accepts readings up to `[web] max_age` old, or younger if
@@ -1084,6 +1089,37 @@ async fn metrics(State(s): State<Shared>, ConnectInfo(p): Conn, h: HeaderMap) ->
             "the request's reader panicked",
         ),
     }
+}
+
+/// axum answers a method a route does not take with an empty 405 (and its
+/// `Allow` header): say so, as JSON on the API and the error page elsewhere.
+async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let takes = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let api = path.starts_with("/api/") || path == "/metrics";
+    let message = format!(
+        "method {method} is not allowed here; this {} takes {takes}",
+        if api { "route" } else { "page" }
+    );
+    let mut answer = if api {
+        json_error(StatusCode::METHOD_NOT_ALLOWED, &message)
+    } else {
+        crate::pages::error_page(StatusCode::METHOD_NOT_ALLOWED, &message)
+    };
+    if let Some(v) = allow {
+        answer.headers_mut().insert(header::ALLOW, v);
+    }
+    answer
 }
 
 async fn not_found() -> Response {

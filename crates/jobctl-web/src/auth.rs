@@ -131,8 +131,16 @@ impl State {
         let max_age = web.max_age();
         let actions = Arc::new(Actions::default());
         let groups = Groups {
-            read: web.read_group.as_deref().map(gid_of).transpose()?,
-            action: web.action_group.as_deref().map(gid_of).transpose()?,
+            read: web
+                .read_group
+                .as_deref()
+                .map(|g| gid_of(g, "read_group", &paths.config))
+                .transpose()?,
+            action: web
+                .action_group
+                .as_deref()
+                .map(|g| gid_of(g, "action_group", &paths.config))
+                .transpose()?,
         };
         let proxy_uids = match &web.trusted_proxy {
             Some(proxy) => proxy
@@ -326,8 +334,8 @@ fn uid_of(name: &str) -> Result<u32> {
 
 /// A group's gid, from `getent group` (a separate process, as the shim asks
 /// for a user: no name service in this process; docs/design.md, "Static
-/// linking").
-fn gid_of(name: &str) -> Result<u32> {
+/// linking"). `jobctl validate` does not ask, so the error says what to do.
+fn gid_of(name: &str, key: &str, config: &std::path::Path) -> Result<u32> {
     let out = std::process::Command::new("getent")
         .args(["group", "--", name])
         .output()
@@ -336,5 +344,11 @@ fn gid_of(name: &str) -> Result<u32> {
     line.split(':')
         .nth(2)
         .and_then(|g| g.trim().parse().ok())
-        .with_context(|| format!("group {name} (from [web] in the configuration) does not exist"))
+        .with_context(|| {
+            format!(
+                "group {name} (`web.{key}` in {}) does not exist: create it (`groupadd {name}`) \
+                 or name a group that exists (`getent group` lists them), then restart the server",
+                config.display()
+            )
+        })
 }

@@ -1,10 +1,10 @@
-//! axum's `Query` and `Path`, with their refusals answered like every other
+//! axum's `Query`, `Path` and `Form`, with their refusals answered like every other
 //! invalid input: as JSON (`{"error": …}`, 400) on the API and `/metrics`,
 //! as the error page elsewhere. axum's own answer is a `text/plain` line
 //! ("Failed to deserialize query string: …") that an API client parsing
 //! JSON cannot read.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -38,11 +38,30 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// A form's body, as `axum::extract::Form`: a body that is not a form
+/// (another `Content-Type`, none) or lacks a field it needs is the error
+/// page (400), not axum's 415 or 422 in `text/plain`.
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let req = Request::from_parts(parts.clone(), body);
+        match axum::extract::Form::<T>::from_request(req, state).await {
+            Ok(axum::extract::Form(v)) => Ok(Form(v)),
+            Err(e) => Err(refused(&parts, "form", &e.body_text())),
+        }
+    }
+}
+
 /// `invalid query string: limit: invalid digit found in string`, without
 /// axum's "Failed to deserialize query string: " (or "Invalid URL: ").
 fn refused(parts: &Parts, what: &str, text: &str) -> Response {
     let detail = text
         .strip_prefix("Failed to deserialize query string: ")
+        .or_else(|| text.strip_prefix("Failed to deserialize form body: "))
         .or_else(|| text.strip_prefix("Invalid URL: "))
         .unwrap_or(text);
     let message = format!(

@@ -6,7 +6,7 @@
 //! visible (`jobctl::output::escape`), as on root's terminal.
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
-use crate::extract::{Path, Query};
+use crate::extract::{Form, Path, Query};
 use crate::when::when;
 
 pub fn router() -> Router<Shared> {
@@ -588,6 +588,8 @@ async fn health(
 
 #[derive(Debug, Deserialize)]
 struct CsrfForm {
+    /// Missing is wrong: the documented 403, not a form error.
+    #[serde(default)]
     csrf: String,
 }
 
