@@ -55,7 +55,7 @@ struct Args {
     /// The unix socket to bind when systemd passes none.
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Also listen on this TCP address (every request needs a token).
+    /// Also listen on this TCP address (a request needs a token, unless [web] anonymous_read allows reading).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
 }
