@@ -40,6 +40,7 @@ mod sysjournal;
 mod tls;
 mod trial;
 mod trial2;
+mod trial3;
 mod trust;
 mod trust_fix;
 mod userjournal;
@@ -166,6 +167,7 @@ const CASES: &[(&str, Case)] = &[
     ("origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it", origin::run_now_from_the_api_is_recorded_as_web_with_who_started_it),
     ("web_fresh::the_dashboard_keeps_nothing_older_than_a_request", web_fresh::the_dashboard_keeps_nothing_older_than_a_request),
     ("trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented", trial2::refusals_say_why_and_a_broken_configuration_recovers_as_documented),
+    ("trial3::a_broken_configuration_fails_the_socket_at_its_first_connection", trial3::a_broken_configuration_fails_the_socket_at_its_first_connection),
     ("gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit", gaps::a_jobs_list_with_a_src_item_converges_and_check_mode_predicts_its_edit),
     ("gaps::an_overdue_job_gets_one_webhook_post", gaps::an_overdue_job_gets_one_webhook_post),
     ("gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing", gaps::a_src_item_that_is_not_utf8_fails_clearly_and_changes_nothing),
