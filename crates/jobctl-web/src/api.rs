@@ -196,11 +196,16 @@ pub fn refusal_message(
                         .map(|s| s.as_str())
                         .collect::<Vec<_>>()
                         .join(","),
-                    if scope == "read" {
-                        "read".to_string()
-                    } else {
-                        format!("read,{scope}")
-                    },
+                    // Its own scopes, the missing one and read (every
+                    // action's page and CSRF token needs it), in order.
+                    Scope::ALL
+                        .iter()
+                        .filter(|s| {
+                            **s == Scope::Read || s.as_str() == scope || scopes.contains(s)
+                        })
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                 ),
                 Caller::Proxy { user, .. } => format!(
                     "proxy user {user} does not have the `{scope}` scope: \

@@ -682,3 +682,30 @@ fn a_group_that_does_not_exist_names_its_key_file_and_fix() {
         "{err}"
     );
 }
+
+/// A token of scope `run` refused a read was told "create one that has:
+/// jobctl token create --scope read", a token that could no longer run
+/// (trial3). The hint now keeps the token's own scopes.
+#[test]
+fn a_refusal_hint_keeps_the_tokens_own_scopes() {
+    let runner = format!("jobctl_{}", "ab".repeat(32));
+    let s = start(
+        "hintscopes",
+        "[web]\nactions = true\n",
+        &[("runner", "run,manage", &runner)],
+    );
+    let (status, _, body) = tcp(
+        &s,
+        "GET",
+        "/api/v1/jobs",
+        &[&format!("Authorization: Bearer {runner}")],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(
+            "token runner does not have the `read` scope (it has run,manage); \
+             create one that has: jobctl token create --scope read,run,manage"
+        ),
+        "{body}"
+    );
+}
