@@ -74,11 +74,27 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     Ok(p)
 }
 
+/// `--help` or `-h` anywhere before `--` (after it, they are the command's):
+/// the usage alone, not "unexpected argument" first.
+fn wants_help(rest: &[String]) -> bool {
+    rest.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--help" || a == "-h")
+}
+
 fn real_main(args: &[String]) -> Result<ExitCode, String> {
     let Some((sub, rest)) = args.split_first() else {
         return Err(USAGE.to_string());
     };
     if matches!(sub.as_str(), "-h" | "--help" | "help") {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    const SUBCOMMANDS: [&str; 5] = ["run", "boot", "exec", "shutdown", "list"];
+    if !SUBCOMMANDS.contains(&sub.as_str()) {
+        return Err(format!("unknown subcommand {sub:?}\n{USAGE}"));
+    }
+    if wants_help(rest) {
         println!("{USAGE}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -189,4 +205,18 @@ fn run_inside(sandbox: &Sandbox, p: &Parsed, pass_term: bool) -> Result<ExitCode
             ExitCode::from(1)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_is_ours_before_dashdash_and_the_commands_after() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(wants_help(&v(&["--help"])));
+        assert!(wants_help(&v(&["--name", "x", "-h"])));
+        assert!(!wants_help(&v(&["--", "ls", "--help"])));
+        assert!(!wants_help(&v(&["--name", "x"])));
+    }
 }
