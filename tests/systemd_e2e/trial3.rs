@@ -3,7 +3,9 @@
 //! fails the socket at its first connection (docs/dashboard.md said "after
 //! five such starts", read as five clients), a `[web]` group that does not
 //! exist (which `jobctl validate` does not check) is named with its key and
-//! file, and wrong methods and forms get the documented answers.
+//! file, wrong methods and forms get the documented answers, and without
+//! `[web]` groups a user who is not root is told only root may, and how to
+//! let others in.
 
 use super::*;
 use crate::web::{SOCKET, curl, install_units, json, stop_units};
@@ -31,6 +33,45 @@ pub fn a_broken_configuration_fails_the_socket_at_its_first_connection(env: &Env
     check(status == 200, || {
         format!("a good configuration: {status} {body}")
     })?;
+
+    // Neither read_group nor action_group written: a user who is not root
+    // is told that only root may, and which keys of which file let others
+    // in (it was told "only root and the members of read_group or
+    // action_group … may", groups that did not exist).
+    let nobody = "setpriv --reuid=nobody --regid=nogroup --clear-groups";
+    for (method, path, want) in [
+        (
+            "",
+            "/api/v1/jobs",
+            format!(
+                "may not read: only root may, as neither read_group nor action_group is \
+                 written in [web] of {}; write read_group",
+                config.display()
+            ),
+        ),
+        (
+            "-X POST",
+            "/api/v1/jobs/trial3-hello/run",
+            format!(
+                "may not run: only root may, as action_group is not written in [web] of {}; \
+                 write action_group there",
+                config.display()
+            ),
+        ),
+    ] {
+        let (status, body) = curl(
+            env,
+            nobody,
+            &format!("{method} --unix-socket {SOCKET} 'http://localhost{path}'"),
+        )?;
+        let error = json(&body)?["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        check(status == 403 && error.contains(&want), || {
+            format!("nobody {method} {path}: {status} {body}; wanted `{want}`")
+        })?;
+    }
 
     // A method the route does not take: JSON that names the methods.
     let (status, body) = api("-X DELETE", "/api/v1/jobs/trial3-hello")?;

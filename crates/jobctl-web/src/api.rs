@@ -16,7 +16,7 @@ use jobctl_core::web::{Caller, Refusal, Scope};
 use serde::Deserialize;
 
 use crate::auth::{self, Peer};
-use crate::extract::{Path, Query};
+use crate::extract::{Limit, LineCount, Path, Query};
 
 pub type Shared = Arc<auth::State>;
 
@@ -215,6 +215,26 @@ pub fn refusal_message(
                     "uid {uid} may not use this socket: it serves uid {} only",
                     state.own_uid
                 ),
+                // No group written: only root may, and the way in is a group.
+                Caller::Unix { uid, .. }
+                    if scope == "read"
+                        && state.web.read_group.is_none()
+                        && state.web.action_group.is_none() =>
+                {
+                    format!(
+                        "uid {uid} may not read: only root may, as neither read_group nor \
+                         action_group is written in [web] of {config}; write read_group \
+                         (its members may read) or action_group (read and act) there and \
+                         restart jobctl-web.service"
+                    )
+                }
+                Caller::Unix { uid, .. } if scope != "read" && state.web.action_group.is_none() => {
+                    format!(
+                        "uid {uid} may not {scope}: only root may, as action_group is not \
+                         written in [web] of {config}; write action_group there (its \
+                         members may read and act) and restart jobctl-web.service"
+                    )
+                }
                 Caller::Unix { uid, .. } if scope == "read" => format!(
                     "uid {uid} may not read: only root and the members of read_group \
                      or action_group in [web] of {config} may"
@@ -537,7 +557,7 @@ pub struct RunsQuery {
     pub failed: Option<bool>,
     pub since: Option<String>,
     pub until: Option<String>,
-    pub limit: Option<usize>,
+    pub limit: Option<Limit>,
     /// The page after the one that gave this cursor (its `next` link).
     pub cursor: Option<String>,
 }
@@ -547,7 +567,7 @@ pub struct RunsQuery {
 /// (and `Jobctl-Next-Cursor`) names the next one. The cursor is the start
 /// time of the page's last run: the next page has the runs started before it.
 async fn history(s: &auth::State, job: Option<String>, q: RunsQuery) -> Response {
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = q.limit.map_or(50, |l| l.0);
     let mut args = vec![
         "history".into(),
         "--json".into(),
@@ -633,7 +653,7 @@ async fn filtered_history(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = q.limit.map_or(50, |l| l.0);
     let mut docs = Vec::new();
     for job in &visible.names {
         let q = RunsQuery {
@@ -642,7 +662,7 @@ async fn filtered_history(
             failed: q.failed,
             since: q.since.clone(),
             until: q.until.clone(),
-            limit: Some(limit),
+            limit: Some(crate::extract::Count(limit)),
             cursor: q.cursor.clone(),
         };
         let res = history(s, Some(job.clone()), q).await;
@@ -747,7 +767,7 @@ async fn run(
 #[serde(deny_unknown_fields)]
 struct OutputQuery {
     /// Only the last N lines of each part of the output.
-    tail: Option<usize>,
+    tail: Option<LineCount>,
 }
 
 async fn run_output(
@@ -764,7 +784,7 @@ async fn run_output(
     if exit != Exit::Success && exit != Exit::Partial {
         return json_response(exit, body, false);
     }
-    let Some(n) = q.tail else {
+    let Some(crate::extract::Count(n)) = q.tail else {
         return json_response(exit, body, false);
     };
     // The tail: the last N lines of the captured output, each segment kept
@@ -804,7 +824,7 @@ pub fn tail_segments(segments: &[serde_json::Value], n: usize) -> Vec<serde_json
 #[serde(deny_unknown_fields)]
 struct NotificationsQuery {
     job: Option<String>,
-    limit: Option<usize>,
+    limit: Option<Limit>,
 }
 
 async fn notifications(
@@ -817,7 +837,7 @@ async fn notifications(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = q.limit.map_or(50, |l| l.0);
     let args = |job: Option<String>| -> Vec<String> {
         let mut args: Vec<String> = vec![
             "notifications".into(),

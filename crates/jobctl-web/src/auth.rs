@@ -261,9 +261,9 @@ impl State {
         })
     }
 
-    /// Whether a token would be accepted (the sign-in form).
-    pub fn token_valid(&self, presented: &str) -> bool {
-        self.token_caller(presented).is_ok()
+    /// The caller a token would be, if it is accepted (the sign-in form).
+    pub fn token_caller_of(&self, presented: &str) -> Option<Caller> {
+        self.token_caller(presented).ok()
     }
 
     pub fn allow(&self, caller: &Caller, scope: Scope) -> Result<(), Refusal> {

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::api::{LabelQuery, Shared, capture};
 use crate::auth::Peer;
-use crate::extract::{Form, Path, Query};
+use crate::extract::{Form, NoParams, Path, Query};
 use crate::when::when;
 
 pub fn router() -> Router<Shared> {
@@ -190,7 +190,10 @@ fn duration(ms: Option<i64>) -> String {
     }
 }
 
+/// The jobs page's filters, what its form sends; any other parameter is
+/// refused, as the API refuses one.
 #[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct JobsQuery {
     owner: Option<String>,
     team: Option<String>,
@@ -365,6 +368,7 @@ async fn job(
     ConnectInfo(p): ConnectInfo<Peer>,
     h: HeaderMap,
     Path(name): Path<String>,
+    _: Query<NoParams>,
 ) -> Response {
     let (caller, ambient) = match reader(&s, &p, &h) {
         Ok(c) => c,
@@ -458,6 +462,7 @@ async fn run(
     ConnectInfo(p): ConnectInfo<Peer>,
     h: HeaderMap,
     Path((name, id)): Path<(String, String)>,
+    _: Query<NoParams>,
 ) -> Response {
     let (caller, _) = match reader(&s, &p, &h) {
         Ok(c) => c,
@@ -541,6 +546,7 @@ async fn health(
     State(s): State<Shared>,
     ConnectInfo(p): ConnectInfo<Peer>,
     h: HeaderMap,
+    _: Query<NoParams>,
 ) -> Response {
     let (caller, _) = match reader(&s, &p, &h) {
         Ok(c) => c,
@@ -651,7 +657,7 @@ async fn run_now(
     }
 }
 
-async fn login_form() -> Response {
+async fn login_form(_: Query<NoParams>) -> Response {
     sign_in(None)
 }
 
@@ -679,12 +685,25 @@ struct LoginForm {
 /// Checks the token and keeps it in a cookie only this origin's requests
 /// carry (`SameSite=Strict`, `HttpOnly`).
 async fn login(State(s): State<Shared>, Form(form): Form<LoginForm>) -> Response {
-    if !s.token_valid(form.token.trim()) {
+    let Some(caller) = s.token_caller_of(form.token.trim()) else {
         let mut res = sign_in(Some(
             "This token is not known here: mistyped, or revoked. \
              `jobctl token list` on the server names the tokens.",
         ));
         *res.status_mut() = StatusCode::UNAUTHORIZED;
+        return res;
+    };
+    // Every page (and the CSRF token of every form) needs `read`: a token
+    // without it would be signed in to nothing but refusals.
+    if let Err(r) = s.allow(&caller, Scope::Read) {
+        let hint =
+            crate::api::refusal_message(&s, r, &HeaderMap::new(), Some((&caller, Scope::Read)))
+                .map(|m| {
+                    format!("Not signed in: every page needs the `read` scope; {m} --name NAME.")
+                })
+                .unwrap_or_else(|| "Not signed in: every page needs the `read` scope.".into());
+        let mut res = sign_in(Some(&hint));
+        *res.status_mut() = StatusCode::FORBIDDEN;
         return res;
     }
     let mut res = Redirect::to("/").into_response();

@@ -390,7 +390,7 @@ fn bad_query_and_path_values_are_json_errors_that_say_what_to_send() {
     };
     for (path, names) in [
         ("/api/v1/runs?limit=abc", "limit"),
-        ("/api/v1/runs?limit=99999999999999999999999", "limit"),
+        ("/api/v1/runs?limit=1.5", "limit"),
         ("/api/v1/runs?failed=maybe", "failed"),
         ("/api/v1/runs?colour=red", "colour"),
         ("/api/v1/jobs?status=failed", "status"),
@@ -708,4 +708,126 @@ fn a_refusal_hint_keeps_the_tokens_own_scopes() {
         ),
         "{body}"
     );
+}
+
+/// A POST of the sign-in form over TCP.
+fn sign_in_with(s: &Server, token: &str) -> (u16, String, String) {
+    let form = format!("token={token}");
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&s.tcp).unwrap();
+    exchange(&mut stream, &request)
+}
+
+/// A token with only the `run` scope signed in at /login without a word,
+/// then every page and /api/v1/csrf answered 403 (polish): it could never
+/// be used in a browser. /login now refuses it, saying the pages need
+/// `read` and how to create a token that has it; a read token still signs
+/// in.
+#[test]
+fn a_token_without_read_is_refused_at_sign_in_with_how_to_get_one() {
+    let runner = format!("jobctl_{}", "56".repeat(32));
+    let reader = format!("jobctl_{}", "78".repeat(32));
+    let s = start(
+        "signinscope",
+        "[web]\nactions = true\n",
+        &[("runner", "run", &runner), ("reader", "read,run", &reader)],
+    );
+    let (status, head, body) = sign_in_with(&s, &runner);
+    assert_eq!(status, 403, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(!head.contains("set-cookie"), "{head}");
+    assert!(
+        body.contains("token runner does not have the `read` scope (it has run)")
+            && body.contains("Not signed in: every page needs the `read` scope")
+            && body.contains("jobctl token create --scope read,run --name NAME"),
+        "{body}"
+    );
+    let (status, head, body) = sign_in_with(&s, &reader);
+    assert_eq!(status, 303, "{body}");
+    assert!(head.contains("set-cookie: jobctl_token="), "{head}");
+}
+
+/// `?limit=-1` said "invalid digit found in string" (polish): a number in
+/// the query string that is not one says which parameter, what was given
+/// and the numbers it takes.
+#[test]
+fn a_number_that_is_not_one_names_the_parameter_the_value_and_the_range() {
+    let s = start("numbers", "", &[]);
+    for (path, want) in [
+        (
+            "/api/v1/runs?limit=-1",
+            "invalid query string: limit: \"-1\" is not a whole number; send 1 to 1000 \
+             (0 is taken as 1, more than 1000 as 1000)",
+        ),
+        (
+            "/api/v1/notifications?limit=ten",
+            "invalid query string: limit: \"ten\" is not a whole number; send 1 to 1000 \
+             (0 is taken as 1, more than 1000 as 1000)",
+        ),
+        (
+            "/api/v1/jobs/x/runs/0123/output?tail=-5",
+            "invalid query string: tail: \"-5\" is not a whole number; send 0 or more",
+        ),
+    ] {
+        let (status, head, body) = unix(&s, "GET", path, &[]);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            head.contains("content-type: application/json"),
+            "{path}: {head}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["error"], want, "{path}");
+    }
+    // Out of range is still taken, as documented.
+    for path in ["/api/v1/runs?limit=0", "/api/v1/runs?limit=5000"] {
+        let (status, _, body) = unix(&s, "GET", path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}
+
+/// The API refused an unknown query parameter, the pages ignored it
+/// (`/?team=x&zzz=1` was 200; polish): a page now refuses it too, naming
+/// it and the parameters the page takes.
+#[test]
+fn pages_refuse_a_parameter_they_do_not_take() {
+    let s = start("pageparams", "", &[]);
+    for (path, want) in [
+        (
+            "/?team=x&zzz=1",
+            "unknown field `zzz`, expected one of `owner`, `team`, `tag`, `status`",
+        ),
+        (
+            "/health?zzz=1",
+            "unknown parameter `zzz`: this page takes none",
+        ),
+        (
+            "/jobs/nightly?zzz=1",
+            "unknown parameter `zzz`: this page takes none",
+        ),
+        (
+            "/jobs/nightly/runs/0123?zzz=1",
+            "unknown parameter `zzz`: this page takes none",
+        ),
+        (
+            "/login?zzz=1",
+            "unknown parameter `zzz`: this page takes none",
+        ),
+    ] {
+        let (status, head, body) = unix(&s, "GET", path, &[]);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(head.contains("content-type: text/html"), "{path}: {head}");
+        assert!(
+            body.contains("invalid query string: ") && body.contains(want),
+            "{path}: {body}"
+        );
+    }
+    // What the jobs page's own form sends is taken.
+    for path in ["/?team=x&owner=&tag=&status=", "/login"] {
+        let (_, _, body) = unix(&s, "GET", path, &[]);
+        assert!(!body.contains("invalid query string"), "{path}: {body}");
+    }
 }
