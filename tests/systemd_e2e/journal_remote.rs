@@ -205,5 +205,173 @@ fn run_and_find(env: &Env) -> R {
             && String::from_utf8_lossy(&out.stderr)
                 .contains("--journal-dir /nonexistent: not a folder"),
         || text(&out),
-    )
+    )?;
+    forged_end_entries(env, &dir, &failed, &hostname)
+}
+
+/// The user who forges end entries of `shipped` on the sending host.
+const FORGER: &str = "jrforger";
+/// `MESSAGE_ID=` of a run's end entry (crates/jobctl/journal.rs).
+const RUN_ENDED_ID: &str = "aec38bfebe5945bab10eb9ca7ea3c720";
+/// `MESSAGE_ID=` of a run's start entry.
+const RUN_STARTED_ID: &str = "24aaa54b2b2f47e1950af29fb80e6056";
+
+/// A regular user of the sending host writes end entries of `shipped`
+/// with `logger --journald`, newer than its real run: outside any unit
+/// (where a command the sandbox runs is, so journald records no unit, as
+/// when the shim exits before journald reads its cgroup), one naming the
+/// real run's invocation with a successful status, one naming it with the
+/// real run's very result, and one naming an invocation of their own; and
+/// one from a unit of their own manager. `logs --journal-dir` on the
+/// central host must still report the real run (`id`, failed, exit status
+/// 3) and never a forged one, and say it left entries out.
+fn forged_end_entries(env: &Env, dir: &Path, real: &Value, hostname: &str) -> R {
+    let id = real["JOBCTL_RUN_ID"].as_str().unwrap_or_default();
+    let invocation = real["JOBCTL_INVOCATION_ID"].as_str().unwrap_or_default();
+    let forger = super::userjournal::create_user(env, FORGER, "")?;
+    let result = (|| {
+        // sh SCRIPT RUN STATUS CODE INVOCATION
+        let script = env.scratch.join("jr-forge.sh");
+        fs::write(
+            &script,
+            format!(
+                "printf 'MESSAGE=jobctl: run %s of job shipped ended: %s\\nMESSAGE_ID={RUN_ENDED_ID}\\n\
+                 SYSLOG_IDENTIFIER=jobctl\\nPRIORITY=5\\nJOBCTL_JOB=shipped\\nJOBCTL_RUN_ID=%s\\n\
+                 JOBCTL_STATUS=%s\\nJOBCTL_EXIT_CODE=%s\\nJOBCTL_TRIGGER=manual\\nJOBCTL_ATTEMPT=1\\n\
+                 JOBCTL_INVOCATION_ID=%s\\n' \"$1\" \"$2\" \"$1\" \"$2\" \"$3\" \"$4\" | logger --journald\n"
+            ),
+        )?;
+        let script = script.display();
+        let claims_success = "f0f0f0f0f0f0f0f1";
+        let claims_result = "f0f0f0f0f0f0f0f2";
+        let own = "f0f0f0f0f0f0f0f3";
+        let from_unit = "f0f0f0f0f0f0f0f4";
+        let forgeries = [claims_success, claims_result, own, from_unit];
+        let out = super::userjournal::as_user(
+            env,
+            &forger,
+            &format!(
+                "set -e
+                 sh {script} {claims_success} success 0 {invocation}
+                 sh {script} {claims_result} failed 3 {invocation}
+                 sh {script} {own} failed 9 0123456789abcdef0123456789abcdef
+                 systemd-run --user --quiet --wait /bin/sh {script} {from_unit} success 0 {invocation}"
+            ),
+        )?;
+        check(out.status.success(), || text(&out))?;
+        // All on the server, newer than the real run's end entry.
+        let mut forged = Vec::new();
+        env.wait_for(
+            "the forged end entries on the journal-remote server",
+            Duration::from_secs(30),
+            || {
+                forged = remote_entries(
+                    env,
+                    &format!("JOBCTL_JOB=shipped MESSAGE_ID={RUN_ENDED_ID}"),
+                )?
+                .into_iter()
+                .filter(|e| forgeries.iter().any(|f| e["JOBCTL_RUN_ID"] == *f))
+                .collect();
+                Ok(forged.len() == forgeries.len())
+            },
+        )?;
+        check(
+            forged
+                .iter()
+                .all(|e| e["_UID"] == forger.uid.to_string().as_str()),
+            || format!("{forged:#?}"),
+        )?;
+        // The manager's own result of the real run, which a forged entry
+        // without a unit is checked against.
+        env.wait_for(
+            "PID 1's result of the real run on the server",
+            Duration::from_secs(30),
+            || {
+                Ok(!remote_entries(
+                    env,
+                    &format!("_PID=1 INVOCATION_ID={invocation} EXIT_STATUS=3"),
+                )?
+                .is_empty())
+            },
+        )?;
+        // What would confirm the real run's end entry had journald recorded
+        // no unit for it (the matches `logs` asks for then): PID 1's lines
+        // about the invocation, and the run's start entry, from the service
+        // and the same process.
+        let manager = remote_entries(
+            env,
+            &format!(
+                "_PID=1 UNIT=jobctl-shipped.service INVOCATION_ID={invocation} _HOSTNAME={hostname}"
+            ),
+        )?;
+        let start = remote_entries(
+            env,
+            &format!(
+                "MESSAGE_ID={RUN_STARTED_ID} _SYSTEMD_UNIT=jobctl-shipped.service \
+                 _SYSTEMD_INVOCATION_ID={invocation} JOBCTL_RUN_ID={id} _PID={} _BOOT_ID={} \
+                 _HOSTNAME={hostname}",
+                real["_PID"].as_str().unwrap_or_default(),
+                real["_BOOT_ID"].as_str().unwrap_or_default(),
+            ),
+        )?;
+        check(!manager.is_empty() && start.len() == 1, || {
+            format!("manager: {manager:#?}\nstart: {start:#?}\nend: {real:#}")
+        })?;
+        let units: Vec<String> = forged
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["JOBCTL_RUN_ID"].as_str().unwrap_or_default(),
+                    e["_SYSTEMD_UNIT"].as_str().unwrap_or("(none)")
+                )
+            })
+            .collect();
+        for extra in [vec![], vec!["--failed"], vec!["--host", hostname]] {
+            let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
+            args.extend(extra.iter().copied());
+            let out = env.jobctl_in(dir, &args);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            check(
+                out.status.success()
+                    && stdout.lines().any(|l| l.ends_with(": shipping"))
+                    && stderr.contains(&format!(
+                        "shipped on {hostname}: run {id}, failed (exit status 3); invocation {invocation}"
+                    ))
+                    && stderr.contains("left out")
+                    && !forgeries.iter().any(|f| stderr.contains(f)),
+                || {
+                    format!(
+                        "{extra:?} must report the real run {id}, not the forged ones \
+                         (their _SYSTEMD_UNIT: {units:?}): {}",
+                        text(&out)
+                    )
+                },
+            )?;
+        }
+        // Asked for by its id, a forged run is not there.
+        for forged in forgeries {
+            let out = env.jobctl_in(
+                dir,
+                &[
+                    "logs",
+                    "shipped",
+                    "--journal-dir",
+                    SERVER_DIR,
+                    "--run",
+                    forged,
+                ],
+            );
+            check(
+                out.status.code() == Some(1)
+                    && String::from_utf8_lossy(&out.stderr)
+                        .contains(&format!("no run with id {forged}")),
+                || format!("--run {forged} (units: {units:?}): {}", text(&out)),
+            )?;
+        }
+        Ok(())
+    })();
+    super::userjournal::remove_user(env, &forger);
+    result
 }

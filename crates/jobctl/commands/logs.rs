@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use jobctl_core::journal::RunMatch;
+use jobctl_core::journal::{EndEntry, EndEntryRule, Fields, ManagerResult, RunMatch};
 use jobctl_history::liveness::LivenessProbe;
 use jobctl_history::output::{Segment, Stream, decode};
 use jobctl_history::{RunLookup, RunRecord};
@@ -42,8 +42,10 @@ use crate::view::format as view;
 /// history (a central systemd-journal-remote's, docs/operations.md, "Logs
 /// of many hosts"): the run is the newest end entry of the job there
 /// (`JOBCTL_JOB`, and `_HOSTNAME` with --host; --failed and --run as
-/// above), described on stderr, and its journal lines are printed as
-/// --journal prints them.
+/// above) that journald shows the job's service sent (`_SYSTEMD_UNIT`; with
+/// --user your `_UID` and `_SYSTEMD_USER_UNIT`), described on stderr, and
+/// its journal lines are printed as --journal prints them. Other entries
+/// naming the job are left out, and counted.
 ///
 /// Control characters in the output (and in job names) are shown escaped
 /// (`\x1b`); --raw prints the bytes exactly as captured. Exit status 5: a
@@ -404,23 +406,58 @@ fn journal(paths: &Paths, run: &RunRecord, service: &str) -> CliResult<ExitCode>
     ))
 }
 
-/// `--journal-dir`: the run from its end entry in a folder of journal
-/// files, and its journal lines from there.
-/// The invocation of the run an end entry names: journald's trusted
-/// `_SYSTEMD_INVOCATION_ID=`, else the shim's own `JOBCTL_INVOCATION_ID=`
-/// (journald leaves its field out when the shim had exited before it read
-/// the sender's cgroup; docs/design.md, "Every run in the journal"). Only in
-/// systemd's form (32 hex digits): the value goes into a journalctl match.
-/// The run's lines are then found by journald's field alone, so an entry
-/// cannot make `logs` show lines of a unit other than the invocation's.
-fn invocation_of(entry: &serde_json::Value) -> Option<String> {
-    ["_SYSTEMD_INVOCATION_ID", "JOBCTL_INVOCATION_ID"]
-        .iter()
-        .filter_map(|name| entry[name].as_str())
-        .find(|id| jobctl_history::is_invocation_id(id))
-        .map(str::to_string)
+/// An entry of `journalctl -o json` as [`Fields`]: its string fields (a
+/// field that is not UTF-8 is an array of bytes there, and left out).
+fn fields_of(entry: &serde_json::Value) -> Fields {
+    entry
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
+/// `journalctl --directory=DIR -o json MATCHES…`'s entries, in the order
+/// given.
+fn journal_entries(dir: &std::path::Path, matches: &[String]) -> anyhow::Result<Vec<Fields>> {
+    let output = std::process::Command::new("journalctl")
+        .arg(format!("--directory={}", dir.display()))
+        .args(["--no-pager", "--output=json"])
+        .args(matches)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("cannot run journalctl")?;
+    Ok(output
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .map(|entry| fields_of(&entry))
+        .collect())
+}
+
+/// An end entry taken as the job's run, and what confirmed it.
+struct FoundRun {
+    entry: Fields,
+    invocation: String,
+    /// `None`: journald recorded the job's service as its sender. `Some`:
+    /// it recorded no unit, and the manager's lines confirmed the
+    /// invocation; what the manager said of the run's end.
+    by_manager: Option<ManagerResult>,
+}
+
+/// `--journal-dir`: the run from its end entry in a folder of journal
+/// files, and its journal lines from there.
+///
+/// The end entry's `JOBCTL_*` fields are any sender's to write: it is the
+/// job's run only when journald's trusted fields say its service sent it
+/// ([`EndEntryRule`]); an entry without a unit (the shim had exited before
+/// journald read its cgroup) counts when the manager's own lines confirm
+/// its invocation and do not contradict its exit, and the run's start
+/// entry came from the service and the same process. The rest are left
+/// out, and counted.
 fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> CliResult<ExitCode> {
     use std::io::BufRead as _;
     if !dir.is_dir() {
@@ -430,6 +467,15 @@ fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> Cl
         ))
         .hint("give the folder journal-remote writes to, e.g. /var/log/journal/remote"));
     }
+    let service = crate::load::service_of(paths, &args.job)
+        .with_context(|| format!("cannot name job {}'s service", args.job))?;
+    // Per user: the caller's uid, as on the sending host (the central
+    // host's user must have the same uid, as for the `--user` history).
+    let uid = match paths.mode {
+        Mode::System => 0,
+        Mode::User => nix::unistd::geteuid().as_raw(),
+    };
+    let rule = EndEntryRule::new(paths.mode, uid, &service);
     let mut command = std::process::Command::new("journalctl");
     command
         .arg(format!("--directory={}", dir.display()))
@@ -445,33 +491,91 @@ fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> Cl
         .spawn()
         .context("cannot run journalctl")
         .map_err(|e| CliError::failure(e).hint("is systemd's journalctl installed?"))?;
-    let field = |entry: &serde_json::Value, name: &str| -> Option<String> {
-        entry[name].as_str().map(str::to_string)
-    };
-    // Newest first: the first entry that fits is the run.
+    // Newest first: the first entry that fits and is the job's is the run.
     let mut found = None;
+    let mut left_out = 0usize;
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            let status = field(&entry, "JOBCTL_STATUS").unwrap_or_default();
-            let run_id = field(&entry, "JOBCTL_RUN_ID").unwrap_or_default();
+            let entry = fields_of(&entry);
+            let field = |name: &str| entry.get(name).map(String::as_str).unwrap_or_default();
             let fits = match (&args.run, args.failed) {
-                (Some(id), _) => run_id.starts_with(id.as_str()),
-                (None, true) => status != "success",
+                (Some(id), _) => field("JOBCTL_RUN_ID").starts_with(id.as_str()),
+                (None, true) => field("JOBCTL_STATUS") != "success",
                 (None, false) => true,
             };
-            if fits && invocation_of(&entry).is_some() {
-                found = Some(entry);
-                break;
+            if !fits {
+                continue;
+            }
+            let run = match rule.judge(&entry) {
+                EndEntry::Rejected(_) => None,
+                EndEntry::Confirmed { invocation } => Some(FoundRun {
+                    entry,
+                    invocation,
+                    by_manager: None,
+                }),
+                EndEntry::NeedsManager { invocation } => {
+                    let mut matches: Vec<String> = rule
+                        .manager_terms(&invocation)
+                        .iter()
+                        .map(|(f, v)| format!("{f}={v}"))
+                        .collect();
+                    if let Some(host) = entry.get("_HOSTNAME") {
+                        matches.push(format!("_HOSTNAME={host}"));
+                    }
+                    let manager: Vec<Fields> = journal_entries(dir, &matches)
+                        .map_err(CliError::failure)?
+                        .into_iter()
+                        .filter(|m| rule.manager_confirms(m, &invocation))
+                        .collect();
+                    let result = ManagerResult::of(&manager);
+                    // The run's start entry, from the service, by the
+                    // process that sent this end entry (its run id too).
+                    let start_id = crate::journal::RUN_STARTED_ID;
+                    let starts: Vec<String> = rule
+                        .start_terms(start_id, &entry, &invocation)
+                        .iter()
+                        .map(|(f, v)| format!("{f}={v}"))
+                        .collect();
+                    let started = !manager.is_empty()
+                        && journal_entries(dir, &starts)
+                            .map_err(CliError::failure)?
+                            .iter()
+                            .any(|s| rule.start_confirms(s, start_id, &entry, &invocation));
+                    (started && !result.contradicts(&entry)).then_some(FoundRun {
+                        entry,
+                        invocation,
+                        by_manager: Some(result),
+                    })
+                }
+            };
+            match run {
+                Some(run) => {
+                    found = Some(run);
+                    break;
+                }
+                None => left_out += 1,
             }
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    let Some(entry) = found else {
+    if left_out > 0 {
+        output::note(&format!(
+            "left out {left_out} end {} naming job {} that journald does not show came from its service {service}",
+            if left_out == 1 { "entry" } else { "entries" },
+            args.job
+        ));
+    }
+    let Some(FoundRun {
+        entry,
+        invocation,
+        by_manager,
+    }) = found
+    else {
         let what = match (&args.run, args.failed) {
             (Some(id), _) => format!("no run with id {id}"),
             (None, true) => "no failed run".to_string(),
@@ -492,34 +596,29 @@ fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> Cl
             crate::paths::shell_quote(dir.display().to_string())
         )));
     };
-    let invocation = invocation_of(&entry).unwrap_or_default();
-    let host = field(&entry, "_HOSTNAME").unwrap_or_default();
-    let how = match (
-        field(&entry, "JOBCTL_EXIT_CODE"),
-        field(&entry, "JOBCTL_SIGNAL"),
-    ) {
+    let field = |name: &str| entry.get(name).cloned().unwrap_or_default();
+    let host = field("_HOSTNAME");
+    let how = match (entry.get("JOBCTL_EXIT_CODE"), entry.get("JOBCTL_SIGNAL")) {
         (_, Some(signal)) => format!(" (signal {signal})"),
         (Some(code), None) => format!(" (exit status {code})"),
         (None, None) => String::new(),
     };
+    let confirmed = match &by_manager {
+        None => String::new(),
+        Some(result) => format!(
+            " (journald did not record the sending unit; the invocation is confirmed by the manager, the status is the shim's word: {})",
+            result.describe()
+        ),
+    };
     output::note(&format!(
-        "{} on {host}: run {}, {}{how}; invocation {invocation}",
+        "{} on {host}: run {}, {}{how}; invocation {invocation}{confirmed}",
         args.job,
-        field(&entry, "JOBCTL_RUN_ID").unwrap_or_default(),
-        field(&entry, "JOBCTL_STATUS").unwrap_or_default(),
+        field("JOBCTL_RUN_ID"),
+        field("JOBCTL_STATUS"),
     ));
     // The run's lines as `--journal` selects them (journald's trusted
     // fields alone, on the host that sent them): its service's, and the
-    // manager's about it; per user, those of the user whose shim wrote the
-    // end entry (its `_UID=`, which that host's journald set).
-    let service = crate::load::service_of(paths, &args.job)
-        .with_context(|| format!("cannot name job {}'s service", args.job))?;
-    let uid = match paths.mode {
-        Mode::System => 0,
-        Mode::User => field(&entry, "_UID")
-            .and_then(|u| u.parse().ok())
-            .unwrap_or_else(|| nix::unistd::geteuid().as_raw()),
-    };
+    // manager's about it; per user, the caller's uid.
     let mut command = std::process::Command::new("journalctl");
     command
         .arg(format!("--directory={}", dir.display()))
@@ -541,20 +640,6 @@ fn from_journal_dir(paths: &Paths, args: &LogsArgs, dir: &std::path::Path) -> Cl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_end_entry_names_its_invocation_by_journald_else_by_the_shim() {
-        let a = "0123456789abcdef0123456789abcdef";
-        let b = "fedcba9876543210fedcba9876543210";
-        let both = serde_json::json!({"_SYSTEMD_INVOCATION_ID": a, "JOBCTL_INVOCATION_ID": b});
-        assert_eq!(invocation_of(&both).as_deref(), Some(a));
-        let shim_only = serde_json::json!({"JOBCTL_INVOCATION_ID": b});
-        assert_eq!(invocation_of(&shim_only).as_deref(), Some(b));
-        // Not in systemd's form: never a journalctl match.
-        let bad = serde_json::json!({"JOBCTL_INVOCATION_ID": "x + _UID=0"});
-        assert_eq!(invocation_of(&bad), None);
-        assert_eq!(invocation_of(&serde_json::json!({})), None);
-    }
 
     #[test]
     fn marks_each_line_once() {
