@@ -174,11 +174,7 @@ fn run_and_find(env: &Env) -> R {
         vec!["--run", short],
         vec!["--host", hostname.as_str()],
     ] {
-        let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
-        args.extend(extra.iter().copied());
-        let out = env.jobctl_in(&dir, &args);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (out, stdout, stderr) = logs_in_server_dir(env, &dir, &extra);
         check(
             out.status.success()
                 && stdout.lines().any(|l| l.ends_with(": shipping"))
@@ -328,11 +324,7 @@ fn forged_end_entries(env: &Env, dir: &Path, real: &Value, hostname: &str) -> R 
             })
             .collect();
         for extra in [vec![], vec!["--failed"], vec!["--host", hostname]] {
-            let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
-            args.extend(extra.iter().copied());
-            let out = env.jobctl_in(dir, &args);
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let stderr = String::from_utf8_lossy(&out.stderr);
+            let (out, stdout, stderr) = logs_in_server_dir(env, dir, &extra);
             check(
                 out.status.success()
                     && stdout.lines().any(|l| l.ends_with(": shipping"))
@@ -374,4 +366,15 @@ fn forged_end_entries(env: &Env, dir: &Path, real: &Value, hostname: &str) -> R 
     })();
     super::userjournal::remove_user(env, &forger);
     result
+}
+
+/// `jobctl logs shipped --journal-dir SERVER_DIR EXTRA…` with the jobs of
+/// `dir`: the output, its stdout and its stderr.
+fn logs_in_server_dir(env: &Env, dir: &Path, extra: &[&str]) -> (Output, String, String) {
+    let mut args = vec!["logs", "shipped", "--journal-dir", SERVER_DIR];
+    args.extend(extra.iter().copied());
+    let out = env.jobctl_in(dir, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
 }
