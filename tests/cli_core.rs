@@ -117,6 +117,80 @@ fn validate_says_which_errors_are_the_configurations() {
     );
 }
 
+/// jobctl-web refuses to start when `[web]` names a group the name service
+/// does not know; `validate` says so first, as an error of the
+/// configuration at the key (system mode and `--user` alike), and is quiet
+/// about a group that exists.
+#[test]
+fn validate_checks_that_the_web_groups_exist() {
+    let env = TestEnv::new();
+    let missing = format!("no-such-group-{}", std::process::id());
+    let text = format!("[web]\nread_group = \"{missing}\"\naction_group = \"root\"\n");
+    let config = env.write_config(&text);
+    let jobs = env.jobs_dir();
+    let jobs = jobs.to_str().unwrap();
+    env.write_job("a", VALID);
+    let user_config = env.dir(".config/jobctl").join("config.toml");
+    std::fs::write(&user_config, &text).unwrap();
+    let config_arg = config.to_str().unwrap();
+    for (args, file) in [
+        (vec!["--config", config_arg], config_arg.to_string()),
+        (vec!["--user"], user_config.display().to_string()),
+    ] {
+        let mut argv = args.clone();
+        argv.extend(["--jobs-dir", jobs, "validate"]);
+        let out = env.run(&argv);
+        assert_eq!(out.status.code(), Some(2), "{}", out.describe());
+        assert_eq!(
+            out.stdout(),
+            "checked 1 job file: 1 valid, 0 invalid (1 error, 0 warnings); \
+             the configuration has 1 error\n",
+            "{}",
+            out.describe()
+        );
+        let err = out.stderr();
+        assert_contains(
+            &err,
+            format!("error: {file}:2:14: `web.read_group`: group {missing} does not exist"),
+        );
+        assert_contains(
+            &err,
+            format!("hint: create it (`groupadd {missing}`) or name a group that exists"),
+        );
+        // root exists: one error, none for action_group.
+        assert!(!err.contains("action_group"), "{}", out.describe());
+
+        argv.push("--json");
+        let out = env.run(&argv);
+        assert_eq!(out.status.code(), Some(2), "{}", out.describe());
+        let report = json(&out.stdout);
+        assert_eq!(report["errors"], 1, "{report}");
+        let d = &report["diagnostics"][0];
+        assert_eq!(
+            (&d["file"], &d["line"], &d["column"], &d["key"]),
+            (
+                &Value::from(file.as_str()),
+                &Value::from(2),
+                &Value::from(14),
+                &Value::from("web.read_group")
+            ),
+            "{report}"
+        );
+    }
+
+    // Groups that exist: valid.
+    let text = "[web]\nread_group = \"root\"\naction_group = \"root\"\n";
+    env.write_config(text);
+    std::fs::write(&user_config, text).unwrap();
+    for args in [vec!["--config", config_arg], vec!["--user"]] {
+        let mut argv = args.clone();
+        argv.extend(["--jobs-dir", jobs, "validate"]);
+        let out = env.run(&argv);
+        assert_eq!(out.status.code(), Some(0), "{}", out.describe());
+        assert_eq!(out.stderr(), "", "{}", out.describe());
+    }
+}
+
 #[test]
 fn json_failures_are_one_object_with_the_diagnostics() {
     let env = TestEnv::new();

@@ -18,6 +18,7 @@ pub mod env;
 pub mod error;
 pub mod exit;
 pub mod files;
+pub mod groups;
 pub mod history_db;
 pub mod host;
 pub mod journal;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use jobctl_core::config::{self, Config};
-use jobctl_core::context::{Mode, PathInspector, PathStep, StepKind};
+use jobctl_core::context::{GroupLookup, Mode, PathInspector, PathStep, StepKind};
 use jobctl_core::diag::{Diagnostic, Severity};
 use jobctl_core::directives::SystemdTarget;
 use jobctl_core::job::{self, Job, JobSource, LoadContext, Now};
@@ -145,6 +145,16 @@ fn must_check_permissions(mode: Mode) -> bool {
 
 /// Loads the configuration (a missing file is an empty one).
 pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diagnostic>)> {
+    load_config_checked(paths, zones, false)
+}
+
+/// [`load_config`]; with `groups`, also asks the name service whether the
+/// groups `[web]` names exist ([`Checks::groups`]).
+pub fn load_config_checked(
+    paths: &Paths,
+    zones: &HostZones,
+    groups: bool,
+) -> Result<(Config, Vec<Diagnostic>)> {
     let path = &paths.config;
     crate::cache::note_file(path);
     let text = match crate::files::read_text_limited(path, crate::files::TEXT_LIMIT) {
@@ -163,7 +173,9 @@ pub fn load_config(paths: &Paths, zones: &HostZones) -> Result<(Config, Vec<Diag
         diagnostics.extend(permission_problem(path, &display));
     }
     let root_files = must_check_permissions(paths.mode).then_some(&HostPaths as &dyn PathInspector);
-    let (config, found) = config::load_config_with(&display, &text, paths.mode, zones, root_files);
+    let lookup = groups.then_some(&crate::groups::HostGroups as &dyn GroupLookup);
+    let (config, found) =
+        config::load_config_with(&display, &text, paths.mode, zones, root_files, lookup);
     diagnostics.extend(found);
     Ok((config, diagnostics))
 }
@@ -185,6 +197,10 @@ pub struct Checks {
     pub now: Option<jiff::Timestamp>,
     /// Refuse `*_extra` directives this systemd does not know yet.
     pub systemd: Option<SystemdTarget>,
+    /// Report groups `[web]` names that the name service does not know
+    /// (`validate`: jobctl-web refuses to start with one). Off elsewhere: it
+    /// costs a `getent` process per group.
+    pub groups: bool,
 }
 
 /// Loads the configuration and the selected job files.
@@ -201,7 +217,7 @@ pub fn load_jobs_checked(
 ) -> Result<LoadedJobs> {
     let zones = HostZones::new();
     let local = zones.local();
-    let (config, mut diagnostics) = load_config(paths, &zones)?;
+    let (config, mut diagnostics) = load_config_checked(paths, &zones, checks.groups)?;
     let check = must_check_permissions(paths.mode);
     let mut missing_dir = None;
     let mut folder = None;

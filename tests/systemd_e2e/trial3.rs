@@ -2,8 +2,8 @@
 //! docs/dashboard.md alone, on the shipped units. A broken configuration
 //! fails the socket at its first connection (docs/dashboard.md said "after
 //! five such starts", read as five clients), a `[web]` group that does not
-//! exist (which `jobctl validate` does not check) is named with its key and
-//! file, wrong methods and forms get the documented answers, and without
+//! exist (which `jobctl validate` now reports first, at its line and
+//! column) is named with its key and file, wrong methods and forms get the documented answers, and without
 //! `[web]` groups a user who is not root is told only root may, and how to
 //! let others in.
 
@@ -127,10 +127,22 @@ pub fn a_broken_configuration_fails_the_socket_at_its_first_connection(env: &Env
         || format!("the journal does not name file:line:col and key: {journal}"),
     )?;
 
-    // A group that does not exist: `jobctl validate` is clean, the server
-    // stops, and its error names the key, the file and the fix.
+    // A group that does not exist: `jobctl validate` says so first (exit 2,
+    // the key's line and column, the fix), the server stops, and its error
+    // names the key, the file and the same fix.
     fs::write(&config, format!("{good}read_group = \"trial3-nosuch\"\n")).unwrap();
-    ok(&env.jobctl_with(&config, &dir, &["validate"]))?;
+    let out = env.jobctl_with(&config, &dir, &["validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "error: {}:4:14: `web.read_group`: group trial3-nosuch does not exist",
+        config.display()
+    );
+    check(
+        out.status.code() == Some(2)
+            && err.contains(&want)
+            && err.contains("create it (`groupadd trial3-nosuch`)"),
+        || format!("`jobctl validate` must say `{want}` (exit 2): {out:?}"),
+    )?;
     one_connection_fails_it("a missing group")?;
     let journal = env.sh("journalctl -u jobctl-web.service --no-pager -o cat | tail -n 40")?;
     let want = format!(

@@ -104,18 +104,20 @@ pub fn load_config(
     mode: Mode,
     zones: &dyn ZoneLookup,
 ) -> (Config, Vec<Diagnostic>) {
-    load_config_with(path, text, mode, zones, None)
+    load_config_with(path, text, mode, zones, None, None)
 }
 
 /// [`load_config`], checking the files root reads from the configuration
 /// (`webhook_file`) with the ownership rule when `root_files` is given (system
-/// mode, as root).
+/// mode, as root), and that the groups `[web]` names exist when `groups` is
+/// given (`jobctl validate`).
 pub fn load_config_with(
     path: &str,
     text: &str,
     mode: Mode,
     zones: &dyn ZoneLookup,
     root_files: Option<&dyn crate::context::PathInspector>,
+    groups: Option<&dyn crate::context::GroupLookup>,
 ) -> (Config, Vec<Diagnostic>) {
     let mut diags = Diagnostics::new(path, text);
     let mut config = Config::default();
@@ -180,7 +182,7 @@ pub fn load_config_with(
                 crate::notify::decode_config(notify.value, mode, root_files, &mut diags);
         }
         if let Some(web) = reader.table("web", "{ read_group = \"jobctl-readers\" }", &mut diags) {
-            config.web = crate::web::decode_config(web.value, &mut diags);
+            config.web = crate::web::decode_config(web.value, groups, &mut diags);
         }
         if let Some(metrics) = reader.table(
             "metrics",

@@ -81,6 +81,15 @@ pub enum StepKind {
     File,
 }
 
+/// Finds groups by name in the host's name service, for the check that the
+/// groups `[web]` names exist (`jobctl validate`; the server resolves them
+/// when it starts). The binary asks `getent group` (`jobctl::groups`).
+pub trait GroupLookup {
+    /// The gid of group `name`: `Ok(None)` when the name service does not
+    /// know it, `Err` when it could not be asked.
+    fn gid(&self, name: &str) -> Result<Option<u32>, String>;
+}
+
 /// Reports who owns the path to a file, for the rule that files which decide
 /// what root runs are root's alone (see [`crate::ownership`]).
 pub trait PathInspector {

@@ -23,6 +23,7 @@
 
 use serde::Serialize;
 
+use crate::context::GroupLookup;
 use crate::diag::Diagnostics;
 use crate::walk::TableReader;
 
@@ -75,14 +76,41 @@ impl WebConfig {
     }
 }
 
-/// Decodes `[web]`.
-pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>) -> WebConfig {
+/// Decodes `[web]`; with `groups`, a group the name service does not know
+/// is an error (the server would refuse to start), and one it could not be
+/// asked about a warning.
+pub fn decode_config(
+    table: &toml::de::DeTable<'_>,
+    groups: Option<&dyn GroupLookup>,
+    diags: &mut Diagnostics<'_>,
+) -> WebConfig {
     let reader = TableReader::new("web", table, WEB_KEYS, &[], diags);
     let group = |key: &str, diags: &mut Diagnostics<'_>| {
         reader
             .string(key, "\"jobctl-readers\"", diags)
             .and_then(|g| match check_group_name(&g.value) {
-                Ok(()) => Some(g.value),
+                Ok(()) => {
+                    let path = format!("web.{key}");
+                    match groups.map(|lookup| lookup.gid(&g.value)) {
+                        None | Some(Ok(Some(_))) => {}
+                        Some(Ok(None)) => diags.error(
+                            g.span.clone(),
+                            &path,
+                            format!(
+                                "group {} does not exist, so jobctl-web would refuse to start",
+                                g.value
+                            ),
+                            Some(missing_group_fix(&g.value)),
+                        ),
+                        Some(Err(why)) => diags.warning(
+                            g.span.clone(),
+                            &path,
+                            format!("cannot check that group {} exists: {why}", g.value),
+                            Some(format!("check it yourself: getent group {}", g.value)),
+                        ),
+                    }
+                    Some(g.value)
+                }
                 Err(message) => {
                     diags.error(
                         g.span,
@@ -131,6 +159,12 @@ pub fn decode_config(table: &toml::de::DeTable<'_>, diags: &mut Diagnostics<'_>)
                 },
             ),
     }
+}
+
+/// What to do about a group `[web]` names that does not exist: the same
+/// words from `jobctl validate` and from the server that refuses to start.
+pub fn missing_group_fix(name: &str) -> String {
+    format!("create it (`groupadd {name}`) or name a group that exists (`getent group` lists them)")
 }
 
 /// A group name as useradd(8) accepts one.
@@ -494,6 +528,55 @@ mod tests {
             "{shown:#?}"
         );
         assert!(shown[2].contains("web.actions"), "{shown:#?}");
+    }
+
+    /// With a lookup, a group the name service does not know is an error
+    /// at its value with the fix, one it could not be asked about a
+    /// warning, one it knows nothing; without one (every command but
+    /// `validate`), none is asked about.
+    #[test]
+    fn groups_are_looked_up_when_asked() {
+        struct Known;
+        impl GroupLookup for Known {
+            fn gid(&self, name: &str) -> Result<Option<u32>, String> {
+                match name {
+                    "readers" => Ok(Some(100)),
+                    "ldap" => Err("the directory is down".into()),
+                    _ => Ok(None),
+                }
+            }
+        }
+        let load = |text: &str, groups: Option<&dyn GroupLookup>| {
+            crate::config::load_config_with(
+                "c.toml",
+                text,
+                crate::context::Mode::System,
+                &crate::context::UtcOnly,
+                None,
+                groups,
+            )
+        };
+        let text = "[web]\nread_group = \"readers\"\naction_group = \"gone\"\n";
+        let (config, diags) = load(text, Some(&Known));
+        assert_eq!(config.web.action_group.as_deref(), Some("gone"));
+        let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "error: c.toml:3:16: `web.action_group`: group gone does not exist, \
+              so jobctl-web would refuse to start\n  \
+              hint: create it (`groupadd gone`) or name a group that exists \
+              (`getent group` lists them)"
+            ]
+        );
+        let (_, diags) = load(text, None);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags) = load("[web]\nread_group = \"ldap\"\n", Some(&Known));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            !diags[0].is_error() && diags[0].message.contains("the directory is down"),
+            "{diags:?}"
+        );
     }
 
     #[test]

@@ -332,23 +332,19 @@ fn uid_of(name: &str) -> Result<u32> {
         })
 }
 
-/// A group's gid, from `getent group` (a separate process, as the shim asks
-/// for a user: no name service in this process; docs/design.md, "Static
-/// linking"). `jobctl validate` does not ask, so the error says what to do.
+/// A group's gid, from the name service (`jobctl::groups`, the lookup
+/// `jobctl validate` makes too, with the same fix in its error).
 fn gid_of(name: &str, key: &str, config: &std::path::Path) -> Result<u32> {
-    let out = std::process::Command::new("getent")
-        .args(["group", "--", name])
-        .output()
-        .context("running getent group")?;
-    let line = String::from_utf8_lossy(&out.stdout);
-    line.split(':')
-        .nth(2)
-        .and_then(|g| g.trim().parse().ok())
-        .with_context(|| {
-            format!(
-                "group {name} (`web.{key}` in {}) does not exist: create it (`groupadd {name}`) \
-                 or name a group that exists (`getent group` lists them), then restart the server",
-                config.display()
-            )
-        })
+    match jobctl::groups::gid_of(name) {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => anyhow::bail!(
+            "group {name} (`web.{key}` in {}) does not exist: {}, then restart the server",
+            config.display(),
+            jobctl_core::web::missing_group_fix(name)
+        ),
+        Err(why) => anyhow::bail!(
+            "cannot look up group {name} (`web.{key}` in {}): {why}",
+            config.display()
+        ),
+    }
 }

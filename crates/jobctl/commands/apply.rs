@@ -224,6 +224,7 @@ pub fn run(paths: &Paths, args: ApplyArgs) -> CliResult {
         crate::load::Checks {
             now: Some(now),
             systemd: Some(crate::rendering::manager_target(version.major)),
+            groups: false,
         },
         args.strict,
     )?;

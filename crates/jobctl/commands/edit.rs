@@ -141,6 +141,7 @@ pub fn run(paths: &Paths, args: EditArgs) -> CliResult {
             load::Checks {
                 now: Some(jiff::Timestamp::now()),
                 systemd: crate::rendering::target_systemd(paths, None),
+                groups: false,
             },
         )?;
         output::diagnostics(&loaded.diagnostics);

@@ -41,6 +41,7 @@ pub fn run(paths: &Paths, args: EnableArgs, enable: bool) -> CliResult {
         crate::load::Checks {
             now: None,
             systemd: Some(crate::rendering::manager_target(version.major)),
+            groups: false,
         },
         false,
     )?;

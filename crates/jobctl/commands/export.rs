@@ -91,6 +91,7 @@ fn k8s(paths: &Paths, args: K8sArgs) -> CliResult {
         load::Checks {
             now: Some(now),
             systemd: None,
+            groups: false,
         },
     )?;
     if loaded.has_errors() {

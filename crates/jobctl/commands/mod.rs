@@ -210,6 +210,7 @@ pub fn render_offline(
         crate::load::Checks {
             now: None,
             systemd: flags.target(),
+            groups: false,
         },
     )?;
     if loaded.has_errors() {

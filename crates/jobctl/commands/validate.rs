@@ -25,7 +25,9 @@ use crate::rendering;
 /// Checks what `jobctl apply` checks: schedules that can never fire after
 /// now, and *_extra directives newer than the target systemd: the one named
 /// by --systemd-version, else the running manager (asked over D-Bus), else
-/// the installed `systemctl --version`.
+/// the installed `systemctl --version`. Also checks that the groups the
+/// configuration's [web] names exist (`getent group`): jobctl-web refuses to
+/// start otherwise.
 ///
 /// --name NAME checks one file as job NAME's, wherever it is: named, loaded
 /// and rendered as NAME.toml in the jobs folder (a staged copy, an editor's
@@ -72,6 +74,7 @@ pub fn run(paths: &Paths, args: ValidateArgs) -> CliResult {
     let checks = load::Checks {
         now: Some(jiff::Timestamp::now()),
         systemd,
+        groups: true,
     };
     let selection = match &args.name {
         Some(name) => given_selection(paths, name, &args.files)?,
