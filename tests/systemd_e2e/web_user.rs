@@ -1,14 +1,15 @@
 //! The per-user dashboard (`jobctl-web --user`) on a real user manager: a
 //! regular user (uid >= 1000) installs the shipped user units
 //! (`units/web/user/`) in `~/.config/systemd/user` and enables the socket.
-//! It is `$XDG_RUNTIME_DIR/jobctl/web.sock`, 0600 in a 0700 folder, and the
-//! first connection starts the service; the API answers with the user's own
-//! `jobctl --user … --json` (root's system jobs and another user's are not
-//! there); another user cannot reach the socket, and the server refuses any
-//! other uid that does (root included: `jobctl_core::web::allow` serves the
-//! server's own uid alone in per-user mode); and the live tail of a running
-//! run shows its lines and none of those a second user writes claiming the
-//! same invocation.
+//! It is `$XDG_RUNTIME_DIR/jobctl/web.sock`, 0600 in a 0700 folder (one an
+//! older jobctl left 0755 is made 0700 by `jobctl --user run`, a link there
+//! not followed), and the first connection starts the service; the API
+//! answers with the user's own `jobctl --user … --json` (root's system jobs
+//! and another user's are not there); another user cannot reach the
+//! socket, and the server refuses any other uid that does (root included:
+//! `jobctl_core::web::allow` serves the server's own uid alone in per-user
+//! mode); and the live tail of a running run shows its lines and none of
+//! those a second user writes claiming the same invocation.
 //!
 //! The viewer is a member of `systemd-journal`, so that their `journalctl`
 //! (the server's live tail) can read every journal file, the forger's
@@ -120,11 +121,7 @@ pub fn a_users_own_dashboard_on_their_own_manager(env: &Env) -> R {
             "command = [\"/bin/echo\", \"mine\"]\nmanual = true\n",
         );
         give_jobs(env, &viewer, &mine)?;
-        ok(&as_user(
-            env,
-            &viewer,
-            &format!("jobctl --user run {MINE} --wait"),
-        )?)?;
+        a_folder_left_open_is_made_private(env, &viewer, o)?;
 
         install_user_units(env, &viewer)?;
         the_socket_and_its_activation(env, &viewer)?;
@@ -147,6 +144,42 @@ pub fn a_users_own_dashboard_on_their_own_manager(env: &Env) -> R {
     }
     remove_user(env, &viewer);
     result
+}
+
+/// `jobctl --user run` makes `$XDG_RUNTIME_DIR/jobctl` 0700 when an older
+/// jobctl left it 0755 (here the viewer's one run of [`MINE`]), before the
+/// socket is put in it; a link there is not followed (the other user's run
+/// of [`THEIRS`]: the folder the link points to keeps its mode).
+fn a_folder_left_open_is_made_private(env: &Env, user: &User, other: &User) -> R {
+    let linked = format!("/run/user/{}/jobctl", other.uid);
+    let elsewhere = format!("{}/elsewhere", other.home);
+    ok(&as_user(
+        env,
+        other,
+        &format!(
+            "set -e; rm -rf {linked}; mkdir -m 0755 {elsewhere}; ln -s {elsewhere} {linked}; \
+             jobctl --user run {THEIRS} --wait; rm {linked}"
+        ),
+    )?)?;
+    let mode = env.sh(&format!("stat -c '%a' {elsewhere}"))?;
+    check(mode == "755\n", || {
+        format!("{linked} was a link to {elsewhere}, whose mode must stay 755: {mode:?}")
+    })?;
+    let folder = format!("/run/user/{}/jobctl", user.uid);
+    let run = format!("jobctl --user run {MINE} --wait");
+    ok(&as_user(
+        env,
+        user,
+        &format!(
+            "set -e; rm -rf {folder}; mkdir -m 0755 {folder}; \
+             test \"$(stat -c %a {folder})\" = 755; {run}"
+        ),
+    )?)?;
+    let modes = env.sh(&format!("stat -c '%a %U %F' {folder}"))?;
+    let want = format!("700 {} directory\n", user.name);
+    check(modes == want, || {
+        format!("`{run}` must make a 0755 {folder} 0700: {modes:?}, expected {want:?}")
+    })
 }
 
 /// The shipped user units, `ExecStart=` pointed at this build's

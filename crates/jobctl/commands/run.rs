@@ -482,6 +482,9 @@ impl StartLock {
             Mode::User => 0o700,
         };
         let _ = std::fs::DirBuilder::new().mode(mode).create(&dir);
+        if paths.mode == Mode::User {
+            private_runtime_dir(&dir);
+        }
         let Ok(file) = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -510,6 +513,28 @@ impl StartLock {
     /// Releases the lock (closing the file).
     fn take(&mut self) {
         self.0 = None;
+    }
+}
+
+/// Makes the per-user `$XDG_RUNTIME_DIR/jobctl` 0700 when an older jobctl
+/// made it 0755 (it stays until logout otherwise): only the caller's own
+/// real folder, opened without following a link (`O_NOFOLLOW`, so `fstat`
+/// sees what `lstat` would, without a window to swap it) and changed
+/// through that descriptor, never by path. Best effort, as the lock.
+fn private_runtime_dir(dir: &std::path::Path) {
+    use rustix::fs::{Mode as FileMode, OFlags};
+    let Ok(fd) = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        FileMode::empty(),
+    ) else {
+        return;
+    };
+    let Ok(stat) = rustix::fs::fstat(&fd) else {
+        return;
+    };
+    if stat.st_uid == rustix::process::geteuid().as_raw() && stat.st_mode & 0o077 != 0 {
+        let _ = rustix::fs::fchmod(&fd, FileMode::from_raw_mode(0o700));
     }
 }
 
