@@ -26,7 +26,7 @@ use crate::rendering;
 /// now, and *_extra directives newer than the target systemd: the one named
 /// by --systemd-version, else the running manager (asked over D-Bus), else
 /// the installed `systemctl --version`. Also checks that the groups the
-/// configuration's [web] names exist (`getent group`): jobctl-web refuses to
+/// configuration's `[web]` names exist (`getent group`): jobctl-web refuses to
 /// start otherwise.
 ///
 /// --name NAME checks one file as job NAME's, wherever it is: named, loaded
