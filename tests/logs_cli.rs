@@ -76,29 +76,49 @@ fn json_and_raw_output() {
     assert_ends_with(&marked, "out| no newline\nerr| e\n");
 }
 
-#[test]
-fn journal_mode_asks_journalctl_for_the_invocation() {
-    let s = TestEnv::new();
+/// The invocation of the run [`svc_run_with_fake_journalctl`] records.
+const INVOCATION: &str = "0123456789abcdef0123456789abcdef";
+
+/// A run of job `svc` under invocation [`INVOCATION`], and a stand-in
+/// `journalctl` that prints its arguments: the `PATH` that finds it.
+fn svc_run_with_fake_journalctl(s: &TestEnv) -> String {
     let fake_bin = s.path().join("fakebin");
     std::fs::create_dir(&fake_bin).unwrap();
-    // A stand-in journalctl that prints its arguments.
-    let script = fake_bin.join("journalctl");
-    write_script(&script, "#!/bin/sh\necho \"journalctl $*\"\n");
+    write_script(
+        &fake_bin.join("journalctl"),
+        "#!/bin/sh\necho \"journalctl $*\"\n",
+    );
     let out = s
         .jobctl()
-        .env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+        .env("INVOCATION_ID", INVOCATION)
         .args(["exec", "--job", "svc", "--db"])
         .arg(s.db())
         .args(["--", "/bin/true"])
         .run();
     assert!(out.status.success());
-    let out = s
-        .jobctl()
-        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
-        .args(["logs", "svc", "--journal", "--db"])
+    format!("{}:/usr/bin:/bin", fake_bin.display())
+}
+
+/// `jobctl [--config CONFIG] logs svc MODE --db DB` with `path` as `PATH`.
+fn logs_svc(s: &TestEnv, path: &str, config: Option<&std::path::Path>, mode: &str) -> Run {
+    let mut command = s.jobctl();
+    command.env("PATH", path);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let out = command
+        .args(["logs", "svc", mode, "--db"])
         .arg(s.db())
         .run();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
+#[test]
+fn journal_mode_asks_journalctl_for_the_invocation() {
+    let s = TestEnv::new();
+    let path = svc_run_with_fake_journalctl(&s);
+    let out = logs_svc(&s, &path, None, "--journal");
     assert_eq!(
         text(&out.stdout),
         // The job's service's lines and PID 1's about the run, by fields
@@ -117,46 +137,17 @@ fn journal_mode_asks_journalctl_for_the_invocation() {
 fn the_journal_lines_are_the_services_of_the_configured_prefix() {
     let s = TestEnv::new();
     let config = s.write_config("unit_prefix = \"acme-\"\n");
-    let fake_bin = s.path().join("fakebin");
-    std::fs::create_dir(&fake_bin).unwrap();
-    write_script(
-        &fake_bin.join("journalctl"),
-        "#!/bin/sh\necho \"journalctl $*\"\n",
-    );
-    let id = "0123456789abcdef0123456789abcdef";
-    let out = s
-        .jobctl()
-        .env("INVOCATION_ID", id)
-        .args(["exec", "--job", "svc", "--db"])
-        .arg(s.db())
-        .args(["--", "/bin/true"])
-        .run();
-    assert!(out.status.success());
+    let path = svc_run_with_fake_journalctl(&s);
     let hint = format!(
-        "journalctl _SYSTEMD_UNIT=acme-svc.service _SYSTEMD_INVOCATION_ID={id} \
-         + _PID=1 INVOCATION_ID={id}"
+        "journalctl _SYSTEMD_UNIT=acme-svc.service _SYSTEMD_INVOCATION_ID={INVOCATION} \
+         + _PID=1 INVOCATION_ID={INVOCATION}"
     );
-    let out = s
-        .jobctl()
-        .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
-        .arg("--config")
-        .arg(&config)
-        .args(["logs", "svc", "--journal", "--db"])
-        .arg(s.db())
-        .run();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = logs_svc(&s, &path, Some(&config), "--journal");
     assert_eq!(
         text(&out.stdout),
         format!("{hint} --no-pager --output=short-iso\n")
     );
-    let out = s
-        .jobctl()
-        .arg("--config")
-        .arg(&config)
-        .args(["logs", "svc", "--json", "--db"])
-        .arg(s.db())
-        .run();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = logs_svc(&s, &path, Some(&config), "--json");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["service"], "acme-svc.service");
     assert_eq!(doc["journal_hint"], hint.as_str());

@@ -25,6 +25,12 @@ impl Drop for Server {
     }
 }
 
+/// A token in jobctl's form, made of `pair` repeated (one per token in a
+/// test, so that each is told apart).
+fn token_of(pair: &str) -> String {
+    format!("jobctl_{}", pair.repeat(32))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -134,7 +140,7 @@ fn tcp(s: &Server, method: &str, path: &str, headers: &[&str]) -> (u16, String, 
 
 #[test]
 fn tcp_needs_a_token_of_the_right_scope() {
-    let token = format!("jobctl_{}", "ab".repeat(32));
+    let token = token_of("ab");
     let s = start(
         "tcp",
         "[web]\nactions = true\n",
@@ -246,7 +252,7 @@ fn assert_no_runs(body: &str) {
 /// request carries.
 #[test]
 fn a_trusted_proxys_user_header_is_believed_only_from_its_peers() {
-    let token = format!("jobctl_{}", "cd".repeat(32));
+    let token = token_of("cd");
     let s = start(
         "proxy",
         "[web]\nactions = true\n[web.trusted_proxy]\nheader = \"X-Remote-User\"\nfrom = [\"127.0.0.1\"]\nusers = { alice = [\"read\"] }\n",
@@ -444,7 +450,7 @@ fn bad_query_and_path_values_are_json_errors_that_say_what_to_send() {
 /// how to get it.
 #[test]
 fn refusals_say_what_the_caller_lacks_and_how_to_get_it() {
-    let token = format!("jobctl_{}", "cd".repeat(32));
+    let token = token_of("cd");
     let s = start(
         "refusals",
         "[web]\nactions = true\n",
@@ -506,8 +512,8 @@ fn actions_off_names_the_configuration_file() {
 /// they now say what is missing, as the API's do.
 #[test]
 fn page_refusals_say_what_the_caller_lacks() {
-    let runner = format!("jobctl_{}", "ef".repeat(32));
-    let reader = format!("jobctl_{}", "12".repeat(32));
+    let runner = token_of("ef");
+    let reader = token_of("12");
     let s = start(
         "pagerefusals",
         "[web]\nactions = true\n",
@@ -566,7 +572,7 @@ fn a_refused_sign_in_says_why() {
 /// escaped.
 #[test]
 fn the_jobs_page_refuses_a_status_that_does_not_exist() {
-    let reader = format!("jobctl_{}", "34".repeat(32));
+    let reader = token_of("34");
     let s = start("statusfilter", "[web]\n", &[("reader", "read", &reader)]);
     let auth = format!("Authorization: Bearer {reader}");
     let (status, head, body) = tcp(&s, "GET", "/?status=%3Cb%3Ebogus", &[&auth]);
@@ -688,7 +694,7 @@ fn a_group_that_does_not_exist_names_its_key_file_and_fix() {
 /// (trial3). The hint now keeps the token's own scopes.
 #[test]
 fn a_refusal_hint_keeps_the_tokens_own_scopes() {
-    let runner = format!("jobctl_{}", "ab".repeat(32));
+    let runner = token_of("ab");
     let s = start(
         "hintscopes",
         "[web]\nactions = true\n",
@@ -729,8 +735,8 @@ fn sign_in_with(s: &Server, token: &str) -> (u16, String, String) {
 /// in.
 #[test]
 fn a_token_without_read_is_refused_at_sign_in_with_how_to_get_one() {
-    let runner = format!("jobctl_{}", "56".repeat(32));
-    let reader = format!("jobctl_{}", "78".repeat(32));
+    let runner = token_of("56");
+    let reader = token_of("78");
     let s = start(
         "signinscope",
         "[web]\nactions = true\n",
