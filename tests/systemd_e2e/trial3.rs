@@ -3,9 +3,9 @@
 //! fails the socket at its first connection (docs/dashboard.md said "after
 //! five such starts", read as five clients), a `[web]` group that does not
 //! exist (which `jobctl validate` now reports first, at its line and
-//! column) is named with its key and file, wrong methods and forms get the documented answers, and without
-//! `[web]` groups a user who is not root is told only root may, and how to
-//! let others in.
+//! column) is named with its key and file, wrong methods and forms get the
+//! documented answers, and without `[web]` groups a user who is not root is
+//! told only root may, and how to let others in.
 
 use super::*;
 use crate::web::{SOCKET, curl, install_units, json, stop_units};
